@@ -1,0 +1,43 @@
+"""The clock process: enqueues the periodic sweeps (`python -m actors.clock`)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from actors import outbox, sweeps
+
+#: (actor, period in seconds)
+SCHEDULE = (
+    (outbox.redeliver_pending, 5),
+    (sweeps.expire_presence, 60),
+    (sweeps.reap_stale_claims, 60),
+)
+
+log = logging.getLogger("beadwire.clock")
+
+
+def run(stop: threading.Event) -> None:
+    """Send each sweep when its period has passed, until `stop` is set."""
+    tick = 0
+    while not stop.is_set():
+        for actor, period in SCHEDULE:
+            if tick % period == 0:
+                try:
+                    actor.send()
+                except Exception:  # noqa: BLE001 - Redis may be restarting; the next tick retries
+                    log.warning("could not enqueue %s", actor.actor_name, exc_info=True)
+        tick += 1
+        stop.wait(1.0)
+
+
+def main() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run(stop)
+
+
+if __name__ == "__main__":
+    main()

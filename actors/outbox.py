@@ -1,0 +1,21 @@
+"""Outbox delivery: committed side effects go into the project event stream and mailboxes."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from actors.middleware import get_store
+from store import outbox
+
+
+@dramatiq.actor(max_retries=10, min_backoff=200, max_backoff=60_000)
+def deliver_outbox(outbox_id: int) -> None:
+    """Publish one outbox row; a retry after a crash is harmless (publish.lua deduplicates)."""
+    outbox.deliver(get_store(), outbox_id)
+
+
+@dramatiq.actor(max_retries=0)
+def redeliver_pending() -> None:
+    """Sweep: re-enqueue rows whose first delivery never happened (enqueue lost, Redis down)."""
+    for outbox_id in outbox.pending():
+        deliver_outbox.send(outbox_id)

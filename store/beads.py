@@ -1,0 +1,440 @@
+"""Beads: the records, their normalisation, lookup by reference, and serialisation.
+
+A bead row keeps the fields we query as columns and every other field of the beads record,
+unknown ones included, in `data`, so a synced record comes back with nothing dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any, Iterable
+
+from store import db, outbox
+from store.errors import AmbiguousBead, BeadNotFound, CycleError, InvalidInput
+from store.graph import PARENT_TYPE, load_graph
+from store.models import Bead, Claim, Comment, Dependency, Repo, Workspace
+from store.util import iso, now, parse_ts
+
+STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked", "tombstone")
+PRIORITY_WORDS = {"critical": 0, "high": 1, "medium": 2, "normal": 2, "low": 3, "backlog": 4}
+#: Fields that live in columns or tables; everything else of a record goes to `data`.
+COLUMN_FIELDS = ("id", "title", "description", "status", "priority", "issue_type", "assignee", "labels")
+TABLE_FIELDS = ("dependencies", "comments", "blocked_by")
+#: Largest single text field we accept (descriptions of real beads run to a few KiB).
+MAX_TEXT = 256 * 1024
+MAX_TITLE = 1000
+MAX_ID = 200
+
+
+def normalise_priority(value: Any) -> int:
+    """0-4, `P0`-`P4`, or critical/high/medium/low/backlog, as an int.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    if isinstance(value, bool):
+        raise InvalidInput(f"priority must be 0-4, got {value!r}")
+    if isinstance(value, int) and 0 <= value <= 4:
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in PRIORITY_WORDS:
+            return PRIORITY_WORDS[text]
+        text = text[1:] if text.startswith("p") else text
+        if text.isdigit() and 0 <= int(text) <= 4:
+            return int(text)
+    raise InvalidInput(f"priority must be 0-4, P0-P4 or critical/high/medium/low/backlog, got {value!r}")
+
+
+def normalise_status(value: Any) -> str:
+    if not isinstance(value, str) or value not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, got {value!r}")
+    return value
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """`repo:id` -> (repo, id); a bare id -> ("", id). Repo canonical origins contain no ':'."""
+    repo, sep, bead = ref.rpartition(":")
+    return (repo, bead) if sep else ("", ref)
+
+
+# -- records (the beads format) -------------------------------------------------------------
+
+def _text(record: dict[str, Any], name: str, limit: int = MAX_TEXT, required: bool = False) -> str:
+    value = record.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"{name} is required")
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string, got {type(value).__name__}")
+    if len(value) > limit:
+        raise InvalidInput(f"{name} is longer than {limit} characters")
+    return value
+
+
+def _labels(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(x, str) and len(x) <= 200 for x in value):
+        raise InvalidInput("labels must be a list of strings")
+    return value
+
+
+def _deps(record: dict[str, Any], bead_id: str) -> list[dict[str, Any]]:
+    """Dependencies from `dependencies` objects and the `blocked_by` list variant."""
+    deps = record.get("dependencies") or []
+    if not isinstance(deps, list):
+        raise InvalidInput("dependencies must be a list")
+    out = []
+    for dep in deps:
+        if not isinstance(dep, dict) or not isinstance(dep.get("depends_on_id"), str) or not dep["depends_on_id"]:
+            raise InvalidInput("each dependency must be an object with a depends_on_id string")
+        dep_type = dep.get("type", "blocks")
+        if not isinstance(dep_type, str) or len(dep_type) > 64:
+            raise InvalidInput("dependency type must be a string")
+        out.append({**dep, "type": dep_type or "blocks"})
+    blocked_by = record.get("blocked_by") or []
+    if not isinstance(blocked_by, list) or not all(isinstance(x, str) and x for x in blocked_by):
+        raise InvalidInput("blocked_by must be a list of bead ids")
+    out.extend({"issue_id": bead_id, "depends_on_id": target, "type": "blocks"} for target in blocked_by)
+    return out
+
+
+def _comments(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput("comments must be a list")
+    for comment in value:
+        if not isinstance(comment, dict) or not isinstance(comment.get("text", ""), str):
+            raise InvalidInput("each comment must be an object with a text string")
+    return value
+
+
+def normalise_record(record: Any) -> dict[str, Any]:
+    """Validate one beads record and split it into columns, deps, comments and extra data.
+
+    Raises:
+        InvalidInput: a field has the wrong type or size; the message names it.
+    """
+    if not isinstance(record, dict):
+        raise InvalidInput("a bead record must be a JSON object")
+    bead_id = _text(record, "id", MAX_ID, required=True).strip()
+    if not bead_id or any(c.isspace() for c in bead_id) or "/" in bead_id:
+        raise InvalidInput(f"bead id {record.get('id')!r} is empty or contains spaces or '/'")
+    extra = {k: v for k, v in record.items() if k not in COLUMN_FIELDS + TABLE_FIELDS}
+    created, updated = parse_ts(record.get("created_at")), parse_ts(record.get("updated_at"))
+    return {
+        "ref": bead_id,
+        "title": _text(record, "title", MAX_TITLE),
+        "description": _text(record, "description"),
+        "status": normalise_status(record.get("status") or "open"),
+        "priority": normalise_priority(record["priority"]) if record.get("priority") is not None else 2,
+        "issue_type": _text(record, "issue_type", 64) or "task",
+        "assignee": _text(record, "assignee", 200),
+        "labels": _labels(record.get("labels")),
+        "created_ts": created if created is not None else (updated or 0.0),
+        "updated_ts": updated if updated is not None else (created or 0.0),
+        "defer_ts": parse_ts(record.get("defer_until")),
+        "extra": extra,
+        "dependencies": _deps(record, bead_id),
+        "comments": _comments(record.get("comments")),
+        "keep_blocked_by": "blocked_by" in record,
+    }
+
+
+# -- lookup ---------------------------------------------------------------------------------
+
+def repo_by_written(project_id: int, written: str) -> Repo | None:
+    """A repo of the project by its name (`shop`) or canonical origin (`github.com/acme/shop`)."""
+    query = Repo.select().where(Repo.project == project_id, (Repo.canonical == written) | (Repo.name == written))
+    return query.first()
+
+
+def get_bead(project_id: int, home_repo_id: int, ref: str, for_update: bool = False) -> Bead:
+    """Resolve a reference: `repo:id`, or an id in the caller's repo, else unique in the project.
+
+    Raises:
+        BeadNotFound: nothing matches in this project.
+        AmbiguousBead: a bare id exists in several other repos.
+    """
+    repo_written, bead_ref = split_ref(ref.strip())
+    if repo_written:
+        repo = repo_by_written(project_id, repo_written)
+        found = Bead.get_or_none(Bead.repo == repo.id, Bead.ref == bead_ref) if repo else None
+    else:
+        found = Bead.get_or_none(Bead.repo == home_repo_id, Bead.ref == bead_ref)
+        if found is None:
+            matches = list(Bead.select().where(Bead.project == project_id, Bead.ref == bead_ref).limit(5))
+            if len(matches) > 1:
+                names = ", ".join(f"{m.repo.name}:{m.ref}" for m in matches)
+                raise AmbiguousBead(f"{bead_ref} exists in several repos: {names}; write <repo>:<id>")
+            found = matches[0] if matches else None
+    if found is None or found.project_id != project_id:
+        raise BeadNotFound(f"no bead {ref} in this project")
+    return found
+
+
+# -- serialisation --------------------------------------------------------------------------
+
+def claim_json(claim: Claim, ws: Workspace, bead: Bead | None = None, epic: dict | None = None,
+               stale: bool | None = None) -> dict[str, Any]:
+    out = {"alias": ws.alias, "human": ws.human, "since": iso(claim.claimed_ts),
+           "stale": claim.stale if stale is None else stale, "reason": claim.reason}
+    if bead is not None:
+        out.update({"bead": bead.ref, "repo": bead.repo.canonical, "title": bead.title, "epic": epic})
+    return out
+
+
+def bead_json(bead: Bead, deps: Iterable[Dependency] = (), comments: Iterable[Comment] | None = None,
+              claim: dict[str, Any] | None = None, repo: Repo | None = None) -> dict[str, Any]:
+    """The beads record as synced (unknown fields included) plus `repo` and `claim`."""
+    data = json.loads(bead.data)
+    record: dict[str, Any] = {"id": bead.ref, "title": bead.title, "description": bead.description,
+                              "status": bead.status, "priority": bead.priority,
+                              "issue_type": bead.issue_type, "assignee": bead.assignee,
+                              "labels": json.loads(bead.labels)}
+    record.update(data)
+    record["dependencies"] = [_dep_json(bead, d) for d in deps]
+    if comments is not None:
+        record["comments"] = [_comment_json(c) for c in comments]
+    record["repo"] = (repo or bead.repo).canonical
+    record["claim"] = claim
+    return record
+
+
+def _dep_json(bead: Bead, dep: Dependency) -> dict[str, Any]:
+    target = f"{dep.target_repo}:{dep.target_ref}" if dep.target_repo else dep.target_ref
+    return {**json.loads(dep.data), "issue_id": bead.ref, "depends_on_id": target, "type": dep.type}
+
+
+def _comment_json(comment: Comment) -> dict[str, Any]:
+    ext: Any = comment.ext_id
+    if isinstance(ext, str) and ext.isdigit():
+        ext = int(ext)  # older exports use integer comment ids: give them back as they came
+    return {**json.loads(comment.data), "id": ext or comment.id, "author": comment.author,
+            "text": comment.text, "created_at": comment.created_at}
+
+
+def beads_json(beads: list[Bead], with_comments: bool = False) -> list[dict[str, Any]]:
+    """Serialise many beads with their deps and claims in a fixed number of queries."""
+    if not beads:
+        return []
+    pks = [b.id for b in beads]
+    deps: dict[int, list[Dependency]] = {}
+    for dep in Dependency.select().where(Dependency.bead.in_(pks)).order_by(Dependency.id):
+        deps.setdefault(dep.bead_id, []).append(dep)
+    comments: dict[int, list[Comment]] = {}
+    if with_comments:
+        for c in Comment.select().where(Comment.bead.in_(pks)).order_by(Comment.id):
+            comments.setdefault(c.bead_id, []).append(c)
+    claims = {c.bead_id: c for c in Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead.in_(pks))}
+    repos = {r.id: r for r in Repo.select().where(Repo.id.in_({b.repo_id for b in beads}))}
+    return [bead_json(b, deps.get(b.id, ()), comments.get(b.id, []) if with_comments else None,
+                      claim_json(claims[b.id], claims[b.id].workspace) if b.id in claims else None,
+                      repos[b.repo_id]) for b in beads]
+
+
+def bead_full_json(bead: Bead) -> dict[str, Any]:
+    return beads_json([bead], with_comments=True)[0]
+
+
+# -- queries --------------------------------------------------------------------------------
+
+def list_beads(project_id: int, status: str | None = None, issue_type: str | None = None,
+               label: str | None = None, assignee: str | None = None, repo_id: int | None = None,
+               include_closed: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    query = Bead.select().where(Bead.project == project_id)
+    if status:
+        query = query.where(Bead.status == status)
+    elif not include_closed:
+        query = query.where(Bead.status.not_in(("closed", "tombstone")))
+    if issue_type:
+        query = query.where(Bead.issue_type == issue_type)
+    if assignee:
+        query = query.where(Bead.assignee == assignee)
+    if repo_id:
+        query = query.where(Bead.repo == repo_id)
+    if label:
+        # labels is a JSON array; LIKE narrows, the exact check below decides
+        query = query.where(Bead.labels.contains(json.dumps(label)))
+    query = query.order_by(Bead.priority, Bead.created_ts.desc(), Bead.ref).limit(limit)
+    beads = [b for b in query if not label or label in json.loads(b.labels)]
+    return beads_json(beads)
+
+
+def search_beads(project_id: int, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    needle = text.strip()
+    if not needle:
+        raise InvalidInput("search text is empty")
+    query = (Bead.select().where(Bead.project == project_id,
+                                 Bead.title.contains(needle) | Bead.description.contains(needle)
+                                 | Bead.ref.contains(needle))
+             .order_by(Bead.status == "closed", Bead.priority, Bead.created_ts.desc()).limit(limit))
+    return beads_json(list(query))
+
+
+def beads_by_pk(pks: list[int]) -> list[Bead]:
+    order = {pk: i for i, pk in enumerate(pks)}
+    return sorted(Bead.select().where(Bead.id.in_(pks)), key=lambda b: order[b.id]) if pks else []
+
+
+def ready(project_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    graph = load_graph(project_id)
+    return beads_json(beads_by_pk(graph.ready(now())[:limit]))
+
+
+def explain(project_id: int, home_repo_id: int, ref: str) -> dict[str, Any]:
+    bead = get_bead(project_id, home_repo_id, ref)
+    reasons = load_graph(project_id).not_ready_reasons(bead.id, now())
+    return {"id": bead.ref, "repo": bead.repo.canonical, "ready": not reasons, "reasons": reasons}
+
+
+def deps_of(project_id: int, home_repo_id: int, ref: str) -> dict[str, Any]:
+    bead = get_bead(project_id, home_repo_id, ref)
+    g = load_graph(project_id)
+
+    def brief(pk: int | None, written: str) -> dict[str, Any]:
+        if pk is None:
+            return {"id": written, "status": "unknown", "title": None}
+        node = g.nodes[pk]
+        return {"id": node.ref, "repo": g.repos[node.repo_id][0], "status": node.status, "title": node.title}
+
+    active = g.active_blockers(bead.id)
+    resolved = [b for b in g.blockers.get(bead.id, ()) if b not in active]
+    parent = g.parent.get(bead.id)
+    return {
+        "id": bead.ref,
+        "active_blockers": [brief(t, w) for t, w in active],
+        "resolved_blockers": [brief(t, w) for t, w in resolved],
+        "blocks": [brief(pk, "") for pk in g.dependents.get(bead.id, ())],
+        "parent": brief(parent, "") if parent is not None else None,
+        "children": [brief(pk, "") for pk in g.children.get(bead.id, ())],
+    }
+
+
+# -- writes ---------------------------------------------------------------------------------
+
+def new_ref(repo: Repo, parent: Bead | None) -> str:
+    """`<prefix>-<hash>` for a new bead, or `<parent>.<n>` for a child, as beads does."""
+    if parent is not None:
+        siblings = Bead.select(Bead.ref).where(Bead.repo == parent.repo_id, Bead.ref.startswith(parent.ref + "."))
+        taken = {r.ref[len(parent.ref) + 1:] for r in siblings}
+        n = 1
+        while str(n) in taken:
+            n += 1
+        return f"{parent.ref}.{n}"
+    for length in (4, 4, 5, 6, 8):
+        ref = f"{repo.prefix}-{secrets.token_hex(4)[:length]}"
+        if not Bead.select().where(Bead.repo == repo.id, Bead.ref == ref).exists():
+            return ref
+    raise InvalidInput("could not allocate a bead id")  # 2^-32 after five tries: effectively never
+
+
+def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> dict[str, Any]:
+    """Create a bead in the caller's repo, with optional parent and blockers.
+
+    Raises:
+        BeadNotFound: the parent or a blocker does not exist.
+        CycleError: never for a new bead, but kept for symmetry with `link`.
+    """
+    ts = now()
+    with db.transaction():
+        repo = Repo.get_by_id(ws.repo_id)
+        parent = get_bead(project_id, repo.id, fields["parent"]) if fields.get("parent") else None
+        blockers = [get_bead(project_id, repo.id, ref) for ref in fields.get("blocked_by") or []]
+        ref = new_ref(repo, parent)
+        stamp = iso(ts)
+        bead = Bead.create(project=project_id, repo=repo.id, ref=ref, title=fields["title"],
+                           description=fields.get("description") or "", status="open",
+                           priority=normalise_priority(fields.get("priority", 2)),
+                           issue_type=fields.get("issue_type") or "task",
+                           labels=json.dumps(fields.get("labels") or []), created_ts=ts, updated_ts=ts,
+                           data=json.dumps({"created_at": stamp, "updated_at": stamp, "created_by": ws.alias}))
+        if parent is not None:
+            _insert_dep(bead, parent, PARENT_TYPE, ws.alias)
+        for blocker in blockers:
+            _insert_dep(bead, blocker, "blocks", ws.alias)
+        outbox.record(project_id, "bead.created", {"bead": ref, "repo": repo.canonical, "alias": ws.alias,
+                                                    "title": bead.title}, workspace_id=ws.id, bead_ref=ref)
+    return bead_full_json(bead)
+
+
+def _target_written(bead: Bead, target: Bead) -> tuple[str, str]:
+    return ("" if target.repo_id == bead.repo_id else target.repo.name, target.ref)
+
+
+def _insert_dep(bead: Bead, target: Bead, dep_type: str, author: str) -> None:
+    target_repo, target_ref = _target_written(bead, target)
+    data = json.dumps({"created_at": iso(now()), "created_by": author})
+    Dependency.insert(bead=bead.id, project=bead.project_id, target_repo=target_repo, target_ref=target_ref,
+                      type=dep_type, data=data).on_conflict_ignore().execute()
+
+
+def link(project_id: int, ws: Workspace, ref: str, target_ref: str, dep_type: str) -> dict[str, Any]:
+    """Make `ref` depend on `target_ref` (blocks or parent-child), refusing cycles.
+
+    Raises:
+        BeadNotFound: either bead is unknown.
+        CycleError: the target already depends on `ref`.
+    """
+    with db.transaction():
+        bead = get_bead(project_id, ws.repo_id, ref)
+        target = get_bead(project_id, ws.repo_id, target_ref)
+        graph = load_graph(project_id)
+        if bead.id == target.id or graph.reaches(target.id, bead.id):
+            raise CycleError(f"{target.ref} already depends on {bead.ref}: linking would make a cycle")
+        if dep_type == PARENT_TYPE and bead.id in graph.parent:
+            Dependency.delete().where(Dependency.bead == bead.id, Dependency.type == PARENT_TYPE).execute()
+        _insert_dep(bead, target, dep_type, ws.alias)
+        _touch(bead)
+        outbox.record(project_id, "bead.linked", {"bead": bead.ref, "target": target.ref, "type": dep_type,
+                                                  "alias": ws.alias}, workspace_id=ws.id, bead_ref=bead.ref)
+    written = f"{target.repo.name}:{target.ref}" if target.repo_id != bead.repo_id else target.ref
+    return {"issue_id": bead.ref, "depends_on_id": written, "type": dep_type}
+
+
+def add_comment(project_id: int, ws: Workspace, ref: str, text: str) -> dict[str, Any]:
+    with db.transaction():
+        bead = get_bead(project_id, ws.repo_id, ref)
+        comment = Comment.create(bead=bead.id, author=ws.alias, text=text, created_at=iso(now()))
+        _touch(bead)
+        outbox.record(project_id, "bead.commented", {"bead": bead.ref, "alias": ws.alias},
+                      workspace_id=ws.id, bead_ref=bead.ref)
+    return _comment_json(comment)
+
+
+def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, Any]) -> Bead:
+    """Edit title, priority, description, labels, assignee (status changes go through claims)."""
+    with db.transaction():
+        bead = get_bead(project_id, ws.repo_id, ref)
+        if "title" in changes:
+            bead.title = changes["title"]
+        if "priority" in changes:
+            bead.priority = normalise_priority(changes["priority"])
+        if "description" in changes:
+            bead.description = changes["description"]
+        if "assignee" in changes:
+            bead.assignee = changes["assignee"]
+        labels = [x for x in json.loads(bead.labels) if x not in (changes.get("remove_labels") or [])]
+        labels += [x for x in changes.get("add_labels") or [] if x not in labels]
+        bead.labels = json.dumps(labels)
+        _touch(bead, save=False)
+        bead.save()
+        outbox.record(project_id, "bead.updated", {"bead": bead.ref, "alias": ws.alias,
+                                                   "fields": sorted(changes)}, workspace_id=ws.id,
+                      bead_ref=bead.ref)
+    return bead
+
+
+def _touch(bead: Bead, save: bool = True) -> None:
+    """Bump updated_at (column and the record's own string)."""
+    ts = now()
+    data = json.loads(bead.data)
+    data["updated_at"] = iso(ts)
+    bead.updated_ts, bead.data = ts, json.dumps(data)
+    if save:
+        Bead.update(updated_ts=ts, data=bead.data).where(Bead.id == bead.id).execute()
+

@@ -1,0 +1,248 @@
+"""Claims: who works on which bead. The SQL row is the truth; a unique index on `claim.bead`
+makes the database itself pick exactly one winner when agents race, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import peewee
+
+from store import Store, db, outbox
+from store.beads import bead_full_json, beads_by_pk, beads_json, claim_json, get_bead
+from store.errors import ClaimConflict, Conflict
+from store.graph import DONE_STATUSES, load_around, load_graph
+from store.models import Bead, Claim, Project, Workspace
+from store.util import iso, now
+
+#: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
+_CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")
+
+
+def stale_limit(st: Store, project: Project) -> int:
+    return project.stale_claim_seconds or st.settings.stale_claim_seconds
+
+
+def offline_for(st: Store, ws: Workspace, beats: dict[int, float] | None = None) -> float:
+    """Seconds since the workspace was last seen (Redis beat or SQL last_seen, the later)."""
+    beat = (beats or {}).get(ws.id)
+    if beats is None:
+        beat = st.redis.client.zscore(st.redis.keys.online_key(ws.project_id), ws.id)
+    return now() - max(beat or 0.0, ws.last_seen_ts)
+
+
+def is_stale(st: Store, project: Project, claim: Claim, holder: Workspace,
+             beats: dict[int, float] | None = None) -> bool:
+    # computed, not read from claim.stale: a holder who comes back is no longer stale
+    return holder.revoked or offline_for(st, holder, beats) > stale_limit(st, project)
+
+
+def _refusal(bead: Bead) -> str | None:
+    """Why the rule forbids anyone to claim this bead, or None."""
+    if bead.status in DONE_STATUSES:
+        return f"{bead.ref} is {bead.status}"
+    if bead.status not in ("open", "in_progress"):
+        return f"{bead.ref} is {bead.status}, not open"
+    graph = load_around(bead.project_id, [bead.id], with_children=True)
+    reasons = [r for r in graph.not_ready_reasons(bead.id, now()) if r.startswith(_CLAIM_BLOCKING)]
+    return f"{bead.ref} cannot be claimed: " + "; ".join(reasons) if reasons else None
+
+
+def _holder_conflict(bead: Bead, holder: Workspace) -> ClaimConflict:
+    who = f"{holder.alias} ({holder.human})" if holder.human else holder.alias
+    return ClaimConflict(
+        f"{bead.ref} is being worked on by {who}",
+        holder={"alias": holder.alias, "human": holder.human},
+        hint="pick other work with 'wire ready', mail the holder, or take it with --jump-in REASON",
+    )
+
+
+def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: str | None = None) -> dict[str, Any]:
+    """Claim a bead for `ws`; idempotent for the holder.
+
+    Raises:
+        BeadNotFound: unknown reference.
+        ClaimConflict: held by someone else (no jump-in, not stale), or closed/blocked/deferred/epic.
+    """
+    try:
+        with db.transaction():
+            return _claim_in_tx(st, project, ws, ref, jump_in)
+    except peewee.IntegrityError:
+        # another transaction inserted the claim between our read and our insert (PostgreSQL)
+        bead = get_bead(project.id, ws.repo_id, ref)
+        current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
+        if current is None:
+            raise ClaimConflict(f"{bead.ref} changed hands while claiming; try again") from None
+        raise _holder_conflict(bead, current.workspace) from None
+
+
+def _claim_in_tx(st: Store, project: Project, ws: Workspace, ref: str, jump_in: str | None) -> dict[str, Any]:
+    bead = get_bead(project.id, ws.repo_id, ref)
+    if refusal := _refusal(bead):
+        raise ClaimConflict(refusal)
+    current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
+    previous = None
+    if current is not None and current.workspace_id == ws.id:
+        return {"claimed": True, "already_held": True, "previous": None, "bead": bead_full_json(bead)}
+    if current is not None:
+        stale = is_stale(st, project, current, current.workspace)
+        if not jump_in and not stale:
+            raise _holder_conflict(bead, current.workspace)
+        previous = claim_json(current, current.workspace, stale=stale)
+        current.delete_instance()
+        kind = "claim.jumped" if jump_in else "claim.taken_stale"
+        message = (f"{ws.alias} jumped in on {bead.ref}: {jump_in}" if jump_in
+                   else f"{ws.alias} took {bead.ref}: your claim was stale")
+        outbox.record(project.id, kind, {"bead": bead.ref, "alias": ws.alias, "previous": current.workspace.alias,
+                                         "reason": jump_in or "stale", "message": message},
+                      recipient_id=current.workspace_id, workspace_id=ws.id, bead_ref=bead.ref)
+    Claim.create(project=project.id, bead=bead.id, workspace=ws.id, claimed_ts=now(), reason=jump_in or "")
+    _set_status(bead, "in_progress", ws.alias)
+    outbox.record(project.id, "claim.created", {"bead": bead.ref, "repo": bead.repo.canonical, "alias": ws.alias,
+                                                "title": bead.title}, workspace_id=ws.id, bead_ref=bead.ref)
+    return {"claimed": True, "already_held": False, "previous": previous, "bead": bead_full_json(bead)}
+
+
+def _set_status(bead: Bead, status: str, assignee: str | None = None, extra: dict[str, Any] | None = None,
+                drop: tuple[str, ...] = ()) -> None:
+    ts = now()
+    data = json.loads(bead.data)
+    data["updated_at"] = iso(ts)
+    if status == "in_progress" and bead.status != "in_progress":
+        data["started_at"] = iso(ts)
+    data.update(extra or {})
+    for key in drop:
+        data.pop(key, None)
+    bead.status, bead.updated_ts, bead.data = status, ts, json.dumps(data)
+    if assignee is not None:
+        bead.assignee = assignee
+    bead.save()
+
+
+def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
+    """Drop the caller's claim; the bead goes back to open.
+
+    Raises:
+        Conflict: someone else holds it.
+    """
+    with db.transaction():
+        bead = get_bead(project.id, ws.repo_id, ref)
+        current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
+        if current is None:
+            return {"released": False, "bead": bead_full_json(bead)}
+        if current.workspace_id != ws.id:
+            raise Conflict(f"{bead.ref} is held by {current.workspace.alias}, not by you")
+        current.delete_instance()
+        if bead.status == "in_progress":
+            _set_status(bead, "open", "")
+        outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
+                      workspace_id=ws.id, bead_ref=bead.ref)
+    return {"released": True, "bead": bead_full_json(bead)}
+
+
+def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str = "") -> dict[str, Any]:
+    """Close a bead (releasing its claim) and return the beads that became ready.
+
+    Raises:
+        Conflict: another workspace holds it.
+    """
+    with db.transaction():
+        bead = get_bead(project.id, ws.repo_id, ref)
+        current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
+        if current is not None and current.workspace_id != ws.id:
+            raise Conflict(f"{bead.ref} is held by {current.workspace.alias}; only the holder closes it")
+        graph = load_graph(project.id)
+        before = set(graph.ready(now()))
+        if current is not None:
+            current.delete_instance()
+        _set_status(bead, "closed", None, {"closed_at": iso(now()), "close_reason": reason})
+        graph.nodes[bead.id].status = "closed"
+        graph.claimed.discard(bead.id)
+        unblocked = [pk for pk in graph.ready(now()) if pk not in before and pk != bead.id]
+        outbox.record(project.id, "bead.closed", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
+                                                  "unblocked": [graph.nodes[pk].ref for pk in unblocked]},
+                      workspace_id=ws.id, bead_ref=bead.ref)
+    return {"bead": bead_full_json(bead), "unblocked": beads_json(beads_by_pk(unblocked))}
+
+
+def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
+    with db.transaction():
+        bead = get_bead(project.id, ws.repo_id, ref)
+        if bead.status not in DONE_STATUSES:
+            raise Conflict(f"{bead.ref} is {bead.status}, not closed")
+        _set_status(bead, "open", None, drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
+        outbox.record(project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
+                      workspace_id=ws.id, bead_ref=bead.ref)
+    return bead_full_json(bead)
+
+
+def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str,
+               jump_in: str | None = None) -> dict[str, Any]:
+    """`wire update --status`: in_progress claims, closed closes, open releases or reopens."""
+    if status == "in_progress":
+        return claim_bead(st, project, ws, ref, jump_in)["bead"]
+    if status == "closed":
+        return close_bead(st, project, ws, ref)["bead"]
+    bead = get_bead(project.id, ws.repo_id, ref)
+    if status == "open" and bead.status in DONE_STATUSES:
+        return reopen_bead(st, project, ws, ref)
+    if status == "open":
+        return release_bead(st, project, ws, ref)["bead"]
+    with db.transaction():
+        bead = get_bead(project.id, ws.repo_id, ref)
+        holder = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
+        if holder is not None and holder.workspace_id != ws.id:
+            raise Conflict(f"{bead.ref} is held by {holder.workspace.alias}")
+        if holder is not None:
+            holder.delete_instance()
+        _set_status(bead, status, "" if holder is not None else None)
+        outbox.record(project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
+                      workspace_id=ws.id, bead_ref=bead.ref)
+    return bead_full_json(bead)
+
+
+def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:
+    claims = list(Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead)
+                  .where(Claim.project == project.id).order_by(Claim.claimed_ts))
+    beats = st.redis.last_beats(project.id)
+    epics = epics_of(project.id, [c.bead_id for c in claims])
+    return [claim_json(c, c.workspace, c.bead, epics.get(c.bead_id), is_stale(st, project, c, c.workspace, beats))
+            for c in claims]
+
+
+def epics_of(project_id: int, pks: list[int]) -> dict[int, dict[str, Any]]:
+    """Each bead's top ancestor through parent-child, as {"id", "title"} (beads at the top: none)."""
+    if not pks:
+        return {}
+    graph = load_around(project_id, pks)
+    out = {}
+    for pk in pks:
+        top = graph.top_ancestor(pk)
+        if top is not None:
+            out[pk] = {"id": graph.nodes[top].ref, "title": graph.nodes[top].title}
+    return out
+
+
+def mine(project: Project, ws: Workspace) -> list[dict[str, Any]]:
+    pks = [pk for (pk,) in Claim.select(Claim.bead).where(Claim.workspace == ws.id).order_by(Claim.claimed_ts).tuples()]
+    return beads_json(beads_by_pk(pks))
+
+
+def mark_stale_claims(st: Store) -> int:
+    """Sweep: flag claims whose holders have been offline past the limit and tell the team once."""
+    marked = 0
+    for project in Project.select():
+        beats = st.redis.last_beats(project.id)
+        claims = Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead).where(
+            Claim.project == project.id, Claim.stale == False)  # noqa: E712 (peewee expression)
+        for claim in claims:
+            if is_stale(st, project, claim, claim.workspace, beats):
+                with db.transaction():
+                    if Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():  # noqa: E712
+                        outbox.record(project.id, "claim.stale",
+                                      {"bead": claim.bead.ref, "alias": claim.workspace.alias,
+                                       "message": f"{claim.workspace.alias}'s claim on {claim.bead.ref} is stale"},
+                                      workspace_id=claim.workspace_id, bead_ref=claim.bead.ref)
+                        marked += 1
+    return marked

@@ -1,0 +1,108 @@
+"""The one settings object, built from the environment once.
+
+Web, actors, CLI `serve` and tests receive a `Settings`; nothing else reads `os.environ`.
+Variables carry the `BEADWIRE_` prefix, except the platform-standard `DATABASE_URL`,
+`REDIS_URL` and `PORT`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+#: Redis used when `REDIS_URL` is unset and nothing embedded was started.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: Seconds a workspace stays "online" after its last authenticated call.
+DEFAULT_PRESENCE_TTL = 300
+#: Seconds offline after which a holder's claims count as stale (the project may override).
+DEFAULT_STALE_CLAIM_SECONDS = 2 * 3600
+#: Largest request body the API accepts (a full beads upload is the biggest thing we take).
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+#: Longest JSONL line a sync accepts.
+DEFAULT_MAX_LINE = 1024 * 1024
+#: Most beads one sync may carry.
+DEFAULT_MAX_SYNC_BEADS = 50_000
+#: Keys namespace prefix, so several deployments can share one Redis.
+DEFAULT_NAMESPACE = "bw"
+
+
+class ConfigError(ValueError):
+    """Raised when an environment variable cannot be parsed; names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def default_data_dir() -> str:
+    """The per-user data directory `wire serve` uses when `--data-dir` is not given."""
+    from platformdirs import user_data_dir
+
+    return user_data_dir("beadwire", appauthor=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a beadwire process needs to know about its environment."""
+
+    database_url: str = ""
+    redis_url: str = DEFAULT_REDIS_URL
+    namespace: str = DEFAULT_NAMESPACE
+    data_dir: str = field(default_factory=default_data_dir)
+    #: "redis" for real deployments; "stub" runs Dramatiq in-process (tests only).
+    broker: str = "redis"
+    presence_ttl: int = DEFAULT_PRESENCE_TTL
+    stale_claim_seconds: int = DEFAULT_STALE_CLAIM_SECONDS
+    max_body: int = DEFAULT_MAX_BODY
+    max_line: int = DEFAULT_MAX_LINE
+    max_sync_beads: int = DEFAULT_MAX_SYNC_BEADS
+    #: SQLite `synchronous` pragma: FULL fsyncs every commit (acknowledged means on disk).
+    sqlite_synchronous: str = "FULL"
+    log_level: str = "WARNING"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from `env` (default `os.environ`), validating every value.
+
+        Raises:
+            ConfigError: a variable is malformed; the message names it.
+        """
+        env = os.environ if env is None else env
+        data_dir = env.get("BEADWIRE_DATA_DIR") or default_data_dir()
+        database_url = env.get("DATABASE_URL") or "sqlite:///" + os.path.join(data_dir, "beadwire.db")
+        if not database_url.startswith(("sqlite", "postgres")):
+            raise ConfigError(f"DATABASE_URL must be sqlite:/// or postgresql://, got {database_url!r}")
+        broker = env.get("BEADWIRE_BROKER", "redis")
+        if broker not in ("redis", "stub"):
+            raise ConfigError(f"BEADWIRE_BROKER must be 'redis' or 'stub', got {broker!r}")
+        sync = env.get("BEADWIRE_SQLITE_SYNCHRONOUS", "FULL").upper()
+        if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigError(f"BEADWIRE_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA, got {sync!r}")
+        return cls(
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            namespace=env.get("BEADWIRE_NAMESPACE") or DEFAULT_NAMESPACE,
+            data_dir=data_dir,
+            broker=broker,
+            presence_ttl=_int(env, "BEADWIRE_PRESENCE_TTL", DEFAULT_PRESENCE_TTL, 1),
+            stale_claim_seconds=_int(env, "BEADWIRE_STALE_CLAIM_SECONDS", DEFAULT_STALE_CLAIM_SECONDS, 1),
+            max_body=_int(env, "BEADWIRE_MAX_BODY", DEFAULT_MAX_BODY, 1024),
+            max_line=_int(env, "BEADWIRE_MAX_LINE", DEFAULT_MAX_LINE, 1024),
+            max_sync_beads=_int(env, "BEADWIRE_MAX_SYNC_BEADS", DEFAULT_MAX_SYNC_BEADS, 1),
+            sqlite_synchronous=sync,
+            log_level=env.get("BEADWIRE_LOG_LEVEL", "WARNING").upper(),
+        )
+
+    def with_(self, **changes: object) -> "Settings":
+        """A copy with some fields changed (tests and `wire serve` use it)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

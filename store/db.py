@@ -1,0 +1,108 @@
+"""The Peewee database: one proxy, bound once per process by `init_db(settings)`.
+
+SQLite runs in WAL mode with `BEGIN IMMEDIATE` transactions so concurrent writers queue on the
+database lock instead of failing on a read-to-write upgrade; PostgreSQL relies on unique indexes.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+import peewee
+from playhouse.db_url import parse
+
+from store.config import Settings
+from store.errors import Unavailable
+
+database = peewee.DatabaseProxy()
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+def _sqlite(settings: Settings, path: str) -> peewee.Database:
+    from playhouse.pool import PooledSqliteDatabase
+
+    if path not in ("", ":memory:"):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return PooledSqliteDatabase(
+        path,
+        lock_type="IMMEDIATE",
+        max_connections=64,
+        stale_timeout=300,
+        check_same_thread=False,
+        timeout=30,
+        pragmas={
+            "journal_mode": "wal",
+            "synchronous": settings.sqlite_synchronous,
+            "busy_timeout": 30_000,
+            "foreign_keys": 1,
+            "cache_size": -16_000,
+        },
+    )
+
+
+def _postgres(settings: Settings) -> peewee.Database:
+    from playhouse.pool import PooledPostgresqlDatabase
+
+    params = parse(settings.database_url)
+    name = params.pop("database")
+    return PooledPostgresqlDatabase(name, max_connections=32, stale_timeout=300, **params)
+
+
+def make_database(settings: Settings) -> peewee.Database:
+    """A database object for `settings.database_url` (sqlite:///path or postgresql://...)."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        # sqlite:///relative.db, sqlite:////abs/path.db, sqlite:///:memory:
+        return _sqlite(settings, url.split(":///", 1)[1])
+    return _postgres(settings)
+
+
+def init_db(settings: Settings) -> peewee.Database:
+    """Bind the proxy to the configured database (idempotent per process)."""
+    db = make_database(settings)
+    database.initialize(db)
+    return db
+
+
+def is_sqlite() -> bool:
+    return isinstance(database.obj, peewee.SqliteDatabase)
+
+
+def connect() -> None:
+    """Open this thread's connection (per request / per message)."""
+    try:
+        database.connect(reuse_if_open=True)
+    except peewee.OperationalError as exc:
+        raise Unavailable(f"database unreachable: {exc}") from exc
+
+
+def close() -> None:
+    """Return this thread's connection to the pool."""
+    if not database.is_closed():
+        database.close()
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """One write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)."""
+    try:
+        with database.atomic():
+            yield
+    except peewee.OperationalError as exc:
+        raise Unavailable(f"database error: {exc}") from exc
+
+
+def ping() -> str:
+    """'ok' when a trivial query succeeds, else the error text."""
+    try:
+        database.execute_sql("SELECT 1").fetchone()
+        return "ok"
+    except peewee.PeeweeException as exc:
+        return f"error: {exc}"

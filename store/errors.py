@@ -1,0 +1,108 @@
+"""One error tree for beadwire.
+
+Web maps `status_code`, the CLI maps `code` to exit codes, actors decide retries on the class.
+Redis and Peewee errors are translated at the store boundary with `raise ... from`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BeadwireError(Exception):
+    """Base of every error beadwire raises on purpose."""
+
+    status_code = 500
+    code = "internal"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+class InvalidInput(BeadwireError):
+    """Raised when a request is well-formed JSON but its content is not acceptable."""
+
+    status_code = 422
+    code = "invalid"
+
+
+class Unauthorized(BeadwireError):
+    """Raised when a request carries no token, or one the server does not know."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(BeadwireError):
+    """Raised when a valid token asks for something its holder may not do."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(BeadwireError):
+    """Raised when an id does not exist in the caller's project (other tenants' ids included)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class BeadNotFound(NotFound):
+    """Raised when a bead reference resolves to nothing in the project."""
+
+
+class WorkspaceNotFound(NotFound):
+    """Raised when an alias or workspace id is unknown in the project."""
+
+
+class ProjectNotFound(NotFound):
+    """Raised when a project slug is unknown."""
+
+
+class Conflict(BeadwireError):
+    """Raised when the request contradicts the current state."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class ClaimConflict(Conflict):
+    """Raised when a bead cannot be claimed: held by someone else, blocked, closed, or an epic."""
+
+    code = "claim_conflict"
+
+
+class AliasTaken(Conflict):
+    """Raised when init asks for an alias another workspace already owns."""
+
+    code = "alias_taken"
+
+
+class CycleError(Conflict):
+    """Raised when a new dependency would close a cycle."""
+
+    code = "cycle"
+
+
+class AmbiguousBead(Conflict):
+    """Raised when a bare bead id exists in several repos of the project."""
+
+    code = "ambiguous"
+
+
+class SyncRejected(InvalidInput):
+    """Raised when an uploaded beads file is malformed; nothing of it is written."""
+
+    code = "sync_rejected"
+
+
+class Unavailable(BeadwireError):
+    """Raised when Redis or the database cannot be reached."""
+
+    status_code = 503
+    code = "unavailable"

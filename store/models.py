@@ -1,0 +1,143 @@
+"""Durable state: the Peewee models, one table per fact.
+
+Timestamps the server sets are float epoch seconds (`*_ts`); bead timestamps from beads files are
+kept as the strings they came in (inside `data`) with a parsed `*_ts` copy for ordering.
+"""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from store.db import BaseModel
+
+#: Bumped whenever the schema changes; `migrate()` records it.
+SCHEMA_VERSION = 1
+
+
+class SchemaVersion(BaseModel):
+    version = pw.IntegerField()
+    applied_ts = pw.FloatField()
+
+
+class Project(BaseModel):
+    slug = pw.CharField(max_length=64, unique=True)
+    name = pw.CharField(max_length=200)
+    key_hash = pw.CharField(max_length=64, unique=True)
+    stale_claim_seconds = pw.IntegerField(null=True)
+    created_ts = pw.FloatField()
+
+
+class Repo(BaseModel):
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    canonical = pw.CharField(max_length=300)
+    name = pw.CharField(max_length=200)
+    prefix = pw.CharField(max_length=40, default="bd")
+
+    class Meta:
+        indexes = ((("project", "canonical"), True),)
+
+
+class Workspace(BaseModel):
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    repo = pw.ForeignKeyField(Repo, on_delete="CASCADE")
+    alias = pw.CharField(max_length=64)
+    role = pw.CharField(max_length=64)
+    human = pw.CharField(max_length=100, default="")
+    hostname = pw.CharField(max_length=255, default="")
+    path = pw.CharField(max_length=1024, default="")
+    token_hash = pw.CharField(max_length=64, unique=True)
+    created_ts = pw.FloatField()
+    last_seen_ts = pw.FloatField()
+    revoked = pw.BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("project", "alias"), True),)
+
+
+class Bead(BaseModel):
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    repo = pw.ForeignKeyField(Repo, on_delete="CASCADE")
+    ref = pw.CharField(max_length=200)
+    title = pw.CharField(max_length=1000)
+    description = pw.TextField(default="")
+    status = pw.CharField(max_length=32, default="open")
+    priority = pw.IntegerField(default=2)
+    issue_type = pw.CharField(max_length=64, default="task")
+    assignee = pw.CharField(max_length=200, default="")
+    labels = pw.TextField(default="[]")
+    created_ts = pw.FloatField()
+    updated_ts = pw.FloatField()
+    defer_ts = pw.FloatField(null=True)
+    #: every other field of the beads record, unknown ones included, as JSON.
+    data = pw.TextField(default="{}")
+    #: hash of the record as last synced, to tell "unchanged" from "updated" cheaply.
+    digest = pw.CharField(max_length=64, default="")
+
+    class Meta:
+        indexes = ((("repo", "ref"), True), (("project", "status"), False), (("project", "ref"), False))
+
+
+class Dependency(BaseModel):
+    bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", backref="deps")
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    #: "" when the target is in the bead's own repo, else the repo as written (`name` or canonical).
+    target_repo = pw.CharField(max_length=300, default="")
+    target_ref = pw.CharField(max_length=200)
+    type = pw.CharField(max_length=64, default="blocks")
+    data = pw.TextField(default="{}")
+
+    class Meta:
+        indexes = ((("bead", "target_repo", "target_ref", "type"), True), (("project", "target_ref"), False))
+
+
+class Comment(BaseModel):
+    bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", backref="comments")
+    ext_id = pw.CharField(max_length=100, default="")
+    author = pw.CharField(max_length=200, default="")
+    text = pw.TextField()
+    created_at = pw.CharField(max_length=64, default="")
+    #: other fields of a synced comment, kept so an export gives them back
+    data = pw.TextField(default="{}")
+
+
+class Claim(BaseModel):
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    #: unique: the database itself guarantees a single holder per bead.
+    bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", unique=True)
+    workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    claimed_ts = pw.FloatField()
+    reason = pw.TextField(default="")
+    stale = pw.BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("project", "workspace"), False),)
+
+
+class Event(BaseModel):
+    """Audit history: claims, releases, jump-ins, closes, syncs."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    kind = pw.CharField(max_length=32)
+    workspace_id = pw.IntegerField(null=True)
+    bead_ref = pw.CharField(max_length=520, default="")
+    data = pw.TextField(default="{}")
+    created_ts = pw.FloatField(index=True)
+
+    class Meta:
+        indexes = ((("project", "bead_ref"), False),)
+
+
+class Outbox(BaseModel):
+    """Side effects committed with the fact that causes them, delivered to Redis by actors."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    kind = pw.CharField(max_length=32)
+    #: workspace whose mailbox gets this too (None: project event stream only).
+    recipient_id = pw.IntegerField(null=True)
+    payload = pw.TextField()
+    created_ts = pw.FloatField()
+    delivered_ts = pw.FloatField(null=True, index=True)
+    attempts = pw.IntegerField(default=0)
+
+
+ALL_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]

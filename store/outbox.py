@@ -1,0 +1,64 @@
+"""The transactional outbox: side effects recorded with the fact, delivered to Redis later."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from store import Store
+from store.models import Event, Outbox
+from store.util import now
+
+#: Seconds an undelivered outbox row waits before the sweep re-enqueues it.
+DEFAULT_REDELIVER_AFTER = 10
+#: Delivery attempts after which the sweep stops retrying a row (it stays for inspection).
+DEFAULT_MAX_ATTEMPTS = 50
+
+
+_local = threading.local()
+
+
+def take_pending() -> list[int]:
+    """Outbox ids recorded by this thread since the last call; send them once committed."""
+    ids = getattr(_local, "ids", [])
+    _local.ids = []
+    return ids
+
+
+def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: int | None = None,
+           workspace_id: int | None = None, bead_ref: str = "") -> int:
+    """Add an outbox row and an audit event; call inside the transaction of the fact itself."""
+    ts = now()
+    body = json.dumps({**payload, "ts": ts})
+    Event.create(project=project_id, kind=kind, workspace_id=workspace_id, bead_ref=bead_ref,
+                 data=body, created_ts=ts)
+    outbox_id = Outbox.insert(project=project_id, kind=kind, recipient_id=recipient_id, payload=body,
+                              created_ts=ts).execute()
+    _local.ids = [*getattr(_local, "ids", []), outbox_id]
+    return outbox_id
+
+
+def deliver(st: Store, outbox_id: int) -> bool:
+    """Publish one outbox row into Redis once; True when this call delivered it.
+
+    Raises:
+        Unavailable: Redis is down (the actor retries).
+    """
+    row = Outbox.get_or_none(Outbox.id == outbox_id)
+    if row is None or row.delivered_ts is not None:
+        return False
+    Outbox.update(attempts=Outbox.attempts + 1).where(Outbox.id == outbox_id).execute()
+    delivered = st.redis.publish(row.project_id, row.id, row.kind, row.payload, row.recipient_id)
+    Outbox.update(delivered_ts=now()).where(Outbox.id == outbox_id).execute()
+    return delivered
+
+
+def pending(older_than: float = DEFAULT_REDELIVER_AFTER, limit: int = 500) -> list[int]:
+    """Ids of undelivered rows older than `older_than` seconds (the redelivery sweep's input)."""
+    cutoff = now() - older_than
+    query = (Outbox.select(Outbox.id)
+             .where(Outbox.delivered_ts.is_null(), Outbox.created_ts < cutoff,
+                    Outbox.attempts < DEFAULT_MAX_ATTEMPTS)
+             .order_by(Outbox.id).limit(limit))
+    return [row.id for row in query]

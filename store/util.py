@@ -1,0 +1,48 @@
+"""Small pure helpers: clocks, timestamps, tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from datetime import datetime, timezone
+
+#: Prefixes make a leaked secret recognisable (and greppable by secret scanners).
+PROJECT_KEY_PREFIX = "bw_pk_"
+WORKSPACE_TOKEN_PREFIX = "bw_ws_"
+
+
+def now() -> float:
+    return time.time()
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as RFC 3339 UTC (`2026-11-21T10:13:36.123456Z`)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: object) -> float | None:
+    """Parse an RFC 3339 / ISO 8601 timestamp as beads files write them; None when absent or bad."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if " " in text and "T" not in text:
+        text = text.replace(" ", "T", 1)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a high-entropy token: enough at rest, and cheap on every request."""
+    return hashlib.sha256(secret.encode()).hexdigest()

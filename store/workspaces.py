@@ -1,0 +1,231 @@
+"""Identity and presence: projects, repos, workspaces, tokens, heartbeats, team status."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from typing import Any
+
+import peewee
+
+from store import Store, db, outbox
+from store.claims import epics_of, is_stale
+from store.errors import AliasTaken, Forbidden, InvalidInput, Unauthorized
+from store.models import Bead, Claim, Project, Repo, Workspace
+from store.repos import normalise_origin, repo_name
+from store.util import (PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now)
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Readable first halves of default aliases (`<name>-<role>`).
+NAMES = ("ada", "bolt", "cedar", "dune", "ember", "fern", "gale", "hazel", "iris", "juno", "kite", "lark",
+         "moss", "nova", "opal", "pike", "quill", "reed", "sage", "tide", "umber", "vale", "wren", "yarrow",
+         "zephyr", "aster", "birch", "coral", "delta", "elm", "flint", "grove", "heron", "ivy", "jade",
+         "koa", "lumen", "maple", "nimbus", "onyx", "pebble", "quartz", "rowan", "slate", "thorn")
+#: Seconds a resolved token stays in this process's cache (saves one SQL query per request).
+DEFAULT_AUTH_CACHE_TTL = 5.0
+
+_auth_cache: dict[str, tuple[float, Workspace, Project]] = {}
+_auth_lock = threading.Lock()
+
+
+def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str,
+                   human: str, hostname: str, path: str) -> dict[str, Any]:
+    """Register (or re-register) a worktree as a workspace of project `slug`.
+
+    A new project is created with a fresh project key (returned once). Joining an existing one
+    needs that key; re-running init needs the workspace's own token.
+
+    Raises:
+        Forbidden: the project exists and the bearer is neither its key nor a workspace token of it.
+        AliasTaken: the alias belongs to another workspace.
+    """
+    if not SLUG_RE.match(slug):
+        raise InvalidInput("project must be 1-64 lowercase letters, digits, '-' or '_'")
+    if alias is not None and not ALIAS_RE.match(alias):
+        raise InvalidInput("alias must be 1-64 letters, digits, '.', '-' or '_'")
+    canonical = normalise_origin(origin)
+    project = Project.get_or_none(Project.slug == slug)
+    if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
+        ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)  # noqa: E712
+        if ws is not None and project is not None and ws.project_id == project.id:
+            return _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
+    project_key = None
+    if project is None:
+        project, project_key = _create_project(slug)
+    elif not bearer or hash_secret(bearer) != project.key_hash:
+        raise Forbidden(f"project {slug} exists: joining it needs its project key (--key or WIRE_PROJECT_KEY)")
+    token = new_secret(WORKSPACE_TOKEN_PREFIX)
+    with db.transaction():
+        repo = _repo(project, canonical)
+        ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
+        outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
+                      workspace_id=ws.id)
+    return {"project": project_json(project), "workspace": workspace_json(ws, repo), "token": token,
+            "project_key": project_key, "created": True}
+
+
+def _create_project(slug: str) -> tuple[Project, str]:
+    key = new_secret(PROJECT_KEY_PREFIX)
+    try:
+        with db.transaction():
+            project = Project.create(slug=slug, name=slug, key_hash=hash_secret(key), created_ts=now())
+    except peewee.IntegrityError:
+        # two first inits raced: the other one created it, so this caller must hold the key
+        raise Forbidden(f"project {slug} exists: joining it needs its project key") from None
+    return project, key
+
+
+def _repo(project: Project, canonical: str) -> Repo:
+    repo = Repo.get_or_none(Repo.project == project.id, Repo.canonical == canonical)
+    if repo is None:
+        Repo.insert(project=project.id, canonical=canonical, name=repo_name(canonical)).on_conflict_ignore().execute()
+        repo = Repo.get(Repo.project == project.id, Repo.canonical == canonical)
+    return repo
+
+
+def _create_workspace(project: Project, repo: Repo, alias: str | None, role: str, human: str,
+                      hostname: str, path: str, token: str) -> Workspace:
+    chosen = alias or _free_alias(project, role)
+    if Workspace.select().where(Workspace.project == project.id, Workspace.alias == chosen).exists():
+        raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; choose another with --alias")
+    ts = now()
+    try:
+        with db.database.atomic():  # savepoint: a lost alias race must not abort the caller's transaction
+            return Workspace.create(project=project.id, repo=repo.id, alias=chosen, role=role, human=human,
+                                    hostname=hostname, path=path, token_hash=hash_secret(token),
+                                    created_ts=ts, last_seen_ts=ts)
+    except peewee.IntegrityError:
+        raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; choose another with --alias") from None
+
+
+def _free_alias(project: Project, role: str) -> str:
+    taken = {a for (a,) in Workspace.select(Workspace.alias).where(Workspace.project == project.id).tuples()}
+    suffix = re.sub(r"[^a-z0-9]+", "-", role.lower()).strip("-") or "agent"
+    names = list(NAMES)
+    random.shuffle(names)
+    for name in names:
+        if f"{name}-{suffix}" not in taken:
+            return f"{name}-{suffix}"
+    n = 2
+    while f"{names[0]}{n}-{suffix}" in taken:
+        n += 1
+    return f"{names[0]}{n}-{suffix}"
+
+
+def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: str | None, role: str,
+            human: str, hostname: str, path: str) -> dict[str, Any]:
+    """Same worktree, same identity: refresh the descriptive fields, keep the token."""
+    with db.transaction():
+        if alias and alias != ws.alias:
+            if Workspace.select().where(Workspace.project == project.id, Workspace.alias == alias).exists():
+                raise AliasTaken(f"alias {alias} is taken in project {project.slug}")
+            ws.alias = alias
+        ws.repo = _repo(project, canonical)
+        ws.role, ws.human = role or ws.role, human or ws.human
+        ws.hostname, ws.path, ws.last_seen_ts = hostname or ws.hostname, path or ws.path, now()
+        ws.save()
+    forget_token(token)
+    return {"project": project_json(project), "workspace": workspace_json(ws, ws.repo), "token": token,
+            "project_key": None, "created": False}
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+def authenticate(token: str) -> tuple[Workspace, Project]:
+    """The workspace and project a bearer token belongs to.
+
+    Raises:
+        Unauthorized: no token, or one we do not know (or revoked).
+    """
+    if not token.startswith(WORKSPACE_TOKEN_PREFIX):
+        raise Unauthorized("this call needs a workspace token: run `wire init` in your worktree")
+    cached = _auth_cache.get(token)
+    if cached and cached[0] > time.monotonic():
+        return cached[1], cached[2]
+    row = (Workspace.select(Workspace, Project).join(Project)
+           .where(Workspace.token_hash == hash_secret(token), Workspace.revoked == False).first())  # noqa: E712
+    if row is None:
+        raise Unauthorized("unknown or revoked workspace token: run `wire init` again")
+    with _auth_lock:
+        if len(_auth_cache) > 10_000:
+            _auth_cache.clear()
+        _auth_cache[token] = (time.monotonic() + DEFAULT_AUTH_CACHE_TTL, row, row.project)
+    return row, row.project
+
+
+def forget_token(token: str) -> None:
+    _auth_cache.pop(token, None)
+
+
+def authenticate_key(key: str) -> Project:
+    """The project whose admin key this is.
+
+    Raises:
+        Unauthorized: unknown key.
+    """
+    project = Project.get_or_none(Project.key_hash == hash_secret(key)) if key else None
+    if project is None:
+        raise Unauthorized("unknown project key")
+    return project
+
+
+def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> None:
+    """Refresh presence in Redis; persist last_seen to SQL at most once a minute."""
+    ts = now()
+    presence = {"branch": branch[:200], "host": (host or ws.hostname)[:255]}
+    if st.redis.heartbeat(ws.project_id, ws.id, ts, presence):
+        Workspace.update(last_seen_ts=ts).where(Workspace.id == ws.id).execute()
+        # a holder that is back is no longer stale
+        Claim.update(stale=False).where(Claim.workspace == ws.id, Claim.stale == True).execute()  # noqa: E712
+
+
+# -- views ----------------------------------------------------------------------------------
+
+def project_json(project: Project) -> dict[str, Any]:
+    return {"id": project.id, "slug": project.slug, "name": project.name,
+            "stale_claim_seconds": project.stale_claim_seconds}
+
+
+def workspace_json(ws: Workspace, repo: Repo, presence: tuple[float, dict[str, Any]] | None = None,
+                   claims: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    beat, fields = presence or (None, {})
+    return {"id": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human, "repo": repo.canonical,
+            "hostname": fields.get("host") or ws.hostname, "path": ws.path, "branch": fields.get("branch", ""),
+            "online": presence is not None, "status": "online" if presence is not None else "offline",
+            "last_seen": iso(max(beat or 0.0, ws.last_seen_ts)), "claims": claims or []}
+
+
+def team(st: Store, project: Project) -> list[dict[str, Any]]:
+    """Every workspace with presence and claims (with each claim's epic), online ones first."""
+    workspaces = list(Workspace.select(Workspace, Repo).join(Repo).where(Workspace.project == project.id,
+                                                                        Workspace.revoked == False))  # noqa: E712
+    online = st.redis.presence(project.id, now() - st.settings.presence_ttl)
+    beats = {ws_id: beat for ws_id, (beat, _) in online.items()}
+    claims: dict[int, list[dict[str, Any]]] = {}
+    rows = list(Claim.select(Claim, Bead).join(Bead).where(Claim.project == project.id).order_by(Claim.claimed_ts))
+    epics = epics_of(project.id, [c.bead_id for c in rows])
+    by_id = {ws.id: ws for ws in workspaces}
+    for c in rows:
+        holder = by_id.get(c.workspace_id)
+        if holder is None:
+            continue
+        claims.setdefault(c.workspace_id, []).append({
+            "bead": c.bead.ref, "title": c.bead.title, "since": iso(c.claimed_ts), "reason": c.reason,
+            "epic": epics.get(c.bead_id), "stale": is_stale(st, project, c, holder, beats)})
+    out = [workspace_json(ws, ws.repo, online.get(ws.id), claims.get(ws.id)) for ws in workspaces]
+    return sorted(out, key=lambda w: (not w["online"], w["alias"]))
+
+
+def status(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
+    members = team(st, project)
+    me = next(w for w in members if w["id"] == ws.id)
+    return {"project": project_json(project), "me": me, "team": members}
+
+
+def expire_presence(st: Store) -> int:
+    """Sweep: forget presence older than the TTL in every project; returns how many went."""
+    cutoff = now() - st.settings.presence_ttl
+    return sum(st.redis.prune_presence(pid, cutoff) for (pid,) in Project.select(Project.id).tuples())

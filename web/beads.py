@@ -1,0 +1,180 @@
+"""Beads, claims and the ready queue."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from store import beads as bead_store
+from store import claims as claim_store
+from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
+from web.common import authenticate, load, load_args, store
+
+bp = Blueprint("beads", __name__, url_prefix="/v1")
+bp.before_request(authenticate)
+
+Priority = fields.Raw  # 0-4, "P0"-"P4" or a word: normalised (and validated) by the store
+Ref = lambda **kw: fields.Str(validate=validate.Length(min=1, max=520), **kw)  # noqa: E731
+Label = fields.Str(validate=validate.Length(min=1, max=200))
+
+
+class CreateSchema(Schema):
+    title = fields.Str(required=True, validate=validate.Length(min=1, max=MAX_TITLE))
+    issue_type = fields.Str(load_default="task", validate=validate.Length(min=1, max=64))
+    priority = Priority(load_default=2)
+    description = fields.Str(load_default="", validate=validate.Length(max=MAX_TEXT))
+    labels = fields.List(Label, load_default=list, validate=validate.Length(max=100))
+    parent = Ref(load_default=None, allow_none=True)
+    blocked_by = fields.List(Ref(), load_default=list, validate=validate.Length(max=100))
+
+
+class UpdateSchema(Schema):
+    status = fields.Str(validate=validate.OneOf(STATUSES))
+    title = fields.Str(validate=validate.Length(min=1, max=MAX_TITLE))
+    priority = Priority()
+    description = fields.Str(validate=validate.Length(max=MAX_TEXT))
+    assignee = fields.Str(validate=validate.Length(max=200))
+    add_labels = fields.List(Label, validate=validate.Length(max=100))
+    remove_labels = fields.List(Label, validate=validate.Length(max=100))
+    jump_in = fields.Str(validate=validate.Length(min=1, max=2000))
+
+    @validates_schema
+    def _something(self, data: dict, **_: object) -> None:
+        if not data:
+            raise ValidationError("nothing to update")
+
+
+class CommentSchema(Schema):
+    text = fields.Str(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
+
+
+class LinkSchema(Schema):
+    target = Ref(required=True)
+    type = fields.Str(load_default="blocks", validate=validate.OneOf(
+        ["blocks", "parent-child", "conditional-blocks", "waits-for", "related", "discovered-from"]))
+
+
+class ClaimSchema(Schema):
+    jump_in = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=2000))
+
+
+class CloseSchema(Schema):
+    reason = fields.Str(load_default="", validate=validate.Length(max=2000))
+
+
+class ListArgs(Schema):
+    status = fields.Str(validate=validate.OneOf(STATUSES))
+    type = fields.Str(validate=validate.Length(max=64))
+    label = Label
+    assignee = fields.Str(validate=validate.Length(max=200))
+    repo = fields.Str(validate=validate.Length(max=300))
+    all = fields.Bool(load_default=False)
+    limit = fields.Int(load_default=200, validate=validate.Range(min=1, max=10_000))
+
+
+class ReadyArgs(Schema):
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=10_000))
+
+
+class SearchArgs(Schema):
+    q = fields.Str(required=True, validate=validate.Length(min=1, max=500))
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=1000))
+
+
+create_schema, update_schema, comment_schema = CreateSchema(), UpdateSchema(), CommentSchema()
+link_schema, claim_schema, close_schema = LinkSchema(), ClaimSchema(), CloseSchema()
+list_args, ready_args, search_args = ListArgs(), ReadyArgs(), SearchArgs()
+
+
+@bp.get("/beads")
+def list_beads():
+    a = load_args(list_args)
+    repo_id = None
+    if a.get("repo"):
+        repo = bead_store.repo_by_written(g.project.id, a["repo"])
+        repo_id = repo.id if repo else -1
+    return jsonify(bead_store.list_beads(g.project.id, a.get("status"), a.get("type"), a.get("label"),
+                                         a.get("assignee"), repo_id, a["all"], a["limit"]))
+
+
+@bp.post("/beads")
+def create_bead():
+    return jsonify(bead_store.create_bead(g.project.id, g.ws, load(create_schema))), 201
+
+
+@bp.get("/beads/<path:ref>")
+def show_bead(ref: str):
+    return jsonify(bead_store.bead_full_json(bead_store.get_bead(g.project.id, g.ws.repo_id, ref)))
+
+
+@bp.patch("/beads/<path:ref>")
+def update_bead(ref: str):
+    changes = load(update_schema)
+    status, jump_in = changes.pop("status", None), changes.pop("jump_in", None)
+    if changes:
+        bead_store.update_fields(g.project.id, g.ws, ref, changes)
+    if status:
+        return jsonify(claim_store.set_status(store(), g.project, g.ws, ref, status, jump_in))
+    return jsonify(bead_store.bead_full_json(bead_store.get_bead(g.project.id, g.ws.repo_id, ref)))
+
+
+@bp.post("/beads/<path:ref>/comments")
+def comment(ref: str):
+    return jsonify(bead_store.add_comment(g.project.id, g.ws, ref, load(comment_schema)["text"])), 201
+
+
+@bp.post("/beads/<path:ref>/deps")
+def link(ref: str):
+    args = load(link_schema)
+    return jsonify(bead_store.link(g.project.id, g.ws, ref, args["target"], args["type"])), 201
+
+
+@bp.get("/beads/<path:ref>/deps")
+def deps(ref: str):
+    return jsonify(bead_store.deps_of(g.project.id, g.ws.repo_id, ref))
+
+
+@bp.post("/beads/<path:ref>/claim")
+def claim(ref: str):
+    return jsonify(claim_store.claim_bead(store(), g.project, g.ws, ref, load(claim_schema)["jump_in"]))
+
+
+@bp.delete("/beads/<path:ref>/claim")
+def release(ref: str):
+    return jsonify(claim_store.release_bead(store(), g.project, g.ws, ref))
+
+
+@bp.post("/beads/<path:ref>/close")
+def close(ref: str):
+    return jsonify(claim_store.close_bead(store(), g.project, g.ws, ref, load(close_schema)["reason"]))
+
+
+@bp.post("/beads/<path:ref>/reopen")
+def reopen(ref: str):
+    return jsonify(claim_store.reopen_bead(store(), g.project, g.ws, ref))
+
+
+@bp.get("/ready")
+def ready():
+    return jsonify(bead_store.ready(g.project.id, load_args(ready_args)["limit"]))
+
+
+@bp.get("/ready/<path:ref>")
+def explain(ref: str):
+    return jsonify(bead_store.explain(g.project.id, g.ws.repo_id, ref))
+
+
+@bp.get("/mine")
+def mine():
+    return jsonify(claim_store.mine(g.project, g.ws))
+
+
+@bp.get("/search")
+def search():
+    a = load_args(search_args)
+    return jsonify(bead_store.search_beads(g.project.id, a["q"], a["limit"]))
+
+
+@bp.get("/claims")
+def claims():
+    return jsonify(claim_store.list_claims(store(), g.project))

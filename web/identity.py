@@ -1,0 +1,70 @@
+"""Identity and presence: health, init, whoami, status, workspaces."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+from marshmallow import Schema, fields, validate
+
+from store.workspaces import init_workspace, status, team
+from web.common import authenticate, bearer, load, store
+
+bp = Blueprint("identity", __name__, url_prefix="/v1")
+
+
+class InitSchema(Schema):
+    project = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    repo_origin = fields.Str(required=True, validate=validate.Length(min=1, max=500))
+    alias = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+    role = fields.Str(load_default="developer", validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$"))
+    human = fields.Str(load_default="", validate=validate.Length(max=100))
+    hostname = fields.Str(load_default="", validate=validate.Length(max=255))
+    path = fields.Str(load_default="", validate=validate.Length(max=1024))
+    branch = fields.Str(load_default="", validate=validate.Length(max=200))
+
+
+init_schema = InitSchema()
+
+
+@bp.get("/health")
+def health():
+    st = store()
+    from store.db import ping
+
+    state = {"redis": st.redis.ping(), "database": ping()}
+    ok = all(v == "ok" for v in state.values())
+    return jsonify({"status": "ok" if ok else "degraded", **state}), 200 if ok else 503
+
+
+@bp.post("/init")
+def init():
+    args = load(init_schema)
+    result = init_workspace(store(), args["project"], bearer(), args["repo_origin"], args["alias"], args["role"],
+                            args["human"], args["hostname"], args["path"])
+    if not result.pop("created"):
+        result.pop("project_key")
+        return jsonify(result), 200
+    if result["project_key"] is None:
+        result.pop("project_key")
+    return jsonify(result), 201
+
+
+#: the routes that act as a workspace: every call authenticates and refreshes presence
+team_bp = Blueprint("team", __name__, url_prefix="/v1")
+team_bp.before_request(authenticate)
+
+
+@team_bp.get("/whoami")
+def whoami():
+    me = next(w for w in team(store(), g.project) if w["id"] == g.ws.id)
+    return jsonify({**me, "project": {"id": g.project.id, "slug": g.project.slug}})
+
+
+@team_bp.get("/status")
+def team_status():
+    return jsonify(status(store(), g.project, g.ws))
+
+
+@team_bp.get("/workspaces")
+def workspaces():
+    return jsonify(team(store(), g.project))
+
