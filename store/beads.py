@@ -320,7 +320,8 @@ def deps_of(project_id: int, home_repo_id: int, ref: str) -> dict[str, Any]:
 def new_ref(repo: Repo, parent: Bead | None) -> str:
     """`<prefix>-<hash>` for a new bead, or `<parent>.<n>` for a child, as beads does."""
     if parent is not None:
-        siblings = Bead.select(Bead.ref).where(Bead.repo == parent.repo_id, Bead.ref.startswith(parent.ref + "."))
+        # the child lives in `repo`, which is not the parent's when the parent is in another repo
+        siblings = Bead.select(Bead.ref).where(Bead.repo == repo.id, Bead.ref.startswith(parent.ref + "."))
         taken = {r.ref[len(parent.ref) + 1:] for r in siblings}
         n = 1
         while str(n) in taken:

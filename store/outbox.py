@@ -6,7 +6,7 @@ import json
 import threading
 from typing import Any
 
-from store import Store
+from store import Store, db
 from store.models import Event, Outbox
 from store.util import now
 
@@ -48,9 +48,9 @@ def deliver(st: Store, outbox_id: int) -> bool:
     row = Outbox.get_or_none(Outbox.id == outbox_id)
     if row is None or row.delivered_ts is not None:
         return False
-    Outbox.update(attempts=Outbox.attempts + 1).where(Outbox.id == outbox_id).execute()
     delivered = st.redis.publish(row.project_id, row.id, row.kind, row.payload, row.recipient_id)
-    Outbox.update(delivered_ts=now()).where(Outbox.id == outbox_id).execute()
+    with db.transaction():
+        Outbox.update(delivered_ts=now(), attempts=Outbox.attempts + 1).where(Outbox.id == outbox_id).execute()
     return delivered
 
 

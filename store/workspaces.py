@@ -11,6 +11,7 @@ from typing import Any
 import peewee
 
 from store import Store, db, outbox
+from store.beads import claim_json
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, Unauthorized
 from store.models import Bead, Claim, Project, Repo, Workspace
@@ -177,9 +178,10 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> None:
     ts = now()
     presence = {"branch": branch[:200], "host": (host or ws.hostname)[:255]}
     if st.redis.heartbeat(ws.project_id, ws.id, ts, presence):
-        Workspace.update(last_seen_ts=ts).where(Workspace.id == ws.id).execute()
-        # a holder that is back is no longer stale
-        Claim.update(stale=False).where(Claim.workspace == ws.id, Claim.stale == True).execute()  # noqa: E712
+        with db.transaction():
+            Workspace.update(last_seen_ts=ts).where(Workspace.id == ws.id).execute()
+            # a holder that is back is no longer stale
+            Claim.update(stale=False).where(Claim.workspace == ws.id, Claim.stale == True).execute()  # noqa: E712
 
 
 # -- views ----------------------------------------------------------------------------------
@@ -205,16 +207,17 @@ def team(st: Store, project: Project) -> list[dict[str, Any]]:
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl)
     beats = {ws_id: beat for ws_id, (beat, _) in online.items()}
     claims: dict[int, list[dict[str, Any]]] = {}
-    rows = list(Claim.select(Claim, Bead).join(Bead).where(Claim.project == project.id).order_by(Claim.claimed_ts))
+    rows = list(Claim.select(Claim, Bead, Repo).join(Bead).join(Repo).where(Claim.project == project.id)
+                .order_by(Claim.claimed_ts))
     epics = epics_of(project.id, [c.bead_id for c in rows])
     by_id = {ws.id: ws for ws in workspaces}
     for c in rows:
         holder = by_id.get(c.workspace_id)
         if holder is None:
             continue
-        claims.setdefault(c.workspace_id, []).append({
-            "bead": c.bead.ref, "title": c.bead.title, "since": iso(c.claimed_ts), "reason": c.reason,
-            "epic": epics.get(c.bead_id), "stale": is_stale(st, project, c, holder, beats)})
+        # the Claim object of the API (with repo, alias, human), like GET /v1/claims
+        claims.setdefault(c.workspace_id, []).append(
+            claim_json(c, holder, c.bead, epics.get(c.bead_id), is_stale(st, project, c, holder, beats)))
     out = [workspace_json(ws, ws.repo, online.get(ws.id), claims.get(ws.id)) for ws in workspaces]
     return sorted(out, key=lambda w: (not w["online"], w["alias"]))
 
