@@ -10,7 +10,7 @@ from typing import Any
 import peewee
 
 from store import Store, db, outbox
-from store.beads import bead_full_json, beads_by_pk, beads_json, claim_json, get_bead
+from store.beads import bead_full_json, beads_by_pk, beads_json, claim_json, get_bead, update_fields
 from store.errors import ClaimConflict, Conflict
 from store.graph import DONE_STATUSES, load_around, load_graph
 from store.models import Bead, Claim, Project, Workspace
@@ -67,7 +67,9 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
     """
     try:
         with db.transaction():
-            return _claim_in_tx(st, project, ws, ref, jump_in)
+            bead, already, previous = _claim_in_tx(st, project, ws, ref, jump_in)
+        # serialised after commit: the write lock is held only for the decision itself
+        return {"claimed": True, "already_held": already, "previous": previous, "bead": bead_full_json(bead)}
     except peewee.IntegrityError:
         # another transaction inserted the claim between our read and our insert (PostgreSQL)
         bead = get_bead(project.id, ws.repo_id, ref)
@@ -77,14 +79,15 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         raise _holder_conflict(bead, current.workspace) from None
 
 
-def _claim_in_tx(st: Store, project: Project, ws: Workspace, ref: str, jump_in: str | None) -> dict[str, Any]:
+def _claim_in_tx(st: Store, project: Project, ws: Workspace, ref: str,
+                 jump_in: str | None) -> tuple[Bead, bool, dict[str, Any] | None]:
     bead = get_bead(project.id, ws.repo_id, ref)
     if refusal := _refusal(bead):
         raise ClaimConflict(refusal)
     current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
     previous = None
     if current is not None and current.workspace_id == ws.id:
-        return {"claimed": True, "already_held": True, "previous": None, "bead": bead_full_json(bead)}
+        return bead, True, None
     if current is not None:
         stale = is_stale(st, project, current, current.workspace)
         if not jump_in and not stale:
@@ -99,9 +102,9 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, ref: str, jump_in: 
                       recipient_id=current.workspace_id, workspace_id=ws.id, bead_ref=bead.ref)
     Claim.create(project=project.id, bead=bead.id, workspace=ws.id, claimed_ts=now(), reason=jump_in or "")
     _set_status(bead, "in_progress", ws.alias)
-    outbox.record(project.id, "claim.created", {"bead": bead.ref, "repo": bead.repo.canonical, "alias": ws.alias,
-                                                "title": bead.title}, workspace_id=ws.id, bead_ref=bead.ref)
-    return {"claimed": True, "already_held": False, "previous": previous, "bead": bead_full_json(bead)}
+    outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
+                  workspace_id=ws.id, bead_ref=bead.ref)
+    return bead, False, previous
 
 
 def _set_status(bead: Bead, status: str, assignee: str | None = None, extra: dict[str, Any] | None = None,
@@ -129,16 +132,16 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[s
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
         current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
-        if current is None:
-            return {"released": False, "bead": bead_full_json(bead)}
-        if current.workspace_id != ws.id:
+        released = current is not None
+        if current is not None and current.workspace_id != ws.id:
             raise Conflict(f"{bead.ref} is held by {current.workspace.alias}, not by you")
-        current.delete_instance()
-        if bead.status == "in_progress":
-            _set_status(bead, "open", "")
-        outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
-                      workspace_id=ws.id, bead_ref=bead.ref)
-    return {"released": True, "bead": bead_full_json(bead)}
+        if current is not None:
+            current.delete_instance()
+            if bead.status == "in_progress":
+                _set_status(bead, "open", "")
+            outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
+                          workspace_id=ws.id, bead_ref=bead.ref)
+    return {"released": released, "bead": bead_full_json(bead)}
 
 
 def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str = "") -> dict[str, Any]:
@@ -200,6 +203,21 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
         outbox.record(project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
                       workspace_id=ws.id, bead_ref=bead.ref)
     return bead_full_json(bead)
+
+
+def update_bead(st: Store, project: Project, ws: Workspace, ref: str, changes: dict[str, Any],
+                status: str | None = None, jump_in: str | None = None) -> dict[str, Any]:
+    """`PATCH /beads/<ref>`: field edits and a status change, all or nothing.
+
+    Raises:
+        ClaimConflict, Conflict: the status change is refused (and no field is changed either).
+    """
+    with db.transaction():
+        if changes:
+            update_fields(project.id, ws, ref, changes)
+        if status:
+            return set_status(st, project, ws, ref, status, jump_in)
+    return bead_full_json(get_bead(project.id, ws.repo_id, ref))
 
 
 def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:

@@ -125,23 +125,41 @@ def client(app):
     return app.test_client()
 
 
+class _Runner:
+    """A Dramatiq worker on the stub broker, sharing the app's store; `run()` drains the queue."""
+
+    def __init__(self) -> None:
+        import dramatiq
+
+        import actors
+
+        self._worker = dramatiq.Worker(actors.broker, worker_timeout=50, worker_threads=2)
+        self._worker.start()
+
+    def run(self) -> None:
+        import actors
+
+        actors.broker.join("default", fail_fast=True)
+        self._worker.join()
+
+    def stop(self) -> None:
+        self._worker.stop()
+
+
 @pytest.fixture
 def worker(app):
     """A Dramatiq worker on the stub broker, sharing the app's store; `worker.run()` drains."""
-    import dramatiq
+    runner = _Runner()
+    yield runner
+    runner.stop()
 
-    import actors
 
-    w = dramatiq.Worker(actors.broker, worker_timeout=50, worker_threads=2)
-    w.start()
-
-    class Runner:
-        def run(self) -> None:
-            actors.broker.join("default", fail_fast=True)
-            w.join()
-
-    yield Runner()
-    w.stop()
+@pytest.fixture
+def pg_worker(pg_app):
+    """`worker` for tests on `pg_app` (SQLite and PostgreSQL)."""
+    runner = _Runner()
+    yield runner
+    runner.stop()
 
 
 class Agent:
@@ -175,8 +193,7 @@ class Agent:
         return self.post("/sync", {"jsonl": text, "mode": mode})
 
 
-@pytest.fixture
-def make_agent(client) -> Callable[..., Agent]:
+def _agent_factory(client) -> Callable[..., Agent]:
     """make_agent(project, origin=..., alias=..., key=...) -> Agent; the first one creates the project."""
     keys: dict[str, str] = {}
 
@@ -194,6 +211,24 @@ def make_agent(client) -> Callable[..., Agent]:
 
     make.keys = keys  # type: ignore[attr-defined]
     return make
+
+
+@pytest.fixture
+def make_agent(client) -> Callable[..., Agent]:
+    """make_agent(project, origin=..., alias=..., key=...) -> Agent; the first one creates the project."""
+    return _agent_factory(client)
+
+
+@pytest.fixture
+def pg_client(pg_app):
+    """`client` on `pg_app`: every test using it runs on SQLite and on PostgreSQL."""
+    return pg_app.test_client()
+
+
+@pytest.fixture
+def make_pg_agent(pg_client) -> Callable[..., Agent]:
+    """`make_agent` on `pg_client`."""
+    return _agent_factory(pg_client)
 
 
 def beads_file(name: str) -> str:

@@ -33,6 +33,8 @@ DEFAULT_START_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 20.0
 #: Unprivileged account that runs PostgreSQL when the tests run as root (PostgreSQL refuses root).
 PG_USER = "beadwire-pg"
+#: Name prefix of the cluster directories made in /tmp when running as root.
+_PG_TMP_PREFIX = "beadwire-pg-"
 #: Linux prctl option that makes the kernel signal a child when its parent dies.
 _PR_SET_PDEATHSIG = 1
 
@@ -342,6 +344,23 @@ class PgProc:
             shutil.rmtree(self.base, ignore_errors=True)
 
 
+def _sweep_dead_clusters(min_age: float = 600.0) -> None:
+    """Remove /tmp clusters left by test runs that were killed (a SIGKILL skips `stop()`).
+
+    A cluster is dead when its postmaster is not running; `min_age` spares one still being initialised.
+    """
+    for base in Path("/tmp").glob(_PG_TMP_PREFIX + "*"):
+        try:
+            pid = int((base / "data" / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, 0)
+            continue  # running
+        except (OSError, ValueError, IndexError):
+            pass
+        with contextlib.suppress(OSError):
+            if time.time() - base.stat().st_mtime > min_age:
+                shutil.rmtree(base, ignore_errors=True)
+
+
 def start_postgres(tmpdir: str | os.PathLike[str]) -> PgProc:
     """Start a throwaway PostgreSQL cluster on a free port with a database `beadwire`.
 
@@ -352,7 +371,8 @@ def start_postgres(tmpdir: str | os.PathLike[str]) -> PgProc:
     account: pwd.struct_passwd | None = None
     if os.geteuid() == 0:
         account = _ensure_pg_user()
-        base = Path(tempfile.mkdtemp(prefix="beadwire-pg-", dir="/tmp"))
+        _sweep_dead_clusters()
+        base = Path(tempfile.mkdtemp(prefix=_PG_TMP_PREFIX, dir="/tmp"))
         os.chown(base, account.pw_uid, account.pw_gid)
         owns_base = True
     else:

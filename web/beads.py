@@ -111,11 +111,7 @@ def show_bead(ref: str):
 def update_bead(ref: str):
     changes = load(update_schema)
     status, jump_in = changes.pop("status", None), changes.pop("jump_in", None)
-    if changes:
-        bead_store.update_fields(g.project.id, g.ws, ref, changes)
-    if status:
-        return jsonify(claim_store.set_status(store(), g.project, g.ws, ref, status, jump_in))
-    return jsonify(bead_store.bead_full_json(bead_store.get_bead(g.project.id, g.ws.repo_id, ref)))
+    return jsonify(claim_store.update_bead(store(), g.project, g.ws, ref, changes, status, jump_in))
 
 
 @bp.post("/beads/<path:ref>/comments")

@@ -1,0 +1,345 @@
+"""Bead commands: create, show, list, ready, mine, update, comment, link, deps, search, close,
+reopen, claim, release.
+
+Routes: `/v1/beads...`, `/v1/ready`, `/v1/mine`, `/v1/search` (docs/API.md). A bead ref is an id
+(`bd-a3f8`) or `<repo>:<id>`; the server resolves it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cli import output
+from cli.client import Client, pass_client
+
+#: `wire deps` sections: answer key -> heading.
+DEPS_SECTIONS = (("active_blockers", "blocked by"), ("resolved_blockers", "resolved blockers"),
+                 ("blocks", "blocks"), ("parent", "parent"), ("children", "children"))
+#: `wire link` options -> dependency type (`ID` depends on `OTHER`).
+LINK_TYPES = {"blocked_by": "blocks", "parent": "parent-child"}
+
+PRIORITY_HELP = "0-4, P0-P4, or critical/high/medium/low/backlog."
+STDIN_HELP = "'-' reads it from stdin."
+
+
+def _text(value: str | None) -> str | None:
+    """The value, or stdin when it is `-` (long descriptions and comments)."""
+    return click.get_text_stream("stdin").read() if value == "-" else value
+
+
+# -- create / show / list --------------------------------------------------------------------
+
+@click.command()
+@click.argument("title")
+@click.option("-t", "--type", "issue_type", metavar="TYPE", help="task, bug, feature, epic, chore, ...")
+@click.option("-p", "--priority", metavar="P", help=PRIORITY_HELP)
+@click.option("-d", "--description", metavar="TEXT", help=f"Description; {STDIN_HELP}")
+@click.option("-l", "--label", "labels", multiple=True, metavar="LABEL", help="Label (repeatable).")
+@click.option("--parent", metavar="ID", help="Epic or parent bead.")
+@click.option("--blocked-by", "blocked_by", multiple=True, metavar="ID", help="Blocker (repeatable).")
+@output.json_option
+@pass_client
+def create(client: Client, title: str, issue_type: str | None, priority: str | None, description: str | None,
+           labels: tuple[str, ...], parent: str | None, blocked_by: tuple[str, ...]) -> None:
+    """Create a bead."""
+    bead = client.create_bead({"title": title, "issue_type": issue_type, "priority": priority,
+                               "description": _text(description), "labels": list(labels),
+                               "parent": parent, "blocked_by": list(blocked_by)})
+    output.emit(bead, lambda b: click.echo(f"created {_summary(b)}"))
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@output.json_option
+@pass_client
+def show(client: Client, ref: str) -> None:
+    """Show a bead: status, claim, dependencies, description, comments."""
+    output.emit(client.bead(ref), _print_bead)
+
+
+@click.command("list")
+@click.option("--status", metavar="S", help="open, in_progress, blocked, deferred, closed, ...")
+@click.option("--type", "issue_type", metavar="T", help="Issue type.")
+@click.option("--label", metavar="L", help="Only beads with this label.")
+@click.option("--assignee", metavar="A", help="Only beads assigned to this alias.")
+@click.option("--repo", metavar="R", help="Only this repo (name or canonical origin).")
+@click.option("--all", "all_", is_flag=True, help="Include closed and tombstoned beads.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N beads.")
+@output.json_option
+@pass_client
+def list_beads(client: Client, status: str | None, issue_type: str | None, label: str | None,
+               assignee: str | None, repo: str | None, all_: bool, limit: int | None) -> None:
+    """List beads (closed ones only with --all)."""
+    beads = client.beads(status=status, type=issue_type, label=label, assignee=assignee, repo=repo,
+                         all=all_, limit=limit)
+    output.emit(beads, lambda b: _print_beads(b, "no beads"))
+
+
+@click.command()
+@click.argument("text")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N beads.")
+@output.json_option
+@pass_client
+def search(client: Client, text: str, limit: int | None) -> None:
+    """Search beads by title, description and id."""
+    output.emit(client.search(text, limit), lambda b: _print_beads(b, "no matches"))
+
+
+# -- ready / mine ----------------------------------------------------------------------------
+
+@click.command()
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N beads.")
+@click.option("--explain", metavar="ID", help="Say why this bead is or is not ready.")
+@output.json_option
+@pass_client
+def ready(client: Client, limit: int | None, explain: str | None) -> None:
+    """List beads ready to work on, most urgent first."""
+    if explain:
+        output.emit(client.explain(explain), _print_explain)
+        return
+    empty = "nothing ready: every open bead is claimed, blocked or deferred"
+    output.emit(client.ready(limit), lambda b: _print_beads(b, empty))
+
+
+@click.command()
+@output.json_option
+@pass_client
+def mine(client: Client) -> None:
+    """List the beads you hold."""
+    output.emit(client.mine(), lambda b: _print_beads(b, "you hold no beads: find work with `wire ready`"))
+
+
+# -- claim / release / update ----------------------------------------------------------------
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@click.option("--jump-in", "jump_in", metavar="REASON", help="Take it from its holder (they are told why).")
+@output.json_option
+@pass_client
+def claim(client: Client, ref: str, jump_in: str | None) -> None:
+    """Claim a bead so others know you work on it (exit 3 if someone else holds it)."""
+    output.emit(client.claim(ref, jump_in), _print_claim)
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@output.json_option
+@pass_client
+def release(client: Client, ref: str) -> None:
+    """Give a bead back without closing it."""
+    output.emit(client.release(ref), lambda a: click.echo(f"released {_summary(a.get('bead') or {'id': ref})}"))
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@click.option("--status", metavar="S", help="New status (in_progress claims, closed closes, open releases).")
+@click.option("--title", metavar="T", help="New title.")
+@click.option("--priority", metavar="P", help=PRIORITY_HELP)
+@click.option("-d", "--description", metavar="TEXT", help=f"New description; {STDIN_HELP}")
+@click.option("--add-label", "add_labels", multiple=True, metavar="L", help="Add a label (repeatable).")
+@click.option("--remove-label", "remove_labels", multiple=True, metavar="L", help="Remove a label (repeatable).")
+@click.option("--assignee", metavar="ALIAS", help="New assignee.")
+@click.option("--jump-in", "jump_in", metavar="REASON", help="With --status in_progress: take it from its holder.")
+@output.json_option
+@pass_client
+def update(client: Client, ref: str, status: str | None, title: str | None, priority: str | None,
+           description: str | None, add_labels: tuple[str, ...], remove_labels: tuple[str, ...],
+           assignee: str | None, jump_in: str | None) -> None:
+    """Change a bead's fields (status in_progress is the same as `wire claim`)."""
+    body = {"status": status, "title": title, "priority": priority, "description": _text(description),
+            "add_labels": list(add_labels), "remove_labels": list(remove_labels), "assignee": assignee,
+            "jump_in": jump_in}
+    if all(v is None or v == [] for v in body.values()):
+        raise click.UsageError("nothing to update: give at least one option (see `wire update --help`)")
+    output.emit(client.update_bead(ref, body), _print_updated)
+
+
+def _print_updated(answer: dict[str, Any]) -> None:
+    if "unblocked" in answer:  # --status closed answers like /close
+        _print_closed(answer)
+    else:
+        click.echo(f"updated {_summary(answer)}")
+
+
+# -- close / reopen / comment ----------------------------------------------------------------
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@click.option("--reason", metavar="R", help="Why it is closed (done, duplicate, won't fix, ...).")
+@output.json_option
+@pass_client
+def close(client: Client, ref: str, reason: str | None) -> None:
+    """Close a bead and list the beads that became ready."""
+    output.emit(client.close(ref, reason), _print_closed)
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@output.json_option
+@pass_client
+def reopen(client: Client, ref: str) -> None:
+    """Reopen a closed bead."""
+    output.emit(client.reopen(ref), lambda b: click.echo(f"reopened {_summary(b)}"))
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@click.argument("text")
+@output.json_option
+@pass_client
+def comment(client: Client, ref: str, text: str) -> None:
+    """Add a comment to a bead ('-' reads the text from stdin)."""
+    output.emit(client.comment(ref, _text(text) or ""), lambda c: click.echo(f"commented on {ref}"))
+
+
+# -- dependencies ----------------------------------------------------------------------------
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@click.option("--blocked-by", "blocked_by", metavar="OTHER", help="ID cannot start until OTHER is closed.")
+@click.option("--parent", metavar="OTHER", help="ID is a child of OTHER (an epic).")
+@output.json_option
+@pass_client
+def link(client: Client, ref: str, blocked_by: str | None, parent: str | None) -> None:
+    """Add a dependency: ID --blocked-by OTHER, or ID --parent OTHER."""
+    if bool(blocked_by) == bool(parent):
+        raise click.UsageError("give exactly one of --blocked-by OTHER or --parent OTHER")
+    kind, target = ("blocked_by", blocked_by) if blocked_by else ("parent", parent)
+    output.emit(client.add_dep(ref, str(target), LINK_TYPES[kind]), _print_link)
+
+
+def _print_link(dep: dict[str, Any]) -> None:
+    relation = "a child of" if dep.get("type") == "parent-child" else "blocked by"
+    click.echo(f"{dep.get('issue_id')} is now {relation} {dep.get('depends_on_id')}")
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@output.json_option
+@pass_client
+def deps(client: Client, ref: str) -> None:
+    """Show a bead's blockers, what it blocks, its parent and children."""
+    output.emit(client.deps(ref), _print_deps)
+
+
+def _print_deps(answer: dict[str, Any]) -> None:
+    printed = False
+    for key, heading in DEPS_SECTIONS:
+        items = answer.get(key)
+        items = items if isinstance(items, list) else [items] if items else []
+        if items:
+            click.echo(f"{heading}:")
+            for item in items:
+                click.echo(f"  {_brief(item)}")
+            printed = True
+    if not printed:
+        click.echo("no dependencies")
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+def _summary(bead: dict[str, Any]) -> str:
+    """`bd-12: title`."""
+    ident, title = bead.get("id", "?"), bead.get("title")
+    return f"{ident}: {title}" if title else str(ident)
+
+
+def _brief(item: Any) -> str:
+    """One line for a bead given as an object or just an id."""
+    if not isinstance(item, dict):
+        return str(item)
+    return "  ".join(filter(None, [item.get("id"), item.get("status"), item.get("title")]))
+
+
+def _holder(bead: dict[str, Any]) -> str:
+    claim = bead.get("claim")
+    if claim:
+        return f"@{claim.get('alias', '?')}{' (stale)' if claim.get('stale') else ''}"
+    return f"@{bead['assignee']}" if bead.get("assignee") else ""
+
+
+def _bead_row(bead: dict[str, Any], qualify: bool) -> list[str]:
+    """id, priority, status, type, holder, title; ids carry their repo when the list spans repos."""
+    ident = bead.get("id", "?")
+    if qualify and bead.get("repo"):
+        ident = f"{bead['repo'].rstrip('/').rsplit('/', 1)[-1]}:{ident}"
+    return [ident, output.priority(bead.get("priority")), bead.get("status") or "-",
+            bead.get("issue_type") or "-", _holder(bead), bead.get("title", "")]
+
+
+def _print_beads(beads: list[dict[str, Any]], empty: str) -> None:
+    if not beads:
+        click.echo(empty)
+        return
+    qualify = len({b.get("repo") for b in beads}) > 1
+    click.echo(output.table([_bead_row(b, qualify) for b in beads]))
+
+
+def _print_bead(bead: dict[str, Any]) -> None:
+    click.echo(f"{bead.get('id', '?')}  {bead.get('title', '')}")
+    facts = [bead.get("status"), output.priority(bead.get("priority")), bead.get("issue_type"), bead.get("repo")]
+    click.echo("  " + " · ".join(str(f) for f in facts if f))
+    for line in _bead_facts(bead):
+        click.echo(f"  {line}")
+    if bead.get("description"):
+        click.echo("\n" + bead["description"].rstrip())
+    _print_comments(bead.get("comments") or [])
+
+
+def _bead_facts(bead: dict[str, Any]) -> list[str]:
+    """Claim, labels, dependencies and close reason, one line each."""
+    lines = [_claim_line(bead["claim"])] if bead.get("claim") else []
+    if not bead.get("claim") and bead.get("assignee"):
+        lines.append(f"assignee: {bead['assignee']}")
+    if bead.get("labels"):
+        lines.append("labels: " + ", ".join(map(str, bead["labels"])))
+    depends = [f"{d.get('depends_on_id')} ({d.get('type')})" for d in bead.get("dependencies") or []]
+    if depends:
+        lines.append("depends on: " + ", ".join(depends))
+    if bead.get("close_reason"):
+        lines.append(f"closed: {bead['close_reason']}")
+    return lines
+
+
+def _claim_line(claim: dict[str, Any]) -> str:
+    human = f" ({claim['human']})" if claim.get("human") else ""
+    stale = " [stale: holder offline]" if claim.get("stale") else ""
+    return f"claimed by {claim.get('alias', '?')}{human} {output.ago(claim.get('since'))}{stale}"
+
+
+def _print_comments(comments: list[dict[str, Any]]) -> None:
+    if comments:
+        click.echo("\ncomments:")
+    for c in comments:
+        click.echo(f"  [{c.get('author', '?')}, {output.ago(c.get('created_at'))}] {c.get('text', '')}")
+
+
+def _print_claim(answer: dict[str, Any]) -> None:
+    bead = answer.get("bead") or {}
+    if answer.get("already_held"):
+        click.echo(f"you already hold {_summary(bead)}")
+        return
+    click.echo(f"claimed {_summary(bead)}")
+    previous = answer.get("previous")
+    if previous:
+        click.echo(f"  taken over from {previous.get('alias', '?')}; they have been told")
+
+
+def _print_closed(answer: dict[str, Any]) -> None:
+    click.echo(f"closed {_summary(answer.get('bead') or {})}")
+    unblocked = answer.get("unblocked") or []
+    if unblocked:
+        click.echo("unblocked (ready now):")
+        for line in output.table([_bead_row(b, False) for b in unblocked]).splitlines():
+            click.echo(f"  {line}")
+
+
+def _print_explain(answer: dict[str, Any]) -> None:
+    if answer.get("ready"):
+        click.echo(f"{answer.get('id')} is ready")
+        return
+    click.echo(f"{answer.get('id')} is not ready:")
+    for reason in answer.get("reasons") or []:
+        click.echo(f"  - {reason}")

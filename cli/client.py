@@ -1,0 +1,399 @@
+"""The CLI's client of the beadwire HTTP API (`/v1`, see docs/API.md) and its error tree.
+
+Stdlib `http.client` only, imported on the first request: agents run `wire` hundreds of times an
+hour, so loading this module must stay cheap. `error_from_response` is the one place where an API
+error answer becomes an exception carrying the CLI exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from cli import output
+
+if TYPE_CHECKING:
+    from cli.local import Workspace
+
+    #: (method, absolute url, body, headers, timeout) -> (status, raw body)
+    Transport = Callable[[str, str, bytes | None, dict[str, str], float], tuple[int, bytes]]
+
+#: Server used when neither `--url`, `WIRE_URL` nor the workspace file names one.
+DEFAULT_URL = "http://127.0.0.1:8765"
+#: Seconds allowed to connect and for each read of an ordinary call.
+DEFAULT_TIMEOUT = 15.0
+#: Seconds allowed for a sync, which uploads a whole beads file.
+SYNC_TIMEOUT = 120.0
+USER_AGENT = "wire/0.1"
+
+CLAIM_HINT = "pick other work with 'wire ready', mail the holder, or take it with --jump-in REASON"
+UNREACHABLE_HINT = "is the server running? start one with `wire serve`, or point --url / WIRE_URL at it"
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+class WireError(click.ClickException):
+    """Base of every error the CLI reports: an API-style `code`, a message, details, an exit code."""
+
+    exit_code = 1
+    code = "error"
+    hint: str | None = None
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or self.code
+        self.details = details or {}
+        self.hint = hint or self.hint
+        # decided now, while the click context (which knows about --json) still exists
+        self.json_mode = output.is_json()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body of the JSON error: `{"code", "message", ...details, "hint"?}`."""
+        body = {**self.details, "code": self.code, "message": self.message}
+        if self.hint:
+            body["hint"] = self.hint
+        return body
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print the error (JSON on stdout in JSON mode, else text on stderr)."""
+        output.show_error(self.to_dict(), self.json_mode)
+
+
+class UsageFailure(WireError):
+    """Raised for a usage error in JSON mode (click's own usage errors print text)."""
+
+    exit_code = 2
+    code = "usage"
+
+
+class Conflict(WireError):
+    """Raised on any 409: the request contradicts the current state."""
+
+    exit_code = 3
+    code = "conflict"
+
+
+class ClaimRejected(Conflict):
+    """Raised when a claim is refused (409 `claim_conflict`); the message names the holder."""
+
+    code = "claim_conflict"
+    hint = CLAIM_HINT
+
+
+class NotFound(WireError):
+    """Raised on 404: the bead, workspace or project does not exist."""
+
+    exit_code = 4
+    code = "not_found"
+
+
+class ServerUnreachable(WireError):
+    """Raised when the server cannot be reached (refused, timed out) or answers 502/503/504."""
+
+    exit_code = 5
+    code = "unreachable"
+    hint = UNREACHABLE_HINT
+
+
+class WaitTimedOut(WireError):
+    """Raised when a blocking wait (chat, watch) ends without an answer."""
+
+    exit_code = 6
+    code = "wait_timeout"
+
+
+class NotInitialised(WireError):
+    """Raised when no `.wire/workspace.json` is found for the current directory."""
+
+    code = "not_initialised"
+
+    def __init__(self) -> None:
+        super().__init__("not initialised: run `wire init --project SLUG`")
+
+
+#: Exception class by HTTP status; anything else 4xx/5xx is a plain `WireError` (exit 1).
+STATUS_ERRORS: dict[int, type[WireError]] = {
+    404: NotFound, 409: Conflict, 502: ServerUnreachable, 503: ServerUnreachable, 504: ServerUnreachable,
+}
+#: Exception class by API error code, where the code is more specific than the status.
+CODE_ERRORS: dict[str, type[WireError]] = {"claim_conflict": ClaimRejected}
+#: Next steps printed under some errors.
+HINTS = {
+    "ambiguous": "qualify the id with its repo: <repo>:<id> (e.g. shop:bd-12)",
+    "unauthorized": "run `wire init` again in this worktree",
+    "cycle": "see the graph with `wire deps ID`",
+}
+
+
+def error_from_response(status: int, payload: Any) -> WireError:
+    """Turn an API error answer (`{"error": {"code", "message", ...}}`) into its exception."""
+    body = payload.get("error") if isinstance(payload, dict) else None
+    details = dict(body) if isinstance(body, dict) else {}
+    code = str(details.pop("code", None) or f"http_{status}")
+    message = str(details.pop("message", None) or f"the server answered HTTP {status}")
+    cls = CODE_ERRORS.get(code) or STATUS_ERRORS.get(status, WireError)
+    return cls(message, code=code, details=details, hint=HINTS.get(code))
+
+
+# -- transport -------------------------------------------------------------------------------
+
+def http_transport(method: str, url: str, body: bytes | None, headers: dict[str, str],
+                   timeout: float) -> tuple[int, bytes]:
+    """Send one request with `http.client` and return (status, raw body).
+
+    Raises:
+        WireError: the URL is not http(s).
+        ServerUnreachable: connection refused, DNS failure, timeout, dropped connection.
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WireError(f"bad server URL {url!r}: expected http://HOST:PORT", code="bad_url")
+    factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = factory(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        where = f"{parts.scheme}://{parts.netloc}"
+        raise ServerUnreachable(f"cannot reach the beadwire server at {where}: {_reason(exc)}") from exc
+    finally:
+        conn.close()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+# -- client ----------------------------------------------------------------------------------
+
+class Client:
+    """Calls the API as this worktree's workspace (token and server from `.wire/workspace.json`).
+
+    Everything is resolved lazily so commands that need no workspace (`init`, `serve`, `--help`)
+    never touch it. Tests inject one with a fake `transport` and an explicit `url` and `token`.
+    """
+
+    def __init__(self, url: str | None = None, *, token: str | None = None,
+                 transport: Transport | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 start: Path | None = None) -> None:
+        self._url = url.rstrip("/") if url else None
+        self._token = token
+        self._start = start
+        self._workspace: Workspace | None = None
+        self._looked = False
+        self.transport: Transport = transport or http_transport
+        self.timeout = timeout
+
+    # -- local state --
+
+    @property
+    def workspace(self) -> Workspace | None:
+        """This worktree's workspace file, found by walking up from the start dir (cached)."""
+        if not self._looked:
+            from cli import local
+
+            self._workspace, self._looked = local.find_workspace(self._start), True
+        return self._workspace
+
+    @property
+    def url(self) -> str:
+        """Server URL: `--url`/`WIRE_URL`, else the workspace's, else `DEFAULT_URL`."""
+        found = None if self._url else self.workspace
+        return self._url or (found.url if found and found.url else DEFAULT_URL).rstrip("/")
+
+    @property
+    def token(self) -> str:
+        """The workspace token.  Raises: NotInitialised: no workspace file and no injected token."""
+        if self._token:
+            return self._token
+        if self.workspace is None or not self.workspace.token:
+            raise NotInitialised()
+        return self.workspace.token
+
+    @property
+    def root(self) -> Path:
+        """The worktree root: the workspace's, else the nearest git worktree, else cwd."""
+        from cli import local
+
+        if self.workspace is not None:
+            return self.workspace.root
+        return local.find_worktree_root(self._start) or (self._start or Path.cwd())
+
+    def headers(self, token: str | None) -> dict[str, str]:
+        """Headers of every call: JSON, presence (`X-Wire-Branch`, `X-Wire-Host`), bearer."""
+        from cli import local
+
+        headers = {"Accept": "application/json", "Content-Type": "application/json", "User-Agent": USER_AGENT}
+        headers.update(local.presence_headers(self.root))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    # -- requests --
+
+    def request(self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None,
+                auth: bool = True, token: str | None = None, timeout: float | None = None) -> Any:
+        """Call `method path` and return the decoded JSON answer.
+
+        `token` overrides the bearer; with `auth=False` and no `token` none is sent.
+
+        Raises:
+            NotInitialised: the call needs the workspace token and there is none.
+            WireError: any error answer, as the subclass `error_from_response` picks.
+        """
+        import json
+
+        bearer = token or (self.token if auth else None)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        url = self.url + path + _query_string(query)
+        status, raw = self.transport(method, url, data, self.headers(bearer), timeout or self.timeout)
+        payload = _decode(status, raw)
+        if status >= 400:
+            raise error_from_response(status, payload)
+        return payload
+
+    def get(self, path: str, **query: Any) -> Any:
+        """GET with query parameters (None values are left out)."""
+        return self.request("GET", path, query=query)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        """POST a JSON body (None values in a dict body are left out)."""
+        return self.request("POST", path, body=_compact(body), **kwargs)
+
+    # -- identity --
+
+    def init(self, body: dict[str, Any], token: str | None) -> Any:
+        """`POST /v1/init`: register (or re-register) this worktree; `token` is key, own token or None."""
+        return self.post("/v1/init", body, auth=False, token=token)
+
+    def whoami(self) -> Any:
+        """`GET /v1/whoami`."""
+        return self.get("/v1/whoami")
+
+    def status(self) -> Any:
+        """`GET /v1/status`: me and the team."""
+        return self.get("/v1/status")
+
+    # -- beads --
+
+    def beads(self, **filters: Any) -> Any:
+        """`GET /v1/beads` with filters (status, type, label, assignee, repo, all, limit)."""
+        return self.get("/v1/beads", **filters)
+
+    def bead(self, ref: str) -> Any:
+        """`GET /v1/beads/<ref>`."""
+        return self.get(bead_path(ref))
+
+    def create_bead(self, body: dict[str, Any]) -> Any:
+        """`POST /v1/beads`."""
+        return self.post("/v1/beads", body)
+
+    def update_bead(self, ref: str, body: dict[str, Any]) -> Any:
+        """`PATCH /v1/beads/<ref>` (status in_progress claims, closed closes, open releases)."""
+        return self.request("PATCH", bead_path(ref), body=_compact(body))
+
+    def comment(self, ref: str, text: str) -> Any:
+        """`POST /v1/beads/<ref>/comments`."""
+        return self.post(bead_path(ref, "comments"), {"text": text})
+
+    def add_dep(self, ref: str, target: str, dep_type: str) -> Any:
+        """`POST /v1/beads/<ref>/deps`: `ref` depends on `target`."""
+        return self.post(bead_path(ref, "deps"), {"target": target, "type": dep_type})
+
+    def deps(self, ref: str) -> Any:
+        """`GET /v1/beads/<ref>/deps`."""
+        return self.get(bead_path(ref, "deps"))
+
+    def claim(self, ref: str, jump_in: str | None = None) -> Any:
+        """`POST /v1/beads/<ref>/claim`.  Raises: ClaimRejected: someone else holds it, or not claimable."""
+        return self.post(bead_path(ref, "claim"), {"jump_in": jump_in})
+
+    def release(self, ref: str) -> Any:
+        """`DELETE /v1/beads/<ref>/claim`."""
+        return self.request("DELETE", bead_path(ref, "claim"))
+
+    def close(self, ref: str, reason: str | None = None) -> Any:
+        """`POST /v1/beads/<ref>/close`: answers the bead and the beads it unblocked."""
+        return self.post(bead_path(ref, "close"), {"reason": reason})
+
+    def reopen(self, ref: str) -> Any:
+        """`POST /v1/beads/<ref>/reopen`."""
+        return self.post(bead_path(ref, "reopen"), {})
+
+    def ready(self, limit: int | None = None) -> Any:
+        """`GET /v1/ready`: claimable beads, most urgent first."""
+        return self.get("/v1/ready", limit=limit)
+
+    def explain(self, ref: str) -> Any:
+        """`GET /v1/ready/<ref>`: whether a bead is ready, and why not."""
+        return self.get(_ref_path("/v1/ready", ref))
+
+    def mine(self) -> Any:
+        """`GET /v1/mine`: beads I hold."""
+        return self.get("/v1/mine")
+
+    def search(self, text: str, limit: int | None = None) -> Any:
+        """`GET /v1/search`."""
+        return self.get("/v1/search", q=text, limit=limit)
+
+    def sync(self, jsonl: str, mode: str) -> Any:
+        """`POST /v1/sync`: upload this repo's beads file (`mode` full or incremental)."""
+        return self.post("/v1/sync", {"jsonl": jsonl, "mode": mode}, timeout=SYNC_TIMEOUT)
+
+
+pass_client = click.make_pass_decorator(Client)
+
+
+def bead_path(ref: str, action: str = "") -> str:
+    """`/v1/beads/<ref>[/<action>]` with the ref URL-encoded (it may hold `:` and `/`)."""
+    path = _ref_path("/v1/beads", ref)
+    return f"{path}/{action}" if action else path
+
+
+def _ref_path(prefix: str, ref: str) -> str:
+    from urllib.parse import quote
+
+    return f"{prefix}/{quote(ref, safe='')}"
+
+
+def _query_string(query: dict[str, Any] | None) -> str:
+    from urllib.parse import urlencode
+
+    pairs = {k: v for k, v in (query or {}).items() if v is not None and v is not False}
+    return "?" + urlencode({k: (1 if v is True else v) for k, v in pairs.items()}) if pairs else ""
+
+
+def _compact(body: Any) -> Any:
+    """Leave out None values and empty lists, so the server applies its defaults."""
+    if not isinstance(body, dict):
+        return body
+    return {k: v for k, v in body.items() if v is not None and v != []}
+
+
+def _decode(status: int, raw: bytes) -> Any:
+    """Decode a JSON answer; an error answer that is not JSON decodes to None.
+
+    Raises:
+        WireError: a success answer is not JSON.
+    """
+    import json
+
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        if status >= 400:
+            return None
+        raise WireError(f"the server answered HTTP {status} with something that is not JSON",
+                        code="bad_answer") from None

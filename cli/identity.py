@@ -1,0 +1,173 @@
+"""Identity commands: `wire init` (register this worktree), `wire whoami`, `wire status`.
+
+Routes: `POST /v1/init`, `GET /v1/whoami`, `GET /v1/status` (docs/API.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli import local, output
+from cli.client import Client, WireError, pass_client
+
+#: Role of a new workspace when `--role` is not given.
+DEFAULT_ROLE = "developer"
+#: Error codes of an init whose bearer was not accepted.
+REFUSED = ("unauthorized", "forbidden")
+JOIN_HINT = "join an existing project with --key KEY (or WIRE_PROJECT_KEY); ask a teammate for the key"
+TEAM_HEADERS = ("ALIAS", "HUMAN", "ROLE", "REPO", "BRANCH", "HOST", "STATE", "CLAIMS", "LAST SEEN")
+
+
+# -- init ------------------------------------------------------------------------------------
+
+@click.command()
+@click.option("--project", "slug", metavar="SLUG", help="Project to create or join (default: this worktree's).")
+@click.option("--alias", help="Name the other agents see you by (default: the server picks one).")
+@click.option("--role", help=f"Role whose playbook you follow (default for a new workspace: {DEFAULT_ROLE}).")
+@click.option("--human", metavar="NAME", help="The human you work for (default: git config user.name).")
+@click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
+              help="Project key, to join an existing project (env WIRE_PROJECT_KEY; default: the saved one).")
+@output.json_option
+@pass_client
+def init(client: Client, slug: str | None, alias: str | None, role: str | None, human: str | None,
+         key: str | None) -> None:
+    """Register this worktree with the server (creating the project if it is new)."""
+    repo = local.git_repo(Path.cwd())
+    existing = local.read_workspace(repo.root)
+    slug = _project_slug(slug, existing)
+    url = client.url
+    own = existing if existing and existing.project == slug and existing.url == url else None
+    body = _init_body(slug, repo, alias, role, human, own)
+    answer = _register(client, body, own.token if own else None, key or local.find_key(url, slug))
+    output.emit(_save(answer, url, repo), _print_init)
+
+
+def _project_slug(slug: str | None, existing: local.Workspace | None) -> str:
+    if slug:
+        return slug
+    if existing and existing.project:
+        return existing.project
+    raise click.UsageError("missing --project SLUG (the project to create or join)")
+
+
+def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | None, human: str | None,
+               own: local.Workspace | None) -> dict[str, Any]:
+    """The `/v1/init` body; a re-init sends only what the user changed, so the server keeps the rest."""
+    import socket
+
+    if own is None:
+        role = role or DEFAULT_ROLE
+        human = human or local.git_user_name(repo.root)
+    return {"project": slug, "repo_origin": repo.origin, "alias": alias or (own.alias if own else None),
+            "role": role, "human": human, "hostname": socket.gethostname(), "path": str(repo.root),
+            "branch": repo.branch}
+
+
+def _register(client: Client, body: dict[str, Any], own_token: str | None, key: str | None) -> Any:
+    """POST /v1/init with the workspace's own token, falling back to the project key if it is refused."""
+    if own_token and key:
+        try:
+            return client.init(body, own_token)
+        except WireError as exc:
+            if exc.code not in REFUSED:
+                raise
+    try:
+        return client.init(body, key or own_token)
+    except WireError as exc:
+        if exc.code in REFUSED:
+            exc.hint = JOIN_HINT
+        raise
+
+
+def _save(answer: dict[str, Any], url: str, repo: local.GitRepo) -> dict[str, Any]:
+    """Store the identity, hide `.wire/` from git, save a new project key; return what to print."""
+    ws, project = answer["workspace"], answer["project"]
+    data = {"url": url, "project": project["slug"], "alias": ws["alias"], "workspace_id": ws["id"],
+            "token": answer["token"], "repo": ws.get("repo") or repo.origin}
+    result = {k: v for k, v in answer.items() if k != "token" and v is not None}
+    result["workspace_file"] = str(local.write_workspace(repo.root, data))
+    local.ensure_excluded(repo.common_dir)
+    if answer.get("project_key"):
+        result["key_file"] = str(local.save_key(url, project["slug"], answer["project_key"]))
+    return result
+
+
+def _print_init(result: dict[str, Any]) -> None:
+    ws, slug = result["workspace"], result["project"]["slug"]
+    verb = "created project" if result.get("project_key") else "joined project"
+    click.echo(f"{verb} {slug} as {ws['alias']} ({ws.get('role') or '?'})")
+    click.echo(f"  repo {ws.get('repo', '?')} · branch {ws.get('branch') or '-'} · host {ws.get('hostname', '?')}")
+    click.echo(f"  identity saved in {result['workspace_file']}")
+    if result.get("project_key"):
+        _print_key(result["project_key"], slug, result["key_file"])
+
+
+def _print_key(key: str, slug: str, key_file: str) -> None:
+    click.echo(f"\nproject key: {key}")
+    click.echo("  keep it safe: it is shown only this once and lets anyone join the project.")
+    click.echo(f"  saved in {key_file}; teammates join with: wire init --project {slug} --key KEY")
+
+
+# -- whoami / status -------------------------------------------------------------------------
+
+@click.command()
+@output.json_option
+@pass_client
+def whoami(client: Client) -> None:
+    """Show this workspace's identity: alias, role, project, repo, branch, claims."""
+    output.emit(client.whoami(), _print_whoami)
+
+
+def _print_whoami(me: dict[str, Any]) -> None:
+    click.echo(_identity(me, me.get("project")))
+    click.echo(f"repo {me.get('repo', '?')} · branch {me.get('branch') or '-'} · host {me.get('hostname', '?')}")
+    for claim in me.get("claims") or []:
+        click.echo(f"holds {_claim_text(claim)}  {claim.get('title', '')}".rstrip())
+
+
+@click.command()
+@output.json_option
+@pass_client
+def status(client: Client) -> None:
+    """Show who you are, then the team: presence, branches, claims."""
+    output.emit(client.status(), _print_status)
+
+
+def _print_status(answer: dict[str, Any]) -> None:
+    me = answer.get("me") or {}
+    click.echo(_identity(me, answer.get("project")))
+    team = answer.get("team") or []
+    click.echo()
+    if not team:
+        click.echo("no workspaces in the team yet")
+        return
+    click.echo(output.table([_member_row(w, me.get("id")) for w in team], TEAM_HEADERS))
+
+
+def _identity(me: dict[str, Any], project: dict[str, Any] | None) -> str:
+    human = f" ({me['human']})" if me.get("human") else ""
+    slug = (project or {}).get("slug", "?")
+    return f"you are {me.get('alias', '?')}{human} · {me.get('role') or '?'} · project {slug}"
+
+
+def _member_row(ws: dict[str, Any], my_id: Any) -> list[str]:
+    alias = f"{ws.get('alias', '?')}{' (you)' if ws.get('id') == my_id else ''}"
+    claims = ", ".join(_claim_text(c) for c in ws.get("claims") or []) or "-"
+    state = ws.get("status") or ("online" if ws.get("online") else "offline")
+    return [alias, ws.get("human") or "-", ws.get("role") or "-", _repo_name(ws.get("repo")),
+            ws.get("branch") or "-", ws.get("hostname") or "-", state, claims, output.ago(ws.get("last_seen"))]
+
+
+def _claim_text(claim: dict[str, Any]) -> str:
+    """`bd-12 (epic bd-3, stale)`: the bead, its epic, and whether the claim is stale."""
+    notes = [f"epic {claim['epic']['id']}"] if claim.get("epic") else []
+    notes += ["stale"] if claim.get("stale") else []
+    return f"{claim.get('bead', '?')}{' (' + ', '.join(notes) + ')' if notes else ''}"
+
+
+def _repo_name(repo: str | None) -> str:
+    """`shop` for `github.com/acme/shop`: short enough for a table."""
+    return repo.rstrip("/").rsplit("/", 1)[-1] if repo else "-"

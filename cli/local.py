@@ -1,0 +1,305 @@
+"""Local state of the CLI: the git worktree, `.wire/workspace.json`, the saved project keys.
+
+Everything here runs on the agent's machine and never talks to the server. Reading the workspace
+and the branch is done from files (no subprocess) because every command needs them; `git` itself
+is only run by `wire init`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from cli.client import WireError
+
+#: Directory, at the worktree root, that holds this worktree's identity.
+WIRE_DIR = ".wire"
+#: The identity file inside `WIRE_DIR`.
+WORKSPACE_FILE = "workspace.json"
+#: Project keys file inside the config directory.
+KEYS_FILE = "keys.json"
+#: Line added to the repo's `info/exclude` so the identity (it holds a token) is never committed.
+EXCLUDE_LINE = ".wire/"
+
+
+class Workspace:
+    """The `.wire/workspace.json` of one worktree: which server, project and identity it uses."""
+
+    __slots__ = ("root", "data")
+
+    def __init__(self, root: Path, data: dict[str, Any]) -> None:
+        self.root = root
+        self.data = data
+
+    @property
+    def path(self) -> Path:
+        """Where the identity file lives."""
+        return self.root / WIRE_DIR / WORKSPACE_FILE
+
+    @property
+    def url(self) -> str | None:
+        """Server URL the workspace was registered with."""
+        return self.data.get("url")
+
+    @property
+    def token(self) -> str | None:
+        """The workspace token (bearer for every call)."""
+        return self.data.get("token")
+
+    @property
+    def project(self) -> str | None:
+        """Project slug."""
+        return self.data.get("project")
+
+    @property
+    def alias(self) -> str | None:
+        """The alias other agents see."""
+        return self.data.get("alias")
+
+
+class GitRepo:
+    """What `wire init` learns about the current worktree from git."""
+
+    __slots__ = ("root", "common_dir", "origin", "branch")
+
+    def __init__(self, root: Path, common_dir: Path, origin: str, branch: str | None) -> None:
+        self.root = root
+        self.common_dir = common_dir
+        self.origin = origin
+        self.branch = branch
+
+
+# -- finding things by walking up ------------------------------------------------------------
+
+def find_workspace(start: Path | None = None) -> Workspace | None:
+    """Find the workspace of the worktree containing `start` (default: cwd), or None.
+
+    The walk stops at the first worktree root (a directory with `.git`), so a linked worktree
+    nested inside another one never borrows its parent's identity.
+    """
+    for folder in _upwards(start):
+        found = read_workspace(folder)
+        if found is not None or (folder / ".git").exists():
+            return found
+    return None
+
+
+def find_worktree_root(start: Path | None = None) -> Path | None:
+    """The nearest directory at or above `start` that has a `.git` (dir or file), or None."""
+    for folder in _upwards(start):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _upwards(start: Path | None) -> list[Path]:
+    here = (start or Path.cwd()).absolute()
+    return [here, *here.parents]
+
+
+def read_workspace(root: Path) -> Workspace | None:
+    """Read `<root>/.wire/workspace.json`, or None when it does not exist.
+
+    Raises:
+        WireError: the file exists but is not a JSON object.
+    """
+    path = root / WIRE_DIR / WORKSPACE_FILE
+    if not path.is_file():
+        return None
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise WireError(f"{path} is damaged: run `wire init` again")
+    return Workspace(root, data)
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WireError(f"cannot read {path}: {exc}") from exc
+
+
+# -- branch and host (cheap: read on every command) -------------------------------------------
+
+def read_branch(root: Path | None) -> str | None:
+    """The checked-out branch of the worktree at `root`, read from its HEAD file (no git process).
+
+    Returns `detached@<sha7>` for a detached HEAD and None when there is no readable HEAD.
+    """
+    git_dir = _git_dir(root) if root else None
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip() if git_dir else ""
+    except OSError:
+        return None
+    if head.startswith("ref:"):
+        ref = head[4:].strip()
+        return ref.removeprefix("refs/heads/")
+    return f"detached@{head[:7]}" if head else None
+
+
+def _git_dir(root: Path) -> Path | None:
+    """The git directory of a worktree; `.git` is a file (`gitdir: ...`) in linked worktrees."""
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    try:
+        text = dot_git.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    return root / text[7:].strip()  # an absolute gitdir replaces root in the join
+
+
+def presence_headers(root: Path | None) -> dict[str, str]:
+    """The `X-Wire-Branch` / `X-Wire-Host` headers that refresh this workspace's presence."""
+    import socket
+
+    headers = {"X-Wire-Host": _header_value(socket.gethostname())}
+    branch = read_branch(root)
+    if branch:
+        headers["X-Wire-Branch"] = _header_value(branch)
+    return headers
+
+
+def _header_value(value: str) -> str:
+    """Make a value safe for an HTTP header (http.client encodes latin-1; no line breaks)."""
+    value = " ".join(value.split())
+    if value.isascii():
+        return value
+    from urllib.parse import quote
+
+    return quote(value, safe=" /@:._-+")
+
+
+# -- git (only `wire init` runs these) ---------------------------------------------------------
+
+def git(*args: str, cwd: Path) -> str:
+    """Run `git ARGS` in `cwd` and return its stdout, stripped.
+
+    Raises:
+        WireError: git is missing or the command failed (its message is kept).
+    """
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise WireError(f"cannot run git: {exc}") from exc
+    if done.returncode != 0:
+        raise WireError(done.stderr.strip() or f"git {' '.join(args)} failed", code="git")
+    return done.stdout.strip()
+
+
+def git_repo(cwd: Path) -> GitRepo:
+    """Learn the worktree root, shared git dir, origin URL and branch of `cwd`.
+
+    Raises:
+        WireError: not inside a git worktree, or the repo has no `origin` remote.
+    """
+    try:
+        top, common = git("rev-parse", "--show-toplevel", "--git-common-dir", cwd=cwd).splitlines()
+    except (WireError, ValueError) as exc:
+        raise WireError("not a git worktree: run `wire init` inside a git checkout of your project",
+                        code="not_a_repo") from exc
+    root = Path(top)
+    try:
+        origin = git("remote", "get-url", "origin", cwd=root)
+    except WireError as exc:
+        raise WireError(f"no `origin` remote in {root}: beadwire identifies a repo by its origin URL",
+                        code="no_origin", hint="add one with `git remote add origin URL`") from exc
+    # --git-common-dir may be relative to the directory git ran in
+    return GitRepo(root, (cwd / common).resolve(), origin, read_branch(root))
+
+
+def git_user_name(root: Path) -> str | None:
+    """`git config user.name`, or None when unset."""
+    try:
+        return git("config", "user.name", cwd=root) or None
+    except WireError:
+        return None
+
+
+def ensure_excluded(common_dir: Path) -> None:
+    """Add `.wire/` to the repo's `info/exclude` unless it is there (shared by all worktrees)."""
+    exclude = common_dir / "info" / "exclude"
+    text = exclude.read_text(encoding="utf-8") if exclude.is_file() else ""
+    if any(line.strip() in (EXCLUDE_LINE, "/" + EXCLUDE_LINE, ".wire") for line in text.splitlines()):
+        return
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    sep = "\n" if text and not text.endswith("\n") else ""
+    with exclude.open("a", encoding="utf-8") as fh:
+        fh.write(f"{sep}{EXCLUDE_LINE}\n")
+
+
+# -- private files ---------------------------------------------------------------------------
+
+def write_workspace(root: Path, data: dict[str, Any]) -> Path:
+    """Write `<root>/.wire/workspace.json` (dir 0700, file 0600, atomically); return its path."""
+    folder = root / WIRE_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)
+    path = folder / WORKSPACE_FILE
+    write_private_json(path, data)
+    return path
+
+
+def write_private_json(path: Path, data: Any) -> None:
+    """Write JSON readable by the owner only; readers see the old or the new file, never half."""
+    import json
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def config_dir() -> Path:
+    """The user's beadwire config dir: `WIRE_CONFIG_DIR`, else the platform's (platformdirs)."""
+    override = os.environ.get("WIRE_CONFIG_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("beadwire", appauthor=False))
+
+
+def key_name(url: str, slug: str) -> str:
+    """The entry name of a project key in `keys.json`."""
+    return f"{url.rstrip('/')}|{slug}"
+
+
+def find_key(url: str, slug: str) -> str | None:
+    """The saved project key for `slug` on the server at `url`, or None."""
+    path = config_dir() / KEYS_FILE
+    if not path.is_file():
+        return None
+    keys = _read_json(path)
+    return keys.get(key_name(url, slug)) if isinstance(keys, dict) else None
+
+
+def save_key(url: str, slug: str, key: str) -> Path:
+    """Remember a project key in `keys.json` (0600, written atomically); return the file's path.
+
+    Raises:
+        WireError: the existing keys file cannot be read (we never overwrite keys we cannot parse).
+    """
+    folder = config_dir()
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700, parents=True)
+    path = folder / KEYS_FILE
+    keys = _read_json(path) if path.is_file() else {}
+    if not isinstance(keys, dict):
+        raise WireError(f"{path} is not a JSON object: fix or move it, then run `wire init` again")
+    keys[key_name(url, slug)] = key
+    write_private_json(path, keys)
+    return path

@@ -1,0 +1,131 @@
+"""Printing for the CLI: JSON for machines (`--json` / `WIRE_JSON=1`), short text for people.
+
+Results go to stdout; warnings and human-mode errors go to stderr; in JSON mode an error is a
+`{"error": {...}}` object on stdout so a caller parses one stream.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+#: Key in `ctx.meta` (shared by a context and its children) that holds the JSON switch.
+JSON_KEY = "wire.json"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def is_json(ctx: click.Context | None = None) -> bool:
+    """Whether this invocation prints JSON (`--json` anywhere, or `WIRE_JSON` when no context)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    if ctx is not None and JSON_KEY in ctx.meta:
+        return bool(ctx.meta[JSON_KEY])
+    return os.environ.get("WIRE_JSON", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """Option callback: `--json` switches JSON on for the whole invocation (never off)."""
+    if value or JSON_KEY not in ctx.meta:
+        ctx.meta[JSON_KEY] = bool(value)
+
+
+def json_option(f: F) -> F:
+    """Give a command its own `--json` flag, so `wire list --json` works like `wire --json list`."""
+    return click.option("--json", "json_", is_flag=True, envvar="WIRE_JSON", expose_value=False,
+                        callback=set_json, help="Print JSON instead of text.")(f)
+
+
+def emit(data: Any, render: Callable[[Any], None]) -> None:
+    """Print a result: JSON as is in JSON mode, else through `render`."""
+    if is_json():
+        print_json(data)
+    else:
+        render(data)
+
+
+def print_json(data: Any) -> None:
+    """Print one JSON document on stdout."""
+    import json
+
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def warn(message: str) -> None:
+    """Print a warning on stderr."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def show_error(error: dict[str, Any], json_mode: bool) -> None:
+    """Print an error body `{"code", "message", ...}`: as JSON on stdout, or as text on stderr."""
+    if json_mode:
+        print_json({"error": error})
+        return
+    click.echo(f"error: {error.get('message', 'failed')}", err=True)
+    for line in _error_details(error):
+        click.echo(f"  {line}", err=True)
+    if error.get("hint"):
+        click.echo(f"hint: {error['hint']}", err=True)
+
+
+def _error_details(error: dict[str, Any]) -> list[str]:
+    """The details worth a line in human mode: validation messages and the bad JSONL line."""
+    lines = [f"{name}: {_messages(text)}" for name, text in (error.get("fields") or {}).items()]
+    if error.get("line") is not None:
+        lines.append(f"at line {error['line']}")
+    return lines
+
+
+def _messages(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(_messages(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_messages(v)}" for k, v in value.items())
+    return str(value)
+
+
+# -- text helpers ----------------------------------------------------------------------------
+
+def table(rows: Sequence[Sequence[str]], headers: Sequence[str] | None = None) -> str:
+    """Left-aligned columns separated by two spaces; the last column is not padded."""
+    every = [list(headers)] + [list(r) for r in rows] if headers else [list(r) for r in rows]
+    if not every:
+        return ""
+    widths = [max(len(r[i]) for r in every) for i in range(len(every[0]) - 1)]
+    return "\n".join(_row(r, widths) for r in every)
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    padded = [cell.ljust(width) for cell, width in zip(cells, widths)]
+    return "  ".join([*padded, cells[-1]]).rstrip()
+
+
+def priority(value: Any) -> str:
+    """`P0`..`P4` for a numeric priority; anything else as given."""
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return f"P{value}"
+    return "" if value is None else str(value)
+
+
+def ago(timestamp: str | None) -> str:
+    """`5m ago` for an ISO-8601 timestamp (UTC when naive); `-` for none; the text if unparsable."""
+    if not timestamp:
+        return "-"
+    from datetime import datetime, timezone
+
+    try:
+        then = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return timestamp
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return _span((datetime.now(timezone.utc) - then).total_seconds())
+
+
+def _span(seconds: float) -> str:
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
