@@ -24,9 +24,9 @@ def _make_broker(settings: Settings) -> dramatiq.Broker:
 
 
 broker = _make_broker(settings)
-from actors.middleware import StoreMiddleware  # noqa: E402  (needs nothing but store)
+from actors.middleware import StoreMiddleware
 
 broker.add_middleware(StoreMiddleware())
 dramatiq.set_broker(broker)
 
-from actors import outbox, sweeps  # noqa: E402,F401  (registers the actors on the broker above)
+from actors import outbox, sweeps  # noqa: F401  (registers the actors on the broker above)

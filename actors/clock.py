@@ -26,7 +26,7 @@ def run(stop: threading.Event) -> None:
             if tick % period == 0:
                 try:
                     actor.send()
-                except Exception:  # noqa: BLE001 - Redis may be restarting; the next tick retries
+                except Exception:
                     log.warning("could not enqueue %s", actor.actor_name, exc_info=True)
         tick += 1
         stop.wait(1.0)

@@ -53,8 +53,8 @@ class LazyGroup(click.Group):
         self.lazy_commands = lazy_commands or {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """Eager commands, then lazy ones in table order."""
-        return [*super().list_commands(ctx), *(n for n in self.lazy_commands if n not in self.commands)]
+        """Lazy commands in table order, then any added eagerly."""
+        return [*self.lazy_commands, *(n for n in super().list_commands(ctx) if n not in self.lazy_commands)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Return the command, importing its module the first time."""
@@ -77,9 +77,9 @@ class LazyGroup(click.Group):
         """List the commands, using `STATIC_HELP` so heavy modules are not imported for `--help`."""
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(map(len, names), default=0)
-        rows = [(name, self._short_help(ctx, name, limit)) for name in names]
+        rows = [(name, text) for name in names if (text := self._short_help(ctx, name, limit)) is not None]
         with formatter.section("Commands"):
-            formatter.write_dl([row for row in rows if row[1] is not None])
+            formatter.write_dl(rows)
 
     def _short_help(self, ctx: click.Context, name: str, limit: int) -> str | None:
         if name in STATIC_HELP and name not in self.commands:
@@ -102,26 +102,27 @@ class WireGroup(LazyGroup):
         except click.UsageError as exc:
             if "--json" in given:
                 ctx.meta[output.JSON_KEY] = True
-            raise _as_json_usage(exc, ctx) from exc
+            _raise_json_usage(exc, ctx)
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; errors learn whether to print JSON before the context goes away."""
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            raise _as_json_usage(exc, ctx) from exc
+            _raise_json_usage(exc, ctx)
+            raise
         except WireError as exc:
             exc.json_mode = exc.json_mode or output.is_json(ctx)
             raise
 
 
-def _as_json_usage(exc: click.UsageError, ctx: click.Context) -> click.ClickException:
-    """Keep click's text usage error, or turn it into a JSON one (exit 2) in JSON mode."""
-    if not output.is_json(ctx):
-        return exc
-    failure = UsageFailure(exc.format_message())
-    failure.json_mode = True
-    return failure
+def _raise_json_usage(exc: click.UsageError, ctx: click.Context) -> None:
+    """In JSON mode, replace click's text usage error with a JSON one (still exit 2)."""
+    if output.is_json(ctx):
+        failure = UsageFailure(exc.format_message())
+        failure.json_mode = True
+        raise failure from exc
 
 
 @click.group("wire", cls=WireGroup, lazy_commands=COMMANDS, epilog=EPILOG,

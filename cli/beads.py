@@ -129,19 +129,22 @@ def claim(client: Client, ref: str, jump_in: str | None) -> None:
 @pass_client
 def release(client: Client, ref: str) -> None:
     """Give a bead back without closing it."""
-    output.emit(client.release(ref), lambda a: click.echo(f"released {_summary(a.get('bead') or {'id': ref})}"))
+    answer = client.release(ref)
+    output.emit(answer, lambda a: click.echo(f"released {_summary(a.get('bead') or {'id': ref})}"))
 
 
 @click.command()
 @click.argument("ref", metavar="ID")
 @click.option("--status", metavar="S", help="New status (in_progress claims, closed closes, open releases).")
 @click.option("--title", metavar="T", help="New title.")
-@click.option("--priority", metavar="P", help=PRIORITY_HELP)
+@click.option("-p", "--priority", metavar="P", help=PRIORITY_HELP)
 @click.option("-d", "--description", metavar="TEXT", help=f"New description; {STDIN_HELP}")
 @click.option("--add-label", "add_labels", multiple=True, metavar="L", help="Add a label (repeatable).")
-@click.option("--remove-label", "remove_labels", multiple=True, metavar="L", help="Remove a label (repeatable).")
+@click.option("--remove-label", "remove_labels", multiple=True, metavar="L",
+              help="Remove a label (repeatable).")
 @click.option("--assignee", metavar="ALIAS", help="New assignee.")
-@click.option("--jump-in", "jump_in", metavar="REASON", help="With --status in_progress: take it from its holder.")
+@click.option("--jump-in", "jump_in", metavar="REASON",
+              help="With --status in_progress: take it from its holder.")
 @output.json_option
 @pass_client
 def update(client: Client, ref: str, status: str | None, title: str | None, priority: str | None,
@@ -279,7 +282,8 @@ def _print_beads(beads: list[dict[str, Any]], empty: str) -> None:
 
 def _print_bead(bead: dict[str, Any]) -> None:
     click.echo(f"{bead.get('id', '?')}  {bead.get('title', '')}")
-    facts = [bead.get("status"), output.priority(bead.get("priority")), bead.get("issue_type"), bead.get("repo")]
+    facts = [bead.get("status"), output.priority(bead.get("priority")), bead.get("issue_type"),
+             bead.get("repo")]
     click.echo("  " + " · ".join(str(f) for f in facts if f))
     for line in _bead_facts(bead):
         click.echo(f"  {line}")

@@ -146,17 +146,14 @@ def http_transport(method: str, url: str, body: bytes | None, headers: dict[str,
     """Send one request with `http.client` and return (status, raw body).
 
     Raises:
-        WireError: the URL is not http(s).
         ServerUnreachable: connection refused, DNS failure, timeout, dropped connection.
     """
     import http.client
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WireError(f"bad server URL {url!r}: expected http://HOST:PORT", code="bad_url")
     factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = factory(parts.hostname, parts.port, timeout=timeout)
+    conn = factory(parts.hostname or "", parts.port, timeout=timeout)
     try:
         conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
         response = conn.getresponse()
@@ -207,9 +204,13 @@ class Client:
 
     @property
     def url(self) -> str:
-        """Server URL: `--url`/`WIRE_URL`, else the workspace's, else `DEFAULT_URL`."""
+        """Server URL: `--url`/`WIRE_URL`, else the workspace's, else `DEFAULT_URL`.
+
+        Raises:
+            WireError: the URL is not `http(s)://HOST[:PORT][/prefix]`.
+        """
         found = None if self._url else self.workspace
-        return self._url or (found.url if found and found.url else DEFAULT_URL).rstrip("/")
+        return _checked_url(self._url or (found.url if found and found.url else DEFAULT_URL).rstrip("/"))
 
     @property
     def token(self) -> str:
@@ -352,6 +353,16 @@ class Client:
 
 
 pass_client = click.make_pass_decorator(Client)
+
+
+def _checked_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WireError(f"bad server URL {url!r}: expected http://HOST[:PORT] (from --url, WIRE_URL or "
+                        ".wire/workspace.json)", code="bad_url")
+    return url
 
 
 def bead_path(ref: str, action: str = "") -> str:

@@ -24,7 +24,8 @@ TEAM_HEADERS = ("ALIAS", "HUMAN", "ROLE", "REPO", "BRANCH", "HOST", "STATE", "CL
 # -- init ------------------------------------------------------------------------------------
 
 @click.command()
-@click.option("--project", "slug", metavar="SLUG", help="Project to create or join (default: this worktree's).")
+@click.option("--project", "slug", metavar="SLUG",
+              help="Project to create or join (default: this worktree's).")
 @click.option("--alias", help="Name the other agents see you by (default: the server picks one).")
 @click.option("--role", help=f"Role whose playbook you follow (default for a new workspace: {DEFAULT_ROLE}).")
 @click.option("--human", metavar="NAME", help="The human you work for (default: git config user.name).")
@@ -61,6 +62,8 @@ def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | No
     if own is None:
         role = role or DEFAULT_ROLE
         human = human or local.git_user_name(repo.root)
+    else:  # the server defaults a missing role to developer, so a re-init resends the saved one
+        role = role or own.data.get("role")
     return {"project": slug, "repo_origin": repo.origin, "alias": alias or (own.alias if own else None),
             "role": role, "human": human, "hostname": socket.gethostname(), "path": str(repo.root),
             "branch": repo.branch}
@@ -86,29 +89,39 @@ def _save(answer: dict[str, Any], url: str, repo: local.GitRepo) -> dict[str, An
     """Store the identity, hide `.wire/` from git, save a new project key; return what to print."""
     ws, project = answer["workspace"], answer["project"]
     data = {"url": url, "project": project["slug"], "alias": ws["alias"], "workspace_id": ws["id"],
-            "token": answer["token"], "repo": ws.get("repo") or repo.origin}
+            "token": answer["token"], "repo": ws.get("repo") or repo.origin, "role": ws.get("role")}
     result = {k: v for k, v in answer.items() if k != "token" and v is not None}
+    if answer.get("project_key"):  # first: the server shows the key only this once
+        result["key_file"] = _save_key(url, project["slug"], answer["project_key"])
     result["workspace_file"] = str(local.write_workspace(repo.root, data))
     local.ensure_excluded(repo.common_dir)
-    if answer.get("project_key"):
-        result["key_file"] = str(local.save_key(url, project["slug"], answer["project_key"]))
     return result
+
+
+def _save_key(url: str, slug: str, key: str) -> str | None:
+    """Save a new project key; on failure warn (the key is still printed) and return None."""
+    try:
+        return str(local.save_key(url, slug, key))
+    except (WireError, OSError) as exc:
+        output.warn(f"could not save the project key ({exc}): copy it from the output now")
+        return None
 
 
 def _print_init(result: dict[str, Any]) -> None:
     ws, slug = result["workspace"], result["project"]["slug"]
     verb = "created project" if result.get("project_key") else "joined project"
     click.echo(f"{verb} {slug} as {ws['alias']} ({ws.get('role') or '?'})")
-    click.echo(f"  repo {ws.get('repo', '?')} · branch {ws.get('branch') or '-'} · host {ws.get('hostname', '?')}")
+    click.echo(f"  {_where(ws)}")
     click.echo(f"  identity saved in {result['workspace_file']}")
     if result.get("project_key"):
-        _print_key(result["project_key"], slug, result["key_file"])
+        _print_key(result["project_key"], slug, result.get("key_file"))
 
 
-def _print_key(key: str, slug: str, key_file: str) -> None:
+def _print_key(key: str, slug: str, key_file: str | None) -> None:
     click.echo(f"\nproject key: {key}")
     click.echo("  keep it safe: it is shown only this once and lets anyone join the project.")
-    click.echo(f"  saved in {key_file}; teammates join with: wire init --project {slug} --key KEY")
+    saved = f"saved in {key_file}; " if key_file else ""
+    click.echo(f"  {saved}teammates join with: wire init --project {slug} --key KEY")
 
 
 # -- whoami / status -------------------------------------------------------------------------
@@ -123,7 +136,7 @@ def whoami(client: Client) -> None:
 
 def _print_whoami(me: dict[str, Any]) -> None:
     click.echo(_identity(me, me.get("project")))
-    click.echo(f"repo {me.get('repo', '?')} · branch {me.get('branch') or '-'} · host {me.get('hostname', '?')}")
+    click.echo(_where(me))
     for claim in me.get("claims") or []:
         click.echo(f"holds {_claim_text(claim)}  {claim.get('title', '')}".rstrip())
 
@@ -158,7 +171,14 @@ def _member_row(ws: dict[str, Any], my_id: Any) -> list[str]:
     claims = ", ".join(_claim_text(c) for c in ws.get("claims") or []) or "-"
     state = ws.get("status") or ("online" if ws.get("online") else "offline")
     return [alias, ws.get("human") or "-", ws.get("role") or "-", _repo_name(ws.get("repo")),
-            ws.get("branch") or "-", ws.get("hostname") or "-", state, claims, output.ago(ws.get("last_seen"))]
+            ws.get("branch") or "-", ws.get("hostname") or "-", state, claims,
+            output.ago(ws.get("last_seen"))]
+
+
+def _where(ws: dict[str, Any]) -> str:
+    """`repo R · branch B · host H` of a workspace."""
+    repo, branch, host = ws.get("repo") or "?", ws.get("branch") or "-", ws.get("hostname") or "?"
+    return f"repo {repo} · branch {branch} · host {host}"
 
 
 def _claim_text(claim: dict[str, Any]) -> str:

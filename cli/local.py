@@ -26,7 +26,7 @@ EXCLUDE_LINE = ".wire/"
 class Workspace:
     """The `.wire/workspace.json` of one worktree: which server, project and identity it uses."""
 
-    __slots__ = ("root", "data")
+    __slots__ = ("data", "root")
 
     def __init__(self, root: Path, data: dict[str, Any]) -> None:
         self.root = root
@@ -61,7 +61,7 @@ class Workspace:
 class GitRepo:
     """What `wire init` learns about the current worktree from git."""
 
-    __slots__ = ("root", "common_dir", "origin", "branch")
+    __slots__ = ("branch", "common_dir", "origin", "root")
 
     def __init__(self, root: Path, common_dir: Path, origin: str, branch: str | None) -> None:
         self.root = root

@@ -98,7 +98,7 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str] | None = None) -
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
-    padded = [cell.ljust(width) for cell, width in zip(cells, widths)]
+    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
     return "  ".join([*padded, cells[-1]]).rstrip()
 
 
@@ -113,15 +113,15 @@ def ago(timestamp: str | None) -> str:
     """`5m ago` for an ISO-8601 timestamp (UTC when naive); `-` for none; the text if unparsable."""
     if not timestamp:
         return "-"
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     try:
         then = datetime.fromisoformat(timestamp)
     except ValueError:
         return timestamp
     if then.tzinfo is None:
-        then = then.replace(tzinfo=timezone.utc)
-    return _span((datetime.now(timezone.utc) - then).total_seconds())
+        then = then.replace(tzinfo=UTC)
+    return _span((datetime.now(UTC) - then).total_seconds())
 
 
 def _span(seconds: float) -> str:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from store import db, outbox
 from store.errors import AmbiguousBead, BeadNotFound, CycleError, InvalidInput
 from store.graph import PARENT_TYPE, load_graph
 from store.models import Bead, Claim, Comment, Dependency, Repo, Workspace
-from store.util import iso, now, parse_ts
+from store.util import iso, now, parse_ts, unstorable_text
 
 STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked", "tombstone")
 PRIORITY_WORDS = {"critical": 0, "high": 1, "medium": 2, "normal": 2, "low": 3, "backlog": 4}
@@ -42,7 +43,7 @@ def normalise_priority(value: Any) -> int:
         text = value.strip().lower()
         if text in PRIORITY_WORDS:
             return PRIORITY_WORDS[text]
-        text = text[1:] if text.startswith("p") else text
+        text = text.removeprefix("p")
         if text.isdigit() and 0 <= int(text) <= 4:
             return int(text)
     raise InvalidInput(f"priority must be 0-4, P0-P4 or critical/high/medium/low/backlog, got {value!r}")
@@ -122,6 +123,8 @@ def normalise_record(record: Any) -> dict[str, Any]:
     """
     if not isinstance(record, dict):
         raise InvalidInput("a bead record must be a JSON object")
+    if bad := unstorable_text(record):
+        raise InvalidInput(f"{bad} contains a NUL character or an unpaired surrogate")
     bead_id = _text(record, "id", MAX_ID, required=True).strip()
     if not bead_id or any(c.isspace() for c in bead_id) or "/" in bead_id:
         raise InvalidInput(f"bead id {record.get('id')!r} is empty or contains spaces or '/'")
@@ -160,6 +163,8 @@ def get_bead(project_id: int, home_repo_id: int, ref: str, for_update: bool = Fa
         BeadNotFound: nothing matches in this project.
         AmbiguousBead: a bare id exists in several other repos.
     """
+    if unstorable_text(ref):
+        raise BeadNotFound(f"no bead {ref!r} in this project")  # and no SQL error from the driver
     repo_written, bead_ref = split_ref(ref.strip())
     if repo_written:
         repo = repo_by_written(project_id, repo_written)

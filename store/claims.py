@@ -186,7 +186,7 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
     if status == "in_progress":
         return claim_bead(st, project, ws, ref, jump_in)["bead"]
     if status == "closed":
-        return close_bead(st, project, ws, ref)["bead"]
+        return close_bead(st, project, ws, ref)  # answers like /close: the bead and what it unblocked
     bead = get_bead(project.id, ws.repo_id, ref)
     if status == "open" and bead.status in DONE_STATUSES:
         return reopen_bead(st, project, ws, ref)
@@ -253,11 +253,11 @@ def mark_stale_claims(st: Store) -> int:
     for project in Project.select():
         beats = st.redis.last_beats(project.id)
         claims = Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead).where(
-            Claim.project == project.id, Claim.stale == False)  # noqa: E712 (peewee expression)
+            Claim.project == project.id, Claim.stale == False)
         for claim in claims:
             if is_stale(st, project, claim, claim.workspace, beats):
                 with db.transaction():
-                    if Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():  # noqa: E712
+                    if Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():
                         outbox.record(project.id, "claim.stale",
                                       {"bead": claim.bead.ref, "alias": claim.workspace.alias,
                                        "message": f"{claim.workspace.alias}'s claim on {claim.bead.ref} is stale"},

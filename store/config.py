@@ -8,8 +8,8 @@ Variables carry the `BEADWIRE_` prefix, except the platform-standard `DATABASE_U
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 
 #: Redis used when `REDIS_URL` is unset and nothing embedded was started.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -71,7 +71,7 @@ class Settings:
     log_level: str = "WARNING"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from `env` (default `os.environ`), validating every value.
 
         Raises:
@@ -103,6 +103,6 @@ class Settings:
             log_level=env.get("BEADWIRE_LOG_LEVEL", "WARNING").upper(),
         )
 
-    def with_(self, **changes: object) -> "Settings":
+    def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests and `wire serve` use it)."""
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """Durable state: the Peewee models, one table per fact.
 
-Timestamps the server sets are float epoch seconds (`*_ts`); bead timestamps from beads files are
+Timestamps the server sets are double-precision epoch seconds (`*_ts`; a FloatField is REAL,
+float4, on PostgreSQL: 2-minute steps at today's epoch); bead timestamps from beads files are
 kept as the strings they came in (inside `data`) with a parsed `*_ts` copy for ordering.
 """
 
@@ -16,7 +17,7 @@ SCHEMA_VERSION = 1
 
 class SchemaVersion(BaseModel):
     version = pw.IntegerField()
-    applied_ts = pw.FloatField()
+    applied_ts = pw.DoubleField()
 
 
 class Project(BaseModel):
@@ -24,7 +25,7 @@ class Project(BaseModel):
     name = pw.CharField(max_length=200)
     key_hash = pw.CharField(max_length=64, unique=True)
     stale_claim_seconds = pw.IntegerField(null=True)
-    created_ts = pw.FloatField()
+    created_ts = pw.DoubleField()
 
 
 class Repo(BaseModel):
@@ -46,8 +47,8 @@ class Workspace(BaseModel):
     hostname = pw.CharField(max_length=255, default="")
     path = pw.CharField(max_length=1024, default="")
     token_hash = pw.CharField(max_length=64, unique=True)
-    created_ts = pw.FloatField()
-    last_seen_ts = pw.FloatField()
+    created_ts = pw.DoubleField()
+    last_seen_ts = pw.DoubleField()
     revoked = pw.BooleanField(default=False)
 
     class Meta:
@@ -65,9 +66,9 @@ class Bead(BaseModel):
     issue_type = pw.CharField(max_length=64, default="task")
     assignee = pw.CharField(max_length=200, default="")
     labels = pw.TextField(default="[]")
-    created_ts = pw.FloatField()
-    updated_ts = pw.FloatField()
-    defer_ts = pw.FloatField(null=True)
+    created_ts = pw.DoubleField()
+    updated_ts = pw.DoubleField()
+    defer_ts = pw.DoubleField(null=True)
     #: every other field of the beads record, unknown ones included, as JSON.
     data = pw.TextField(default="{}")
     #: hash of the record as last synced, to tell "unchanged" from "updated" cheaply.
@@ -105,7 +106,7 @@ class Claim(BaseModel):
     #: unique: the database itself guarantees a single holder per bead.
     bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", unique=True)
     workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
-    claimed_ts = pw.FloatField()
+    claimed_ts = pw.DoubleField()
     reason = pw.TextField(default="")
     stale = pw.BooleanField(default=False)
 
@@ -121,7 +122,7 @@ class Event(BaseModel):
     workspace_id = pw.IntegerField(null=True)
     bead_ref = pw.CharField(max_length=520, default="")
     data = pw.TextField(default="{}")
-    created_ts = pw.FloatField(index=True)
+    created_ts = pw.DoubleField(index=True)
 
     class Meta:
         indexes = ((("project", "bead_ref"), False),)
@@ -135,8 +136,8 @@ class Outbox(BaseModel):
     #: workspace whose mailbox gets this too (None: project event stream only).
     recipient_id = pw.IntegerField(null=True)
     payload = pw.TextField()
-    created_ts = pw.FloatField()
-    delivered_ts = pw.FloatField(null=True, index=True)
+    created_ts = pw.DoubleField()
+    delivered_ts = pw.DoubleField(null=True, index=True)
     attempts = pw.IntegerField(default=0)
 
 

@@ -31,8 +31,7 @@ def normalise_origin(origin: str) -> str:
         host, path = "local", text.lstrip("/")
     host = host.split(":", 1)[0].lower()  # drop a port: the same repo over another port
     path = path.strip("/")
-    if path.endswith(".git"):
-        path = path[:-4]
+    path = path.removesuffix(".git")
     path = path.rstrip("/")
     if not path:
         raise InvalidInput(f"repo origin {origin!r} has no path")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 #: Prefixes make a leaked secret recognisable (and greppable by secret scanners).
 PROJECT_KEY_PREFIX = "bw_pk_"
@@ -20,7 +21,7 @@ def iso(ts: float | None) -> str | None:
     """Epoch seconds as RFC 3339 UTC (`2026-11-21T10:13:36.123456Z`)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_ts(value: object) -> float | None:
@@ -35,7 +36,7 @@ def parse_ts(value: object) -> float | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 
@@ -46,3 +47,26 @@ def new_secret(prefix: str) -> str:
 def hash_secret(secret: str) -> str:
     """SHA-256 of a high-entropy token: enough at rest, and cheap on every request."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def unstorable_text(value: Any, path: str = "") -> str | None:
+    """The path (`labels.0`) of the first string in a JSON value that SQL cannot store, else None.
+
+    PostgreSQL refuses NUL characters in text and neither database takes a lone UTF-16 surrogate
+    (which JSON's `\\ud800` escapes can produce); both would otherwise surface as a 500.
+    """
+    if isinstance(value, str):
+        bad = "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value)
+        return (path or "value") if bad else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = unstorable_text(key, path) if isinstance(key, str) else None
+        found = found or unstorable_text(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None

@@ -16,7 +16,7 @@ from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, Unauthorized
 from store.models import Bead, Claim, Project, Repo, Workspace
 from store.repos import normalise_origin, repo_name
-from store.util import (PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now)
+from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -25,6 +25,7 @@ NAMES = ("ada", "bolt", "cedar", "dune", "ember", "fern", "gale", "hazel", "iris
          "moss", "nova", "opal", "pike", "quill", "reed", "sage", "tide", "umber", "vale", "wren", "yarrow",
          "zephyr", "aster", "birch", "coral", "delta", "elm", "flint", "grove", "heron", "ivy", "jade",
          "koa", "lumen", "maple", "nimbus", "onyx", "pebble", "quartz", "rowan", "slate", "thorn")
+DEFAULT_ROLE = "developer"
 #: Seconds a resolved token stays in this process's cache (saves one SQL query per request).
 DEFAULT_AUTH_CACHE_TTL = 5.0
 
@@ -32,7 +33,7 @@ _auth_cache: dict[str, tuple[float, Workspace, Project]] = {}
 _auth_lock = threading.Lock()
 
 
-def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str,
+def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str | None,
                    human: str, hostname: str, path: str) -> dict[str, Any]:
     """Register (or re-register) a worktree as a workspace of project `slug`.
 
@@ -50,7 +51,7 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     canonical = normalise_origin(origin)
     project = Project.get_or_none(Project.slug == slug)
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
-        ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)  # noqa: E712
+        ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)
         if ws is not None and project is not None and ws.project_id == project.id:
             return _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
     project_key = None
@@ -58,7 +59,7 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         project, project_key = _create_project(slug)
     elif not bearer or hash_secret(bearer) != project.key_hash:
         raise Forbidden(f"project {slug} exists: joining it needs its project key (--key or WIRE_PROJECT_KEY)")
-    token = new_secret(WORKSPACE_TOKEN_PREFIX)
+    token, role = new_secret(WORKSPACE_TOKEN_PREFIX), role or DEFAULT_ROLE
     with db.transaction():
         repo = _repo(project, canonical)
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
@@ -116,7 +117,7 @@ def _free_alias(project: Project, role: str) -> str:
     return f"{names[0]}{n}-{suffix}"
 
 
-def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: str | None, role: str,
+def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: str | None, role: str | None,
             human: str, hostname: str, path: str) -> dict[str, Any]:
     """Same worktree, same identity: refresh the descriptive fields, keep the token."""
     with db.transaction():
@@ -147,7 +148,7 @@ def authenticate(token: str) -> tuple[Workspace, Project]:
     if cached and cached[0] > time.monotonic():
         return cached[1], cached[2]
     row = (Workspace.select(Workspace, Project).join(Project)
-           .where(Workspace.token_hash == hash_secret(token), Workspace.revoked == False).first())  # noqa: E712
+           .where(Workspace.token_hash == hash_secret(token), Workspace.revoked == False).first())
     if row is None:
         raise Unauthorized("unknown or revoked workspace token: run `wire init` again")
     with _auth_lock:
@@ -181,7 +182,7 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> None:
         with db.transaction():
             Workspace.update(last_seen_ts=ts).where(Workspace.id == ws.id).execute()
             # a holder that is back is no longer stale
-            Claim.update(stale=False).where(Claim.workspace == ws.id, Claim.stale == True).execute()  # noqa: E712
+            Claim.update(stale=False).where(Claim.workspace == ws.id, Claim.stale == True).execute()
 
 
 # -- views ----------------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def workspace_json(ws: Workspace, repo: Repo, presence: tuple[float, dict[str, A
 def team(st: Store, project: Project) -> list[dict[str, Any]]:
     """Every workspace with presence and claims (with each claim's epic), online ones first."""
     workspaces = list(Workspace.select(Workspace, Repo).join(Repo).where(Workspace.project == project.id,
-                                                                        Workspace.revoked == False))  # noqa: E712
+                                                                        Workspace.revoked == False))
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl)
     beats = {ws_id: beat for ws_id, (beat, _) in online.items()}
     claims: dict[int, list[dict[str, Any]]] = {}

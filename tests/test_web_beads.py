@@ -269,6 +269,16 @@ def test_closing_a_blocker_returns_the_dependents_that_became_ready(make_agent):
     assert ids(ana.post(f"/beads/{y}/close").json["unblocked"]) == [both]
 
 
+def test_patching_status_closed_answers_like_close(make_agent):
+    ana = make_agent()
+    blocker = ana.create("Blocker")
+    dependent = ana.create("Dependent", blocked_by=[blocker])
+    r = ana.patch(f"/beads/{blocker}", {"status": "closed"})
+    assert r.status_code == 200
+    assert r.json["bead"]["id"] == blocker and r.json["bead"]["status"] == "closed"
+    assert ids(r.json["unblocked"]) == [dependent]
+
+
 def test_closing_the_last_open_child_of_an_epic_makes_the_epic_ready(make_agent):
     ana = make_agent()
     epic = ana.create("Epic", issue_type="epic")

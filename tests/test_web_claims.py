@@ -22,6 +22,11 @@ from store import db
 from store.models import Bead, Claim, Outbox, Project, Workspace
 
 
+#: Claims are decided in SQL, so every test runs on SQLite and on PostgreSQL. Redis only carries
+#: presence and mail here, and its scripts run against a real server in test_lua.py: fakeredis is enough.
+pytestmark = pytest.mark.parametrize("redis", [pytest.param("fake", marks=pytest.mark.fake)], indirect=True)
+
+
 def ids(beads):
     return [b["id"] for b in beads]
 
@@ -401,3 +406,16 @@ def test_twenty_agents_racing_for_one_bead_leave_exactly_one_holder(pg_app, make
             assert by_alias[winners[0]].info["workspace"]["id"] == row.workspace_id
     with db.database.connection_context():
         assert Claim.select().count() == rounds
+
+
+def test_a_claim_is_dated_to_the_moment_it_was_made(team):
+    ana, _ = team
+    bead = ana.create("Fix login")
+    before = time.time()
+    r = ana.post(f"/beads/{bead}/claim")
+    after = time.time()
+    since = datetime.strptime(r.json["bead"]["claim"]["since"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    since_ts = since.replace(tzinfo=timezone.utc).timestamp()
+    assert before - 0.001 <= since_ts <= after + 0.001
+    [claim] = ana.get("/claims").json
+    assert claim["since"] == r.json["bead"]["claim"]["since"]

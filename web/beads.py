@@ -14,7 +14,7 @@ bp = Blueprint("beads", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
 
 Priority = fields.Raw  # 0-4, "P0"-"P4" or a word: normalised (and validated) by the store
-Ref = lambda **kw: fields.Str(validate=validate.Length(min=1, max=520), **kw)  # noqa: E731
+Ref = lambda **kw: fields.Str(validate=validate.Length(min=1, max=520), **kw)
 Label = fields.Str(validate=validate.Length(min=1, max=200))
 
 

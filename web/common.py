@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, g, request
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from store import Store
 from store.errors import BeadwireError, Unauthorized
+from store.util import unstorable_text
 
 
 class BadRequest(BeadwireError):
@@ -27,11 +28,22 @@ def load(schema: Schema) -> dict[str, Any]:
     data = request.get_json(silent=True) if request.content_length else {}
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object (Content-Type: application/json)")
+    _refuse_unstorable(data)
     return schema.load(data)
 
 
 def load_args(schema: Schema) -> dict[str, Any]:
-    return schema.load(request.args.to_dict())
+    args = request.args.to_dict()
+    _refuse_unstorable(args)
+    return schema.load(args)
+
+
+def _refuse_unstorable(data: dict[str, Any]) -> None:
+    """422 naming the field, instead of the database's error (a 500) or a backend-dependent answer."""
+    path = unstorable_text(data)
+    if path:
+        field = path.split(".", 1)[0]
+        raise ValidationError({field: [f"{path} contains a NUL character or an unpaired surrogate"]})
 
 
 def bearer() -> str:
@@ -41,7 +53,8 @@ def bearer() -> str:
 
 def authenticate() -> None:
     """before_request of the authenticated blueprints: resolve the token, refresh presence."""
-    from store.workspaces import authenticate as auth, heartbeat
+    from store.workspaces import authenticate as auth
+    from store.workspaces import heartbeat
 
     token = bearer()
     if not token:

@@ -15,7 +15,8 @@ class InitSchema(Schema):
     project = fields.Str(required=True, validate=validate.Length(min=1, max=64))
     repo_origin = fields.Str(required=True, validate=validate.Length(min=1, max=500))
     alias = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
-    role = fields.Str(load_default="developer", validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$"))
+    #: None keeps the role on re-init; a new workspace defaults to developer
+    role = fields.Str(load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$"))
     human = fields.Str(load_default="", validate=validate.Length(max=100))
     hostname = fields.Str(load_default="", validate=validate.Length(max=255))
     path = fields.Str(load_default="", validate=validate.Length(max=1024))
