@@ -34,6 +34,11 @@ COMMANDS: dict[str, str] = {
     "reopen": "cli.beads:reopen",
     "link": "cli.beads:link",
     "deps": "cli.beads:deps",
+    "subscribe": "cli.beads:subscribe",
+    "unsubscribe": "cli.beads:unsubscribe",
+    "mail": "cli.mail:mail",
+    "chat": "cli.chat:chat",
+    "watch": "cli.watch:watch",
     "sync": "cli.sync:sync",
     "serve": "cli.serve:serve_command",
 }

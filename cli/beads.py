@@ -1,5 +1,5 @@
 """Bead commands: create, show, list, ready, mine, update, comment, link, deps, search, close,
-reopen, claim, release.
+reopen, claim, release, subscribe, unsubscribe.
 
 Routes: `/v1/beads...`, `/v1/ready`, `/v1/mine`, `/v1/search` (docs/API.md). A bead ref is an id
 (`bd-a3f8`) or `<repo>:<id>`; the server resolves it.
@@ -239,6 +239,26 @@ def _print_deps(answer: dict[str, Any]) -> None:
             printed = True
     if not printed:
         click.echo("no dependencies")
+
+
+# -- subscriptions ---------------------------------------------------------------------------
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@output.json_option
+@pass_client
+def subscribe(client: Client, ref: str) -> None:
+    """Get a notice (in the banner and `wire mail`) whenever this bead's status changes."""
+    output.emit(client.subscribe(ref), lambda a: click.echo(f"subscribed to {ref}"))
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@output.json_option
+@pass_client
+def unsubscribe(client: Client, ref: str) -> None:
+    """Stop the notices about this bead."""
+    output.emit(client.unsubscribe(ref), lambda a: click.echo(f"unsubscribed from {ref}"))
 
 
 # -- rendering -------------------------------------------------------------------------------

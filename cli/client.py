@@ -2,12 +2,13 @@
 
 Stdlib `http.client` only, imported on the first request: agents run `wire` hundreds of times an
 hour, so loading this module must stay cheap. `error_from_response` is the one place where an API
-error answer becomes an exception carrying the CLI exit code.
+error answer becomes an exception carrying the CLI exit code; `Client.request` is the one place where
+an answer's `X-Wire-Banner` header is shown (cli/banner.py), so every command gets the banner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -16,10 +17,13 @@ import click
 from cli import output
 
 if TYPE_CHECKING:
+    from cli.banner import Banner
     from cli.local import Workspace
 
-    #: (method, absolute url, body, headers, timeout) -> (status, raw body)
-    Transport = Callable[[str, str, bytes | None, dict[str, str], float], tuple[int, bytes]]
+    #: (method, absolute url, body, headers, timeout) -> (status, raw body[, response headers]);
+    #: a transport that returns no headers (old test fakes) simply never shows a banner.
+    Transport = Callable[[str, str, bytes | None, dict[str, str], float],
+                         tuple[int, bytes] | tuple[int, bytes, Mapping[str, str]]]
 
 #: Server used when neither `--url`, `WIRE_URL` nor the workspace file names one.
 DEFAULT_URL = "http://127.0.0.1:8765"
@@ -27,6 +31,16 @@ DEFAULT_URL = "http://127.0.0.1:8765"
 DEFAULT_TIMEOUT = 15.0
 #: Seconds allowed for a sync, which uploads a whole beads file.
 SYNC_TIMEOUT = 120.0
+#: Seconds a long-poll (`/v1/chat/wait`, `/v1/watch`) may ask the server to hold an answer.
+SLICE_SECONDS = 25
+#: Extra seconds the HTTP read of a long-poll slice is allowed beyond the slice itself.
+SLICE_GRACE = 10.0
+#: Seconds between retries while the server is unreachable during a long wait (e.g. restarting).
+RETRY_PAUSE = 2.0
+#: Shortest time between two empty long-poll slices, should a server answer them at once.
+MIN_SLICE_INTERVAL = 0.5
+#: Response header carrying what needs the caller (docs/API.md, "Messaging").
+BANNER_HEADER = "X-Wire-Banner"
 USER_AGENT = "wire/0.1"
 
 CLAIM_HINT = "pick other work with 'wire ready', mail the holder, or take it with --jump-in REASON"
@@ -136,14 +150,23 @@ def error_from_response(status: int, payload: Any) -> WireError:
     code = str(details.pop("code", None) or f"http_{status}")
     message = str(details.pop("message", None) or f"the server answered HTTP {status}")
     cls = CODE_ERRORS.get(code) or STATUS_ERRORS.get(status, WireError)
-    return cls(message, code=code, details=details, hint=HINTS.get(code))
+    return cls(message, code=code, details=details, hint=HINTS.get(code) or _suggestions(details, message))
+
+
+def _suggestions(details: dict[str, Any], message: str) -> str | None:
+    """`did you mean: bob, bobby` from an answer's `suggestions` (unknown alias), unless the
+    message already says it."""
+    names = details.get("suggestions")
+    if isinstance(names, list) and names and "did you mean" not in message.lower():
+        return "did you mean: " + ", ".join(str(n) for n in names)
+    return None
 
 
 # -- transport -------------------------------------------------------------------------------
 
 def http_transport(method: str, url: str, body: bytes | None, headers: dict[str, str],
-                   timeout: float) -> tuple[int, bytes]:
-    """Send one request with `http.client` and return (status, raw body).
+                   timeout: float) -> tuple[int, bytes, Mapping[str, str]]:
+    """Send one request with `http.client` and return (status, raw body, response headers).
 
     Raises:
         ServerUnreachable: connection refused, DNS failure, timeout, dropped connection.
@@ -157,7 +180,7 @@ def http_transport(method: str, url: str, body: bytes | None, headers: dict[str,
     try:
         conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
         response = conn.getresponse()
-        return response.status, response.read()
+        return response.status, response.read(), dict(response.getheaders())
     except (OSError, http.client.HTTPException) as exc:
         where = f"{parts.scheme}://{parts.netloc}"
         raise ServerUnreachable(f"cannot reach the beadwire server at {where}: {_reason(exc)}") from exc
@@ -169,6 +192,47 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A response header by case-insensitive name."""
+    lower = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == lower), None)
+
+
+def long_poll(call: Callable[[int], Any], wait: float | None, *, reached: bool = True) -> Any:
+    """Call `call(slice_seconds)` until it answers something other than None, or `wait` ends.
+
+    Each slice asks the server to hold the answer at most `SLICE_SECONDS` (less near the end);
+    `wait=None` waits forever. While the server is unreachable (restarting, 502-504) the wait goes
+    on with short pauses, so it survives a restart; with `reached=False` (nothing has answered yet
+    in this command) the first such failure is raised instead, since the server is likely not up.
+    Returns the first answer that is not None, or None when the wait ended.
+
+    Raises:
+        ServerUnreachable: the very first call failed and `reached` is False.
+        WireError: any error answer other than unreachable.
+    """
+    import math
+    import time
+
+    deadline = math.inf if wait is None else time.monotonic() + wait
+    while (remaining := deadline - time.monotonic()) > 0:
+        started = time.monotonic()
+        try:
+            answer = call(max(1, math.ceil(min(SLICE_SECONDS, remaining))))
+        except ServerUnreachable:
+            if not reached:
+                raise
+            pause = RETRY_PAUSE
+        else:
+            reached = True
+            if answer is not None:
+                return answer
+            # an empty slice should have lasted the slice; never spin on a server that answers at once
+            pause = MIN_SLICE_INTERVAL - (time.monotonic() - started)
+        time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+    return None
 
 
 # -- client ----------------------------------------------------------------------------------
@@ -190,6 +254,8 @@ class Client:
         self._looked = False
         self.transport: Transport = transport or http_transport
         self.timeout = timeout
+        #: What this command has already shown of the banner (created on the first header).
+        self.banner: Banner | None = None
 
     # -- local state --
 
@@ -257,11 +323,23 @@ class Client:
         bearer = token or (self.token if auth else None)
         data = None if body is None else json.dumps(body).encode("utf-8")
         url = self.url + path + _query_string(query)
-        status, raw = self.transport(method, url, data, self.headers(bearer), timeout or self.timeout)
+        status, raw, *rest = self.transport(method, url, data, self.headers(bearer), timeout or self.timeout)
         payload = _decode(status, raw)
+        self._show_banner(rest[0] if rest else {}, payload)  # on failed answers too
         if status >= 400:
             raise error_from_response(status, payload)
         return payload
+
+    def _show_banner(self, headers: Mapping[str, str], payload: Any) -> None:
+        """Print on stderr what the answer's banner holds that this command has not shown yet."""
+        value = _header(headers, BANNER_HEADER)
+        if not value:
+            return  # the usual case: nothing needs the caller, and cli.banner is never imported
+        if self.banner is None:
+            from cli.banner import Banner
+
+            self.banner = Banner()
+        self.banner.show(value, payload)
 
     def get(self, path: str, **query: Any) -> Any:
         """GET with query parameters (None values are left out)."""
@@ -350,6 +428,71 @@ class Client:
     def sync(self, jsonl: str, mode: str) -> Any:
         """`POST /v1/sync`: upload this repo's beads file (`mode` full or incremental)."""
         return self.post("/v1/sync", {"jsonl": jsonl, "mode": mode}, timeout=SYNC_TIMEOUT)
+
+    def subscribe(self, ref: str) -> Any:
+        """`POST /v1/beads/<ref>/subscribe`: get a notice when the bead's status changes."""
+        return self.post(bead_path(ref, "subscribe"), {})
+
+    def unsubscribe(self, ref: str) -> Any:
+        """`DELETE /v1/beads/<ref>/subscribe`."""
+        return self.request("DELETE", bead_path(ref, "subscribe"))
+
+    # -- mail --
+
+    def send_mail(self, body: dict[str, Any]) -> Any:
+        """`POST /v1/mail` (`to`, `body`, `subject`?, `thread`?, `priority`?).
+
+        Raises:
+            NotFound: an unknown alias; the error's hint lists the server's suggestions.
+        """
+        return self.post("/v1/mail", body)
+
+    def mail(self, unread: bool = False, sender: str | None = None, limit: int | None = None) -> Any:
+        """`GET /v1/mail`: mail and notices received, newest first."""
+        return self.request("GET", "/v1/mail", query={"unread": unread, "from": sender, "limit": limit})
+
+    def sent_mail(self, limit: int | None = None) -> Any:
+        """`GET /v1/mail/sent`."""
+        return self.get("/v1/mail/sent", limit=limit)
+
+    def search_mail(self, text: str, limit: int | None = None) -> Any:
+        """`GET /v1/mail/search`: sent or received, by subject and body."""
+        return self.get("/v1/mail/search", q=text, limit=limit)
+
+    def open_mail(self, message_id: int | None = None, sender: str | None = None) -> Any:
+        """`POST /v1/mail/open`: show and acknowledge one message, a sender's unread, or every unread."""
+        return self.post("/v1/mail/open", {"id": message_id, "from": sender})
+
+    def ack(self, message_id: int) -> Any:
+        """`POST /v1/mail/<id>/ack`."""
+        return self.post(f"/v1/mail/{int(message_id)}/ack", {})
+
+    # -- chat and watch --
+
+    def chat(self, to: str, text: str, wait: int) -> Any:
+        """`POST /v1/chat`: `{"message", "cursor"}`; with `wait` > 0, `to` sees us waiting."""
+        return self.post("/v1/chat", {"to": to, "body": text, "wait": wait})
+
+    def chat_wait(self, alias: str, after: Any, cursor: str | None, seconds: int) -> Any:
+        """`GET /v1/chat/wait`: one long-poll slice for what `alias` says after message `after`."""
+        return self.request("GET", "/v1/chat/wait", timeout=seconds + SLICE_GRACE,
+                            query={"with": alias, "after": after, "cursor": cursor, "timeout": seconds})
+
+    def chat_done(self, alias: str, timeout: float | None = None) -> Any:
+        """`POST /v1/chat/done`: stop showing us as waiting on `alias`."""
+        return self.post("/v1/chat/done", {"with": alias}, timeout=timeout)
+
+    def chat_pending(self) -> Any:
+        """`GET /v1/chat/pending`: conversations, and who waits on us."""
+        return self.get("/v1/chat/pending")
+
+    def chat_history(self, alias: str, limit: int | None = None) -> Any:
+        """`GET /v1/chat/history`: oldest first."""
+        return self.request("GET", "/v1/chat/history", query={"with": alias, "limit": limit})
+
+    def watch(self, seconds: int) -> Any:
+        """`GET /v1/watch`: one long-poll slice for new banner items or waiting chats."""
+        return self.request("GET", "/v1/watch", query={"timeout": seconds}, timeout=seconds + SLICE_GRACE)
 
 
 pass_client = click.make_pass_decorator(Client)

@@ -7,6 +7,7 @@ Results go to stdout; warnings and human-mode errors go to stderr; in JSON mode 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -63,11 +64,12 @@ def show_error(error: dict[str, Any], json_mode: bool) -> None:
     if json_mode:
         print_json({"error": error})
         return
-    click.echo(f"error: {error.get('message', 'failed')}", err=True)
+    # messages may quote agent-written text (a holder's human name, an alias): never raw escapes
+    click.echo(f"error: {clean(str(error.get('message', 'failed')))}", err=True)
     for line in _error_details(error):
-        click.echo(f"  {line}", err=True)
+        click.echo(f"  {clean(line)}", err=True)
     if error.get("hint"):
-        click.echo(f"hint: {error['hint']}", err=True)
+        click.echo(f"hint: {clean(str(error['hint']))}", err=True)
 
 
 def _error_details(error: dict[str, Any]) -> list[str]:
@@ -87,6 +89,35 @@ def _messages(value: Any) -> str:
 
 
 # -- text helpers ----------------------------------------------------------------------------
+
+#: Terminal escape sequences: CSI (`ESC [ ... final`, also the one-byte C1 CSI), OSC (`ESC ] ...`
+#: up to BEL or `ESC \\`, or the end) and the other two-byte `ESC X` sequences. Removed whole, so
+#: their parameters don't show up as litter.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]?|\x9b[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+                      r"|\x1b[ -~]?")
+#: Whatever is left that a terminal could act on: C0 controls, DEL, C1 controls, and the Unicode
+#: bidi overrides/isolates that can reorder what a reader sees. `\n` is handled by `clean`.
+_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: Any, *, newlines: bool = False) -> str:
+    """Text that is safe to print: escape sequences and control characters removed.
+
+    Agent-written text (mail, chat, notices, aliases) is untrusted: it must not be able to move the
+    cursor, recolour, retitle or clear the reader's terminal. Tabs become spaces; newlines are kept
+    only with `newlines=True` (message bodies), else they become spaces too.
+    """
+    text = "" if text is None else str(text)
+    text = text.replace("\r\n", "\n").replace("\t", " ")
+    text = _CONTROLS.sub("", _ESCAPES.sub("", text))
+    return text if newlines else text.replace("\n", " ")
+
+
+def snippet(text: Any, limit: int = 60) -> str:
+    """One clean line of at most `limit` characters (whitespace runs collapsed, `…` when cut)."""
+    line = " ".join(clean(text).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str] | None = None) -> str:
     """Left-aligned columns separated by two spaces; the last column is not padded."""

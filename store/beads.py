@@ -11,8 +11,10 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+import peewee
+
 from store import db, outbox
-from store.errors import AmbiguousBead, BeadNotFound, CycleError, InvalidInput
+from store.errors import AmbiguousBead, BeadNotFound, Conflict, CycleError, InvalidInput
 from store.graph import PARENT_TYPE, load_graph
 from store.models import Bead, Claim, Comment, Dependency, Repo, Workspace
 from store.util import iso, now, parse_ts, unstorable_text
@@ -27,6 +29,8 @@ TABLE_FIELDS = ("dependencies", "comments")
 MAX_TEXT = 256 * 1024
 MAX_TITLE = 1000
 MAX_ID = 200
+#: Tries at a fresh id when concurrent creates keep taking the one we picked.
+DEFAULT_REF_ATTEMPTS = 50
 
 
 def normalise_priority(value: Any) -> int:
@@ -351,14 +355,15 @@ def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> dict[
         repo = Repo.get_by_id(ws.repo_id)
         parent = get_bead(project_id, repo.id, fields["parent"]) if fields.get("parent") else None
         blockers = [get_bead(project_id, repo.id, ref) for ref in fields.get("blocked_by") or []]
-        ref = new_ref(repo, parent)
         stamp = iso(ts)
-        bead = Bead.create(project=project_id, repo=repo.id, ref=ref, title=fields["title"],
-                           description=fields.get("description") or "", status="open",
-                           priority=normalise_priority(fields.get("priority", 2)),
-                           issue_type=fields.get("issue_type") or "task",
-                           labels=json.dumps(fields.get("labels") or []), created_ts=ts, updated_ts=ts,
-                           data=json.dumps({"created_at": stamp, "updated_at": stamp, "created_by": ws.alias}))
+        row = {"project": project_id, "repo": repo.id, "title": fields["title"],
+               "description": fields.get("description") or "", "status": "open",
+               "priority": normalise_priority(fields.get("priority", 2)),
+               "issue_type": fields.get("issue_type") or "task", "labels": json.dumps(fields.get("labels") or []),
+               "created_ts": ts, "updated_ts": ts,
+               "data": json.dumps({"created_at": stamp, "updated_at": stamp, "created_by": ws.alias})}
+        bead = _insert_with_new_ref(repo, parent, row)
+        ref = bead.ref
         if parent is not None:
             _insert_dep(bead, parent, PARENT_TYPE, ws.alias)
         for blocker in blockers:
@@ -366,6 +371,20 @@ def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> dict[
         outbox.record(project_id, "bead.created", {"bead": ref, "repo": repo.canonical, "alias": ws.alias,
                                                     "title": bead.title}, workspace_id=ws.id, bead_ref=ref)
     return bead_full_json(bead)
+
+
+def _insert_with_new_ref(repo: Repo, parent: Bead | None, row: dict[str, Any]) -> Bead:
+    """Insert the bead under a fresh id, taking the next one when a concurrent create got there first.
+
+    On PostgreSQL two creates can pick the same `<parent>.<n>`; the unique index refuses the second.
+    """
+    for _ in range(DEFAULT_REF_ATTEMPTS):
+        try:
+            with db.database.atomic():  # savepoint: a lost race must not abort the caller's transaction
+                return Bead.create(ref=new_ref(repo, parent), **row)
+        except peewee.IntegrityError:
+            continue
+    raise Conflict("could not allocate a bead id: too many concurrent creates, try again")
 
 
 def _target_written(bead: Bead, target: Bead) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from store import Store, db, outbox
 from store.beads import bead_full_json, beads_by_pk, beads_json, claim_json, get_bead, update_fields
 from store.errors import ClaimConflict, Conflict
 from store.graph import DONE_STATUSES, load_around, load_graph
+from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Workspace
 from store.util import iso, now
 
@@ -99,16 +100,21 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, ref: str,
                    else f"{ws.alias} took {bead.ref}: your claim was stale")
         outbox.record(project.id, kind, {"bead": bead.ref, "alias": ws.alias, "previous": current.workspace.alias,
                                          "reason": jump_in or "stale", "message": message},
-                      recipient_id=current.workspace_id, workspace_id=ws.id, bead_ref=bead.ref)
+                      workspace_id=ws.id, bead_ref=bead.ref)
+        notify(project.id, current.workspace_id, message,
+               {"bead": bead.ref, "event": kind, "by": ws.alias, "reason": jump_in or "stale"})
     Claim.create(project=project.id, bead=bead.id, workspace=ws.id, claimed_ts=now(), reason=jump_in or "")
-    _set_status(bead, "in_progress", ws.alias)
+    _set_status(bead, "in_progress", ws, ws.alias)
     outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
     return bead, False, previous
 
 
-def _set_status(bead: Bead, status: str, assignee: str | None = None, extra: dict[str, Any] | None = None,
-                drop: tuple[str, ...] = ()) -> None:
+def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
+                extra: dict[str, Any] | None = None, drop: tuple[str, ...] = ()) -> None:
+    """Change a bead's status (and record string), telling its subscribers when it changed."""
+    if status != bead.status:
+        notify_subscribers(bead, actor, f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}", status)
     ts = now()
     data = json.loads(bead.data)
     data["updated_at"] = iso(ts)
@@ -138,7 +144,7 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[s
         if current is not None:
             current.delete_instance()
             if bead.status == "in_progress":
-                _set_status(bead, "open", "")
+                _set_status(bead, "open", ws, "")
             outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
                           workspace_id=ws.id, bead_ref=bead.ref)
     return {"released": released, "bead": bead_full_json(bead)}
@@ -159,7 +165,7 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
         before = set(graph.ready(now()))
         if current is not None:
             current.delete_instance()
-        _set_status(bead, "closed", None, {"closed_at": iso(now()), "close_reason": reason})
+        _set_status(bead, "closed", ws, None, {"closed_at": iso(now()), "close_reason": reason})
         graph.nodes[bead.id].status = "closed"
         graph.claimed.discard(bead.id)
         unblocked = [pk for pk in graph.ready(now()) if pk not in before and pk != bead.id]
@@ -174,7 +180,7 @@ def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[st
         bead = get_bead(project.id, ws.repo_id, ref)
         if bead.status not in DONE_STATUSES:
             raise Conflict(f"{bead.ref} is {bead.status}, not closed")
-        _set_status(bead, "open", None, drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
+        _set_status(bead, "open", ws, None, drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
         outbox.record(project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
     return bead_full_json(bead)
@@ -182,7 +188,8 @@ def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[st
 
 def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str,
                jump_in: str | None = None) -> dict[str, Any]:
-    """`wire update --status`: in_progress claims, closed closes, open releases or reopens."""
+    """`wire update --status`: in_progress claims, closed closes (answered like `close_bead`), open
+    releases or reopens."""
     if status == "in_progress":
         return claim_bead(st, project, ws, ref, jump_in)["bead"]
     if status == "closed":
@@ -199,7 +206,7 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
             raise Conflict(f"{bead.ref} is held by {holder.workspace.alias}")
         if holder is not None:
             holder.delete_instance()
-        _set_status(bead, status, "" if holder is not None else None)
+        _set_status(bead, status, ws, "" if holder is not None else None)
         outbox.record(project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
                       workspace_id=ws.id, bead_ref=bead.ref)
     return bead_full_json(bead)

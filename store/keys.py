@@ -9,11 +9,20 @@ project lands in one Redis Cluster slot. `ns` is `Settings.namespace` (default `
 | `<ns>:{p:<id>}:online`            | zset   | heartbeat.lua    | none; score = last beat (s) |
 | `<ns>:{p:<id>}:touch:<ws>`        | string | heartbeat.lua    | 60 s (throttles SQL last_seen) |
 | `<ns>:{p:<id>}:events`            | stream | publish.lua      | MAXLEN ~ 10000              |
-| `<ns>:{p:<id>}:mbox:<ws>`         | stream | publish.lua      | MAXLEN ~ 10000              |
+| `<ns>:{p:<id>}:mbox:<ws>`         | stream | publish.lua      | none; entries leave on ack  |
+| `<ns>:{p:<id>}:mbox:<ws>:ids`     | hash   | publish/ack.lua  | none; delivery id -> entry id |
 | `<ns>:{p:<id>}:seen:<outbox id>`  | string | publish.lua      | 7 days (delivery dedupe)    |
+| `<ns>:{p:<id>}:waiting:<ws>`      | zset   | wait.lua         | none; score = deadline, pruned by heartbeat |
+| `<ns>:{p:<id>}:waitinfo:<ws>`     | hash   | wait.lua         | none; waiter -> {alias, since} |
+| `<ns>:{p:<id>}:epoch`             | string | heartbeat.lua    | none; absent = rebuild mailboxes from SQL |
+
+The mailbox consumer group is `inbox` (`MAILBOX_GROUP`).
 """
 
 from __future__ import annotations
+
+#: Consumer group through which each workspace reads its mailbox.
+MAILBOX_GROUP = "inbox"
 
 
 class Keys:
@@ -40,5 +49,17 @@ class Keys:
     def mailbox_key(self, project_id: int, workspace_id: int) -> str:
         return f"{self._p(project_id)}:mbox:{workspace_id}"
 
+    def mailbox_index_key(self, project_id: int, workspace_id: int) -> str:
+        return f"{self._p(project_id)}:mbox:{workspace_id}:ids"
+
     def delivered_key(self, project_id: int, outbox_id: int) -> str:
         return f"{self._p(project_id)}:seen:{outbox_id}"
+
+    def waiting_key(self, project_id: int, workspace_id: int) -> str:
+        return f"{self._p(project_id)}:waiting:{workspace_id}"
+
+    def waitinfo_key(self, project_id: int, workspace_id: int) -> str:
+        return f"{self._p(project_id)}:waitinfo:{workspace_id}"
+
+    def epoch_key(self, project_id: int) -> str:
+        return f"{self._p(project_id)}:epoch"

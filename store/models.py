@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class SchemaVersion(BaseModel):
@@ -135,10 +135,57 @@ class Outbox(BaseModel):
     kind = pw.CharField(max_length=32)
     #: workspace whose mailbox gets this too (None: project event stream only).
     recipient_id = pw.IntegerField(null=True)
+    #: the Delivery this row puts into the recipient's mailbox (schema v2).
+    delivery_id = pw.IntegerField(null=True, index=True)
+    #: whether the row also goes to the project event stream (schema v2).
+    to_events = pw.BooleanField(default=True)
     payload = pw.TextField()
     created_ts = pw.DoubleField()
     delivered_ts = pw.DoubleField(null=True, index=True)
     attempts = pw.IntegerField(default=0)
 
 
-ALL_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]
+class Message(BaseModel):
+    """Mail, chat and notices: the durable record behind every mailbox entry."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    kind = pw.CharField(max_length=16)  # mail | chat | notice
+    sender = pw.ForeignKeyField(Workspace, null=True, on_delete="SET NULL")
+    #: mail thread (`bd-12` by convention) or, for chat, the conversation `c:<low id>:<high id>`.
+    thread = pw.CharField(max_length=200, default="")
+    subject = pw.CharField(max_length=300, default="")
+    body = pw.TextField(default="")
+    priority = pw.CharField(max_length=16, default="normal")
+    data = pw.TextField(default="{}")
+    created_ts = pw.FloatField()
+
+    class Meta:
+        indexes = ((("project", "thread"), False), (("sender", "kind"), False))
+
+
+class Delivery(BaseModel):
+    """One message to one recipient; acked when the recipient has read it."""
+
+    message = pw.ForeignKeyField(Message, on_delete="CASCADE", backref="deliveries")
+    recipient = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    acked_ts = pw.FloatField(null=True)
+
+    class Meta:
+        indexes = ((("message", "recipient"), True), (("recipient", "acked_ts"), False))
+
+
+class Subscription(BaseModel):
+    """A workspace wants a notice when a bead's status changes."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    bead = pw.ForeignKeyField(Bead, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("workspace", "bead"), True), (("bead",), False))
+
+
+V1_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]
+V2_MODELS = [Message, Delivery, Subscription]
+ALL_MODELS = V1_MODELS + V2_MODELS

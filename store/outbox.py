@@ -19,36 +19,46 @@ DEFAULT_MAX_ATTEMPTS = 50
 _local = threading.local()
 
 
-def take_pending() -> list[int]:
-    """Outbox ids recorded by this thread since the last call; send them once committed."""
+def take_pending() -> list[tuple[int, bool]]:
+    """(outbox id, urgent) recorded by this thread since the last call; send them once committed."""
     ids = getattr(_local, "ids", [])
     _local.ids = []
     return ids
 
 
 def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: int | None = None,
-           workspace_id: int | None = None, bead_ref: str = "") -> int:
-    """Add an outbox row and an audit event; call inside the transaction of the fact itself."""
+           workspace_id: int | None = None, bead_ref: str = "", delivery_id: int | None = None,
+           to_events: bool = True, audit: bool = True, urgent: bool = False) -> int:
+    """Add an outbox row (and an audit event); call inside the transaction of the fact itself.
+
+    `urgent` rows are published by the request itself right after commit (chat: the waiter is
+    blocked on it); the others go through the delivery actor.
+    """
     ts = now()
     body = json.dumps({**payload, "ts": ts})
-    Event.create(project=project_id, kind=kind, workspace_id=workspace_id, bead_ref=bead_ref,
-                 data=body, created_ts=ts)
+    if audit:
+        Event.create(project=project_id, kind=kind, workspace_id=workspace_id, bead_ref=bead_ref,
+                     data=body, created_ts=ts)
     outbox_id = Outbox.insert(project=project_id, kind=kind, recipient_id=recipient_id, payload=body,
-                              created_ts=ts).execute()
-    _local.ids = [*getattr(_local, "ids", []), outbox_id]
+                              created_ts=ts, delivery_id=delivery_id, to_events=to_events).execute()
+    _local.ids = [*getattr(_local, "ids", []), (outbox_id, urgent)]
     return outbox_id
 
 
-def deliver(st: Store, outbox_id: int) -> bool:
+def deliver(st: Store, outbox_id: int, force: bool = False) -> bool:
     """Publish one outbox row into Redis once; True when this call delivered it.
+
+    `force` publishes rows already marked delivered (rebuilding mailboxes Redis lost); the
+    publish itself still deduplicates on the outbox id.
 
     Raises:
         Unavailable: Redis is down (the actor retries).
     """
     row = Outbox.get_or_none(Outbox.id == outbox_id)
-    if row is None or row.delivered_ts is not None:
+    if row is None or (row.delivered_ts is not None and not force):
         return False
-    delivered = st.redis.publish(row.project_id, row.id, row.kind, row.payload, row.recipient_id)
+    delivered = st.redis.publish(row.project_id, row.id, row.kind, row.payload, row.recipient_id,
+                                 row.delivery_id, row.to_events)
     with db.transaction():
         Outbox.update(delivered_ts=now(), attempts=Outbox.attempts + 1).where(Outbox.id == outbox_id).execute()
     return delivered

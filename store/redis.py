@@ -7,13 +7,14 @@ every key passed in KEYS (never built inside Lua), so they stay cluster-safe.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from store.errors import Unavailable
-from store.keys import Keys
+from store.keys import MAILBOX_GROUP, Keys
 
 LUA_DIR = Path(__file__).with_name("lua")
 #: Approximate length cap of every stream.
@@ -22,6 +23,23 @@ DEFAULT_STREAM_MAXLEN = 10_000
 DEFAULT_DEDUPE_TTL = 7 * 24 * 3600
 #: Seconds between SQL writes of a workspace's last_seen.
 DEFAULT_TOUCH_TTL = 60
+#: Most new mailbox entries one banner carries (the rest come on the next call).
+DEFAULT_BANNER_ITEMS = 20
+
+
+@dataclass
+class Beat:
+    """What one heartbeat learned: SQL chores due, and the caller's banner."""
+
+    touch: bool
+    rebuild: bool
+    new: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    pending: int = 0
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _fields(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2]))
 
 
 def make_client(url: str) -> redis.Redis:
@@ -45,32 +63,92 @@ class RedisStore:
         self.keys = keys
         self.scripts = Scripts(client)
 
-    def heartbeat(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any]) -> bool:
-        """Mark a workspace alive; True when its SQL last_seen is due for an update.
+    def heartbeat(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any]) -> Beat:
+        """Mark a workspace alive and read its banner (new mailbox entries, waiters) at once.
 
         Raises:
             Unavailable: Redis cannot be reached.
         """
-        keys = [
-            self.keys.presence_key(project_id),
-            self.keys.online_key(project_id),
-            self.keys.touch_key(project_id, workspace_id),
-        ]
-        args = [workspace_id, repr(now), json.dumps(presence), DEFAULT_TOUCH_TTL]
-        return bool(self._run("heartbeat", keys, args))
+        k = self.keys
+        keys = [k.presence_key(project_id), k.online_key(project_id), k.touch_key(project_id, workspace_id),
+                k.mailbox_key(project_id, workspace_id), k.waiting_key(project_id, workspace_id),
+                k.waitinfo_key(project_id, workspace_id), k.epoch_key(project_id)]
+        args = [workspace_id, repr(now), json.dumps(presence), DEFAULT_TOUCH_TTL, MAILBOX_GROUP,
+                f"ws{workspace_id}", DEFAULT_BANNER_ITEMS]
+        touch, rebuild, new, pending, waiting = self._run("heartbeat", keys, args)
+        return Beat(bool(touch), bool(rebuild), [(sid, _fields(flat)) for sid, flat in new], int(pending),
+                    [json.loads(w) for w in waiting if w])
 
-    def publish(self, project_id: int, outbox_id: int, kind: str, payload: str,
-                recipient_id: int | None) -> bool:
+    def publish(self, project_id: int, outbox_id: int, kind: str, payload: str, recipient_id: int | None,
+                delivery_id: int | None = None, to_events: bool = True) -> bool:
         """Deliver an outbox row once; False when it had been delivered already.
 
         Raises:
             Unavailable: Redis cannot be reached.
         """
-        keys = [self.keys.delivered_key(project_id, outbox_id), self.keys.events_key(project_id)]
-        if recipient_id is not None:
-            keys.append(self.keys.mailbox_key(project_id, recipient_id))
-        args = [outbox_id, kind, payload, DEFAULT_STREAM_MAXLEN, DEFAULT_DEDUPE_TTL]
+        box = recipient_id or 0  # unused key of this project's slot when there is no mailbox
+        keys = [self.keys.delivered_key(project_id, outbox_id), self.keys.events_key(project_id),
+                self.keys.mailbox_key(project_id, box), self.keys.mailbox_index_key(project_id, box)]
+        args = [outbox_id, kind, payload, DEFAULT_STREAM_MAXLEN, DEFAULT_DEDUPE_TTL, "1" if to_events else "0",
+                "" if delivery_id is None or recipient_id is None else delivery_id]
         return bool(self._run("publish", keys, args))
+
+    def ack(self, project_id: int, workspace_id: int, delivery_ids: list[int]) -> int:
+        """Acknowledge mailbox entries by delivery id; returns how many were pending."""
+        if not delivery_ids:
+            return 0
+        keys = [self.keys.mailbox_key(project_id, workspace_id), self.keys.mailbox_index_key(project_id, workspace_id)]
+        return int(self._run("ack", keys, [MAILBOX_GROUP, *delivery_ids]))
+
+    def set_waiting(self, project_id: int, on_id: int, waiter_id: int, deadline: float, info: dict[str, Any]) -> None:
+        """Show `waiter_id` as blocked on `on_id` until `deadline` (0 clears)."""
+        keys = [self.keys.waiting_key(project_id, on_id), self.keys.waitinfo_key(project_id, on_id)]
+        self._run("wait", keys, [waiter_id, repr(deadline) if deadline else "0", json.dumps(info)])
+
+    def waiting_on(self, project_id: int, workspace_id: int, now: float) -> list[dict[str, Any]]:
+        """Who is blocked waiting for this workspace's reply."""
+        try:
+            ids = self.client.zrangebyscore(self.keys.waiting_key(project_id, workspace_id), now, "+inf")
+            infos = self.client.hmget(self.keys.waitinfo_key(project_id, workspace_id), ids) if ids else []
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return [json.loads(i) for i in infos if i]
+
+    def mailbox_cursor(self, project_id: int, workspace_id: int) -> str:
+        """The id of the newest entry in a mailbox ("0-0" when empty): wait from here on."""
+        try:
+            last = self.client.xrevrange(self.keys.mailbox_key(project_id, workspace_id), count=1)
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return last[0][0] if last else "0-0"
+
+    def wait_mailbox(self, project_id: int, workspace_id: int, cursor: str,
+                     timeout_ms: int) -> list[tuple[str, dict[str, str]]]:
+        """Block until entries newer than `cursor` arrive in a mailbox, or `timeout_ms` passes.
+
+        A plain XREAD, outside the consumer group: waiting must not consume the banner's items.
+        """
+        try:
+            read = self.client.xread({self.keys.mailbox_key(project_id, workspace_id): cursor},
+                                     count=100, block=max(timeout_ms, 1))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return read[0][1] if read else []
+
+    def read_group_blocking(self, project_id: int, workspace_id: int,
+                            timeout_ms: int) -> list[tuple[str, dict[str, str]]]:
+        """Block until new mailbox entries arrive and read them through the group (for `watch`)."""
+        stream = self.keys.mailbox_key(project_id, workspace_id)
+        try:
+            try:
+                self.client.xgroup_create(stream, MAILBOX_GROUP, id="0", mkstream=True)
+            except redis.ResponseError:
+                pass  # BUSYGROUP: it exists
+            read = self.client.xreadgroup(MAILBOX_GROUP, f"ws{workspace_id}", {stream: ">"}, count=20,
+                                          block=max(timeout_ms, 1))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return read[0][1] if read else []
 
     def presence(self, project_id: int, since: float) -> dict[int, tuple[float, dict[str, Any]]]:
         """Workspaces seen since `since`: id -> (last beat, presence fields).

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from store import db
 from store.config import Settings
-from store.models import ALL_MODELS, SCHEMA_VERSION, SchemaVersion
+import peewee
+
+from store.models import SCHEMA_VERSION, V1_MODELS, V2_MODELS, Outbox, SchemaVersion
 from store.util import now
 
 
@@ -15,15 +17,30 @@ def current_version() -> int:
     return row.version if row else 0
 
 
+def _add_missing_columns(model: type[peewee.Model], names: tuple[str, ...]) -> None:
+    """Add columns a newer model has and an older table lacks (fresh tables already have them)."""
+    from playhouse.migrate import migrate as run, PostgresqlMigrator, SqliteMigrator
+
+    table = model._meta.table_name
+    present = {c.name for c in db.database.get_columns(table)}
+    migrator = SqliteMigrator(db.database.obj) if db.is_sqlite() else PostgresqlMigrator(db.database.obj)
+    run(*[migrator.add_column(table, name, model._meta.fields[name]) for name in names if name not in present])
+
+
 def migrate() -> int:
     """Bring the bound database to SCHEMA_VERSION, keeping its data; returns the version."""
     with db.database.connection_context():
         with db.transaction():
             version = current_version()
+            # each step upgrades an existing database in place, keeping its data
             if version < 1:
-                db.database.create_tables(ALL_MODELS, safe=True)
+                db.database.create_tables(V1_MODELS, safe=True)
                 SchemaVersion.create(version=1, applied_ts=now())
-            # later versions add `if version < N:` steps here, each in this transaction.
+            if version < 2:
+                db.database.create_tables(V2_MODELS, safe=True)  # messaging: mail, chat, notices
+                _add_missing_columns(Outbox, ("delivery_id", "to_events"))
+                db.database.execute_sql("CREATE INDEX IF NOT EXISTS outbox_delivery_id ON outbox (delivery_id)")
+                SchemaVersion.create(version=2, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 

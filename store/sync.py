@@ -16,6 +16,7 @@ from typing import Any
 from store import Store, db, outbox
 from store.beads import normalise_record
 from store.errors import InvalidInput, SyncRejected
+from store.messages import notify_subscribers
 from store.models import Bead, Claim, Comment, Dependency, Project, Repo, Workspace
 from store.util import iso, now
 
@@ -78,6 +79,10 @@ def sync_beads(st: Store, project: Project, ws: Workspace, text: str, full: bool
         _insert_new(project, repo, fresh)
         for old, rec in changed:
             _apply_update(project, old, rec)
+            if rec["status"] != old.status:
+                notify_subscribers(Bead(id=old.id, project=project.id, ref=old.ref), ws,
+                                   f"{old.ref} is now {rec['status']} (synced by {ws.alias}): {rec['title'][:80]}",
+                                   rec["status"])
         counts["created"], counts["updated"] = len(fresh), len(changed)
         if full:
             counts["tombstoned"] = _tombstone_missing(repo, existing, {r["ref"] for r in records})

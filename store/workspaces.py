@@ -15,6 +15,7 @@ from store.beads import claim_json
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, Unauthorized
 from store.models import Bead, Claim, Project, Repo, Workspace
+from store.redis import Beat
 from store.repos import normalise_origin, repo_name
 from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now
 
@@ -174,15 +175,17 @@ def authenticate_key(key: str) -> Project:
     return project
 
 
-def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> None:
-    """Refresh presence in Redis; persist last_seen to SQL at most once a minute."""
+def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> Beat:
+    """Refresh presence in Redis and read the banner; persist last_seen to SQL at most once a minute."""
     ts = now()
     presence = {"branch": branch[:200], "host": (host or ws.hostname)[:255]}
-    if st.redis.heartbeat(ws.project_id, ws.id, ts, presence):
+    beat = st.redis.heartbeat(ws.project_id, ws.id, ts, presence)
+    if beat.touch:
         with db.transaction():
             Workspace.update(last_seen_ts=ts).where(Workspace.id == ws.id).execute()
             # a holder that is back is no longer stale
-            Claim.update(stale=False).where(Claim.workspace == ws.id, Claim.stale == True).execute()
+            Claim.update(stale=False).where(Claim.workspace == ws.id, Claim.stale == True).execute()  # noqa: E712
+    return beat
 
 
 # -- views ----------------------------------------------------------------------------------

@@ -237,7 +237,8 @@ def test_a_create_with_an_unknown_reference_creates_nothing(ana, bead, body):
 def test_a_sync_with_one_bad_line_writes_nothing(ana):
     before = everything(ana)
     good = '{"id": "bd-good", "title": "fine"}'
-    r = ana.sync("\n".join([good, '{"id": "bd-bad", "title": 5}']), mode="incremental")
+    bad = '{"id": "bd-bad", "title": 5}'
+    r = ana.sync(f"{good}\n{bad}", mode="incremental")
     assert_error(r, 422, "sync_rejected")
     assert r.json["error"]["line"] == 2
     assert everything(ana) == before
@@ -328,7 +329,7 @@ def test_a_synced_record_with_a_nul_character_is_rejected_naming_the_line(make_p
     good = '{"id": "bd-good", "title": "fine"}'
     for bad in ('{"id": "bd-bad", "title": "a\\u0000b"}',
                 '{"id": "bd-bad", "title": "x", "comments": [{"author": "a", "text": "\\u0000"}]}'):
-        r = ana.sync("\n".join([good, bad]))
+        r = ana.sync(f"{good}\n{bad}")
         assert_error(r, 422, "sync_rejected")
         assert r.json["error"]["line"] == 2
     assert ana.get("/beads?all=1").json == []

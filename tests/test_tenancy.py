@@ -103,7 +103,7 @@ def test_project_b_gets_not_found_for_every_bead_of_project_a(tenants, method, p
 
 
 def test_listing_and_searching_in_project_b_shows_nothing_of_project_a(tenants):
-    ana, eve, a_ids = tenants
+    _, eve, a_ids = tenants
 
     def visible(beads):
         return [b for b in beads if b["id"] in a_ids or SECRET in json.dumps(b)]
@@ -140,7 +140,7 @@ def test_project_b_sees_only_its_own_team(tenants):
 def test_a_sync_in_project_b_never_touches_project_a(tenants):
     ana, eve, a_ids = tenants
     before = snapshot(ana, a_ids)
-    plain, held, closed = a_ids
+    plain, _, closed = a_ids
     # same repo, same ids: still B's own records; a full sync tombstones only B's missing beads
     text = "\n".join([record(plain, title="B's version"), record("rv-2", dependencies=[
         {"issue_id": "rv-2", "depends_on_id": closed, "type": "blocks"}])])
@@ -155,7 +155,7 @@ def test_a_sync_in_project_b_never_touches_project_a(tenants):
 
 
 def test_closing_in_project_b_never_unblocks_project_a(tenants):
-    ana, eve, a_ids = tenants
+    ana, eve, _ = tenants
     # A waits on an id that only B has
     assert ana.sync(record("bd-waits", dependencies=[
         {"issue_id": "bd-waits", "depends_on_id": "rv-1", "type": "blocks"}]), mode="incremental").status_code == 200

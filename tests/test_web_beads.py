@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -379,6 +381,24 @@ def test_children_get_dotted_ids_under_their_parent(make_agent):
     assert ana.create("one.one", parent=first) == f"{parent}.1.1"
     assert ana.create("three", parent=parent) == f"{parent}.3"
     assert ana.get(f"/beads/{first}/deps").json["parent"]["id"] == parent
+
+
+@pytest.mark.parametrize("redis", [pytest.param("fake", marks=pytest.mark.fake)], indirect=True)
+def test_children_created_at_the_same_moment_get_distinct_dotted_ids(pg_app, make_pg_agent):
+    ana = make_pg_agent(alias="ana")
+    parent = ana.create("Epic", issue_type="epic")
+    barrier = threading.Barrier(8)
+
+    def create(n):
+        client = pg_app.test_client()
+        barrier.wait(timeout=30)
+        return client.post("/v1/beads", json={"title": f"part {n}", "parent": parent},
+                           headers={"Authorization": f"Bearer {ana.token}"})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(create, range(8)))
+    assert [r.status_code for r in answers] == [201] * 8
+    assert sorted(r.json["id"] for r in answers) == sorted(f"{parent}.{n}" for n in range(1, 9))
 
 
 def test_children_of_a_bead_in_another_repo_get_distinct_ids(make_agent):

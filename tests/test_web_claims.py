@@ -14,13 +14,12 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from store import db
 from store.models import Bead, Claim, Outbox, Project, Workspace
-
 
 #: Claims are decided in SQL, so every test runs on SQLite and on PostgreSQL. Redis only carries
 #: presence and mail here, and its scripts run against a real server in test_lua.py: fakeredis is enough.
@@ -32,7 +31,7 @@ def ids(beads):
 
 
 def stamp(delta: timedelta = timedelta()) -> str:
-    return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def record(bead_id, **fields):
@@ -45,16 +44,19 @@ def claim_rows(bead_id):
         return list(Claim.select().join(Bead).where(Bead.ref == bead_id))
 
 
-def outbox_for(workspace_id, kind):
+def outbox_for(workspace_id, event):
+    """Notices addressed to a workspace about `event` (claim.jumped, claim.taken_stale), as committed."""
     with db.database.connection_context():
-        return [json.loads(row.payload) for row in
-                Outbox.select().where(Outbox.recipient_id == workspace_id, Outbox.kind == kind)]
+        rows = Outbox.select().where(Outbox.recipient_id == workspace_id, Outbox.kind == "notice")
+        return [p["data"] for p in (json.loads(r.payload) for r in rows) if p["data"].get("event") == event]
 
 
 def mailbox(app, agent):
+    """(event, notice details) of the notices in an agent's mailbox stream."""
     rs = app.extensions["beadwire"].redis
     key = rs.keys.mailbox_key(agent.info["project"]["id"], agent.info["workspace"]["id"])
-    return [(fields["kind"], json.loads(fields["data"])) for _, fields in rs.client.xrange(key)]
+    entries = [json.loads(fields["data"]) for _, fields in rs.client.xrange(key) if fields["kind"] == "notice"]
+    return [(data["data"].get("event"), data["data"]) for data in entries]
 
 
 def assert_refused(response, *mentions):
@@ -127,9 +129,9 @@ def test_jumping_in_takes_the_bead_and_tells_the_previous_holder(team, pg_app, p
     assert [(c["alias"], c["reason"]) for c in ana.get("/claims").json] == [("bob", reason)]
     assert ana.get("/mine").json == [] and ids(bob.get("/mine").json) == [bead]
     [notice] = outbox_for(ana.info["workspace"]["id"], "claim.jumped")
-    assert notice["bead"] == bead and notice["alias"] == "bob" and notice["reason"] == reason
+    assert notice["bead"] == bead and notice["by"] == "bob" and notice["reason"] == reason
     pg_worker.run()
-    [(kind, data)] = [m for m in mailbox(pg_app, ana) if m[0] == "claim.jumped"]
+    [(_, data)] = [m for m in mailbox(pg_app, ana) if m[0] == "claim.jumped"]
     assert data["bead"] == bead and data["reason"] == reason
     assert not [m for m in mailbox(pg_app, bob) if m[0] == "claim.jumped"]
 
@@ -361,7 +363,7 @@ def test_a_stale_claim_is_taken_without_a_reason_and_the_old_holder_is_told(pg_a
     assert r.json["bead"]["claim"]["alias"] == "bob"
     assert (r.json["previous"]["alias"], r.json["previous"]["stale"]) == ("ana", True)
     [notice] = outbox_for(ana.info["workspace"]["id"], "claim.taken_stale")
-    assert notice["bead"] == bead and notice["alias"] == "bob"
+    assert notice["bead"] == bead and notice["by"] == "bob"
     pg_worker.run()
     assert [data["bead"] for kind, data in mailbox(pg_app, ana) if kind == "claim.taken_stale"] == [bead]
 
@@ -415,7 +417,7 @@ def test_a_claim_is_dated_to_the_moment_it_was_made(team):
     r = ana.post(f"/beads/{bead}/claim")
     after = time.time()
     since = datetime.strptime(r.json["bead"]["claim"]["since"], "%Y-%m-%dT%H:%M:%S.%fZ")
-    since_ts = since.replace(tzinfo=timezone.utc).timestamp()
+    since_ts = since.replace(tzinfo=UTC).timestamp()
     assert before - 0.001 <= since_ts <= after + 0.001
     [claim] = ana.get("/claims").json
     assert claim["since"] == r.json["bead"]["claim"]["since"]

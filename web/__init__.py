@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, current_app
 
 from store.config import Settings
 
@@ -12,7 +12,8 @@ from store.config import Settings
 def create_app(settings: Settings | None = None, redis_client: object | None = None) -> Flask:
     """Build the app for `settings` (default: from the environment)."""
     from store import db, open_store
-    from web import beads, errors, identity, sync
+    from web import beads, chat, errors, identity, mail, sync
+    from web.common import add_banner
 
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level)
@@ -21,7 +22,7 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["beadwire"] = open_store(settings, redis_client)
     errors.init_app(app)
-    for blueprint in (identity.bp, identity.team_bp, beads.bp, sync.bp):
+    for blueprint in (identity.bp, identity.team_bp, beads.bp, sync.bp, mail.bp, chat.bp):
         app.register_blueprint(blueprint)
 
     @app.before_request
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     @app.after_request
     def _deliver(response):
         _send_outbox(response.status_code)
-        return response
+        return add_banner(response)
 
     @app.teardown_request
     def _close(exc: BaseException | None) -> None:
@@ -44,16 +45,19 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
 
 
 def _send_outbox(status: int) -> None:
-    """Hand the rows this request committed to the delivery actor (send only, after commit)."""
-    from store.outbox import take_pending
+    """Deliver what this request committed: urgent rows now, the rest through the actor."""
+    from store.outbox import deliver, take_pending
 
-    ids = take_pending()
-    if not ids or status >= 400:
+    rows = take_pending()
+    if not rows or status >= 400:
         return
     from actors.outbox import deliver_outbox
 
-    for outbox_id in ids:
+    for outbox_id, urgent in rows:
         try:
-            deliver_outbox.send(outbox_id)
+            if urgent:
+                deliver(current_app.extensions["beadwire"], outbox_id)
+            else:
+                deliver_outbox.send(outbox_id)
         except Exception:  # noqa: BLE001 - the fact is committed; the redelivery sweep sends it later
-            logging.getLogger("beadwire.web").warning("could not enqueue outbox %s; the sweep will", outbox_id)
+            logging.getLogger("beadwire.web").warning("could not deliver outbox %s; the sweep will", outbox_id)

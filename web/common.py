@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import current_app, g, request
@@ -53,6 +54,8 @@ def bearer() -> str:
 
 def authenticate() -> None:
     """before_request of the authenticated blueprints: resolve the token, refresh presence."""
+    from store.messages import banner
+    from store.util import now
     from store.workspaces import authenticate as auth
     from store.workspaces import heartbeat
 
@@ -60,4 +63,16 @@ def authenticate() -> None:
     if not token:
         raise Unauthorized("missing bearer token: run `wire init` in your worktree")
     g.ws, g.project = auth(token)
-    heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""), request.headers.get("X-Wire-Host", ""))
+    beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""), request.headers.get("X-Wire-Host", ""))
+    g.banner = banner(beat, now())
+    if beat.rebuild:
+        from actors.mailbox import rebuild_mailboxes
+
+        rebuild_mailboxes.send(g.project.id)
+
+
+def add_banner(response):
+    """after_request: the caller's banner rides on every authenticated answer (ASCII JSON header)."""
+    if g.get("banner"):
+        response.headers["X-Wire-Banner"] = json.dumps(g.banner, separators=(",", ":"))
+    return response

@@ -1,18 +1,47 @@
--- heartbeat.lua: record that a workspace is alive, in one round trip.
+-- heartbeat.lua: record that a workspace is alive and read its banner, in one round trip.
 --
--- KEYS[1]  presence hash   <ns>:{p:<id>}:presence      field <ws> -> JSON (branch, host, ...)
--- KEYS[2]  online zset     <ns>:{p:<id>}:online        member <ws>, score = now (seconds)
--- KEYS[3]  touch flag      <ns>:{p:<id>}:touch:<ws>    string with TTL ARGV[4]
--- ARGV[1]  workspace id
--- ARGV[2]  now, epoch seconds (float)
--- ARGV[3]  presence JSON
--- ARGV[4]  touch TTL in seconds
+-- KEYS[1]  presence hash    <ns>:{p:<id>}:presence          field <ws> -> JSON (branch, host)
+-- KEYS[2]  online zset      <ns>:{p:<id>}:online            member <ws>, score = now (seconds)
+-- KEYS[3]  touch flag       <ns>:{p:<id>}:touch:<ws>        string, TTL ARGV[4]
+-- KEYS[4]  mailbox stream   <ns>:{p:<id>}:mbox:<ws>         read through consumer group ARGV[5]
+-- KEYS[5]  waiting zset     <ns>:{p:<id>}:waiting:<ws>      member <waiter ws>, score = deadline
+-- KEYS[6]  waiting hash     <ns>:{p:<id>}:waitinfo:<ws>     field <waiter ws> -> JSON (alias, since)
+-- KEYS[7]  epoch            <ns>:{p:<id>}:epoch             set once mailboxes exist in this Redis
+-- ARGV[1]  workspace id      ARGV[2]  now (epoch seconds, float)   ARGV[3]  presence JSON
+-- ARGV[4]  touch TTL (s)     ARGV[5]  consumer group               ARGV[6]  consumer name
+-- ARGV[7]  most new mailbox entries to return
 --
--- Returns 1 when the touch flag was absent (the caller should persist last_seen to SQL, which
--- throttles SQL writes to one per TTL per workspace), else 0.
+-- Returns {touch, rebuild, new entries, pending count, waiting JSONs}:
+--   touch    1 when SQL last_seen is due (throttles SQL writes to one per TTL per workspace)
+--   rebuild  1 when the epoch was missing (new or flushed Redis: mailboxes must be rebuilt from SQL)
+--   new      mailbox entries never read before ([id, [field, value, ...]]); reading moves them into
+--            the group's pending list, so each is returned exactly once
+--   pending  entries read but not acknowledged (unread mail, notices, chat)
+--   waiting  JSON of each workspace blocked waiting for this one's reply
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local touch = 0
 if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then
-  return 1
+  touch = 1
 end
-return 0
+local rebuild = 0
+if redis.call('SET', KEYS[7], ARGV[2], 'NX') then
+  rebuild = 1
+end
+local new, pending = {}, 0
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[5], '0')  -- BUSYGROUP once it exists: ignored
+  local read = redis.call('XREADGROUP', 'GROUP', ARGV[5], ARGV[6], 'COUNT', ARGV[7], 'STREAMS', KEYS[4], '>')
+  if read and read[1] then
+    -- Redis answers {{stream, entries}}; fakeredis (tests) answers {stream, entries}
+    if type(read[1]) == 'table' then new = read[1][2] else new = read[2] end
+  end
+  pending = redis.call('XPENDING', KEYS[4], ARGV[5])[1]
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[2])
+local waiters = redis.call('ZRANGE', KEYS[5], 0, -1)
+local waiting = {}
+if #waiters > 0 then
+  waiting = redis.call('HMGET', KEYS[6], unpack(waiters))
+end
+return {touch, rebuild, new, pending, waiting}

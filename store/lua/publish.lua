@@ -1,20 +1,25 @@
--- publish.lua: deliver one outbox row into the project event stream (and a mailbox), once.
+-- publish.lua: deliver one outbox row into the project event stream and/or a mailbox, once.
 --
 -- KEYS[1]  dedupe flag     <ns>:{p:<id>}:seen:<outbox id>   string, TTL ARGV[5]
 -- KEYS[2]  event stream    <ns>:{p:<id>}:events
--- KEYS[3]  mailbox stream  <ns>:{p:<id>}:mbox:<ws>  (optional: absent when no recipient)
+-- KEYS[3]  mailbox stream  <ns>:{p:<id>}:mbox:<ws>          (used when ARGV[7] is not "")
+-- KEYS[4]  mailbox index   <ns>:{p:<id>}:mbox:<ws>:ids      hash delivery id -> stream entry id
 -- ARGV[1]  outbox id (the stable delivery id readers deduplicate on)
--- ARGV[2]  kind
--- ARGV[3]  payload JSON
--- ARGV[4]  approximate MAXLEN of each stream
--- ARGV[5]  dedupe TTL in seconds
+-- ARGV[2]  kind            ARGV[3]  payload JSON
+-- ARGV[4]  approximate MAXLEN of the event stream            ARGV[5]  dedupe TTL in seconds
+-- ARGV[6]  "1" to add the row to the event stream
+-- ARGV[7]  delivery id when the row goes to a mailbox, else ""
 --
 -- Returns 1 when delivered now, 0 when this outbox id was delivered before (idempotent retry).
+-- Mailboxes are never trimmed: entries leave them only when acknowledged (ack.lua).
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[5]) then
   return 0
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'id', ARGV[1], 'kind', ARGV[2], 'data', ARGV[3])
-if KEYS[3] then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'id', ARGV[1], 'kind', ARGV[2], 'data', ARGV[3])
+if ARGV[6] == '1' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'id', ARGV[1], 'kind', ARGV[2], 'data', ARGV[3])
+end
+if ARGV[7] ~= '' then
+  local sid = redis.call('XADD', KEYS[3], '*', 'id', ARGV[7], 'kind', ARGV[2], 'data', ARGV[3])
+  redis.call('HSET', KEYS[4], ARGV[7], sid)
 end
 return 1

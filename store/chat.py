@@ -1,0 +1,145 @@
+"""Chat: synchronous conversations between two workspaces.
+
+A chat message is a `Message` like mail, published by the request itself right after commit
+(urgent outbox row) so a blocked waiter wakes within milliseconds. Waiting is push, not polling:
+the waiter blocks on its own mailbox stream (plain XREAD from a cursor) holding no database
+connection, and resumes after a restart from the last message id it saw.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from store import Store, db
+from store.errors import InvalidInput
+from store.messages import _check_body, ack_deliveries, deliver_to, message_json, resolve_recipients
+from store.models import Delivery, Message, Project, Workspace
+from store.util import now
+
+#: Longest single wait slice the server holds a request for (the CLI loops over slices).
+MAX_SLICE = 30
+#: Longest total wait a chat may announce.
+MAX_WAIT = 3600
+
+
+def conversation(a: Workspace, b: Workspace) -> str:
+    low, high = sorted((a.id, b.id))
+    return f"c:{low}:{high}"
+
+
+def partner(project: Project, ws: Workspace, alias: str) -> Workspace:
+    """The one workspace `alias` names (chat is between two).
+
+    Raises:
+        WorkspaceNotFound: unknown alias.
+        InvalidInput: a group, or oneself.
+    """
+    if "," in alias or alias.startswith("@"):
+        raise InvalidInput("chat is with one workspace: use mail for groups")
+    (other,) = resolve_recipients(project, ws, alias)
+    if other.id == ws.id:
+        raise InvalidInput("you cannot chat with yourself")
+    return other
+
+
+def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: int = 0) -> dict[str, Any]:
+    """Send a chat message; with `wait` > 0 the recipient sees that `ws` is waiting for its reply.
+
+    Returns the message and the caller's mailbox cursor to wait from.
+    """
+    _check_body(body)
+    if not 0 <= wait <= MAX_WAIT:
+        raise InvalidInput(f"wait must be between 0 and {MAX_WAIT} seconds")
+    other = partner(project, ws, to)
+    # the cursor is taken before the message exists, so no reply can land before it
+    cursor = st.redis.mailbox_cursor(project.id, ws.id)
+    with db.transaction():
+        message = Message.create(project=project.id, kind="chat", sender=ws.id, body=body,
+                                 thread=conversation(ws, other), created_ts=now())
+        deliver_to(project.id, message, [other], ws.alias, urgent=True)
+    _read_from(st, ws, other)  # answering means having read what the other side said
+    st.redis.set_waiting(project.id, ws.id, other.id, 0, {})  # ...and ends its wait on us
+    if wait:
+        ts = now()
+        st.redis.set_waiting(project.id, other.id, ws.id, ts + wait, {"alias": ws.alias, "since": ts})
+    return {"message": message_json(message, ws.alias, [other.alias]), "cursor": cursor}
+
+
+def done(st: Store, project: Project, ws: Workspace, alias: str) -> dict[str, Any]:
+    """The caller stopped waiting for `alias`."""
+    other = partner(project, ws, alias)
+    st.redis.set_waiting(project.id, other.id, ws.id, 0, {})
+    return {"waiting": False, "with": other.alias}
+
+
+def wait(st: Store, project: Project, ws: Workspace, alias: str, after: int, cursor: str,
+         timeout: float) -> dict[str, Any]:
+    """Block until `alias` says something newer than message `after`, or `timeout` seconds pass."""
+    other = partner(project, ws, alias)
+    found = _unread_from(ws, other, after)
+    deadline = now() + min(max(timeout, 0.0), MAX_SLICE)
+    if not found:
+        db.close()  # a waiter holds no database connection
+        found, cursor = _block(st, project, ws, other, after, cursor, deadline)
+        db.connect()
+    if found:
+        ack_deliveries(st, ws, [d for d, _ in found])
+    return {"messages": [m for _, m in found], "cursor": cursor}
+
+
+def _block(st: Store, project: Project, ws: Workspace, other: Workspace, after: int, cursor: str,
+           deadline: float) -> tuple[list[tuple[int, dict[str, Any]]], str]:
+    found: list[tuple[int, dict[str, Any]]] = []
+    while not found and (left := deadline - now()) > 0:
+        for sid, fields in st.redis.wait_mailbox(project.id, ws.id, cursor, int(left * 1000)):
+            cursor = sid
+            data = json.loads(fields.get("data", "{}"))
+            if fields.get("kind") == "chat" and data.get("from") == other.alias and data.get("id", 0) > after:
+                found.append((data["delivery"], {k: v for k, v in data.items() if k not in ("delivery", "ts")}))
+    return found, cursor
+
+
+def _unread_from(ws: Workspace, other: Workspace, after: int) -> list[tuple[int, dict[str, Any]]]:
+    rows = (Delivery.select(Delivery, Message).join(Message)
+            .where(Delivery.recipient == ws.id, Message.sender == other.id, Message.kind == "chat",
+                   Message.id > after).order_by(Message.id))
+    return [(d.id, message_json(d.message, other.alias, [ws.alias])) for d in rows]
+
+
+def _read_from(st: Store, ws: Workspace, other: Workspace) -> None:
+    unread = (Delivery.select(Delivery.id).join(Message)
+              .where(Delivery.recipient == ws.id, Delivery.acked_ts.is_null(), Message.sender == other.id,
+                     Message.kind == "chat").tuples())
+    ack_deliveries(st, ws, [d for (d,) in unread])
+
+
+def pending(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
+    """Conversations with unread messages, and who is blocked waiting for the caller."""
+    rows = (Delivery.select(Delivery, Message, Workspace).join(Message)
+            .join(Workspace, on=(Message.sender == Workspace.id))
+            .where(Delivery.recipient == ws.id, Delivery.acked_ts.is_null(), Message.kind == "chat")
+            .order_by(Message.id))
+    conversations: dict[str, dict[str, Any]] = {}
+    for d in rows:
+        alias = d.message.sender.alias
+        entry = conversations.setdefault(alias, {"with": alias, "unread": 0, "last": None})
+        entry["unread"] += 1
+        entry["last"] = message_json(d.message, alias, [ws.alias])
+    ts = now()
+    waiting = [{"alias": w["alias"], "seconds": int(ts - w["since"])}
+               for w in st.redis.waiting_on(project.id, ws.id, ts)]
+    return {"conversations": list(conversations.values()), "waiting_on_you": waiting}
+
+
+def history(st: Store, project: Project, ws: Workspace, alias: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The conversation with `alias`, oldest first (the latest `limit` messages); marks it read."""
+    other = partner(project, ws, alias)
+    rows = list(Message.select().where(Message.project == project.id, Message.kind == "chat",
+                                       Message.thread == conversation(ws, other))
+                .order_by(Message.id.desc()).limit(limit))
+    _read_from(st, ws, other)
+    names = {ws.id: ws.alias, other.id: other.alias}
+    return [message_json(m, names.get(m.sender_id), [names[other.id if m.sender_id == ws.id else ws.id]])
+            for m in reversed(rows)]
+

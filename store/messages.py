@@ -1,0 +1,262 @@
+"""Mail and notices: durable messages in SQL, delivered into each recipient's mailbox stream.
+
+A message is one `Message` row plus one `Delivery` per recipient, committed with one outbox row
+per delivery; the outbox actor puts each delivery into the recipient's mailbox (a Redis stream
+read through a consumer group). Acknowledging a delivery records it in SQL and acks the entry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from typing import Any, Iterable
+
+from store import Store, db, outbox
+from store.errors import InvalidInput, NotFound, WorkspaceNotFound
+from store.models import Bead, Delivery, Message, Outbox, Project, Subscription, Workspace
+from store.redis import Beat
+from store.util import iso, now
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+#: Largest mail or chat body.
+MAX_BODY = 64 * 1024
+#: Characters of a message the banner shows.
+DEFAULT_PREVIEW = 120
+_BEAD_TAG = re.compile(r"^\s*\[([A-Za-z0-9_.:-]+-[A-Za-z0-9_.-]+)\]")
+
+
+# -- recipients -------------------------------------------------------------------------------
+
+def resolve_recipients(project: Project, sender: Workspace, to: str) -> list[Workspace]:
+    """`alias`, `a,b`, `@role` or `@all` (never the sender itself for groups).
+
+    Raises:
+        WorkspaceNotFound: an alias is unknown (with close matches), or a group is empty.
+    """
+    members = list(Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False))  # noqa: E712
+    by_alias = {w.alias: w for w in members}
+    found: dict[int, Workspace] = {}
+    for part in (p.strip() for p in to.split(",")):
+        if not part:
+            continue
+        if part == "@all":
+            group = [w for w in members if w.id != sender.id]
+        elif part.startswith("@"):
+            group = [w for w in members if w.role == part[1:] and w.id != sender.id]
+        elif part in by_alias:
+            group = [by_alias[part]]
+        else:
+            close = difflib.get_close_matches(part, list(by_alias), n=5, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise WorkspaceNotFound(f"no workspace {part!r} in this project{hint}", suggestions=close)
+        if not group:
+            raise WorkspaceNotFound(f"nobody matches {part!r} in this project", suggestions=[])
+        found.update((w.id, w) for w in group)
+    if not found:
+        raise InvalidInput("no recipient given")
+    return list(found.values())
+
+
+def thread_for(subject: str, body: str, thread: str | None) -> str:
+    """The explicit thread, else the bead a message is about (`[bd-12] ...`), else none."""
+    if thread:
+        return thread
+    match = _BEAD_TAG.match(subject) or _BEAD_TAG.match(body)
+    return match.group(1) if match else ""
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+def deliver_to(project_id: int, message: Message, recipients: Iterable[Workspace], sender_alias: str | None,
+               urgent: bool = False) -> None:
+    """Delivery rows and their outbox rows; the first also goes to the project event stream."""
+    for i, ws in enumerate(recipients):
+        delivery_id = Delivery.insert(message=message.id, recipient=ws.id, project=project_id).execute()
+        payload = {"delivery": delivery_id, **message_json(message, sender_alias, [ws.alias])}
+        outbox.record(project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
+                      to_events=i == 0, audit=False, urgent=urgent)
+
+
+def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: str = "",
+              thread: str | None = None, priority: str = "normal") -> dict[str, Any]:
+    """Mail one or many workspaces; durable once this returns.
+
+    Raises:
+        WorkspaceNotFound: unknown recipient (with suggestions).
+        InvalidInput: empty or oversize body, unknown priority.
+    """
+    _check_body(body)
+    if priority not in PRIORITIES:
+        raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
+    recipients = resolve_recipients(project, sender, to)
+    with db.transaction():
+        message = Message.create(project=project.id, kind="mail", sender=sender.id, subject=subject,
+                                 body=body, thread=thread_for(subject, body, thread), priority=priority,
+                                 created_ts=now())
+        deliver_to(project.id, message, recipients, sender.alias)
+    return {"message": message_json(message, sender.alias, [w.alias for w in recipients]),
+            "recipients": [w.alias for w in recipients]}
+
+
+def notify(project_id: int, recipient_id: int, text: str, data: dict[str, Any]) -> None:
+    """A notice from the server (claim taken over, subscribed bead changed, ...); inside a transaction."""
+    message = Message.create(project=project_id, kind="notice", body=text, data=json.dumps(data),
+                             thread=data.get("bead", ""), created_ts=now())
+    recipient = Workspace.get_by_id(recipient_id)
+    deliver_to(project_id, message, [recipient], None)
+
+
+def notify_subscribers(bead: Bead, actor: Workspace, text: str, status: str) -> None:
+    """Tell every subscriber of `bead` (except whoever changed it) that its status changed."""
+    rows = Subscription.select(Subscription.workspace).where(Subscription.bead == bead.id,
+                                                             Subscription.workspace != actor.id).tuples()
+    for (ws_id,) in rows:
+        notify(bead.project_id, ws_id, text, {"bead": bead.ref, "status": status, "by": actor.alias})
+
+
+def subscribe(project: Project, ws: Workspace, bead: Bead, on: bool) -> dict[str, Any]:
+    with db.transaction():
+        if on:
+            Subscription.insert(project=project.id, workspace=ws.id, bead=bead.id).on_conflict_ignore().execute()
+        else:
+            Subscription.delete().where(Subscription.workspace == ws.id, Subscription.bead == bead.id).execute()
+    return {"bead": bead.ref, "subscribed": on}
+
+
+def _check_body(body: str) -> None:
+    if not body.strip():
+        raise InvalidInput("the message body is empty")
+    if len(body.encode()) > MAX_BODY:
+        raise InvalidInput(f"the message body is larger than {MAX_BODY // 1024} KiB")
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+def message_json(message: Message, sender_alias: str | None, to: list[str], acked: bool | None = None) -> dict:
+    out = {"id": message.id, "kind": message.kind, "from": sender_alias, "to": to, "subject": message.subject,
+           "body": message.body, "thread": message.thread, "priority": message.priority,
+           "created_at": iso(message.created_ts), "data": json.loads(message.data)}
+    if acked is not None:
+        out["acked"] = acked
+    return out
+
+
+def _received(ws: Workspace):
+    return (Delivery.select(Delivery, Message, Workspace).join(Message)
+            .join(Workspace, on=(Message.sender == Workspace.id), join_type="LEFT OUTER")
+            .where(Delivery.recipient == ws.id))
+
+
+def _delivery_json(d: Delivery, me: Workspace) -> dict[str, Any]:
+    sender = d.message.sender.alias if d.message.sender_id else None
+    return message_json(d.message, sender, [me.alias], acked=d.acked_ts is not None)
+
+
+def inbox(ws: Workspace, unread: bool = False, sender: str | None = None, limit: int = 50) -> list[dict]:
+    """Mail and notices received, newest first."""
+    query = _received(ws).where(Message.kind != "chat")
+    if unread:
+        query = query.where(Delivery.acked_ts.is_null())
+    if sender:
+        query = query.where(Workspace.alias == sender)
+    return [_delivery_json(d, ws) for d in query.order_by(Message.id.desc()).limit(limit)]
+
+
+def sent(ws: Workspace, limit: int = 50) -> list[dict]:
+    messages = list(Message.select().where(Message.sender == ws.id, Message.kind == "mail")
+                    .order_by(Message.id.desc()).limit(limit))
+    return [message_json(m, ws.alias, _recipients(m)) for m in messages]
+
+
+def _recipients(message: Message) -> list[str]:
+    return [a for (a,) in Workspace.select(Workspace.alias).join(Delivery, on=(Delivery.recipient == Workspace.id))
+            .where(Delivery.message == message.id).tuples()]
+
+
+def search(ws: Workspace, text: str, limit: int = 50) -> list[dict]:
+    """Mail this workspace sent or received whose subject or body contains `text`."""
+    needle = text.strip()
+    if not needle:
+        raise InvalidInput("search text is empty")
+    mine = Delivery.select(Delivery.message).where(Delivery.recipient == ws.id)
+    query = (Message.select().where(Message.project == ws.project_id, Message.kind == "mail",
+                                    (Message.sender == ws.id) | Message.id.in_(mine),
+                                    Message.subject.contains(needle) | Message.body.contains(needle))
+             .order_by(Message.id.desc()).limit(limit))
+    return [message_json(m, m.sender.alias if m.sender_id else None, _recipients(m)) for m in query]
+
+
+def open_mail(st: Store, ws: Workspace, message_id: int | None = None, sender: str | None = None) -> list[dict]:
+    """Show and acknowledge one message, every unread one from `sender`, or every unread one.
+
+    Raises:
+        NotFound: `message_id` was not addressed to this workspace.
+    """
+    query = _received(ws).where(Message.kind != "chat")
+    if message_id is not None:
+        query = query.where(Message.id == message_id)
+    else:
+        query = query.where(Delivery.acked_ts.is_null())
+        if sender:
+            query = query.where(Workspace.alias == sender)
+    rows = list(query.order_by(Message.id))
+    if message_id is not None and not rows:
+        raise NotFound(f"no message {message_id} in your mailbox")
+    shown = [_delivery_json(d, ws) for d in rows]
+    ack_deliveries(st, ws, [d.id for d in rows if d.acked_ts is None])
+    return shown
+
+
+def ack_message(st: Store, ws: Workspace, message_id: int) -> dict[str, Any]:
+    """Acknowledge one message by id.
+
+    Raises:
+        NotFound: it was not addressed to this workspace.
+    """
+    row = Delivery.get_or_none(Delivery.message == message_id, Delivery.recipient == ws.id)
+    if row is None:
+        raise NotFound(f"no message {message_id} in your mailbox")
+    ack_deliveries(st, ws, [row.id])
+    return {"id": message_id, "acked": True}
+
+
+def ack_deliveries(st: Store, ws: Workspace, delivery_ids: list[int]) -> None:
+    """Record reads in SQL first (the truth), then drop the entries from the mailbox."""
+    if not delivery_ids:
+        return
+    with db.transaction():
+        Delivery.update(acked_ts=now()).where(Delivery.id.in_(delivery_ids), Delivery.acked_ts.is_null()).execute()
+    st.redis.ack(ws.project_id, ws.id, delivery_ids)
+
+
+# -- the banner -------------------------------------------------------------------------------
+
+def banner_item(fields: dict[str, str]) -> dict[str, Any]:
+    """A mailbox entry as the banner shows it (short; the full text is one `wire mail open` away)."""
+    data = json.loads(fields.get("data", "{}"))
+    text = data.get("body", "")
+    item = {"id": data.get("id"), "kind": fields.get("kind"), "from": data.get("from"),
+            "subject": data.get("subject", "")[:DEFAULT_PREVIEW], "text": text[:DEFAULT_PREVIEW]}
+    if data.get("data", {}).get("bead"):
+        item["bead"] = data["data"]["bead"]
+    return item
+
+
+def banner(beat: Beat, now_ts: float) -> dict[str, Any] | None:
+    """What the caller must know now, or None: who waits on it, new items (once), unread count."""
+    waiting = [{"alias": w["alias"], "seconds": int(now_ts - w["since"])} for w in beat.waiting]
+    new = [banner_item(fields) for _, fields in beat.new]
+    if not (waiting or new or beat.pending):
+        return None
+    return {"waiting": waiting, "new": new, "unread": beat.pending}
+
+
+def rebuild_mailboxes(st: Store, project_id: int) -> int:
+    """Put every unread delivery of a project back into its mailbox (after Redis lost them).
+
+    Publishing is deduplicated per outbox row, so entries still present are not added twice.
+    """
+    unread = Delivery.select(Delivery.id).where(Delivery.project == project_id, Delivery.acked_ts.is_null())
+    rows = Outbox.select(Outbox.id).where(Outbox.delivery_id.in_(unread)).order_by(Outbox.id).tuples()
+    return sum(1 for (outbox_id,) in rows if outbox.deliver(st, outbox_id, force=True))

@@ -1,0 +1,86 @@
+"""Chat (sync: the sender blocks until a reply) and `watch` (block until anything arrives)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+from marshmallow import Schema, fields, validate
+
+from store import chat, messages
+from store.db import close as db_close
+from web.common import authenticate, load, load_args, store
+
+bp = Blueprint("chat", __name__, url_prefix="/v1")
+bp.before_request(authenticate)
+
+Alias = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+Timeout = fields.Float(load_default=25.0, validate=validate.Range(min=0, max=chat.MAX_SLICE))
+
+
+class PostSchema(Schema):
+    to = Alias
+    body = fields.Str(required=True, validate=validate.Length(min=1, max=messages.MAX_BODY))
+    wait = fields.Int(load_default=0, validate=validate.Range(min=0, max=chat.MAX_WAIT))
+
+
+class WaitArgs(Schema):
+    with_ = fields.Str(data_key="with", required=True, validate=validate.Length(min=1, max=64))
+    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    cursor = fields.Str(load_default="0-0", validate=validate.Regexp(r"^\d+-\d+$"))
+    timeout = Timeout
+
+
+class WithSchema(Schema):
+    with_ = fields.Str(data_key="with", required=True, validate=validate.Length(min=1, max=64))
+
+
+class HistoryArgs(WithSchema):
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=1000))
+
+
+class WatchArgs(Schema):
+    timeout = Timeout
+
+
+post_schema, wait_args, with_schema, history_args, watch_args = (PostSchema(), WaitArgs(), WithSchema(),
+                                                                 HistoryArgs(), WatchArgs())
+
+
+@bp.post("/chat")
+def post():
+    a = load(post_schema)
+    result = chat.post(store(), g.project, g.ws, a["to"], a["body"], a["wait"])
+    if g.banner:  # answering ends the wait this banner was computed before
+        g.banner["waiting"] = [w for w in g.banner["waiting"] if w["alias"] != result["message"]["to"][0]]
+    return jsonify(result), 201
+
+
+@bp.get("/chat/wait")
+def wait():
+    a = load_args(wait_args)
+    return jsonify(chat.wait(store(), g.project, g.ws, a["with_"], a["after"], a["cursor"], a["timeout"]))
+
+
+@bp.post("/chat/done")
+def done():
+    return jsonify(chat.done(store(), g.project, g.ws, load(with_schema)["with_"]))
+
+
+@bp.get("/chat/pending")
+def pending():
+    return jsonify(chat.pending(store(), g.project, g.ws))
+
+
+@bp.get("/chat/history")
+def history():
+    a = load_args(history_args)
+    return jsonify(chat.history(store(), g.project, g.ws, a["with_"], a["limit"]))
+
+
+@bp.get("/watch")
+def watch():
+    timeout = load_args(watch_args)["timeout"]
+    if g.banner and (g.banner["new"] or g.banner["waiting"]):
+        return jsonify({"items": g.banner["new"], "waiting": g.banner["waiting"]})
+    db_close()  # a watcher holds no database connection
+    entries = store().redis.read_group_blocking(g.project.id, g.ws.id, int(timeout * 1000))
+    return jsonify({"items": [messages.banner_item(fields) for _, fields in entries], "waiting": []})

@@ -1,0 +1,94 @@
+"""Mail: the async, durable way agents talk; and bead subscriptions."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+from marshmallow import Schema, fields, validate
+
+from store import beads as bead_store
+from store import messages
+from web.common import authenticate, load, load_args, store
+
+bp = Blueprint("mail", __name__, url_prefix="/v1")
+bp.before_request(authenticate)
+
+Alias = fields.Str(validate=validate.Length(min=1, max=64))
+
+
+class SendSchema(Schema):
+    to = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+    # the 64 KiB limit is counted in bytes by the store; this bounds characters first
+    body = fields.Str(required=True, validate=validate.Length(min=1, max=messages.MAX_BODY))
+    subject = fields.Str(load_default="", validate=validate.Length(max=300))
+    thread = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    priority = fields.Str(load_default="normal", validate=validate.OneOf(messages.PRIORITIES))
+
+
+class ListArgs(Schema):
+    unread = fields.Bool(load_default=False)
+    from_ = fields.Str(data_key="from", load_default=None, validate=validate.Length(max=64))
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=1000))
+
+
+class LimitArgs(Schema):
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=1000))
+
+
+class SearchArgs(LimitArgs):
+    q = fields.Str(required=True, validate=validate.Length(min=1, max=500))
+
+
+class OpenSchema(Schema):
+    id = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    from_ = fields.Str(data_key="from", load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+
+send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), ListArgs(), LimitArgs(),
+                                                                SearchArgs(), OpenSchema())
+
+
+@bp.post("/mail")
+def send():
+    a = load(send_schema)
+    return jsonify(messages.send_mail(g.project, g.ws, a["to"], a["body"], a["subject"], a["thread"],
+                                      a["priority"])), 201
+
+
+@bp.get("/mail")
+def inbox():
+    a = load_args(list_args)
+    return jsonify(messages.inbox(g.ws, a["unread"], a["from_"], a["limit"]))
+
+
+@bp.get("/mail/sent")
+def sent():
+    return jsonify(messages.sent(g.ws, load_args(limit_args)["limit"]))
+
+
+@bp.get("/mail/search")
+def search():
+    a = load_args(search_args)
+    return jsonify(messages.search(g.ws, a["q"], a["limit"]))
+
+
+@bp.post("/mail/open")
+def open_mail():
+    a = load(open_schema)
+    return jsonify(messages.open_mail(store(), g.ws, a["id"], a["from_"]))
+
+
+@bp.post("/mail/<int:message_id>/ack")
+def ack(message_id: int):
+    return jsonify(messages.ack_message(store(), g.ws, message_id))
+
+
+@bp.post("/beads/<path:ref>/subscribe")
+def subscribe(ref: str):
+    bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
+    return jsonify(messages.subscribe(g.project, g.ws, bead, True))
+
+
+@bp.delete("/beads/<path:ref>/subscribe")
+def unsubscribe(ref: str):
+    bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
+    return jsonify(messages.subscribe(g.project, g.ws, bead, False))
