@@ -32,13 +32,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import free_port, start_postgres, start_stack  # noqa: E402
+from tests.servers import free_port, start_postgres, start_stack
 
 PEER_DIR = Path("/work/shared/peer")
 PEER_VENV_PY = Path("/tmp/peer/venv/bin/python")
@@ -50,10 +51,30 @@ HOST = "127.0.0.1"
 
 #: Workload sizes: full run and --quick. Each loop also stops at `max_s` seconds.
 SIZES = {
-    "full": dict(claims_c1=200, claims_c8=800, status_c1=300, status_c8=800, online_big=1000,
-                 status_big=50, race_rounds=20, cli_runs=10, profile_s=5.0, max_s=20.0),
-    "quick": dict(claims_c1=50, claims_c8=200, status_c1=100, status_c8=200, online_big=200,
-                  status_big=10, race_rounds=5, cli_runs=3, profile_s=3.0, max_s=8.0),
+    "full": {
+        "claims_c1": 200,
+        "claims_c8": 800,
+        "status_c1": 300,
+        "status_c8": 800,
+        "online_big": 1000,
+        "status_big": 50,
+        "race_rounds": 20,
+        "cli_runs": 10,
+        "profile_s": 5.0,
+        "max_s": 20.0,
+    },
+    "quick": {
+        "claims_c1": 50,
+        "claims_c8": 200,
+        "status_c1": 100,
+        "status_c8": 200,
+        "online_big": 200,
+        "status_big": 10,
+        "race_rounds": 5,
+        "cli_runs": 3,
+        "profile_s": 3.0,
+        "max_s": 8.0,
+    },
 }
 RACERS = 20
 #: Above this CPU % (of one core) taken by other processes during a measurement, its ratio is flagged.
@@ -77,6 +98,7 @@ class CpuSampler:
         self.interval = interval
         self.samples: list[tuple[float, int, int]] = []  # (monotonic, busy jiffies, known jiffies)
         self.extra_pids: set[int] = set()
+        self.failed = 0
         self._stop = threading.Event()
         try:
             import pwd
@@ -86,7 +108,7 @@ class CpuSampler:
             self.pg_uid = None
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
-    def start(self) -> "CpuSampler":
+    def start(self) -> CpuSampler:
         self.thread.start()
         return self
 
@@ -99,7 +121,7 @@ class CpuSampler:
             try:
                 self.samples.append(self._sample())
             except Exception:  # noqa: BLE001 - a failed sample is just skipped
-                pass
+                self.failed += 1
             self._stop.wait(self.interval)
 
     def _sample(self) -> tuple[float, int, int]:
@@ -161,6 +183,7 @@ def fill_other_cpu(obj: Any) -> None:
 
 # ------------------------------------------------------------------------------------ HTTP client
 
+
 class Conn:
     """One keep-alive HTTP/1.1 connection (one per load thread)."""
 
@@ -193,8 +216,14 @@ class Conn:
                 Conn.retries += 1
         raise AssertionError("unreachable")
 
-    def json(self, method: str, path: str, body: Any = None, token: str | None = None,
-             expect: tuple[int, ...] = (200, 201)) -> Any:
+    def json(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        expect: tuple[int, ...] = (200, 201),
+    ) -> Any:
         status, raw = self.call(method, path, body, token)
         if status not in expect:
             raise RuntimeError(f"{method} {path} -> {status}: {raw[:300]!r}")
@@ -203,17 +232,20 @@ class Conn:
 
 # ------------------------------------------------------------------------------------- statistics
 
+
 def pct(values: list[float], p: float) -> float:
     """Nearest-rank percentile (the same rule as the peer harness)."""
     s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, round(p / 100.0 * len(s) + 0.5) - 1))
     return s[k]
 
 
 def summary(lat_ms: list[float], wall_s: float, statuses: collections.Counter, ok: int = 200) -> dict:
     good = statuses.get(ok, 0)
     return {
-        "n": len(lat_ms), "n_ok": good, "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "n": len(lat_ms),
+        "n_ok": good,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "wall_s": round(wall_s, 3),
         "median_ms": round(statistics.median(lat_ms), 2) if lat_ms else None,
         "p99_ms": round(pct(lat_ms, 99), 2) if lat_ms else None,
@@ -221,8 +253,7 @@ def summary(lat_ms: list[float], wall_s: float, statuses: collections.Counter, o
     }
 
 
-def run_load(port: int, n: int, conc: int, max_s: float,
-             op: Callable[[Conn, int, int], int]) -> dict:
+def run_load(port: int, n: int, conc: int, max_s: float, op: Callable[[Conn, int, int], int]) -> dict:
     """Run op(conn, thread_no, i) for i in [0, n) on `conc` threads, each with its own connection.
 
     Stops at n ops or `max_s` seconds. op returns the HTTP status. Ops/s counts 200s only.
@@ -277,10 +308,18 @@ def run_load(port: int, n: int, conc: int, max_s: float,
 
 # ------------------------------------------------------------------------------------ our server
 
-def register(port: int, project: str, aliases: list[str], conc: int = 1, max_s: float = 120.0) -> tuple[str, list[str]]:
+
+def register(
+    port: int, project: str, aliases: list[str], conc: int = 1, max_s: float = 120.0
+) -> tuple[str, list[str]]:
     """Create `project` with the first alias, join the rest with the project key; return key + tokens."""
     conn = Conn(port)
-    body = {"project": project, "repo_origin": REPO_ORIGIN, "alias": aliases[0], "human": f"Human {aliases[0]}"}
+    body = {
+        "project": project,
+        "repo_origin": REPO_ORIGIN,
+        "alias": aliases[0],
+        "human": f"Human {aliases[0]}",
+    }
     first = conn.json("POST", "/v1/init", body)
     conn.close()
     key, tokens = first["project_key"], [first["token"]] + [""] * (len(aliases) - 1)
@@ -288,8 +327,12 @@ def register(port: int, project: str, aliases: list[str], conc: int = 1, max_s: 
 
     def op(c: Conn, tid: int, i: int) -> int:
         alias = aliases[i + 1]
-        status, raw = c.call("POST", "/v1/init", {"project": project, "repo_origin": REPO_ORIGIN, "alias": alias,
-                                                   "human": f"Human {alias}"}, token=key)
+        status, raw = c.call(
+            "POST",
+            "/v1/init",
+            {"project": project, "repo_origin": REPO_ORIGIN, "alias": alias, "human": f"Human {alias}"},
+            token=key,
+        )
         if status == 201:
             tokens[i + 1] = json.loads(raw)["token"]
         else:
@@ -304,14 +347,22 @@ def register(port: int, project: str, aliases: list[str], conc: int = 1, max_s: 
 
 def make_online(port: int, tokens: list[str], conc: int, max_s: float = 120.0) -> dict:
     """Each workspace makes one authenticated call (GET /v1/mine), which refreshes its presence."""
-    return run_load(port, len(tokens), conc, max_s, lambda c, tid, i: c.call("GET", "/v1/mine", token=tokens[i])[0])
+    return run_load(
+        port, len(tokens), conc, max_s, lambda c, tid, i: c.call("GET", "/v1/mine", token=tokens[i])[0]
+    )
 
 
 def sync_beads(port: int, token: str, ids: list[str], title: str) -> dict:
-    rows = [{"id": b, "title": f"{title} {b}", "status": "open", "priority": 2, "issue_type": "task"} for b in ids]
+    rows = [
+        {"id": b, "title": f"{title} {b}", "status": "open", "priority": 2, "issue_type": "task"} for b in ids
+    ]
     conn = Conn(port)
-    res = conn.json("POST", "/v1/sync", {"mode": "incremental", "jsonl": "".join(json.dumps(r) + "\n" for r in rows)},
-                    token=token)
+    res = conn.json(
+        "POST",
+        "/v1/sync",
+        {"mode": "incremental", "jsonl": "".join(json.dumps(r) + "\n" for r in rows)},
+        token=token,
+    )
     conn.close()
     if res.get("created") != len(ids):
         raise RuntimeError(f"bead sync created {res.get('created')} of {len(ids)}: {res}")
@@ -354,8 +405,17 @@ def stack_rss(root_pid: int) -> dict:
     """RSS (MiB) of the stack's processes: web = gunicorn master + workers, worker = Dramatiq processes."""
     groups: dict[str, list[int]] = collections.defaultdict(list)
     for pid, cmd in process_tree(root_pid).items():
-        kind = ("web" if "gunicorn" in cmd else "worker" if "dramatiq" in cmd else
-                "clock" if "actors.clock" in cmd else "redis" if "redis-server" in cmd else None)
+        kind = (
+            "web"
+            if "gunicorn" in cmd
+            else "worker"
+            if "dramatiq" in cmd
+            else "clock"
+            if "actors.clock" in cmd
+            else "redis"
+            if "redis-server" in cmd
+            else None
+        )
         if kind:
             groups[kind].append(pid)
     mib = {k: round(sum(vm_kib(p) for p in pids) / 1024, 1) for k, pids in groups.items()}
@@ -377,25 +437,39 @@ def gunicorn_master(root_pid: int) -> int | None:
     return None
 
 
-def profile_claims(stack, port: int, tokens: list[str], bead_ids: list[str], seconds: float) -> dict:
-    """An extra, unmeasured c=8 claim run with py-spy sampling every gunicorn process (-s)."""
+def profile_run(stack, seconds: float, load: Callable[[], dict]) -> dict:
+    """An extra, unmeasured load run (`load()`) with py-spy sampling every gunicorn process (-s)."""
     spy = shutil.which("py-spy")
     master = gunicorn_master(stack.pid)
     if not spy or not master:
         return {"skipped": "py-spy not installed" if not spy else "no gunicorn master found"}
     raw = Path(tempfile.mkstemp(prefix="pyspy-", suffix=".txt")[1])
-    args = [spy, "record", "-p", str(master), "-s", "--idle", "--nolineno", "-r", "100", "-f", "raw",
-            "-d", str(int(seconds) + 1), "-o", str(raw)]
+    args = [
+        spy,
+        "record",
+        "-p",
+        str(master),
+        "-s",
+        "--idle",
+        "--nolineno",
+        "-r",
+        "100",
+        "-f",
+        "raw",
+        "-d",
+        str(int(seconds) + 1),
+        "-o",
+        str(raw),
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(0.7)  # let it attach
-    run = run_load(port, len(bead_ids), 8, seconds,
-                   lambda c, tid, i: c.call("POST", f"/v1/beads/{bead_ids[i]}/claim", {}, tokens[tid % WORKERS])[0])
+    run = load()
     try:
         _, err = proc.communicate(timeout=seconds + 30)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
-    out = {"claims_during_profile": run, "py_spy_rc": proc.returncode}
+    out = {"during_profile": run, "py_spy_rc": proc.returncode}
     if not raw.exists() or raw.stat().st_size == 0:
         out["error"] = err.decode(errors="replace")[-500:]
         return out
@@ -409,9 +483,17 @@ def profile_claims(stack, port: int, tokens: list[str], bead_ids: list[str], sec
 
 #: Leaf frames of threads that are idle by design: the gthread pool waiting for work (the blocking
 #: queue get is C code, so `_worker` is the Python leaf), the gunicorn master's and a worker's main loop.
-IDLE_LEAVES = ("_worker (concurrent/futures/thread.py)", "Arbiter.wait_for_signals", "wait (threading.py)",
-               "select (selectors.py)", "poll (selectors.py)", "Arbiter.sleep", "get (queue.py)",
-               "ThreadWorker.wait_for_and_dispatch_events", "ThreadWorker.run")
+IDLE_LEAVES = (
+    "_worker (concurrent/futures/thread.py)",
+    "Arbiter.wait_for_signals",
+    "wait (threading.py)",
+    "select (selectors.py)",
+    "poll (selectors.py)",
+    "Arbiter.sleep",
+    "get (queue.py)",
+    "ThreadWorker.wait_for_and_dispatch_events",
+    "ThreadWorker.run",
+)
 #: Leaf frame of a request thread queued for the SQLite writer lock (thread mutex + flock).
 LOCK_WAIT = "WriterLock.hold (store/db.py)"
 
@@ -439,21 +521,43 @@ def summarise_profile(text: str) -> dict:
         for f in set(frames):
             incl[f] += n
     work = kinds["working"]
-    ours = collections.Counter({f: c for f, c in incl.items()
-                                if any(f"({p}/" in f for p in ("store", "web", "actors"))})
-    libs = collections.Counter({f: c for f, c in incl.items()
-                                if any(f"({p}/" in f or f"({p}." in f for p in
-                                       ("peewee", "sqlite3", "psycopg2", "redis", "flask", "werkzeug",
-                                        "marshmallow", "json", "playhouse"))})
+    ours = collections.Counter(
+        {f: c for f, c in incl.items() if any(f"({p}/" in f for p in ("store", "web", "actors"))}
+    )
+    libs = collections.Counter(
+        {
+            f: c
+            for f, c in incl.items()
+            if any(
+                f"({p}/" in f or f"({p}." in f
+                for p in (
+                    "peewee",
+                    "sqlite3",
+                    "psycopg2",
+                    "redis",
+                    "flask",
+                    "werkzeug",
+                    "marshmallow",
+                    "json",
+                    "playhouse",
+                )
+            )
+        }
+    )
 
     def top(c: collections.Counter, k: int) -> list[list]:
         return [[f, v, round(100 * v / work, 1) if work else 0] for f, v in c.most_common(k)]
 
     request = kinds["working"] + kinds["writer_lock_wait"]
-    return {"samples": dict(kinds),
-            "writer_lock_wait_share_of_request_samples": round(100 * kinds["writer_lock_wait"] / request, 1)
-            if request else None,
-            "top_self": top(leaf, 15), "top_inclusive_ours": top(ours, 15), "top_inclusive_libs": top(libs, 12)}
+    return {
+        "samples": dict(kinds),
+        "writer_lock_wait_share_of_request_samples": round(100 * kinds["writer_lock_wait"] / request, 1)
+        if request
+        else None,
+        "top_self": top(leaf, 15),
+        "top_inclusive_ours": top(ours, 15),
+        "top_inclusive_libs": top(libs, 12),
+    }
 
 
 def cli_times(url: str, runs: int, tmp: Path) -> dict:
@@ -464,14 +568,24 @@ def cli_times(url: str, runs: int, tmp: Path) -> dict:
     repo.mkdir()
     env = {**os.environ, "WIRE_URL": url, "WIRE_CONFIG_DIR": str(tmp / "wire-config"), "NO_COLOR": "1"}
     env.pop("WIRE_JSON", None)
-    for g in (["init", "-q"], ["remote", "add", "origin", "https://github.com/bench/cli-repo.git"],
-              ["config", "user.name", "Bench"]):
+    for g in (
+        ["init", "-q"],
+        ["remote", "add", "origin", "https://github.com/bench/cli-repo.git"],
+        ["config", "user.name", "Bench"],
+    ):
         subprocess.run(["git", *g], cwd=repo, check=True, capture_output=True)
 
     def wire_run(*args: str) -> tuple[float, subprocess.CompletedProcess]:
         t = time.perf_counter()
-        done = subprocess.run([*cmd, "--json", *args], cwd=repo, env=env, capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run(
+            [*cmd, "--json", *args],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         return (time.perf_counter() - t) * 1000, done
 
     _, done = wire_run("init", "--project", "benchcli", "--alias", "cli-agent")
@@ -487,8 +601,13 @@ def cli_times(url: str, runs: int, tmp: Path) -> dict:
             ms, done = wire_run(name)
             lat.append(ms)
             codes[done.returncode] += 1
-        out[name] = {"n": len(lat), "exit_codes": dict(codes), "median_ms": round(statistics.median(lat), 1),
-                     "p99_ms": round(pct(lat, 99), 1), "ops_s": round(1000 * len(lat) / sum(lat), 1)}
+        out[name] = {
+            "n": len(lat),
+            "exit_codes": dict(codes),
+            "median_ms": round(statistics.median(lat), 1),
+            "p99_ms": round(pct(lat, 99), 1),
+            "ops_s": round(1000 * len(lat) / sum(lat), 1),
+        }
     return out
 
 
@@ -524,21 +643,42 @@ def bench_ours(args, sz: dict, tmp: Path) -> dict:
         sync_beads(port, workers[0], c1_ids + c8_ids + pf_ids + race_ids, "bench bead")
         res["sync_ms"] = round((time.perf_counter() - t) * 1000, 1)
         res["sync_beads"] = len(c1_ids + c8_ids + pf_ids + race_ids)
-        print(f"[ours] setup: {len(aliases)} inits avg {res['init_ms_avg']} ms; sync of {res['sync_beads']} beads "
-              f"{res['sync_ms']} ms", flush=True)
+        print(
+            f"[ours] setup: {len(aliases)} inits avg {res['init_ms_avg']} ms; sync of {res['sync_beads']} beads "
+            f"{res['sync_ms']} ms",
+            flush=True,
+        )
 
         # --- claims on distinct beads: one op = one POST /v1/beads/<id>/claim
         for conc, ids in ((1, c1_ids), (8, c8_ids)):
-            r = run_load(port, len(ids), conc, sz["max_s"],
-                         lambda c, tid, i, ids=ids: c.call("POST", f"/v1/beads/{ids[i]}/claim", {},
-                                                           workers[tid % WORKERS])[0])
+            r = run_load(
+                port,
+                len(ids),
+                conc,
+                sz["max_s"],
+                lambda c, tid, i, ids=ids: c.call(
+                    "POST", f"/v1/beads/{ids[i]}/claim", {}, workers[tid % WORKERS]
+                )[0],
+            )
             res[f"claim_c{conc}"] = r
             print(f"[ours] claim c={conc}: {r}", flush=True)
 
         if args.profile:
             print("[ours] profiling an extra c=8 claim run with py-spy ...", flush=True)
-            res["profile"] = profile_claims(stack, port, workers, pf_ids, sz["profile_s"])
-            print_profile(res["profile"])
+            res["profile"] = profile_run(
+                stack,
+                sz["profile_s"],
+                lambda: run_load(
+                    port,
+                    len(pf_ids),
+                    8,
+                    sz["profile_s"],
+                    lambda c, tid, i: c.call(
+                        "POST", f"/v1/beads/{pf_ids[i]}/claim", {}, workers[tid % WORKERS]
+                    )[0],
+                ),
+            )
+            print_profile(res["profile"], "c=8 claims")
 
         # --- race: 20 agents, one bead per round, barrier, exactly one 200 expected
         rounds = []
@@ -548,7 +688,9 @@ def bench_ours(args, sz: dict, tmp: Path) -> dict:
             barrier = threading.Barrier(RACERS)
             results: list[int] = [0] * RACERS
 
-            def racer(k: int, bead: str = bead, conns: list = conns, barrier=barrier, results=results) -> None:
+            def racer(
+                k: int, bead: str = bead, conns: list = conns, barrier=barrier, results=results
+            ) -> None:
                 conns[k].call("GET", "/v1/health")  # connection open and warm before the barrier
                 barrier.wait(30)
                 results[k] = conns[k].call("POST", f"/v1/beads/{bead}/claim", {})[0]
@@ -563,9 +705,15 @@ def bench_ours(args, sz: dict, tmp: Path) -> dict:
             for c in conns:
                 c.close()
             st = collections.Counter(results)
-            rounds.append({"bead": bead, "winners_200": st.get(200, 0), "losers_409": st.get(409, 0),
-                           "other": {str(k): v for k, v in st.items() if k not in (200, 409)},
-                           "wall_ms": round(wall, 1)})
+            rounds.append(
+                {
+                    "bead": bead,
+                    "winners_200": st.get(200, 0),
+                    "losers_409": st.get(409, 0),
+                    "other": {str(k): v for k, v in st.items() if k not in (200, 409)},
+                    "wall_ms": round(wall, 1),
+                }
+            )
         conn = Conn(port)
         claims = conn.json("GET", "/v1/claims", token=workers[0])
         conn.close()
@@ -573,16 +721,20 @@ def bench_ours(args, sz: dict, tmp: Path) -> dict:
         for r in rounds:
             r["holders_after"] = holders.get(r["bead"], 0)
         res["race"] = {
-            "agents": RACERS, "rounds": rounds,
+            "agents": RACERS,
+            "rounds": rounds,
             "rounds_exactly_one_200": sum(1 for r in rounds if r["winners_200"] == 1),
             "rounds_clean": sum(1 for r in rounds if r["winners_200"] == 1 and r["losers_409"] == RACERS - 1),
             "rounds_one_holder": sum(1 for r in rounds if r["holders_after"] == 1),
             "max_winners": max((r["winners_200"] for r in rounds), default=None),
             "window": [race_start, time.monotonic()],
         }
-        print(f"[ours] race: exactly one 200 in {res['race']['rounds_exactly_one_200']}/{len(rounds)} rounds; "
-              f"clean (1x200 + 19x409) {res['race']['rounds_clean']}; one holder after "
-              f"{res['race']['rounds_one_holder']}", flush=True)
+        print(
+            f"[ours] race: exactly one 200 in {res['race']['rounds_exactly_one_200']}/{len(rounds)} rounds; "
+            f"clean (1x200 + 19x409) {res['race']['rounds_clean']}; one holder after "
+            f"{res['race']['rounds_one_holder']}",
+            flush=True,
+        )
 
         # --- status with 50 online (separate project), 10 of them holding a claim
         _, st50 = register(port, "status50", [f"s{i:02d}" for i in range(ONLINE)])
@@ -593,16 +745,24 @@ def bench_ours(args, sz: dict, tmp: Path) -> dict:
         conn.close()
         make_online(port, st50, conc=4)
         conn = Conn(port)
-        status, raw = conn.call("GET", "/v1/status", token=st50[0])
+        _, raw = conn.call("GET", "/v1/status", token=st50[0])
         conn.close()
         body = json.loads(raw)
         res["status50_online"] = sum(1 for w in body["team"] if w["online"])
         res["status50_bytes"] = len(raw)
         for conc, n in ((1, sz["status_c1"]), (8, sz["status_c8"])):
-            r = run_load(port, n, conc, sz["max_s"],
-                         lambda c, tid, i: c.call("GET", "/v1/status", token=st50[i % ONLINE])[0])
+            r = run_load(
+                port,
+                n,
+                conc,
+                sz["max_s"],
+                lambda c, tid, i: c.call("GET", "/v1/status", token=st50[i % ONLINE])[0],
+            )
             res[f"status50_c{conc}"] = r
-            print(f"[ours] status 50 online ({res['status50_online']} seen, {len(raw)} B) c={conc}: {r}", flush=True)
+            print(
+                f"[ours] status 50 online ({res['status50_online']} seen, {len(raw)} B) c={conc}: {r}",
+                flush=True,
+            )
 
         # --- status with 1000 online (c=1)
         t = time.perf_counter()
@@ -617,15 +777,40 @@ def bench_ours(args, sz: dict, tmp: Path) -> dict:
         res["big_online_calls"] = make_online(port, big, conc=8)
         res["big_online_s"] = round(time.perf_counter() - t, 2)
         conn = Conn(port)
-        status, raw = conn.call("GET", "/v1/status", token=big[0])
+        _, raw = conn.call("GET", "/v1/status", token=big[0])
         conn.close()
         res["status_big_online"] = sum(1 for w in json.loads(raw)["team"] if w["online"])
         res["status_big_bytes"] = len(raw)
-        r = run_load(port, sz["status_big"], 1, sz["max_s"] * 2,
-                     lambda c, tid, i: c.call("GET", "/v1/status", token=big[i % len(big)])[0])
+        r = run_load(
+            port,
+            sz["status_big"],
+            1,
+            sz["max_s"] * 2,
+            lambda c, tid, i: c.call("GET", "/v1/status", token=big[i % len(big)])[0],
+        )
         res["status_big_c1"] = r
-        print(f"[ours] status {res['status_big_online']} online ({len(raw)} B; register {res['big_register_s']} s, "
-              f"online calls {res['big_online_s']} s) c=1: {r}", flush=True)
+        print(
+            f"[ours] status {res['status_big_online']} online ({len(raw)} B; register {res['big_register_s']} s, "
+            f"online calls {res['big_online_s']} s) c=1: {r}",
+            flush=True,
+        )
+
+        if args.profile:
+            print(
+                f"[ours] profiling an extra status run ({len(big)} online, c=1) with py-spy ...", flush=True
+            )
+            res["profile_status_big"] = profile_run(
+                stack,
+                sz["profile_s"],
+                lambda: run_load(
+                    port,
+                    10_000,
+                    1,
+                    sz["profile_s"],
+                    lambda c, tid, i: c.call("GET", "/v1/status", token=big[i % len(big)])[0],
+                ),
+            )
+            print_profile(res["profile_status_big"], f"status c=1, {len(big)} online")
 
         # --- CLI wall time
         cli_start = time.monotonic()
@@ -638,7 +823,9 @@ def bench_ours(args, sz: dict, tmp: Path) -> dict:
         res["keepalive_reconnects"] = Conn.retries
         log = stack.log.read_text(errors="replace") if stack.log.exists() else ""
         res["server_log_tracebacks"] = log.count("Traceback")
-        res["server_log_errors"] = sum(1 for line in log.splitlines() if " ERROR " in line or "[ERROR]" in line)
+        res["server_log_errors"] = sum(
+            1 for line in log.splitlines() if " ERROR " in line or "[ERROR]" in line
+        )
         if res["server_log_tracebacks"]:
             res["server_log_tail"] = log[-3000:]
     finally:
@@ -650,16 +837,21 @@ def bench_ours(args, sz: dict, tmp: Path) -> dict:
     return res
 
 
-def print_profile(p: dict) -> None:
+def print_profile(p: dict, what: str) -> None:
     if "top_self" not in p:
-        print(f"[ours] profile: {p}", flush=True)
+        print(f"[ours] profile ({what}): {p}", flush=True)
         return
-    print(f"[ours] py-spy samples (100/s, every thread of every gunicorn process): {p['samples']}; request "
-          f"threads spent {p['writer_lock_wait_share_of_request_samples']}% of their samples queued for the "
-          f"writer lock; claims during profile {p['claims_during_profile'].get('ops_s')}/s", flush=True)
-    for title, key in (("working samples, top self (leaf) frames", "top_self"),
-                       ("working samples, top inclusive, beadwire code", "top_inclusive_ours"),
-                       ("working samples, top inclusive, libraries", "top_inclusive_libs")):
+    print(
+        f"[ours] py-spy, {what} (100 samples/s, every thread of every gunicorn process): {p['samples']}; "
+        f"request threads spent {p['writer_lock_wait_share_of_request_samples']}% of their samples queued for "
+        f"the writer lock; {p['during_profile'].get('ops_s')} ops/s during profile",
+        flush=True,
+    )
+    for title, key in (
+        ("working samples, top self (leaf) frames", "top_self"),
+        ("working samples, top inclusive, beadwire code", "top_inclusive_ours"),
+        ("working samples, top inclusive, libraries", "top_inclusive_libs"),
+    ):
         print(f"  {title}:")
         for f, n, share in p[key][:10]:
             print(f"    {share:5.1f}%  {f}")
@@ -667,14 +859,20 @@ def print_profile(p: dict) -> None:
 
 # ------------------------------------------------------------------------------------------ peer
 
+
 def python312() -> str | None:
     """A python3.12 that actually runs (the pyenv shim fails unless 3.12 is the active version)."""
-    cands = [shutil.which("python3.12") or ""] + sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12"))
+    cands = [shutil.which("python3.12") or ""] + sorted(
+        glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")
+    )
     cands += ["/usr/bin/python3.12", "/usr/local/bin/python3.12"]
     for c in cands:
         if c and os.path.exists(c):
             try:
-                if subprocess.run([c, "-c", "pass"], capture_output=True, timeout=20).returncode == 0:
+                if (
+                    subprocess.run([c, "-c", "pass"], capture_output=True, timeout=20, check=False).returncode
+                    == 0
+                ):
                     return c
             except (OSError, subprocess.TimeoutExpired):
                 continue
@@ -694,8 +892,15 @@ def port_free(port: int) -> bool:
 
 
 def peer_setup(mode: str, env: dict, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(["./setup.sh", mode], cwd=PEER_DIR, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        ["./setup.sh", mode],
+        cwd=PEER_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def bench_peer(args, sz: dict, tmp: Path) -> dict:
@@ -710,8 +915,10 @@ def bench_peer(args, sz: dict, tmp: Path) -> dict:
         why = "no working python3.12"
     if why is None and not port_free(port):
         port = free_port()
-        print(f"[peer] 127.0.0.1:{PEER_DEFAULT_PORT} is busy (another process); running BeadHub on {port}",
-              flush=True)
+        print(
+            f"[peer] 127.0.0.1:{PEER_DEFAULT_PORT} is busy (another process); running BeadHub on {port}",
+            flush=True,
+        )
     env = {**os.environ, "PY312": py or "", "BH_PORT": str(port)}
     started = False
     if why is None:
@@ -729,12 +936,37 @@ def bench_peer(args, sz: dict, tmp: Path) -> dict:
             print(f"[peer] BeadHub up on 127.0.0.1:{port} (setup {res['setup_s']} s)", flush=True)
             out = tmp / "peer-results"
             # mail and chat are not part of this comparison: run 0 of them
-            cmd = [str(PEER_VENV_PY), str(PEER_DIR / "bench.py"), "bench", "--base", f"http://127.0.0.1:{port}",
-                   "--out", str(out), "--mail-n-seq", "0", "--mail-n-conc", "0", "--chat-n", "0",
-                   "--claims-n-seq", str(sz["claims_c1"]), "--claims-n-conc", str(sz["claims_c8"]),
-                   "--read-n", str(sz["status_c1"]), "--read-n-conc", str(sz["status_c8"]),
-                   "--race-rounds", str(sz["race_rounds"]), "--online", str(ONLINE), "--conc", "8",
-                   "--max-s", str(sz["max_s"])]
+            cmd = [
+                str(PEER_VENV_PY),
+                str(PEER_DIR / "bench.py"),
+                "bench",
+                "--base",
+                f"http://127.0.0.1:{port}",
+                "--out",
+                str(out),
+                "--mail-n-seq",
+                "0",
+                "--mail-n-conc",
+                "0",
+                "--chat-n",
+                "0",
+                "--claims-n-seq",
+                str(sz["claims_c1"]),
+                "--claims-n-conc",
+                str(sz["claims_c8"]),
+                "--read-n",
+                str(sz["status_c1"]),
+                "--read-n-conc",
+                str(sz["status_c8"]),
+                "--race-rounds",
+                str(sz["race_rounds"]),
+                "--online",
+                str(ONLINE),
+                "--conc",
+                "8",
+                "--max-s",
+                str(sz["max_s"]),
+            ]
             for name in ("beadhub.pid", "redis.pid"):
                 with_pid = Path("/tmp/peer/run") / name
                 if with_pid.exists() and SAMPLER:
@@ -751,15 +983,27 @@ def bench_peer(args, sz: dict, tmp: Path) -> dict:
                 res["source"] = "measured"
                 add_peer_windows(res["harness"], marks)
                 print(f"[peer] harness done in {res['harness_s']} s", flush=True)
-                cmd = [str(PEER_VENV_PY), str(ROOT / "bench" / "peer_extra.py"), "--base",
-                       f"http://127.0.0.1:{port}", "--online", str(sz["online_big"]), "--n", str(sz["status_big"]),
-                       "--max-s", str(sz["max_s"] * 2)]
+                cmd = [
+                    str(PEER_VENV_PY),
+                    str(ROOT / "bench" / "peer_extra.py"),
+                    "--base",
+                    f"http://127.0.0.1:{port}",
+                    "--online",
+                    str(sz["online_big"]),
+                    "--n",
+                    str(sz["status_big"]),
+                    "--max-s",
+                    str(sz["max_s"] * 2),
+                ]
                 t = time.perf_counter()
-                extra = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+                extra = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
                 res["extra_s"] = round(time.perf_counter() - t, 1)
                 if extra.returncode == 0:
                     res["extra"] = json.loads(extra.stdout.strip().splitlines()[-1])
-                    print(f"[peer] {res['extra']['online']} online status c=1: {res['extra']['status_c1']}", flush=True)
+                    print(
+                        f"[peer] {res['extra']['online']} online status c=1: {res['extra']['status_c1']}",
+                        flush=True,
+                    )
                 else:
                     res["extra_error"] = extra.stderr[-800:]
                     print(f"[peer] peer_extra.py failed: {res['extra_error']}", flush=True)
@@ -770,7 +1014,10 @@ def bench_peer(args, sz: dict, tmp: Path) -> dict:
             done = peer_setup("stop", env, timeout=120)
             print(f"[peer] setup.sh stop: rc {done.returncode}", flush=True)
     if why is not None:
-        print(f"[peer] cannot measure the peer: {why}\n[peer] using RECORDED figures from {PEER_RECORDED}", flush=True)
+        print(
+            f"[peer] cannot measure the peer: {why}\n[peer] using RECORDED figures from {PEER_RECORDED}",
+            flush=True,
+        )
         res["source"] = "recorded"
         res["why"] = why
         res["harness"] = json.loads(PEER_RECORDED.read_text())
@@ -779,25 +1026,35 @@ def bench_peer(args, sz: dict, tmp: Path) -> dict:
 
 def run_streaming(cmd: list[str], timeout: float) -> tuple[int, list[tuple[float, str]], str]:
     """Run the peer harness, time-stamping each stdout line (monotonic) as it arrives; kill at `timeout`."""
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    killer = threading.Timer(timeout, proc.kill)
-    killer.start()
-    marks = []
-    try:
-        for line in proc.stdout:
-            marks.append((time.monotonic(), line.rstrip("\n")))
-        rc = proc.wait()
-    finally:
-        killer.cancel()
-    err.seek(0)
-    return rc, marks, err.read().decode(errors="replace")[-2000:]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        marks = []
+        try:
+            for line in proc.stdout:
+                marks.append((time.monotonic(), line.rstrip("\n")))
+            rc = proc.wait()
+        finally:
+            killer.cancel()
+        err.seek(0)
+        return rc, marks, err.read().decode(errors="replace")[-2000:]
 
 
 #: Harness output line prefix -> (section, key) of its JSON; the line is printed right after the load loop.
-PEER_MARKS = {"[b claim c=1]": ("b_claim", "c1"), "[b claim c=8]": ("b_claim", "c8"),
-              "[d status c=1]": ("d_status", "status_c1"), "[d status c=8]": ("d_status", "status_c8")}
+PEER_MARKS = {
+    "[b claim c=1]": ("b_claim", "c1"),
+    "[b claim c=8]": ("b_claim", "c8"),
+    "[d status c=1]": ("d_status", "status_c1"),
+    "[d status c=8]": ("d_status", "status_c8"),
+}
 
 
 def add_peer_windows(h: dict, marks: list[tuple[float, str]]) -> None:
@@ -825,6 +1082,7 @@ def _peer_health(port: int) -> bool:
 
 # ----------------------------------------------------------------------------------------- report
 
+
 def fmt(v: Any) -> str:
     if v is None:
         return "–"
@@ -837,14 +1095,27 @@ def report(ours: dict, peer: dict | None) -> str:
     h = (peer or {}).get("harness") or {}
     label = "peer" if not peer else ("peer" if peer.get("source") == "measured" else "peer (RECORDED)")
     extra = (peer or {}).get("extra") or {}
-    rows = [("claim, distinct beads", 1, ours["claim_c1"], h.get("b_claim", {}).get("c1")),
-            ("claim, distinct beads", 8, ours["claim_c8"], h.get("b_claim", {}).get("c8")),
-            ("`GET /v1/status`, 50 online", 1, ours["status50_c1"], h.get("d_status", {}).get("status_c1")),
-            ("`GET /v1/status`, 50 online", 8, ours["status50_c8"], h.get("d_status", {}).get("status_c8")),
-            (f"`GET /v1/status`, {ours.get('status_big_online')} online", 1, ours["status_big_c1"],
-             extra.get("status_c1"))]
-    lines = [f"| metric | conc | n | median ms | p99 ms | beadwire ops/s | {label} ops/s | {label} median ms "
-             "| ratio (ours/peer) | other procs' CPU % (ours / peer) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        ("claim, distinct beads", 1, ours["claim_c1"], h.get("b_claim", {}).get("c1")),
+        ("claim, distinct beads", 8, ours["claim_c8"], h.get("b_claim", {}).get("c8")),
+        ("`GET /v1/status`, 50 online", 1, ours["status50_c1"], h.get("d_status", {}).get("status_c1")),
+        ("`GET /v1/status`, 50 online", 8, ours["status50_c8"], h.get("d_status", {}).get("status_c8")),
+        (
+            f"`GET /v1/status`, {ours.get('status_big_online')} online",
+            1,
+            ours["status_big_c1"],
+            extra.get("status_c1"),
+        ),
+    ]
+    if extra and extra.get("status_agents_listed", 0) < extra.get("online", 0):
+        # BeadHub caps the agent list of /v1/status: it does less work than we do (we list everyone)
+        name, conc, o, p = rows[-1]
+        rows[-1] = (f"{name} (peer lists {extra['status_agents_listed']} of {extra['online']})", conc, o, p)
+    header = (
+        f"| metric | conc | n | median ms | p99 ms | beadwire ops/s | {label} ops/s | {label} median ms "
+        "| ratio (ours/peer) | other procs' CPU % (ours / peer) |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
     noisy = False
     for name, conc, o, p in rows:
         p_ops = p.get("throughput_rps") if p else None
@@ -852,39 +1123,96 @@ def report(ours: dict, peer: dict | None) -> str:
         if max(o.get("other_cpu_pct") or 0, (p or {}).get("other_cpu_pct") or 0) > NOISY_PCT:
             ratio += " ⚠"
             noisy = True
-        lines.append(f"| {name} | {conc} | {o['n']} | {fmt(o['median_ms'])} | {fmt(o['p99_ms'])} | {fmt(o['ops_s'])} "
-                     f"| {fmt(p_ops)} | {fmt(p.get('median_ms') if p else None)} | {ratio} "
-                     f"| {fmt(o.get('other_cpu_pct'))} / {fmt(p.get('other_cpu_pct') if p else None)} |")
+        lines.append(
+            f"| {name} | {conc} | {o['n']} | {fmt(o['median_ms'])} | {fmt(o['p99_ms'])} | {fmt(o['ops_s'])} "
+            f"| {fmt(p_ops)} | {fmt(p.get('median_ms') if p else None)} | {ratio} "
+            f"| {fmt(o.get('other_cpu_pct'))} / {fmt(p.get('other_cpu_pct') if p else None)} |"
+        )
     cli = ours.get("cli", {})
     for name in ("whoami", "ready"):
         c = cli.get(name)
         if c:
-            lines.append(f"| `wire --json {name}` (CLI wall time) | 1 | {c['n']} | {fmt(c['median_ms'])} "
-                         f"| {fmt(c['p99_ms'])} | {fmt(c['ops_s'])} | – | – | – | {fmt(cli.get('other_cpu_pct'))} / – |")
+            lines.append(
+                f"| `wire --json {name}` (CLI wall time) | 1 | {c['n']} | {fmt(c['median_ms'])} "
+                f"| {fmt(c['p99_ms'])} | {fmt(c['ops_s'])} | – | – | – | {fmt(cli.get('other_cpu_pct'))} / – |"
+            )
     lines.append("")
     if noisy:
-        lines.append(f"* ⚠ other processes on this machine used more than {NOISY_PCT}% of a core during a "
-                     "measurement (last column): that ratio is unreliable; re-run on a quiet machine.")
+        lines.append(
+            f"* ⚠ other processes on this machine used more than {NOISY_PCT}% of a core during a "
+            "measurement (last column): that ratio is unreliable; re-run on a quiet machine."
+        )
     race = ours["race"]
-    lines.append(f"* race, beadwire: {race['agents']} agents × {len(race['rounds'])} rounds; exactly one 200 in "
-                 f"**{race['rounds_exactly_one_200']}/{len(race['rounds'])}** rounds (clean 1×200 + 19×409: "
-                 f"{race['rounds_clean']}); one claim holder afterwards in {race['rounds_one_holder']}/"
-                 f"{len(race['rounds'])}; 200s per round {[r['winners_200'] for r in race['rounds']]}")
+    lines.append(
+        f"* race, beadwire: {race['agents']} agents × {len(race['rounds'])} rounds; exactly one 200 in "
+        f"**{race['rounds_exactly_one_200']}/{len(race['rounds'])}** rounds (clean 1×200 + 19×409: "
+        f"{race['rounds_clean']}); one claim holder afterwards in {race['rounds_one_holder']}/"
+        f"{len(race['rounds'])}; 200s per round {[r['winners_200'] for r in race['rounds']]}"
+    )
     pr = h.get("c_race")
     if pr:
-        lines.append(f"* race, {label}: {pr['agents']} agents × {len(pr['rounds'])} rounds; exactly one holder in "
-                     f"**{pr['rounds_with_exactly_one_winner']}/{len(pr['rounds'])}** rounds; max {pr['max_winners']} "
-                     f"holders; holders per round {[r['claim_rows_in_db'] for r in pr['rounds']]}")
+        lines.append(
+            f"* race, {label}: {pr['agents']} agents × {len(pr['rounds'])} rounds; exactly one holder in "
+            f"**{pr['rounds_with_exactly_one_winner']}/{len(pr['rounds'])}** rounds; max {pr['max_winners']} "
+            f"holders; holders per round {[r['claim_rows_in_db'] for r in pr['rounds']]}"
+        )
+    sizes = (
+        f"* `/v1/status` body: beadwire {ours.get('status50_bytes')} B with 50 online, "
+        f"{ours.get('status_big_bytes')} B with {ours.get('status_big_online')} online (every workspace listed)"
+    )
+    if h.get("d_status", {}).get("status_bytes"):
+        sizes += f"; {label} {h['d_status']['status_bytes']} B with 50"
+    if extra.get("status_bytes"):
+        sizes += (
+            f", {extra['status_bytes']} B with {extra['online']} online "
+            f"({extra['status_agents_listed']} agents listed)"
+        )
+    if extra.get("init_500s_retried"):
+        sizes += f"; peer answered {extra['init_500s_retried']} `/v1/init` calls with 500 (retried)"
+    lines.append(sizes)
+    if (peer or {}).get("extra_error"):
+        last = peer["extra_error"].strip().splitlines()[-1:] or ["?"]
+        lines.append(f"* peer, status with many online: `bench/peer_extra.py` failed: {last[0][:300]}")
     rs, re_ = ours["rss_start_mib"], ours["rss_end_mib"]
-    lines.append(f"* server RSS, beadwire (gunicorn master + {rs['procs'].get('web', 1) - 1} workers + Dramatiq "
-                 f"{rs['procs'].get('worker', 0)} procs): {rs['server']} MiB at start → {re_['server']} MiB at end "
-                 f"(web {rs.get('web')} → {re_.get('web')}, worker {rs.get('worker')} → {re_.get('worker')}; "
-                 f"not counted: clock {re_.get('clock')}, redis {re_.get('redis')})")
+    lines.append(
+        f"* server RSS, beadwire (gunicorn master + {rs['procs'].get('web', 1) - 1} workers + Dramatiq "
+        f"{rs['procs'].get('worker', 0)} procs): {rs['server']} MiB at start → {re_['server']} MiB at end "
+        f"(web {rs.get('web')} → {re_.get('web')}, worker {rs.get('worker')} → {re_.get('worker')}; "
+        f"not counted: clock {re_.get('clock')}, redis {re_.get('redis')})"
+    )
     pm = h.get("e_memory_mib")
     if pm:
-        lines.append(f"* server RSS, {label} (one uvicorn process): {pm['start'].get('VmRSS')} MiB at start → "
-                     f"{pm['end'].get('VmRSS')} MiB at end (not counted: PostgreSQL PSS {pm['end'].get('postgres_pss_mib')}, "
-                     f"Redis PSS {pm['end'].get('redis_pss_mib')})")
+        lines.append(
+            f"* server RSS, {label} (one uvicorn process): {pm['start'].get('VmRSS')} MiB at start → "
+            f"{pm['end'].get('VmRSS')} MiB at end (not counted: PostgreSQL PSS {pm['end'].get('postgres_pss_mib')}, "
+            f"Redis PSS {pm['end'].get('redis_pss_mib')})"
+        )
+    for key, what in (
+        ("profile", "c=8 claims"),
+        ("profile_status_big", f"`GET /v1/status` c=1, {ours.get('status_big_online')} online"),
+    ):
+        prof = ours.get(key) or {}
+        if not prof.get("top_self"):
+            continue
+        lines.append("")
+        wait = prof["writer_lock_wait_share_of_request_samples"]
+        queued = (
+            f"request threads spent **{wait}%** of their samples queued for the SQLite writer lock "
+            f"(`WriterLock.hold`); of the rest"
+            if wait
+            else "busy request threads"
+        )
+        lines.append(
+            f"Where the time goes, {what} (py-spy on every gunicorn thread during an extra, unmeasured run at "
+            f"{prof['during_profile'].get('ops_s')} ops/s): {queued} ({prof['samples'].get('working')} samples):"
+        )
+        lines.append("")
+        lines.append("| self (leaf) frame | % | inclusive, beadwire code | % |")
+        lines.append("|---|---|---|---|")
+        for a, b in itertools.zip_longest(prof["top_self"][:8], prof["top_inclusive_ours"][:8]):
+            lines.append(
+                f"| {a[0] if a else ''} | {a[2] if a else ''} | {b[0] if b else ''} | {b[2] if b else ''} |"
+            )
     return "\n".join(lines)
 
 
@@ -902,10 +1230,11 @@ def problems(ours: dict) -> list[str]:
     for r in ours.get("race", {}).get("rounds", []):
         if r["other"]:
             out.append(f"race {r['bead']}: unexpected statuses {r['other']}")
-    prof = (ours.get("profile") or {}).get("claims_during_profile") or {}
-    bad = {k: v for k, v in prof.get("statuses", {}).items() if not k.startswith("2")}
-    if bad:
-        out.append(f"claims during the profile run: non-2xx {bad}")
+    for key in ("profile", "profile_status_big"):
+        prof = (ours.get(key) or {}).get("during_profile") or {}
+        bad = {k: v for k, v in prof.get("statuses", {}).items() if not k.startswith("2")}
+        if bad:
+            out.append(f"{key} run: non-2xx {bad}")
     for name in ("whoami", "ready"):
         c = (ours.get("cli") or {}).get(name) or {}
         if c and set(c.get("exit_codes", {})) != {0}:
@@ -917,22 +1246,43 @@ def problems(ours: dict) -> list[str]:
     return out
 
 
+def git_state() -> str:
+    """The commit the server code was measured at, and whether the worktree had local changes."""
+
+    def git(*a: str) -> str:
+        done = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "?"
+    dirty = [x for x in git("status", "--porcelain", "--untracked-files=no").splitlines() if x]
+    return head + (f" + {len(dirty)} modified files" if dirty else "")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peer", action="store_true", help="also run the same workloads against BeadHub 0.3.1")
     ap.add_argument("--quick", action="store_true", help="small counts (a smoke run, ~1 min)")
     ap.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    ap.add_argument("--profile", action="store_true",
-                    help="extra, unmeasured c=8 claim run sampled by py-spy (if installed); prints top frames")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="extra, unmeasured c=8 claim run sampled by py-spy (if installed); prints top frames",
+    )
     args = ap.parse_args()
     sz = SIZES["quick" if args.quick else "full"]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     t_all = time.perf_counter()
-    meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "nproc": os.cpu_count(),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "loadavg_start": Path("/proc/loadavg").read_text().split()[:3], "sizes": sz,
-            "args": vars(args)}
+    meta = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "nproc": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+        "sizes": sz,
+        "args": vars(args),
+        "git": git_state(),
+    }
     print(f"[bench] {meta}", flush=True)
     global SAMPLER
     SAMPLER = CpuSampler().start()
@@ -950,12 +1300,21 @@ def main() -> int:
     meta["total_s"] = round(time.perf_counter() - t_all, 1)
     table = report(ours, peer)
     issues = problems(ours)
-    head = (f"beadwire bench {meta['started']} · {args.database} · {meta['nproc']} vCPU, {meta['mem_gib']} GiB · "
-            f"python {meta['python']} · load avg {' '.join(meta['loadavg_start'])} → {' '.join(meta['loadavg_end'])} · "
-            f"{'quick' if args.quick else 'full'} run, {meta['total_s']} s")
+    head = (
+        f"beadwire bench {meta['started']} · {args.database} · {meta['nproc']} vCPU, {meta['mem_gib']} GiB · "
+        f"python {meta['python']} · load avg {' '.join(meta['loadavg_start'])} → {' '.join(meta['loadavg_end'])} · "
+        f"{'quick' if args.quick else 'full'} run, {meta['total_s']} s · beadwire at {meta['git']}"
+    )
     text = f"{head}\n\n{table}\n"
-    text += "\nproblems: " + ("none (no non-2xx from beadwire outside the race)" if not issues else
-                              "\n" + "\n".join(f"* {x}" for x in issues)) + "\n"
+    text += (
+        "\nproblems: "
+        + (
+            "none (no non-2xx from beadwire outside the race)"
+            if not issues
+            else "\n" + "\n".join(f"* {x}" for x in issues)
+        )
+        + "\n"
+    )
     if peer and peer.get("source") == "recorded":
         text += f"\npeer figures are RECORDED ({PEER_RECORDED}), not measured now: {peer.get('why')}\n"
     print("\n" + text)

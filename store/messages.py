@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any, Iterable
 
+from peewee import JOIN
+
 from store import Store, db, outbox
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
 from store.models import Bead, Delivery, Message, Outbox, Project, Subscription, Workspace
@@ -144,7 +146,7 @@ def message_json(message: Message, sender_alias: str | None, to: list[str], acke
 
 def _received(ws: Workspace):
     return (Delivery.select(Delivery, Message, Workspace).join(Message)
-            .join(Workspace, on=(Message.sender == Workspace.id), join_type="LEFT OUTER")
+            .join(Workspace, on=(Message.sender == Workspace.id), join_type=JOIN.LEFT_OUTER)
             .where(Delivery.recipient == ws.id))
 
 

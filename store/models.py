@@ -157,7 +157,7 @@ class Message(BaseModel):
     body = pw.TextField(default="")
     priority = pw.CharField(max_length=16, default="normal")
     data = pw.TextField(default="{}")
-    created_ts = pw.FloatField()
+    created_ts = pw.DoubleField()
 
     class Meta:
         indexes = ((("project", "thread"), False), (("sender", "kind"), False))
@@ -169,7 +169,7 @@ class Delivery(BaseModel):
     message = pw.ForeignKeyField(Message, on_delete="CASCADE", backref="deliveries")
     recipient = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
-    acked_ts = pw.FloatField(null=True)
+    acked_ts = pw.DoubleField(null=True)
 
     class Meta:
         indexes = ((("message", "recipient"), True), (("recipient", "acked_ts"), False))
