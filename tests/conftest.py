@@ -82,6 +82,18 @@ def redis(request: pytest.FixtureRequest):
 
 
 @pytest.fixture
+def real_redis(redis_server):
+    """Always the real server: for tests that block on Redis from several threads (fakeredis cannot)."""
+    from store.redis import make_client
+
+    client = make_client(redis_server.url)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.from_env({"BEADWIRE_DATA_DIR": str(tmp_path), "BEADWIRE_BROKER": "stub",
                               "DATABASE_URL": f"sqlite:///{tmp_path / 'beadwire.db'}"})
@@ -114,6 +126,25 @@ def pg_app(settings: Settings, database_url: str, redis):
     _drain_broker()
 
 
+@pytest.fixture
+def real_app(settings: Settings, real_redis):
+    app = _make_app(settings, real_redis)
+    yield app
+    _drain_broker()
+
+
+@pytest.fixture
+def make_real_agent(real_app) -> Callable[..., Agent]:
+    return _agent_factory(real_app.test_client())
+
+
+@pytest.fixture
+def real_worker(real_app):
+    runner = _Runner()
+    yield runner
+    runner.stop()
+
+
 def _drain_broker() -> None:
     import actors
 
@@ -126,24 +157,36 @@ def client(app):
 
 
 class _Runner:
-    """A Dramatiq worker on the stub broker, sharing the app's store; `run()` drains the queue."""
+    """Runs the actors' messages queued on the stub broker, in order, in this thread.
 
-    def __init__(self) -> None:
-        import dramatiq
-
-        import actors
-
-        self._worker = dramatiq.Worker(actors.broker, worker_timeout=50, worker_threads=2)
-        self._worker.start()
+    Deterministic by design: the unit tests check what actors do; real Dramatiq workers on a real
+    Redis broker are exercised by the end-to-end tests (tests/test_e2e_*.py).
+    """
 
     def run(self) -> None:
-        import actors
+        from queue import Empty
 
-        actors.broker.join("default", fail_fast=True)
-        self._worker.join()
+        from dramatiq import Message
+
+        import actors
+        from store import db
+
+        db.connect()
+        while True:
+            for name in list(actors.broker.queues):
+                try:
+                    raw = actors.broker.queues[name].get_nowait()
+                except Empty:
+                    continue
+                actors.broker.queues[name].task_done()
+                message = Message.decode(raw)
+                actors.broker.get_actor(message.actor_name).fn(*message.args, **message.kwargs)
+                break
+            else:
+                return
 
     def stop(self) -> None:
-        self._worker.stop()
+        pass
 
 
 @pytest.fixture

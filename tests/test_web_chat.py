@@ -67,8 +67,9 @@ def test_chat_is_with_one_known_workspace(pair):
     assert ana.post("/chat", {"to": "nobody", "body": "x"}).status_code == 404
 
 
-def test_a_blocked_waiter_wakes_up_when_the_reply_is_posted(app, pair):
-    ana, bob = pair
+def test_a_blocked_waiter_wakes_up_when_the_reply_is_posted(real_app, make_real_agent):
+    app = real_app
+    ana, bob = make_real_agent(alias="ana"), make_real_agent(alias="bob")
     asked = ana.post("/chat", {"to": "bob", "body": "ready?", "wait": 60}).json
     got = {}
 

@@ -145,8 +145,9 @@ def test_watch_times_out_empty(trio):
     assert bob.get("/watch?timeout=0.2").json == {"items": [], "waiting": []}
 
 
-def test_watch_wakes_up_when_mail_arrives_while_it_blocks(app, make_agent, worker):
-    ana, bob = make_agent(alias="ana"), make_agent(alias="bob")
+def test_watch_wakes_up_when_mail_arrives_while_it_blocks(real_app, make_real_agent, real_worker):
+    ana, bob = make_real_agent(alias="ana"), make_real_agent(alias="bob")
+    worker = real_worker
     bob.get("/whoami")  # creates nothing yet: the mailbox appears with the first delivery
     got = {}
 
