@@ -36,28 +36,31 @@ def resolve_recipients(project: Project, sender: Workspace, to: str) -> list[Wor
     Raises:
         WorkspaceNotFound: an alias is unknown (with close matches), or a group is empty.
     """
-    members = list(Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False))  # noqa: E712
-    by_alias = {w.alias: w for w in members}
     found: dict[int, Workspace] = {}
     for part in (p.strip() for p in to.split(",")):
         if not part:
             continue
-        if part == "@all":
-            group = [w for w in members if w.id != sender.id]
-        elif part.startswith("@"):
-            group = [w for w in members if w.role == part[1:] and w.id != sender.id]
-        elif part in by_alias:
-            group = [by_alias[part]]
+        query = Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False)  # noqa: E712
+        if part.startswith("@"):
+            query = query.where(Workspace.id != sender.id)
+            group = list(query if part == "@all" else query.where(Workspace.role == part[1:]))
         else:
-            close = difflib.get_close_matches(part, list(by_alias), n=5, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise WorkspaceNotFound(f"no workspace {part!r} in this project{hint}", suggestions=close)
+            group = list(query.where(Workspace.alias == part))
+            if not group:
+                raise _unknown(project, part)
         if not group:
             raise WorkspaceNotFound(f"nobody matches {part!r} in this project", suggestions=[])
         found.update((w.id, w) for w in group)
     if not found:
         raise InvalidInput("no recipient given")
     return list(found.values())
+
+
+def _unknown(project: Project, alias: str) -> WorkspaceNotFound:
+    aliases = [a for (a,) in Workspace.select(Workspace.alias).where(Workspace.project == project.id).tuples()]
+    close = difflib.get_close_matches(alias, aliases, n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return WorkspaceNotFound(f"no workspace {alias!r} in this project{hint}", suggestions=close)
 
 
 def thread_for(subject: str, body: str, thread: str | None) -> str:

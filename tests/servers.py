@@ -1,4 +1,5 @@
-"""Real server processes for tests: Redis, a throwaway PostgreSQL cluster, a whole `wire serve` stack.
+"""Real server processes for tests: Redis, a throwaway PostgreSQL cluster, a whole `wire serve` stack,
+or its parts one by one (web, worker, clock) for fault tests that kill and restart a single process.
 
 Plain helpers; `conftest.py` wraps them in fixtures. Each process stops by itself if the test process
 dies: Linux's parent-death signal covers crashes and SIGKILL, an atexit sweep covers orderly exits.
@@ -425,6 +426,18 @@ class Stack:
 _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def _child_env(env: dict[str, str] | None) -> dict[str, str]:
+    """Our environment for a server child, minus what points at other servers, plus `env`.
+
+    `BEADWIRE_BROKER` goes too: conftest sets it to `stub` for in-process actors, and a child that
+    inherited it would enqueue into its own memory instead of the Redis broker.
+    """
+    dropped = ("REDIS_URL", "DATABASE_URL", "WIRE_URL", "BEADWIRE_BROKER")
+    child_env = {k: v for k, v in os.environ.items() if k not in dropped}
+    child_env.update(env or {})
+    return child_env
+
+
 def _health(url: str) -> bool:
     try:
         with _no_proxy.open(f"{url}/v1/health", timeout=2) as response:
@@ -447,8 +460,7 @@ def start_stack(
     """
     data_dir = Path(tempfile.mkdtemp(prefix="stack-", dir=tmpdir))
     port = free_port()
-    child_env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "WIRE_URL")}
-    child_env.update(env or {})
+    child_env = _child_env(env)
     child_env.update({"REDIS_URL": redis_url} if redis_url else {})
     child_env.update({"DATABASE_URL": database_url} if database_url else {})
     # `cli` may have no __main__, so call the click command directly; argv after `-c CODE` is its own.
@@ -467,3 +479,115 @@ def start_stack(
         stack.stop()
         raise
     return stack
+
+
+# ------------------------------------------------------------------ the stack's processes, one by one
+
+#: Milliseconds a Dramatiq worker may spend finishing in-flight messages on SIGTERM (as `wire serve`).
+DEFAULT_WORKER_SHUTDOWN_MS = 5000
+
+
+class ServerProc:
+    """One server child (web, worker or clock) leading its own process group."""
+
+    def __init__(self, name: str, proc: subprocess.Popen[bytes], log: Path, url: str | None = None) -> None:
+        self.name = name
+        self.log = log
+        #: `http://127.0.0.1:<port>` for a web process, else None.
+        self.url = url
+        self._proc: subprocess.Popen[bytes] | None = proc
+
+    def __repr__(self) -> str:
+        return f"<ServerProc {self.name} pid={self.pid}>"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def signal(self, sig: int) -> None:
+        """Send `sig` to the whole process group (e.g. SIGSTOP/SIGCONT to pause every thread and child)."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, sig)
+
+    def stop(self) -> None:
+        """Orderly stop (SIGTERM), escalating to SIGKILL of the group after the stop timeout."""
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGCONT)  # a paused process cannot act on SIGTERM
+            _stop(self._proc, signal.SIGTERM)
+            self._proc = None
+        if self in _running:
+            _running.remove(self)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once (a crash: no shutdown code runs anywhere)."""
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+            self._proc = None
+        if self in _running:
+            _running.remove(self)
+
+
+def _start_child(name: str, args: list[str], tmpdir: str | os.PathLike[str], env: dict[str, str] | None,
+                 ready: Callable[[ServerProc], bool], url: str | None = None) -> ServerProc:
+    directory = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=tmpdir))
+    log = directory / f"{name}.log"
+    # SIGTERM on our death: gunicorn and Dramatiq stop their own children on it
+    proc = _spawn(args, log, signal.SIGTERM, env=_child_env(env))
+    server = ServerProc(name, proc, log, url)
+    _running.append(server)
+    try:
+        _wait_until(lambda: ready(server), proc, name, log)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def run_release(env: dict[str, str] | None = None) -> None:
+    """The release step (`python -m store.schema`): create or migrate the schema `env` points at.
+
+    Raises:
+        RuntimeError: the migration failed (the message carries its output).
+    """
+    args = [sys.executable, "-m", "store.schema"]
+    done = subprocess.run(args, env=_child_env(env), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"release step failed with code {done.returncode}:\n{done.stdout}{done.stderr}")
+
+
+def start_web(tmpdir: str | os.PathLike[str], port: int, env: dict[str, str] | None = None,
+              threads: int = 16) -> ServerProc:
+    """gunicorn (one gthread worker) serving `web:create_app()` on 127.0.0.1:`port`; wait for /v1/health.
+
+    `env` carries `REDIS_URL`, `DATABASE_URL`, `BEADWIRE_DATA_DIR`; run `run_release(env)` first.
+    """
+    from cli.serve import _gunicorn_extra_args
+
+    # fmt: off
+    args = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "1", "--threads", str(threads),
+            "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", *_gunicorn_extra_args(), "web:create_app()"]
+    # fmt: on
+    url = f"http://127.0.0.1:{port}"
+    return _start_child("web", args, tmpdir, env, lambda s: _health(url), url)
+
+
+def start_worker(tmpdir: str | os.PathLike[str], env: dict[str, str] | None = None) -> ServerProc:
+    """A Dramatiq worker (`dramatiq actors`, 1 process × 4 threads) on the Redis broker of `env`.
+
+    Returns once the worker process has said it is ready (it consumes from then on).
+    """
+    # fmt: off
+    args = [sys.executable, "-m", "dramatiq", "actors", "--processes", "1", "--threads", "4",
+            "--worker-shutdown-timeout", str(DEFAULT_WORKER_SHUTDOWN_MS)]
+    # fmt: on
+    return _start_child("worker", args, tmpdir, env, lambda s: "ready for action" in _tail(s.log, 200))
+
+
+def start_clock(tmpdir: str | os.PathLike[str], env: dict[str, str] | None = None) -> ServerProc:
+    """The clock (`python -m actors.clock`): enqueues the periodic sweeps, the first ones at once."""
+    args = [sys.executable, "-m", "actors.clock"]
+    return _start_child("clock", args, tmpdir, env, lambda s: True)
