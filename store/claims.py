@@ -66,11 +66,15 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         BeadNotFound: unknown reference.
         ClaimConflict: held by someone else (no jump-in, not stale), or closed/blocked/deferred/epic.
     """
+    bead = get_bead(project.id, ws.repo_id, ref)
+    # the rule's graph walk is read-only: done before taking the write lock, which is then held
+    # only for the decision itself (status and holder are re-read inside)
+    if refusal := _refusal(bead):
+        raise ClaimConflict(refusal)
     try:
         with db.transaction():
-            bead, already, previous = _claim_in_tx(st, project, ws, ref, jump_in)
-        # serialised after commit: the write lock is held only for the decision itself
-        return {"claimed": True, "already_held": already, "previous": previous, "bead": bead_full_json(bead)}
+            bead, already, previous = _claim_in_tx(st, project, ws, bead.id, jump_in)
+        return {"claimed": True, "already_held": already, "previous": previous, "bead": beads_json([bead])[0]}
     except peewee.IntegrityError:
         # another transaction inserted the claim between our read and our insert (PostgreSQL)
         bead = get_bead(project.id, ws.repo_id, ref)
@@ -80,11 +84,11 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         raise _holder_conflict(bead, current.workspace) from None
 
 
-def _claim_in_tx(st: Store, project: Project, ws: Workspace, ref: str,
+def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int,
                  jump_in: str | None) -> tuple[Bead, bool, dict[str, Any] | None]:
-    bead = get_bead(project.id, ws.repo_id, ref)
-    if refusal := _refusal(bead):
-        raise ClaimConflict(refusal)
+    bead = Bead.get_by_id(pk)
+    if bead.status not in ("open", "in_progress"):  # closed (or parked) since the check above
+        raise ClaimConflict(f"{bead.ref} is {bead.status}")
     current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
     previous = None
     if current is not None and current.workspace_id == ws.id:
