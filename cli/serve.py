@@ -62,7 +62,8 @@ class _Child:
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where Redis, SQLite and serve.pid live.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="gunicorn workers.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1), help="Threads each.")
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Threads each: every waiting `wire chat ask` or `wire watch` holds one.")
 def serve_command(host: str, port: int, data_dir: str | None, workers: int, threads: int) -> None:
     """Run web, worker, clock (and a bundled Redis) on this machine until Ctrl-C."""
     from store.config import ConfigError, Settings, default_data_dir

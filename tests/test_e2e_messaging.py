@@ -30,6 +30,8 @@ KEYS = Keys()
 DEFAULT_POLL_TIMEOUT = 30.0
 #: Seconds a chat wait slice may last in these tests (a waiter returning empty means it timed out).
 WAIT_SLICE = 20
+#: Seconds a keep-alive connection may idle before we open a new one (gunicorn closes them after 2 s).
+KEEPALIVE_S = 1.0
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -53,6 +55,7 @@ class Api:
         self.url, self.token = url, token
         parsed = urlparse(url)
         self.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=WAIT_SLICE + 15)
+        self.used = 0.0
         Api.opened.append(self)
 
     @classmethod
@@ -69,10 +72,13 @@ class Api:
             headers["Authorization"] = f"Bearer {self.token}"
         target = f"/v1{path}" + (f"?{urlencode(query)}" if query else "")
         data = json.dumps(body) if body is not None else None
+        if time.monotonic() - self.used > KEEPALIVE_S:
+            self.conn.close()  # gunicorn drops idle keep-alive connections; never race it with a POST
         try:
             self.conn.request(method, target, body=data, headers=headers)
             response = self.conn.getresponse()
             raw = response.read()
+            self.used = time.monotonic()
         except (http.client.HTTPException, OSError):
             self.conn.close()  # the next call reconnects
             raise
