@@ -75,9 +75,6 @@ class Graph:
         return [(t, w) for t, w in self.blockers.get(pk, ())
                 if t is None or self.nodes[t].status not in DONE_STATUSES]
 
-    def is_blocked(self, pk: int) -> bool:
-        return bool(self.active_blockers(pk)) or self._blocked_ancestor(pk) is not None
-
     def open_children(self, pk: int) -> list[int]:
         return [c for c in self.children.get(pk, ()) if self.nodes[c].status not in DONE_STATUSES]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from peewee import JOIN
 
@@ -40,7 +41,7 @@ def resolve_recipients(project: Project, sender: Workspace, to: str) -> list[Wor
     for part in (p.strip() for p in to.split(",")):
         if not part:
             continue
-        query = Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False)  # noqa: E712
+        query = Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False)
         if part.startswith("@"):
             query = query.where(Workspace.id != sender.id)
             group = list(query if part == "@all" else query.where(Workspace.role == part[1:]))

@@ -187,14 +187,6 @@ class RedisStore:
             raise Unavailable(f"redis unreachable: {exc}") from exc
         return len(gone)
 
-    def read_events(self, project_id: int, after: str = "0", count: int = 100) -> list[tuple[str, dict[str, str]]]:
-        """Entries of the project event stream after stream id `after`."""
-        try:
-            return self.client.xrange(self.keys.events_key(project_id), f"({after}" if after != "0" else "-",
-                                      "+", count=count)
-        except redis.RedisError as exc:
-            raise Unavailable(f"redis unreachable: {exc}") from exc
-
     def ping(self) -> str:
         try:
             self.client.ping()

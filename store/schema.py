@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from store import db
-from store.config import Settings
 import peewee
 
+from store import db
+from store.config import Settings
 from store.models import SCHEMA_VERSION, V1_MODELS, V2_MODELS, Outbox, SchemaVersion
 from store.util import now
 
@@ -19,7 +19,8 @@ def current_version() -> int:
 
 def _add_missing_columns(model: type[peewee.Model], names: tuple[str, ...]) -> None:
     """Add columns a newer model has and an older table lacks (fresh tables already have them)."""
-    from playhouse.migrate import migrate as run, PostgresqlMigrator, SqliteMigrator
+    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
+    from playhouse.migrate import migrate as run
 
     table = model._meta.table_name
     present = {c.name for c in db.database.get_columns(table)}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import peewee
@@ -164,18 +164,6 @@ def forget_token(token: str) -> None:
     _auth_cache.pop(token, None)
 
 
-def authenticate_key(key: str) -> Project:
-    """The project whose admin key this is.
-
-    Raises:
-        Unauthorized: unknown key.
-    """
-    project = Project.get_or_none(Project.key_hash == hash_secret(key)) if key else None
-    if project is None:
-        raise Unauthorized("unknown project key")
-    return project
-
-
 def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> Beat:
     """Refresh presence in Redis and read the banner; persist last_seen to SQL at most once a minute."""
     ts = now()
@@ -185,7 +173,7 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> Beat:
         with db.transaction():
             Workspace.update(last_seen_ts=ts).where(Workspace.id == ws.id).execute()
             # a holder that is back is no longer stale
-            Claim.update(stale=False).where(Claim.workspace == ws.id, Claim.stale == True).execute()  # noqa: E712
+            Claim.update(stale=False).where(Claim.workspace == ws.id, Claim.stale == True).execute()
     return beat
 
 
@@ -226,7 +214,7 @@ def team(st: Store, project: Project) -> list[dict[str, Any]]:
     columns = (Workspace.id, Workspace.project, Workspace.alias, Workspace.role, Workspace.human,
                Workspace.hostname, Workspace.path, Workspace.last_seen_ts, Workspace.revoked, Repo.canonical)
     query = Workspace.select(*columns).join(Repo).where(Workspace.project == project.id,
-                                                       Workspace.revoked == False)  # noqa: E712
+                                                       Workspace.revoked == False)
     # raw rows: peewee's per-value conversion costs more than the query itself at 1,000 members
     workspaces = [Member(*row) for row in db.database.execute(query).fetchall()]
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl)
