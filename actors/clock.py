@@ -13,6 +13,8 @@ SCHEDULE = (
     (outbox.redeliver_pending, 5),
     (sweeps.expire_presence, 60),
     (sweeps.reap_stale_claims, 60),
+    (sweeps.remind_stuck_mail, 300),
+    (sweeps.purge_history, 3600),
 )
 
 log = logging.getLogger("beadwire.clock")

@@ -1,20 +1,44 @@
-"""TTL sweeps: presence expiry and stale claims. Each is idempotent and safe to run twice."""
+"""Periodic sweeps: presence expiry, stale claims, stuck mailbox entries, history retention.
+
+Each is idempotent; a short Redis lease (one per period) keeps several workers from doing the
+same pass at once, and the SQL updates they make are conditional anyway.
+"""
 
 from __future__ import annotations
 
 import dramatiq
 
 from actors.middleware import get_store
-from store import claims, workspaces
+from store import claims, messages, retention, workspaces
+
+
+def _leased(name: str, seconds: int) -> bool:
+    return get_store().redis.try_lock(name, seconds)
 
 
 @dramatiq.actor(max_retries=0)
 def expire_presence() -> None:
     """Drop presence entries older than the presence TTL."""
-    workspaces.expire_presence(get_store())
+    if _leased("presence", 30):
+        workspaces.expire_presence(get_store())
 
 
 @dramatiq.actor(max_retries=0)
 def reap_stale_claims() -> None:
-    """Mark claims of long-gone holders stale and tell the team once."""
-    claims.mark_stale_claims(get_store())
+    """Mark claims of long-gone holders stale and tell their team once."""
+    if _leased("stale-claims", 30):
+        claims.mark_stale_claims(get_store())
+
+
+@dramatiq.actor(max_retries=0)
+def remind_stuck_mail() -> None:
+    """Show again, once, mailbox entries left unread too long (XAUTOCLAIM)."""
+    if _leased("remind", 120):
+        messages.remind_stuck(get_store())
+
+
+@dramatiq.actor(max_retries=0, time_limit=30 * 60 * 1000)
+def purge_history() -> None:
+    """Delete history older than the retention window (read messages, audit events, outbox)."""
+    if _leased("retention", 3000):
+        retention.purge_history(get_store())

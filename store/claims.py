@@ -259,19 +259,37 @@ def mine(project: Project, ws: Workspace) -> list[dict[str, Any]]:
 
 
 def mark_stale_claims(st: Store) -> int:
-    """Sweep: flag claims whose holders have been offline past the limit and tell the team once."""
+    """Sweep: flag claims whose holders have been offline past the limit, and tell the holder's
+    team (the project's coordinators, else everyone) and the holder once."""
     marked = 0
     for project in Project.select():
         beats = st.redis.last_beats(project.id)
         claims = Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead).where(
-            Claim.project == project.id, Claim.stale == False)
+            Claim.project == project.id, Claim.stale == False)  # noqa: E712
         for claim in claims:
             if is_stale(st, project, claim, claim.workspace, beats):
-                with db.transaction():
-                    if Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():
-                        outbox.record(project.id, "claim.stale",
-                                      {"bead": claim.bead.ref, "alias": claim.workspace.alias,
-                                       "message": f"{claim.workspace.alias}'s claim on {claim.bead.ref} is stale"},
-                                      workspace_id=claim.workspace_id, bead_ref=claim.bead.ref)
-                        marked += 1
+                marked += _mark_stale(project, claim)
     return marked
+
+
+def _mark_stale(project: Project, claim: Claim) -> int:
+    holder, bead = claim.workspace, claim.bead
+    text = (f"{holder.alias}'s claim on {bead.ref} ({bead.title[:60]}) is stale: offline for a while; "
+            f"anyone may take it with `wire claim {bead.ref}`")
+    with db.transaction():
+        # the conditional update makes the notice happen once even with several sweepers
+        if not Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():  # noqa: E712
+            return 0
+        outbox.record(project.id, "claim.stale", {"bead": bead.ref, "alias": holder.alias, "message": text},
+                      workspace_id=holder.id, bead_ref=bead.ref)
+        for ws_id in _team_of(project, holder):
+            notify(project.id, ws_id, text, {"bead": bead.ref, "event": "claim.stale", "holder": holder.alias})
+    return 1
+
+
+def _team_of(project: Project, holder: Workspace) -> list[int]:
+    """Who hears about a stale claim: the holder, plus the coordinators (else all teammates)."""
+    live = Workspace.select(Workspace.id).where(Workspace.project == project.id, Workspace.revoked == False,  # noqa: E712
+                                                Workspace.id != holder.id)
+    coordinators = [pk for (pk,) in live.where(Workspace.role == "coordinator").tuples()]
+    return [holder.id, *(coordinators or [pk for (pk,) in live.tuples()])]

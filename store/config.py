@@ -23,6 +23,10 @@ DEFAULT_MAX_BODY = 16 * 1024 * 1024
 DEFAULT_MAX_LINE = 1024 * 1024
 #: Most beads one sync may carry.
 DEFAULT_MAX_SYNC_BEADS = 50_000
+#: Days of history (audit events, delivered outbox rows, read messages) kept.
+DEFAULT_RETENTION_DAYS = 90
+#: Seconds an unread mailbox entry waits before it is shown again, once.
+DEFAULT_REMIND_AFTER = 3600
 #: Keys namespace prefix, so several deployments can share one Redis.
 DEFAULT_NAMESPACE = "bw"
 
@@ -69,6 +73,8 @@ class Settings:
     #: SQLite `synchronous` pragma: FULL fsyncs every commit (acknowledged means on disk).
     sqlite_synchronous: str = "FULL"
     log_level: str = "WARNING"
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    remind_after: int = DEFAULT_REMIND_AFTER
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +107,8 @@ class Settings:
             max_sync_beads=_int(env, "BEADWIRE_MAX_SYNC_BEADS", DEFAULT_MAX_SYNC_BEADS, 1),
             sqlite_synchronous=sync,
             log_level=env.get("BEADWIRE_LOG_LEVEL", "WARNING").upper(),
+            retention_days=_int(env, "BEADWIRE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
+            remind_after=_int(env, "BEADWIRE_REMIND_AFTER", DEFAULT_REMIND_AFTER, 1),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -15,6 +15,7 @@ project lands in one Redis Cluster slot. `ns` is `Settings.namespace` (default `
 | `<ns>:{p:<id>}:waiting:<ws>`      | zset   | wait.lua         | none; score = deadline, pruned by heartbeat |
 | `<ns>:{p:<id>}:waitinfo:<ws>`     | hash   | wait.lua         | none; waiter -> {alias, since} |
 | `<ns>:{p:<id>}:epoch`             | string | heartbeat.lua    | none; absent = rebuild mailboxes from SQL |
+| `<ns>:sweep:<name>`               | string | RedisStore.try_lock | the sweep's period (one runner per period) |
 
 The mailbox consumer group is `inbox` (`MAILBOX_GROUP`).
 """
@@ -60,6 +61,9 @@ class Keys:
 
     def waitinfo_key(self, project_id: int, workspace_id: int) -> str:
         return f"{self._p(project_id)}:waitinfo:{workspace_id}"
+
+    def sweep_lock_key(self, name: str) -> str:
+        return f"{self.ns}:sweep:{name}"
 
     def epoch_key(self, project_id: int) -> str:
         return f"{self._p(project_id)}:epoch"

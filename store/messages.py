@@ -266,3 +266,10 @@ def rebuild_mailboxes(st: Store, project_id: int) -> int:
     unread = Delivery.select(Delivery.id).where(Delivery.project == project_id, Delivery.acked_ts.is_null())
     rows = Outbox.select(Outbox.id).where(Outbox.delivery_id.in_(unread)).order_by(Outbox.id).tuples()
     return sum(1 for (outbox_id,) in rows if outbox.deliver(st, outbox_id, force=True))
+
+
+def remind_stuck(st: Store) -> int:
+    """Sweep: show again, once, every mailbox entry left unread past `remind_after` (XAUTOCLAIM)."""
+    idle_ms = st.settings.remind_after * 1000
+    rows = Workspace.select(Workspace.id, Workspace.project).where(Workspace.revoked == False).tuples()  # noqa: E712
+    return sum(st.redis.reclaim_stuck(project_id, ws_id, idle_ms) for ws_id, project_id in rows)

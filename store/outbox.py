@@ -13,7 +13,7 @@ from store.util import now
 #: Seconds an undelivered outbox row waits before the sweep re-enqueues it.
 DEFAULT_REDELIVER_AFTER = 10
 #: Delivery attempts after which the sweep stops retrying a row (it stays for inspection).
-DEFAULT_MAX_ATTEMPTS = 50
+DEFAULT_MAX_ATTEMPTS = 20
 
 
 _local = threading.local()
@@ -65,10 +65,18 @@ def deliver(st: Store, outbox_id: int, force: bool = False) -> bool:
 
 
 def pending(older_than: float = DEFAULT_REDELIVER_AFTER, limit: int = 500) -> list[int]:
-    """Ids of undelivered rows older than `older_than` seconds (the redelivery sweep's input)."""
-    cutoff = now() - older_than
-    query = (Outbox.select(Outbox.id)
-             .where(Outbox.delivered_ts.is_null(), Outbox.created_ts < cutoff,
-                    Outbox.attempts < DEFAULT_MAX_ATTEMPTS)
-             .order_by(Outbox.id).limit(limit))
-    return [row.id for row in query]
+    """Undelivered rows due for another try, each try counted (the redelivery sweep's input).
+
+    A row is first retried `older_than` seconds after it was written, then with exponential
+    backoff: try n waits `older_than * 2**n`, so a row Redis keeps refusing is not hammered.
+    """
+    ts = now()
+    rows = (Outbox.select(Outbox.id, Outbox.created_ts, Outbox.attempts)
+            .where(Outbox.delivered_ts.is_null(), Outbox.created_ts < ts - older_than,
+                   Outbox.attempts < DEFAULT_MAX_ATTEMPTS)
+            .order_by(Outbox.id).limit(limit).tuples())
+    due = [pk for pk, created, tries in rows if ts >= created + older_than * 2 ** min(tries, 20)]
+    if due:
+        with db.transaction():
+            Outbox.update(attempts=Outbox.attempts + 1).where(Outbox.id.in_(due)).execute()
+    return due

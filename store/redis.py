@@ -150,6 +150,18 @@ class RedisStore:
             raise Unavailable(f"redis unreachable: {exc}") from exc
         return read[0][1] if read else []
 
+    def reclaim_stuck(self, project_id: int, workspace_id: int, min_idle_ms: int, count: int = 100) -> int:
+        """Show again, once, mailbox entries left unread longer than `min_idle_ms` (XAUTOCLAIM)."""
+        keys = [self.keys.mailbox_key(project_id, workspace_id), self.keys.mailbox_index_key(project_id, workspace_id)]
+        return int(self._run("reclaim", keys, [MAILBOX_GROUP, f"ws{workspace_id}", min_idle_ms, count]))
+
+    def try_lock(self, name: str, ttl: int) -> bool:
+        """A best-effort lease so that one of several workers runs a sweep; expires by itself."""
+        try:
+            return bool(self.client.set(self.keys.sweep_lock_key(name), "1", nx=True, ex=max(ttl, 1)))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
     def presence(self, project_id: int, since: float) -> dict[int, tuple[float, dict[str, Any]]]:
         """Workspaces seen since `since`: id -> (last beat, presence fields).
 

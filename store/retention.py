@@ -1,0 +1,36 @@
+"""History retention: what is older than the retention window and no longer needed goes."""
+
+from __future__ import annotations
+
+from store import Store, db
+from store.models import Delivery, Event, Message, Outbox
+from store.util import now
+
+#: Rows deleted per statement, so a first purge of a large history does not hold the lock long.
+DEFAULT_PURGE_BATCH = 5_000
+
+
+def purge_history(st: Store) -> dict[str, int]:
+    """Delete audit events, delivered outbox rows and fully read messages past the window.
+
+    Unread messages and undelivered outbox rows are kept whatever their age: nothing
+    acknowledged-but-unread is ever lost to retention.
+    """
+    cutoff = now() - st.settings.retention_days * 86400
+    unread = Delivery.select(Delivery.message).where(Delivery.acked_ts.is_null())
+    return {
+        "events": _purge(Event, Event.created_ts < cutoff),
+        "outbox": _purge(Outbox, Outbox.delivered_ts.is_null(False) & (Outbox.created_ts < cutoff)),
+        "messages": _purge(Message, (Message.created_ts < cutoff) & Message.id.not_in(unread)),
+    }
+
+
+def _purge(model: type, condition: object) -> int:
+    total = 0
+    while True:
+        batch = model.select(model.id).where(condition).limit(DEFAULT_PURGE_BATCH)
+        with db.transaction():
+            deleted = model.delete().where(model.id.in_(batch)).execute()
+        total += deleted
+        if deleted < DEFAULT_PURGE_BATCH:
+            return total

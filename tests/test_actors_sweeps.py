@@ -1,0 +1,112 @@
+"""The periodic sweeps: each does its job once, however often (and by however many) it runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from store import messages, outbox, retention
+from store.claims import mark_stale_claims
+from store.models import Delivery, Event, Message, Outbox, Workspace
+
+
+def _store(app):
+    return app.extensions["beadwire"]
+
+
+def _age(seconds: float) -> None:
+    """Make every outbox row `seconds` older (instead of sleeping)."""
+    Outbox.update(created_ts=Outbox.created_ts - seconds).execute()
+
+
+def test_redelivery_of_an_undelivered_row_backs_off_exponentially(app, make_agent):
+    agent = make_agent(project="backoff")
+    agent.create("Thing")
+    Outbox.update(delivered_ts=None).execute()
+    _age(25)  # try n happens once the row is 10 * 2**n seconds old: at 10, 20, 40, 80 s ...
+    first = outbox.pending(older_than=10)
+    assert first
+    assert outbox.pending(older_than=10) == first  # 25 >= 20
+    assert outbox.pending(older_than=10) == []  # 25 < 40: wait
+    _age(20)
+    assert outbox.pending(older_than=10) == first  # 45 >= 40
+    assert outbox.pending(older_than=10) == []  # 45 < 80
+
+
+def test_a_delivered_row_is_never_redelivered(app, make_agent, worker):
+    agent = make_agent(project="done")
+    agent.create("Thing")
+    worker.run()
+    _age(10_000)
+    assert outbox.pending() == []
+
+
+def test_a_stale_claim_is_marked_once_and_the_team_is_told(app, make_agent, worker):
+    coord = make_agent(project="stale", alias="coord", role="coordinator")
+    dev = make_agent(project="stale", alias="dev")
+    other = make_agent(project="stale", alias="other")
+    bead = dev.create("Long job")
+    dev.post(f"/beads/{bead}/claim")
+    st = _store(app)
+    Workspace.update(last_seen_ts=0).where(Workspace.alias == "dev").execute()
+    st.redis.client.delete(st.redis.keys.online_key(dev.info["project"]["id"]))
+    assert mark_stale_claims(st) == 1
+    assert mark_stale_claims(st) == 0  # once
+    worker.run()
+    told = {w.alias for w in Workspace.select().join(Delivery, on=(Delivery.recipient == Workspace.id))
+            .join(Message).where(Message.kind == "notice")}
+    assert told == {"coord", "dev"}  # the coordinator and the holder, not every teammate
+    notice = coord.get("/mail?unread=1").json[0]
+    assert bead in notice["body"] and "stale" in notice["body"]
+    assert other.get("/mail?unread=1").json == []
+
+
+def test_mail_left_unread_is_shown_again_once(app, make_agent, worker):
+    ana, bob = make_agent(project="remind", alias="ana"), make_agent(project="remind", alias="bob")
+    ana.post("/mail", {"to": "bob", "body": "did you see this?"})
+    worker.run()
+    assert len(json.loads(bob.get("/whoami").headers["X-Wire-Banner"])["new"]) == 1
+    st = _store(app)
+    st.settings = st.settings.with_(remind_after=0)  # anything read but unacked counts as stuck
+    assert messages.remind_stuck(st) == 1
+    again = json.loads(bob.get("/whoami").headers["X-Wire-Banner"])
+    assert [i["text"] for i in again["new"]] == ["did you see this?"]
+    assert messages.remind_stuck(st) == 0  # one reminder, no nagging
+    assert json.loads(bob.get("/whoami").headers["X-Wire-Banner"])["new"] == []
+    bob.post("/mail/open", {})
+    assert bob.get("/whoami").headers.get("X-Wire-Banner") is None
+
+
+def test_retention_drops_old_history_but_never_unread_mail(app, make_agent, worker):
+    ana, bob = make_agent(project="keep", alias="ana"), make_agent(project="keep", alias="bob")
+    read_id = ana.post("/mail", {"to": "bob", "body": "old and read"}).json["message"]["id"]
+    unread_id = ana.post("/mail", {"to": "bob", "body": "old but unread"}).json["message"]["id"]
+    ana.create("An old bead")
+    worker.run()
+    bob.post(f"/mail/{read_id}/ack")
+    year = 365 * 86400
+    Message.update(created_ts=Message.created_ts - year).execute()
+    Event.update(created_ts=Event.created_ts - year).execute()
+    _age(year)
+    purged = retention.purge_history(_store(app))
+    assert purged["messages"] == 1 and purged["events"] >= 1
+    assert [m.id for m in Message.select()] == [unread_id]
+    assert [m["body"] for m in bob.get("/mail").json] == ["old but unread"]
+    assert retention.purge_history(_store(app)) == {"events": 0, "outbox": 0, "messages": 0}
+
+
+def test_undelivered_outbox_rows_survive_retention(app, make_agent):
+    agent = make_agent(project="undelivered")
+    agent.create("Thing")
+    Outbox.update(delivered_ts=None).execute()
+    _age(365 * 86400)
+    retention.purge_history(_store(app))
+    assert Outbox.select().count() > 0
+
+
+@pytest.mark.parametrize("name", ["presence", "retention"])
+def test_a_sweep_lease_lets_one_runner_in(app, name):
+    rs = _store(app).redis
+    assert rs.try_lock(name, 30) is True
+    assert rs.try_lock(name, 30) is False
