@@ -5,7 +5,8 @@
 
 Starts its own `wire serve` stack (tests/servers.py) on a free loopback port, registers agents and
 measures: claims on distinct beads (c=1, c=8), `GET /v1/status` with 50 workspaces online (c=1, c=8)
-and with 1,000 online (c=1), a 20-agent race on one bead, server RSS, and `wire` CLI wall time.
+and with 1,000 online (c=1), a 20-agent race on one bead, mail send (c=1, c=8), chat reply-to-waiter
+latency, server RSS, and `wire` CLI wall time.
 With `--peer` it then starts BeadHub (/work/shared/peer/setup.sh) and runs the same workloads through
 the peer's own harness (bench.py there) plus `bench/peer_extra.py` (1,000 online), or falls back to
 the recorded peer figures. Prints one markdown table and writes it to bench/out/<timestamp>.md.
@@ -60,6 +61,9 @@ SIZES = {
         "status_big": 50,
         "race_rounds": 20,
         "cli_runs": 10,
+        "mail_c1": 300,
+        "mail_c8": 1000,
+        "chat_n": 50,
         "profile_s": 5.0,
         "max_s": 20.0,
     },
@@ -72,6 +76,9 @@ SIZES = {
         "status_big": 10,
         "race_rounds": 5,
         "cli_runs": 3,
+        "mail_c1": 100,
+        "mail_c8": 200,
+        "chat_n": 10,
         "profile_s": 3.0,
         "max_s": 8.0,
     },
@@ -193,6 +200,8 @@ class Conn:
         self.port = port
         self.token = token
         self.conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        #: The `X-Wire-Banner` header of the last answer (None when absent).
+        self.banner: str | None = None
 
     def close(self) -> None:
         self.conn.close()
@@ -207,6 +216,7 @@ class Conn:
             try:
                 self.conn.request(method, path, body=data, headers=headers)
                 resp = self.conn.getresponse()
+                self.banner = resp.getheader("X-Wire-Banner")
                 return resp.status, resp.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 # the server dropped an idle keep-alive connection before reading the request
@@ -253,10 +263,12 @@ def summary(lat_ms: list[float], wall_s: float, statuses: collections.Counter, o
     }
 
 
-def run_load(port: int, n: int, conc: int, max_s: float, op: Callable[[Conn, int, int], int]) -> dict:
+def run_load(
+    port: int, n: int, conc: int, max_s: float, op: Callable[[Conn, int, int], int], ok: int = 200
+) -> dict:
     """Run op(conn, thread_no, i) for i in [0, n) on `conc` threads, each with its own connection.
 
-    Stops at n ops or `max_s` seconds. op returns the HTTP status. Ops/s counts 200s only.
+    Stops at n ops or `max_s` seconds. op returns the HTTP status. Ops/s counts `ok` answers only.
     """
     counter = itertools.count()
     deadline = time.monotonic() + max_s
@@ -299,7 +311,7 @@ def run_load(port: int, n: int, conc: int, max_s: float, op: Callable[[Conn, int
     total = collections.Counter()
     for s in stats:
         total.update(s)
-    out = summary([x for part in lats for x in part], wall, total)
+    out = summary([x for part in lats for x in part], wall, total, ok)
     out["window"] = [round(m0, 3), round(m1, 3)]
     if errors:
         out["client_errors"] = errors[:5]
@@ -611,6 +623,113 @@ def cli_times(url: str, runs: int, tmp: Path) -> dict:
     return out
 
 
+def bench_mail(port: int, workers: list[str], sz: dict) -> dict:
+    """Mail send at c=1 and c=8 (201 counts), then how long until every mail sits in its mailbox."""
+    out: dict[str, Any] = {}
+    received: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+
+    def send(c: Conn, tid: int, i: int) -> int:
+        to = (i + 1) % WORKERS
+        body = {"to": f"w{to:02d}", "subject": f"m{i}", "body": f"bench message {i} " + "x" * 100}
+        status = c.call("POST", "/v1/mail", body, workers[i % WORKERS])[0]
+        if status == 201:
+            with lock:
+                received[to] += 1
+        return status
+
+    for conc in (1, 8):
+        r = run_load(port, sz[f"mail_c{conc}"], conc, sz["max_s"], send, ok=201)
+        out[f"mail_c{conc}"] = r
+        print(f"[ours] mail send c={conc}: {r}", flush=True)
+    out["mail_delivery"] = mail_drained(port, workers, received, sz["max_s"] * 3)
+    print(f"[ours] mail delivery: {out['mail_delivery']}", flush=True)
+    return out
+
+
+def mail_drained(port: int, workers: list[str], received: collections.Counter, max_s: float) -> dict:
+    """Seconds until each recipient's banner counts every mail sent to it as unread (i.e. the outbox
+    worker has put them all into the mailbox streams), polled with `GET /v1/whoami` calls (each reads at
+    most 20 new entries). Measured from the end of the last send loop, so it includes the worker's lag."""
+    t0 = time.perf_counter()
+    conn = Conn(port)
+    left = {k: n for k, n in received.items() if n}
+    calls = 0
+    while left and time.perf_counter() - t0 < max_s:
+        for k in list(left):
+            conn.call("GET", "/v1/whoami", token=workers[k])
+            calls += 1
+            banner = json.loads(conn.banner) if conn.banner else {}
+            if banner.get("unread", 0) >= left[k]:
+                del left[k]
+    conn.close()
+    return {
+        "mails": sum(received.values()),
+        "all_delivered": not left,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "whoami_calls": calls,
+    }
+
+
+def chat_rounds(port: int, ana: str, bob: str, n: int, max_s: float) -> dict:
+    """`n` sequential chat round trips: chat-a asks (`POST /v1/chat` with wait) and blocks in
+    `GET /v1/chat/wait` on its own connection; 50 ms later (as the peer harness's sleep before replying)
+    chat-b answers with `POST /v1/chat`. Latency = from the reply POST starting to the waiter's answer."""
+    ask, reply, wait = Conn(port, ana), Conn(port, bob), Conn(port, ana)
+    for c in (ask, reply, wait):
+        c.call("GET", "/v1/health")  # open + warm
+    lat: list[float] = []
+    ask_ms: list[float] = []
+    errors: list[str] = []
+    start = time.monotonic()
+    deadline = start + max_s
+    for i in range(n):
+        if time.monotonic() > deadline:
+            break
+        t = time.perf_counter()
+        status, raw = ask.call("POST", "/v1/chat", {"to": "chat-b", "body": f"q{i}", "wait": 60})
+        ask_ms.append((time.perf_counter() - t) * 1000)
+        if status != 201:
+            errors.append(f"ask {i}: {status} {raw[:200]!r}")
+            continue
+        asked = json.loads(raw)
+        query = f"with=chat-b&after={asked['message']['id']}&cursor={asked['cursor']}&timeout=10"
+        got: dict[str, Any] = {}
+
+        def waiter(query: str = query, got: dict = got) -> None:
+            try:
+                got["status"], got["raw"] = wait.call("GET", f"/v1/chat/wait?{query}")
+            except Exception as exc:  # noqa: BLE001 - report, don't hang the run
+                got["error"] = repr(exc)
+            got["t"] = time.perf_counter()
+
+        th = threading.Thread(target=waiter, daemon=True)
+        th.start()
+        time.sleep(0.05)  # let the wait block on the mailbox before the reply
+        t_send = time.perf_counter()
+        status, raw = reply.call("POST", "/v1/chat", {"to": "chat-a", "body": f"a{i}"})
+        th.join(15)
+        if status != 201:
+            errors.append(f"reply {i}: {status} {raw[:200]!r}")
+            continue
+        messages = json.loads(got.get("raw") or b"{}").get("messages", []) if got.get("status") == 200 else []
+        if [m["body"] for m in messages] == [f"a{i}"]:
+            lat.append((got["t"] - t_send) * 1000)
+        else:
+            errors.append(f"wait {i}: {got.get('status')} {got.get('error') or got.get('raw', b'')[:200]!r}")
+    for c in (ask, reply, wait):
+        c.close()
+    return {
+        "n": len(lat),
+        "median_ms": round(statistics.median(lat), 2) if lat else None,
+        "p99_ms": round(pct(lat, 99), 2) if lat else None,
+        "max_ms": round(max(lat), 2) if lat else None,
+        "ask_median_ms": round(statistics.median(ask_ms), 2) if ask_ms else None,
+        "errors": errors[:5],
+        "window": [start, time.monotonic()],
+    }
+
+
 def bench_ours(args, sz: dict, tmp: Path) -> dict:
     res: dict[str, Any] = {"database": args.database}
     pg = None
@@ -735,6 +854,14 @@ def bench_ours(args, sz: dict, tmp: Path) -> dict:
             f"{res['race']['rounds_one_holder']}",
             flush=True,
         )
+
+        # --- mail send: one op = one POST /v1/mail to one recipient, as the peer harness's (a): the
+        # sender is workspace i % 8, the recipient the next one; then wait until every mail is delivered
+        res.update(bench_mail(port, workers, sz))
+        # --- chat: reply -> blocked waiter, sequential rounds between two fresh workspaces
+        _, pair = register(port, "chat", ["chat-a", "chat-b"])
+        res["chat"] = chat_rounds(port, pair[0], pair[1], sz["chat_n"], sz["max_s"])
+        print(f"[ours] chat reply -> waiter: {res['chat']}", flush=True)
 
         # --- status with 50 online (separate project), 10 of them holding a claim
         _, st50 = register(port, "status50", [f"s{i:02d}" for i in range(ONLINE)])
@@ -935,7 +1062,7 @@ def bench_peer(args, sz: dict, tmp: Path) -> dict:
         if why is None:
             print(f"[peer] BeadHub up on 127.0.0.1:{port} (setup {res['setup_s']} s)", flush=True)
             out = tmp / "peer-results"
-            # mail and chat are not part of this comparison: run 0 of them
+            # the same counts as ours: mail send c=1 / c=8, chat round trips (its inbox read also runs)
             cmd = [
                 str(PEER_VENV_PY),
                 str(PEER_DIR / "bench.py"),
@@ -945,11 +1072,11 @@ def bench_peer(args, sz: dict, tmp: Path) -> dict:
                 "--out",
                 str(out),
                 "--mail-n-seq",
-                "0",
+                str(sz["mail_c1"]),
                 "--mail-n-conc",
-                "0",
+                str(sz["mail_c8"]),
                 "--chat-n",
-                "0",
+                str(sz["chat_n"]),
                 "--claims-n-seq",
                 str(sz["claims_c1"]),
                 "--claims-n-conc",
@@ -1050,6 +1177,8 @@ def run_streaming(cmd: list[str], timeout: float) -> tuple[int, list[tuple[float
 
 #: Harness output line prefix -> (section, key) of its JSON; the line is printed right after the load loop.
 PEER_MARKS = {
+    "[a mail c=1]": ("a_mail", "c1"),
+    "[a mail c=8]": ("a_mail", "c8"),
     "[b claim c=1]": ("b_claim", "c1"),
     "[b claim c=8]": ("b_claim", "c8"),
     "[d status c=1]": ("d_status", "status_c1"),
@@ -1063,6 +1192,11 @@ def add_peer_windows(h: dict, marks: list[tuple[float, str]]) -> None:
             d = h.get(section, {}).get(key)
             if line.startswith(prefix) and d and d.get("wall_s"):
                 d["window"] = [t - d["wall_s"], t]
+    # the chat loop runs between the memory snapshot after the status loops and its own summary line
+    chat_from = [t for t, line in marks if line.startswith("[mem after_status]")]
+    chat_to = [t for t, line in marks if line.startswith("[f chat]")]
+    if chat_from and chat_to and h.get("f_chat"):
+        h["f_chat"]["window"] = [chat_from[-1], chat_to[-1]]
     race = [t for t, line in marks if line.startswith("[c race ")]
     if race and h.get("c_race", {}).get("rounds"):
         first = h["c_race"]["rounds"][0]["wall_ms"] / 1000
@@ -1107,10 +1241,20 @@ def report(ours: dict, peer: dict | None) -> str:
             extra.get("status_c1"),
         ),
     ]
+    big_row = len(rows) - 1
+    rows += [
+        ("mail send `POST /v1/mail`, 1 recipient", 1, ours["mail_c1"], h.get("a_mail", {}).get("c1")),
+        ("mail send `POST /v1/mail`, 1 recipient", 8, ours["mail_c8"], h.get("a_mail", {}).get("c8")),
+    ]
     if extra and extra.get("status_agents_listed", 0) < extra.get("online", 0):
         # BeadHub caps the agent list of /v1/status: it does less work than we do (we list everyone)
-        name, conc, o, p = rows[-1]
-        rows[-1] = (f"{name} (peer lists {extra['status_agents_listed']} of {extra['online']})", conc, o, p)
+        name, conc, o, p = rows[big_row]
+        rows[big_row] = (
+            f"{name} (peer lists {extra['status_agents_listed']} of {extra['online']})",
+            conc,
+            o,
+            p,
+        )
     header = (
         f"| metric | conc | n | median ms | p99 ms | beadwire ops/s | {label} ops/s | {label} median ms "
         "| ratio (ours/peer) | other procs' CPU % (ours / peer) |"
@@ -1127,6 +1271,17 @@ def report(ours: dict, peer: dict | None) -> str:
             f"| {name} | {conc} | {o['n']} | {fmt(o['median_ms'])} | {fmt(o['p99_ms'])} | {fmt(o['ops_s'])} "
             f"| {fmt(p_ops)} | {fmt(p.get('median_ms') if p else None)} | {ratio} "
             f"| {fmt(o.get('other_cpu_pct'))} / {fmt(p.get('other_cpu_pct') if p else None)} |"
+        )
+    chat, pchat = ours.get("chat") or {}, h.get("f_chat") or {}
+    if chat:
+        if max(chat.get("other_cpu_pct") or 0, pchat.get("other_cpu_pct") or 0) > NOISY_PCT:
+            noisy = True
+        lines.append(
+            f"| chat reply → blocked waiter, latency (peer: reply → SSE) | 1 | {chat['n']} "
+            f"| {fmt(chat['median_ms'])} | {fmt(chat['p99_ms'])} | – | – "
+            f"| {fmt(pchat.get('reply_to_sse_median_ms'))} "
+            f"| {'⚠' if max(chat.get('other_cpu_pct') or 0, pchat.get('other_cpu_pct') or 0) > NOISY_PCT else '–'} "
+            f"| {fmt(chat.get('other_cpu_pct'))} / {fmt(pchat.get('other_cpu_pct'))} |"
         )
     cli = ours.get("cli", {})
     for name in ("whoami", "ready"):
@@ -1149,6 +1304,27 @@ def report(ours: dict, peer: dict | None) -> str:
         f"{race['rounds_clean']}); one claim holder afterwards in {race['rounds_one_holder']}/"
         f"{len(race['rounds'])}; 200s per round {[r['winners_200'] for r in race['rounds']]}"
     )
+    if chat:
+        line = (
+            f"* chat, beadwire: reply `POST /v1/chat` → answer of the blocked `GET /v1/chat/wait`: median "
+            f"**{fmt(chat['median_ms'])} ms**, p99 {fmt(chat['p99_ms'])} ms, max {fmt(chat['max_ms'])} ms "
+            f"(n={chat['n']}); asking (`POST /v1/chat` with wait) median {fmt(chat['ask_median_ms'])} ms"
+        )
+        if pchat.get("reply_to_sse_median_ms"):
+            line += (
+                f"; {label}: reply → SSE event median **{fmt(pchat['reply_to_sse_median_ms'])} ms**, p99 "
+                f"{fmt(pchat.get('reply_to_sse_p99_ms'))} ms (n={pchat.get('n')}), opening a chat session "
+                f"median {fmt(pchat.get('send_median_ms'))} ms"
+            )
+        lines.append(line)
+    md = ours.get("mail_delivery")
+    if md:
+        lines.append(
+            f"* mail delivery, beadwire: all {md['mails']} mails were in their recipients' mailbox streams "
+            f"{md['seconds']} s after the last send returned"
+            + ("" if md["all_delivered"] else " — **NOT ALL DELIVERED** within the cap")
+            + f" (polled with {md['whoami_calls']} `GET /v1/whoami` banner reads)"
+        )
     pr = h.get("c_race")
     if pr:
         lines.append(
@@ -1219,7 +1395,7 @@ def report(ours: dict, peer: dict | None) -> str:
 def problems(ours: dict) -> list[str]:
     """Non-2xx answers from our server (409 is expected only in the race), client errors, log tracebacks."""
     out = []
-    for key in ("claim_c1", "claim_c8", "status50_c1", "status50_c8", "status_big_c1"):
+    for key in ("claim_c1", "claim_c8", "status50_c1", "status50_c8", "status_big_c1", "mail_c1", "mail_c8"):
         r = ours.get(key) or {}
         bad = {k: v for k, v in r.get("statuses", {}).items() if not k.startswith("2")}
         if bad:
@@ -1227,6 +1403,10 @@ def problems(ours: dict) -> list[str]:
             out.append(f"{key}: non-2xx statuses {bad}{tag}")
         if r.get("client_errors"):
             out.append(f"{key}: client errors {r['client_errors']}")
+    if (ours.get("chat") or {}).get("errors"):
+        out.append(f"chat: {ours['chat']['errors']}")
+    if ours.get("mail_delivery") and not ours["mail_delivery"]["all_delivered"]:
+        out.append(f"mail: not every mail reached its mailbox: {ours['mail_delivery']}")
     for r in ours.get("race", {}).get("rounds", []):
         if r["other"]:
             out.append(f"race {r['bead']}: unexpected statuses {r['other']}")

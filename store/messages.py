@@ -263,9 +263,12 @@ def rebuild_mailboxes(st: Store, project_id: int) -> int:
 
     Publishing is deduplicated per outbox row, so entries still present are not added twice.
     """
+    started = now()
     unread = Delivery.select(Delivery.id).where(Delivery.project == project_id, Delivery.acked_ts.is_null())
     rows = Outbox.select(Outbox.id).where(Outbox.delivery_id.in_(unread)).order_by(Outbox.id).tuples()
-    return sum(1 for (outbox_id,) in rows if outbox.deliver(st, outbox_id, force=True))
+    count = sum(1 for (outbox_id,) in rows if outbox.deliver(st, outbox_id, force=True))
+    st.redis.mark_rebuilt(project_id, started)  # only now: a rebuild that died is requested again
+    return count
 
 
 def remind_stuck(st: Store) -> int:

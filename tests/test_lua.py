@@ -54,12 +54,17 @@ def test_publish_can_skip_the_event_stream(redis):
     assert redis.xlen(rs.keys.mailbox_key(3, 5)) == 1
 
 
-def test_the_first_heartbeat_of_a_project_asks_for_a_mailbox_rebuild_once(redis):
+def test_a_mailbox_rebuild_is_asked_for_once_until_done_and_again_after_a_flush(redis):
     rs = RedisStore(redis, Keys("t"))
     assert rs.heartbeat(1, 1, 10.0, {}).rebuild is True
-    assert rs.heartbeat(1, 2, 11.0, {}).rebuild is False
-    redis.flushall()
+    assert rs.heartbeat(1, 2, 11.0, {}).rebuild is False  # requested already: no stampede
+    redis.delete(rs.keys.rebuilding_key(1))  # the request lapsed (the rebuild died): ask again
     assert rs.heartbeat(1, 2, 12.0, {}).rebuild is True
+    rs.mark_rebuilt(1, 12.0)
+    redis.delete(rs.keys.rebuilding_key(1))
+    assert rs.heartbeat(1, 2, 13.0, {}).rebuild is False  # whole: nothing to do
+    redis.flushall()
+    assert rs.heartbeat(1, 2, 14.0, {}).rebuild is True
 
 
 def test_heartbeat_returns_each_new_mailbox_entry_once_and_counts_the_unread(redis):
@@ -70,8 +75,10 @@ def test_heartbeat_returns_each_new_mailbox_entry_once_and_counts_the_unread(red
     assert [f["id"] for _, f in first.new] == ["11", "12"] and first.pending == 2
     second = rs.heartbeat(1, 7, 101.0, {})
     assert second.new == [] and second.pending == 2
+    rs.publish(1, 3, "mail", '{"body": "more"}', 7, delivery_id=13)
+    assert rs.heartbeat(1, 7, 101.5, {}).pending == 3  # unread counts what was never read too
     assert rs.ack(1, 7, [11]) == 1
-    assert rs.heartbeat(1, 7, 102.0, {}).pending == 1
+    assert rs.heartbeat(1, 7, 102.0, {}).pending == 2
     assert rs.ack(1, 7, [11]) == 0  # acking twice is harmless
 
 
@@ -106,7 +113,7 @@ def test_every_key_of_a_project_shares_one_cluster_slot():
     keys = Keys("bw")
     built = [keys.presence_key(4), keys.online_key(4), keys.touch_key(4, 1), keys.events_key(4),
              keys.mailbox_key(4, 1), keys.delivered_key(4, 1), keys.mailbox_index_key(4, 1),
-             keys.waiting_key(4, 1), keys.waitinfo_key(4, 1), keys.epoch_key(4)]
+             keys.waiting_key(4, 1), keys.waitinfo_key(4, 1), keys.epoch_key(4), keys.rebuilding_key(4)]
     assert {k.split("{", 1)[1].split("}", 1)[0] for k in built} == {"p:4"}
 
 
@@ -122,3 +129,4 @@ def test_key_formats_are_pinned():
     assert keys.waiting_key(4, 2) == "bw:{p:4}:waiting:2"
     assert keys.waitinfo_key(4, 2) == "bw:{p:4}:waitinfo:2"
     assert keys.epoch_key(4) == "bw:{p:4}:epoch"
+    assert keys.rebuilding_key(4) == "bw:{p:4}:rebuilding"

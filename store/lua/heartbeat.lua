@@ -6,17 +6,19 @@
 -- KEYS[4]  mailbox stream   <ns>:{p:<id>}:mbox:<ws>         read through consumer group ARGV[5]
 -- KEYS[5]  waiting zset     <ns>:{p:<id>}:waiting:<ws>      member <waiter ws>, score = deadline
 -- KEYS[6]  waiting hash     <ns>:{p:<id>}:waitinfo:<ws>     field <waiter ws> -> JSON (alias, since)
--- KEYS[7]  epoch            <ns>:{p:<id>}:epoch             set once mailboxes exist in this Redis
+-- KEYS[7]  epoch            <ns>:{p:<id>}:epoch             set by the rebuild once mailboxes are whole
+-- KEYS[8]  rebuild flag     <ns>:{p:<id>}:rebuilding        string, TTL ARGV[8] (one request at a time)
 -- ARGV[1]  workspace id      ARGV[2]  now (epoch seconds, float)   ARGV[3]  presence JSON
 -- ARGV[4]  touch TTL (s)     ARGV[5]  consumer group               ARGV[6]  consumer name
--- ARGV[7]  most new mailbox entries to return
+-- ARGV[7]  most new mailbox entries to return                 ARGV[8]  rebuild flag TTL (s)
 --
 -- Returns {touch, rebuild, new entries, pending count, waiting JSONs}:
 --   touch    1 when SQL last_seen is due (throttles SQL writes to one per TTL per workspace)
---   rebuild  1 when the epoch was missing (new or flushed Redis: mailboxes must be rebuilt from SQL)
+--   rebuild  1 when the epoch is missing (new or flushed Redis: mailboxes must be rebuilt from SQL)
+--            and no rebuild was requested within ARGV[8] s (so a failed rebuild is asked for again)
 --   new      mailbox entries never read before ([id, [field, value, ...]]); reading moves them into
 --            the group's pending list, so each is returned exactly once
---   pending  entries read but not acknowledged (unread mail, notices, chat)
+--   pending  entries not acknowledged, read or not (acked entries leave the stream): the unread count
 --   waiting  JSON of each workspace blocked waiting for this one's reply
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
@@ -25,7 +27,7 @@ if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then
   touch = 1
 end
 local rebuild = 0
-if redis.call('SET', KEYS[7], ARGV[2], 'NX') then
+if redis.call('EXISTS', KEYS[7]) == 0 and redis.call('SET', KEYS[8], '1', 'NX', 'EX', ARGV[8]) then
   rebuild = 1
 end
 local new, pending = {}, 0
@@ -36,7 +38,7 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
     -- Redis answers {{stream, entries}}; fakeredis (tests) answers {stream, entries}
     if type(read[1]) == 'table' then new = read[1][2] else new = read[2] end
   end
-  pending = redis.call('XPENDING', KEYS[4], ARGV[5])[1]
+  pending = redis.call('XLEN', KEYS[4])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[2])
 local waiters = redis.call('ZRANGE', KEYS[5], 0, -1)
