@@ -29,4 +29,4 @@ from actors.middleware import StoreMiddleware
 broker.add_middleware(StoreMiddleware())
 dramatiq.set_broker(broker)
 
-from actors import mailbox, outbox, sweeps  # noqa: F401  (registers the actors on the broker above)
+from actors import escalations, mailbox, outbox, sweeps  # noqa: F401  (registers the actors on the broker above)

@@ -6,13 +6,15 @@ import logging
 import signal
 import threading
 
-from actors import outbox, sweeps
+from actors import escalations, outbox, sweeps
 
 #: (actor, period in seconds)
 SCHEDULE = (
     (outbox.redeliver_pending, 5),
     (sweeps.expire_presence, 60),
     (sweeps.reap_stale_claims, 60),
+    (sweeps.expire_reservations, 15),
+    (escalations.sweep_escalations, 10),
     (sweeps.remind_stuck_mail, 300),
     (sweeps.purge_history, 3600),
 )

@@ -16,6 +16,7 @@ def deliver_outbox(outbox_id: int) -> None:
 
 @dramatiq.actor(max_retries=0)
 def redeliver_pending() -> None:
-    """Sweep: re-enqueue rows whose first delivery never happened (enqueue lost, Redis down)."""
-    for outbox_id in outbox.pending():
-        deliver_outbox.send(outbox_id)
+    """Sweep: publish rows the request did not (Redis was down, process died) and record, in
+    batches, that rows were delivered."""
+    while due := outbox.pending():
+        outbox.redeliver(get_store(), due)

@@ -1,4 +1,5 @@
-"""Periodic sweeps: presence expiry, stale claims, stuck mailbox entries, history retention.
+"""Periodic sweeps: presence expiry, stale claims, stuck mailbox entries, history retention,
+reservation expiry.
 
 Each is idempotent; a short Redis lease (one per period) keeps several workers from doing the
 same pass at once, and the SQL updates they make are conditional anyway.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import dramatiq
 
 from actors.middleware import get_store
-from store import claims, messages, retention, workspaces
+from store import claims, messages, outbox, reservations, retention, workspaces
 
 
 def _leased(name: str, seconds: int) -> bool:
@@ -28,6 +29,7 @@ def reap_stale_claims() -> None:
     """Mark claims of long-gone holders stale and tell their team once."""
     if _leased("stale-claims", 30):
         claims.mark_stale_claims(get_store())
+        outbox.publish_pending(get_store())
 
 
 @dramatiq.actor(max_retries=0)
@@ -42,3 +44,12 @@ def purge_history() -> None:
     """Delete history older than the retention window (read messages, audit events, outbox)."""
     if _leased("retention", 3000):
         retention.purge_history(get_store())
+
+
+@dramatiq.actor(max_retries=0)
+def expire_reservations() -> None:
+    """Drop file reservations past their lease and emit `reservation.expired` for each (reads hide
+    them at once already; this tells the project's event stream and frees Redis)."""
+    if _leased("reservations", 10):
+        reservations.expire(get_store())
+        outbox.publish_pending(get_store())  # now, not at the next redelivery sweep

@@ -39,6 +39,14 @@ COMMANDS: dict[str, str] = {
     "mail": "cli.mail:mail",
     "chat": "cli.chat:chat",
     "watch": "cli.watch:watch",
+    "lock": "cli.locks:lock",
+    "unlock": "cli.locks:unlock",
+    "locks": "cli.locks:locks",
+    "guard": "cli.guard:guard",
+    "escalate": "cli.escalations:escalate",
+    "escalations": "cli.escalations:escalations",
+    "respond": "cli.escalations:respond",
+    "policy": "cli.policy:policy",
     "sync": "cli.sync:sync",
     "serve": "cli.serve:serve_command",
 }
@@ -138,12 +146,14 @@ def _raise_json_usage(exc: click.UsageError, ctx: click.Context) -> None:
               callback=output.set_json, help="Print JSON (env WIRE_JSON=1).")
 @click.option("--timeout", envvar="WIRE_TIMEOUT", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT,
               show_default=True, metavar="SECONDS", help="Seconds to wait for the server (env WIRE_TIMEOUT).")
+@click.option("--no-auto-reserve", is_flag=True, envvar="WIRE_NO_AUTO_RESERVE",
+              help="Do not reserve the files git shows modified (env WIRE_NO_AUTO_RESERVE=1).")
 @click.version_option(package_name="beadwire", prog_name="wire")
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, timeout: float) -> None:
+def cli(ctx: click.Context, url: str | None, timeout: float, no_auto_reserve: bool) -> None:
     """Coordinate with the other agents of your project: who is on, who holds what, what is ready."""
     if ctx.obj is None:  # tests inject their own client with `obj=`
-        ctx.obj = Client(url, timeout=timeout)
+        ctx.obj = Client(url, timeout=timeout, auto_reserve=not no_auto_reserve)
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ Imported only when an answer carries the header. `Client.request` feeds every an
 `Banner` per command, which prints only what this command has not shown yet: each `WAITING`
 alias once, each new item once (by id), and skips what the answer itself carries (the reply
 `wire chat ask` prints, the items `wire watch` prints), so a long-polling command that makes
-hundreds of calls prints each thing once. All agent-written text goes through `output.clean`.
+hundreds of calls prints each thing once. Reservation conflicts (files you modified that someone
+else reserved) print as warnings, once per command. All agent-written text goes through `output.clean`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Banner:
     def __init__(self) -> None:
         self.seen: set[str] = set()
         self.waited: set[str] = set()
+        self.warned: set[str] = set()
 
     def show(self, header: str, answer: Any = None) -> None:
         """Print the lines of `header` this command has not shown yet (stderr, also in JSON mode)."""
@@ -50,7 +52,11 @@ class Banner:
         unread = banner.get("unread")
         if new and isinstance(unread, int) and unread > 0:
             lines.append(f"{unread} unread (wire mail list)")
-        return lines
+        if isinstance(answer, dict):  # `wire lock` and `wire locks --check` print these themselves
+            carried_conflicts = _dicts(answer.get("conflicts")) + _dicts(answer.get("holders"))
+            self.warned |= {conflict_key(c) for c in carried_conflicts}
+        conflicts = [c for c in _dicts(banner.get("conflicts")) if self._first(self.warned, conflict_key(c))]
+        return lines + [conflict_line(c) for c in conflicts]
 
     @staticmethod
     def _first(shown: set[str], key: str) -> bool:
@@ -110,6 +116,17 @@ def item_line(item: dict[str, Any]) -> str:
     if kind == "notice":
         return f"notice: {output.snippet(item.get('text') or item.get('subject'), 2 * SNIPPET)}"
     return f"{kind} from {sender}: {output.snippet(item.get('text') or item.get('subject'), SNIPPET)}"
+
+
+def conflict_key(conflict: dict[str, Any]) -> str:
+    return json.dumps([conflict.get("path"), conflict.get("alias"), conflict.get("pattern")])
+
+
+def conflict_line(conflict: dict[str, Any]) -> str:
+    """`warning: src/a.py is reserved by bob as src/** (refactor; 4m05s left)`: a file you modified."""
+    from cli.locks import conflict_text
+
+    return f"warning: {conflict_text(conflict)}"
 
 
 def _alias(wait: dict[str, Any]) -> str:

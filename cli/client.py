@@ -3,7 +3,8 @@
 Stdlib `http.client` only, imported on the first request: agents run `wire` hundreds of times an
 hour, so loading this module must stay cheap. `error_from_response` is the one place where an API
 error answer becomes an exception carrying the CLI exit code; `Client.request` is the one place where
-an answer's `X-Wire-Banner` header is shown (cli/banner.py), so every command gets the banner.
+an answer's `X-Wire-Banner` header is shown (cli/banner.py), so every command gets the banner,
+and where the command's first call gets `X-Wire-Changed` (auto-reserve of the modified files).
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ RETRY_PAUSE = 2.0
 MIN_SLICE_INTERVAL = 0.5
 #: Response header carrying what needs the caller (docs/API.md, "Messaging").
 BANNER_HEADER = "X-Wire-Banner"
+#: Request header carrying the worktree's modified files (a JSON array), which the server auto-reserves;
+#: the second one says the list was cut (then nothing is released for missing paths).
+CHANGED_HEADER = "X-Wire-Changed"
+CHANGED_TRUNCATED_HEADER = "X-Wire-Changed-Truncated"
+#: Most paths, and bytes of header value, sent for auto-reserve (servers cap header lines near 8 KiB).
+MAX_CHANGED_PATHS = 200
+MAX_CHANGED_BYTES = 6000
+#: Longest query string sent; longer inputs go in a body (servers cap the request line near 4 KiB).
+MAX_QUERY = 2000
 USER_AGENT = "wire/0.1"
 
 CLAIM_HINT = "pick other work with 'wire ready', mail the holder, or take it with --jump-in REASON"
@@ -246,7 +256,7 @@ class Client:
 
     def __init__(self, url: str | None = None, *, token: str | None = None,
                  transport: Transport | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 start: Path | None = None) -> None:
+                 start: Path | None = None, auto_reserve: bool = True) -> None:
         self._url = url.rstrip("/") if url else None
         self._token = token
         self._start = start
@@ -256,6 +266,9 @@ class Client:
         self.timeout = timeout
         #: What this command has already shown of the banner (created on the first header).
         self.banner: Banner | None = None
+        #: Send the modified files for auto-reserve (once per command, on its first call as the workspace).
+        self.auto_reserve = auto_reserve
+        self._changed_sent = False
 
     # -- local state --
 
@@ -318,17 +331,43 @@ class Client:
             NotInitialised: the call needs the workspace token and there is none.
             WireError: any error answer, as the subclass `error_from_response` picks.
         """
+        return self.exchange(method, path, body=body, query=query, auth=auth, token=token, timeout=timeout)[1]
+
+    def exchange(self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None,
+                 auth: bool = True, token: str | None = None, timeout: float | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, Any, Mapping[str, str]]:
+        """Like `request`, with extra request headers; returns (status, answer, response headers).
+
+        Raises:
+            NotInitialised: the call needs the workspace token and there is none.
+            WireError: any error answer (4xx/5xx); a 304 is returned, not raised.
+        """
         import json
 
         bearer = token or (self.token if auth else None)
         data = None if body is None else json.dumps(body).encode("utf-8")
         url = self.url + path + _query_string(query)
-        status, raw, *rest = self.transport(method, url, data, self.headers(bearer), timeout or self.timeout)
+        sent = {**self.headers(bearer), **self._changed_headers(auth and not token), **(headers or {})}
+        status, raw, *rest = self.transport(method, url, data, sent, timeout or self.timeout)
         payload = _decode(status, raw)
-        self._show_banner(rest[0] if rest else {}, payload)  # on failed answers too
+        answer_headers = rest[0] if rest else {}
+        self._show_banner(answer_headers, payload)  # on failed answers too
         if status >= 400:
             raise error_from_response(status, payload)
-        return payload
+        return status, payload, answer_headers
+
+    def _changed_headers(self, as_workspace: bool) -> dict[str, str]:
+        """`X-Wire-Changed` on the command's first call as this worktree's workspace: the files `git
+        status` shows modified or added (one git process), which the server reserves for us."""
+        if not (as_workspace and self.auto_reserve) or self._changed_sent:
+            return {}
+        self._changed_sent = True
+        if self.workspace is None:
+            return {}  # an injected token, no worktree of ours: nothing to reserve
+        from cli import local
+
+        paths = local.changed_paths(self.workspace.root)
+        return {} if paths is None else changed_headers(paths)
 
     def _show_banner(self, headers: Mapping[str, str], payload: Any) -> None:
         """Print on stderr what the answer's banner holds that this command has not shown yet."""
@@ -494,8 +533,111 @@ class Client:
         """`GET /v1/watch`: one long-poll slice for new banner items or waiting chats."""
         return self.request("GET", "/v1/watch", query={"timeout": seconds}, timeout=seconds + SLICE_GRACE)
 
+    # -- escalations (`key`: the project key; humans only where the API says so) --
+
+    def escalate(self, body: dict[str, Any]) -> Any:
+        """`POST /v1/escalations`: ask a human; the server attaches claims, reservations, recent mail."""
+        return self.post("/v1/escalations", body)
+
+    def escalations(self, status: str | None = None, mine: bool = False, limit: int | None = None,
+                    key: str | None = None) -> Any:
+        """`GET /v1/escalations`: all of them with the key (or as a coordinator), else your own."""
+        return self.request("GET", "/v1/escalations", query={"status": status, "mine": mine, "limit": limit},
+                            token=key)
+
+    def escalation(self, ident: int, key: str | None = None) -> Any:
+        """`GET /v1/escalations/<id>`, with its context."""
+        return self.request("GET", f"/v1/escalations/{int(ident)}", token=key)
+
+    def respond(self, ident: int, body: dict[str, Any], key: str) -> Any:
+        """`POST /v1/escalations/<id>/respond` (project key).  Raises: Conflict: answered already."""
+        return self.request("POST", f"/v1/escalations/{int(ident)}/respond", body=_compact(body), token=key)
+
+    def webhook(self, key: str) -> Any:
+        """`GET /v1/project/webhook` (project key)."""
+        return self.request("GET", "/v1/project/webhook", token=key)
+
+    def set_webhook(self, url: str | None, key: str) -> Any:
+        """`PUT /v1/project/webhook` (project key); None removes it."""
+        return self.request("PUT", "/v1/project/webhook", body={"url": url}, token=key)
+
+    def test_webhook(self, key: str) -> Any:
+        """`POST /v1/project/webhook/test` (project key): queue a test post."""
+        return self.request("POST", "/v1/project/webhook/test", body={}, token=key)
+
+    # -- policies --
+
+    def policy(self, role: str | None = None, etag: str | None = None,
+               key: str | None = None) -> tuple[Any, str | None]:
+        """`GET /v1/policy`: (answer, ETag); the answer is None when `etag` is still current (304)."""
+        headers = {"If-None-Match": f'"{etag}"'} if etag else {}
+        status, payload, answer_headers = self.exchange("GET", "/v1/policy", query={"role": role}, token=key,
+                                                        headers=headers)
+        tag = _header(answer_headers, "ETag")
+        return (None if status == 304 else payload), (tag.strip('"') if tag else None)
+
+    def policy_bundle(self, version: int | None = None, key: str | None = None) -> Any:
+        """`GET /v1/policy/bundle`: a whole version (default: the active one), also as markdown."""
+        return self.request("GET", "/v1/policy/bundle", query={"version": version}, token=key)
+
+    def policy_history(self, key: str | None = None) -> Any:
+        """`GET /v1/policy/history`: every version, newest first."""
+        return self.request("GET", "/v1/policy/history", token=key)
+
+    def set_policy(self, body: dict[str, Any], key: str) -> Any:
+        """`PUT /v1/policy` (project key): `{"markdown"}` or `{"invariants", "roles"}`."""
+        return self.request("PUT", "/v1/policy", body=body, token=key)
+
+    def activate_policy(self, version: int, key: str) -> Any:
+        """`POST /v1/policy/activate` (project key)."""
+        return self.request("POST", "/v1/policy/activate", body={"version": version}, token=key)
+
+    def reset_policy(self, key: str) -> Any:
+        """`POST /v1/policy/reset` (project key): back to the shipped defaults."""
+        return self.request("POST", "/v1/policy/reset", body={}, token=key)
+
+    # -- reservations --
+
+    def lock(self, paths: list[str], ttl: int | None = None, bead: str | None = None,
+             reason: str | None = None) -> Any:
+        """`POST /v1/locks`: reserve (or renew); advisory, so conflicts come back, never an error."""
+        return self.post("/v1/locks", {"paths": paths, "ttl": ttl, "bead": bead, "reason": reason})
+
+    def unlock(self, paths: list[str] | None) -> Any:
+        """`DELETE /v1/locks`: release `paths`, or every reservation of ours when None."""
+        return self.request("DELETE", "/v1/locks", body={"all": True} if paths is None else {"paths": paths})
+
+    def locks(self, mine: bool = False) -> Any:
+        """`GET /v1/locks`: the repo's live reservations (only ours with `mine`)."""
+        return self.get("/v1/locks", mine=mine)
+
+    def check_locks(self, paths: list[str]) -> Any:
+        """`GET /v1/locks/check` (`POST` when the list is too long for a URL): who holds what overlaps."""
+        from urllib.parse import urlencode
+
+        query = urlencode([("path", p) for p in paths])
+        if len(query) <= MAX_QUERY:
+            return self.request("GET", f"/v1/locks/check?{query}")
+        return self.post("/v1/locks/check", {"paths": paths})
+
 
 pass_client = click.make_pass_decorator(Client)
+
+
+def changed_headers(paths: list[str]) -> dict[str, str]:
+    """The auto-reserve headers for `paths`: as many as fit the caps, in order, as ASCII JSON."""
+    import json
+
+    kept, size = [], 2
+    for path in paths[:MAX_CHANGED_PATHS]:
+        size += len(json.dumps(path)) + 1
+        if size > MAX_CHANGED_BYTES:
+            break
+        kept.append(path)
+    headers = {CHANGED_HEADER: json.dumps(kept, separators=(",", ":"))}
+    if len(kept) < len(paths):
+        headers[CHANGED_TRUNCATED_HEADER] = "1"
+    return headers
 
 
 def _checked_url(url: str) -> str:

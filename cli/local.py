@@ -2,7 +2,7 @@
 
 Everything here runs on the agent's machine and never talks to the server. Reading the workspace
 and the branch is done from files (no subprocess) because every command needs them; `git` itself
-is only run by `wire init`.
+is run by `wire init`, and once per command by `changed_paths` (auto-reserve).
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def _header_value(value: str) -> str:
     return quote(value, safe=" /@:._-+")
 
 
-# -- git (only `wire init` runs these) ---------------------------------------------------------
+# -- git (`wire init`; `changed_paths` on every command) -------------------------------------
 
 def git(*args: str, cwd: Path) -> str:
     """Run `git ARGS` in `cwd` and return its stdout, stripped.
@@ -221,6 +221,41 @@ def git_user_name(root: Path) -> str | None:
         return git("config", "user.name", cwd=root) or None
     except WireError:
         return None
+
+
+def changed_paths(root: Path) -> list[str] | None:
+    """Files `git status` shows modified or added in the worktree at `root` (relative to it, sorted;
+    a rename's new name; not deletions or untracked files), or None when git cannot tell.
+
+    One `git status`. Optional locks are off, so it never writes the index or contends with a git
+    command running at the same time (a commit running its hooks, an editor refreshing).
+    """
+    import subprocess
+
+    args = ["git", "status", "--porcelain", "-z", "--untracked-files=no", "--ignore-submodules=dirty"]
+    try:
+        done = subprocess.run(args, cwd=root, capture_output=True, check=False, timeout=30,
+                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_status(done.stdout) if done.returncode == 0 else None
+
+
+def parse_status(raw: bytes) -> list[str]:
+    """The modified or added paths of `git status --porcelain -z` output (v1: `XY path`, and for a
+    rename or copy `XY new` followed by the old name as its own entry)."""
+    entries = raw.decode("utf-8", "replace").split("\0")
+    found, i = set(), 0
+    while i < len(entries):
+        entry, i = entries[i], i + 1
+        if len(entry) < 4:
+            continue
+        xy, path = entry[:2], entry[3:]
+        if xy[0] in "RC":
+            i += 1  # skip the source name
+        if any(c in "MARCTU" for c in xy):
+            found.add(path)
+    return sorted(found)
 
 
 def ensure_excluded(common_dir: Path) -> None:

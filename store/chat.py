@@ -1,7 +1,7 @@
 """Chat: synchronous conversations between two workspaces.
 
 A chat message is a `Message` like mail, published by the request itself right after commit
-(urgent outbox row) so a blocked waiter wakes within milliseconds. Waiting is push, not polling:
+(the outbox's fast path), so a blocked waiter wakes within milliseconds. Waiting is push, not polling:
 the waiter blocks on its own mailbox stream (plain XREAD from a cursor) holding no database
 connection, and resumes after a restart from the last message id it saw.
 """
@@ -57,7 +57,7 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
     with db.transaction():
         message = Message.create(project=project.id, kind="chat", sender=ws.id, body=body,
                                  thread=conversation(ws, other), created_ts=now())
-        deliver_to(project.id, message, [other], ws.alias, urgent=True)
+        deliver_to(project.id, message, [other], ws.alias)
     _read_from(st, ws, other)  # answering means having read what the other side said
     st.redis.set_waiting(project.id, ws.id, other.id, 0, {})  # ...and ends its wait on us
     if wait:

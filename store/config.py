@@ -48,6 +48,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("1", "0", "true", "false", "yes", "no"):
+        raise ConfigError(f"{name} must be 1/0, true/false or yes/no, got {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
 def default_data_dir() -> str:
     """The per-user data directory `wire serve` uses when `--data-dir` is not given."""
     from platformdirs import user_data_dir
@@ -73,6 +82,9 @@ class Settings:
     #: SQLite `synchronous` pragma: FULL fsyncs every commit (acknowledged means on disk).
     sqlite_synchronous: str = "FULL"
     log_level: str = "WARNING"
+    #: Publish committed outbox rows from the request itself (fast path); False leaves every
+    #: delivery to the Dramatiq worker (keeps Redis writes off the web tier).
+    publish_inline: bool = True
     retention_days: int = DEFAULT_RETENTION_DAYS
     remind_after: int = DEFAULT_REMIND_AFTER
 
@@ -107,6 +119,7 @@ class Settings:
             max_sync_beads=_int(env, "BEADWIRE_MAX_SYNC_BEADS", DEFAULT_MAX_SYNC_BEADS, 1),
             sqlite_synchronous=sync,
             log_level=env.get("BEADWIRE_LOG_LEVEL", "WARNING").upper(),
+            publish_inline=_bool(env, "BEADWIRE_PUBLISH_INLINE", True),
             retention_days=_int(env, "BEADWIRE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
             remind_after=_int(env, "BEADWIRE_REMIND_AFTER", DEFAULT_REMIND_AFTER, 1),
         )

@@ -106,3 +106,23 @@ class Unavailable(BeadwireError):
 
     status_code = 503
     code = "unavailable"
+
+
+class EscalationNotFound(NotFound):
+    """Raised when an escalation id does not exist in the caller's project, or is not the caller's."""
+
+
+class AlreadyAnswered(Conflict):
+    """Raised when a human answers an escalation that has been answered already."""
+
+    code = "already_answered"
+
+
+class PolicyVersionNotFound(NotFound):
+    """Raised when a policy version number does not exist in the project."""
+
+
+class InvalidPolicy(InvalidInput):
+    """Raised when a policy bundle (markdown or JSON) cannot be parsed or breaks a limit."""
+
+    code = "invalid_policy"

@@ -14,8 +14,11 @@ project lands in one Redis Cluster slot. `ns` is `Settings.namespace` (default `
 | `<ns>:{p:<id>}:seen:<outbox id>`  | string | publish.lua      | 7 days (delivery dedupe)    |
 | `<ns>:{p:<id>}:waiting:<ws>`      | zset   | wait.lua         | none; score = deadline, pruned by heartbeat |
 | `<ns>:{p:<id>}:waitinfo:<ws>`     | hash   | wait.lua         | none; waiter -> {alias, since} |
-| `<ns>:{p:<id>}:epoch`             | string | heartbeat.lua    | none; absent = rebuild mailboxes from SQL |
+| `<ns>:{p:<id>}:epoch`             | string | rebuild (messages.py) | none; absent = rebuild mailboxes from SQL |
+| `<ns>:{p:<id>}:rebuilding`        | string | heartbeat.lua    | 30 s (a rebuild was requested) |
 | `<ns>:sweep:<name>`               | string | RedisStore.try_lock | the sweep's period (one runner per period) |
+| `<ns>:{p:<id>}:res:<repo>`        | hash   | reserve/autoreserve/unreserve/expire.lua | field `<ws>\\0<pattern>` -> entry JSON; key expires with its last entry + grace |
+| `<ns>:{p:<id>}:resexp:<repo>`     | zset   | same as `res`    | member = field of `res`, score = expiry (s); same TTL as `res` |
 
 The mailbox consumer group is `inbox` (`MAILBOX_GROUP`).
 """
@@ -65,5 +68,14 @@ class Keys:
     def sweep_lock_key(self, name: str) -> str:
         return f"{self.ns}:sweep:{name}"
 
+    def rebuilding_key(self, project_id: int) -> str:
+        return f"{self._p(project_id)}:rebuilding"
+
     def epoch_key(self, project_id: int) -> str:
         return f"{self._p(project_id)}:epoch"
+
+    def reservations_key(self, project_id: int, repo_id: int) -> str:
+        return f"{self._p(project_id)}:res:{repo_id}"
+
+    def reservation_expiry_key(self, project_id: int, repo_id: int) -> str:
+        return f"{self._p(project_id)}:resexp:{repo_id}"

@@ -74,14 +74,13 @@ def thread_for(subject: str, body: str, thread: str | None) -> str:
 
 # -- writing ----------------------------------------------------------------------------------
 
-def deliver_to(project_id: int, message: Message, recipients: Iterable[Workspace], sender_alias: str | None,
-               urgent: bool = False) -> None:
+def deliver_to(project_id: int, message: Message, recipients: Iterable[Workspace], sender_alias: str | None) -> None:
     """Delivery rows and their outbox rows; the first also goes to the project event stream."""
     for i, ws in enumerate(recipients):
         delivery_id = Delivery.insert(message=message.id, recipient=ws.id, project=project_id).execute()
         payload = {"delivery": delivery_id, **message_json(message, sender_alias, [ws.alias])}
         outbox.record(project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
-                      to_events=i == 0, audit=False, urgent=urgent)
+                      to_events=i == 0, audit=False)
 
 
 def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: str = "",

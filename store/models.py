@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class SchemaVersion(BaseModel):
@@ -186,6 +186,88 @@ class Subscription(BaseModel):
         indexes = ((("workspace", "bead"), True), (("bead",), False))
 
 
+class Escalation(BaseModel):
+    """A question for a human, raised by an agent with its context attached (schema v3)."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    subject = pw.CharField(max_length=300)
+    situation = pw.TextField()
+    #: JSON list of the choices the agent sees.
+    options = pw.TextField(default="[]")
+    severity = pw.CharField(max_length=16, default="normal")
+    #: JSON: claims, reservations, branch, git status, recent mail and chat at the time of asking.
+    context = pw.TextField(default="{}")
+    status = pw.CharField(max_length=16, default="pending")  # pending | answered | expired
+    response = pw.TextField(default="")
+    note = pw.TextField(default="")
+    responder = pw.CharField(max_length=100, default="")
+    created_ts = pw.DoubleField()
+    #: when it is announced a second time (once), and when it expires unanswered.
+    remind_ts = pw.DoubleField()
+    expires_ts = pw.DoubleField()
+    reminded_ts = pw.DoubleField(null=True)
+    answered_ts = pw.DoubleField(null=True)
+    expired_ts = pw.DoubleField(null=True)
+
+    class Meta:
+        indexes = ((("project", "status"), False), (("status", "remind_ts"), False),
+                   (("workspace", "status"), False))
+
+
+class Webhook(BaseModel):
+    """Where a project's humans are told about escalations (Slack-compatible incoming webhook)."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE", unique=True)
+    url = pw.CharField(max_length=2000)
+    updated_ts = pw.DoubleField()
+
+
+class WebhookDelivery(BaseModel):
+    """One webhook post to make, retried with backoff until delivered or given up."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    escalation = pw.ForeignKeyField(Escalation, null=True, on_delete="CASCADE")
+    kind = pw.CharField(max_length=32)
+    payload = pw.TextField()
+    status = pw.CharField(max_length=16, default="pending")  # pending | delivered | failed | dropped
+    attempts = pw.IntegerField(default=0)
+    #: earliest time of the next attempt (also moved forward while an attempt holds the row).
+    next_ts = pw.DoubleField()
+    last_error = pw.CharField(max_length=500, default="")
+    created_ts = pw.DoubleField()
+    delivered_ts = pw.DoubleField(null=True)
+
+    class Meta:
+        indexes = ((("status", "next_ts"), False),)
+
+
+class Policy(BaseModel):
+    """One version of a project's policy bundle: invariants plus one playbook per role."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    version = pw.IntegerField()
+    #: SHA-256 of the bundle's content: the ETag of what is served from it.
+    hash = pw.CharField(max_length=64)
+    invariants = pw.TextField(default="")
+    #: JSON object role -> markdown playbook.
+    roles = pw.TextField(default="{}")
+    source = pw.CharField(max_length=16, default="set")  # default | set | reset
+    created_ts = pw.DoubleField()
+
+    class Meta:
+        indexes = ((("project", "version"), True),)
+
+
+class PolicyHead(BaseModel):
+    """The active policy version of a project (one row each, so activation is one atomic write)."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE", unique=True)
+    version = pw.IntegerField()
+    updated_ts = pw.DoubleField()
+
+
 V1_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]
 V2_MODELS = [Message, Delivery, Subscription]
-ALL_MODELS = V1_MODELS + V2_MODELS
+V3_MODELS = [Escalation, Webhook, WebhookDelivery, Policy, PolicyHead]
+ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS

@@ -1,4 +1,12 @@
-"""The transactional outbox: side effects recorded with the fact, delivered to Redis later."""
+"""The transactional outbox: side effects recorded with the fact, delivered to Redis after commit.
+
+Delivery has a fast path and a guarantee. The request that committed a row publishes it right
+away from memory (`publish_committed`), so mail and chat reach mailboxes in milliseconds without
+a queue hop. Whatever that misses (Redis down, process killed between commit and publish) the
+delivery actor and the redelivery sweep publish later; the sweep also records in SQL, in batches,
+that rows were delivered. Publishing is idempotent per outbox id (publish.lua), so the paths
+can overlap freely.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import threading
 from typing import Any
 
 from store import Store, db
+from store.errors import Unavailable
 from store.models import Event, Outbox
 from store.util import now
 
@@ -19,21 +28,27 @@ DEFAULT_MAX_ATTEMPTS = 20
 _local = threading.local()
 
 
+def take_rows() -> list[dict[str, Any]]:
+    """Rows recorded by this thread since the last call (publish them once committed)."""
+    rows = getattr(_local, "rows", [])
+    _local.rows = []
+    return rows
+
+
 def take_pending() -> list[tuple[int, bool]]:
-    """(outbox id, urgent) recorded by this thread since the last call; send them once committed."""
-    ids = getattr(_local, "ids", [])
-    _local.ids = []
-    return ids
+    """(outbox id, False) of the rows recorded by this thread since the last call (older API)."""
+    return [(row["id"], False) for row in take_rows()]
+
+
+def publish_pending(st: Store) -> None:
+    """Publish, after commit, what this thread recorded (actors and sweeps writing facts)."""
+    publish_committed(st, take_rows())
 
 
 def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: int | None = None,
            workspace_id: int | None = None, bead_ref: str = "", delivery_id: int | None = None,
-           to_events: bool = True, audit: bool = True, urgent: bool = False) -> int:
-    """Add an outbox row (and an audit event); call inside the transaction of the fact itself.
-
-    `urgent` rows are published by the request itself right after commit (chat: the waiter is
-    blocked on it); the others go through the delivery actor.
-    """
+           to_events: bool = True, audit: bool = True) -> int:
+    """Add an outbox row (and an audit event); call inside the transaction of the fact itself."""
     ts = now()
     body = json.dumps({**payload, "ts": ts})
     if audit:
@@ -41,8 +56,22 @@ def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: in
                      data=body, created_ts=ts)
     outbox_id = Outbox.insert(project=project_id, kind=kind, recipient_id=recipient_id, payload=body,
                               created_ts=ts, delivery_id=delivery_id, to_events=to_events).execute()
-    _local.ids = [*getattr(_local, "ids", []), (outbox_id, urgent)]
+    row = {"id": outbox_id, "project": project_id, "kind": kind, "payload": body, "recipient": recipient_id,
+           "delivery": delivery_id, "to_events": to_events}
+    _local.rows = [*getattr(_local, "rows", []), row]
     return outbox_id
+
+
+def publish_committed(st: Store, rows: list[dict[str, Any]]) -> list[int]:
+    """The fast path: publish rows this request committed, from memory; returns the ids it could not."""
+    failed = []
+    for row in rows:
+        try:
+            st.redis.publish(row["project"], row["id"], row["kind"], row["payload"], row["recipient"],
+                             row["delivery"], row["to_events"])
+        except Unavailable:
+            failed.append(row["id"])
+    return failed
 
 
 def deliver(st: Store, outbox_id: int, force: bool = False) -> bool:
@@ -68,7 +97,8 @@ def pending(older_than: float = DEFAULT_REDELIVER_AFTER, limit: int = 500) -> li
     """Undelivered rows due for another try, each try counted (the redelivery sweep's input).
 
     A row is first retried `older_than` seconds after it was written, then with exponential
-    backoff: try n waits `older_than * 2**n`, so a row Redis keeps refusing is not hammered.
+    backoff: try n waits until the row is `older_than * 2**n` old, so a row Redis keeps refusing
+    is not hammered.
     """
     ts = now()
     rows = (Outbox.select(Outbox.id, Outbox.created_ts, Outbox.attempts)
@@ -80,3 +110,15 @@ def pending(older_than: float = DEFAULT_REDELIVER_AFTER, limit: int = 500) -> li
         with db.transaction():
             Outbox.update(attempts=Outbox.attempts + 1).where(Outbox.id.in_(due)).execute()
     return due
+
+
+def redeliver(st: Store, outbox_ids: list[int]) -> int:
+    """Publish rows (deduplicated: those the fast path sent are no-ops) and mark them delivered
+    in one statement. Returns how many were published by this call."""
+    rows = list(Outbox.select().where(Outbox.id.in_(outbox_ids), Outbox.delivered_ts.is_null()))
+    sent = sum(st.redis.publish(r.project_id, r.id, r.kind, r.payload, r.recipient_id, r.delivery_id, r.to_events)
+               for r in rows)
+    if rows:
+        with db.transaction():
+            Outbox.update(delivered_ts=now()).where(Outbox.id.in_([r.id for r in rows])).execute()
+    return sent

@@ -23,8 +23,12 @@ DEFAULT_STREAM_MAXLEN = 10_000
 DEFAULT_DEDUPE_TTL = 7 * 24 * 3600
 #: Seconds between SQL writes of a workspace's last_seen.
 DEFAULT_TOUCH_TTL = 60
+#: Seconds before a requested mailbox rebuild that has not finished is requested again.
+DEFAULT_REBUILD_RETRY = 30
 #: Most new mailbox entries one banner carries (the rest come on the next call).
 DEFAULT_BANNER_ITEMS = 20
+#: Seconds an expired reservation is kept for the expiry sweep to report (then writers drop it).
+DEFAULT_RESERVATION_GRACE = 120
 
 
 @dataclass
@@ -40,6 +44,19 @@ class Beat:
 
 def _fields(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2]))
+
+
+def _res_prefix(workspace_id: int) -> str:
+    """The start of every reservation field of one workspace (its id, then NUL, then the pattern)."""
+    return f"{workspace_id}\0"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _loads(values: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(v) for v in values]
 
 
 def make_client(url: str) -> redis.Redis:
@@ -72,9 +89,9 @@ class RedisStore:
         k = self.keys
         keys = [k.presence_key(project_id), k.online_key(project_id), k.touch_key(project_id, workspace_id),
                 k.mailbox_key(project_id, workspace_id), k.waiting_key(project_id, workspace_id),
-                k.waitinfo_key(project_id, workspace_id), k.epoch_key(project_id)]
+                k.waitinfo_key(project_id, workspace_id), k.epoch_key(project_id), k.rebuilding_key(project_id)]
         args = [workspace_id, repr(now), json.dumps(presence), DEFAULT_TOUCH_TTL, MAILBOX_GROUP,
-                f"ws{workspace_id}", DEFAULT_BANNER_ITEMS]
+                f"ws{workspace_id}", DEFAULT_BANNER_ITEMS, DEFAULT_REBUILD_RETRY]
         touch, rebuild, new, pending, waiting = self._run("heartbeat", keys, args)
         return Beat(bool(touch), bool(rebuild), [(sid, _fields(flat)) for sid, flat in new], int(pending),
                     [json.loads(w) for w in waiting if w])
@@ -150,6 +167,13 @@ class RedisStore:
             raise Unavailable(f"redis unreachable: {exc}") from exc
         return read[0][1] if read else []
 
+    def mark_rebuilt(self, project_id: int, now: float) -> None:
+        """Record that a project's mailboxes are whole in this Redis (ends rebuild requests)."""
+        try:
+            self.client.set(self.keys.epoch_key(project_id), repr(now))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
     def reclaim_stuck(self, project_id: int, workspace_id: int, min_idle_ms: int, count: int = 100) -> int:
         """Show again, once, mailbox entries left unread longer than `min_idle_ms` (XAUTOCLAIM)."""
         keys = [self.keys.mailbox_key(project_id, workspace_id), self.keys.mailbox_index_key(project_id, workspace_id)]
@@ -198,6 +222,77 @@ class RedisStore:
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
         return len(gone)
+
+    # -- reservations (store/reservations.py): entries are dicts, their field is "<ws>\0<pattern>" --
+
+    def reserve(self, project_id: int, repo_id: int, workspace_id: int, entries: list[dict[str, Any]],
+                now: float) -> list[dict[str, Any]]:
+        """Set or renew a workspace's reservations; returns the other workspaces' live entries.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        args: list[Any] = [repr(now), DEFAULT_RESERVATION_GRACE, _res_prefix(workspace_id)]
+        for entry in entries:
+            args += [_res_prefix(workspace_id) + entry["pattern"], _compact(entry), repr(entry["expires"])]
+        return _loads(self._run("reserve", self._res_keys(project_id, repo_id), args))
+
+    def auto_reserve(self, project_id: int, repo_id: int, workspace_id: int, entries: list[dict[str, Any]],
+                     now: float, complete: bool) -> list[dict[str, Any]]:
+        """Make a workspace's automatic entries match `entries` (all with one expiry); returns the
+        other workspaces' live entries that may overlap them (a pre-filter: decide overlap after).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        expires = entries[0]["expires"] if entries else now
+        args: list[Any] = [repr(now), DEFAULT_RESERVATION_GRACE, _res_prefix(workspace_id), repr(expires),
+                           "1" if complete else "0"]
+        for entry in entries:
+            args += [entry["pattern"], _compact(entry)]
+        return _loads(self._run("autoreserve", self._res_keys(project_id, repo_id), args))
+
+    def unreserve(self, project_id: int, repo_id: int, workspace_id: int,
+                  patterns: list[str] | None) -> list[dict[str, Any]]:
+        """Remove a workspace's entries of `patterns` (None: all of them); returns those removed.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        if patterns == []:
+            return []
+        prefix = _res_prefix(workspace_id)
+        args = [prefix, *(prefix + p for p in patterns or [])]
+        return _loads(self._run("unreserve", self._res_keys(project_id, repo_id), args))
+
+    def reservations(self, project_id: int, repo_id: int, now: float) -> list[dict[str, Any]]:
+        """Every live entry of a repo (read-only).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        table, expiries = self._res_keys(project_id, repo_id)
+        pipe = self.client.pipeline(transaction=True)  # one slot: a consistent snapshot of both keys
+        pipe.zrangebyscore(expiries, f"({now!r}", "+inf")
+        pipe.hgetall(table)
+        try:
+            live, entries = pipe.execute()
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return [json.loads(entries[field]) for field in live if field in entries]
+
+    def expire_reservations(self, project_id: int, repo_id: int, now: float,
+                            limit: int) -> list[dict[str, Any]]:
+        """Remove a repo's entries whose lease ended by `now`; returns them (each exactly once).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        return _loads(self._run("expire", self._res_keys(project_id, repo_id), [repr(now), limit]))
+
+    def _res_keys(self, project_id: int, repo_id: int) -> list[str]:
+        k = self.keys
+        return [k.reservations_key(project_id, repo_id), k.reservation_expiry_key(project_id, repo_id)]
 
     def ping(self) -> str:
         try:

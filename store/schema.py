@@ -6,7 +6,7 @@ import peewee
 
 from store import db
 from store.config import Settings
-from store.models import SCHEMA_VERSION, V1_MODELS, V2_MODELS, Outbox, SchemaVersion
+from store.models import SCHEMA_VERSION, V1_MODELS, V2_MODELS, V3_MODELS, Outbox, SchemaVersion
 from store.util import now
 
 
@@ -42,6 +42,9 @@ def migrate() -> int:
                 _add_missing_columns(Outbox, ("delivery_id", "to_events"))
                 db.database.execute_sql("CREATE INDEX IF NOT EXISTS outbox_delivery_id ON outbox (delivery_id)")
                 SchemaVersion.create(version=2, applied_ts=now())
+            if version < 3:
+                db.database.create_tables(V3_MODELS, safe=True)  # escalations, webhooks, policies
+                SchemaVersion.create(version=3, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 

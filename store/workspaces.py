@@ -160,6 +160,24 @@ def authenticate(token: str) -> tuple[Workspace, Project]:
     return row, row.project
 
 
+def authenticate_key(key: str) -> Project:
+    """The project a project key (admin) belongs to, compared by hash like `init_workspace` does.
+
+    Raises:
+        Forbidden: the bearer is a workspace token (it acts only as its workspace, never as admin).
+        Unauthorized: no key, or one no project has.
+    """
+    if key.startswith(WORKSPACE_TOKEN_PREFIX):
+        authenticate(key)  # an unknown token is a 401, a valid one a 403
+        raise Forbidden("this needs the project key (a human's); a workspace token acts only as its workspace")
+    if not key.startswith(PROJECT_KEY_PREFIX):
+        raise Unauthorized("this call needs the project key (bw_pk_...): --key or WIRE_PROJECT_KEY")
+    project = Project.get_or_none(Project.key_hash == hash_secret(key))
+    if project is None:
+        raise Unauthorized("unknown project key")
+    return project
+
+
 def forget_token(token: str) -> None:
     _auth_cache.pop(token, None)
 

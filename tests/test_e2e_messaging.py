@@ -275,6 +275,8 @@ def test_mail_shows_once_through_the_consumer_group_and_opening_it_empties_the_m
 
 
 def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(deployment):
+    # every delivery through the worker (the web's fast path off), so the kill hits deliveries
+    deployment.env["BEADWIRE_PUBLISH_INLINE"] = "0"
     web = deployment.web()
     worker = deployment.worker()
     ana, bob = register(web.url, "ana", "bob")

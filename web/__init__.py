@@ -12,7 +12,7 @@ from store.config import Settings
 def create_app(settings: Settings | None = None, redis_client: object | None = None) -> Flask:
     """Build the app for `settings` (default: from the environment)."""
     from store import db, open_store
-    from web import beads, chat, errors, identity, mail, sync
+    from web import beads, chat, errors, escalations, identity, locks, mail, policies, sync
     from web.common import add_banner
 
     settings = settings or Settings.from_env()
@@ -22,7 +22,10 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["beadwire"] = open_store(settings, redis_client)
     errors.init_app(app)
-    for blueprint in (identity.bp, identity.team_bp, beads.bp, sync.bp, mail.bp, chat.bp):
+    for blueprint in (identity.bp, identity.team_bp, beads.bp, sync.bp, mail.bp, chat.bp, locks.bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (escalations.bp, escalations.read_bp, escalations.admin_bp, policies.read_bp,
+                      policies.admin_bp):
         app.register_blueprint(blueprint)
 
     @app.before_request
@@ -36,28 +39,29 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
 
     @app.teardown_request
     def _close(exc: BaseException | None) -> None:
-        from store.outbox import take_pending
+        from store.outbox import take_rows
 
-        take_pending()  # a failed request leaves nothing to send
+        take_rows()  # a failed request leaves nothing to send
         db.close()
 
     return app
 
 
 def _send_outbox(status: int) -> None:
-    """Deliver what this request committed: urgent rows now, the rest through the actor."""
-    from store.outbox import deliver, take_pending
+    """Publish what this request committed; hand what could not be published (or, with
+    `publish_inline` off, everything) to the delivery actor."""
+    from store.outbox import publish_committed, take_rows
 
-    rows = take_pending()
+    rows = take_rows()
     if not rows or status >= 400:
         return
-    from actors.outbox import deliver_outbox
+    st = current_app.extensions["beadwire"]
+    failed = publish_committed(st, rows) if st.settings.publish_inline else [row["id"] for row in rows]
+    if failed:
+        from actors.outbox import deliver_outbox
 
-    for outbox_id, urgent in rows:
-        try:
-            if urgent:
-                deliver(current_app.extensions["beadwire"], outbox_id)
-            else:
+        for outbox_id in failed:
+            try:
                 deliver_outbox.send(outbox_id)
-        except Exception:  # noqa: BLE001 - the fact is committed; the redelivery sweep sends it later
-            logging.getLogger("beadwire.web").warning("could not deliver outbox %s; the sweep will", outbox_id)
+            except Exception:  # noqa: BLE001 - committed all the same: the redelivery sweep sends it
+                logging.getLogger("beadwire.web").warning("outbox %s waits for the sweep", outbox_id)

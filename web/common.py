@@ -65,10 +65,40 @@ def authenticate() -> None:
     g.ws, g.project = auth(token)
     beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""), request.headers.get("X-Wire-Host", ""))
     g.banner = banner(beat, now())
+    _add_conflicts(beat.pending)
     if beat.rebuild:
         from actors.mailbox import rebuild_mailboxes
 
         rebuild_mailboxes.send(g.project.id)
+
+
+def _add_conflicts(unread: int) -> None:
+    """Auto-reserve the caller's modified files (header `X-Wire-Changed`); overlaps join the banner."""
+    from web.locks import auto_reserve_from_header
+
+    conflicts = auto_reserve_from_header()
+    if conflicts:
+        g.banner = {**(g.banner or {"waiting": [], "new": [], "unread": unread}), "conflicts": conflicts}
+
+
+def admin() -> None:
+    """before_request of human-only routes: the bearer must be the project key (a token gets 403)."""
+    from store.workspaces import authenticate_key
+
+    token = bearer()
+    if not token:
+        raise Unauthorized("missing bearer: this call needs the project key (--key or WIRE_PROJECT_KEY)")
+    g.project, g.ws = authenticate_key(token), None
+
+
+def key_or_workspace() -> None:
+    """before_request of routes open to both: the project key (g.ws is None) or a workspace token."""
+    from store.util import PROJECT_KEY_PREFIX
+
+    if bearer().startswith(PROJECT_KEY_PREFIX):
+        admin()
+    else:
+        authenticate()
 
 
 def add_banner(response):

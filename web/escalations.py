@@ -1,0 +1,122 @@
+"""Escalations to humans: agents raise them, humans (the project key) answer them; the webhook.
+
+Three blueprints by who may call: `bp` acts as a workspace (raise), `read_bp` takes either the
+project key or a workspace token (list, show), `admin_bp` only the project key (answer, webhook).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, g, jsonify
+from marshmallow import Schema, fields, validate
+
+from store import escalations, webhooks
+from web.common import admin, authenticate, key_or_workspace, load, load_args, store
+
+bp = Blueprint("escalations", __name__, url_prefix="/v1")
+bp.before_request(authenticate)
+read_bp = Blueprint("escalations_read", __name__, url_prefix="/v1")
+read_bp.before_request(key_or_workspace)
+admin_bp = Blueprint("escalations_admin", __name__, url_prefix="/v1")
+admin_bp.before_request(admin)
+
+
+class LocalContextSchema(Schema):
+    """What only the agent's machine knows (the CLI collects it)."""
+
+    branch = fields.Str(load_default="", validate=validate.Length(max=200))
+    git_status = fields.List(fields.Str(validate=validate.Length(max=1000)), load_default=list,
+                             validate=validate.Length(max=escalations.MAX_GIT_LINES))
+    #: porcelain lines left out because there were more than MAX_GIT_LINES
+    git_status_more = fields.Int(load_default=0, validate=validate.Range(min=0))
+
+
+class EscalateSchema(Schema):
+    subject = fields.Str(required=True, validate=validate.Length(min=1, max=300))
+    situation = fields.Str(required=True, validate=validate.Length(min=1, max=escalations.MAX_SITUATION))
+    options = fields.List(fields.Str(validate=validate.Length(min=1, max=500)), load_default=list,
+                          validate=validate.Length(max=escalations.MAX_OPTIONS))
+    severity = fields.Str(load_default="normal", validate=validate.OneOf(escalations.SEVERITIES))
+    ttl = fields.Int(load_default=escalations.DEFAULT_TTL,
+                     validate=validate.Range(min=escalations.MIN_TTL, max=escalations.MAX_TTL))
+    context = fields.Nested(LocalContextSchema, load_default=dict)
+
+
+class ListArgs(Schema):
+    status = fields.Str(load_default=None, validate=validate.OneOf(escalations.STATUSES))
+    mine = fields.Bool(load_default=False)
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class RespondSchema(Schema):
+    response = fields.Str(required=True, validate=validate.Length(min=1, max=escalations.MAX_RESPONSE))
+    note = fields.Str(load_default="", validate=validate.Length(max=4000))
+    by = fields.Str(load_default="", validate=validate.Length(max=100))
+
+
+class WebhookSchema(Schema):
+    url = fields.Str(required=True, allow_none=True, validate=validate.Length(max=webhooks.MAX_URL))
+
+
+escalate_schema, list_args, respond_schema, webhook_schema = (EscalateSchema(), ListArgs(), RespondSchema(),
+                                                              WebhookSchema())
+
+
+@bp.post("/escalations")
+def escalate():
+    a = load(escalate_schema)
+    answer, posts = escalations.create(store(), g.project, g.ws, a["subject"], a["situation"], a["options"],
+                                       a["severity"], a["ttl"], a["context"])
+    _send_posts(posts)
+    return jsonify(answer), 201
+
+
+@read_bp.get("/escalations")
+def list_escalations():
+    a = load_args(list_args)
+    return jsonify(escalations.list_escalations(g.project, g.ws, a["status"], a["mine"], a["limit"]))
+
+
+@read_bp.get("/escalations/<int:escalation_id>")
+def show(escalation_id: int):
+    return jsonify(escalations.get_escalation(g.project, g.ws, escalation_id))
+
+
+@admin_bp.post("/escalations/<int:escalation_id>/respond")
+def respond(escalation_id: int):
+    a = load(respond_schema)
+    return jsonify(escalations.respond(g.project, escalation_id, a["response"], a["note"], a["by"]))
+
+
+@admin_bp.get("/project/webhook")
+def get_webhook():
+    return jsonify(webhooks.webhook_json(g.project))
+
+
+@admin_bp.put("/project/webhook")
+def put_webhook():
+    return jsonify(webhooks.set_url(g.project, load(webhook_schema)["url"]))
+
+
+@admin_bp.delete("/project/webhook")
+def delete_webhook():
+    return jsonify(webhooks.set_url(g.project, None))
+
+
+@admin_bp.post("/project/webhook/test")
+def test_webhook():
+    post = webhooks.enqueue_test(g.project)
+    _send_posts([post])
+    return jsonify({"queued": True, "id": post}), 202
+
+
+def _send_posts(ids: list[int]) -> None:
+    """Enqueue committed webhook posts; if the broker is down, the escalation sweep sends them."""
+    from actors.escalations import deliver_webhook
+
+    for post_id in ids:
+        try:
+            deliver_webhook.send(post_id)
+        except Exception:  # noqa: BLE001 - the post is committed; the sweep retries it
+            logging.getLogger("beadwire.web").warning("could not enqueue webhook post %s", post_id)
