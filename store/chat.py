@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from store import Store, db
+from store import Store, db, outbox
 from store.errors import InvalidInput
 from store.messages import _check_body, ack_deliveries, deliver_to, message_json, resolve_recipients
 from store.models import Delivery, Message, Project, Workspace
@@ -58,6 +58,7 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
         message = Message.create(project=project.id, kind="chat", sender=ws.id, body=body,
                                  thread=conversation(ws, other), created_ts=now())
         deliver_to(project.id, message, [other], ws.alias)
+    outbox.publish_pending(st)  # the waiter wakes now; the bookkeeping below is not on its clock
     _read_from(st, ws, other)  # answering means having read what the other side said
     st.redis.set_waiting(project.id, ws.id, other.id, 0, {})  # ...and ends its wait on us
     if wait:
@@ -74,18 +75,19 @@ def done(st: Store, project: Project, ws: Workspace, alias: str) -> dict[str, An
 
 
 def wait(st: Store, project: Project, ws: Workspace, alias: str, after: int, cursor: str,
-         timeout: float) -> dict[str, Any]:
-    """Block until `alias` says something newer than message `after`, or `timeout` seconds pass."""
+         timeout: float) -> tuple[dict[str, Any], list[int]]:
+    """Block until `alias` says something newer than message `after`, or `timeout` seconds pass.
+
+    Returns the answer and the deliveries to acknowledge (`ack_deliveries`) once it is sent:
+    the waiter gets the reply first, the bookkeeping follows.
+    """
     other = partner(project, ws, alias)
     found = _unread_from(ws, other, after)
     deadline = now() + min(max(timeout, 0.0), MAX_SLICE)
     if not found:
         db.close()  # a waiter holds no database connection
         found, cursor = _block(st, project, ws, other, after, cursor, deadline)
-        db.connect()
-    if found:
-        ack_deliveries(st, ws, [d for d, _ in found])
-    return {"messages": [m for _, m in found], "cursor": cursor}
+    return {"messages": [m for _, m in found], "cursor": cursor}, [d for d, _ in found]
 
 
 def _block(st: Store, project: Project, ws: Workspace, other: Workspace, after: int, cursor: str,

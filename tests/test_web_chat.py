@@ -86,3 +86,13 @@ def test_a_blocked_waiter_wakes_up_when_the_reply_is_posted(real_app, make_real_
     thread.join(20)
     assert [m["body"] for m in got["r"].json["messages"]] == ["yes"]
     assert time.monotonic() - started < 10  # woken by the reply, not by the 20 s timeout
+
+
+def test_a_reply_returned_by_a_wait_counts_as_read(pair):
+    ana, bob = pair
+    asked = ana.post("/chat", {"to": "bob", "body": "ping", "wait": 60}).json
+    bob.post("/chat", {"to": "ana", "body": "pong"})
+    got = ana.get(f"/chat/wait?with=bob&after={asked['message']['id']}&cursor={asked['cursor']}&timeout=5")
+    assert [m["body"] for m in got.json["messages"]] == ["pong"]
+    got.close()  # the server acknowledges once the answer is sent
+    assert ana.get("/chat/pending").json["conversations"] == []

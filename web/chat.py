@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from store import chat, messages
 from store.db import close as db_close
+from store.db import connect as db_connect
 from web.common import authenticate, load, load_args, store
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
@@ -57,7 +58,20 @@ def post():
 @bp.get("/chat/wait")
 def wait():
     a = load_args(wait_args)
-    return jsonify(chat.wait(store(), g.project, g.ws, a["with_"], a["after"], a["cursor"], a["timeout"]))
+    answer, to_ack = chat.wait(store(), g.project, g.ws, a["with_"], a["after"], a["cursor"], a["timeout"])
+    response = jsonify(answer)
+    if to_ack:  # acknowledged once the waiter has its reply, off the reply's critical path
+        st, ws = store(), g.ws
+        response.call_on_close(lambda: _ack(st, ws, to_ack))
+    return response
+
+
+def _ack(st, ws, delivery_ids: list[int]) -> None:
+    db_connect()
+    try:
+        messages.ack_deliveries(st, ws, delivery_ids)
+    finally:
+        db_close()
 
 
 @bp.post("/chat/done")
