@@ -260,12 +260,17 @@ def banner(beat: Beat, now_ts: float) -> dict[str, Any] | None:
 def rebuild_mailboxes(st: Store, project_id: int) -> int:
     """Put every unread delivery of a project back into its mailbox (after Redis lost them).
 
-    Publishing is deduplicated per outbox row, so entries still present are not added twice.
+    Publishing is deduplicated per outbox row, so entries still present are not added twice; each
+    delivery is checked unread again right before it is published, so one acknowledged while the
+    rebuild runs is not brought back.
     """
     started = now()
     unread = Delivery.select(Delivery.id).where(Delivery.project == project_id, Delivery.acked_ts.is_null())
-    rows = Outbox.select(Outbox.id).where(Outbox.delivery_id.in_(unread)).order_by(Outbox.id).tuples()
-    count = sum(1 for (outbox_id,) in rows if outbox.deliver(st, outbox_id, force=True))
+    rows = Outbox.select(Outbox.id, Outbox.delivery_id).where(Outbox.delivery_id.in_(unread)).order_by(Outbox.id)
+    count = 0
+    for outbox_id, delivery_id in rows.tuples():
+        still_unread = Delivery.select().where(Delivery.id == delivery_id, Delivery.acked_ts.is_null()).exists()
+        count += still_unread and outbox.deliver(st, outbox_id, force=True)
     st.redis.mark_rebuilt(project_id, started)  # only now: a rebuild that died is requested again
     return count
 
