@@ -35,11 +35,6 @@ def take_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def take_pending() -> list[tuple[int, bool]]:
-    """(outbox id, False) of the rows recorded by this thread since the last call (older API)."""
-    return [(row["id"], False) for row in take_rows()]
-
-
 def publish_pending(st: Store) -> None:
     """Publish, after commit, what this thread recorded (actors and sweeps writing facts)."""
     publish_committed(st, take_rows())

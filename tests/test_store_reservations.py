@@ -166,8 +166,7 @@ def test_the_expiry_sweep_emits_one_event_per_expired_reservation(app, make_agen
     assert sorted(e["pattern"] for e in expired) == ["a.py", "b/**"]
     assert expired[0]["repo"] == "github.com/acme/shop" and expired[0]["alias"] == "ana"
     assert reservations.expire(st) == []  # each expiry is reported once
-    for outbox_id, _ in outbox.take_pending():
-        outbox.deliver(st, outbox_id)
+    outbox.publish_pending(st)
     events = [f for _, f in st.redis.client.xrange(st.redis.keys.events_key(project_id))]
     assert [e["kind"] for e in events].count("reservation.expired") == 2
     assert [r["pattern"] for r in ana.get("/locks").json] == ["keep.py"]

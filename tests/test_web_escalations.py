@@ -274,8 +274,7 @@ def test_webhook_backoff_doubles_then_gives_up_with_an_event(app, team, client, 
         outcomes.append(webhooks.attempt(post_id, post=refuse))
     assert outcomes == ["retry"] * (webhooks.DEFAULT_MAX_ATTEMPTS - 1) + ["failed"]
     assert webhooks.attempt(post_id, post=refuse) == "skipped"
-    for outbox_id, _ in outbox.take_pending():
-        outbox.deliver(app.extensions["beadwire"], outbox_id)
+    outbox.publish_pending(app.extensions["beadwire"])
     (event,) = _events(app, team.project, "webhook.failed")
     assert json.loads(event["data"])["attempts"] == webhooks.DEFAULT_MAX_ATTEMPTS
 
@@ -305,8 +304,7 @@ def sweep(app) -> dict[str, int]:
     """One pass of what `sweep_escalations` does, in this thread: the sweep, its events, its posts."""
     st = app.extensions["beadwire"]
     counts = escalations.sweep(st)
-    for outbox_id, _ in outbox.take_pending():
-        outbox.deliver(st, outbox_id)
+    outbox.publish_pending(st)
     for post_id in webhooks.due():
         webhooks.attempt(post_id)
     return counts
