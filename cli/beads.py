@@ -265,15 +265,15 @@ def unsubscribe(client: Client, ref: str) -> None:
 
 def _summary(bead: dict[str, Any]) -> str:
     """`bd-12: title`."""
-    ident, title = bead.get("id", "?"), bead.get("title")
-    return f"{ident}: {title}" if title else str(ident)
+    ident, title = output.clean(bead.get("id", "?")), output.clean(bead.get("title"))
+    return f"{ident}: {title}" if title else ident
 
 
 def _brief(item: Any) -> str:
     """One line for a bead given as an object or just an id."""
     if not isinstance(item, dict):
-        return str(item)
-    return "  ".join(filter(None, [item.get("id"), item.get("status"), item.get("title")]))
+        return output.clean(item)
+    return "  ".join(output.clean(v) for v in (item.get("id"), item.get("status"), item.get("title")) if v)
 
 
 def _holder(bead: dict[str, Any]) -> str:
@@ -288,8 +288,9 @@ def _bead_row(bead: dict[str, Any], qualify: bool) -> list[str]:
     ident = bead.get("id", "?")
     if qualify and bead.get("repo"):
         ident = f"{bead['repo'].rstrip('/').rsplit('/', 1)[-1]}:{ident}"
-    return [ident, output.priority(bead.get("priority")), bead.get("status") or "-",
-            bead.get("issue_type") or "-", _holder(bead), bead.get("title", "")]
+    row = [ident, output.priority(bead.get("priority")), bead.get("status") or "-",
+           bead.get("issue_type") or "-", _holder(bead), bead.get("title", "")]
+    return [output.clean(cell) for cell in row]  # synced and agent-written text is untrusted
 
 
 def _print_beads(beads: list[dict[str, Any]], empty: str) -> None:
@@ -301,14 +302,14 @@ def _print_beads(beads: list[dict[str, Any]], empty: str) -> None:
 
 
 def _print_bead(bead: dict[str, Any]) -> None:
-    click.echo(f"{bead.get('id', '?')}  {bead.get('title', '')}")
+    click.echo(output.clean(f"{bead.get('id', '?')}  {bead.get('title', '')}"))
     facts = [bead.get("status"), output.priority(bead.get("priority")), bead.get("issue_type"),
              bead.get("repo")]
-    click.echo("  " + " · ".join(str(f) for f in facts if f))
+    click.echo(output.clean("  " + " · ".join(str(f) for f in facts if f)))
     for line in _bead_facts(bead):
-        click.echo(f"  {line}")
+        click.echo(f"  {output.clean(line)}")
     if bead.get("description"):
-        click.echo("\n" + bead["description"].rstrip())
+        click.echo("\n" + output.clean(bead["description"], newlines=True).rstrip())
     _print_comments(bead.get("comments") or [])
 
 
@@ -337,7 +338,8 @@ def _print_comments(comments: list[dict[str, Any]]) -> None:
     if comments:
         click.echo("\ncomments:")
     for c in comments:
-        click.echo(f"  [{c.get('author', '?')}, {output.ago(c.get('created_at'))}] {c.get('text', '')}")
+        text = output.clean(c.get("text", ""), newlines=True)
+        click.echo(f"  [{output.clean(c.get('author', '?'))}, {output.ago(c.get('created_at'))}] {text}")
 
 
 def _print_claim(answer: dict[str, Any]) -> None:
