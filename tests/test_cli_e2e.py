@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, beads_file
+from tests.conftest import beads_file
 
 pytestmark = pytest.mark.slow
 _slugs = itertools.count(1)
@@ -22,12 +22,7 @@ _slugs = itertools.count(1)
 def stack(tmp_path_factory):
     from tests.servers import start_stack
 
-    try:
-        server = start_stack(tmp_path_factory.mktemp("cli-stack"), workers=2)
-    except Exception as exc:  # noqa: BLE001
-        if IN_CI:
-            raise
-        pytest.skip(f"cannot start the stack: {exc}")
+    server = start_stack(tmp_path_factory.mktemp("cli-stack"), workers=2)
     yield server
     server.stop()
 
