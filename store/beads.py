@@ -155,9 +155,19 @@ def normalise_record(record: Any) -> dict[str, Any]:
 # -- lookup ---------------------------------------------------------------------------------
 
 def repo_by_written(project_id: int, written: str) -> Repo | None:
-    """A repo of the project by its name (`shop`) or canonical origin (`github.com/acme/shop`)."""
+    """A repo of the project by its name (`shop`) or canonical origin (`github.com/acme/shop`).
+
+    Raises:
+        AmbiguousBead: the short name belongs to several repos (`acme/shop`, `other/shop`); only
+            the canonical origin says which one is meant.
+    """
     query = Repo.select().where(Repo.project == project_id, (Repo.canonical == written) | (Repo.name == written))
-    return query.first()
+    found = list(query.limit(10))
+    exact = [repo for repo in found if repo.canonical == written]
+    if exact or len(found) < 2:
+        return (exact or found or [None])[0]
+    names = ", ".join(sorted(repo.canonical for repo in found))
+    raise AmbiguousBead(f"repo name {written!r} matches {names}; write the canonical origin instead")
 
 
 def get_bead(project_id: int, home_repo_id: int, ref: str, for_update: bool = False) -> Bead:

@@ -448,3 +448,15 @@ def test_a_bare_id_in_several_repos_is_ambiguous_except_in_your_own(make_agent):
     assert r.status_code == 409
     assert r.json["error"]["code"] == "ambiguous"
     assert carl.get("/beads/api:bd-same").json["title"] == "api one"
+
+
+def test_a_short_repo_name_shared_by_two_repos_asks_for_the_canonical_origin(make_agent):
+    ana = make_agent(alias="ana", origin=SHOP)
+    olga = make_agent(alias="olga", origin="git@github.com:other/shop.git")
+    theirs = olga.create("Their shop bead")
+    r = ana.get(f"/beads/shop:{theirs}")
+    assert r.status_code == 409
+    assert r.json["error"]["code"] == "ambiguous"
+    assert "github.com/acme/shop" in r.json["error"]["message"]
+    assert "github.com/other/shop" in r.json["error"]["message"]
+    assert ana.get(f"/beads/github.com/other/shop:{theirs}").json["title"] == "Their shop bead"
