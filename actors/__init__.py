@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dramatiq
 
+from store import logs
 from store.config import Settings
 
 settings = Settings.from_env()
+logs.configure(settings, "worker")
 
 
 def _make_broker(settings: Settings) -> dramatiq.Broker:
@@ -20,7 +22,12 @@ def _make_broker(settings: Settings) -> dramatiq.Broker:
         return StubBroker()
     from dramatiq.brokers.redis import RedisBroker
 
-    return RedisBroker(url=settings.redis_url, namespace=f"{settings.namespace}:dramatiq")
+    from store.keys import Keys
+    from store.redis import make_client
+
+    # Dramatiq wants bytes; on a cluster its hash-tagged namespace keeps every queue key in one slot
+    client = make_client(settings.redis_url, settings.redis_cluster, decode=False)
+    return RedisBroker(client=client, namespace=Keys(settings.namespace).broker_namespace(settings.redis_cluster))
 
 
 broker = _make_broker(settings)

@@ -37,6 +37,10 @@ def run(stop: threading.Event) -> None:
 
 
 def main() -> None:
+    from actors import settings
+    from store import logs
+
+    logs.configure(settings, "clock", replace_kind=True)  # importing `actors` tagged it "worker"
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

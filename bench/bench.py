@@ -572,8 +572,18 @@ def summarise_profile(text: str) -> dict:
     }
 
 
+#: `wire` commands timed by `cli_times` (name -> argv after `wire --json`; {bead} is a fresh bead each run).
+CLI_COMMANDS = {
+    "whoami": ["whoami"],
+    "status": ["status"],
+    "ready": ["ready"],
+    "claim": ["claim", "{bead}"],
+    "mail send": ["mail", "send", "cli-agent", "bench mail from the CLI"],
+}
+
+
 def cli_times(url: str, runs: int, tmp: Path) -> dict:
-    """Wall time of `wire --json whoami` and `wire --json ready` in a fresh git repo (median of `runs`)."""
+    """Wall time of each `wire --json <command>` of CLI_COMMANDS in a fresh git repo (median of `runs`)."""
     wire = Path(sys.executable).parent / "wire"
     cmd = [str(wire)] if wire.exists() else [sys.executable, "-c", "from cli import main; main()"]
     repo = tmp / "cli-repo"
@@ -603,14 +613,24 @@ def cli_times(url: str, runs: int, tmp: Path) -> dict:
     _, done = wire_run("init", "--project", "benchcli", "--alias", "cli-agent")
     if done.returncode != 0:
         return {"error": f"wire init failed ({done.returncode}): {done.stderr[-400:] or done.stdout[-400:]}"}
-    for k in range(5):
-        wire_run("create", f"cli bead {k}")
+    beads: list[str] = []
+    for k in range(runs + 6):  # 5 for `ready` to list, the rest to claim (one per run + warm-up)
+        _, done = wire_run("create", f"cli bead {k}")
+        try:
+            beads.append(json.loads(done.stdout)["id"])
+        except (ValueError, KeyError, TypeError):
+            return {"error": f"wire create failed ({done.returncode}): {done.stderr[-400:] or done.stdout[-400:]}"}
+    fresh = iter(beads[5:])
     out: dict[str, Any] = {"command": " ".join(cmd)}
-    for name in ("whoami", "ready"):
-        wire_run(name)  # warm-up (page cache), not counted
+    for name, argv in CLI_COMMANDS.items():
+
+        def args(argv: list[str] = argv) -> list[str]:
+            return [next(fresh) if a == "{bead}" else a for a in argv]
+
+        wire_run(*args())  # warm-up (page cache), not counted
         lat, codes = [], collections.Counter()
         for _ in range(runs):
-            ms, done = wire_run(name)
+            ms, done = wire_run(*args())
             lat.append(ms)
             codes[done.returncode] += 1
         out[name] = {
@@ -1255,43 +1275,60 @@ def report(ours: dict, peer: dict | None) -> str:
             o,
             p,
         )
-    header = (
-        f"| metric | conc | n | median ms | p99 ms | beadwire ops/s | {label} ops/s | {label} median ms "
-        "| ratio (ours/peer) | other procs' CPU % (ours / peer) |"
-    )
-    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (f"| metric | conc | n | beadwire | {label} | ratio (>1: beadwire better) | beadwire median / p99 ms "
+         f"| {label} median ms | other procs' CPU % (ours / peer) |"),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     noisy = False
-    for name, conc, o, p in rows:
+
+    def line(name: str, conc: Any, n: Any, o_txt: str, p_txt: str, ratio: float | None, o_lat: str, p_med: Any,
+             o_cpu: Any, p_cpu: Any) -> None:
+        nonlocal noisy
+        cell = f"{ratio:.2f}×" if ratio else "–"
+        if max(o_cpu or 0, p_cpu or 0) > NOISY_PCT:
+            cell += " ⚠"
+            noisy = True
+        lines.append(f"| {name} | {conc} | {n} | {o_txt} | {p_txt} | {cell} | {o_lat} | {fmt(p_med)} "
+                     f"| {fmt(o_cpu)} / {fmt(p_cpu)} |")
+
+    for name, conc, o, p in rows:  # throughput rows: ratio = our ops/s over the peer's
         p_ops = p.get("throughput_rps") if p else None
-        ratio = f"{o['ops_s'] / p_ops:.2f}×" if p_ops and o.get("ops_s") else "–"
-        if max(o.get("other_cpu_pct") or 0, (p or {}).get("other_cpu_pct") or 0) > NOISY_PCT:
-            ratio += " ⚠"
-            noisy = True
-        lines.append(
-            f"| {name} | {conc} | {o['n']} | {fmt(o['median_ms'])} | {fmt(o['p99_ms'])} | {fmt(o['ops_s'])} "
-            f"| {fmt(p_ops)} | {fmt(p.get('median_ms') if p else None)} | {ratio} "
-            f"| {fmt(o.get('other_cpu_pct'))} / {fmt(p.get('other_cpu_pct') if p else None)} |"
-        )
+        line(name, conc, o["n"], f"{fmt(o['ops_s'])} ops/s", f"{fmt(p_ops)} ops/s" if p_ops else "–",
+             o["ops_s"] / p_ops if p_ops and o.get("ops_s") else None, f"{fmt(o['median_ms'])} / {fmt(o['p99_ms'])}",
+             p.get("median_ms") if p else None, o.get("other_cpu_pct"), (p or {}).get("other_cpu_pct"))
+    race, prace = ours["race"], h.get("c_race")
+    ours_won, rounds = race["rounds_exactly_one_200"], len(race["rounds"])
+    peer_won = prace["rounds_with_exactly_one_winner"] if prace else None
+    line(f"race on one bead, rounds with exactly one winner ({race['agents']} agents)", race["agents"], rounds,
+         f"{ours_won}/{rounds}", f"{peer_won}/{len(prace['rounds'])}" if prace else "–",
+         ours_won / peer_won if peer_won else None, "–", None, race.get("other_cpu_pct"),
+         (prace or {}).get("other_cpu_pct"))
     chat, pchat = ours.get("chat") or {}, h.get("f_chat") or {}
-    if chat:
-        if max(chat.get("other_cpu_pct") or 0, pchat.get("other_cpu_pct") or 0) > NOISY_PCT:
-            noisy = True
-        lines.append(
-            f"| chat reply → blocked waiter, latency (peer: reply → SSE) | 1 | {chat['n']} "
-            f"| {fmt(chat['median_ms'])} | {fmt(chat['p99_ms'])} | – | – "
-            f"| {fmt(pchat.get('reply_to_sse_median_ms'))} "
-            f"| {'⚠' if max(chat.get('other_cpu_pct') or 0, pchat.get('other_cpu_pct') or 0) > NOISY_PCT else '–'} "
-            f"| {fmt(chat.get('other_cpu_pct'))} / {fmt(pchat.get('other_cpu_pct'))} |"
-        )
+    if chat:  # latency: ratio = the peer's median over ours
+        p_med = pchat.get("reply_to_sse_median_ms")
+        line("chat reply → blocked waiter, latency (peer: reply → SSE)", 1, chat["n"], f"{fmt(chat['median_ms'])} ms",
+             f"{fmt(p_med)} ms" if p_med else "–", p_med / chat["median_ms"] if p_med and chat["median_ms"] else None,
+             f"{fmt(chat['median_ms'])} / {fmt(chat['p99_ms'])}", p_med, chat.get("other_cpu_pct"),
+             pchat.get("other_cpu_pct"))
+    rss, pm = ours.get("rss_end_mib") or {}, h.get("e_memory_mib")
+    if rss:  # memory: ratio = the peer's RSS over ours
+        p_rss = pm["end"].get("VmRSS") if pm else None
+        line("server memory (RSS at the end; ours: gunicorn master + workers + Dramatiq, peer: uvicorn)", "–", "–",
+             f"{fmt(rss['server'])} MiB", f"{fmt(p_rss)} MiB" if p_rss else "–",
+             p_rss / rss["server"] if p_rss and rss.get("server") else None, "–", None, None, None)
     cli = ours.get("cli", {})
-    for name in ("whoami", "ready"):
+    for name in CLI_COMMANDS:
         c = cli.get(name)
         if c:
-            lines.append(
-                f"| `wire --json {name}` (CLI wall time) | 1 | {c['n']} | {fmt(c['median_ms'])} "
-                f"| {fmt(c['p99_ms'])} | {fmt(c['ops_s'])} | – | – | – | {fmt(cli.get('other_cpu_pct'))} / – |"
-            )
+            line(f"`wire --json {name}` (CLI wall time; the peer installs no CLI)", 1, c["n"],
+                 f"{fmt(c['median_ms'])} ms", "–", None, f"{fmt(c['median_ms'])} / {fmt(c['p99_ms'])}", None,
+                 cli.get("other_cpu_pct"), None)
     lines.append("")
+    lines.append(
+        "* ratio: throughput rows ours ÷ peer's ops/s (the peer's claim is 2 requests, see bench/README.md); "
+        "the race our rounds with one winner ÷ the peer's; latency and memory the peer's figure ÷ ours."
+    )
     if noisy:
         lines.append(
             f"* ⚠ other processes on this machine used more than {NOISY_PCT}% of a core during a "
@@ -1415,7 +1452,7 @@ def problems(ours: dict) -> list[str]:
         bad = {k: v for k, v in prof.get("statuses", {}).items() if not k.startswith("2")}
         if bad:
             out.append(f"{key} run: non-2xx {bad}")
-    for name in ("whoami", "ready"):
+    for name in CLI_COMMANDS:
         c = (ours.get("cli") or {}).get(name) or {}
         if c and set(c.get("exit_codes", {})) != {0}:
             out.append(f"wire {name}: exit codes {c['exit_codes']}")
@@ -1424,6 +1461,89 @@ def problems(ours: dict) -> list[str]:
     if ours.get("server_log_tracebacks"):
         out.append(f"server log: {ours['server_log_tracebacks']} tracebacks")
     return out
+
+
+def machine() -> dict:
+    """What RESULTS.md says about the machine: CPU model, cores, RAM, Python."""
+    model = "?"
+    try:
+        for row in Path("/proc/cpuinfo").read_text().splitlines():
+            if row.startswith("model name"):
+                model = row.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
+
+
+#: The issue's targets (issue 7): throughput at least 5× the peer's; fixed bounds for the rest.
+THROUGHPUT_TARGET = 5.0
+STATUS_BIG_TARGET_MS = 20.0
+CHAT_TARGET_MS = 5.0
+CLI_TARGET_MS = 150.0
+
+
+def targets(ours: dict, peer: dict | None) -> list[tuple[str, str, bool | None]]:
+    """(target, what was measured, met?) per target; None when it could not be judged (no peer)."""
+    h = (peer or {}).get("harness") or {}
+    out: list[tuple[str, str, bool | None]] = []
+    for what, key, peer_part in (
+        ("mail send c=1", "mail_c1", h.get("a_mail", {}).get("c1")),
+        ("mail send c=8", "mail_c8", h.get("a_mail", {}).get("c8")),
+        ("claims on distinct beads c=1", "claim_c1", h.get("b_claim", {}).get("c1")),
+        ("claims on distinct beads c=8", "claim_c8", h.get("b_claim", {}).get("c8")),
+    ):
+        ops, p_ops = ours[key].get("ops_s"), (peer_part or {}).get("throughput_rps")
+        ratio = ops / p_ops if ops and p_ops else None
+        measured = f"{fmt(ops)} ops/s vs {fmt(p_ops)}: {ratio:.2f}×" if ratio else f"{fmt(ops)} ops/s (no peer figure)"
+        out.append((f"{what}: ≥ {THROUGHPUT_TARGET:g}× the peer's throughput", measured,
+                    None if ratio is None else ratio >= THROUGHPUT_TARGET))
+    race = ours["race"]
+    out.append(("race: every round exactly one winner", f"{race['rounds_exactly_one_200']}/{len(race['rounds'])} rounds",
+                race["rounds_exactly_one_200"] == len(race["rounds"])))
+    big = ours["status_big_c1"]
+    out.append((f"`GET /v1/status` with {ours.get('status_big_online')} online: median < {STATUS_BIG_TARGET_MS:g} ms",
+                f"{fmt(big['median_ms'])} ms", big["median_ms"] is not None and big["median_ms"] < STATUS_BIG_TARGET_MS))
+    chat = ours.get("chat") or {}
+    out.append((f"chat reply → waiter: median < {CHAT_TARGET_MS:g} ms", f"{fmt(chat.get('median_ms'))} ms",
+                chat.get("median_ms") is not None and chat["median_ms"] < CHAT_TARGET_MS))
+    cli = {k: v["median_ms"] for k, v in (ours.get("cli") or {}).items() if isinstance(v, dict) and "median_ms" in v}
+    worst = max(cli, key=cli.get) if cli else None
+    out.append((f"a `wire` command: median < {CLI_TARGET_MS:g} ms (each of {', '.join(CLI_COMMANDS)})",
+                f"slowest `{worst}` {fmt(cli[worst])} ms" if worst else "not measured",
+                bool(cli) and max(cli.values()) < CLI_TARGET_MS and len(cli) == len(CLI_COMMANDS)))
+    return out
+
+
+def results_md(meta: dict, text: str, goals: list[tuple[str, str, bool | None]], peer: dict | None) -> str:
+    m = meta["machine"]
+    peer_state = ("not run" if peer is None else "measured in the same run" if peer.get("source") == "measured"
+                  else f"RECORDED figures ({peer.get('why')})")
+    head = [
+        "# beadwire benchmark results",
+        "",
+        f"* Date: {meta['started']}",
+        (f"* Command: `python3 bench/bench.py {' '.join(meta['argv'])}` "
+         f"({'quick' if meta['args']['quick'] else 'full'} run, {meta['total_s']} s), beadwire at {meta['git']}, "
+         f"database {meta['args']['database']}"),
+        (f"* Machine: {m['cpu']}, {m['cores']} vCPU, {m['ram_gib']} GiB RAM, Python {m['python']}, {m['os']}; "
+         f"load average {' '.join(meta['loadavg_start'])} → {' '.join(meta['loadavg_end'])}"),
+        f"* Peer: BeadHub 0.3.1, {peer_state}",
+        "",
+        "## Targets (issue 7)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    for goal, measured, met in goals:
+        head.append(f"| {goal} | {measured} | {'–' if met is None else 'yes' if met else '**no**'} |")
+    return "\n".join(head) + "\n\n## Table\n\n" + text
 
 
 def git_state() -> str:
@@ -1448,6 +1568,11 @@ def main() -> int:
         action="store_true",
         help="extra, unmeasured c=8 claim run sampled by py-spy (if installed); prints top frames",
     )
+    ap.add_argument(
+        "--results",
+        action="store_true",
+        help="also write bench/RESULTS.md: date, machine, the table and the issue's targets (met or not)",
+    )
     args = ap.parse_args()
     sz = SIZES["quick" if args.quick else "full"]
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -1462,6 +1587,8 @@ def main() -> int:
         "sizes": sz,
         "args": vars(args),
         "git": git_state(),
+        "machine": machine(),
+        "argv": sys.argv[1:],
     }
     print(f"[bench] {meta}", flush=True)
     global SAMPLER
@@ -1497,7 +1624,14 @@ def main() -> int:
     )
     if peer and peer.get("source") == "recorded":
         text += f"\npeer figures are RECORDED ({PEER_RECORDED}), not measured now: {peer.get('why')}\n"
+    goals = targets(ours, peer)
+    text += "\ntargets (issue 7):\n" + "".join(
+        f"* {'–' if met is None else 'met' if met else 'MISSED'}: {goal}: {measured}\n" for goal, measured, met in goals
+    )
     print("\n" + text)
+    if args.results:
+        (ROOT / "bench" / "RESULTS.md").write_text(results_md(meta, text, goals, peer))
+        print(f"[bench] wrote {ROOT / 'bench' / 'RESULTS.md'}")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / f"{stamp}.md").write_text(text)
     (OUT_DIR / f"{stamp}.json").write_text(json.dumps({"meta": meta, "ours": ours, "peer": peer}, indent=2))

@@ -49,13 +49,23 @@ COMMANDS: dict[str, str] = {
     "policy": "cli.policy:policy",
     "sync": "cli.sync:sync",
     "serve": "cli.serve:serve_command",
+    "dashboard": "cli.dashboard:dashboard",
+    "key": "cli.keys:key",
+    "workspace": "cli.keys:workspace",
+    "prime": "cli.onboarding:prime",
+    "handoff": "cli.onboarding:handoff",
+    "add-worktree": "cli.onboarding:add_worktree",
+    "setup": "cli.setup:setup",
+    "mcp": "cli.mcp_server:mcp",
 }
 #: Short help for commands whose module is heavy or may be missing; `wire --help` won't import them.
 STATIC_HELP: dict[str, str] = {
     "serve": "Run beadwire on this machine (API, workers, embedded Redis).",
+    "mcp": "MCP server on stdio acting as this worktree's workspace.",
 }
 EPILOG = ("Exit codes: 0 ok, 1 error, 2 usage, 3 conflict (e.g. claim rejected), 4 not found, "
-          "5 server unreachable, 6 wait timed out.")
+          "5 server unreachable (coordination calls are journaled, replayed by the next command), "
+          "6 wait timed out.")
 
 
 class LazyGroup(click.Group):

@@ -52,6 +52,13 @@ MAX_CHANGED_BYTES = 6000
 #: Longest query string sent; longer inputs go in a body (servers cap the request line near 4 KiB).
 MAX_QUERY = 2000
 USER_AGENT = "wire/0.1"
+#: Request header carrying a write's request id: the server applies it at most once (docs/API.md).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Pauses between the attempts of a call (every call may be repeated: reads are safe, writes carry
+#: their request id), when the server cannot be reached or answers 502-504.
+RETRY_PAUSES = (0.2, 0.6)
+RETRY_STATUSES = frozenset({502, 503, 504})
 
 CLAIM_HINT = "pick other work with 'wire ready', mail the holder, or take it with --jump-in REASON"
 UNREACHABLE_HINT = "is the server running? start one with `wire serve`, or point --url / WIRE_URL at it"
@@ -121,6 +128,24 @@ class ServerUnreachable(WireError):
     exit_code = 5
     code = "unreachable"
     hint = UNREACHABLE_HINT
+    #: Refused or dropped (worth another try soon), as opposed to timed out or answered 502-504.
+    retryable = False
+
+
+class Journaled(ServerUnreachable):
+    """Raised when the server is unreachable and the call was kept in `.wire/journal.jsonl` (or the
+    bead edit made in `.beads/issues.jsonl`): the next command that reaches the server applies it."""
+
+    code = "offline"
+    hint = "the next `wire` command that reaches the server applies it, and reports anything refused"
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """A warning, not an error: nothing is lost (JSON mode prints the usual error body)."""
+        if self.json_mode:
+            super().show(file)
+            return
+        click.echo(f"warning: {output.clean(self.message)}", err=True)
+        click.echo(f"hint: {self.hint}", err=True)
 
 
 class WaitTimedOut(WireError):
@@ -150,6 +175,7 @@ HINTS = {
     "ambiguous": "qualify the id with its repo: <repo>:<id> (e.g. shop:bd-12)",
     "unauthorized": "run `wire init` again in this worktree",
     "cycle": "see the graph with `wire deps ID`",
+    "rate_limited": "too many calls too fast: wait and retry; a loop calling wire needs a pause",
 }
 
 
@@ -193,7 +219,10 @@ def http_transport(method: str, url: str, body: bytes | None, headers: dict[str,
         return response.status, response.read(), dict(response.getheaders())
     except (OSError, http.client.HTTPException) as exc:
         where = f"{parts.scheme}://{parts.netloc}"
-        raise ServerUnreachable(f"cannot reach the beadwire server at {where}: {_reason(exc)}") from exc
+        failure = ServerUnreachable(f"cannot reach the beadwire server at {where}: {_reason(exc)}")
+        # refused or dropped: worth another try soon; a timeout already took its time
+        failure.retryable = isinstance(exc, (ConnectionError, http.client.HTTPException))
+        raise failure from exc
     finally:
         conn.close()
 
@@ -269,6 +298,10 @@ class Client:
         #: Send the modified files for auto-reserve (once per command, on its first call as the workspace).
         self.auto_reserve = auto_reserve
         self._changed_sent = False
+        #: The offline journal is looked at (one stat) before the command's first call as the workspace.
+        self._journal_checked = False
+        #: Set when the journal replay found the server unreachable: the next call fails at once.
+        self._unreachable: ServerUnreachable | None = None
 
     # -- local state --
 
@@ -322,16 +355,34 @@ class Client:
     # -- requests --
 
     def request(self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None,
-                auth: bool = True, token: str | None = None, timeout: float | None = None) -> Any:
+                auth: bool = True, token: str | None = None, timeout: float | None = None,
+                offline: str | Callable[[str, ServerUnreachable], WireError] | None = None) -> Any:
         """Call `method path` and return the decoded JSON answer.
 
-        `token` overrides the bearer; with `auth=False` and no `token` none is sent.
+        `token` overrides the bearer; with `auth=False` and no `token` none is sent. A write with
+        `offline` (what it does, e.g. `claim bd-12`) is journaled when the server cannot be reached;
+        a callable `offline(request_id, failure)` instead returns the error to raise then.
 
         Raises:
             NotInitialised: the call needs the workspace token and there is none.
+            Journaled: unreachable, and the call was kept in the journal (exit 5).
             WireError: any error answer, as the subclass `error_from_response` picks.
         """
-        return self.exchange(method, path, body=body, query=query, auth=auth, token=token, timeout=timeout)[1]
+        # made here so a journaled call keeps the id it was sent with: it may have been applied
+        key = {IDEMPOTENCY_HEADER: new_request_id()} if method in WRITE_METHODS else None
+        try:
+            return self.exchange(method, path, body=body, query=query, auth=auth, token=token,
+                                 timeout=timeout, headers=key)[1]
+        except ServerUnreachable as exc:
+            if offline is None or key is None or token or not auth or self.workspace is None:
+                raise
+            self._journal_checked = False  # a long-lived client (`wire mcp`) replays on its next call
+            if callable(offline):
+                raise offline(key[IDEMPOTENCY_HEADER], exc) from exc
+            from cli import offline as journal
+
+            raise journal.keep(self, offline, method, path + _query_string(query), body,
+                               key[IDEMPOTENCY_HEADER], exc) from exc
 
     def exchange(self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None,
                  auth: bool = True, token: str | None = None, timeout: float | None = None,
@@ -347,14 +398,54 @@ class Client:
         bearer = token or (self.token if auth else None)
         data = None if body is None else json.dumps(body).encode("utf-8")
         url = self.url + path + _query_string(query)
-        sent = {**self.headers(bearer), **self._changed_headers(auth and not token), **(headers or {})}
-        status, raw, *rest = self.transport(method, url, data, sent, timeout or self.timeout)
+        as_workspace = auth and not token
+        if as_workspace and not self._journal_checked:
+            self._replay_journal()
+        sent = {**self.headers(bearer), **self._changed_headers(as_workspace), **(headers or {})}
+        if method in WRITE_METHODS and IDEMPOTENCY_HEADER not in sent:
+            sent[IDEMPOTENCY_HEADER] = new_request_id()  # one per call, the same on every retry
+        status, raw, *rest = self._send(method, url, data, sent, timeout or self.timeout)
         payload = _decode(status, raw)
         answer_headers = rest[0] if rest else {}
         self._show_banner(answer_headers, payload)  # on failed answers too
         if status >= 400:
             raise error_from_response(status, payload)
         return status, payload, answer_headers
+
+    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str],
+              timeout: float) -> tuple[Any, ...]:
+        """The transport, tried again after short pauses while the server is unreachable or
+        restarting (502-504, or a request with the same id still running); a timeout is final.
+
+        Raises:
+            ServerUnreachable: every attempt failed.
+        """
+        import time
+
+        if self._unreachable is not None:  # the journal replay just failed: don't wait for it again
+            failure, self._unreachable = self._unreachable, None
+            raise failure
+        for pause in (*RETRY_PAUSES, None):
+            try:
+                answer = self.transport(method, url, data, headers, timeout)
+            except ServerUnreachable as exc:
+                if pause is None or not exc.retryable:
+                    raise
+            else:
+                if pause is None or not _retry_answer(answer[0], answer[1]):
+                    return answer
+            time.sleep(pause)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _replay_journal(self) -> None:
+        """Apply what earlier commands journaled while offline (cheap when there is none: one stat)."""
+        self._journal_checked = True
+        if self.workspace is None:
+            return
+        from cli import offline
+
+        if offline.journal_path(self.workspace.root).exists():
+            self._unreachable = offline.replay(self)
 
     def _changed_headers(self, as_workspace: bool) -> dict[str, str]:
         """`X-Wire-Changed` on the command's first call as this worktree's workspace: the files `git
@@ -413,16 +504,23 @@ class Client:
         return self.get(bead_path(ref))
 
     def create_bead(self, body: dict[str, Any]) -> Any:
-        """`POST /v1/beads`."""
-        return self.post("/v1/beads", body)
+        """`POST /v1/beads`; offline, the bead goes into `.beads/issues.jsonl` (synced on replay)."""
+        from cli import offline
+
+        return self.post("/v1/beads", body, offline=lambda key, exc: offline.create_locally(self, body, exc))
 
     def update_bead(self, ref: str, body: dict[str, Any]) -> Any:
-        """`PATCH /v1/beads/<ref>` (status in_progress claims, closed closes, open releases)."""
-        return self.request("PATCH", bead_path(ref), body=_compact(body))
+        """`PATCH /v1/beads/<ref>` (status in_progress claims, closed closes, open releases); offline,
+        field edits of a bead in `.beads/issues.jsonl` go there, the rest to the journal."""
+        from cli import offline
+
+        body = _compact(body)
+        return self.request("PATCH", bead_path(ref), body=body,
+                            offline=lambda key, exc: offline.update_locally(self, ref, body, key, exc))
 
     def comment(self, ref: str, text: str) -> Any:
-        """`POST /v1/beads/<ref>/comments`."""
-        return self.post(bead_path(ref, "comments"), {"text": text})
+        """`POST /v1/beads/<ref>/comments` (journaled offline)."""
+        return self.post(bead_path(ref, "comments"), {"text": text}, offline=f"comment {ref}")
 
     def add_dep(self, ref: str, target: str, dep_type: str) -> Any:
         """`POST /v1/beads/<ref>/deps`: `ref` depends on `target`."""
@@ -434,19 +532,19 @@ class Client:
 
     def claim(self, ref: str, jump_in: str | None = None) -> Any:
         """`POST /v1/beads/<ref>/claim`.  Raises: ClaimRejected: someone else holds it, or not claimable."""
-        return self.post(bead_path(ref, "claim"), {"jump_in": jump_in})
+        return self.post(bead_path(ref, "claim"), {"jump_in": jump_in}, offline=f"claim {ref}")
 
     def release(self, ref: str) -> Any:
-        """`DELETE /v1/beads/<ref>/claim`."""
-        return self.request("DELETE", bead_path(ref, "claim"))
+        """`DELETE /v1/beads/<ref>/claim` (journaled offline)."""
+        return self.request("DELETE", bead_path(ref, "claim"), offline=f"release {ref}")
 
     def close(self, ref: str, reason: str | None = None) -> Any:
-        """`POST /v1/beads/<ref>/close`: answers the bead and the beads it unblocked."""
-        return self.post(bead_path(ref, "close"), {"reason": reason})
+        """`POST /v1/beads/<ref>/close`: answers the bead and the beads it unblocked (journaled offline)."""
+        return self.post(bead_path(ref, "close"), {"reason": reason}, offline=f"close {ref}")
 
     def reopen(self, ref: str) -> Any:
-        """`POST /v1/beads/<ref>/reopen`."""
-        return self.post(bead_path(ref, "reopen"), {})
+        """`POST /v1/beads/<ref>/reopen` (journaled offline)."""
+        return self.post(bead_path(ref, "reopen"), {}, offline=f"reopen {ref}")
 
     def ready(self, limit: int | None = None) -> Any:
         """`GET /v1/ready`: claimable beads, most urgent first."""
@@ -483,8 +581,9 @@ class Client:
 
         Raises:
             NotFound: an unknown alias; the error's hint lists the server's suggestions.
+            Journaled: the server is unreachable; the mail waits in the journal.
         """
-        return self.post("/v1/mail", body)
+        return self.post("/v1/mail", body, offline=f"mail to {body.get('to')}")
 
     def mail(self, unread: bool = False, sender: str | None = None, limit: int | None = None) -> Any:
         """`GET /v1/mail`: mail and notices received, newest first."""
@@ -565,6 +664,14 @@ class Client:
         """`POST /v1/project/webhook/test` (project key): queue a test post."""
         return self.request("POST", "/v1/project/webhook/test", body={}, token=key)
 
+    # -- dashboard --
+
+    def dashboard_link(self, key: str | None = None) -> Any:
+        """`POST /v1/dashboard/link`: a one-time login link (human with the key, else read-only)."""
+        if key:
+            return self.request("POST", "/v1/dashboard/link", body={}, token=key)
+        return self.post("/v1/dashboard/link", {})
+
     # -- policies --
 
     def policy(self, role: str | None = None, etag: str | None = None,
@@ -638,6 +745,19 @@ def changed_headers(paths: list[str]) -> dict[str, str]:
     if len(kept) < len(paths):
         headers[CHANGED_TRUNCATED_HEADER] = "1"
     return headers
+
+
+def new_request_id() -> str:
+    """A fresh request id for a write (the `Idempotency-Key` header)."""
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _retry_answer(status: int, raw: bytes) -> bool:
+    """Whether an answer says "try again shortly": a proxy or server restarting, or our own request
+    (same id) still being applied."""
+    return status in RETRY_STATUSES or (status == 409 and b'"request_in_progress"' in raw)
 
 
 def _checked_url(url: str) -> str:

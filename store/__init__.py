@@ -25,5 +25,5 @@ def open_store(settings: Settings, redis_client: object | None = None) -> Store:
     from store.redis import make_client
 
     db.init_db(settings)
-    client = redis_client if redis_client is not None else make_client(settings.redis_url)
+    client = redis_client if redis_client is not None else make_client(settings.redis_url, settings.redis_cluster)
     return Store(settings=settings, redis=RedisStore(client, Keys(settings.namespace)))  # type: ignore[arg-type]

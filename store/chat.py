@@ -13,7 +13,14 @@ from typing import Any
 
 from store import Store, db, outbox
 from store.errors import InvalidInput
-from store.messages import _check_body, ack_deliveries, deliver_to, message_json, resolve_recipients
+from store.messages import (
+    _check_body,
+    ack_deliveries,
+    create_message,
+    deliver_to,
+    message_json,
+    resolve_recipients,
+)
 from store.models import Delivery, Message, Project, Workspace
 from store.util import now
 
@@ -52,13 +59,14 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
     if not 0 <= wait <= MAX_WAIT:
         raise InvalidInput(f"wait must be between 0 and {MAX_WAIT} seconds")
     other = partner(project, ws, to)
-    # the cursor is taken before the message exists, so no reply can land before it
-    cursor = st.redis.mailbox_cursor(project.id, ws.id)
     with db.transaction():
-        message = Message.create(project=project.id, kind="chat", sender=ws.id, body=body,
-                                 thread=conversation(ws, other), created_ts=now())
+        message = create_message(project.id, "chat", ws.id, conversation(ws, other), body=body)
         deliver_to(project.id, message, [other], ws.alias)
-    outbox.publish_pending(st)  # the waiter wakes now; the bookkeeping below is not on its clock
+    # one round trip wakes the waiter: our cursor, then the message. The cursor is read before the
+    # message lands, so no reply to it can come before the cursor; anything the other side committed
+    # meanwhile is newer than `message` and `wait` finds it in SQL first.
+    cursor = outbox.publish_pending(st, cursor_of=(project.id, ws.id))
+    # the bookkeeping below is not on the waiter's clock
     _read_from(st, ws, other)  # answering means having read what the other side said
     st.redis.set_waiting(project.id, ws.id, other.id, 0, {})  # ...and ends its wait on us
     if wait:
@@ -109,11 +117,13 @@ def _unread_from(ws: Workspace, other: Workspace, after: int) -> list[tuple[int,
     return [(d.id, message_json(d.message, other.alias, [ws.alias])) for d in rows]
 
 
+#: What `ws` has not read yet of `other`'s chat (on every chat post: hand-written, see store/db.py).
+_UNREAD_CHAT = ('SELECT "d"."id" FROM "delivery" AS "d" JOIN "message" AS "m" ON "m"."id" = "d"."message_id" '
+                'WHERE "d"."recipient_id" = ? AND "d"."acked_ts" IS NULL AND "m"."sender_id" = ? AND "m"."kind" = ?')
+
+
 def _read_from(st: Store, ws: Workspace, other: Workspace) -> None:
-    unread = (Delivery.select(Delivery.id).join(Message)
-              .where(Delivery.recipient == ws.id, Delivery.acked_ts.is_null(), Message.sender == other.id,
-                     Message.kind == "chat").tuples())
-    ack_deliveries(st, ws, [d for (d,) in unread])
+    ack_deliveries(st, ws, [d for (d,) in db.fetchall(_UNREAD_CHAT, (ws.id, other.id, "chat"))])
 
 
 def pending(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:

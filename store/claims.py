@@ -10,15 +10,36 @@ from typing import Any
 import peewee
 
 from store import Store, db, outbox
-from store.beads import bead_full_json, beads_by_pk, beads_json, claim_json, get_bead, update_fields
+from store.beads import (
+    bead_full_json,
+    bead_json,
+    beads_by_pk,
+    beads_json,
+    claim_json,
+    get_bead,
+    update_fields,
+)
 from store.errors import ClaimConflict, Conflict
-from store.graph import DONE_STATUSES, load_around, load_graph
+from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
-from store.models import Bead, Claim, Project, Workspace
+from store.models import Bead, Claim, Project, Repo, Workspace
 from store.util import iso, now
 
 #: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
 _CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")
+
+# The claim's statements, hand-written (store/db.py says why).
+#: Whether a bead has dependencies of its own, and whether any bead names it as parent.
+_HAS_EDGES = ('SELECT EXISTS (SELECT 1 FROM "dependency" WHERE "bead_id" = ?), '
+              'EXISTS (SELECT 1 FROM "dependency" WHERE "project_id" = ? AND "type" = ? AND "target_ref" = ?)')
+#: Inside the transaction: the bead, its repo's origin, its holder, and whether others subscribed to it.
+_CLAIM_READ = (f'SELECT {db.columns(Bead, "b")}, "r"."canonical", "c"."workspace_id", '
+               '(SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = "b"."id" AND "s"."workspace_id" <> ?) '
+               'FROM "bead" AS "b" JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" '
+               'LEFT JOIN "claim" AS "c" ON "c"."bead_id" = "b"."id" WHERE "b"."id" = ?')
+_INSERT_CLAIM = ('INSERT INTO "claim" ("project_id", "bead_id", "workspace_id", "claimed_ts", "reason", "stale") '
+                 "VALUES (?, ?, ?, ?, ?, ?)")
+_SAVE_STATUS = 'UPDATE "bead" SET "status" = ?, "updated_ts" = ?, "data" = ?, "assignee" = ? WHERE "id" = ?'
 
 
 def stale_limit(st: Store, project: Project) -> int:
@@ -39,13 +60,25 @@ def is_stale(st: Store, project: Project, claim: Claim, holder: Workspace,
     return holder.revoked or offline_for(st, holder, beats) > stale_limit(st, project)
 
 
-def _refusal(bead: Bead) -> str | None:
-    """Why the rule forbids anyone to claim this bead, or None."""
+def _is_lone(bead: Bead) -> bool:
+    """True when the bead has no dependencies of its own and no children: the rule needs no graph."""
+    own, children = db.fetchone(_HAS_EDGES, (bead.id, bead.project_id, PARENT_TYPE, bead.ref))
+    return not own and not children
+
+
+def _lone_graph(bead: Bead) -> Graph:
+    node = Node(bead.id, bead.repo_id, bead.ref, bead.status, bead.issue_type, bead.priority, bead.created_ts,
+                bead.defer_ts, bead.title)
+    return Graph(nodes={bead.id: node})
+
+
+def _refusal(bead: Bead, lone: bool = False) -> str | None:
+    """Why the rule forbids anyone to claim this bead, or None (`lone`: see `_is_lone`)."""
     if bead.status in DONE_STATUSES:
         return f"{bead.ref} is {bead.status}"
     if bead.status not in ("open", "in_progress"):
         return f"{bead.ref} is {bead.status}, not open"
-    graph = load_around(bead.project_id, [bead.id], with_children=True)
+    graph = _lone_graph(bead) if lone else load_around(bead.project_id, [bead.id], with_children=True)
     reasons = [r for r in graph.not_ready_reasons(bead.id, now()) if r.startswith(_CLAIM_BLOCKING)]
     return f"{bead.ref} cannot be claimed: " + "; ".join(reasons) if reasons else None
 
@@ -67,13 +100,18 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         ClaimConflict: held by someone else (no jump-in, not stale), or closed/blocked/deferred/epic.
     """
     bead = get_bead(project.id, ws.repo_id, ref)
+    lone = _is_lone(bead)
     # the rule's graph walk is read-only: done before taking the write lock, which is then held
     # only for the decision itself (status and holder are re-read inside)
-    if refusal := _refusal(bead):
+    if refusal := _refusal(bead, lone):
         raise ClaimConflict(refusal)
     try:
         with db.transaction():
-            bead, already, previous = _claim_in_tx(st, project, ws, bead.id, jump_in)
+            bead, already, previous, fresh = _claim_in_tx(st, project, ws, bead.id, jump_in)
+        if fresh is not None and lone and not already:
+            # what `beads_json` would read back: no dependencies (lone), our claim, the bead's repo
+            return {"claimed": True, "already_held": False, "previous": previous,
+                    "bead": bead_json(bead, (), None, fresh["claim"], fresh["repo"])}
         return {"claimed": True, "already_held": already, "previous": previous, "bead": beads_json([bead])[0]}
     except peewee.IntegrityError:
         # another transaction inserted the claim between our read and our insert (PostgreSQL)
@@ -84,15 +122,24 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         raise _holder_conflict(bead, current.workspace) from None
 
 
-def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int,
-                 jump_in: str | None) -> tuple[Bead, bool, dict[str, Any] | None]:
-    bead = Bead.get_by_id(pk)
+def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
+                 ) -> tuple[Bead, bool, dict[str, Any] | None, dict[str, Any] | None]:
+    """Returns the bead, whether `ws` held it already, the claim it replaced, and (when the claim is
+    new) the new claim's JSON and the bead's repo."""
+    row = db.fetchone(_CLAIM_READ, (ws.id, pk))
+    if row is None:
+        raise ClaimConflict(f"bead {pk} changed hands while claiming; try again")
+    bead = db.build(Bead, row)
+    canonical, holder_id, subscribers = row[-3:]
     if bead.status not in ("open", "in_progress"):  # closed (or parked) since the check above
         raise ClaimConflict(f"{bead.ref} is {bead.status}")
-    current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
+    if holder_id == ws.id:
+        return bead, True, None, None
     previous = None
+    current = None if holder_id is None else (
+        Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first())
     if current is not None and current.workspace_id == ws.id:
-        return bead, True, None
+        return bead, True, None, None
     if current is not None:
         stale = is_stale(st, project, current, current.workspace)
         if not jump_in and not stale:
@@ -107,17 +154,20 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int,
                       workspace_id=ws.id, bead_ref=bead.ref)
         notify(project.id, current.workspace_id, message,
                {"bead": bead.ref, "event": kind, "by": ws.alias, "reason": jump_in or "stale"})
-    Claim.create(project=project.id, bead=bead.id, workspace=ws.id, claimed_ts=now(), reason=jump_in or "")
-    _set_status(bead, "in_progress", ws, ws.alias)
+    ts = now()
+    db.execute(_INSERT_CLAIM, (project.id, bead.id, ws.id, ts, jump_in or "", False))
+    _set_status(bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
     outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
-    return bead, False, previous
+    claim = {"alias": ws.alias, "human": ws.human, "since": iso(ts), "stale": False, "reason": jump_in or ""}
+    return bead, False, previous, {"claim": claim, "repo": Repo(id=bead.repo_id, canonical=canonical)}
 
 
 def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
-                extra: dict[str, Any] | None = None, drop: tuple[str, ...] = ()) -> None:
-    """Change a bead's status (and record string), telling its subscribers when it changed."""
-    if status != bead.status:
+                extra: dict[str, Any] | None = None, drop: tuple[str, ...] = (), subscribers: bool = True) -> None:
+    """Change a bead's status (and record string), telling its subscribers when it changed
+    (`subscribers` False: the caller knows there are none)."""
+    if status != bead.status and subscribers:
         notify_subscribers(bead, actor, f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}", status)
     ts = now()
     data = json.loads(bead.data)
@@ -130,7 +180,8 @@ def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None 
     bead.status, bead.updated_ts, bead.data = status, ts, json.dumps(data)
     if assignee is not None:
         bead.assignee = assignee
-    bead.save()
+    # only the columns a status change touches (a full save rewrote every column of the row)
+    db.execute(_SAVE_STATUS, (bead.status, bead.updated_ts, bead.data, bead.assignee, bead.id))
 
 
 def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
@@ -242,7 +293,7 @@ def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:
 
 def epics_of(project_id: int, pks: list[int]) -> dict[int, dict[str, Any]]:
     """Each bead's top ancestor through parent-child, as {"id", "title"} (beads at the top: none)."""
-    if not pks:
+    if not pks or not _has_parents(pks):
         return {}
     graph = load_around(project_id, pks)
     out = {}
@@ -251,6 +302,13 @@ def epics_of(project_id: int, pks: list[int]) -> dict[int, dict[str, Any]]:
         if top is not None:
             out[pk] = {"id": graph.nodes[top].ref, "title": graph.nodes[top].title}
     return out
+
+
+def _has_parents(pks: list[int]) -> bool:
+    """Whether any of these beads has a parent-child dependency (else none has an epic: no graph)."""
+    marks = ", ".join("?" * len(pks))
+    return db.fetchone(f'SELECT 1 FROM "dependency" WHERE "type" = ? AND "bead_id" IN ({marks}) LIMIT 1',
+                       (PARENT_TYPE, *pks)) is not None
 
 
 def mine(project: Project, ws: Workspace) -> list[dict[str, Any]]:
@@ -272,9 +330,17 @@ def mark_stale_claims(st: Store) -> int:
     return marked
 
 
-def _mark_stale(project: Project, claim: Claim) -> int:
+def mark_claims_of_stale(project: Project, holder: Workspace, why: str) -> list[str]:
+    """Mark every claim of `holder` stale now (e.g. its workspace was revoked) and tell its team, as
+    the sweep does; returns the beads."""
+    claims = Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead).where(
+        Claim.workspace == holder.id, Claim.stale == False)  # noqa: E712
+    return [claim.bead.ref for claim in claims if _mark_stale(project, claim, why)]
+
+
+def _mark_stale(project: Project, claim: Claim, why: str = "offline for a while") -> int:
     holder, bead = claim.workspace, claim.bead
-    text = (f"{holder.alias}'s claim on {bead.ref} ({bead.title[:60]}) is stale: offline for a while; "
+    text = (f"{holder.alias}'s claim on {bead.ref} ({bead.title[:60]}) is stale: {why}; "
             f"anyone may take it with `wire claim {bead.ref}`")
     with db.transaction():
         # the conditional update makes the notice happen once even with several sweepers

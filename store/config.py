@@ -2,7 +2,7 @@
 
 Web, actors, CLI `serve` and tests receive a `Settings`; nothing else reads `os.environ`.
 Variables carry the `BEADWIRE_` prefix, except the platform-standard `DATABASE_URL`,
-`REDIS_URL` and `PORT`.
+`REDIS_URL`, `PORT` and `LOG_FORMAT`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,15 @@ DEFAULT_MAX_SYNC_BEADS = 50_000
 DEFAULT_RETENTION_DAYS = 90
 #: Seconds an unread mailbox entry waits before it is shown again, once.
 DEFAULT_REMIND_AFTER = 3600
+#: Requests per second (and burst) one workspace token may make: far above any agent's honest pace
+#: (the benchmarks run ~60/s per agent), far below a runaway loop. 0 turns a limit off.
+DEFAULT_RATE_TOKEN, DEFAULT_RATE_TOKEN_BURST = 500, 1000
+#: Requests per second (and burst) of a whole project, all its tokens and its key together.
+DEFAULT_RATE_PROJECT, DEFAULT_RATE_PROJECT_BURST = 5000, 10000
+#: Requests per second (and burst) per client address on routes without a token (init, openapi).
+DEFAULT_RATE_IP, DEFAULT_RATE_IP_BURST = 100, 1000
+#: Deepest JSON nesting a request body may have (arrays and objects), checked before validation.
+DEFAULT_MAX_DEPTH = 32
 #: Keys namespace prefix, so several deployments can share one Redis.
 DEFAULT_NAMESPACE = "bw"
 
@@ -55,6 +64,14 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw not in ("1", "0", "true", "false", "yes", "no"):
         raise ConfigError(f"{name} must be 1/0, true/false or yes/no, got {raw!r}")
     return raw in ("1", "true", "yes")
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    # the platform-style LOG_FORMAT wins over BEADWIRE_LOG_FORMAT (both accepted)
+    raw = (env.get("LOG_FORMAT") or env.get("BEADWIRE_LOG_FORMAT") or "text").strip().lower()
+    if raw not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', got {raw!r}")
+    return raw
 
 
 def default_data_dir() -> str:
@@ -87,6 +104,21 @@ class Settings:
     publish_inline: bool = True
     retention_days: int = DEFAULT_RETENTION_DAYS
     remind_after: int = DEFAULT_REMIND_AFTER
+    #: Rate limits (requests per second, burst; 0 = off): per workspace token, per project, per
+    #: client address on unauthenticated routes.
+    rate_token: int = DEFAULT_RATE_TOKEN
+    rate_token_burst: int = DEFAULT_RATE_TOKEN_BURST
+    rate_project: int = DEFAULT_RATE_PROJECT
+    rate_project_burst: int = DEFAULT_RATE_PROJECT_BURST
+    rate_ip: int = DEFAULT_RATE_IP
+    rate_ip_burst: int = DEFAULT_RATE_IP_BURST
+    max_depth: int = DEFAULT_MAX_DEPTH
+    #: `REDIS_URL` names one node of a Redis Cluster (BEADWIRE_REDIS_CLUSTER=1): clients discover the rest.
+    redis_cluster: bool = False
+    #: "text" (human-readable lines) or "json" (one JSON object per line; `LOG_FORMAT`).
+    log_format: str = "text"
+    #: When set, `GET /metrics` wants `Authorization: Bearer <this>`; empty leaves it open (aggregates only).
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +135,8 @@ class Settings:
         broker = env.get("BEADWIRE_BROKER", "redis")
         if broker not in ("redis", "stub"):
             raise ConfigError(f"BEADWIRE_BROKER must be 'redis' or 'stub', got {broker!r}")
+        if _bool(env, "BEADWIRE_REDIS_CLUSTER", False) and not env.get("REDIS_URL"):
+            raise ConfigError("BEADWIRE_REDIS_CLUSTER=1 needs REDIS_URL naming a node of the cluster")
         sync = env.get("BEADWIRE_SQLITE_SYNCHRONOUS", "FULL").upper()
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ConfigError(f"BEADWIRE_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA, got {sync!r}")
@@ -122,6 +156,16 @@ class Settings:
             publish_inline=_bool(env, "BEADWIRE_PUBLISH_INLINE", True),
             retention_days=_int(env, "BEADWIRE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
             remind_after=_int(env, "BEADWIRE_REMIND_AFTER", DEFAULT_REMIND_AFTER, 1),
+            rate_token=_int(env, "BEADWIRE_RATE_TOKEN", DEFAULT_RATE_TOKEN),
+            rate_token_burst=_int(env, "BEADWIRE_RATE_TOKEN_BURST", DEFAULT_RATE_TOKEN_BURST, 1),
+            rate_project=_int(env, "BEADWIRE_RATE_PROJECT", DEFAULT_RATE_PROJECT),
+            rate_project_burst=_int(env, "BEADWIRE_RATE_PROJECT_BURST", DEFAULT_RATE_PROJECT_BURST, 1),
+            rate_ip=_int(env, "BEADWIRE_RATE_IP", DEFAULT_RATE_IP),
+            rate_ip_burst=_int(env, "BEADWIRE_RATE_IP_BURST", DEFAULT_RATE_IP_BURST, 1),
+            max_depth=_int(env, "BEADWIRE_MAX_DEPTH", DEFAULT_MAX_DEPTH, 2),
+            redis_cluster=_bool(env, "BEADWIRE_REDIS_CLUSTER", False),
+            log_format=_log_format(env),
+            metrics_token=env.get("BEADWIRE_METRICS_TOKEN", ""),
         )
 
     def with_(self, **changes: object) -> Settings:

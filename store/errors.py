@@ -108,6 +108,13 @@ class Unavailable(BeadwireError):
     code = "unavailable"
 
 
+class StorageFull(Unavailable):
+    """Raised when the database cannot write because its disk is full (nothing of the write is kept)."""
+
+    status_code = 507
+    code = "storage_full"
+
+
 class EscalationNotFound(NotFound):
     """Raised when an escalation id does not exist in the caller's project, or is not the caller's."""
 
@@ -126,3 +133,41 @@ class InvalidPolicy(InvalidInput):
     """Raised when a policy bundle (markdown or JSON) cannot be parsed or breaks a limit."""
 
     code = "invalid_policy"
+
+
+class RateLimited(BeadwireError):
+    """Raised when a token, a project or a client address has used up its request rate (429)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        #: whole seconds, for the `Retry-After` header
+        self.retry_after = retry_after
+
+
+class RequestInProgress(Conflict):
+    """Raised when a request with the same `Idempotency-Key` is being applied right now (retry later)."""
+
+    code = "request_in_progress"
+
+
+class AlreadyApplied(Conflict):
+    """Raised when a keyed request was applied but its answer was never recorded (the server stopped)."""
+
+    code = "already_applied"
+
+
+class BadIdempotencyKey(BeadwireError):
+    """Raised when an `Idempotency-Key` header is empty, too long or has characters outside [A-Za-z0-9._:-]."""
+
+    status_code = 400
+    code = "bad_idempotency_key"
+
+
+class IdempotencyKeyReused(BeadwireError):
+    """Raised when an `Idempotency-Key` already used for one request comes with another method or path."""
+
+    status_code = 422
+    code = "idempotency_key_reused"

@@ -16,11 +16,21 @@ project lands in one Redis Cluster slot. `ns` is `Settings.namespace` (default `
 | `<ns>:{p:<id>}:waitinfo:<ws>`     | hash   | wait.lua         | none; waiter -> {alias, since} |
 | `<ns>:{p:<id>}:epoch`             | string | rebuild (messages.py) | none; absent = rebuild mailboxes from SQL |
 | `<ns>:{p:<id>}:rebuilding`        | string | heartbeat.lua    | 30 s (a rebuild was requested) |
+| `<ns>:{p:<id>}:revoked`           | set    | revoke.lua       | none; revoked workspace ids (heartbeat.lua refuses them) |
+| `<ns>:{p:<id>}:rl:ws:<ws>`        | string | heartbeat.lua    | until the bucket is full again + 1 s; GCRA arrival time (s) |
+| `<ns>:{p:<id>}:rl:project`        | string | heartbeat/ratelimit.lua | the same, for the whole project |
+| `<ns>:{p:<id>}:rl:key`            | string | ratelimit.lua    | the same, for calls with the project key |
+| `<ns>:rl:ip:<address>`            | string | ratelimit.lua    | the same, per client address (unauthenticated routes) |
 | `<ns>:sweep:<name>`               | string | RedisStore.try_lock | the sweep's period (one runner per period) |
+| `<ns>:metrics`                    | hash   | store/metrics.py | none; request counters of every process (HINCRBY deltas) |
 | `<ns>:{p:<id>}:res:<repo>`        | hash   | reserve/autoreserve/unreserve/expire.lua | field `<ws>\\0<pattern>` -> entry JSON; key expires with its last entry + grace |
 | `<ns>:{p:<id>}:resexp:<repo>`     | zset   | same as `res`    | member = field of `res`, score = expiry (s); same TTL as `res` |
+| `<ns>:{p:<id>}:login:<sha256>`    | string | store/dashboard.py | 600 s; one-time dashboard login link -> JSON (access, by); GETDEL |
+| `<ns>:{p:<id>}:session:<sha256>`  | string | store/dashboard.py | idle timeout, renewed on use; dashboard session -> JSON (access, csrf, created) |
 
-The mailbox consumer group is `inbox` (`MAILBOX_GROUP`).
+The mailbox consumer group is `inbox` (`MAILBOX_GROUP`). Dramatiq's own keys live under
+`broker_namespace()`: `<ns>:dramatiq` on one Redis, `{<ns>:dramatiq}` on a Redis Cluster, whose hash
+tag keeps every queue key (and the broker's Lua, which derives them from the namespace) in one slot.
 """
 
 from __future__ import annotations
@@ -65,6 +75,31 @@ class Keys:
     def waitinfo_key(self, project_id: int, workspace_id: int) -> str:
         return f"{self._p(project_id)}:waitinfo:{workspace_id}"
 
+    def broker_namespace(self, cluster: bool = False) -> str:
+        return f"{{{self.ns}:dramatiq}}" if cluster else f"{self.ns}:dramatiq"
+
+    def broker_queue_key(self, queue: str, cluster: bool = False) -> str:
+        """The hash of a Dramatiq queue's messages (queued and in flight), e.g. queue `default`."""
+        return f"{self.broker_namespace(cluster)}:{queue}.msgs"
+
+    def metrics_key(self) -> str:
+        return f"{self.ns}:metrics"
+
+    def revoked_key(self, project_id: int) -> str:
+        return f"{self._p(project_id)}:revoked"
+
+    def token_bucket_key(self, project_id: int, workspace_id: int) -> str:
+        return f"{self._p(project_id)}:rl:ws:{workspace_id}"
+
+    def project_bucket_key(self, project_id: int) -> str:
+        return f"{self._p(project_id)}:rl:project"
+
+    def key_bucket_key(self, project_id: int) -> str:
+        return f"{self._p(project_id)}:rl:key"
+
+    def ip_bucket_key(self, address: str) -> str:
+        return f"{self.ns}:rl:ip:{address}"
+
     def sweep_lock_key(self, name: str) -> str:
         return f"{self.ns}:sweep:{name}"
 
@@ -73,6 +108,12 @@ class Keys:
 
     def epoch_key(self, project_id: int) -> str:
         return f"{self._p(project_id)}:epoch"
+
+    def login_key(self, project_id: int, digest: str) -> str:
+        return f"{self._p(project_id)}:login:{digest}"
+
+    def session_key(self, project_id: int, digest: str) -> str:
+        return f"{self._p(project_id)}:session:{digest}"
 
     def reservations_key(self, project_id: int, repo_id: int) -> str:
         return f"{self._p(project_id)}:res:{repo_id}"

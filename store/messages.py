@@ -29,6 +29,14 @@ DEFAULT_PREVIEW = 120
 _BEAD_TAG = re.compile(r"^\s*\[([A-Za-z0-9_.:-]+-[A-Za-z0-9_.-]+)\]")
 
 
+# Statements of every mail and chat, hand-written (store/db.py says why).
+_BY_ALIAS = (f'SELECT {db.columns(Workspace, "w")} FROM "workspace" AS "w" '
+             'WHERE "w"."project_id" = ? AND "w"."revoked" = ? AND "w"."alias" = ?')
+_INSERT_MESSAGE = ('INSERT INTO "message" ("project_id", "kind", "sender_id", "thread", "subject", "body", '
+                   '"priority", "data", "created_ts") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+_INSERT_DELIVERY = 'INSERT INTO "delivery" ("message_id", "recipient_id", "project_id") VALUES (?, ?, ?)'
+
+
 # -- recipients -------------------------------------------------------------------------------
 
 def resolve_recipients(project: Project, sender: Workspace, to: str) -> list[Workspace]:
@@ -41,12 +49,12 @@ def resolve_recipients(project: Project, sender: Workspace, to: str) -> list[Wor
     for part in (p.strip() for p in to.split(",")):
         if not part:
             continue
-        query = Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False)
         if part.startswith("@"):
-            query = query.where(Workspace.id != sender.id)
+            query = Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False,
+                                             Workspace.id != sender.id)
             group = list(query if part == "@all" else query.where(Workspace.role == part[1:]))
         else:
-            group = list(query.where(Workspace.alias == part))
+            group = [db.build(Workspace, row) for row in db.fetchall(_BY_ALIAS, (project.id, False, part))]
             if not group:
                 raise _unknown(project, part)
         if not group:
@@ -74,10 +82,19 @@ def thread_for(subject: str, body: str, thread: str | None) -> str:
 
 # -- writing ----------------------------------------------------------------------------------
 
+def create_message(project_id: int, kind: str, sender_id: int | None, thread: str = "", subject: str = "",
+                   body: str = "", priority: str = "normal", data: str = "{}") -> Message:
+    """Insert a Message row (inside the caller's transaction); the instance, as `Message.create` gives."""
+    ts = now()
+    pk = db.insert(_INSERT_MESSAGE, (project_id, kind, sender_id, thread, subject, body, priority, data, ts))
+    return Message(id=pk, project=project_id, kind=kind, sender=sender_id, thread=thread, subject=subject, body=body,
+                   priority=priority, data=data, created_ts=ts)
+
+
 def deliver_to(project_id: int, message: Message, recipients: Iterable[Workspace], sender_alias: str | None) -> None:
     """Delivery rows and their outbox rows; the first also goes to the project event stream."""
     for i, ws in enumerate(recipients):
-        delivery_id = Delivery.insert(message=message.id, recipient=ws.id, project=project_id).execute()
+        delivery_id = db.insert(_INSERT_DELIVERY, (message.id, ws.id, project_id))
         payload = {"delivery": delivery_id, **message_json(message, sender_alias, [ws.alias])}
         outbox.record(project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
                       to_events=i == 0, audit=False)
@@ -96,9 +113,8 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
         raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
     recipients = resolve_recipients(project, sender, to)
     with db.transaction():
-        message = Message.create(project=project.id, kind="mail", sender=sender.id, subject=subject,
-                                 body=body, thread=thread_for(subject, body, thread), priority=priority,
-                                 created_ts=now())
+        message = create_message(project.id, "mail", sender.id, thread_for(subject, body, thread), subject, body,
+                                 priority)
         deliver_to(project.id, message, recipients, sender.alias)
     return {"message": message_json(message, sender.alias, [w.alias for w in recipients]),
             "recipients": [w.alias for w in recipients]}
@@ -106,8 +122,7 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
 
 def notify(project_id: int, recipient_id: int, text: str, data: dict[str, Any]) -> None:
     """A notice from the server (claim taken over, subscribed bead changed, ...); inside a transaction."""
-    message = Message.create(project=project_id, kind="notice", body=text, data=json.dumps(data),
-                             thread=data.get("bead", ""), created_ts=now())
+    message = create_message(project_id, "notice", None, data.get("bead", ""), body=text, data=json.dumps(data))
     recipient = Workspace.get_by_id(recipient_id)
     deliver_to(project_id, message, [recipient], None)
 
@@ -230,8 +245,10 @@ def ack_deliveries(st: Store, ws: Workspace, delivery_ids: list[int]) -> None:
     """Record reads in SQL first (the truth), then drop the entries from the mailbox."""
     if not delivery_ids:
         return
+    marks = ", ".join("?" * len(delivery_ids))
     with db.transaction():
-        Delivery.update(acked_ts=now()).where(Delivery.id.in_(delivery_ids), Delivery.acked_ts.is_null()).execute()
+        db.execute(f'UPDATE "delivery" SET "acked_ts" = ? WHERE "acked_ts" IS NULL AND "id" IN ({marks})',
+                   (now(), *delivery_ids))
     st.redis.ack(ws.project_id, ws.id, delivery_ids)
 
 

@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 
 class SchemaVersion(BaseModel):
@@ -267,7 +267,46 @@ class PolicyHead(BaseModel):
     updated_ts = pw.DoubleField()
 
 
+class Handoff(BaseModel):
+    """A note an agent leaves for the next run of its workspace, or for the agent taking over (schema v4)."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    #: the agent taking over; None: the next run of `workspace` itself.
+    to_workspace = pw.ForeignKeyField(Workspace, null=True, on_delete="CASCADE", backref="handoffs_received")
+    body = pw.TextField()
+    created_ts = pw.DoubleField()
+
+    class Meta:
+        indexes = ((("workspace", "created_ts"), False), (("to_workspace", "created_ts"), False))
+
+
+class RequestLog(BaseModel):
+    """A write sent with an `Idempotency-Key`: applied at most once, its answer replayed (schema v5).
+
+    The row is inserted inside the transaction of the fact itself, so a request is never applied
+    without its key being recorded; the answer is filled in right after (`status` 0 until then).
+    """
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    #: the caller's workspace id; 0 for the project key.
+    workspace_id = pw.IntegerField()
+    key = pw.CharField(max_length=100)
+    #: SHA-256 of method and path: a key reused for another request is refused.
+    fingerprint = pw.CharField(max_length=64)
+    status = pw.IntegerField(default=0)
+    body = pw.TextField(default="")
+    #: the answer held a secret (a new key or token), so it is not kept and cannot be replayed.
+    withheld = pw.BooleanField(default=False)
+    created_ts = pw.DoubleField()
+
+    class Meta:
+        indexes = ((("project", "workspace_id", "key"), True), (("created_ts",), False))
+
+
 V1_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]
 V2_MODELS = [Message, Delivery, Subscription]
 V3_MODELS = [Escalation, Webhook, WebhookDelivery, Policy, PolicyHead]
-ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS
+V4_MODELS = [Handoff]
+V5_MODELS = [RequestLog]
+ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS

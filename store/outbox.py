@@ -16,7 +16,7 @@ from typing import Any
 
 from store import Store, db
 from store.errors import Unavailable
-from store.models import Event, Outbox
+from store.models import Outbox
 from store.util import now
 
 #: Seconds an undelivered outbox row waits before the sweep re-enqueues it.
@@ -26,6 +26,11 @@ DEFAULT_MAX_ATTEMPTS = 20
 
 
 _local = threading.local()
+#: Every claim, mail and chat writes these: hand-written (store/db.py says why).
+_INSERT_EVENT = ('INSERT INTO "event" ("project_id", "kind", "workspace_id", "bead_ref", "data", "created_ts") '
+                 "VALUES (?, ?, ?, ?, ?, ?)")
+_INSERT_OUTBOX = ('INSERT INTO "outbox" ("project_id", "kind", "recipient_id", "delivery_id", "to_events", '
+                  '"payload", "created_ts", "attempts") VALUES (?, ?, ?, ?, ?, ?, ?, 0)')
 
 
 def take_rows() -> list[dict[str, Any]]:
@@ -35,9 +40,14 @@ def take_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def publish_pending(st: Store) -> None:
-    """Publish, after commit, what this thread recorded (actors and sweeps writing facts)."""
-    publish_committed(st, take_rows())
+def publish_pending(st: Store, cursor_of: tuple[int, int] | None = None) -> str | None:
+    """Publish, after commit, what this thread recorded (actors and sweeps writing facts, chat).
+
+    With `cursor_of` (project id, workspace id) it also returns that mailbox's cursor, read in the
+    same round trip just before the rows land ("0-0" when Redis could not be asked).
+    """
+    _, cursor = _publish(st, take_rows(), cursor_of)
+    return cursor if cursor is not None or cursor_of is None else "0-0"
 
 
 def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: int | None = None,
@@ -47,10 +57,8 @@ def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: in
     ts = now()
     body = json.dumps({**payload, "ts": ts})
     if audit:
-        Event.create(project=project_id, kind=kind, workspace_id=workspace_id, bead_ref=bead_ref,
-                     data=body, created_ts=ts)
-    outbox_id = Outbox.insert(project=project_id, kind=kind, recipient_id=recipient_id, payload=body,
-                              created_ts=ts, delivery_id=delivery_id, to_events=to_events).execute()
+        db.execute(_INSERT_EVENT, (project_id, kind, workspace_id, bead_ref, body, ts))
+    outbox_id = db.insert(_INSERT_OUTBOX, (project_id, kind, recipient_id, delivery_id, to_events, body, ts))
     row = {"id": outbox_id, "project": project_id, "kind": kind, "payload": body, "recipient": recipient_id,
            "delivery": delivery_id, "to_events": to_events}
     _local.rows = [*getattr(_local, "rows", []), row]
@@ -59,14 +67,21 @@ def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: in
 
 def publish_committed(st: Store, rows: list[dict[str, Any]]) -> list[int]:
     """The fast path: publish rows this request committed, from memory; returns the ids it could not."""
-    failed = []
-    for row in rows:
-        try:
-            st.redis.publish(row["project"], row["id"], row["kind"], row["payload"], row["recipient"],
-                             row["delivery"], row["to_events"])
-        except Unavailable:
-            failed.append(row["id"])
-    return failed
+    return _publish(st, rows)[0]
+
+
+def _publish(st: Store, rows: list[dict[str, Any]],
+             cursor_of: tuple[int, int] | None = None) -> tuple[list[int], str | None]:
+    """All rows in one Redis round trip: the ids not published, and the cursor `cursor_of` asked for."""
+    if not rows and cursor_of is None:
+        return [], None
+    calls = [(row["project"], row["id"], row["kind"], row["payload"], row["recipient"], row["delivery"],
+              row["to_events"]) for row in rows]
+    try:
+        cursor, done = st.redis.publish_many(calls, cursor_of)
+    except Unavailable:
+        return [row["id"] for row in rows], None
+    return [row["id"] for row, ok in zip(rows, done) if ok is None], cursor
 
 
 def deliver(st: Store, outbox_id: int, force: bool = False) -> bool:

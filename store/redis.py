@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
-from store.errors import Unavailable
+from store.errors import RateLimited, Unauthorized, Unavailable
 from store.keys import MAILBOX_GROUP, Keys
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -29,6 +30,30 @@ DEFAULT_REBUILD_RETRY = 30
 DEFAULT_BANNER_ITEMS = 20
 #: Seconds an expired reservation is kept for the expiry sweep to report (then writers drop it).
 DEFAULT_RESERVATION_GRACE = 120
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A GCRA bucket's shape: `per_second` requests on average, `burst` at once (0 = unlimited)."""
+
+    per_second: float = 0.0
+    burst: int = 1
+
+    def args(self) -> list[str]:
+        """ARGV of the Lua bucket: emission interval and tolerance, in seconds."""
+        if self.per_second <= 0:
+            return ["0", "0"]
+        interval = 1.0 / self.per_second
+        return [repr(interval), repr(interval * max(self.burst, 1))]
+
+
+#: No limit (tests of other things, and callers that do not limit).
+NO_RATE = Rate()
+
+
+def _limited(ms: int, what: str) -> RateLimited:
+    seconds = max(1, -(-int(ms) // 1000))
+    return RateLimited(f"too many requests for this {what}: retry in {seconds} s", retry_after=seconds)
 
 
 @dataclass
@@ -59,9 +84,24 @@ def _loads(values: list[str]) -> list[dict[str, Any]]:
     return [json.loads(v) for v in values]
 
 
-def make_client(url: str) -> redis.Redis:
-    """A Redis client for `url` (redis://, rediss:// or unix://), decoding to str."""
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+#: Socket timeouts (s): reads must outlast the longest blocking read (a 30 s chat or watch slice);
+#: redis-py 8 defaults to 5 s, which cut every longer XREAD short with "Timeout reading from socket".
+#: Connecting stays quick, so a Redis that is down is a fast 503.
+_TIMEOUTS = {"socket_timeout": 60.0, "socket_connect_timeout": 5.0}
+
+
+def make_client(url: str, cluster: bool = False, decode: bool = True) -> redis.Redis:
+    """A Redis client for `url` (redis://, rediss:// or unix://), decoding to str unless `decode` is off.
+
+    With `cluster`, `url` names any one node of a Redis Cluster and the client (a `RedisCluster`,
+    same command API) discovers the others and routes each command, script or pipeline by the slot
+    of its keys; every multi-key operation here stays in one project's hash tag, hence one slot.
+    """
+    if cluster:
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(url, decode_responses=decode, **_TIMEOUTS)  # type: ignore[return-value]
+    return redis.Redis.from_url(url, decode_responses=decode, health_check_interval=30, **_TIMEOUTS)
 
 
 class Scripts:
@@ -80,19 +120,37 @@ class RedisStore:
         self.keys = keys
         self.scripts = Scripts(client)
 
-    def heartbeat(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any]) -> Beat:
-        """Mark a workspace alive and read its banner (new mailbox entries, waiters) at once.
+    def heartbeat(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any],
+                  token_rate: Rate = NO_RATE, project_rate: Rate = NO_RATE,
+                  online_event: dict[str, Any] | None = None, offline_after: float = 0.0) -> Beat:
+        """Check the workspace's token is not revoked and its rate buckets allow the call, then mark
+        it alive and read its banner (new mailbox entries, waiters): one round trip.
+
+        With `online_event`, a workspace whose last beat is older than `offline_after` (or absent)
+        also puts `presence.online` with that payload on the project event stream (the dashboards).
 
         Raises:
+            Unauthorized: the workspace was revoked (whatever an auth cache says).
+            RateLimited: the token's or the project's bucket is empty (nothing was written).
             Unavailable: Redis cannot be reached.
         """
         k = self.keys
         keys = [k.presence_key(project_id), k.online_key(project_id), k.touch_key(project_id, workspace_id),
                 k.mailbox_key(project_id, workspace_id), k.waiting_key(project_id, workspace_id),
-                k.waitinfo_key(project_id, workspace_id), k.epoch_key(project_id), k.rebuilding_key(project_id)]
+                k.waitinfo_key(project_id, workspace_id), k.epoch_key(project_id), k.rebuilding_key(project_id),
+                k.revoked_key(project_id), k.token_bucket_key(project_id, workspace_id),
+                k.project_bucket_key(project_id), k.events_key(project_id)]
         args = [workspace_id, repr(now), json.dumps(presence), DEFAULT_TOUCH_TTL, MAILBOX_GROUP,
-                f"ws{workspace_id}", DEFAULT_BANNER_ITEMS, DEFAULT_REBUILD_RETRY]
-        touch, rebuild, new, pending, waiting = self._run("heartbeat", keys, args)
+                f"ws{workspace_id}", DEFAULT_BANNER_ITEMS, DEFAULT_REBUILD_RETRY, *token_rate.args(),
+                *project_rate.args(), repr(offline_after), _compact(online_event) if online_event else "",
+                DEFAULT_STREAM_MAXLEN]
+        answer = self._run("heartbeat", keys, args)
+        if answer[0] == "revoked":
+            raise Unauthorized("this workspace's token was revoked by a human with the project key: "
+                               "ask them, then run `wire init` again")
+        if answer[0] == "limited":
+            raise _limited(answer[1], "token or project")
+        touch, rebuild, new, pending, waiting = answer
         return Beat(bool(touch), bool(rebuild), [(sid, _fields(flat)) for sid, flat in new], int(pending),
                     [json.loads(w) for w in waiting if w])
 
@@ -103,12 +161,78 @@ class RedisStore:
         Raises:
             Unavailable: Redis cannot be reached.
         """
+        return bool(self._run("publish", *self._publish_call(project_id, outbox_id, kind, payload, recipient_id,
+                                                             delivery_id, to_events)))
+
+    def _publish_call(self, project_id: int, outbox_id: int, kind: str, payload: str, recipient_id: int | None,
+                      delivery_id: int | None = None, to_events: bool = True) -> tuple[list[str], list[Any]]:
         box = recipient_id or 0  # unused key of this project's slot when there is no mailbox
         keys = [self.keys.delivered_key(project_id, outbox_id), self.keys.events_key(project_id),
                 self.keys.mailbox_key(project_id, box), self.keys.mailbox_index_key(project_id, box)]
         args = [outbox_id, kind, payload, DEFAULT_STREAM_MAXLEN, DEFAULT_DEDUPE_TTL, "1" if to_events else "0",
                 "" if delivery_id is None or recipient_id is None else delivery_id]
-        return bool(self._run("publish", keys, args))
+        return keys, args
+
+    def publish_many(self, rows: list[tuple[Any, ...]], cursor_of: tuple[int, int] | None = None
+                     ) -> tuple[str | None, list[bool | None]]:
+        """`publish` for several rows (each a tuple of its arguments) in one round trip; with `cursor_of`
+        (project id, workspace id), first read that mailbox's cursor, as `mailbox_cursor` does.
+
+        Returns the cursor (None without `cursor_of`) and per row whether this call delivered it
+        (None: it failed; publish it again later).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        calls = [self._publish_call(*row) for row in rows]
+        cursor_keys = [self.keys.mailbox_key(*cursor_of)] if cursor_of is not None else []
+        pipe = self._script_pipeline([*cursor_keys, *(k for keys, _ in calls for k in keys)])
+        if pipe is None:  # a cluster and several slots: one routed call each
+            return self._publish_each(calls, cursor_of)
+        if cursor_of is not None:
+            pipe.xrevrange(cursor_keys[0], count=1)
+        sha = self.scripts.publish.sha
+        for keys, args in calls:
+            # plain EVALSHA: a registered script would cost a SCRIPT EXISTS round trip per pipeline
+            pipe.evalsha(sha, len(keys), *keys, *args)
+        try:
+            replies = pipe.execute(raise_on_error=False)
+            cursor = None
+            if cursor_of is not None:
+                last = replies.pop(0)
+                if isinstance(last, Exception):
+                    raise last
+                cursor = last[0][0] if last else "0-0"
+            done: list[bool | None] = []
+            for (keys, args), reply in zip(calls, replies):
+                if isinstance(reply, redis.exceptions.NoScriptError):  # a restarted Redis: load it and retry
+                    reply = self._run("publish", keys, args)
+                done.append(None if isinstance(reply, Exception) else bool(reply))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return cursor, done
+
+    def _script_pipeline(self, keys: list[str]) -> Any:
+        """A pipeline that may carry EVALSHA: the client's own; on a Redis Cluster (whose pipelines refuse
+        scripts) one on the node serving `keys` when they share a slot (one project's keys do), else None."""
+        if not isinstance(self.client, RedisCluster):
+            return self.client.pipeline(transaction=False)
+        if len({self.client.keyslot(k) for k in keys}) != 1:
+            return None
+        node = self.client.get_node_from_key(keys[0])
+        return self.client.get_redis_connection(node).pipeline(transaction=False)
+
+    def _publish_each(self, calls: list[tuple[list[str], list[Any]]], cursor_of: tuple[int, int] | None
+                      ) -> tuple[str | None, list[bool | None]]:
+        """`publish_many` without a pipeline (a cluster, rows of several projects)."""
+        cursor = self.mailbox_cursor(*cursor_of) if cursor_of is not None else None
+        done: list[bool | None] = []
+        for keys, args in calls:
+            try:
+                done.append(bool(self._run("publish", keys, args)))
+            except Unavailable:
+                done.append(None)
+        return cursor, done
 
     def ack(self, project_id: int, workspace_id: int, delivery_ids: list[int]) -> int:
         """Acknowledge mailbox entries by delivery id; returns how many were pending."""
@@ -193,13 +317,23 @@ class RedisStore:
             Unavailable: Redis cannot be reached.
         """
         pipe = self.client.pipeline(transaction=False)
-        pipe.zrangebyscore(self.keys.online_key(project_id), since, "+inf", withscores=True)
+        # the flat reply, not redis-py's (member, score) pairs, which cost ~4 us each at 1,000 members
+        pipe.execute_command("ZRANGEBYSCORE", self.keys.online_key(project_id), since, "+inf", "WITHSCORES")
         pipe.hgetall(self.keys.presence_key(project_id))
         try:
-            online, fields = pipe.execute()
+            flat, fields = pipe.execute()
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
-        return {int(ws): (score, json.loads(fields.get(ws, "{}"))) for ws, score in online}
+        if flat and isinstance(flat[0], list):  # RESP3: [[member, score], ...]
+            online = [(member, float(score)) for member, score in flat]
+        else:  # RESP2: [member, score, member, score, ...]
+            online = list(zip(flat[0::2], map(float, flat[1::2])))
+        raw = [fields.get(ws, "{}") for ws, _ in online]
+        # one parse for the whole team (1,000s of entries), not one json.loads call per workspace
+        parsed = json.loads("[" + ",".join(raw) + "]") if raw else []
+        if len(parsed) != len(raw):  # not one JSON value per field: parse them one by one
+            parsed = [json.loads(value) for value in raw]
+        return {int(ws): (score, info) for (ws, score), info in zip(online, parsed)}
 
     def last_beats(self, project_id: int) -> dict[int, float]:
         """Every workspace's last heartbeat known to Redis (online or not)."""
@@ -213,11 +347,18 @@ class RedisStore:
         """Forget workspaces whose last beat is older than `before`; returns how many."""
         online, presence = self.keys.online_key(project_id), self.keys.presence_key(project_id)
         try:
-            gone = self.client.zrangebyscore(online, "-inf", f"({before}")
+            gone = self.client.zrangebyscore(online, "-inf", f"({before}", withscores=True)
             if gone:
+                ids = [ws for ws, _ in gone]
+                fields = self.client.hmget(presence, ids)
                 pipe = self.client.pipeline(transaction=False)
-                pipe.zrem(online, *gone)
-                pipe.hdel(presence, *gone)
+                pipe.zrem(online, *ids)
+                pipe.hdel(presence, *ids)
+                for (ws, beat), raw in zip(gone, fields):  # the dashboards' activity feed
+                    event = {"workspace": int(ws), "alias": json.loads(raw or "{}").get("alias", ""),
+                             "last_seen": beat}
+                    pipe.xadd(self.keys.events_key(project_id), {"id": "", "kind": "presence.offline",
+                              "data": _compact(event)}, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
                 pipe.execute()
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
@@ -293,6 +434,107 @@ class RedisStore:
     def _res_keys(self, project_id: int, repo_id: int) -> list[str]:
         k = self.keys
         return [k.reservations_key(project_id, repo_id), k.reservation_expiry_key(project_id, repo_id)]
+
+    # -- the project event stream and dashboard logins (store/dashboard.py, web/ws.py) --
+
+    def read_events(self, project_id: int, cursor: str, block_ms: int,
+                    count: int = 200) -> list[tuple[str, dict[str, str]]]:
+        """Events after `cursor` ("$": only new ones), blocking up to `block_ms` for the first.
+
+        The block is bounded so a websocket handler notices its peer left; holds no SQL connection.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        try:
+            read = self.client.xread({self.keys.events_key(project_id): cursor}, count=count,
+                                     block=max(block_ms, 1))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return read[0][1] if read else []
+
+    def recent_events(self, project_id: int, count: int, before: str = "+") -> list[tuple[str, dict[str, str]]]:
+        """The newest events of a project up to `before` (exclusive unless "+"), newest first.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        top = before if before == "+" else f"({before}"
+        try:
+            return self.client.xrevrange(self.keys.events_key(project_id), max=top, count=count)
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
+    def last_event_id(self, project_id: int) -> str:
+        """The id of the newest event ("0-0" when none): a cursor that misses nothing from now on."""
+        newest = self.recent_events(project_id, 1)
+        return newest[0][0] if newest else "0-0"
+
+    def add_event(self, project_id: int, kind: str, payload: dict[str, Any]) -> str:
+        """Append an event that has no SQL fact behind it (reservations live only in Redis).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        try:
+            return self.client.xadd(self.keys.events_key(project_id), {"id": "", "kind": kind,
+                                    "data": _compact(payload)}, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
+    def put_secret(self, key: str, value: dict[str, Any], ttl: int) -> None:
+        """Store a login link or session record (`key` from `Keys.login_key`/`session_key`) for `ttl` s."""
+        try:
+            self.client.set(key, _compact(value), ex=max(ttl, 1))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
+    def take_secret(self, key: str) -> dict[str, Any] | None:
+        """Read and delete in one step (GETDEL): a one-time link works exactly once."""
+        try:
+            raw = self.client.getdel(key)
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return json.loads(raw) if raw else None
+
+    def touch_secret(self, key: str, ttl: int) -> dict[str, Any] | None:
+        """Read a session record and push its expiry `ttl` s ahead (sliding idle timeout)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.expire(key, max(ttl, 1))  # a no-op once the key is gone
+        try:
+            raw, _ = pipe.execute()
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return json.loads(raw) if raw else None
+
+    def drop_secret(self, key: str) -> None:
+        try:
+            self.client.delete(key)
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
+    def take(self, buckets: list[tuple[str, Rate]], now: float, what: str) -> None:
+        """Take one request from every bucket (all or none): ratelimit.lua.
+
+        Raises:
+            RateLimited: a bucket is empty.
+            Unavailable: Redis cannot be reached.
+        """
+        args = [repr(now)] + [a for _, rate in buckets for a in rate.args()]
+        wait = int(self._run("ratelimit", [key for key, _ in buckets], args))
+        if wait:
+            raise _limited(wait, what)
+
+    def revoke(self, project_id: int, workspace_id: int) -> bool:
+        """Refuse a workspace's token from now on in every process, and show it offline.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        k = self.keys
+        keys = [k.revoked_key(project_id), k.presence_key(project_id), k.online_key(project_id)]
+        return bool(self._run("revoke", keys, [workspace_id]))
 
     def ping(self) -> str:
         try:

@@ -260,6 +260,8 @@ def reserve(st: Store, ws: Workspace, patterns: Sequence[str], ttl: int = DEFAUL
     clock, wanted = now(), _normalised(patterns)
     entries = [_entry(ws, p, reason, bead, False, clock + ttl) for p in wanted]
     others = st.redis.reserve(ws.project_id, ws.repo_id, ws.id, entries, clock)
+    _tell(st, ws, "reservation.created",
+          {"patterns": wanted, "ttl": ttl, "bead": bead, "reason": reason[:MAX_REASON]})
     return {"granted": [view(e, clock, ws.id) for e in entries],
             "conflicts": conflicts(wanted, others, clock)}
 
@@ -299,6 +301,8 @@ def release(st: Store, ws: Workspace, patterns: Sequence[str] | None) -> dict[st
     wanted = None if patterns is None else _normalised(patterns)
     gone = [e for e in st.redis.unreserve(ws.project_id, ws.repo_id, ws.id, wanted) if e["expires"] > clock]
     released = {e["pattern"] for e in gone}
+    if released:
+        _tell(st, ws, "reservation.released", {"patterns": sorted(released)})
     return {"released": [view(e, clock, ws.id) for e in _sorted(gone)],
             "not_held": [p for p in wanted or [] if p not in released]}
 
@@ -345,6 +349,12 @@ def expire(st: Store) -> list[dict[str, Any]]:
             outbox.record(project_id, "reservation.expired", event, workspace_id=entry.get("ws"), audit=False)
             expired.append(event)
     return expired
+
+
+def _tell(st: Store, ws: Workspace, kind: str, data: dict[str, Any]) -> None:
+    """An explicit reservation change on the project event stream (the dashboards' activity feed);
+    automatic ones are not announced: they ride on nearly every CLI call."""
+    st.redis.add_event(ws.project_id, kind, {"alias": ws.alias, "workspace": ws.id, "repo_id": ws.repo_id, **data})
 
 
 # -- views -------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store import Store, db
+from store import Store, db, requests
 from store.models import Delivery, Event, Message, Outbox
 from store.util import now
 
@@ -22,6 +22,7 @@ def purge_history(st: Store) -> dict[str, int]:
         "events": _purge(Event, Event.created_ts < cutoff),
         "outbox": _purge(Outbox, Outbox.delivered_ts.is_null(False) & (Outbox.created_ts < cutoff)),
         "messages": _purge(Message, (Message.created_ts < cutoff) & Message.id.not_in(unread)),
+        "requests": requests.purge(DEFAULT_PURGE_BATCH),  # request ids: their own, shorter window
     }
 
 

@@ -6,7 +6,7 @@ import peewee
 
 from store import db
 from store.config import Settings
-from store.models import SCHEMA_VERSION, V1_MODELS, V2_MODELS, V3_MODELS, Outbox, SchemaVersion
+from store.models import SCHEMA_VERSION, V1_MODELS, V2_MODELS, V3_MODELS, V4_MODELS, V5_MODELS, Outbox, SchemaVersion
 from store.util import now
 
 
@@ -45,6 +45,12 @@ def migrate() -> int:
             if version < 3:
                 db.database.create_tables(V3_MODELS, safe=True)  # escalations, webhooks, policies
                 SchemaVersion.create(version=3, applied_ts=now())
+            if version < 4:
+                db.database.create_tables(V4_MODELS, safe=True)  # handoffs
+                SchemaVersion.create(version=4, applied_ts=now())
+            if version < 5:
+                db.database.create_tables(V5_MODELS, safe=True)  # request ids (Idempotency-Key)
+                SchemaVersion.create(version=5, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 

@@ -18,8 +18,10 @@ from store.beads import normalise_record
 from store.errors import InvalidInput, SyncRejected
 from store.messages import notify_subscribers
 from store.models import Bead, Claim, Comment, Dependency, Project, Repo, Workspace
-from store.util import iso, now
+from store.util import iso, json_depth_over, now
 
+#: Deepest nesting of arrays and objects in one beads record (real ones have 3 or 4).
+MAX_RECORD_DEPTH = 32
 #: Rows per INSERT statement (SQLite's variable limit is 32766; 12 columns a row).
 DEFAULT_BATCH = 500
 
@@ -41,6 +43,10 @@ def parse_jsonl(text: str, max_line: int, max_records: int) -> list[dict[str, An
         except ValueError as exc:
             raise SyncRejected(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})",
                                line=number) from None
+        except RecursionError:  # nested far too deep for the parser itself
+            raise SyncRejected(f"line {number}: nested deeper than {MAX_RECORD_DEPTH} levels", line=number) from None
+        if json_depth_over(raw, MAX_RECORD_DEPTH):
+            raise SyncRejected(f"line {number}: nested deeper than {MAX_RECORD_DEPTH} levels", line=number)
         try:
             record = normalise_record(raw)
         except InvalidInput as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -21,7 +22,13 @@ def iso(ts: float | None) -> str | None:
     """Epoch seconds as RFC 3339 UTC (`2026-11-21T10:13:36.123456Z`)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    dt = datetime.fromtimestamp(ts, UTC)
+    if dt.year < 1000:  # strftime does not pad such years: keep its spelling
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text as that strftime in half the time (a team status formats 1,000s of these; % is
+    # faster than an f-string here)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second,
+                                                    dt.microsecond)  # noqa: UP031
 
 
 def parse_ts(value: object) -> float | None:
@@ -49,6 +56,10 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+#: A lone UTF-16 surrogate (a str holds one only when it came from a `\\udXXX` escape).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def unstorable_text(value: Any, path: str = "") -> str | None:
     """The path (`labels.0`) of the first string in a JSON value that SQL cannot store, else None.
 
@@ -56,7 +67,7 @@ def unstorable_text(value: Any, path: str = "") -> str | None:
     (which JSON's `\\ud800` escapes can produce); both would otherwise surface as a 500.
     """
     if isinstance(value, str):
-        bad = "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value)
+        bad = "\x00" in value or (not value.isascii() and _SURROGATE.search(value) is not None)
         return (path or "value") if bad else None
     if isinstance(value, dict):
         items: Any = value.items()
@@ -70,3 +81,18 @@ def unstorable_text(value: Any, path: str = "") -> str | None:
         if found:
             return found
     return None
+
+
+def json_depth_over(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests arrays and objects deeper than `limit` (iterative: a deep
+    value must not exhaust the stack of the very check meant to refuse it)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False

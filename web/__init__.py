@@ -12,21 +12,40 @@ from store.config import Settings
 def create_app(settings: Settings | None = None, redis_client: object | None = None) -> Flask:
     """Build the app for `settings` (default: from the environment)."""
     from store import db, open_store
-    from web import beads, chat, errors, escalations, identity, locks, mail, policies, sync
+    from web import beads, chat, errors, escalations, handoffs, identity, locks, mail, policies, sync
     from web.common import add_banner
+    from web.keys import bp as keys_bp
+    from web.openapi import bp as openapi_bp
 
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level)
+    from store import logs
+
+    logs.configure(settings, "web", replace_kind=True)
     app = Flask(__name__)
+    from web.common import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+    from web.json_provider import FastJSONProvider
+
+    app.json = FastJSONProvider(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["beadwire"] = open_store(settings, redis_client)
     errors.init_app(app)
+    from web import metrics
+
+    metrics.init_app(app)  # first: its timing hooks then wrap every other hook
     for blueprint in (identity.bp, identity.team_bp, beads.bp, sync.bp, mail.bp, chat.bp, locks.bp):
         app.register_blueprint(blueprint)
     for blueprint in (escalations.bp, escalations.read_bp, escalations.admin_bp, policies.read_bp,
-                      policies.admin_bp):
+                      policies.admin_bp, handoffs.bp, keys_bp, openapi_bp):
         app.register_blueprint(blueprint)
+    from web import idempotency
+
+    idempotency.init_app(app)  # `Idempotency-Key` on every write route, those added later too
+    from web import dashboard
+
+    dashboard.init_app(app)  # the human dashboard (`/`), its link API and the `/v1/ws` event feed
 
     @app.before_request
     def _connect() -> None:

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from store import chat, messages
 from store.db import close as db_close
 from store.db import connect as db_connect
-from web.common import authenticate, load, load_args, store
+from web.common import MAX_ID, authenticate, load, load_args, store
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -25,8 +25,8 @@ class PostSchema(Schema):
 
 class WaitArgs(Schema):
     with_ = fields.Str(data_key="with", required=True, validate=validate.Length(min=1, max=64))
-    after = fields.Int(load_default=0, validate=validate.Range(min=0))
-    cursor = fields.Str(load_default="0-0", validate=validate.Regexp(r"^\d+-\d+$"))
+    after = fields.Int(load_default=0, validate=validate.Range(min=0, max=MAX_ID))
+    cursor = fields.Str(load_default="0-0", validate=validate.Regexp(r"^\d{1,19}-\d{1,19}$"))
     timeout = Timeout
 
 

@@ -7,10 +7,25 @@ from typing import Any
 
 from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
+from werkzeug.routing import IntegerConverter
 
 from store import Store
 from store.errors import BeadwireError, Unauthorized
-from store.util import unstorable_text
+from store.util import json_depth_over, unstorable_text
+
+#: Largest id a request may name: SQL integer columns are 32-bit on PostgreSQL (a larger one is a 404
+#: or a 422, never the database's overflow error).
+MAX_ID = 2**31 - 1
+#: Longest query string read (proxies and gunicorn cap the whole request line near 4-8 KiB anyway).
+MAX_QUERY = 8192
+
+
+class IdConverter(IntegerConverter):
+    """The `<int:...>` of every route, bounded by MAX_ID."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 class BadRequest(BeadwireError):
@@ -26,14 +41,23 @@ def store() -> Store:
 
 def load(schema: Schema) -> dict[str, Any]:
     """The JSON body validated by `schema` (marshmallow raises ValidationError -> 422)."""
-    data = request.get_json(silent=True) if request.content_length else {}
+    limit = store().settings.max_depth
+    try:
+        data = request.get_json(silent=True) if request.content_length else {}
+    except RecursionError:  # the parser's own limit (~1000 levels) is hit before ours is checked
+        raise BadRequest(f"the body nests arrays and objects deeper than {limit} levels") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object (Content-Type: application/json)")
+    if json_depth_over(data, limit):
+        raise BadRequest(f"the body nests arrays and objects deeper than {limit} levels")
     _refuse_unstorable(data)
     return schema.load(data)
 
 
 def load_args(schema: Schema) -> dict[str, Any]:
+    """The query string validated by `schema` (ValidationError -> 422); one longer than MAX_QUERY is a 400."""
+    if len(request.query_string) > MAX_QUERY:
+        raise BadRequest(f"the query string is longer than {MAX_QUERY} bytes: send a body instead")
     args = request.args.to_dict()
     _refuse_unstorable(args)
     return schema.load(args)
@@ -63,7 +87,14 @@ def authenticate() -> None:
     if not token:
         raise Unauthorized("missing bearer token: run `wire init` in your worktree")
     g.ws, g.project = auth(token)
-    beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""), request.headers.get("X-Wire-Host", ""))
+    try:
+        beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""),
+                         request.headers.get("X-Wire-Host", ""))
+    except Unauthorized:
+        from store.workspaces import forget_token
+
+        forget_token(token)  # revoked: this process's cache must not answer for it again
+        raise
     g.banner = banner(beat, now())
     _add_conflicts(beat.pending)
     if beat.rebuild:
@@ -89,6 +120,16 @@ def admin() -> None:
     if not token:
         raise Unauthorized("missing bearer: this call needs the project key (--key or WIRE_PROJECT_KEY)")
     g.project, g.ws = authenticate_key(token), None
+    from store.limits import take_key
+
+    take_key(store(), g.project.id)
+
+
+def limit_ip() -> None:
+    """Charge a call without a token (init, the OpenAPI document) to its client address's bucket."""
+    from store.limits import take_ip
+
+    take_ip(store(), request.remote_addr or "")
 
 
 def key_or_workspace() -> None:

@@ -8,7 +8,8 @@ from flask import Flask, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from store.errors import BeadwireError
+from store.db import storage_error
+from store.errors import BeadwireError, RateLimited
 
 log = logging.getLogger("beadwire.web")
 
@@ -32,7 +33,10 @@ def _first_message(messages: object, path: str = "") -> str:
 def init_app(app: Flask) -> None:
     @app.errorhandler(BeadwireError)
     def beadwire_error(exc: BeadwireError):
-        return error_response(exc.status_code, exc.code, exc.message, **exc.details)
+        response = error_response(exc.status_code, exc.code, exc.message, **exc.details)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(ValidationError)
     def validation_error(exc: ValidationError):
@@ -47,5 +51,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
+        storage = storage_error(exc)  # a database failure outside `db.transaction()`: a plain read
+        if storage is not None:
+            log.warning("%s", storage.message)
+            return beadwire_error(storage)
         log.exception("unhandled error")
         return error_response(500, "internal", "internal server error")

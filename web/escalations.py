@@ -29,7 +29,7 @@ class LocalContextSchema(Schema):
     git_status = fields.List(fields.Str(validate=validate.Length(max=1000)), load_default=list,
                              validate=validate.Length(max=escalations.MAX_GIT_LINES))
     #: porcelain lines left out because there were more than MAX_GIT_LINES
-    git_status_more = fields.Int(load_default=0, validate=validate.Range(min=0))
+    git_status_more = fields.Int(load_default=0, validate=validate.Range(min=0, max=1_000_000))
 
 
 class EscalateSchema(Schema):

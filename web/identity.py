@@ -6,7 +6,7 @@ from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
 from store.workspaces import init_workspace, status, team
-from web.common import authenticate, bearer, load, store
+from web.common import authenticate, bearer, limit_ip, load, store
 
 bp = Blueprint("identity", __name__, url_prefix="/v1")
 
@@ -38,6 +38,7 @@ def health():
 
 @bp.post("/init")
 def init():
+    limit_ip()  # no token to charge yet: the caller's address pays
     args = load(init_schema)
     result = init_workspace(store(), args["project"], bearer(), args["repo_origin"], args["alias"], args["role"],
                             args["human"], args["hostname"], args["path"])

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from store import beads as bead_store
 from store import messages
-from web.common import authenticate, load, load_args, store
+from web.common import MAX_ID, authenticate, load, load_args, store
 
 bp = Blueprint("mail", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -39,7 +39,7 @@ class SearchArgs(LimitArgs):
 
 
 class OpenSchema(Schema):
-    id = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    id = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1, max=MAX_ID))
     from_ = fields.Str(data_key="from", load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 

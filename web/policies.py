@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import policies
-from web.common import admin, key_or_workspace, load, load_args
+from web.common import MAX_ID, admin, key_or_workspace, load, load_args
 
 read_bp = Blueprint("policy_read", __name__, url_prefix="/v1")
 read_bp.before_request(key_or_workspace)
@@ -23,7 +23,7 @@ class RoleArgs(Schema):
 
 
 class VersionArgs(Schema):
-    version = fields.Int(load_default=None, validate=validate.Range(min=1))
+    version = fields.Int(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class BundleSchema(Schema):
@@ -44,7 +44,7 @@ class BundleSchema(Schema):
 
 
 class ActivateSchema(Schema):
-    version = fields.Int(required=True, validate=validate.Range(min=1))
+    version = fields.Int(required=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
 role_args, version_args, bundle_schema, activate_schema = RoleArgs(), VersionArgs(), BundleSchema(), ActivateSchema()

@@ -11,7 +11,18 @@
 -- ARGV[1]  workspace id      ARGV[2]  now (epoch seconds, float)   ARGV[3]  presence JSON
 -- ARGV[4]  touch TTL (s)     ARGV[5]  consumer group               ARGV[6]  consumer name
 -- ARGV[7]  most new mailbox entries to return                 ARGV[8]  rebuild flag TTL (s)
+-- KEYS[9]  revoked set      <ns>:{p:<id>}:revoked           member <ws>: its token no longer works
+-- KEYS[10] token bucket     <ns>:{p:<id>}:rl:ws:<ws>        GCRA, as ratelimit.lua
+-- KEYS[11] project bucket   <ns>:{p:<id>}:rl:project        GCRA, as ratelimit.lua
+-- ARGV[9], ARGV[10]   token bucket: emission interval (s; 0 = no limit), tolerance (s)
+-- ARGV[11], ARGV[12]  project bucket: the same
+-- KEYS[12] event stream     <ns>:{p:<id>}:events            gets `presence.online` (optional, see ARGV[14])
+-- ARGV[13] beats older than this (epoch s) mean the workspace was offline
+-- ARGV[14] payload JSON of the `presence.online` event, "" for none   ARGV[15] event stream MAXLEN ~
 --
+-- Before anything is written: {'revoked'} when the workspace is in the revoked set (a revocation
+-- reaches every process at once, whatever their auth caches hold), {'limited', ms} when a bucket
+-- is empty (ms until it is not; nothing is charged or refreshed).
 -- Returns {touch, rebuild, new entries, pending count, waiting JSONs}:
 --   touch    1 when SQL last_seen is due (throttles SQL writes to one per TTL per workspace)
 --   rebuild  1 when the epoch is missing (new or flushed Redis: mailboxes must be rebuilt from SQL)
@@ -20,7 +31,33 @@
 --            the group's pending list, so each is returned exactly once
 --   pending  entries not acknowledged, read or not (acked entries leave the stream): the unread count
 --   waiting  JSON of each workspace blocked waiting for this one's reply
+if redis.call('SISMEMBER', KEYS[9], ARGV[1]) == 1 then
+  return {'revoked'}
+end
+local now, tats, wait = tonumber(ARGV[2]), {}, 0
+for i = 0, 1 do  -- the GCRA of ratelimit.lua, for the token and the project buckets
+  local interval, tolerance = tonumber(ARGV[9 + 2 * i]), tonumber(ARGV[10 + 2 * i])
+  if interval > 0 then
+    local tat = tonumber(redis.call('GET', KEYS[10 + i])) or now
+    if tat < now then tat = now end
+    tats[10 + i] = tat + interval
+    wait = math.max(wait, tat + interval - now - tolerance)
+  end
+end
+if wait > 0 then
+  return {'limited', math.ceil(wait * 1000)}
+end
+for key, tat in pairs(tats) do
+  redis.call('SET', KEYS[key], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+-- one extra check on the hottest path: back after being absent (or never seen) -> tell the dashboards
+if ARGV[14] and ARGV[14] ~= '' then
+  local last = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if not last or tonumber(last) < tonumber(ARGV[13]) then
+    redis.call('XADD', KEYS[12], 'MAXLEN', '~', ARGV[15], '*', 'id', '', 'kind', 'presence.online', 'data', ARGV[14])
+  end
+end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 local touch = 0
 if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then

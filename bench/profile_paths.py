@@ -1,0 +1,305 @@
+"""In-process cost of the hot request paths: CPU per request, SQL statements and Redis round trips.
+
+Runs the Flask app in this process (test client, no sockets) on SQLite (or `--database postgres`)
+and a real redis-server, so figures do not depend on what else the machine is doing: CPU time is
+`time.process_time()` over N requests (this process only; Redis and PostgreSQL are not counted).
+
+    python3 bench/profile_paths.py                 # table of every path
+    python3 bench/profile_paths.py --profile claim # + cProfile of one path (top 35 by tottime)
+    python3 bench/profile_paths.py --database postgres
+
+Paths: claim (POST /v1/beads/<id>/claim, distinct beads), mail (POST /v1/mail, one recipient),
+status50 / status1000 (GET /v1/status with 50 / 1,000 workspaces online), whoami (the
+authenticate + heartbeat preamble plus a small answer), chat (reply POST /v1/chat while the
+other side waits in GET /v1/chat/wait: the reply's CPU and the wall time to the waiter's answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("BEADWIRE_BROKER", "stub")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+class Counter:
+    """Counts SQL statements (peewee) and Redis commands (redis-py) issued by this process."""
+
+    def __init__(self) -> None:
+        self.sql = 0
+        self.redis = 0
+        self.statements: list[str] = []
+        self.keep = False
+
+    def install(self, database: Any) -> None:
+        import redis
+
+        original = database._execute_cursor
+        begin = database.begin
+
+        def counted(sql: str, params: Any = None, **kw: Any) -> Any:
+            self.sql += 1
+            if self.keep:
+                self.statements.append(sql)
+            return original(sql, params, **kw)
+
+        def counted_begin(*a: Any, **kw: Any) -> Any:
+            self.sql += 1
+            if self.keep:
+                self.statements.append("BEGIN")
+            return begin(*a, **kw)
+
+        database._execute_cursor = counted
+        database.begin = counted_begin
+        cmd = redis.Redis.execute_command
+        pipe = redis.client.Pipeline.execute
+
+        def counted_cmd(client: Any, *args: Any, **kw: Any) -> Any:
+            self.redis += 1
+            return cmd(client, *args, **kw)
+
+        def counted_pipe(p: Any, *args: Any, **kw: Any) -> Any:
+            self.redis += 1
+            return pipe(p, *args, **kw)
+
+        redis.Redis.execute_command = counted_cmd
+        redis.client.Pipeline.execute = counted_pipe
+
+    def reset(self) -> tuple[int, int]:
+        out = (self.sql, self.redis)
+        self.sql = self.redis = 0
+        self.statements = []
+        return out
+
+
+class Env:
+    def __init__(self, database: str) -> None:
+        from store.config import Settings
+        from tests.servers import start_postgres, start_redis
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="bw-prof-"))
+        self.redis_proc = start_redis(self.tmp)
+        self.pg = None
+        url = f"sqlite:///{self.tmp / 'beadwire.db'}"
+        if database == "postgres":
+            self.pg = start_postgres(self.tmp)
+            url = self.pg.create_database("prof")
+        settings = Settings.from_env({"BEADWIRE_DATA_DIR": str(self.tmp), "BEADWIRE_BROKER": "stub",
+                                      "DATABASE_URL": url, "BEADWIRE_LOG_LEVEL": "WARNING"})
+        from actors.middleware import use_store
+        from store import db
+        from store.redis import make_client
+        from store.schema import migrate
+        from web import create_app
+
+        self.app = create_app(settings, make_client(self.redis_proc.url))
+        migrate()
+        use_store(self.app.extensions["beadwire"])
+        self.client = self.app.test_client()
+        self.keys: dict[str, str] = {}
+        self.tokens: dict[tuple[str, str], str] = {}
+        self.counter = Counter()
+        self.counter.install(db.database.obj)
+
+    def stop(self) -> None:
+        self.redis_proc.stop()
+        if self.pg:
+            self.pg.stop()
+
+    def agent(self, project: str, alias: str, client: Any = None) -> str:
+        if (project, alias) in self.tokens:
+            return self.tokens[project, alias]
+        body = {"project": project, "repo_origin": f"git@github.com:acme/{project}.git", "alias": alias}
+        key = self.keys.get(project)
+        r = (client or self.client).post("/v1/init", json=body,
+                                         headers={"Authorization": f"Bearer {key}"} if key else {})
+        assert r.status_code in (200, 201), r.json
+        if r.json.get("project_key"):
+            self.keys[project] = r.json["project_key"]
+        self.tokens[project, alias] = r.json["token"]
+        return r.json["token"]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def measure(env: Env, name: str, n: int, op: Callable[[int], Any], profile: str | None) -> dict[str, Any]:
+    for i in range(min(20, n)):  # warm: caches, prepared statements, first heartbeat writes
+        op(-1 - i)
+    env.counter.reset()
+    prof = cProfile.Profile(time.process_time) if profile == name else None  # CPU, not waits
+    # the least CPU of three rounds: other processes on the machine inflate CPU time (shared caches, SMT)
+    rounds, cpus, walls = 3, [], []
+    for r in range(rounds):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        if prof:
+            prof.enable()
+        for i in range(r * n // rounds, (r + 1) * n // rounds):
+            op(i)
+        if prof:
+            prof.disable()
+        cpus.append((time.process_time() - cpu0) * rounds)
+        walls.append((time.perf_counter() - wall0) * rounds)
+    cpu, wall = min(cpus), min(walls)
+    sql, red = env.counter.reset()
+    env.counter.keep = True
+    op(n)  # one more, to list its statements
+    env.counter.keep = False
+    statements = list(env.counter.statements)
+    env.counter.reset()
+    if prof:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(35)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+    return {"path": name, "n": n, "cpu_ms": 1000 * cpu / n, "wall_ms": 1000 * wall / n, "sql": sql / n,
+            "redis": red / n, "statements": statements}
+
+
+def claim_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
+    tokens = [env.agent("bench", f"w{i:02d}") for i in range(8)]
+    refs = []
+    for i in range(n + 40):
+        r = env.client.post("/v1/beads", json={"title": f"bead {i}"}, headers=auth(tokens[0]))
+        assert r.status_code == 201, r.json
+        refs.append(r.json["id"])
+    it = iter(refs)
+
+    def op(i: int) -> None:
+        r = env.client.post(f"/v1/beads/{next(it)}/claim", json={}, headers=auth(tokens[i % 8]))
+        assert r.status_code == 200, r.json
+
+    return measure(env, "claim", n, op, profile)
+
+
+def mail_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
+    tokens = [env.agent("bench", f"w{i:02d}") for i in range(8)]
+
+    def op(i: int) -> None:
+        k = i % 8
+        body = {"to": f"w{(k + 1) % 8:02d}", "subject": f"m{i}", "body": f"bench message {i} " + "x" * 100}
+        r = env.client.post("/v1/mail", json=body, headers=auth(tokens[k]))
+        assert r.status_code == 201, r.json
+
+    return measure(env, "mail", n, op, profile)
+
+
+def whoami_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
+    tokens = [env.agent("bench", f"w{i:02d}") for i in range(8)]
+
+    def op(i: int) -> None:
+        r = env.client.get("/v1/mine", headers=auth(tokens[i % 8]))
+        assert r.status_code == 200, r.json
+
+    return measure(env, "mine (preamble)", n, op, profile)
+
+
+def status_path(env: Env, online: int, n: int, profile: str | None) -> dict[str, Any]:
+    project = f"st{online}"
+    tokens = [env.agent(project, f"a{i:04d}") for i in range(online)]
+    for i in range(10):
+        r = env.client.post("/v1/beads", json={"title": f"held {i}"}, headers=auth(tokens[i]))
+        assert env.client.post(f"/v1/beads/{r.json['id']}/claim", json={}, headers=auth(tokens[i])).status_code == 200
+    for t in tokens:
+        env.client.get("/v1/mine", headers=auth(t))
+    size = []
+
+    def op(i: int) -> None:
+        r = env.client.get("/v1/status", headers=auth(tokens[i % online]))
+        assert r.status_code == 200, r.json
+        size.append(len(r.data))
+
+    out = measure(env, f"status{online}", n, op, profile)
+    out["bytes"] = size[-1]
+    return out
+
+
+def chat_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
+    a, b = env.agent("chat", "chat-a"), env.agent("chat", "chat-b")
+    waiter_client = env.app.test_client()
+    lat, reply_cpu = [], []
+    prof = cProfile.Profile() if profile == "chat" else None
+    env.counter.reset()
+    for i in range(n + 5):
+        r = env.client.post("/v1/chat", json={"to": "chat-b", "body": f"q{i}", "wait": 60}, headers=auth(a))
+        assert r.status_code == 201, r.json
+        after, cursor = r.json["message"]["id"], r.json["cursor"]
+        box: dict[str, Any] = {}
+        ready = threading.Event()
+
+        def wait(box: dict[str, Any] = box, ready: threading.Event = ready, query: str =
+                 f"with=chat-b&after={after}&cursor={cursor}&timeout=10") -> None:
+            ready.set()
+            box["r"] = waiter_client.get(f"/v1/chat/wait?{query}", headers=auth(a))
+            box["t"] = time.perf_counter()
+
+        t = threading.Thread(target=wait)
+        t.start()
+        ready.wait()
+        time.sleep(0.05)
+        c0, t0 = time.process_time(), time.perf_counter()
+        if prof and i >= 5:
+            prof.enable()
+        rr = env.client.post("/v1/chat", json={"to": "chat-a", "body": f"r{i}"}, headers=auth(b))
+        c1 = time.process_time()
+        t.join()
+        if prof and i >= 5:
+            prof.disable()
+        assert rr.status_code == 201 and box["r"].status_code == 200 and box["r"].json["messages"], box["r"].json
+        if i >= 5:
+            lat.append(1000 * (box["t"] - t0))
+            reply_cpu.append(1000 * (c1 - c0))
+    if prof:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(35)
+    return {"path": "chat reply", "n": n, "cpu_ms": statistics.median(reply_cpu),
+            "wall_ms": statistics.median(lat), "sql": float("nan"), "redis": float("nan"), "statements": []}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--profile", help="cProfile this path (claim, mail, status50, status1000, chat, ...)")
+    ap.add_argument("--only", help="comma-separated paths to run")
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--statements", action="store_true", help="print each path's SQL statements")
+    a = ap.parse_args()
+    env = Env(a.database)
+    paths = {
+        "mine": lambda: whoami_path(env, a.n, a.profile),
+        "claim": lambda: claim_path(env, a.n, a.profile),
+        "mail": lambda: mail_path(env, a.n, a.profile),
+        "status50": lambda: status_path(env, 50, a.n, a.profile),
+        "status1000": lambda: status_path(env, 1000, max(a.n // 10, 20), a.profile),
+        "chat": lambda: chat_path(env, 30, a.profile),
+    }
+    chosen = a.only.split(",") if a.only else list(paths)
+    rows = []
+    try:
+        for name in chosen:
+            rows.append(paths[name]())
+    finally:
+        env.stop()
+    print(f"\n{'path':<18}{'n':>6}{'CPU ms/req':>12}{'wall ms/req':>13}{'SQL/req':>9}{'redis/req':>11}")
+    for r in rows:
+        extra = f"  ({r['bytes']} B)" if "bytes" in r else ""
+        print(f"{r['path']:<18}{r['n']:>6}{r['cpu_ms']:>12.2f}{r['wall_ms']:>13.2f}{r['sql']:>9.1f}"
+              f"{r['redis']:>11.1f}{extra}")
+    if a.statements:
+        for r in rows:
+            print(f"\n-- {r['path']}:")
+            for s in r["statements"]:
+                print("  ", s[:200])
+
+
+if __name__ == "__main__":
+    main()

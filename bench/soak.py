@@ -1,0 +1,703 @@
+#!/usr/bin/env python3
+"""beadwire soak test: many simulated agents doing the agent loop for minutes, then the books are checked.
+
+    python3 bench/soak.py [--minutes 10] [--agents 200] [--database sqlite|postgres] [--think 1.0]
+                          [--url URL --key PROJECT_KEY? --database-url ... --redis-url ...] [--write-readme]
+
+Starts its own `wire serve` stack (tests/servers.py: web with 2 gunicorn workers, a Dramatiq worker, the
+clock, the bundled Redis, SQLite or a throwaway PostgreSQL) on a free loopback port, registers the agents
+in one project, and runs each agent as a thread with its own keep-alive HTTP connection doing:
+
+    mine -> ready -> claim (races expected: 409) -> reserve files -> comment -> mail someone
+         -> (sometimes) chat: ask its partner and wait for the reply -> release files -> close -> open mail
+
+A coordinator seeds beads at the start and tops the ready list up; agents also create beads. At the end
+it checks, from the server's own records (the Event audit table, the Delivery rows, the mailbox streams):
+  * claims: no bead ever had two holders at once; every claim the server acknowledged is in the audit
+    trail with its holder, and every closed bead was closed by the one agent that held it;
+  * mail: every mail acknowledged (201) was handed to its recipient exactly once (`POST /v1/mail/open`),
+    no banner showed a mail twice, every delivery reached Redis, and no mail is left in any mailbox;
+  * memory: RSS of the server processes, sampled every 30 s, stays flat (last <= 1.2 x the first
+    sample after warm-up);
+  * errors: zero answers other than 2xx, apart from the expected 409 claim conflicts; zero exceptions.
+Prints a report table, writes the figures to bench/out/soak-<timestamp>.{md,json}, and with
+--write-readme replaces the "Soak" section of bench/README.md. Loopback only; bounded by --minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OUT_DIR = ROOT / "bench" / "out"
+README = ROOT / "bench" / "README.md"
+REPO_ORIGIN = "https://github.com/soak/beadwire-soak"
+#: Seconds a keep-alive connection may idle before we open a new one (never race gunicorn's close).
+KEEPALIVE_S = 1.5
+#: Seconds an agent's chat ask waits for its partner's reply (in /chat/wait slices of 10 s).
+CHAT_WAIT_S = 20
+#: The coordinator keeps at least this many beads ready.
+READY_FLOOR = 60
+#: RSS growth tolerated between the first sample after warm-up and the last.
+RSS_FLAT_RATIO = 1.2
+#: Bead-audit event kinds that end a claim.
+ENDS_CLAIM = {"claim.released", "bead.closed", "claim.jumped", "claim.taken_stale"}
+
+
+# ------------------------------------------------------------------------------------------- client
+
+
+class Answer:
+    __slots__ = ("banner", "json", "status")
+
+    def __init__(self, status: int, body: Any, banner: dict | None) -> None:
+        self.status, self.json, self.banner = status, body, banner
+
+
+class Client:
+    """One keep-alive http.client connection (one agent), recording every call in `Stats`."""
+
+    def __init__(self, url: str, token: str, stats: Stats, timeout: float = 60) -> None:
+        parsed = urlparse(url)
+        self.host, self.port, self.token = parsed.hostname, parsed.port, token
+        self.stats, self.timeout = stats, timeout
+        self.conn: http.client.HTTPConnection | None = None
+        self.used = 0.0
+
+    def call(self, op: str, method: str, path: str, body: dict | None = None, **query: Any) -> Answer | None:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
+        target = "/v1" + path + (f"?{urlencode(query)}" if query else "")
+        if self.conn is None or time.monotonic() - self.used > KEEPALIVE_S:
+            self.close()
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        started = time.perf_counter()
+        try:
+            self.conn.request(method, target, body=None if body is None else json.dumps(body), headers=headers)
+            response = self.conn.getresponse()
+            raw = response.read()
+        except (http.client.HTTPException, OSError) as exc:
+            self.close()
+            self.stats.exception(op, exc)
+            return None
+        self.used = time.monotonic()
+        elapsed = time.perf_counter() - started
+        data = json.loads(raw) if raw else None
+        banner = response.getheader("X-Wire-Banner")
+        self.stats.record(op, response.status, elapsed, data)
+        return Answer(response.status, data, json.loads(banner) if banner else None)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class Stats:
+    """Every answer by operation; the unexpected ones kept for the report."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.status: dict[str, Counter] = defaultdict(Counter)
+        self.errors: list[str] = []
+        self.exceptions: list[str] = []
+
+    def record(self, op: str, status: int, elapsed: float, data: Any) -> None:
+        with self.lock:
+            self.latency[op].append(elapsed)
+            self.status[op][status] += 1
+            if status >= 300 and not (status == 409 and op == "claim") and len(self.errors) < 200:
+                self.errors.append(f"{op} {status} {str(data)[:300]}")
+
+    def exception(self, op: str, exc: BaseException) -> None:
+        with self.lock:
+            self.exceptions.append(f"{op}: {exc!r}")
+
+    def total(self) -> int:
+        return sum(sum(c.values()) for c in self.status.values())
+
+    def unexpected(self) -> int:
+        bad = sum(n for op, c in self.status.items() for s, n in c.items()
+                  if s >= 300 and not (s == 409 and op == "claim"))
+        return bad + len(self.exceptions)
+
+
+# ------------------------------------------------------------------------------------------- agents
+
+
+class Books:
+    """What the server acknowledged to the agents, to check against its own records at the end."""
+
+    def __init__(self) -> None:
+        self.claims: list[tuple[str, str]] = []  # (bead id, alias), claims answered 200 (not already held)
+        self.closes: list[tuple[str, str]] = []  # (bead id, alias), closes answered 200
+        self.mail_sent: dict[int, str] = {}  # message id -> recipient alias
+        self.mail_opened: list[tuple[str, int]] = []  # (alias, message id) handed out by /mail/open
+        self.banner_mail: list[tuple[str, int]] = []  # (alias, message id) shown as new in a banner
+        self.chat = Counter()  # asks, replies received, waits timed out, replies sent
+        self.beads_created = 0
+
+
+class Agent(threading.Thread):
+    def __init__(self, n: int, alias: str, token: str, run: Soak) -> None:
+        super().__init__(name=alias, daemon=True)
+        self.n, self.alias, self.run_ = n, alias, run
+        self.api = Client(run.url, token, run.stats, timeout=CHAT_WAIT_S + 30)
+        self.rng = random.Random(n)
+        self.unread = 0
+        self.replied: dict[str, float] = {}
+
+    @property
+    def partner(self) -> str:
+        return self.run_.aliases[self.n ^ 1] if (self.n ^ 1) < len(self.run_.aliases) else ""
+
+    def think(self) -> None:
+        self.run_.stop.wait(self.run_.think * self.rng.uniform(0.5, 1.5))
+
+    def call(self, op: str, method: str, path: str, body: dict | None = None, **query: Any) -> Answer | None:
+        answer = self.api.call(op, method, path, body, **query)
+        if answer is not None and answer.status < 300:
+            self.look_at(answer.banner)
+        return answer
+
+    def look_at(self, banner: dict | None) -> None:
+        """Note mail shown as new, the unread count, and answer a partner who waits on us."""
+        if not banner:
+            self.unread = 0
+            return
+        self.unread = banner.get("unread", 0)
+        for item in banner.get("new", []):
+            if item.get("kind") == "mail":
+                self.run_.books.banner_mail.append((self.alias, item["id"]))
+        for waiting in banner.get("waiting", []):
+            who = waiting["alias"]
+            if time.monotonic() - self.replied.get(who, 0) > 3:
+                self.replied[who] = time.monotonic()
+                self.api.call("chat_reply", "POST", "/chat", {"to": who, "body": f"{self.alias} here, go ahead"})
+                self.run_.books.chat["replies_sent"] += 1
+
+    def run(self) -> None:
+        stop = self.run_.stop
+        while not stop.is_set():
+            self.iteration()
+        self.api.close()
+
+    def iteration(self) -> None:
+        books = self.run_.books
+        mine = self.call("mine", "GET", "/mine")
+        for bead in (mine.json if mine and mine.status == 200 else []):  # left over: finish it first
+            self.close(bead["id"])
+        self.think()
+        ready = self.call("ready", "GET", "/ready", limit=20)
+        beads = ready.json if ready is not None and ready.status == 200 else []
+        if not beads or self.rng.random() < 0.1:  # agents file work too
+            created = self.call("create", "POST", "/beads", {"title": f"{self.alias}: found while working",
+                                                             "priority": self.rng.randint(0, 4)})
+            if created is not None and created.status == 201:
+                books.beads_created += 1
+                beads = [created.json, *beads]
+            self.think()
+        if not beads:
+            return
+        bead = self.rng.choice(beads[:20])["id"]
+        claim = self.call("claim", "POST", f"/beads/{quote(bead, safe='')}/claim", {})
+        self.think()
+        if claim is None or claim.status != 200:
+            self.read_mail()
+            return
+        if not claim.json.get("already_held"):
+            books.claims.append((bead, self.alias))
+        self.work_on(bead)
+        self.close(bead)
+        self.read_mail()
+
+    def work_on(self, bead: str) -> None:
+        ref = quote(bead, safe="")
+        paths = [f"src/{bead}/main.py", f"tests/test_{bead}.py"]
+        self.call("lock", "POST", "/locks", {"paths": paths, "bead": bead, "reason": "working", "ttl": 120})
+        self.think()
+        self.call("comment", "POST", f"/beads/{ref}/comments", {"text": f"{self.alias}: on it"})
+        self.think()
+        to = self.rng.choice([a for a in self.run_.aliases if a != self.alias])
+        mail = self.call("mail", "POST", "/mail", {"to": to, "subject": f"{bead} progress",
+                                                  "body": f"{self.alias} is closing {bead}"})
+        if mail is not None and mail.status == 201:
+            self.run_.books.mail_sent[mail.json["message"]["id"]] = to
+        self.think()
+        if self.n % 2 == 0 and self.partner and self.rng.random() < self.run_.chat_prob:
+            self.ask_partner(bead)
+        self.call("unlock", "DELETE", "/locks", {"paths": paths})
+        self.think()
+
+    def ask_partner(self, bead: str) -> None:
+        books = self.run_.books
+        asked = self.call("chat_ask", "POST", "/chat", {"to": self.partner, "body": f"ok to close {bead}?",
+                                                        "wait": CHAT_WAIT_S})
+        if asked is None or asked.status != 201:
+            return
+        books.chat["asks"] += 1
+        query = {"with": self.partner, "after": asked.json["message"]["id"], "cursor": asked.json["cursor"]}
+        deadline = time.monotonic() + CHAT_WAIT_S
+        while time.monotonic() < deadline and not self.run_.stop.is_set():
+            slice_s = max(1, min(10, int(deadline - time.monotonic())))
+            waited = self.call("chat_wait", "GET", "/chat/wait", **query, timeout=slice_s)
+            if waited is None or waited.status != 200:
+                break
+            if waited.json["messages"]:
+                books.chat["replies"] += 1
+                return
+            query["cursor"] = waited.json["cursor"]
+        books.chat["timeouts"] += 1
+        self.call("chat_done", "POST", "/chat/done", {"with": self.partner})
+
+    def close(self, bead: str) -> None:
+        closed = self.call("close", "POST", f"/beads/{quote(bead, safe='')}/close", {"reason": "done"})
+        if closed is not None and closed.status == 200:
+            self.run_.books.closes.append((bead, self.alias))
+        self.think()
+
+    def read_mail(self) -> None:
+        if self.unread:
+            self.open_mail()
+            self.think()
+
+    def open_mail(self) -> int:
+        opened = self.call("mail_open", "POST", "/mail/open", {})
+        if opened is None or opened.status != 200:
+            return 0
+        mails = [m["id"] for m in opened.json if m["kind"] == "mail"]
+        self.run_.books.mail_opened.extend((self.alias, i) for i in mails)
+        return len(mails)
+
+
+class Coordinator(threading.Thread):
+    """Seeds beads and keeps the ready list from running dry."""
+
+    def __init__(self, run: Soak, token: str) -> None:
+        super().__init__(name="coordinator", daemon=True)
+        self.run_ = run
+        self.api = Client(run.url, token, run.stats)
+        self.made = 0
+
+    def seed(self, count: int) -> None:
+        for _ in range(count):
+            self.make()
+
+    def make(self) -> None:
+        self.made += 1
+        created = self.api.call("seed", "POST", "/beads", {"title": f"task {self.made}", "priority": self.made % 5,
+                                                           "description": "seeded by the coordinator"})
+        if created is not None and created.status == 201:
+            self.run_.books.beads_created += 1
+
+    def run(self) -> None:
+        while not self.run_.stop.wait(2.0):
+            ready = self.api.call("ready", "GET", "/ready", limit=READY_FLOOR)
+            short = READY_FLOOR - len(ready.json) if ready is not None and ready.status == 200 else 0
+            for _ in range(max(0, short)):
+                self.make()
+        self.api.close()
+
+
+# --------------------------------------------------------------------------------------- the run
+
+
+class Soak:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.url = ""
+        self.think = args.think
+        self.chat_prob = args.chat_prob
+        self.stats = Stats()
+        self.books = Books()
+        self.stop = threading.Event()
+        self.aliases: list[str] = []
+        self.tokens: list[str] = []
+        self.rss: list[dict[str, Any]] = []
+        self.stack = None
+        self.pg = None
+        self.tmp = ""
+        self.database_url = args.database_url
+        self.redis_url = args.redis_url
+        self.project_id = 0
+
+    # -- stack
+
+    def start(self) -> None:
+        if self.args.url:
+            self.url = self.args.url.rstrip("/")
+            return
+        from tests.servers import start_postgres, start_stack
+
+        self.tmp = tmp = tempfile.mkdtemp(prefix="beadwire-soak-")
+        if self.args.database == "postgres":
+            self.pg = start_postgres(tmp)
+            self.database_url = self.pg.url
+        self.stack = start_stack(tmp, database_url=self.database_url if self.pg else None)
+        self.url = self.stack.url
+        if not self.pg:
+            self.database_url = f"sqlite:///{self.stack.data_dir / 'beadwire.db'}"
+
+    def stop_stack(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+        if self.pg is not None:
+            self.pg.stop()
+        if self.tmp and not self.args.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        elif self.tmp:
+            print(f"kept the stack's files (logs, database) in {self.tmp}")
+
+    # -- setup
+
+    def register(self) -> str:
+        """Create the project and the agents; returns the project key."""
+        conn = Client(self.url, self.args.key or "", self.stats)
+        first = conn.call("init", "POST", "/init", {"project": self.args.project, "repo_origin": REPO_ORIGIN,
+                                                    "alias": "coordinator", "role": "coordinator"})
+        if first is None or first.status not in (200, 201):
+            raise SystemExit(f"could not create project {self.args.project}: {first and first.json}")
+        key = first.json.get("project_key") or self.args.key
+        self.project_id = int(first.json["project"]["id"])
+        coordinator_token = first.json["token"]
+        conn.token = key
+        for i in range(self.args.agents):
+            alias = f"agent-{i:03d}"
+            joined = conn.call("init", "POST", "/init", {"project": self.args.project, "repo_origin": REPO_ORIGIN,
+                                                         "alias": alias, "role": "developer"})
+            if joined is None or joined.status not in (200, 201):
+                raise SystemExit(f"could not register {alias}: {joined and joined.json}")
+            self.aliases.append(alias)
+            self.tokens.append(joined.json["token"])
+        conn.close()
+        return coordinator_token
+
+    # -- memory
+
+    def server_pids(self) -> dict[str, list[int]]:
+        import psutil
+
+        if self.stack is None or self.stack.pid is None:
+            return {}
+        groups: dict[str, list[int]] = defaultdict(list)
+        for proc in psutil.Process(self.stack.pid).children(recursive=True):
+            try:
+                cmd = " ".join(proc.cmdline())
+            except psutil.Error:
+                continue
+            name = ("web" if "gunicorn" in cmd else "worker" if "dramatiq" in cmd else
+                    "clock" if "actors.clock" in cmd else "redis" if "redis-server" in cmd else "other")
+            groups[name].append(proc.pid)
+        return groups
+
+    def sample_rss(self, started: float) -> None:
+        import psutil
+
+        sample: dict[str, Any] = {"t": round(time.monotonic() - started)}
+        for name, pids in self.server_pids().items():
+            total = 0
+            for pid in pids:
+                try:
+                    total += psutil.Process(pid).memory_info().rss
+                except psutil.Error:
+                    pass
+            sample[name] = round(total / 2**20, 1)
+        sample["server"] = round(sum(v for k, v in sample.items() if k in ("web", "worker", "clock")), 1)
+        self.rss.append(sample)
+
+    # -- the loop
+
+    def run(self) -> dict[str, Any]:
+        self.start()
+        try:
+            coordinator_token = self.register()
+            coordinator = Coordinator(self, coordinator_token)
+            coordinator.seed(self.args.seed)
+            agents = [Agent(i, alias, token, self) for i, (alias, token) in enumerate(zip(self.aliases, self.tokens))]
+            started = time.monotonic()
+            self.sample_rss(started)
+            coordinator.start()
+            for agent in agents:
+                agent.start()
+                time.sleep(self.think / max(1, len(agents)))  # stagger: no thundering herd at t=0
+            deadline = started + self.args.minutes * 60
+            while time.monotonic() < deadline:
+                time.sleep(min(self.args.rss_every, max(0.1, deadline - time.monotonic())))
+                self.sample_rss(started)
+                self.progress(started)
+            self.stop.set()
+            for thread in [coordinator, *agents]:
+                thread.join(CHAT_WAIT_S + 60)
+            duration = time.monotonic() - started
+            load = self.stats.total()
+            drained = self.drain(agents)
+            return self.check(duration, load, drained)
+        finally:
+            self.stop.set()
+            self.stop_stack()
+
+    def progress(self, started: float) -> None:
+        s = self.stats
+        print(f"[{time.monotonic() - started:6.0f}s] requests {s.total():7d}  unexpected {s.unexpected()}  "
+              f"claims {len(self.books.claims)}  mails {len(self.books.mail_sent)}  "
+              f"rss {self.rss[-1].get('server')} MiB", flush=True)
+
+    def drain(self, agents: list[Agent]) -> float:
+        """After the load: every agent opens its mail until all that was sent to it arrived (bounded)."""
+        started = time.monotonic()
+        owed = Counter(self.books.mail_sent.values())
+        got = Counter(alias for alias, _ in self.books.mail_opened)
+        deadline = started + 120
+        for agent in agents:
+            agent.api = Client(self.url, agent.api.token, self.stats)
+            while got[agent.alias] < owed[agent.alias] and time.monotonic() < deadline:
+                got[agent.alias] += agent.open_mail()
+                if got[agent.alias] < owed[agent.alias]:
+                    time.sleep(0.2)
+            agent.api.close()
+        return time.monotonic() - started
+
+    # -- the books
+
+    def sql(self, query: str) -> list[tuple]:
+        url = self.database_url or ""
+        if url.startswith("sqlite"):
+            path = url.split(":///", 1)[1]
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
+                return list(conn.execute(query))
+        import psycopg2
+
+        with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+            cur.execute(query)
+            return list(cur.fetchall())
+
+    def check_claims(self) -> dict[str, Any]:
+        rows = self.sql(f"SELECT id, kind, bead_ref, data FROM event WHERE project_id = {self.project_id} "
+                        "AND kind IN ('claim.created', 'claim.released', 'bead.closed', 'claim.jumped', "
+                        "'claim.taken_stale') ORDER BY id")
+        holder: dict[str, str | None] = {}
+        history: dict[str, list[str]] = defaultdict(list)
+        closers: dict[str, str] = {}
+        overlaps, other_endings = [], Counter()
+        for _, kind, ref, data in rows:
+            alias = json.loads(data).get("alias")
+            if kind == "claim.created":
+                if holder.get(ref) not in (None, alias):
+                    overlaps.append((ref, holder[ref], alias))
+                holder[ref] = alias
+                history[ref].append(alias)
+            else:
+                if kind == "bead.closed":
+                    closers[ref] = alias
+                elif kind != "claim.released":
+                    other_endings[kind] += 1
+                holder[ref] = None
+        server_claims = Counter((ref, alias) for ref, aliases in history.items() for alias in aliases)
+        acked = Counter(self.books.claims)
+        one_holder = sum(1 for aliases in history.values() if len(set(aliases)) == 1)
+        wrong_closer = [(ref, closers[ref], history[ref]) for ref in closers
+                        if ref in history and closers[ref] not in history[ref]]
+        return {
+            "claims_acked": sum(acked.values()), "claim_events": sum(server_claims.values()),
+            "beads_claimed": len(history), "beads_one_holder": one_holder, "overlaps": overlaps[:10],
+            "acked_missing_from_audit": sorted((acked - server_claims).elements())[:10],
+            "audit_not_acked": sorted((server_claims - acked).elements())[:10],
+            "closed_by_someone_else": wrong_closer[:10], "jumped_or_stale": dict(other_endings),
+            "ok": not overlaps and acked == server_claims and one_holder == len(history) and not wrong_closer
+            and not other_endings,
+        }
+
+    def check_mail(self) -> dict[str, Any]:
+        sent = self.books.mail_sent
+        opened = Counter(self.books.mail_opened)
+        twice = [k for k, n in opened.items() if n > 1]
+        wrong = [(alias, i) for alias, i in opened if sent.get(i) != alias]
+        missing = [i for i, to in sent.items() if (to, i) not in opened]
+        shown = Counter(self.books.banner_mail)
+        shown_twice = [k for k, n in shown.items() if n > 1]
+        undelivered = self.undelivered()
+        deadline = time.monotonic() + 90  # the fast path publishes at once; the sweep records it (>= 10 s)
+        while undelivered and time.monotonic() < deadline:
+            time.sleep(2)
+            undelivered = self.undelivered()
+        left = self.mail_left_in_mailboxes()
+        return {
+            "mail_acked": len(sent), "mail_opened": sum(opened.values()), "opened_twice": twice[:10],
+            "opened_by_wrong_agent": wrong[:10], "never_opened": missing[:10],
+            "banner_shown": sum(shown.values()), "banner_shown_twice": shown_twice[:10],
+            "outbox_undelivered": undelivered, "mail_left_in_mailboxes": left,
+            "ok": not twice and not wrong and not missing and not shown_twice and undelivered == 0 and not left,
+        }
+
+    def undelivered(self) -> int:
+        """Deliveries whose outbox row is not recorded as published into Redis."""
+        return int(self.sql(f"SELECT COUNT(*) FROM outbox WHERE project_id = {self.project_id} "
+                            "AND delivery_id IS NOT NULL AND delivered_ts IS NULL")[0][0])
+
+    def mail_left_in_mailboxes(self) -> int | None:
+        """Mail entries still in the workspaces' Redis mailboxes (all were opened: should be none)."""
+        url = self.redis_url or (f"redis://127.0.0.1:{self.redis_port()}/0" if self.stack else None)
+        if not url:
+            return None
+        from store.keys import Keys
+        from store.redis import make_client
+
+        keys = Keys()
+        client = make_client(url)
+        try:
+            ids = [int(i) for (i,) in self.sql(f"SELECT id FROM workspace WHERE project_id = {self.project_id}")]
+            return sum(1 for ws in ids for _, f in client.xrange(keys.mailbox_key(self.project_id, ws))
+                       if f.get("kind") == "mail")
+        finally:
+            client.close()
+
+    def redis_port(self) -> int | None:
+        import psutil
+
+        for pid in self.server_pids().get("redis", []):
+            for conn in psutil.Process(pid).net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN:
+                    return int(conn.laddr.port)
+        return None
+
+    def check_memory(self) -> dict[str, Any]:
+        warm = [s for s in self.rss if s["t"] >= self.args.warmup] or self.rss
+        first, last = warm[0]["server"], self.rss[-1]["server"]
+        peak = max(s["server"] for s in self.rss)
+        return {"first_mib": first, "last_mib": last, "max_mib": peak, "at_start_mib": self.rss[0]["server"],
+                "redis_last_mib": self.rss[-1].get("redis"), "samples": len(self.rss),
+                "ok": last <= first * RSS_FLAT_RATIO}
+
+    def check(self, duration: float, load_requests: int, drained: float) -> dict[str, Any]:
+        stats = self.stats
+        result = {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": (f"{platform.node()}: {os.cpu_count()} CPUs, {platform.machine()}, "
+                        f"Python {platform.python_version()}"),
+            "load_avg_at_end": os.getloadavg(),
+            "args": {k: v for k, v in vars(self.args).items() if k not in ("key",)},
+            "duration_s": round(duration, 1), "requests": load_requests,
+            "throughput_rps": round(load_requests / duration, 1), "drain_s": round(drained, 1),
+            "beads_created": self.books.beads_created, "chat": dict(self.books.chat),
+            "claim_conflicts_409": stats.status["claim"][409],
+            "unexpected_answers": stats.unexpected(), "errors": stats.errors[:20],
+            "exceptions": stats.exceptions[:20],
+            "latency_ms": {op: {"n": len(v), "p50": round(statistics.median(v) * 1000, 1),
+                                "p99": round(sorted(v)[int(0.99 * (len(v) - 1))] * 1000, 1)}
+                           for op, v in sorted(stats.latency.items())},
+            "claims": self.check_claims(), "mail": self.check_mail(),
+            "memory": self.check_memory() if self.rss and "server" in self.rss[0] else {"ok": None},
+            "rss": self.rss,
+        }
+        result["errors_ok"] = stats.unexpected() == 0
+        result["ok"] = all(result[k]["ok"] is not False for k in ("claims", "mail", "memory")) and result["errors_ok"]
+        return result
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def report(r: dict[str, Any]) -> str:
+    c, m, mem = r["claims"], r["mail"], r["memory"]
+    mark = {True: "✅", False: "❌", None: "–"}
+    a = r["args"]
+    lines = [
+        (f"Soak, {r['date']}, {r['machine']}; {a['agents']} agents, {a['minutes']} min, {a['database']}, "
+         f"think {a['think']} s; load average at the end {', '.join(f'{x:.1f}' for x in r['load_avg_at_end'])}"),
+        "",
+        "| check | figures | ok |",
+        "|---|---|---|",
+        (f"| throughput | {r['requests']:,} requests in {r['duration_s']:.0f} s = **{r['throughput_rps']} req/s**; "
+         f"{c['claims_acked']:,} claims, {m['mail_acked']:,} mails, {r['beads_created']:,} beads created, "
+         f"{r['chat'].get('asks', 0)} chat asks ({r['chat'].get('replies', 0)} answered, "
+         f"{r['chat'].get('timeouts', 0)} timed out) | |"),
+        (f"| errors | {r['unexpected_answers']} unexpected answers or exceptions of {r['requests']:,}; "
+         f"{r['claim_conflicts_409']:,} expected 409 claim conflicts (races) | {mark[r['errors_ok']]} |"),
+        (f"| claims | {c['beads_claimed']:,} beads claimed, {c['beads_one_holder']:,} with exactly one holder in "
+         f"their history; {c['claim_events']:,} claim events in the audit for {c['claims_acked']:,} acknowledged; "
+         f"{len(c['overlaps'])} overlapping holders; {len(c['closed_by_someone_else'])} closed by a non-holder | "
+         f"{mark[c['ok']]} |"),
+        (f"| mail | {m['mail_acked']:,} acknowledged, {m['mail_opened']:,} opened by their recipients "
+         f"({len(m['opened_twice'])} twice, {len(m['never_opened'])} never, {len(m['opened_by_wrong_agent'])} by "
+         f"someone else); {m['banner_shown']:,} shown in banners, {len(m['banner_shown_twice'])} twice; "
+         f"{m['outbox_undelivered']} deliveries not in Redis; {m['mail_left_in_mailboxes']} left in mailboxes; "
+         f"drain {r['drain_s']} s | {mark[m['ok']]} |"),
+        (f"| memory (RSS, web+worker+clock) | {mem.get('at_start_mib')} MiB at start, {mem.get('first_mib')} after "
+         f"warm-up, {mem.get('last_mib')} at the end, max {mem.get('max_mib')} ({mem.get('samples')} samples); "
+         f"Redis {mem.get('redis_last_mib')} MiB at the end | {mark[mem['ok']]} |"),
+        "",
+        "| operation | n | p50 ms | p99 ms |",
+        "|---|---|---|---|",
+        *(f"| {op} | {v['n']:,} | {v['p50']} | {v['p99']} |" for op, v in r["latency_ms"].items()),
+    ]
+    return "\n".join(lines)
+
+
+def write_readme(table: str) -> None:
+    begin, end = "<!-- soak:begin -->", "<!-- soak:end -->"
+    text = README.read_text()
+    section = f"{begin}\n{table}\n{end}"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n## Soak: latest figures\n\n" + section + "\n"
+    README.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--think", type=float, default=1.0, help="mean seconds between an agent's calls")
+    parser.add_argument("--chat-prob", type=float, default=0.1, help="chance an even agent asks its partner")
+    parser.add_argument("--seed", type=int, default=300, help="beads the coordinator files before the start")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--rss-every", type=float, default=30)
+    parser.add_argument("--warmup", type=float, default=120, help="seconds before the RSS baseline")
+    parser.add_argument("--url", help="an already running server instead of our own stack")
+    parser.add_argument("--key", help="with --url: the project key, when the project exists")
+    parser.add_argument("--project", default="soak")
+    parser.add_argument("--database-url", help="with --url: the server's database, for the checks")
+    parser.add_argument("--redis-url", help="with --url: the server's Redis, for the checks")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's files (logs, database)")
+    parser.add_argument("--write-readme", action="store_true", help="replace the Soak section of bench/README.md")
+    args = parser.parse_args()
+    if args.url and not args.database_url:
+        parser.error("--url needs --database-url (the checks read the server's audit table)")
+
+    result = Soak(args).run()
+    table = report(result)
+    print("\n" + table)
+    if result["errors"] or result["exceptions"]:
+        print("\nunexpected:", *result["errors"], *result["exceptions"], sep="\n  ")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (OUT_DIR / f"soak-{stamp}.md").write_text(table + "\n")
+    (OUT_DIR / f"soak-{stamp}.json").write_text(json.dumps(result, indent=2, default=str))
+    if args.write_readme:
+        write_readme(table)
+    print(f"\n{'PASS' if result['ok'] else 'FAIL'}; figures in bench/out/soak-{stamp}.json")
+    sys.exit(0 if result["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Key management, for humans holding the project key: `wire key rotate` (a new project key, the
+old one dies at once) and `wire workspace revoke ALIAS` (kill that workspace's token).
+
+Routes: `POST /v1/project/key/rotate`, `POST /v1/workspaces/<alias>/revoke` (docs/API.md, "Keys").
+The key comes from `--key` / `WIRE_PROJECT_KEY`, else the one `wire init` saved in keys.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import click
+
+from cli import local, output
+from cli.client import Client, WireError, pass_client
+from cli.escalations import forbidden_hint, key_option, need_key
+
+
+def _project_option(f: Any) -> Any:
+    return click.option("--project", "slug", metavar="SLUG",
+                        help="Project (default: this worktree's).")(f)
+
+
+def _slug(client: Client, slug: str | None) -> str:
+    if slug:
+        return slug
+    if client.workspace is not None and client.workspace.project:
+        return client.workspace.project
+    raise click.UsageError("missing --project SLUG (no workspace in this directory)")
+
+
+def _key(client: Client, slug: str, key: str | None) -> str:
+    return need_key(key or local.find_key(client.url, slug))
+
+
+@click.group()
+def key() -> None:
+    """Manage the project key (humans only)."""
+
+
+@key.command()
+@_project_option
+@key_option
+@output.json_option
+@pass_client
+def rotate(client: Client, slug: str | None, key: str | None) -> None:
+    """Replace the project key: the new one is shown once and saved; the old one stops working."""
+    slug = _slug(client, slug)
+    try:
+        answer = client.request("POST", "/v1/project/key/rotate", body={}, token=_key(client, slug, key))
+    except WireError as exc:
+        raise forbidden_hint(exc) from None
+    try:
+        answer["key_file"] = str(local.save_key(client.url, slug, answer["project_key"]))
+    except (WireError, OSError) as exc:
+        output.warn(f"could not save the new project key ({exc}): copy it from the output now")
+    output.emit(answer, _print_rotated)
+
+
+def _print_rotated(answer: dict[str, Any]) -> None:
+    click.echo(f"rotated the key of project {answer['project']}; the old key no longer works")
+    click.echo(f"\nproject key: {answer['project_key']}")
+    saved = f"saved in {answer['key_file']}; " if answer.get("key_file") else ""
+    click.echo(f"  {saved}it is shown only this once: give it to the humans who need it")
+
+
+@click.group()
+def workspace() -> None:
+    """Manage the project's workspaces (humans only)."""
+
+
+@workspace.command()
+@click.argument("alias")
+@_project_option
+@key_option
+@output.json_option
+@pass_client
+def revoke(client: Client, alias: str, slug: str | None, key: str | None) -> None:
+    """Kill ALIAS's token: its calls fail from now on and its claims go stale."""
+    slug = _slug(client, slug)
+    try:
+        answer = client.request("POST", f"/v1/workspaces/{quote(alias, safe='')}/revoke", body={},
+                                token=_key(client, slug, key))
+    except WireError as exc:
+        raise forbidden_hint(exc) from None
+    output.emit(answer, _print_revoked)
+
+
+def _print_revoked(answer: dict[str, Any]) -> None:
+    verb = "was already revoked" if answer.get("already") else "is revoked: its token no longer works"
+    click.echo(f"{output.clean(answer['alias'])} {verb}")
+    if answer.get("stale_claims"):
+        click.echo(f"  claims now stale (anyone may take them): {', '.join(answer['stale_claims'])}")

@@ -1,0 +1,49 @@
+"""Key management: rotate a project's key, revoke a workspace's token. Humans only (the web layer
+checks the project key); keys and tokens are stored as hashes and never logged or put in events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from store import Store, db, outbox
+from store.claims import mark_claims_of_stale
+from store.errors import WorkspaceNotFound
+from store.models import Project, Workspace
+from store.util import PROJECT_KEY_PREFIX, hash_secret, iso, new_secret, now
+
+
+def rotate_key(project: Project) -> dict[str, Any]:
+    """Give the project a new key (returned this once); the old one stops working at once.
+
+    Admin calls check the key against SQL on every request (no cache), so nothing else is needed.
+    """
+    key, ts = new_secret(PROJECT_KEY_PREFIX), now()
+    with db.transaction():
+        Project.update(key_hash=hash_secret(key)).where(Project.id == project.id).execute()
+        outbox.record(project.id, "project.key_rotated", {"project": project.slug})
+    return {"project": project.slug, "project_key": key, "rotated_at": iso(ts)}
+
+
+def revoke_workspace(st: Store, project: Project, alias: str) -> dict[str, Any]:
+    """Kill a workspace's token in every process at once; its claims go stale (its team is told),
+    its reservations are released. Revoking twice is harmless (`already: true`).
+
+    Raises:
+        WorkspaceNotFound: no workspace of that alias in the project.
+        Unavailable: Redis cannot be reached (SQL has it revoked: caches drop it within seconds).
+    """
+    ws = Workspace.get_or_none(Workspace.project == project.id, Workspace.alias == alias)
+    if ws is None:
+        raise WorkspaceNotFound(f"no workspace {alias} in project {project.slug}")
+    with db.transaction():
+        live = (Workspace.id == ws.id) & (Workspace.revoked == False)
+        changed = Workspace.update(revoked=True).where(live).execute()
+        if changed:
+            outbox.record(project.id, "workspace.revoked", {"alias": ws.alias}, workspace_id=ws.id)
+    ws.revoked = True
+    st.redis.revoke(project.id, ws.id)
+    stale = mark_claims_of_stale(project, ws, "its workspace was revoked")
+    released = st.redis.unreserve(project.id, ws.repo_id, ws.id, None)
+    return {"alias": ws.alias, "revoked": True, "already": not changed, "stale_claims": stale,
+            "released_reservations": len(released)}

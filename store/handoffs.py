@@ -1,0 +1,130 @@
+"""Handoffs and the prime view: how work carries over between runs of coding agents.
+
+Agents start every run with no memory of the last. Before stopping, an agent leaves a handoff:
+for the next run of its own workspace, or for another agent taking over (who also gets a notice).
+`prime()` composes, in one answer, what an agent needs when it starts: the latest handoff first,
+then identity, its role's playbook summary, its unfinished claims, ready work, unread mail and
+who is online.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import JOIN
+
+from store import Store, db, messages, policies
+from store.beads import ready
+from store.claims import mine
+from store.errors import InvalidInput
+from store.models import Delivery, Handoff, Message, Project, Workspace
+from store.util import iso, now
+
+#: Largest handoff body, in bytes (a page of notes; the rest belongs in beads and comments).
+MAX_BODY = 16 * 1024
+#: Ready beads and unread subjects the prime view lists.
+PRIME_READY = 10
+PRIME_MAIL = 5
+#: Characters of the role playbook the prime view carries (`wire policy` shows all of it).
+PLAYBOOK_SUMMARY = 1500
+
+
+def leave(project: Project, ws: Workspace, body: str, to: str | None = None) -> dict[str, Any]:
+    """Store a handoff (for our next run, or for alias `to`, who is also sent a notice).
+
+    Raises:
+        InvalidInput: empty or oversize body.
+        WorkspaceNotFound: `to` is not an alias of the project (with close matches).
+    """
+    if not body.strip():
+        raise InvalidInput("the handoff is empty: say what is done, what is next and what to watch out for")
+    if len(body.encode()) > MAX_BODY:
+        raise InvalidInput(f"the handoff is larger than {MAX_BODY // 1024} KiB: put details in bead comments")
+    target = _recipient(project, to) if to else None
+    with db.transaction():
+        row = Handoff.create(project=project.id, workspace=ws.id, to_workspace=target.id if target else None,
+                             body=body, created_ts=now())
+        if target is not None and target.id != ws.id:
+            messages.notify(project.id, target.id, f"handoff from {ws.alias}: read it with `wire prime`",
+                            {"handoff": row.id, "from": ws.alias})
+    return handoff_json(row, ws.alias, target.alias if target else None)
+
+
+def _recipient(project: Project, alias: str) -> Workspace:
+    found = Workspace.get_or_none(Workspace.project == project.id, Workspace.alias == alias,
+                                  Workspace.revoked == False)
+    if found is None:
+        raise messages._unknown(project, alias)
+    return found
+
+
+def latest(ws: Workspace) -> dict[str, Any] | None:
+    """The newest handoff for `ws`: addressed to it, or left by it for its own next run."""
+    row = (Handoff.select()
+           .where((Handoff.to_workspace == ws.id) | ((Handoff.workspace == ws.id) & Handoff.to_workspace.is_null()))
+           .order_by(Handoff.created_ts.desc(), Handoff.id.desc()).first())
+    if row is None:
+        return None
+    return handoff_json(row, row.workspace.alias, ws.alias if row.to_workspace_id else None)
+
+
+def handoff_json(row: Handoff, from_alias: str, to_alias: str | None) -> dict[str, Any]:
+    return {"id": row.id, "from": from_alias, "to": to_alias, "body": row.body, "created_at": iso(row.created_ts)}
+
+
+# -- prime ------------------------------------------------------------------------------------
+
+def prime(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
+    """Everything an agent needs at the start of a run, most important first."""
+    from store.workspaces import project_json, team
+
+    members = team(st, project)
+    me = next(w for w in members if w["id"] == ws.id)
+    online = [_member(w) for w in members if w["online"] and w["id"] != ws.id]
+    return {"handoff": latest(ws), "me": {**_member(me), "human": me["human"], "project": project_json(project)},
+            "playbook": _playbook(project, ws.role), "claims": mine(project, ws),
+            "ready": ready(project.id, PRIME_READY), "mail": _unread(ws), "online": online}
+
+
+def _member(w: dict[str, Any]) -> dict[str, Any]:
+    return {"alias": w["alias"], "role": w["role"], "repo": w["repo"], "branch": w["branch"],
+            "claims": [c.get("bead") for c in w["claims"]]}
+
+
+def _playbook(project: Project, role: str) -> dict[str, Any]:
+    view = policies.role_view(project, role)
+    text = view.get("playbook") or ""
+    return {"role": view.get("playbook_role"), "version": view.get("version"), "summary": summary(text),
+            "full": len(text) > PLAYBOOK_SUMMARY}
+
+
+def summary(markdown: str, limit: int = PLAYBOOK_SUMMARY) -> str:
+    """The playbook's opening and first section (its loop), cut at a line to at most `limit` chars."""
+    lines, sections = [], 0
+    for line in markdown.strip().splitlines():
+        if line.startswith("## "):
+            sections += 1
+            if sections > 1:
+                break
+        lines.append(line)
+    kept: list[str] = []
+    for line in lines:
+        if sum(len(k) + 1 for k in kept) + len(line) > limit:
+            break
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def _unread(ws: Workspace) -> dict[str, Any]:
+    """How many mail and notices are unread, and the newest few (subject or first line)."""
+    unread = (Delivery.select().join(Message)
+              .where(Delivery.recipient == ws.id, Delivery.acked_ts.is_null(), Message.kind != "chat"))
+    newest = (Delivery.select(Delivery, Message, Workspace).join(Message)
+              .join(Workspace, on=(Message.sender == Workspace.id), join_type=JOIN.LEFT_OUTER)
+              .where(Delivery.recipient == ws.id, Delivery.acked_ts.is_null(), Message.kind != "chat")
+              .order_by(Message.id.desc()).limit(PRIME_MAIL))
+    latest_rows = [{"id": d.message.id, "kind": d.message.kind,
+                    "from": d.message.sender.alias if d.message.sender_id else None,
+                    "subject": d.message.subject or d.message.body.strip().split("\n", 1)[0][:120],
+                    "created_at": iso(d.message.created_ts)} for d in newest]
+    return {"unread": unread.count(), "latest": latest_rows}

@@ -1,0 +1,352 @@
+"""The human dashboard: server-rendered pages (Team, Work, Chat, Mail, Escalations, Activity, Policy),
+live through the `/v1/ws` event feed (web/ws.py), behind a session cookie.
+
+Security: every page is rendered by Jinja with autoescape (agent text is never marked safe); a strict
+Content-Security-Policy allows only our own static script and stylesheet (no inline code); sessions
+are opaque HttpOnly SameSite=Lax cookies whose records live in Redis (store/dashboard.py); every
+POST carries the session's CSRF token. `api_bp` mints login links for `wire dashboard`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
+
+from store import dashboard
+from store.errors import BeadwireError, NotFound, Unauthorized
+from store.escalations import MAX_RESPONSE, respond
+from web.common import key_or_workspace, limit_ip, load_args, store
+
+bp = Blueprint("dashboard", __name__)
+api_bp = Blueprint("dashboard_api", __name__, url_prefix="/v1")
+api_bp.before_request(key_or_workspace)
+
+#: The session cookie (its value is `<project id>.<secret>`; the record lives in Redis).
+COOKIE = "bw_session"
+#: The pre-login CSRF cookie of the key form (double submit: no session exists yet).
+LOGIN_CSRF_COOKIE = "bw_login_csrf"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+PUBLIC = {"dashboard.login", "dashboard.login_post", "dashboard.login_link"}
+#: Event kinds (prefixes) each page refreshes on; "*" is everything.
+LIVE = {"team": "claim. bead. presence. workspace. reservation.", "work": "claim. bead. beads.",
+        "bead": "claim. bead. beads.", "graph": "claim. bead. beads.", "chat": "chat",
+        "conversation": "chat", "mail": "mail notice", "escalations": "escalation.", "activity": "*",
+        "policy": "policy."}
+_THREAD = re.compile(r"^c:\d+:\d+$")
+
+
+class PageArgs(Schema):
+    """Query arguments of a page: an empty field of a filter form means "any"; unknown ones are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    @pre_load
+    def _drop_empty(self, data: Any, **_: Any) -> Any:
+        return {k: v for k, v in data.items() if v != ""} if isinstance(data, dict) else data
+
+
+class TeamArgs(PageArgs):
+    q = fields.Str(load_default="", validate=validate.Length(max=100))
+    status = fields.Str(load_default="", validate=validate.OneOf(("", *dashboard.PRESENCE_STATES)))
+    role = fields.Str(load_default="", validate=validate.Length(max=64))
+    repo = fields.Int(load_default=0, validate=validate.Range(min=0))
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100_000))
+
+
+class WorkArgs(PageArgs):
+    q = fields.Str(load_default="", validate=validate.Length(max=100))
+    repo = fields.Int(load_default=0, validate=validate.Range(min=0))
+    priority = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=0, max=4))
+    holder = fields.Str(load_default="", validate=validate.Length(max=64))
+    type = fields.Str(load_default="", validate=validate.Length(max=64))
+    more = fields.Str(load_default="", validate=validate.OneOf(("", *dashboard.COLUMNS)))
+
+
+class MailArgs(PageArgs):
+    q = fields.Str(load_default="", validate=validate.Length(max=100))
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100_000))
+
+
+class ActivityArgs(PageArgs):
+    group = fields.Str(load_default="", validate=validate.OneOf(("", *dashboard.ACTIVITY_GROUPS)))
+    alias = fields.Str(load_default="", validate=validate.Length(max=64))
+
+
+class GraphArgs(PageArgs):
+    repo = fields.Int(load_default=0, validate=validate.Range(min=0))
+
+
+team_args, work_args, mail_args, activity_args, graph_args = (TeamArgs(), WorkArgs(), MailArgs(), ActivityArgs(),
+                                                              GraphArgs())
+
+
+def init_app(app: Flask) -> None:
+    """Register the dashboard, its link API and the websocket feed; ping idle sockets."""
+    from web import ws
+
+    app.register_blueprint(bp)
+    app.register_blueprint(api_bp)
+    ws.init_app(app)
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
+    app.jinja_env.filters["bw_when"] = _when
+
+
+def _when(value: str | None) -> str:
+    """`2026-11-21T10:13:36.123456Z` -> `2026-11-21 10:13:36` (UTC)."""
+    return value[:19].replace("T", " ") if value else ""
+
+
+# -- before and after every dashboard request ----------------------------------------------------
+
+@bp.before_request
+def _session():
+    if request.endpoint in PUBLIC:
+        return None
+    cookie = request.cookies.get(COOKIE)
+    record = dashboard.session(store(), cookie)
+    if record is None:
+        return _ended("Your session has ended: log in again.")
+    try:
+        g.dash, g.project = record, dashboard.project_of(record)
+    except Unauthorized as exc:  # key rotated, viewer revoked: the session ends here
+        dashboard.close_session(store(), cookie)
+        return _ended(exc.message)
+    if request.method == "POST":
+        _check_csrf(record["csrf"])
+    return None
+
+
+def _ended(message: str):
+    """Back to the login page: a redirect for a page, a 401 for a form or the live script (which reloads)."""
+    if request.method != "GET" or request.headers.get("X-Fragment"):
+        return _page("login.html", 401, message=message)
+    return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+
+
+def _check_csrf(expected: str) -> None:
+    """The form's token must be the session's; a cross-site Origin is refused outright."""
+    origin = request.headers.get("Origin")
+    if origin and not same_site(origin):
+        abort(403, "cross-site request refused")
+    if not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
+        abort(403, "missing or wrong CSRF token: reload the page and try again")
+
+
+def same_site(origin: str) -> bool:
+    """Whether an Origin header names this host (ports aside: cookies are shared across ports anyway)."""
+    return urlsplit(origin).hostname == urlsplit("//" + request.host).hostname
+
+
+@bp.after_app_request
+def _headers(response):
+    """Strict headers on every page, static file and websocket handshake of the dashboard."""
+    if request.blueprint == "dashboard" or request.endpoint == "static":
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" would make form POSTs say `Origin: null`
+    if request.blueprint == "dashboard":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(BeadwireError)
+def _error(exc: BeadwireError):
+    return _page("error.html", exc.status_code, message=exc.message)
+
+
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+def _http_error(exc):
+    return _page("error.html", exc.code, message=exc.description)
+
+
+def _page(template: str, status: int = 200, **context: Any):
+    return make_response(render_template(f"dashboard/{template}", **context), status)
+
+
+def _render(template: str, name: str, **context: Any):
+    """A page, or only its main part when the live script asks for a fresh copy (`X-Fragment`)."""
+    fragment = bool(request.headers.get("X-Fragment"))
+    return render_template(f"dashboard/{template}", page=name, project=g.project, access=g.dash["access"],
+                           csrf=g.dash["csrf"], live=LIVE.get(name, ""), fragment=fragment,
+                           since=store().redis.last_event_id(g.project.id), pending=_pending_count(), **context)
+
+
+def _viewer() -> dict[str, Any] | None:
+    """None for a human session (sees everything), else the workspace a read-only session reads as."""
+    return None if g.dash["access"] == "human" else g.dash.get("viewer") or {"ws": 0, "alias": "", "role": ""}
+
+
+def _pending_count() -> int:
+    from store.models import Escalation
+
+    return Escalation.select().where(Escalation.project == g.project.id, Escalation.status == "pending").count()
+
+
+# -- login -------------------------------------------------------------------------------------------
+
+def _set_session(response, cookie: str):
+    response.set_cookie(COOKIE, cookie, max_age=dashboard.DEFAULT_SESSION_MAX, httponly=True, samesite="Lax",
+                        secure=request.is_secure, path="/")
+    return response
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path of this site (no `//host`, no scheme): never an open redirect."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return url_for("dashboard.team")
+
+
+@bp.get("/login")
+def login():
+    import secrets
+
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = _page("login.html", login_csrf=token, next=_safe_next(request.args.get("next")))
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="Strict",
+                        secure=request.is_secure, path="/login")
+    return response
+
+
+@bp.post("/login")
+def login_post():
+    limit_ip()  # guessing keys costs the caller's address its request budget (429 past it)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
+        abort(403, "missing or wrong CSRF token: reload the login page and try again")
+    try:
+        cookie, _ = dashboard.login_with_key(store(), request.form.get("key", "")[:200])
+    except Unauthorized as exc:
+        return _page("login.html", 401, message=exc.message, login_csrf=expected,
+                     next=_safe_next(request.form.get("next")))
+    return _set_session(redirect(_safe_next(request.form.get("next")), 303), cookie)
+
+
+@bp.get("/login/<token>")
+def login_link(token: str):
+    """A one-time link from `wire dashboard`: opens a session and drops the token from the address bar."""
+    limit_ip()
+    try:
+        cookie, _ = dashboard.redeem_link(store(), token)
+    except Unauthorized as exc:
+        return _page("login.html", 401, message=exc.message, login_csrf="", next="")
+    return _set_session(redirect(url_for("dashboard.team"), 303), cookie)
+
+
+@bp.post("/logout")
+def logout():
+    dashboard.close_session(store(), request.cookies.get(COOKIE))
+    response = redirect(url_for("dashboard.login"), 303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# -- pages -------------------------------------------------------------------------------------------
+
+@bp.get("/")
+def home():
+    return redirect(url_for("dashboard.team"))
+
+
+@bp.get("/team")
+def team():
+    a = load_args(team_args)
+    f = dashboard.Filters(q=a["q"], status=a["status"], role=a["role"], repo=a["repo"], page=a["page"])
+    return _render("team.html", "team", team=dashboard.team(store(), g.project, f), f=f)
+
+
+@bp.get("/work")
+def work():
+    a = load_args(work_args)
+    f = dashboard.BoardFilters(q=a["q"], repo=a["repo"], priority=a["priority"], holder=a["holder"],
+                               issue_type=a["type"], more=a["more"])
+    return _render("work.html", "work", board=dashboard.board(g.project, f), f=f, columns=dashboard.COLUMNS)
+
+
+@bp.get("/work/graph")
+def graph():
+    a = load_args(graph_args)
+    return _render("graph.html", "graph", pic=dashboard.repo_picture(g.project, a["repo"]),
+                   repos=dashboard.repo_names(g.project.id), repo=a["repo"])
+
+
+@bp.get("/work/bead/<int:pk>")
+def bead(pk: int):
+    return _render("bead.html", "bead", b=dashboard.bead_page(store(), g.project, pk))
+
+
+@bp.get("/chat")
+def chat():
+    return _render("chat.html", "chat", chats=dashboard.conversations(store(), g.project, _viewer()))
+
+
+@bp.get("/chat/<thread>")
+def conversation(thread: str):
+    if not _THREAD.match(thread):
+        raise NotFound("no such conversation")
+    return _render("conversation.html", "conversation", c=dashboard.conversation(store(), g.project, thread, _viewer()))
+
+
+@bp.get("/mail")
+def mail():
+    a = load_args(mail_args)
+    return _render("mail.html", "mail", m=dashboard.mail(g.project, a["page"], a["q"], _viewer()), q=a["q"])
+
+
+@bp.get("/escalations")
+def escalations():
+    return _render("escalations.html", "escalations", e=dashboard.escalations(g.project, _viewer()))
+
+
+@bp.post("/escalations/<int:escalation_id>/answer")
+def answer(escalation_id: int):
+    """A human's answer: an option button or free text; the agent's banner shows it on its next call."""
+    if g.dash["access"] != "human":
+        abort(403, "this session can only read: log in with the project key (or a link minted with it) to answer")
+    text = (request.form.get("response") or request.form.get("text") or "").strip()
+    if not text or len(text) > MAX_RESPONSE:
+        return _render("escalations.html", "escalations", e=dashboard.escalations(g.project),
+                       message="Write an answer (or pick an option) first."), 422
+    note = (request.form.get("note") or "").strip()[:4000]
+    respond(g.project, escalation_id, text, note, "dashboard")
+    return redirect(url_for("dashboard.escalations"), 303)
+
+
+@bp.get("/activity")
+def activity():
+    a = load_args(activity_args)
+    return _render("activity.html", "activity", feed=dashboard.activity(store(), g.project, a["group"], a["alias"], _viewer()),
+                   a=a)
+
+
+@bp.get("/policy")
+def policy():
+    return _render("policy.html", "policy", p=dashboard.policy(g.project))
+
+
+# -- the link API (`wire dashboard`) -------------------------------------------------------------------
+
+@api_bp.post("/dashboard/link")
+def mint_link():
+    """A one-time login link: `human` access with the project key, `viewer` (read only) with a workspace token."""
+    return jsonify(dashboard.mint_link(store(), g.project, g.ws)), 201

@@ -1,0 +1,37 @@
+"""Handoffs and the prime view: what carries over from one run of an agent to the next."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+from marshmallow import Schema, fields, validate
+
+from store import handoffs
+from web.common import authenticate, load, store
+
+bp = Blueprint("handoffs", __name__, url_prefix="/v1")
+bp.before_request(authenticate)
+
+
+class HandoffSchema(Schema):
+    # the byte limit is checked by the store; this bounds characters first
+    body = fields.Str(required=True, validate=validate.Length(min=1, max=handoffs.MAX_BODY))
+    to = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+
+handoff_schema = HandoffSchema()
+
+
+@bp.post("/handoffs")
+def leave():
+    args = load(handoff_schema)
+    return jsonify(handoffs.leave(g.project, g.ws, args["body"], args["to"])), 201
+
+
+@bp.get("/handoffs/latest")
+def latest():
+    return jsonify({"handoff": handoffs.latest(g.ws)})
+
+
+@bp.get("/prime")
+def prime():
+    return jsonify(handoffs.prime(store(), g.project, g.ws))

@@ -1,0 +1,94 @@
+"""`GET /v1/ws`: the project's live event feed over a websocket (flask-sock).
+
+Every event of the project's Redis event stream goes out as one JSON text frame
+`{"id": "<stream id>", "kind": "...", "data": {...}}`, so a socket on any web process sees what any
+other process (or worker) produced. Auth happens before the upgrade: the dashboard session cookie,
+or `Authorization: Bearer <workspace token | project key>`. `?since=<stream id>` resumes after that
+id (a reconnecting client misses nothing the stream still holds); the default is new events only.
+A workspace token, or a read-only dashboard session, gets other workspaces' mail and chat (and, unless a
+coordinator, their escalations) as metadata only, as the API would show them (`dashboard.redact`).
+The loop blocks on Redis for at most `BLOCK_MS` at a time, holding no database connection, so a
+closed socket is noticed within that bound. Each open socket holds one gunicorn thread.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import Blueprint, Flask, abort, g, request
+from flask_sock import Sock
+
+from store import dashboard, db
+from store.errors import Unauthorized, Unavailable
+from web.common import bearer, key_or_workspace, store
+from web.dashboard import same_site
+
+sock = Sock()
+bp = Blueprint("ws", __name__)
+#: Longest single wait on Redis before the handler checks its socket again.
+BLOCK_MS = 2000
+_SINCE = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    sock.init_app(app)
+
+
+@bp.before_request
+def _authenticate() -> None:
+    """Bearer (agents, tools) or the dashboard cookie; refused before the upgrade with a JSON error."""
+    if bearer():
+        key_or_workspace()
+        g.feed_project = g.project.id
+        g.feed_viewer = None if g.ws is None else dashboard.viewer_of(g.ws)
+    else:
+        g.feed_project, g.feed_viewer = _cookie_reader()
+    g.feed_cursor = _cursor(g.feed_project)
+
+
+def _cookie_reader() -> tuple[int, dict | None]:
+    record = dashboard.session(store(), request.cookies.get("bw_session"))
+    if record is not None:
+        dashboard.project_of(record)  # raises Unauthorized when the key was rotated or the viewer revoked
+    if record is None:
+        raise Unauthorized("log in to the dashboard, or send Authorization: Bearer <token or project key>")
+    origin = request.headers.get("Origin")
+    if origin and not same_site(origin):
+        abort(403, "cross-site websocket refused")  # a cookie must not let another site read the feed
+    return int(record["project"]), None if record["access"] == "human" else record.get("viewer") or {
+        "ws": 0, "alias": "", "role": ""}
+
+
+def _cursor(project_id: int) -> str:
+    since = request.args.get("since", "")
+    if since and since != "$":
+        if not _SINCE.match(since):
+            abort(400, "since must be a stream id like 1700000000000-0")
+        return since
+    return store().redis.last_event_id(project_id)  # a concrete id: nothing is lost between reads
+
+
+def frame(sid: str, fields: dict[str, str], viewer: dict | None) -> str:
+    """One event as its JSON frame, with what the reader may not see taken out (`dashboard.redact`)."""
+    try:
+        data = json.loads(fields.get("data") or "{}")
+    except ValueError:
+        data = {}
+    kind = fields.get("kind", "")
+    data = dashboard.redact(kind, data if isinstance(data, dict) else {}, viewer)
+    return json.dumps({"id": sid, "kind": kind, "data": data}, separators=(",", ":"))
+
+
+@sock.route("/v1/ws", bp=bp)
+def events(ws) -> None:
+    project_id, cursor, viewer, st = g.feed_project, g.feed_cursor, g.feed_viewer, store()
+    db.close()  # a socket may stay open for hours: it must not hold a pooled connection
+    try:
+        while ws.connected:
+            for sid, fields in st.redis.read_events(project_id, cursor, BLOCK_MS):
+                ws.send(frame(sid, fields, viewer))
+                cursor = sid
+    except Unavailable:
+        ws.close(1011, "event stream unavailable: reconnect with ?since=" + cursor)
