@@ -52,7 +52,7 @@ OUT_DIR = ROOT / "bench" / "out"
 README = ROOT / "bench" / "README.md"
 REPO_ORIGIN = "https://github.com/soak/beadwire-soak"
 #: Seconds a keep-alive connection may idle before we open a new one (never race gunicorn's close).
-KEEPALIVE_S = 1.5
+KEEPALIVE_S = 1.0
 #: Seconds an agent's chat ask waits for its partner's reply (in /chat/wait slices of 10 s).
 CHAT_WAIT_S = 20
 #: The coordinator keeps at least this many beads ready.
@@ -86,24 +86,38 @@ class Client:
     def call(self, op: str, method: str, path: str, body: dict | None = None, **query: Any) -> Answer | None:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
         target = "/v1" + path + (f"?{urlencode(query)}" if query else "")
-        if self.conn is None or time.monotonic() - self.used > KEEPALIVE_S:
-            self.close()
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        started = time.perf_counter()
-        try:
-            self.conn.request(method, target, body=None if body is None else json.dumps(body), headers=headers)
-            response = self.conn.getresponse()
-            raw = response.read()
-        except (http.client.HTTPException, OSError) as exc:
-            self.close()
-            self.stats.exception(op, exc)
-            return None
+        data = None if body is None else json.dumps(body)
+        for attempt in (1, 2):
+            reused = self.conn is not None and time.monotonic() - self.used <= KEEPALIVE_S
+            if not reused:
+                self.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            started = time.perf_counter()
+            try:
+                self.conn.request(method, target, body=data, headers=headers)  # type: ignore[union-attr]
+                response = self.conn.getresponse()  # type: ignore[union-attr]
+                raw = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                self.close()
+                # The keep-alive race: the server closed a connection idle for its keep-alive
+                # time just as we reused it (a stalled client thread on a busy machine), so the
+                # request was never read. Any HTTP client retries that once, on a new connection.
+                if reused and attempt == 1:
+                    self.stats.keepalive_retry()
+                    continue
+                self.stats.exception(op, exc)
+                return None
+            except (http.client.HTTPException, OSError) as exc:
+                self.close()
+                self.stats.exception(op, exc)
+                return None
         self.used = time.monotonic()
         elapsed = time.perf_counter() - started
-        data = json.loads(raw) if raw else None
+        answer = json.loads(raw) if raw else None
         banner = response.getheader("X-Wire-Banner")
-        self.stats.record(op, response.status, elapsed, data)
-        return Answer(response.status, data, json.loads(banner) if banner else None)
+        self.stats.record(op, response.status, elapsed, answer)
+        return Answer(response.status, answer, json.loads(banner) if banner else None)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -120,6 +134,11 @@ class Stats:
         self.status: dict[str, Counter] = defaultdict(Counter)
         self.errors: list[str] = []
         self.exceptions: list[str] = []
+        self.keepalive_retries = 0
+
+    def keepalive_retry(self) -> None:
+        with self.lock:
+            self.keepalive_retries += 1
 
     def record(self, op: str, status: int, elapsed: float, data: Any) -> None:
         with self.lock:
@@ -598,7 +617,7 @@ class Soak:
             "duration_s": round(duration, 1), "requests": load_requests,
             "throughput_rps": round(load_requests / duration, 1), "drain_s": round(drained, 1),
             "beads_created": self.books.beads_created, "chat": dict(self.books.chat),
-            "claim_conflicts_409": stats.status["claim"][409],
+            "claim_conflicts_409": stats.status["claim"][409], "keepalive_retries": stats.keepalive_retries,
             "unexpected_answers": stats.unexpected(), "errors": stats.errors[:20],
             "exceptions": stats.exceptions[:20],
             "latency_ms": {op: {"n": len(v), "p50": round(statistics.median(v) * 1000, 1),
@@ -631,7 +650,8 @@ def report(r: dict[str, Any]) -> str:
          f"{r['chat'].get('asks', 0)} chat asks ({r['chat'].get('replies', 0)} answered, "
          f"{r['chat'].get('timeouts', 0)} timed out) | |"),
         (f"| errors | {r['unexpected_answers']} unexpected answers or exceptions of {r['requests']:,}; "
-         f"{r['claim_conflicts_409']:,} expected 409 claim conflicts (races) | {mark[r['errors_ok']]} |"),
+         f"{r['claim_conflicts_409']:,} expected 409 claim conflicts (races); {r['keepalive_retries']} requests "
+         f"resent after a keep-alive race | {mark[r['errors_ok']]} |"),
         (f"| claims | {c['beads_claimed']:,} beads claimed, {c['beads_one_holder']:,} with exactly one holder in "
          f"their history; {c['claim_events']:,} claim events in the audit for {c['claims_acked']:,} acknowledged; "
          f"{len(c['overlaps'])} overlapping holders; {len(c['closed_by_someone_else'])} closed by a non-holder | "

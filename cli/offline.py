@@ -15,6 +15,7 @@ edits and replays of a worktree; a command that finds a replay running does not 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -81,10 +82,10 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _append_line(path: Path, line: str) -> None:
+def _append_line(path: Path, line: str, mode: int = 0o600) -> None:
     """Append one line and make it durable (the directory too when the file is new)."""
     new = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
     try:
         # a line torn by a crash mid-write must not glue itself to the next one
         if not new and os.fstat(fd).st_size and not _ends_with_newline(path):
@@ -112,6 +113,8 @@ def _replace(path: Path, lines: list[str]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        with contextlib.suppress(FileNotFoundError):
+            os.fchmod(fd, path.stat().st_mode & 0o777)  # the beads file stays as readable as it was
         os.write(fd, "".join(line + "\n" for line in lines).encode("utf-8"))
         os.fsync(fd)
     finally:
@@ -197,7 +200,8 @@ def create_locally(client: Client, body: dict[str, Any], failure: ServerUnreacha
         if alias:
             record["created_by"] = alias
         path.parent.mkdir(parents=True, exist_ok=True)
-        _append_line(path, json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        # the beads file is part of the repo: readable like any file of it (the umask decides)
+        _append_line(path, json.dumps(record, ensure_ascii=False, separators=(",", ":")), mode=0o666)
         _want_sync(root, ref)
     return Journaled(f"{failure.message}; created {ref} in {BEADS_FILE}, synced when the server is back",
                      details={"id": ref, "file": str(path)})

@@ -87,6 +87,9 @@ def _sqlite(settings: Settings, path: str) -> peewee.Database:
             "busy_timeout": 30_000,
             "foreign_keys": 1,
             "cache_size": -16_000,
+            # reads through the OS page cache: every pooled connection shares it, where each has
+            # its own SQLite cache, emptied whenever another connection writes
+            "mmap_size": 256 * 2**20,
         },
     )
 

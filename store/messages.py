@@ -93,9 +93,12 @@ def create_message(project_id: int, kind: str, sender_id: int | None, thread: st
 
 def deliver_to(project_id: int, message: Message, recipients: Iterable[Workspace], sender_alias: str | None) -> None:
     """Delivery rows and their outbox rows; the first also goes to the project event stream."""
+    recipients = list(recipients)
     for i, ws in enumerate(recipients):
         delivery_id = db.insert(_INSERT_DELIVERY, (message.id, ws.id, project_id))
-        payload = {"delivery": delivery_id, **message_json(message, sender_alias, [ws.alias])}
+        # the copy that also goes to the event stream names every recipient (dashboards show and scope by it)
+        to = [w.alias for w in recipients] if i == 0 else [ws.alias]
+        payload = {"delivery": delivery_id, **message_json(message, sender_alias, to)}
         outbox.record(project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
                       to_events=i == 0, audit=False)
 

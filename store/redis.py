@@ -1,7 +1,10 @@
 """The Redis side: client construction and one typed wrapper per Lua script.
 
 Scripts live in `store/lua/<verb>.lua`, are loaded once per client, and are always called with
-every key passed in KEYS (never built inside Lua), so they stay cluster-safe.
+every key passed in KEYS (never built inside Lua), so they stay cluster-safe. On a Redis Cluster
+(`BEADWIRE_REDIS_CLUSTER=1`) every multi-key call must stay within one project's hash tag, and a
+pipeline that carries a script must come from `_script_pipeline` (redis-py's cluster pipelines refuse
+EVALSHA); tests/test_scaleout.py and tests/test_lua_cluster.py run everything on a real cluster.
 """
 
 from __future__ import annotations

@@ -357,3 +357,10 @@ def test_rotating_the_key_or_revoking_the_viewer_ends_sessions(shop, client, app
     Project.update(key_hash="0" * 64).where(Project.id == shop.id).execute()
     r = client.get("/team")
     assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_a_group_mail_names_every_recipient_in_the_feed(shop, make_agent, client):
+    make_agent(project="shop", alias="carol")
+    shop.alice.post("/mail", {"to": "bob,carol", "subject": "standup", "body": "at ten"})
+    _login(client, shop.key)
+    assert "mail to bob, carol: standup" in client.get("/activity").get_data(as_text=True)

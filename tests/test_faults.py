@@ -1,5 +1,5 @@
-"""The bad day, one fault at a time, on real processes: Redis restarted (with and without persistence),
-PostgreSQL restarted under load, the SQLite directory's disk filling up, a chat waiting through a
+"""The bad day, one fault at a time, on real processes: Redis restarted (with AOF, after a SIGKILL with
+AOF, and without persistence), PostgreSQL restarted under load, the SQLite directory's disk filling up, a chat waiting through a
 Redis restart. Each test runs traffic through a gunicorn web process (and a Dramatiq worker and the
 clock) while the fault happens, then shows that every request failed cleanly (503/507 with a message,
 never a 500), succeeded again afterwards, and that nothing acknowledged was lost or shown twice.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import os
 import resource
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -237,16 +238,25 @@ def drain(d: FaultDeployment, traffic: Traffic, stored: set[int]) -> None:
 # -------------------------------------------------------------------------------------------- Redis
 
 
-@pytest.mark.parametrize("persist", [pytest.param(True, id="aof"), pytest.param(False, id="no_persistence")])
-def test_a_redis_restart_under_traffic_loses_nothing_acknowledged_and_shows_nothing_twice(tmp_path, persist):
+@pytest.mark.parametrize(("persist", "crash"), [pytest.param(True, False, id="aof"),
+                                               pytest.param(True, True, id="aof_sigkill"),
+                                               pytest.param(False, False, id="no_persistence")])
+def test_a_redis_restart_under_traffic_loses_nothing_acknowledged_and_shows_nothing_twice(tmp_path, persist,
+                                                                                          crash):
     d = FaultDeployment(tmp_path, f"sqlite:///{tmp_path / 'beadwire.db'}", persist=persist)
+
+    def fault() -> None:
+        if crash:  # no shutdown code: what Redis wrote to its AOF before answering is all there is
+            os.kill(d.redis_server.pid, signal.SIGKILL)
+        d.redis_server.stop()
+
     try:
         web = d.web()
         d.worker()
         d.clock()  # its redelivery sweep sends what was committed while Redis was away
         bob, *senders = register(web.url, "bob", "ana", "cy", "dee")
         traffic = Traffic(web.url, senders, bob)
-        run_through(traffic, d.redis_server.stop, d.redis_server.start, "the Redis restart")
+        run_through(traffic, fault, d.redis_server.start, "the Redis restart")
         assert_clean_refusals(traffic, {(503, "unavailable")}, ("redis unreachable",))
 
         stored = assert_acknowledged_kept(d, traffic, bob)

@@ -189,3 +189,75 @@ def test_a_replay_killed_midway_loses_nothing_and_applies_nothing_twice(site, te
     alice("whoami")  # the next command finishes the replay
     assert journal(alice) == []
     assert sorted(mails_from(bob, "alice")) == bodies
+
+
+class AnswerDropper:
+    """A TCP proxy in front of the web process that, for the first request matching `target`, lets the
+    server answer and then hangs up on the client without passing the answer on (a lost response)."""
+
+    def __init__(self, upstream_port: int, target: bytes) -> None:
+        import socket
+        import threading
+
+        self.upstream_port, self.target, self.dropped = upstream_port, target, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn) -> None:
+        import socket
+
+        with conn, socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
+            request = _read_message(conn)
+            upstream.sendall(request)
+            answer = _read_message(upstream)
+            if request.startswith(self.target) and not self.dropped:
+                self.dropped += 1
+                return  # the server applied it; the client never hears
+            conn.sendall(answer)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _read_message(sock) -> bytes:
+    """One HTTP/1.1 message (headers, then Content-Length bytes of body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_write_whose_answer_is_lost_is_retried_and_applied_once(site, team):
+    alice, bob = team
+    proxy = AnswerDropper(site.port, b"POST /v1/mail ")
+    try:
+        through_proxy = Wire(alice.cwd, {**alice.env, "WIRE_URL": proxy.url})
+        sent = through_proxy.json("mail", "send", "bob", "said once")
+        assert proxy.dropped == 1  # the first answer was lost, the retry's answer came through
+    finally:
+        proxy.close()
+    assert sent["recipients"] == ["bob"]
+    assert mails_from(bob, "alice") == ["said once"]
+    assert journal(alice) == []

@@ -195,10 +195,11 @@ def test_a_chat_waiter_on_web_1_gets_the_reply_posted_to_web_2(scaleout):
         api = ana.on(web1)
         result["answer"] = api.call("GET", "/chat/wait", **query)
 
-    before = scaleout.blocked_readers()
+    # a closed websocket's loop may still sit in its XREAD for a moment: start from none blocked
+    poll(lambda: scaleout.blocked_readers() == 0, "no client blocked in XREAD")
     waiter = threading.Thread(target=wait, daemon=True)
     waiter.start()
-    poll(lambda: scaleout.blocked_readers() > before, "ana's waiter to block in XREAD on web 1")
+    poll(lambda: scaleout.blocked_readers() >= 1, "ana's waiter to block in XREAD on web 1")
     bob_on_2 = bob.on(web2)
     assert [w["alias"] for w in bob_on_2.call("GET", "/whoami").banner["waiting"]] == ["ana"]
     bob_on_2.ok("POST", "/chat", {"to": "ana", "body": "8765"})

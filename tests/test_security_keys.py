@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -232,3 +233,19 @@ def test_no_key_or_token_appears_in_any_log_record(client, team, caplog):
     text = "\n".join(f"{r.getMessage()} {r.args} {getattr(r, '__dict__', {})}" for r in caplog.records)
     for secret in (ana.token, cora.token, key, new):
         assert secret not in text
+
+
+def test_keys_and_tokens_are_stored_only_as_hashes(client, team, settings, redis):
+    ana, cora, bead, key = team
+    new = as_key(client, key, "POST", "/v1/project/key/rotate").json["project_key"]
+    as_key(client, new, "POST", "/v1/workspaces/cora/revoke")
+    client.post("/v1/beads", json={"title": "keyed"}, headers={"Authorization": f"Bearer {ana.token}",
+                                                                "Idempotency-Key": "k-1"})
+    data_dir = Path(settings.data_dir)
+    stored = b"".join(p.read_bytes() for p in data_dir.glob("beadwire.db*"))
+    dumped = json.dumps({k: redis.dump(k).hex() for k in redis.keys("*")}) + json.dumps(
+        [redis.hgetall(k) for k in redis.keys("*") if redis.type(k) == "hash"])
+    for secret in (ana.token, cora.token, key, new):
+        assert secret.encode() not in stored
+        assert secret not in dumped and secret.encode().hex() not in dumped
+

@@ -170,7 +170,10 @@ def _headers(response):
 
 @bp.errorhandler(BeadwireError)
 def _error(exc: BeadwireError):
-    return _page("error.html", exc.status_code, message=exc.message)
+    response = _page("error.html", exc.status_code, message=exc.message)
+    if getattr(exc, "retry_after", None):  # RateLimited: say when, as the API does
+        response.headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
+    return response
 
 
 @bp.errorhandler(403)

@@ -5,7 +5,7 @@ encode it, orjson ~0.3 ms. Answers stay as they were: compact, keys in insertion
 only. Whatever orjson would write differently (non-ASCII text, which Flask escapes as \\uXXXX;
 integers beyond 64 bits; types it does not know natively, which Flask converts its own way) goes
 through the standard encoder instead. Only a float's spelling may differ (`1e16` for `1e+16`), never
-its value.
+its value; NaN and Infinity, which are not JSON (a synced record may carry them), become null.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def operations() -> dict[str, Op]:
         "handoffs.prime": Op("Everything an agent needs at the start of a run", ws, r.Prime),
         "keys.rotate": Op("Replace the project key (shown once)", key, r.Rotated),
         "keys.revoke": Op("Revoke a workspace's token; its claims go stale", key, r.Revoked),
-        "dashboard_api.mint_link": Op("A one-time dashboard login link", either, r.Open, ok=201),
+        "dashboard_api.mint_link": Op("A one-time dashboard login link", either, r.DashboardLink, ok=201),
     }
 
 

@@ -383,3 +383,11 @@ class Revoked(Open):
     already = fields.Bool(required=True)
     stale_claims = fields.List(fields.Str(), required=True)
     released_reservations = fields.Int(required=True)
+
+
+class DashboardLink(Open):
+    token = _str()
+    path = _str()
+    access = _str()  # human | viewer
+    project = _str()
+    expires_at = _str()
