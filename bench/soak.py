@@ -63,6 +63,40 @@ RSS_FLAT_RATIO = 1.2
 ENDS_CLAIM = {"claim.released", "bead.closed", "claim.jumped", "claim.taken_stale"}
 
 
+# ------------------------------------------------------------------------------------------ /proc
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            children = [int(c) for t in os.listdir(f"/proc/{parent}/task")
+                        for c in Path(f"/proc/{parent}/task/{t}/children").read_text().split()]
+        except OSError:
+            continue
+        found += children
+        todo += children
+    return found
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- client
 
 
@@ -413,33 +447,23 @@ class Soak:
     # -- memory
 
     def server_pids(self) -> dict[str, list[int]]:
-        import psutil
-
+        """Our stack's processes by kind (from /proc: the descendants of `wire serve`)."""
         if self.stack is None or self.stack.pid is None:
             return {}
         groups: dict[str, list[int]] = defaultdict(list)
-        for proc in psutil.Process(self.stack.pid).children(recursive=True):
-            try:
-                cmd = " ".join(proc.cmdline())
-            except psutil.Error:
-                continue
+        for pid in _descendants(self.stack.pid):
+            cmd = " ".join(_cmdline(pid))
             name = ("web" if "gunicorn" in cmd else "worker" if "dramatiq" in cmd else
                     "clock" if "actors.clock" in cmd else "redis" if "redis-server" in cmd else "other")
-            groups[name].append(proc.pid)
+            groups[name].append(pid)
         return groups
 
     def sample_rss(self, started: float) -> None:
-        import psutil
-
+        if self.stack is None:  # --url: not our processes
+            return
         sample: dict[str, Any] = {"t": round(time.monotonic() - started)}
         for name, pids in self.server_pids().items():
-            total = 0
-            for pid in pids:
-                try:
-                    total += psutil.Process(pid).memory_info().rss
-                except psutil.Error:
-                    pass
-            sample[name] = round(total / 2**20, 1)
+            sample[name] = round(sum(_rss_kib(pid) for pid in pids) / 1024, 1)
         sample["server"] = round(sum(v for k, v in sample.items() if k in ("web", "worker", "clock")), 1)
         self.rss.append(sample)
 
@@ -478,7 +502,7 @@ class Soak:
         s = self.stats
         print(f"[{time.monotonic() - started:6.0f}s] requests {s.total():7d}  unexpected {s.unexpected()}  "
               f"claims {len(self.books.claims)}  mails {len(self.books.mail_sent)}  "
-              f"rss {self.rss[-1].get('server')} MiB", flush=True)
+              f"rss {self.rss[-1]['server'] if self.rss else '-'} MiB", flush=True)
 
     def drain(self, agents: list[Agent]) -> float:
         """After the load: every agent opens its mail until all that was sent to it arrived (bounded)."""
@@ -590,12 +614,10 @@ class Soak:
             client.close()
 
     def redis_port(self) -> int | None:
-        import psutil
-
         for pid in self.server_pids().get("redis", []):
-            for conn in psutil.Process(pid).net_connections(kind="tcp"):
-                if conn.status == psutil.CONN_LISTEN:
-                    return int(conn.laddr.port)
+            args = _cmdline(pid)
+            if "--port" in args:
+                return int(args[args.index("--port") + 1])
         return None
 
     def check_memory(self) -> dict[str, Any]:

@@ -8,6 +8,8 @@
    A in a list; a workspace cannot release another's claim, read another's mail or escalation, ...).
    An endpoint without an entry fails `test_every_endpoint_has_a_matrix_entry`: a new endpoint
    cannot ship without saying how it keeps tenants apart.
+4. `DASHBOARD` does the same for the pages: project B's human session sees nothing of A, and gets 404
+   on A's bead page and escalation answer; a new page without probes fails too.
 
 After all of it, project A is exactly as it was, and its key and tokens still work.
 """
@@ -324,3 +326,64 @@ def test_every_probe_of_the_matrix_holds_and_project_a_is_untouched(world):
     for who in ("ana", "bob", "cora"):
         assert world.call(who, "GET", "/whoami").status_code == 200
 
+
+
+# -- 4. the dashboard (pages behind a session cookie) ----------------------------------------------------
+
+#: Non-API endpoints and how project B's human session (or anyone) probes them: (method, path, status);
+#: None for the status: any answer below 500. Every answer must be free of project A's data.
+DASHBOARD: dict[str, list[tuple[str, str, Any]]] = {
+    "dashboard.home": [("GET", "/", None)],
+    "dashboard.team": [("GET", "/team", 200)],
+    "dashboard.work": [("GET", "/work", 200), ("GET", "/work?q=zebra", 200)],
+    "dashboard.graph": [("GET", "/work/graph", 200)],
+    "dashboard.bead": [("GET", "/work/bead/{held_pk}", 404)],
+    "dashboard.chat": [("GET", "/chat", 200)],
+    "dashboard.conversation": [("GET", "/chat/{chat_thread}", None)],
+    "dashboard.mail": [("GET", "/mail", 200), ("GET", "/mail?q=zebra", 200)],
+    "dashboard.escalations": [("GET", "/escalations", 200)],
+    "dashboard.answer": [("POST", "/escalations/{esc}/answer", 404)],
+    "dashboard.activity": [("GET", "/activity", 200)],
+    "dashboard.policy": [("GET", "/policy", 200)],
+    "dashboard.login": [("GET", "/login", 200)],
+    "dashboard.login_post": [("POST", "/login", 403)],  # no CSRF cookie of the login form
+    "dashboard.login_link": [("GET", "/login/1.notarealsecretnotarealsecret", 401)],
+    "dashboard.logout": [("POST", "/logout", None)],
+    "metrics.scrape": [("GET", "/metrics", 200)],
+}
+#: Endpoints left out of the probes above, with the test that covers them instead.
+DASHBOARD_ELSEWHERE = {
+    "static": "Flask's static files: no tenant data",
+    "ws.events": "a websocket per session's project: tests/test_dashboard_ws.py",
+}
+
+
+def test_every_page_has_a_dashboard_matrix_entry(app):
+    pages = {rule.endpoint for rule in app.url_map.iter_rules() if not is_api(rule.endpoint)}
+    assert sorted(pages - set(DASHBOARD) - set(DASHBOARD_ELSEWHERE)) == [], "add the page's probes to DASHBOARD"
+    assert sorted(set(DASHBOARD) - pages) == []
+
+
+def test_project_bs_dashboard_session_sees_and_answers_nothing_of_project_a(app, world):
+    from store.models import Bead, Message
+
+    before = snapshot(world)
+    world.ids["held_pk"] = Bead.get(Bead.ref == world.ids["held"]).id
+    world.ids["chat_thread"] = Message.get_by_id(world.ids["chat"]).thread
+    browser = app.test_client()
+    link = world.call("key_b", "POST", "/dashboard/link", {})
+    assert link.status_code == 201, link.get_json()
+    assert browser.get(link.get_json()["path"]).status_code == 303  # B's human session
+    page = browser.get("/escalations").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    failures = []
+    for endpoint, probes in DASHBOARD.items():
+        for method, path, status in probes:
+            data = {"csrf_token": csrf, "response": "B answers"} if method == "POST" else None
+            r = browser.open(world.fill(path), method=method, data=data)
+            text = unechoed(r, world.fill(path), None)
+            ok = r.status_code < 500 if status is None else r.status_code == status
+            if not ok or SECRET in text:
+                failures.append((endpoint, method, path, r.status_code, SECRET in text))
+    assert failures == []
+    assert snapshot(world) == before
