@@ -5,15 +5,12 @@ trip (store/workspaces.py); the others call `take_key` / `take_ip`.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from store import Store
 from store.config import Settings
 from store.redis import Rate
 from store.util import now
 
 
-@lru_cache(maxsize=8)
 def rates(settings: Settings) -> dict[str, Rate]:
     """The bucket shapes of `settings` by name: token, project, ip (the project key shares the token's)."""
     return {"token": Rate(settings.rate_token, settings.rate_token_burst),

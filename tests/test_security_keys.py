@@ -197,6 +197,16 @@ def test_unauthenticated_init_is_limited_per_client_address(limited, clock):
     assert other.status_code == 201
 
 
+def test_unknown_bearers_are_charged_to_the_client_address(limited, clock):
+    client = limited.test_client()
+    codes = [client.get("/v1/whoami", headers={"Authorization": f"Bearer bw_ws_guess{i}"}).status_code
+             for i in range(3)]
+    assert codes == [401, 401, 429]
+    assert client.get("/v1/project/webhook", headers={"Authorization": "Bearer bw_pk_guess"}).status_code == 429
+    other = {"REMOTE_ADDR": "10.0.0.7"}
+    assert client.get("/v1/whoami", headers={"Authorization": "Bearer bw_ws_x"}, environ_base=other).status_code == 401
+
+
 def test_dashboard_logins_are_limited_per_client_address(limited, clock):
     client = limited.test_client()
     codes = [client.post("/login", data={"key": "bw_pk_guess"}).status_code for _ in range(3)]
@@ -236,7 +246,7 @@ def test_no_key_or_token_appears_in_any_log_record(client, team, caplog):
 
 
 def test_keys_and_tokens_are_stored_only_as_hashes(client, team, settings, redis):
-    ana, cora, bead, key = team
+    ana, cora, _, key = team
     new = as_key(client, key, "POST", "/v1/project/key/rotate").json["project_key"]
     as_key(client, new, "POST", "/v1/workspaces/cora/revoke")
     client.post("/v1/beads", json={"title": "keyed"}, headers={"Authorization": f"Bearer {ana.token}",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app, g, request
@@ -86,7 +88,8 @@ def authenticate() -> None:
     token = bearer()
     if not token:
         raise Unauthorized("missing bearer token: run `wire init` in your worktree")
-    g.ws, g.project = auth(token)
+    with _failures_cost_the_address():
+        g.ws, g.project = auth(token)
     try:
         beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""),
                          request.headers.get("X-Wire-Host", ""))
@@ -119,10 +122,22 @@ def admin() -> None:
     token = bearer()
     if not token:
         raise Unauthorized("missing bearer: this call needs the project key (--key or WIRE_PROJECT_KEY)")
-    g.project, g.ws = authenticate_key(token), None
+    with _failures_cost_the_address():
+        g.project, g.ws = authenticate_key(token), None
     from store.limits import take_key
 
     take_key(store(), g.project.id)
+
+
+@contextmanager
+def _failures_cost_the_address() -> Iterator[None]:
+    """An unknown bearer is charged to the caller's address: guessing tokens meets the per-address
+    limit (429) instead of costing a database lookup per try. Known bearers never pay it."""
+    try:
+        yield
+    except Unauthorized:
+        limit_ip()
+        raise
 
 
 def limit_ip() -> None:

@@ -2,7 +2,7 @@
 
 Every rule of the app's URL map becomes an operation: its path and method from Flask, its request
 body and query from the marshmallow schemas the view loads (web/<area>.py), its answers from
-web/responses.py, its errors from who may call it and what it takes. `OPERATIONS` says, per
+web/responses.py, its errors from who may call it and what it takes. `operations()` says, per
 endpoint, what the view reads and answers; a route without an entry there is still listed (as
 "undocumented") and fails tests/test_openapi.py, so a new endpoint cannot go undescribed.
 """
@@ -35,8 +35,9 @@ AUTH_SCHEMES = {
     "projectKey": {"type": "http", "scheme": "bearer", "bearerFormat": "bw_pk_...",
                    "description": "The project key (humans; admin): returned once when the project is created."},
 }
-SECURITY: dict[str, list[dict[str, list[str]]]] = {"none": [], "workspace": [{"workspace": []}], "key": [{"projectKey": []}],
-            "either": [{"workspace": []}, {"projectKey": []}]}
+SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "none": [], "workspace": [{"workspace": []}], "key": [{"projectKey": []}],
+    "either": [{"workspace": []}, {"projectKey": []}]}
 ERROR_TEXT = {304: "Not modified (If-None-Match names the current ETag)", 400: "Not JSON, or nested too deep",
               401: "No bearer, or an unknown or revoked one", 403: "The bearer may not do this",
               404: "Unknown in the caller's project", 409: "Contradicts the current state",
