@@ -539,6 +539,17 @@ class RedisStore:
         keys = [k.revoked_key(project_id), k.presence_key(project_id), k.online_key(project_id)]
         return bool(self._run("revoke", keys, [workspace_id]))
 
+    def is_revoked(self, project_id: int, workspace_id: int) -> bool:
+        """Whether a workspace's token was revoked (long-lived streams re-check it between reads).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        try:
+            return bool(self.client.sismember(self.keys.revoked_key(project_id), str(workspace_id)))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
     def ping(self) -> str:
         try:
             self.client.ping()

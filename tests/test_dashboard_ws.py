@@ -160,3 +160,21 @@ def test_a_dashboard_cookie_from_another_site_is_refused(webs):
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+def test_an_open_socket_is_closed_once_its_workspace_is_revoked(webs):
+    one, two = (w.url for w in webs)
+    alice = join(one, "revoked-feed", "alice")
+    mallory = join(one, "revoked-feed", "mallory", alice["project_key"])
+    ws = connect(one, mallory["token"])
+    call(two, "POST", "/v1/workspaces/mallory/revoke", alice["project_key"])  # through the other process
+    end = time.monotonic() + 30  # re-checked every few seconds between reads; generous under CI load
+    try:
+        while time.monotonic() < end:
+            call(two, "POST", "/v1/beads", alice["token"], {"title": "still streaming?"})
+            ws.receive(timeout=1)
+    except simple_websocket.ConnectionClosed as closed:
+        assert closed.reason == 1008 and "revoked" in (closed.message or "")
+    else:
+        ws.close()
+        pytest.fail("a revoked workspace's socket kept streaming")

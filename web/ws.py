@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from typing import Callable
 
 from flask import Blueprint, Flask, abort, g, request
 from flask_sock import Sock
 
 from store import dashboard, db
 from store.errors import Unauthorized, Unavailable
+from store.workspaces import authenticate_key
 from web.common import bearer, key_or_workspace, store
 from web.dashboard import same_site
 
@@ -28,6 +31,8 @@ sock = Sock()
 bp = Blueprint("ws", __name__)
 #: Longest single wait on Redis before the handler checks its socket again.
 BLOCK_MS = 2000
+#: Seconds between re-checks of a streaming socket's credential (revocation, key rotation, logout).
+RECHECK_SECONDS = 5.0
 _SINCE = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -46,6 +51,38 @@ def _authenticate() -> None:
     else:
         g.feed_project, g.feed_viewer = _cookie_reader()
     g.feed_cursor = _cursor(g.feed_project)
+    g.feed_check = _credential_check()
+
+
+def _credential_check() -> Callable[[], None]:
+    """What re-validates the socket's credential while it streams (raises Unauthorized once it is gone).
+
+    Auth runs once, before the upgrade, but a socket may stay open for hours: a revoked workspace,
+    a rotated project key or an ended session must stop the feed too, not only new requests.
+    """
+    st, project_id = store(), g.feed_project
+    if bearer() and g.ws is not None:
+        ws_id = g.ws.id
+
+        def check() -> None:
+            if st.redis.is_revoked(project_id, ws_id):
+                raise Unauthorized("this workspace's token was revoked")
+        return check
+    token, cookie = bearer(), request.cookies.get("bw_session")
+
+    def check_in_sql() -> None:
+        db.connect()
+        try:
+            if token:
+                authenticate_key(token)
+            else:
+                record = dashboard.session(st, cookie)
+                if record is None:
+                    raise Unauthorized("the dashboard session ended: log in again")
+                dashboard.project_of(record)
+        finally:
+            db.close()
+    return check_in_sql
 
 
 def _cookie_reader() -> tuple[int, dict | None]:
@@ -84,11 +121,17 @@ def frame(sid: str, fields: dict[str, str], viewer: dict | None) -> str:
 @sock.route("/v1/ws", bp=bp)
 def events(ws) -> None:
     project_id, cursor, viewer, st = g.feed_project, g.feed_cursor, g.feed_viewer, store()
+    check, checked = g.feed_check, time.monotonic()
     db.close()  # a socket may stay open for hours: it must not hold a pooled connection
     try:
         while ws.connected:
             for sid, fields in st.redis.read_events(project_id, cursor, BLOCK_MS):
                 ws.send(frame(sid, fields, viewer))
                 cursor = sid
+            if time.monotonic() - checked >= RECHECK_SECONDS:
+                check()
+                checked = time.monotonic()
     except Unavailable:
         ws.close(1011, "event stream unavailable: reconnect with ?since=" + cursor)
+    except Unauthorized as exc:
+        ws.close(1008, str(exc)[:120])  # 1008 policy violation: the credential no longer stands
