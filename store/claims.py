@@ -17,13 +17,14 @@ from store.beads import (
     beads_json,
     claim_json,
     get_bead,
+    split_ref,
     update_fields,
 )
 from store.errors import ClaimConflict, Conflict
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
-from store.util import iso, now
+from store.util import iso, now, unstorable_text
 
 #: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
 _CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")
@@ -37,6 +38,12 @@ _CLAIM_READ = (f'SELECT {db.columns(Bead, "b")}, "r"."canonical", "c"."workspace
                '(SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = "b"."id" AND "s"."workspace_id" <> ?) '
                'FROM "bead" AS "b" JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" '
                'LEFT JOIN "claim" AS "c" ON "c"."bead_id" = "b"."id" WHERE "b"."id" = ?')
+#: `_HAS_EDGES` with the bead itself, found by its id in a repo.
+_LOOKUP = (f'SELECT {db.columns(Bead, "b")}, '
+           'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."bead_id" = "b"."id"), '
+           'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."project_id" = "b"."project_id" AND "d"."type" = ? '
+           'AND "d"."target_ref" = "b"."ref") FROM "bead" AS "b" WHERE "b"."repo_id" = ? AND "b"."ref" = ?')
+_PROJECT_AT = [f.name for f in Bead._meta.sorted_fields].index("project")
 _INSERT_CLAIM = ('INSERT INTO "claim" ("project_id", "bead_id", "workspace_id", "claimed_ts", "reason", "stale") '
                  "VALUES (?, ?, ?, ?, ?, ?)")
 _SAVE_STATUS = 'UPDATE "bead" SET "status" = ?, "updated_ts" = ?, "data" = ?, "assignee" = ? WHERE "id" = ?'
@@ -58,6 +65,17 @@ def is_stale(st: Store, project: Project, claim: Claim, holder: Workspace,
              beats: dict[int, float] | None = None) -> bool:
     # computed, not read from claim.stale: a holder who comes back is no longer stale
     return holder.revoked or offline_for(st, holder, beats) > stale_limit(st, project)
+
+
+def _lookup(project: Project, ws: Workspace, ref: str) -> tuple[Bead, bool]:
+    """`get_bead` and `_is_lone` at once: one statement for a bare id in the caller's repo."""
+    repo, bare = split_ref(ref.strip())
+    if not repo and not unstorable_text(bare):
+        row = db.fetchone(_LOOKUP, (PARENT_TYPE, ws.repo_id, bare))
+        if row is not None and row[_PROJECT_AT] == project.id:
+            return db.build(Bead, row), not row[-2] and not row[-1]
+    bead = get_bead(project.id, ws.repo_id, ref)
+    return bead, _is_lone(bead)
 
 
 def _is_lone(bead: Bead) -> bool:
@@ -99,8 +117,7 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         BeadNotFound: unknown reference.
         ClaimConflict: held by someone else (no jump-in, not stale), or closed/blocked/deferred/epic.
     """
-    bead = get_bead(project.id, ws.repo_id, ref)
-    lone = _is_lone(bead)
+    bead, lone = _lookup(project, ws, ref)
     # the rule's graph walk is read-only: done before taking the write lock, which is then held
     # only for the decision itself (status and holder are re-read inside)
     if refusal := _refusal(bead, lone):

@@ -246,19 +246,31 @@ def workspace_json(ws: Workspace | Member, repo: str, presence: tuple[float, dic
             "last_seen": iso(max(beat or 0.0, ws.last_seen_ts)), "claims": claims or []}
 
 
+# The team view's statements, hand-written (store/db.py says why).
+_TEAM = ('SELECT "w"."id", "w"."project_id", "w"."alias", "w"."role", "w"."human", "w"."hostname", "w"."path", '
+         '"w"."last_seen_ts", "w"."revoked", "r"."canonical" FROM "workspace" AS "w" '
+         'JOIN "repo" AS "r" ON "r"."id" = "w"."repo_id" WHERE "w"."project_id" = ? AND "w"."revoked" = ?')
+_TEAM_CLAIMS = (f'SELECT {db.columns(Claim, "c")}, {db.columns(Bead, "b")}, "r"."canonical" FROM "claim" AS "c" '
+                'JOIN "bead" AS "b" ON "b"."id" = "c"."bead_id" JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" '
+                'WHERE "c"."project_id" = ? ORDER BY "c"."claimed_ts"')
+
+
+def _held(row: tuple[Any, ...]) -> Claim:
+    """A claim with its bead and the bead's repo, as the join `Claim -> Bead -> Repo` gives it."""
+    claim, bead = db.build(Claim, row), db.build(Bead, row, len(Claim._meta.sorted_fields))
+    bead.repo = Repo(id=bead.repo_id, canonical=row[-1])
+    claim.bead = bead
+    return claim
+
+
 def team(st: Store, project: Project) -> list[dict[str, Any]]:
     """Every workspace with presence and claims (with each claim's epic), online ones first."""
-    columns = (Workspace.id, Workspace.project, Workspace.alias, Workspace.role, Workspace.human,
-               Workspace.hostname, Workspace.path, Workspace.last_seen_ts, Workspace.revoked, Repo.canonical)
-    query = Workspace.select(*columns).join(Repo).where(Workspace.project == project.id,
-                                                       Workspace.revoked == False)
     # raw rows: peewee's per-value conversion costs more than the query itself at 1,000 members
-    workspaces = [Member(*row) for row in db.database.execute(query).fetchall()]
+    workspaces = [Member(*row) for row in db.fetchall(_TEAM, (project.id, False))]
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl)
     beats = {ws_id: beat for ws_id, (beat, _) in online.items()}
     claims: dict[int, list[dict[str, Any]]] = {}
-    rows = list(Claim.select(Claim, Bead, Repo).join(Bead).join(Repo).where(Claim.project == project.id)
-                .order_by(Claim.claimed_ts))
+    rows = [_held(row) for row in db.fetchall(_TEAM_CLAIMS, (project.id,))]
     epics = epics_of(project.id, [c.bead_id for c in rows])
     by_id = {ws.id: ws for ws in workspaces}
     for c in rows:
