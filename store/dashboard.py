@@ -80,6 +80,20 @@ def mint_link(st: Store, project: Project, ws: Workspace | None) -> dict[str, An
             "expires_at": iso(now() + DEFAULT_LINK_TTL)}
 
 
+def check_link(st: Store, token: str) -> dict[str, Any]:
+    """A login link's record while it is live, without using it (opening the link only shows a button:
+    a chat app's link preview must not burn it).
+
+    Raises:
+        Unauthorized: unknown, used or expired link.
+    """
+    parts = _split(token)
+    record = st.redis.peek_secret(st.redis.keys.login_key(*parts)) if parts else None
+    if record is None or record.get("project") != parts[0]:  # type: ignore[index]
+        raise Unauthorized("this login link is unknown, used or expired: run `wire dashboard` for a new one")
+    return record
+
+
 def redeem_link(st: Store, token: str) -> tuple[str, dict[str, Any]]:
     """Use a login link (it works once); returns the new session's cookie value and record.
 

@@ -492,6 +492,14 @@ class RedisStore:
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
 
+    def peek_secret(self, key: str) -> dict[str, Any] | None:
+        """Read a login link's record without using it up (the confirmation page shows it is live)."""
+        try:
+            raw = self.client.get(key)
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return json.loads(raw) if raw else None
+
     def take_secret(self, key: str) -> dict[str, Any] | None:
         """Read and delete in one step (GETDEL): a one-time link works exactly once."""
         try:

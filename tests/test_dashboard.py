@@ -28,8 +28,16 @@ def _link(client, bearer: str) -> dict:
     return r.json
 
 
+def redeem(client, path: str):
+    """Open a login link (a page with a button) and press the button; returns the POST's answer."""
+    page = client.get(path)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    return client.post(path, data={"csrf_token": token})
+
+
 def _login(client, bearer: str) -> None:
-    r = client.get(_link(client, bearer)["path"])
+    r = redeem(client, _link(client, bearer)["path"])
     assert r.status_code == 303 and r.headers["Location"].endswith("/team")
 
 
@@ -64,7 +72,10 @@ def escalate(agent, **fields) -> dict:
 def test_a_login_link_works_once_and_sets_an_httponly_samesite_cookie(shop, client):
     link = _link(client, shop.key)
     assert link["access"] == "human" and link["path"].startswith("/login/") and link["project"] == "shop"
-    r = client.get(link["path"])
+    shown = client.get(link["path"])  # what a link preview or mail scanner fetches: nothing is used up
+    assert shown.status_code == 200 and "Continue to the dashboard" in shown.get_data(as_text=True)
+    assert "bw_session=" not in shown.headers.get("Set-Cookie", "")
+    r = redeem(client, link["path"])
     assert r.status_code == 303 and r.headers["Location"].endswith("/team")
     cookie = r.headers["Set-Cookie"]
     assert "bw_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
@@ -73,6 +84,13 @@ def test_a_login_link_works_once_and_sets_an_httponly_samesite_cookie(shop, clie
     again = client.get(link["path"])
     assert again.status_code == 401 and "unknown, used or expired" in again.get_data(as_text=True)
     assert client.get("/team").status_code == 302
+
+
+def test_using_a_link_needs_the_login_forms_csrf_token(shop, client):
+    link = _link(client, shop.key)
+    assert client.post(link["path"], data={}).status_code == 403  # another site's form: no token
+    assert client.get("/team").status_code == 302
+    assert redeem(client, link["path"]).status_code == 303  # not used up by the refused attempt
 
 
 def test_a_forged_or_malformed_link_is_refused(shop, client):
@@ -117,7 +135,7 @@ def test_the_next_address_never_leaves_the_site(shop, client):
 def test_a_workspace_token_mints_a_read_only_session(shop, client, app):
     link = _link(client, shop.bob.token)
     assert link["access"] == "viewer"
-    client.get(link["path"])
+    redeem(client, link["path"])
     esc = escalate(shop.bob)
     html = client.get("/escalations").get_data(as_text=True)
     assert "Drop the legacy table?" in html and "/answer" not in html and "can read only" in html

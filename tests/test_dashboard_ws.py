@@ -6,7 +6,9 @@ upgrade; `?since=` resumes without a gap.
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.parse
 import urllib.error
 import urllib.request
 
@@ -145,8 +147,13 @@ def test_a_dashboard_cookie_from_another_site_is_refused(webs):
     alice = join(one, "origin", "alice")
     link = call(one, "POST", "/v1/dashboard/link", alice["project_key"])
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    with opener.open(one + link["path"], timeout=10) as shown:  # the link's page: a CSRF-guarded button
+        form_cookie = shown.headers["Set-Cookie"].split(";", 1)[0]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', shown.read().decode()).group(1)
+    press = urllib.request.Request(one + link["path"], method="POST", headers={"Cookie": form_cookie},
+                                   data=urllib.parse.urlencode({"csrf_token": token}).encode())
     try:
-        opener.open(one + link["path"], timeout=10)
+        opener.open(press, timeout=10)
     except urllib.error.HTTPError as answer:
         cookie = answer.headers["Set-Cookie"].split(";", 1)[0]
         answer.close()

@@ -348,6 +348,7 @@ DASHBOARD: dict[str, list[tuple[str, str, Any]]] = {
     "dashboard.login": [("GET", "/login", 200)],
     "dashboard.login_post": [("POST", "/login", 403)],  # no CSRF cookie of the login form
     "dashboard.login_link": [("GET", "/login/1.notarealsecretnotarealsecret", 401)],
+    "dashboard.login_link_post": [("POST", "/login/1.notarealsecretnotarealsecret", 403)],  # no CSRF cookie
     "dashboard.logout": [("POST", "/logout", None)],
     "metrics.scrape": [("GET", "/metrics", 200)],
 }
@@ -373,7 +374,9 @@ def test_project_bs_dashboard_session_sees_and_answers_nothing_of_project_a(app,
     browser = app.test_client()
     link = world.call("key_b", "POST", "/dashboard/link", {})
     assert link.status_code == 201, link.get_json()
-    assert browser.get(link.get_json()["path"]).status_code == 303  # B's human session
+    from tests.test_dashboard import redeem
+
+    assert redeem(browser, link.get_json()["path"]).status_code == 303  # B's human session
     page = browser.get("/escalations").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     failures = []

@@ -43,7 +43,7 @@ COOKIE = "bw_session"
 LOGIN_CSRF_COOKIE = "bw_login_csrf"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-PUBLIC = {"dashboard.login", "dashboard.login_post", "dashboard.login_link"}
+PUBLIC = {"dashboard.login", "dashboard.login_post", "dashboard.login_link", "dashboard.login_link_post"}
 #: Event kinds (prefixes) each page refreshes on; "*" is everything.
 LIVE = {"team": "claim. bead. presence. workspace. reservation.", "work": "claim. bead. beads.",
         "bead": "claim. bead. beads.", "graph": "claim. bead. beads.", "chat": "chat",
@@ -220,23 +220,34 @@ def _safe_next(value: str | None) -> str:
     return url_for("dashboard.team")
 
 
-@bp.get("/login")
-def login():
+def _login_page(status: int = 200, **context: Any):
+    """A login form (key, or a link's confirmation) with its pre-login CSRF cookie (double submit)."""
     import secrets
 
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = _page("login.html", login_csrf=token, next=_safe_next(request.args.get("next")))
+    context.setdefault("next", _safe_next(request.args.get("next")))
+    response = _page("login.html", status, login_csrf=token, **context)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="Strict",
                         secure=request.is_secure, path="/login")
     return response
 
 
-@bp.post("/login")
-def login_post():
-    limit_ip()  # guessing keys costs the caller's address its request budget (429 past it)
+def _check_login_csrf() -> str:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
         abort(403, "missing or wrong CSRF token: reload the login page and try again")
+    return expected
+
+
+@bp.get("/login")
+def login():
+    return _login_page()
+
+
+@bp.post("/login")
+def login_post():
+    limit_ip()  # guessing keys costs the caller's address its request budget (429 past it)
+    expected = _check_login_csrf()
     try:
         cookie, _ = dashboard.login_with_key(store(), request.form.get("key", "")[:200])
     except Unauthorized as exc:
@@ -247,8 +258,21 @@ def login_post():
 
 @bp.get("/login/<token>")
 def login_link(token: str):
-    """A one-time link from `wire dashboard`: opens a session and drops the token from the address bar."""
+    """A one-time link from `wire dashboard`: opening it only shows a button (a GET must not use it up:
+    link previews and mail scanners fetch links); pressing the button logs in."""
     limit_ip()
+    try:
+        record = dashboard.check_link(store(), token)
+    except Unauthorized as exc:
+        return _page("login.html", 401, message=exc.message, login_csrf="", next="")
+    return _login_page(link=token, link_access=record.get("access", ""), link_by=record.get("by", ""))
+
+
+@bp.post("/login/<token>")
+def login_link_post(token: str):
+    """Use the link: CSRF-checked, so another site cannot log a browser into its own project."""
+    limit_ip()
+    _check_login_csrf()
     try:
         cookie, _ = dashboard.redeem_link(store(), token)
     except Unauthorized as exc:
