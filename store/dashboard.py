@@ -87,11 +87,7 @@ def check_link(st: Store, token: str) -> dict[str, Any]:
     Raises:
         Unauthorized: unknown, used or expired link.
     """
-    parts = _split(token)
-    record = st.redis.peek_secret(st.redis.keys.login_key(*parts)) if parts else None
-    if record is None or record.get("project") != parts[0]:  # type: ignore[index]
-        raise Unauthorized("this login link is unknown, used or expired: run `wire dashboard` for a new one")
-    return record
+    return _live_link(st, token, use=False)
 
 
 def redeem_link(st: Store, token: str) -> tuple[str, dict[str, Any]]:
@@ -100,11 +96,17 @@ def redeem_link(st: Store, token: str) -> tuple[str, dict[str, Any]]:
     Raises:
         Unauthorized: unknown, used or expired link.
     """
+    record = _live_link(st, token, use=True)
+    return open_session(st, record["project"], record["access"], record.get("by", ""), record.get("viewer"))
+
+
+def _live_link(st: Store, token: str, use: bool) -> dict[str, Any]:
     parts = _split(token)
-    record = st.redis.take_secret(st.redis.keys.login_key(*parts)) if parts else None
+    key = st.redis.keys.login_key(*parts) if parts else ""
+    record = (st.redis.take_secret(key) if use else st.redis.peek_secret(key)) if parts else None
     if record is None or record.get("project") != parts[0]:  # type: ignore[index]
         raise Unauthorized("this login link is unknown, used or expired: run `wire dashboard` for a new one")
-    return open_session(st, record["project"], record["access"], record.get("by", ""), record.get("viewer"))
+    return record
 
 
 def login_with_key(st: Store, key: str) -> tuple[str, dict[str, Any]]:
