@@ -1502,6 +1502,8 @@ def targets(ours: dict, peer: dict | None) -> list[tuple[str, str, bool | None]]
         ops, p_ops = ours[key].get("ops_s"), (peer_part or {}).get("throughput_rps")
         ratio = ops / p_ops if ops and p_ops else None
         measured = f"{fmt(ops)} ops/s vs {fmt(p_ops)}: {ratio:.2f}×" if ratio else f"{fmt(ops)} ops/s (no peer figure)"
+        if max(ours[key].get("other_cpu_pct") or 0, (peer_part or {}).get("other_cpu_pct") or 0) > NOISY_PCT:
+            measured += " ⚠ (other load during the measurement)"
         out.append((f"{what}: ≥ {THROUGHPUT_TARGET:g}× the peer's throughput", measured,
                     None if ratio is None else ratio >= THROUGHPUT_TARGET))
     race = ours["race"]

@@ -149,14 +149,19 @@ def _run(
 
 
 def _gunicorn_extra_args() -> list[str]:
-    """gunicorn >= 25.1 opens a control socket in $HOME, one path for every instance; we need none."""
+    """gunicorn >= 25.1 opens a control socket in $HOME, one path for every instance; we need none.
+
+    Each worker also touches a file on every turn of its loop (the master's liveness check): in
+    memory (/dev/shm) that costs nothing, on a disk-backed /tmp it is a metadata write per request.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
+    shm = ["--worker-tmp-dir", "/dev/shm"] if os.path.isdir("/dev/shm") else []
     try:
         major, minor = (int(part) for part in version("gunicorn").split(".")[:2])
     except (PackageNotFoundError, ValueError):
-        return []
-    return ["--no-control-socket"] if (major, minor) >= (25, 1) else []
+        return shm
+    return [*shm, "--no-control-socket"] if (major, minor) >= (25, 1) else shm
 
 
 def _raise_stop(signum: int, frame: object) -> None:

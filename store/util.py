@@ -25,10 +25,9 @@ def iso(ts: float | None) -> str | None:
     dt = datetime.fromtimestamp(ts, UTC)
     if dt.year < 1000:  # strftime does not pad such years: keep its spelling
         return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    # the same text as that strftime in half the time (a team status formats 1,000s of these; % is
-    # faster than an f-string here)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second,
-                                                    dt.microsecond)  # noqa: UP031
+    # the same text as that strftime in half the time (a team status formats 1,000s of these)
+    parts = (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % parts  # noqa: UP031 - % is faster than an f-string here
 
 
 def parse_ts(value: object) -> float | None:
