@@ -469,7 +469,8 @@ class Soak:
         for name, pids in self.server_pids().items():
             sample[name] = round(sum(_rss_kib(pid) for pid in pids) / 1024, 1)
             if name in SERVER_KINDS:
-                sample["anon"] = sample.get("anon", 0) + round(sum(_rss_kib(p, "RssAnon") for p in pids) / 1024, 1)
+                own = sum(_rss_kib(p, "RssAnon") for p in pids) / 1024
+                sample["anon"] = round(sample.get("anon", 0) + own, 1)
         sample["server"] = round(sum(v for k, v in sample.items() if k in SERVER_KINDS), 1)
         self.rss.append(sample)
 

@@ -71,6 +71,10 @@ def serve_command(host: str, port: int, data_dir: str | None, workers: int, thre
     data_dir = os.path.abspath(data_dir or default_data_dir())
     os.makedirs(data_dir, exist_ok=True)
     env = dict(os.environ, BEADWIRE_DATA_DIR=data_dir)
+    # glibc gives each thread its own malloc arena (up to 8 per core); with 32 threads per web worker
+    # their fragmentation kept growing RSS in the soak test (bench/README.md, "Soak"). Two
+    # arenas is the usual setting for threaded servers; the environment can still say otherwise.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = "sqlite:///" + os.path.join(data_dir, "beadwire.db")
     try:
