@@ -340,7 +340,7 @@ def mark_stale_claims(st: Store) -> int:
     for project in Project.select():
         beats = st.redis.last_beats(project.id)
         claims = Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead).where(
-            Claim.project == project.id, Claim.stale == False)  # noqa: E712
+            Claim.project == project.id, Claim.stale == False)
         for claim in claims:
             if is_stale(st, project, claim, claim.workspace, beats):
                 marked += _mark_stale(project, claim)
@@ -351,7 +351,7 @@ def mark_claims_of_stale(project: Project, holder: Workspace, why: str) -> list[
     """Mark every claim of `holder` stale now (e.g. its workspace was revoked) and tell its team, as
     the sweep does; returns the beads."""
     claims = Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead).where(
-        Claim.workspace == holder.id, Claim.stale == False)  # noqa: E712
+        Claim.workspace == holder.id, Claim.stale == False)
     return [claim.bead.ref for claim in claims if _mark_stale(project, claim, why)]
 
 
@@ -361,7 +361,7 @@ def _mark_stale(project: Project, claim: Claim, why: str = "offline for a while"
             f"anyone may take it with `wire claim {bead.ref}`")
     with db.transaction():
         # the conditional update makes the notice happen once even with several sweepers
-        if not Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():  # noqa: E712
+        if not Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():
             return 0
         outbox.record(project.id, "claim.stale", {"bead": bead.ref, "alias": holder.alias, "message": text},
                       workspace_id=holder.id, bead_ref=bead.ref)
@@ -372,7 +372,7 @@ def _mark_stale(project: Project, claim: Claim, why: str = "offline for a while"
 
 def _team_of(project: Project, holder: Workspace) -> list[int]:
     """Who hears about a stale claim: the holder, plus the coordinators (else all teammates)."""
-    live = Workspace.select(Workspace.id).where(Workspace.project == project.id, Workspace.revoked == False,  # noqa: E712
+    live = Workspace.select(Workspace.id).where(Workspace.project == project.id, Workspace.revoked == False,
                                                 Workspace.id != holder.id)
     coordinators = [pk for (pk,) in live.where(Workspace.role == "coordinator").tuples()]
     return [holder.id, *(coordinators or [pk for (pk,) in live.tuples()])]

@@ -298,5 +298,5 @@ def rebuild_mailboxes(st: Store, project_id: int) -> int:
 def remind_stuck(st: Store) -> int:
     """Sweep: show again, once, every mailbox entry left unread past `remind_after` (XAUTOCLAIM)."""
     idle_ms = st.settings.remind_after * 1000
-    rows = Workspace.select(Workspace.id, Workspace.project).where(Workspace.revoked == False).tuples()  # noqa: E712
+    rows = Workspace.select(Workspace.id, Workspace.project).where(Workspace.revoked == False).tuples()
     return sum(st.redis.reclaim_stuck(project_id, ws_id, idle_ms) for ws_id, project_id in rows)

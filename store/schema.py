@@ -6,7 +6,16 @@ import peewee
 
 from store import db
 from store.config import Settings
-from store.models import SCHEMA_VERSION, V1_MODELS, V2_MODELS, V3_MODELS, V4_MODELS, V5_MODELS, Outbox, SchemaVersion
+from store.models import (
+    SCHEMA_VERSION,
+    V1_MODELS,
+    V2_MODELS,
+    V3_MODELS,
+    V4_MODELS,
+    V5_MODELS,
+    Outbox,
+    SchemaVersion,
+)
 from store.util import now
 
 

@@ -12,8 +12,9 @@ import os
 os.environ["BEADWIRE_BROKER"] = "stub"  # before anything imports `actors`: the worker runs in-process
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

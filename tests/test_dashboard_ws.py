@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.parse
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest

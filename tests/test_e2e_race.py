@@ -12,7 +12,6 @@ from urllib.parse import quote, urlparse
 
 import pytest
 
-
 pytestmark = pytest.mark.slow
 
 AGENTS = 20

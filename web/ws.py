@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, abort, g, request
 from flask_sock import Sock
