@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from store import Store, db, requests
-from store.models import Delivery, Event, Message, Outbox
+from peewee import fn
+
+from store.models import Delivery, Event, Handoff, Message, Outbox
 from store.util import now
 
 #: Rows deleted per statement, so a first purge of a large history does not hold the lock long.
@@ -11,7 +13,7 @@ DEFAULT_PURGE_BATCH = 5_000
 
 
 def purge_history(st: Store) -> dict[str, int]:
-    """Delete audit events, delivered outbox rows and fully read messages past the window.
+    """Delete audit events, delivered outbox rows, fully read messages and old handoffs past the window.
 
     Unread messages and undelivered outbox rows are kept whatever their age: nothing
     acknowledged-but-unread is ever lost to retention.
@@ -23,7 +25,18 @@ def purge_history(st: Store) -> dict[str, int]:
         "outbox": _purge(Outbox, Outbox.delivered_ts.is_null(False) & (Outbox.created_ts < cutoff)),
         "messages": _purge(Message, (Message.created_ts < cutoff) & Message.id.not_in(unread)),
         "requests": requests.purge(DEFAULT_PURGE_BATCH),  # request ids: their own, shorter window
+        "handoffs": _purge(Handoff, (Handoff.created_ts < cutoff) & Handoff.id.not_in(_latest_handoffs())),
     }
+
+
+def _latest_handoffs():
+    """The newest note each workspace left for its own next run, and the newest each was left by
+    another: kept whatever their age, since a workspace may start its next run months later and
+    `wire prime` shows that note first (store/handoffs.py `latest`)."""
+    by_author = Handoff.select(fn.MAX(Handoff.id)).where(Handoff.to_workspace.is_null()).group_by(Handoff.workspace)
+    to_taker = Handoff.select(fn.MAX(Handoff.id)).where(Handoff.to_workspace.is_null(False)).group_by(
+        Handoff.to_workspace)
+    return by_author | to_taker
 
 
 def _purge(model: type, condition: object) -> int:

@@ -94,7 +94,25 @@ def test_retention_drops_old_history_but_never_unread_mail(app, make_agent, work
     assert purged["messages"] == 1 and purged["events"] >= 1
     assert [m.id for m in Message.select()] == [unread_id]
     assert [m["body"] for m in bob.get("/mail").json] == ["old but unread"]
-    assert retention.purge_history(_store(app)) == {"events": 0, "outbox": 0, "messages": 0, "requests": 0}
+    assert retention.purge_history(_store(app)) == {"events": 0, "outbox": 0, "messages": 0, "requests": 0,
+                                                    "handoffs": 0}
+
+
+def test_retention_keeps_the_newest_handoff_of_each_workspace_whatever_its_age(pg_app, make_pg_agent):
+    from store.models import Handoff
+
+    app = pg_app
+    ana, bob = make_pg_agent(project="notes", alias="ana"), make_pg_agent(project="notes", alias="bob")
+    for text in ("first note", "second note"):
+        assert ana.post("/handoffs", {"body": text}).status_code == 201
+    assert ana.post("/handoffs", {"body": "old one for bob", "to": "bob"}).status_code == 201
+    assert ana.post("/handoffs", {"body": "newest note"}).status_code == 201
+    assert ana.post("/handoffs", {"body": "for bob", "to": "bob"}).status_code == 201  # ana's newest of all
+    Handoff.update(created_ts=Handoff.created_ts - 365 * 86400).execute()
+    assert retention.purge_history(_store(app))["handoffs"] == 3
+    assert sorted(h.body for h in Handoff.select()) == ["for bob", "newest note"]
+    assert ana.get("/handoffs/latest").json["handoff"]["body"] == "newest note"
+    assert bob.get("/handoffs/latest").json["handoff"]["body"] == "for bob"
 
 
 def test_undelivered_outbox_rows_survive_retention(app, make_agent):
