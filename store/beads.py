@@ -310,7 +310,7 @@ def beads_by_pk(pks: list[int]) -> list[Bead]:
 
 
 def ready(project_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    graph = load_graph(project_id)
+    graph = load_graph(project_id, live_only=True)
     return beads_json(beads_by_pk(graph.ready(now())[:limit]))
 
 

@@ -141,16 +141,26 @@ class Graph:
         return False
 
 
-def load_graph(project_id: int) -> Graph:
-    """Everything the rule needs about one project, in four queries."""
+def load_graph(project_id: int, live_only: bool = False) -> Graph:
+    """Everything the rule needs about one project, in four queries.
+
+    `live_only` (for the ready list) leaves out done beads no dependency names: they can be neither
+    ready nor a reason another bead is not. Done beads pile up as a project lives (closed work is
+    never deleted), so this keeps `ready` proportional to the open work; a done bead that some
+    dependency names (by ref, in any repo) is still loaded, so blockers and parents resolve as before.
+    """
     g = Graph()
     for repo_id, canonical, name in Repo.select(Repo.id, Repo.canonical, Repo.name).where(
             Repo.project == project_id).tuples():
         g.repos[repo_id] = (canonical, name)
     columns = (Bead.id, Bead.repo, Bead.ref, Bead.status, Bead.issue_type, Bead.priority,
                Bead.created_ts, Bead.defer_ts, Bead.title)
+    wanted = Bead.project == project_id
+    if live_only:
+        named = Dependency.select(Dependency.target_ref).where(Dependency.project == project_id)
+        wanted &= Bead.status.not_in(DONE_STATUSES) | Bead.ref.in_(named)
     # raw rows: peewee's per-value conversion costs more than the query itself at 10,000 beads
-    for row in _raw(Bead.select(*columns).where(Bead.project == project_id)):
+    for row in _raw(Bead.select(*columns).where(wanted)):
         node = Node(*row)
         g.nodes[node.pk] = node
         g.by_ref[(node.repo_id, node.ref)] = node.pk

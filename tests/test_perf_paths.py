@@ -128,3 +128,28 @@ def test_answers_are_encoded_as_flask_encoded_them():
         doc = [1e16, 1e-5, 0.1, -0.0, 123456.789]
         assert json.loads(fast.dumps(doc, separators=(",", ":"))) == doc
         assert all(not math.isnan(x) for x in json.loads(fast.dumps(doc, separators=(",", ":"))))
+
+
+@pytest.mark.parametrize("redis", [pytest.param("fake", marks=pytest.mark.fake)], indirect=True)
+def test_the_ready_list_skips_done_beads_nothing_names_and_answers_as_the_whole_graph_does(make_pg_agent):
+    from store.graph import load_graph
+    from store.models import Bead
+    from store.util import now
+
+    ana = make_pg_agent(alias="ana")
+    assert ana.sync(records(
+        {"id": "bd-old", "title": "Long done", "status": "closed", "closed_at": "2026-01-03T00:00:00Z"},
+        {"id": "bd-gate", "title": "Done blocker", "status": "closed", "closed_at": "2026-01-03T00:00:00Z"},
+        {"id": "bd-wall", "title": "Open blocker"},
+        {"id": "bd-free", "title": "Unblocked by a done bead", "dependencies": [
+            {"issue_id": "bd-free", "depends_on_id": "bd-gate", "type": "blocks"}]},
+        {"id": "bd-stuck", "title": "Blocked", "dependencies": [
+            {"issue_id": "bd-stuck", "depends_on_id": "bd-wall", "type": "blocks"}]},
+        {"id": "bd-lost", "title": "Blocked by an unknown bead", "dependencies": [
+            {"issue_id": "bd-lost", "depends_on_id": "bd-nowhere", "type": "blocks"}]},
+    )).status_code == 200
+    project_id = Bead.get(Bead.ref == "bd-old").project_id
+    live, whole = load_graph(project_id, live_only=True), load_graph(project_id)
+    assert sorted(n.ref for n in live.nodes.values()) == ["bd-free", "bd-gate", "bd-lost", "bd-stuck", "bd-wall"]
+    assert live.ready(now()) == whole.ready(now())
+    assert [b["id"] for b in ana.get("/ready").json] == ["bd-free", "bd-wall"]
