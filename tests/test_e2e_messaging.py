@@ -156,14 +156,14 @@ def broker_idle(redis) -> bool:
 class Deployment:
     """One Redis and one database shared by web, worker and clock processes this test starts."""
 
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
+    def __init__(self, tmp_path: Path, database_url: str, persist: bool = False) -> None:
         from store.redis import make_client
         from tests.servers import run_release, start_redis
 
         self.tmp = tmp_path
         self.database_url = database_url
         self.processes: list = []
-        self.redis_server = start_redis(tmp_path)
+        self.redis_server = start_redis(tmp_path, persist=persist)  # persist: AOF, so a restart keeps data
         self.redis = make_client(self.redis_server.url)
         self.env = {"REDIS_URL": self.redis_server.url, "DATABASE_URL": database_url,
                     "BEADWIRE_DATA_DIR": str(tmp_path)}
@@ -193,7 +193,13 @@ class Deployment:
         return proc
 
     def sql(self, query: str, *params: Any) -> list[tuple]:
-        """Read the SQLite database directly (read-only), to compare Redis with the truth (SQLite only)."""
+        """Read the database directly (`?` placeholders), to compare Redis with the truth."""
+        if not self.database_url.startswith("sqlite"):
+            import psycopg2
+
+            with closing(psycopg2.connect(self.database_url, connect_timeout=5)) as conn, conn.cursor() as cur:
+                cur.execute(query.replace("?", "%s"), params)
+                return list(cur.fetchall())
         path = self.database_url.removeprefix("sqlite:///")
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as conn:
             return list(conn.execute(query, params))

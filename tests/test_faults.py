@@ -46,37 +46,6 @@ DEFAULT_TMPFS_BYTES = 4 * 1024 * 1024
 # ------------------------------------------------------------------------------------------ helpers
 
 
-class FaultDeployment(Deployment):
-    """A Deployment (web, worker, clock on one Redis and one database) whose Redis may persist (AOF)."""
-
-    def __init__(self, tmp_path: Path, database_url: str, persist: bool = False) -> None:
-        from store.redis import make_client
-        from tests.servers import run_release, start_redis
-
-        self.tmp = tmp_path
-        self.database_url = database_url
-        self.processes: list = []
-        self.redis_server = start_redis(tmp_path, persist=persist)
-        self.redis = make_client(self.redis_server.url)
-        self.env = {"REDIS_URL": self.redis_server.url, "DATABASE_URL": database_url,
-                    "BEADWIRE_DATA_DIR": str(tmp_path)}
-        try:
-            run_release(self.env)
-        except BaseException:
-            self.close()
-            raise
-
-    def rows(self, query: str, *params: Any) -> list[tuple]:
-        """Read the database directly, SQLite or PostgreSQL (`?` placeholders)."""
-        if self.database_url.startswith("sqlite"):
-            return self.sql(query, *params)
-        import psycopg2
-
-        with closing(psycopg2.connect(self.database_url, connect_timeout=5)) as conn, conn.cursor() as cur:
-            cur.execute(query.replace("?", "%s"), params)
-            return list(cur.fetchall())
-
-
 class Traffic:
     """Simulated agents sending mail to one recipient and claiming beads they create, while the
     recipient reads its banner and acknowledges each mail it is shown. Every answer is recorded with
@@ -193,12 +162,12 @@ def assert_clean_refusals(traffic: Traffic, expected: set[tuple[int, str]], mess
     print(f"answers: {Counter(s for _, _, s, _ in traffic.answers)}; refusals: {dict(refusals)}")
 
 
-def assert_acknowledged_kept(d: FaultDeployment, traffic: Traffic, reader: Agent) -> set[int]:
+def assert_acknowledged_kept(d: Deployment, traffic: Traffic, reader: Agent) -> set[int]:
     """Every mail answered 201 is in SQL for the reader; every claim answered 200 is held by its claimer."""
     mails = {i for _, i in traffic.mails}
-    stored = {m for (m,) in d.rows("SELECT message_id FROM delivery WHERE recipient_id = ?", reader.ws_id)}
+    stored = {m for (m,) in d.sql("SELECT message_id FROM delivery WHERE recipient_id = ?", reader.ws_id)}
     assert mails <= stored, f"acknowledged mails lost: {sorted(mails - stored)[:20]}"
-    holders = dict(d.rows("SELECT b.ref, c.workspace_id FROM claim c JOIN bead b ON b.id = c.bead_id"))
+    holders = dict(d.sql("SELECT b.ref, c.workspace_id FROM claim c JOIN bead b ON b.id = c.bead_id"))
     lost = [(ref, ws) for _, ref, ws in traffic.claims if holders.get(ref) != ws]
     assert lost == [], f"acknowledged claims lost: {lost[:20]}"
     return stored
@@ -212,7 +181,7 @@ def assert_each_shown_once(traffic: Traffic, stored: set[int], may_repeat: set[i
     assert twice <= set(may_repeat), f"shown twice: {sorted(twice - set(may_repeat))[:20]}"
 
 
-def drain(d: FaultDeployment, traffic: Traffic, stored: set[int]) -> None:
+def drain(d: Deployment, traffic: Traffic, stored: set[int]) -> None:
     """Let the reader run alone until it has been shown and has acknowledged every stored mail."""
     traffic._stop.clear()
     reader = threading.Thread(target=traffic._read, daemon=True)
@@ -225,7 +194,7 @@ def drain(d: FaultDeployment, traffic: Traffic, stored: set[int]) -> None:
     missing = sorted(stored - set(traffic.acked))
     if missing:
         ids = ",".join(map(str, missing[:20]))
-        rows = d.rows("SELECT d.message_id, d.id, d.acked_ts, o.id, o.delivered_ts, o.attempts FROM delivery d "
+        rows = d.sql("SELECT d.message_id, d.id, d.acked_ts, o.id, o.delivered_ts, o.attempts FROM delivery d "
                       f"JOIN outbox o ON o.delivery_id = d.id WHERE d.message_id IN ({ids})")
         box = KEYS.mailbox_key(traffic.reader.project_id, traffic.reader.ws_id)
         in_stream = [(sid, f.get("id"), f.get("data", "")[:40]) for sid, f in d.redis.xrange(box)][:20]
@@ -243,7 +212,7 @@ def drain(d: FaultDeployment, traffic: Traffic, stored: set[int]) -> None:
                                                pytest.param(False, False, id="no_persistence")])
 def test_a_redis_restart_under_traffic_loses_nothing_acknowledged_and_shows_nothing_twice(tmp_path, persist,
                                                                                           crash):
-    d = FaultDeployment(tmp_path, f"sqlite:///{tmp_path / 'beadwire.db'}", persist=persist)
+    d = Deployment(tmp_path, f"sqlite:///{tmp_path / 'beadwire.db'}", persist=persist)
 
     def fault() -> None:
         if crash:  # no shutdown code: what Redis wrote to its AOF before answering is all there is
@@ -274,7 +243,7 @@ def test_a_redis_restart_under_traffic_loses_nothing_acknowledged_and_shows_noth
 
 @pytest.mark.parametrize("persist", [pytest.param(True, id="aof"), pytest.param(False, id="no_persistence")])
 def test_a_chat_waiting_through_a_redis_restart_gets_the_reply_once(tmp_path, persist):
-    d = FaultDeployment(tmp_path, f"sqlite:///{tmp_path / 'beadwire.db'}", persist=persist)
+    d = Deployment(tmp_path, f"sqlite:///{tmp_path / 'beadwire.db'}", persist=persist)
     try:
         web = d.web()
         d.worker()
@@ -335,7 +304,7 @@ def test_a_postgres_restart_under_traffic_answers_503_then_recovers_without_losi
     pg = start_postgres(tmp_path)  # our own cluster: the session's is shared with other tests
     d = None
     try:
-        d = FaultDeployment(tmp_path, pg.url)
+        d = Deployment(tmp_path, pg.url)
         web = d.web()
         d.worker()
         d.clock()
@@ -410,7 +379,7 @@ def test_a_full_disk_under_sqlite_answers_a_clear_error_and_corrupts_nothing(tmp
     disk = FullDisk(directory, method)
     d = None
     try:
-        d = FaultDeployment(tmp_path, f"sqlite:///{directory / 'beadwire.db'}")
+        d = Deployment(tmp_path, f"sqlite:///{directory / 'beadwire.db'}")
         web = d.web()
         d.worker()
         ana, _ = register(web.url, "ana", "bob")
