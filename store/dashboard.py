@@ -103,7 +103,7 @@ def redeem_link(st: Store, token: str) -> tuple[str, dict[str, Any]]:
 def _live_link(st: Store, token: str, use: bool) -> dict[str, Any]:
     parts = _split(token)
     key = st.redis.keys.login_key(*parts) if parts else ""
-    record = (st.redis.take_secret(key) if use else st.redis.peek_secret(key)) if parts else None
+    record = st.redis.read_secret(key, use) if parts else None
     if record is None or record.get("project") != parts[0]:  # type: ignore[index]
         raise Unauthorized("this login link is unknown, used or expired: run `wire dashboard` for a new one")
     return record

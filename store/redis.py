@@ -492,18 +492,11 @@ class RedisStore:
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
 
-    def peek_secret(self, key: str) -> dict[str, Any] | None:
-        """Read a login link's record without using it up (the confirmation page shows it is live)."""
+    def read_secret(self, key: str, use: bool) -> dict[str, Any] | None:
+        """A login link's record; `use` reads and deletes it in one step (GETDEL), so a one-time link
+        works exactly once, while the confirmation page only looks (GET)."""
         try:
-            raw = self.client.get(key)
-        except redis.RedisError as exc:
-            raise Unavailable(f"redis unreachable: {exc}") from exc
-        return json.loads(raw) if raw else None
-
-    def take_secret(self, key: str) -> dict[str, Any] | None:
-        """Read and delete in one step (GETDEL): a one-time link works exactly once."""
-        try:
-            raw = self.client.getdel(key)
+            raw = self.client.getdel(key) if use else self.client.get(key)
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
         return json.loads(raw) if raw else None
