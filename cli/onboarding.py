@@ -176,6 +176,11 @@ def add_worktree(client: Client, role: str, alias: str | None, path: Path | None
     branch = branch or f"{BRANCH_PREFIX}{name}"
     if target.exists():
         raise WireError(f"{target} already exists: pick another --path", code="exists")
+    try:
+        local.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", cwd=repo.root)
+    except WireError as exc:  # git's own words ("not a valid object name: 'HEAD'") do not say what to do
+        raise WireError(f"{base!r} names no commit in {repo.root}: a new branch needs one to start from "
+                        "(commit something first, or pass --base)", code="git") from exc
     local.git("worktree", "add", "-b", branch, str(target), base, cwd=repo.root)
     try:
         result = _init_there(client, target, ws.project, alias, role, key)

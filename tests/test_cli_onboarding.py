@@ -91,6 +91,13 @@ def test_add_worktree_without_alias_is_named_after_the_role_and_a_failed_join_le
     assert "wire/lead" not in git(path, "branch", "--list")
 
 
+def test_add_worktree_from_no_commit_says_what_to_do(repo):
+    path, wire = repo
+    failed = wire(path, "add-worktree", "qa", "--base", "no-such-branch", code=1)
+    assert "names no commit" in failed.stderr and "--base" in failed.stderr
+    assert not (path.parent / "shop-qa").exists() and "wire/qa" not in git(path, "branch", "--list")
+
+
 def test_a_handoff_is_the_first_thing_prime_shows_to_the_next_run(repo):
     path, wire = repo
     assert wire(path, "handoff").stdout.startswith("HANDOFF: none")
