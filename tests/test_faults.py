@@ -125,7 +125,7 @@ class Traffic:
         api.close()
 
     def _new_mail(self, phase: str, answer) -> list[int]:
-        if answer is None or answer.status >= 300:
+        if answer is None:  # a refused answer carries the banner too, and the CLI shows it
             return []
         new = [item["id"] for item in (answer.banner or {}).get("new", []) if item["kind"] == "mail"]
         self.shown.extend((phase, i) for i in new)

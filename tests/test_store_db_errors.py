@@ -62,3 +62,25 @@ def test_a_database_failure_outside_a_transaction_answers_503_with_a_message(app
     assert answer.status_code == 503
     assert answer.get_json() == {"error": {"code": "unavailable",
                                            "message": "database unavailable: connection already closed"}}
+
+
+def test_new_mail_still_reaches_the_banner_when_saving_last_seen_fails(app, make_agent, monkeypatch):
+    import json
+    from contextlib import contextmanager
+
+    from store import workspaces
+
+    ana, bob = make_agent(project="touchy", alias="ana"), make_agent(project="touchy", alias="bob")
+    ana.post("/mail", {"to": "bob", "body": "read me once"})
+    st = app.extensions["beadwire"]
+    st.redis.client.delete(st.redis.keys.touch_key(bob.info["project"]["id"], bob.info["workspace"]["id"]))
+
+    @contextmanager
+    def down():
+        raise Unavailable("database unavailable: the server is restarting")
+        yield
+
+    monkeypatch.setattr(workspaces.db, "transaction", down)  # writes fail: last_seen cannot be saved
+    answer = bob.get("/whoami")
+    monkeypatch.undo()
+    assert [item["text"] for item in json.loads(answer.headers["X-Wire-Banner"])["new"]] == ["read me once"]
