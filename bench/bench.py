@@ -667,6 +667,37 @@ def bench_mail(port: int, workers: list[str], sz: dict) -> dict:
     return out
 
 
+def bench_ceiling(sz: dict, tmp: Path) -> dict:
+    """The same mail loops against bench/ceiling_app.py (one SQLite transaction + one XADD, nothing
+    else) under `wire serve`'s gunicorn settings: what this machine allows any such server right now."""
+    from cli.serve import _gunicorn_extra_args
+    from tests.servers import _health, _start_child, start_redis
+
+    redis_proc = start_redis(tmp)
+    port = free_port()
+    env = {"REDIS_URL": redis_proc.url, "CEILING_DB": str(tmp / "ceiling.db"), "PYTHONPATH": str(ROOT)}
+    # fmt: off
+    args = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "32",
+            "-b", f"{HOST}:{port}", "--graceful-timeout", "5", *_gunicorn_extra_args(), "bench.ceiling_app:app"]
+    # fmt: on
+    url = f"http://{HOST}:{port}"
+    out: dict[str, Any] = {}
+    web = _start_child("ceiling", args, tmp, env, lambda _: _health(url), url)
+    try:
+        def send(c: Conn, tid: int, i: int) -> int:
+            body = {"to": f"w{(i + 1) % WORKERS:02d}", "subject": f"m{i}", "body": f"bench message {i} " + "x" * 100}
+            return c.call("POST", "/mail", body)[0]
+
+        for conc in (1, 8):
+            r = run_load(port, sz[f"mail_c{conc}"], conc, sz["max_s"], send, ok=201)
+            out[f"mail_c{conc}"] = r
+            print(f"[ceiling] bare POST /mail c={conc}: {r}", flush=True)
+    finally:
+        web.stop()
+        redis_proc.stop()
+    return out
+
+
 def mail_drained(port: int, workers: list[str], received: collections.Counter, max_s: float) -> dict:
     """Seconds until each recipient's banner counts every mail sent to it as unread (i.e. the outbox
     worker has put them all into the mailbox streams), polled with `GET /v1/whoami` calls (each reads at
@@ -1266,6 +1297,10 @@ def report(ours: dict, peer: dict | None) -> str:
         ("mail send `POST /v1/mail`, 1 recipient", 1, ours["mail_c1"], h.get("a_mail", {}).get("c1")),
         ("mail send `POST /v1/mail`, 1 recipient", 8, ours["mail_c8"], h.get("a_mail", {}).get("c8")),
     ]
+    for conc in (1, 8):
+        if (ours.get("ceiling") or {}).get(f"mail_c{conc}"):
+            rows.append(("ceiling: bare Flask `POST /mail`, 1 SQLite txn + 1 XADD, no auth (bench/ceiling_app.py)",
+                         conc, ours["ceiling"][f"mail_c{conc}"], h.get("a_mail", {}).get(f"c{conc}")))
     if extra and extra.get("status_agents_listed", 0) < extra.get("online", 0):
         # BeadHub caps the agent list of /v1/status: it does less work than we do (we list everyone)
         name, conc, o, p = rows[big_row]
@@ -1502,6 +1537,10 @@ def targets(ours: dict, peer: dict | None) -> list[tuple[str, str, bool | None]]
         ops, p_ops = ours[key].get("ops_s"), (peer_part or {}).get("throughput_rps")
         ratio = ops / p_ops if ops and p_ops else None
         measured = f"{fmt(ops)} ops/s vs {fmt(p_ops)}: {ratio:.2f}×" if ratio else f"{fmt(ops)} ops/s (no peer figure)"
+        ceiling = ((ours.get("ceiling") or {}).get(key) or {}).get("ops_s")
+        if ceiling and p_ops:
+            measured += (f" (ceiling: a bare endpoint {fmt(ceiling)} ops/s = {ceiling / p_ops:.2f}× the peer; "
+                         f"we reach {ops / ceiling:.0%} of it)")
         if max(ours[key].get("other_cpu_pct") or 0, (peer_part or {}).get("other_cpu_pct") or 0) > NOISY_PCT:
             measured += " ⚠ (other load during the measurement)"
         out.append((f"{what}: ≥ {THROUGHPUT_TARGET:g}× the peer's throughput", measured,
@@ -1599,6 +1638,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="wire-bench-") as td:
             tmp = Path(td)
             ours = bench_ours(args, sz, tmp)
+            ours["ceiling"] = bench_ceiling(sz, tmp)
             peer = bench_peer(args, sz, tmp) if args.peer else None
     finally:
         SAMPLER.stop()

@@ -6,6 +6,7 @@ database lock instead of failing on a read-to-write upgrade; PostgreSQL relies o
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 import peewee
 from playhouse.db_url import parse
+from playhouse.pool import PooledSqliteDatabase
 
 from store.config import Settings
 from store.errors import BeadwireError, StorageFull, Unavailable
@@ -52,7 +54,72 @@ class WriterLock:
                 self.mutex.release()
 
 
+class GroupSync:
+    """Group commit for SQLite: one fsync of the WAL makes every commit made before it durable.
+
+    With `synchronous=FULL` each commit fsyncs the WAL while holding the write lock, so writers
+    queue behind the disk one by one (~0.3 ms each here). In "group" mode the connections run
+    `synchronous=NORMAL` (a commit writes the WAL without fsync) and each committer calls `sync()`
+    after releasing the lock: it returns once an fsync that *started after its commit* finished.
+    A committer that finds an fsync in flight waits for the next one, which then covers everyone
+    who committed meanwhile: one fsync per batch instead of one per transaction, and never under
+    the lock. Frames no longer in the WAL were checkpointed, and SQLite fsyncs the database file
+    after every checkpoint even in NORMAL mode, so syncing the WAL file is enough.
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self.wal_path = db_path + "-wal"
+        self.cond = threading.Condition()
+        self.issued = 0  # tickets handed out, one per commit that asked to be made durable
+        self.synced = 0  # every ticket up to this one is on disk
+        self.busy = False  # an fsync is in flight
+        self.fsyncs = 0  # fsyncs done (tests and metrics)
+
+    def sync(self) -> None:
+        """Return once everything this thread committed is on disk.
+
+        Raises:
+            OSError: the fsync failed (the caller's commit may not be durable).
+        """
+        with self.cond:
+            self.issued += 1
+            ticket = self.issued
+            while self.synced < ticket:
+                if not self.busy:
+                    self.busy = True
+                    target = self.issued  # this fsync covers every commit made so far
+                    break
+                self.cond.wait()
+            else:
+                return
+        done = False
+        try:
+            self._fsync()
+            done = True
+        finally:
+            with self.cond:
+                self.busy = False
+                if done:
+                    self.synced = max(self.synced, target)
+                    self.fsyncs += 1
+                self.cond.notify_all()
+
+    def _fsync(self) -> None:
+        # opened each time: SQLite may delete and recreate the WAL, and an old descriptor would
+        # then sync a file nobody writes to
+        try:
+            fd = os.open(self.wal_path, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = os.open(self.db_path, os.O_RDONLY)  # checkpointed and removed: the frames are here
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 _writer_lock: WriterLock | None = None
+_group_sync: GroupSync | None = None
 
 
 class BaseModel(peewee.Model):
@@ -61,20 +128,33 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
-def _replace_lock(lock: WriterLock | None) -> None:
-    global _writer_lock
+def _replace_lock(lock: WriterLock | None, syncer: GroupSync | None = None) -> None:
+    global _writer_lock, _group_sync
     if _writer_lock is not None:
         os.close(_writer_lock.fd)
-    _writer_lock = lock
+    _writer_lock, _group_sync = lock, syncer
+
+
+class _SqliteDatabase(PooledSqliteDatabase):
+    """Makes a write outside `transaction()` durable too in group-commit mode (autocommit
+    statements commit with NORMAL, i.e. without fsync, like every transaction there)."""
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        cursor = super().execute_sql(sql, params)
+        if _group_sync is not None and not self.in_transaction() and sql.lstrip()[:6].upper() in _WRITES:
+            _make_durable(_group_sync)
+        return cursor
+
+
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC", "CREATE", "ALTER ", "DROP T", "DROP I"})
 
 
 def _sqlite(settings: Settings, path: str) -> peewee.Database:
-    from playhouse.pool import PooledSqliteDatabase
-
+    group = settings.sqlite_synchronous == "GROUP"
     if path not in ("", ":memory:"):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        _replace_lock(WriterLock(path + ".lock"))
-    return PooledSqliteDatabase(
+        _replace_lock(WriterLock(path + ".lock"), GroupSync(os.path.abspath(path)) if group else None)
+    return _SqliteDatabase(
         path,
         lock_type="IMMEDIATE",
         max_connections=64,
@@ -83,7 +163,7 @@ def _sqlite(settings: Settings, path: str) -> peewee.Database:
         timeout=30,
         pragmas={
             "journal_mode": "wal",
-            "synchronous": settings.sqlite_synchronous,
+            "synchronous": "NORMAL" if group else settings.sqlite_synchronous,
             "busy_timeout": 30_000,
             "foreign_keys": 1,
             "cache_size": -16_000,
@@ -193,7 +273,8 @@ def transaction() -> Iterator[None]:
     """
     lock = _writer_lock if is_sqlite() else None
     hook = first_write.get()
-    if hook is not None and database.transaction_depth() > 0:
+    outermost = database.transaction_depth() == 0
+    if hook is not None and not outermost:
         hook = None  # nested: the outer transaction decides
     try:
         if lock is None:
@@ -217,6 +298,24 @@ def transaction() -> Iterator[None]:
         raise
     if hook is not None:
         hook.end(True)
+    if outermost and lock is not None and _group_sync is not None:
+        _make_durable(_group_sync)
+
+
+def _make_durable(syncer: GroupSync) -> None:
+    """Wait for the group fsync, after the write lock is free (the next writer commits meanwhile).
+
+    Raises:
+        StorageFull: the disk is full. Unavailable: any other failure to sync; either way the
+        transaction is committed in SQLite but may not survive a power cut, so it is not
+        acknowledged as written.
+    """
+    try:
+        syncer.sync()
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StorageFull(f"storage full: the database's disk is full ({exc}); free space, then retry") from exc
+        raise Unavailable(f"database unavailable: could not sync the write to disk ({exc})") from exc
 
 
 def ping() -> str:
