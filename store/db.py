@@ -74,7 +74,6 @@ class GroupSync:
         self.issued = 0  # tickets handed out, one per commit that asked to be made durable
         self.synced = 0  # every ticket up to this one is on disk
         self.busy = False  # an fsync is in flight
-        self.fsyncs = 0  # fsyncs done (tests and metrics)
 
     def sync(self) -> None:
         """Return once everything this thread committed is on disk.
@@ -102,7 +101,6 @@ class GroupSync:
                 self.busy = False
                 if done:
                     self.synced = max(self.synced, target)
-                    self.fsyncs += 1
                 self.cond.notify_all()
 
     def _fsync(self) -> None:
@@ -154,6 +152,8 @@ def _sqlite(settings: Settings, path: str) -> peewee.Database:
     if path not in ("", ":memory:"):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         _replace_lock(WriterLock(path + ".lock"), GroupSync(os.path.abspath(path)) if group else None)
+    else:
+        _replace_lock(None)  # an in-memory database has no file to lock or sync
     return _SqliteDatabase(
         path,
         lock_type="IMMEDIATE",
