@@ -47,6 +47,7 @@ from urllib.parse import quote, urlencode, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench import vm_kib  # noqa: E402 - bench/bench.py, beside this script
 
 OUT_DIR = ROOT / "bench" / "out"
 README = ROOT / "bench" / "README.md"
@@ -87,18 +88,6 @@ def _cmdline(pid: int) -> list[str]:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return []
-
-
-def _rss_kib(pid: int, field: str = "VmRSS") -> int:
-    """Resident KiB of a process: all of it (VmRSS), or its own memory only (RssAnon: heap and stacks,
-    without the file pages it maps, such as SQLite's memory-mapped database)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 # ------------------------------------------------------------------------------------------- client
@@ -467,9 +456,9 @@ class Soak:
             return
         sample: dict[str, Any] = {"t": round(time.monotonic() - started)}
         for name, pids in self.server_pids().items():
-            sample[name] = round(sum(_rss_kib(pid) for pid in pids) / 1024, 1)
+            sample[name] = round(sum(vm_kib(pid) for pid in pids) / 1024, 1)
             if name in SERVER_KINDS:
-                own = sum(_rss_kib(p, "RssAnon") for p in pids) / 1024
+                own = sum(vm_kib(p, "RssAnon") for p in pids) / 1024
                 sample["anon"] = round(sample.get("anon", 0) + own, 1)
         sample["server"] = round(sum(v for k, v in sample.items() if k in SERVER_KINDS), 1)
         self.rss.append(sample)

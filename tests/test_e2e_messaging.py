@@ -243,6 +243,28 @@ def any_db_deployment(tmp_path: Path, database_url: str):
 # -------------------------------------------------------------------------------------------- mail
 
 
+def send_burst(sender: Agent, urls: list[str], threads: int, per_thread: int) -> list[int]:
+    """`threads` × `per_thread` mails from `sender` to bob, thread k through `urls[k % len(urls)]`;
+    the ids of every mail acknowledged, sorted (asserts that all were)."""
+    sent: list[list[int]] = [[] for _ in range(threads)]
+
+    def send(k: int) -> None:
+        api = sender.on(urls[k % len(urls)])
+        for i in range(per_thread):
+            body = {"to": "bob", "subject": f"t{k}-{i}", "body": f"burst mail {k}-{i}"}
+            sent[k].append(api.ok("POST", "/mail", body)["message"]["id"])
+        api.close()
+
+    senders = [threading.Thread(target=send, args=(k,)) for k in range(threads)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(60)
+    message_ids = sorted(i for part in sent for i in part)
+    assert len(message_ids) == threads * per_thread
+    return message_ids
+
+
 def test_mail_shows_once_through_the_consumer_group_and_opening_it_empties_the_mailbox(deployment):
     web = deployment.web()
     deployment.worker()
@@ -286,22 +308,7 @@ def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(deployment):
 
     worker.signal(signal.SIGSTOP)  # the queue fills while the worker cannot take anything
     threads, per_thread = 6, 50
-    sent: list[list[int]] = [[] for _ in range(threads)]
-
-    def send(k: int) -> None:
-        api = ana.on(web.url)
-        for i in range(per_thread):
-            body = {"to": "bob", "subject": f"t{k}-{i}", "body": f"burst mail {k}-{i}"}
-            sent[k].append(api.ok("POST", "/mail", body)["message"]["id"])
-        api.close()
-
-    senders = [threading.Thread(target=send, args=(k,)) for k in range(threads)]
-    for t in senders:
-        t.start()
-    for t in senders:
-        t.join(60)
-    message_ids = sorted(i for part in sent for i in part)
-    assert len(message_ids) == threads * per_thread
+    message_ids = send_burst(ana, [web.url], threads, per_thread)
     assert redis.xlen(bob.mailbox) == 0
 
     worker.signal(signal.SIGCONT)

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlparse
 import pytest
 
 from store.keys import Keys
-from tests.test_e2e_messaging import Agent, Api, poll, stream_deliveries
+from tests.test_e2e_messaging import Agent, Api, poll, send_burst, stream_deliveries
 
 pytestmark = [pytest.mark.slow, pytest.mark.pg]
 
@@ -243,22 +243,7 @@ def test_killing_one_worker_mid_burst_loses_and_duplicates_no_delivery(scaleout)
     for worker in scaleout.workers:
         worker.signal(signal.SIGSTOP)  # the queue fills while no worker can take anything
     threads, per_thread = 4, 40
-    sent: list[list[int]] = [[] for _ in range(threads)]
-
-    def send(k: int) -> None:
-        api = ana.on(web1 if k % 2 == 0 else web2)
-        for i in range(per_thread):
-            body = {"to": "bob", "subject": f"t{k}-{i}", "body": f"burst mail {k}-{i}"}
-            sent[k].append(api.ok("POST", "/mail", body)["message"]["id"])
-        api.close()
-
-    senders = [threading.Thread(target=send, args=(k,)) for k in range(threads)]
-    for t in senders:
-        t.start()
-    for t in senders:
-        t.join(60)
-    message_ids = sorted(i for part in sent for i in part)
-    assert len(message_ids) == threads * per_thread
+    message_ids = send_burst(ana, [web1, web2], threads, per_thread)
     assert redis.xlen(bob.mailbox) == 0  # nothing delivered by the web processes themselves
 
     victim = scaleout.workers.pop(0)
