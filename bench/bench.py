@@ -86,6 +86,13 @@ SIZES = {
 RACERS = 20
 #: Above this CPU % (of one core) taken by other processes during a measurement, its ratio is flagged.
 NOISY_PCT = 25
+#: The bearer token bench/ceiling_app.py's minimal mail accepts.
+CEILING_TOKEN = "ceiling-token"
+#: The two routes of bench/ceiling_app.py measured with the mail loops: (result key prefix, row name).
+CEILING_ROWS = (
+    ("", "ceiling: bare Flask `POST /mail`, 1 SQLite txn + 1 XADD, no auth (bench/ceiling_app.py)"),
+    ("min_", "ceiling: minimal mail `POST /mail-min`, token + presence Lua + 3 inserts + publish Lua, no ORM"),
+)
 WORKERS = 8
 ONLINE = 50
 
@@ -668,14 +675,16 @@ def bench_mail(port: int, workers: list[str], sz: dict) -> dict:
 
 
 def bench_ceiling(sz: dict, tmp: Path) -> dict:
-    """The same mail loops against bench/ceiling_app.py (one SQLite transaction + one XADD, nothing
-    else) under `wire serve`'s gunicorn settings: what this machine allows any such server right now."""
+    """The same mail loops against bench/ceiling_app.py under `wire serve`'s gunicorn settings: its
+    bare route (one SQLite transaction + one XADD, nothing else), what this machine allows any such
+    server right now, and its minimal mail (token lookup, presence Lua, three inserts, publish Lua)."""
     from cli.serve import _gunicorn_extra_args
     from tests.servers import _health, _start_child, start_redis
 
     redis_proc = start_redis(tmp)
     port = free_port()
-    env = {"REDIS_URL": redis_proc.url, "CEILING_DB": str(tmp / "ceiling.db"), "PYTHONPATH": str(ROOT)}
+    env = {"REDIS_URL": redis_proc.url, "CEILING_DB": str(tmp / "ceiling.db"), "CEILING_TOKEN": CEILING_TOKEN,
+           "PYTHONPATH": str(ROOT)}
     # fmt: off
     args = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "32",
             "-b", f"{HOST}:{port}", "--graceful-timeout", "5", *_gunicorn_extra_args(), "bench.ceiling_app:app"]
@@ -684,14 +693,15 @@ def bench_ceiling(sz: dict, tmp: Path) -> dict:
     out: dict[str, Any] = {}
     web = _start_child("ceiling", args, tmp, env, lambda _: _health(url), url)
     try:
-        def send(c: Conn, tid: int, i: int) -> int:
-            body = {"to": f"w{(i + 1) % WORKERS:02d}", "subject": f"m{i}", "body": f"bench message {i} " + "x" * 100}
-            return c.call("POST", "/mail", body)[0]
+        for route, prefix in (("/mail", ""), ("/mail-min", "min_")):
+            def send(c: Conn, tid: int, i: int, route: str = route) -> int:
+                body = {"to": f"w{(i + 1) % WORKERS:02d}", "subject": f"m{i}", "body": f"bench message {i} " + "x" * 100}
+                return c.call("POST", route, body, CEILING_TOKEN)[0]
 
-        for conc in (1, 8):
-            r = run_load(port, sz[f"mail_c{conc}"], conc, sz["max_s"], send, ok=201)
-            out[f"mail_c{conc}"] = r
-            print(f"[ceiling] bare POST /mail c={conc}: {r}", flush=True)
+            for conc in (1, 8):
+                r = run_load(port, sz[f"mail_c{conc}"], conc, sz["max_s"], send, ok=201)
+                out[f"{prefix}mail_c{conc}"] = r
+                print(f"[ceiling] POST {route} c={conc}: {r}", flush=True)
     finally:
         web.stop()
         redis_proc.stop()
@@ -1297,10 +1307,10 @@ def report(ours: dict, peer: dict | None) -> str:
         ("mail send `POST /v1/mail`, 1 recipient", 1, ours["mail_c1"], h.get("a_mail", {}).get("c1")),
         ("mail send `POST /v1/mail`, 1 recipient", 8, ours["mail_c8"], h.get("a_mail", {}).get("c8")),
     ]
-    for conc in (1, 8):
-        if (ours.get("ceiling") or {}).get(f"mail_c{conc}"):
-            rows.append(("ceiling: bare Flask `POST /mail`, 1 SQLite txn + 1 XADD, no auth (bench/ceiling_app.py)",
-                         conc, ours["ceiling"][f"mail_c{conc}"], h.get("a_mail", {}).get(f"c{conc}")))
+    for prefix, what in CEILING_ROWS:
+        for conc in (1, 8):
+            if (ours.get("ceiling") or {}).get(f"{prefix}mail_c{conc}"):
+                rows.append((what, conc, ours["ceiling"][f"{prefix}mail_c{conc}"], h.get("a_mail", {}).get(f"c{conc}")))
     if extra and extra.get("status_agents_listed", 0) < extra.get("online", 0):
         # BeadHub caps the agent list of /v1/status: it does less work than we do (we list everyone)
         name, conc, o, p = rows[big_row]
@@ -1538,9 +1548,13 @@ def targets(ours: dict, peer: dict | None) -> list[tuple[str, str, bool | None]]
         ratio = ops / p_ops if ops and p_ops else None
         measured = f"{fmt(ops)} ops/s vs {fmt(p_ops)}: {ratio:.2f}×" if ratio else f"{fmt(ops)} ops/s (no peer figure)"
         ceiling = ((ours.get("ceiling") or {}).get(key) or {}).get("ops_s")
+        least = ((ours.get("ceiling") or {}).get(f"min_{key}") or {}).get("ops_s")
         if ceiling and p_ops:
             measured += (f" (ceiling: a bare endpoint {fmt(ceiling)} ops/s = {ceiling / p_ops:.2f}× the peer; "
-                         f"we reach {ops / ceiling:.0%} of it)")
+                         f"we reach {ops / ceiling:.0%} of it")
+            if least:
+                measured += f"; a minimal mail {fmt(least)} ops/s = {least / p_ops:.2f}×"
+            measured += ")"
         if max(ours[key].get("other_cpu_pct") or 0, (peer_part or {}).get("other_cpu_pct") or 0) > NOISY_PCT:
             measured += " ⚠ (other load during the measurement)"
         out.append((f"{what}: ≥ {THROUGHPUT_TARGET:g}× the peer's throughput", measured,

@@ -1,27 +1,44 @@
 """The machine's ceiling for a durable write over HTTP: the least a mail endpoint could do.
 
-`POST /mail` parses the JSON body, commits one row in its own SQLite WAL transaction with
-`synchronous=FULL` (one fsync per commit), writers queued on a thread lock plus `flock` as in
-store/db.py (SQLite's own busy handler sleeps with backoff and would understate the ceiling), XADDs its id to a Redis stream and answers 201 with the id.
-No authentication, presence, rate limit, validation, recipient lookup or outbox: everything a
-beadwire mail does on top of this is extra. bench.py serves it with the same gunicorn settings as
-`wire serve` and drives it with the same client as the mail rows, in the same run, so the
-`ceiling` row says how far any Flask + gunicorn + SQLite + Redis server can go on this machine now.
+Two routes, served by bench.py with the same gunicorn settings as `wire serve` and driven with the
+same client as the mail rows, in the same run:
+
+* `POST /mail` (bare): parses the JSON body, commits one row in its own SQLite WAL transaction with
+  `synchronous=FULL` (one fsync per commit; writers queued on a thread lock plus `flock` as in
+  store/db.py, since SQLite's own busy handler sleeps with backoff and would understate the
+  ceiling), XADDs its id to a Redis stream and answers 201 with the id. No authentication,
+  presence, rate limit, validation, recipient lookup or outbox.
+* `POST /mail-min` (minimal): what no mail with beadwire's guarantees can skip, written straight on
+  `sqlite3` and redis-py: look the bearer token's hash up, one Lua call that refuses a revoked token,
+  takes from a rate bucket and marks the sender present, then one transaction with the message,
+  its delivery and its outbox row, then one Lua call that publishes it once (dedupe key, mailbox
+  stream, project event stream). No ORM, schema validation, recipient resolution, idempotency keys,
+  banner or metrics.
+
+So the `ceiling` rows say how far any Flask + gunicorn + SQLite + Redis server can go on this
+machine now, and how much of that a mail's unavoidable work leaves.
 
     CEILING_DB=/tmp/c.db REDIS_URL=redis://127.0.0.1:6379/0 gunicorn -k gthread "bench.ceiling_app:app"
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
 import sys
 import threading
+import time
+from collections.abc import Iterator
 
 import redis
 from flask import Flask, jsonify, request
+
+#: The bearer token `/mail-min` accepts (bench.py sets it).
+TOKEN = os.environ.get("CEILING_TOKEN", "ceiling-token")
 
 app = Flask(__name__)
 sys.setswitchinterval(0.001)  # as web/__init__.py: the lock holder gets the GIL back sooner
@@ -31,6 +48,31 @@ _path = os.environ.get("CEILING_DB", "ceiling.db")
 _mutex = threading.Lock()
 _lock_fd = os.open(_path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
 
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS mail (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS token (hash TEXT PRIMARY KEY, workspace INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS message (id INTEGER PRIMARY KEY, sender INTEGER, subject TEXT, body TEXT, ts REAL)",
+    "CREATE TABLE IF NOT EXISTS delivery (id INTEGER PRIMARY KEY, message INTEGER, recipient TEXT, acked REAL)",
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, kind TEXT, payload TEXT, sent REAL)",
+)
+# revoked? then rate bucket (fixed window), then presence: one round trip, as store/lua/heartbeat.lua
+_BEAT = _redis.register_script("""
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 'revoked' end
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('EXPIRE', KEYS[2], 60) end
+if n > 100000 then return 'limited' end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+return 'ok'
+""")
+# deliver once: dedupe key, the recipient's mailbox stream, the project's event stream
+_PUBLISH = _redis.register_script("""
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 86400) then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', 'kind', ARGV[1], 'data', ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'kind', ARGV[1], 'data', ARGV[2])
+return 1
+""")
+
 
 def _conn() -> sqlite3.Connection:
     conn = getattr(_local, "conn", None)
@@ -38,29 +80,62 @@ def _conn() -> sqlite3.Connection:
         conn = sqlite3.connect(_path, isolation_level=None, timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=wal")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("CREATE TABLE IF NOT EXISTS mail (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.execute("INSERT OR IGNORE INTO token VALUES (?, 1)", (hashlib.sha256(TOKEN.encode()).hexdigest(),))
         _local.conn = conn
     return conn
 
 
-@app.post("/mail")
-def mail():
-    body = request.get_json()
-    conn = _conn()
+@contextlib.contextmanager
+def _write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     with _mutex:
         fcntl.flock(_lock_fd, fcntl.LOCK_EX)
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                mail_id = conn.execute("INSERT INTO mail (body) VALUES (?)", (json.dumps(body),)).lastrowid
+                yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         finally:
             fcntl.flock(_lock_fd, fcntl.LOCK_UN)
+
+
+@app.post("/mail")
+def mail():
+    body = request.get_json()
+    conn = _conn()
+    with _write(conn):
+        mail_id = conn.execute("INSERT INTO mail (body) VALUES (?)", (json.dumps(body),)).lastrowid
     _redis.xadd("ceiling:mail", {"id": mail_id})
     return jsonify(id=mail_id), 201
+
+
+@app.post("/mail-min")
+def mail_min():
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    conn = _conn()
+    row = conn.execute("SELECT workspace FROM token WHERE hash = ?",
+                       (hashlib.sha256(token.encode()).hexdigest(),)).fetchone()
+    if row is None:
+        return jsonify(error="unauthorized"), 401
+    sender, ts = row[0], time.time()
+    beat = _BEAT(keys=["{p:1}:revoked", f"{{p:1}}:rate:{sender}", "{p:1}:presence", "{p:1}:online"],
+                 args=[sender, json.dumps({"ts": ts}), ts])
+    if beat != b"ok":
+        return jsonify(error=beat.decode()), 429
+    body = request.get_json()
+    with _write(conn):
+        message_id = conn.execute("INSERT INTO message (sender, subject, body, ts) VALUES (?, ?, ?, ?)",
+                                  (sender, body["subject"], body["body"], ts)).lastrowid
+        delivery_id = conn.execute("INSERT INTO delivery (message, recipient) VALUES (?, ?)",
+                                   (message_id, body["to"])).lastrowid
+        payload = json.dumps({"id": message_id, "delivery": delivery_id, "from": sender, "ts": ts, **body})
+        outbox_id = conn.execute("INSERT INTO outbox (kind, payload) VALUES ('mail', ?)", (payload,)).lastrowid
+    _PUBLISH(keys=[f"{{p:1}}:sent:{outbox_id}", f"{{p:1}}:box:{body['to']}", "{p:1}:events"], args=["mail", payload])
+    return jsonify(id=message_id, delivery=delivery_id), 201
 
 
 @app.get("/v1/health")  # the bench client warms each connection with it

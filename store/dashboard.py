@@ -679,7 +679,7 @@ def _summary(kind: str, d: dict[str, Any]) -> str:
     if kind.startswith("reservation."):
         pats = d.get("patterns") or [d.get("pattern", "")]
         verb = {"created": "reserved"}.get(kind.split(".", 1)[1], kind.split(".", 1)[1])
-        return f"{verb} {', '.join(str(p) for p in pats)}"
+        return f"{verb} {', '.join(str(p) for p in pats)}" + (" (modified files)" if d.get("auto") else "")
     if kind == "workspace.joined":
         return f"joined as {d.get('role', '?')} in {d.get('repo', '?')}"
     if kind.startswith("escalation."):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from redis.cluster import RedisCluster
@@ -81,6 +81,14 @@ def _res_prefix(workspace_id: int) -> str:
 
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+class AutoReserved(NamedTuple):
+    """What `RedisStore.auto_reserve` did: others' entries that may overlap, and the caller's changes."""
+
+    others: list[dict[str, Any]]
+    added: list[str]
+    released: list[str]
 
 
 def _loads(values: list[str]) -> list[dict[str, Any]]:
@@ -382,9 +390,10 @@ class RedisStore:
         return _loads(self._run("reserve", self._res_keys(project_id, repo_id), args))
 
     def auto_reserve(self, project_id: int, repo_id: int, workspace_id: int, entries: list[dict[str, Any]],
-                     now: float, complete: bool) -> list[dict[str, Any]]:
+                     now: float, complete: bool) -> AutoReserved:
         """Make a workspace's automatic entries match `entries` (all with one expiry); returns the
-        other workspaces' live entries that may overlap them (a pre-filter: decide overlap after).
+        other workspaces' live entries that may overlap them (a pre-filter: decide overlap after),
+        and the patterns this call newly reserved and released (renewals are neither).
 
         Raises:
             Unavailable: Redis cannot be reached.
@@ -394,7 +403,8 @@ class RedisStore:
                            "1" if complete else "0"]
         for entry in entries:
             args += [entry["pattern"], _compact(entry)]
-        return _loads(self._run("autoreserve", self._res_keys(project_id, repo_id), args))
+        others, added, released = self._run("autoreserve", self._res_keys(project_id, repo_id), args)
+        return AutoReserved(_loads(others), list(added), list(released))
 
     def unreserve(self, project_id: int, repo_id: int, workspace_id: int,
                   patterns: list[str] | None) -> list[dict[str, Any]]:

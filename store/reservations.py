@@ -285,8 +285,13 @@ def auto_reserve(st: Store, ws: Workspace, paths: Sequence[str],
         except InvalidInput:
             continue  # a header is no place to fail the whole request over one odd path
     entries = [_entry(ws, p, AUTO_REASON, None, True, clock + DEFAULT_TTL) for p in shown]
-    others = st.redis.auto_reserve(ws.project_id, ws.repo_id, ws.id, entries, clock, complete)
-    found = conflicts(list(shown), others, clock)
+    done = st.redis.auto_reserve(ws.project_id, ws.repo_id, ws.id, entries, clock, complete)
+    if done.added:
+        _tell(st, ws, "reservation.created",
+              {"patterns": done.added, "ttl": DEFAULT_TTL, "bead": None, "reason": AUTO_REASON, "auto": True})
+    if done.released:
+        _tell(st, ws, "reservation.released", {"patterns": done.released, "auto": True})
+    found = conflicts(list(shown), done.others, clock)
     return [{**c, "path": shown[c["path"]]} for c in found]
 
 
@@ -352,8 +357,8 @@ def expire(st: Store) -> list[dict[str, Any]]:
 
 
 def _tell(st: Store, ws: Workspace, kind: str, data: dict[str, Any]) -> None:
-    """An explicit reservation change on the project event stream (the dashboards' activity feed);
-    automatic ones are not announced: they ride on nearly every CLI call."""
+    """A reservation change on the project event stream (the dashboards' activity feed). Automatic
+    reservations are announced when they change only, not on the renewal nearly every CLI call makes."""
     st.redis.add_event(ws.project_id, kind, {"alias": ws.alias, "workspace": ws.id, "repo_id": ws.repo_id, **data})
 
 

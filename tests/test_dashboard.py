@@ -339,6 +339,20 @@ def test_explicit_reservations_are_events(shop, app):
     assert made["alias"] == "alice" and made["patterns"] == ["src/api.py"] and gone["patterns"] == ["src/api.py"]
 
 
+def test_automatic_reservations_are_events_when_they_change(shop, app):
+    def modified(*paths: str) -> None:
+        headers = {**shop.alice._h(), "X-Wire-Changed": json.dumps(list(paths))}
+        assert shop.alice.client.get("/v1/whoami", headers=headers).status_code == 200
+
+    modified("src/a.py", "src/b.py")
+    modified("src/a.py", "src/b.py")  # the next command: renewed, not announced again
+    modified("src/b.py")
+    made = _events(app, shop.id, "reservation.created")
+    gone = _events(app, shop.id, "reservation.released")
+    assert [(e["alias"], e["patterns"], e["auto"]) for e in made] == [("alice", ["src/a.py", "src/b.py"], True)]
+    assert [(e["alias"], e["patterns"], e["auto"]) for e in gone] == [("alice", ["src/a.py"], True)]
+
+
 def test_login_and_session_keys_carry_the_project_hash_tag():
     from store.keys import Keys
 

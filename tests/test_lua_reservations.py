@@ -76,6 +76,29 @@ def test_autoreserve_writes_auto_entries_and_releases_those_no_longer_listed(red
     assert rs.reservations(1, 1, NOW + 2) == []
 
 
+def test_autoreserve_reports_new_and_released_patterns_but_not_renewals(redis):
+    rs = RedisStore(redis, Keys("t"))
+    both = [entry(1, "a.py", NOW + 300, True), entry(1, "b.py", NOW + 300, True)]
+    first = rs.auto_reserve(1, 1, 1, both, NOW, True)
+    assert (first.added, first.released) == (["a.py", "b.py"], [])
+    again = rs.auto_reserve(1, 1, 1, both, NOW + 1, True)  # the next CLI call, same modified files
+    assert (again.added, again.released) == ([], [])
+    moved = rs.auto_reserve(1, 1, 1, [entry(1, "b.py", NOW + 400, True), entry(1, "c.py", NOW + 400, True)],
+                            NOW + 2, True)
+    assert (moved.added, moved.released) == (["c.py"], ["a.py"])
+    later = rs.auto_reserve(1, 1, 1, [entry(1, "b.py", NOW + 900, True)], NOW + 500, True)  # c.py had expired
+    assert (later.added, later.released) == (["b.py"], [])
+
+
+def test_autoreserve_over_an_explicit_reservation_reports_nothing(redis):
+    rs = RedisStore(redis, Keys("t"))
+    rs.reserve(1, 1, 1, [entry(1, "a.py", NOW + 60, reason="mine")], NOW)
+    done = rs.auto_reserve(1, 1, 1, [entry(1, "a.py", NOW + 300, True)], NOW + 1, True)
+    assert (done.added, done.released) == ([], [])
+    done = rs.auto_reserve(1, 1, 1, [], NOW + 2, True)  # the explicit one stays and is not released
+    assert (done.added, done.released) == ([], [])
+
+
 def test_a_cut_list_releases_nothing(redis):
     rs = RedisStore(redis, Keys("t"))
     rs.auto_reserve(1, 1, 1, [entry(1, "a.py", NOW + 300, True)], NOW, True)
@@ -97,7 +120,7 @@ def test_autoreserve_prefilters_others_by_literal_path_and_glob_head(redis):
     held = ["src/a.py", "src", "src/a.py/inner", "src/b.py", "src/ab.py", "docs/x.md", "src/*.py", "**/*.sql",
             "docs/**", "s*"]
     rs.reserve(1, 1, 2, [entry(2, p, NOW + 60) for p in held], NOW)
-    found = rs.auto_reserve(1, 1, 1, [entry(1, "src/a.py", NOW + 300, True)], NOW, True)
+    found = rs.auto_reserve(1, 1, 1, [entry(1, "src/a.py", NOW + 300, True)], NOW, True).others
     # candidates only: the exact check (src/*.py yes, **/*.sql no, ...) is store.reservations.overlaps
     assert patterns(found) == sorted(["src/a.py", "src", "src/a.py/inner", "src/*.py", "**/*.sql", "s*"])
 
@@ -105,7 +128,7 @@ def test_autoreserve_prefilters_others_by_literal_path_and_glob_head(redis):
 def test_autoreserve_with_a_glob_of_ours_compares_literal_heads(redis):
     rs = RedisStore(redis, Keys("t"))
     rs.reserve(1, 1, 2, [entry(2, p, NOW + 60) for p in ("data/a[1].csv", "data/ab.csv", "data/b.csv")], NOW)
-    found = rs.auto_reserve(1, 1, 1, [entry(1, "data/a[[]1].csv", NOW + 300, True)], NOW, True)
+    found = rs.auto_reserve(1, 1, 1, [entry(1, "data/a[[]1].csv", NOW + 300, True)], NOW, True).others
     assert patterns(found) == ["data/a[1].csv", "data/ab.csv"]
 
 

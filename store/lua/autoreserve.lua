@@ -11,9 +11,13 @@
 -- ARGV[6..] pairs: pattern, entry JSON (its field is ARGV[3] .. pattern)
 --
 -- A live explicit (not automatic) entry of the caller on the same pattern is left as it is: it wins.
--- Returns the entry JSON of the other workspaces' live reservations that pass a cheap pre-filter (a
--- literal pattern equal to, inside or above one of ARGV's; a glob whose literal head and the head of
--- one of ARGV's are prefixes one of the other). The exact overlap is decided by the caller, in Python.
+-- Returns three lists:
+--   1. the entry JSON of the other workspaces' live reservations that pass a cheap pre-filter (a
+--      literal pattern equal to, inside or above one of ARGV's; a glob whose literal head and the head
+--      of one of ARGV's are prefixes one of the other). The exact overlap is decided by the caller.
+--   2. the patterns reserved now that the caller did not hold live before (renewals are not listed),
+--   3. the patterns of the caller's live automatic entries released now,
+-- so the caller announces changes only: the same list arrives with nearly every CLI call.
 local now, grace, prefix, expiry = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 for _, field in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - grace))) do
   redis.call('HDEL', KEYS[1], field)
@@ -93,25 +97,33 @@ for i = 1, #members, 2 do
     end
   end
 end
+local added, released = {}, {}
 for i = 6, #ARGV, 2 do
   local field = prefix .. ARGV[i]
+  local live = own[field] and own[field] > now
   local keep = false
-  if own[field] and own[field] > now then
+  if live then
     local current = redis.call('HGET', KEYS[1], field)
     keep = current and not cjson.decode(current).auto
   end
   if not keep then
     redis.call('HSET', KEYS[1], field, ARGV[i + 1])
     redis.call('ZADD', KEYS[2], expiry, field)
+    if not live then
+      added[#added + 1] = ARGV[i]
+    end
   end
 end
 if ARGV[5] == '1' then
-  for field in pairs(own) do
+  for field, score in pairs(own) do
     if not wanted[field] then
       local current = redis.call('HGET', KEYS[1], field)
       if current and cjson.decode(current).auto then
         redis.call('HDEL', KEYS[1], field)
         redis.call('ZREM', KEYS[2], field)
+        if score > now then
+          released[#released + 1] = string.sub(field, #prefix + 1)
+        end
       end
     end
   end
@@ -130,4 +142,5 @@ for _, field in ipairs(others) do
     found[#found + 1] = entry
   end
 end
-return found
+table.sort(released)  -- pairs() order is unspecified
+return {found, added, released}
