@@ -337,11 +337,11 @@ def mark_stale_claims(st: Store) -> int:
     """Sweep: flag claims whose holders have been offline past the limit, and tell the holder's
     team (the project's coordinators, else everyone) and the holder once."""
     marked = 0
-    for project in Project.select():
+    for project in list(Project.select()):  # read before writing: see store/messages.rebuild_mailboxes
         beats = st.redis.last_beats(project.id)
         claims = Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead).where(
             Claim.project == project.id, Claim.stale == False)
-        for claim in claims:
+        for claim in list(claims):
             if is_stale(st, project, claim, claim.workspace, beats):
                 marked += _mark_stale(project, claim)
     return marked
@@ -352,7 +352,7 @@ def mark_claims_of_stale(project: Project, holder: Workspace, why: str) -> list[
     the sweep does; returns the beads."""
     claims = Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead).where(
         Claim.workspace == holder.id, Claim.stale == False)
-    return [claim.bead.ref for claim in claims if _mark_stale(project, claim, why)]
+    return [claim.bead.ref for claim in list(claims) if _mark_stale(project, claim, why)]
 
 
 def _mark_stale(project: Project, claim: Claim, why: str = "offline for a while") -> int:

@@ -243,7 +243,7 @@ def sweep(st: Store, at: float | None = None) -> dict[str, int]:
            .where(Escalation.status == "pending", Escalation.remind_ts <= ts,
                   Escalation.reminded_ts.is_null() | (Escalation.expires_ts <= ts))
            .order_by(Escalation.id))
-    for (escalation_id,) in due.tuples():
+    for (escalation_id,) in list(due.tuples()):  # read before writing: see store/messages.rebuild_mailboxes
         with db.transaction():
             esc = Escalation.select(Escalation, Workspace, Project).join(Workspace).switch(Escalation).join(
                 Project).where(Escalation.id == escalation_id).first()

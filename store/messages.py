@@ -288,7 +288,9 @@ def rebuild_mailboxes(st: Store, project_id: int) -> int:
     unread = Delivery.select(Delivery.id).where(Delivery.project == project_id, Delivery.acked_ts.is_null())
     rows = Outbox.select(Outbox.id, Outbox.delivery_id).where(Outbox.delivery_id.in_(unread)).order_by(Outbox.id)
     count = 0
-    for outbox_id, delivery_id in rows.tuples():
+    # read it all first: on SQLite a half-read SELECT keeps this connection on an old snapshot, and
+    # the write transaction below then fails with "database is locked" once another process wrote
+    for outbox_id, delivery_id in list(rows.tuples()):
         still_unread = Delivery.select().where(Delivery.id == delivery_id, Delivery.acked_ts.is_null()).exists()
         count += still_unread and outbox.deliver(st, outbox_id, force=True)
     st.redis.mark_rebuilt(project_id, started)  # only now: a rebuild that died is requested again

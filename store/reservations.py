@@ -348,7 +348,8 @@ def expire(st: Store) -> list[dict[str, Any]]:
         Unavailable: Redis cannot be reached.
     """
     clock, expired = now(), []
-    for repo_id, project_id, canonical in Repo.select(Repo.id, Repo.project, Repo.canonical).tuples():
+    repos = list(Repo.select(Repo.id, Repo.project, Repo.canonical).tuples())  # read before writing (outbox)
+    for repo_id, project_id, canonical in repos:
         for entry in st.redis.expire_reservations(project_id, repo_id, clock, DEFAULT_EXPIRE_BATCH):
             event = {"repo": canonical, **{k: entry.get(k) for k in EVENT_FIELDS}}
             outbox.record(project_id, "reservation.expired", event, workspace_id=entry.get("ws"), audit=False)

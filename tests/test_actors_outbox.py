@@ -83,3 +83,42 @@ def test_a_failed_request_leaves_no_outbox_row(make_agent):
     before = Outbox.select().count()
     assert agent.post("/beads", {"title": "x", "blocked_by": ["bd-missing"]}).status_code == 404
     assert Outbox.select().count() == before
+
+
+def test_a_mailbox_rebuild_survives_writes_from_other_connections_while_it_runs(app, make_agent, monkeypatch):
+    """On SQLite a half-read SELECT pins its connection to an old snapshot: a write transaction opened
+    while iterating it failed with "database is locked" as soon as another process had written."""
+    import threading
+
+    from store import db, messages
+
+    alice, bob = make_agent(project="rebuilt", alias="alice"), make_agent(project="rebuilt", alias="bob")
+    for i in range(3):
+        alice.post("/mail", {"to": "bob", "subject": f"s{i}", "body": f"b{i}"})
+    st = app.extensions["beadwire"]
+    st.redis.client.flushall()  # Redis lost the mailboxes: the rebuild puts the unread mail back from SQL
+    deliver = outbox.deliver
+
+    def another_process_writes() -> None:  # a web request committing on its own connection meanwhile
+        db.connect()
+        try:
+            with db.transaction():
+                db.execute('UPDATE "workspace" SET "last_seen_ts" = "last_seen_ts" + 1 WHERE "id" = ?',
+                           (alice.info["workspace"]["id"],))
+        finally:
+            db.close()
+
+    def deliver_after_a_write(*args, **kwargs):
+        writer = threading.Thread(target=another_process_writes)
+        writer.start()
+        writer.join()
+        return deliver(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "deliver", deliver_after_a_write)
+    with app.app_context():
+        db.connect()
+        try:
+            assert messages.rebuild_mailboxes(st, bob.info["project"]["id"]) == 3
+        finally:
+            db.close()
+    assert sorted(m["subject"] for m in bob.get("/mail").json) == ["s0", "s1", "s2"]
