@@ -129,3 +129,77 @@ def test_a_sweep_lease_lets_one_runner_in(app, name):
     rs = _store(app).redis
     assert rs.try_lock(name, 30) is True
     assert rs.try_lock(name, 30) is False
+
+
+# -- sweeps that write while other processes write -------------------------------------------------
+
+def _after_another_write(fn, workspace_id: int):
+    """`fn`, whose first call is preceded by a commit on another connection (another process's request).
+
+    On SQLite a sweep that still iterates a SELECT when it opens a write transaction is refused
+    ("database is locked", without waiting) once such a commit happened: sweeps read their rows first.
+    """
+    import threading
+
+    from store import db
+
+    transaction, first = db.transaction, []
+
+    def write() -> None:
+        db.connect()
+        try:
+            with transaction():
+                db.execute('UPDATE "workspace" SET "last_seen_ts" = "last_seen_ts" + 1 WHERE "id" = ?',
+                           (workspace_id,))
+        finally:
+            db.close()
+
+    def wrapper(*args, **kwargs):
+        if not first:
+            first.append(True)
+            writer = threading.Thread(target=write)
+            writer.start()
+            writer.join()
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def test_the_stale_claim_sweep_survives_writes_from_other_connections(app, make_agent, monkeypatch):
+    import store.claims
+
+    dev = make_agent(project="busy", alias="dev")
+    other = make_agent(project="busy", alias="other")
+    for title in ("One", "Two", "Three"):
+        dev.post(f"/beads/{dev.create(title)}/claim")
+    st = _store(app)
+    Workspace.update(last_seen_ts=0).where(Workspace.alias == "dev").execute()
+    st.redis.client.delete(st.redis.keys.online_key(dev.info["project"]["id"]))
+    monkeypatch.setattr(store.claims, "_mark_stale", _after_another_write(store.claims._mark_stale,
+                                                                           other.info["workspace"]["id"]))
+    assert mark_stale_claims(st) == 3
+
+
+def test_the_escalation_sweep_survives_writes_from_other_connections(app, make_agent, monkeypatch):
+    from store import db, escalations
+    from store.models import Escalation
+    from store.util import now
+
+    ana = make_agent(project="asks", alias="ana")
+    for subject in ("First?", "Second?", "Third?"):
+        assert ana.post("/escalations", {"subject": subject, "situation": "stuck", "options": ["A", "B"],
+                                         "severity": "high"}).status_code == 201
+    Escalation.update(remind_ts=now() - 1).execute()
+    monkeypatch.setattr(db, "transaction", _after_another_write(db.transaction, ana.info["workspace"]["id"]))
+    assert escalations.sweep(_store(app)) == {"reannounced": 3, "expired": 0}
+
+
+def test_a_mailbox_rebuild_survives_writes_from_other_connections(app, make_agent, monkeypatch):
+    alice, bob = make_agent(project="rebuilt", alias="alice"), make_agent(project="rebuilt", alias="bob")
+    for i in range(3):
+        alice.post("/mail", {"to": "bob", "subject": f"s{i}", "body": f"b{i}"})
+    st = _store(app)
+    st.redis.client.flushall()  # Redis lost the mailboxes: the rebuild puts the unread mail back from SQL
+    monkeypatch.setattr(outbox, "deliver", _after_another_write(outbox.deliver, alice.info["workspace"]["id"]))
+    assert messages.rebuild_mailboxes(st, bob.info["project"]["id"]) == 3
+    assert sorted(m["subject"] for m in bob.get("/mail").json) == ["s0", "s1", "s2"]
