@@ -209,10 +209,16 @@ def _in_repo(repo_id: int, ref: str) -> Bead | None:
 
 def claim_json(claim: Claim, ws: Workspace, bead: Bead | None = None, epic: dict | None = None,
                stale: bool | None = None) -> dict[str, Any]:
-    out = {"alias": ws.alias, "human": ws.human, "since": iso(claim.claimed_ts),
-           "stale": claim.stale if stale is None else stale, "reason": claim.reason}
+    return claim_view(ws.alias, ws.human, claim.claimed_ts, claim.stale if stale is None else stale, claim.reason,
+                      None if bead is None else (bead.ref, bead.repo.canonical, bead.title), epic)
+
+
+def claim_view(alias: str, human: str, claimed_ts: float, stale: bool, reason: str,
+               bead: tuple[str, str, str] | None = None, epic: dict | None = None) -> dict[str, Any]:
+    """The Claim object of the API; `bead` is (ref, repo, title) when it shows its bead."""
+    out = {"alias": alias, "human": human, "since": iso(claimed_ts), "stale": stale, "reason": reason}
     if bead is not None:
-        out.update({"bead": bead.ref, "repo": bead.repo.canonical, "title": bead.title, "epic": epic})
+        out.update({"bead": bead[0], "repo": bead[1], "title": bead[2], "epic": epic})
     return out
 
 

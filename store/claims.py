@@ -61,9 +61,10 @@ def offline_for(st: Store, ws: Workspace, beats: dict[int, float] | None = None)
     return now() - max(beat or 0.0, ws.last_seen_ts)
 
 
-def is_stale(st: Store, project: Project, claim: Claim, holder: Workspace,
-             beats: dict[int, float] | None = None) -> bool:
-    # computed, not read from claim.stale: a holder who comes back is no longer stale
+def is_stale(st: Store, project: Project, holder: Workspace, beats: dict[int, float] | None = None) -> bool:
+    """Whether the holder's claims count as stale now.
+
+    Computed, not read from `claim.stale`: a holder who comes back is no longer stale."""
     return holder.revoked or offline_for(st, holder, beats) > stale_limit(st, project)
 
 
@@ -158,7 +159,7 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
     if current is not None and current.workspace_id == ws.id:
         return bead, True, None, None
     if current is not None:
-        stale = is_stale(st, project, current, current.workspace)
+        stale = is_stale(st, project, current.workspace)
         if not jump_in and not stale:
             raise _holder_conflict(bead, current.workspace)
         previous = claim_json(current, current.workspace, stale=stale)
@@ -304,7 +305,7 @@ def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:
                   .where(Claim.project == project.id).order_by(Claim.claimed_ts))
     beats = st.redis.last_beats(project.id)
     epics = epics_of(project.id, [c.bead_id for c in claims])
-    return [claim_json(c, c.workspace, c.bead, epics.get(c.bead_id), is_stale(st, project, c, c.workspace, beats))
+    return [claim_json(c, c.workspace, c.bead, epics.get(c.bead_id), is_stale(st, project, c.workspace, beats))
             for c in claims]
 
 
@@ -342,7 +343,7 @@ def mark_stale_claims(st: Store) -> int:
         claims = Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead).where(
             Claim.project == project.id, Claim.stale == False)
         for claim in list(claims):
-            if is_stale(st, project, claim, claim.workspace, beats):
+            if is_stale(st, project, claim.workspace, beats):
                 marked += _mark_stale(project, claim)
     return marked
 

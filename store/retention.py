@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from store import Store, db, requests
 from peewee import fn
 
+from store import Store, db, requests
 from store.models import Delivery, Event, Handoff, Message, Outbox
 from store.util import now
 

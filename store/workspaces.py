@@ -13,10 +13,10 @@ from typing import Any
 import peewee
 
 from store import Store, db, outbox
-from store.beads import claim_json
+from store.beads import claim_view
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, StorageFull, Unauthorized, Unavailable
-from store.models import Bead, Claim, Project, Repo, Workspace
+from store.models import Claim, Project, Repo, Workspace
 from store.redis import Beat
 from store.repos import normalise_origin, repo_name
 from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now
@@ -257,17 +257,10 @@ def workspace_json(ws: Workspace | Member, repo: str, presence: tuple[float, dic
 _TEAM = ('SELECT "w"."id", "w"."project_id", "w"."alias", "w"."role", "w"."human", "w"."hostname", "w"."path", '
          '"w"."last_seen_ts", "w"."revoked", "r"."canonical" FROM "workspace" AS "w" '
          'JOIN "repo" AS "r" ON "r"."id" = "w"."repo_id" WHERE "w"."project_id" = ? AND "w"."revoked" = ?')
-_TEAM_CLAIMS = (f'SELECT {db.columns(Claim, "c")}, {db.columns(Bead, "b")}, "r"."canonical" FROM "claim" AS "c" '
-                'JOIN "bead" AS "b" ON "b"."id" = "c"."bead_id" JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" '
-                'WHERE "c"."project_id" = ? ORDER BY "c"."claimed_ts"')
-
-
-def _held(row: tuple[Any, ...]) -> Claim:
-    """A claim with its bead and the bead's repo, as the join `Claim -> Bead -> Repo` gives it."""
-    claim, bead = db.build(Claim, row), db.build(Bead, row, len(Claim._meta.sorted_fields))
-    bead.repo = Repo(id=bead.repo_id, canonical=row[-1])
-    claim.bead = bead
-    return claim
+# Only what a Claim object shows: a bead's description and data can be large, and a team may hold thousands.
+_TEAM_CLAIMS = ('SELECT "c"."workspace_id", "c"."bead_id", "c"."claimed_ts", "c"."reason", "b"."ref", "r"."canonical", '
+                '"b"."title" FROM "claim" AS "c" JOIN "bead" AS "b" ON "b"."id" = "c"."bead_id" '
+                'JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" WHERE "c"."project_id" = ? ORDER BY "c"."claimed_ts"')
 
 
 def team(st: Store, project: Project) -> list[dict[str, Any]]:
@@ -277,16 +270,17 @@ def team(st: Store, project: Project) -> list[dict[str, Any]]:
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl)
     beats = {ws_id: beat for ws_id, (beat, _) in online.items()}
     claims: dict[int, list[dict[str, Any]]] = {}
-    rows = [_held(row) for row in db.fetchall(_TEAM_CLAIMS, (project.id,))]
-    epics = epics_of(project.id, [c.bead_id for c in rows])
+    rows = db.fetchall(_TEAM_CLAIMS, (project.id,))
+    epics = epics_of(project.id, [row[1] for row in rows])
     by_id = {ws.id: ws for ws in workspaces}
-    for c in rows:
-        holder = by_id.get(c.workspace_id)
+    for ws_id, bead_id, claimed_ts, reason, ref, repo, title in rows:
+        holder = by_id.get(ws_id)
         if holder is None:
             continue
         # the Claim object of the API (with repo, alias, human), like GET /v1/claims
-        claims.setdefault(c.workspace_id, []).append(
-            claim_json(c, holder, c.bead, epics.get(c.bead_id), is_stale(st, project, c, holder, beats)))
+        claims.setdefault(ws_id, []).append(
+            claim_view(holder.alias, holder.human, claimed_ts, is_stale(st, project, holder, beats), reason,
+                       (ref, repo, title), epics.get(bead_id)))
     out = [workspace_json(ws, ws.repo, online.get(ws.id), claims.get(ws.id)) for ws in workspaces]
     return sorted(out, key=lambda w: (not w["online"], w["alias"]))
 

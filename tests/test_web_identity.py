@@ -156,6 +156,21 @@ def test_status_shows_each_claim_with_its_top_epic(make_agent):
     assert (claim["alias"], claim["human"]) == ("ana", "Ana")
 
 
+def test_status_shows_the_same_claim_objects_as_the_claims_list(make_agent):
+    ana, bob = make_agent(alias="ana", human="Ana"), make_agent(alias="bob")
+    epic = ana.create("Checkout rewrite", issue_type="epic")
+    beads = [ana.create(title, parent=epic) for title in ("Card form", "Receipt", "Refunds")]
+    for bead in beads:
+        assert ana.post(f"/beads/{bead}/claim").status_code == 200
+    assert bob.post(f"/beads/{beads[1]}/claim", {"jump_in": "ana is on leave"}).status_code == 200
+    listed = bob.get("/claims").json
+    assert {(c["alias"], c["reason"]) for c in listed} == {("ana", ""), ("bob", "ana is on leave")}
+    team = bob.get("/status").json["team"]
+    shown = [claim for w in team for claim in w["claims"]]
+    assert len(listed) == 3
+    assert sorted(shown, key=lambda c: c["bead"]) == sorted(listed, key=lambda c: c["bead"])
+
+
 def test_a_claim_on_a_top_level_bead_has_no_epic(make_agent):
     ana = make_agent(alias="ana")
     bead = ana.create("Lonely task")
