@@ -221,8 +221,12 @@ def storage_error(exc: BaseException) -> BeadwireError | None:
     # - no transaction is active" after SQLite's own rollback on a full disk, "connection already closed")
     text = " ".join(str(failures[-1]).split()) or type(failures[-1]).__name__  # psycopg2's span lines
     if any(marker in str(e) for e in failures for marker in _DISK_FULL):
-        return StorageFull(f"storage full: the database's disk is full ({text}); free space, then retry")
+        return _disk_full(text)
     return Unavailable(f"database unavailable: {text}")
+
+
+def _disk_full(detail: object) -> StorageFull:
+    return StorageFull(f"storage full: the database's disk is full ({detail}); free space, then retry")
 
 
 def _chain(exc: BaseException | None) -> list[BaseException]:
@@ -314,7 +318,7 @@ def _make_durable(syncer: GroupSync) -> None:
         syncer.sync()
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise StorageFull(f"storage full: the database's disk is full ({exc}); free space, then retry") from exc
+            raise _disk_full(exc) from exc
         raise Unavailable(f"database unavailable: could not sync the write to disk ({exc})") from exc
 
 

@@ -92,6 +92,6 @@ def _record(response: Response) -> Response:
     if pending is not None and pending.committed and REPLAYED_HEADER not in response.headers:
         try:
             requests.record(pending, response.status_code, response.get_data(as_text=True))
-        except Exception:
+        except Exception:  # the fact is committed; a repeat then answers already_applied
             log.exception("could not record the answer of request %s", pending.key)
     return response
