@@ -45,6 +45,12 @@ class Forbidden(BeadwireError):
     code = "forbidden"
 
 
+class RoleNeedsKey(Forbidden):
+    """Raised when a workspace token asks to change its role to or from coordinator (a human's call)."""
+
+    code = "role_needs_key"
+
+
 class NotFound(BeadwireError):
     """Raised when an id does not exist in the caller's project (other tenants' ids included)."""
 

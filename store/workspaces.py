@@ -15,7 +15,7 @@ import peewee
 from store import Store, db, outbox
 from store.beads import claim_view
 from store.claims import epics_of, is_stale
-from store.errors import AliasTaken, Forbidden, InvalidInput, StorageFull, Unauthorized, Unavailable
+from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
 from store.models import Claim, Project, Repo, Workspace
 from store.redis import Beat
 from store.repos import normalise_origin, repo_name
@@ -29,6 +29,9 @@ NAMES = ("ada", "bolt", "cedar", "dune", "ember", "fern", "gale", "hazel", "iris
          "zephyr", "aster", "birch", "coral", "delta", "elm", "flint", "grove", "heron", "ivy", "jade",
          "koa", "lumen", "maple", "nimbus", "onyx", "pebble", "quartz", "rowan", "slate", "thorn")
 DEFAULT_ROLE = "developer"
+#: The role that reads every escalation (with the other agents' recent mail attached): only a human
+#: (the project key) moves a workspace into it or out of it.
+COORDINATOR = "coordinator"
 #: Seconds a resolved token stays in this process's cache (saves one SQL query per request).
 DEFAULT_AUTH_CACHE_TTL = 5.0
 
@@ -122,7 +125,15 @@ def _free_alias(project: Project, role: str) -> str:
 
 def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: str | None, role: str | None,
             human: str, hostname: str, path: str) -> dict[str, Any]:
-    """Same worktree, same identity: refresh the descriptive fields, keep the token."""
+    """Same worktree, same identity: refresh the descriptive fields, keep the token.
+
+    Raises:
+        RoleNeedsKey: the role would change to or from coordinator (that takes the project key).
+        AliasTaken: the new alias belongs to another workspace.
+    """
+    if crosses_coordinator(ws.role, role):
+        raise RoleNeedsKey(f"only a human changes a role to or from {COORDINATOR}: with the project key, "
+                           f"`wire workspace role {ws.alias} {role}` (PUT /v1/workspaces/{ws.alias}/role)")
     with db.transaction():
         if alias and alias != ws.alias:
             if Workspace.select().where(Workspace.project == project.id, Workspace.alias == alias).exists():
@@ -135,6 +146,11 @@ def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: 
     forget_token(token)
     return {"project": project_json(project), "workspace": workspace_json(ws, ws.repo.canonical), "token": token,
             "project_key": None, "created": False}
+
+
+def crosses_coordinator(current: str, wanted: str | None) -> bool:
+    """Whether changing role `current` to `wanted` (None: unchanged) enters or leaves coordinator."""
+    return wanted is not None and wanted != current and COORDINATOR in (current, wanted)
 
 
 # -- authentication ---------------------------------------------------------------------------
@@ -188,6 +204,13 @@ def authenticate_key(key: str) -> Project:
 
 def forget_token(token: str) -> None:
     _auth_cache.pop(token, None)
+
+
+def forget_workspace(workspace_id: int) -> None:
+    """Drop this process's cached copy of a workspace (its role changed); other processes' expire."""
+    with _auth_lock:
+        for token in [t for t, (_, ws, _) in _auth_cache.items() if ws.id == workspace_id]:
+            _auth_cache.pop(token, None)
 
 
 def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> Beat:

@@ -391,6 +391,21 @@ def test_rotating_the_key_or_revoking_the_viewer_ends_sessions(shop, client, app
     assert r.status_code == 302 and "/login" in r.headers["Location"]
 
 
+def test_a_login_link_made_before_a_key_rotation_no_longer_logs_in(shop, client):
+    human, viewer = _link(client, shop.key), _link(client, shop.bob.token)
+    client.get(human["path"])  # opened (the page with its button, and the form's CSRF cookie) before
+    csrf = client.get_cookie("bw_login_csrf", path="/login").value
+    rotated = client.post("/v1/project/key/rotate", headers=_key(shop.key), json={})
+    assert rotated.status_code == 200
+    for link in (human, viewer):
+        assert client.get(link["path"]).status_code == 401
+        r = client.post(link["path"], data={"csrf_token": csrf})
+        assert r.status_code == 401 and "rotated" in r.get_data(as_text=True)
+        assert client.get("/team").status_code == 302  # no session came of it
+    _login(client, rotated.json["project_key"])  # a link made with the new key works
+    assert client.get("/team").status_code == 200
+
+
 def test_a_group_mail_names_every_recipient_in_the_feed(shop, make_agent, client):
     make_agent(project="shop", alias="carol")
     shop.alice.post("/mail", {"to": "bob,carol", "subject": "standup", "body": "at ten"})

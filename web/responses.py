@@ -385,6 +385,12 @@ class Revoked(Open):
     released_reservations = fields.Int(required=True)
 
 
+class RoleSet(Open):
+    alias = _str()
+    role = _str()
+    previous = _str()
+
+
 class DashboardLink(Open):
     token = _str()
     path = _str()
