@@ -661,7 +661,7 @@ class Client:
         return self.request("PUT", "/v1/project/webhook", body={"url": url}, token=key)
 
     def test_webhook(self, key: str) -> Any:
-        """`POST /v1/project/webhook/test` (project key): queue a test post."""
+        """`POST /v1/project/webhook/test` (project key): post a test message once, now; the outcome."""
         return self.request("POST", "/v1/project/webhook/test", body={}, token=key)
 
     # -- dashboard --

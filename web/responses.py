@@ -318,9 +318,10 @@ class Webhook(Open):
     updated_at = fields.Str(allow_none=True)
 
 
-class Queued(Open):
-    queued = fields.Bool(required=True)
-    id = fields.Int(required=True)
+class WebhookTest(Open):
+    url = _str()
+    delivered = fields.Bool(required=True)
+    error = fields.Str(required=True, allow_none=True)
 
 
 class PolicyVersion(Open):
