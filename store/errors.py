@@ -172,8 +172,8 @@ class BadIdempotencyKey(BeadwireError):
     code = "bad_idempotency_key"
 
 
-class IdempotencyKeyReused(BeadwireError):
-    """Raised when an `Idempotency-Key` already used for one request comes with another method or path."""
+class IdempotencyMismatch(BeadwireError):
+    """Raised when an `Idempotency-Key` already used for one request comes with another method, path or body."""
 
     status_code = 422
-    code = "idempotency_key_reused"
+    code = "idempotency_mismatch"
