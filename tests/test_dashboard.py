@@ -132,6 +132,20 @@ def test_the_next_address_never_leaves_the_site(shop, client):
         assert r.headers["Location"] == "/team", evil
 
 
+def test_a_next_address_with_a_tab_or_line_break_does_not_become_another_host(shop, client):
+    # browsers drop tabs and line breaks from URLs: `/<tab>/evil.example` is `//evil.example` to them
+    client.get("/login")
+    token = client.get_cookie("bw_login_csrf", path="/login").value
+    for evil in ("/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\x00/evil.example", "/ /evil"):
+        r = client.post("/login", data={"key": shop.key, "csrf_token": token, "next": evil})
+        assert r.status_code == 303 and r.headers["Location"] == "/team", (evil, r.headers["Location"])
+    raw = client.post("/login", data=f"key={shop.key}&csrf_token={token}&next=/%09/evil.example",
+                      content_type="application/x-www-form-urlencoded")
+    assert raw.headers["Location"] == "/team"
+    page = client.get("/login?next=/%09/evil.example").get_data(as_text=True)
+    assert 'name="next" value="/team"' in page
+
+
 def test_a_workspace_token_mints_a_read_only_session(shop, client, app):
     link = _link(client, shop.bob.token)
     assert link["access"] == "viewer"
