@@ -7,6 +7,7 @@ import random
 import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +53,8 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     """
     if not SLUG_RE.match(slug):
         raise InvalidInput("project must be 1-64 lowercase letters, digits, '-' or '_'")
-    if alias is not None and not ALIAS_RE.match(alias):
-        raise InvalidInput("alias must be 1-64 letters, digits, '.', '-' or '_'")
+    if alias is not None:
+        alias = normal_alias(alias)
     canonical = normalise_origin(origin)
     project = Project.get_or_none(Project.slug == slug)
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
@@ -97,7 +98,7 @@ def _repo(project: Project, canonical: str) -> Repo:
 def _create_workspace(project: Project, repo: Repo, alias: str | None, role: str, human: str,
                       hostname: str, path: str, token: str) -> Workspace:
     chosen = alias or _free_alias(project, role)
-    if Workspace.select().where(Workspace.project == project.id, Workspace.alias == chosen).exists():
+    if _alias_taken(project, chosen):
         raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; choose another with --alias")
     ts = now()
     try:
@@ -109,8 +110,35 @@ def _create_workspace(project: Project, repo: Repo, alias: str | None, role: str
         raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; choose another with --alias") from None
 
 
+def normal_alias(alias: str) -> str:
+    """An alias as it is stored: NFKC-normalised (`Ａｌｉｃｅ` is `Alice`), then 1-64 ASCII letters,
+    digits, '.', '-' or '_'.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    alias = unicodedata.normalize("NFKC", alias)
+    if not ALIAS_RE.fullmatch(alias):
+        raise InvalidInput("alias must be 1-64 letters, digits, '.', '-' or '_'")
+    return alias
+
+
+def alias_key(alias: str) -> str:
+    """What makes two aliases the same one (`Alice` is `alice`): NFKC, then case-folded. A unique
+    index on (project, lower(alias)) holds it in SQL (schema 6; stored aliases are ASCII)."""
+    return unicodedata.normalize("NFKC", alias).casefold()
+
+
+def _alias_taken(project: Project, alias: str, but: int | None = None) -> bool:
+    """Whether another workspace of the project (`but`: not this one) has `alias` in any case."""
+    same = peewee.fn.LOWER(Workspace.alias) == alias_key(alias)
+    query = Workspace.select().where(Workspace.project == project.id, same)
+    return (query.where(Workspace.id != but) if but is not None else query).exists()
+
+
 def _free_alias(project: Project, role: str) -> str:
-    taken = {a for (a,) in Workspace.select(Workspace.alias).where(Workspace.project == project.id).tuples()}
+    aliases = Workspace.select(Workspace.alias).where(Workspace.project == project.id).tuples()
+    taken = {alias_key(a) for (a,) in aliases}
     suffix = re.sub(r"[^a-z0-9]+", "-", role.lower()).strip("-") or "agent"
     names = list(NAMES)
     random.shuffle(names)
@@ -134,15 +162,18 @@ def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: 
     if crosses_coordinator(ws.role, role):
         raise RoleNeedsKey(f"only a human changes a role to or from {COORDINATOR}: with the project key, "
                            f"`wire workspace role {ws.alias} {role}` (PUT /v1/workspaces/{ws.alias}/role)")
-    with db.transaction():
-        if alias and alias != ws.alias:
-            if Workspace.select().where(Workspace.project == project.id, Workspace.alias == alias).exists():
-                raise AliasTaken(f"alias {alias} is taken in project {project.slug}")
-            ws.alias = alias
-        ws.repo = _repo(project, canonical)
-        ws.role, ws.human = role or ws.role, human or ws.human
-        ws.hostname, ws.path, ws.last_seen_ts = hostname or ws.hostname, path or ws.path, now()
-        ws.save()
+    try:
+        with db.transaction():
+            if alias and alias != ws.alias:
+                if _alias_taken(project, alias, but=ws.id):
+                    raise AliasTaken(f"alias {alias} is taken in project {project.slug}")
+                ws.alias = alias
+            ws.repo = _repo(project, canonical)
+            ws.role, ws.human = role or ws.role, human or ws.human
+            ws.hostname, ws.path, ws.last_seen_ts = hostname or ws.hostname, path or ws.path, now()
+            ws.save()
+    except peewee.IntegrityError:  # lost a race for the alias (the unique index decides)
+        raise AliasTaken(f"alias {alias} is taken in project {project.slug}") from None
     forget_token(token)
     return {"project": project_json(project), "workspace": workspace_json(ws, ws.repo.canonical), "token": token,
             "project_key": None, "created": False}
