@@ -52,6 +52,12 @@ MAX_CHANGED_BYTES = 6000
 #: Longest query string sent; longer inputs go in a body (servers cap the request line near 4 KiB).
 MAX_QUERY = 2000
 USER_AGENT = "wire/0.1"
+#: Header on every beadwire answer (web/common.py): before a token or key goes to a URL for the first
+#: time, `Client.check_server` asks `GET /v1/health` (no credentials) and looks for it.
+SERVER_HEADER = "X-Beadwire"
+HEALTH_PATH = "/v1/health"
+#: The health answer of a server from before SERVER_HEADER (accepted too).
+HEALTH_KEYS = frozenset({"status", "redis", "database"})
 #: Request header carrying a write's request id: the server applies it at most once (docs/API.md).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -153,6 +159,18 @@ class WaitTimedOut(WireError):
 
     exit_code = 6
     code = "wait_timeout"
+
+
+class NotBeadwire(WireError):
+    """Raised when the server URL answers, but not as beadwire: no token or key was sent to it."""
+
+    code = "not_beadwire"
+    hint = ("WIRE_URL (or --url) points at something else: set it to the beadwire server's URL "
+            "(`wire serve` listens on http://127.0.0.1:8765 by default)")
+
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__(f"{url} is not a beadwire server (GET {HEALTH_PATH} answered HTTP {status} without "
+                         f"beadwire's {SERVER_HEADER} header); nothing was sent to it", details={"url": url})
 
 
 class NotInitialised(WireError):
@@ -302,6 +320,8 @@ class Client:
         self._journal_checked = False
         #: Set when the journal replay found the server unreachable: the next call fails at once.
         self._unreachable: ServerUnreachable | None = None
+        #: Server URLs known to be beadwire in this process (`check_server`).
+        self._trusted: set[str] = set()
 
     # -- local state --
 
@@ -396,6 +416,8 @@ class Client:
         import json
 
         bearer = token or (self.token if auth else None)
+        if bearer:
+            self.check_server()
         data = None if body is None else json.dumps(body).encode("utf-8")
         url = self.url + path + _query_string(query)
         as_workspace = auth and not token
@@ -411,6 +433,39 @@ class Client:
         if status >= 400:
             raise error_from_response(status, payload)
         return status, payload, answer_headers
+
+    def check_server(self) -> None:
+        """Before a token or key goes to the server URL for the first time, make sure beadwire answers
+        there (a mistyped WIRE_URL must not receive it).
+
+        Trusted without a request: the URL this worktree registered with (`.wire/workspace.json`) and
+        the URLs this user's `wire` verified before (`servers.json` in the config dir). Any other URL
+        gets one `GET /v1/health` without credentials, remembered once it answers as beadwire.
+
+        Raises:
+            NotBeadwire: something else answered.
+            ServerUnreachable: nothing answered (or a proxy's 502-504).
+        """
+        from cli import local
+
+        url = self.url
+        if url in self._trusted:
+            return
+        ws = self.workspace
+        if not (ws is not None and ws.url and ws.url.rstrip("/") == url) and not local.known_server(url):
+            self._probe(url)
+            local.remember_server(url)
+        self._trusted.add(url)
+
+    def _probe(self, url: str) -> None:
+        """`GET /v1/health` without credentials.  Raises: NotBeadwire, ServerUnreachable."""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        status, raw, *rest = self._send("GET", url + HEALTH_PATH, None, headers, self.timeout)
+        if _header(rest[0] if rest else {}, SERVER_HEADER) or _health_shaped(raw):
+            return
+        if status in RETRY_STATUSES:
+            raise ServerUnreachable(f"the server at {url} answered HTTP {status}")
+        raise NotBeadwire(url, status)
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str],
               timeout: float) -> tuple[Any, ...]:
@@ -758,6 +813,17 @@ def _retry_answer(status: int, raw: bytes) -> bool:
     """Whether an answer says "try again shortly": a proxy or server restarting, or our own request
     (same id) still being applied."""
     return status in RETRY_STATUSES or (status == 409 and b'"request_in_progress"' in raw)
+
+
+def _health_shaped(raw: bytes) -> bool:
+    """Whether a body is the health answer of a beadwire server from before SERVER_HEADER."""
+    import json
+
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and HEALTH_KEYS <= set(answer)
 
 
 def _checked_url(url: str) -> str:

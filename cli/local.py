@@ -19,6 +19,8 @@ WIRE_DIR = ".wire"
 WORKSPACE_FILE = "workspace.json"
 #: Project keys file inside the config directory.
 KEYS_FILE = "keys.json"
+#: Server URLs that answered as beadwire, inside the config directory (`Client.check_server`).
+SERVERS_FILE = "servers.json"
 #: Line added to the repo's `info/exclude` so the identity (it holds a token) is never committed.
 EXCLUDE_LINE = ".wire/"
 
@@ -338,3 +340,27 @@ def save_key(url: str, slug: str, key: str) -> Path:
     keys[key_name(url, slug)] = key
     write_private_json(path, keys)
     return path
+
+
+def known_server(url: str) -> bool:
+    """Whether `url` answered as a beadwire server before (an unreadable file knows none)."""
+    path = config_dir() / SERVERS_FILE
+    try:
+        known = _read_json(path) if path.is_file() else {}
+    except WireError:
+        return False
+    return isinstance(known, dict) and url.rstrip("/") in known
+
+
+def remember_server(url: str) -> None:
+    """Note that `url` answers as beadwire; a failure to write only costs another check later."""
+    import time
+
+    folder = config_dir()
+    path = folder / SERVERS_FILE
+    try:
+        known = _read_json(path) if path.is_file() else {}
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private_json(path, {**(known if isinstance(known, dict) else {}), url.rstrip("/"): int(time.time())})
+    except (WireError, OSError):
+        pass

@@ -157,6 +157,18 @@ def key_or_workspace() -> None:
         authenticate()
 
 
+#: Response header on every answer: the CLI checks it before it sends a token to a URL it has not
+#: seen answer as beadwire (cli/client.py, `Client.check_server`). Its value is the API version.
+SERVER_HEADER = "X-Beadwire"
+API_VERSION = "1"
+
+
+def identify(response):
+    """after_request: every answer (errors and pages too) says it comes from a beadwire server."""
+    response.headers[SERVER_HEADER] = API_VERSION
+    return response
+
+
 def add_banner(response):
     """after_request: the caller's banner rides on every authenticated answer (ASCII JSON header)."""
     if g.get("banner"):
