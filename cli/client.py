@@ -42,6 +42,11 @@ RETRY_PAUSE = 2.0
 MIN_SLICE_INTERVAL = 0.5
 #: Response header carrying what needs the caller (docs/API.md, "Messaging").
 BANNER_HEADER = "X-Wire-Banner"
+#: Request header confirming the newest mailbox entry (`entry` of a banner item) this worktree has
+#: shown; the server shows every entry after it until a call confirms it (docs/API.md, "Messaging").
+SEEN_HEADER = "X-Wire-Seen"
+#: The confirmation of a worktree that has shown nothing yet.
+NOTHING_SEEN = "0-0"
 #: Request header carrying the worktree's modified files (a JSON array), which the server auto-reserves;
 #: the second one says the list was cut (then nothing is released for missing paths).
 CHANGED_HEADER = "X-Wire-Changed"
@@ -322,6 +327,8 @@ class Client:
         self._unreachable: ServerUnreachable | None = None
         #: Server URLs known to be beadwire in this process (`check_server`).
         self._trusted: set[str] = set()
+        #: The newest mailbox entry shown (`X-Wire-Seen`), read from `.wire/seen` on first use.
+        self._seen: str | None = None
 
     # -- local state --
 
@@ -424,12 +431,16 @@ class Client:
         if as_workspace and not self._journal_checked:
             self._replay_journal()
         sent = {**self.headers(bearer), **self._changed_headers(as_workspace), **(headers or {})}
+        if as_workspace:
+            sent[SEEN_HEADER] = self.seen
         if method in WRITE_METHODS and IDEMPOTENCY_HEADER not in sent:
             sent[IDEMPOTENCY_HEADER] = new_request_id()  # one per call, the same on every retry
         status, raw, *rest = self._send(method, url, data, sent, timeout or self.timeout)
         payload = _decode(status, raw)
         answer_headers = rest[0] if rest else {}
         self._show_banner(answer_headers, payload)  # on failed answers too
+        if as_workspace:
+            self._confirm_shown(answer_headers, payload)
         if status >= 400:
             raise error_from_response(status, payload)
         return status, payload, answer_headers
@@ -514,6 +525,34 @@ class Client:
 
         paths = local.changed_paths(self.workspace.root)
         return {} if paths is None else changed_headers(paths)
+
+    @property
+    def seen(self) -> str:
+        """The newest mailbox entry this worktree has shown (`.wire/seen`; in memory without a worktree)."""
+        if self._seen is None:
+            from cli import local
+
+            found = local.read_seen(self.workspace.root) if self.workspace is not None else None
+            self._seen = found or NOTHING_SEEN
+        return self._seen
+
+    def _confirm_shown(self, headers: Mapping[str, str], payload: Any) -> None:
+        """Remember the newest mailbox entry this answer brought (banner items, `watch` items): the next
+        call confirms it, so the server stops showing it. An answer that never arrived confirms
+        nothing, and its items come again (a banner line counts as shown once the client has it)."""
+        value = _header(headers, BANNER_HEADER)
+        items = payload.get("items") if isinstance(payload, dict) else None
+        if not value and not items:
+            return
+        entries = _entries(items) + (_entries(_banner_new(value)) if value else [])
+        newest = max(entries, key=_entry_order, default=None)
+        if newest is None or _entry_order(newest) <= _entry_order(self.seen):
+            return
+        self._seen = newest
+        if self.workspace is not None:
+            from cli import local
+
+            local.write_seen(self.workspace.root, newest)
 
     def _show_banner(self, headers: Mapping[str, str], payload: Any) -> None:
         """Print on stderr what the answer's banner holds that this command has not shown yet."""
@@ -813,6 +852,30 @@ def _retry_answer(status: int, raw: bytes) -> bool:
     """Whether an answer says "try again shortly": a proxy or server restarting, or our own request
     (same id) still being applied."""
     return status in RETRY_STATUSES or (status == 409 and b'"request_in_progress"' in raw)
+
+
+def _banner_new(value: str) -> Any:
+    """The `new` items of a banner header ([] when it is not the JSON object it should be)."""
+    import json
+
+    try:
+        banner = json.loads(value)
+    except ValueError:
+        return []
+    return banner.get("new") if isinstance(banner, dict) else []
+
+
+def _entries(items: Any) -> list[str]:
+    """The mailbox entry ids of banner items."""
+    if not isinstance(items, list):
+        return []
+    return [i["entry"] for i in items if isinstance(i, dict) and isinstance(i.get("entry"), str)]
+
+
+def _entry_order(entry: str) -> tuple[int, int]:
+    """A stream id `<ms>-<seq>` as a sortable pair ((-1, -1) for anything else)."""
+    head, _, tail = entry.partition("-")
+    return (int(head), int(tail)) if head.isdigit() and tail.isdigit() else (-1, -1)
 
 
 def _health_shaped(raw: bytes) -> bool:

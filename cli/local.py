@@ -17,6 +17,8 @@ from cli.client import WireError
 WIRE_DIR = ".wire"
 #: The identity file inside `WIRE_DIR`.
 WORKSPACE_FILE = "workspace.json"
+#: Inside `WIRE_DIR`: the newest mailbox entry this worktree's banner has shown (`X-Wire-Seen`).
+SEEN_FILE = "seen"
 #: Project keys file inside the config directory.
 KEYS_FILE = "keys.json"
 #: Server URLs that answered as beadwire, inside the config directory (`Client.check_server`).
@@ -298,6 +300,32 @@ def write_private_json(path: Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_seen(root: Path) -> str | None:
+    """The entry id in `<root>/.wire/seen`, or None (never written, or unreadable)."""
+    try:
+        return (root / WIRE_DIR / SEEN_FILE).read_text(encoding="ascii").strip() or None
+    except (OSError, ValueError):
+        return None
+
+
+def write_seen(root: Path, entry: str) -> None:
+    """Record the newest entry shown (atomically: a reader sees the old or the new id); a failure only
+    means those lines may be shown once more."""
+    import tempfile
+
+    folder = root / WIRE_DIR
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{SEEN_FILE}.", suffix=".tmp")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(entry + "\n")
+        os.replace(tmp, folder / SEEN_FILE)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def config_dir() -> Path:

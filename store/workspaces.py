@@ -244,8 +244,9 @@ def forget_workspace(workspace_id: int) -> None:
             _auth_cache.pop(token, None)
 
 
-def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> Beat:
+def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None = None) -> Beat:
     """Refresh presence in Redis and read the banner; persist last_seen to SQL at most once a minute.
+    `seen`: the newest mailbox entry the client confirms it has shown (`RedisStore.heartbeat`).
 
     Raises:
         Unauthorized: the workspace was revoked (checked in Redis: auth caches may lag).
@@ -260,7 +261,7 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> Beat:
     online = {"workspace": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human,
               "branch": presence["branch"], "host": presence["host"]}
     beat = st.redis.heartbeat(ws.project_id, ws.id, ts, presence, shape["token"], shape["project"],
-                              online_event=online, offline_after=ts - st.settings.presence_ttl)
+                              online_event=online, offline_after=ts - st.settings.presence_ttl, seen=seen)
     if beat.touch:
         try:
             with db.transaction():

@@ -245,6 +245,7 @@ class ChatPending(Open):
 class BannerItem(Open):
     id = fields.Int(required=True)
     kind = _str()
+    entry = _str()  # its mailbox entry id: send the newest shown back in `X-Wire-Seen`
 
 
 class Watch(Open):
