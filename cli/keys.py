@@ -108,7 +108,8 @@ def role(client: Client, alias: str, role: str, key: str | None) -> None:
 def set_role(client: Client, alias: str, role: str, key: str) -> Any:
     """`PUT /v1/workspaces/<alias>/role` with the project key.  Raises: WireError: refused."""
     try:
-        return client.request("PUT", f"/v1/workspaces/{quote(alias, safe='')}/role", body={"role": role}, token=key)
+        path = f"/v1/workspaces/{quote(alias, safe='')}/role"
+        return client.request("PUT", path, body={"role": role}, token=key)
     except WireError as exc:
         raise forbidden_hint(exc) from None
 

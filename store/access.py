@@ -60,14 +60,15 @@ def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
     """
     from store.workspaces import forget_workspace
 
-    ws = Workspace.get_or_none(Workspace.project == project.id, Workspace.alias == alias, Workspace.revoked == False)
+    live = (Workspace.project == project.id) & (Workspace.alias == alias) & (Workspace.revoked == False)
+    ws = Workspace.get_or_none(live)
     if ws is None:
         raise WorkspaceNotFound(f"no workspace {alias} in project {project.slug}")
     previous = ws.role
     if role != previous:
         with db.transaction():
             Workspace.update(role=role).where(Workspace.id == ws.id).execute()
-            outbox.record(project.id, "workspace.role_changed", {"alias": ws.alias, "role": role, "previous": previous},
-                          workspace_id=ws.id)
+            change = {"alias": ws.alias, "role": role, "previous": previous}
+            outbox.record(project.id, "workspace.role_changed", change, workspace_id=ws.id)
         forget_workspace(ws.id)
     return {"alias": ws.alias, "role": role, "previous": previous}

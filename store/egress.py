@@ -96,7 +96,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
         OSError: the name does not resolve.
     """
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found))
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in found))
 
 
 def allowed(addresses: list[IPAddress], host: str, allow_private: bool) -> list[IPAddress]:
@@ -149,10 +149,10 @@ class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, host: str, port: int, timeout: float, candidates: list[IPAddress],
                  allow_private: bool) -> None:
         super().__init__(host, port, timeout=timeout)
-        self.candidates, self.allow_private = candidates, allow_private
+        self.candidates, self.allow_private, self.seconds = candidates, allow_private, timeout
 
     def connect(self) -> None:
-        self.sock = _open(self.candidates, self.port, self.timeout, self.allow_private)
+        self.sock = _open(self.candidates, self.port, self.seconds, self.allow_private)
 
 
 class _PinnedHTTPS(_PinnedHTTP):
@@ -161,7 +161,7 @@ class _PinnedHTTPS(_PinnedHTTP):
     default_port = http.client.HTTPS_PORT
 
     def connect(self) -> None:
-        sock = _open(self.candidates, self.port, self.timeout, self.allow_private)
+        sock = _open(self.candidates, self.port, self.seconds, self.allow_private)
         self.sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
 
 

@@ -72,7 +72,8 @@ def test_a_wire_url_pointing_at_another_server_gets_no_token_and_a_clear_error(t
     assert not local.known_server(other_server.url)
 
 
-def test_a_beadwire_url_is_checked_once_per_user_and_the_registered_one_never(client, make_agent, tmp_path, config):
+def test_a_beadwire_url_is_checked_once_per_user_and_the_registered_one_never(client, make_agent, tmp_path,
+                                                                              config):
     ana = make_agent(alias="ana")
     calls: list[str] = []
 
@@ -83,7 +84,8 @@ def test_a_beadwire_url_is_checked_once_per_user_and_the_registered_one_never(cl
 
     transport = Counting(client)
     for _ in range(2):  # two commands with WIRE_URL set, outside any worktree
-        assert Client("http://wire.test", token=ana.token, transport=transport, start=tmp_path).whoami()["alias"] == "ana"
+        wire = Client("http://wire.test", token=ana.token, transport=transport, start=tmp_path)
+        assert wire.whoami()["alias"] == "ana"
     assert calls == ["v1/health", "v1/whoami", "v1/whoami"]
     assert local.known_server("http://wire.test") and (config / "servers.json").stat().st_mode & 0o077 == 0
     tree = tmp_path / "tree"

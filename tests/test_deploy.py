@@ -223,7 +223,8 @@ def test_upgrading_renames_aliases_that_clash_whatever_their_case_and_keeps_thei
         return r.json["alias"]
 
     assert [alias(t) for t in (ANA_TOKEN, BOB_TOKEN)] == ["ana", "bob"]  # the oldest keep theirs
-    assert [alias(token_of(a)) for a in ("Ana", "ANA", "bob\n", "Ｃｙ", "cy")] == ["Ana-2", "ANA-3", "bob-2", "Cy", "cy-2"]
+    renamed = [alias(token_of(a)) for a in ("Ana", "ANA", "bob\n", "Ｃｙ", "cy")]
+    assert renamed == ["Ana-2", "ANA-3", "bob-2", "Cy", "cy-2"]
     joined = client.post("/v1/init", json={"project": "shop", "repo_origin": ORIGIN, "alias": "CY"},
                          headers={"Authorization": f"Bearer {OLD_KEY}"})
     assert joined.status_code == 409 and joined.json["error"]["code"] == "alias_taken"

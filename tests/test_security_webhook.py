@@ -148,6 +148,43 @@ def test_the_post_connects_to_the_address_it_vetted_with_the_host_name_kept(monk
     assert len(receiver.posts) == 1
 
 
+def test_https_is_verified_against_the_host_name_while_connecting_to_the_vetted_address(tmp_path, monkeypatch):
+    import http.server
+    import ssl
+    import subprocess
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=hooks.test", "-addext", "subjectAltName=DNS:hooks.test", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    hosts: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            hosts.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))  # trust our own certificate only
+        monkeypatch.setattr(egress, "resolve", lambda host, p: [ipaddress.ip_address("127.0.0.1")])
+        assert egress.post_json(f"https://hooks.test:{port}/hook", b"{}", 5, allow_private=True).status == 204
+        assert hosts == [f"hooks.test:{port}"]
+        with pytest.raises(ssl.SSLCertVerificationError):  # the certificate names hooks.test, not the address
+            egress.post_json(f"https://127.0.0.1:{port}/hook", b"{}", 5, allow_private=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_only_public_addresses_pass_by_default_and_lan_ones_with_the_setting():
     def judge(address: str, allow_private: bool = False) -> str | None:
         return egress.refusal(ipaddress.ip_address(address), allow_private)

@@ -4,7 +4,7 @@ workspace's role (the only way into or out of coordinator)."""
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from store import access
 from web.common import admin, load, store
