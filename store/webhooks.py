@@ -72,7 +72,7 @@ def set_url(project: Project, url: str | None, allow_private: bool = False) -> d
 
 def check_target(url: str, allow_private: bool) -> None:
     """Raises: InvalidInput: the URL may not be posted to (scheme, credentials, a non-public host)."""
-    if len(url) > MAX_URL or any(c.isspace() for c in url):
+    if len(url) > MAX_URL or not url.isprintable() or any(c.isspace() for c in url):
         raise InvalidInput("the webhook must be an http:// or https:// URL")
     try:
         parts = egress.check_url(url)

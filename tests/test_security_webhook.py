@@ -104,7 +104,8 @@ def spellings(port: int) -> list[str]:
 
 def test_internal_addresses_are_refused_in_every_spelling_when_the_url_is_set(shop, client, receiver):
     for url in [*spellings(receiver.port), "ftp://hooks.example/x", "file:///etc/passwd",
-                "gopher://127.0.0.1:6379/_PING", "http://user:pw@hooks.example/x"]:
+                "gopher://127.0.0.1:6379/_PING", "http://user:pw@hooks.example/x", "http://hooks\x01.example/x",
+                "http://127.0.0.1\t.evil.example/x"]:
         r = put(client, shop.key, url)
         assert r.status_code == 422 and r.json["error"]["code"] == "invalid", (url, r.json)
     assert Webhook.select().count() == 0
