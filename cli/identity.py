@@ -47,7 +47,8 @@ def init(client: Client, slug: str | None, alias: str | None, role: str | None, 
     url = client.url
     own = existing if existing and existing.project == slug and existing.url == url else None
     body = _init_body(slug, repo, alias, role, human, own)
-    answer = _register_as(client, body, own, key or join_key(url, slug, body["role"], joining=own is None), key)
+    role_now = body["role"] or (own.data.get("role") if own else None)  # what a fallback join would ask for
+    answer = _register_as(client, body, own, key or join_key(url, slug, role_now, joining=own is None), key)
     output.emit(_save(answer, url, repo), _print_init)
 
 
@@ -70,8 +71,9 @@ def join_key(url: str, slug: str, role: str | None, joining: bool = True) -> str
 def _register_as(client: Client, body: dict[str, Any], own: local.Workspace | None, key: str | None,
                  explicit: str | None) -> Any:
     """`_register`; a re-init into or out of coordinator first has a human (the explicit key) set the role."""
+    saved_role = own.data.get("role") if own else None
     try:
-        return _register(client, body, own.token if own else None, key)
+        return _register(client, body, own.token if own else None, key, saved_role)
     except WireError as exc:
         if exc.code != "role_needs_key" or own is None:
             raise
@@ -100,21 +102,24 @@ def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | No
     if own is None:
         role = role or DEFAULT_ROLE
         human = human or local.git_user_name(repo.root)
-    else:  # the server defaults a missing role to developer, so a re-init resends the saved one
-        role = role or own.data.get("role")
+    # a re-init without --role sends none: the server keeps the current one (a human may have changed
+    # it since this file was written, and resending the old one would try to undo that)
     return {"project": slug, "repo_origin": repo.origin, "alias": alias or (own.alias if own else None),
             "role": role, "human": human, "hostname": socket.gethostname(), "path": str(repo.root),
             "branch": repo.branch}
 
 
-def _register(client: Client, body: dict[str, Any], own_token: str | None, key: str | None) -> Any:
-    """POST /v1/init with the workspace's own token, falling back to the project key if it is refused."""
+def _register(client: Client, body: dict[str, Any], own_token: str | None, key: str | None,
+              saved_role: str | None = None) -> Any:
+    """POST /v1/init with the workspace's own token, falling back to the project key if it is refused
+    (then as a new workspace, with the role this worktree had: `saved_role`)."""
     if own_token and key:
         try:
             return client.init(body, own_token)
         except WireError as exc:
             if exc.code not in REFUSED:
                 raise
+        body = {**body, "role": body.get("role") or saved_role}
     try:
         return client.init(body, key or own_token)
     except WireError as exc:

@@ -97,3 +97,5 @@ def test_wire_init_into_coordinator_needs_the_key_given_explicitly_not_the_saved
     assert out.exit_code == 0 and "first (coordinator)" in out.output, out.output
     out = wire(client, worktree, "workspace", "role", "first", "reviewer", "--key", key)
     assert out.exit_code == 0 and "first is now reviewer (was coordinator)" in out.output, out.output
+    out = wire(client, worktree, "init")  # a plain re-init keeps what the human set (its file still says coordinator)
+    assert out.exit_code == 0 and "first (reviewer)" in out.output, out.output
