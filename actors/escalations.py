@@ -12,7 +12,7 @@ from store import escalations, outbox, webhooks
 def deliver_webhook(post_id: int) -> None:
     """Make one attempt at a webhook post. A failure sets the row's next attempt with backoff in
     SQL, where the sweep finds it again: retries survive restarts, and a duplicate is a no-op."""
-    webhooks.attempt(post_id)
+    webhooks.attempt(post_id, allow_private=get_store().settings.webhook_allow_private)
     _send_outbox()  # `webhook.failed` when it gave up
 
 

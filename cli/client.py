@@ -42,6 +42,11 @@ RETRY_PAUSE = 2.0
 MIN_SLICE_INTERVAL = 0.5
 #: Response header carrying what needs the caller (docs/API.md, "Messaging").
 BANNER_HEADER = "X-Wire-Banner"
+#: Request header confirming the newest mailbox entry (`entry` of a banner item) this worktree has
+#: shown; the server shows every entry after it until a call confirms it (docs/API.md, "Messaging").
+SEEN_HEADER = "X-Wire-Seen"
+#: The confirmation of a worktree that has shown nothing yet.
+NOTHING_SEEN = "0-0"
 #: Request header carrying the worktree's modified files (a JSON array), which the server auto-reserves;
 #: the second one says the list was cut (then nothing is released for missing paths).
 CHANGED_HEADER = "X-Wire-Changed"
@@ -52,6 +57,12 @@ MAX_CHANGED_BYTES = 6000
 #: Longest query string sent; longer inputs go in a body (servers cap the request line near 4 KiB).
 MAX_QUERY = 2000
 USER_AGENT = "wire/0.1"
+#: Header on every beadwire answer (web/common.py): before a token or key goes to a URL for the first
+#: time, `Client.check_server` asks `GET /v1/health` (no credentials) and looks for it.
+SERVER_HEADER = "X-Beadwire"
+HEALTH_PATH = "/v1/health"
+#: The health answer of a server from before SERVER_HEADER (accepted too).
+HEALTH_KEYS = frozenset({"status", "redis", "database"})
 #: Request header carrying a write's request id: the server applies it at most once (docs/API.md).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -153,6 +164,18 @@ class WaitTimedOut(WireError):
 
     exit_code = 6
     code = "wait_timeout"
+
+
+class NotBeadwire(WireError):
+    """Raised when the server URL answers, but not as beadwire: no token or key was sent to it."""
+
+    code = "not_beadwire"
+    hint = ("WIRE_URL (or --url) points at something else: set it to the beadwire server's URL "
+            "(`wire serve` listens on http://127.0.0.1:8765 by default)")
+
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__(f"{url} is not a beadwire server (GET {HEALTH_PATH} answered HTTP {status} without "
+                         f"beadwire's {SERVER_HEADER} header); nothing was sent to it", details={"url": url})
 
 
 class NotInitialised(WireError):
@@ -302,6 +325,10 @@ class Client:
         self._journal_checked = False
         #: Set when the journal replay found the server unreachable: the next call fails at once.
         self._unreachable: ServerUnreachable | None = None
+        #: Server URLs known to be beadwire in this process (`check_server`).
+        self._trusted: set[str] = set()
+        #: The newest mailbox entry shown (`X-Wire-Seen`), read from `.wire/seen` on first use.
+        self._seen: str | None = None
 
     # -- local state --
 
@@ -396,21 +423,60 @@ class Client:
         import json
 
         bearer = token or (self.token if auth else None)
+        if bearer:
+            self.check_server()
         data = None if body is None else json.dumps(body).encode("utf-8")
         url = self.url + path + _query_string(query)
         as_workspace = auth and not token
         if as_workspace and not self._journal_checked:
             self._replay_journal()
         sent = {**self.headers(bearer), **self._changed_headers(as_workspace), **(headers or {})}
+        if as_workspace:
+            sent[SEEN_HEADER] = self.seen
         if method in WRITE_METHODS and IDEMPOTENCY_HEADER not in sent:
             sent[IDEMPOTENCY_HEADER] = new_request_id()  # one per call, the same on every retry
         status, raw, *rest = self._send(method, url, data, sent, timeout or self.timeout)
         payload = _decode(status, raw)
         answer_headers = rest[0] if rest else {}
         self._show_banner(answer_headers, payload)  # on failed answers too
+        if as_workspace:
+            self._confirm_shown(answer_headers, payload)
         if status >= 400:
             raise error_from_response(status, payload)
         return status, payload, answer_headers
+
+    def check_server(self) -> None:
+        """Before a token or key goes to the server URL for the first time, make sure beadwire answers
+        there (a mistyped WIRE_URL must not receive it).
+
+        Trusted without a request: the URL this worktree registered with (`.wire/workspace.json`) and
+        the URLs this user's `wire` verified before (`servers.json` in the config dir). Any other URL
+        gets one `GET /v1/health` without credentials, remembered once it answers as beadwire.
+
+        Raises:
+            NotBeadwire: something else answered.
+            ServerUnreachable: nothing answered (or a proxy's 502-504).
+        """
+        from cli import local
+
+        url = self.url
+        if url in self._trusted:
+            return
+        ws = self.workspace
+        if not (ws is not None and ws.url and ws.url.rstrip("/") == url) and not local.known_server(url):
+            self._probe(url)
+            local.remember_server(url)
+        self._trusted.add(url)
+
+    def _probe(self, url: str) -> None:
+        """`GET /v1/health` without credentials.  Raises: NotBeadwire, ServerUnreachable."""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        status, raw, *rest = self._send("GET", url + HEALTH_PATH, None, headers, self.timeout)
+        if _header(rest[0] if rest else {}, SERVER_HEADER) or _health_shaped(raw):
+            return
+        if status in RETRY_STATUSES:
+            raise ServerUnreachable(f"the server at {url} answered HTTP {status}")
+        raise NotBeadwire(url, status)
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str],
               timeout: float) -> tuple[Any, ...]:
@@ -459,6 +525,34 @@ class Client:
 
         paths = local.changed_paths(self.workspace.root)
         return {} if paths is None else changed_headers(paths)
+
+    @property
+    def seen(self) -> str:
+        """The newest mailbox entry this worktree has shown (`.wire/seen`; in memory without a worktree)."""
+        if self._seen is None:
+            from cli import local
+
+            found = local.read_seen(self.workspace.root) if self.workspace is not None else None
+            self._seen = found or NOTHING_SEEN
+        return self._seen
+
+    def _confirm_shown(self, headers: Mapping[str, str], payload: Any) -> None:
+        """Remember the newest mailbox entry this answer brought (banner items, `watch` items): the next
+        call confirms it, so the server stops showing it. An answer that never arrived confirms
+        nothing, and its items come again (a banner line counts as shown once the client has it)."""
+        value = _header(headers, BANNER_HEADER)
+        items = payload.get("items") if isinstance(payload, dict) else None
+        if not value and not items:
+            return
+        entries = _entries(items) + (_entries(_banner_new(value)) if value else [])
+        newest = max(entries, key=_entry_order, default=None)
+        if newest is None or _entry_order(newest) <= _entry_order(self.seen):
+            return
+        self._seen = newest
+        if self.workspace is not None:
+            from cli import local
+
+            local.write_seen(self.workspace.root, newest)
 
     def _show_banner(self, headers: Mapping[str, str], payload: Any) -> None:
         """Print on stderr what the answer's banner holds that this command has not shown yet."""
@@ -661,7 +755,7 @@ class Client:
         return self.request("PUT", "/v1/project/webhook", body={"url": url}, token=key)
 
     def test_webhook(self, key: str) -> Any:
-        """`POST /v1/project/webhook/test` (project key): queue a test post."""
+        """`POST /v1/project/webhook/test` (project key): post a test message once, now; the outcome."""
         return self.request("POST", "/v1/project/webhook/test", body={}, token=key)
 
     # -- dashboard --
@@ -758,6 +852,41 @@ def _retry_answer(status: int, raw: bytes) -> bool:
     """Whether an answer says "try again shortly": a proxy or server restarting, or our own request
     (same id) still being applied."""
     return status in RETRY_STATUSES or (status == 409 and b'"request_in_progress"' in raw)
+
+
+def _banner_new(value: str) -> Any:
+    """The `new` items of a banner header ([] when it is not the JSON object it should be)."""
+    import json
+
+    try:
+        banner = json.loads(value)
+    except ValueError:
+        return []
+    return banner.get("new") if isinstance(banner, dict) else []
+
+
+def _entries(items: Any) -> list[str]:
+    """The mailbox entry ids of banner items."""
+    if not isinstance(items, list):
+        return []
+    return [i["entry"] for i in items if isinstance(i, dict) and isinstance(i.get("entry"), str)]
+
+
+def _entry_order(entry: str) -> tuple[int, int]:
+    """A stream id `<ms>-<seq>` as a sortable pair ((-1, -1) for anything else)."""
+    head, _, tail = entry.partition("-")
+    return (int(head), int(tail)) if head.isdigit() and tail.isdigit() else (-1, -1)
+
+
+def _health_shaped(raw: bytes) -> bool:
+    """Whether a body is the health answer of a beadwire server from before SERVER_HEADER."""
+    import json
+
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and HEALTH_KEYS <= set(answer)
 
 
 def _checked_url(url: str) -> str:

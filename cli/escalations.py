@@ -144,12 +144,15 @@ def show(client: Client, ident: int, key: str | None) -> None:
 @escalations.command()
 @click.argument("url", required=False)
 @click.option("--remove", is_flag=True, help="Stop posting to the webhook.")
-@click.option("--test", "test", is_flag=True, help="Post a test message to it.")
+@click.option("--test", "test", is_flag=True, help="Post a test message to it now and report the outcome.")
 @key_option
 @output.json_option
 @pass_client
 def webhook(client: Client, url: str | None, remove: bool, test: bool, key: str | None) -> None:
-    """Show, set (URL) or --remove the project's webhook (Slack-compatible); needs the project key."""
+    """Show, set (URL) or --remove the project's webhook (Slack-compatible); needs the project key.
+
+    `--test` posts once, synchronously: exit 0 when the receiver took it, 1 (with its error) when not.
+    """
     key = need_key(key)
     try:
         if remove or url:
@@ -161,12 +164,17 @@ def webhook(client: Client, url: str | None, remove: bool, test: bool, key: str 
     except WireError as exc:
         raise forbidden_hint(exc) from None
     output.emit(answer, _print_webhook)
+    if test and not answer["test"].get("delivered"):
+        raise click.exceptions.Exit(1)
 
 
 def _print_webhook(answer: dict[str, Any]) -> None:
     click.echo(f"webhook: {output.clean(answer['url'])}" if answer.get("url") else "no webhook configured")
-    if answer.get("test"):
-        click.echo("test message queued")
+    test = answer.get("test")
+    if test and test.get("delivered"):
+        click.echo("test message delivered")
+    elif test:
+        click.echo(f"error: the test message was not delivered: {output.clean(test.get('error'))}", err=True)
 
 
 # -- respond ---------------------------------------------------------------------------------

@@ -15,6 +15,10 @@ from cli.client import Client, WireError, pass_client
 
 #: Role of a new workspace when `--role` is not given.
 DEFAULT_ROLE = "developer"
+#: The role only a human gives (into it or out of it): the key must come from --key or WIRE_PROJECT_KEY.
+COORDINATOR = "coordinator"
+COORDINATOR_HINT = ("a human makes a workspace coordinator (or takes it back): pass the project key with --key "
+                    "or WIRE_PROJECT_KEY (the one saved in keys.json is not used for this)")
 #: Error codes of an init whose bearer was not accepted.
 REFUSED = ("unauthorized", "forbidden")
 JOIN_HINT = "join an existing project with --key KEY (or WIRE_PROJECT_KEY); ask a teammate for the key"
@@ -30,7 +34,8 @@ TEAM_HEADERS = ("ALIAS", "HUMAN", "ROLE", "REPO", "BRANCH", "HOST", "STATE", "CL
 @click.option("--role", help=f"Role whose playbook you follow (default for a new workspace: {DEFAULT_ROLE}).")
 @click.option("--human", metavar="NAME", help="The human you work for (default: git config user.name).")
 @click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
-              help="Project key, to join an existing project (env WIRE_PROJECT_KEY; default: the saved one).")
+              help="Project key, to join an existing project (env WIRE_PROJECT_KEY; default: the saved one, "
+                   "except for the coordinator role).")
 @output.json_option
 @pass_client
 def init(client: Client, slug: str | None, alias: str | None, role: str | None, human: str | None,
@@ -42,8 +47,43 @@ def init(client: Client, slug: str | None, alias: str | None, role: str | None, 
     url = client.url
     own = existing if existing and existing.project == slug and existing.url == url else None
     body = _init_body(slug, repo, alias, role, human, own)
-    answer = _register(client, body, own.token if own else None, key or local.find_key(url, slug))
+    role_now = body["role"] or (own.data.get("role") if own else None)  # what a fallback join would ask for
+    answer = _register_as(client, body, own, key or join_key(url, slug, role_now, joining=own is None), key)
     output.emit(_save(answer, url, repo), _print_init)
+
+
+def join_key(url: str, slug: str, role: str | None, joining: bool = True) -> str | None:
+    """The project key saved on this machine, except for the coordinator role (a human's call: it
+    needs the key given explicitly, like every human-only command).
+
+    Raises:
+        WireError: a new workspace would join as coordinator with only the saved key.
+    """
+    saved = local.find_key(url, slug)
+    if saved and role == COORDINATOR:
+        if joining:
+            raise WireError("joining as coordinator needs the project key given explicitly", code="key_required",
+                            hint=COORDINATOR_HINT)
+        return None
+    return saved
+
+
+def _register_as(client: Client, body: dict[str, Any], own: local.Workspace | None, key: str | None,
+                 explicit: str | None) -> Any:
+    """`_register`; a re-init into or out of coordinator first has a human (the explicit key) set the role."""
+    saved_role = own.data.get("role") if own else None
+    try:
+        return _register(client, body, own.token if own else None, key, saved_role)
+    except WireError as exc:
+        if exc.code != "role_needs_key" or own is None:
+            raise
+        if not explicit:
+            exc.hint = COORDINATOR_HINT
+            raise
+    from cli.keys import set_role
+
+    set_role(client, own.alias or "", body["role"], explicit)
+    return _register(client, body, own.token, explicit)
 
 
 def _project_slug(slug: str | None, existing: local.Workspace | None) -> str:
@@ -62,21 +102,24 @@ def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | No
     if own is None:
         role = role or DEFAULT_ROLE
         human = human or local.git_user_name(repo.root)
-    else:  # the server defaults a missing role to developer, so a re-init resends the saved one
-        role = role or own.data.get("role")
+    # a re-init without --role sends none: the server keeps the current one (a human may have changed
+    # it since this file was written, and resending the old one would try to undo that)
     return {"project": slug, "repo_origin": repo.origin, "alias": alias or (own.alias if own else None),
             "role": role, "human": human, "hostname": socket.gethostname(), "path": str(repo.root),
             "branch": repo.branch}
 
 
-def _register(client: Client, body: dict[str, Any], own_token: str | None, key: str | None) -> Any:
-    """POST /v1/init with the workspace's own token, falling back to the project key if it is refused."""
+def _register(client: Client, body: dict[str, Any], own_token: str | None, key: str | None,
+              saved_role: str | None = None) -> Any:
+    """POST /v1/init with the workspace's own token, falling back to the project key if it is refused
+    (then as a new workspace, with the role this worktree had: `saved_role`)."""
     if own_token and key:
         try:
             return client.init(body, own_token)
         except WireError as exc:
             if exc.code not in REFUSED:
                 raise
+        body = {**body, "role": body.get("role") or saved_role}
     try:
         return client.init(body, key or own_token)
     except WireError as exc:

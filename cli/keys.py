@@ -1,8 +1,11 @@
 """Key management, for humans holding the project key: `wire key rotate` (a new project key, the
-old one dies at once) and `wire workspace revoke ALIAS` (kill that workspace's token).
+old one dies at once), `wire workspace revoke ALIAS` (kill that workspace's token) and
+`wire workspace role ALIAS ROLE` (the only way into or out of coordinator).
 
-Routes: `POST /v1/project/key/rotate`, `POST /v1/workspaces/<alias>/revoke` (docs/API.md, "Keys").
-The key comes from `--key` / `WIRE_PROJECT_KEY`, else the one `wire init` saved in keys.json.
+Routes: `POST /v1/project/key/rotate`, `POST /v1/workspaces/<alias>/revoke`,
+`PUT /v1/workspaces/<alias>/role` (docs/API.md, "Keys"). The key comes only from `--key` /
+`WIRE_PROJECT_KEY`, as for `wire respond`: never from keys.json, which any agent started in that
+human's worktree could read through `wire` (it serves `wire init` joining a project).
 """
 
 from __future__ import annotations
@@ -30,8 +33,6 @@ def _slug(client: Client, slug: str | None) -> str:
     raise click.UsageError("missing --project SLUG (no workspace in this directory)")
 
 
-def _key(client: Client, slug: str, key: str | None) -> str:
-    return need_key(key or local.find_key(client.url, slug))
 
 
 @click.group()
@@ -48,7 +49,7 @@ def rotate(client: Client, slug: str | None, key: str | None) -> None:
     """Replace the project key: the new one is shown once and saved; the old one stops working."""
     slug = _slug(client, slug)
     try:
-        answer = client.request("POST", "/v1/project/key/rotate", body={}, token=_key(client, slug, key))
+        answer = client.request("POST", "/v1/project/key/rotate", body={}, token=need_key(key))
     except WireError as exc:
         raise forbidden_hint(exc) from None
     try:
@@ -72,16 +73,15 @@ def workspace() -> None:
 
 @workspace.command()
 @click.argument("alias")
-@_project_option
+@click.option("--project", "_slug", metavar="SLUG", hidden=True, help="Ignored: the key names the project.")
 @key_option
 @output.json_option
 @pass_client
-def revoke(client: Client, alias: str, slug: str | None, key: str | None) -> None:
+def revoke(client: Client, alias: str, _slug: str | None, key: str | None) -> None:
     """Kill ALIAS's token: its calls fail from now on and its claims go stale."""
-    slug = _slug(client, slug)
     try:
         answer = client.request("POST", f"/v1/workspaces/{quote(alias, safe='')}/revoke", body={},
-                                token=_key(client, slug, key))
+                                token=need_key(key))
     except WireError as exc:
         raise forbidden_hint(exc) from None
     output.emit(answer, _print_revoked)
@@ -92,3 +92,28 @@ def _print_revoked(answer: dict[str, Any]) -> None:
     click.echo(f"{output.clean(answer['alias'])} {verb}")
     if answer.get("stale_claims"):
         click.echo(f"  claims now stale (anyone may take them): {', '.join(answer['stale_claims'])}")
+
+
+@workspace.command()
+@click.argument("alias")
+@click.argument("role")
+@key_option
+@output.json_option
+@pass_client
+def role(client: Client, alias: str, role: str, key: str | None) -> None:
+    """Give ALIAS the role ROLE (its playbook); into or out of coordinator only this way."""
+    output.emit(set_role(client, alias, role, need_key(key)), _print_role)
+
+
+def set_role(client: Client, alias: str, role: str, key: str) -> Any:
+    """`PUT /v1/workspaces/<alias>/role` with the project key.  Raises: WireError: refused."""
+    try:
+        path = f"/v1/workspaces/{quote(alias, safe='')}/role"
+        return client.request("PUT", path, body={"role": role}, token=key)
+    except WireError as exc:
+        raise forbidden_hint(exc) from None
+
+
+def _print_role(answer: dict[str, Any]) -> None:
+    was = "" if answer.get("previous") == answer.get("role") else f" (was {output.clean(answer.get('previous'))})"
+    click.echo(f"{output.clean(answer['alias'])} is now {output.clean(answer['role'])}{was}")

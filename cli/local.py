@@ -17,8 +17,12 @@ from cli.client import WireError
 WIRE_DIR = ".wire"
 #: The identity file inside `WIRE_DIR`.
 WORKSPACE_FILE = "workspace.json"
+#: Inside `WIRE_DIR`: the newest mailbox entry this worktree's banner has shown (`X-Wire-Seen`).
+SEEN_FILE = "seen"
 #: Project keys file inside the config directory.
 KEYS_FILE = "keys.json"
+#: Server URLs that answered as beadwire, inside the config directory (`Client.check_server`).
+SERVERS_FILE = "servers.json"
 #: Line added to the repo's `info/exclude` so the identity (it holds a token) is never committed.
 EXCLUDE_LINE = ".wire/"
 
@@ -298,6 +302,32 @@ def write_private_json(path: Path, data: Any) -> None:
         raise
 
 
+def read_seen(root: Path) -> str | None:
+    """The entry id in `<root>/.wire/seen`, or None (never written, or unreadable)."""
+    try:
+        return (root / WIRE_DIR / SEEN_FILE).read_text(encoding="ascii").strip() or None
+    except (OSError, ValueError):
+        return None
+
+
+def write_seen(root: Path, entry: str) -> None:
+    """Record the newest entry shown (atomically: a reader sees the old or the new id); a failure only
+    means those lines may be shown once more."""
+    import tempfile
+
+    folder = root / WIRE_DIR
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{SEEN_FILE}.", suffix=".tmp")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(entry + "\n")
+        os.replace(tmp, folder / SEEN_FILE)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def config_dir() -> Path:
     """The user's beadwire config dir: `WIRE_CONFIG_DIR`, else the platform's (platformdirs)."""
     override = os.environ.get("WIRE_CONFIG_DIR")
@@ -338,3 +368,27 @@ def save_key(url: str, slug: str, key: str) -> Path:
     keys[key_name(url, slug)] = key
     write_private_json(path, keys)
     return path
+
+
+def known_server(url: str) -> bool:
+    """Whether `url` answered as a beadwire server before (an unreadable file knows none)."""
+    path = config_dir() / SERVERS_FILE
+    try:
+        known = _read_json(path) if path.is_file() else {}
+    except WireError:
+        return False
+    return isinstance(known, dict) and url.rstrip("/") in known
+
+
+def remember_server(url: str) -> None:
+    """Note that `url` answers as beadwire; a failure to write only costs another check later."""
+    import time
+
+    folder = config_dir()
+    path = folder / SERVERS_FILE
+    try:
+        known = _read_json(path) if path.is_file() else {}
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private_json(path, {**(known if isinstance(known, dict) else {}), url.rstrip("/"): int(time.time())})
+    except (WireError, OSError):
+        pass

@@ -197,10 +197,10 @@ def _slug(text: str) -> str:
 
 def _init_there(client: Client, root: Path, slug: str, alias: str | None, role: str, key: str | None) -> dict:
     """`wire init` in the new worktree: a new workspace (new token) in the same project."""
-    from cli.identity import _init_body, _register, _save
+    from cli.identity import _init_body, _register, _save, join_key
 
     url = client.url
-    key = key or local.find_key(url, slug)
+    key = key or join_key(url, slug, role)
     if not key:
         from cli.identity import JOIN_HINT
 

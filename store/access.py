@@ -47,3 +47,28 @@ def revoke_workspace(st: Store, project: Project, alias: str) -> dict[str, Any]:
     released = st.redis.unreserve(project.id, ws.repo_id, ws.id, None)
     return {"alias": ws.alias, "revoked": True, "already": not changed, "stale_claims": stale,
             "released_reservations": len(released)}
+
+
+def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
+    """A human sets a workspace's role (the only way into or out of coordinator: store/workspaces.py).
+
+    The team hears it (`workspace.role_changed`). Other web processes may keep the old role in their
+    token cache for up to its TTL (a few seconds).
+
+    Raises:
+        WorkspaceNotFound: no live workspace of that alias in the project.
+    """
+    from store.workspaces import forget_workspace
+
+    live = (Workspace.project == project.id) & (Workspace.alias == alias) & (Workspace.revoked == False)
+    ws = Workspace.get_or_none(live)
+    if ws is None:
+        raise WorkspaceNotFound(f"no workspace {alias} in project {project.slug}")
+    previous = ws.role
+    if role != previous:
+        with db.transaction():
+            Workspace.update(role=role).where(Workspace.id == ws.id).execute()
+            change = {"alias": ws.alias, "role": role, "previous": previous}
+            outbox.record(project.id, "workspace.role_changed", change, workspace_id=ws.id)
+        forget_workspace(ws.id)
+    return {"alias": ws.alias, "role": role, "previous": previous}

@@ -121,6 +121,9 @@ class Settings:
     log_format: str = "text"
     #: When set, `GET /metrics` wants `Authorization: Bearer <this>`; empty leaves it open (aggregates only).
     metrics_token: str = ""
+    #: The escalation webhook may post to loopback, private and shared addresses (a chat bridge on the
+    #: LAN). Off: public addresses only (store/egress.py).
+    webhook_allow_private: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -168,6 +171,7 @@ class Settings:
             redis_cluster=_bool(env, "BEADWIRE_REDIS_CLUSTER", False),
             log_format=_log_format(env),
             metrics_token=env.get("BEADWIRE_METRICS_TOKEN", ""),
+            webhook_allow_private=_bool(env, "BEADWIRE_WEBHOOK_ALLOW_PRIVATE", False),
         )
 
     def with_(self, **changes: object) -> Settings:

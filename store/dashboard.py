@@ -74,7 +74,7 @@ def mint_link(st: Store, project: Project, ws: Workspace | None) -> dict[str, An
     token = f"{project.id}.{secrets.token_urlsafe(32)}"
     access = "human" if ws is None else "viewer"
     record = {"project": project.id, "access": access, "by": "project key" if ws is None else ws.alias,
-              "viewer": None if ws is None else viewer_of(ws)}
+              "viewer": None if ws is None else viewer_of(ws), "key": key_mark(project)}
     st.redis.put_secret(st.redis.keys.login_key(project.id, hash_secret(token)), record, DEFAULT_LINK_TTL)
     return {"token": token, "path": f"/login/{token}", "access": access, "project": project.slug,
             "expires_at": iso(now() + DEFAULT_LINK_TTL)}
@@ -106,7 +106,16 @@ def _live_link(st: Store, token: str, use: bool) -> dict[str, Any]:
     record = st.redis.read_secret(key, use) if parts else None
     if record is None or record.get("project") != parts[0]:  # type: ignore[index]
         raise Unauthorized("this login link is unknown, used or expired: run `wire dashboard` for a new one")
+    project = Project.get_or_none(Project.id == record["project"])
+    if project is None or record.get("key") != key_mark(project):
+        # a rotation ends every link and session made before it (sessions: `project_of`)
+        raise Unauthorized("the project key was rotated since this link was made: run `wire dashboard` again")
     return record
+
+
+def key_mark(project: Project) -> str:
+    """What links and sessions remember of the project key they were made under (a hash prefix)."""
+    return project.key_hash[:16]
 
 
 def login_with_key(st: Store, key: str) -> tuple[str, dict[str, Any]]:
@@ -131,7 +140,7 @@ def open_session(st: Store, project_id: int, access: str, by: str,
     project = Project.get_by_id(project_id)
     record = {"project": project_id, "access": "human" if access == "human" else "viewer", "by": by,
               "viewer": None if access == "human" else viewer, "csrf": secrets.token_urlsafe(24),
-              "created": now(), "key": project.key_hash[:16]}
+              "created": now(), "key": key_mark(project)}
     st.redis.put_secret(st.redis.keys.session_key(project_id, hash_secret(cookie)), record, DEFAULT_SESSION_IDLE)
     return cookie, record
 
@@ -197,7 +206,7 @@ def project_of(record: dict[str, Any]) -> Project:
     project = Project.get_or_none(Project.id == record["project"])
     if project is None:
         raise Unauthorized("this project no longer exists")
-    if record.get("key") != project.key_hash[:16]:
+    if record.get("key") != key_mark(project):
         raise Unauthorized("the project key was rotated since you logged in: log in again")
     viewer = record.get("viewer")
     if viewer and not Workspace.select().where(Workspace.id == viewer["ws"], Workspace.revoked == False).exists():

@@ -45,6 +45,12 @@ class Forbidden(BeadwireError):
     code = "forbidden"
 
 
+class RoleNeedsKey(Forbidden):
+    """Raised when a workspace token asks to change its role to or from coordinator (a human's call)."""
+
+    code = "role_needs_key"
+
+
 class NotFound(BeadwireError):
     """Raised when an id does not exist in the caller's project (other tenants' ids included)."""
 
@@ -166,8 +172,8 @@ class BadIdempotencyKey(BeadwireError):
     code = "bad_idempotency_key"
 
 
-class IdempotencyKeyReused(BeadwireError):
-    """Raised when an `Idempotency-Key` already used for one request comes with another method or path."""
+class IdempotencyMismatch(BeadwireError):
+    """Raised when an `Idempotency-Key` already used for one request comes with another method, path or body."""
 
     status_code = 422
-    code = "idempotency_key_reused"
+    code = "idempotency_mismatch"

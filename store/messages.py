@@ -257,12 +257,13 @@ def ack_deliveries(st: Store, ws: Workspace, delivery_ids: list[int]) -> None:
 
 # -- the banner -------------------------------------------------------------------------------
 
-def banner_item(fields: dict[str, str]) -> dict[str, Any]:
-    """A mailbox entry as the banner shows it (short; the full text is one `wire mail open` away)."""
+def banner_item(fields: dict[str, str], entry: str | None = None) -> dict[str, Any]:
+    """A mailbox entry as the banner shows it (short; the full text is one `wire mail open` away);
+    `entry` is its stream id, which a client confirms back in `X-Wire-Seen` once shown."""
     data = json.loads(fields.get("data", "{}"))
     text = data.get("body", "")
     item = {"id": data.get("id"), "kind": fields.get("kind"), "from": data.get("from"),
-            "subject": data.get("subject", "")[:DEFAULT_PREVIEW], "text": text[:DEFAULT_PREVIEW]}
+            "subject": data.get("subject", "")[:DEFAULT_PREVIEW], "text": text[:DEFAULT_PREVIEW], "entry": entry}
     if data.get("data", {}).get("bead"):
         item["bead"] = data["data"]["bead"]
     return item
@@ -271,7 +272,7 @@ def banner_item(fields: dict[str, str]) -> dict[str, Any]:
 def banner(beat: Beat, now_ts: float) -> dict[str, Any] | None:
     """What the caller must know now, or None: who waits on it, new items (once), unread count."""
     waiting = [{"alias": w["alias"], "seconds": int(now_ts - w["since"])} for w in beat.waiting]
-    new = [banner_item(fields) for _, fields in beat.new]
+    new = [banner_item(fields, entry) for entry, fields in beat.new]
     if not (waiting or new or beat.pending):
         return None
     return {"waiting": waiting, "new": new, "unread": beat.pending}

@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class SchemaVersion(BaseModel):

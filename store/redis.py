@@ -133,12 +133,15 @@ class RedisStore:
 
     def heartbeat(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any],
                   token_rate: Rate = NO_RATE, project_rate: Rate = NO_RATE,
-                  online_event: dict[str, Any] | None = None, offline_after: float = 0.0) -> Beat:
+                  online_event: dict[str, Any] | None = None, offline_after: float = 0.0,
+                  seen: str | None = None) -> Beat:
         """Check the workspace's token is not revoked and its rate buckets allow the call, then mark
         it alive and read its banner (new mailbox entries, waiters): one round trip.
 
         With `online_event`, a workspace whose last beat is older than `offline_after` (or absent)
         also puts `presence.online` with that payload on the project event stream (the dashboards).
+        With `seen` (the newest entry id the client confirms it showed), the new entries are those
+        after it, until a later call confirms them; without, each entry is returned once.
 
         Raises:
             Unauthorized: the workspace was revoked (whatever an auth cache says).
@@ -154,7 +157,7 @@ class RedisStore:
         args = [workspace_id, repr(now), json.dumps(presence), DEFAULT_TOUCH_TTL, MAILBOX_GROUP,
                 f"ws{workspace_id}", DEFAULT_BANNER_ITEMS, DEFAULT_REBUILD_RETRY, *token_rate.args(),
                 *project_rate.args(), repr(offline_after), _compact(online_event) if online_event else "",
-                DEFAULT_STREAM_MAXLEN]
+                DEFAULT_STREAM_MAXLEN, seen or ""]
         answer = self._run("heartbeat", keys, args)
         if answer[0] == "revoked":
             raise Unauthorized("this workspace's token was revoked by a human with the project key: "

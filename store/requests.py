@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import peewee
 
 from store import db
-from store.errors import AlreadyApplied, BadIdempotencyKey, IdempotencyKeyReused, RequestInProgress
+from store.errors import AlreadyApplied, BadIdempotencyKey, IdempotencyMismatch, RequestInProgress
 from store.models import RequestLog
 from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, now
 
@@ -46,7 +46,17 @@ def check_key(key: str) -> str:
     return key
 
 
-def fingerprint(method: str, path: str) -> str:
+def fingerprint(method: str, path: str, query: bytes = b"", body: bytes = b"") -> str:
+    """What a key is bound to: the method, path, query string and body (lengths keep them apart)."""
+    digest = hashlib.sha256(f"{method} {path}\n{len(query)}:".encode())
+    digest.update(query)
+    digest.update(f"\n{len(body)}:".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def legacy_fingerprint(method: str, path: str) -> str:
+    """The fingerprint of rows written before bodies counted (schema 5): they still replay."""
     return hashlib.sha256(f"{method} {path}".encode()).hexdigest()
 
 
@@ -66,6 +76,8 @@ class Pending:
     workspace_id: int
     key: str
     fingerprint: str
+    #: `legacy_fingerprint` of the same request: a row keyed before the body counted still matches it
+    legacy: str = ""
     row_id: int | None = None
     #: True once the transaction holding the key's row committed.
     committed: bool = False
@@ -96,7 +108,7 @@ def lookup(pending: Pending) -> Answer | None:
     """The stored answer for this key, or None when it was never applied.
 
     Raises:
-        IdempotencyKeyReused: the key belongs to another method or path.
+        IdempotencyMismatch: the key belongs to another method, path, query or body.
         RequestInProgress: applied just now, its answer not recorded yet.
         AlreadyApplied: applied, but the answer was lost (the server stopped in between).
     """
@@ -107,8 +119,9 @@ def lookup(pending: Pending) -> Answer | None:
                   RequestLog.key == pending.key).first())
     if row is None:
         return None
-    if row.fingerprint != pending.fingerprint:
-        raise IdempotencyKeyReused("this Idempotency-Key was used for another request: send a new key")
+    if row.fingerprint not in (pending.fingerprint, pending.legacy):
+        raise IdempotencyMismatch("this Idempotency-Key was used for a different request (method, path or body): "
+                                  "a retry must repeat the request exactly; a new request needs a new key")
     if row.withheld:
         raise AlreadyApplied("this request was applied already; its answer held a secret and is not kept")
     if row.status:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import unicodedata
+
 import peewee
 
 from store import db
@@ -15,8 +19,13 @@ from store.models import (
     V5_MODELS,
     Outbox,
     SchemaVersion,
+    Workspace,
 )
 from store.util import now
+
+#: The unique index that makes `Alice` and `alice` one alias (schema 6).
+ALIAS_INDEX = "workspace_project_alias_ci"
+log = logging.getLogger("beadwire.schema")
 
 
 def current_version() -> int:
@@ -60,7 +69,46 @@ def migrate() -> int:
             if version < 5:
                 db.database.create_tables(V5_MODELS, safe=True)  # request ids (Idempotency-Key)
                 SchemaVersion.create(version=5, applied_ts=now())
+            if version < 6:  # aliases are unique whatever their case (`Alice` can no longer sit beside `alice`)
+                unify_aliases()
+                db.database.execute_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {ALIAS_INDEX} "
+                                        "ON workspace (project_id, lower(alias))")
+                SchemaVersion.create(version=6, applied_ts=now())
         return max(version, SCHEMA_VERSION)
+
+
+def unify_aliases() -> list[tuple[int, str, str]]:
+    """Rename the workspaces whose alias another one of the project already has in another case (or
+    that is no valid alias, e.g. `bob` followed by a line break): the oldest keeps its alias, the
+    others become `<alias>-2`, `-3`, ... (their tokens keep working; `wire init --alias` picks another).
+    Returns (workspace id, old alias, new alias) of each rename, also logged as a warning.
+    """
+    from store.workspaces import ALIAS_RE, alias_key
+
+    renamed, taken = [], set()
+    rows = Workspace.select(Workspace.id, Workspace.project, Workspace.alias).order_by(Workspace.id).tuples()
+    for ws_id, project_id, alias in list(rows):
+        fixed = _valid_alias(alias, ALIAS_RE)
+        new, n = fixed, 1
+        while (project_id, alias_key(new)) in taken:
+            n += 1
+            new = f"{fixed[:60]}-{n}"
+        taken.add((project_id, alias_key(new)))
+        if new != alias:
+            Workspace.update(alias=new).where(Workspace.id == ws_id).execute()
+            renamed.append((ws_id, alias, new))
+            log.warning("workspace %s of project %s renamed from %r to %r: aliases are unique whatever their case",
+                        ws_id, project_id, alias, new)
+    return renamed
+
+
+def _valid_alias(alias: str, pattern: re.Pattern[str]) -> str:
+    """`alias` NFKC-normalised, with what the alias rule does not allow replaced by `-`."""
+    alias = unicodedata.normalize("NFKC", alias)
+    if pattern.fullmatch(alias):
+        return alias
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", alias).strip("-._")[:64]
+    return cleaned or "agent"
 
 
 def main() -> None:

@@ -3,18 +3,19 @@
 A post is a `WebhookDelivery` row committed with the fact that causes it. `attempt()` makes one
 try; a failure moves the row's `next_ts` forward with exponential backoff, and the escalation sweep
 re-enqueues due rows, so retries survive worker restarts and need no in-memory timer. Attempts
-take a lease on the row first, so a duplicate enqueue never posts twice at once.
+take a lease on the row first, so a duplicate enqueue never posts twice at once. Posts go out
+through `store.egress`: public addresses only (unless `allow_private`), no redirects followed.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
-from store import db, outbox
+from store import db, egress, outbox
 from store.errors import Conflict, InvalidInput
 from store.models import Project, Webhook, WebhookDelivery
 from store.util import iso, now
@@ -30,7 +31,6 @@ DEFAULT_MAX_ATTEMPTS = 8
 #: Seconds an attempt holds its row; another attempt of the same row waits at least this long.
 DEFAULT_LEASE = 60.0
 MAX_URL = 2000
-_URL_RE = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 
 log = logging.getLogger("beadwire.webhooks")
 
@@ -49,22 +49,40 @@ def webhook_json(project: Project) -> dict[str, Any]:
     return {"url": row.url if row else None, "updated_at": iso(row.updated_ts) if row else None}
 
 
-def set_url(project: Project, url: str | None) -> dict[str, Any]:
+def set_url(project: Project, url: str | None, allow_private: bool = False) -> dict[str, Any]:
     """Set (or with None remove) the project's webhook URL.
 
+    A host that resolves only to refused addresses is refused now; one that does not resolve yet is
+    kept (every post checks again, on the address it connects to).
+
     Raises:
-        InvalidInput: not an http(s) URL, or longer than MAX_URL.
+        InvalidInput: not an http(s) URL, longer than MAX_URL, or its host is not public.
     """
+    if url:
+        check_target(url, allow_private)
     with db.transaction():
         if not url:
             Webhook.delete().where(Webhook.project == project.id).execute()
         else:
-            if len(url) > MAX_URL or not _URL_RE.match(url):
-                raise InvalidInput("the webhook must be an http:// or https:// URL")
             Webhook.insert(project=project.id, url=url, updated_ts=now()).on_conflict(
                 conflict_target=[Webhook.project], update={Webhook.url: url, Webhook.updated_ts: now()}).execute()
         outbox.record(project.id, "webhook.changed", {"configured": bool(url)})
     return webhook_json(project)
+
+
+def check_target(url: str, allow_private: bool) -> None:
+    """Raises: InvalidInput: the URL may not be posted to (scheme, credentials, a non-public host)."""
+    if len(url) > MAX_URL or not url.isprintable() or any(c.isspace() for c in url):
+        raise InvalidInput("the webhook must be an http:// or https:// URL")
+    try:
+        parts = egress.check_url(url)
+        try:
+            addresses = egress.resolve(parts.hostname or "", parts.port or 443)
+        except (OSError, UnicodeError):
+            return  # not resolvable now: each post resolves and checks again
+        egress.allowed(addresses, parts.hostname or "", allow_private)
+    except egress.EgressRefused as exc:
+        raise InvalidInput(f"the webhook URL is refused: {exc}") from None
 
 
 # -- posts ------------------------------------------------------------------------------------
@@ -78,18 +96,22 @@ def enqueue(project_id: int, kind: str, text: str, escalation_id: int | None = N
                                   payload=json.dumps({"text": text}), next_ts=ts, created_ts=ts).execute()
 
 
-def enqueue_test(project: Project) -> int:
-    """A test post to the project's webhook.
+def try_test(project: Project, allow_private: bool = False, post: Poster | None = None) -> dict[str, Any]:
+    """Post a test message to the project's webhook once, now, and say what happened (nothing is
+    queued or retried: the human asking wants the real outcome).
 
     Raises:
         Conflict: the project has no webhook.
     """
-    with db.transaction():
-        post = enqueue(project.id, "webhook.test", f"[{project.slug}] beadwire test: escalations will be "
-                                                   "announced here")
-    if post is None:
+    hook = Webhook.get_or_none(Webhook.project == project.id)
+    if hook is None:
         raise Conflict("no webhook configured: set one with `wire escalations webhook URL`")
-    return post
+    text = f"[{project.slug}] beadwire test: escalations will be announced here"
+    try:
+        (post or poster(allow_private))(hook.url, json.dumps({"text": text}).encode(), DEFAULT_TIMEOUT)
+    except WebhookFailed as exc:
+        return {"url": hook.url, "delivered": False, "error": str(exc)}
+    return {"url": hook.url, "delivered": True, "error": None}
 
 
 def backoff(attempts: int) -> float:
@@ -105,7 +127,8 @@ def due(at: float | None = None, limit: int = 200) -> list[int]:
     return [pk for (pk,) in query.tuples()]
 
 
-def attempt(delivery_id: int, post: Poster | None = None, at: float | None = None) -> str:
+def attempt(delivery_id: int, post: Poster | None = None, at: float | None = None,
+            allow_private: bool = False) -> str:
     """Try one post now; returns `delivered`, `retry`, `failed`, `dropped` or `skipped` (not due/held)."""
     ts = at or now()
     with db.transaction():
@@ -120,7 +143,7 @@ def attempt(delivery_id: int, post: Poster | None = None, at: float | None = Non
     if hook is None:  # removed since: nobody to tell
         return _finish(row, "dropped", "no webhook configured")
     try:
-        (post or http_post)(hook.url, row.payload.encode(), DEFAULT_TIMEOUT)
+        (post or poster(allow_private))(hook.url, row.payload.encode(), DEFAULT_TIMEOUT)
     except WebhookFailed as exc:
         log.warning("webhook post %s failed (attempt %s): %s", row.id, row.attempts, exc)
         if row.attempts >= DEFAULT_MAX_ATTEMPTS:
@@ -148,25 +171,31 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
             "next_at": iso(row.next_ts), "last_error": row.last_error, "delivered_at": iso(row.delivered_ts)}
 
 
-def http_post(url: str, body: bytes, timeout: float) -> None:
-    """POST a JSON body; any 2xx is success.
+def poster(allow_private: bool) -> Poster:
+    """The real poster: `http_post` with the deployment's choice about private addresses."""
+    return lambda url, body, timeout: http_post(url, body, timeout, allow_private)
+
+
+def http_post(url: str, body: bytes, timeout: float, allow_private: bool = False) -> None:
+    """POST a JSON body to a public address (`store.egress`); any 2xx is success, a redirect is not
+    followed (it fails like any other status).
 
     Raises:
-        WebhookFailed: another status, or the receiver could not be reached in time.
+        WebhookFailed: a refused address, another status, or the receiver could not be reached in time.
     """
-    import http.client
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "beadwire"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        exc.close()  # it holds the answer's socket
-        raise WebhookFailed(f"HTTP {exc.code}") from None
+        answer = egress.post_json(url, body, timeout, allow_private)
+    except egress.EgressRefused as exc:
+        raise WebhookFailed(f"refused: {exc}") from None
     except (OSError, ValueError, http.client.HTTPException) as exc:
-        raise WebhookFailed(str(getattr(exc, "reason", exc)) or type(exc).__name__) from None
-    if not 200 <= status < 300:
-        raise WebhookFailed(f"HTTP {status}")
+        raise WebhookFailed(_reason(exc)) from None
+    if 300 <= answer.status < 400:
+        raise WebhookFailed(f"HTTP {answer.status}: redirects are not followed (give the final URL)")
+    if not 200 <= answer.status < 300:
+        raise WebhookFailed(f"HTTP {answer.status}")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

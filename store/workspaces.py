@@ -7,6 +7,7 @@ import random
 import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import peewee
 from store import Store, db, outbox
 from store.beads import claim_view
 from store.claims import epics_of, is_stale
-from store.errors import AliasTaken, Forbidden, InvalidInput, StorageFull, Unauthorized, Unavailable
+from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
 from store.models import Claim, Project, Repo, Workspace
 from store.redis import Beat
 from store.repos import normalise_origin, repo_name
@@ -29,6 +30,9 @@ NAMES = ("ada", "bolt", "cedar", "dune", "ember", "fern", "gale", "hazel", "iris
          "zephyr", "aster", "birch", "coral", "delta", "elm", "flint", "grove", "heron", "ivy", "jade",
          "koa", "lumen", "maple", "nimbus", "onyx", "pebble", "quartz", "rowan", "slate", "thorn")
 DEFAULT_ROLE = "developer"
+#: The role that reads every escalation (with the other agents' recent mail attached): only a human
+#: (the project key) moves a workspace into it or out of it.
+COORDINATOR = "coordinator"
 #: Seconds a resolved token stays in this process's cache (saves one SQL query per request).
 DEFAULT_AUTH_CACHE_TTL = 5.0
 
@@ -49,8 +53,8 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     """
     if not SLUG_RE.match(slug):
         raise InvalidInput("project must be 1-64 lowercase letters, digits, '-' or '_'")
-    if alias is not None and not ALIAS_RE.match(alias):
-        raise InvalidInput("alias must be 1-64 letters, digits, '.', '-' or '_'")
+    if alias is not None:
+        alias = normal_alias(alias)
     canonical = normalise_origin(origin)
     project = Project.get_or_none(Project.slug == slug)
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
@@ -94,7 +98,7 @@ def _repo(project: Project, canonical: str) -> Repo:
 def _create_workspace(project: Project, repo: Repo, alias: str | None, role: str, human: str,
                       hostname: str, path: str, token: str) -> Workspace:
     chosen = alias or _free_alias(project, role)
-    if Workspace.select().where(Workspace.project == project.id, Workspace.alias == chosen).exists():
+    if _alias_taken(project, chosen):
         raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; choose another with --alias")
     ts = now()
     try:
@@ -106,8 +110,35 @@ def _create_workspace(project: Project, repo: Repo, alias: str | None, role: str
         raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; choose another with --alias") from None
 
 
+def normal_alias(alias: str) -> str:
+    """An alias as it is stored: NFKC-normalised (`Ａｌｉｃｅ` is `Alice`), then 1-64 ASCII letters,
+    digits, '.', '-' or '_'.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    alias = unicodedata.normalize("NFKC", alias)
+    if not ALIAS_RE.fullmatch(alias):
+        raise InvalidInput("alias must be 1-64 letters, digits, '.', '-' or '_'")
+    return alias
+
+
+def alias_key(alias: str) -> str:
+    """What makes two aliases the same one (`Alice` is `alice`): NFKC, then case-folded. A unique
+    index on (project, lower(alias)) holds it in SQL (schema 6; stored aliases are ASCII)."""
+    return unicodedata.normalize("NFKC", alias).casefold()
+
+
+def _alias_taken(project: Project, alias: str, but: int | None = None) -> bool:
+    """Whether another workspace of the project (`but`: not this one) has `alias` in any case."""
+    same = peewee.fn.LOWER(Workspace.alias) == alias_key(alias)
+    query = Workspace.select().where(Workspace.project == project.id, same)
+    return (query.where(Workspace.id != but) if but is not None else query).exists()
+
+
 def _free_alias(project: Project, role: str) -> str:
-    taken = {a for (a,) in Workspace.select(Workspace.alias).where(Workspace.project == project.id).tuples()}
+    aliases = Workspace.select(Workspace.alias).where(Workspace.project == project.id).tuples()
+    taken = {alias_key(a) for (a,) in aliases}
     suffix = re.sub(r"[^a-z0-9]+", "-", role.lower()).strip("-") or "agent"
     names = list(NAMES)
     random.shuffle(names)
@@ -122,19 +153,35 @@ def _free_alias(project: Project, role: str) -> str:
 
 def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: str | None, role: str | None,
             human: str, hostname: str, path: str) -> dict[str, Any]:
-    """Same worktree, same identity: refresh the descriptive fields, keep the token."""
-    with db.transaction():
-        if alias and alias != ws.alias:
-            if Workspace.select().where(Workspace.project == project.id, Workspace.alias == alias).exists():
-                raise AliasTaken(f"alias {alias} is taken in project {project.slug}")
-            ws.alias = alias
-        ws.repo = _repo(project, canonical)
-        ws.role, ws.human = role or ws.role, human or ws.human
-        ws.hostname, ws.path, ws.last_seen_ts = hostname or ws.hostname, path or ws.path, now()
-        ws.save()
+    """Same worktree, same identity: refresh the descriptive fields, keep the token.
+
+    Raises:
+        RoleNeedsKey: the role would change to or from coordinator (that takes the project key).
+        AliasTaken: the new alias belongs to another workspace.
+    """
+    if crosses_coordinator(ws.role, role):
+        raise RoleNeedsKey(f"only a human changes a role to or from {COORDINATOR}: with the project key, "
+                           f"`wire workspace role {ws.alias} {role}` (PUT /v1/workspaces/{ws.alias}/role)")
+    try:
+        with db.transaction():
+            if alias and alias != ws.alias:
+                if _alias_taken(project, alias, but=ws.id):
+                    raise AliasTaken(f"alias {alias} is taken in project {project.slug}")
+                ws.alias = alias
+            ws.repo = _repo(project, canonical)
+            ws.role, ws.human = role or ws.role, human or ws.human
+            ws.hostname, ws.path, ws.last_seen_ts = hostname or ws.hostname, path or ws.path, now()
+            ws.save()
+    except peewee.IntegrityError:  # lost a race for the alias (the unique index decides)
+        raise AliasTaken(f"alias {alias} is taken in project {project.slug}") from None
     forget_token(token)
     return {"project": project_json(project), "workspace": workspace_json(ws, ws.repo.canonical), "token": token,
             "project_key": None, "created": False}
+
+
+def crosses_coordinator(current: str, wanted: str | None) -> bool:
+    """Whether changing role `current` to `wanted` (None: unchanged) enters or leaves coordinator."""
+    return wanted is not None and wanted != current and COORDINATOR in (current, wanted)
 
 
 # -- authentication ---------------------------------------------------------------------------
@@ -190,8 +237,16 @@ def forget_token(token: str) -> None:
     _auth_cache.pop(token, None)
 
 
-def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> Beat:
+def forget_workspace(workspace_id: int) -> None:
+    """Drop this process's cached copy of a workspace (its role changed); other processes' expire."""
+    with _auth_lock:
+        for token in [t for t, (_, ws, _) in _auth_cache.items() if ws.id == workspace_id]:
+            _auth_cache.pop(token, None)
+
+
+def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None = None) -> Beat:
     """Refresh presence in Redis and read the banner; persist last_seen to SQL at most once a minute.
+    `seen`: the newest mailbox entry the client confirms it has shown (`RedisStore.heartbeat`).
 
     Raises:
         Unauthorized: the workspace was revoked (checked in Redis: auth caches may lag).
@@ -206,7 +261,7 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str) -> Beat:
     online = {"workspace": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human,
               "branch": presence["branch"], "host": presence["host"]}
     beat = st.redis.heartbeat(ws.project_id, ws.id, ts, presence, shape["token"], shape["project"],
-                              online_event=online, offline_after=ts - st.settings.presence_ttl)
+                              online_event=online, offline_after=ts - st.settings.presence_ttl, seen=seen)
     if beat.touch:
         try:
             with db.transaction():

@@ -70,14 +70,16 @@ def test_the_changed_header_is_capped_in_paths_and_bytes_and_says_when_it_was_cu
 
 
 class Recorder:
-    """A transport that answers `{}` and keeps every request's headers."""
+    """A transport that answers `{}` as a beadwire server would (its header) and keeps every request's
+    headers, but those of the check a new server URL gets (`GET /v1/health`)."""
 
     def __init__(self) -> None:
         self.sent: list[dict[str, str]] = []
 
     def __call__(self, method, url, body, headers, timeout):
-        self.sent.append(headers)
-        return 200, b"{}", {}
+        if not url.endswith("/v1/health"):
+            self.sent.append(headers)
+        return 200, b"{}", {"X-Beadwire": "1"}
 
 
 @pytest.fixture
@@ -100,7 +102,8 @@ def test_a_command_sends_its_modified_files_once_on_its_first_call_as_the_worksp
     assert sent == [None, None, '["a.py"]', None]
 
 
-def test_auto_reserve_off_or_outside_a_worktree_sends_nothing(worktree, tmp_path_factory):
+def test_auto_reserve_off_or_outside_a_worktree_sends_nothing(worktree, tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("WIRE_CONFIG_DIR", str(tmp_path_factory.mktemp("cfg")))  # http://x gets checked once
     transport = Recorder()
     Client(transport=transport, start=worktree, auto_reserve=False).whoami()
     bare = tmp_path_factory.mktemp("bare")

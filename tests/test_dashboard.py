@@ -132,6 +132,20 @@ def test_the_next_address_never_leaves_the_site(shop, client):
         assert r.headers["Location"] == "/team", evil
 
 
+def test_a_next_address_with_a_tab_or_line_break_does_not_become_another_host(shop, client):
+    # browsers drop tabs and line breaks from URLs: `/<tab>/evil.example` is `//evil.example` to them
+    client.get("/login")
+    token = client.get_cookie("bw_login_csrf", path="/login").value
+    for evil in ("/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\x00/evil.example", "/ /evil"):
+        r = client.post("/login", data={"key": shop.key, "csrf_token": token, "next": evil})
+        assert r.status_code == 303 and r.headers["Location"] == "/team", (evil, r.headers["Location"])
+    raw = client.post("/login", data=f"key={shop.key}&csrf_token={token}&next=/%09/evil.example",
+                      content_type="application/x-www-form-urlencoded")
+    assert raw.headers["Location"] == "/team"
+    page = client.get("/login?next=/%09/evil.example").get_data(as_text=True)
+    assert 'name="next" value="/team"' in page
+
+
 def test_a_workspace_token_mints_a_read_only_session(shop, client, app):
     link = _link(client, shop.bob.token)
     assert link["access"] == "viewer"
@@ -389,6 +403,21 @@ def test_rotating_the_key_or_revoking_the_viewer_ends_sessions(shop, client, app
     Project.update(key_hash="0" * 64).where(Project.id == shop.id).execute()
     r = client.get("/team")
     assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_a_login_link_made_before_a_key_rotation_no_longer_logs_in(shop, client):
+    human, viewer = _link(client, shop.key), _link(client, shop.bob.token)
+    client.get(human["path"])  # opened (the page with its button, and the form's CSRF cookie) before
+    csrf = client.get_cookie("bw_login_csrf", path="/login").value
+    rotated = client.post("/v1/project/key/rotate", headers=_key(shop.key), json={})
+    assert rotated.status_code == 200
+    for link in (human, viewer):
+        assert client.get(link["path"]).status_code == 401
+        r = client.post(link["path"], data={"csrf_token": csrf})
+        assert r.status_code == 401 and "rotated" in r.get_data(as_text=True)
+        assert client.get("/team").status_code == 302  # no session came of it
+    _login(client, rotated.json["project_key"])  # a link made with the new key works
+    assert client.get("/team").status_code == 200
 
 
 def test_a_group_mail_names_every_recipient_in_the_feed(shop, make_agent, client):

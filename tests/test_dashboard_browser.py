@@ -79,8 +79,10 @@ def page(browser):
     context.close()
 
 
-def login(page, wire: Wire) -> dict:
-    link = wire.json("dashboard")
+def login(page, wire: Wire, key: str | None = None) -> dict:
+    """Log in through `wire dashboard`: as a human with `key` (given explicitly, as every human-only
+    command wants it), else read-only as the worktree's workspace."""
+    link = wire.json("dashboard", *(["--key", key] if key else []))
     page.goto(link["url"])
     page.click("#continue")  # opening the link only shows the button: previews cannot use it up
     assert re.search(r"/team$", page.url), page.url
@@ -100,9 +102,9 @@ def shot(page, name: str) -> None:
 def test_a_claim_from_the_cli_shows_on_team_and_work_within_a_second(team, page, browser):
     from playwright.sync_api import expect
 
-    alice, bob, _ = team
+    alice, bob, key = team
     bead = bob.json("create", "Wire the checkout form", "-p", "P1")["id"]
-    link = login(page, alice)
+    link = login(page, alice, key)
     assert link["access"] == "human"
     work = page.context.new_page()
     work.goto(page.url.replace("/team", "/work"))
@@ -120,8 +122,8 @@ def test_a_claim_from_the_cli_shows_on_team_and_work_within_a_second(team, page,
 def test_an_escalation_answered_in_the_browser_reaches_the_agents_status_banner(team, page):
     from playwright.sync_api import expect
 
-    alice, _, _ = team
-    login(page, alice)
+    alice, _, key = team
+    login(page, alice, key)
     page.goto(page.url.replace("/team", "/escalations"))
     wait_live(page)
     esc = alice.json("escalate", "Drop the legacy orders table?", "Migration 42 needs it gone.",
@@ -138,11 +140,11 @@ def test_an_escalation_answered_in_the_browser_reaches_the_agents_status_banner(
 
 
 def test_an_xss_payload_in_a_mail_and_a_bead_title_renders_as_text(team, page):
-    alice, _, _ = team
+    alice, _, key = team
     bead = alice.json("create", XSS)["id"]
     alice("mail", "send", "bob", XSS, "--subject", XSS)
     alice("chat", "send", "bob", XSS)
-    login(page, alice)
+    login(page, alice, key)
     base = page.url.rsplit("/", 1)[0]
     for path in ("/work", "/mail", "/activity", "/chat"):
         page.goto(base + path)
@@ -167,7 +169,7 @@ def test_a_logged_out_browser_gets_the_login_page_and_the_key_logs_in(team, stac
 def test_every_page_renders_and_is_saved_as_a_screenshot(team, page):
     from playwright.sync_api import expect
 
-    alice, bob, _ = team
+    alice, bob, key = team
     first = alice.json("create", "Schema migration", "-p", "P0", "-t", "feature")["id"]
     second = alice.json("create", "Orders API", "--blocked-by", first)["id"]
     alice.json("create", "Checkout page", "--blocked-by", second)
@@ -177,7 +179,7 @@ def test_every_page_renders_and_is_saved_as_a_screenshot(team, page):
     bob("chat", "send", "alice", "Schema lands in 20 minutes")
     alice("escalate", "Which database for reporting?", "Two options; both fine for now.",
           "--option", "PostgreSQL", "--option", "ClickHouse")
-    login(page, alice)
+    login(page, alice, key)
     base = page.url.rsplit("/", 1)[0]
     pages = {"team": "/team", "work": "/work", "graph": "/work/graph", "chat": "/chat", "mail": "/mail",
              "escalations": "/escalations", "activity": "/activity", "policy": "/policy"}
@@ -202,11 +204,11 @@ def _keep_for_readme() -> None:
         shutil.copy(SHOTS / "team.png", Path(__file__).parents[1] / "docs" / "dashboard.png")
 
 
-def test_wire_dashboard_without_the_key_opens_a_read_only_session(team, page, tmp_path):
+def test_wire_dashboard_without_the_key_opens_a_read_only_session(team, page):
     from playwright.sync_api import expect
 
     alice, bob, _ = team
-    keyless = Wire(bob.cwd, {**bob.env, "WIRE_CONFIG_DIR": str(tmp_path / "no-keys")})
+    keyless = bob  # the key saved in keys.json is never used for a human session: --key is
     esc = bob.json("escalate", "Rename the service?", "Marketing asked.", "--option", "yes", "--option", "no")
     theirs = alice.json("escalate", "Alice's own question", "Only humans and alice see it.")
     link = login(page, keyless)

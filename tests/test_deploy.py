@@ -155,8 +155,9 @@ OLD_KEY, ANA_TOKEN, BOB_TOKEN = "bw_pk_" + "k" * 43, "bw_ws_" + "a" * 43, "bw_ws
 ORIGIN = "git@github.com:acme/shop.git"
 
 
-def _build_version_3(database_url: str) -> None:
-    """A database as a version-3 beadwire left it: its tables (tests/data/schema_v3.*.sql) and data."""
+def _build_version_3(database_url: str, more_aliases: tuple[str, ...] = ()) -> None:
+    """A database as a version-3 beadwire left it: its tables (tests/data/schema_v3.*.sql) and data
+    (workspaces ana and bob, then one per `more_aliases`, whose tokens are `token_of(alias)`)."""
     from store import db
     from store.config import Settings
     from store.repos import normalise_origin
@@ -183,7 +184,8 @@ def _build_version_3(database_url: str) -> None:
         insert("project", id=1, slug="shop", name="shop", key_hash=hash_secret(OLD_KEY), stale_claim_seconds=None,
                created_ts=ts)
         insert("repo", id=1, project_id=1, canonical=normalise_origin(ORIGIN), name="shop", prefix="bd")
-        for ws_id, alias, token in ((1, "ana", ANA_TOKEN), (2, "bob", BOB_TOKEN)):
+        extra = [(3 + i, alias, token_of(alias)) for i, alias in enumerate(more_aliases)]
+        for ws_id, alias, token in ((1, "ana", ANA_TOKEN), (2, "bob", BOB_TOKEN), *extra):
             insert("workspace", id=ws_id, project_id=1, repo_id=1, alias=alias, role="developer", human="",
                    hostname="old-host", path="/src/shop", token_hash=hash_secret(token), created_ts=ts,
                    last_seen_ts=ts, revoked=False)
@@ -199,6 +201,33 @@ def _build_version_3(database_url: str) -> None:
                 db.database.execute_sql(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
                                         f"(SELECT MAX(id) FROM \"{table}\"))")
     db.database.close()
+
+
+def token_of(alias: str) -> str:
+    from store.util import hash_secret
+
+    return "bw_ws_" + hash_secret(alias)[:43]
+
+
+def test_upgrading_renames_aliases_that_clash_whatever_their_case_and_keeps_their_tokens(
+        settings, database_url, real_redis):
+    from tests.conftest import _make_app
+
+    _build_version_3(database_url, more_aliases=("Ana", "ANA", "bob\n", "Ｃｙ", "cy"))
+    app = _make_app(settings.with_(database_url=database_url), real_redis)  # migrates, as `release` does
+    client = app.test_client()
+
+    def alias(token: str) -> str:
+        r = client.get("/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.json
+        return r.json["alias"]
+
+    assert [alias(t) for t in (ANA_TOKEN, BOB_TOKEN)] == ["ana", "bob"]  # the oldest keep theirs
+    renamed = [alias(token_of(a)) for a in ("Ana", "ANA", "bob\n", "Ｃｙ", "cy")]
+    assert renamed == ["Ana-2", "ANA-3", "bob-2", "Cy", "cy-2"]
+    joined = client.post("/v1/init", json={"project": "shop", "repo_origin": ORIGIN, "alias": "CY"},
+                         headers={"Authorization": f"Bearer {OLD_KEY}"})
+    assert joined.status_code == 409 and joined.json["error"]["code"] == "alias_taken"
 
 
 def test_upgrading_a_version_3_database_keeps_its_data(settings, database_url, real_redis):

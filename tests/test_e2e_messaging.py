@@ -53,6 +53,9 @@ class Api:
 
     def __init__(self, url: str, token: str = "") -> None:
         self.url, self.token = url, token
+        #: None: calls do not confirm what they showed (each banner entry comes once). Else the newest
+        #: entry shown, sent as `X-Wire-Seen` and moved on by every answer that arrives, as the CLI does.
+        self.seen: str | None = None
         parsed = urlparse(url)
         self.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=WAIT_SLICE + 15)
         self.used = 0.0
@@ -70,6 +73,8 @@ class Api:
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        if self.seen is not None:
+            headers["X-Wire-Seen"] = self.seen
         target = f"/v1{path}" + (f"?{urlencode(query)}" if query else "")
         data = json.dumps(body) if body is not None else None
         if time.monotonic() - self.used > KEEPALIVE_S:
@@ -83,7 +88,11 @@ class Api:
             self.conn.close()  # the next call reconnects
             raise
         banner = response.getheader("X-Wire-Banner")
-        return Answer(response.status, json.loads(raw or b"null"), json.loads(banner) if banner else None)
+        answer = Answer(response.status, json.loads(raw or b"null"), json.loads(banner) if banner else None)
+        if self.seen is not None:
+            entries = [i["entry"] for i in (answer.banner or {}).get("new", [])]
+            self.seen = max([self.seen, *entries], key=lambda e: tuple(map(int, e.split("-"))))
+        return answer
 
     def ok(self, method: str, path: str, body: dict | None = None, **query: Any) -> Any:
         answer = self.call(method, path, body, **query)

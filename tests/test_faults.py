@@ -61,6 +61,7 @@ class Traffic:
         self.shown: list[tuple[str, int]] = []  # (phase, message id) as the reader's banner showed them
         self.acked: dict[int, str] = {}  # message id -> phase its ack was answered 200
         self.to_ack: list[int] = []  # shown, not yet acknowledged
+        self.seen = "0-0"  # the newest mailbox entry the reader was shown: it confirms it, like the CLI
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._send, args=(a,), daemon=True) for a in senders]
@@ -111,6 +112,7 @@ class Traffic:
 
     def _read(self) -> None:
         api = self.reader.on(self.url)
+        api.seen = self.seen  # a later reader (drain) goes on from there, as the next command would
         to_ack = self.to_ack
         while not self._stop.is_set():
             phase, beat = self._call(api, "whoami", "GET", "/whoami")
@@ -121,7 +123,9 @@ class Traffic:
                 if ack is not None and ack.status == 200:
                     self.acked[message_id] = phase
                     to_ack.remove(message_id)
+            self.seen = api.seen
             time.sleep(DEFAULT_PACE)
+        self.seen = api.seen
         api.close()
 
     def _new_mail(self, phase: str, answer) -> list[int]:

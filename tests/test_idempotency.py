@@ -66,8 +66,30 @@ def test_a_key_reused_for_another_request_is_refused(pair):
     bead = ana.create("Fix login")
     assert send(ana, "first", "k-reuse").status_code == 201
     r = ana.client.post(f"/v1/beads/{bead}/claim", json={}, headers={**ana._h(), KEY: "k-reuse"})
-    assert r.status_code == 422 and r.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "idempotency_mismatch"
     assert ana.get(f"/beads/{bead}").get_json()["status"] == "open"
+
+
+def test_the_same_key_with_another_body_is_refused_not_answered_with_the_first_mail(pair):
+    ana, bob = pair
+    assert send(ana, "deploy at noon", "k-body").status_code == 201
+    r = send(ana, "deploy at five", "k-body")
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "idempotency_mismatch"
+    assert "Idempotent-Replayed" not in r.headers and "different request" in r.get_json()["error"]["message"]
+    assert [m["body"] for m in bob.get("/mail").get_json()] == ["deploy at noon"]
+    assert send(ana, "deploy at noon", "k-body").headers.get("Idempotent-Replayed") == "true"
+
+
+def test_a_key_stored_before_bodies_counted_still_replays(pair):
+    from store.models import RequestLog
+    from store.requests import legacy_fingerprint
+
+    ana, bob = pair
+    first = send(ana, "deploy at noon", "k-old")
+    RequestLog.update(fingerprint=legacy_fingerprint("POST", "/v1/mail")).execute()  # as schema 5 wrote it
+    again = send(ana, "deploy at noon", "k-old")
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.get_json() == first.get_json()
+    assert mail_count(bob) == 1
 
 
 def test_a_refused_request_is_not_remembered_so_it_can_succeed_later(pair):

@@ -1,6 +1,8 @@
 """The OpenAPI document describes the whole API, and the API keeps to it: schemathesis generates
 requests for every operation (in-process, against the WSGI app on a real Redis) and checks that no
-answer is a 500 and every answer has a documented status and matches its documented schema.
+answer is a 500 and every answer has a documented status and matches its documented schema. It runs
+twice: with a workspace token (the project key only where nothing else is accepted), and with the
+human credential, the project key, on every operation.
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ class Tenant:
         bead = client.post("/v1/beads", json={"title": "seed"}, headers=headers).json["id"]
         client.post(f"/v1/beads/{bead}/claim", json={}, headers=headers)
 
-    def headers(self, case: Any) -> dict[str, str]:
+    def headers(self, case: Any, human: bool = False) -> dict[str, str]:
+        """The caller's bearer: the workspace token where the operation takes one, else the project
+        key; with `human`, the project key wherever a bearer is wanted."""
         security = case.operation.definition.raw.get("security") or []
         if not security:
             return {}
-        bearer = self.key if "projectKey" in security[0] else self.token
+        bearer = self.key if human or "projectKey" in security[0] else self.token
         return {"Authorization": f"Bearer {bearer}"}
 
     def saw(self, case: Any, response: Any) -> None:
@@ -63,15 +67,28 @@ def api(real_app, tenant):
 schema = schemathesis.pytest.from_fixture("api")
 
 
-@schema.parametrize()
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-def test_no_server_error_and_every_answer_keeps_to_the_document(case, tenant):
+def call(case: Any, tenant: Tenant, human: bool) -> None:
     if case.path in LONG_POLLS and isinstance(case.query, dict):
         case.query["timeout"] = 0
-    response = case.call_and_validate(headers=tenant.headers(case), checks=[
+    response = case.call_and_validate(headers=tenant.headers(case, human), checks=[
         not_a_server_error, response_schema_conformance, status_code_conformance])
     tenant.saw(case, response)
+
+
+FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+                phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+
+
+@schema.parametrize()
+@FUZZ
+def test_no_server_error_and_every_answer_keeps_to_the_document(case, tenant):
+    call(case, tenant, human=False)
+
+
+@schema.parametrize()
+@FUZZ
+def test_with_the_project_key_on_every_operation_no_server_error_either(case, tenant):
+    call(case, tenant, human=True)
 
 
 def test_every_api_route_is_documented(real_app):

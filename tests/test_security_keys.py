@@ -122,13 +122,32 @@ def test_wire_key_rotate_saves_the_new_key_and_wire_workspace_revoke_kills_a_tok
     saved = json.loads((tmp_path / "cfg" / "keys.json").read_text())
     new = saved["http://wire.test|shop"]
     assert f"project key: {new}" in out.output and "old key no longer works" in out.output
-    # the saved key is found without --key
-    out = CliRunner().invoke(cli, ["workspace", "revoke", "ana", "--project", "shop"], obj=wire)
+    # human-only: the saved key is never picked up (an agent in this worktree could use it), only --key
+    for args in (["workspace", "revoke", "ana"], ["key", "rotate", "--project", "shop"]):
+        out = CliRunner().invoke(cli, args, obj=wire)
+        assert out.exit_code == 1 and "needs the project key" in out.output, out.output
+    assert ana.get("/whoami").status_code == 200
+    out = CliRunner().invoke(cli, ["workspace", "revoke", "ana", "--key", new], obj=wire)
     assert out.exit_code == 0, out.output
     assert "ana is revoked" in out.output
     assert ana.get("/whoami").status_code == 401
     out = CliRunner().invoke(cli, ["key", "rotate", "--project", "shop", "--key", key], obj=wire)
     assert out.exit_code == 1 and "unknown project key" in out.output
+
+
+def test_wire_dashboard_ignores_the_saved_key_and_takes_only_an_explicit_one(client, team, tmp_path, monkeypatch):
+    from cli import local
+
+    ana, _, _, key = team
+    monkeypatch.setenv("WIRE_CONFIG_DIR", str(tmp_path / "cfg"))
+    monkeypatch.delenv("WIRE_PROJECT_KEY", raising=False)
+    local.save_key("http://wire.test", "shop", key)  # as `wire init` left it on the first human's machine
+    local.write_workspace(tmp_path, {"url": "http://wire.test", "token": ana.token, "project": "shop"})
+    wire = Client("http://wire.test", transport=FlaskTransport(client), start=tmp_path, auto_reserve=False)
+    out = CliRunner().invoke(cli, ["dashboard", "--json"], obj=wire)
+    assert out.exit_code == 0 and json.loads(out.stdout)["access"] == "viewer", out.output  # the agent's read-only use
+    out = CliRunner().invoke(cli, ["dashboard", "--json"], obj=wire, env={"WIRE_PROJECT_KEY": key})
+    assert out.exit_code == 0 and json.loads(out.stdout)["access"] == "human", out.output
 
 
 # -- rate limits -----------------------------------------------------------------------------

@@ -153,7 +153,7 @@ CALLERS_OF_B = {"workspace": ("eve",), "key": ("key_b",), "either": ("eve", "key
 #: A body valid for the endpoint, so that validation (422) cannot answer before the lookup does.
 BODIES = {"beads.update_bead": {"title": "mine now"}, "beads.comment": {"text": "hi"},
           "beads.link": {"target": "bd-x"}, "beads.close": {"reason": "done"},
-          "escalations_admin.respond": {"response": "no"}}
+          "escalations_admin.respond": {"response": "no"}, "keys.set_role": {"role": "coordinator"}}
 
 
 def object_rules(app) -> list[tuple[str, str, str]]:
@@ -290,6 +290,8 @@ def _matrix() -> dict[str, list[Probe]]:
                             p("bob", "GET", "/handoffs/latest", hidden=("handoffsecret",))],
         "handoffs.prime": [p("eve", "GET", "/prime"), p("bob", "GET", "/prime", hidden=("handoffsecret",))],
         "keys.revoke": [p("key_b", "POST", "/workspaces/zebra-ana/revoke", {}, 404)],
+        "keys.set_role": [p("key_b", "PUT", "/workspaces/zebra-ana/role", {"role": "coordinator"}, 404),
+                          p("ana", "PUT", "/workspaces/zebra-ana/role", {"role": "coordinator"}, 403)],
         "keys.rotate": [p("key_b", "POST", "/project/key/rotate", {})],
         "dashboard_api.mint_link": [p("eve", "POST", "/dashboard/link", {}, None),
                                     p("key_b", "POST", "/dashboard/link", {}, None)],

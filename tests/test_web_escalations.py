@@ -17,6 +17,13 @@ from store.models import Escalation, WebhookDelivery
 from store.util import now
 
 
+@pytest.fixture
+def settings(settings):
+    """These tests post to a receiver on 127.0.0.1: the deployment must allow private addresses
+    (tests/test_security_webhook.py shows they are refused by default)."""
+    return settings.with_(webhook_allow_private=True)
+
+
 def _events(app, project_id: int, kind: str | None = None) -> list[dict]:
     st = app.extensions["beadwire"]
     rows = [fields for _, fields in st.redis.client.xrange(st.redis.keys.events_key(project_id))]
@@ -306,7 +313,7 @@ def sweep(app) -> dict[str, int]:
     counts = escalations.sweep(st)
     outbox.publish_pending(st)
     for post_id in webhooks.due():
-        webhooks.attempt(post_id)
+        webhooks.attempt(post_id, allow_private=st.settings.webhook_allow_private)
     return counts
 
 

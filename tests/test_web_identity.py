@@ -87,6 +87,31 @@ def test_reinit_renaming_onto_an_alias_in_use_is_refused(client):
     assert refused.json["error"]["code"] == "alias_taken"
 
 
+def test_an_alias_cannot_be_taken_again_in_another_case_or_unicode_form(client):
+    ana = init(client, {**SHOP, "alias": "alice"})
+    key = ana.json["project_key"]
+    for twin in ("Alice", "ALICE", "ａｌｉｃｅ", "Ａｌｉｃｅ"):  # fullwidth letters are `alice` after NFKC
+        r = init(client, {**SHOP, "alias": twin}, bearer=key)
+        assert r.status_code == 409 and r.json["error"]["code"] == "alias_taken", twin
+    for bad in ("alice\n", "al ice", "ali\u200bce", "ålice"):
+        assert init(client, {**SHOP, "alias": bad}, bearer=key).status_code == 422, bad
+    bob = init(client, {**SHOP, "alias": "Ｂｏｂ"}, bearer=key)
+    assert bob.status_code == 201 and bob.json["workspace"]["alias"] == "Bob"  # stored normalised
+    assert init(client, {**SHOP, "alias": "ALICE"}, bearer=bob.json["token"]).status_code == 409
+    renamed = init(client, {**SHOP, "alias": "Alice"}, bearer=ana.json["token"])  # her own, in another case
+    assert renamed.status_code == 200 and renamed.json["workspace"]["alias"] == "Alice"
+
+
+def test_the_database_itself_keeps_aliases_unique_whatever_their_case(client):
+    import peewee
+
+    init(client, {**SHOP, "alias": "alice"})
+    row = Workspace.get(Workspace.alias == "alice")
+    with pytest.raises(peewee.IntegrityError):  # what decides a race between two inits
+        Workspace.create(project=row.project_id, repo=row.repo_id, alias="ALICE", role="developer",
+                         token_hash="0" * 64, created_ts=0, last_seen_ts=0)
+
+
 def test_reinit_with_the_workspace_token_keeps_the_same_identity(client):
     first = init(client, {**SHOP, "role": "reviewer"})
     again = init(client, {**SHOP, "role": "reviewer"}, bearer=first.json["token"])

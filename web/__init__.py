@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     """Build the app for `settings` (default: from the environment)."""
     from store import db, open_store
     from web import beads, chat, errors, escalations, handoffs, identity, locks, mail, policies, sync
-    from web.common import add_banner
+    from web.common import add_banner, identify
     from web.keys import bp as keys_bp
     from web.openapi import bp as openapi_bp
 
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     @app.after_request
     def _deliver(response):
         _send_outbox(response.status_code)
-        return add_banner(response)
+        return identify(add_banner(response))
 
     @app.teardown_request
     def _close(exc: BaseException | None) -> None:

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from store import chat, messages
 from store.db import close as db_close
 from store.db import connect as db_connect
-from web.common import MAX_ID, authenticate, load, load_args, store
+from web.common import MAX_ID, authenticate, load, load_args, seen_entry, store
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -96,5 +96,9 @@ def watch():
     if g.banner and (g.banner["new"] or g.banner["waiting"]):
         return jsonify({"items": g.banner["new"], "waiting": g.banner["waiting"]})
     db_close()  # a watcher holds no database connection
-    entries = store().redis.read_group_blocking(g.project.id, g.ws.id, int(timeout * 1000))
-    return jsonify({"items": [messages.banner_item(fields) for _, fields in entries], "waiting": []})
+    seen, wait_ms = seen_entry(), int(timeout * 1000)
+    if seen is None:  # a client that does not confirm: what this read takes is shown once, here
+        entries = store().redis.read_group_blocking(g.project.id, g.ws.id, wait_ms)
+    else:  # one that does: nothing is consumed, the entries stay until it confirms them
+        entries = store().redis.wait_mailbox(g.project.id, g.ws.id, seen, wait_ms)
+    return jsonify({"items": [messages.banner_item(fields, entry) for entry, fields in entries], "waiting": []})

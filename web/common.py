@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +21,10 @@ from store.util import json_depth_over, unstorable_text
 MAX_ID = 2**31 - 1
 #: Longest query string read (proxies and gunicorn cap the whole request line near 4-8 KiB anyway).
 MAX_QUERY = 8192
+#: Request header: the newest mailbox entry (`entry` of a banner item) the client has shown. Its
+#: presence makes the banner show every entry after it, until a later call confirms them.
+SEEN_HEADER = "X-Wire-Seen"
+_ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
 class IdConverter(IntegerConverter):
@@ -92,7 +97,7 @@ def authenticate() -> None:
         g.ws, g.project = auth(token)
     try:
         beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""),
-                         request.headers.get("X-Wire-Host", ""))
+                         request.headers.get("X-Wire-Host", ""), seen_entry())
     except Unauthorized:
         from store.workspaces import forget_token
 
@@ -104,6 +109,16 @@ def authenticate() -> None:
         from actors.mailbox import rebuild_mailboxes
 
         rebuild_mailboxes.send(g.project.id)
+
+
+def seen_entry() -> str | None:
+    """The caller's `X-Wire-Seen` entry id; None when it does not send one (each entry shows once, as
+    read); a malformed one counts as "nothing shown yet" (an entry shown twice beats one never shown)."""
+    raw = request.headers.get(SEEN_HEADER)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    return raw if _ENTRY_ID.fullmatch(raw) else "0-0"
 
 
 def _add_conflicts(unread: int) -> None:
@@ -155,6 +170,18 @@ def key_or_workspace() -> None:
         admin()
     else:
         authenticate()
+
+
+#: Response header on every answer: the CLI checks it before it sends a token to a URL it has not
+#: seen answer as beadwire (cli/client.py, `Client.check_server`). Its value is the API version.
+SERVER_HEADER = "X-Beadwire"
+API_VERSION = "1"
+
+
+def identify(response):
+    """after_request: every answer (errors and pages too) says it comes from a beadwire server."""
+    response.headers[SERVER_HEADER] = API_VERSION
+    return response
 
 
 def add_banner(response):

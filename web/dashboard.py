@@ -214,8 +214,13 @@ def _set_session(response, cookie: str):
 
 
 def _safe_next(value: str | None) -> str:
-    """Only a path of this site (no `//host`, no scheme): never an open redirect."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only a path of this site (no `//host`, no scheme): never an open redirect.
+
+    Browsers drop tabs and line breaks from a URL and read `\\` as `/`, so `/\t/evil.example` is
+    `//evil.example` to them: any control character, whitespace or backslash makes it unsafe.
+    """
+    if (value and value.startswith("/") and not value.startswith("//") and value.isprintable()
+            and not any(c.isspace() or c == "\\" for c in value)):
         return value
     return url_for("dashboard.team")
 

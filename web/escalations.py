@@ -96,7 +96,7 @@ def get_webhook():
 
 @admin_bp.put("/project/webhook")
 def put_webhook():
-    return jsonify(webhooks.set_url(g.project, load(webhook_schema)["url"]))
+    return jsonify(webhooks.set_url(g.project, load(webhook_schema)["url"], store().settings.webhook_allow_private))
 
 
 @admin_bp.delete("/project/webhook")
@@ -106,9 +106,8 @@ def delete_webhook():
 
 @admin_bp.post("/project/webhook/test")
 def test_webhook():
-    post = webhooks.enqueue_test(g.project)
-    _send_posts([post])
-    return jsonify({"queued": True, "id": post}), 202
+    """One synchronous try (at most the webhook timeout), so the human sees the real outcome."""
+    return jsonify(webhooks.try_test(g.project, store().settings.webhook_allow_private))
 
 
 def _send_posts(ids: list[int]) -> None:

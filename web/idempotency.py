@@ -60,7 +60,9 @@ def _keyed(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(**kwargs)
         ws = g.get("ws")
         pending = requests.Pending(g.project.id, ws.id if ws is not None else 0, requests.check_key(key),
-                                   requests.fingerprint(request.method, request.path))
+                                   requests.fingerprint(request.method, request.path, request.query_string,
+                                                        request.get_data(cache=True)),
+                                   requests.legacy_fingerprint(request.method, request.path))
         stored = requests.lookup(pending)
         if stored is not None:
             return _replay(stored)

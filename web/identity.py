@@ -11,12 +11,16 @@ from web.common import authenticate, bearer, limit_ip, load, store
 bp = Blueprint("identity", __name__, url_prefix="/v1")
 
 
+#: A role name (a playbook's): letters, digits, '-' and '_'.
+ROLE = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}\Z")
+
+
 class InitSchema(Schema):
     project = fields.Str(required=True, validate=validate.Length(min=1, max=64))
     repo_origin = fields.Str(required=True, validate=validate.Length(min=1, max=500))
     alias = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
     #: None keeps the role on re-init; a new workspace defaults to developer
-    role = fields.Str(load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$"))
+    role = fields.Str(load_default=None, allow_none=True, validate=ROLE)
     human = fields.Str(load_default="", validate=validate.Length(max=100))
     hostname = fields.Str(load_default="", validate=validate.Length(max=255))
     path = fields.Str(load_default="", validate=validate.Length(max=1024))

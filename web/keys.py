@@ -1,14 +1,24 @@
-"""Key management, for humans with the project key: rotate the key, revoke a workspace's token."""
+"""Key management, for humans with the project key: rotate the key, revoke a workspace's token, set a
+workspace's role (the only way into or out of coordinator)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
+from marshmallow import Schema, fields
 
 from store import access
-from web.common import admin, store
+from web.common import admin, load, store
+from web.identity import ROLE
 
 bp = Blueprint("keys", __name__, url_prefix="/v1")
 bp.before_request(admin)
+
+
+class RoleSchema(Schema):
+    role = fields.Str(required=True, validate=ROLE)
+
+
+role_schema = RoleSchema()
 
 
 @bp.post("/project/key/rotate")
@@ -19,3 +29,8 @@ def rotate():
 @bp.post("/workspaces/<alias>/revoke")
 def revoke(alias: str):
     return jsonify(access.revoke_workspace(store(), g.project, alias))
+
+
+@bp.put("/workspaces/<alias>/role")
+def set_role(alias: str):
+    return jsonify(access.set_role(g.project, alias, load(role_schema)["role"]))

@@ -105,7 +105,7 @@ def auto_reserve_from_header() -> list[dict[str, Any]]:
         return []
     try:
         paths = changed_schema.load({"paths": json.loads(raw)})["paths"]
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):  # `[[[[...`: the parser's own depth limit
         logging.getLogger("beadwire.web").info("ignoring a malformed %s header", CHANGED_HEADER)
         return []
     complete = request.headers.get(TRUNCATED_HEADER, "") != "1"

@@ -78,7 +78,7 @@ class _Document(Schema):
 @lru_cache(maxsize=1)
 def operations() -> dict[str, Op]:
     """Endpoint name -> Op, for every endpoint of the JSON API."""
-    from web import beads, chat, escalations, handoffs, identity, locks, mail, policies, sync
+    from web import beads, chat, escalations, handoffs, identity, keys, locks, mail, policies, sync
 
     ws, key, either = "workspace", "key", "either"
     return {
@@ -145,7 +145,8 @@ def operations() -> dict[str, Op]:
         "escalations_admin.put_webhook": Op("Set or remove the webhook", key, r.Webhook,
                                             body=escalations.webhook_schema),
         "escalations_admin.delete_webhook": Op("Remove the webhook", key, r.Webhook),
-        "escalations_admin.test_webhook": Op("Queue a test post", key, r.Queued, ok=202, errors=(409,)),
+        "escalations_admin.test_webhook": Op("Post a test message once, now, and tell the outcome", key,
+                                             r.WebhookTest, errors=(409,)),
         "policy_read.show": Op("The policy for a role", either, r.PolicyView, query=policies.role_args, etag=True),
         "policy_read.bundle": Op("A whole policy version", either, r.PolicyBundle, query=policies.version_args,
                                  errors=(404,), etag=True),
@@ -162,6 +163,8 @@ def operations() -> dict[str, Op]:
         "handoffs.prime": Op("Everything an agent needs at the start of a run", ws, r.Prime),
         "keys.rotate": Op("Replace the project key (shown once)", key, r.Rotated),
         "keys.revoke": Op("Revoke a workspace's token; its claims go stale", key, r.Revoked),
+        "keys.set_role": Op("Set a workspace's role (the only way into or out of coordinator)", key, r.RoleSet,
+                            body=keys.role_schema),
         "dashboard_api.mint_link": Op("A one-time dashboard login link", either, r.DashboardLink, ok=201),
     }
 

@@ -245,6 +245,7 @@ class ChatPending(Open):
 class BannerItem(Open):
     id = fields.Int(required=True)
     kind = _str()
+    entry = _str()  # its mailbox entry id: send the newest shown back in `X-Wire-Seen`
 
 
 class Watch(Open):
@@ -318,9 +319,10 @@ class Webhook(Open):
     updated_at = fields.Str(allow_none=True)
 
 
-class Queued(Open):
-    queued = fields.Bool(required=True)
-    id = fields.Int(required=True)
+class WebhookTest(Open):
+    url = _str()
+    delivered = fields.Bool(required=True)
+    error = fields.Str(required=True, allow_none=True)
 
 
 class PolicyVersion(Open):
@@ -383,6 +385,12 @@ class Revoked(Open):
     already = fields.Bool(required=True)
     stale_claims = fields.List(fields.Str(), required=True)
     released_reservations = fields.Int(required=True)
+
+
+class RoleSet(Open):
+    alias = _str()
+    role = _str()
+    previous = _str()
 
 
 class DashboardLink(Open):

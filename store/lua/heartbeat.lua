@@ -19,6 +19,8 @@
 -- KEYS[12] event stream     <ns>:{p:<id>}:events            gets `presence.online` (optional, see ARGV[14])
 -- ARGV[13] beats older than this (epoch s) mean the workspace was offline
 -- ARGV[14] payload JSON of the `presence.online` event, "" for none   ARGV[15] event stream MAXLEN ~
+-- ARGV[16] the newest mailbox entry id the client confirms it has shown (header `X-Wire-Seen`), or ""
+--          for a client that does not confirm (then each new entry is returned once, as it is read)
 --
 -- Before anything is written: {'revoked'} when the workspace is in the revoked set (a revocation
 -- reaches every process at once, whatever their auth caches hold), {'limited', ms} when a bucket
@@ -27,8 +29,11 @@
 --   touch    1 when SQL last_seen is due (throttles SQL writes to one per TTL per workspace)
 --   rebuild  1 when the epoch is missing (new or flushed Redis: mailboxes must be rebuilt from SQL)
 --            and no rebuild was requested within ARGV[8] s (so a failed rebuild is asked for again)
---   new      mailbox entries never read before ([id, [field, value, ...]]); reading moves them into
---            the group's pending list, so each is returned exactly once
+--   new      with ARGV[16]: the entries after that id, read or not, so an entry whose answer never
+--            reached the client is shown again until a later call confirms it (at least once);
+--            without: the entries never read before (at most once). Either way reading moves new
+--            entries into the group's pending list, where the reminder sweep finds them
+--            ([id, [field, value, ...]])
 --   pending  entries not acknowledged, read or not (acked entries leave the stream): the unread count
 --   waiting  JSON of each workspace blocked waiting for this one's reply
 if redis.call('SISMEMBER', KEYS[9], ARGV[1]) == 1 then
@@ -71,7 +76,9 @@ local new, pending = {}, 0
 if redis.call('EXISTS', KEYS[4]) == 1 then
   redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[5], '0')  -- BUSYGROUP once it exists: ignored
   local read = redis.call('XREADGROUP', 'GROUP', ARGV[5], ARGV[6], 'COUNT', ARGV[7], 'STREAMS', KEYS[4], '>')
-  if read and read[1] then
+  if ARGV[16] and ARGV[16] ~= '' then
+    new = redis.call('XRANGE', KEYS[4], '(' .. ARGV[16], '+', 'COUNT', ARGV[7])
+  elseif read and read[1] then
     -- Redis answers {{stream, entries}}; fakeredis (tests) answers {stream, entries}
     if type(read[1]) == 'table' then new = read[1][2] else new = read[2] end
   end
