@@ -13,6 +13,7 @@ from store.models import (
     V3_MODELS,
     V4_MODELS,
     V5_MODELS,
+    V6_MODELS,
     Outbox,
     SchemaVersion,
 )
@@ -35,6 +36,13 @@ def _add_missing_columns(model: type[peewee.Model], names: tuple[str, ...]) -> N
     present = {c.name for c in db.database.get_columns(table)}
     migrator = SqliteMigrator(db.database.obj) if db.is_sqlite() else PostgresqlMigrator(db.database.obj)
     run(*[migrator.add_column(table, name, model._meta.fields[name]) for name in names if name not in present])
+
+
+def _add_raw_column() -> None:
+    """`bead.raw` (schema v6) added in place: peewee's SQLite migrator would rebuild the table for a
+    NOT NULL column, and dropping the old `bead` table would cascade to its claims and comments."""
+    if "raw" not in {c.name for c in db.database.get_columns("bead")}:
+        db.database.execute_sql("ALTER TABLE \"bead\" ADD COLUMN \"raw\" TEXT NOT NULL DEFAULT ''")
 
 
 def migrate() -> int:
@@ -60,6 +68,10 @@ def migrate() -> int:
             if version < 5:
                 db.database.create_tables(V5_MODELS, safe=True)  # request ids (Idempotency-Key)
                 SchemaVersion.create(version=5, applied_ts=now())
+            if version < 6:
+                db.database.create_tables(V6_MODELS, safe=True)  # sync history (undo)
+                _add_raw_column()  # how each bead's record is written back
+                SchemaVersion.create(version=6, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 
