@@ -158,7 +158,8 @@ def load_base(root: Path) -> tuple[str | None, str]:
         return text, ""  # edited in the worktree since
     if head != meta.get("head_blob") and head is not None and written & (_history_blobs(root) | {head}):
         return text, ""  # committed, and git went on from there
-    return None, "git changed the file since the last sync (a checkout, reset or pull), so the base no longer describes it"
+    return None, ("git changed the file since the last sync (a checkout, reset or pull), so the base no longer "
+                  "describes it")
 
 
 def save_base(root: Path, text: str, file_text: str, head: str | None, written: list[str] | None = None) -> None:

@@ -88,7 +88,8 @@ def _conflict_line(c: dict[str, Any]) -> str:
 def _print_result(a: dict[str, Any]) -> None:
     counts = ", ".join(f"{a.get(name, 0)} {name}" for name in COUNTS)
     if a.get("dry_run"):
-        click.echo(f"dry run, nothing changed: {a.get('file')} would sync as {counts} ({a.get('total', 0)} in the file)")
+        click.echo(f"dry run, nothing changed: {a.get('file')} would sync as {counts} "
+                   f"({a.get('total', 0)} in the file)")
     else:
         click.echo(f"synced {a.get('file')} (sync #{a.get('sync')}): {counts} ({a.get('total', 0)} in the file)")
     if a.get("base_note"):

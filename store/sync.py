@@ -65,7 +65,6 @@ class Parsed:
 
     raw: dict[str, Any]
     rec: dict[str, Any]
-    line: int
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -91,7 +90,7 @@ def parse_jsonl(text: str, max_line: int, max_records: int, what: str = "") -> d
         except InvalidInput as exc:
             raise SyncRejected(f"{where}: {exc.message}", line=number) from None
         found.pop(rec["ref"], None)
-        found[rec["ref"]] = Parsed(raw, rec, number)
+        found[rec["ref"]] = Parsed(raw, rec)
         if len(found) > max_records:
             raise SyncRejected(f"more than {max_records} beads in one upload", line=number)
     return found
@@ -200,7 +199,7 @@ def _decide(plan: _Plan, ref: str, rec: dict[str, Any] | None) -> None:
     plan.final[ref] = rec
     if rec is not None and rec != o:
         plan.file_writes.append(ref)
-    elif o is not None and rec == t and ref not in plan.respell:
+    elif o is not None:  # the file has it as the server has it (perhaps spelled its own way)
         plan.unchanged += 1
 
 

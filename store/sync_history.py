@@ -77,7 +77,8 @@ def get_run(project: Project, run_id: int) -> SyncRun:
     """Raises: SyncNotFound: no such sync in the project."""
     run = SyncRun.get_or_none(SyncRun.id == run_id, SyncRun.project == project.id)
     if run is None:
-        raise SyncNotFound(f"no sync #{run_id} in this project (or purged: the history keeps BEADWIRE_SYNC_HISTORY_DAYS days)")
+        raise SyncNotFound(f"no sync #{run_id} in this project (the history keeps BEADWIRE_SYNC_HISTORY_DAYS "
+                           "days)")
     return run
 
 

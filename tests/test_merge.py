@@ -54,7 +54,8 @@ def test_the_status_moves_with_its_fields_as_one_decision():
 
 def test_comments_from_both_sides_are_kept():
     base = bead(comments=[{"id": 1, "author": "a", "text": "first"}])
-    ours = bead(comments=[*base["comments"], {"id": 2, "author": "b", "text": "ours"}], updated_at="2026-01-03T00:00:00Z")
+    ours = bead(comments=[*base["comments"], {"id": 2, "author": "b", "text": "ours"}],
+                updated_at="2026-01-03T00:00:00Z")
     theirs = bead(comments=[*base["comments"], {"id": 9, "author": "c", "text": "theirs"}])
     merged, _ = merge_record(base, ours, theirs)
     assert [c["text"] for c in merged["comments"]] == ["first", "ours", "theirs"]
