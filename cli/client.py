@@ -308,7 +308,7 @@ class Client:
 
     def __init__(self, url: str | None = None, *, token: str | None = None,
                  transport: Transport | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 start: Path | None = None, auto_reserve: bool = True) -> None:
+                 start: Path | None = None, auto_reserve: bool = True, write_through: bool = True) -> None:
         self._url = url.rstrip("/") if url else None
         self._token = token
         self._start = start
@@ -320,6 +320,8 @@ class Client:
         self.banner: Banner | None = None
         #: Send the modified files for auto-reserve (once per command, on its first call as the workspace).
         self.auto_reserve = auto_reserve
+        #: After a bead change, put the bead's record into the worktree's beads file (cli/beadsfile.py).
+        self.write_through = write_through
         self._changed_sent = False
         #: The offline journal is looked at (one stat) before the command's first call as the workspace.
         self._journal_checked = False
@@ -503,6 +505,12 @@ class Client:
             time.sleep(pause)
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
+    def catch_up(self) -> None:
+        """Replay the offline journal now, if this command has not yet (before taking the worktree
+        lock, which the replay takes too)."""
+        if not self._journal_checked:
+            self._replay_journal()
+
     def _replay_journal(self) -> None:
         """Apply what earlier commands journaled while offline (cheap when there is none: one stat)."""
         self._journal_checked = True
@@ -601,7 +609,8 @@ class Client:
         """`POST /v1/beads`; offline, the bead goes into `.beads/issues.jsonl` (synced on replay)."""
         from cli import offline
 
-        return self.post("/v1/beads", body, offline=lambda key, exc: offline.create_locally(self, body, exc))
+        answer = self.post("/v1/beads", body, offline=lambda key, exc: offline.create_locally(self, body, exc))
+        return self._through(answer, answer.get("id") if isinstance(answer, dict) else None)
 
     def update_bead(self, ref: str, body: dict[str, Any]) -> Any:
         """`PATCH /v1/beads/<ref>` (status in_progress claims, closed closes, open releases); offline,
@@ -609,16 +618,17 @@ class Client:
         from cli import offline
 
         body = _compact(body)
-        return self.request("PATCH", bead_path(ref), body=body,
-                            offline=lambda key, exc: offline.update_locally(self, ref, body, key, exc))
+        return self._through(self.request("PATCH", bead_path(ref), body=body,
+                                          offline=lambda key, exc: offline.update_locally(self, ref, body, key, exc)),
+                             ref)
 
     def comment(self, ref: str, text: str) -> Any:
         """`POST /v1/beads/<ref>/comments` (journaled offline)."""
-        return self.post(bead_path(ref, "comments"), {"text": text}, offline=f"comment {ref}")
+        return self._through(self.post(bead_path(ref, "comments"), {"text": text}, offline=f"comment {ref}"), ref)
 
     def add_dep(self, ref: str, target: str, dep_type: str) -> Any:
         """`POST /v1/beads/<ref>/deps`: `ref` depends on `target`."""
-        return self.post(bead_path(ref, "deps"), {"target": target, "type": dep_type})
+        return self._through(self.post(bead_path(ref, "deps"), {"target": target, "type": dep_type}), ref)
 
     def deps(self, ref: str) -> Any:
         """`GET /v1/beads/<ref>/deps`."""
@@ -626,19 +636,19 @@ class Client:
 
     def claim(self, ref: str, jump_in: str | None = None) -> Any:
         """`POST /v1/beads/<ref>/claim`.  Raises: ClaimRejected: someone else holds it, or not claimable."""
-        return self.post(bead_path(ref, "claim"), {"jump_in": jump_in}, offline=f"claim {ref}")
+        return self._through(self.post(bead_path(ref, "claim"), {"jump_in": jump_in}, offline=f"claim {ref}"), ref)
 
     def release(self, ref: str) -> Any:
         """`DELETE /v1/beads/<ref>/claim` (journaled offline)."""
-        return self.request("DELETE", bead_path(ref, "claim"), offline=f"release {ref}")
+        return self._through(self.request("DELETE", bead_path(ref, "claim"), offline=f"release {ref}"), ref)
 
     def close(self, ref: str, reason: str | None = None) -> Any:
         """`POST /v1/beads/<ref>/close`: answers the bead and the beads it unblocked (journaled offline)."""
-        return self.post(bead_path(ref, "close"), {"reason": reason}, offline=f"close {ref}")
+        return self._through(self.post(bead_path(ref, "close"), {"reason": reason}, offline=f"close {ref}"), ref)
 
     def reopen(self, ref: str) -> Any:
         """`POST /v1/beads/<ref>/reopen` (journaled offline)."""
-        return self.post(bead_path(ref, "reopen"), {}, offline=f"reopen {ref}")
+        return self._through(self.post(bead_path(ref, "reopen"), {}, offline=f"reopen {ref}"), ref)
 
     def ready(self, limit: int | None = None) -> Any:
         """`GET /v1/ready`: claimable beads, most urgent first."""
@@ -656,9 +666,39 @@ class Client:
         """`GET /v1/search`."""
         return self.get("/v1/search", q=text, limit=limit)
 
-    def sync(self, jsonl: str, mode: str) -> Any:
-        """`POST /v1/sync`: upload this repo's beads file (`mode` full or incremental)."""
-        return self.post("/v1/sync", {"jsonl": jsonl, "mode": mode}, timeout=SYNC_TIMEOUT)
+    def sync(self, jsonl: str, mode: str, *, base: str | None = None, dry_run: bool = False,
+             allow_delete: bool = False, pull: bool = True) -> Any:
+        """`POST /v1/sync`: two-way sync of this repo's beads file against its base (`mode` full or
+        incremental); the answer carries the records the file takes.
+
+        Raises:
+            Conflict: the sync would delete too much without `allow_delete` (code `sync_deletes`).
+        """
+        body = {"jsonl": jsonl, "base": base, "mode": mode, "dry_run": dry_run, "allow_delete": allow_delete,
+                "pull": pull}
+        return self.post("/v1/sync", body, timeout=SYNC_TIMEOUT)
+
+    def file_records(self, refs: list[str]) -> Any:
+        """`GET /v1/sync/records`: the beads-file records of beads of this repo (write-through)."""
+        from urllib.parse import urlencode
+
+        return self.request("GET", "/v1/sync/records?" + urlencode([("id", ref) for ref in refs]))
+
+    def sync_history(self, limit: int | None = None) -> Any:
+        """`GET /v1/sync/history`: this repo's recent syncs, newest first."""
+        return self.get("/v1/sync/history", limit=limit)
+
+    def undo_sync(self, run_id: int) -> Any:
+        """`POST /v1/sync/<id>/undo`: put back what a sync changed, as a new change."""
+        return self.post(f"/v1/sync/{int(run_id)}/undo", {}, timeout=SYNC_TIMEOUT)
+
+    def _through(self, answer: Any, ref: str | None) -> Any:
+        """Write the changed bead into the worktree's beads file (cli/beadsfile.py); the answer."""
+        if self.write_through and ref and self.workspace is not None:
+            from cli import beadsfile
+
+            beadsfile.write_through(self, [ref])
+        return answer
 
     def subscribe(self, ref: str) -> Any:
         """`POST /v1/beads/<ref>/subscribe`: get a notice when the bead's status changes."""

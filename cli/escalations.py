@@ -98,15 +98,20 @@ def local_context(root: Path) -> dict[str, Any]:
 
 
 def git_status(root: Path) -> list[str]:
-    """`git status --porcelain` lines (leading spaces kept: they are part of the code); [] on failure."""
+    """`git status --porcelain` lines (leading spaces kept: they are part of the code); [] on failure.
+    The beads file is left out: `wire` writes it after every bead change, it is nobody's work."""
     import subprocess
+
+    from cli.local import NOT_WORK
 
     try:
         done = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True,
                               timeout=GIT_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return []
-    return [line for line in done.stdout.splitlines() if line.strip()] if done.returncode == 0 else []
+    if done.returncode != 0:
+        return []
+    return [line for line in done.stdout.splitlines() if line.strip() and not line[3:].startswith(NOT_WORK)]
 
 
 def _print_raised(e: dict[str, Any]) -> None:

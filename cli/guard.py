@@ -1,10 +1,15 @@
 """`wire guard install|uninstall|check`: a git pre-commit hook that warns (with `--strict`, refuses)
-when staged files are reserved by another workspace.
+when staged files are reserved by another workspace, and a git merge driver for the beads file.
 
 Route: `POST /v1/locks/check` (docs/API.md, "Reservations"). The hook never blocks a commit for
 any other reason: a worktree not registered with `wire init`, an unreachable server or a failing
 check all let the commit through (with a warning when there is something to say). An existing
 pre-commit hook is kept and run first (`pre-commit.wire-chained`).
+
+The merge driver (`wire guard merge`, registered as `merge.beads` in the repo's git config and for
+`.beads/issues.jsonl` in `info/attributes`) merges the beads file bead by bead with the rules of
+`wire sync` (store/merge.py), so two branches that edited different beads, or different fields of
+one bead, merge without conflict markers. It needs no server.
 """
 
 from __future__ import annotations
@@ -32,7 +37,11 @@ CHECK_TIMEOUT = 5.0
 #: Paths per check request (the server's limit per call).
 BATCH = 200
 WILDCARDS = "*?["
+BEADS_PATH = ".beads/issues.jsonl"
 REFUSED_HINT = "ask the holder (wire mail send ALIAS ...), or commit anyway with --no-verify"
+#: The merge driver's name in git config, and the attributes line that sends the beads file to it.
+DRIVER = "beads"
+ATTRIBUTES_LINE = f"/.beads/issues.jsonl merge={DRIVER}"
 
 HOOK_TEXT = """#!/bin/sh
 {marker}: warns{strict_note} when staged files are reserved by another workspace.
@@ -87,7 +96,9 @@ def install(strict: bool) -> None:
         moved = True
     hooks.mkdir(parents=True, exist_ok=True)
     _write_hook(hook, strict)
-    result = {"hook": str(hook), "strict": strict, "chained": str(chained) if chained.exists() else None}
+    attributes = _install_driver(Path.cwd())
+    result = {"hook": str(hook), "strict": strict, "chained": str(chained) if chained.exists() else None,
+              "merge_driver": DRIVER, "attributes": str(attributes)}
     output.emit(result, lambda r: _print_install(r, moved))
 
 
@@ -103,6 +114,7 @@ def uninstall() -> None:
     restored = chained.exists() or chained.is_symlink()
     if restored:
         chained.rename(hook)
+    _uninstall_driver(Path.cwd())
     output.emit({"removed": str(hook), "restored": restored},
                 lambda r: click.echo(f"removed the guard from {r['removed']}"
                                      + (" (your previous hook is back)" if r["restored"] else "")))
@@ -135,6 +147,77 @@ def check(client: Client, strict: bool) -> None:
         raise CommitRefused(f"commit refused: staged files are reserved by {', '.join(names)}",
                             hint=REFUSED_HINT)
     click.echo("beadwire guard: committing anyway (the guard only warns; --strict refuses)", err=True)
+
+
+@guard.command("merge", hidden=True)
+@click.argument("base", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ours", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("theirs", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("name", required=False)
+def merge_driver(base: Path, ours: Path, theirs: Path, name: str | None) -> None:
+    """What git runs to merge the beads file (%O %A %B %P): bead by bead, the result written to OURS."""
+    from store import merge  # pure and stdlib-only (store/merge.py): the rules `wire sync` uses
+
+    texts = [p.read_text(encoding="utf-8") if p.exists() else "" for p in (base, ours, theirs)]
+    try:
+        (b, _), (o, o_lines), (t, t_lines) = (merge.read_records(text) for text in texts)
+    except ValueError as exc:
+        output.warn(f"beads merge of {name or ours}: {exc}; merging it as text instead")
+        raise SystemExit(_text_merge(base, ours, theirs)) from None
+    merged = merge.merge_beads(b if texts[0].strip() else None, o, t, prefer=merge.OURS)
+    _write_result(ours, merge.render(merged.order, merged.records, (o, o_lines), (t, t_lines)))
+    for c in merged.conflicts:
+        click.echo(output.clean(f"beads merge: {c.id} {c.field}: {c.reason}; kept {c.kept}'s "
+                                f"{output.snippet(c.value, 40)}, the other side had {output.snippet(c.lost, 40)}"),
+                   err=True)
+
+
+def _text_merge(base: Path, ours: Path, theirs: Path) -> int:
+    """git's own line merge, conflict markers and all (for a file we cannot read as beads)."""
+    import subprocess
+
+    done = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs", str(ours), str(base),
+                           str(theirs)], check=False)
+    return 1 if done.returncode else 0
+
+
+def _write_result(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.wire-merge")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _install_driver(cwd: Path) -> Path:
+    """Register the beads merge driver in the repo's config (shared by its worktrees) and route the
+    beads file to it in `info/attributes` (local: nothing to commit). Returns the attributes file."""
+    command = (f"{shlex.quote(sys.executable)} -c 'from cli import main; main()' guard merge %O %A %B %P")
+    local.git("config", "--local", f"merge.{DRIVER}.name", "beadwire: bead-by-bead merge of the beads file",
+              cwd=cwd)
+    local.git("config", "--local", f"merge.{DRIVER}.driver", command, cwd=cwd)
+    attributes = _attributes_file(cwd)
+    text = _read(attributes)
+    if ATTRIBUTES_LINE not in text.splitlines():
+        attributes.parent.mkdir(parents=True, exist_ok=True)
+        attributes.write_text(text + ("\n" if text and not text.endswith("\n") else "") + ATTRIBUTES_LINE + "\n",
+                              encoding="utf-8")
+    return attributes
+
+
+def _uninstall_driver(cwd: Path) -> None:
+    for key in (f"merge.{DRIVER}.name", f"merge.{DRIVER}.driver"):
+        try:
+            local.git("config", "--local", "--unset", key, cwd=cwd)
+        except WireError:
+            pass  # not set: nothing to remove
+    attributes = _attributes_file(cwd)
+    text = _read(attributes)
+    if ATTRIBUTES_LINE in text.splitlines():
+        kept = [line for line in text.splitlines() if line != ATTRIBUTES_LINE]
+        attributes.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def _attributes_file(cwd: Path) -> Path:
+    return (cwd / local.git("rev-parse", "--git-path", "info/attributes", cwd=cwd)).resolve()
 
 
 def _held_by_others(client: Client, paths: list[str]) -> list[dict[str, Any]]:
@@ -171,7 +254,7 @@ def staged_paths(root: Path) -> list[str]:
     paths = set(_diff_names(root, []))
     for head in _merge_heads(root):
         paths &= set(_diff_names(root, [head]))
-    return sorted(paths)
+    return sorted(p for p in paths if not p.startswith(local.NOT_WORK))  # the beads file: see local.py
 
 
 def _diff_names(root: Path, against: list[str]) -> list[str]:
@@ -219,3 +302,4 @@ def _print_install(result: dict[str, Any], moved: bool) -> None:
         click.echo(f"  your existing hook now lives in {result['chained']} and runs first")
     elif result["chained"]:
         click.echo(f"  it runs {result['chained']} first")
+    click.echo(f"and the beads merge driver: git merges {BEADS_PATH} bead by bead (routed in {result['attributes']})")

@@ -25,6 +25,9 @@ KEYS_FILE = "keys.json"
 SERVERS_FILE = "servers.json"
 #: Line added to the repo's `info/exclude` so the identity (it holds a token) is never committed.
 EXCLUDE_LINE = ".wire/"
+#: Changed paths that are not anyone's work: the beads file that write-through and `wire sync` keep
+#: in step with the server (never auto-reserved, never checked by the pre-commit guard).
+NOT_WORK = (".beads/",)
 
 
 class Workspace:
@@ -231,6 +234,9 @@ def changed_paths(root: Path) -> list[str] | None:
     """Files `git status` shows modified or added in the worktree at `root` (relative to it, sorted;
     a rename's new name; not deletions or untracked files), or None when git cannot tell.
 
+    The beads file is left out (`NOT_WORK`): `wire` writes it after every bead change, so a worktree
+    whose only change is that file counts as clean, and it is never reserved automatically.
+
     One `git status`. Optional locks are off, so it never writes the index or contends with a git
     command running at the same time (a commit running its hooks, an editor refreshing).
     """
@@ -242,7 +248,9 @@ def changed_paths(root: Path) -> list[str] | None:
                               env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
     except (OSError, subprocess.SubprocessError):
         return None
-    return parse_status(done.stdout) if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    return [path for path in parse_status(done.stdout) if not path.startswith(NOT_WORK)]
 
 
 def parse_status(raw: bytes) -> list[str]:

@@ -4,13 +4,16 @@ Coordination calls (claim, release, close, reopen, comment, mail, status changes
 `.wire/journal.jsonl`, each with the request id (`Idempotency-Key`) it was first sent with; bead
 creation and field edits go straight into `.beads/issues.jsonl`, with a `sync` entry in the
 journal. The next command that reaches the server replays the journal in order before its own
-call (`Client._replay_journal`), reporting each entry on stderr.
+call (`Client._replay_journal`), reporting each entry on stderr; what a replayed entry changed is
+written through to the beads file like any online change (cli/beadsfile.py), so each offline edit
+reaches the server, and the file, exactly once.
 
 Durability: every append is fsynced, and after each entry is answered the journal is rewritten
 without it (temp file, fsync, rename, fsync of the directory). A replay killed midway therefore
 sends again at most the entry in flight, and the server answers that one from its request log
 instead of applying it twice. One `flock` on `.wire/journal.lock` serialises appends, bead-file
-edits and replays of a worktree; a command that finds a replay running does not wait for it.
+edits (offline, write-through, `wire sync`) and replays of a worktree; a command that finds a
+replay running does not wait for it.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ def journal_path(root: Path) -> Path:
 # -- files -------------------------------------------------------------------------------------
 
 @contextmanager
-def _locked(root: Path, wait: bool = True) -> Iterator[bool]:
-    """Hold the worktree's journal lock; yields False when `wait` is off and someone else holds it."""
+def locked(root: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold the worktree's lock (journal, beads file and its base); yields False when `wait` is off
+    and someone else holds it. Not reentrant: a process holding it must not ask again."""
     folder = root / WIRE_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     try:
@@ -110,15 +114,27 @@ def _replace(path: Path, lines: list[str]) -> None:
         path.unlink(missing_ok=True)
         _fsync_dir(path.parent)
         return
+    write_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+    """Make `text` the file's content atomically and durably: a temp file beside it, fsynced, renamed
+    over it, the directory fsynced. A reader (or a crash) sees the old file or the new, never half.
+    An existing file keeps its permissions; a new one gets `mode` (less the umask)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with contextlib.suppress(FileNotFoundError):
             os.fchmod(fd, path.stat().st_mode & 0o777)  # the beads file stays as readable as it was
-        os.write(fd, "".join(line + "\n" for line in lines).encode("utf-8"))
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
 
@@ -152,7 +168,7 @@ def keep(client: Client, what: str, method: str, path: str, body: Any, key: str,
          failure: ServerUnreachable) -> Journaled:
     """Journal a call the server could not be reached for; returns the warning to raise (exit 5)."""
     root = client.root
-    with _locked(root):
+    with locked(root):
         line = _entry("call", what=what, method=method, path=path, body=body, key=key)
         _append_line(journal_path(root), line)
     return Journaled(f"{failure.message}; `{what}` is saved in {WIRE_DIR}/{JOURNAL_FILE}",
@@ -187,7 +203,7 @@ def create_locally(client: Client, body: dict[str, Any], failure: ServerUnreacha
     root = client.root
     path = root / BEADS_FILE
     stamp = _now()
-    with _locked(root):
+    with locked(root):
         lines = _read_lines(path)
         ids = {str(_parse(line).get("id")) for line in lines}
         ref = _new_id(ids)
@@ -215,7 +231,7 @@ def update_locally(client: Client, ref: str, body: dict[str, Any], key: str,
     path = root / BEADS_FILE
     if set(body) - LOCAL_FIELDS:
         return keep(client, f"update {ref}", "PATCH", bead_path(ref), body, key, failure)
-    with _locked(root):
+    with locked(root):
         lines = _read_lines(path)
         found = next((i for i, line in enumerate(lines) if _parse(line).get("id") == ref), None)
         if found is not None:
@@ -291,7 +307,7 @@ def replay(client: Client) -> ServerUnreachable | None:
     """
     root = client.root
     path = journal_path(root)
-    with _locked(root, wait=False) as mine:
+    with locked(root, wait=False) as mine:
         if not mine:
             return None
         for leftover in path.parent.glob(f".{JOURNAL_FILE}.*.tmp"):  # a rewrite killed before its rename
@@ -334,22 +350,41 @@ def _apply(client: Client, root: Path, line: str) -> None:
         _say(f"not applied: {what}: {exc.message}")
         return
     _say(f"replayed: {what} ok")
+    ref = _bead_of(str(entry["path"]))
+    if ref and client.write_through:
+        from cli import beadsfile
+
+        beadsfile.write_through(client, [ref], locked=True)  # the replay holds the worktree lock
+
+
+def _bead_of(path: str) -> str | None:
+    """The bead a journaled call changed (`/v1/beads/<ref>[/action]`), or None."""
+    from urllib.parse import unquote
+
+    parts = path.split("?", 1)[0].split("/")
+    return unquote(parts[3]) if len(parts) >= 4 and parts[1:3] == ["v1", "beads"] and parts[3] else None
 
 
 def _replay_sync(client: Client, root: Path, entry: dict[str, Any]) -> None:
-    """Upload the beads edited offline (only those: the rest of the file may be older than the
-    server, which would report every such bead as a conflict)."""
+    """Sync the beads edited offline, and only those (`pull` off: the rest of the file waits for the
+    next `wire sync`), each with its line of the base; write back what the server answers."""
+    from cli import beadsfile
+
     what = str(entry.get("what") or "sync")
     ids = entry.get("ids")
-    lines = [line for line in _read_lines(root / BEADS_FILE)
-             if not isinstance(ids, list) or _parse(line).get("id") in ids]
+    wanted = set(map(str, ids)) if isinstance(ids, list) else None
+    lines = [line for line in _read_lines(root / BEADS_FILE) if wanted is None or _parse(line).get("id") in wanted]
     if not lines:
         _rejected(root, entry, f"the beads are no longer in {BEADS_FILE}")
         _say(f"not applied: {what}: {', '.join(map(str, ids or []))} no longer in {BEADS_FILE}")
         return
+    base, _ = beadsfile.load_base(root)
+    if base is not None:
+        base = "".join(line + "\n" for line in base.split("\n")
+                       if line.strip() and (wanted is None or _parse(line).get("id") in wanted))
     try:
-        # incremental: beads created on the server and absent from this file stay alive
-        answer = client.sync("".join(line + "\n" for line in lines), "incremental")
+        # incremental: nothing absent from this upload is deleted
+        answer = client.sync("".join(line + "\n" for line in lines), "incremental", base=base, pull=False)
     except ServerUnreachable:
         raise
     except WireError as exc:
@@ -358,9 +393,14 @@ def _replay_sync(client: Client, root: Path, entry: dict[str, Any]) -> None:
         _rejected(root, entry, exc.message, exc.code)
         _say(f"not applied: {what}: {exc.message}")
         return
+    if answer.get("records"):
+        beadsfile.store_records(root, answer["records"])  # the replay holds the worktree lock
     counts = ", ".join(f"{answer.get(k, 0)} {k}" for k in ("created", "updated", "unchanged"))
     _say(f"replayed: {what} ok ({counts})")
     for conflict in answer.get("conflicts") or []:
+        if conflict.get("kept") == "file":  # the offline edit was the later one: it is in
+            _say(f"replayed: {what}: {conflict.get('id')}: {conflict.get('reason')}")
+            continue
         _rejected(root, {**entry, "bead": conflict.get("id")}, str(conflict.get("reason")), "sync_conflict")
         _say(f"not applied: {what}: {conflict.get('id')}: {conflict.get('reason')}")
 

@@ -75,8 +75,8 @@ def show_error(error: dict[str, Any], json_mode: bool) -> None:
 def _error_details(error: dict[str, Any]) -> list[str]:
     """The details worth a line in human mode: validation messages and the bad JSONL line."""
     lines = [f"{name}: {_messages(text)}" for name, text in (error.get("fields") or {}).items()]
-    if error.get("line") is not None:
-        lines.append(f"at line {error['line']}")
+    if error.get("line") is not None and f"line {error['line']}" not in str(error.get("message", "")):
+        lines.append(f"at line {error['line']}")  # said once: the message usually names it already
     return lines
 
 

@@ -38,6 +38,9 @@ _CLAIM_READ = (f'SELECT {db.columns(Bead, "b")}, "r"."canonical", "c"."workspace
                '(SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = "b"."id" AND "s"."workspace_id" <> ?) '
                'FROM "bead" AS "b" JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" '
                'LEFT JOIN "claim" AS "c" ON "c"."bead_id" = "b"."id" WHERE "b"."id" = ?')
+#: On PostgreSQL the read locks the bead row: a sync changing the bead meanwhile (store/sync.py locks
+#: its repo's rows) is waited for, and its status seen, instead of being overwritten from a stale read.
+_CLAIM_READ_LOCKED = _CLAIM_READ + ' FOR UPDATE OF "b"'
 #: `_HAS_EDGES` with the bead itself, found by its id in a repo.
 _LOOKUP = (f'SELECT {db.columns(Bead, "b")}, '
            'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."bead_id" = "b"."id"), '
@@ -144,7 +147,7 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
                  ) -> tuple[Bead, bool, dict[str, Any] | None, dict[str, Any] | None]:
     """Returns the bead, whether `ws` held it already, the claim it replaced, and (when the claim is
     new) the new claim's JSON and the bead's repo."""
-    row = db.fetchone(_CLAIM_READ, (ws.id, pk))
+    row = db.fetchone(_CLAIM_READ if db.is_sqlite() else _CLAIM_READ_LOCKED, (ws.id, pk))
     if row is None:
         raise ClaimConflict(f"bead {pk} changed hands while claiming; try again")
     bead = db.build(Bead, row)

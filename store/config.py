@@ -25,6 +25,8 @@ DEFAULT_MAX_LINE = 1024 * 1024
 DEFAULT_MAX_SYNC_BEADS = 50_000
 #: Days of history (audit events, delivered outbox rows, read messages) kept.
 DEFAULT_RETENTION_DAYS = 90
+#: Days a sync's history (what it changed, for `wire sync --undo`) is kept.
+DEFAULT_SYNC_HISTORY_DAYS = 30
 #: Seconds an unread mailbox entry waits before it is shown again, once.
 DEFAULT_REMIND_AFTER = 3600
 #: Requests per second (and burst) one workspace token may make: far above any agent's honest pace
@@ -105,6 +107,7 @@ class Settings:
     #: delivery to the Dramatiq worker (keeps Redis writes off the web tier).
     publish_inline: bool = True
     retention_days: int = DEFAULT_RETENTION_DAYS
+    sync_history_days: int = DEFAULT_SYNC_HISTORY_DAYS
     remind_after: int = DEFAULT_REMIND_AFTER
     #: Rate limits (requests per second, burst; 0 = off): per workspace token, per project, per
     #: client address on unauthenticated routes.
@@ -160,6 +163,7 @@ class Settings:
             log_level=env.get("BEADWIRE_LOG_LEVEL", "WARNING").upper(),
             publish_inline=_bool(env, "BEADWIRE_PUBLISH_INLINE", True),
             retention_days=_int(env, "BEADWIRE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
+            sync_history_days=_int(env, "BEADWIRE_SYNC_HISTORY_DAYS", DEFAULT_SYNC_HISTORY_DAYS, 1),
             remind_after=_int(env, "BEADWIRE_REMIND_AFTER", DEFAULT_REMIND_AFTER, 1),
             rate_token=_int(env, "BEADWIRE_RATE_TOKEN", DEFAULT_RATE_TOKEN),
             rate_token_burst=_int(env, "BEADWIRE_RATE_TOKEN_BURST", DEFAULT_RATE_TOKEN_BURST, 1),

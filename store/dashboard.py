@@ -661,10 +661,16 @@ def _stream_ts(sid: str, data: dict[str, Any]) -> float:
     return int(head) / 1000 if head.isdigit() else 0.0
 
 
+#: Counts of a sync's Activity line, in this order.
+SYNC_COUNTS = ("created", "updated", "tombstoned", "pulled", "conflicts")
+
+
 def _event_row(kind: str, data: dict[str, Any], ts: float) -> dict[str, Any]:
-    """A feed line: kind, who, what (plain text; the template escapes it), when."""
+    """A feed line: kind, who, what (plain text; the template escapes it), when; `mass` marks a sync
+    that changed many beads at once (the page makes it stand out)."""
     who = str(data.get("alias") or data.get("from") or "")
-    return {"kind": kind, "who": who, "what": _summary(kind, data), "at": iso(ts), "bead": data.get("bead")}
+    return {"kind": kind, "who": who, "what": _summary(kind, data), "at": iso(ts), "bead": data.get("bead"),
+            "mass": bool(data.get("mass"))}
 
 
 def _summary(kind: str, d: dict[str, Any]) -> str:
@@ -698,7 +704,19 @@ def _summary(kind: str, d: dict[str, Any]) -> str:
     if kind == "policy.activated":
         return f"policy version {d.get('version')} activated"
     if kind == "beads.synced":
-        return "synced beads: " + ", ".join(f"{k} {v}" for k, v in d.items() if isinstance(v, int) and k != "ts")
+        counts = ", ".join(f"{d.get(k, 0)} {k}" for k in SYNC_COUNTS if d.get(k))
+        head = "MASS CHANGE: " if d.get("mass") else ""
+        return f"{head}sync #{d.get('sync', '?')} of {d.get('repo', '?')}: {counts or 'no change'}"
+    if kind == "beads.sync_undone":
+        return f"undid sync #{d.get('undo_of', '?')} (as #{d.get('sync', '?')}): {d.get('restored', 0)} beads put back"
+    if kind == "bead.synced":
+        return f"sync #{d.get('sync', '?')} {d.get('action', 'changed')} {bead}" + (
+            f": {', '.join(map(str, d.get('fields') or []))}" if d.get("fields") else "")
+    if kind == "bead.sync_conflict":
+        return (f"sync #{d.get('sync', '?')}: {d.get('reason', '')}; kept the {d.get('kept', '?')}'s "
+                f"{_cut(str(d.get('value')), 80)}, not {_cut(str(d.get('lost')), 200)}")
+    if kind == "bead.sync_undone":
+        return f"put back as before sync #{d.get('sync', '?')}"
     return f"{kind.split('.', 1)[-1]} {bead} {title}".strip()
 
 

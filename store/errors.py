@@ -107,6 +107,22 @@ class SyncRejected(InvalidInput):
     code = "sync_rejected"
 
 
+class SyncDeletes(Conflict):
+    """Raised when a sync would tombstone many beads, or a claimed one, without allow_delete (nothing written)."""
+
+    code = "sync_deletes"
+
+
+class SyncNotFound(NotFound):
+    """Raised when a sync id does not exist in the caller's project."""
+
+
+class AlreadyUndone(Conflict):
+    """Raised when a sync that was undone already is undone again."""
+
+    code = "already_undone"
+
+
 class Unavailable(BeadwireError):
     """Raised when Redis or the database cannot be reached."""
 

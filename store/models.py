@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class SchemaVersion(BaseModel):
@@ -73,6 +73,9 @@ class Bead(BaseModel):
     data = pw.TextField(default="{}")
     #: hash of the record as last synced, to tell "unchanged" from "updated" cheaply.
     digest = pw.CharField(max_length=64, default="")
+    #: the beads record as a file last had it (JSON; "" for beads made here): how to write it back,
+    #: so every field keeps the spelling it came with (store/records.py; schema 7).
+    raw = pw.TextField(default="")
 
     class Meta:
         indexes = ((("repo", "ref"), True), (("project", "status"), False), (("project", "ref"), False))
@@ -304,9 +307,44 @@ class RequestLog(BaseModel):
         indexes = ((("project", "workspace_id", "key"), True), (("created_ts",), False))
 
 
+class SyncRun(BaseModel):
+    """One `wire sync` (or an undo of one) that changed the server: who, when, what (schema 7)."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    repo = pw.ForeignKeyField(Repo, on_delete="CASCADE")
+    workspace_id = pw.IntegerField(null=True)
+    alias = pw.CharField(max_length=64)
+    kind = pw.CharField(max_length=16, default="sync")  # sync | undo
+    #: the run this one undid, and the run that undid this one
+    undo_of = pw.IntegerField(null=True)
+    undone_by = pw.IntegerField(null=True)
+    #: JSON: created, updated, tombstoned, unchanged, pulled, conflicts
+    counts = pw.TextField(default="{}")
+    created_ts = pw.DoubleField(index=True)
+
+    class Meta:
+        indexes = ((("repo", "created_ts"), False),)
+
+
+class SyncChange(BaseModel):
+    """A bead a sync created, updated or tombstoned, with its state before (for `--undo`)."""
+
+    run = pw.ForeignKeyField(SyncRun, on_delete="CASCADE", backref="changes")
+    bead = pw.ForeignKeyField(Bead, on_delete="CASCADE")
+    action = pw.CharField(max_length=16)  # created | updated | tombstoned | restored
+    #: JSON snapshot of the row, its dependencies and its claim before the change ("" when created)
+    before = pw.TextField(default="")
+    #: SHA-256 of the bead's record right after: an undo leaves a bead changed since then alone
+    after = pw.CharField(max_length=64, default="")
+
+    class Meta:
+        indexes = ((("run", "bead"), True),)
+
+
 V1_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]
 V2_MODELS = [Message, Delivery, Subscription]
 V3_MODELS = [Escalation, Webhook, WebhookDelivery, Policy, PolicyHead]
 V4_MODELS = [Handoff]
 V5_MODELS = [RequestLog]
-ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS
+V7_MODELS = [SyncRun, SyncChange]
+ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS

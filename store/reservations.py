@@ -49,6 +49,9 @@ MAX_REASON = 300
 MAX_BEAD = 200
 #: Reason of the reservations the CLI makes for the files a worktree has modified.
 AUTO_REASON = "auto"
+#: Paths never reserved automatically (an older CLI may still send them): the beads file, which
+#: write-through and `wire sync` keep changing in every worktree.
+NEVER_AUTO = (".beads/",)
 #: Most expired entries one sweep takes from one repo (the next sweep takes the rest).
 DEFAULT_EXPIRE_BATCH = 1000
 #: What a `reservation.expired` event tells (plus the repo).
@@ -280,6 +283,8 @@ def auto_reserve(st: Store, ws: Workspace, paths: Sequence[str],
     clock = now()
     shown: dict[str, str] = {}
     for path in paths[:MAX_PATTERNS]:
+        if path.startswith(NEVER_AUTO):
+            continue  # `wire` writes the beads file after every bead change: nobody's work in progress
         try:
             shown.setdefault(escape(_literal(path)), path)
         except InvalidInput:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from peewee import fn
 
-from store import Store, db, requests
+from store import Store, db, requests, sync_history
 from store.models import Delivery, Event, Handoff, Message, Outbox
 from store.util import now
 
@@ -26,6 +26,8 @@ def purge_history(st: Store) -> dict[str, int]:
         "messages": _purge(Message, (Message.created_ts < cutoff) & Message.id.not_in(unread)),
         "requests": requests.purge(DEFAULT_PURGE_BATCH),  # request ids: their own, shorter window
         "handoffs": _purge(Handoff, (Handoff.created_ts < cutoff) & Handoff.id.not_in(_latest_handoffs())),
+        # what syncs replaced, for `wire sync --undo`: their own, shorter window
+        "syncs": sync_history.purge(now() - st.settings.sync_history_days * 86400),
     }
 
 

@@ -17,6 +17,7 @@ from store.models import (
     V3_MODELS,
     V4_MODELS,
     V5_MODELS,
+    V7_MODELS,
     Outbox,
     SchemaVersion,
     Workspace,
@@ -44,6 +45,13 @@ def _add_missing_columns(model: type[peewee.Model], names: tuple[str, ...]) -> N
     present = {c.name for c in db.database.get_columns(table)}
     migrator = SqliteMigrator(db.database.obj) if db.is_sqlite() else PostgresqlMigrator(db.database.obj)
     run(*[migrator.add_column(table, name, model._meta.fields[name]) for name in names if name not in present])
+
+
+def _add_raw_column() -> None:
+    """`bead.raw` (schema 7) added in place: peewee's SQLite migrator would rebuild the table for a
+    NOT NULL column, and dropping the old `bead` table would cascade to its claims and comments."""
+    if "raw" not in {c.name for c in db.database.get_columns("bead")}:
+        db.database.execute_sql("ALTER TABLE \"bead\" ADD COLUMN \"raw\" TEXT NOT NULL DEFAULT ''")
 
 
 def migrate() -> int:
@@ -74,6 +82,10 @@ def migrate() -> int:
                 db.database.execute_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {ALIAS_INDEX} "
                                         "ON workspace (project_id, lower(alias))")
                 SchemaVersion.create(version=6, applied_ts=now())
+            if version < 7:
+                db.database.create_tables(V7_MODELS, safe=True)  # sync history (undo)
+                _add_raw_column()  # how each bead's record is written back
+                SchemaVersion.create(version=7, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 

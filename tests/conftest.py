@@ -20,8 +20,12 @@ import pytest
 
 from store.config import Settings
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-BEADS_DATA = SHARED / "data" / "beads"
+#: Real beads files of public projects (tests/data/beads/README.md), part of the repository.
+BEADS_DATA = Path(__file__).resolve().parent / "data" / "beads"
+#: Every file there, named: a missing one fails the tests that use it instead of shrinking a parameter list.
+BEADS_FILES = ("beadhub-beads-cross-a.jsonl", "beadhub-beads-cross-b.jsonl", "beadhub-beads-repo2.jsonl",
+               "beadhub-beads.jsonl", "gastown-issues.jsonl", "mcp-agent-mail-beads-variant.jsonl",
+               "mcp-agent-mail-issues.jsonl")
 
 
 def _unavailable(what: str, exc: BaseException) -> None:
@@ -245,8 +249,8 @@ class Agent:
         assert r.status_code == 201, r.json
         return r.json["id"]
 
-    def sync(self, text: str, mode: str = "full"):
-        return self.post("/sync", {"jsonl": text, "mode": mode})
+    def sync(self, text: str, mode: str = "full", **options: Any):
+        return self.post("/sync", {"jsonl": text, "mode": mode, **options})
 
 
 def _agent_factory(client) -> Callable[..., Agent]:
@@ -276,6 +280,23 @@ def make_agent(client) -> Callable[..., Agent]:
 
 
 @pytest.fixture
+def db_app(settings: Settings, database_url: str):
+    """The app on SQLite and on PostgreSQL with fakeredis: for SQL-heavy tests (sync) where Redis only
+    carries the outbox (the Lua scripts' own tests run on a real server)."""
+    import fakeredis
+
+    app = _make_app(settings.with_(database_url=database_url), fakeredis.FakeRedis(decode_responses=True))
+    yield app
+    _drain_broker()
+
+
+@pytest.fixture
+def make_db_agent(db_app) -> Callable[..., Agent]:
+    """`make_agent` on `db_app` (SQLite and PostgreSQL)."""
+    return _agent_factory(db_app.test_client())
+
+
+@pytest.fixture
 def pg_client(pg_app):
     """`client` on `pg_app`: every test using it runs on SQLite and on PostgreSQL."""
     return pg_app.test_client()
@@ -288,7 +309,8 @@ def make_pg_agent(pg_client) -> Callable[..., Agent]:
 
 
 def beads_file(name: str) -> str:
-    return (BEADS_DATA / name).read_text()
+    """A real beads file from tests/data/beads (FileNotFoundError, never a skip, when one is missing)."""
+    return (BEADS_DATA / name).read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

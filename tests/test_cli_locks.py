@@ -53,7 +53,10 @@ def test_changed_paths_runs_git_status_in_a_real_repo(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     (tmp_path / "kept.py").write_text("1\n")
     (tmp_path / "untracked.py").write_text("1\n")
-    subprocess.run(["git", "add", "kept.py"], cwd=tmp_path, check=True)
+    (tmp_path / ".beads").mkdir()
+    (tmp_path / ".beads" / "issues.jsonl").write_text("{}\n")
+    subprocess.run(["git", "add", "kept.py", ".beads"], cwd=tmp_path, check=True)
+    # the beads file that write-through keeps changing is nobody's work: a worktree with only it is clean
     assert local.changed_paths(tmp_path) == ["kept.py"]
     assert local.changed_paths(tmp_path / "nowhere") is None
 

@@ -56,7 +56,8 @@ def tree(tmp_path: Path) -> Path:
 
 
 def make(tree: Path, script: Script) -> Client:
-    return Client(URL, transport=script, start=tree, auto_reserve=False)
+    # write-through (a records call after each bead change) has its own tests: tests/test_cli_beadsfile.py
+    return Client(URL, transport=script, start=tree, auto_reserve=False, write_through=False)
 
 
 def test_a_write_is_retried_with_the_same_request_id_and_reads_carry_none(tree):

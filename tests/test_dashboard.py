@@ -425,3 +425,22 @@ def test_a_group_mail_names_every_recipient_in_the_feed(shop, make_agent, client
     shop.alice.post("/mail", {"to": "bob,carol", "subject": "standup", "body": "at ten"})
     _login(client, shop.key)
     assert "mail to bob, carol: standup" in client.get("/activity").get_data(as_text=True)
+
+
+def test_a_sync_is_one_activity_line_and_a_mass_change_stands_out_with_the_lost_value_in_bead_history(shop, client):
+    lines = [json.dumps({"id": f"bd-{i}", "title": f"Bead {i}", "status": "open", "updated_at": "2026-01-01T00:00:00Z"})
+             for i in range(40)]
+    base = "\n".join(lines)
+    shop.alice.sync(base)
+    shop.alice.patch("/beads/bd-39", {"title": "Server title"})
+    edited = lines[:9] + [lines[39].replace("Bead 39", "File title")]  # 30 gone, one edited on both sides
+    r = shop.alice.sync("\n".join(edited), base=base, allow_delete=True)
+    assert r.json["tombstoned"] == 30 and r.json["mass"] is True
+    _login(client, shop.key)
+    activity = client.get("/activity?group=beads").get_data(as_text=True)
+    quiet, mass = re.findall(r'<li class="ev k-beads-synced( mass)?"', activity)[::-1][:2]
+    assert (quiet, mass) == ("", " mass")  # the import is an ordinary line, the deletion stands out
+    assert f"MASS CHANGE: sync #{r.json['sync']} of github.com/acme/shop: 30 tombstoned, 1 pulled, " \
+           "1 conflicts" in activity
+    page = client.get(f"/work/bead/{Bead.get(Bead.ref == 'bd-39').id}").get_data(as_text=True)
+    assert "bead.sync_conflict" in page and "not File title" in page

@@ -151,6 +151,10 @@ def test_mcp_lists_the_tools_creates_claims_and_mails_like_the_cli(pair):
     bead = seen["bead"]
     assert bead["title"] == "MCP-made bead" and bead["issue_type"] == "bug" and bead["priority"] == 1
     assert [c["bead"] for c in seen["mine"]["claims"]] == [bead["id"]]
+    # the tools write through to the worktree's beads file, as the CLI does (the claim is the last word)
+    (line,) = (ann.root / ".beads" / "issues.jsonl").read_text().splitlines()
+    assert json.loads(line)["id"] == bead["id"] and json.loads(line)["status"] == "in_progress"
+    assert "claim" not in json.loads(line) and "repo" not in json.loads(line)
     # the refusal is the CLI's error, word for word (and the same exit-code class: a claim conflict)
     cli_refusal = ben.wire("claim", bead["id"], code=3)["error"]
     assert seen["refused"]["code"] == "claim_conflict" and seen["refused"]["message"] == cli_refusal["message"]

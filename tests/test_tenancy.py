@@ -141,10 +141,10 @@ def test_a_sync_in_project_b_never_touches_project_a(tenants):
     ana, eve, a_ids = tenants
     before = snapshot(ana, a_ids)
     plain, _, closed = a_ids
-    # same repo, same ids: still B's own records; a full sync tombstones only B's missing beads
+    # same repo, same ids: still B's own records; a sync deletes only B's beads its file lost
     text = "\n".join([record(plain, title="B's version"), record("rv-2", dependencies=[
         {"issue_id": "rv-2", "depends_on_id": closed, "type": "blocks"}])])
-    r = eve.sync(text)
+    r = eve.sync(text, base=record("rv-1"), allow_delete=True)
     assert r.status_code == 200
     assert (r.json["created"], r.json["tombstoned"]) == (2, 1)  # rv-1 is gone from B's file
     assert snapshot(ana, a_ids) == before

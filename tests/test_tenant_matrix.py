@@ -98,8 +98,10 @@ def world(make_agent, client) -> World:
     _ok(w, "key_a", "PUT", "/project/webhook", {"url": f"https://hooks.example/{SECRET}"})
     _ok(w, "key_a", "PUT", "/policy", {"invariants": f"{SECRET} rule", "playbooks": {"developer": SECRET}}, 201)
     _ok(w, "eve", "POST", "/beads", {"title": "rival work"}, 201)
+    synced = _ok(w, "ana", "POST", "/sync", {"jsonl": json.dumps({"id": "bd-synced", "title": f"{SECRET} synced"}),
+                                             "mode": "incremental"})
     w.ids = {"held": held, "free": free, "mail": mail["message"]["id"], "chat": chat["message"]["id"],
-             "esc": esc["id"]}
+             "esc": esc["id"], "sync": synced["sync"]}
     return w
 
 
@@ -148,7 +150,8 @@ def _strings(value: Any) -> list[str]:
 # -- 1. B gets 404 on every object of A named in a path ----------------------------------------------
 
 #: Which of A's objects stands in for each path argument; B's caller per auth kind.
-ARGUMENTS = {"ref": "{held}", "escalation_id": "{esc}", "message_id": "{mail}", "alias": "zebra-ana"}
+ARGUMENTS = {"ref": "{held}", "escalation_id": "{esc}", "message_id": "{mail}", "alias": "zebra-ana",
+             "run_id": "{sync}"}
 CALLERS_OF_B = {"workspace": ("eve",), "key": ("key_b",), "either": ("eve", "key_b"), "none": ("eve",)}
 #: A body valid for the endpoint, so that validation (422) cannot answer before the lookup does.
 BODIES = {"beads.update_bead": {"title": "mine now"}, "beads.comment": {"text": "hi"},
@@ -239,6 +242,9 @@ def _matrix() -> dict[str, list[Probe]]:
         "beads.claims": [p("eve", "GET", "/claims")],
         "sync.sync": [p("eve", "POST", "/sync", {"jsonl": json.dumps({"id": "{held}", "title": "B's own"}),
                                                  "mode": "incremental"})],
+        "sync.file_records": [p("eve", "GET", "/sync/records?id={held}&id=bd-synced")],
+        "sync.history": [p("eve", "GET", "/sync/history")],
+        "sync.undo": [p("eve", "POST", "/sync/{sync}/undo", {}, 404)],
         "mail.send": [p("eve", "POST", "/mail", {"to": "zebra-ana", "body": "hi"}, 404),
                       p("eve", "POST", "/mail", {"to": "@all", "body": "hi"}, None)],
         "mail.inbox": [p("eve", "GET", "/mail"), p("cora", "GET", "/mail", hidden=("mailsecret",))],

@@ -259,8 +259,9 @@ def test_a_closed_bead_cannot_be_claimed_by_anyone(team):
 
 def test_a_tombstoned_bead_cannot_be_claimed_by_anyone(team):
     ana, bob = team
-    ana.sync("\n".join([record("bd-keep"), record("bd-gone")]))
-    ana.sync(record("bd-keep"))  # a full sync without bd-gone tombstones it
+    both = "\n".join([record("bd-keep"), record("bd-gone")])
+    ana.sync(both)
+    ana.sync(record("bd-keep"), base=both, allow_delete=True)  # the file lost bd-gone: tombstoned
     assert ana.get("/beads/bd-gone").json["status"] == "tombstone"
     assert_refused(ana.post("/beads/bd-gone/claim"))
     assert_refused(bob.post("/beads/bd-gone/claim"))

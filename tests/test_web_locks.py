@@ -245,3 +245,10 @@ def test_the_header_rides_on_any_route_and_applies_before_it(pair):
     r = changed(ana, ["x.py"], path="/locks?mine=1")
     assert [row["pattern"] for row in r.json] == ["x.py"]
     assert [c["alias"] for c in banner(r)["conflicts"]] == ["bob"]
+
+
+def test_the_beads_file_is_never_reserved_automatically(pair):
+    ana, bob = pair
+    bob.post("/locks", {"paths": [".beads/**"], "reason": "explicit"})
+    r = changed(ana, [".beads/issues.jsonl", "src/app.py"])  # as an older CLI may still send it
+    assert mine(ana) == ["src/app.py"] and banner(r) is None

@@ -1,12 +1,13 @@
-"""Beads sync: a worktree uploads its `.beads/issues.jsonl`."""
+"""Beads sync: a worktree's beads file and the server kept in step (store/sync.py)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
-from marshmallow import Schema, fields, validate
+from flask import Blueprint, g, jsonify, request
+from marshmallow import Schema, ValidationError, fields, validate
 
-from store.sync import sync_beads
-from web.common import authenticate, load, store
+from store import sync as sync_store
+from store.sync_history import DEFAULT_HISTORY, MAX_HISTORY
+from web.common import authenticate, load, load_args, store
 
 bp = Blueprint("sync", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -15,13 +16,45 @@ bp.before_request(authenticate)
 class SyncSchema(Schema):
     # the size cap is the request body limit (Settings.max_body); lines are checked by the store
     jsonl = fields.Str(required=True)
+    #: the file as the worktree's last sync left it (its base); absent: nothing is deleted
+    base = fields.Str(load_default=None, allow_none=True)
     mode = fields.Str(load_default="full", validate=validate.OneOf(["full", "incremental"]))
+    dry_run = fields.Bool(load_default=False)
+    allow_delete = fields.Bool(load_default=False)
+    #: false: only the beads of the upload are merged (the offline journal's replay)
+    pull = fields.Bool(load_default=True)
 
 
-sync_schema = SyncSchema()
+class HistoryArgs(Schema):
+    limit = fields.Int(load_default=DEFAULT_HISTORY, validate=validate.Range(min=1, max=MAX_HISTORY))
+
+
+sync_schema, history_args = SyncSchema(), HistoryArgs()
+#: Most ids one `GET /v1/sync/records` asks for.
+MAX_IDS = sync_store.MAX_RECORDS
 
 
 @bp.post("/sync")
 def sync():
-    args = load(sync_schema)
-    return jsonify(sync_beads(store(), g.project, g.ws, args["jsonl"], full=args["mode"] == "full"))
+    a = load(sync_schema)
+    return jsonify(sync_store.sync_beads(store(), g.project, g.ws, a["jsonl"], base_text=a["base"], mode=a["mode"],
+                                         dry_run=a["dry_run"], allow_delete=a["allow_delete"], pull=a["pull"]))
+
+
+@bp.get("/sync/records")
+def file_records():
+    """The beads-file records of `?id=` beads of the caller's repo (what write-through puts in the file)."""
+    ids = request.args.getlist("id")
+    if not ids or len(ids) > MAX_IDS or any(not i or len(i) > 520 for i in ids):
+        raise ValidationError({"id": [f"give 1 to {MAX_IDS} bead ids of 1 to 520 characters"]})
+    return jsonify(sync_store.file_records(g.project, g.ws, ids))
+
+
+@bp.get("/sync/history")
+def history():
+    return jsonify(sync_store.history(g.project, g.ws, load_args(history_args)["limit"]))
+
+
+@bp.post("/sync/<int:run_id>/undo")
+def undo(run_id: int):
+    return jsonify(sync_store.undo_sync(store(), g.project, g.ws, run_id))
