@@ -38,6 +38,16 @@ DEFAULT_RATE_IP, DEFAULT_RATE_IP_BURST = 100, 1000
 DEFAULT_MAX_DEPTH = 32
 #: Keys namespace prefix, so several deployments can share one Redis.
 DEFAULT_NAMESPACE = "bw"
+#: Waiters (a `watch`, a chat wait, a `/v1/ws` socket held open) one credential may hold at once: an
+#: agent holds one or two, a human's dashboard tabs one each.
+DEFAULT_WAITERS_TOKEN = 16
+#: Waiters one project may hold at once, all its credentials together.
+DEFAULT_WAITERS_PROJECT = 1000
+#: Seconds a client has to send a request's line and headers (and an idle keep-alive connection
+#: stays open): past it the connection is closed, so a slow client holds nothing.
+DEFAULT_HEADER_TIMEOUT = 10
+#: Seconds a client has to send a request's whole body (408 after that).
+DEFAULT_BODY_TIMEOUT = 30
 
 
 class ConfigError(ValueError):
@@ -121,6 +131,18 @@ class Settings:
     log_format: str = "text"
     #: When set, `GET /metrics` wants `Authorization: Bearer <this>`; empty leaves it open (aggregates only).
     metrics_token: str = ""
+    #: Caps on waiters held at once, per credential and per project (0 = no cap): store/waiters.py.
+    waiters_token: int = DEFAULT_WAITERS_TOKEN
+    waiters_project: int = DEFAULT_WAITERS_PROJECT
+    #: Deadlines for a request's headers and body, in seconds (web/worker.py).
+    header_timeout: int = DEFAULT_HEADER_TIMEOUT
+    body_timeout: int = DEFAULT_BODY_TIMEOUT
+    #: The instance's admin token: creating a project on a server bound beyond loopback needs it
+    #: (header `X-Wire-Admin-Token`) unless `open_signup`. Empty: nobody can create one there.
+    admin_token: str = ""
+    #: Whether anyone may create a project: None decides by the bind (open on loopback only),
+    #: True opens sign-up everywhere, False wants the admin token on loopback too.
+    open_signup: bool | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -168,6 +190,12 @@ class Settings:
             redis_cluster=_bool(env, "BEADWIRE_REDIS_CLUSTER", False),
             log_format=_log_format(env),
             metrics_token=env.get("BEADWIRE_METRICS_TOKEN", ""),
+            waiters_token=_int(env, "BEADWIRE_WAITERS_TOKEN", DEFAULT_WAITERS_TOKEN),
+            waiters_project=_int(env, "BEADWIRE_WAITERS_PROJECT", DEFAULT_WAITERS_PROJECT),
+            header_timeout=_int(env, "BEADWIRE_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT, 1),
+            body_timeout=_int(env, "BEADWIRE_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT, 1),
+            admin_token=env.get("BEADWIRE_ADMIN_TOKEN", ""),
+            open_signup=_bool(env, "BEADWIRE_OPEN_SIGNUP", False) if env.get("BEADWIRE_OPEN_SIGNUP") else None,
         )
 
     def with_(self, **changes: object) -> Settings:
