@@ -31,10 +31,13 @@ TEAM_HEADERS = ("ALIAS", "HUMAN", "ROLE", "REPO", "BRANCH", "HOST", "STATE", "CL
 @click.option("--human", metavar="NAME", help="The human you work for (default: git config user.name).")
 @click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
               help="Project key, to join an existing project (env WIRE_PROJECT_KEY; default: the saved one).")
+@click.option("--admin-token", envvar="WIRE_ADMIN_TOKEN", metavar="TOKEN",
+              help="The server's admin token, to create a project on a server reachable beyond its own "
+                   "machine (env WIRE_ADMIN_TOKEN).")
 @output.json_option
 @pass_client
 def init(client: Client, slug: str | None, alias: str | None, role: str | None, human: str | None,
-         key: str | None) -> None:
+         key: str | None, admin_token: str | None) -> None:
     """Register this worktree with the server (creating the project if it is new)."""
     repo = local.git_repo(Path.cwd())
     existing = local.read_workspace(repo.root)
@@ -42,7 +45,7 @@ def init(client: Client, slug: str | None, alias: str | None, role: str | None, 
     url = client.url
     own = existing if existing and existing.project == slug and existing.url == url else None
     body = _init_body(slug, repo, alias, role, human, own)
-    answer = _register(client, body, own.token if own else None, key or local.find_key(url, slug))
+    answer = _register(client, body, own.token if own else None, key or local.find_key(url, slug), admin_token)
     output.emit(_save(answer, url, repo), _print_init)
 
 
@@ -69,7 +72,8 @@ def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | No
             "branch": repo.branch}
 
 
-def _register(client: Client, body: dict[str, Any], own_token: str | None, key: str | None) -> Any:
+def _register(client: Client, body: dict[str, Any], own_token: str | None, key: str | None,
+              admin_token: str | None = None) -> Any:
     """POST /v1/init with the workspace's own token, falling back to the project key if it is refused."""
     if own_token and key:
         try:
@@ -78,7 +82,7 @@ def _register(client: Client, body: dict[str, Any], own_token: str | None, key: 
             if exc.code not in REFUSED:
                 raise
     try:
-        return client.init(body, key or own_token)
+        return client.init(body, key or own_token, admin_token)
     except WireError as exc:
         if exc.code in REFUSED:
             exc.hint = JOIN_HINT

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
-from store import chat, messages
+from store import chat, messages, waiters
 from store.db import close as db_close
 from store.db import connect as db_connect
 from web.common import MAX_ID, authenticate, load, load_args, store
@@ -58,7 +58,8 @@ def post():
 @bp.get("/chat/wait")
 def wait():
     a = load_args(wait_args)
-    answer, to_ack = chat.wait(store(), g.project, g.ws, a["with_"], a["after"], a["cursor"], a["timeout"])
+    with waiters.waiting(store(), g.project.id, f"w{g.ws.id}"):  # 429 beyond the caps
+        answer, to_ack = chat.wait(store(), g.project, g.ws, a["with_"], a["after"], a["cursor"], a["timeout"])
     response = jsonify(answer)
     if to_ack:  # acknowledged once the waiter has its reply, off the reply's critical path
         st, ws = store(), g.ws
@@ -96,5 +97,6 @@ def watch():
     if g.banner and (g.banner["new"] or g.banner["waiting"]):
         return jsonify({"items": g.banner["new"], "waiting": g.banner["waiting"]})
     db_close()  # a watcher holds no database connection
-    entries = store().redis.read_group_blocking(g.project.id, g.ws.id, int(timeout * 1000))
+    with waiters.waiting(store(), g.project.id, f"w{g.ws.id}"):  # 429 beyond the caps
+        entries = store().redis.read_group_blocking(g.project.id, g.ws.id, int(timeout * 1000))
     return jsonify({"items": [messages.banner_item(fields) for _, fields in entries], "waiting": []})
