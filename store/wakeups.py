@@ -73,6 +73,7 @@ class Waker:
         self.channels: dict[str, _Channel] = {}
         self.pubsub: Any = None
         self.listener: threading.Thread | None = None
+        self.failing = False  # the connection failed and has not delivered anything since (log once)
 
     @contextlib.contextmanager
     def ticket(self, channel: str, stream: str) -> Iterator[Ticket]:
@@ -118,7 +119,7 @@ class Waker:
         try:
             self.pubsub.subscribe(*channels)
         except redis.RedisError as exc:  # the listener reconnects and subscribes again
-            log.warning("wake-up subscription failed: %s", exc)
+            log.info("wake-up subscription failed: %s", exc)
             self._wake_all()
 
     def _listen(self) -> None:
@@ -142,6 +143,7 @@ class Waker:
                 self._reconnect(exc)
                 continue
             if message is not None:
+                self.failing = False
                 self._route(message)
 
     def _route(self, message: dict[str, Any]) -> None:
@@ -169,7 +171,8 @@ class Waker:
 
     def _reconnect(self, exc: BaseException) -> None:
         """The connection failed: wake everyone (messages may be lost), then subscribe again."""
-        log.warning("wake-up listener lost its Redis connection: %s", exc)
+        (log.info if self.failing else log.warning)("wake-up listener lost its Redis connection: %s", exc)
+        self.failing = True
         self._wake_all()
         time.sleep(DEFAULT_RETRY_PAUSE)
         with self.lock:
