@@ -11,9 +11,6 @@ runs out, and a websocket renews its lease while it stays open.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from store import Store
 from store.errors import TooManyWaiters
 from store.util import now
@@ -65,13 +62,3 @@ def enter(st: Store, project_id: int, owner: str) -> Slot:
                              f"websockets (the cap): retry in {DEFAULT_RETRY_AFTER} s",
                              retry_after=DEFAULT_RETRY_AFTER)
     return Slot(st, project_id, owner, lease_id)
-
-
-@contextmanager
-def waiting(st: Store, project_id: int, owner: str) -> Iterator[Slot]:
-    """Hold a waiter slot for the duration of the block (see `enter`)."""
-    slot = enter(st, project_id, owner)
-    try:
-        yield slot
-    finally:
-        slot.leave()

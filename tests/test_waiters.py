@@ -105,7 +105,9 @@ def test_the_project_cap_counts_every_credential_and_chat_waits_too(capped):
     assert r.status_code == 429 and "project" in r.json["error"]["message"]
     for slot in held:
         slot.leave()
-    assert bob.get("/chat/wait?with=ana&timeout=0").status_code == 200
+    answer = bob.get("/chat/wait?with=ana&timeout=0")
+    assert answer.status_code == 200
+    answer.close()  # what the server does once the answer is sent
     assert st.redis.client.zcard(st.redis.keys.waiters_key(project)) == 0  # the waits gave theirs back
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
-from store import chat, messages, waiters
+from store import chat, messages
 from store.db import close as db_close
 from store.db import connect as db_connect
-from web.common import MAX_ID, authenticate, load, load_args, store
+from web.common import MAX_ID, authenticate, hold_waiter, load, load_args, store
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -58,8 +58,8 @@ def post():
 @bp.get("/chat/wait")
 def wait():
     a = load_args(wait_args)
-    with waiters.waiting(store(), g.project.id, f"w{g.ws.id}"):  # 429 beyond the caps
-        answer, to_ack = chat.wait(store(), g.project, g.ws, a["with_"], a["after"], a["cursor"], a["timeout"])
+    hold_waiter(f"w{g.ws.id}")
+    answer, to_ack = chat.wait(store(), g.project, g.ws, a["with_"], a["after"], a["cursor"], a["timeout"])
     response = jsonify(answer)
     if to_ack:  # acknowledged once the waiter has its reply, off the reply's critical path
         st, ws = store(), g.ws
@@ -97,6 +97,6 @@ def watch():
     if g.banner and (g.banner["new"] or g.banner["waiting"]):
         return jsonify({"items": g.banner["new"], "waiting": g.banner["waiting"]})
     db_close()  # a watcher holds no database connection
-    with waiters.waiting(store(), g.project.id, f"w{g.ws.id}"):  # 429 beyond the caps
-        entries = store().redis.read_group_blocking(g.project.id, g.ws.id, int(timeout * 1000))
+    hold_waiter(f"w{g.ws.id}")
+    entries = store().redis.read_group_blocking(g.project.id, g.ws.id, int(timeout * 1000))
     return jsonify({"items": [messages.banner_item(fields) for _, fields in entries], "waiting": []})
