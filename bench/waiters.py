@@ -107,13 +107,19 @@ class Waiters:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
-    def open(self, specs: list[tuple[str, str, str]]) -> None:
-        """Open waiters (kind, path, token) in batches; returns once every one is waiting."""
+    def open(self, specs: list[tuple[str, str, str]]) -> int:
+        """Open waiters (kind, path, token) in batches; returns once every one is waiting, or after a
+        minute for those the server never takes on (a server out of threads); returns how many those were."""
+        stuck = 0
         for i in range(0, len(specs), BATCH):
             batch = specs[i:i + BATCH]
             futures = [asyncio.run_coroutine_threadsafe(self._start(*spec), self.loop) for spec in batch]
             for future in futures:
-                future.result(60)
+                try:
+                    future.result(70)
+                except (TimeoutError, asyncio.TimeoutError):
+                    stuck += 1
+        return stuck
 
     async def _start(self, kind: str, path: str, token: str) -> None:
         started = asyncio.get_running_loop().create_future()
@@ -241,9 +247,16 @@ def web_cpu(root_pid: int, seconds: float) -> float:
     return round((ticks() - before) / os.sysconf("SC_CLK_TCK") / seconds * 100, 1)
 
 
+def _probe_conn(port: int) -> Any:
+    """A keep-alive connection whose calls give up after 5 s (a frozen server is a failure, not a hang)."""
+    conn = bm.Conn(port)
+    conn.conn.timeout = 5
+    return conn
+
+
 def probe_health(port: int, seconds: float, every: float = 0.02) -> dict:
     """Sequential `GET /v1/health` for `seconds`: count, failures, median and p99 in ms."""
-    conn, lats, failures = bm.Conn(port), [], collections.Counter()
+    conn, lats, failures = _probe_conn(port), [], collections.Counter()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         t = time.perf_counter()
@@ -252,7 +265,7 @@ def probe_health(port: int, seconds: float, every: float = 0.02) -> dict:
         except Exception as exc:  # noqa: BLE001 - a timeout is what this measures
             failures[type(exc).__name__] += 1
             conn.close()
-            conn = bm.Conn(port)
+            conn = _probe_conn(port)
             continue
         lats.append((time.perf_counter() - t) * 1000)
         if status != 200:
@@ -281,6 +294,9 @@ def measure(port: int, tokens: list[str], beads: list[str], seconds: float, samp
     machine took meanwhile (% of one core: bench.py's sampler)."""
     t0 = time.monotonic()
     alone = probe_health(port, seconds)
+    if alone["n"] == 0:  # a frozen server: no claim load on top (its threads would only hang)
+        return {"health": alone, "claims": {"ops_s": None, "statuses": "not run: health never answered"},
+                "health_during_claims": {}, "other_cpu_pct": [sampler.foreign_pct(t0, time.monotonic()), None]}
     during: dict = {}
     prober = threading.Thread(target=lambda: during.update(probe_health(port, seconds)), daemon=True)
     t1 = time.monotonic()
@@ -354,7 +370,7 @@ def run(stack: Any, port: int, args: argparse.Namespace, per_project: int) -> di
     out["redis_clients_before"] = redis_clients(stack)
     waiters = Waiters(port)
     t1 = time.monotonic()
-    waiters.open(waiter_specs(projects, args.waiters))
+    out["never_started"] = waiters.open(waiter_specs(projects, args.waiters))
     out["open_s"] = round(time.monotonic() - t1, 1)
     out["held_after_open"] = dict(waiters.held)
     print(f"[waiters] opened in {out['open_s']} s: {dict(waiters.held)} errors {waiters.errors[:3]}", file=sys.stderr)
@@ -392,7 +408,7 @@ def report(r: dict) -> str:
              row("0", r["idle"]),
              row(f"{held} ({r['held_at_end']})", r["busy"]),
              "",
-             f"* opened in {r['open_s']} s; held right after opening {r['held_after_open']}, at the end "
+             f"* opened in {r['open_s']} s ({r['never_started']} never got going within 70 s); held right after opening {r['held_after_open']}, at the end "
              f"{r['held_at_end']}; waiter answers {r['answers']}; client errors {r['errors'][0]} {r['errors'][1]}",
              f"* CPU of the web processes (gunicorn) over 10 s with nothing to do: {r['web_cpu_idle']} % of a core "
              f"without waiters, {r['web_cpu_waiting']} % with them",
