@@ -68,6 +68,20 @@ def test_the_data_directory_and_everything_serve_keeps_in_it_is_private_to_its_u
     assert loose == {}, f"readable by others: {loose}"
 
 
+def _read_as_other_user(path: Path) -> str:
+    """What reading `path` as an unprivileged local user (`cat`) gives: "read" or "PermissionError"."""
+    import subprocess
+
+    from tests.servers import _ensure_pg_user
+
+    account = _ensure_pg_user()
+    done = subprocess.run(["cat", str(path)], user=account.pw_uid, group=account.pw_gid, extra_groups=[],
+                          capture_output=True, text=True, timeout=30, check=False, cwd="/")
+    if done.returncode == 0:
+        return "read"
+    return "PermissionError" if "Permission denied" in done.stderr else done.stderr.strip()
+
+
 @pytest.mark.slow
 def test_the_bundled_redis_refuses_a_client_without_its_password_and_has_no_config_command(stack):
     port = _redis_port(stack.data_dir)
@@ -80,17 +94,29 @@ def test_the_bundled_redis_refuses_a_client_without_its_password_and_has_no_conf
     assert b"redis://" not in (stack.data_dir / "serve.log").read_bytes().replace(b"redis://:***@", b"")
 
 
-def test_an_existing_data_directory_is_made_private_on_start(tmp_path: Path):
+def test_an_existing_data_directory_is_made_private_on_start():
+    import shutil
+    import tempfile
+
     from cli.serve import _make_private
 
-    data = tmp_path / "data"
-    (data / "redis").mkdir(parents=True)
-    for path in (data / "beadwire.db", data / "redis" / "appendonly.aof"):
-        path.write_text("x")
-        path.chmod(0o644)
-    data.chmod(0o755)
-    (data / "redis").chmod(0o755)
-    _make_private(str(data))
-    assert [oct(_mode(p)) for p in (data, data / "redis")] == ["0o700", "0o700"]
-    assert [oct(_mode(p)) for p in (data / "beadwire.db", data / "redis" / "appendonly.aof")] == ["0o600", "0o600"]
-    assert os.access(data / "beadwire.db", os.R_OK)
+    base = Path(tempfile.mkdtemp(prefix="bw-local-"))  # in /tmp, which every local user may cross
+    try:
+        base.chmod(0o755)
+        data = base / "data"
+        (data / "redis").mkdir(parents=True)
+        for path in (data / "beadwire.db", data / "redis" / "appendonly.aof"):
+            path.write_text("x")
+            path.chmod(0o644)
+        data.chmod(0o755)
+        (data / "redis").chmod(0o755)
+        if os.geteuid() == 0:  # as root (CI), another local user really reads it before
+            assert _read_as_other_user(data / "beadwire.db") == "read"
+        _make_private(str(data))
+        assert [oct(_mode(p)) for p in (data, data / "redis")] == ["0o700", "0o700"]
+        assert [oct(_mode(p)) for p in (data / "beadwire.db", data / "redis" / "appendonly.aof")] == ["0o600"] * 2
+        assert os.access(data / "beadwire.db", os.R_OK)
+        if os.geteuid() == 0:  # ...and not after
+            assert _read_as_other_user(data / "beadwire.db") == "PermissionError"
+    finally:
+        shutil.rmtree(base)
