@@ -8,7 +8,8 @@ and a real redis-server, so figures do not depend on what else the machine is do
     python3 bench/profile_paths.py --profile claim # + cProfile of one path (top 35 by tottime)
     python3 bench/profile_paths.py --database postgres
 
-Paths: watch (an empty `GET /v1/watch` slice: an idle waiter's cost per slice), claim (POST /v1/beads/<id>/claim, distinct beads), mail (POST /v1/mail, one recipient),
+Paths: watch (an empty `GET /v1/watch` slice: an idle waiter's cost per slice),
+claim (POST /v1/beads/<id>/claim, distinct beads), mail (POST /v1/mail, one recipient),
 status50 / status1000 (GET /v1/status with 50 / 1,000 workspaces online), whoami (the
 authenticate + heartbeat preamble plus a small answer), chat (reply POST /v1/chat while the
 other side waits in GET /v1/chat/wait: the reply's CPU and the wall time to the waiter's answer).

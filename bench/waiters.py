@@ -272,7 +272,8 @@ def probe_health(port: int, seconds: float, every: float = 0.02) -> dict:
             failures[str(status)] += 1
         time.sleep(every)
     conn.close()
-    return {"n": len(lats), "failures": dict(failures), "median_ms": round(statistics.median(lats), 2) if lats else None,
+    return {"n": len(lats), "failures": dict(failures),
+            "median_ms": round(statistics.median(lats), 2) if lats else None,
             "p99_ms": round(bm.pct(lats, 99), 2) if lats else None, "max_ms": round(max(lats), 1) if lats else None}
 
 
@@ -395,7 +396,8 @@ def report(r: dict) -> str:
         h, c, hd = m["health"], m["claims"], m["health_during_claims"]
         other = " / ".join(str(x) for x in m["other_cpu_pct"])
         return (f"| {label} | {h['median_ms']} / {h['p99_ms']} | {sum(h['failures'].values())} | {c['ops_s']} | "
-                f"{c['statuses']} | {hd.get('median_ms')} / {hd.get('p99_ms')} | {sum(hd.get('failures', {}).values())} "
+                f"{c['statuses']} | {hd.get('median_ms')} / {hd.get('p99_ms')} | "
+                f"{sum(hd.get('failures', {}).values())} "
                 f"| {other} |")
 
     held = sum(r["held_at_end"].values())
@@ -408,7 +410,8 @@ def report(r: dict) -> str:
              row("0", r["idle"]),
              row(f"{held} ({r['held_at_end']})", r["busy"]),
              "",
-             f"* opened in {r['open_s']} s ({r['never_started']} never got going within 70 s); held right after opening {r['held_after_open']}, at the end "
+             f"* opened in {r['open_s']} s ({r['never_started']} never got going within 70 s); "
+             f"held right after opening {r['held_after_open']}, at the end "
              f"{r['held_at_end']}; waiter answers {r['answers']}; client errors {r['errors'][0]} {r['errors'][1]}",
              f"* CPU of the web processes (gunicorn) over 10 s with nothing to do: {r['web_cpu_idle']} % of a core "
              f"without waiters, {r['web_cpu_waiting']} % with them",

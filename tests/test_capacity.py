@@ -91,7 +91,8 @@ def read_answer(sock: socket.socket) -> tuple[int, Any]:
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
     while len(body) < length:
         body += sock.recv(65536)
     return int(head.split()[1]), json.loads(body)
@@ -193,8 +194,8 @@ def test_a_server_not_bound_to_loopback_wants_the_admin_token_to_create_a_projec
     from tests.servers import ServerProc, _child_env, _running, _spawn, _wait_until, run_release, start_redis
 
     redis = start_redis(tmp_path)
-    env = {"REDIS_URL": redis.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'bw.db'}", "BEADWIRE_DATA_DIR": str(tmp_path),
-           "BEADWIRE_ADMIN_TOKEN": "bw_admin_test"}
+    env = {"REDIS_URL": redis.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'bw.db'}",
+           "BEADWIRE_DATA_DIR": str(tmp_path), "BEADWIRE_ADMIN_TOKEN": "bw_admin_test"}
     run_release(env)
     sock_path = str(tmp_path / "web.sock")
     args = [sys.executable, "-m", "gunicorn", "-k", "web.worker.Worker", "-w", "1", "-b", f"unix:{sock_path}",

@@ -201,7 +201,8 @@ def test_open_sign_up_lets_anyone_create_a_project_on_an_exposed_server(settings
     from tests.conftest import _make_app
 
     app = _make_app(settings.with_(open_signup=True), redis)
-    assert app.test_client().post("/v1/init", json=INIT, environ_overrides={"SERVER_NAME": "0.0.0.0"}).status_code == 201
+    exposed = {"SERVER_NAME": "0.0.0.0"}
+    assert app.test_client().post("/v1/init", json=INIT, environ_overrides=exposed).status_code == 201
 
 
 def test_closed_sign_up_wants_the_admin_token_on_loopback_too(settings, redis):
