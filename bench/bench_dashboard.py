@@ -180,7 +180,7 @@ def main() -> None:
         info = seed(env)
         print(f"seeded {WORKSPACES} workspaces, {BEADS} beads ({info['deps']} blocking deps, {info['claims']} claims)"
               f" in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        web = start_web(tmp, free_port(), env, threads=8)
+        web = start_web(tmp, free_port(), env)
         cookie = login(web.url, str(info["key"]))
         pages = [p.format(bead=info["bead"]) for p in PAGES]
         rows = []

@@ -8,7 +8,8 @@ and a real redis-server, so figures do not depend on what else the machine is do
     python3 bench/profile_paths.py --profile claim # + cProfile of one path (top 35 by tottime)
     python3 bench/profile_paths.py --database postgres
 
-Paths: claim (POST /v1/beads/<id>/claim, distinct beads), mail (POST /v1/mail, one recipient),
+Paths: watch (an empty `GET /v1/watch` slice: an idle waiter's cost per slice),
+claim (POST /v1/beads/<id>/claim, distinct beads), mail (POST /v1/mail, one recipient),
 status50 / status1000 (GET /v1/status with 50 / 1,000 workspaces online), whoami (the
 authenticate + heartbeat preamble plus a small answer), chat (reply POST /v1/chat while the
 other side waits in GET /v1/chat/wait: the reply's CPU and the wall time to the waiter's answer).
@@ -194,6 +195,17 @@ def mail_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
     return measure(env, "mail", n, op, profile)
 
 
+def watch_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
+    """One empty `GET /v1/watch` slice (timeout 0): what an idle waiter costs each time its slice ends."""
+    tokens = [env.agent("bench", f"w{i:02d}") for i in range(8)]
+
+    def op(i: int) -> None:
+        r = env.client.get("/v1/watch?timeout=0", headers=auth(tokens[i % 8]))
+        assert r.status_code == 200 and r.json["items"] == [], r.json
+
+    return measure(env, "watch", n, op, profile)
+
+
 def whoami_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
     tokens = [env.agent("bench", f"w{i:02d}") for i in range(8)]
 
@@ -281,6 +293,7 @@ def main() -> None:
         "status50": lambda: status_path(env, 50, a.n, a.profile),
         "status1000": lambda: status_path(env, 1000, max(a.n // 10, 20), a.profile),
         "chat": lambda: chat_path(env, 30, a.profile),
+        "watch": lambda: watch_path(env, a.n, a.profile),
     }
     chosen = a.only.split(",") if a.only else list(paths)
     rows = []

@@ -40,6 +40,11 @@ SLICE_GRACE = 10.0
 RETRY_PAUSE = 2.0
 #: Shortest time between two empty long-poll slices, should a server answer them at once.
 MIN_SLICE_INTERVAL = 0.5
+#: Longest pause of a long wait the server refused with 429 (too many waiters): it backs off from the
+#: answer's `Retry-After`, doubling while refused, with jitter so refused waiters do not return together.
+MAX_BACKOFF = 120.0
+#: API error codes that mean "too many of you right now": a long wait pauses and goes on.
+BACKOFF_CODES = frozenset({"too_many_waiters", "rate_limited"})
 #: Response header carrying what needs the caller (docs/API.md, "Messaging").
 BANNER_HEADER = "X-Wire-Banner"
 #: Request header confirming the newest mailbox entry (`entry` of a banner item) this worktree has
@@ -63,6 +68,8 @@ SERVER_HEADER = "X-Beadwire"
 HEALTH_PATH = "/v1/health"
 #: The health answer of a server from before SERVER_HEADER (accepted too).
 HEALTH_KEYS = frozenset({"status", "redis", "database"})
+#: Request header carrying the server's admin token (creating a project on an exposed server).
+ADMIN_TOKEN_HEADER = "X-Wire-Admin-Token"
 #: Request header carrying a write's request id: the server applies it at most once (docs/API.md).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -262,6 +269,19 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == lower), None)
 
 
+def backoff(retry_after: Any, refused: int) -> float:
+    """Seconds to pause after the `refused`-th 429 in a row: `Retry-After` (else 5 s), doubled per
+    refusal, at most `MAX_BACKOFF`, between half and all of it at random."""
+    import random
+
+    try:
+        base = max(1.0, float(retry_after))
+    except (TypeError, ValueError):
+        base = 5.0
+    ceiling = min(MAX_BACKOFF, base * 2 ** min(refused - 1, 10))
+    return random.uniform(ceiling / 2, ceiling)
+
+
 def long_poll(call: Callable[[int], Any], wait: float | None, *, reached: bool = True) -> Any:
     """Call `call(slice_seconds)` until it answers something other than None, or `wait` ends.
 
@@ -269,16 +289,18 @@ def long_poll(call: Callable[[int], Any], wait: float | None, *, reached: bool =
     `wait=None` waits forever. While the server is unreachable (restarting, 502-504) the wait goes
     on with short pauses, so it survives a restart; with `reached=False` (nothing has answered yet
     in this command) the first such failure is raised instead, since the server is likely not up.
+    A 429 (too many waiters, or calls) pauses the wait as the server asks (`backoff`) and goes on.
     Returns the first answer that is not None, or None when the wait ended.
 
     Raises:
         ServerUnreachable: the very first call failed and `reached` is False.
-        WireError: any error answer other than unreachable.
+        WireError: any error answer other than unreachable and 429.
     """
     import math
     import time
 
     deadline = math.inf if wait is None else time.monotonic() + wait
+    refused = 0
     while (remaining := deadline - time.monotonic()) > 0:
         started = time.monotonic()
         try:
@@ -287,8 +309,13 @@ def long_poll(call: Callable[[int], Any], wait: float | None, *, reached: bool =
             if not reached:
                 raise
             pause = RETRY_PAUSE
+        except WireError as exc:
+            if exc.code not in BACKOFF_CODES:
+                raise
+            reached, refused = True, refused + 1
+            pause = backoff(exc.details.get("retry_after"), refused)
         else:
-            reached = True
+            reached, refused = True, 0
             if answer is not None:
                 return answer
             # an empty slice should have lasted the slice; never spin on a server that answers at once
@@ -583,9 +610,13 @@ class Client:
 
     # -- identity --
 
-    def init(self, body: dict[str, Any], token: str | None) -> Any:
-        """`POST /v1/init`: register (or re-register) this worktree; `token` is key, own token or None."""
-        return self.post("/v1/init", body, auth=False, token=token)
+    def init(self, body: dict[str, Any], token: str | None, admin_token: str | None = None) -> Any:
+        """`POST /v1/init`: register (or re-register) this worktree; `token` is key, own token or None;
+        `admin_token` is the server's, which creating a project needs on a server bound beyond loopback."""
+        if not admin_token:
+            return self.post("/v1/init", body, auth=False, token=token)
+        return self.exchange("POST", "/v1/init", body=_compact(body), auth=False, token=token,
+                             headers={ADMIN_TOKEN_HEADER: admin_token})[1]
 
     def whoami(self) -> Any:
         """`GET /v1/whoami`."""

@@ -36,10 +36,13 @@ TEAM_HEADERS = ("ALIAS", "HUMAN", "ROLE", "REPO", "BRANCH", "HOST", "STATE", "CL
 @click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
               help="Project key, to join an existing project (env WIRE_PROJECT_KEY; default: the saved one, "
                    "except for the coordinator role).")
+@click.option("--admin-token", envvar="WIRE_ADMIN_TOKEN", metavar="TOKEN",
+              help="The server's admin token, to create a project on a server reachable beyond its own "
+                   "machine (env WIRE_ADMIN_TOKEN).")
 @output.json_option
 @pass_client
 def init(client: Client, slug: str | None, alias: str | None, role: str | None, human: str | None,
-         key: str | None) -> None:
+         key: str | None, admin_token: str | None) -> None:
     """Register this worktree with the server (creating the project if it is new)."""
     repo = local.git_repo(Path.cwd())
     existing = local.read_workspace(repo.root)
@@ -48,7 +51,8 @@ def init(client: Client, slug: str | None, alias: str | None, role: str | None, 
     own = existing if existing and existing.project == slug and existing.url == url else None
     body = _init_body(slug, repo, alias, role, human, own)
     role_now = body["role"] or (own.data.get("role") if own else None)  # what a fallback join would ask for
-    answer = _register_as(client, body, own, key or join_key(url, slug, role_now, joining=own is None), key)
+    answer = _register_as(client, body, own, key or join_key(url, slug, role_now, joining=own is None), key,
+                          admin_token)
     output.emit(_save(answer, url, repo), _print_init)
 
 
@@ -69,11 +73,11 @@ def join_key(url: str, slug: str, role: str | None, joining: bool = True) -> str
 
 
 def _register_as(client: Client, body: dict[str, Any], own: local.Workspace | None, key: str | None,
-                 explicit: str | None) -> Any:
+                 explicit: str | None, admin_token: str | None = None) -> Any:
     """`_register`; a re-init into or out of coordinator first has a human (the explicit key) set the role."""
     saved_role = own.data.get("role") if own else None
     try:
-        return _register(client, body, own.token if own else None, key, saved_role)
+        return _register(client, body, own.token if own else None, key, saved_role, admin_token)
     except WireError as exc:
         if exc.code != "role_needs_key" or own is None:
             raise
@@ -110,7 +114,7 @@ def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | No
 
 
 def _register(client: Client, body: dict[str, Any], own_token: str | None, key: str | None,
-              saved_role: str | None = None) -> Any:
+              saved_role: str | None = None, admin_token: str | None = None) -> Any:
     """POST /v1/init with the workspace's own token, falling back to the project key if it is refused
     (then as a new workspace, with the role this worktree had: `saved_role`)."""
     if own_token and key:
@@ -121,7 +125,7 @@ def _register(client: Client, body: dict[str, Any], own_token: str | None, key: 
                 raise
         body = {**body, "role": body.get("role") or saved_role}
     try:
-        return client.init(body, key or own_token)
+        return client.init(body, key or own_token, admin_token)
     except WireError as exc:
         if exc.code in REFUSED:
             exc.hint = JOIN_HINT

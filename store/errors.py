@@ -169,6 +169,12 @@ class RateLimited(BeadwireError):
         self.retry_after = retry_after
 
 
+class TooManyWaiters(RateLimited):
+    """Raised when a token or a project already holds as many waiting requests and websockets as allowed (429)."""
+
+    code = "too_many_waiters"
+
+
 class RequestInProgress(Conflict):
     """Raised when a request with the same `Idempotency-Key` is being applied right now (retry later)."""
 

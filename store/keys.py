@@ -27,6 +27,12 @@ project lands in one Redis Cluster slot. `ns` is `Settings.namespace` (default `
 | `<ns>:{p:<id>}:resexp:<repo>`     | zset   | same as `res`    | member = field of `res`, score = expiry (s); same TTL as `res` |
 | `<ns>:{p:<id>}:login:<sha256>`    | string | store/dashboard.py | 600 s; one-time dashboard login link -> JSON (access, by); GETDEL |
 | `<ns>:{p:<id>}:session:<sha256>`  | string | store/dashboard.py | idle timeout, renewed on use; dashboard session -> JSON (access, csrf, created) |
+| `<ns>:{p:<id>}:waiters`           | zset   | enter.lua (store/waiters.py) | none; member = lease id, score = lease expiry (s); the project's held waiters |
+| `<ns>:{p:<id>}:waiters:<owner>`   | zset   | enter.lua (store/waiters.py) | the same, for one credential (`w<ws>`, `key`, `s<session digest>`) |
+
+Pub/Sub channel (not a key): `<ns>:{p:<id>}:wake` carries, as its message, the name of a stream of the
+project that just got an entry (publish.lua, heartbeat.lua, reclaim.lua, `RedisStore.add_event`), so
+waiters blocked on that stream wake up (store/wakeups.py).
 
 The mailbox consumer group is `inbox` (`MAILBOX_GROUP`). Dramatiq's own keys live under
 `broker_namespace()`: `<ns>:dramatiq` on one Redis, `{<ns>:dramatiq}` on a Redis Cluster, whose hash
@@ -120,3 +126,13 @@ class Keys:
 
     def reservation_expiry_key(self, project_id: int, repo_id: int) -> str:
         return f"{self._p(project_id)}:resexp:{repo_id}"
+
+    def waiters_key(self, project_id: int) -> str:
+        return f"{self._p(project_id)}:waiters"
+
+    def owner_waiters_key(self, project_id: int, owner: str) -> str:
+        return f"{self._p(project_id)}:waiters:{owner}"
+
+    def wake_channel(self, project_id: int) -> str:
+        """The Pub/Sub channel announcing new entries in the project's streams (not a key)."""
+        return f"{self._p(project_id)}:wake"

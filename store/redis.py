@@ -9,7 +9,10 @@ EVALSHA); tests/test_scaleout.py and tests/test_lua_cluster.py run everything on
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,6 +22,7 @@ from redis.cluster import RedisCluster
 
 from store.errors import RateLimited, Unauthorized, Unavailable
 from store.keys import MAILBOX_GROUP, Keys
+from store.wakeups import Ticket, Waker
 
 LUA_DIR = Path(__file__).with_name("lua")
 #: Approximate length cap of every stream.
@@ -95,6 +99,10 @@ def _loads(values: list[str]) -> list[dict[str, Any]]:
     return [json.loads(v) for v in values]
 
 
+#: Redis connections one process keeps at most (waiters hold none while they wait: store/wakeups.py).
+DEFAULT_POOL_SIZE = 64
+#: Seconds a call waits for a free pooled connection before it fails (503).
+DEFAULT_POOL_WAIT = 10.0
 #: Socket timeouts (s): reads must outlast the longest blocking read (a 30 s chat or watch slice);
 #: redis-py 8 defaults to 5 s, which cut every longer XREAD short with "Timeout reading from socket".
 #: Connecting stays quick, so a Redis that is down is a fast 503.
@@ -112,7 +120,12 @@ def make_client(url: str, cluster: bool = False, decode: bool = True) -> redis.R
         from redis.cluster import RedisCluster
 
         return RedisCluster.from_url(url, decode_responses=decode, **_TIMEOUTS)  # type: ignore[return-value]
-    return redis.Redis.from_url(url, decode_responses=decode, health_check_interval=30, **_TIMEOUTS)
+    # a bounded pool that makes callers queue for a connection: under gevent thousands of requests may
+    # run at once, and the default pool refuses the 101st ("Too many connections")
+    pool = redis.BlockingConnectionPool.from_url(url, decode_responses=decode, health_check_interval=30,
+                                                 max_connections=DEFAULT_POOL_SIZE, timeout=DEFAULT_POOL_WAIT,
+                                                 **_TIMEOUTS)
+    return redis.Redis(connection_pool=pool)
 
 
 class Scripts:
@@ -130,6 +143,8 @@ class RedisStore:
         self.client = client
         self.keys = keys
         self.scripts = Scripts(client)
+        #: Wakes this process's waiters when their streams get entries (store/wakeups.py).
+        self.waker = Waker(client)
 
     def heartbeat(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any],
                   token_rate: Rate = NO_RATE, project_rate: Rate = NO_RATE,
@@ -157,7 +172,7 @@ class RedisStore:
         args = [workspace_id, repr(now), json.dumps(presence), DEFAULT_TOUCH_TTL, MAILBOX_GROUP,
                 f"ws{workspace_id}", DEFAULT_BANNER_ITEMS, DEFAULT_REBUILD_RETRY, *token_rate.args(),
                 *project_rate.args(), repr(offline_after), _compact(online_event) if online_event else "",
-                DEFAULT_STREAM_MAXLEN, seen or ""]
+                DEFAULT_STREAM_MAXLEN, seen or "", k.wake_channel(project_id)]
         answer = self._run("heartbeat", keys, args)
         if answer[0] == "revoked":
             raise Unauthorized("this workspace's token was revoked by a human with the project key: "
@@ -184,7 +199,8 @@ class RedisStore:
         keys = [self.keys.delivered_key(project_id, outbox_id), self.keys.events_key(project_id),
                 self.keys.mailbox_key(project_id, box), self.keys.mailbox_index_key(project_id, box)]
         args = [outbox_id, kind, payload, DEFAULT_STREAM_MAXLEN, DEFAULT_DEDUPE_TTL, "1" if to_events else "0",
-                "" if delivery_id is None or recipient_id is None else delivery_id]
+                "" if delivery_id is None or recipient_id is None else delivery_id,
+                self.keys.wake_channel(project_id)]
         return keys, args
 
     def publish_many(self, rows: list[tuple[Any, ...]], cursor_of: tuple[int, int] | None = None
@@ -282,25 +298,54 @@ class RedisStore:
         """Block until entries newer than `cursor` arrive in a mailbox, or `timeout_ms` passes.
 
         A plain XREAD, outside the consumer group: waiting must not consume the banner's items.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
         """
-        try:
-            read = self.client.xread({self.keys.mailbox_key(project_id, workspace_id): cursor},
-                                     count=100, block=max(timeout_ms, 1))
-        except redis.RedisError as exc:
-            raise Unavailable(f"redis unreachable: {exc}") from exc
-        return read[0][1] if read else []
+        stream = self.keys.mailbox_key(project_id, workspace_id)
+        return self._await(project_id, stream, timeout_ms, lambda: self._xread(stream, cursor, 100))
 
     def read_group_blocking(self, project_id: int, workspace_id: int,
                             timeout_ms: int) -> list[tuple[str, dict[str, str]]]:
-        """Block until new mailbox entries arrive and read them through the group (for `watch`)."""
+        """Block until new mailbox entries arrive and read them through the group (for `watch`).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
         stream = self.keys.mailbox_key(project_id, workspace_id)
-        try:
+
+        def read() -> list[tuple[str, dict[str, str]]]:
             try:
-                self.client.xgroup_create(stream, MAILBOX_GROUP, id="0", mkstream=True)
-            except redis.ResponseError:
-                pass  # BUSYGROUP: it exists
-            read = self.client.xreadgroup(MAILBOX_GROUP, f"ws{workspace_id}", {stream: ">"}, count=20,
-                                          block=max(timeout_ms, 1))
+                try:
+                    found = self.client.xreadgroup(MAILBOX_GROUP, f"ws{workspace_id}", {stream: ">"}, count=20)
+                except redis.ResponseError:  # NOGROUP: a mailbox never read (the heartbeat makes the group)
+                    with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: made meanwhile
+                        self.client.xgroup_create(stream, MAILBOX_GROUP, id="0", mkstream=True)
+                    found = self.client.xreadgroup(MAILBOX_GROUP, f"ws{workspace_id}", {stream: ">"}, count=20)
+            except redis.RedisError as exc:
+                raise Unavailable(f"redis unreachable: {exc}") from exc
+            return found[0][1] if found else []
+
+        return self._await(project_id, stream, timeout_ms, read)
+
+    def _await(self, project_id: int, stream: str, timeout_ms: int,
+               read: Callable[[], list[tuple[str, dict[str, str]]]]) -> list[tuple[str, dict[str, str]]]:
+        """`read()` (which must not block) until it finds something or `timeout_ms` passes, reading
+        again whenever `stream` is announced on the project's wake channel: no Redis connection is
+        held while waiting (store/wakeups.py)."""
+        deadline = time.monotonic() + max(timeout_ms, 1) / 1000
+        with self.waker.ticket(self.keys.wake_channel(project_id), stream) as ticket:
+            while True:
+                found = read()  # after the ticket: an entry added from here on wakes us
+                left = deadline - time.monotonic()
+                if found or left <= 0:
+                    return found
+                ticket.wait(left)
+
+    def _xread(self, stream: str, cursor: str, count: int) -> list[tuple[str, dict[str, str]]]:
+        """Entries of `stream` after `cursor`, without blocking."""
+        try:
+            read = self.client.xread({stream: cursor}, count=count)
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
         return read[0][1] if read else []
@@ -315,7 +360,8 @@ class RedisStore:
     def reclaim_stuck(self, project_id: int, workspace_id: int, min_idle_ms: int, count: int = 100) -> int:
         """Show again, once, mailbox entries left unread longer than `min_idle_ms` (XAUTOCLAIM)."""
         keys = [self.keys.mailbox_key(project_id, workspace_id), self.keys.mailbox_index_key(project_id, workspace_id)]
-        return int(self._run("reclaim", keys, [MAILBOX_GROUP, f"ws{workspace_id}", min_idle_ms, count]))
+        args = [MAILBOX_GROUP, f"ws{workspace_id}", min_idle_ms, count, self.keys.wake_channel(project_id)]
+        return int(self._run("reclaim", keys, args))
 
     def try_lock(self, name: str, ttl: int) -> bool:
         """A best-effort lease so that one of several workers runs a sweep; expires by itself."""
@@ -374,6 +420,7 @@ class RedisStore:
                     pipe.xadd(self.keys.events_key(project_id), {"id": "", "kind": "presence.offline",
                               "data": _compact(event)}, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
                 pipe.execute()
+                self._announce(project_id, self.keys.events_key(project_id))
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
         return len(gone)
@@ -453,21 +500,13 @@ class RedisStore:
 
     # -- the project event stream and dashboard logins (store/dashboard.py, web/ws.py) --
 
-    def read_events(self, project_id: int, cursor: str, block_ms: int,
-                    count: int = 200) -> list[tuple[str, dict[str, str]]]:
-        """Events after `cursor` ("$": only new ones), blocking up to `block_ms` for the first.
-
-        The block is bounded so a websocket handler notices its peer left; holds no SQL connection.
-
-        Raises:
-            Unavailable: Redis cannot be reached.
-        """
-        try:
-            read = self.client.xread({self.keys.events_key(project_id): cursor}, count=count,
-                                     block=max(block_ms, 1))
-        except redis.RedisError as exc:
-            raise Unavailable(f"redis unreachable: {exc}") from exc
-        return read[0][1] if read else []
+    @contextlib.contextmanager
+    def event_feed(self, project_id: int) -> Iterator[EventFeed]:
+        """A reader of the project's event stream that waits without holding a Redis connection
+        and reads only when woken (a websocket's whole life: store/wakeups.py)."""
+        stream = self.keys.events_key(project_id)
+        with self.waker.ticket(self.keys.wake_channel(project_id), stream) as ticket:
+            yield EventFeed(self, stream, ticket)
 
     def recent_events(self, project_id: int, count: int, before: str = "+") -> list[tuple[str, dict[str, str]]]:
         """The newest events of a project up to `before` (exclusive unless "+"), newest first.
@@ -492,11 +531,19 @@ class RedisStore:
         Raises:
             Unavailable: Redis cannot be reached.
         """
+        stream = self.keys.events_key(project_id)
         try:
-            return self.client.xadd(self.keys.events_key(project_id), {"id": "", "kind": kind,
-                                    "data": _compact(payload)}, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+            sid = self.client.xadd(stream, {"id": "", "kind": kind, "data": _compact(payload)},
+                                   maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+            self._announce(project_id, stream)
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
+        return sid
+
+    def _announce(self, project_id: int, stream: str) -> None:
+        """Wake the waiters of `stream` (store/wakeups.py): what the scripts do for the streams they add to.
+        A call of its own: a Redis Cluster refuses PUBLISH in a pipeline."""
+        self.client.publish(self.keys.wake_channel(project_id), stream)
 
     def put_secret(self, key: str, value: dict[str, Any], ttl: int) -> None:
         """Store a login link or session record (`key` from `Keys.login_key`/`session_key`) for `ttl` s."""
@@ -564,6 +611,40 @@ class RedisStore:
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
 
+    # -- waiter slots (store/waiters.py) --
+
+    def enter_waiter(self, project_id: int, owner: str, lease_id: str, now: float, expires: float,
+                     owner_cap: int, project_cap: int) -> int:
+        """Take a waiter slot: enter.lua. Returns 1 (taken), -1 (the owner's cap) or -2 (the project's).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        keys = [self.keys.waiters_key(project_id), self.keys.owner_waiters_key(project_id, owner)]
+        return int(self._run("enter", keys, [repr(now), lease_id, repr(expires), owner_cap, project_cap]))
+
+    def renew_waiter(self, project_id: int, owner: str, lease_id: str, expires: float) -> None:
+        """Push a held slot's lease to `expires` (a slot already given back stays given back).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for key in (self.keys.waiters_key(project_id), self.keys.owner_waiters_key(project_id, owner)):
+            pipe.zadd(key, {lease_id: expires}, xx=True)
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
+    def leave_waiter(self, project_id: int, owner: str, lease_id: str) -> None:
+        """Give a slot back; a Redis failure only delays that until the lease runs out (no error)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in (self.keys.waiters_key(project_id), self.keys.owner_waiters_key(project_id, owner)):
+            pipe.zrem(key, lease_id)
+        with contextlib.suppress(redis.RedisError):
+            pipe.execute()
+
     def ping(self) -> str:
         try:
             self.client.ping()
@@ -576,3 +657,26 @@ class RedisStore:
             return getattr(self.scripts, script)(keys=keys, args=args)
         except redis.RedisError as exc:
             raise Unavailable(f"redis unreachable: {exc}") from exc
+
+
+class EventFeed:
+    """The project event stream as one long-lived reader sees it (`RedisStore.event_feed`)."""
+
+    #: Most events one read returns (a reader that got this many reads again at once).
+    COUNT = 200
+
+    def __init__(self, store: RedisStore, stream: str, ticket: Ticket) -> None:
+        self.store, self.stream, self.ticket = store, stream, ticket
+        self.due = True  # read at once: events may have come after the caller's cursor
+
+    def read(self, cursor: str, block_ms: int) -> list[tuple[str, dict[str, str]]]:
+        """Events after `cursor`, waiting up to `block_ms` for a wake-up when nothing is due.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        if not self.due and not self.ticket.wait(block_ms / 1000):
+            return []
+        found = self.store._xread(self.stream, cursor, self.COUNT)
+        self.due = len(found) >= self.COUNT
+        return found

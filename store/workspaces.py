@@ -41,14 +41,16 @@ _auth_lock = threading.Lock()
 
 
 def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str | None,
-                   human: str, hostname: str, path: str) -> dict[str, Any]:
+                   human: str, hostname: str, path: str, may_create: bool = True) -> dict[str, Any]:
     """Register (or re-register) a worktree as a workspace of project `slug`.
 
-    A new project is created with a fresh project key (returned once). Joining an existing one
-    needs that key; re-running init needs the workspace's own token.
+    A new project is created with a fresh project key (returned once), if `may_create` (the web
+    decides: web/identity.py). Joining an existing one needs that key; re-running init needs the
+    workspace's own token.
 
     Raises:
-        Forbidden: the project exists and the bearer is neither its key nor a workspace token of it.
+        Forbidden: the project exists and the bearer is neither its key nor a workspace token of it;
+            or it does not exist and the caller may not create projects.
         AliasTaken: the alias belongs to another workspace.
     """
     if not SLUG_RE.match(slug):
@@ -63,6 +65,9 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
             return _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
     project_key = None
     if project is None:
+        if not may_create:
+            raise Forbidden("creating a project on this server needs its admin token (`wire init --admin-token` "
+                            "or WIRE_ADMIN_TOKEN; the server's operator has it)")
         project, project_key = _create_project(slug)
     elif not bearer or hash_secret(bearer) != project.key_hash:
         raise Forbidden(f"project {slug} exists: joining it needs its project key (--key or WIRE_PROJECT_KEY)")

@@ -647,16 +647,18 @@ def run_release(env: dict[str, str] | None = None) -> None:
 
 
 def start_web(tmpdir: str | os.PathLike[str], port: int, env: dict[str, str] | None = None,
-              threads: int = 16) -> ServerProc:
-    """gunicorn (one gthread worker) serving `web:create_app()` on 127.0.0.1:`port`; wait for /v1/health.
+              connections: int = 1000) -> ServerProc:
+    """gunicorn (one worker of `wire serve`'s kind, web.worker.Worker) serving `web:create_app()` on
+    127.0.0.1:`port`; wait for /v1/health.
 
     `env` carries `REDIS_URL`, `DATABASE_URL`, `BEADWIRE_DATA_DIR`; run `run_release(env)` first.
     """
     from cli.serve import _gunicorn_extra_args
 
     # fmt: off
-    args = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "1", "--threads", str(threads),
-            "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", *_gunicorn_extra_args(), "web:create_app()"]
+    args = [sys.executable, "-m", "gunicorn", "-k", "web.worker.Worker", "-w", "1", "--worker-connections",
+            str(connections), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", *_gunicorn_extra_args(),
+            "web:create_app()"]
     # fmt: on
     url = f"http://127.0.0.1:{port}"
     return _start_child("web", args, tmpdir, env, lambda s: _health(url), url)

@@ -28,7 +28,7 @@ def webs(redis_server, tmp_path_factory):
     env = {"REDIS_URL": redis_server.url.rsplit("/", 1)[0] + "/5", "DATABASE_URL": f"sqlite:///{tmp / 'bw.db'}",
            "BEADWIRE_DATA_DIR": str(tmp), "BEADWIRE_NAMESPACE": f"ws{time.time_ns()}"}
     run_release(env)
-    procs = [start_web(tmp, free_port(), env, threads=8) for _ in range(2)]
+    procs = [start_web(tmp, free_port(), env) for _ in range(2)]
     yield procs
     for proc in procs:
         proc.stop()

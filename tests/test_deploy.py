@@ -83,7 +83,7 @@ def platform_env(tmp_path, pg_server) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BEADWIRE_", "WIRE_"))
            and k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
     env.update({"PATH": bin_dir + os.pathsep + env.get("PATH", ""), "DATABASE_URL": database_url,
-                "REDIS_URL": redis.url, "PORT": str(free_port()), "WEB_CONCURRENCY": "2", "WEB_THREADS": "8",
+                "REDIS_URL": redis.url, "PORT": str(free_port()), "WEB_CONCURRENCY": "2", "WEB_CONNECTIONS": "1000",
                 "WEB_HOST": "127.0.0.1", "LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1",
                 # one gunicorn control socket per $HOME would clash between test runs (gunicorn >= 25.1)
                 "GUNICORN_CMD_ARGS": "--no-control-socket", "HONCHO_TEST_MARKER": uuid.uuid4().hex})

@@ -152,9 +152,10 @@ def stream_deliveries(redis, key: str) -> list[tuple[int, dict]]:
     return [(int(fields["id"]), json.loads(fields["data"])) for _, fields in redis.xrange(key)]
 
 
-def blocked_readers(redis) -> int:
-    """Redis clients blocked in a plain XREAD right now (chat waiters)."""
-    return sum(1 for c in redis.client_list() if c.get("cmd") == "xread" and "b" in c.get("flags", ""))
+def blocked_readers(redis, project_id: int = 1) -> int:
+    """Web processes subscribed to the project's wake channel right now: a chat waiter subscribes before
+    it reads its mailbox, and a killed process's subscription goes with its connection (store/wakeups.py)."""
+    return sum(count for _, count in redis.pubsub_numsub(KEYS.wake_channel(project_id)))
 
 
 def broker_idle(redis) -> bool:
@@ -457,7 +458,7 @@ def test_a_reply_through_another_web_process_wakes_the_waiter(any_db_deployment,
     ana, bob = register(web_a.url, "ana", "bob")
     result: dict = {}
     thread = _waiter(ana, lambda: web_a.url, _ask(ana), result)
-    poll(lambda: blocked_readers(deployment.redis) >= 1, "ana's waiter to block in XREAD")
+    poll(lambda: blocked_readers(deployment.redis, ana.project_id) >= 1, "ana's waiter to subscribe to its wake-ups")
     started = _reply(deployment, bob.on(web_b.url))
     _collect(deployment, thread, result, started, record_property)
     assert result["attempts"] == 1
@@ -474,16 +475,16 @@ def test_a_waiter_resumes_on_its_restarted_web_process_and_still_gets_the_reply(
     current = {"web_a": web_a}
     result: dict = {}
     thread = _waiter(ana, lambda: current["web_a"].url, _ask(ana), result)
-    poll(lambda: blocked_readers(deployment.redis) >= 1, "ana's waiter to block in XREAD")
+    poll(lambda: blocked_readers(deployment.redis, ana.project_id) >= 1, "ana's waiter to subscribe to its wake-ups")
 
     web_a.kill()  # mid-wait: the waiter's connection drops
-    poll(lambda: blocked_readers(deployment.redis) == 0, "the dead process's XREAD to go away")
+    poll(lambda: blocked_readers(deployment.redis, ana.project_id) == 0, "the dead process's subscription to go away")
     if reply == "while_the_process_is_down":  # nobody listens when it lands: found in SQL on resume
         started = _reply(deployment, bob_b)
         current["web_a"] = deployment.web(port)
     else:
         current["web_a"] = deployment.web(port)  # restarted on the same address
-        poll(lambda: blocked_readers(deployment.redis) >= 1, "the resumed wait to block in XREAD")
+        poll(lambda: blocked_readers(deployment.redis, ana.project_id) >= 1, "the resumed wait to subscribe")
         started = _reply(deployment, bob_b)
     _collect(deployment, thread, result, started, record_property)
     assert result["attempts"] >= 2, result  # it really resumed on the restarted process

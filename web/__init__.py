@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from store.config import Settings
+if TYPE_CHECKING:  # imported in create_app: gunicorn's master imports this package for web.worker, and
+    # `store` pulls in redis-py and ssl, which gevent must patch first (in the worker, after the fork)
+    from store.config import Settings
 
 #: Seconds a thread may hold the GIL while others wait for it (Python's default is 0.005). A request
 #: holding the SQLite write lock needs the GIL back after each statement; with 32 threads per worker
@@ -19,6 +22,7 @@ GIL_SWITCH_INTERVAL = 0.001
 def create_app(settings: Settings | None = None, redis_client: object | None = None) -> Flask:
     """Build the app for `settings` (default: from the environment)."""
     from store import db, open_store
+    from store.config import Settings
     from web import beads, chat, errors, escalations, handoffs, identity, locks, mail, policies, sync
     from web.common import add_banner, identify
     from web.keys import bp as keys_bp

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from store import chat, messages
 from store.db import close as db_close
 from store.db import connect as db_connect
-from web.common import MAX_ID, authenticate, load, load_args, seen_entry, store
+from web.common import MAX_ID, authenticate, hold_waiter, load, load_args, seen_entry, store
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -58,6 +58,7 @@ def post():
 @bp.get("/chat/wait")
 def wait():
     a = load_args(wait_args)
+    hold_waiter(f"w{g.ws.id}")
     answer, to_ack = chat.wait(store(), g.project, g.ws, a["with_"], a["after"], a["cursor"], a["timeout"])
     response = jsonify(answer)
     if to_ack:  # acknowledged once the waiter has its reply, off the reply's critical path
@@ -96,6 +97,7 @@ def watch():
     if g.banner and (g.banner["new"] or g.banner["waiting"]):
         return jsonify({"items": g.banner["new"], "waiting": g.banner["waiting"]})
     db_close()  # a watcher holds no database connection
+    hold_waiter(f"w{g.ws.id}")
     seen, wait_ms = seen_entry(), int(timeout * 1000)
     if seen is None:  # a client that does not confirm: what this read takes is shown once, here
         entries = store().redis.read_group_blocking(g.project.id, g.ws.id, wait_ms)

@@ -184,6 +184,21 @@ def identify(response):
     return response
 
 
+def hold_waiter(owner: str) -> None:
+    """Take a waiter slot for this request (429 beyond the caps: store/waiters.py), given back once the
+    answer is sent, so the waiter's answer does not wait for Redis to hear that it left."""
+    from flask import after_this_request
+
+    from store import waiters
+
+    slot = waiters.enter(store(), g.project.id, owner)
+
+    @after_this_request
+    def _leave_when_sent(response):
+        response.call_on_close(slot.leave)
+        return response
+
+
 def add_banner(response):
     """after_request: the caller's banner rides on every authenticated answer (ASCII JSON header)."""
     if g.get("banner"):

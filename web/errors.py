@@ -45,7 +45,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+                413: "too_large"}.get(
             exc.code or 500, "http_error")
         return error_response(exc.code or 500, code, exc.description or exc.name)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+import hmac
+import ipaddress
+import socket
+
+from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, fields, validate
 
 from store.workspaces import init_workspace, status, team
@@ -45,13 +49,43 @@ def init():
     limit_ip()  # no token to charge yet: the caller's address pays
     args = load(init_schema)
     result = init_workspace(store(), args["project"], bearer(), args["repo_origin"], args["alias"], args["role"],
-                            args["human"], args["hostname"], args["path"])
+                            args["human"], args["hostname"], args["path"], may_create=_may_create_project())
     if not result.pop("created"):
         result.pop("project_key")
         return jsonify(result), 200
     if result["project_key"] is None:
         result.pop("project_key")
     return jsonify(result), 201
+
+
+#: Request header carrying the instance's admin token (`Settings.admin_token`) to create a project.
+ADMIN_TOKEN_HEADER = "X-Wire-Admin-Token"
+
+
+def _may_create_project() -> bool:
+    """Anyone on a server bound to loopback (or with open sign-up), else only with the admin token."""
+    settings = store().settings
+    given, wanted = request.headers.get(ADMIN_TOKEN_HEADER, ""), settings.admin_token
+    if wanted and given and hmac.compare_digest(given.encode(), wanted.encode()):
+        return True
+    return settings.open_signup if settings.open_signup is not None else bound_to_loopback()
+
+
+def bound_to_loopback() -> bool:
+    """Whether the server listens on a loopback address only, as gunicorn tells the app: its
+    `SERVER_NAME` is the address the listener is bound to (0.0.0.0 for every interface), never the
+    caller's Host header, except on a Unix socket, which is therefore counted as exposed. The test
+    client and the development server say `localhost`."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None and getattr(sock, "family", None) == socket.AF_UNIX:
+        return False
+    name = request.environ.get("SERVER_NAME", "")
+    if name == "localhost":
+        return sock is None
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 #: the routes that act as a workspace: every call authenticates and refreshes presence

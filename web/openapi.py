@@ -41,8 +41,9 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
 ERROR_TEXT = {304: "Not modified (If-None-Match names the current ETag)", 400: "Not JSON, or nested too deep",
               401: "No bearer, or an unknown or revoked one", 403: "The bearer may not do this",
               404: "Unknown in the caller's project", 409: "Contradicts the current state",
+              408: "The body did not arrive within the body deadline (nothing was written)",
               413: "Body over the size limit", 422: "Invalid input (details name the field)",
-              429: "Rate limit: retry after the `Retry-After` header's seconds",
+              429: "Rate limit, or too many waiters: retry after the `Retry-After` header's seconds",
               503: "Redis or the database is unreachable",
               507: "The database's disk is full (nothing was written)"}
 #: The request-id header of writes (docs/API.md, "Request ids").
@@ -210,7 +211,7 @@ def _errors(op: Op, has_path_args: bool, write: bool) -> list[int]:
     if op.auth == "none" and op.body is not None:
         found.add(429)  # per client address
     if op.body is not None:
-        found |= {400, 413, 422}
+        found |= {400, 408, 413, 422}
     if op.query is not None or op.parameters:
         found.add(422)
     if has_path_args:

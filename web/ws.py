@@ -7,12 +7,15 @@ or `Authorization: Bearer <workspace token | project key>`. `?since=<stream id>`
 id (a reconnecting client misses nothing the stream still holds); the default is new events only.
 A workspace token, or a read-only dashboard session, gets other workspaces' mail and chat (and, unless a
 coordinator, their escalations) as metadata only, as the API would show them (`dashboard.redact`).
-The loop blocks on Redis for at most `BLOCK_MS` at a time, holding no database connection, so a
-closed socket is noticed within that bound. Each open socket holds one gunicorn thread.
+The loop waits for a wake-up of the event stream (store/wakeups.py) for at most `BLOCK_MS` at a time,
+holding no database or Redis connection, so a closed socket is noticed within that bound. Each open
+socket holds one greenlet and one waiter slot (store/waiters.py): beyond the caps the upgrade is refused
+with 429 and `Retry-After`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -21,7 +24,7 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, abort, g, request
 from flask_sock import Sock
 
-from store import dashboard, db
+from store import dashboard, db, waiters
 from store.errors import Unauthorized, Unavailable
 from store.workspaces import authenticate_key
 from web.common import bearer, key_or_workspace, store
@@ -33,6 +36,8 @@ bp = Blueprint("ws", __name__)
 BLOCK_MS = 2000
 #: Seconds between re-checks of a streaming socket's credential (revocation, key rotation, logout).
 RECHECK_SECONDS = 5.0
+#: Seconds between renewals of an open socket's waiter slot (its lease lasts `waiters.DEFAULT_LEASE`).
+RENEW_SECONDS = 30.0
 _SINCE = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -52,6 +57,21 @@ def _authenticate() -> None:
         g.feed_project, g.feed_viewer = _cookie_reader()
     g.feed_cursor = _cursor(g.feed_project)
     g.feed_check = _credential_check()
+    g.feed_slot = waiters.enter(store(), g.feed_project, _owner())  # last: nothing after it can fail
+
+
+@bp.teardown_request
+def _leave(exc: BaseException | None) -> None:
+    slot = g.get("feed_slot")
+    if slot is not None:
+        slot.leave()  # the socket closed (or never opened): a no-op when the handler left already
+
+
+def _owner() -> str:
+    """Whose waiter cap the socket counts against: the workspace, the project key or the session."""
+    if bearer():
+        return "key" if g.ws is None else f"w{g.ws.id}"
+    return "s" + hashlib.sha256(request.cookies.get("bw_session", "").encode()).hexdigest()[:16]
 
 
 def _credential_check() -> Callable[[], None]:
@@ -121,17 +141,24 @@ def frame(sid: str, fields: dict[str, str], viewer: dict | None) -> str:
 @sock.route("/v1/ws", bp=bp)
 def events(ws) -> None:
     project_id, cursor, viewer, st = g.feed_project, g.feed_cursor, g.feed_viewer, store()
-    check, checked = g.feed_check, time.monotonic()
+    check, slot = g.feed_check, g.feed_slot
+    checked = renewed = time.monotonic()
     db.close()  # a socket may stay open for hours: it must not hold a pooled connection
     try:
-        while ws.connected:
-            for sid, fields in st.redis.read_events(project_id, cursor, BLOCK_MS):
-                ws.send(frame(sid, fields, viewer))
-                cursor = sid
-            if time.monotonic() - checked >= RECHECK_SECONDS:
-                check()
-                checked = time.monotonic()
+        with st.redis.event_feed(project_id) as feed:
+            while ws.connected:
+                for sid, fields in feed.read(cursor, BLOCK_MS):
+                    ws.send(frame(sid, fields, viewer))
+                    cursor = sid
+                if time.monotonic() - checked >= RECHECK_SECONDS:
+                    check()
+                    checked = time.monotonic()
+                if time.monotonic() - renewed >= RENEW_SECONDS:
+                    slot.renew()
+                    renewed = time.monotonic()
     except Unavailable:
         ws.close(1011, "event stream unavailable: reconnect with ?since=" + cursor)
     except Unauthorized as exc:
         ws.close(1008, str(exc)[:120])  # 1008 policy violation: the credential no longer stands
+    finally:
+        slot.leave()

@@ -21,6 +21,7 @@
 -- ARGV[14] payload JSON of the `presence.online` event, "" for none   ARGV[15] event stream MAXLEN ~
 -- ARGV[16] the newest mailbox entry id the client confirms it has shown (header `X-Wire-Seen`), or ""
 --          for a client that does not confirm (then each new entry is returned once, as it is read)
+-- ARGV[17] wake channel <ns>:{p:<id>}:wake (Pub/Sub: gets the event stream's name when the event is added)
 --
 -- Before anything is written: {'revoked'} when the workspace is in the revoked set (a revocation
 -- reaches every process at once, whatever their auth caches hold), {'limited', ms} when a bucket
@@ -61,6 +62,7 @@ if ARGV[14] and ARGV[14] ~= '' then
   local last = redis.call('ZSCORE', KEYS[2], ARGV[1])
   if not last or tonumber(last) < tonumber(ARGV[13]) then
     redis.call('XADD', KEYS[12], 'MAXLEN', '~', ARGV[15], '*', 'id', '', 'kind', 'presence.online', 'data', ARGV[14])
+    if ARGV[17] and ARGV[17] ~= '' then redis.call('PUBLISH', ARGV[17], KEYS[12]) end
   end
 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])

@@ -9,6 +9,8 @@
 -- ARGV[4]  approximate MAXLEN of the event stream            ARGV[5]  dedupe TTL in seconds
 -- ARGV[6]  "1" to add the row to the event stream
 -- ARGV[7]  delivery id when the row goes to a mailbox, else ""
+-- ARGV[8]  wake channel    <ns>:{p:<id>}:wake  (Pub/Sub; gets the name of each stream written, so
+--          waiters blocked on it wake up: store/wakeups.py); absent or "" publishes nothing
 --
 -- Returns 1 when delivered now, 0 when this outbox id was delivered before (idempotent retry).
 -- Mailboxes are never trimmed: entries leave them only when acknowledged (ack.lua).
@@ -17,9 +19,11 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[5]) then
 end
 if ARGV[6] == '1' then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'id', ARGV[1], 'kind', ARGV[2], 'data', ARGV[3])
+  if ARGV[8] and ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], KEYS[2]) end
 end
 if ARGV[7] ~= '' then
   local sid = redis.call('XADD', KEYS[3], '*', 'id', ARGV[7], 'kind', ARGV[2], 'data', ARGV[3])
   redis.call('HSET', KEYS[4], ARGV[7], sid)
+  if ARGV[8] and ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], KEYS[3]) end
 end
 return 1

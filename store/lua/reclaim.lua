@@ -3,6 +3,7 @@
 -- KEYS[1]  mailbox stream  <ns>:{p:<id>}:mbox:<ws>
 -- KEYS[2]  mailbox index   <ns>:{p:<id>}:mbox:<ws>:ids      hash delivery id -> stream entry id
 -- ARGV[1]  consumer group   ARGV[2]  consumer name   ARGV[3]  min idle (ms)   ARGV[4]  most entries
+-- ARGV[5]  wake channel <ns>:{p:<id>}:wake (Pub/Sub: gets the mailbox's name when entries came back)
 --
 -- XAUTOCLAIM takes the pending entries idle longer than ARGV[3]; each one not reminded before is
 -- acked, removed and added again (fields kept, plus `reminded`=1) so the next banner shows it as
@@ -32,5 +33,8 @@ for _, entry in ipairs(claimed[2]) do
     redis.call('HSET', KEYS[2], delivery, new)
     again = again + 1
   end
+end
+if again > 0 and ARGV[5] and ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[5], KEYS[1])
 end
 return again

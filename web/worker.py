@@ -1,0 +1,104 @@
+"""The gunicorn worker of the `web` process: gevent, with deadlines for slow clients.
+
+Each connection is a greenlet, so a waiter (a `watch`, a chat wait, a `/v1/ws` socket) costs a few
+kilobytes of memory instead of one of a fixed number of threads: thousands wait at once while other
+requests keep being served (README, "Capacity and exposure"). gevent patches the standard library
+(sockets, threads, locks) before the app is imported; the database drivers are made cooperative
+too (`store.green.cooperate`). A slow client holds nothing for long: its request line and headers must
+arrive within `Settings.header_timeout` seconds (also the idle limit of a kept-alive connection) and
+its body within `Settings.body_timeout` (else 408). A websocket, once upgraded, has no deadline.
+
+Used as `gunicorn -k web.worker.Worker ...` (Procfile, `wire serve`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gevent
+from gunicorn.workers.ggevent import GeventWorker
+from werkzeug.exceptions import RequestTimeout
+
+
+
+class Worker(GeventWorker):
+    """gunicorn's gevent worker plus cooperative drivers and header and body deadlines."""
+
+    header_timeout = body_timeout = 0
+
+    def patch(self) -> None:
+        super().patch()  # gevent's monkey.patch_all(), before the app and its drivers are imported
+        # imported only now: `store` pulls in redis-py and ssl, which must see the patched modules
+        from store import green
+        from store.config import Settings
+
+        green.cooperate()
+        settings = Settings.from_env()
+        self.header_timeout, self.body_timeout = settings.header_timeout, settings.body_timeout
+
+    def timeout_ctx(self) -> gevent.Timeout:
+        # wraps the parse of each request line and headers (gunicorn's keep-alive loop): a client that
+        # has not sent them in time is disconnected, however it trickles them
+        return gevent.Timeout(self.header_timeout, False)
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi = _with_body_deadline(self.wsgi, self.body_timeout)
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
+        # no single read of a body waits longer than its whole deadline; a websocket, once accepted,
+        # idles for as long as it likes. What gunicorn reads after the app (an unread body, the next
+        # request) falls under the header deadline instead.
+        sock.settimeout(None if _is_upgrade(req.headers) else self.body_timeout)
+        try:
+            return super().handle_request(listener_name, req, sock, addr)
+        finally:
+            sock.settimeout(None)
+
+
+def _is_upgrade(headers: list[tuple[str, str]]) -> bool:
+    return any(name == "UPGRADE" and value.strip().lower() == "websocket" for name, value in headers)
+
+
+def _with_body_deadline(app: Any, seconds: float) -> Any:
+    """The WSGI app, reading each request's body (`wsgi.input`) under a deadline of `seconds`."""
+
+    def app_with_deadline(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["wsgi.input"] = DeadlineBody(environ["wsgi.input"], time.monotonic() + seconds)
+        return app(environ, start_response)
+
+    return app_with_deadline
+
+
+class DeadlineBody:
+    """A request body (gunicorn's `wsgi.input`) that must be read completely before a deadline."""
+
+    def __init__(self, body: Any, deadline: float) -> None:
+        self.body, self.deadline = body, deadline
+
+    def _call(self, method: str, *args: Any) -> Any:
+        if time.monotonic() > self.deadline:
+            raise RequestTimeout("the request body did not arrive in time")
+        try:
+            return getattr(self.body, method)(*args)
+        except TimeoutError:
+            raise RequestTimeout("the request body did not arrive in time") from None
+
+    def read(self, size: int | None = None) -> bytes:
+        return self._call("read", size)
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._call("readline", size)
+
+    def readlines(self, hint: int | None = None) -> list[bytes]:
+        return self._call("readlines", hint)
+
+    def __iter__(self) -> Any:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
