@@ -10,7 +10,7 @@ JSON instead. A CLI error becomes an MCP tool error (`isError`) whose text is th
 arguments and tools (`for_mcp`); arguments of the wrong type get the same form (code `usage`).
 What the banner would print on stderr comes back as a second text block, each thing once a session.
 
-The SDK is imported only when the command runs: other `wire` commands never pay for it.
+Only `wire mcp` imports this module (cli/__init__.py), so other `wire` commands never load the SDK.
 """
 
 from __future__ import annotations
@@ -23,19 +23,19 @@ import json as jsonlib
 import re
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import click
-from pydantic import Field
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError
 
 from cli import beads, chat, escalations, identity, locks, mail, onboarding, policy, watch
 from cli.banner import Banner
 from cli.client import Client, UsageFailure, WireError
-
-if TYPE_CHECKING:
-    from mcp.server.mcpserver import MCPServer
 
 #: Seconds `chat_ask` waits by default, and the most any chat tool may wait (MCP clients time out).
 DEFAULT_ASK_WAIT = 120
@@ -66,6 +66,7 @@ _FLAG = re.compile(r"--([a-z][a-z0-9-]*)(?:[ =]([A-Z][A-Z0-9_]*)\b)?")
 _COMMAND = re.compile(r"\bwire ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?")
 #: One render at a time: rendering swaps the process's stdout and stderr (the MCP wire has its own).
 _render_lock = threading.Lock()
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
 def version() -> str:
@@ -182,8 +183,6 @@ class Tools:
             arguments: Collection[str]) -> Any:
         """Run `call` with a new client; its answer as the CLI's text (`render`, or the `Reply`'s) or
         as JSON, or the CLI error in the tool's words (`arguments`), as an MCP result."""
-        from mcp.types import CallToolResult, TextContent
-
         client = Client(self.url, timeout=self.timeout, auto_reserve=self.auto_reserve)
         client.banner = self.banner.for_call()
         try:
@@ -208,12 +207,23 @@ class Tools:
         return compact({"error": error_for_mcp(body, arguments, self.commands)})
 
 
-def usage_error(tool: str, error: Exception, schema: dict[str, Any] | None) -> Any:
-    """The `{"error": {"code": "usage", ...}}` result for arguments that fail the tool's schema."""
-    from mcp.types import CallToolResult, TextContent
+class WireServer(MCPServer):
+    """`MCPServer` whose tool calls answer bad arguments in the CLI's error form, not pydantic's dump."""
 
-    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                for e in getattr(error, "errors", lambda: [])()] or [str(error)]
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise  # an unknown tool: the SDK's own answer
+            schema = next((t.input_schema for t in await self.list_tools() if t.name == name), None)
+            return usage_error(name, exc.__cause__, schema)
+
+
+def usage_error(tool: str, error: ValidationError, schema: dict[str, Any] | None) -> CallToolResult:
+    """The `{"error": {"code": "usage", ...}}` result for arguments that fail the tool's schema; the
+    rejected values are left out (they are the caller's data), the expected types are listed."""
+    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors()]
     body = UsageFailure(f"wrong arguments for {tool}: " + "; ".join(problems)).to_dict()
     properties = (schema or {}).get("properties") or {}
     if properties:
@@ -230,24 +240,6 @@ def _schema_type(spec: dict[str, Any]) -> str:
     return f"array of {_schema_type(spec.get('items') or {})}" if kind == "array" else kind
 
 
-def _server_class() -> type[MCPServer]:
-    """`MCPServer` whose tool calls answer bad arguments in the CLI's error form, not pydantic's dump."""
-    from mcp.server.mcpserver import MCPServer
-    from mcp.server.mcpserver.exceptions import ToolError
-    from pydantic import ValidationError
-
-    class WireServer(MCPServer):
-        async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-            try:
-                return await super().call_tool(name, arguments, context)
-            except ToolError as exc:
-                if not isinstance(exc.__cause__, ValidationError):
-                    raise
-                return usage_error(name, exc.__cause__, self._tool_input_schema(name))
-
-    return WireServer
-
-
 # -- registering tools -----------------------------------------------------------------------
 
 @dataclass
@@ -258,7 +250,6 @@ class Registry:
 
     server: MCPServer
     tools: Tools
-    read_only: Any = field(default=None)
 
     def tool(self, description: str, render: Callable[[Any], None] | None = None, *, readonly: bool = False,
              cli: str | None = None, name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -278,21 +269,12 @@ class Registry:
             call.__name__ = tool_name
             call.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
             self.server.add_tool(call, name=tool_name, description=description, structured_output=False,
-                                 annotations=self._annotations(readonly))
+                                 annotations=READ_ONLY if readonly else None)
             if cli:
                 self.tools.commands[cli] = tool_name
             return fn
 
         return register
-
-    def _annotations(self, readonly: bool) -> Any:
-        if not readonly:
-            return None
-        if self.read_only is None:
-            from mcp.types import ToolAnnotations
-
-            self.read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-        return self.read_only
 
 
 def not_empty(text: str, what: str) -> str:
@@ -491,7 +473,7 @@ AREAS: tuple[Callable[[Registry], None], ...] = (
 
 def build(url: str | None = None, timeout: float = 15.0, auto_reserve: bool = True) -> MCPServer:
     """The MCP server with every tool registered."""
-    server = _server_class()("beadwire", version=version(), instructions=INSTRUCTIONS, log_level="WARNING")
+    server = WireServer("beadwire", version=version(), instructions=INSTRUCTIONS, log_level="WARNING")
     registry = Registry(server, Tools(url, timeout, auto_reserve))
     for area in AREAS:
         area(registry)
