@@ -334,6 +334,9 @@ def test_search_deps_assign_explain_and_watch(pair):
         seen["deps"] = text(await sa.call_tool("deps", {"id": blocked}))
         seen["explain"] = text(await sa.call_tool("ready", {"explain": blocked}))
         seen["assign"] = text(await sa.call_tool("assign", {"id": flaky, "alias": "ben"}))
+        seen["assignee"] = ann.wire("show", flaky)["assignee"]
+        await sa.call_tool("assign", {"id": blocked, "alias": "ben"})
+        seen["unassign"] = text(await sa.call_tool("assign", {"id": blocked, "alias": ""}))
         seen["quiet"] = await sb.call_tool("watch", {"timeout": 1})
         mail = threading.Timer(1.0, lambda: ann.wire("mail", "send", "ben", "the fixture is yours", "-s", "fixture"))
         mail.start()
@@ -347,7 +350,8 @@ def test_search_deps_assign_explain_and_watch(pair):
     assert seen["deps"].startswith(f"blocked by:\n  {flaky}  open  Fix the flaky fixture")
     assert seen["explain"].startswith(f"{blocked} is not ready:")
     assert seen["assign"] == f"updated {flaky}: Fix the flaky fixture"
-    assert ann.wire("show", flaky)["assignee"] == "ben"
+    assert seen["assignee"] == "ben" and ann.wire("show", flaky)["assignee"] == "ben"
+    assert seen["unassign"] == f"updated {blocked}: Orders migration" and not ann.wire("show", blocked)["assignee"]
     assert error(seen["quiet"]) == {"code": "wait_timeout", "message": "nothing arrived within 1 s", "wait": 1}
     assert seen["woken"].splitlines() == ["mail from ann: fixture", "-> read mail and notices: wire mail open"]
     assert error(seen["big"])["code"] == "usage" and "timeout" in error(seen["big"])["message"]
