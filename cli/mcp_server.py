@@ -266,6 +266,7 @@ class Registry:
                 as_json = arguments.pop("json", False)
                 return self.tools.run(lambda client: fn(client, **arguments), render, as_json, names)
 
+            # the SDK builds the tool's schema from this signature: the body's arguments and `json`
             call.__name__ = tool_name
             call.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
             self.server.add_tool(call, name=tool_name, description=description, structured_output=False,
