@@ -47,7 +47,7 @@ def create(client: Client, title: str, issue_type: str | None, priority: str | N
     bead = client.create_bead({"title": title, "issue_type": issue_type, "priority": priority,
                                "description": _text(description), "labels": list(labels),
                                "parent": parent, "blocked_by": list(blocked_by)})
-    output.emit(bead, lambda b: click.echo(f"created {_summary(b)}"))
+    output.emit(bead, _print_created)
 
 
 @click.command()
@@ -74,7 +74,7 @@ def list_beads(client: Client, status: str | None, issue_type: str | None, label
     """List beads (closed ones only with --all)."""
     beads = client.beads(status=status, type=issue_type, label=label, assignee=assignee, repo=repo,
                          all=all_, limit=limit)
-    output.emit(beads, lambda b: _print_beads(b, "no beads"))
+    output.emit(beads, _print_listed)
 
 
 @click.command()
@@ -84,7 +84,7 @@ def list_beads(client: Client, status: str | None, issue_type: str | None, label
 @pass_client
 def search(client: Client, text: str, limit: int | None) -> None:
     """Search beads by title, description and id."""
-    output.emit(client.search(text, limit), lambda b: _print_beads(b, "no matches"))
+    output.emit(client.search(text, limit), _print_found)
 
 
 # -- ready / mine ----------------------------------------------------------------------------
@@ -99,8 +99,7 @@ def ready(client: Client, limit: int | None, explain: str | None) -> None:
     if explain:
         output.emit(client.explain(explain), _print_explain)
         return
-    empty = "nothing ready: every open bead is claimed, blocked or deferred"
-    output.emit(client.ready(limit), lambda b: _print_beads(b, empty))
+    output.emit(client.ready(limit), _print_ready)
 
 
 @click.command()
@@ -129,8 +128,7 @@ def claim(client: Client, ref: str, jump_in: str | None) -> None:
 @pass_client
 def release(client: Client, ref: str) -> None:
     """Give a bead back without closing it."""
-    answer = client.release(ref)
-    output.emit(answer, lambda a: click.echo(f"released {_summary(a.get('bead') or {'id': ref})}"))
+    output.emit(client.release(ref), lambda a: _print_released(a, ref))
 
 
 @click.command()
@@ -194,7 +192,7 @@ def reopen(client: Client, ref: str) -> None:
 @pass_client
 def comment(client: Client, ref: str, text: str) -> None:
     """Add a comment to a bead ('-' reads the text from stdin)."""
-    output.emit(client.comment(ref, _text(text) or ""), lambda c: click.echo(f"commented on {ref}"))
+    output.emit(client.comment(ref, _text(text) or ""), lambda c: _print_commented(c, ref))
 
 
 # -- dependencies ----------------------------------------------------------------------------
@@ -291,6 +289,32 @@ def _bead_row(bead: dict[str, Any], qualify: bool) -> list[str]:
     row = [ident, output.priority(bead.get("priority")), bead.get("status") or "-",
            bead.get("issue_type") or "-", _holder(bead), bead.get("title", "")]
     return [output.clean(cell) for cell in row]  # synced and agent-written text is untrusted
+
+
+# `wire mcp` renders its answers with these same functions (cli/mcp_server.py): keep them printing only.
+
+def _print_created(bead: dict[str, Any]) -> None:
+    click.echo(f"created {_summary(bead)}")
+
+
+def _print_released(answer: dict[str, Any], ref: str) -> None:
+    click.echo(f"released {_summary(answer.get('bead') or {'id': ref})}")
+
+
+def _print_commented(answer: Any, ref: str) -> None:
+    click.echo(f"commented on {ref}")
+
+
+def _print_ready(beads: list[dict[str, Any]]) -> None:
+    _print_beads(beads, "nothing ready: every open bead is claimed, blocked or deferred")
+
+
+def _print_listed(beads: list[dict[str, Any]]) -> None:
+    _print_beads(beads, "no beads")
+
+
+def _print_found(beads: list[dict[str, Any]]) -> None:
+    _print_beads(beads, "no matches")
 
 
 def _print_beads(beads: list[dict[str, Any]], empty: str) -> None:

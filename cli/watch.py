@@ -27,6 +27,16 @@ def watch(client: Client, wait: int) -> None:
 
     Survives a server restart while waiting; exits 5 at once if the server cannot be reached at all.
     """
+    output.emit(wait_for(client, wait), _print_watch)
+
+
+def wait_for(client: Client, wait: int) -> dict[str, Any]:
+    """The first `/v1/watch` answer with items or waits, within `wait` seconds (0: forever);
+    also `wire mcp`'s `watch` tool.
+
+    Raises:
+        WaitTimedOut: nothing arrived in time.
+    """
 
     def one_slice(seconds: int) -> dict[str, Any] | None:
         answer = client.watch(seconds) or {}
@@ -35,7 +45,7 @@ def watch(client: Client, wait: int) -> None:
     answer = long_poll(one_slice, wait or None, reached=False)
     if answer is None:
         raise WaitTimedOut(f"nothing arrived within {wait} s", details={"wait": wait})
-    output.emit(answer, _print_watch)
+    return answer
 
 
 def _print_watch(answer: dict[str, Any]) -> None:
