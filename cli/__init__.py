@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "sync": "cli.sync:sync",
     "serve": "cli.serve:serve_command",
     "dashboard": "cli.dashboard:dashboard",
+    "settings": "cli.settings:settings",
     "key": "cli.keys:key",
     "workspace": "cli.keys:workspace",
     "prime": "cli.onboarding:prime",

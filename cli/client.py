@@ -829,6 +829,16 @@ class Client:
         """`POST /v1/project/webhook/test` (project key): post a test message once, now; the outcome."""
         return self.request("POST", "/v1/project/webhook/test", body={}, token=key)
 
+    # -- project settings --
+
+    def project_settings(self, key: str | None = None) -> Any:
+        """`GET /v1/project/settings`: ready_scope, idle_claim_minutes (any member, or the project key)."""
+        return self.request("GET", "/v1/project/settings", token=key)
+
+    def set_project_settings(self, changes: dict[str, Any], key: str | None = None) -> Any:
+        """`PATCH /v1/project/settings` (a coordinator, or the project key): every setting after the change."""
+        return self.request("PATCH", "/v1/project/settings", body=_compact(changes), token=key)
+
     # -- dashboard --
 
     def dashboard_link(self, key: str | None = None) -> Any:

@@ -81,6 +81,11 @@ class Project(ProjectRef):
     stale_claim_seconds = fields.Int(allow_none=True)
 
 
+class ProjectSettings(Open):
+    ready_scope = _str()
+    idle_claim_minutes = fields.Int(required=True)
+
+
 class Me(Workspace):
     project = fields.Nested(ProjectRef, required=True)
 
