@@ -142,20 +142,17 @@ EVENT_BATCH = 200
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who waits for work: the workspace, its repo (canonical) and role, and the project's scope."""
+    """Who waits for work: the workspace, its repo (canonical) and role."""
 
     project_id: int
     workspace_id: int
     repo: str
     role: str
-    scope: str
 
 
 def viewer_of(project: Project, ws: Workspace) -> Viewer:
-    from store import project_settings
-
     canonical = Repo.select(Repo.canonical).where(Repo.id == ws.repo_id).scalar() or ""
-    return Viewer(project.id, ws.id, canonical, ws.role, project_settings.ready_scope(project.id))
+    return Viewer(project.id, ws.id, canonical, ws.role)
 
 
 def candidates(st: Store, viewer: Viewer, cursor: str, bead: tuple[str, str] | None = None
@@ -181,14 +178,21 @@ def candidates(st: Store, viewer: Viewer, cursor: str, bead: tuple[str, str] | N
 
 
 def _concerns(data: dict[str, Any], viewer: Viewer, bead: tuple[str, str] | None) -> bool:
+    """The bead waited for, or any bead of the viewer's repo (its role is checked with SQL, against the
+    scope as it is then: a coordinator may change it while an agent waits)."""
     if bead is not None:
         return (data.get("repo"), data.get("bead")) == bead
-    return data.get("repo") == viewer.repo and for_viewer(data.get("role") or None, viewer.role, viewer.scope)
+    return data.get("repo") == viewer.repo
 
 
 def still_ready(viewer: Viewer, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Those events whose bead is ready now (SQL), in order, each once, with the bead's role."""
+    """Those events whose bead is ready now (SQL) and is work for the viewer under the project's scope
+    now, in order, each once, with the bead's role."""
+    from store import project_settings
+
     with _connected():
+        scope = project_settings.ready_scope(viewer.project_id)
+        events = [e for e in events if for_viewer(e.get("role") or None, viewer.role, scope)]
         wanted = {(e.get("repo"), e.get("bead")) for e in events}
         rows = (Bead.select(Bead.id, Repo.canonical, Bead.ref).join(Repo)
                 .where(Bead.project == viewer.project_id, Bead.ref.in_([ref for _, ref in wanted])).tuples())
