@@ -51,7 +51,7 @@ def watch(client: Client, wait: int, ready: bool, cursor: str | None) -> None:
             _save_cursor(client, state["cursor"])
     if answer is None:
         raise WaitTimedOut(f"nothing arrived within {wait} s", details={"wait": wait, "cursor": state["cursor"]})
-    output.emit(answer, _print_watch)
+    output.emit({**answer, "woke": woke_line(answer).removeprefix("woke: ")}, _print_watch)
 
 
 @click.command("wait-ready")
@@ -63,6 +63,17 @@ def watch(client: Client, wait: int, ready: bool, cursor: str | None) -> None:
 def wait_ready(client: Client, ref: str | None, wait: int) -> None:
     """Wait until bead ID (or, without ID, any bead for you in your repo) is ready; print it (exit 6 on
     timeout). Answers at once when it is ready already."""
+    output.emit(wait_for_ready(client, ref, wait or None), _print_ready)
+
+
+def wait_for_ready(client: Client, ref: str | None, wait: float | None) -> dict[str, Any]:
+    """`{"ready": true, "bead": Bead}` once bead `ref` (None: any bead for me) is ready, waiting up to
+    `wait` seconds (None: forever) in long-poll slices; what `wire wait-ready` and an MCP tool call.
+
+    Raises:
+        WaitTimedOut: the wait ended first (details: `wait`, `reasons` the bead is still not ready).
+        ServerUnreachable: the server could not be reached at all.
+    """
     last: dict[str, Any] = {}
 
     def one_slice(seconds: int) -> dict[str, Any] | None:
@@ -70,13 +81,13 @@ def wait_ready(client: Client, ref: str | None, wait: int) -> None:
         last.update(answer)
         return answer if answer.get("ready") else None
 
-    answer = long_poll(one_slice, wait or None, reached=False)
+    answer = long_poll(one_slice, wait, reached=False)
     if answer is None:
         what = f"{ref} is still not ready" if ref else "no bead became ready for you"
         reasons = last.get("reasons") or []
         because = f": {'; '.join(output.clean(r) for r in reasons)}" if reasons else ""
-        raise WaitTimedOut(f"{what} after {wait} s{because}", details={"wait": wait, "reasons": reasons})
-    output.emit(answer, _print_ready)
+        raise WaitTimedOut(f"{what} after {wait:g} s{because}", details={"wait": wait, "reasons": reasons})
+    return answer
 
 
 # -- the cursor of `--ready` ------------------------------------------------------------------

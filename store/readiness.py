@@ -197,12 +197,13 @@ def still_ready(viewer: Viewer, events: list[dict[str, Any]]) -> list[dict[str, 
         rows = (Bead.select(Bead.id, Repo.canonical, Bead.ref).join(Repo)
                 .where(Bead.project == viewer.project_id, Bead.ref.in_([ref for _, ref in wanted])).tuples())
         pk_of = {(canonical, ref): pk for pk, canonical, ref in rows if (canonical, ref) in wanted}
-        graph, ts = (load_around(viewer.project_id, list(pk_of.values()), with_children=True), now()) if pk_of \
-            else (None, 0.0)
+        if not pk_of:
+            return []
+        graph, ts = load_around(viewer.project_id, list(pk_of.values()), with_children=True), now()
     out, seen = [], set()
     for e in events:
         pk = pk_of.get((e.get("repo"), e.get("bead")))
-        if pk is not None and pk not in seen and graph is not None and graph.is_ready(pk, ts):
+        if pk is not None and pk not in seen and graph.is_ready(pk, ts):
             seen.add(pk)
             out.append({"id": e["bead"], "repo": e["repo"], "title": e.get("title", ""),
                         "priority": e.get("priority"), "role": e.get("role") or None, "why": e.get("why", "")})

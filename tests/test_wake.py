@@ -276,3 +276,33 @@ def test_a_waiting_wait_ready_and_watch_wake_when_the_blocker_closes(real_app):
     assert answers["wait"][1]["ready"] is True and answers["wait"][1]["bead"]["id"] == dep
     assert [b["id"] for b in answers["watch"][1]["ready"]] == [dep]
     assert all(at - closed_at < 5 for at, _ in answers.values())
+
+
+# -- what the CLI prints ---------------------------------------------------------------------------
+
+def test_the_woke_line_says_why_in_one_line():
+    from cli.watch import woke_line
+
+    notice = {"kind": "notice", "bead": "bd-12", "event": "bead.ready", "why": "subscribed", "text": "..."}
+    assert woke_line({"items": [notice], "waiting": []}) == "woke: bd-12 is ready (you subscribed)"
+    assigned = {**notice, "why": "assigned"}
+    mail = {"kind": "mail", "from": "ana", "subject": "hi"}
+    assert woke_line({"items": [mail, assigned], "waiting": []}) == "woke: bd-12 is ready (assigned to you) (+1 more)"
+    work = {"id": "bd-7", "role": "frontend", "title": "x", "why": "created"}
+    assert woke_line({"items": [], "waiting": [], "ready": [work]}) == "woke: bd-7 is ready (new work, role:frontend)"
+    assert woke_line({"items": [], "waiting": [{"alias": "bob", "seconds": 3}]}) == \
+        "woke: bob is waiting for your reply"
+    assert woke_line({"items": [mail], "waiting": []}) == "woke: mail from ana"
+    hostile = {"id": "bd-1\x1b[2J", "role": None}
+    assert "\x1b" not in woke_line({"ready": [hostile]})
+
+
+def test_ready_rows_mark_other_roles_beads_but_not_mine_or_unroled_ones():
+    from cli.beads import _bead_row
+
+    def title(labels, mine="frontend"):
+        return _bead_row({"id": "bd-1", "title": "T", "labels": labels}, False, mine)[-1]
+
+    assert title(["role:backend", "ui"]) == "[role:backend] T"
+    assert title(["role:Frontend"]) == "T" and title([]) == "T"
+    assert title(["role:backend"], mine=None) == "T"  # no workspace: nothing to compare with
