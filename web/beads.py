@@ -8,9 +8,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from store import beads as bead_store
 from store import claims as claim_store
 from store import readiness
-from store.db import close as db_close
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
-from web.common import authenticate, hold_waiter, load, load_args, store
+from web.common import authenticate, load, load_args, start_waiting, store
 from web.identity import ROLE
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
@@ -174,11 +173,6 @@ def ready():
 @bp.get("/wait-ready")
 def wait_ready():
     a = load_args(wait_ready_args)
-
-    def start_waiting() -> None:  # a waiter holds no database connection, and one waiter slot
-        db_close()
-        hold_waiter(f"w{g.ws.id}")
-
     return jsonify(readiness.wait_ready(store(), g.project, g.ws, a["bead"], a["timeout"], start_waiting))
 
 

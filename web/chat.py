@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from store import chat, messages, readiness
 from store.db import close as db_close
 from store.db import connect as db_connect
-from web.common import MAX_ID, authenticate, hold_waiter, load, load_args, seen_entry, store
+from web.common import MAX_ID, authenticate, hold_waiter, load, load_args, seen_entry, start_waiting, store
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -101,7 +101,7 @@ def watch():
     timeout = a["timeout"]
     if a["ready"]:
         return jsonify(readiness.watch_ready(store(), g.project, g.ws, a["cursor"], timeout, seen_entry(), g.banner,
-                                             _start_waiting))
+                                             start_waiting))
     if g.banner and (g.banner["new"] or g.banner["waiting"]):
         return jsonify({"items": g.banner["new"], "waiting": g.banner["waiting"]})
     db_close()  # a watcher holds no database connection
@@ -112,9 +112,3 @@ def watch():
     else:  # one that does: nothing is consumed, the entries stay until it confirms them
         entries = store().redis.wait_mailbox(g.project.id, g.ws.id, seen, wait_ms)
     return jsonify({"items": [messages.banner_item(fields, entry) for entry, fields in entries], "waiting": []})
-
-
-def _start_waiting() -> None:
-    """A watcher holds no database connection, and one waiter slot (given back once answered)."""
-    db_close()
-    hold_waiter(f"w{g.ws.id}")
