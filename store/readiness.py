@@ -30,7 +30,7 @@ from store.util import now
 ROLE_PREFIX = "role:"
 #: Why a bead became ready, as events and notices say it.
 WHY = {"unblocked": "its last blocker closed", "released": "released", "reopened": "reopened",
-       "reset": "set back to open", "created": "new"}
+       "reset": "set back to open", "created": "new", "synced": "by a beads-file sync"}
 #: Longest title an event or notice carries.
 TITLE_CUT = 120
 
@@ -70,13 +70,34 @@ def announce_if_ready(project_id: int, actor: Workspace, pks: list[int], why: st
     return announce(project_id, actor, [pk for pk in pks if pk in graph.nodes and graph.is_ready(pk, ts)], why)
 
 
+#: Most beads one sync announces (the most urgent first): a first import of a big beads file makes
+#: hundreds ready at once, and waiters re-check SQL anyway.
+MAX_SYNC_ANNOUNCE = 20
+
+
+def ready_set(project_id: int) -> set[int]:
+    """Every ready bead of the project (before a change that may touch many: a sync)."""
+    from store.graph import load_graph
+
+    return set(load_graph(project_id, live_only=True).ready(now()))
+
+
+def announce_newly_ready(project_id: int, actor: Workspace, before: set[int], why: str) -> list[str]:
+    """Announce the beads ready now that were not in `before` (at most MAX_SYNC_ANNOUNCE)."""
+    from store.graph import load_graph
+
+    fresh = [pk for pk in load_graph(project_id, live_only=True).ready(now()) if pk not in before]
+    return announce(project_id, actor, fresh[:MAX_SYNC_ANNOUNCE], why)
+
+
 def announce(project_id: int, actor: Workspace, pks: list[int], why: str) -> list[str]:
     """Record `bead.ready` for each of `pks` (known ready) and notify its subscribers and assignee
     (not `actor`, who made it happen); inside the change's transaction."""
     refs = []
     rows = (Bead.select(Bead.id, Bead.ref, Bead.title, Bead.priority, Bead.labels, Bead.assignee, Repo.canonical)
             .join(Repo).where(Bead.id.in_(pks)).tuples()) if pks else []
-    for pk, ref, title, priority, labels, assignee, canonical in list(rows):
+    order = {pk: i for i, pk in enumerate(pks)}
+    for pk, ref, title, priority, labels, assignee, canonical in sorted(rows, key=lambda row: order[row[0]]):
         role = role_of(labels)
         outbox.record(project_id, "bead.ready", {"bead": ref, "repo": canonical, "role": role or "",
                                                  "title": title[:TITLE_CUT], "priority": priority, "why": why,

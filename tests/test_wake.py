@@ -306,3 +306,25 @@ def test_ready_rows_mark_other_roles_beads_but_not_mine_or_unroled_ones():
     assert title(["role:backend", "ui"]) == "[role:backend] T"
     assert title(["role:Frontend"]) == "T" and title([]) == "T"
     assert title(["role:backend"], mine=None) == "T"  # no workspace: nothing to compare with
+
+
+def test_a_sync_that_closes_the_blocker_in_the_file_announces_the_dependent(team, worker):
+    ana, bob, _ = team
+
+    def record(ref: str, status: str = "open", blocked_by: str | None = None) -> dict:
+        deps = [{"issue_id": ref, "depends_on_id": blocked_by, "type": "blocks"}] if blocked_by else []
+        return {"id": ref, "title": f"work {ref}", "status": status, "priority": 2, "issue_type": "task",
+                "dependencies": deps}
+
+    base = "\n".join(json.dumps(r) for r in (record("bd-s1"), record("bd-s2", blocked_by="bd-s1")))
+    first = ana.sync(base, mode="incremental")
+    assert first.status_code == 200, first.json
+    assert [(ref, d["why"]) for ref, d in events()] == [("bd-s1", "synced")]  # bd-s2 waits for bd-s1
+    bob.post("/beads/bd-s2/subscribe")
+    closed = "\n".join(json.dumps(r) for r in (record("bd-s1", "closed"), record("bd-s2", blocked_by="bd-s1")))
+    second = ana.sync(closed, mode="full", base=base)  # bd-s1 closed in the file since the last sync
+    assert second.status_code == 200, second.json
+    assert [(ref, d["why"]) for ref, d in events()] == [("bd-s1", "synced"), ("bd-s2", "synced")]
+    worker.run()
+    notices = [m for m in unread(bob) if m["data"].get("event") == "bead.ready"]
+    assert [m["data"]["bead"] for m in notices] == ["bd-s2"]
