@@ -328,3 +328,18 @@ def test_a_sync_that_closes_the_blocker_in_the_file_announces_the_dependent(team
     worker.run()
     notices = [m for m in unread(bob) if m["data"].get("event") == "bead.ready"]
     assert [m["data"]["bead"] for m in notices] == ["bd-s2"]
+
+
+def test_routing_and_the_ready_announcement_hold_on_sqlite_and_postgresql(make_pg_agent):
+    ana = make_pg_agent(alias="ana", role="frontend")
+    cy = make_pg_agent(alias="cy", role="coordinator")
+    api = ana.create("api", role="backend", priority=0)
+    page = ana.create("page", role="frontend", priority=2)
+    blocked = ana.create("after the page", blocked_by=[page])
+    assert [b["id"] for b in ana.get("/ready").json] == [page, api]
+    cy.patch("/project/settings", {"ready_scope": "role"})
+    assert [b["id"] for b in ana.get("/ready").json] == [page]
+    ana.post(f"/beads/{page}/close")
+    assert [b["id"] for b in ana.get("/ready").json] == [blocked]
+    assert ready_refs() == [api, page, blocked]
+    assert ana.get(f"/wait-ready?bead={blocked}&timeout=0").json["ready"] is True
