@@ -681,9 +681,9 @@ class Client:
         """`POST /v1/beads/<ref>/reopen` (journaled offline)."""
         return self._through(self.post(bead_path(ref, "reopen"), {}, offline=f"reopen {ref}"), ref)
 
-    def ready(self, limit: int | None = None) -> Any:
-        """`GET /v1/ready`: claimable beads, most urgent first."""
-        return self.get("/v1/ready", limit=limit)
+    def ready(self, limit: int | None = None, role: str | None = None) -> Any:
+        """`GET /v1/ready`: claimable beads, most urgent first, my role's first (`role`: only that role's)."""
+        return self.get("/v1/ready", limit=limit, role=role)
 
     def explain(self, ref: str) -> Any:
         """`GET /v1/ready/<ref>`: whether a bead is ready, and why not."""
@@ -793,9 +793,18 @@ class Client:
         """`GET /v1/chat/history`: oldest first."""
         return self.request("GET", "/v1/chat/history", query={"with": alias, "limit": limit})
 
-    def watch(self, seconds: int) -> Any:
-        """`GET /v1/watch`: one long-poll slice for new banner items or waiting chats."""
-        return self.request("GET", "/v1/watch", query={"timeout": seconds}, timeout=seconds + SLICE_GRACE)
+    def watch(self, seconds: int, ready: bool = False, cursor: str | None = None) -> Any:
+        """`GET /v1/watch`: one long-poll slice for new banner items or waiting chats; with `ready`, also
+        beads that became ready for me since `cursor` (the answer's `cursor` is the next one)."""
+        query = {"timeout": seconds, "ready": ready, "cursor": cursor if ready else None}
+        return self.request("GET", "/v1/watch", query=query, timeout=seconds + SLICE_GRACE)
+
+    def wait_ready(self, ref: str | None = None, seconds: int = 25) -> Any:
+        """`GET /v1/wait-ready`: one long-poll slice until bead `ref` (None: any bead for me in my repo) is
+        ready: `{"ready": true, "bead": Bead}`, or `{"ready": false, "bead": null, "reasons"?}` when the
+        slice ended first. Loop it with `long_poll` for longer waits (as `wire wait-ready` does)."""
+        return self.request("GET", "/v1/wait-ready", query={"bead": ref, "timeout": seconds},
+                            timeout=seconds + SLICE_GRACE)
 
     # -- escalations (`key`: the project key; humans only where the API says so) --
 
@@ -828,6 +837,16 @@ class Client:
     def test_webhook(self, key: str) -> Any:
         """`POST /v1/project/webhook/test` (project key): post a test message once, now; the outcome."""
         return self.request("POST", "/v1/project/webhook/test", body={}, token=key)
+
+    # -- project settings --
+
+    def project_settings(self, key: str | None = None) -> Any:
+        """`GET /v1/project/settings`: ready_scope, idle_claim_minutes (any member, or the project key)."""
+        return self.request("GET", "/v1/project/settings", token=key)
+
+    def set_project_settings(self, changes: dict[str, Any], key: str | None = None) -> Any:
+        """`PATCH /v1/project/settings` (a coordinator, or the project key): every setting after the change."""
+        return self.request("PATCH", "/v1/project/settings", body=_compact(changes), token=key)
 
     # -- dashboard --
 

@@ -315,8 +315,22 @@ def register_beads(reg: Registry) -> None:
               "explain=ID says why that bead is or is not ready.", beads._print_ready, readonly=True, cli="ready")
     def ready(c: Client, limit: Annotated[int, Field(ge=1, le=200, description="At most this many beads.")]
               = DEFAULT_READY, explain: Annotated[str | None, Field(
-                  min_length=1, description="A bead id: why it is or is not ready.")] = None) -> Any:
-        return Reply(c.explain(explain), beads._print_explain) if explain else c.ready(limit)
+                  min_length=1, description="A bead id: why it is or is not ready.")] = None,
+              role: Annotated[str | None, Field(min_length=1, description="Only beads of this role.")] = None
+              ) -> Any:
+        if explain:
+            return Reply(c.explain(explain), beads._print_explain)
+        mine = beads._my_role(c)
+        return Reply(c.ready(limit, role), lambda b: beads._print_ready(b, mine=mine, role=role))
+
+    @reg.tool("Wait (up to timeout seconds) until bead id, or without id any bead for you in your repo, is "
+              "ready; answers at once when it is ready already.", watch._print_ready, readonly=True,
+              cli="wait-ready")
+    def wait_ready(c: Client, id: Annotated[str | None, Field(min_length=1, description="A bead id.")] = None,
+                   timeout: Annotated[int, Field(ge=1, le=MAX_WATCH_WAIT, description=(
+                       "Seconds to wait; a wait_timeout error when it is still not ready."))] = DEFAULT_WATCH_WAIT
+                   ) -> Any:
+        return watch.wait_for_ready(c, id, timeout)
 
     @reg.tool("List beads with filters; closed ones only with all=true.", beads._print_listed, readonly=True,
               cli="list")
@@ -401,11 +415,15 @@ def register_mail(reg: Registry) -> None:
     def ack_mail(c: Client, id: Annotated[int, Field(ge=1)]) -> Any:
         return Reply(c.ack(id), functools.partial(mail._print_acked, number=id))
 
-    @reg.tool("Wait (up to timeout seconds) until mail, chat or a notice arrives, or someone waits on you; "
-              "says what came.", watch._print_watch, readonly=True, cli="watch", name="watch")
+    @reg.tool("Wait (up to timeout seconds) until mail, chat or a notice arrives, someone waits on you, or "
+              "a bead you follow becomes ready (ready=true: any new ready work); says why it woke.",
+              watch._print_watch, readonly=True, cli="watch", name="watch")
     def watch_inbox(c: Client, timeout: Annotated[int, Field(ge=1, le=MAX_WATCH_WAIT, description=(
-            "Seconds to wait; a wait_timeout error when nothing came."))] = DEFAULT_WATCH_WAIT) -> Any:
-        return watch.wait_for(c, timeout)
+            "Seconds to wait; a wait_timeout error when nothing came."))] = DEFAULT_WATCH_WAIT,
+                    ready: Annotated[bool, Field(description=(
+                        "Also wake when new work becomes ready in your repo for your role."))] = False) -> Any:
+        answer = watch.wait_for(c, timeout, ready)
+        return {**answer, "woke": watch.woke_line(answer).removeprefix("woke: ")}
 
 
 def register_chat(reg: Registry) -> None:

@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class SchemaVersion(BaseModel):
@@ -26,6 +26,11 @@ class Project(BaseModel):
     key_hash = pw.CharField(max_length=64, unique=True)
     stale_claim_seconds = pw.IntegerField(null=True)
     created_ts = pw.DoubleField()
+    #: which beads `ready` shows an agent: "all" (its role's first) or "role" (its role's and unroled
+    #: ones only); schema 8, see store/settings.py
+    ready_scope = pw.TextField(default="all")
+    #: minutes without a command or a file change after which a claim's holder is "idle with claim"
+    idle_claim_minutes = pw.IntegerField(default=30)
 
 
 class Repo(BaseModel):

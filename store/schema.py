@@ -50,8 +50,14 @@ def _add_missing_columns(model: type[peewee.Model], names: tuple[str, ...]) -> N
 def _add_raw_column() -> None:
     """`bead.raw` (schema 7) added in place: peewee's SQLite migrator would rebuild the table for a
     NOT NULL column, and dropping the old `bead` table would cascade to its claims and comments."""
-    if "raw" not in {c.name for c in db.database.get_columns("bead")}:
-        db.database.execute_sql("ALTER TABLE \"bead\" ADD COLUMN \"raw\" TEXT NOT NULL DEFAULT ''")
+    _add_column_in_place("bead", "raw", "TEXT NOT NULL DEFAULT ''")
+
+
+def _add_column_in_place(table: str, name: str, ddl: str) -> None:
+    """`ALTER TABLE ... ADD COLUMN` unless the column is there (a fresh table has it already); the
+    same statement on SQLite and PostgreSQL, and no table rebuild (see `_add_raw_column`)."""
+    if name not in {c.name for c in db.database.get_columns(table)}:
+        db.database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')
 
 
 def migrate() -> int:
@@ -86,6 +92,10 @@ def migrate() -> int:
                 db.database.create_tables(V7_MODELS, safe=True)  # sync history (undo)
                 _add_raw_column()  # how each bead's record is written back
                 SchemaVersion.create(version=7, applied_ts=now())
+            if version < 8:  # project settings: what `ready` shows, when a claim's holder counts as idle
+                _add_column_in_place("project", "ready_scope", "TEXT NOT NULL DEFAULT 'all'")
+                _add_column_in_place("project", "idle_claim_minutes", "INTEGER NOT NULL DEFAULT 30")
+                SchemaVersion.create(version=8, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 

@@ -23,7 +23,7 @@ import pytest
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = {"whoami", "status", "prime", "handoff", "ready", "list_beads", "search", "show_bead", "deps", "create_bead",
-         "assign", "claim", "release", "close_bead", "comment", "send_mail", "check_inbox", "ack_mail", "watch",
+         "assign", "wait_ready", "claim", "release", "close_bead", "comment", "send_mail", "check_inbox", "ack_mail", "watch",
          "chat_ask", "chat_reply", "chat_pending", "lock", "unlock", "locks", "escalate", "policy"}
 #: Most characters a tool's answer may take per character of the CLI's text for the same state (issue 18).
 SIZE_FACTOR = 1.2
@@ -258,7 +258,8 @@ def test_wrong_argument_types_get_the_documented_error_form(pair):
         assert error(call)["code"] == "usage" and error(call)["message"].startswith(f"wrong arguments for {tool}: ")
     assert error(seen["ready"])["message"] == (
         "wrong arguments for ready: limit: Input should be a valid integer, unable to parse string as an integer")
-    assert error(seen["ready"])["hint"] == "ready takes limit (integer), explain (string or null), json (boolean)"
+    assert error(seen["ready"])["hint"] == ("ready takes limit (integer), explain (string or null), "
+                                            "role (string or null), json (boolean)")
     assert error(seen["claim"])["message"] == "wrong arguments for claim: id: Input should be a valid string"
     assert error(seen["lock"])["message"] == "wrong arguments for lock: paths: Input should be a valid list"
     assert error(seen["create_bead"])["message"] == "wrong arguments for create_bead: title: Field required"
@@ -342,6 +343,10 @@ def test_search_deps_assign_explain_and_watch(pair):
         mail.start()
         seen["woken"] = text(await sb.call_tool("watch", {"timeout": 30}))
         seen["big"] = await sb.call_tool("watch", {"timeout": 3600})
+        seen["not_yet"] = await sb.call_tool("wait_ready", {"id": blocked, "timeout": 1})
+        close = threading.Timer(1.0, lambda: ann.wire("close", flaky))
+        close.start()
+        seen["ready"] = text(await sb.call_tool("wait_ready", {"id": blocked, "timeout": 30}))
 
     run_sessions(ann, ben, body)
     for tool in cli:
@@ -352,6 +357,11 @@ def test_search_deps_assign_explain_and_watch(pair):
     assert seen["assign"] == f"updated {flaky}: Fix the flaky fixture"
     assert seen["assignee"] == "ben" and ann.wire("show", flaky)["assignee"] == "ben"
     assert seen["unassign"] == f"updated {blocked}: Orders migration" and not ann.wire("show", blocked)["assignee"]
-    assert error(seen["quiet"]) == {"code": "wait_timeout", "message": "nothing arrived within 1 s", "wait": 1}
-    assert seen["woken"].splitlines() == ["mail from ann: fixture", "-> read mail and notices: wire mail open"]
+    assert error(seen["quiet"]) == {"code": "wait_timeout", "message": "nothing arrived within 1 s", "wait": 1,
+                                    "cursor": None}
+    assert seen["woken"].splitlines() == ["woke: mail from ann", "mail from ann: fixture",
+                                          "-> read mail and notices: wire mail open"]
+    not_yet = error(seen["not_yet"])
+    assert not_yet["code"] == "wait_timeout" and f"blocked by {flaky}" in not_yet["message"]
+    assert seen["ready"].splitlines() == [f"{blocked} is ready: Orders migration", f"-> take it: wire claim {blocked}"]
     assert error(seen["big"])["code"] == "usage" and "timeout" in error(seen["big"])["message"]

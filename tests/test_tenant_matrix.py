@@ -98,6 +98,7 @@ def world(make_agent, client) -> World:
     _ok(w, "key_a", "PUT", "/project/webhook", {"url": f"https://hooks.example/{SECRET}"})
     _ok(w, "key_a", "PUT", "/policy", {"invariants": f"{SECRET} rule", "playbooks": {"developer": SECRET}}, 201)
     _ok(w, "eve", "POST", "/beads", {"title": "rival work"}, 201)
+    _ok(w, "cora", "PATCH", "/project/settings", {"ready_scope": "role", "idle_claim_minutes": 17})
     synced = _ok(w, "ana", "POST", "/sync", {"jsonl": json.dumps({"id": "bd-synced", "title": f"{SECRET} synced"}),
                                              "mode": "incremental"})
     w.ids = {"held": held, "free": free, "mail": mail["message"]["id"], "chat": chat["message"]["id"],
@@ -109,7 +110,8 @@ def snapshot(world: World) -> dict[str, Any]:
     """Everything of project A, as its members and its key see it."""
     calls = [("ana", "/beads?all=1"), ("ana", "/claims"), ("ana", "/locks"), ("bob", "/mail"),
              ("cora", "/chat/pending"), ("key_a", "/escalations"), ("key_a", "/project/webhook"),
-             ("key_a", "/policy/bundle"), ("ana", "/handoffs/latest"), ("ana", "/workspaces")]
+             ("key_a", "/policy/bundle"), ("ana", "/handoffs/latest"), ("ana", "/workspaces"),
+             ("ana", "/project/settings")]
     out = {}
     for who, path in calls:
         body = _ok(world, who, "GET", path)
@@ -236,6 +238,8 @@ def _matrix() -> dict[str, list[Probe]]:
                         p("bob", "POST", "/beads/{held}/close", {}, 409)],
         "beads.reopen": [p("eve", "POST", "/beads/{held}/reopen", {}, 404)],
         "beads.ready": [p("eve", "GET", "/ready")],
+        "beads.wait_ready": [p("eve", "GET", "/wait-ready?bead={free}&timeout=0", None, 404),
+                             p("eve", "GET", "/wait-ready?timeout=0")],
         "beads.explain": [p("eve", "GET", "/ready/{free}", None, 404)],
         "beads.mine": [p("eve", "GET", "/mine"), p("bob", "GET", "/mine", hidden=("held",))],
         "beads.search": [p("eve", "GET", "/search?q=zebra")],
@@ -264,7 +268,7 @@ def _matrix() -> dict[str, list[Probe]]:
         "chat.pending": [p("eve", "GET", "/chat/pending"), p("bob", "GET", "/chat/pending", hidden=("chatsecret",))],
         "chat.history": [p("eve", "GET", "/chat/history?with=zebra-ana", None, 404),
                          p("bob", "GET", "/chat/history?with=zebra-cora", hidden=("chatsecret",))],
-        "chat.watch": [p("eve", "GET", "/watch?timeout=0")],
+        "chat.watch": [p("eve", "GET", "/watch?timeout=0"), p("eve", "GET", "/watch?timeout=0&ready=1")],
         "locks.reserve": [p("eve", "POST", "/locks", {"paths": ["src/**"]})],  # overlaps A's src/zebra/**
         "locks.release": [p("eve", "DELETE", "/locks", {"all": True}),
                           p("bob", "DELETE", "/locks", {"paths": ["src/zebra/**"]}, hidden=("zebra-ana",))],
@@ -299,6 +303,10 @@ def _matrix() -> dict[str, list[Probe]]:
         "keys.set_role": [p("key_b", "PUT", "/workspaces/zebra-ana/role", {"role": "coordinator"}, 404),
                           p("ana", "PUT", "/workspaces/zebra-ana/role", {"role": "coordinator"}, 403)],
         "keys.rotate": [p("key_b", "POST", "/project/key/rotate", {})],
+        "project.show_settings": [p("eve", "GET", "/project/settings"), p("key_b", "GET", "/project/settings")],
+        "project.change_settings": [p("eve", "PATCH", "/project/settings", {"ready_scope": "role"}, 403),
+                                    p("bob", "PATCH", "/project/settings", {"ready_scope": "role"}, 403),
+                                    p("key_b", "PATCH", "/project/settings", {"idle_claim_minutes": 9})],
         "dashboard_api.mint_link": [p("eve", "POST", "/dashboard/link", {}, None),
                                     p("key_b", "POST", "/dashboard/link", {}, None)],
     }

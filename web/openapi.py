@@ -79,7 +79,7 @@ class _Document(Schema):
 @lru_cache(maxsize=1)
 def operations() -> dict[str, Op]:
     """Endpoint name -> Op, for every endpoint of the JSON API."""
-    from web import beads, chat, escalations, handoffs, identity, keys, locks, mail, policies, sync
+    from web import beads, chat, escalations, handoffs, identity, keys, locks, mail, policies, project, sync
 
     ws, key, either = "workspace", "key", "either"
     return {
@@ -104,6 +104,8 @@ def operations() -> dict[str, Op]:
         "beads.close": Op("Close a bead", ws, r.Closed, body=beads.close_schema, errors=(409,)),
         "beads.reopen": Op("Reopen a bead", ws, r.Bead, errors=(409,)),
         "beads.ready": Op("The ready queue", ws, r.Bead, many=True, query=beads.ready_args),
+        "beads.wait_ready": Op("Wait until a bead (or any bead for the caller) is ready", ws, r.WaitReady,
+                               query=beads.wait_ready_args, errors=(404, 409)),
         "beads.explain": Op("Why a bead is or is not ready", ws, r.Explain, errors=(409,)),
         "beads.mine": Op("Beads the caller holds", ws, r.Bead, many=True),
         "beads.search": Op("Search beads", ws, r.Bead, many=True, query=beads.search_args),
@@ -172,6 +174,9 @@ def operations() -> dict[str, Op]:
         "keys.revoke": Op("Revoke a workspace's token; its claims go stale", key, r.Revoked),
         "keys.set_role": Op("Set a workspace's role (the only way into or out of coordinator)", key, r.RoleSet,
                             body=keys.role_schema),
+        "project.show_settings": Op("The project's settings", either, r.ProjectSettings),
+        "project.change_settings": Op("Change project settings (a coordinator or the project key)", either,
+                                      r.ProjectSettings, body=project.settings_schema),
         "dashboard_api.mint_link": Op("A one-time dashboard login link", either, r.DashboardLink, ok=201),
     }
 
