@@ -136,7 +136,7 @@ def test_an_escalation_answered_in_the_browser_reaches_the_agents_status_banner(
     deadline, banner = time.monotonic() + 15, ""
     while time.monotonic() < deadline and "B: keep it" not in banner:
         banner = alice("status").stderr
-    assert f"escalation #{esc['id']} answered by dashboard: B: keep it" in banner
+    assert f"escalation #{esc['id']} answered by project key: B: keep it" in banner
 
 
 def test_an_xss_payload_in_a_mail_and_a_bead_title_renders_as_text(team, page):

@@ -9,11 +9,11 @@ from store import beads as bead_store
 from store import claims as claim_store
 from store import readiness
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
-from web.common import authenticate, load, load_args, start_waiting, store
+from web.common import load, load_args, start_waiting, store, workspace_or_human
 from web.identity import ROLE
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
-bp.before_request(authenticate)
+bp.before_request(workspace_or_human)
 
 Priority = fields.Raw  # 0-4, "P0"-"P4" or a word: normalised (and validated) by the store
 Ref = lambda **kw: fields.Str(validate=validate.Length(min=1, max=520), **kw)
@@ -118,7 +118,7 @@ def create_bead():
 
 @bp.get("/beads/<path:ref>")
 def show_bead(ref: str):
-    return jsonify(bead_store.bead_full_json(bead_store.get_bead(g.project.id, g.ws.repo_id, ref)))
+    return jsonify(bead_store.bead_full_json(bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)))
 
 
 @bp.patch("/beads/<path:ref>")
