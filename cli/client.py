@@ -358,6 +358,9 @@ class Client:
         self._trusted: set[str] = set()
         #: The newest mailbox entry shown (`X-Wire-Seen`), read from `.wire/seen` on first use.
         self._seen: str | None = None
+        #: A person's own token (`wire --as NAME`, WIRE_HUMAN_TOKEN): when set, every call is that
+        #: person's, with their role's permissions, instead of the workspace's (cli/humans.py).
+        self.person_token: str | None = None
 
     # -- local state --
 
@@ -451,6 +454,8 @@ class Client:
         """
         import json
 
+        if auth and not token and self.person_token:
+            token = self.person_token  # the person acts, not this worktree's workspace
         bearer = token or (self.token if auth else None)
         if bearer:
             self.check_server()

@@ -109,9 +109,13 @@ def require_role(person: Person | None, role: str) -> Person:
         raise NotAPerson("this needs a person (the project key or a personal token: --as NAME or "
                          "WIRE_HUMAN_TOKEN); a workspace token acts only as its workspace")
     if not has_role(person, role):
-        raise Forbidden(f"{person.name} is a {person.role}; this needs a {role} (who may {CAN[role]})",
+        raise Forbidden(f"{person.name} is {_a(person.role)}; this needs {_a(role)} (who may {CAN[role]})",
                         role=person.role, needs=role)
     return person
+
+
+def _a(role: str) -> str:
+    return f"an {role}" if role == "admin" else f"a {role}"
 
 
 # -- persons ----------------------------------------------------------------------------------------

@@ -203,3 +203,59 @@ def test_the_schema_step_keeps_names_unique_per_project_on_both_databases(pg_cli
     assert pg_client.post("/v1/humans", json={"name": "MARIA"}, headers=bearer(key)).status_code == 409
     pg_client.delete("/v1/humans/maria", headers=bearer(key))
     add(pg_client, key, "Maria")
+
+
+# -- the CLI: `wire human ...` and `wire --as NAME` (same checks as the browser) ----------------------------
+
+def _wire(client, tmp_path, monkeypatch):
+    from cli.client import Client
+    from tests.test_security_keys import FlaskTransport
+
+    monkeypatch.setenv("WIRE_CONFIG_DIR", str(tmp_path / "cfg"))
+    monkeypatch.delenv("WIRE_PROJECT_KEY", raising=False)
+    monkeypatch.delenv("WIRE_HUMAN_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return lambda: Client("http://wire.test", transport=FlaskTransport(client), start=tmp_path, auto_reserve=False)
+
+
+def run(wire, *args: str, env: dict | None = None):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    return CliRunner().invoke(cli, list(args), obj=wire(), env=env)
+
+
+def test_wire_human_add_login_and_as_name_act_with_the_persons_role(client, shop, tmp_path, monkeypatch, worker):
+    bob, key = shop
+    wire = _wire(client, tmp_path, monkeypatch)
+    out = run(wire, "human", "add", "maria", "--role", "lead", "--key", key)
+    assert out.exit_code == 0, out.output
+    link = out.stdout.strip()
+    assert link.startswith("http://wire.test/invite/bw_hi_")
+    out = run(wire, "human", "login", link)
+    assert out.exit_code == 0 and "logged in as maria (lead) of shop" in out.output, out.output
+    saved = json.loads((tmp_path / "cfg" / "keys.json").read_text())
+    assert list(saved) == ["http://wire.test|shop|human:maria"] and saved[list(saved)[0]].startswith("bw_ht_")
+    out = run(wire, "--as", "maria", "mail", "send", "bob", "stop and rebase")
+    assert out.exit_code == 0, out.output
+    worker.run()
+    assert [m["from"] for m in bob.get("/mail").json] == ["maria (human)"]
+    esc = bob.post("/escalations", {"subject": "which db?", "situation": "pick", "options": ["A", "B"]}).json
+    out = run(wire, "--as", "maria", "respond", str(esc["id"]), "B")
+    assert out.exit_code == 0, out.output
+    assert client.get(f"/v1/escalations/{esc['id']}", headers=bearer(key)).json["responder"] == "maria"
+    # a lead manages no people: the same 403 as in the browser
+    out = run(wire, "--as", "maria", "human", "add", "eve")
+    assert out.exit_code == 1 and "maria is a lead; this needs an admin" in out.output, out.output
+    out = run(wire, "human", "list", env={"WIRE_HUMAN_TOKEN": saved["http://wire.test|shop|human:maria"]})
+    assert out.exit_code == 0 and "maria" in out.stdout and "lead" in out.stdout, out.output
+    assert run(wire, "human", "remove", "maria", "--key", key).exit_code == 0
+    out = run(wire, "--as", "maria", "human", "list")
+    assert out.exit_code == 1 and "removed" in out.output
+
+
+def test_wire_as_an_unknown_name_is_a_usage_error(client, shop, tmp_path, monkeypatch):
+    wire = _wire(client, tmp_path, monkeypatch)
+    out = run(wire, "--as", "nobody", "human", "list")
+    assert out.exit_code == 2 and "no token of nobody saved" in out.output
