@@ -230,7 +230,7 @@ def _errors(op: Op, has_path_args: bool, write: bool) -> list[int]:
     if op.body is not None:
         found |= {400, 408, 413, 422}
     if op.query is not None or op.parameters:
-        found.add(422)
+        found |= {400, 422}  # 400: a query string over MAX_QUERY (web/common.py `load_args`)
     if has_path_args:
         found.add(404)
     return sorted(found)
