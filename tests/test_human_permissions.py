@@ -119,3 +119,52 @@ def test_another_projects_admin_reaches_nothing_of_this_project(client, shop):
     assert client.get(f"/v1/escalations/{esc}", headers=bearer(shop["key"])).json["status"] == "pending"
     add(client, other, "vera")  # its own project's names are its own
     assert client.get("/v1/humans/me", headers=bearer(shop["tokens"]["viewer"])).json["project"] == "shop"
+
+
+# -- the same matrix in the dashboard (sessions of each kind) ------------------------------------------------
+
+def _session(app, client, path: str):
+    """A browser logged in through a one-time link or an invite at `path`; its page's CSRF token."""
+    import re
+
+    browser = app.test_client()
+    page = browser.get(path)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    browser.post(path, data={"csrf_token": csrf})
+    return browser
+
+
+def _answer(browser, esc: int):
+    import re
+
+    page = browser.get("/escalations")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    return browser.post(f"/escalations/{esc}/answer", data={"csrf_token": found.group(1) if found else "",
+                                                              "response": "B"})
+
+
+def test_in_the_dashboard_only_a_lead_or_admin_answers_and_removal_or_rotation_ends_sessions(app, client, shop):
+    key = shop["key"]
+    browsers = {}
+    for name, role in (("vicky", "viewer"), ("lena", "lead"), ("adam", "admin")):
+        invite = add(client, key, name, role)["invite"]
+        browsers[name] = _session(app, client, f"/invite/{invite}")
+    browsers["key"] = _session(app, client, client.post("/v1/dashboard/link", headers=bearer(key)).json["path"])
+    agent_link = shop["bob"].post("/dashboard/link").json["path"]
+    browsers["bob (read-only)"] = _session(app, client, agent_link)
+    expected = {"vicky": 403, "lena": 303, "adam": 303, "key": 303, "bob (read-only)": 403}
+    got = {}
+    for who, browser in browsers.items():
+        esc = _escalation(shop["bob"])
+        got[who] = _answer(browser, esc).status_code
+        status = client.get(f"/v1/escalations/{esc}", headers=bearer(key)).json
+        assert (status["status"] == "answered") == (got[who] == 303), (who, status)
+        if got[who] == 303:
+            assert status["responder"] == ("project key" if who == "key" else who)
+    assert got == expected
+    client.delete("/v1/humans/lena", headers=bearer(key))
+    client.post("/v1/project/key/rotate", headers=bearer(key))
+    assert browsers["lena"].get("/team").status_code == 302  # removed: logged out
+    assert browsers["key"].get("/team").status_code == 302  # the key was rotated
+    assert browsers["adam"].get("/team").status_code == 200  # a person's session outlives a rotation
+    assert _answer(browsers["adam"], _escalation(shop["bob"])).status_code == 303

@@ -15,10 +15,6 @@ from store.models import Human
 from store.util import now
 
 
-def _key(h: dict, make_agent, project: str = "shop") -> str:
-    return make_agent.keys[project]
-
-
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
