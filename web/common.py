@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
@@ -15,6 +15,9 @@ from werkzeug.routing import IntegerConverter
 from store import Store
 from store.errors import BeadwireError, Unauthorized
 from store.util import json_depth_over, unstorable_text
+
+if TYPE_CHECKING:
+    from store.humans import Person
 
 #: Largest id a request may name: SQL integer columns are 32-bit on PostgreSQL (a larger one is a 404
 #: or a 422, never the database's overflow error).
@@ -176,7 +179,7 @@ def person() -> None:
     take_key(store(), g.project.id)
 
 
-def acting_human():
+def acting_human() -> Person | None:
     """The `store.humans.Person` acting for this request (API bearer or dashboard session), or None for
     a workspace token or a workspace's read-only dashboard session. The one answer to "who did it"."""
     return g.get("person")
