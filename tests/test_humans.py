@@ -255,3 +255,17 @@ def test_wire_as_an_unknown_name_is_a_usage_error(client, shop, tmp_path, monkey
     wire = _wire(client, tmp_path, monkeypatch)
     out = run(wire, "--as", "nobody", "human", "list")
     assert out.exit_code == 2 and "no token of nobody saved" in out.output
+
+
+def test_an_invite_redeemed_with_a_persons_token_joins_that_login(client, make_agent):
+    make_agent("shop", alias="bob")
+    make_agent("ops", alias="olga")
+    token = join(client, make_agent.keys["shop"], "maria")
+    invite = add(client, make_agent.keys["ops"], "maria")["invite"]
+    r = client.post("/v1/invites/redeem", json={"invite": invite}, headers=bearer(token))
+    assert r.status_code == 201 and r.json["project"] == "ops"
+    me = client.get("/v1/humans/me", headers=bearer(token)).json
+    assert me["project"] == "shop" and me["projects"] == [{"project": "ops", "role": "lead"},
+                                                          {"project": "shop", "role": "lead"}]
+    alone = client.get("/v1/humans/me", headers=bearer(join(client, make_agent.keys["ops"], "sam"))).json
+    assert alone["projects"] == [{"project": "ops", "role": "lead"}]
