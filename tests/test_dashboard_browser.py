@@ -163,7 +163,7 @@ def test_a_logged_out_browser_gets_the_login_page_and_the_key_logs_in(team, stac
     shot(page, "login")
     page.fill("input[name=key]", key)
     page.get_by_role("button", name="Log in").click()
-    assert page.url.endswith("/team") and page.locator("header .access").inner_text() == "human"
+    assert page.url.endswith("/team") and page.locator("header .access").inner_text() == "project key (admin)"
 
 
 def test_every_page_renders_and_is_saved_as_a_screenshot(team, page):
