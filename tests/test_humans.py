@@ -269,3 +269,30 @@ def test_an_invite_redeemed_with_a_persons_token_joins_that_login(client, make_a
                                                           {"project": "shop", "role": "lead"}]
     alone = client.get("/v1/humans/me", headers=bearer(join(client, make_agent.keys["ops"], "sam"))).json
     assert alone["projects"] == [{"project": "ops", "role": "lead"}]
+
+
+def test_an_admin_manages_people_in_the_dashboard_and_a_lead_cannot(client, shop, app):
+    _, key = shop
+    browsers = {}
+    for name, role in (("ada", "admin"), ("leo", "lead")):
+        invite = add(client, key, name, role)["invite"]
+        browser = app.test_client()
+        page = browser.get(f"/invite/{invite}")
+        browser.post(f"/invite/{invite}", data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"',
+                                                                         page.text).group(1)})
+        browsers[name] = browser
+    page = browsers["ada"].get("/people").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    made = browsers["ada"].post("/people", data={"csrf_token": csrf, "name": "maria", "role": "viewer"})
+    assert made.status_code == 201
+    link = re.search(r'<pre id="invite-link">([^<]+)</pre>', made.text).group(1)
+    assert "/invite/bw_hi_" in link
+    token = client.post("/v1/invites/redeem", json={"invite": link}).json["token"]
+    bad = browsers["ada"].post("/people", data={"csrf_token": csrf, "name": "Maria"})
+    assert bad.status_code == 409 and "already a person" in bad.text
+    leo_csrf = re.search(r'name="csrf_token" value="([^"]+)"', browsers["leo"].get("/people").text).group(1)
+    assert "Add a person" not in browsers["leo"].get("/people").text
+    assert browsers["leo"].post("/people/maria/remove", data={"csrf_token": leo_csrf}).status_code == 403
+    assert client.get("/v1/humans/me", headers=bearer(token)).status_code == 200
+    assert browsers["ada"].post("/people/maria/remove", data={"csrf_token": csrf}).status_code == 303
+    assert client.get("/v1/humans/me", headers=bearer(token)).status_code == 401

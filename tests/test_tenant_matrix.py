@@ -373,6 +373,9 @@ DASHBOARD: dict[str, list[tuple[str, str, Any]]] = {
     "dashboard.invite": [("GET", "/invite/bw_hi_notarealinvitenotarealinvite", 401)],
     "dashboard.invite_post": [("POST", "/invite/bw_hi_notarealinvitenotarealinvite", 403)],  # no CSRF cookie
     "dashboard.overview": [("GET", "/overview", 200)],
+    "dashboard.people": [("GET", "/people", 200)],
+    "dashboard.add_person": [("POST", "/people", 422)],  # no name given
+    "dashboard.remove_person": [("POST", "/people/zebra-maria/remove", 404)],
     "dashboard.switch": [("POST", "/switch", 404)],  # the project key's session is no person's
     "dashboard.login": [("GET", "/login", 200)],
     "dashboard.login_post": [("POST", "/login", 403)],  # no CSRF cookie of the login form

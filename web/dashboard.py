@@ -29,10 +29,11 @@ from flask import (
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from store import dashboard
-from store.errors import BeadwireError, NotFound, Unauthorized
+from store.errors import BeadwireError, InvalidInput, NotFound, Unauthorized
 from store.escalations import MAX_RESPONSE, respond
 from store import humans
 from store.humans import Person, require_role
+from store.util import iso
 from web.common import acting_human, key_or_workspace, limit_ip, load_args, store
 
 bp = Blueprint("dashboard", __name__)
@@ -353,6 +354,35 @@ def overview():
     person = acting_human()
     members = humans.memberships(person) if person is not None else []
     return _render("overview.html", "overview", rows=dashboard.overview(store(), [p for p, _ in members] or [g.project]))
+
+
+@bp.get("/people")
+def people():
+    require_role(acting_human(), "viewer")  # a workspace's read-only session reads no persons (as its token)
+    return _render("people.html", "people", people=humans.people(g.project), roles=humans.ROLES)
+
+
+@bp.post("/people")
+def add_person():
+    """An admin adds a person; the page shows their invite link once."""
+    person = require_role(acting_human(), "admin")
+    form = {k: (request.form.get(k) or "").strip()[:300] for k in ("name", "email", "role")}
+    try:
+        row, invite = humans.add(g.project, form["name"], form["email"], form["role"] or "lead", person)
+    except (InvalidInput, humans.HumanTaken) as exc:
+        return _render("people.html", "people", people=humans.people(g.project), roles=humans.ROLES,
+                       message=exc.message), exc.status_code
+    made = {**humans.human_json(row), "url": request.host_url.rstrip("/") + url_for("dashboard.invite", token=invite),
+            "invite_expires_at": iso(row.invite_expires_ts)}
+    return _render("people.html", "people", people=humans.people(g.project), roles=humans.ROLES, invite=made), 201
+
+
+@bp.post("/people/<name>/remove")
+def remove_person(name: str):
+    """An admin removes a person: their token and sessions end at once."""
+    require_role(acting_human(), "admin")
+    humans.remove(g.project, name)
+    return redirect(url_for("dashboard.people"), 303)
 
 
 @bp.post("/switch")
