@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -50,6 +50,10 @@ LIVE = {"team": "claim. bead. presence. workspace. reservation.", "work": "claim
         "conversation": "chat", "mail": "mail notice", "escalations": "escalation.", "activity": "*",
         "policy": "policy."}
 _THREAD = re.compile(r"^c:\d+:\d+$")
+#: Permission levels, lowest first: `_require(level)` lets a session at that level or above through.
+LEVELS = ("viewer", "lead", "admin")
+#: A one-shot message for the page a form redirects to (value URL-quoted; shown escaped).
+FLASH_COOKIE = "bw_flash"
 
 
 class PageArgs(Schema):
@@ -100,7 +104,7 @@ team_args, work_args, mail_args, activity_args, graph_args = (TeamArgs(), WorkAr
 
 def init_app(app: Flask) -> None:
     """Register the dashboard, its link API and the websocket feed; ping idle sockets."""
-    from web import ws
+    from web import dashboard_actions, ws  # noqa: F401  (the forms register on `bp`)
 
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
@@ -191,7 +195,56 @@ def _render(template: str, name: str, **context: Any):
     fragment = bool(request.headers.get("X-Fragment"))
     return render_template(f"dashboard/{template}", page=name, project=g.project, access=g.dash["access"],
                            csrf=g.dash["csrf"], live=LIVE.get(name, ""), fragment=fragment,
-                           since=store().redis.last_event_id(g.project.id), pending=_pending_count(), **context)
+                           since=store().redis.last_event_id(g.project.id), pending=_pending_count(), flash=_flash(),
+                           level=_level(), can=_can, **context)
+
+
+# -- who acts, and what they may do (the one place both are decided) -------------------------------
+
+def _actor() -> str:
+    """The name a form's action carries (comments, mail, released claims, answers). A project-key
+    session is the shared "dashboard"; a read-only session is the workspace it reads as."""
+    if g.dash["access"] == "human":
+        return g.dash.get("name") or "dashboard"
+    return (g.dash.get("viewer") or {}).get("alias") or "viewer"
+
+
+def _level() -> str:
+    """The session's level: a project-key session is admin, a read-only one a viewer (a session
+    record may say otherwise with `level`)."""
+    level = g.dash.get("level") or ("admin" if g.dash["access"] == "human" else "viewer")
+    return level if level in LEVELS else "viewer"
+
+
+def _require(level: str) -> None:
+    """403 unless the session is at `level` or above (viewer < lead < admin)."""
+    if LEVELS.index(_level()) < LEVELS.index(level):
+        abort(403, f"this needs {level} rights and this session has {_level()} rights: log in with the "
+                   "project key (or a link minted with it)")
+
+
+def _can(level: str) -> bool:
+    """For templates: whether to show a form at all (the handler still calls `_require`)."""
+    return LEVELS.index(_level()) >= LEVELS.index(level)
+
+
+def _flash() -> tuple[str, str] | None:
+    """The message a form left for this page: (kind, text)."""
+    if g.get("flash"):
+        return g.flash
+    text = request.cookies.get(FLASH_COOKIE)
+    if not text or request.headers.get("X-Fragment"):
+        return None
+    g.flash_read = True
+    kind, _, message = unquote(text).partition(":")
+    return ("error" if kind == "error" else "ok"), message[:500]
+
+
+@bp.after_request
+def _drop_flash(response):
+    if g.get("flash_read"):
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
 
 
 def _viewer() -> dict[str, Any] | None:
@@ -312,7 +365,8 @@ def work():
     a = load_args(work_args)
     f = dashboard.BoardFilters(q=a["q"], repo=a["repo"], priority=a["priority"], holder=a["holder"],
                                issue_type=a["type"], more=a["more"])
-    return _render("work.html", "work", board=dashboard.board(g.project, f), f=f, columns=dashboard.COLUMNS)
+    return _render("work.html", "work", board=dashboard.board(g.project, f), f=f, columns=dashboard.COLUMNS,
+                   repos=dashboard.repo_names(g.project.id))
 
 
 @bp.get("/work/graph")
@@ -324,7 +378,9 @@ def graph():
 
 @bp.get("/work/bead/<int:pk>")
 def bead(pk: int):
-    return _render("bead.html", "bead", b=dashboard.bead_page(store(), g.project, pk))
+    from store.beads import STATUSES
+
+    return _render("bead.html", "bead", b=dashboard.bead_page(store(), g.project, pk), statuses=STATUSES)
 
 
 @bp.get("/chat")
@@ -336,7 +392,11 @@ def chat():
 def conversation(thread: str):
     if not _THREAD.match(thread):
         raise NotFound("no such conversation")
-    return _render("conversation.html", "conversation", c=dashboard.conversation(store(), g.project, thread, _viewer()))
+    from store import acting
+
+    me = acting.find_human(g.project, _actor()) if g.dash["access"] == "human" else None
+    return _render("conversation.html", "conversation", c=dashboard.conversation(store(), g.project, thread, _viewer()),
+                   thread=thread, reply_to=acting.other_in(g.project, me, thread))
 
 
 @bp.get("/mail")
@@ -353,14 +413,13 @@ def escalations():
 @bp.post("/escalations/<int:escalation_id>/answer")
 def answer(escalation_id: int):
     """A human's answer: an option button or free text; the agent's banner shows it on its next call."""
-    if g.dash["access"] != "human":
-        abort(403, "this session can only read: log in with the project key (or a link minted with it) to answer")
+    _require("lead")
     text = (request.form.get("response") or request.form.get("text") or "").strip()
     if not text or len(text) > MAX_RESPONSE:
         return _render("escalations.html", "escalations", e=dashboard.escalations(g.project),
                        message="Write an answer (or pick an option) first."), 422
     note = (request.form.get("note") or "").strip()[:4000]
-    respond(g.project, escalation_id, text, note, "dashboard")
+    respond(g.project, escalation_id, text, note, _actor())
     return redirect(url_for("dashboard.escalations"), 303)
 
 
