@@ -1,0 +1,266 @@
+"""A dashboard that acts (issue 17): talk, work, revoke and policies as plain CSRF-checked forms.
+
+The first half drives the forms through the Flask test client (CSRF, permissions, bad input, what
+each form changes and which events it sends). The second half is a real headless Chromium
+(Debian `chromium`, driven by Playwright) against a real `wire serve` stack, with agents using the
+real `wire` CLI: what a person does in the browser reaches the agents.
+"""
+
+from __future__ import annotations
+
+import json
+from html import unescape as html_unescape
+import os
+import re
+import subprocess
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from cli.banner import item_line
+from store.models import Bead, Policy, Workspace
+from tests.test_dashboard import _csrf, _events, _link, _login, redeem
+
+
+@pytest.fixture
+def shop(make_agent):
+    alice = make_agent(project="shop", alias="alice", human="Alice")
+    bob = make_agent(project="shop", alias="bob", role="reviewer")
+    return SimpleNamespace(alice=alice, bob=bob, key=make_agent.keys["shop"], id=alice.info["project"]["id"])
+
+
+@pytest.fixture
+def human(shop, client):
+    """A project-key session in the test client; `human.post(path, **form)` sends a form with its token."""
+    _login(client, shop.key)
+    token = _csrf(client, "/team")
+
+    def post(path: str, **form):
+        return client.post(path, data={"csrf_token": token, **form})
+
+    return SimpleNamespace(post=post, csrf=token)
+
+
+def _banner(agent) -> dict:
+    header = agent.get("/whoami").headers.get("X-Wire-Banner")
+    return json.loads(header) if header else {}
+
+
+def _pk(ref: str) -> int:
+    return Bead.get(Bead.ref == ref).id
+
+
+def _flash(client) -> str:
+    """What the page a form redirected to says (the one-shot message)."""
+    html = client.get("/team").get_data(as_text=True)
+    match = re.search(r'<p id="flash" class="flash (\w+)"[^>]*>([^<]*)</p>', html)
+    return f"{match.group(1)}: {html_unescape(match.group(2))}" if match else ""
+
+
+# -- talk -----------------------------------------------------------------------------------------
+
+def test_mail_from_the_dashboard_reaches_the_agents_banner_marked_as_from_a_human(shop, human, client, worker):
+    r = human.post("/mail/send", to="bob", subject="Stop the migration", body="Finance needs the table.")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/mail")
+    assert _flash(client) == "ok: Mail sent to bob."
+    worker.run()
+    (item,) = _banner(shop.bob)["new"]
+    assert item["from"] == "dashboard" and item["human"] is True
+    assert item_line(item) == "mail from dashboard (human): Stop the migration"
+    # an agent's mail is not marked
+    shop.alice.post("/mail", {"to": "bob", "subject": "hi", "body": "from an agent"})
+    worker.run()
+    (item,) = _banner(shop.bob)["new"]
+    assert item_line(item) == "mail from alice: hi" and "human" not in item
+
+
+def test_mail_to_a_role_or_everyone_and_to_nobody(shop, human, client, worker):
+    assert human.post("/mail/send", to="@reviewer", body="review please").status_code == 303
+    assert human.post("/mail/send", to="@all", body="standup in 5").status_code == 303
+    worker.run()
+    assert [i["text"] for i in _banner(shop.bob)["new"]] == ["review please", "standup in 5"]
+    assert [i["text"] for i in _banner(shop.alice)["new"]] == ["standup in 5"]
+    unknown = human.post("/mail/send", to="bobb", body="typo")
+    assert unknown.status_code == 404
+    assert "no workspace &#39;bobb&#39; in this project; did you mean bob?" in unknown.get_data(as_text=True)
+
+
+def test_a_reply_in_the_browser_ends_an_agents_chat_wait(shop, human, client, app):
+    r = human.post("/chat/start", to="alice", body="Which database for the cache?")
+    thread = re.search(r"/chat/(c:\d+:\d+)$", r.headers["Location"]).group(1)
+    asked = shop.alice.post("/chat", {"to": "dashboard", "body": "sqlite or redis?", "wait": 60})
+    assert asked.status_code == 201, asked.json
+    page = client.get(f"/chat/{thread}").get_data(as_text=True)
+    assert "sqlite or redis?" in page and "Reply to alice" in page
+    cursor = asked.json["cursor"]
+    assert human.post(f"/chat/{thread}/reply", body="redis").status_code == 303
+    after = asked.json["message"]["id"]
+    got = shop.alice.get(f"/chat/wait?with=dashboard&after={after}&cursor={cursor}&timeout=2")
+    assert got.status_code == 200 and [m["body"] for m in got.json["messages"]] == ["redis"]
+    assert got.json["messages"][0]["data"] == {"human": True}
+
+
+def test_a_person_cannot_reply_in_someone_elses_conversation(shop, human, client):
+    shop.alice.post("/chat", {"to": "bob", "body": "hi bob"})
+    thread = re.search(r'href="/chat/(c:\d+:\d+)"', client.get("/chat").get_data(as_text=True)).group(1)
+    assert "Reply to" not in client.get(f"/chat/{thread}").get_data(as_text=True)
+    r = human.post(f"/chat/{thread}/reply", body="butting in")
+    assert r.status_code == 404 and "not in this conversation" in r.get_data(as_text=True)
+
+
+# -- work -----------------------------------------------------------------------------------------
+
+def test_create_edit_comment_link_close_and_reopen_a_bead(shop, human, client, app):
+    r = human.post("/work/new", title="Add a cache", description="for reads", priority="1", labels="perf, db")
+    assert r.status_code == 303
+    bead = Bead.get(Bead.title == "Add a cache")
+    assert r.headers["Location"].endswith(f"/work/bead/{bead.id}") and (bead.priority, bead.status) == (1, "open")
+    assert json.loads(bead.labels) == ["perf", "db"] and json.loads(bead.data)["created_by"] == "dashboard"
+    base = f"/work/bead/{bead.id}"
+    assert human.post(f"{base}/edit", title="Add a read cache", description="x", priority="0", status="blocked",
+                      labels="db, later").status_code == 303
+    bead = Bead.get_by_id(bead.id)
+    assert (bead.title, bead.priority, bead.status, json.loads(bead.labels)) == ("Add a read cache", 0, "blocked",
+                                                                                  ["db", "later"])
+    assert human.post(f"{base}/comment", text="measured: 40% misses").status_code == 303
+    blocker = shop.alice.create("Pick a cache")
+    assert human.post(f"{base}/link", target=blocker).status_code == 303
+    shown = shop.alice.get(f"/beads/{bead.ref}").json
+    assert shown["comments"][0]["author"] == "dashboard" and shown["dependencies"][0]["depends_on_id"] == blocker
+    assert human.post(f"{base}/close", reason="not needed").status_code == 303
+    assert Bead.get_by_id(bead.id).status == "closed"
+    assert human.post(f"{base}/reopen").status_code == 303
+    assert Bead.get_by_id(bead.id).status == "open"
+    kinds = ("bead.created", "bead.updated", "bead.commented", "bead.linked", "bead.closed", "bead.reopened")
+    for kind in kinds:  # what refreshes every open dashboard
+        assert [e for e in _events(app, shop.id, kind) if e["bead"] == bead.ref], kind
+
+
+def test_releasing_a_claim_tells_the_holder_who_and_why(shop, human, client, worker):
+    ref = shop.bob.create("Wire the checkout")
+    shop.bob.post(f"/beads/{ref}/claim")
+    r = human.post(f"/work/bead/{_pk(ref)}/release", reason="bob is off today")
+    assert r.status_code == 303 and _flash(client).startswith("ok: Released bob's claim")
+    worker.run()
+    texts = [i["text"] for i in _banner(shop.bob)["new"]]
+    assert f"dashboard (human) released your claim on {ref}: bob is off today" in texts
+    assert shop.alice.post(f"/beads/{ref}/claim").status_code == 200  # free for anyone now
+
+
+def test_bad_input_is_a_4xx_with_a_message_and_changes_nothing(shop, human, client):
+    ref = shop.bob.create("Held")
+    shop.bob.post(f"/beads/{ref}/claim")
+    pk = _pk(ref)
+    cases = [
+        ("/work/new", {"title": "  "}, 422, "title: Length must be between 1 and 1000."),
+        ("/work/new", {"title": "x", "priority": "9"}, 422, "priority: Must be greater than or equal to 0"),
+        ("/work/new", {"title": "x\x00y"}, 422, "NUL character"),
+        (f"/work/bead/{pk}/edit", {"title": "t", "priority": "1", "status": "nonsense"}, 422, "status: Must be one of"),
+        (f"/work/bead/{pk}/release", {"reason": " "}, 422, "say why you release the claim"),
+        (f"/work/bead/{pk}/link", {"target": "nope-123"}, 404, "no bead nope-123"),
+        (f"/work/bead/{pk}/link", {"target": ref}, 409, "linking would make a cycle"),
+        (f"/work/bead/{pk}/close", {}, 409, "only the holder closes it"),
+        ("/work/bead/999999/comment", {"text": "x"}, 404, "no bead 999999"),
+        ("/mail/send", {"to": "bob", "body": ""}, 422, "body: Length must be between 1 and"),
+        ("/policy/save", {"markdown": "# Role: Bad Name!\n\nx"}, 422, ""),
+        ("/policy/activate", {"version": "77"}, 404, "no policy version 77"),
+    ]
+    for path, form, status, message in cases:
+        r = human.post(path, **form)
+        html = r.get_data(as_text=True)
+        assert r.status_code == status, (path, form, r.status_code, html[-500:])
+        assert message in html, (path, html[-800:])
+        if "999999" not in path:  # the form's own page, with the message on top
+            assert 'class="flash error"' in html and "<form" in html, path
+    assert Bead.select().count() == 1 and Bead.get_by_id(pk).status == "in_progress"
+    assert Policy.select().count() <= 1
+
+
+def test_every_form_refuses_a_missing_wrong_or_cross_site_token(shop, human, client):
+    ref = shop.bob.create("Held")
+    shop.bob.post(f"/beads/{ref}/claim")
+    pk = _pk(ref)
+    forms = [("/mail/send", {"to": "bob", "body": "x"}), ("/chat/start", {"to": "bob", "body": "x"}),
+             ("/work/new", {"title": "forged"}), (f"/work/bead/{pk}/comment", {"text": "forged"}),
+             (f"/work/bead/{pk}/release", {"reason": "forged"}), (f"/work/bead/{pk}/close", {}),
+             ("/team/bob/revoke", {"confirm": "yes"}), ("/policy/save", {"markdown": "# Invariants\n\nforged"}),
+             ("/policy/activate", {"version": "1"})]
+    for path, form in forms:
+        for data in (form, {**form, "csrf_token": "guess"}):
+            assert client.post(path, data=data).status_code == 403, path
+        cross = client.post(path, data={**form, "csrf_token": human.csrf}, headers={"Origin": "https://evil.example"})
+        assert cross.status_code == 403, path
+    assert Bead.select().count() == 1 and Bead.get_by_id(pk).status == "in_progress"
+    assert not Workspace.get(Workspace.alias == "bob").revoked
+    assert not Workspace.select().where(Workspace.role == "human").exists()  # nobody acted
+
+
+def test_a_viewer_level_session_can_read_but_not_post(shop, human, client, app):
+    """`_require`: a session whose level is viewer (the humans helper gives people levels) is refused."""
+    from store import dashboard as dash_store
+
+    st = app.extensions["beadwire"]
+    cookie = client.get_cookie("bw_session").value
+    (key,) = [k for k in st.redis.client.keys("*:session:*")]
+    record = dash_store.session(st, cookie)
+    st.redis.put_secret(key, {**record, "level": "viewer"}, dash_store.DEFAULT_SESSION_IDLE)
+    ref = shop.bob.create("Held")
+    pk = _pk(ref)
+    assert client.get(f"/work/bead/{pk}").status_code == 200
+    assert 'action="/work/bead/' not in client.get(f"/work/bead/{pk}").get_data(as_text=True)  # no forms shown
+    for path, form in [("/mail/send", {"to": "bob", "body": "x"}), ("/work/new", {"title": "x"}),
+                       (f"/work/bead/{pk}/close", {}), ("/policy/activate", {"version": "1"}),
+                       ("/team/bob/revoke", {"confirm": "yes"})]:
+        r = human.post(path, **form)
+        assert r.status_code == 403 and "this needs" in r.get_data(as_text=True), path
+    assert Bead.get_by_id(pk).status == "open" and not Workspace.get(Workspace.alias == "bob").revoked
+    # a lead may work but not revoke or change policies
+    st.redis.put_secret(key, {**record, "level": "lead"}, dash_store.DEFAULT_SESSION_IDLE)
+    assert human.post(f"/work/bead/{pk}/comment", text="ok").status_code == 303
+    assert human.post("/team/bob/revoke", confirm="yes").status_code == 403
+    assert human.post("/policy/activate", version="1").status_code == 403
+
+
+def test_a_workspace_read_only_session_cannot_post(shop, client):
+    r = redeem(client, _link(client, shop.bob.token)["path"])
+    assert r.status_code == 303
+    token = _csrf(client, "/team")
+    r = client.post("/mail/send", data={"csrf_token": token, "to": "alice", "body": "as bob?"})
+    assert r.status_code == 403
+
+
+# -- agents and policies -------------------------------------------------------------------------
+
+def test_revoking_a_workspace_asks_first(shop, human, client):
+    first = human.post("/team/bob/revoke")
+    assert first.status_code == 200 and "Revoke bob?" in first.get_data(as_text=True)
+    assert shop.bob.get("/whoami").status_code == 200  # nothing happened yet
+    done = human.post("/team/bob/revoke", confirm="yes")
+    assert done.status_code == 303 and _flash(client).startswith("ok: Revoked bob")
+    assert shop.bob.get("/whoami").status_code == 401
+    assert human.post("/team/nobody/revoke", confirm="yes").status_code == 404
+
+
+def test_a_policy_is_previewed_then_saved_then_an_older_version_activated(shop, human, client, worker):
+    client.get("/policy")
+    text = "# Invariants\n\nNever force-push main.\n\n# Role: reviewer\n\nRead every diff twice."
+    preview = human.post("/policy/preview", markdown=text)
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "Preview (not saved)" in html and "Read every diff twice." in html
+    assert Policy.select().count() == 1
+    assert human.post("/policy/save", markdown=text).status_code == 303
+    assert _flash(client) == "ok: Version 2 saved and active; the team has been told."
+    assert shop.bob.get("/policy").json["playbook"] == "Read every diff twice."
+    assert human.post("/policy/activate", version="1").status_code == 303
+    assert shop.bob.get("/policy").json["version"] == 1
+    worker.run()
+    assert any("policy v1 is now active" in m["body"] for m in shop.bob.get("/mail").json)
+
+
+def test_an_agent_cannot_take_the_human_role(make_agent, client):
+    make_agent(project="shop", alias="alice")
+    r = client.post("/v1/init", json={"project": "shop", "repo_origin": "git@github.com:acme/shop.git",
+                                      "role": "human", "alias": "mallory"},
+                    headers={"Authorization": f"Bearer {make_agent.keys['shop']}"})
+    assert r.status_code == 422 and "kept for the people" in r.json["error"]["message"]
