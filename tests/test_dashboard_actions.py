@@ -13,7 +13,9 @@ from html import unescape as html_unescape
 import os
 import re
 import subprocess
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -264,3 +266,264 @@ def test_an_agent_cannot_take_the_human_role(make_agent, client):
                                       "role": "human", "alias": "mallory"},
                     headers={"Authorization": f"Bearer {make_agent.keys['shop']}"})
     assert r.status_code == 422 and "kept for the people" in r.json["error"]["message"]
+
+
+# -- in a real browser -----------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+#: This checkout: the server and the `wire` processes run its code, not an installed copy's.
+ROOT = Path(__file__).resolve().parents[1]
+#: The issue's bound for a browser action to reach a waiting agent or another open page.
+LIVE_WITHIN_MS = 1000
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           **extra}
+    for var in ("WIRE_JSON", "WIRE_PROJECT_KEY"):
+        env.pop(var, None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    from tests.servers import start_stack
+
+    server = start_stack(tmp_path_factory.mktemp("acts-stack"), workers=2, env={"PYTHONPATH": str(ROOT)})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def team(stack, tmp_path):
+    """alice (creates the project; her machine has the key saved) and bob, each in a clone."""
+    from tests.test_cli_e2e import Wire, make_repo
+
+    project = f"acts{time.time_ns() % 10**9}"
+    wires, key = [], None
+    for i, name in enumerate(("alice", "bob")):
+        repo = make_repo(tmp_path, f"clone{i}", "git@github.com:acme/shop.git")
+        env = _env({"WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
+                    "HOME": str(tmp_path / f"home{i}")})
+        wire = Wire(repo, env)
+        args = ["init", "--project", project, "--alias", name, "--human", name.title()]
+        result = wire.json(*args, *(["--key", key] if key else []))
+        key = key or result["project_key"]
+        wires.append(wire)
+    return wires[0], wires[1], key
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.csp_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_errors.append(m.text))
+    yield page
+    assert page.csp_errors == [], page.csp_errors  # our own pages never trip the policy
+    context.close()
+
+
+def login(page, wire, key: str) -> str:
+    """Log in as a human through `wire dashboard --key`; returns the site's base URL."""
+    link = wire.json("dashboard", "--key", key)
+    page.goto(link["url"])
+    page.click("#continue")
+    assert re.search(r"/team$", page.url), page.url
+    wait_live(page)
+    return page.url.rsplit("/", 1)[0]
+
+
+def wait_live(page) -> None:
+    page.wait_for_selector("body[data-ws=open]", timeout=10_000)
+
+
+def open_page(page, url: str):
+    """Another tab of the same session on `url`, live."""
+    other = page.context.new_page()
+    other.goto(url)
+    wait_live(other)
+    return other
+
+
+def banner_until(wire, text: str, seconds: float = 15) -> str:
+    """`wire status`'s banner (stderr) once it shows `text` (the outbox worker delivers within moments)."""
+    deadline, seen = time.monotonic() + seconds, ""
+    while time.monotonic() < deadline:
+        seen += wire("status").stderr
+        if text in seen:
+            return seen
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never showed; banners were:\n{seen}")
+
+
+@pytest.mark.slow
+def test_browser_mail_shows_in_the_agents_banner_as_from_a_human(team, page):
+    from playwright.sync_api import expect
+
+    alice, bob, key = team
+    base = login(page, alice, key)
+    page.goto(base + "/mail")
+    wait_live(page)
+    page.click("#send-mail summary")
+    page.fill("#send-mail input[name=to]", "bob")
+    page.fill("#send-mail input[name=subject]", "Stop the migration")
+    page.fill("#send-mail textarea[name=body]", "Finance still reads that table.")
+    page.click("#send-mail button[type=submit]")
+    expect(page.locator("#flash")).to_have_text("Mail sent to bob.")
+    expect(page.locator("main article.mail").first).to_contain_text("Stop the migration")
+    banner_until(bob, "mail from dashboard (human): Stop the migration")
+
+
+@pytest.mark.slow
+def test_a_reply_typed_in_the_browser_wakes_a_blocked_chat_ask_within_a_second(team, page):
+    from playwright.sync_api import expect
+
+    alice, bob, key = team
+    base = login(page, alice, key)
+    page.goto(base + "/chat")
+    page.click("#start-chat summary")
+    page.fill("#start-chat input[name=to]", "bob")
+    page.fill("#start-chat textarea[name=body]", "Ask me here if you get stuck.")
+    page.click("#start-chat button[type=submit]")
+    expect(page.locator("#flash")).to_have_text("Sent to bob.")
+    wait_live(page)
+    ask = subprocess.Popen([sys.executable, "-c", "from cli import main; main()", "chat", "ask", "dashboard",
+                            "sqlite or redis for the cache?", "--wait", "60"], cwd=bob.cwd, env=bob.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        expect(page.locator("ol.conversation")).to_contain_text("sqlite or redis for the cache?", timeout=15_000)
+        expect(page.locator("main .waiting")).to_contain_text("bob is waiting for dashboard")
+        page.fill("#reply textarea[name=body]", "redis, with a 5 minute TTL")
+        started = time.monotonic()
+        page.click("#reply button[type=submit]")
+        out, err = ask.communicate(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        ask.kill()
+    assert ask.returncode == 0, (out, err)
+    assert "redis, with a 5 minute TTL" in out
+    assert took < LIVE_WITHIN_MS / 1000 + 0.5, f"the ask returned {took:.2f}s after the click"  # + process exit
+    expect(page.locator("ol.conversation")).to_contain_text("redis, with a 5 minute TTL")
+
+
+@pytest.mark.slow
+def test_releasing_a_claim_in_the_browser_tells_the_holder_who_and_why(team, page):
+    from playwright.sync_api import expect
+
+    alice, bob, key = team
+    bead = bob.json("create", "Wire the checkout form")["id"]
+    bob("claim", bead)
+    base = login(page, alice, key)
+    board = open_page(page, base + "/work")
+    expect(board.locator("#col-in_progress article.card", has_text=bead)).to_be_visible()
+    page.goto(base + "/work")
+    page.locator("#col-in_progress a.ref", has_text=bead).click()
+    page.fill("#release input[name=reason]", "bob is off sick; alice takes over")
+    page.click("#release button[type=submit]")
+    expect(page.locator("#flash")).to_contain_text(f"Released bob's claim on {bead}")
+    expect(board.locator("#col-ready article.card", has_text=bead)).to_be_visible(timeout=LIVE_WITHIN_MS)
+    banner_until(bob, f"notice: dashboard (human) released your claim on {bead}: bob is off sick; alice takes over")
+    alice("claim", bead)  # free for anyone
+
+
+@pytest.mark.slow
+def test_create_edit_and_close_a_bead_in_the_browser(team, page):
+    from playwright.sync_api import expect
+
+    alice, bob, key = team
+    base = login(page, alice, key)
+    board = open_page(page, base + "/work")
+    page.goto(base + "/work")
+    page.click("#new-bead summary")
+    page.fill("#new-bead input[name=title]", "Add a read cache")
+    page.fill("#new-bead textarea[name=description]", "Orders are read 40x more than written.")
+    page.select_option("#new-bead select[name=priority]", "1")
+    page.fill("#new-bead input[name=labels]", "perf, db")
+    page.click("#new-bead button[type=submit]")
+    expect(page.locator("#flash")).to_contain_text("Created ")
+    ref = page.locator("h1 .ref").inner_text()
+    expect(board.locator("#col-ready article.card", has_text=ref)).to_be_visible(timeout=LIVE_WITHIN_MS)
+    shown = bob.json("show", ref)
+    assert (shown["title"], shown["priority"], shown["labels"]) == ("Add a read cache", 1, ["perf", "db"])
+
+    page.click("#edit summary")
+    page.fill("#edit input[name=title]", "Add a read cache for orders")
+    page.select_option("#edit select[name=priority]", "0")
+    page.fill("#edit input[name=labels]", "perf, orders")
+    page.click("#edit button[type=submit]")
+    expect(page.locator("#flash")).to_have_text(f"Saved {ref}.")
+    expect(page.locator("h1 .title")).to_have_text("Add a read cache for orders")
+    expect(board.locator("#col-ready article.card", has_text=ref)).to_contain_text("Add a read cache for orders",
+                                                                                   timeout=LIVE_WITHIN_MS)
+    shown = bob.json("show", ref)
+    assert (shown["title"], shown["priority"], shown["labels"]) == ("Add a read cache for orders", 0,
+                                                                    ["perf", "orders"])
+
+    page.fill("#close input[name=reason]", "done elsewhere")
+    page.click("#close button[type=submit]")
+    expect(page.locator("#flash")).to_have_text(f"Closed {ref}.")
+    expect(board.locator("#col-closed article.card", has_text=ref)).to_be_visible(timeout=LIVE_WITHIN_MS)
+    assert bob.json("show", ref)["status"] == "closed"
+    page.click("#reopen button")
+    expect(page.locator("#flash")).to_have_text(f"Reopened {ref}.")
+    assert bob.json("show", ref)["status"] == "open"
+
+    page.click("#edit summary")  # bad input (past the browser's own check): the page says why, nothing changes
+    page.evaluate("document.querySelector('#edit input[name=title]').removeAttribute('required')")
+    page.fill("#edit input[name=title]", "")
+    page.click("#edit button[type=submit]")
+    expect(page.locator("#flash.error")).to_contain_text("title: Length must be between 1 and 1000.")
+    assert bob.json("show", ref)["title"] == "Add a read cache for orders"
+
+
+@pytest.mark.slow
+def test_a_policy_edited_previewed_and_activated_in_the_browser_reaches_the_agents(team, page):
+    from playwright.sync_api import expect
+
+    alice, bob, key = team
+    base = login(page, alice, key)
+    page.goto(base + "/policy")
+    wait_live(page)
+    page.click("#edit-policy summary")
+    page.fill("#edit-policy textarea[name=markdown]",
+              "# Invariants\n\nNever force-push main.\n\n# Role: developer\n\nRun the tests before you close a bead.")
+    page.click("#preview-policy")
+    expect(page.locator("#preview")).to_contain_text("Run the tests before you close a bead.")
+    assert bob.json("policy")["version"] == 1  # a preview saves nothing
+    page.click("#save-policy")
+    expect(page.locator("#flash")).to_have_text("Version 2 saved and active; the team has been told.")
+    assert "Run the tests before you close a bead." in bob.json("policy")["playbook"]
+    page.locator('tr[data-version="1"] button', has_text="Activate").click()
+    expect(page.locator("#flash")).to_have_text("Version 1 is active; the team has been told.")
+    expect(page.locator('tr[data-version="1"]')).to_contain_text("(active)")
+    banner_until(bob, "policy v1 is now active (was v2)")
+    assert bob.json("policy")["version"] == 1
+
+
+@pytest.mark.slow
+def test_revoking_a_workspace_from_the_team_page_asks_first(team, page):
+    from playwright.sync_api import expect
+
+    alice, bob, key = team
+    base = login(page, alice, key)
+    page.locator('tr[data-alias="bob"] button', has_text="Revoke").click()
+    expect(page.locator("main h1")).to_have_text("Revoke bob?")
+    bob("status")  # not yet
+    page.click("#confirm-revoke button")
+    expect(page.locator("#flash")).to_contain_text("Revoked bob")
+    assert page.url == base + "/team"
+    assert "revoked" in bob("status", code=None).stderr.lower()
