@@ -13,7 +13,7 @@ import secrets
 import peewee
 
 from store import db
-from store.errors import AliasTaken, InvalidInput
+from store.errors import AliasTaken, InvalidInput, WorkspaceNotFound
 from store.models import Project, Repo, Workspace
 from store.util import hash_secret, now
 
@@ -76,3 +76,15 @@ def other_in(project: Project, human: Workspace | None, thread: str) -> str | No
     other = ids[0] if ids[1] == human.id else ids[1]
     found = Workspace.get_or_none(Workspace.id == other, Workspace.project == project.id)
     return found.alias if found else None
+
+
+def workspace_named(project: Project, alias: str) -> Workspace:
+    """A workspace of the project by alias (revoked ones too).
+
+    Raises:
+        WorkspaceNotFound: none of that name in this project.
+    """
+    found = Workspace.get_or_none(Workspace.project == project.id, Workspace.alias == alias)
+    if found is None:
+        raise WorkspaceNotFound(f"no workspace {alias} in this project")
+    return found

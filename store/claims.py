@@ -251,7 +251,7 @@ def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason:
             _set_status(bead, "open", actor, "")
         who = f"{actor.alias} (human)" if is_human(actor) else actor.alias
         message = f"{who} released your claim on {bead.ref}: {reason}"
-        outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": holder.alias, "by": actor.alias,
+        outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": actor.alias, "holder": holder.alias,
                                                      "reason": reason, "message": message},
                       workspace_id=actor.id, bead_ref=bead.ref)
         if holder.id != actor.id:

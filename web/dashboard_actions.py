@@ -297,6 +297,7 @@ def revoke(alias: str):
     dash._require("admin")
     if len(alias) > 64:
         raise NotFound("no such workspace")
+    acting.workspace_named(g.project, alias)  # 404 before asking about a workspace that is not there
     if request.form.get("confirm") != "yes":
         return dash._render("revoke.html", "team", alias=alias)
 
