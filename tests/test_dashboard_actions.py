@@ -266,6 +266,9 @@ def test_an_agent_cannot_take_the_human_role(make_agent, client):
                                       "role": "human", "alias": "mallory"},
                     headers={"Authorization": f"Bearer {make_agent.keys['shop']}"})
     assert r.status_code == 422 and "kept for the people" in r.json["error"]["message"]
+    key = {"Authorization": f"Bearer {make_agent.keys['shop']}"}
+    r = client.put("/v1/workspaces/alice/role", json={"role": "human"}, headers=key)
+    assert r.status_code == 422 and "belongs to the people" in r.json["error"]["message"]
 
 
 # -- in a real browser -----------------------------------------------------------------------------
