@@ -153,7 +153,7 @@ def test_releasing_a_claim_tells_the_holder_who_and_why(shop, human, client, wor
 def test_bad_input_is_a_4xx_with_a_message_and_changes_nothing(shop, human, client):
     ref = shop.bob.create("Held")
     shop.bob.post(f"/beads/{ref}/claim")
-    pk = _pk(ref)
+    pk, free = _pk(ref), _pk(shop.alice.create("Free"))
     cases = [
         ("/work/new", {"title": "  "}, 422, "title: Length must be between 1 and 1000."),
         ("/work/new", {"title": "x", "priority": "9"}, 422, "priority: Must be greater than or equal to 0"),
@@ -162,7 +162,10 @@ def test_bad_input_is_a_4xx_with_a_message_and_changes_nothing(shop, human, clie
         (f"/work/bead/{pk}/release", {"reason": " "}, 422, "say why you release the claim"),
         (f"/work/bead/{pk}/link", {"target": "nope-123"}, 404, "no bead nope-123"),
         (f"/work/bead/{pk}/link", {"target": ref}, 409, "linking would make a cycle"),
-        (f"/work/bead/{pk}/close", {}, 409, "only the holder closes it"),
+        (f"/work/bead/{pk}/close", {}, 409, "only the holder closes it: release the claim first"),
+        (f"/work/bead/{pk}/edit", {"title": "t", "priority": "1", "status": "open"}, 409, "held by bob"),
+        (f"/work/bead/{free}/edit", {"title": "Free", "priority": "2", "status": "in_progress"}, 422,
+         "in_progress comes from an agent&#39;s claim"),
         ("/work/bead/999999/comment", {"text": "x"}, 404, "no bead 999999"),
         ("/mail/send", {"to": "bob", "body": ""}, 422, "body: Length must be between 1 and"),
         ("/policy/save", {"markdown": "# Role: Bad Name!\n\nx"}, 422, ""),
@@ -175,7 +178,8 @@ def test_bad_input_is_a_4xx_with_a_message_and_changes_nothing(shop, human, clie
         assert message in html, (path, html[-800:])
         if "999999" not in path:  # the form's own page, with the message on top
             assert 'class="flash error"' in html and "<form" in html, path
-    assert Bead.select().count() == 1 and Bead.get_by_id(pk).status == "in_progress"
+    assert Bead.select().count() == 2 and Bead.get_by_id(pk).status == "in_progress"
+    assert Bead.get_by_id(pk).title == "Held" and Bead.get_by_id(free).status == "open"
     assert Policy.select().count() <= 1
 
 

@@ -21,7 +21,7 @@ from store import access, acting, chat, messages, policies
 from store import beads as bead_store
 from store import claims as claim_store
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
-from store.errors import BeadwireError, NotFound
+from store.errors import BeadwireError, Conflict, NotFound
 from store.models import Bead
 from store.util import unstorable_text
 from web import dashboard as dash
@@ -236,6 +236,8 @@ def edit_bead(pk: int):
         if removed:
             changes["remove_labels"] = removed
         status = a["status"] if a["status"] != bead.status else None
+        if status == "in_progress":  # that would make the person the holder: claims are agents' work
+            raise ValidationError({"status": ["in_progress comes from an agent's claim; pick another status"]})
         if not changes and not status:
             return _back(pk), "Nothing changed."
         claim_store.update_bead(store(), g.project, _in_repo_of(bead), bead.ref, changes, status)
@@ -274,7 +276,10 @@ def release(pk: int):
 def close(pk: int):
     def action():
         bead, a = _bead(pk), _form(ReasonForm)
-        done = claim_store.close_bead(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
+        try:
+            done = claim_store.close_bead(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
+        except Conflict as exc:  # held by an agent: say how to go on from here
+            raise Conflict(f"{exc.message}: release the claim first (its holder is told why)") from None
         freed = [b["id"] for b in done["unblocked"]]
         return _back(pk), f"Closed {bead.ref}." + (f" Now ready: {', '.join(freed)}." if freed else "")
     return _act("lead", action, lambda: dash.bead(pk))
