@@ -13,8 +13,8 @@ import secrets
 import peewee
 
 from store import db
-from store.errors import AliasTaken, InvalidInput, WorkspaceNotFound
-from store.models import Project, Repo, Workspace
+from store.errors import AliasTaken, BeadNotFound, InvalidInput, WorkspaceNotFound
+from store.models import Bead, Project, Repo, Workspace
 from store.util import hash_secret, now
 
 #: The role of a person's workspace: agents cannot take it (`wire init --role human` is refused).
@@ -88,3 +88,20 @@ def workspace_named(project: Project, alias: str) -> Workspace:
     if found is None:
         raise WorkspaceNotFound(f"no workspace {alias} in this project")
     return found
+
+
+def bead_in(project: Project, pk: int) -> Bead:
+    """A bead of the project by its row id (the dashboard's URLs carry it).
+
+    Raises:
+        BeadNotFound: no such bead in this project (another project's id included).
+    """
+    bead = Bead.get_or_none(Bead.id == pk, Bead.project == project.id)
+    if bead is None:
+        raise BeadNotFound(f"no bead {pk} in this project")
+    return bead
+
+
+def bead_pk(repo_id: int, ref: str) -> int:
+    """The row id of bead `ref` of a repo (the page a new bead's form goes on to)."""
+    return Bead.get(Bead.repo == repo_id, Bead.ref == ref).id

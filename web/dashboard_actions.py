@@ -11,7 +11,7 @@ A person acts through their own workspace (store/acting.py), named by `_actor()`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flask import g, make_response, redirect, request, url_for
@@ -22,10 +22,12 @@ from store import beads as bead_store
 from store import claims as claim_store
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
 from store.errors import BeadwireError, Conflict, NotFound
-from store.models import Bead
 from store.util import unstorable_text
 from web import dashboard as dash
 from web.common import store
+
+if TYPE_CHECKING:
+    from store.models import Bead
 
 bp = dash.bp
 Text = lambda limit, **kw: fields.Str(validate=validate.Length(min=1, max=limit), **kw)  # noqa: E731
@@ -191,10 +193,7 @@ def reply(thread: str):
 # -- work ----------------------------------------------------------------------------------------
 
 def _bead(pk: int) -> Bead:
-    bead = Bead.get_or_none(Bead.id == pk, Bead.project == g.project.id)
-    if bead is None:
-        raise NotFound(f"no bead {pk} in this project")
-    return bead
+    return acting.bead_in(g.project, pk)
 
 
 def _in_repo_of(bead: Bead):
@@ -216,9 +215,9 @@ def create_bead():
             raise ValidationError({"repo": ["no such repo in this project"]})
         fields_ = {"title": a["title"], "description": a["description"], "priority": a["priority"],
                    "issue_type": a["issue_type"], "labels": _labels(a["labels"])}
-        made = bead_store.create_bead(g.project.id, acting.in_repo(me, a["repo"] or me.repo_id), fields_)
-        pk = Bead.get(Bead.project == g.project.id, Bead.ref == made["id"], Bead.repo == (a["repo"] or me.repo_id)).id
-        return _back(pk), f"Created {made['id']}."
+        repo_id = a["repo"] or me.repo_id
+        made = bead_store.create_bead(g.project.id, acting.in_repo(me, repo_id), fields_)
+        return _back(acting.bead_pk(repo_id, made["id"])), f"Created {made['id']}."
     return _act("lead", action, dash.work)
 
 
