@@ -111,6 +111,8 @@ def waiting_line(wait: dict[str, Any]) -> str:
 def item_line(item: dict[str, Any]) -> str:
     """`mail from bob: subject`, `chat from bob: text`, `notice: text` (clean, one short line)."""
     kind, sender = output.clean(item.get("kind") or "message"), output.clean(item.get("from") or "?")
+    if item.get("human"):  # a person wrote it from the dashboard
+        sender += " (human)"
     if kind == "mail":
         return f"mail from {sender}: {output.snippet(item.get('subject') or item.get('text'), SNIPPET)}"
     if kind == "notice":

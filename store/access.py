@@ -8,7 +8,8 @@ from typing import Any
 
 from store import Store, db, outbox
 from store.claims import mark_claims_of_stale
-from store.errors import WorkspaceNotFound
+from store.acting import HUMAN_ROLE
+from store.errors import InvalidInput, WorkspaceNotFound
 from store.models import Project, Workspace
 from store.util import PROJECT_KEY_PREFIX, hash_secret, iso, new_secret, now
 
@@ -64,6 +65,8 @@ def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
     ws = Workspace.get_or_none(live)
     if ws is None:
         raise WorkspaceNotFound(f"no workspace {alias} in project {project.slug}")
+    if HUMAN_ROLE in (role, ws.role):  # a person's workspace is theirs alone, and no agent becomes one
+        raise InvalidInput(f"role {HUMAN_ROLE!r} belongs to the people acting from the dashboard")
     previous = ws.role
     if role != previous:
         with db.transaction():

@@ -20,6 +20,7 @@ from store.messages import (
     deliver_to,
     message_json,
     resolve_recipients,
+    sender_data,
 )
 from store.models import Delivery, Message, Project, Workspace
 from store.util import now
@@ -60,7 +61,8 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
         raise InvalidInput(f"wait must be between 0 and {MAX_WAIT} seconds")
     other = partner(project, ws, to)
     with db.transaction():
-        message = create_message(project.id, "chat", ws.id, conversation(ws, other), body=body)
+        message = create_message(project.id, "chat", ws.id, conversation(ws, other), body=body,
+                                 data=sender_data(ws))
         deliver_to(project.id, message, [other], ws.alias)
     # one round trip wakes the waiter: our cursor, then the message. The cursor is read before the
     # message lands, so no reply to it can come before the cursor; anything the other side committed

@@ -20,7 +20,8 @@ from store.beads import (
     split_ref,
     update_fields,
 )
-from store.errors import ClaimConflict, Conflict
+from store.acting import is_human
+from store.errors import ClaimConflict, Conflict, InvalidInput
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
@@ -226,6 +227,38 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[s
                           workspace_id=ws.id, bead_ref=bead.ref)
             announce_if_ready(project.id, ws, [bead.id], "released")  # back on the market
     return {"released": released, "bead": bead_full_json(bead)}
+
+
+def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason: str) -> dict[str, Any]:
+    """Free whoever holds a bead (a person at the dashboard, for an agent that is gone or stuck);
+    the holder is told who released it and why.
+
+    Raises:
+        InvalidInput: no reason given.
+        Conflict: nobody holds the bead.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("say why you release the claim: its holder is told")
+    with db.transaction():
+        bead = get_bead(project.id, actor.repo_id, ref)
+        current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
+        if current is None:
+            raise Conflict(f"{bead.ref} is not claimed by anyone")
+        holder = current.workspace
+        current.delete_instance()
+        if bead.status == "in_progress":
+            _set_status(bead, "open", actor, "")
+        who = f"{actor.alias} (human)" if is_human(actor) else actor.alias
+        message = f"{who} released your claim on {bead.ref}: {reason}"
+        outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": actor.alias, "holder": holder.alias,
+                                                     "reason": reason, "message": message},
+                      workspace_id=actor.id, bead_ref=bead.ref)
+        if holder.id != actor.id:
+            notify(project.id, holder.id, message,
+                   {"bead": bead.ref, "event": "claim.released", "by": actor.alias, "reason": reason})
+        announce_if_ready(project.id, actor, [bead.id], "released")
+    return {"released": True, "holder": holder.alias, "bead": bead_full_json(bead)}
 
 
 def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str = "") -> dict[str, Any]:

@@ -734,8 +734,9 @@ def _summary(kind: str, d: dict[str, Any]) -> str:
         return f"claimed {bead} {title}".strip()
     if kind in ("claim.jumped", "claim.taken_stale"):
         return f"took {bead} from {d.get('previous', '?')}: {d.get('reason', '')}"
-    if kind == "claim.released":
-        return f"released {bead}"
+    if kind == "claim.released":  # a person freeing someone else's claim names the holder and why
+        held = f" (held by {d['holder']}): {d.get('reason', '')}" if d.get("holder") else ""
+        return f"released {bead}{held}"
     if kind == "claim.stale":
         return f"claim on {bead} went stale"
     if kind == "bead.closed":

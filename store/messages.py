@@ -16,6 +16,7 @@ from typing import Any
 from peewee import JOIN
 
 from store import Store, db, outbox
+from store.acting import is_human
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
 from store.models import Bead, Delivery, Message, Outbox, Project, Subscription, Workspace
 from store.redis import Beat
@@ -117,7 +118,7 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
     recipients = resolve_recipients(project, sender, to)
     with db.transaction():
         message = create_message(project.id, "mail", sender.id, thread_for(subject, body, thread), subject, body,
-                                 priority)
+                                 priority, sender_data(sender))
         deliver_to(project.id, message, recipients, sender.alias)
     return {"message": message_json(message, sender.alias, [w.alias for w in recipients]),
             "recipients": [w.alias for w in recipients]}
@@ -154,6 +155,11 @@ def sender_name(message: Message) -> str | None:
         return message.sender.alias
     human = json.loads(message.data or "{}").get("human") if message.kind == "mail" else None
     return HUMAN_SENDER.format(human) if human else None
+
+
+def sender_data(sender: Workspace) -> str:
+    """A message's `data`: a person's messages say so (banners read `mail from maria (human)`)."""
+    return json.dumps({"human": True}) if is_human(sender) else "{}"
 
 
 def notify(project_id: int, recipient_id: int, text: str, data: dict[str, Any]) -> None:
@@ -299,6 +305,8 @@ def banner_item(fields: dict[str, str], entry: str | None = None) -> dict[str, A
     details = data.get("data") or {}
     if details.get("bead"):
         item["bead"] = details["bead"]
+    if details.get("human"):
+        item["human"] = True
     if details.get("event") == "bead.ready":  # `wire watch` says why it woke: `bd-12 is ready (you subscribed)`
         item["event"], item["why"] = "bead.ready", details.get("why", "")
     return item

@@ -14,6 +14,7 @@ from typing import Any
 import peewee
 
 from store import Store, db, outbox
+from store.acting import HUMAN_ROLE
 from store.beads import claim_view
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
@@ -57,6 +58,8 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         raise InvalidInput("project must be 1-64 lowercase letters, digits, '-' or '_'")
     if alias is not None:
         alias = normal_alias(alias)
+    if role == HUMAN_ROLE:
+        raise InvalidInput(f"role {HUMAN_ROLE!r} is kept for the people acting from the dashboard; pick another")
     canonical = normalise_origin(origin)
     project = Project.get_or_none(Project.slug == slug)
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):

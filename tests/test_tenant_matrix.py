@@ -377,6 +377,22 @@ DASHBOARD: dict[str, list[tuple[str, str, Any]]] = {
     "dashboard.add_person": [("POST", "/people", 422)],  # no name given
     "dashboard.remove_person": [("POST", "/people/zebra-maria/remove", 404)],
     "dashboard.switch": [("POST", "/switch", 404)],  # the project key's session is no person's
+    # the forms (web/dashboard_actions.py): B's session posts `response` only, so most are a 422 before
+    # anything is looked up; those naming A's objects are 404s
+    "dashboard.send_mail": [("POST", "/mail/send", 422)],
+    "dashboard.start_chat": [("POST", "/chat/start", 422)],
+    "dashboard.reply": [("POST", "/chat/{chat_thread}/reply", 404)],
+    "dashboard.create_bead": [("POST", "/work/new", 422)],
+    "dashboard.edit_bead": [("POST", "/work/bead/{held_pk}/edit", 404)],
+    "dashboard.comment": [("POST", "/work/bead/{held_pk}/comment", 404)],
+    "dashboard.link": [("POST", "/work/bead/{held_pk}/link", 404)],
+    "dashboard.release": [("POST", "/work/bead/{held_pk}/release", 404)],
+    "dashboard.close": [("POST", "/work/bead/{held_pk}/close", 404)],
+    "dashboard.reopen": [("POST", "/work/bead/{held_pk}/reopen", 404)],
+    "dashboard.revoke": [("POST", "/team/ana/revoke", 404)],
+    "dashboard.preview_policy": [("POST", "/policy/preview", 422)],
+    "dashboard.save_policy": [("POST", "/policy/save", 422)],
+    "dashboard.activate_policy": [("POST", "/policy/activate", 422)],
     "dashboard.login": [("GET", "/login", 200)],
     "dashboard.login_post": [("POST", "/login", 403)],  # no CSRF cookie of the login form
     "dashboard.login_link": [("GET", "/login/1.notarealsecretnotarealsecret", 401)],

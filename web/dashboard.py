@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -54,6 +54,10 @@ LIVE = {"team": "claim. bead. presence. workspace. reservation.", "work": "claim
         "conversation": "chat", "mail": "mail notice", "escalations": "escalation.", "activity": "*",
         "policy": "policy."}
 _THREAD = re.compile(r"^c:\d+:\d+$")
+#: Permission levels, lowest first: `_require(level)` lets a session at that level or above through.
+LEVELS = ("viewer", "lead", "admin")
+#: A one-shot message for the page a form redirects to (value URL-quoted; shown escaped).
+FLASH_COOKIE = "bw_flash"
 
 
 class PageArgs(Schema):
@@ -104,7 +108,7 @@ team_args, work_args, mail_args, activity_args, graph_args = (TeamArgs(), WorkAr
 
 def init_app(app: Flask) -> None:
     """Register the dashboard, its link API and the websocket feed; ping idle sockets."""
-    from web import ws
+    from web import dashboard_actions, ws  # noqa: F401  (the forms register on `bp`)
 
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
@@ -198,7 +202,57 @@ def _render(template: str, name: str, **context: Any):
     return render_template(f"dashboard/{template}", page=name, project=g.project, access=g.dash["access"],
                            who=_who(person), may=_may(person), person=person, projects=_projects(person),
                            csrf=g.dash["csrf"], live=LIVE.get(name, ""), fragment=fragment,
-                           since=store().redis.last_event_id(g.project.id), pending=_pending_count(), **context)
+                           since=store().redis.last_event_id(g.project.id), pending=_pending_count(), flash=_flash(),
+                           level=_level(), can=_can, **context)
+
+
+# -- who acts, and what they may do (the one place both are decided) -------------------------------
+
+def _actor() -> str:
+    """The name a form's action carries (comments, mail, released claims, answers): the person
+    logged in (`acting_human`: a personal session, or "project key"); a read-only session is the
+    workspace it reads as."""
+    person = acting_human()
+    if person is None:
+        return (g.dash.get("viewer") or {}).get("alias") or "viewer"
+    # the shared key has no person behind it: it acts as the `dashboard` workspace agents can address
+    return person.name if person.human_id is not None else "dashboard"
+
+
+def _level() -> str:
+    """The session's level: the person's role (store/humans.py); a read-only session is a viewer."""
+    person = acting_human()
+    level = person.role if person is not None else "viewer"
+    return level if level in LEVELS else "viewer"
+
+
+def _require(level: str) -> None:
+    """403 unless the session is at `level` or above (viewer < lead < admin): `require_role`."""
+    require_role(acting_human(), level)
+
+
+def _can(level: str) -> bool:
+    """For templates: whether to show a form at all (the handler still calls `_require`)."""
+    return LEVELS.index(_level()) >= LEVELS.index(level)
+
+
+def _flash() -> tuple[str, str] | None:
+    """The message a form left for this page: (kind, text)."""
+    if g.get("flash"):
+        return g.flash
+    text = request.cookies.get(FLASH_COOKIE)
+    if not text or request.headers.get("X-Fragment"):
+        return None
+    g.flash_read = True
+    kind, _, message = unquote(text).partition(":")
+    return ("error" if kind == "error" else "ok"), message[:500]
+
+
+@bp.after_request
+def _drop_flash(response):
+    if g.get("flash_read"):
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
 
 
 def _who(person: Person | None) -> str:
@@ -419,7 +473,8 @@ def work():
     a = load_args(work_args)
     f = dashboard.BoardFilters(q=a["q"], repo=a["repo"], priority=a["priority"], holder=a["holder"],
                                issue_type=a["type"], more=a["more"])
-    return _render("work.html", "work", board=dashboard.board(g.project, f), f=f, columns=dashboard.COLUMNS)
+    return _render("work.html", "work", board=dashboard.board(g.project, f), f=f, columns=dashboard.COLUMNS,
+                   repos=dashboard.repo_names(g.project.id))
 
 
 @bp.get("/work/graph")
@@ -431,7 +486,9 @@ def graph():
 
 @bp.get("/work/bead/<int:pk>")
 def bead(pk: int):
-    return _render("bead.html", "bead", b=dashboard.bead_page(store(), g.project, pk))
+    from store.beads import STATUSES
+
+    return _render("bead.html", "bead", b=dashboard.bead_page(store(), g.project, pk), statuses=STATUSES)
 
 
 @bp.get("/chat")
@@ -443,7 +500,11 @@ def chat():
 def conversation(thread: str):
     if not _THREAD.match(thread):
         raise NotFound("no such conversation")
-    return _render("conversation.html", "conversation", c=dashboard.conversation(store(), g.project, thread, _viewer()))
+    from store import acting
+
+    me = acting.find_human(g.project, _actor()) if g.dash["access"] == "human" else None
+    return _render("conversation.html", "conversation", c=dashboard.conversation(store(), g.project, thread, _viewer()),
+                   thread=thread, reply_to=acting.other_in(g.project, me, thread))
 
 
 @bp.get("/mail")

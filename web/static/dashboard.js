@@ -25,7 +25,8 @@
     var el = document.activeElement;
     if (el && (el.tagName === "TEXTAREA" || el.tagName === "INPUT" || el.tagName === "SELECT")) return true;
     var areas = document.querySelectorAll("#main textarea");
-    for (var i = 0; i < areas.length; i++) { if (areas[i].value) return true; }
+    // a text area counts once someone typed in it (forms come pre-filled with the current text)
+    for (var i = 0; i < areas.length; i++) { if (areas[i].value !== areas[i].defaultValue) return true; }
     return false;
   }
 
