@@ -16,7 +16,16 @@ import peewee
 from store import Store, db, outbox
 from store.beads import claim_view
 from store.claims import epics_of, is_stale
-from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
+from store.errors import (
+    AliasTaken,
+    Forbidden,
+    InvalidInput,
+    RateLimited,
+    RoleNeedsKey,
+    StorageFull,
+    Unauthorized,
+    Unavailable,
+)
 from store.models import Claim, Project, Repo, Workspace
 from store.redis import Beat
 from store.repos import normalise_origin, repo_name
@@ -41,12 +50,14 @@ _auth_lock = threading.Lock()
 
 
 def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str | None,
-                   human: str, hostname: str, path: str, may_create: bool = True) -> dict[str, Any]:
+                   human: str, hostname: str, path: str, may_create: bool = True, branch: str = "",
+                   seen: str | None = None) -> dict[str, Any]:
     """Register (or re-register) a worktree as a workspace of project `slug`.
 
     A new project is created with a fresh project key (returned once), if `may_create` (the web
     decides: web/identity.py). Joining an existing one needs that key; re-running init needs the
-    workspace's own token.
+    workspace's own token. An init is the workspace's first beat: it is online (on `branch`) at once,
+    not only after its next command (`seen`: as `heartbeat`).
 
     Raises:
         Forbidden: the project exists and the bearer is neither its key nor a workspace token of it;
@@ -62,7 +73,9 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
         ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)
         if ws is not None and project is not None and ws.project_id == project.id:
-            return _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
+            answer = _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
+            answer["workspace"] = _arrive(st, ws, canonical, branch, seen)
+            return answer
     project_key = None
     if project is None:
         if not may_create:
@@ -77,8 +90,20 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
         outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
                       workspace_id=ws.id)
-    return {"project": project_json(project), "workspace": workspace_json(ws, repo.canonical), "token": token,
-            "project_key": project_key, "created": True}
+    return {"project": project_json(project), "workspace": _arrive(st, ws, repo.canonical, branch, seen),
+            "token": token, "project_key": project_key, "created": True}
+
+
+def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) -> dict[str, Any]:
+    """The first beat of a (re-)registered workspace; its JSON, online on `branch`. Best effort: the
+    workspace is committed and its token is in this answer only, so a beat refused here (rate limit,
+    Redis down) leaves it offline until its next command rather than failing the init."""
+    try:
+        heartbeat(st, ws, branch, ws.hostname, seen)
+    except (RateLimited, Unavailable) as exc:
+        logging.getLogger("beadwire.presence").warning("first beat of workspace %s failed: %s", ws.id, exc)
+        return workspace_json(ws, repo)
+    return workspace_json(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname}))
 
 
 def _create_project(slug: str) -> tuple[Project, str]:

@@ -1,0 +1,75 @@
+"""The rough edges a new user hit (issue 18), each as the user met it: the real `wire` CLI in
+subprocesses, real git repos, a real `wire serve` stack."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli_e2e import Wire, git, make_repo
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+_projects = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    from tests.servers import start_stack
+
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    server = start_stack(tmp_path_factory.mktemp("edges-stack"), workers=1, env={"PYTHONPATH": pythonpath})
+    yield server
+    server.stop()
+
+
+def wire_env(stack, tmp: Path, name: str) -> dict[str, str]:
+    """One agent's machine: its own config dir and HOME, this worktree's code."""
+    env = {**os.environ, "WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp / f"cfg-{name}"),
+           "HOME": str(tmp / f"home-{name}"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    for var in ("WIRE_JSON", "WIRE_PROJECT_KEY"):
+        env.pop(var, None)
+    return env
+
+
+@pytest.fixture
+def team(stack, tmp_path):
+    """team(*aliases) -> one Wire per alias, each in its own clone (on `main`) of one origin, the first
+    creating a new project, the others joining it with its key. Nothing else is run."""
+
+    def make(*aliases: str) -> list[Wire]:
+        project, key, wires = f"edges{next(_projects)}", None, []
+        for alias in aliases or ("alice", "bob"):
+            repo = make_repo(tmp_path, alias, "git@github.com:acme/shop.git")
+            wire = Wire(repo, wire_env(stack, tmp_path, alias))
+            args = ["init", "--project", project, "--alias", alias, "--human", f"{alias.title()} Human"]
+            answer = wire.json(*args, *(["--key", key] if key else []))
+            key = key or answer["project_key"]
+            wires.append(wire)
+        return wires
+
+    return make
+
+
+# -- wire init -------------------------------------------------------------------------------------
+
+def test_init_prints_the_branch_the_worktree_is_on(stack, tmp_path):
+    repo = make_repo(tmp_path, "solo", "git@github.com:acme/solo.git")
+    wire = Wire(repo, wire_env(stack, tmp_path, "solo"))
+    printed = wire("init", "--project", f"edges-solo{next(_projects)}", "--alias", "solo").stdout
+    assert "branch main" in printed and "branch -" not in printed
+    assert wire.json("whoami")["branch"] == "main"
+
+
+def test_a_freshly_initialised_agent_is_online_at_once(team):
+    alice, bob = team("alice", "bob")
+    # alice has run nothing since `wire init`: bob's view of the team shows her online, on her branch
+    row = next(w for w in bob.json("status")["team"] if w["alias"] == "alice")
+    assert (row["online"], row["status"], row["branch"]) == (True, "online", "main")
+    line = next(line for line in bob("status").stdout.splitlines() if line.startswith("alice"))
+    assert " online " in line and " offline " not in line
