@@ -205,6 +205,7 @@ HINTS = {
     "ambiguous": "qualify the id with its repo: <repo>:<id> (e.g. shop:bd-12)",
     "unauthorized": "run `wire init` again in this worktree",
     "cycle": "see the graph with `wire deps ID`",
+    "not_held": "the beads you hold: `wire mine`",
     "rate_limited": "too many calls too fast: wait and retry; a loop calling wire needs a pause",
 }
 

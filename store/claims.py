@@ -20,7 +20,7 @@ from store.beads import (
     split_ref,
     update_fields,
 )
-from store.errors import ClaimConflict, Conflict
+from store.errors import ClaimConflict, Conflict, NotHeld
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
@@ -205,11 +205,13 @@ def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None 
     db.execute(_SAVE_STATUS, (bead.status, bead.updated_ts, bead.data, bead.assignee, bead.id))
 
 
-def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
-    """Drop the caller's claim; the bead goes back to open.
+def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: bool = True) -> dict[str, Any]:
+    """Drop the caller's claim; the bead goes back to open. `held` False: an unclaimed bead is no
+    error (`update --status open` of a bead nobody holds).
 
     Raises:
         Conflict: someone else holds it.
+        NotHeld: nobody does, and `held`.
     """
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
@@ -217,6 +219,8 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[s
         released = current is not None
         if current is not None and current.workspace_id != ws.id:
             raise Conflict(f"{bead.ref} is held by {current.workspace.alias}, not by you")
+        if current is None and held:
+            raise NotHeld(f"you hold no claim on {bead.ref}")
         if current is not None:
             current.delete_instance()
             if bead.status == "in_progress":
@@ -274,7 +278,7 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
     if status == "open" and bead.status in DONE_STATUSES:
         return reopen_bead(st, project, ws, ref)
     if status == "open":
-        return release_bead(st, project, ws, ref)["bead"]
+        return release_bead(st, project, ws, ref, held=False)["bead"]
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
         holder = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()

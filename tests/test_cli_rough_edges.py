@@ -73,3 +73,17 @@ def test_a_freshly_initialised_agent_is_online_at_once(team):
     assert (row["online"], row["status"], row["branch"]) == (True, "online", "main")
     line = next(line for line in bob("status").stdout.splitlines() if line.startswith("alice"))
     assert " online " in line and " offline " not in line
+
+
+# -- wire release ----------------------------------------------------------------------------------
+
+def test_releasing_a_bead_you_do_not_hold_says_so_and_exits_3(team):
+    alice, bob = team("alice", "bob")
+    free = alice.json("create", "Nobody's")["id"]
+    refused = alice("release", free, code=3)
+    assert f"you hold no claim on {free}" in refused.stderr and "released" not in refused.stdout
+    assert alice.json("release", free, code=3)["error"]["code"] == "not_held"
+    held = bob.json("create", "Bob's")["id"]
+    bob("claim", held)
+    assert "held by bob" in alice("release", held, code=3).stderr
+    assert bob("release", held).stdout.startswith(f"released {held}")
