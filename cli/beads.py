@@ -24,6 +24,13 @@ PRIORITY_HELP = "0-4, P0-P4, or critical/high/medium/low/backlog."
 STDIN_HELP = "'-' reads it from stdin."
 
 
+def _title(value: str | None, param: str) -> str | None:
+    """The title, unless it is blank (a usage error: exit 2, before anything is sent)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("the title must not be blank", param_hint=param)
+    return value
+
+
 def _text(value: str | None) -> str | None:
     """The value, or stdin when it is `-` (long descriptions and comments)."""
     return click.get_text_stream("stdin").read() if value == "-" else value
@@ -44,7 +51,7 @@ def _text(value: str | None) -> str | None:
 def create(client: Client, title: str, issue_type: str | None, priority: str | None, description: str | None,
            labels: tuple[str, ...], parent: str | None, blocked_by: tuple[str, ...]) -> None:
     """Create a bead."""
-    bead = client.create_bead({"title": title, "issue_type": issue_type, "priority": priority,
+    bead = client.create_bead({"title": _title(title, "TITLE"), "issue_type": issue_type, "priority": priority,
                                "description": _text(description), "labels": list(labels),
                                "parent": parent, "blocked_by": list(blocked_by)})
     output.emit(bead, lambda b: click.echo(f"created {_summary(b)}"))
@@ -151,7 +158,7 @@ def update(client: Client, ref: str, status: str | None, title: str | None, prio
            description: str | None, add_labels: tuple[str, ...], remove_labels: tuple[str, ...],
            assignee: str | None, jump_in: str | None) -> None:
     """Change a bead's fields (status in_progress is the same as `wire claim`)."""
-    body = {"status": status, "title": title, "priority": priority, "description": _text(description),
+    body = {"status": status, "title": _title(title, "--title"), "priority": priority, "description": _text(description),
             "add_labels": list(add_labels), "remove_labels": list(remove_labels), "assignee": assignee,
             "jump_in": jump_in}
     if all(v is None or v == [] for v in body.values()):

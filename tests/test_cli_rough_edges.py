@@ -87,3 +87,18 @@ def test_releasing_a_bead_you_do_not_hold_says_so_and_exits_3(team):
     bob("claim", held)
     assert "held by bob" in alice("release", held, code=3).stderr
     assert bob("release", held).stdout.startswith(f"released {held}")
+
+
+# -- titles ----------------------------------------------------------------------------------------
+
+def test_a_blank_title_is_a_usage_error_and_a_server_refusal_is_printed_once(team):
+    (alice,) = team("alice")
+    for blank in ("", "   "):
+        refused = alice("create", blank, code=2)
+        assert "title must not be blank" in refused.stderr
+    bead = alice.json("create", "Named")["id"]
+    assert "title must not be blank" in alice("update", bead, "--title", " ", code=2).stderr
+    assert alice.json("list", "--all")[0]["title"] == "Named" and len(alice.json("list", "--all")) == 1
+    # a refusal of the server's validation: its message, not again as a detail line
+    too_long = alice("create", "x" * 1001, code=1).stderr
+    assert too_long.count("Longer than maximum length 1000") == 1, too_long

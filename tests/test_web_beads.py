@@ -72,6 +72,18 @@ def test_a_bad_priority_is_refused_with_a_message(make_agent, bad):
     assert ana.get("/beads?all=1").json == []
 
 
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_a_blank_title_is_refused_on_create_and_update(make_agent, blank):
+    ana = make_agent()
+    r = ana.post("/beads", {"title": blank})
+    assert r.status_code == 422 and r.json["error"]["message"] == "invalid input: title: must not be blank"
+    assert ana.get("/beads?all=1").json == []
+    bead = ana.create("Named")
+    r = ana.patch(f"/beads/{bead}", {"title": blank})
+    assert r.status_code == 422 and "title: must not be blank" in r.json["error"]["message"]
+    assert ana.get(f"/beads/{bead}").json["title"] == "Named"
+
+
 def test_an_unknown_bead_is_not_found(make_agent):
     ana = make_agent()
     r = ana.get("/beads/bd-nope")

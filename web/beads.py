@@ -18,8 +18,17 @@ Ref = lambda **kw: fields.Str(validate=validate.Length(min=1, max=520), **kw)
 Label = fields.Str(validate=validate.Length(min=1, max=200))
 
 
+def _not_blank(value: str) -> None:
+    """A title of spaces lists as an empty row nobody can tell apart."""
+    if not value.strip():
+        raise ValidationError("must not be blank")
+
+
+Title = lambda **kw: fields.Str(validate=[validate.Length(max=MAX_TITLE), _not_blank], **kw)
+
+
 class CreateSchema(Schema):
-    title = fields.Str(required=True, validate=validate.Length(min=1, max=MAX_TITLE))
+    title = Title(required=True)
     issue_type = fields.Str(load_default="task", validate=validate.Length(min=1, max=64))
     priority = Priority(load_default=2)
     description = fields.Str(load_default="", validate=validate.Length(max=MAX_TEXT))
@@ -30,7 +39,7 @@ class CreateSchema(Schema):
 
 class UpdateSchema(Schema):
     status = fields.Str(validate=validate.OneOf(STATUSES))
-    title = fields.Str(validate=validate.Length(min=1, max=MAX_TITLE))
+    title = Title()
     priority = Priority()
     description = fields.Str(validate=validate.Length(max=MAX_TEXT))
     assignee = fields.Str(validate=validate.Length(max=200))
