@@ -79,6 +79,9 @@ RETRY_PAUSES = (0.2, 0.6)
 RETRY_STATUSES = frozenset({502, 503, 504})
 
 CLAIM_HINT = "pick other work with 'wire ready', mail the holder, or take it with --jump-in REASON"
+#: A claim refused by the rule (blocked, deferred, an epic with open children, closed): nobody holds it,
+#: so there is no one to mail and nothing to jump in on.
+NOT_CLAIMABLE_HINT = "pick other work with 'wire ready' ('wire ready --explain ID' says what a bead waits for)"
 UNREACHABLE_HINT = "is the server running? start one with `wire serve`, or point --url / WIRE_URL at it"
 
 
@@ -127,10 +130,16 @@ class Conflict(WireError):
 
 
 class ClaimRejected(Conflict):
-    """Raised when a claim is refused (409 `claim_conflict`); the message names the holder."""
+    """Raised when a claim is refused (409 `claim_conflict`): the message names the holder, or says
+    why the bead cannot be claimed (then the hint does not send the caller to a holder)."""
 
     code = "claim_conflict"
     hint = CLAIM_HINT
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        if not self.details.get("holder"):
+            self.hint = kwargs.get("hint") or NOT_CLAIMABLE_HINT
 
 
 class NotFound(WireError):

@@ -105,6 +105,10 @@ def _refusal(bead: Bead, lone: bool = False) -> str | None:
     return f"{bead.ref} cannot be claimed: " + "; ".join(reasons) if reasons else None
 
 
+#: The next step after a claim the rule refuses (blocked, deferred, epic, closed).
+NOT_CLAIMABLE_HINT = "pick other work with 'wire ready' ('wire ready --explain ID' says what a bead waits for)"
+
+
 def _holder_conflict(bead: Bead, holder: Workspace) -> ClaimConflict:
     who = f"{holder.alias} ({holder.human})" if holder.human else holder.alias
     return ClaimConflict(
@@ -125,7 +129,8 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
     # the rule's graph walk is read-only: done before taking the write lock, which is then held
     # only for the decision itself (status and holder are re-read inside)
     if refusal := _refusal(bead, lone):
-        raise ClaimConflict(refusal)
+        # nobody holds it: no holder to name, nothing to jump in on
+        raise ClaimConflict(refusal, hint=NOT_CLAIMABLE_HINT)
     try:
         with db.transaction():
             bead, already, previous, fresh = _claim_in_tx(st, project, ws, bead.id, jump_in)

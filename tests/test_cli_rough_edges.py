@@ -102,3 +102,24 @@ def test_a_blank_title_is_a_usage_error_and_a_server_refusal_is_printed_once(tea
     # a refusal of the server's validation: its message, not again as a detail line
     too_long = alice("create", "x" * 1001, code=1).stderr
     assert too_long.count("Longer than maximum length 1000") == 1, too_long
+
+
+# -- claims the rule refuses -----------------------------------------------------------------------
+
+def test_claiming_a_blocked_bead_or_an_epic_says_why_and_points_at_no_holder(team):
+    alice, bob = team("alice", "bob")
+    blocker = alice.json("create", "Schema")["id"]
+    blocked = alice.json("create", "API", "--blocked-by", blocker)["id"]
+    epic = alice.json("create", "Checkout", "-t", "epic")["id"]
+    alice.json("create", "Card form", "--parent", epic)
+    for bead in (blocked, epic):
+        why = alice.json("ready", "--explain", bead)["reasons"]
+        refused = alice("claim", bead, code=3).stderr
+        assert f"{bead} cannot be claimed: {why[0]}" in refused, (why, refused)
+        assert "holder" not in refused and "--jump-in" not in refused
+        assert "wire ready" in refused
+        assert "holder" not in alice.json("claim", bead, code=3)["error"].get("hint", "")
+    # a bead someone holds: still the holder's name and the way to take it over
+    alice("claim", blocker)
+    taken = bob("claim", blocker, code=3).stderr
+    assert f"{blocker} is being worked on by alice" in taken and "--jump-in" in taken
