@@ -16,18 +16,9 @@ import peewee
 from store import Store, db, outbox
 from store.beads import claim_view
 from store.claims import epics_of, is_stale
-from store.errors import (
-    AliasTaken,
-    Forbidden,
-    InvalidInput,
-    RateLimited,
-    RoleNeedsKey,
-    StorageFull,
-    Unauthorized,
-    Unavailable,
-)
+from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
 from store.models import Claim, Project, Repo, Workspace
-from store.redis import Beat
+from store.redis import NO_RATE, Beat
 from store.repos import normalise_origin, repo_name
 from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now
 
@@ -96,11 +87,11 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
 
 def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) -> dict[str, Any]:
     """The first beat of a (re-)registered workspace; its JSON, online on `branch`. Best effort: the
-    workspace is committed and its token is in this answer only, so a beat refused here (rate limit,
-    Redis down) leaves it offline until its next command rather than failing the init."""
+    workspace is committed and its token is in this answer only, so a beat that fails here (Redis
+    down) leaves it offline until its next command rather than failing the init."""
     try:
-        heartbeat(st, ws, branch, ws.hostname, seen)
-    except (RateLimited, Unavailable) as exc:
+        heartbeat(st, ws, branch, ws.hostname, seen, charge=False)  # the init paid by address
+    except Unavailable as exc:
         logging.getLogger("beadwire.presence").warning("first beat of workspace %s failed: %s", ws.id, exc)
         return workspace_json(ws, repo)
     return workspace_json(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname}))
@@ -274,9 +265,11 @@ def forget_workspace(workspace_id: int) -> None:
             _auth_cache.pop(token, None)
 
 
-def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None = None) -> Beat:
+def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None = None,
+              charge: bool = True) -> Beat:
     """Refresh presence in Redis and read the banner; persist last_seen to SQL at most once a minute.
-    `seen`: the newest mailbox entry the client confirms it has shown (`RedisStore.heartbeat`).
+    `seen`: the newest mailbox entry the client confirms it has shown (`RedisStore.heartbeat`);
+    `charge` False: the token and project rate buckets are not charged (an init paid per address).
 
     Raises:
         Unauthorized: the workspace was revoked (checked in Redis: auth caches may lag).
@@ -286,7 +279,7 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
 
     ts = now()
     presence = {"branch": branch[:200], "host": (host or ws.hostname)[:255], "alias": ws.alias}
-    shape = rates(st.settings)
+    shape = rates(st.settings) if charge else {"token": NO_RATE, "project": NO_RATE}
     # back after the presence TTL (or first seen): `presence.online` on the event stream, in the same script
     online = {"workspace": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human,
               "branch": presence["branch"], "host": presence["host"]}
