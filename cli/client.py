@@ -82,6 +82,12 @@ CLAIM_HINT = "pick other work with 'wire ready', mail the holder, or take it wit
 #: A claim refused by the rule (blocked, deferred, an epic with open children, closed): nobody holds it,
 #: so there is no one to mail and nothing to jump in on.
 NOT_CLAIMABLE_HINT = "pick other work with 'wire ready' ('wire ready --explain ID' says what a bead waits for)"
+#: A project key (`--key` / WIRE_PROJECT_KEY) the server does not know: running `wire init` again
+#: would not help, the key is what is wrong.
+WRONG_KEY_HINT = ("check the project key you gave (--key or WIRE_PROJECT_KEY): it may be mistyped, or a human "
+                  "replaced it (`wire key rotate`); ask the human who holds the project key for the current one")
+#: How workspace tokens start (store/util.py); any other bearer a command passes is a project key.
+WORKSPACE_TOKEN_PREFIX = "bw_ws_"
 UNREACHABLE_HINT = "is the server running? start one with `wire serve`, or point --url / WIRE_URL at it"
 
 
@@ -481,7 +487,10 @@ class Client:
         if as_workspace:
             self._confirm_shown(answer_headers, payload)
         if status >= 400:
-            raise error_from_response(status, payload)
+            error = error_from_response(status, payload)
+            if status == 401 and token and not token.startswith(WORKSPACE_TOKEN_PREFIX):
+                error.hint = WRONG_KEY_HINT  # not "run `wire init` again": the key is what was refused
+            raise error
         return status, payload, answer_headers
 
     def check_server(self) -> None:

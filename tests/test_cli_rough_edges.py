@@ -123,3 +123,15 @@ def test_claiming_a_blocked_bead_or_an_epic_says_why_and_points_at_no_holder(tea
     alice("claim", blocker)
     taken = bob("claim", blocker, code=3).stderr
     assert f"{blocker} is being worked on by alice" in taken and "--jump-in" in taken
+
+
+# -- a wrong project key ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("wrong", ["bw_pk_" + "0" * 40, "not-a-key"])
+def test_a_wrong_project_key_says_to_check_the_key_not_to_init_again(team, wrong):
+    (alice,) = team("alice")
+    refused = alice("key", "rotate", "--key", wrong, code=1).stderr
+    hint = next(line for line in refused.splitlines() if line.startswith("hint:"))
+    assert "wire init" not in hint and "project key" in hint and "--key" in hint, refused
+    assert "wire init" not in alice.json("workspace", "revoke", "alice", "--key", wrong, code=1)["error"]["hint"]
+    assert alice.json("whoami")["alias"] == "alice"  # nothing was revoked
