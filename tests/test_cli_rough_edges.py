@@ -135,3 +135,19 @@ def test_a_wrong_project_key_says_to_check_the_key_not_to_init_again(team, wrong
     assert "wire init" not in hint and "project key" in hint and "--key" in hint, refused
     assert "wire init" not in alice.json("workspace", "revoke", "alice", "--key", wrong, code=1)["error"]["hint"]
     assert alice.json("whoami")["alias"] == "alice"  # nothing was revoked
+
+
+# -- wire lock -------------------------------------------------------------------------------------
+
+def test_renewing_a_lock_without_reason_or_bead_keeps_them(team):
+    alice, bob = team("alice", "bob")
+    alice("lock", "schema.sql", "--reason", "adding the orders table", "--bead", "bd-7", "--ttl", "60")
+    renewed = alice.json("lock", "schema.sql", "--ttl", "600")["granted"][0]
+    assert (renewed["reason"], renewed["bead"]) == ("adding the orders table", "bd-7")
+    (seen,) = bob.json("locks")
+    assert (seen["reason"], seen["bead"], seen["alias"]) == ("adding the orders table", "bd-7", "alice")
+    assert seen["seconds_left"] > 60  # renewed, not just kept
+    warned = bob("lock", "schema.sql").stderr
+    assert "adding the orders table" in warned
+    # what a renewal restates replaces what was there
+    assert alice.json("lock", "schema.sql", "--reason", "indexes")["granted"][0]["reason"] == "indexes"
