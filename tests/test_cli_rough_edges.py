@@ -4,8 +4,9 @@ subprocesses, real git repos, a real `wire serve` stack."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,18 @@ def test_renewing_a_lock_without_reason_or_bead_keeps_them(team):
     assert "adding the orders table" in warned
     # what a renewal restates replaces what was there
     assert alice.json("lock", "schema.sql", "--reason", "indexes")["granted"][0]["reason"] == "indexes"
+
+
+# -- wire mail open --------------------------------------------------------------------------------
+
+def test_a_notice_opens_as_a_notice_to_its_reader(team):
+    alice, bob = team("alice", "bob")
+    bead = alice.json("create", "Cart total")["id"]
+    alice("claim", bead)
+    bob("claim", bead, "--jump-in", "alice is on leave")
+    deadline = time.monotonic() + 20
+    while not (shown := alice("mail", "open").stdout).startswith("#") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    header = shown.splitlines()[0]
+    assert re.match(r"#\d+ notice to alice · ", header), shown
+    assert "from notice" not in shown and "bob jumped in on" in shown
