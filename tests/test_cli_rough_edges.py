@@ -167,3 +167,19 @@ def test_a_notice_opens_as_a_notice_to_its_reader(team):
     header = shown.splitlines()[0]
     assert re.match(r"#\d+ notice to alice · ", header), shown
     assert "from notice" not in shown and "bob jumped in on" in shown
+
+
+# -- wire add-worktree -----------------------------------------------------------------------------
+
+def test_add_worktree_carries_the_humans_name_over_unless_told_otherwise(team):
+    (alice,) = team("alice")
+    (alice.cwd / "README").write_text("shop\n")
+    git(alice.cwd, "add", "README")
+    git(alice.cwd, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "first")
+    added = alice.json("add-worktree", "reviewer", "--alias", "rev")
+    assert added["workspace"]["human"] == "Alice Human"
+    assert Wire(Path(added["path"]), alice.env).json("whoami")["human"] == "Alice Human"
+    other = alice.json("add-worktree", "qa", "--alias", "qa1", "--human", "Grace Hopper")
+    assert other["workspace"]["human"] == "Grace Hopper"
+    team_humans = {w["alias"]: w["human"] for w in alice.json("status")["team"]}
+    assert team_humans == {"alice": "Alice Human", "rev": "Alice Human", "qa1": "Grace Hopper"}
