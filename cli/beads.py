@@ -72,15 +72,16 @@ def show(client: Client, ref: str) -> None:
 @click.option("--label", metavar="L", help="Only beads with this label.")
 @click.option("--assignee", metavar="A", help="Only beads assigned to this alias.")
 @click.option("--repo", metavar="R", help="Only this repo (name or canonical origin).")
+@click.option("-p", "--priority", metavar="P", help="Only this priority (P1, 1, high) or range (0-1, P0-P2).")
 @click.option("--all", "all_", is_flag=True, help="Include closed and tombstoned beads.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N beads.")
 @output.json_option
 @pass_client
 def list_beads(client: Client, status: str | None, issue_type: str | None, label: str | None,
-               assignee: str | None, repo: str | None, all_: bool, limit: int | None) -> None:
+               assignee: str | None, repo: str | None, priority: str | None, all_: bool, limit: int | None) -> None:
     """List beads (closed ones only with --all)."""
     beads = client.beads(status=status, type=issue_type, label=label, assignee=assignee, repo=repo,
-                         all=all_, limit=limit)
+                         priority=priority, all=all_, limit=limit)
     output.emit(beads, lambda b: _print_beads(b, "no beads"))
 
 

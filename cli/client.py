@@ -648,7 +648,7 @@ class Client:
     # -- beads --
 
     def beads(self, **filters: Any) -> Any:
-        """`GET /v1/beads` with filters (status, type, label, assignee, repo, all, limit)."""
+        """`GET /v1/beads` with filters (status, type, label, assignee, repo, priority, all, limit)."""
         return self.get("/v1/beads", **filters)
 
     def bead(self, ref: str) -> Any:

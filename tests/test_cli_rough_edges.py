@@ -183,3 +183,22 @@ def test_add_worktree_carries_the_humans_name_over_unless_told_otherwise(team):
     assert other["workspace"]["human"] == "Grace Hopper"
     team_humans = {w["alias"]: w["human"] for w in alice.json("status")["team"]}
     assert team_humans == {"alice": "Alice Human", "rev": "Alice Human", "qa1": "Grace Hopper"}
+
+
+# -- wire list --priority --------------------------------------------------------------------------
+
+def test_list_filters_by_priority_and_names_a_bad_one(team):
+    (alice,) = team("alice")
+    made = {p: alice.json("create", f"P{p} work", "-p", f"P{p}")["id"] for p in range(5)}
+
+    def listed(*args: str) -> list[str]:
+        return [b["id"] for b in alice.json("list", *args)]
+
+    assert listed("--priority", "P1") == listed("--priority", "1") == [made[1]]
+    assert listed("--priority", "0-1") == [made[0], made[1]]
+    assert listed("--priority", "P0-P2") == [made[0], made[1], made[2]]
+    table = alice("list", "--priority", "P3-P4").stdout
+    assert "P3 work" in table and "P4 work" in table and "P2 work" not in table
+    refused = alice("list", "--priority", "P7", code=1).stderr
+    assert "priority filter must be" in refused and "'P7'" in refused
+    assert "runs backwards" in alice("list", "--priority", "P2-P0", code=1).stderr

@@ -126,6 +126,25 @@ def test_the_list_filters_by_status_type_label_and_assignee(board):
     assert ana.get("/beads?assignee=bob").json == []
 
 
+def test_the_list_filters_by_one_priority_or_a_range(make_agent):
+    ana = make_agent()
+    made = {p: ana.create(f"P{p} work", priority=p) for p in range(5)}
+    assert ids(ana.get("/beads?priority=P1").json) == [made[1]]
+    assert ids(ana.get("/beads?priority=1").json) == [made[1]]
+    assert ids(ana.get("/beads?priority=high").json) == [made[1]]
+    assert ids(ana.get("/beads?priority=0-1").json) == [made[0], made[1]]
+    assert ids(ana.get("/beads?priority=P0-P2").json) == [made[0], made[1], made[2]]
+    assert ids(ana.get("/beads?priority=p3-p4&status=open").json) == [made[3], made[4]]
+
+
+@pytest.mark.parametrize("bad", ["P9", "urgent", "2-1", "0-1-2", "-", "1-", "P"])
+def test_a_bad_priority_filter_is_refused_with_a_message(make_agent, bad):
+    ana = make_agent()
+    r = ana.get(f"/beads?priority={bad}")
+    assert r.status_code == 422 and r.json["error"]["code"] == "invalid"
+    assert "priority" in r.json["error"]["message"] and repr(bad) in r.json["error"]["message"]
+
+
 def test_the_list_filters_by_repo(make_agent):
     ana = make_agent(alias="ana", origin=SHOP)
     bob = make_agent(alias="bob", origin=API)

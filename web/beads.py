@@ -77,6 +77,7 @@ class ListArgs(Schema):
     label = Label
     assignee = fields.Str(validate=validate.Length(max=200))
     repo = fields.Str(validate=validate.Length(max=300))
+    priority = fields.Str(validate=validate.Length(min=1, max=40))  # P1, 1, high, 0-1, P0-P2
     all = fields.Bool(load_default=False)
     limit = fields.Int(load_default=200, validate=validate.Range(min=1, max=10_000))
 
@@ -102,8 +103,9 @@ def list_beads():
     if a.get("repo"):
         repo = bead_store.repo_by_written(g.project.id, a["repo"])
         repo_id = repo.id if repo else -1
+    priority = bead_store.priority_range(a["priority"]) if "priority" in a else None
     return jsonify(bead_store.list_beads(g.project.id, a.get("status"), a.get("type"), a.get("label"),
-                                         a.get("assignee"), repo_id, a["all"], a["limit"]))
+                                         a.get("assignee"), repo_id, a["all"], a["limit"], priority))
 
 
 @bp.post("/beads")
