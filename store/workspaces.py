@@ -48,7 +48,8 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     A new project is created with a fresh project key (returned once), if `may_create` (the web
     decides: web/identity.py). Joining an existing one needs that key; re-running init needs the
     workspace's own token. An init is the workspace's first beat: it is online (on `branch`) at once,
-    not only after its next command (`seen`: as `heartbeat`).
+    not only after its next command (`seen`: as `heartbeat`); `rebuild` in the answer says the beat
+    asked for the project's mailboxes to be rebuilt.
 
     Raises:
         Forbidden: the project exists and the bearer is neither its key nor a workspace token of it;
@@ -65,7 +66,7 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)
         if ws is not None and project is not None and ws.project_id == project.id:
             answer = _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
-            answer["workspace"] = _arrive(st, ws, canonical, branch, seen)
+            answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
             return answer
     project_key = None
     if project is None:
@@ -81,20 +82,23 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
         outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
                       workspace_id=ws.id)
-    return {"project": project_json(project), "workspace": _arrive(st, ws, repo.canonical, branch, seen),
-            "token": token, "project_key": project_key, "created": True}
+    arrived, rebuild = _arrive(st, ws, repo.canonical, branch, seen)
+    return {"project": project_json(project), "workspace": arrived, "token": token, "project_key": project_key,
+            "created": True, "rebuild": rebuild}
 
 
-def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) -> dict[str, Any]:
-    """The first beat of a (re-)registered workspace; its JSON, online on `branch`. Best effort: the
-    workspace is committed and its token is in this answer only, so a beat that fails here (Redis
-    down) leaves it offline until its next command rather than failing the init."""
+def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) -> tuple[dict[str, Any], bool]:
+    """The first beat of a (re-)registered workspace: its JSON, online on `branch`, and whether the
+    project's mailboxes must be rebuilt (the beat asked for it: the caller sends the rebuild, as
+    `web.common.authenticate` does). Best effort: the workspace is committed and its token is in this
+    answer only, so a beat that fails here (Redis down) leaves it offline until its next command
+    rather than failing the init."""
     try:
-        heartbeat(st, ws, branch, ws.hostname, seen, charge=False)  # the init paid by address
+        beat = heartbeat(st, ws, branch, ws.hostname, seen, charge=False)  # the init paid by address
     except Unavailable as exc:
         logging.getLogger("beadwire.presence").warning("first beat of workspace %s failed: %s", ws.id, exc)
-        return workspace_json(ws, repo)
-    return workspace_json(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname}))
+        return workspace_json(ws, repo), False
+    return workspace_json(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname})), beat.rebuild
 
 
 def _create_project(slug: str) -> tuple[Project, str]:

@@ -51,6 +51,10 @@ def init():
     result = init_workspace(store(), args["project"], bearer(), args["repo_origin"], args["alias"], args["role"],
                             args["human"], args["hostname"], args["path"], may_create=_may_create_project(),
                             branch=args["branch"], seen=seen_entry())
+    if result.pop("rebuild"):  # the first beat found the mailboxes not built (new or flushed Redis)
+        from actors.mailbox import rebuild_mailboxes
+
+        rebuild_mailboxes.send(result["project"]["id"])
     if not result.pop("created"):
         result.pop("project_key")
         return jsonify(result), 200
