@@ -25,6 +25,13 @@ PRIORITY_HELP = "0-4, P0-P4, or critical/high/medium/low/backlog."
 STDIN_HELP = "'-' reads it from stdin."
 
 
+def _title(value: str | None, param: str) -> str | None:
+    """The title, unless it is blank (a usage error: exit 2, before anything is sent)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("the title must not be blank", param_hint=param)
+    return value
+
+
 def _text(value: str | None) -> str | None:
     """The value, or stdin when it is `-` (long descriptions and comments)."""
     return click.get_text_stream("stdin").read() if value == "-" else value
@@ -49,7 +56,7 @@ def create(client: Client, title: str, issue_type: str | None, priority: str | N
     """Create a bead."""
     # the role is a label, so it works offline too (the bead then waits in the beads file)
     tags = [x for x in labels if not (role and x.startswith(ROLE_PREFIX))] + ([ROLE_PREFIX + role] if role else [])
-    bead = client.create_bead({"title": title, "issue_type": issue_type, "priority": priority,
+    bead = client.create_bead({"title": _title(title, "TITLE"), "issue_type": issue_type, "priority": priority,
                                "description": _text(description), "labels": tags,
                                "parent": parent, "blocked_by": list(blocked_by)})
     output.emit(bead, _print_created)
@@ -70,15 +77,16 @@ def show(client: Client, ref: str) -> None:
 @click.option("--label", metavar="L", help="Only beads with this label.")
 @click.option("--assignee", metavar="A", help="Only beads assigned to this alias.")
 @click.option("--repo", metavar="R", help="Only this repo (name or canonical origin).")
+@click.option("-p", "--priority", metavar="P", help="Only this priority (P1, 1, high) or range (0-1, P0-P2).")
 @click.option("--all", "all_", is_flag=True, help="Include closed and tombstoned beads.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N beads.")
 @output.json_option
 @pass_client
 def list_beads(client: Client, status: str | None, issue_type: str | None, label: str | None,
-               assignee: str | None, repo: str | None, all_: bool, limit: int | None) -> None:
+               assignee: str | None, repo: str | None, priority: str | None, all_: bool, limit: int | None) -> None:
     """List beads (closed ones only with --all)."""
     beads = client.beads(status=status, type=issue_type, label=label, assignee=assignee, repo=repo,
-                         all=all_, limit=limit)
+                         priority=priority, all=all_, limit=limit)
     output.emit(beads, _print_listed)
 
 
@@ -130,11 +138,13 @@ def claim(client: Client, ref: str, jump_in: str | None) -> None:
 
 @click.command()
 @click.argument("ref", metavar="ID")
+@click.option("--reason", metavar="R", help="As a person (--as NAME): why you free another's claim; "
+              "the holder is told.")
 @output.json_option
 @pass_client
-def release(client: Client, ref: str) -> None:
-    """Give a bead back without closing it."""
-    output.emit(client.release(ref), lambda a: _print_released(a, ref))
+def release(client: Client, ref: str, reason: str | None) -> None:
+    """Give a bead back without closing it (a person with --as frees whoever holds it)."""
+    output.emit(client.release(ref, reason), lambda a: _print_released(a, ref))
 
 
 @click.command()
@@ -157,7 +167,8 @@ def update(client: Client, ref: str, status: str | None, title: str | None, prio
            description: str | None, add_labels: tuple[str, ...], remove_labels: tuple[str, ...],
            assignee: str | None, role: str | None, jump_in: str | None) -> None:
     """Change a bead's fields (status in_progress is the same as `wire claim`)."""
-    body = {"status": status, "title": title, "priority": priority, "description": _text(description),
+    body = {"status": status, "title": _title(title, "--title"), "priority": priority,
+            "description": _text(description),
             "add_labels": list(add_labels), "remove_labels": list(remove_labels), "assignee": assignee,
             "role": role, "jump_in": jump_in}
     if all(v is None or v == [] for v in body.values()):

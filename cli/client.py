@@ -79,6 +79,15 @@ RETRY_PAUSES = (0.2, 0.6)
 RETRY_STATUSES = frozenset({502, 503, 504})
 
 CLAIM_HINT = "pick other work with 'wire ready', mail the holder, or take it with --jump-in REASON"
+#: A claim refused by the rule (blocked, deferred, an epic with open children, closed): nobody holds it,
+#: so there is no one to mail and nothing to jump in on.
+NOT_CLAIMABLE_HINT = "pick other work with 'wire ready' ('wire ready --explain ID' says what a bead waits for)"
+#: A project key (`--key` / WIRE_PROJECT_KEY) the server does not know: running `wire init` again
+#: would not help, the key is what is wrong.
+WRONG_KEY_HINT = ("check the project key you gave (--key or WIRE_PROJECT_KEY): it may be mistyped, or a human "
+                  "replaced it (`wire key rotate`); ask the human who holds the project key for the current one")
+#: How workspace tokens start (store/util.py); any other bearer a command passes is a project key.
+WORKSPACE_TOKEN_PREFIX = "bw_ws_"
 UNREACHABLE_HINT = "is the server running? start one with `wire serve`, or point --url / WIRE_URL at it"
 
 
@@ -127,10 +136,16 @@ class Conflict(WireError):
 
 
 class ClaimRejected(Conflict):
-    """Raised when a claim is refused (409 `claim_conflict`); the message names the holder."""
+    """Raised when a claim is refused (409 `claim_conflict`): the message names the holder, or says
+    why the bead cannot be claimed (then the hint does not send the caller to a holder)."""
 
     code = "claim_conflict"
     hint = CLAIM_HINT
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        if not self.details.get("holder"):
+            self.hint = kwargs.get("hint") or NOT_CLAIMABLE_HINT
 
 
 class NotFound(WireError):
@@ -205,6 +220,7 @@ HINTS = {
     "ambiguous": "qualify the id with its repo: <repo>:<id> (e.g. shop:bd-12)",
     "unauthorized": "run `wire init` again in this worktree",
     "cycle": "see the graph with `wire deps ID`",
+    "not_held": "the beads you hold: `wire mine`",
     "rate_limited": "too many calls too fast: wait and retry; a loop calling wire needs a pause",
 }
 
@@ -476,7 +492,10 @@ class Client:
         if as_workspace:
             self._confirm_shown(answer_headers, payload)
         if status >= 400:
-            raise error_from_response(status, payload)
+            error = error_from_response(status, payload)
+            if status == 401 and token and not token.startswith(WORKSPACE_TOKEN_PREFIX):
+                error.hint = WRONG_KEY_HINT  # not "run `wire init` again": the key is what was refused
+            raise error
         return status, payload, answer_headers
 
     def check_server(self) -> None:
@@ -634,7 +653,7 @@ class Client:
     # -- beads --
 
     def beads(self, **filters: Any) -> Any:
-        """`GET /v1/beads` with filters (status, type, label, assignee, repo, all, limit)."""
+        """`GET /v1/beads` with filters (status, type, label, assignee, repo, priority, all, limit)."""
         return self.get("/v1/beads", **filters)
 
     def bead(self, ref: str) -> Any:
@@ -674,9 +693,11 @@ class Client:
         """`POST /v1/beads/<ref>/claim`.  Raises: ClaimRejected: someone else holds it, or not claimable."""
         return self._through(self.post(bead_path(ref, "claim"), {"jump_in": jump_in}, offline=f"claim {ref}"), ref)
 
-    def release(self, ref: str) -> Any:
-        """`DELETE /v1/beads/<ref>/claim` (journaled offline)."""
-        return self._through(self.request("DELETE", bead_path(ref, "claim"), offline=f"release {ref}"), ref)
+    def release(self, ref: str, reason: str | None = None) -> Any:
+        """`DELETE /v1/beads/<ref>/claim` (journaled offline); a person gives the holder a `reason`."""
+        body = {"reason": reason} if reason else None
+        return self._through(self.request("DELETE", bead_path(ref, "claim"), body=body, offline=f"release {ref}"),
+                             ref)
 
     def close(self, ref: str, reason: str | None = None) -> Any:
         """`POST /v1/beads/<ref>/close`: answers the bead and the beads it unblocked (journaled offline)."""

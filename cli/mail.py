@@ -185,7 +185,9 @@ def print_message(m: dict[str, Any]) -> None:
     facts = [output.ago(m.get("created_at")), _priority(m), m.get("thread") and f"thread {m['thread']}"]
     facts_text = " · ".join(output.clean(f) for f in facts if f)
     kind = output.clean(m.get("kind") or "mail")
-    click.echo(f"#{m.get('id', '?')} {kind} from {sender(m)} to {recipients(m)} · {facts_text}")
+    # a notice has no sender: `#4 notice to bob`, not `notice from notice`
+    origin = f" from {sender(m)}" if m.get("from") else ""
+    click.echo(f"#{m.get('id', '?')} {kind}{origin} to {recipients(m)} · {facts_text}")
     if m.get("subject"):
         click.echo(f"subject: {output.clean(m['subject'])}")
     body = output.clean(m.get("body"), newlines=True).rstrip()

@@ -159,12 +159,13 @@ def _print_left(h: dict[str, Any]) -> None:
               help="Where to create it (default: ../<repo>-<alias or role>).")
 @click.option("--branch", help=f"New branch (default: {BRANCH_PREFIX}<alias or role>).")
 @click.option("--base", default="HEAD", show_default=True, help="Commit the new branch starts from.")
+@click.option("--human", metavar="NAME", help="The human the new agent works for (default: this workspace's).")
 @click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
               help="Project key (env WIRE_PROJECT_KEY; default: the saved one).")
 @output.json_option
 @pass_client
 def add_worktree(client: Client, role: str, alias: str | None, path: Path | None, branch: str | None, base: str,
-                 key: str | None) -> None:
+                 human: str | None, key: str | None) -> None:
     """Create a git worktree beside this repo on a new branch and register it as a new agent (ROLE) of
     this project; its identity is its own, its project the same."""
     ws = client.workspace
@@ -181,9 +182,10 @@ def add_worktree(client: Client, role: str, alias: str | None, path: Path | None
     except WireError as exc:  # git's own words ("not a valid object name: 'HEAD'") do not say what to do
         raise WireError(f"{base!r} names no commit in {repo.root}: a new branch needs one to start from "
                         "(commit something first, or pass --base)", code="git") from exc
+    human = human or client.whoami().get("human") or None  # the same human's agent, like this one
     local.git("worktree", "add", "-b", branch, str(target), base, cwd=repo.root)
     try:
-        result = _init_there(client, target, ws.project, alias, role, key)
+        result = _init_there(client, target, ws.project, alias, role, human, key)
     except BaseException:  # undo the worktree, then report the real error
         _undo(repo.root, target, branch)
         raise
@@ -195,7 +197,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "agent"
 
 
-def _init_there(client: Client, root: Path, slug: str, alias: str | None, role: str, key: str | None) -> dict:
+def _init_there(client: Client, root: Path, slug: str, alias: str | None, role: str, human: str | None,
+                key: str | None) -> dict:
     """`wire init` in the new worktree: a new workspace (new token) in the same project."""
     from cli.identity import _init_body, _register, _save, join_key
 
@@ -208,7 +211,7 @@ def _init_there(client: Client, root: Path, slug: str, alias: str | None, role: 
                         code="no_key", hint=JOIN_HINT)
     there = Client(url, timeout=client.timeout, start=root, auto_reserve=False)
     repo = local.git_repo(root)
-    answer = _register(there, _init_body(slug, repo, alias, role, None, None), None, key)
+    answer = _register(there, _init_body(slug, repo, alias, role, human, None), None, key)
     return _save(answer, url, repo)
 
 

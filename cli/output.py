@@ -73,9 +73,12 @@ def show_error(error: dict[str, Any], json_mode: bool) -> None:
 
 
 def _error_details(error: dict[str, Any]) -> list[str]:
-    """The details worth a line in human mode: validation messages and the bad JSONL line."""
+    """The details worth a line in human mode: validation messages and the bad JSONL line, each
+    unless the message says it already (a single bad field usually is the message)."""
+    message = str(error.get("message", ""))
     lines = [f"{name}: {_messages(text)}" for name, text in (error.get("fields") or {}).items()]
-    if error.get("line") is not None and f"line {error['line']}" not in str(error.get("message", "")):
+    lines = [line for line in lines if line not in message]
+    if error.get("line") is not None and f"line {error['line']}" not in message:
         lines.append(f"at line {error['line']}")  # said once: the message usually names it already
     return lines
 

@@ -9,6 +9,7 @@ is marked as from a human.
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 import peewee
 
@@ -17,8 +18,25 @@ from store.errors import AliasTaken, BeadNotFound, InvalidInput, WorkspaceNotFou
 from store.models import Bead, Project, Repo, Workspace
 from store.util import hash_secret, now
 
+if TYPE_CHECKING:
+    from store.humans import Person
+
 #: The role of a person's workspace: agents cannot take it (`wire init --role human` is refused).
 HUMAN_ROLE = "human"
+
+
+#: The workspace the shared project key acts through: it has no person behind it.
+SHARED_NAME = "dashboard"
+
+
+def person_workspace(project: Project, person: Person) -> Workspace:
+    """The workspace a person (store/humans.py) acts through; the project key's is `dashboard`.
+
+    Raises:
+        AliasTaken: an agent already goes by that name.
+        InvalidInput: the project has no repo yet.
+    """
+    return human_workspace(project, person.name if person.human_id is not None else SHARED_NAME)
 
 
 def is_human(ws: Workspace | None) -> bool:

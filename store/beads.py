@@ -53,6 +53,27 @@ def normalise_priority(value: Any) -> int:
     raise InvalidInput(f"priority must be 0-4, P0-P4 or critical/high/medium/low/backlog, got {value!r}")
 
 
+def priority_range(text: str) -> tuple[int, int]:
+    """A priority filter: one priority (`P1`, `1`, `high`) or a range of two (`0-1`, `P0-P2`), as
+    (most urgent, least urgent).
+
+    Raises:
+        InvalidInput: anything else, or a range that runs backwards.
+    """
+    ends = [end.strip() for end in text.split("-")]
+    try:
+        low, high = normalise_priority(ends[0]), normalise_priority(ends[-1])
+    except InvalidInput:
+        low = high = None
+    if low is None or high is None or len(ends) > 2:
+        raise InvalidInput("priority filter must be a priority (0-4, P0-P4 or critical/high/medium/low/backlog) "
+                           f"or a range of two (0-1, P0-P2), got {text!r}")
+    if low > high:
+        raise InvalidInput(f"priority range {text!r} runs backwards: write the most urgent first "
+                           f"({ends[-1]}-{ends[0]})")
+    return low, high
+
+
 def normalise_status(value: Any) -> str:
     if not isinstance(value, str) or value not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, got {value!r}")
@@ -279,8 +300,12 @@ def bead_full_json(bead: Bead) -> dict[str, Any]:
 
 def list_beads(project_id: int, status: str | None = None, issue_type: str | None = None,
                label: str | None = None, assignee: str | None = None, repo_id: int | None = None,
-               include_closed: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+               include_closed: bool = False, limit: int = 200,
+               priority: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """Beads by filters, most urgent first; `priority`: (low, high) inclusive, as `priority_range` gives."""
     query = Bead.select().where(Bead.project == project_id)
+    if priority:
+        query = query.where(Bead.priority.between(*priority))
     if status:
         query = query.where(Bead.status == status)
     elif not include_closed:

@@ -21,7 +21,7 @@ from store.beads import (
     update_fields,
 )
 from store.acting import is_human
-from store.errors import ClaimConflict, Conflict, InvalidInput
+from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
@@ -107,6 +107,10 @@ def _refusal(bead: Bead, lone: bool = False) -> str | None:
     return f"{bead.ref} cannot be claimed: " + "; ".join(reasons) if reasons else None
 
 
+#: The next step after a claim the rule refuses (blocked, deferred, epic, closed).
+NOT_CLAIMABLE_HINT = "pick other work with 'wire ready' ('wire ready --explain ID' says what a bead waits for)"
+
+
 def _holder_conflict(bead: Bead, holder: Workspace) -> ClaimConflict:
     who = f"{holder.alias} ({holder.human})" if holder.human else holder.alias
     return ClaimConflict(
@@ -127,7 +131,8 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
     # the rule's graph walk is read-only: done before taking the write lock, which is then held
     # only for the decision itself (status and holder are re-read inside)
     if refusal := _refusal(bead, lone):
-        raise ClaimConflict(refusal)
+        # nobody holds it: no holder to name, nothing to jump in on
+        raise ClaimConflict(refusal, hint=NOT_CLAIMABLE_HINT)
     try:
         with db.transaction():
             bead, already, previous, fresh = _claim_in_tx(st, project, ws, bead.id, jump_in)
@@ -207,11 +212,13 @@ def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None 
     db.execute(_SAVE_STATUS, (bead.status, bead.updated_ts, bead.data, bead.assignee, bead.id))
 
 
-def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
-    """Drop the caller's claim; the bead goes back to open.
+def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: bool = True) -> dict[str, Any]:
+    """Drop the caller's claim; the bead goes back to open. `held` False: an unclaimed bead is no
+    error (`update --status open` of a bead nobody holds).
 
     Raises:
         Conflict: someone else holds it.
+        NotHeld: nobody does, and `held`.
     """
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
@@ -219,6 +226,8 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[s
         released = current is not None
         if current is not None and current.workspace_id != ws.id:
             raise Conflict(f"{bead.ref} is held by {current.workspace.alias}, not by you")
+        if current is None and held:
+            raise NotHeld(f"you hold no claim on {bead.ref}")
         if current is not None:
             current.delete_instance()
             if bead.status == "in_progress":
@@ -311,7 +320,7 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
     if status == "open" and bead.status in DONE_STATUSES:
         return reopen_bead(st, project, ws, ref)
     if status == "open" and bead.status in ("open", "in_progress"):
-        return release_bead(st, project, ws, ref)["bead"]
+        return release_bead(st, project, ws, ref, held=False)["bead"]
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
         holder = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()

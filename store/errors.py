@@ -83,6 +83,12 @@ class ClaimConflict(Conflict):
     code = "claim_conflict"
 
 
+class NotHeld(Conflict):
+    """Raised when a workspace releases a claim it does not hold."""
+
+    code = "not_held"
+
+
 class AliasTaken(Conflict):
     """Raised when init asks for an alias another workspace already owns."""
 

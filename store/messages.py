@@ -124,37 +124,9 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
             "recipients": [w.alias for w in recipients]}
 
 
-#: How a person is named as a sender (`from maria (human)` in an agent's banner and inbox).
-HUMAN_SENDER = "{} (human)"
-
-
-def send_human_mail(project: Project, name: str, to: str, body: str, subject: str = "",
-                    thread: str | None = None, priority: str = "normal") -> dict[str, Any]:
-    """Mail from a person (`name`, from store/humans.py `Person`) to workspaces; the message has no
-    sender workspace, its data names the person, and every reader sees `<name> (human)` as sender.
-
-    Raises:
-        WorkspaceNotFound: unknown recipient (with suggestions).
-        InvalidInput: empty or oversize body, unknown priority.
-    """
-    _check_body(body)
-    if priority not in PRIORITIES:
-        raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
-    recipients, sender = resolve_recipients(project, None, to), HUMAN_SENDER.format(name)
-    with db.transaction():
-        message = create_message(project.id, "mail", None, thread_for(subject, body, thread), subject, body,
-                                 priority, json.dumps({"human": name}))
-        deliver_to(project.id, message, recipients, sender)
-    return {"message": message_json(message, sender, [w.alias for w in recipients]),
-            "recipients": [w.alias for w in recipients]}
-
-
 def sender_name(message: Message) -> str | None:
-    """The alias of a message's sender workspace, `<name> (human)` for a person's, None for the server's."""
-    if message.sender_id:
-        return message.sender.alias
-    human = json.loads(message.data or "{}").get("human") if message.kind == "mail" else None
-    return HUMAN_SENDER.format(human) if human else None
+    """The alias of a message's sender workspace (a person's is their name), None for the server's."""
+    return message.sender.alias if message.sender_id else None
 
 
 def sender_data(sender: Workspace) -> str:

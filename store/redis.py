@@ -88,6 +88,13 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+class Reserved(NamedTuple):
+    """What `RedisStore.reserve` did: others' live entries, and the caller's entries as written."""
+
+    others: list[dict[str, Any]]
+    granted: list[dict[str, Any]]
+
+
 class AutoReserved(NamedTuple):
     """What `RedisStore.auto_reserve` did: others' entries that may overlap, and the caller's changes."""
 
@@ -460,8 +467,9 @@ class RedisStore:
     # -- reservations (store/reservations.py): entries are dicts, their field is "<ws>\0<pattern>" --
 
     def reserve(self, project_id: int, repo_id: int, workspace_id: int, entries: list[dict[str, Any]],
-                now: float) -> list[dict[str, Any]]:
-        """Set or renew a workspace's reservations; returns the other workspaces' live entries.
+                now: float) -> Reserved:
+        """Set or renew a workspace's reservations; returns the other workspaces' live entries and the
+        entries written (a renewal without a reason or bead keeps those of the live entry it renews).
 
         Raises:
             Unavailable: Redis cannot be reached.
@@ -469,7 +477,8 @@ class RedisStore:
         args: list[Any] = [repr(now), DEFAULT_RESERVATION_GRACE, _res_prefix(workspace_id)]
         for entry in entries:
             args += [_res_prefix(workspace_id) + entry["pattern"], _compact(entry), repr(entry["expires"])]
-        return _loads(self._run("reserve", self._res_keys(project_id, repo_id), args))
+        others, written = self._run("reserve", self._res_keys(project_id, repo_id), args)
+        return Reserved(_loads(others), _loads(written))
 
     def auto_reserve(self, project_id: int, repo_id: int, workspace_id: int, entries: list[dict[str, Any]],
                      now: float, complete: bool) -> AutoReserved:

@@ -262,11 +262,11 @@ def reserve(st: Store, ws: Workspace, patterns: Sequence[str], ttl: int = DEFAUL
         raise InvalidInput(f"ttl must be {MIN_TTL}..{MAX_TTL} seconds")
     clock, wanted = now(), _normalised(patterns)
     entries = [_entry(ws, p, reason, bead, False, clock + ttl) for p in wanted]
-    others = st.redis.reserve(ws.project_id, ws.repo_id, ws.id, entries, clock)
+    done = st.redis.reserve(ws.project_id, ws.repo_id, ws.id, entries, clock)
     _tell(st, ws, "reservation.created",
           {"patterns": wanted, "ttl": ttl, "bead": bead, "reason": reason[:MAX_REASON]})
-    return {"granted": [view(e, clock, ws.id) for e in entries],
-            "conflicts": conflicts(wanted, others, clock)}
+    return {"granted": [view(e, clock, ws.id) for e in done.granted],
+            "conflicts": conflicts(wanted, done.others, clock)}
 
 
 def auto_reserve(st: Store, ws: Workspace, paths: Sequence[str],

@@ -19,7 +19,7 @@ from store.beads import claim_view
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
 from store.models import Claim, Project, Repo, Workspace
-from store.redis import Beat
+from store.redis import NO_RATE, Beat
 from store.repos import normalise_origin, repo_name
 from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now
 
@@ -42,12 +42,15 @@ _auth_lock = threading.Lock()
 
 
 def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str | None,
-                   human: str, hostname: str, path: str, may_create: bool = True) -> dict[str, Any]:
+                   human: str, hostname: str, path: str, may_create: bool = True, branch: str = "",
+                   seen: str | None = None) -> dict[str, Any]:
     """Register (or re-register) a worktree as a workspace of project `slug`.
 
     A new project is created with a fresh project key (returned once), if `may_create` (the web
     decides: web/identity.py). Joining an existing one needs that key; re-running init needs the
-    workspace's own token.
+    workspace's own token. An init is the workspace's first beat: it is online (on `branch`) at once,
+    not only after its next command (`seen`: as `heartbeat`); `rebuild` in the answer says the beat
+    asked for the project's mailboxes to be rebuilt.
 
     Raises:
         Forbidden: the project exists and the bearer is neither its key nor a workspace token of it;
@@ -65,7 +68,9 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
         ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)
         if ws is not None and project is not None and ws.project_id == project.id:
-            return _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
+            answer = _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
+            answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
+            return answer
     project_key = None
     if project is None:
         if not may_create:
@@ -80,8 +85,23 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
         outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
                       workspace_id=ws.id)
-    return {"project": project_json(project), "workspace": workspace_json(ws, repo.canonical), "token": token,
-            "project_key": project_key, "created": True}
+    arrived, rebuild = _arrive(st, ws, repo.canonical, branch, seen)
+    return {"project": project_json(project), "workspace": arrived, "token": token, "project_key": project_key,
+            "created": True, "rebuild": rebuild}
+
+
+def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) -> tuple[dict[str, Any], bool]:
+    """The first beat of a (re-)registered workspace: its JSON, online on `branch`, and whether the
+    project's mailboxes must be rebuilt (the beat asked for it: the caller sends the rebuild, as
+    `web.common.authenticate` does). Best effort: the workspace is committed and its token is in this
+    answer only, so a beat that fails here (Redis down) leaves it offline until its next command
+    rather than failing the init."""
+    try:
+        beat = heartbeat(st, ws, branch, ws.hostname, seen, charge=False)  # the init paid by address
+    except Unavailable as exc:
+        logging.getLogger("beadwire.presence").warning("first beat of workspace %s failed: %s", ws.id, exc)
+        return workspace_json(ws, repo), False
+    return workspace_json(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname})), beat.rebuild
 
 
 def _create_project(slug: str) -> tuple[Project, str]:
@@ -252,9 +272,11 @@ def forget_workspace(workspace_id: int) -> None:
             _auth_cache.pop(token, None)
 
 
-def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None = None) -> Beat:
+def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None = None,
+              charge: bool = True) -> Beat:
     """Refresh presence in Redis and read the banner; persist last_seen to SQL at most once a minute.
-    `seen`: the newest mailbox entry the client confirms it has shown (`RedisStore.heartbeat`).
+    `seen`: the newest mailbox entry the client confirms it has shown (`RedisStore.heartbeat`);
+    `charge` False: the token and project rate buckets are not charged (an init paid per address).
 
     Raises:
         Unauthorized: the workspace was revoked (checked in Redis: auth caches may lag).
@@ -264,7 +286,7 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
 
     ts = now()
     presence = {"branch": branch[:200], "host": (host or ws.hostname)[:255], "alias": ws.alias}
-    shape = rates(st.settings)
+    shape = rates(st.settings) if charge else {"token": NO_RATE, "project": NO_RATE}
     # back after the presence TTL (or first seen): `presence.online` on the event stream, in the same script
     online = {"workspace": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human,
               "branch": presence["branch"], "host": presence["host"]}

@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from cli.banner import item_line
+
 from store import humans
 from store.models import Human
 from store.util import now
@@ -134,12 +136,30 @@ def test_a_persons_mail_reaches_the_agent_marked_as_from_a_human(client, shop, w
     token = join(client, key, "maria")
     r = client.post("/v1/mail", json={"to": "bob", "subject": "stop", "body": "please pause bd-1"},
                     headers=bearer(token))
-    assert r.status_code == 201 and r.json["message"]["from"] == "maria (human)"
+    assert r.status_code == 201 and r.json["message"]["from"] == "maria"  # an alias bob can answer
     worker.run()
     banner = json.loads(bob.get("/whoami").headers["X-Wire-Banner"])
-    assert [(i["kind"], i["from"], i["subject"]) for i in banner["new"]] == [("mail", "maria (human)", "stop")]
+    assert [(i["kind"], i["from"], i["subject"], i.get("human")) for i in banner["new"]] == [
+        ("mail", "maria", "stop", True)]
+    assert item_line(banner["new"][0]).startswith("mail from maria (human)")
     inbox = bob.get("/mail").json
-    assert [(m["from"], m["subject"]) for m in inbox] == [("maria (human)", "stop")]
+    assert [(m["from"], m["subject"]) for m in inbox] == [("maria", "stop")]
+
+
+def test_a_lead_frees_an_agents_claim_and_the_holder_is_told_who_and_why(client, shop, make_agent, worker):
+    bob, key = shop
+    ref = bob.post("/beads", {"title": "Stuck work"}).json["id"]
+    assert bob.post(f"/beads/{ref}/claim", {}).status_code == 200
+    viewer, lead = join(client, key, "vera", "viewer"), join(client, key, "maria")
+    assert client.delete(f"/v1/beads/{ref}/claim", json={"reason": "bob is gone"},
+                         headers=bearer(viewer)).status_code == 403
+    no_reason = client.delete(f"/v1/beads/{ref}/claim", headers=bearer(lead))
+    assert no_reason.status_code == 422 and "why" in no_reason.json["error"]["message"]
+    r = client.delete(f"/v1/beads/{ref}/claim", json={"reason": "bob is gone"}, headers=bearer(lead))
+    assert r.status_code == 200 and r.json["holder"] == "bob" and r.json["bead"]["status"] == "open"
+    worker.run()
+    texts = [i.get("text", "") for i in json.loads(bob.get("/whoami").headers["X-Wire-Banner"])["new"]]
+    assert any("maria (human) released your claim on" in t and "bob is gone" in t for t in texts), texts
 
 
 def test_an_answer_with_a_personal_token_is_in_the_persons_name(client, shop):
@@ -236,7 +256,7 @@ def test_wire_human_add_login_and_as_name_act_with_the_persons_role(client, shop
     out = run(wire, "--as", "maria", "mail", "send", "bob", "stop and rebase")
     assert out.exit_code == 0, out.output
     worker.run()
-    assert [m["from"] for m in bob.get("/mail").json] == ["maria (human)"]
+    assert [m["from"] for m in bob.get("/mail").json] == ["maria"]
     esc = bob.post("/escalations", {"subject": "which db?", "situation": "pick", "options": ["A", "B"]}).json
     out = run(wire, "--as", "maria", "respond", str(esc["id"]), "B")
     assert out.exit_code == 0, out.output

@@ -26,7 +26,7 @@ def test_the_reservation_keys_are_pinned():
 def test_reserve_returns_only_the_live_entries_of_other_workspaces(redis):
     rs = RedisStore(redis, Keys("t"))
     rs.reserve(1, 1, 2, [entry(2, "src/**", NOW + 60), entry(2, "old.py", NOW + 1)], NOW)
-    others = rs.reserve(1, 1, 1, [entry(1, "src/a.py", NOW + 300)], NOW + 5)
+    others = rs.reserve(1, 1, 1, [entry(1, "src/a.py", NOW + 300)], NOW + 5).others
     assert patterns(others) == ["src/**"]  # old.py has expired; our own entry is not "other"
     assert patterns(rs.reservations(1, 1, NOW + 5)) == ["src/**", "src/a.py"]
 
@@ -38,6 +38,25 @@ def test_reserving_again_renews_in_place(redis):
     (only,) = rs.reservations(1, 1, NOW + 100)
     assert (only["expires"], only["reason"]) == (NOW + 500, "again")
     assert redis.hlen(rs.keys.reservations_key(1, 1)) == 1
+
+
+def test_a_renewal_without_reason_or_bead_keeps_those_of_the_live_entry(redis):
+    rs = RedisStore(redis, Keys("t"))
+    rs.reserve(1, 1, 1, [{**entry(1, "a.py", NOW + 10, reason="schema work"), "bead": "bd-7"},
+                         entry(1, "b.py", NOW + 10, reason="b work")], NOW)
+    renewed = [entry(1, "a.py", NOW + 500), {**entry(1, "b.py", NOW + 500, reason="new"), "bead": "bd-9"}]
+    granted = rs.reserve(1, 1, 1, renewed, NOW + 5).granted
+    assert [(g["pattern"], g["reason"], g["bead"]) for g in granted] == \
+           [("a.py", "schema work", "bd-7"), ("b.py", "new", "bd-9")]  # what is restated wins
+    stored = {e["pattern"]: e for e in rs.reservations(1, 1, NOW + 100)}
+    assert (stored["a.py"]["reason"], stored["a.py"]["bead"], stored["a.py"]["expires"]) == \
+           ("schema work", "bd-7", NOW + 500)
+    # an expired entry, or another workspace's, or an automatic one, lends nothing
+    rs.reserve(1, 1, 1, [entry(1, "c.py", NOW + 10, reason="old")], NOW)
+    rs.reserve(1, 1, 2, [entry(2, "d.py", NOW + 600, reason="theirs")], NOW)
+    rs.auto_reserve(1, 1, 1, [entry(1, "e.py", NOW + 600, auto=True, reason="auto")], NOW, False)
+    fresh = rs.reserve(1, 1, 1, [entry(1, p, NOW + 700) for p in ("c.py", "d.py", "e.py")], NOW + 20).granted
+    assert [(g["reason"], g["bead"], g["auto"]) for g in fresh] == [("", None, False)] * 3
 
 
 def test_both_keys_expire_with_their_last_entry_plus_the_grace(redis):
@@ -60,8 +79,8 @@ def test_writers_drop_entries_expired_longer_than_the_grace(redis):
 def test_repos_and_projects_do_not_see_each_other(redis):
     rs = RedisStore(redis, Keys("t"))
     rs.reserve(1, 1, 2, [entry(2, "a.py", NOW + 60)], NOW)
-    assert rs.reserve(1, 2, 1, [entry(1, "a.py", NOW + 60)], NOW) == []
-    assert rs.reserve(9, 1, 1, [entry(1, "a.py", NOW + 60)], NOW) == []
+    assert rs.reserve(1, 2, 1, [entry(1, "a.py", NOW + 60)], NOW).others == []
+    assert rs.reserve(9, 1, 1, [entry(1, "a.py", NOW + 60)], NOW).others == []
 
 
 def test_autoreserve_writes_auto_entries_and_releases_those_no_longer_listed(redis):

@@ -72,6 +72,18 @@ def test_a_bad_priority_is_refused_with_a_message(make_agent, bad):
     assert ana.get("/beads?all=1").json == []
 
 
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_a_blank_title_is_refused_on_create_and_update(make_agent, blank):
+    ana = make_agent()
+    r = ana.post("/beads", {"title": blank})
+    assert r.status_code == 422 and r.json["error"]["message"] == "invalid input: title: must not be blank"
+    assert ana.get("/beads?all=1").json == []
+    bead = ana.create("Named")
+    r = ana.patch(f"/beads/{bead}", {"title": blank})
+    assert r.status_code == 422 and "title: must not be blank" in r.json["error"]["message"]
+    assert ana.get(f"/beads/{bead}").json["title"] == "Named"
+
+
 def test_an_unknown_bead_is_not_found(make_agent):
     ana = make_agent()
     r = ana.get("/beads/bd-nope")
@@ -112,6 +124,25 @@ def test_the_list_filters_by_status_type_label_and_assignee(board):
     # claiming makes the claimer the assignee
     assert ids(ana.get("/beads?assignee=ana").json) == [b["taken"]]
     assert ana.get("/beads?assignee=bob").json == []
+
+
+def test_the_list_filters_by_one_priority_or_a_range(make_agent):
+    ana = make_agent()
+    made = {p: ana.create(f"P{p} work", priority=p) for p in range(5)}
+    assert ids(ana.get("/beads?priority=P1").json) == [made[1]]
+    assert ids(ana.get("/beads?priority=1").json) == [made[1]]
+    assert ids(ana.get("/beads?priority=high").json) == [made[1]]
+    assert ids(ana.get("/beads?priority=0-1").json) == [made[0], made[1]]
+    assert ids(ana.get("/beads?priority=P0-P2").json) == [made[0], made[1], made[2]]
+    assert ids(ana.get("/beads?priority=p3-p4&status=open").json) == [made[3], made[4]]
+
+
+@pytest.mark.parametrize("bad", ["P9", "urgent", "2-1", "0-1-2", "-", "1-", "P"])
+def test_a_bad_priority_filter_is_refused_with_a_message(make_agent, bad):
+    ana = make_agent()
+    r = ana.get(f"/beads?priority={bad}")
+    assert r.status_code == 422 and r.json["error"]["code"] == "invalid"
+    assert "priority" in r.json["error"]["message"] and repr(bad) in r.json["error"]["message"]
 
 
 def test_the_list_filters_by_repo(make_agent):

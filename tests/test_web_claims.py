@@ -290,11 +290,13 @@ def test_only_the_holder_can_release(team):
     assert ana.get(f"/beads/{bead}").json["claim"]["alias"] == "ana"
 
 
-def test_releasing_an_unclaimed_bead_releases_nothing(team):
+def test_releasing_an_unclaimed_bead_is_refused_saying_so(team):
     ana, _ = team
-    r = ana.delete(f"/beads/{ana.create('Free')}/claim")
-    assert r.status_code == 200
-    assert r.json["released"] is False
+    bead = ana.create("Free")
+    r = ana.delete(f"/beads/{bead}/claim")
+    assert r.status_code == 409
+    assert (r.json["error"]["code"], r.json["error"]["message"]) == ("not_held", f"you hold no claim on {bead}")
+    assert ana.get(f"/beads/{bead}").json["status"] == "open"
 
 
 def test_patching_status_open_releases(team):

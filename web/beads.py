@@ -9,7 +9,8 @@ from store import beads as bead_store
 from store import claims as claim_store
 from store import readiness
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
-from web.common import load, load_args, start_waiting, store, workspace_or_human
+from store.acting import person_workspace
+from web.common import acting_human, load, load_args, start_waiting, store, workspace_or_human
 from web.identity import ROLE
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
@@ -20,8 +21,17 @@ Ref = lambda **kw: fields.Str(validate=validate.Length(min=1, max=520), **kw)
 Label = fields.Str(validate=validate.Length(min=1, max=200))
 
 
+def _not_blank(value: str) -> None:
+    """A title of spaces lists as an empty row nobody can tell apart."""
+    if not value.strip():
+        raise ValidationError("must not be blank")
+
+
+Title = lambda **kw: fields.Str(validate=[validate.Length(max=MAX_TITLE), _not_blank], **kw)
+
+
 class CreateSchema(Schema):
-    title = fields.Str(required=True, validate=validate.Length(min=1, max=MAX_TITLE))
+    title = Title(required=True)
     issue_type = fields.Str(load_default="task", validate=validate.Length(min=1, max=64))
     priority = Priority(load_default=2)
     description = fields.Str(load_default="", validate=validate.Length(max=MAX_TEXT))
@@ -34,7 +44,7 @@ class CreateSchema(Schema):
 
 class UpdateSchema(Schema):
     status = fields.Str(validate=validate.OneOf(STATUSES))
-    title = fields.Str(validate=validate.Length(min=1, max=MAX_TITLE))
+    title = Title()
     priority = Priority()
     description = fields.Str(validate=validate.Length(max=MAX_TEXT))
     assignee = fields.Str(validate=validate.Length(max=200))
@@ -68,12 +78,17 @@ class CloseSchema(Schema):
     reason = fields.Str(load_default="", validate=validate.Length(max=2000))
 
 
+class ReleaseSchema(Schema):
+    reason = fields.Str(load_default="", validate=validate.Length(max=2000))  # needed from a person
+
+
 class ListArgs(Schema):
     status = fields.Str(validate=validate.OneOf(STATUSES))
     type = fields.Str(validate=validate.Length(max=64))
     label = Label
     assignee = fields.Str(validate=validate.Length(max=200))
     repo = fields.Str(validate=validate.Length(max=300))
+    priority = fields.Str(validate=validate.Length(min=1, max=40))  # P1, 1, high, 0-1, P0-P2
     all = fields.Bool(load_default=False)
     limit = fields.Int(load_default=200, validate=validate.Range(min=1, max=10_000))
 
@@ -97,6 +112,7 @@ class SearchArgs(Schema):
 
 create_schema, update_schema, comment_schema = CreateSchema(), UpdateSchema(), CommentSchema()
 link_schema, claim_schema, close_schema = LinkSchema(), ClaimSchema(), CloseSchema()
+release_schema = ReleaseSchema()
 list_args, ready_args, search_args, wait_ready_args = ListArgs(), ReadyArgs(), SearchArgs(), WaitReadyArgs()
 
 
@@ -107,8 +123,9 @@ def list_beads():
     if a.get("repo"):
         repo = bead_store.repo_by_written(g.project.id, a["repo"])
         repo_id = repo.id if repo else -1
+    priority = bead_store.priority_range(a["priority"]) if "priority" in a else None
     return jsonify(bead_store.list_beads(g.project.id, a.get("status"), a.get("type"), a.get("label"),
-                                         a.get("assignee"), repo_id, a["all"], a["limit"]))
+                                         a.get("assignee"), repo_id, a["all"], a["limit"], priority))
 
 
 @bp.post("/beads")
@@ -151,6 +168,10 @@ def claim(ref: str):
 
 @bp.delete("/beads/<path:ref>/claim")
 def release(ref: str):
+    reason = load(release_schema)["reason"]
+    if g.ws is None:  # a person (a lead or above) frees an agent's claim; the holder is told who and why
+        actor = person_workspace(g.project, acting_human())
+        return jsonify(claim_store.release_for(store(), g.project, actor, ref, reason))
     return jsonify(claim_store.release_bead(store(), g.project, g.ws, ref))
 
 

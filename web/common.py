@@ -146,6 +146,7 @@ HUMAN_ROLES: dict[str, str] = {
     "beads.ready": "viewer",
     "beads.search": "viewer",
     "beads.claims": "viewer",
+    "beads.release": "lead",  # freeing a stuck agent's claim: the holder is told who and why
     "team.workspaces": "viewer",
     "mail.send": "lead",
 }

@@ -29,6 +29,7 @@ from flask import (
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from store import dashboard
+from store.acting import SHARED_NAME
 from store.errors import BeadwireError, InvalidInput, NotFound, Unauthorized
 from store.escalations import MAX_RESPONSE, respond
 from store import humans
@@ -216,7 +217,7 @@ def _actor() -> str:
     if person is None:
         return (g.dash.get("viewer") or {}).get("alias") or "viewer"
     # the shared key has no person behind it: it acts as the `dashboard` workspace agents can address
-    return person.name if person.human_id is not None else "dashboard"
+    return person.name if person.human_id is not None else SHARED_NAME
 
 
 def _level() -> str:

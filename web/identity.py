@@ -10,7 +10,7 @@ from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, fields, validate
 
 from store.workspaces import init_workspace, status, team
-from web.common import bearer, limit_ip, load, store, workspace_or_human
+from web.common import authenticate, bearer, limit_ip, load, seen_entry, store, workspace_or_human
 
 bp = Blueprint("identity", __name__, url_prefix="/v1")
 
@@ -49,7 +49,12 @@ def init():
     limit_ip()  # no token to charge yet: the caller's address pays
     args = load(init_schema)
     result = init_workspace(store(), args["project"], bearer(), args["repo_origin"], args["alias"], args["role"],
-                            args["human"], args["hostname"], args["path"], may_create=_may_create_project())
+                            args["human"], args["hostname"], args["path"], may_create=_may_create_project(),
+                            branch=args["branch"], seen=seen_entry())
+    if result.pop("rebuild"):  # the first beat found the mailboxes not built (new or flushed Redis)
+        from actors.mailbox import rebuild_mailboxes
+
+        rebuild_mailboxes.send(result["project"]["id"])
     if not result.pop("created"):
         result.pop("project_key")
         return jsonify(result), 200
