@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class SchemaVersion(BaseModel):
@@ -346,10 +346,24 @@ class SyncChange(BaseModel):
         indexes = ((("run", "bead"), True),)
 
 
+class BeadCommit(BaseModel):
+    """A commit that names its bead, recorded when the bead is closed (schema 9): where the work went."""
+
+    bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", backref="commits")
+    sha = pw.CharField(max_length=40)
+    subject = pw.CharField(max_length=200, default="")
+    branch = pw.CharField(max_length=200, default="")
+    ts = pw.DoubleField()
+
+    class Meta:
+        indexes = ((("bead", "sha"), True),)
+
+
 V1_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]
 V2_MODELS = [Message, Delivery, Subscription]
 V3_MODELS = [Escalation, Webhook, WebhookDelivery, Policy, PolicyHead]
 V4_MODELS = [Handoff]
 V5_MODELS = [RequestLog]
 V7_MODELS = [SyncRun, SyncChange]
-ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS
+V9_MODELS = [BeadCommit]
+ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS + V9_MODELS
