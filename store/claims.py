@@ -21,6 +21,7 @@ from store.beads import (
     update_fields,
 )
 from store.errors import ClaimConflict, Conflict
+from store.gitstate import commits_of, record_commits
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
@@ -232,11 +233,14 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
     Raises:
         Conflict: another workspace holds it.
     """
+    # the closer's git state (this very request's header, kept with presence): its commits naming the bead
+    git = (st.redis.presence_of(project.id, ws.id) or {}).get("git")
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
         current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         if current is not None and current.workspace_id != ws.id:
             raise Conflict(f"{bead.ref} is held by {current.workspace.alias}; only the holder closes it")
+        record_commits(bead, git)
         graph = load_graph(project.id)
         before = set(graph.ready(now()))
         if current is not None:
@@ -248,7 +252,8 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
         outbox.record(project.id, "bead.closed", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
                                                   "unblocked": [graph.nodes[pk].ref for pk in unblocked]},
                       workspace_id=ws.id, bead_ref=bead.ref)
-    return {"bead": bead_full_json(bead), "unblocked": beads_json(beads_by_pk(unblocked))}
+    return {"bead": bead_full_json(bead), "unblocked": beads_json(beads_by_pk(unblocked)),
+            "commits": commits_of(bead.id)}
 
 
 def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:

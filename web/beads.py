@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from store import beads as bead_store
 from store import claims as claim_store
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
+from store.gitstate import bead_git
 from web.common import authenticate, load, load_args, store
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
@@ -104,7 +105,9 @@ def create_bead():
 
 @bp.get("/beads/<path:ref>")
 def show_bead(ref: str):
-    return jsonify(bead_store.bead_full_json(bead_store.get_bead(g.project.id, g.ws.repo_id, ref)))
+    bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
+    # the commits recorded on it, and while claimed its holder's live git state
+    return jsonify({**bead_store.bead_full_json(bead), **bead_git(store(), bead)})
 
 
 @bp.patch("/beads/<path:ref>")
