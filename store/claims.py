@@ -21,7 +21,7 @@ from store.beads import (
     update_fields,
 )
 from store.errors import ClaimConflict, Conflict
-from store.gitstate import commits_of, record_commits
+from store.gitstate import claim_git, commits_of, record_commits
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
@@ -313,8 +313,13 @@ def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:
                   .where(Claim.project == project.id).order_by(Claim.claimed_ts))
     beats = st.redis.last_beats(project.id)
     epics = epics_of(project.id, [c.bead_id for c in claims])
-    return [claim_json(c, c.workspace, c.bead, epics.get(c.bead_id), is_stale(st, project, c.workspace, beats))
-            for c in claims]
+    online = st.redis.presence(project.id, now() - st.settings.presence_ttl) if claims else {}
+    out = []
+    for c in claims:
+        view = claim_json(c, c.workspace, c.bead, epics.get(c.bead_id), is_stale(st, project, c.workspace, beats))
+        view["git"] = claim_git(online.get(c.workspace_id, (0.0, {}))[1].get("git"), c.bead.ref)  # as the team view
+        out.append(view)
+    return out
 
 
 def epics_of(project_id: int, pks: list[int]) -> dict[int, dict[str, Any]]:
