@@ -701,6 +701,8 @@ def _summary(kind: str, d: dict[str, Any]) -> str:
         return f"released {bead}"
     if kind == "claim.stale":
         return f"claim on {bead} went stale"
+    if kind == "claim.idle":
+        return f"idle with a claim on {', '.join(map(str, d.get('beads') or []))}"
     if kind == "bead.closed":
         return f"closed {bead}" + (f": {d['reason']}" if d.get("reason") else "")
     if d.get("redacted"):
