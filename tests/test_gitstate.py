@@ -324,3 +324,29 @@ def test_status_and_the_dashboard_show_who_is_idle_with_a_claim(app, make_agent,
     assert "idle with claim · 31 min" in row and "wire/bob" in row and "not merged" in row
     dan_row = html.split('data-alias="dan"', 1)[1].split("</tr>", 1)[0]
     assert "idle with claim" not in dan_row
+
+
+# -- schema 9 ---------------------------------------------------------------------------------------
+
+def test_an_upgraded_database_records_the_commits_of_a_close(settings, database_url, real_redis):
+    """A version 3 database (SQLite and PostgreSQL) migrates to schema 9 and records a close's commits."""
+    from store.models import SCHEMA_VERSION
+    from tests.conftest import _make_app
+    from tests.test_deploy import ANA_TOKEN, _build_version_3
+
+    assert SCHEMA_VERSION >= 9
+    _build_version_3(database_url)
+    app = _make_app(settings.with_(database_url=database_url), real_redis)  # migrates, as `release` does
+    client = app.test_client()
+    state = {"branch": "wire/ana", "ahead": 1,
+             "commits": [{"sha": "abc1234", "bead": "bd-old1", "subject": "bd-old1: done", "ts": 1},
+                         {"sha": "def5678", "bead": "bd-other", "subject": "not this bead"}]}
+    headers = {"Authorization": f"Bearer {ANA_TOKEN}", "X-Wire-Git": json.dumps(state)}
+    closed = client.post("/v1/beads/bd-old1/close", json={}, headers=headers)
+    assert closed.status_code == 200, closed.json
+    assert [c["sha"] for c in closed.json["commits"]] == ["abc1234"]
+    again = client.post("/v1/beads/bd-old1/close", json={}, headers=headers)  # closing twice: recorded once
+    assert again.status_code in (200, 409), again.json
+    shown = client.get("/v1/beads/bd-old1", headers={"Authorization": f"Bearer {ANA_TOKEN}"}).json
+    assert [(c["sha"], c["subject"], c["branch"]) for c in shown["commits"]] == [("abc1234", "bd-old1: done",
+                                                                                   "wire/ana")]
