@@ -51,7 +51,7 @@ BANNER_HEADER = "X-Wire-Banner"
 #: shown; the server shows every entry after it until a call confirms it (docs/API.md, "Messaging").
 SEEN_HEADER = "X-Wire-Seen"
 #: Calls that wait rather than act: they keep presence but are no command (idle with claim).
-PASSIVE_PATHS = ("/v1/watch",)
+PASSIVE_PATHS = ("/v1/watch", "/v1/wait-ready")
 #: Seconds a computed git state is reused by a long-lived client (`wire mcp`, `wire watch`).
 GIT_STATE_EVERY = 30
 #: The confirmation of a worktree that has shown nothing yet.
@@ -577,7 +577,7 @@ class Client:
 
         from cli import gitstate
 
-        passive = path in PASSIVE_PATHS or path.startswith("/v1/wait")
+        passive = path in PASSIVE_PATHS
         fresh = path.endswith("/close")
         cached = self._git_state
         if cached is None or fresh or cached[1] != passive or time.monotonic() - cached[0] > GIT_STATE_EVERY:
