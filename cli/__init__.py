@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "mail": "cli.mail:mail",
     "chat": "cli.chat:chat",
     "watch": "cli.watch:watch",
+    "wait-ready": "cli.watch:wait_ready",
     "lock": "cli.locks:lock",
     "unlock": "cli.locks:unlock",
     "locks": "cli.locks:locks",

@@ -7,6 +7,7 @@ Routes: `/v1/beads...`, `/v1/ready`, `/v1/mine`, `/v1/search` (docs/API.md). A b
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
@@ -39,15 +40,19 @@ def _text(value: str | None) -> str | None:
 @click.option("-l", "--label", "labels", multiple=True, metavar="LABEL", help="Label (repeatable).")
 @click.option("--parent", metavar="ID", help="Epic or parent bead.")
 @click.option("--blocked-by", "blocked_by", multiple=True, metavar="ID", help="Blocker (repeatable).")
+@click.option("--role", metavar="ROLE", callback=lambda c, p, v: _role(v),
+              help="The role whose work it is (stored as the label role:ROLE).")
 @output.json_option
 @pass_client
 def create(client: Client, title: str, issue_type: str | None, priority: str | None, description: str | None,
-           labels: tuple[str, ...], parent: str | None, blocked_by: tuple[str, ...]) -> None:
+           labels: tuple[str, ...], parent: str | None, blocked_by: tuple[str, ...], role: str | None) -> None:
     """Create a bead."""
+    # the role is a label, so it works offline too (the bead then waits in the beads file)
+    tags = [x for x in labels if not (role and x.startswith(ROLE_PREFIX))] + ([ROLE_PREFIX + role] if role else [])
     bead = client.create_bead({"title": title, "issue_type": issue_type, "priority": priority,
-                               "description": _text(description), "labels": list(labels),
+                               "description": _text(description), "labels": tags,
                                "parent": parent, "blocked_by": list(blocked_by)})
-    output.emit(bead, lambda b: click.echo(f"created {_summary(b)}"))
+    output.emit(bead, _print_created)
 
 
 @click.command()
@@ -74,7 +79,7 @@ def list_beads(client: Client, status: str | None, issue_type: str | None, label
     """List beads (closed ones only with --all)."""
     beads = client.beads(status=status, type=issue_type, label=label, assignee=assignee, repo=repo,
                          all=all_, limit=limit)
-    output.emit(beads, lambda b: _print_beads(b, "no beads"))
+    output.emit(beads, _print_listed)
 
 
 @click.command()
@@ -84,7 +89,7 @@ def list_beads(client: Client, status: str | None, issue_type: str | None, label
 @pass_client
 def search(client: Client, text: str, limit: int | None) -> None:
     """Search beads by title, description and id."""
-    output.emit(client.search(text, limit), lambda b: _print_beads(b, "no matches"))
+    output.emit(client.search(text, limit), _print_found)
 
 
 # -- ready / mine ----------------------------------------------------------------------------
@@ -92,15 +97,15 @@ def search(client: Client, text: str, limit: int | None) -> None:
 @click.command()
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N beads.")
 @click.option("--explain", metavar="ID", help="Say why this bead is or is not ready.")
+@click.option("--role", metavar="ROLE", callback=lambda c, p, v: _role(v), help="Only beads of this role.")
 @output.json_option
 @pass_client
-def ready(client: Client, limit: int | None, explain: str | None) -> None:
-    """List beads ready to work on, most urgent first."""
+def ready(client: Client, limit: int | None, explain: str | None, role: str | None) -> None:
+    """List beads ready to work on: your role's first, most urgent first; others' marked [role:R]."""
     if explain:
         output.emit(client.explain(explain), _print_explain)
         return
-    empty = "nothing ready: every open bead is claimed, blocked or deferred"
-    output.emit(client.ready(limit), lambda b: _print_beads(b, empty))
+    output.emit(client.ready(limit, role), lambda b: _print_ready(b, mine=_my_role(client), role=role))
 
 
 @click.command()
@@ -129,8 +134,7 @@ def claim(client: Client, ref: str, jump_in: str | None) -> None:
 @pass_client
 def release(client: Client, ref: str) -> None:
     """Give a bead back without closing it."""
-    answer = client.release(ref)
-    output.emit(answer, lambda a: click.echo(f"released {_summary(a.get('bead') or {'id': ref})}"))
+    output.emit(client.release(ref), lambda a: _print_released(a, ref))
 
 
 @click.command()
@@ -143,17 +147,19 @@ def release(client: Client, ref: str) -> None:
 @click.option("--remove-label", "remove_labels", multiple=True, metavar="L",
               help="Remove a label (repeatable).")
 @click.option("--assignee", metavar="ALIAS", help="New assignee.")
+@click.option("--role", metavar="ROLE", callback=lambda c, p, v: _role(v, clear=True),
+              help="The role whose work it is (replaces its role:... label; '' removes it).")
 @click.option("--jump-in", "jump_in", metavar="REASON",
               help="With --status in_progress: take it from its holder.")
 @output.json_option
 @pass_client
 def update(client: Client, ref: str, status: str | None, title: str | None, priority: str | None,
            description: str | None, add_labels: tuple[str, ...], remove_labels: tuple[str, ...],
-           assignee: str | None, jump_in: str | None) -> None:
+           assignee: str | None, role: str | None, jump_in: str | None) -> None:
     """Change a bead's fields (status in_progress is the same as `wire claim`)."""
     body = {"status": status, "title": title, "priority": priority, "description": _text(description),
             "add_labels": list(add_labels), "remove_labels": list(remove_labels), "assignee": assignee,
-            "jump_in": jump_in}
+            "role": role, "jump_in": jump_in}
     if all(v is None or v == [] for v in body.values()):
         raise click.UsageError("nothing to update: give at least one option (see `wire update --help`)")
     output.emit(client.update_bead(ref, body), _print_updated)
@@ -194,7 +200,7 @@ def reopen(client: Client, ref: str) -> None:
 @pass_client
 def comment(client: Client, ref: str, text: str) -> None:
     """Add a comment to a bead ('-' reads the text from stdin)."""
-    output.emit(client.comment(ref, _text(text) or ""), lambda c: click.echo(f"commented on {ref}"))
+    output.emit(client.comment(ref, _text(text) or ""), lambda c: _print_commented(c, ref))
 
 
 # -- dependencies ----------------------------------------------------------------------------
@@ -283,22 +289,81 @@ def _holder(bead: dict[str, Any]) -> str:
     return f"@{bead['assignee']}" if bead.get("assignee") else ""
 
 
-def _bead_row(bead: dict[str, Any], qualify: bool) -> list[str]:
-    """id, priority, status, type, holder, title; ids carry their repo when the list spans repos."""
+def _bead_row(bead: dict[str, Any], qualify: bool, mine: str | None = None) -> list[str]:
+    """id, priority, status, type, holder, title; ids carry their repo when the list spans repos; with
+    `mine` (my role), the title of another role's bead is marked `[role:R]`."""
     ident = bead.get("id", "?")
     if qualify and bead.get("repo"):
         ident = f"{bead['repo'].rstrip('/').rsplit('/', 1)[-1]}:{ident}"
+    title, role = bead.get("title", ""), role_of(bead.get("labels"))
+    if mine is not None and role is not None and role.casefold() != mine.casefold():
+        title = f"[{ROLE_PREFIX}{role}] {title}"
     row = [ident, output.priority(bead.get("priority")), bead.get("status") or "-",
-           bead.get("issue_type") or "-", _holder(bead), bead.get("title", "")]
+           bead.get("issue_type") or "-", _holder(bead), title]
     return [output.clean(cell) for cell in row]  # synced and agent-written text is untrusted
 
 
-def _print_beads(beads: list[dict[str, Any]], empty: str) -> None:
+# `wire mcp` renders its answers with these same functions (cli/mcp_server.py): keep them printing only.
+
+def _print_created(bead: dict[str, Any]) -> None:
+    click.echo(f"created {_summary(bead)}")
+
+
+def _print_released(answer: dict[str, Any], ref: str) -> None:
+    click.echo(f"released {_summary(answer.get('bead') or {'id': ref})}")
+
+
+def _print_commented(answer: Any, ref: str) -> None:
+    click.echo(f"commented on {ref}")
+
+
+def _my_role(client: Client) -> str | None:
+    return client.workspace.data.get("role") if client.workspace is not None else None
+
+
+def _print_ready(beads: list[dict[str, Any]], mine: str | None = None, role: str | None = None) -> None:
+    """Ready beads, those of another role than `mine` marked; `role` is the --role filter asked for."""
+    empty = f"nothing ready for role {role}" if role else \
+        "nothing ready: every open bead is claimed, blocked or deferred"
+    _print_beads(beads, empty, mine)
+
+
+def _print_listed(beads: list[dict[str, Any]]) -> None:
+    _print_beads(beads, "no beads")
+
+
+def _print_found(beads: list[dict[str, Any]]) -> None:
+    _print_beads(beads, "no matches")
+
+
+def _print_beads(beads: list[dict[str, Any]], empty: str, mine: str | None = None) -> None:
     if not beads:
         click.echo(empty)
         return
     qualify = len({b.get("repo") for b in beads}) > 1
-    click.echo(output.table([_bead_row(b, qualify) for b in beads]))
+    click.echo(output.table([_bead_row(b, qualify, mine) for b in beads]))
+
+
+#: The label prefix that gives a bead its role (as the server reads it: store/readiness.py).
+ROLE_PREFIX = "role:"
+_ROLE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def role_of(labels: Any) -> str | None:
+    """A bead's role from its labels (`role:frontend` -> `frontend`), or None."""
+    for label in labels if isinstance(labels, list) else []:
+        if isinstance(label, str) and label.startswith(ROLE_PREFIX) and label[len(ROLE_PREFIX):]:
+            return label[len(ROLE_PREFIX):]
+    return None
+
+
+def _role(value: str | None, clear: bool = False) -> str | None:
+    """A `--role` value, checked here so a bad one is a usage error (exit 2) before any call."""
+    if value is None or (clear and value == ""):
+        return value
+    if not _ROLE.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not a role name (letters, digits, '-' and '_')")
+    return value
 
 
 def _print_bead(bead: dict[str, Any]) -> None:

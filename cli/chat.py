@@ -8,6 +8,7 @@ message's id. A wait that ends without a reply tells the server (`/v1/chat/done`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -72,15 +73,24 @@ def converse(client: Client, to: str, message: str, wait: int) -> None:
         WaitTimedOut: no reply within `wait` seconds.
     """
     text = click.get_text_stream("stdin").read() if message == "-" else message
+    output.emit(*talk(client, to, text, wait))
+
+
+def talk(client: Client, to: str, text: str, wait: int) -> tuple[Any, Callable[[Any], None]]:
+    """Post `text` to `to`; with `wait` > 0, wait for the reply. Returns the answer and its renderer
+    (`wire mcp`'s chat tools call this too).
+
+    Raises:
+        click.UsageError: the text is empty.
+        WaitTimedOut: no reply within `wait` seconds.
+    """
     if not text.strip():
         raise click.UsageError("the message is empty")
     answer = client.chat(to, text, wait)
     if wait <= 0:
-        output.emit(answer, _print_sent)
-        return
+        return answer, _print_sent
     posted = answer.get("message") or {}
-    replies = await_reply(client, to, posted.get("id"), answer.get("cursor"), wait)
-    output.emit(replies, lambda m: _print_chat(m, ages=False))
+    return await_reply(client, to, posted.get("id"), answer.get("cursor"), wait), _print_replies
 
 
 def await_reply(client: Client, alias: str, after: Any, cursor: str | None, wait: int) -> list[Any]:
@@ -144,6 +154,10 @@ def _print_sent(answer: dict[str, Any]) -> None:
     to = message.get("to")
     names = ", ".join(map(output.clean, to)) if isinstance(to, list) else output.clean(to or "?")
     click.echo(f"sent to {names}")
+
+
+def _print_replies(messages: list[dict[str, Any]]) -> None:
+    _print_chat(messages, ages=False)
 
 
 def _print_chat(messages: list[dict[str, Any]], ages: bool, empty: str = "no messages") -> None:

@@ -723,9 +723,9 @@ class Client:
         """`POST /v1/beads/<ref>/reopen` (journaled offline)."""
         return self._through(self.post(bead_path(ref, "reopen"), {}, offline=f"reopen {ref}"), ref)
 
-    def ready(self, limit: int | None = None) -> Any:
-        """`GET /v1/ready`: claimable beads, most urgent first."""
-        return self.get("/v1/ready", limit=limit)
+    def ready(self, limit: int | None = None, role: str | None = None) -> Any:
+        """`GET /v1/ready`: claimable beads, most urgent first, my role's first (`role`: only that role's)."""
+        return self.get("/v1/ready", limit=limit, role=role)
 
     def explain(self, ref: str) -> Any:
         """`GET /v1/ready/<ref>`: whether a bead is ready, and why not."""
@@ -835,9 +835,18 @@ class Client:
         """`GET /v1/chat/history`: oldest first."""
         return self.request("GET", "/v1/chat/history", query={"with": alias, "limit": limit})
 
-    def watch(self, seconds: int) -> Any:
-        """`GET /v1/watch`: one long-poll slice for new banner items or waiting chats."""
-        return self.request("GET", "/v1/watch", query={"timeout": seconds}, timeout=seconds + SLICE_GRACE)
+    def watch(self, seconds: int, ready: bool = False, cursor: str | None = None) -> Any:
+        """`GET /v1/watch`: one long-poll slice for new banner items or waiting chats; with `ready`, also
+        beads that became ready for me since `cursor` (the answer's `cursor` is the next one)."""
+        query = {"timeout": seconds, "ready": ready, "cursor": cursor if ready else None}
+        return self.request("GET", "/v1/watch", query=query, timeout=seconds + SLICE_GRACE)
+
+    def wait_ready(self, ref: str | None = None, seconds: int = 25) -> Any:
+        """`GET /v1/wait-ready`: one long-poll slice until bead `ref` (None: any bead for me in my repo) is
+        ready: `{"ready": true, "bead": Bead}`, or `{"ready": false, "bead": null, "reasons"?}` when the
+        slice ended first. Loop it with `long_poll` for longer waits (as `wire wait-ready` does)."""
+        return self.request("GET", "/v1/wait-ready", query={"bead": ref, "timeout": seconds},
+                            timeout=seconds + SLICE_GRACE)
 
     # -- escalations (`key`: the project key; humans only where the API says so) --
 

@@ -19,6 +19,8 @@ WIRE_DIR = ".wire"
 WORKSPACE_FILE = "workspace.json"
 #: Inside `WIRE_DIR`: the newest mailbox entry this worktree's banner has shown (`X-Wire-Seen`).
 SEEN_FILE = "seen"
+#: Inside `WIRE_DIR`: the project event stream id the last `wire watch --ready` got to.
+READY_CURSOR_FILE = "ready-cursor"
 #: Project keys file inside the config directory.
 KEYS_FILE = "keys.json"
 #: Server URLs that answered as beadwire, inside the config directory (`Client.check_server`).
@@ -312,26 +314,45 @@ def write_private_json(path: Path, data: Any) -> None:
 
 def read_seen(root: Path) -> str | None:
     """The entry id in `<root>/.wire/seen`, or None (never written, or unreadable)."""
-    try:
-        return (root / WIRE_DIR / SEEN_FILE).read_text(encoding="ascii").strip() or None
-    except (OSError, ValueError):
-        return None
+    return _read_marker(root, SEEN_FILE)
 
 
 def write_seen(root: Path, entry: str) -> None:
     """Record the newest entry shown (atomically: a reader sees the old or the new id); a failure only
     means those lines may be shown once more."""
+    _write_marker(root, SEEN_FILE, entry)
+
+
+def read_ready_cursor(root: Path) -> str | None:
+    """Where the last `wire watch --ready` left the project event stream (`.wire/ready-cursor`), or None."""
+    return _read_marker(root, READY_CURSOR_FILE)
+
+
+def write_ready_cursor(root: Path, cursor: str) -> None:
+    """Remember where `wire watch --ready` got to, so the next one misses nothing in between."""
+    _write_marker(root, READY_CURSOR_FILE, cursor)
+
+
+def _read_marker(root: Path, name: str) -> str | None:
+    try:
+        return (root / WIRE_DIR / name).read_text(encoding="ascii").strip() or None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_marker(root: Path, name: str, value: str) -> None:
+    """One short line in `.wire/<name>`, replaced atomically; a failure is only a lost hint."""
     import tempfile
 
     folder = root / WIRE_DIR
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{SEEN_FILE}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     except OSError:
         return
     try:
         with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(entry + "\n")
-        os.replace(tmp, folder / SEEN_FILE)
+            fh.write(value + "\n")
+        os.replace(tmp, folder / name)
     except OSError:
         Path(tmp).unlink(missing_ok=True)
 

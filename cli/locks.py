@@ -34,10 +34,6 @@ def lock(client: Client, paths: tuple[str, ...], ttl: int | None, bead: str | No
     """Reserve files or globs (advisory: granted even when someone else holds an overlap, with a warning)."""
     answer = client.lock(repo_patterns(client, paths), ttl=ttl, bead=bead, reason=reason)
     output.emit(answer, _print_lock)
-    if output.is_json():
-        return
-    for conflict in answer.get("conflicts") or []:
-        output.warn(conflict_text(conflict))
 
 
 @click.command()
@@ -126,6 +122,8 @@ def _print_lock(answer: dict[str, Any]) -> None:
     patterns = ", ".join(output.clean(r.get("pattern")) for r in granted)
     seconds = granted[0].get("seconds_left") if granted else None
     click.echo(f"reserved {patterns} for {left(seconds)}")
+    for conflict in answer.get("conflicts") or []:  # granted all the same: reservations are advisory
+        output.warn(conflict_text(conflict))
 
 
 def _print_unlock(answer: dict[str, Any]) -> None:

@@ -70,8 +70,7 @@ def _print_sent(answer: dict[str, Any]) -> None:
 @pass_client
 def list_mail(client: Client, unread: bool, sender: str | None, limit: int | None) -> None:
     """List mail and notices you received, newest first (read one with `wire mail open ID`)."""
-    empty = "no unread mail" if unread else "no mail"
-    output.emit(client.mail(unread, sender, limit), lambda m: _print_list(m, empty, _received_row))
+    output.emit(client.mail(unread, sender, limit), lambda m: _print_received(m, unread))
 
 
 @mail.command("open")
@@ -96,7 +95,7 @@ def open_mail(client: Client, target: str | None) -> None:
 def ack(client: Client, ident: str) -> None:
     """Acknowledge a message without showing it."""
     number = message_id(ident)
-    output.emit(client.ack(number), lambda a: click.echo(f"acknowledged #{number}"))
+    output.emit(client.ack(number), lambda a: _print_acked(a, number))
 
 
 @mail.command()
@@ -118,7 +117,15 @@ def search(client: Client, text: str, limit: int | None) -> None:
     output.emit(client.search_mail(text, limit), lambda m: _print_list(m, "no matches", _any_row))
 
 
-# -- rendering -------------------------------------------------------------------------------
+# -- rendering (also `wire mcp`'s, cli/mcp_server.py) ------------------------------------------
+
+def _print_received(messages: list[dict[str, Any]], unread: bool) -> None:
+    _print_list(messages, "no unread mail" if unread else "no mail", _received_row)
+
+
+def _print_acked(answer: Any, number: int) -> None:
+    click.echo(f"acknowledged #{number}")
+
 
 def _print_list(messages: list[dict[str, Any]], empty: str, row: Any) -> None:
     if not messages:

@@ -49,14 +49,16 @@ command; the same tools are on the `wire` MCP server).
   them (`wire mail open`, `wire chat reply ALIAS MESSAGE`).
 - Ask a teammate: `wire mail send ALIAS "..."`; blocked on an answer: `wire chat ask ALIAS "..."`;
   a decision for a human: `wire escalate SUBJECT SITUATION --option A --option B`.
-- Your rules: `wire policy`. Nothing to do: `wire watch --timeout 600`.
+- Your rules: `wire policy`. Nothing to do: `wire watch --ready --timeout 600` (wakes for mail, chat
+  and new ready work for your role; `wire wait-ready ID` waits for one bead).
 - Before you stop: `wire handoff "what is done, what is next, what to watch out for"`: your next
   run starts with no memory of this one.
 """
 
 PRIME_HOOK = "wire prime 2>&1; exit 0"
 BANNER_HOOK = 'b=$(wire whoami --json 2>&1 >/dev/null); [ -z "$b" ] || { echo "$b" >&2; exit 2; }'
-WATCH_HOOK = "wire watch --timeout 540 >&2 && exit 2 || exit 0"
+#: `--ready`: an idle agent is also woken when new work for its role becomes ready (issue 18).
+WATCH_HOOK = "wire watch --ready --timeout 540 >&2 && exit 2 || exit 0"
 #: Our hook groups by event; a group is ours when one of its commands starts with `wire `.
 CLAUDE_HOOKS: dict[str, dict[str, Any]] = {
     "SessionStart": {"hooks": [{"type": "command", "timeout": 30, "command": PRIME_HOOK}]},

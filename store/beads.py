@@ -315,9 +315,19 @@ def beads_by_pk(pks: list[int]) -> list[Bead]:
     return sorted(Bead.select().where(Bead.id.in_(pks)), key=lambda b: order[b.id]) if pks else []
 
 
-def ready(project_id: int, limit: int = 50) -> list[dict[str, Any]]:
+def ready(project_id: int, limit: int = 50, viewer: Workspace | None = None,
+          only_role: str | None = None) -> list[dict[str, Any]]:
+    """Ready beads, most urgent first; for a `viewer`, routed by role (store/readiness.py): its role's
+    first, others' left out under the project's scope "role"; `only_role` keeps just that role's."""
     graph = load_graph(project_id, live_only=True)
-    return beads_json(beads_by_pk(graph.ready(now())[:limit]))
+    pks = graph.ready(now())
+    if viewer is not None or only_role is not None:
+        from store import project_settings, readiness
+
+        scope = project_settings.ready_scope(project_id) if viewer is not None else "all"
+        pks = readiness.route(pks, readiness.roles_of_open(project_id), viewer.role if viewer else "", scope,
+                              only_role)
+    return beads_json(beads_by_pk(pks[:limit]))
 
 
 def explain(project_id: int, home_repo_id: int, ref: str) -> dict[str, Any]:
@@ -381,10 +391,15 @@ def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> dict[
         parent = get_bead(project_id, repo.id, fields["parent"]) if fields.get("parent") else None
         blockers = [get_bead(project_id, repo.id, ref) for ref in fields.get("blocked_by") or []]
         stamp = iso(ts)
+        labels = fields.get("labels") or []
+        if fields.get("role"):
+            from store.readiness import with_role
+
+            labels = with_role(labels, fields["role"])
         row = {"project": project_id, "repo": repo.id, "title": fields["title"],
                "description": fields.get("description") or "", "status": "open",
                "priority": normalise_priority(fields.get("priority", 2)),
-               "issue_type": fields.get("issue_type") or "task", "labels": json.dumps(fields.get("labels") or []),
+               "issue_type": fields.get("issue_type") or "task", "labels": json.dumps(labels),
                "created_ts": ts, "updated_ts": ts,
                "data": json.dumps({"created_at": stamp, "updated_at": stamp, "created_by": ws.alias})}
         bead = _insert_with_new_ref(repo, parent, row)
@@ -395,6 +410,9 @@ def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> dict[
             _insert_dep(bead, blocker, "blocks", ws.alias)
         outbox.record(project_id, "bead.created", {"bead": ref, "repo": repo.canonical, "alias": ws.alias,
                                                     "title": bead.title}, workspace_id=ws.id, bead_ref=ref)
+        from store.readiness import announce_if_ready  # (it imports messages, which needs no beads)
+
+        announce_if_ready(project_id, ws, [bead.id], "created")
     return bead_full_json(bead)
 
 
@@ -470,6 +488,10 @@ def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, A
             bead.assignee = changes["assignee"]
         labels = [x for x in json.loads(bead.labels) if x not in (changes.get("remove_labels") or [])]
         labels += [x for x in changes.get("add_labels") or [] if x not in labels]
+        if "role" in changes:
+            from store.readiness import with_role
+
+            labels = with_role(labels, changes["role"])
         bead.labels = json.dumps(labels)
         _touch(bead, save=False)
         bead.save()

@@ -25,6 +25,7 @@ from store.gitstate import claim_git, commits_of, record_commits
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
+from store.readiness import announce, announce_if_ready
 from store.util import iso, now, unstorable_text
 
 #: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
@@ -224,6 +225,7 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[s
                 _set_status(bead, "open", ws, "")
             outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
                           workspace_id=ws.id, bead_ref=bead.ref)
+            announce_if_ready(project.id, ws, [bead.id], "released")  # back on the market
     return {"released": released, "bead": bead_full_json(bead)}
 
 
@@ -252,6 +254,7 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
         outbox.record(project.id, "bead.closed", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
                                                   "unblocked": [graph.nodes[pk].ref for pk in unblocked]},
                       workspace_id=ws.id, bead_ref=bead.ref)
+        announce(project.id, ws, unblocked, "unblocked")
     return {"bead": bead_full_json(bead), "unblocked": beads_json(beads_by_pk(unblocked)),
             "commits": commits_of(bead.id)}
 
@@ -264,6 +267,7 @@ def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[st
         _set_status(bead, "open", ws, None, drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
         outbox.record(project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
+        announce_if_ready(project.id, ws, [bead.id], "reopened")
     return bead_full_json(bead)
 
 
@@ -278,7 +282,7 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
     bead = get_bead(project.id, ws.repo_id, ref)
     if status == "open" and bead.status in DONE_STATUSES:
         return reopen_bead(st, project, ws, ref)
-    if status == "open":
+    if status == "open" and bead.status in ("open", "in_progress"):
         return release_bead(st, project, ws, ref)["bead"]
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
@@ -290,6 +294,8 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
         _set_status(bead, status, ws, "" if holder is not None else None)
         outbox.record(project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
                       workspace_id=ws.id, bead_ref=bead.ref)
+        if status == "open":  # from blocked, deferred, ...: work again
+            announce_if_ready(project.id, ws, [bead.id], "reset")
     return bead_full_json(bead)
 
 

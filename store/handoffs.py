@@ -83,7 +83,7 @@ def prime(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
     online = [_member(w) for w in members if w["online"] and w["id"] != ws.id]
     return {"handoff": latest(ws), "me": {**_member(me), "human": me["human"], "project": project_json(project)},
             "playbook": _playbook(project, ws.role), "claims": mine(project, ws),
-            "ready": ready(project.id, PRIME_READY), "mail": _unread(ws), "online": online}
+            "ready": ready(project.id, PRIME_READY, viewer=ws), "mail": _unread(ws), "online": online}
 
 
 def _member(w: dict[str, Any]) -> dict[str, Any]:

@@ -264,8 +264,11 @@ def banner_item(fields: dict[str, str], entry: str | None = None) -> dict[str, A
     text = data.get("body", "")
     item = {"id": data.get("id"), "kind": fields.get("kind"), "from": data.get("from"),
             "subject": data.get("subject", "")[:DEFAULT_PREVIEW], "text": text[:DEFAULT_PREVIEW], "entry": entry}
-    if data.get("data", {}).get("bead"):
-        item["bead"] = data["data"]["bead"]
+    details = data.get("data") or {}
+    if details.get("bead"):
+        item["bead"] = details["bead"]
+    if details.get("event") == "bead.ready":  # `wire watch` says why it woke: `bd-12 is ready (you subscribed)`
+        item["event"], item["why"] = "bead.ready", details.get("why", "")
     return item
 
 

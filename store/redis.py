@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -313,34 +314,65 @@ class RedisStore:
             Unavailable: Redis cannot be reached.
         """
         stream = self.keys.mailbox_key(project_id, workspace_id)
+        return self._await(project_id, stream, timeout_ms, lambda: self.read_group(project_id, workspace_id))
 
-        def read() -> list[tuple[str, dict[str, str]]]:
+    def read_group(self, project_id: int, workspace_id: int) -> list[tuple[str, dict[str, str]]]:
+        """New mailbox entries, read through the group (taken: shown once), without blocking.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        stream = self.keys.mailbox_key(project_id, workspace_id)
+        try:
             try:
-                try:
-                    found = self.client.xreadgroup(MAILBOX_GROUP, f"ws{workspace_id}", {stream: ">"}, count=20)
-                except redis.ResponseError:  # NOGROUP: a mailbox never read (the heartbeat makes the group)
-                    with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: made meanwhile
-                        self.client.xgroup_create(stream, MAILBOX_GROUP, id="0", mkstream=True)
-                    found = self.client.xreadgroup(MAILBOX_GROUP, f"ws{workspace_id}", {stream: ">"}, count=20)
-            except redis.RedisError as exc:
-                raise Unavailable(f"redis unreachable: {exc}") from exc
-            return found[0][1] if found else []
+                found = self.client.xreadgroup(MAILBOX_GROUP, f"ws{workspace_id}", {stream: ">"}, count=20)
+            except redis.ResponseError:  # NOGROUP: a mailbox never read (the heartbeat makes the group)
+                with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: made meanwhile
+                    self.client.xgroup_create(stream, MAILBOX_GROUP, id="0", mkstream=True)
+                found = self.client.xreadgroup(MAILBOX_GROUP, f"ws{workspace_id}", {stream: ">"}, count=20)
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return found[0][1] if found else []
 
-        return self._await(project_id, stream, timeout_ms, read)
+    def mailbox_after(self, project_id: int, workspace_id: int, cursor: str) -> list[tuple[str, dict[str, str]]]:
+        """Mailbox entries after `cursor`, outside the group (nothing consumed), without blocking."""
+        return self._xread(self.keys.mailbox_key(project_id, workspace_id), cursor, 100)
 
     def _await(self, project_id: int, stream: str, timeout_ms: int,
                read: Callable[[], list[tuple[str, dict[str, str]]]]) -> list[tuple[str, dict[str, str]]]:
         """`read()` (which must not block) until it finds something or `timeout_ms` passes, reading
         again whenever `stream` is announced on the project's wake channel: no Redis connection is
         held while waiting (store/wakeups.py)."""
+        return self.await_streams(project_id, [stream], timeout_ms, read)
+
+    def await_streams(self, project_id: int, streams: list[str], timeout_ms: int, read: Callable[[], Any]) -> Any:
+        """`_await` on several streams of a project at once: `read()` again whenever any is announced."""
         deadline = time.monotonic() + max(timeout_ms, 1) / 1000
-        with self.waker.ticket(self.keys.wake_channel(project_id), stream) as ticket:
+        channel, woken = self.keys.wake_channel(project_id), threading.Event()
+        with contextlib.ExitStack() as tickets:
+            ticket = [tickets.enter_context(self.waker.ticket(channel, stream, woken)) for stream in streams][0]
             while True:
-                found = read()  # after the ticket: an entry added from here on wakes us
+                found = read()  # after the tickets: an entry added from here on wakes us
                 left = deadline - time.monotonic()
                 if found or left <= 0:
                     return found
                 ticket.wait(left)
+
+    def mailbox_stream(self, project_id: int, workspace_id: int) -> str:
+        """The name of a workspace's mailbox stream (what `await_streams` waits on)."""
+        return self.keys.mailbox_key(project_id, workspace_id)
+
+    def events_stream(self, project_id: int) -> str:
+        """The name of the project event stream (what `await_streams` waits on)."""
+        return self.keys.events_key(project_id)
+
+    def events_after(self, project_id: int, cursor: str, count: int = 200) -> list[tuple[str, dict[str, str]]]:
+        """Entries of the project event stream after `cursor`, without blocking.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        return self._xread(self.keys.events_key(project_id), cursor, count)
 
     def _xread(self, stream: str, cursor: str, count: int) -> list[tuple[str, dict[str, str]]]:
         """Entries of `stream` after `cursor`, without blocking."""

@@ -352,6 +352,9 @@ def _is_mass(plan: _Plan) -> bool:
 
 def _apply(project: Project, ws: Workspace, repo: Repo, plan: _Plan) -> tuple[SyncRun, dict[str, Any]]:
     """Write the plan; returns the run and the record of every bead the file takes, as it now is."""
+    from store import readiness
+
+    was_ready = readiness.ready_set(project.id) if plan.creates or plan.updates or plan.tombstones else None
     run = sync_history.start(project, repo, ws)
     changed = [plan.beads[ref] for ref in plan.updates + plan.tombstones]
     before = sync_history.snapshots(changed)
@@ -381,6 +384,8 @@ def _apply(project: Project, ws: Workspace, repo: Repo, plan: _Plan) -> tuple[Sy
     outbox.record(project.id, "beads.synced", {"alias": ws.alias, "sync": run.id, "repo": repo.canonical,
                                                "total": len(plan.ours), "mass": _is_mass(plan), **counts},
                   workspace_id=ws.id)
+    if was_ready is not None:  # a blocker closed in the file wakes whoever waits for its dependents
+        readiness.announce_newly_ready(project.id, ws, was_ready, "synced")
     return run, fresh
 
 

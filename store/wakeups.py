@@ -41,9 +41,10 @@ _POLL = 1.0
 class Ticket:
     """One waiter's interest in one stream: `wait` returns once the stream may have something new."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, event: threading.Event | None = None) -> None:
         self.stream = stream
-        self.event = threading.Event()
+        #: shared by the tickets of a waiter that waits on several streams at once
+        self.event = event or threading.Event()
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds for a wake-up; True when woken (the flag is cleared)."""
@@ -76,9 +77,10 @@ class Waker:
         self.failing = False  # the connection failed and has not delivered anything since (log once)
 
     @contextlib.contextmanager
-    def ticket(self, channel: str, stream: str) -> Iterator[Ticket]:
-        """A ticket for `stream` (announced on `channel`), subscribed before it is handed out."""
-        ticket = Ticket(stream)
+    def ticket(self, channel: str, stream: str, event: threading.Event | None = None) -> Iterator[Ticket]:
+        """A ticket for `stream` (announced on `channel`), subscribed before it is handed out; with
+        `event`, it sets that event (one waiter on several streams shares one)."""
+        ticket = Ticket(stream, event)
         with self.lock:
             entry = self.channels.get(channel)
             fresh = entry is None

@@ -59,7 +59,7 @@ def test_claude_gets_the_prime_and_banner_hooks_and_the_mcp_server(worktree):
     assert "wire prime" in (worktree / "CLAUDE.md").read_text()
     setup("claude", "--watch")
     stop = json.loads((worktree / ".claude/settings.json").read_text())["hooks"]["Stop"]
-    assert "wire watch" in stop[0]["hooks"][0]["command"]
+    assert "wire watch --ready" in stop[0]["hooks"][0]["command"]  # new ready work wakes an idle agent too
 
 
 def test_existing_config_is_merged_not_replaced(worktree):

@@ -238,6 +238,8 @@ def _matrix() -> dict[str, list[Probe]]:
                         p("bob", "POST", "/beads/{held}/close", {}, 409)],
         "beads.reopen": [p("eve", "POST", "/beads/{held}/reopen", {}, 404)],
         "beads.ready": [p("eve", "GET", "/ready")],
+        "beads.wait_ready": [p("eve", "GET", "/wait-ready?bead={free}&timeout=0", None, 404),
+                             p("eve", "GET", "/wait-ready?timeout=0")],
         "beads.explain": [p("eve", "GET", "/ready/{free}", None, 404)],
         "beads.mine": [p("eve", "GET", "/mine"), p("bob", "GET", "/mine", hidden=("held",))],
         "beads.search": [p("eve", "GET", "/search?q=zebra")],
@@ -266,7 +268,7 @@ def _matrix() -> dict[str, list[Probe]]:
         "chat.pending": [p("eve", "GET", "/chat/pending"), p("bob", "GET", "/chat/pending", hidden=("chatsecret",))],
         "chat.history": [p("eve", "GET", "/chat/history?with=zebra-ana", None, 404),
                          p("bob", "GET", "/chat/history?with=zebra-cora", hidden=("chatsecret",))],
-        "chat.watch": [p("eve", "GET", "/watch?timeout=0")],
+        "chat.watch": [p("eve", "GET", "/watch?timeout=0"), p("eve", "GET", "/watch?timeout=0&ready=1")],
         "locks.reserve": [p("eve", "POST", "/locks", {"paths": ["src/**"]})],  # overlaps A's src/zebra/**
         "locks.release": [p("eve", "DELETE", "/locks", {"all": True}),
                           p("bob", "DELETE", "/locks", {"paths": ["src/zebra/**"]}, hidden=("zebra-ana",))],

@@ -7,9 +7,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from store import beads as bead_store
 from store import claims as claim_store
+from store import readiness
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
 from store.gitstate import bead_git
-from web.common import authenticate, load, load_args, store
+from web.common import authenticate, load, load_args, start_waiting, store
+from web.identity import ROLE
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -27,6 +29,8 @@ class CreateSchema(Schema):
     labels = fields.List(Label, load_default=list, validate=validate.Length(max=100))
     parent = Ref(load_default=None, allow_none=True)
     blocked_by = fields.List(Ref(), load_default=list, validate=validate.Length(max=100))
+    #: stored as the label `role:<role>` (store/readiness.py)
+    role = fields.Str(load_default=None, allow_none=True, validate=ROLE)
 
 
 class UpdateSchema(Schema):
@@ -37,6 +41,8 @@ class UpdateSchema(Schema):
     assignee = fields.Str(validate=validate.Length(max=200))
     add_labels = fields.List(Label, validate=validate.Length(max=100))
     remove_labels = fields.List(Label, validate=validate.Length(max=100))
+    #: replaces the bead's `role:` label; "" removes it
+    role = fields.Str(validate=validate.Regexp(r"^([A-Za-z0-9_-]{1,64})?\Z"))
     jump_in = fields.Str(validate=validate.Length(min=1, max=2000))
 
     @validates_schema
@@ -75,6 +81,14 @@ class ListArgs(Schema):
 
 class ReadyArgs(Schema):
     limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=10_000))
+    #: only this role's beads
+    role = fields.Str(validate=ROLE)
+
+
+class WaitReadyArgs(Schema):
+    #: the bead to wait for; none: any bead ready for the caller in its repo
+    bead = Ref(load_default=None)
+    timeout = fields.Float(load_default=25.0, validate=validate.Range(min=0, max=readiness.MAX_SLICE))
 
 
 class SearchArgs(Schema):
@@ -84,7 +98,7 @@ class SearchArgs(Schema):
 
 create_schema, update_schema, comment_schema = CreateSchema(), UpdateSchema(), CommentSchema()
 link_schema, claim_schema, close_schema = LinkSchema(), ClaimSchema(), CloseSchema()
-list_args, ready_args, search_args = ListArgs(), ReadyArgs(), SearchArgs()
+list_args, ready_args, search_args, wait_ready_args = ListArgs(), ReadyArgs(), SearchArgs(), WaitReadyArgs()
 
 
 @bp.get("/beads")
@@ -155,7 +169,14 @@ def reopen(ref: str):
 
 @bp.get("/ready")
 def ready():
-    return jsonify(bead_store.ready(g.project.id, load_args(ready_args)["limit"]))
+    a = load_args(ready_args)
+    return jsonify(bead_store.ready(g.project.id, a["limit"], viewer=g.ws, only_role=a.get("role")))
+
+
+@bp.get("/wait-ready")
+def wait_ready():
+    a = load_args(wait_ready_args)
+    return jsonify(readiness.wait_ready(store(), g.project, g.ws, a["bead"], a["timeout"], start_waiting))
 
 
 @bp.get("/ready/<path:ref>")

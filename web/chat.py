@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
-from store import chat, messages
+from store import chat, messages, readiness
 from store.db import close as db_close
 from store.db import connect as db_connect
-from web.common import MAX_ID, authenticate, hold_waiter, load, load_args, seen_entry, store
+from web.common import MAX_ID, authenticate, hold_waiter, load, load_args, seen_entry, start_waiting, store
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -40,6 +40,10 @@ class HistoryArgs(WithSchema):
 
 class WatchArgs(Schema):
     timeout = Timeout
+    #: also wake when work becomes ready for the caller (store/readiness.py)
+    ready = fields.Bool(load_default=False)
+    #: with `ready`: the event stream id the last watch answered (none: from now on)
+    cursor = fields.Str(load_default=None, validate=validate.Regexp(r"^\d{1,19}-\d{1,19}$"))
 
 
 post_schema, wait_args, with_schema, history_args, watch_args = (PostSchema(), WaitArgs(), WithSchema(),
@@ -93,7 +97,11 @@ def history():
 
 @bp.get("/watch")
 def watch():
-    timeout = load_args(watch_args)["timeout"]
+    a = load_args(watch_args)
+    timeout = a["timeout"]
+    if a["ready"]:
+        return jsonify(readiness.watch_ready(store(), g.project, g.ws, a["cursor"], timeout, seen_entry(), g.banner,
+                                             start_waiting))
     if g.banner and (g.banner["new"] or g.banner["waiting"]):
         return jsonify({"items": g.banner["new"], "waiting": g.banner["waiting"]})
     db_close()  # a watcher holds no database connection

@@ -200,6 +200,15 @@ def hold_waiter(owner: str) -> None:
         return response
 
 
+def start_waiting() -> None:
+    """What a request does before it blocks for the caller's workspace: it gives its database connection
+    back (a waiter holds none) and takes a waiter slot (`hold_waiter`)."""
+    from store.db import close
+
+    close()
+    hold_waiter(f"w{g.ws.id}")
+
+
 def add_banner(response):
     """after_request: the caller's banner rides on every authenticated answer (ASCII JSON header)."""
     if g.get("banner"):

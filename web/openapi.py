@@ -104,6 +104,8 @@ def operations() -> dict[str, Op]:
         "beads.close": Op("Close a bead", ws, r.Closed, body=beads.close_schema, errors=(409,)),
         "beads.reopen": Op("Reopen a bead", ws, r.Bead, errors=(409,)),
         "beads.ready": Op("The ready queue", ws, r.Bead, many=True, query=beads.ready_args),
+        "beads.wait_ready": Op("Wait until a bead (or any bead for the caller) is ready", ws, r.WaitReady,
+                               query=beads.wait_ready_args, errors=(404, 409)),
         "beads.explain": Op("Why a bead is or is not ready", ws, r.Explain, errors=(409,)),
         "beads.mine": Op("Beads the caller holds", ws, r.Bead, many=True),
         "beads.search": Op("Search beads", ws, r.Bead, many=True, query=beads.search_args),

@@ -334,9 +334,28 @@ class BannerItem(Open):
     entry = _str()  # its mailbox entry id: send the newest shown back in `X-Wire-Seen`
 
 
+class ReadyNews(Open):
+    """A bead that became ready for the watcher (`/v1/watch?ready=1`)."""
+
+    id = _str()
+    repo = _str()
+    title = _str()
+    role = _maybe_str()
+    why = _str()
+
+
 class Watch(Open):
     items = fields.List(fields.Nested(BannerItem), required=True)
     waiting = fields.List(fields.Nested(Waiter), required=True)
+    #: with `ready=1` only
+    ready = fields.List(fields.Nested(ReadyNews))
+    cursor = fields.Str()
+
+
+class WaitReady(Open):
+    ready = fields.Bool(required=True)
+    bead = fields.Nested(Bead, required=True, allow_none=True)
+    reasons = fields.List(fields.Str())
 
 
 class Reservation(Open):
