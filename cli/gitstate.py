@@ -182,7 +182,8 @@ def idle_seconds(root: Path, command: bool, ts: float | None = None) -> int:
     fp = fingerprint(root)
     work = data.get("work") if isinstance(data.get("work"), dict) else {}
     if fp is not None and work.get("fp") != fp:
-        data["work"], dirty = {"fp": fp, "changed": ts}, True
+        # the first look is no change: the claim (a command) is what started the clock
+        data["work"], dirty = {"fp": fp, "changed": ts if work else 0}, True
     if command:
         data["command"], dirty = ts, True
     if dirty:

@@ -350,3 +350,26 @@ def test_an_upgraded_database_records_the_commits_of_a_close(settings, database_
     shown = client.get("/v1/beads/bd-old1", headers={"Authorization": f"Bearer {ANA_TOKEN}"}).json
     assert [(c["sha"], c["subject"], c["branch"]) for c in shown["commits"]] == [("abc1234", "bd-old1: done",
                                                                                    "wire/ana")]
+
+
+def test_a_long_poll_keeps_the_idle_clock_running_and_a_command_resets_it(app, make_agent, tmp_path):
+    cora, bob = make_agent(alias="cora", role="coordinator"), make_agent(alias="bob")
+    ref = bob.create("Long job")
+    root = worktree(tmp_path, bob)
+    ok(wire(bob, root, "claim", ref))
+    data = gitstate.read(root)
+    data["command"] -= 40 * 60  # the last command, 40 minutes ago (and no file changed since)
+    gitstate.write(root, data)
+    st, ws_id = app.extensions["beadwire"], bob.info["workspace"]["id"]
+    obj = Client(transport=FlaskTransport(bob.client), start=root, auto_reserve=False, write_through=False)
+    obj.watch(0)  # what `wire watch` sends, slice after slice
+    active = st.redis.presence_of(project_id(bob), ws_id)["git"]["active"]
+    assert time.time() - active >= 40 * 60 - 5
+    assert _member(cora, "bob")["idle_with_claim"] is True
+    ok(wire(bob, root, "mine"))  # a command
+    assert time.time() - st.redis.presence_of(project_id(bob), ws_id)["git"]["active"] < 5
+    assert _member(cora, "bob")["idle_with_claim"] is False
+
+
+def _member(viewer, alias: str) -> dict:
+    return next(w for w in viewer.get("/status").json["team"] if w["alias"] == alias)
