@@ -13,7 +13,6 @@ them. A sweep tells the coordinators once per idle spell about holders idle past
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Iterable
 
 from store import Store, db, outbox
@@ -23,7 +22,6 @@ from store.util import iso, now
 
 #: The most commits a header may carry (and a bead records per close).
 MAX_COMMITS = 20
-log = logging.getLogger("beadwire.gitstate")
 
 
 # -- presence ---------------------------------------------------------------------------------
