@@ -59,6 +59,7 @@ COMMANDS: dict[str, str] = {
     "add-worktree": "cli.onboarding:add_worktree",
     "setup": "cli.setup:setup",
     "mcp": "cli.mcp_server:mcp",
+    "human": "cli.humans:human",
 }
 #: Short help for commands whose module is heavy or may be missing; `wire --help` won't import them.
 STATIC_HELP: dict[str, str] = {
@@ -160,12 +161,37 @@ def _raise_json_usage(exc: click.UsageError, ctx: click.Context) -> None:
               show_default=True, metavar="SECONDS", help="Seconds to wait for the server (env WIRE_TIMEOUT).")
 @click.option("--no-auto-reserve", is_flag=True, envvar="WIRE_NO_AUTO_RESERVE",
               help="Do not reserve the files git shows modified (env WIRE_NO_AUTO_RESERVE=1).")
+@click.option("--as", "as_name", envvar="WIRE_AS", metavar="NAME",
+              help="Act as person NAME, with the token `wire human login` saved (env WIRE_AS); "
+                   "or set WIRE_HUMAN_TOKEN.")
+@click.option("--human-token", envvar="WIRE_HUMAN_TOKEN", hidden=True, metavar="TOKEN")
 @click.version_option(package_name="beadwire", prog_name="wire")
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, timeout: float, no_auto_reserve: bool) -> None:
+def cli(ctx: click.Context, url: str | None, timeout: float, no_auto_reserve: bool, as_name: str | None,
+        human_token: str | None) -> None:
     """Coordinate with the other agents of your project: who is on, who holds what, what is ready."""
     if ctx.obj is None:  # tests inject their own client with `obj=`
         ctx.obj = Client(url, timeout=timeout, auto_reserve=not no_auto_reserve)
+    if as_name or human_token:
+        ctx.obj.person_token = _person_token(ctx.obj, as_name, human_token)
+
+
+def _person_token(client: Client, name: str | None, token: str | None) -> str:
+    """`--as NAME`: that person's saved token (keys.json); else WIRE_HUMAN_TOKEN as given.
+
+    Raises:
+        click.UsageError: no token saved for NAME on this server.
+    """
+    if not name:
+        return token or ""
+    from cli import local
+
+    slug = client.workspace.project if client.workspace is not None else None
+    found = local.find_human_token(client.url, name, slug)
+    if not found:
+        raise click.UsageError(f"no token of {name} saved for {client.url}: run `wire human login LINK` with "
+                               "the invite link, or set WIRE_HUMAN_TOKEN")
+    return found
 
 
 def main() -> None:

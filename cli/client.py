@@ -364,6 +364,9 @@ class Client:
         self._seen: str | None = None
         #: (monotonic time, passive, `X-Wire-Git` value) of the last git state computed.
         self._git_state: tuple[float, bool, str | None] | None = None
+        #: A person's own token (`wire --as NAME`, WIRE_HUMAN_TOKEN): when set, every call is that
+        #: person's, with their role's permissions, instead of the workspace's (cli/humans.py).
+        self.person_token: str | None = None
 
     # -- local state --
 
@@ -457,6 +460,8 @@ class Client:
         """
         import json
 
+        if auth and not token and self.person_token:
+            token = self.person_token  # the person acts, not this worktree's workspace
         bearer = token or (self.token if auth else None)
         if bearer:
             self.check_server()

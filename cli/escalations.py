@@ -23,8 +23,8 @@ STATUSES = ("pending", "answered", "expired")
 MAX_GIT_LINES = 200
 #: Seconds `git status` may take before the escalation goes without it.
 GIT_TIMEOUT = 10
-KEY_HINT = ("the project key is a human's: pass --key KEY or set WIRE_PROJECT_KEY "
-            "(it was printed by the first `wire init` and saved in that machine's keys.json)")
+KEY_HINT = ("act as yourself with `wire --as NAME` (or WIRE_HUMAN_TOKEN), or pass the project key: --key KEY "
+            "or WIRE_PROJECT_KEY (it was printed by the first `wire init` and saved in that machine's keys.json)")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -36,7 +36,12 @@ def key_option(f: Any) -> Any:
 
 
 def need_key(key: str | None) -> str:
-    """The key, or an error saying where to get it.  Raises: WireError: none given."""
+    """The key, else the person's own token (`wire --as NAME`, WIRE_HUMAN_TOKEN: the server checks
+    their role), or an error saying where to get one.  Raises: WireError: none given."""
+    if not key:
+        ctx = click.get_current_context(silent=True)
+        client = ctx.find_root().obj if ctx is not None else None
+        key = getattr(client, "person_token", None)
     if not key:
         raise WireError("this needs the project key: humans answer escalations and set policies",
                         code="key_required", hint=KEY_HINT)

@@ -399,6 +399,30 @@ def save_key(url: str, slug: str, key: str) -> Path:
     return path
 
 
+def human_entry(url: str, slug: str, name: str) -> str:
+    """The entry name of a person's token in `keys.json` (beside the project keys)."""
+    return f"{url.rstrip('/')}|{slug}|human:{name.lower()}"
+
+
+def save_human_token(url: str, slug: str, name: str, token: str) -> Path:
+    """Remember a person's own token in `keys.json` under their name (as `save_key` does a key)."""
+    return save_key(url, f"{slug}|human:{name.lower()}", token)
+
+
+def find_human_token(url: str, name: str, slug: str | None = None) -> str | None:
+    """The saved token of person `name` on the server at `url`: of project `slug` when given and
+    saved, else of the only project that person has a token for there (None when none or several)."""
+    path = config_dir() / KEYS_FILE
+    keys = _read_json(path) if path.is_file() else {}
+    if not isinstance(keys, dict):
+        return None
+    if slug and human_entry(url, slug, name) in keys:
+        return keys[human_entry(url, slug, name)]
+    prefix, suffix = f"{url.rstrip('/')}|", f"|human:{name.lower()}"
+    found = [v for k, v in keys.items() if k.startswith(prefix) and k.endswith(suffix)]
+    return found[0] if len(found) == 1 else None
+
+
 def known_server(url: str) -> bool:
     """Whether `url` answered as a beadwire server before (an unreadable file knows none)."""
     path = config_dir() / SERVERS_FILE

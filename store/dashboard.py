@@ -19,9 +19,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from store import Store, db, policies
+from store import Store, db, humans, policies
 from store.claims import stale_limit
 from store.errors import BeadNotFound, NotFound, Unauthorized
+from store.humans import Person, key_person
 from store.graph import BLOCKING_TYPES, DONE_STATUSES, Graph, load_graph
 from store.models import (
     Bead,
@@ -68,12 +69,15 @@ def _split(value: str) -> tuple[int, str] | None:
     return int(head), hash_secret(value)
 
 
-def mint_link(st: Store, project: Project, ws: Workspace | None) -> dict[str, Any]:
-    """A one-time login link token for `project`: `human` access when minted with the project key
-    (`ws` None), else `viewer` access scoped to what workspace `ws` may read (`viewer_of`)."""
+def mint_link(st: Store, project: Project, ws: Workspace | None, person: Person | None = None) -> dict[str, Any]:
+    """A one-time login link token for `project`: `human` access when minted by a person (`ws` None:
+    the project key, or a personal token whose session is that person's), else `viewer` access scoped
+    to what workspace `ws` may read (`viewer_of`)."""
     token = f"{project.id}.{secrets.token_urlsafe(32)}"
     access = "human" if ws is None else "viewer"
-    record = {"project": project.id, "access": access, "by": "project key" if ws is None else ws.alias,
+    human_id = person.human_id if person is not None else None
+    by = (person.name if person is not None else "project key") if ws is None else ws.alias
+    record = {"project": project.id, "access": access, "by": by, "human": human_id,
               "viewer": None if ws is None else viewer_of(ws), "key": key_mark(project)}
     st.redis.put_secret(st.redis.keys.login_key(project.id, hash_secret(token)), record, DEFAULT_LINK_TTL)
     return {"token": token, "path": f"/login/{token}", "access": access, "project": project.slug,
@@ -97,7 +101,8 @@ def redeem_link(st: Store, token: str) -> tuple[str, dict[str, Any]]:
         Unauthorized: unknown, used or expired link.
     """
     record = _live_link(st, token, use=True)
-    return open_session(st, record["project"], record["access"], record.get("by", ""), record.get("viewer"))
+    return open_session(st, record["project"], record["access"], record.get("by", ""), record.get("viewer"),
+                        record.get("human"))
 
 
 def _live_link(st: Store, token: str, use: bool) -> dict[str, Any]:
@@ -107,6 +112,9 @@ def _live_link(st: Store, token: str, use: bool) -> dict[str, Any]:
     if record is None or record.get("project") != parts[0]:  # type: ignore[index]
         raise Unauthorized("this login link is unknown, used or expired: run `wire dashboard` for a new one")
     project = Project.get_or_none(Project.id == record["project"])
+    if project is not None and record.get("human") is not None:
+        humans.live_person(record["human"])  # a person's link: their removal ends it, a key rotation does not
+        return record
     if project is None or record.get("key") != key_mark(project):
         # a rotation ends every link and session made before it (sessions: `project_of`)
         raise Unauthorized("the project key was rotated since this link was made: run `wire dashboard` again")
@@ -132,17 +140,39 @@ def login_with_key(st: Store, key: str) -> tuple[str, dict[str, Any]]:
     return open_session(st, project.id, "human", "project key", None)
 
 
+def open_person_session(st: Store, person: Person) -> tuple[str, dict[str, Any]]:
+    """A human session of a person (an invite redeemed in the browser, or their login link)."""
+    return open_session(st, person.project_id, "human", person.name, None, person.human_id)
+
+
 def open_session(st: Store, project_id: int, access: str, by: str,
-                 viewer: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+                 viewer: dict[str, Any] | None, human_id: int | None = None) -> tuple[str, dict[str, Any]]:
     cookie = f"{project_id}.{secrets.token_urlsafe(32)}"
     if access != "human" and not viewer:
         raise Unauthorized("a read-only session needs the workspace it reads as")
     project = Project.get_by_id(project_id)
     record = {"project": project_id, "access": "human" if access == "human" else "viewer", "by": by,
               "viewer": None if access == "human" else viewer, "csrf": secrets.token_urlsafe(24),
-              "created": now(), "key": key_mark(project)}
+              "created": now(), "key": key_mark(project), "human": human_id if access == "human" else None,
+              "as": human_id if access == "human" else None}
     st.redis.put_secret(st.redis.keys.session_key(project_id, hash_secret(cookie)), record, DEFAULT_SESSION_IDLE)
     return cookie, record
+
+
+def switch_project(st: Store, cookie: str, record: dict[str, Any], slug: str) -> Project:
+    """Make a person's session show another project of theirs (same identity: `humans.memberships`).
+
+    Raises:
+        NotFound: the person belongs to no project `slug` (or the session is no person's).
+    """
+    person = session_actor(record)[1]
+    for project, member in humans.memberships(person) if person is not None and person.human_id else []:
+        if project.slug == slug:
+            parts = _split(cookie)
+            st.redis.put_secret(st.redis.keys.session_key(*parts), {**record, "as": member.human_id},  # type: ignore[misc]
+                                DEFAULT_SESSION_IDLE)
+            return project
+    raise NotFound(f"you belong to no project {slug}")
 
 
 def session(st: Store, cookie: str | None) -> dict[str, Any] | None:
@@ -197,12 +227,34 @@ def _own_messages(viewer: dict[str, Any] | None):
 
 
 def project_of(record: dict[str, Any]) -> Project:
-    """The project of a session, while the session still stands for it.
+    """The project a session shows, while the session still stands for it (`session_actor`)."""
+    return session_actor(record)[0]
+
+
+def session_actor(record: dict[str, Any]) -> tuple[Project, Person | None]:
+    """The project a session shows and the person acting through it (None: a workspace's read-only
+    session), while the session still stands for them.
+
+    A person's session stands while the person is not removed (a key rotation leaves it alone); it
+    shows the project of the membership it switched to (`switch_project`), which must be live and the
+    same person's too. A project key session stands until the key is rotated.
 
     Raises:
-        Unauthorized: the project is gone, its key was rotated since the login (every session ends
-            with it), or the workspace a read-only session reads as was revoked.
+        Unauthorized: the project is gone, its key was rotated since the login (every project key
+            session ends with it), the person was removed, or the workspace a read-only session reads
+            as was revoked.
     """
+    if record.get("human") is not None:
+        home = humans.live_person(record["human"], "session")
+        current = home if record.get("as") in (None, home.human_id) else humans.live_person(record["as"], "session")
+        if current.identity != home.identity:
+            raise Unauthorized("this session no longer stands for that project: log in again")
+        return Project.get_by_id(current.project_id), current
+    project = _key_or_viewer_project(record)
+    return project, key_person(project, "session") if record.get("access") == "human" else None
+
+
+def _key_or_viewer_project(record: dict[str, Any]) -> Project:
     project = Project.get_or_none(Project.id == record["project"])
     if project is None:
         raise Unauthorized("this project no longer exists")
@@ -612,7 +664,10 @@ def _aliases(project_id: int) -> dict[int, str]:
 
 
 def _message(m: Message, aliases: dict[int, str]) -> dict[str, Any]:
-    return {"id": m.id, "kind": m.kind, "from": aliases.get(m.sender_id, "server") if m.sender_id else "server",
+    from store.messages import sender_name
+
+    sender = aliases.get(m.sender_id, "server") if m.sender_id else (sender_name(m) or "server")
+    return {"id": m.id, "kind": m.kind, "from": sender,
             "subject": m.subject, "body": m.body, "thread": m.thread, "priority": m.priority,
             "at": iso(m.created_ts)}
 
@@ -744,3 +799,17 @@ def _summary(kind: str, d: dict[str, Any]) -> str:
 
 def policy(project: Project) -> dict[str, Any]:
     return {"bundle": policies.bundle_view(project), "history": policies.history(project)}
+
+
+# -- overview (every project of a person's login) ------------------------------------------------
+
+def overview(st: Store, projects: list[Project]) -> list[dict[str, Any]]:
+    """Per project: agents online (last call within DEFAULT_IDLE_AFTER), claims held, escalations pending."""
+    rows = []
+    for project in projects:
+        online = st.redis.presence(project.id, now() - DEFAULT_IDLE_AFTER)
+        rows.append({"slug": project.slug, "name": project.name, "online": len(online),
+                     "claims": Claim.select().where(Claim.project == project.id).count(),
+                     "pending": Escalation.select().where(Escalation.project == project.id,
+                                                          Escalation.status == "pending").count()})
+    return rows

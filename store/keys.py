@@ -26,7 +26,7 @@ project lands in one Redis Cluster slot. `ns` is `Settings.namespace` (default `
 | `<ns>:{p:<id>}:res:<repo>`        | hash   | reserve/autoreserve/unreserve/expire.lua | field `<ws>\\0<pattern>` -> entry JSON; key expires with its last entry + grace |
 | `<ns>:{p:<id>}:resexp:<repo>`     | zset   | same as `res`    | member = field of `res`, score = expiry (s); same TTL as `res` |
 | `<ns>:{p:<id>}:login:<sha256>`    | string | store/dashboard.py | 600 s; one-time dashboard login link -> JSON (access, by); GETDEL |
-| `<ns>:{p:<id>}:session:<sha256>`  | string | store/dashboard.py | idle timeout, renewed on use; dashboard session -> JSON (access, csrf, created) |
+| `<ns>:{p:<id>}:session:<sha256>`  | string | store/dashboard.py | idle timeout, renewed on use; dashboard session -> JSON (access, csrf, created; a person's: `human` row id, re-checked each request, and `as`, the membership shown) |
 | `<ns>:{p:<id>}:waiters`           | zset   | enter.lua (store/waiters.py) | none; member = lease id, score = lease expiry (s); the project's held waiters |
 | `<ns>:{p:<id>}:waiters:<owner>`   | zset   | enter.lua (store/waiters.py) | the same, for one credential (`w<ws>`, `key`, `s<session digest>`) |
 | `<ns>:{p:<id>}:idle`              | hash   | store/gitstate.py (idle sweep) | none; field <ws> -> start of the idle spell the coordinators were told of; dropped once the holder is active |

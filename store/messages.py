@@ -39,8 +39,8 @@ _INSERT_DELIVERY = 'INSERT INTO "delivery" ("message_id", "recipient_id", "proje
 
 # -- recipients -------------------------------------------------------------------------------
 
-def resolve_recipients(project: Project, sender: Workspace, to: str) -> list[Workspace]:
-    """`alias`, `a,b`, `@role` or `@all` (never the sender itself for groups).
+def resolve_recipients(project: Project, sender: Workspace | None, to: str) -> list[Workspace]:
+    """`alias`, `a,b`, `@role` or `@all` (never the sender itself for groups; None: a person sends).
 
     Raises:
         WorkspaceNotFound: an alias is unknown (with close matches), or a group is empty.
@@ -51,7 +51,7 @@ def resolve_recipients(project: Project, sender: Workspace, to: str) -> list[Wor
             continue
         if part.startswith("@"):
             query = Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False,
-                                             Workspace.id != sender.id)
+                                             Workspace.id != (sender.id if sender else 0))
             group = list(query if part == "@all" else query.where(Workspace.role == part[1:]))
         else:
             group = [db.build(Workspace, row) for row in db.fetchall(_BY_ALIAS, (project.id, False, part))]
@@ -123,6 +123,39 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
             "recipients": [w.alias for w in recipients]}
 
 
+#: How a person is named as a sender (`from maria (human)` in an agent's banner and inbox).
+HUMAN_SENDER = "{} (human)"
+
+
+def send_human_mail(project: Project, name: str, to: str, body: str, subject: str = "",
+                    thread: str | None = None, priority: str = "normal") -> dict[str, Any]:
+    """Mail from a person (`name`, from store/humans.py `Person`) to workspaces; the message has no
+    sender workspace, its data names the person, and every reader sees `<name> (human)` as sender.
+
+    Raises:
+        WorkspaceNotFound: unknown recipient (with suggestions).
+        InvalidInput: empty or oversize body, unknown priority.
+    """
+    _check_body(body)
+    if priority not in PRIORITIES:
+        raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
+    recipients, sender = resolve_recipients(project, None, to), HUMAN_SENDER.format(name)
+    with db.transaction():
+        message = create_message(project.id, "mail", None, thread_for(subject, body, thread), subject, body,
+                                 priority, json.dumps({"human": name}))
+        deliver_to(project.id, message, recipients, sender)
+    return {"message": message_json(message, sender, [w.alias for w in recipients]),
+            "recipients": [w.alias for w in recipients]}
+
+
+def sender_name(message: Message) -> str | None:
+    """The alias of a message's sender workspace, `<name> (human)` for a person's, None for the server's."""
+    if message.sender_id:
+        return message.sender.alias
+    human = json.loads(message.data or "{}").get("human") if message.kind == "mail" else None
+    return HUMAN_SENDER.format(human) if human else None
+
+
 def notify(project_id: int, recipient_id: int, text: str, data: dict[str, Any]) -> None:
     """A notice from the server (claim taken over, subscribed bead changed, ...); inside a transaction."""
     message = create_message(project_id, "notice", None, data.get("bead", ""), body=text, data=json.dumps(data))
@@ -172,8 +205,7 @@ def _received(ws: Workspace):
 
 
 def _delivery_json(d: Delivery, me: Workspace) -> dict[str, Any]:
-    sender = d.message.sender.alias if d.message.sender_id else None
-    return message_json(d.message, sender, [me.alias], acked=d.acked_ts is not None)
+    return message_json(d.message, sender_name(d.message), [me.alias], acked=d.acked_ts is not None)
 
 
 def inbox(ws: Workspace, unread: bool = False, sender: str | None = None, limit: int = 50) -> list[dict]:
@@ -207,7 +239,7 @@ def search(ws: Workspace, text: str, limit: int = 50) -> list[dict]:
                                     (Message.sender == ws.id) | Message.id.in_(mine),
                                     Message.subject.contains(needle) | Message.body.contains(needle))
              .order_by(Message.id.desc()).limit(limit))
-    return [message_json(m, m.sender.alias if m.sender_id else None, _recipients(m)) for m in query]
+    return [message_json(m, sender_name(m), _recipients(m)) for m in query]
 
 
 def open_mail(st: Store, ws: Workspace, message_id: int | None = None, sender: str | None = None) -> list[dict]:

@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 11
 
 
 class SchemaVersion(BaseModel):
@@ -359,6 +359,27 @@ class BeadCommit(BaseModel):
         indexes = ((("bead", "sha"), True),)
 
 
+class Human(BaseModel):
+    """A person of a project (schema 11): a name, a role, a personal token, a one-time invite.
+
+    Names are unique per project whatever their case among persons not removed (index HUMAN_INDEX in
+    store/schema.py); a removed row stays so what the person did keeps a name. `identity` is shared by
+    the rows of one person in several projects (store/humans.py, `redeem_invite`): one login shows them all.
+    """
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    name = pw.CharField(max_length=64)
+    email = pw.CharField(max_length=254, default="")
+    role = pw.CharField(max_length=16)
+    identity = pw.CharField(max_length=64)
+    token_hash = pw.CharField(max_length=64, null=True, unique=True)
+    invite_hash = pw.CharField(max_length=64, null=True, unique=True)
+    invite_expires_ts = pw.DoubleField(null=True)
+    created_by = pw.CharField(max_length=100, default="")
+    created_ts = pw.DoubleField()
+    removed_ts = pw.DoubleField(null=True)
+
+
 V1_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]
 V2_MODELS = [Message, Delivery, Subscription]
 V3_MODELS = [Escalation, Webhook, WebhookDelivery, Policy, PolicyHead]
@@ -366,4 +387,5 @@ V4_MODELS = [Handoff]
 V5_MODELS = [RequestLog]
 V7_MODELS = [SyncRun, SyncChange]
 V9_MODELS = [BeadCommit]
-ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS + V9_MODELS
+V11_MODELS = [Human]
+ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS + V9_MODELS + V11_MODELS

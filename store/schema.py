@@ -19,6 +19,7 @@ from store.models import (
     V5_MODELS,
     V7_MODELS,
     V9_MODELS,
+    V11_MODELS,
     Outbox,
     SchemaVersion,
     Workspace,
@@ -27,6 +28,8 @@ from store.util import now
 
 #: The unique index that makes `Alice` and `alice` one alias (schema 6).
 ALIAS_INDEX = "workspace_project_alias_ci"
+#: The unique index that makes `Maria` and `maria` one person of a project while neither is removed (schema 11).
+HUMAN_INDEX = "human_project_name_ci"
 log = logging.getLogger("beadwire.schema")
 
 
@@ -100,6 +103,11 @@ def migrate() -> int:
             if version < 9:
                 db.database.create_tables(V9_MODELS, safe=True)  # commits recorded on closed beads
                 SchemaVersion.create(version=9, applied_ts=now())
+            if version < 11:  # personal human accounts (store/humans.py)
+                db.database.create_tables(V11_MODELS, safe=True)
+                db.database.execute_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {HUMAN_INDEX} "
+                                        "ON human (project_id, lower(name)) WHERE removed_ts IS NULL")
+                SchemaVersion.create(version=11, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 

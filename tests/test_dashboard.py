@@ -220,7 +220,7 @@ def test_an_answer_from_the_dashboard_reaches_the_agents_banner(shop, client, wo
     assert r.status_code == 303
     worker.run()
     banner = json.loads(shop.alice.get("/whoami").headers["X-Wire-Banner"])
-    assert banner["new"][0]["text"].startswith(f"escalation #{esc['id']} answered by dashboard: B: keep it")
+    assert banner["new"][0]["text"].startswith(f"escalation #{esc['id']} answered by project key: B: keep it")
     assert "Nothing pending" in client.get("/escalations").get_data(as_text=True)
 
 

@@ -136,7 +136,7 @@ def test_an_escalation_answered_in_the_browser_reaches_the_agents_status_banner(
     deadline, banner = time.monotonic() + 15, ""
     while time.monotonic() < deadline and "B: keep it" not in banner:
         banner = alice("status").stderr
-    assert f"escalation #{esc['id']} answered by dashboard: B: keep it" in banner
+    assert f"escalation #{esc['id']} answered by project key: B: keep it" in banner
 
 
 def test_an_xss_payload_in_a_mail_and_a_bead_title_renders_as_text(team, page):
@@ -163,7 +163,7 @@ def test_a_logged_out_browser_gets_the_login_page_and_the_key_logs_in(team, stac
     shot(page, "login")
     page.fill("input[name=key]", key)
     page.get_by_role("button", name="Log in").click()
-    assert page.url.endswith("/team") and page.locator("header .access").inner_text() == "human"
+    assert page.url.endswith("/team") and page.locator("header .access").inner_text() == "project key (admin)"
 
 
 def test_every_page_renders_and_is_saved_as_a_screenshot(team, page):

@@ -97,6 +97,7 @@ def world(make_agent, client) -> World:
     _ok(w, "ana", "POST", "/handoffs", {"body": f"{SECRET} handoffsecret"}, 201)
     _ok(w, "key_a", "PUT", "/project/webhook", {"url": f"https://hooks.example/{SECRET}"})
     _ok(w, "key_a", "PUT", "/policy", {"invariants": f"{SECRET} rule", "playbooks": {"developer": SECRET}}, 201)
+    _ok(w, "key_a", "POST", "/humans", {"name": "zebra-maria", "email": "zebra@example.com"}, 201)
     _ok(w, "eve", "POST", "/beads", {"title": "rival work"}, 201)
     _ok(w, "cora", "PATCH", "/project/settings", {"ready_scope": "role", "idle_claim_minutes": 17})
     synced = _ok(w, "ana", "POST", "/sync", {"jsonl": json.dumps({"id": "bd-synced", "title": f"{SECRET} synced"}),
@@ -111,7 +112,7 @@ def snapshot(world: World) -> dict[str, Any]:
     calls = [("ana", "/beads?all=1"), ("ana", "/claims"), ("ana", "/locks"), ("bob", "/mail"),
              ("cora", "/chat/pending"), ("key_a", "/escalations"), ("key_a", "/project/webhook"),
              ("key_a", "/policy/bundle"), ("ana", "/handoffs/latest"), ("ana", "/workspaces"),
-             ("ana", "/project/settings")]
+             ("ana", "/project/settings"), ("key_a", "/humans")]
     out = {}
     for who, path in calls:
         body = _ok(world, who, "GET", path)
@@ -153,7 +154,7 @@ def _strings(value: Any) -> list[str]:
 
 #: Which of A's objects stands in for each path argument; B's caller per auth kind.
 ARGUMENTS = {"ref": "{held}", "escalation_id": "{esc}", "message_id": "{mail}", "alias": "zebra-ana",
-             "run_id": "{sync}"}
+             "run_id": "{sync}", "name": "zebra-maria"}
 CALLERS_OF_B = {"workspace": ("eve",), "key": ("key_b",), "either": ("eve", "key_b"), "none": ("eve",)}
 #: A body valid for the endpoint, so that validation (422) cannot answer before the lookup does.
 BODIES = {"beads.update_bead": {"title": "mine now"}, "beads.comment": {"text": "hi"},
@@ -309,6 +310,14 @@ def _matrix() -> dict[str, list[Probe]]:
                                     p("key_b", "PATCH", "/project/settings", {"idle_claim_minutes": 9})],
         "dashboard_api.mint_link": [p("eve", "POST", "/dashboard/link", {}, None),
                                     p("key_b", "POST", "/dashboard/link", {}, None)],
+        "humans.list_humans": [p("key_b", "GET", "/humans"), p("ana", "GET", "/humans", None, 403)],
+        "humans.add_human": [p("key_b", "POST", "/humans", {"name": "b-maria"}, 201),
+                             p("cora", "POST", "/humans", {"name": "c-maria"}, 403)],
+        "humans.reinvite": [p("key_b", "POST", "/humans/zebra-maria/invite", {}, 404)],
+        "humans.remove_human": [p("key_b", "DELETE", "/humans/zebra-maria", None, 404),
+                                p("cora", "DELETE", "/humans/zebra-maria", None, 403)],
+        "humans.whoami": [p("key_b", "GET", "/humans/me"), p("eve", "GET", "/humans/me", None, 403)],
+        "invites.redeem": [p("anonymous", "POST", "/invites/redeem", {"invite": "bw_hi_notarealinvite"}, 401)],
     }
 
 
@@ -361,6 +370,13 @@ DASHBOARD: dict[str, list[tuple[str, str, Any]]] = {
     "dashboard.answer": [("POST", "/escalations/{esc}/answer", 404)],
     "dashboard.activity": [("GET", "/activity", 200)],
     "dashboard.policy": [("GET", "/policy", 200)],
+    "dashboard.invite": [("GET", "/invite/bw_hi_notarealinvitenotarealinvite", 401)],
+    "dashboard.invite_post": [("POST", "/invite/bw_hi_notarealinvitenotarealinvite", 403)],  # no CSRF cookie
+    "dashboard.overview": [("GET", "/overview", 200)],
+    "dashboard.people": [("GET", "/people", 200)],
+    "dashboard.add_person": [("POST", "/people", 422)],  # no name given
+    "dashboard.remove_person": [("POST", "/people/zebra-maria/remove", 404)],
+    "dashboard.switch": [("POST", "/switch", 404)],  # the project key's session is no person's
     "dashboard.login": [("GET", "/login", 200)],
     "dashboard.login_post": [("POST", "/login", 403)],  # no CSRF cookie of the login form
     "dashboard.login_link": [("GET", "/login/1.notarealsecretnotarealsecret", 401)],

@@ -256,5 +256,6 @@ def test_the_project_key_is_not_a_workspace_token(make_agent):
     key = make_agent.keys["shop"]
     ana = make_agent(alias="ana")
     r = ana.client.get("/v1/whoami", headers={"Authorization": f"Bearer {key}"})
-    assert r.status_code == 401
-    assert r.json["error"]["code"] == "unauthorized"
+    # a person (issue 17) is known but acts as no workspace: 403, not a misleading "unknown token"
+    assert r.status_code == 403
+    assert r.json["error"]["code"] == "forbidden" and "acts as a workspace" in r.json["error"]["message"]

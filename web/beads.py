@@ -10,11 +10,11 @@ from store import claims as claim_store
 from store import readiness
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
 from store.gitstate import bead_git
-from web.common import authenticate, load, load_args, start_waiting, store
+from web.common import load, load_args, start_waiting, store, workspace_or_human
 from web.identity import ROLE
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
-bp.before_request(authenticate)
+bp.before_request(workspace_or_human)
 
 Priority = fields.Raw  # 0-4, "P0"-"P4" or a word: normalised (and validated) by the store
 Ref = lambda **kw: fields.Str(validate=validate.Length(min=1, max=520), **kw)
@@ -119,7 +119,7 @@ def create_bead():
 
 @bp.get("/beads/<path:ref>")
 def show_bead(ref: str):
-    bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
+    bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
     # the commits recorded on it, and while claimed its holder's live git state
     return jsonify({**bead_store.bead_full_json(bead), **bead_git(store(), bead)})
 

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
@@ -15,6 +15,9 @@ from werkzeug.routing import IntegerConverter
 from store import Store
 from store.errors import BeadwireError, Unauthorized
 from store.util import json_depth_over, unstorable_text
+
+if TYPE_CHECKING:
+    from store.humans import Person
 
 #: Largest id a request may name: SQL integer columns are 32-bit on PostgreSQL (a larger one is a 404
 #: or a 422, never the database's overflow error).
@@ -131,18 +134,69 @@ def _add_conflicts(unread: int) -> None:
         g.banner = {**(g.banner or {"waiting": [], "new": [], "unread": unread}), "conflicts": conflicts}
 
 
-def admin() -> None:
-    """before_request of human-only routes: the bearer must be the project key (a token gets 403)."""
+#: The least role a person needs on a human route; every other route of `admin` needs "admin", every
+#: other route of `key_or_workspace` "viewer" to read (GET) and "lead" to change something.
+HUMAN_ROLES: dict[str, str] = {
+    "escalations_admin.respond": "lead",
+    "dashboard_api.mint_link": "viewer",
+    "humans.list_humans": "viewer",
+    "humans.whoami": "viewer",
+    # the agents' routes a person may call (`workspace_or_human`); the rest act as a workspace only
+    "beads.list_beads": "viewer",
+    "beads.show_bead": "viewer",
+    "beads.ready": "viewer",
+    "beads.search": "viewer",
+    "beads.claims": "viewer",
+    "team.workspaces": "viewer",
+    "mail.send": "lead",
+}
+
+
+def is_person_bearer(token: str) -> bool:
+    """Whether a bearer is a person's: the project key or a personal token."""
+    from store.humans import HUMAN_TOKEN_PREFIX
+    from store.util import PROJECT_KEY_PREFIX
+
+    return token.startswith((PROJECT_KEY_PREFIX, HUMAN_TOKEN_PREFIX))
+
+
+def person() -> None:
+    """Resolve a person's bearer (the project key or a personal token): g.project, g.person; g.ws None."""
+    from store.humans import HUMAN_TOKEN_PREFIX, authenticate_token, key_person
+    from store.limits import take_key
     from store.workspaces import authenticate_key
 
     token = bearer()
     if not token:
-        raise Unauthorized("missing bearer: this call needs the project key (--key or WIRE_PROJECT_KEY)")
+        raise Unauthorized("missing bearer: this call needs a person: the project key (--key or WIRE_PROJECT_KEY) "
+                           "or a personal token (--as NAME or WIRE_HUMAN_TOKEN)")
     with _failures_cost_the_address():
-        g.project, g.ws = authenticate_key(token), None
-    from store.limits import take_key
-
+        if token.startswith(HUMAN_TOKEN_PREFIX):
+            g.person, g.project = authenticate_token(token)
+        else:
+            g.project = authenticate_key(token)
+            g.person = key_person(g.project)
+    g.ws = None
     take_key(store(), g.project.id)
+
+
+def acting_human() -> Person | None:
+    """The `store.humans.Person` acting for this request (API bearer or dashboard session), or None for
+    a workspace token or a workspace's read-only dashboard session. The one answer to "who did it"."""
+    return g.get("person")
+
+
+def _need(default: str) -> None:
+    from store.humans import require_role
+
+    require_role(acting_human(), HUMAN_ROLES.get(request.endpoint or "", default))
+
+
+def admin() -> None:
+    """before_request of human-only routes: a person (project key or personal token) whose role allows
+    the route (HUMAN_ROLES, else admin); a workspace token gets 403."""
+    person()
+    _need("admin")
 
 
 @contextmanager
@@ -164,13 +218,27 @@ def limit_ip() -> None:
 
 
 def key_or_workspace() -> None:
-    """before_request of routes open to both: the project key (g.ws is None) or a workspace token."""
-    from store.util import PROJECT_KEY_PREFIX
-
-    if bearer().startswith(PROJECT_KEY_PREFIX):
-        admin()
+    """before_request of routes open to both: a person (g.ws is None; a change needs a lead) or a
+    workspace token."""
+    if is_person_bearer(bearer()):
+        person()
+        _need("viewer" if request.method in ("GET", "HEAD") else "lead")
     else:
         authenticate()
+
+
+def workspace_or_human() -> None:
+    """before_request of the agents' blueprints: a workspace token, or a person on the routes listed in
+    HUMAN_ROLES (g.ws is None there); any other route refuses a person with 403, not a misleading 401."""
+    from store.errors import Forbidden
+
+    if not is_person_bearer(bearer()):
+        authenticate()
+        return
+    person()
+    if (request.endpoint or "") not in HUMAN_ROLES:
+        raise Forbidden("this call acts as a workspace: run it from an agent's worktree (`wire init`)")
+    _need("lead")
 
 
 #: Response header on every answer: the CLI checks it before it sends a token to a URL it has not

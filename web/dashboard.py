@@ -29,9 +29,12 @@ from flask import (
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from store import dashboard
-from store.errors import BeadwireError, NotFound, Unauthorized
+from store.errors import BeadwireError, InvalidInput, NotFound, Unauthorized
 from store.escalations import MAX_RESPONSE, respond
-from web.common import key_or_workspace, limit_ip, load_args, store
+from store import humans
+from store.humans import Person, require_role
+from store.util import iso
+from web.common import acting_human, key_or_workspace, limit_ip, load_args, store
 
 bp = Blueprint("dashboard", __name__)
 api_bp = Blueprint("dashboard_api", __name__, url_prefix="/v1")
@@ -43,7 +46,8 @@ COOKIE = "bw_session"
 LOGIN_CSRF_COOKIE = "bw_login_csrf"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-PUBLIC = {"dashboard.login", "dashboard.login_post", "dashboard.login_link", "dashboard.login_link_post"}
+PUBLIC = {"dashboard.login", "dashboard.login_post", "dashboard.login_link", "dashboard.login_link_post",
+          "dashboard.invite", "dashboard.invite_post"}
 #: Event kinds (prefixes) each page refreshes on; "*" is everything.
 LIVE = {"team": "claim. bead. presence. workspace. reservation.", "work": "claim. bead. beads.",
         "bead": "claim. bead. beads.", "graph": "claim. bead. beads.", "chat": "chat",
@@ -125,8 +129,9 @@ def _session():
     if record is None:
         return _ended("Your session has ended: log in again.")
     try:
-        g.dash, g.project = record, dashboard.project_of(record)
-    except Unauthorized as exc:  # key rotated, viewer revoked: the session ends here
+        g.project, g.person = dashboard.session_actor(record)
+        g.dash = record
+    except Unauthorized as exc:  # key rotated, person removed, viewer revoked: the session ends here
         dashboard.close_session(store(), cookie)
         return _ended(exc.message)
     if request.method == "POST":
@@ -189,9 +194,28 @@ def _page(template: str, status: int = 200, **context: Any):
 def _render(template: str, name: str, **context: Any):
     """A page, or only its main part when the live script asks for a fresh copy (`X-Fragment`)."""
     fragment = bool(request.headers.get("X-Fragment"))
+    person = acting_human()
     return render_template(f"dashboard/{template}", page=name, project=g.project, access=g.dash["access"],
+                           who=_who(person), may=_may(person), person=person, projects=_projects(person),
                            csrf=g.dash["csrf"], live=LIVE.get(name, ""), fragment=fragment,
                            since=store().redis.last_event_id(g.project.id), pending=_pending_count(), **context)
+
+
+def _who(person: Person | None) -> str:
+    """What the header says about the session: `maria (lead)`, `project key (admin)`, `viewer`."""
+    return f"{person.name} ({person.role})" if person is not None else "viewer"
+
+
+def _may(person: Person | None) -> dict[str, bool]:
+    """Which roles' forms a page shows (the routes check again: `require_role`)."""
+    return {role: person is not None and humans.has_role(person, role) for role in humans.ROLES}
+
+
+def _projects(person: Person | None) -> list[str]:
+    """The slugs of the projects a person's login shows (the header's switcher, when there are several)."""
+    if person is None or person.human_id is None:
+        return []
+    return [p.slug for p, _ in humans.memberships(person)]
 
 
 def _viewer() -> dict[str, Any] | None:
@@ -225,15 +249,16 @@ def _safe_next(value: str | None) -> str:
     return url_for("dashboard.team")
 
 
-def _login_page(status: int = 200, **context: Any):
-    """A login form (key, or a link's confirmation) with its pre-login CSRF cookie (double submit)."""
+def _login_page(status: int = 200, cookie_path: str = "/login", **context: Any):
+    """A login form (key, or a link's or an invite's confirmation) with its pre-login CSRF cookie
+    (double submit), sent back only to `cookie_path`."""
     import secrets
 
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     context.setdefault("next", _safe_next(request.args.get("next")))
     response = _page("login.html", status, login_csrf=token, **context)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="Strict",
-                        secure=request.is_secure, path="/login")
+                        secure=request.is_secure, path=cookie_path)
     return response
 
 
@@ -283,6 +308,88 @@ def login_link_post(token: str):
     except Unauthorized as exc:
         return _page("login.html", 401, message=exc.message, login_csrf="", next="")
     return _set_session(redirect(url_for("dashboard.team"), 303), cookie)
+
+
+@bp.get("/invite/<token>")
+def invite(token: str):
+    """A person's one-time invite (`wire human add`): opening it shows who it is for and a button (a GET
+    must not use it up); pressing the button logs in as that person."""
+    limit_ip()
+    try:
+        row = humans.check_invite(token)
+    except Unauthorized as exc:
+        return _page("login.html", 401, message=exc.message, login_csrf="", next="")
+    return _login_page(cookie_path="/invite", invite=token, invite_name=row.name, invite_role=row.role, invite_project=row.project.slug)
+
+
+@bp.post("/invite/<token>")
+def invite_post(token: str):
+    """Use the invite: a session as the person, and their personal token for the CLI, shown this once.
+    A browser already logged in as a person joins the new project to that login (humans.redeem_invite)."""
+    limit_ip()
+    _check_login_csrf()
+    try:
+        row, personal = humans.redeem_invite(token, _logged_in_person())
+    except Unauthorized as exc:
+        return _page("login.html", 401, message=exc.message, login_csrf="", next="")
+    cookie, record = dashboard.open_person_session(store(), humans.person_of(row, "session"))
+    g.project, g.person, g.dash = row.project, humans.person_of(row, "session"), record
+    response = make_response(_render("welcome.html", "welcome", token=personal))
+    return _set_session(response, cookie)
+
+
+def _logged_in_person() -> Person | None:
+    """The person of this browser's live session, if any (an invite opened there joins their login)."""
+    record = dashboard.session(store(), request.cookies.get(COOKIE))
+    try:
+        person = dashboard.session_actor(record)[1] if record else None
+    except Unauthorized:
+        return None
+    return person if person is not None and person.human_id is not None else None
+
+
+@bp.get("/overview")
+def overview():
+    """Every project of the person's login: agents online, claims held, escalations pending."""
+    person = acting_human()
+    members = humans.memberships(person) if person is not None else []
+    return _render("overview.html", "overview", rows=dashboard.overview(store(), [p for p, _ in members] or [g.project]))
+
+
+@bp.get("/people")
+def people():
+    require_role(acting_human(), "viewer")  # a workspace's read-only session reads no persons (as its token)
+    return _render("people.html", "people", people=humans.people(g.project), roles=humans.ROLES)
+
+
+@bp.post("/people")
+def add_person():
+    """An admin adds a person; the page shows their invite link once."""
+    person = require_role(acting_human(), "admin")
+    form = {k: (request.form.get(k) or "").strip()[:300] for k in ("name", "email", "role")}
+    try:
+        row, invite = humans.add(g.project, form["name"], form["email"], form["role"] or "lead", person)
+    except (InvalidInput, humans.HumanTaken) as exc:
+        return _render("people.html", "people", people=humans.people(g.project), roles=humans.ROLES,
+                       message=exc.message), exc.status_code
+    made = {**humans.human_json(row), "url": request.host_url.rstrip("/") + url_for("dashboard.invite", token=invite),
+            "invite_expires_at": iso(row.invite_expires_ts)}
+    return _render("people.html", "people", people=humans.people(g.project), roles=humans.ROLES, invite=made), 201
+
+
+@bp.post("/people/<name>/remove")
+def remove_person(name: str):
+    """An admin removes a person: their token and sessions end at once."""
+    require_role(acting_human(), "admin")
+    humans.remove(g.project, name)
+    return redirect(url_for("dashboard.people"), 303)
+
+
+@bp.post("/switch")
+def switch():
+    """Show another project of the person's (the header's switcher)."""
+    dashboard.switch_project(store(), request.cookies.get(COOKIE, ""), g.dash, request.form.get("project", ""))
+    return redirect(url_for("dashboard.team"), 303)
 
 
 @bp.post("/logout")
@@ -353,14 +460,13 @@ def escalations():
 @bp.post("/escalations/<int:escalation_id>/answer")
 def answer(escalation_id: int):
     """A human's answer: an option button or free text; the agent's banner shows it on its next call."""
-    if g.dash["access"] != "human":
-        abort(403, "this session can only read: log in with the project key (or a link minted with it) to answer")
+    person = require_role(acting_human(), "lead")
     text = (request.form.get("response") or request.form.get("text") or "").strip()
     if not text or len(text) > MAX_RESPONSE:
         return _render("escalations.html", "escalations", e=dashboard.escalations(g.project),
                        message="Write an answer (or pick an option) first."), 422
     note = (request.form.get("note") or "").strip()[:4000]
-    respond(g.project, escalation_id, text, note, "dashboard")
+    respond(g.project, escalation_id, text, note, person.name)
     return redirect(url_for("dashboard.escalations"), 303)
 
 
@@ -381,4 +487,4 @@ def policy():
 @api_bp.post("/dashboard/link")
 def mint_link():
     """A one-time login link: `human` access with the project key, `viewer` (read only) with a workspace token."""
-    return jsonify(dashboard.mint_link(store(), g.project, g.ws)), 201
+    return jsonify(dashboard.mint_link(store(), g.project, g.ws, acting_human())), 201

@@ -1,7 +1,7 @@
 """Escalations to humans: agents raise them, humans (the project key) answer them; the webhook.
 
-Three blueprints by who may call: `bp` acts as a workspace (raise), `read_bp` takes either the
-project key or a workspace token (list, show), `admin_bp` only the project key (answer, webhook).
+Three blueprints by who may call: `bp` acts as a workspace (raise), `read_bp` takes either a person
+or a workspace token (list, show), `admin_bp` only a person (answer: a lead; webhook: an admin).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
 from store import escalations, webhooks
-from web.common import admin, authenticate, key_or_workspace, load, load_args, store
+from web.common import acting_human, admin, authenticate, key_or_workspace, load, load_args, store
 
 bp = Blueprint("escalations", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -86,7 +86,10 @@ def show(escalation_id: int):
 @admin_bp.post("/escalations/<int:escalation_id>/respond")
 def respond(escalation_id: int):
     a = load(respond_schema)
-    return jsonify(escalations.respond(g.project, escalation_id, a["response"], a["note"], a["by"]))
+    person = acting_human()
+    # a personal credential answers in its person's name; the shared project key may say who it is
+    by = a["by"] if person.human_id is None else person.name
+    return jsonify(escalations.respond(g.project, escalation_id, a["response"], a["note"], by))
 
 
 @admin_bp.get("/project/webhook")

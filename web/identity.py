@@ -10,7 +10,7 @@ from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, fields, validate
 
 from store.workspaces import init_workspace, status, team
-from web.common import authenticate, bearer, limit_ip, load, store
+from web.common import bearer, limit_ip, load, store, workspace_or_human
 
 bp = Blueprint("identity", __name__, url_prefix="/v1")
 
@@ -88,9 +88,10 @@ def bound_to_loopback() -> bool:
         return False
 
 
-#: the routes that act as a workspace: every call authenticates and refreshes presence
+#: the routes that act as a workspace (every call authenticates and refreshes presence); a person may list the
+#: team (web/common.py HUMAN_ROLES)
 team_bp = Blueprint("team", __name__, url_prefix="/v1")
-team_bp.before_request(authenticate)
+team_bp.before_request(workspace_or_human)
 
 
 @team_bp.get("/whoami")

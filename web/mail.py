@@ -7,10 +7,10 @@ from marshmallow import Schema, fields, validate
 
 from store import beads as bead_store
 from store import messages
-from web.common import MAX_ID, authenticate, load, load_args, store
+from web.common import MAX_ID, acting_human, load, load_args, store, workspace_or_human
 
 bp = Blueprint("mail", __name__, url_prefix="/v1")
-bp.before_request(authenticate)
+bp.before_request(workspace_or_human)
 
 Alias = fields.Str(validate=validate.Length(min=1, max=64))
 
@@ -50,6 +50,9 @@ send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), Li
 @bp.post("/mail")
 def send():
     a = load(send_schema)
+    if g.ws is None:  # a person (a lead or above: web/common.py HUMAN_ROLES)
+        return jsonify(messages.send_human_mail(g.project, acting_human().name, a["to"], a["body"], a["subject"],
+                                                a["thread"], a["priority"])), 201
     return jsonify(messages.send_mail(g.project, g.ws, a["to"], a["body"], a["subject"], a["thread"],
                                       a["priority"])), 201
 

@@ -34,10 +34,13 @@ AUTH_SCHEMES = {
                   "description": "A workspace token (from `POST /v1/init`): acts only as that workspace."},
     "projectKey": {"type": "http", "scheme": "bearer", "bearerFormat": "bw_pk_...",
                    "description": "The project key (humans; admin): returned once when the project is created."},
+    "personToken": {"type": "http", "scheme": "bearer", "bearerFormat": "bw_ht_...",
+                    "description": "A person's own token (from `POST /v1/invites/redeem`): acts as that person, "
+                                   "within their role (viewer, lead, admin)."},
 }
 SECURITY: dict[str, list[dict[str, list[str]]]] = {
-    "none": [], "workspace": [{"workspace": []}], "key": [{"projectKey": []}],
-    "either": [{"workspace": []}, {"projectKey": []}]}
+    "none": [], "workspace": [{"workspace": []}], "key": [{"projectKey": []}, {"personToken": []}],
+    "either": [{"workspace": []}, {"projectKey": []}, {"personToken": []}]}
 ERROR_TEXT = {304: "Not modified (If-None-Match names the current ETag)", 400: "Not JSON, or nested too deep",
               401: "No bearer, or an unknown or revoked one", 403: "The bearer may not do this",
               404: "Unknown in the caller's project", 409: "Contradicts the current state",
@@ -79,7 +82,7 @@ class _Document(Schema):
 @lru_cache(maxsize=1)
 def operations() -> dict[str, Op]:
     """Endpoint name -> Op, for every endpoint of the JSON API."""
-    from web import beads, chat, escalations, handoffs, identity, keys, locks, mail, policies, project, sync
+    from web import beads, chat, escalations, handoffs, humans, identity, keys, locks, mail, policies, project, sync
 
     ws, key, either = "workspace", "key", "either"
     return {
@@ -89,11 +92,11 @@ def operations() -> dict[str, Op]:
                             body=identity.init_schema, errors=(403, 409), more={200: r.Init}),
         "team.whoami": Op("The caller's workspace", ws, r.Me),
         "team.team_status": Op("The caller and the team", ws, r.Status),
-        "team.workspaces": Op("The team", ws, r.Workspace, many=True),
-        "beads.list_beads": Op("List beads", ws, r.Bead, many=True, query=beads.list_args, errors=(409,)),
+        "team.workspaces": Op("The team", either, r.Workspace, many=True),
+        "beads.list_beads": Op("List beads", either, r.Bead, many=True, query=beads.list_args, errors=(409,)),
         "beads.create_bead": Op("Create a bead", ws, r.Bead, ok=201, body=beads.create_schema,
                                 errors=(404, 409)),
-        "beads.show_bead": Op("A bead with its comments and claim", ws, r.Bead, errors=(409,)),
+        "beads.show_bead": Op("A bead with its comments and claim", either, r.Bead, errors=(409,)),
         "beads.update_bead": Op("Change a bead (status in_progress claims, closed closes, open releases)", ws,
                                 r.Open, body=beads.update_schema, errors=(409,)),
         "beads.comment": Op("Comment on a bead", ws, r.Comment, ok=201, body=beads.comment_schema, errors=(409,)),
@@ -103,13 +106,13 @@ def operations() -> dict[str, Op]:
         "beads.release": Op("Release the caller's claim", ws, r.Released, errors=(409,)),
         "beads.close": Op("Close a bead", ws, r.Closed, body=beads.close_schema, errors=(409,)),
         "beads.reopen": Op("Reopen a bead", ws, r.Bead, errors=(409,)),
-        "beads.ready": Op("The ready queue", ws, r.Bead, many=True, query=beads.ready_args),
+        "beads.ready": Op("The ready queue", either, r.Bead, many=True, query=beads.ready_args),
         "beads.wait_ready": Op("Wait until a bead (or any bead for the caller) is ready", ws, r.WaitReady,
                                query=beads.wait_ready_args, errors=(404, 409)),
         "beads.explain": Op("Why a bead is or is not ready", ws, r.Explain, errors=(409,)),
         "beads.mine": Op("Beads the caller holds", ws, r.Bead, many=True),
-        "beads.search": Op("Search beads", ws, r.Bead, many=True, query=beads.search_args),
-        "beads.claims": Op("Every claim of the project", ws, r.Claim, many=True),
+        "beads.search": Op("Search beads", either, r.Bead, many=True, query=beads.search_args),
+        "beads.claims": Op("Every claim of the project", either, r.Claim, many=True),
         "sync.sync": Op("Two-way sync of the caller's beads file (JSONL) against its base", ws, r.SyncResult,
                         body=sync.sync_schema, errors=(409,)),
         "sync.file_records": Op("Beads-file records of beads of the caller's repo", ws, r.SyncRecords, parameters=(
@@ -118,7 +121,7 @@ def operations() -> dict[str, Op]:
                         "items": {"type": "string", "minLength": 1, "maxLength": 520}}},)),
         "sync.history": Op("The caller's repo's recent syncs", ws, r.SyncRun, many=True, query=sync.history_args),
         "sync.undo": Op("Undo a sync (as a new change)", ws, r.SyncUndone, errors=(404, 409)),
-        "mail.send": Op("Send mail", ws, r.Sent, ok=201, body=mail.send_schema, errors=(404,)),
+        "mail.send": Op("Send mail", either, r.Sent, ok=201, body=mail.send_schema, errors=(404,)),
         "mail.inbox": Op("Mail and notices received", ws, r.Message, many=True, query=mail.list_args),
         "mail.sent": Op("Mail sent", ws, r.Message, many=True, query=mail.limit_args),
         "mail.search": Op("Search mail", ws, r.Message, many=True, query=mail.search_args),
@@ -178,6 +181,15 @@ def operations() -> dict[str, Op]:
         "project.change_settings": Op("Change project settings (a coordinator or the project key)", either,
                                       r.ProjectSettings, body=project.settings_schema),
         "dashboard_api.mint_link": Op("A one-time dashboard login link", either, r.DashboardLink, ok=201),
+        "humans.list_humans": Op("The persons of the project", key, r.Human, many=True),
+        "humans.add_human": Op("Add a person (an admin): their one-time invite", key, r.HumanInvite, ok=201,
+                               body=humans.add_schema, errors=(409,)),
+        "humans.reinvite": Op("A new invite for a person (the old one stops working)", key, r.HumanInvite,
+                              ok=201, errors=(404,)),
+        "humans.remove_human": Op("Remove a person: their token and sessions end at once", key, r.HumanRemoved),
+        "humans.whoami": Op("The calling person and every project of their login", key, r.HumanMe),
+        "invites.redeem": Op("Redeem an invite: the person's token, shown once", "none", r.Redeemed, ok=201,
+                             body=humans.redeem_schema, errors=(401,)),
     }
 
 
@@ -211,14 +223,14 @@ def _errors(op: Op, has_path_args: bool, write: bool) -> list[int]:
         found |= {507} | ({400, 409, 422} if op.auth != "none" else set())  # disk full; Idempotency-Key
     if op.auth != "none":
         found |= {401, 429}
-    if op.auth == "key" or op.auth == "either":
-        found.add(403)  # a workspace token on a human-only route; a key where a token is needed
+    if op.auth != "none":
+        found.add(403)  # a workspace token on a human-only route; a person where a workspace acts; a role too low
     if op.auth == "none" and op.body is not None:
         found.add(429)  # per client address
     if op.body is not None:
         found |= {400, 408, 413, 422}
     if op.query is not None or op.parameters:
-        found.add(422)
+        found |= {400, 422}  # 400: a query string over MAX_QUERY (web/common.py `load_args`)
     if has_path_args:
         found.add(404)
     return sorted(found)

@@ -504,3 +504,40 @@ class DashboardLink(Open):
     access = _str()  # human | viewer
     project = _str()
     expires_at = _str()
+
+
+class Human(Open):
+    name = _str()
+    email = _str()
+    role = _str()  # viewer | lead | admin
+    joined = fields.Bool(required=True)
+    invite_pending = fields.Bool(required=True)
+    created_at = _str()
+    created_by = _str()
+
+
+class HumanInvite(Human):
+    project = _str()
+    invite = _str()
+    invite_path = _str()
+    invite_expires_at = _str()
+
+
+class HumanRemoved(Open):
+    name = _str()
+    removed = fields.Bool(required=True)
+
+
+class HumanMe(Open):
+    name = _str()
+    role = _str()
+    credential = _str()  # project_key | personal_token
+    project = _str()
+    projects = fields.List(fields.Dict(), required=True)
+
+
+class Redeemed(Open):
+    name = _str()
+    role = _str()
+    project = _str()
+    token = _str()

@@ -26,6 +26,7 @@ from flask_sock import Sock
 
 from store import dashboard, db, waiters
 from store.errors import Unauthorized, Unavailable
+from store.humans import HUMAN_TOKEN_PREFIX, authenticate_token
 from store.workspaces import authenticate_key
 from web.common import bearer, key_or_workspace, store
 from web.dashboard import same_site
@@ -93,7 +94,9 @@ def _credential_check() -> Callable[[], None]:
     def check_in_sql() -> None:
         db.connect()
         try:
-            if token:
+            if token.startswith(HUMAN_TOKEN_PREFIX):
+                authenticate_token(token)  # the person was removed: the feed stops
+            elif token:
                 authenticate_key(token)
             else:
                 record = dashboard.session(st, cookie)
@@ -107,14 +110,14 @@ def _credential_check() -> Callable[[], None]:
 
 def _cookie_reader() -> tuple[int, dict | None]:
     record = dashboard.session(store(), request.cookies.get("bw_session"))
-    if record is not None:
-        dashboard.project_of(record)  # raises Unauthorized when the key was rotated or the viewer revoked
     if record is None:
         raise Unauthorized("log in to the dashboard, or send Authorization: Bearer <token or project key>")
+    # raises Unauthorized when the key was rotated, the person removed or the viewer revoked
+    project = dashboard.project_of(record)
     origin = request.headers.get("Origin")
     if origin and not same_site(origin):
         abort(403, "cross-site websocket refused")  # a cookie must not let another site read the feed
-    return int(record["project"]), None if record["access"] == "human" else record.get("viewer") or {
+    return project.id, None if record["access"] == "human" else record.get("viewer") or {
         "ws": 0, "alias": "", "role": ""}
 
 

@@ -1,0 +1,85 @@
+"""Personal human accounts (store/humans.py): admins add and remove persons; a person redeems an invite
+for a personal token. `bp` takes a person (list and whoami: any role; add, invite, remove: an admin);
+`invite_bp` takes no bearer (the invite is the credential; a person's token may come along to join
+the new project to their login)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+from marshmallow import Schema, fields, validate
+
+from store import humans
+from store.util import iso
+from web.common import acting_human, admin, bearer, limit_ip, load
+
+bp = Blueprint("humans", __name__, url_prefix="/v1")
+bp.before_request(admin)
+invite_bp = Blueprint("invites", __name__, url_prefix="/v1")
+
+
+class AddSchema(Schema):
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    email = fields.Str(load_default="", validate=validate.Length(max=254))
+    role = fields.Str(load_default="lead", validate=validate.OneOf(humans.ROLES))
+
+
+class RedeemSchema(Schema):
+    invite = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+
+
+add_schema, redeem_schema = AddSchema(), RedeemSchema()
+
+
+def _invite_json(row, invite: str) -> dict:
+    return {**humans.human_json(row), "project": g.project.slug, "invite": invite,
+            "invite_path": f"/invite/{invite}", "invite_expires_at": iso(row.invite_expires_ts)}
+
+
+@bp.get("/humans")
+def list_humans():
+    return jsonify(humans.people(g.project))
+
+
+@bp.post("/humans")
+def add_human():
+    a = load(add_schema)
+    row, invite = humans.add(g.project, a["name"], a["email"], a["role"], acting_human())
+    return jsonify(_invite_json(row, invite)), 201
+
+
+@bp.post("/humans/<name>/invite")
+def reinvite(name: str):
+    row, invite = humans.reinvite(g.project, name)
+    return jsonify(_invite_json(row, invite)), 201
+
+
+@bp.delete("/humans/<name>")
+def remove_human(name: str):
+    return jsonify(humans.remove(g.project, name))
+
+
+@bp.get("/humans/me")
+def whoami():
+    person = acting_human()
+    return jsonify({"name": person.name, "role": person.role, "credential": person.credential,
+                    "project": g.project.slug,
+                    "projects": [{"project": p.slug, "role": m.role} for p, m in humans.memberships(person)]})
+
+
+@invite_bp.post("/invites/redeem")
+def redeem():
+    """The invite's personal token, shown this once (`wire human login LINK`)."""
+    limit_ip()  # guessing invites costs the caller's address its budget
+    a = load(redeem_schema)
+    joined = _person_of_bearer()
+    row, token = humans.redeem_invite(a["invite"].rsplit("/", 1)[-1], joined)
+    project = row.project
+    return jsonify({"name": row.name, "role": row.role, "project": project.slug, "token": token}), 201
+
+
+def _person_of_bearer():
+    """The person of a personal token sent along, whose login the new project joins (else None)."""
+    token = bearer()
+    if not token.startswith(humans.HUMAN_TOKEN_PREFIX):
+        return None
+    return humans.authenticate_token(token)[0]
