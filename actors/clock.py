@@ -13,6 +13,7 @@ SCHEDULE = (
     (outbox.redeliver_pending, 5),
     (sweeps.expire_presence, 60),
     (sweeps.reap_stale_claims, 60),
+    (sweeps.notice_idle_claims, 60),
     (sweeps.expire_reservations, 15),
     (escalations.sweep_escalations, 10),
     (sweeps.remind_stuck_mail, 300),

@@ -1,5 +1,5 @@
-"""Periodic sweeps: presence expiry, stale claims, stuck mailbox entries, history retention,
-reservation expiry.
+"""Periodic sweeps: presence expiry, stale claims, holders idle with a claim, stuck mailbox entries,
+history retention, reservation expiry.
 
 Each is idempotent; a short Redis lease (one per period) keeps several workers from doing the
 same pass at once, and the SQL updates they make are conditional anyway.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import dramatiq
 
 from actors.middleware import get_store
-from store import claims, messages, outbox, reservations, retention, workspaces
+from store import claims, gitstate, messages, outbox, reservations, retention, workspaces
 
 
 def _leased(name: str, seconds: int) -> bool:
@@ -30,6 +30,13 @@ def reap_stale_claims() -> None:
     if _leased("stale-claims", 30):
         claims.mark_stale_claims(get_store())
         outbox.publish_pending(get_store())
+
+
+@dramatiq.actor(max_retries=0)
+def notice_idle_claims() -> None:
+    """Tell the coordinators, once per idle spell, of holders idle with a claim (store/gitstate.py)."""
+    if _leased("idle-claims", 30):
+        gitstate.notice_idle_claims(get_store())
 
 
 @dramatiq.actor(max_retries=0)

@@ -386,12 +386,30 @@ def _print_bead(bead: dict[str, Any]) -> None:
         click.echo(f"  {output.clean(line)}")
     if bead.get("description"):
         click.echo("\n" + output.clean(bead["description"], newlines=True).rstrip())
+    _print_commits(bead)
     _print_comments(bead.get("comments") or [])
+
+
+def _print_commits(bead: dict[str, Any]) -> None:
+    """The commits recorded on the bead, then those of its holder's branch not recorded yet."""
+    recorded = bead.get("commits") or []
+    live = bead.get("git") or {}
+    shown = {c.get("sha") for c in recorded}
+    pending = [c for c in live.get("commits") or [] if c.get("sha") not in shown]
+    if not recorded and not pending:
+        return
+    click.echo("\ncommits:")
+    for c in recorded:
+        click.echo(output.clean(f"  {c.get('sha', '?')}  {c.get('subject', '')}  ({c.get('branch') or '-'})"))
+    for c in pending:
+        click.echo(output.clean(f"  {c.get('sha', '?')}  {c.get('subject', '')}  ({live.get('branch') or '-'}, open)"))
 
 
 def _bead_facts(bead: dict[str, Any]) -> list[str]:
     """Claim, labels, dependencies and close reason, one line each."""
     lines = [_claim_line(bead["claim"])] if bead.get("claim") else []
+    if bead.get("claim") and bead.get("git"):
+        lines.append("work: " + git_text(bead["git"]))
     if not bead.get("claim") and bead.get("assignee"):
         lines.append(f"assignee: {bead['assignee']}")
     if bead.get("labels"):
@@ -402,6 +420,15 @@ def _bead_facts(bead: dict[str, Any]) -> list[str]:
     if bead.get("close_reason"):
         lines.append(f"closed: {bead['close_reason']}")
     return lines
+
+
+def git_text(git: dict[str, Any]) -> str:
+    """`on wire/bob, 3 ahead, not merged` (also `1 behind main`): where a claim's work sits."""
+    parts = [f"on {git.get('branch') or '-'}", f"{git.get('ahead', 0)} ahead"]
+    if git.get("behind"):
+        parts.append(f"{git['behind']} behind {git.get('base') or 'the default branch'}")
+    parts.append("merged" if git.get("merged") else "not merged")
+    return ", ".join(parts)
 
 
 def _claim_line(claim: dict[str, Any]) -> str:
@@ -431,6 +458,10 @@ def _print_claim(answer: dict[str, Any]) -> None:
 
 def _print_closed(answer: dict[str, Any]) -> None:
     click.echo(f"closed {_summary(answer.get('bead') or {})}")
+    commits = answer.get("commits") or []
+    if commits:
+        click.echo(f"recorded {len(commits)} commit{'s' if len(commits) != 1 else ''}: "
+                   + ", ".join(c.get("sha", "?") for c in commits))
     unblocked = answer.get("unblocked") or []
     if unblocked:
         click.echo("unblocked (ready now):")

@@ -50,6 +50,10 @@ BANNER_HEADER = "X-Wire-Banner"
 #: Request header confirming the newest mailbox entry (`entry` of a banner item) this worktree has
 #: shown; the server shows every entry after it until a call confirms it (docs/API.md, "Messaging").
 SEEN_HEADER = "X-Wire-Seen"
+#: Calls that wait rather than act: they keep presence but are no command (idle with claim).
+PASSIVE_PATHS = ("/v1/watch", "/v1/wait-ready")
+#: Seconds a computed git state is reused by a long-lived client (`wire mcp`, `wire watch`).
+GIT_STATE_EVERY = 30
 #: The confirmation of a worktree that has shown nothing yet.
 NOTHING_SEEN = "0-0"
 #: Request header carrying the worktree's modified files (a JSON array), which the server auto-reserves;
@@ -374,6 +378,8 @@ class Client:
         self._trusted: set[str] = set()
         #: The newest mailbox entry shown (`X-Wire-Seen`), read from `.wire/seen` on first use.
         self._seen: str | None = None
+        #: (monotonic time, passive, `X-Wire-Git` value) of the last git state computed.
+        self._git_state: tuple[float, bool, str | None] | None = None
         #: A person's own token (`wire --as NAME`, WIRE_HUMAN_TOKEN): when set, every call is that
         #: person's, with their role's permissions, instead of the workspace's (cli/humans.py).
         self.person_token: str | None = None
@@ -480,7 +486,8 @@ class Client:
         as_workspace = auth and not token
         if as_workspace and not self._journal_checked:
             self._replay_journal()
-        sent = {**self.headers(bearer), **self._changed_headers(as_workspace), **(headers or {})}
+        sent = {**self.headers(bearer), **self._changed_headers(as_workspace), **self._git_headers(as_workspace, path),
+                **(headers or {})}
         if as_workspace:
             sent[SEEN_HEADER] = self.seen
         if method in WRITE_METHODS and IDEMPOTENCY_HEADER not in sent:
@@ -585,6 +592,36 @@ class Client:
         paths = local.changed_paths(self.workspace.root)
         return {} if paths is None else changed_headers(paths)
 
+    def _git_headers(self, as_workspace: bool, path: str) -> dict[str, str]:
+        """`X-Wire-Git` while this worktree holds claims (cli/gitstate.py): computed at most once per
+        `GIT_STATE_EVERY` seconds, and afresh before a close (it records the commits)."""
+        if not as_workspace or self.workspace is None:
+            return {}
+        import time
+
+        from cli import gitstate
+
+        passive = path in PASSIVE_PATHS
+        fresh = path.endswith("/close")
+        cached = self._git_state
+        if cached is None or fresh or cached[1] != passive or time.monotonic() - cached[0] > GIT_STATE_EVERY:
+            cached = self._git_state = (time.monotonic(), passive, gitstate.header(self.workspace.root, not passive))
+        return {gitstate.GIT_HEADER: cached[2]} if cached[2] else {}
+
+    def _held(self, ref: str, answer: Any, held: bool) -> Any:
+        """Keep `.wire/claims.json` in step with a claim change that the server accepted."""
+        if self.workspace is not None:
+            from cli import gitstate
+
+            bead = answer.get("bead", answer) if isinstance(answer, dict) else None
+            ref = bead.get("id") or ref if isinstance(bead, dict) else ref
+            if held:
+                gitstate.record_claim(self.workspace.root, ref)
+            else:
+                gitstate.drop_claim(self.workspace.root, ref)
+            self._git_state = None
+        return answer
+
     @property
     def seen(self) -> str:
         """The newest mailbox entry this worktree has shown (`.wire/seen`; in memory without a worktree)."""
@@ -673,9 +710,11 @@ class Client:
         from cli import offline
 
         body = _compact(body)
-        return self._through(self.request("PATCH", bead_path(ref), body=body,
-                                          offline=lambda key, exc: offline.update_locally(self, ref, body, key, exc)),
-                             ref)
+        answer = self.request("PATCH", bead_path(ref), body=body,
+                              offline=lambda key, exc: offline.update_locally(self, ref, body, key, exc))
+        if body.get("status") in ("in_progress", "closed", "open"):
+            answer = self._held(ref, answer, body["status"] == "in_progress")
+        return self._through(answer, ref)
 
     def comment(self, ref: str, text: str) -> Any:
         """`POST /v1/beads/<ref>/comments` (journaled offline)."""
@@ -691,17 +730,19 @@ class Client:
 
     def claim(self, ref: str, jump_in: str | None = None) -> Any:
         """`POST /v1/beads/<ref>/claim`.  Raises: ClaimRejected: someone else holds it, or not claimable."""
-        return self._through(self.post(bead_path(ref, "claim"), {"jump_in": jump_in}, offline=f"claim {ref}"), ref)
+        answer = self.post(bead_path(ref, "claim"), {"jump_in": jump_in}, offline=f"claim {ref}")
+        return self._through(self._held(ref, answer, True), ref)
 
     def release(self, ref: str, reason: str | None = None) -> Any:
         """`DELETE /v1/beads/<ref>/claim` (journaled offline); a person gives the holder a `reason`."""
         body = {"reason": reason} if reason else None
-        return self._through(self.request("DELETE", bead_path(ref, "claim"), body=body, offline=f"release {ref}"),
-                             ref)
+        answer = self.request("DELETE", bead_path(ref, "claim"), body=body, offline=f"release {ref}")
+        return self._through(self._held(ref, answer, False), ref)
 
     def close(self, ref: str, reason: str | None = None) -> Any:
         """`POST /v1/beads/<ref>/close`: answers the bead and the beads it unblocked (journaled offline)."""
-        return self._through(self.post(bead_path(ref, "close"), {"reason": reason}, offline=f"close {ref}"), ref)
+        answer = self.post(bead_path(ref, "close"), {"reason": reason}, offline=f"close {ref}")
+        return self._through(self._held(ref, answer, False), ref)
 
     def reopen(self, ref: str) -> Any:
         """`POST /v1/beads/<ref>/reopen` (journaled offline)."""

@@ -205,6 +205,26 @@ def _print_status(answer: dict[str, Any]) -> None:
         click.echo("no workspaces in the team yet")
         return
     click.echo(output.table([_member_row(w, me.get("id")) for w in team], TEAM_HEADERS))
+    lines = _work_lines(team)
+    if lines:
+        click.echo()
+        for line in lines:
+            click.echo(output.clean(line))
+
+
+def _work_lines(team: list[dict[str, Any]]) -> list[str]:
+    """Per claim: `bd-12 bob on wire/bob, 3 ahead, not merged`; per idle holder: `bob idle with claim`."""
+    from cli.beads import git_text
+
+    lines = []
+    for ws in team:
+        if ws.get("idle_with_claim"):
+            lines.append(f"{ws.get('alias', '?')} idle with claim for {ws.get('idle_minutes', '?')} min "
+                         f"(no command, no file change)")
+        for claim in ws.get("claims") or []:
+            if claim.get("git"):
+                lines.append(f"{claim.get('bead', '?')} {ws.get('alias', '?')} {git_text(claim['git'])}")
+    return lines
 
 
 def _identity(me: dict[str, Any], project: dict[str, Any] | None) -> str:
@@ -217,6 +237,7 @@ def _member_row(ws: dict[str, Any], my_id: Any) -> list[str]:
     alias = f"{ws.get('alias', '?')}{' (you)' if ws.get('id') == my_id else ''}"
     claims = ", ".join(_claim_text(c) for c in ws.get("claims") or []) or "-"
     state = ws.get("status") or ("online" if ws.get("online") else "offline")
+    state = "idle with claim" if ws.get("idle_with_claim") else state
     return [alias, ws.get("human") or "-", ws.get("role") or "-", _repo_name(ws.get("repo")),
             ws.get("branch") or "-", ws.get("hostname") or "-", state, claims,
             output.ago(ws.get("last_seen"))]

@@ -22,6 +22,7 @@ from store.beads import (
 )
 from store.acting import is_human
 from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld
+from store.gitstate import claim_git, commits_of, record_commits
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
@@ -276,11 +277,14 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
     Raises:
         Conflict: another workspace holds it.
     """
+    # the closer's git state (this very request's header, kept with presence): its commits naming the bead
+    git = (st.redis.presence_of(project.id, ws.id) or {}).get("git")
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
         current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         if current is not None and current.workspace_id != ws.id:
             raise Conflict(f"{bead.ref} is held by {current.workspace.alias}; only the holder closes it")
+        record_commits(bead, git)
         graph = load_graph(project.id)
         before = set(graph.ready(now()))
         if current is not None:
@@ -293,7 +297,8 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
                                                   "unblocked": [graph.nodes[pk].ref for pk in unblocked]},
                       workspace_id=ws.id, bead_ref=bead.ref)
         announce(project.id, ws, unblocked, "unblocked")
-    return {"bead": bead_full_json(bead), "unblocked": beads_json(beads_by_pk(unblocked))}
+    return {"bead": bead_full_json(bead), "unblocked": beads_json(beads_by_pk(unblocked)),
+            "commits": commits_of(bead.id)}
 
 
 def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
@@ -356,8 +361,13 @@ def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:
                   .where(Claim.project == project.id).order_by(Claim.claimed_ts))
     beats = st.redis.last_beats(project.id)
     epics = epics_of(project.id, [c.bead_id for c in claims])
-    return [claim_json(c, c.workspace, c.bead, epics.get(c.bead_id), is_stale(st, project, c.workspace, beats))
-            for c in claims]
+    online = st.redis.presence(project.id, now() - st.settings.presence_ttl) if claims else {}
+    out = []
+    for c in claims:
+        view = claim_json(c, c.workspace, c.bead, epics.get(c.bead_id), is_stale(st, project, c.workspace, beats))
+        view["git"] = claim_git(online.get(c.workspace_id, (0.0, {}))[1].get("git"), c.bead.ref)  # as the team view
+        out.append(view)
+    return out
 
 
 def epics_of(project_id: int, pks: list[int]) -> dict[int, dict[str, Any]]:

@@ -307,12 +307,14 @@ def team(st: Store, project: Project, f: Filters) -> dict[str, Any]:
         rows.append({"id": ws_id, "alias": alias, "role": role, "human": human, "repo_id": repo_id,
                      "repo": repos.get(repo_id, ""), "host": fields.get("host") or host,
                      "branch": fields.get("branch", ""), "last_seen": iso(seen), "seen_ts": seen,
-                     "state": _presence_state(ts - seen, st.settings.presence_ttl, stale_after)})
+                     "state": _presence_state(ts - seen, st.settings.presence_ttl, stale_after),
+                     "beat": beat, "git": fields.get("git")})
     counts = Counter(r["state"] for r in rows)
     rows = [r for r in rows if _team_match(r, f)]
     rows.sort(key=lambda r: (PRESENCE_STATES.index(r["state"]), r["alias"]))
     page, pages = _page(rows, f.page, TEAM_PAGE)
     _add_claims(page)
+    _add_idle(st, project, page, ts)
     _add_reservations(st, project, page, ts)
     return {"rows": page, "total": len(rows), "pages": pages, "counts": {s: counts.get(s, 0) for s in PRESENCE_STATES},
             "roles": sorted({r["role"] for r in rows}), "repos": repos}
@@ -341,6 +343,19 @@ def _add_claims(rows: list[dict[str, Any]]) -> None:
              .where(Claim.workspace.in_(list(by_id))).order_by(Claim.claimed_ts))
     for ws_id, stale, pk, ref, title in query.tuples():
         by_id[ws_id]["claims"].append({"pk": pk, "ref": ref, "title": title, "stale": bool(stale)})
+
+
+def _add_idle(st: Store, project: Project, rows: list[dict[str, Any]], ts: float) -> None:
+    """`idle_with_claim` of each row (store/gitstate.py) and each claim's git state (branch, ahead)."""
+    from store.gitstate import claim_git, idle_minutes_setting, idle_since, idle_view
+
+    minutes = idle_minutes_setting(project.id) if any(r["claims"] for r in rows) else 0
+    for r in rows:
+        online = r["beat"] is not None and ts - r["beat"] <= st.settings.presence_ttl
+        since = idle_since({"git": r["git"]}, bool(r["claims"]), r["beat"], ts, minutes) if online else None
+        r.update(idle_view(since, ts))
+        for c in r["claims"]:
+            c["git"] = claim_git(r["git"], c["ref"])
 
 
 def _add_reservations(st: Store, project: Project, rows: list[dict[str, Any]], ts: float) -> None:
@@ -442,6 +457,9 @@ def bead_page(st: Store, project: Project, pk: int) -> dict[str, Any]:
     record = bead_full_json(bead)
     history = (Event.select().where(Event.project == project.id, Event.bead_ref == bead.ref)
                .order_by(Event.id.desc()).limit(100))
+    from store.gitstate import bead_git
+
+    record.update(bead_git(st, bead))  # recorded commits, and the holder's live git state
     return {"bead": record, "pk": pk, "repo": graph.repos[bead.repo_id][1],
             "reasons": graph.not_ready_reasons(pk, now()),
             "blockers": [_link(graph, t, w) for t, w in graph.blockers.get(pk, ())],
@@ -739,6 +757,8 @@ def _summary(kind: str, d: dict[str, Any]) -> str:
         return f"released {bead}{held}"
     if kind == "claim.stale":
         return f"claim on {bead} went stale"
+    if kind == "claim.idle":
+        return f"idle with a claim on {', '.join(map(str, d.get('beads') or []))}"
     if kind == "bead.closed":
         return f"closed {bead}" + (f": {d['reason']}" if d.get("reason") else "")
     if d.get("redacted"):

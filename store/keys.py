@@ -29,6 +29,7 @@ project lands in one Redis Cluster slot. `ns` is `Settings.namespace` (default `
 | `<ns>:{p:<id>}:session:<sha256>`  | string | store/dashboard.py | idle timeout, renewed on use; dashboard session -> JSON (access, csrf, created; a person's: `human` row id, re-checked each request, and `as`, the membership shown) |
 | `<ns>:{p:<id>}:waiters`           | zset   | enter.lua (store/waiters.py) | none; member = lease id, score = lease expiry (s); the project's held waiters |
 | `<ns>:{p:<id>}:waiters:<owner>`   | zset   | enter.lua (store/waiters.py) | the same, for one credential (`w<ws>`, `key`, `s<session digest>`) |
+| `<ns>:{p:<id>}:idle`              | hash   | store/gitstate.py (idle sweep) | none; field <ws> -> start of the idle spell the coordinators were told of; dropped once the holder is active |
 
 Pub/Sub channel (not a key): `<ns>:{p:<id>}:wake` carries, as its message, the name of a stream of the
 project that just got an entry (publish.lua, heartbeat.lua, reclaim.lua, `RedisStore.add_event`), so
@@ -132,6 +133,9 @@ class Keys:
 
     def owner_waiters_key(self, project_id: int, owner: str) -> str:
         return f"{self._p(project_id)}:waiters:{owner}"
+
+    def idle_noticed_key(self, project_id: int) -> str:
+        return f"{self._p(project_id)}:idle"
 
     def wake_channel(self, project_id: int) -> str:
         """The Pub/Sub channel announcing new entries in the project's streams (not a key)."""

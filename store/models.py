@@ -346,6 +346,19 @@ class SyncChange(BaseModel):
         indexes = ((("run", "bead"), True),)
 
 
+class BeadCommit(BaseModel):
+    """A commit that names its bead, recorded when the bead is closed (schema 9): where the work went."""
+
+    bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", backref="commits")
+    sha = pw.CharField(max_length=40)
+    subject = pw.CharField(max_length=200, default="")
+    branch = pw.CharField(max_length=200, default="")
+    ts = pw.DoubleField()
+
+    class Meta:
+        indexes = ((("bead", "sha"), True),)
+
+
 class Human(BaseModel):
     """A person of a project (schema 11): a name, a role, a personal token, a one-time invite.
 
@@ -373,5 +386,6 @@ V3_MODELS = [Escalation, Webhook, WebhookDelivery, Policy, PolicyHead]
 V4_MODELS = [Handoff]
 V5_MODELS = [RequestLog]
 V7_MODELS = [SyncRun, SyncChange]
+V9_MODELS = [BeadCommit]
 V11_MODELS = [Human]
-ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS + V11_MODELS
+ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS + V9_MODELS + V11_MODELS

@@ -434,6 +434,38 @@ class RedisStore:
             parsed = [json.loads(value) for value in raw]
         return {int(ws): (score, info) for (ws, score), info in zip(online, parsed)}
 
+    def presence_of(self, project_id: int, workspace_id: int) -> dict[str, Any] | None:
+        """One workspace's presence fields (branch, host, git), None when it has none."""
+        try:
+            raw = self.client.hget(self.keys.presence_key(project_id), str(workspace_id))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return json.loads(raw) if raw else None
+
+    def idle_noticed(self, project_id: int) -> dict[int, float]:
+        """Workspaces whose current idle spell was already told: id -> the spell's start."""
+        try:
+            fields = self.client.hgetall(self.keys.idle_noticed_key(project_id))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return {int(ws): float(start) for ws, start in fields.items()}
+
+    def mark_idle_noticed(self, project_id: int, workspace_id: int, start: float) -> bool:
+        """True for the first caller of an idle spell (HSETNX): only that one sends the notice."""
+        try:
+            return bool(self.client.hsetnx(self.keys.idle_noticed_key(project_id), str(workspace_id), repr(start)))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
+    def clear_idle_noticed(self, project_id: int, workspace_ids: list[int]) -> None:
+        """Forget the told spells of these workspaces (active again, or gone): their next spell is told."""
+        if not workspace_ids:
+            return
+        try:
+            self.client.hdel(self.keys.idle_noticed_key(project_id), *map(str, workspace_ids))
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+
     def last_beats(self, project_id: int) -> dict[int, float]:
         """Every workspace's last heartbeat known to Redis (online or not)."""
         try:

@@ -18,6 +18,7 @@ from store.models import (
     V4_MODELS,
     V5_MODELS,
     V7_MODELS,
+    V9_MODELS,
     V11_MODELS,
     Outbox,
     SchemaVersion,
@@ -99,6 +100,9 @@ def migrate() -> int:
                 _add_column_in_place("project", "ready_scope", "TEXT NOT NULL DEFAULT 'all'")
                 _add_column_in_place("project", "idle_claim_minutes", "INTEGER NOT NULL DEFAULT 30")
                 SchemaVersion.create(version=8, applied_ts=now())
+            if version < 9:
+                db.database.create_tables(V9_MODELS, safe=True)  # commits recorded on closed beads
+                SchemaVersion.create(version=9, applied_ts=now())
             if version < 11:  # personal human accounts (store/humans.py)
                 db.database.create_tables(V11_MODELS, safe=True)
                 db.database.execute_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {HUMAN_INDEX} "

@@ -18,6 +18,7 @@ from store.acting import HUMAN_ROLE
 from store.beads import claim_view
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
+from store.gitstate import claim_git, idle_minutes_setting, idle_since, idle_view, presence_git
 from store.models import Claim, Project, Repo, Workspace
 from store.redis import NO_RATE, Beat
 from store.repos import normalise_origin, repo_name
@@ -273,10 +274,11 @@ def forget_workspace(workspace_id: int) -> None:
 
 
 def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None = None,
-              charge: bool = True) -> Beat:
+              charge: bool = True, git: dict[str, Any] | None = None) -> Beat:
     """Refresh presence in Redis and read the banner; persist last_seen to SQL at most once a minute.
     `seen`: the newest mailbox entry the client confirms it has shown (`RedisStore.heartbeat`);
     `charge` False: the token and project rate buckets are not charged (an init paid per address).
+    `git`: the holder's validated git state (header `X-Wire-Git`), kept with presence (store/gitstate.py).
 
     Raises:
         Unauthorized: the workspace was revoked (checked in Redis: auth caches may lag).
@@ -285,7 +287,9 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
     from store.limits import rates
 
     ts = now()
-    presence = {"branch": branch[:200], "host": (host or ws.hostname)[:255], "alias": ws.alias}
+    presence: dict[str, Any] = {"branch": branch[:200], "host": (host or ws.hostname)[:255], "alias": ws.alias}
+    if git is not None:
+        presence["git"] = presence_git(git, ts)
     shape = rates(st.settings) if charge else {"token": NO_RATE, "project": NO_RATE}
     # back after the presence TTL (or first seen): `presence.online` on the event stream, in the same script
     online = {"workspace": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human,
@@ -362,12 +366,25 @@ def team(st: Store, project: Project) -> list[dict[str, Any]]:
         holder = by_id.get(ws_id)
         if holder is None:
             continue
-        # the Claim object of the API (with repo, alias, human), like GET /v1/claims
-        claims.setdefault(ws_id, []).append(
-            claim_view(holder.alias, holder.human, claimed_ts, is_stale(st, project, holder, beats), reason,
-                       (ref, repo, title), epics.get(bead_id)))
+        # the Claim object of the API (with repo, alias, human), like GET /v1/claims, plus its git state
+        view = claim_view(holder.alias, holder.human, claimed_ts, is_stale(st, project, holder, beats), reason,
+                          (ref, repo, title), epics.get(bead_id))
+        view["git"] = claim_git(online.get(ws_id, (0.0, {}))[1].get("git"), ref)
+        claims.setdefault(ws_id, []).append(view)
     out = [workspace_json(ws, ws.repo, online.get(ws.id), claims.get(ws.id)) for ws in workspaces]
+    _mark_idle(project, out, online, claims)
     return sorted(out, key=lambda w: (not w["online"], w["alias"]))
+
+
+def _mark_idle(project: Project, members: list[dict[str, Any]], online: dict[int, tuple[float, dict[str, Any]]],
+               claims: dict[int, list[dict[str, Any]]]) -> None:
+    """Each member's `idle_with_claim` (and since when): online, holding claims, and neither a command
+    run nor a file changed for the project's `idle_claim_minutes`."""
+    ts = now()
+    minutes = idle_minutes_setting(project.id) if claims else 0
+    for member in members:
+        beat, info = online.get(member["id"], (0.0, {}))
+        member.update(idle_view(idle_since(info, member["id"] in claims, beat, ts, minutes) if beat else None, ts))
 
 
 def status(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:

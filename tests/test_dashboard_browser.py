@@ -229,3 +229,59 @@ def test_wire_dashboard_open_hands_the_link_to_the_browser(team, tmp_path):
     answer = Wire(alice.cwd, {**alice.env, "BROWSER": opener}).json("dashboard", "--open")
     assert answer["opened"] is True and out.read_text() == answer["url"]
     assert answer["url"].startswith(alice.env["WIRE_URL"] + "/login/")
+
+
+def test_the_bead_page_lists_the_commits_of_its_claim_live_and_after_close(stack, page, tmp_path):
+    """bob claims a bead in a git worktree on `wire/bob` and commits twice naming it (one subject
+    carries markup): the bead page shows where the work sits, and after `wire close` the recorded commits."""
+    from playwright.sync_api import expect
+
+    root = Path(__file__).resolve().parents[1]
+    project, wires, key = f"git{time.time_ns() % 10**9}", [], None
+    for i, name in enumerate(("alice", "bob")):
+        repo = make_repo(tmp_path, f"clone{i}", "git@github.com:acme/shop.git")
+        env = {**os.environ, "WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
+               "HOME": str(tmp_path / f"home{i}"), "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": f"{name}@x",
+               "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": f"{name}@x",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+        for var in ("WIRE_JSON", "WIRE_PROJECT_KEY"):
+            env.pop(var, None)
+        wire = Wire(repo, env)  # PYTHONPATH: this tree's `wire`, which sends the git state
+        result = wire.json("init", "--project", project, "--alias", name, *(["--key", key] if key else []))
+        key = key or result["project_key"]
+        wires.append(wire)
+    alice, bob = wires
+    bead = bob.json("create", "Round the cart total")["id"]
+    _git(bob, "commit", "-q", "--allow-empty", "-m", "start")
+    _git(bob, "checkout", "-q", "-b", "wire/bob")
+    bob("claim", bead)
+    _git(bob, "commit", "-q", "--allow-empty", "-m", f"{bead}: total rounds half up")
+    _git(bob, "commit", "-q", "--allow-empty", "-m", f"{bead}: <img src=x onerror=\"window.__pwned = 3\">")
+    first = _git(bob, "rev-parse", "--short", "HEAD~1")
+    bob("status")  # presence now carries the git state
+    login(page, alice, key)
+    base = page.url.rsplit("/", 1)[0]
+    page.goto(base + "/work")
+    page.locator("#col-in_progress a.ref", has_text=bead).click()
+    expect(page.locator("p.git-live")).to_contain_text("wire/bob")
+    expect(page.locator("p.git-live")).to_contain_text("2 ahead")
+    expect(page.locator("p.git-live")).to_contain_text("not yet merged")
+    commits = page.locator("#bead-commits")
+    expect(commits).to_contain_text(first)
+    expect(commits).to_contain_text("total rounds half up")
+    assert '<img src=x onerror="window.__pwned = 3">' in commits.inner_text()  # shown as text
+    assert page.evaluate("window.__pwned") is None
+    bead_url = page.url
+    bob("close", bead)
+    page.goto(bead_url)
+    expect(page.locator("#bead-commits li:not(.live)")).to_have_count(2)
+    expect(page.locator("#bead-commits")).to_contain_text(first)
+    assert page.locator("p.git-live").count() == 0  # closed: no live state, the recorded commits stay
+    shot(page, "bead-commits")
+
+
+def _git(wire: Wire, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=wire.cwd, env=wire.env, check=True, capture_output=True,
+                          text=True).stdout.strip()

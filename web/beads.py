@@ -10,6 +10,7 @@ from store import claims as claim_store
 from store import readiness
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
 from store.acting import person_workspace
+from store.gitstate import bead_git
 from web.common import acting_human, load, load_args, start_waiting, store, workspace_or_human
 from web.identity import ROLE
 
@@ -135,7 +136,9 @@ def create_bead():
 
 @bp.get("/beads/<path:ref>")
 def show_bead(ref: str):
-    return jsonify(bead_store.bead_full_json(bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)))
+    bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
+    # the commits recorded on it, and while claimed its holder's live git state
+    return jsonify({**bead_store.bead_full_json(bead), **bead_git(store(), bead)})
 
 
 @bp.patch("/beads/<path:ref>")

@@ -92,6 +92,7 @@ def authenticate() -> None:
     from store.util import now
     from store.workspaces import authenticate as auth
     from store.workspaces import heartbeat
+    from web.gitstate import git_from_header
 
     token = bearer()
     if not token:
@@ -100,7 +101,7 @@ def authenticate() -> None:
         g.ws, g.project = auth(token)
     try:
         beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""),
-                         request.headers.get("X-Wire-Host", ""), seen_entry())
+                         request.headers.get("X-Wire-Host", ""), seen_entry(), git=git_from_header())
     except Unauthorized:
         from store.workspaces import forget_token
 

@@ -44,6 +44,34 @@ class Epic(Open):
     title = _str()
 
 
+class GitCommit(Open):
+    sha = _str()
+    bead = fields.Str()
+    subject = fields.Str()
+    ts = fields.Float(allow_none=True)
+
+
+class GitState(Open):
+    """Where a claim's work sits: its holder's branch against the default branch (header `X-Wire-Git`)."""
+
+    branch = _str()
+    head = fields.Str()
+    base = fields.Str()
+    ahead = fields.Int(required=True)
+    behind = fields.Int(required=True)
+    merged = fields.Bool(required=True)
+    commits = fields.List(fields.Nested(GitCommit), required=True)
+
+
+class RecordedCommit(Open):
+    """A commit recorded on a bead when it was closed."""
+
+    sha = _str()
+    subject = _str()
+    branch = _str()
+    at = _str()
+
+
 class Claim(Open):
     alias = _str()
     human = _str()
@@ -54,6 +82,7 @@ class Claim(Open):
     repo = fields.Str()
     title = fields.Str()
     epic = fields.Nested(Epic, allow_none=True)
+    git = fields.Nested(GitState, allow_none=True)
 
 
 class Workspace(Open):
@@ -69,6 +98,9 @@ class Workspace(Open):
     status = _str()
     last_seen = _maybe_str()
     claims = fields.List(fields.Nested(Claim), required=True)
+    idle_with_claim = fields.Bool()
+    idle_since = fields.Str()
+    idle_minutes = fields.Int()
 
 
 class ProjectRef(Open):
@@ -133,6 +165,8 @@ class Bead(Open):
     comments = fields.List(fields.Nested(Comment))
     repo = _str()
     claim = fields.Nested(Claim, required=True, allow_none=True)
+    commits = fields.List(fields.Nested(RecordedCommit))  # GET /v1/beads/<ref>
+    git = fields.Nested(GitState, allow_none=True)  # GET /v1/beads/<ref>, while claimed
 
 
 class ClaimAnswer(Open):
@@ -150,6 +184,7 @@ class Released(Open):
 class Closed(Open):
     bead = fields.Nested(Bead, required=True)
     unblocked = fields.List(fields.Nested(Bead), required=True)
+    commits = fields.List(fields.Nested(RecordedCommit), required=True)
 
 
 class Brief(Open):
