@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 10
 
 
 class SchemaVersion(BaseModel):
@@ -341,10 +341,28 @@ class SyncChange(BaseModel):
         indexes = ((("run", "bead"), True),)
 
 
+class JoinKey(BaseModel):
+    """A single-use key that lets one agent join its project with `wire init --join-key` (schema v10).
+
+    Only its hash is stored. A human (the project key) or a coordinator makes one for the agent it
+    onboards; it dies when used, or when it expires (the retention sweep deletes it then).
+    """
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    key_hash = pw.CharField(max_length=64, unique=True)
+    #: who made it: "project key" or the coordinator's alias
+    created_by = pw.CharField(max_length=64)
+    created_ts = pw.DoubleField()
+    expires_ts = pw.DoubleField(index=True)
+    used_ts = pw.DoubleField(null=True)
+    workspace = pw.ForeignKeyField(Workspace, null=True, on_delete="SET NULL")
+
+
 V1_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]
 V2_MODELS = [Message, Delivery, Subscription]
 V3_MODELS = [Escalation, Webhook, WebhookDelivery, Policy, PolicyHead]
 V4_MODELS = [Handoff]
 V5_MODELS = [RequestLog]
 V7_MODELS = [SyncRun, SyncChange]
-ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS
+V10_MODELS = [JoinKey]
+ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS + V10_MODELS

@@ -18,6 +18,7 @@ from store.models import (
     V4_MODELS,
     V5_MODELS,
     V7_MODELS,
+    V10_MODELS,
     Outbox,
     SchemaVersion,
     Workspace,
@@ -86,6 +87,9 @@ def migrate() -> int:
                 db.database.create_tables(V7_MODELS, safe=True)  # sync history (undo)
                 _add_raw_column()  # how each bead's record is written back
                 SchemaVersion.create(version=7, applied_ts=now())
+            if version < 10:
+                db.database.create_tables(V10_MODELS, safe=True)  # join keys (an agent onboards itself)
+                SchemaVersion.create(version=10, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee
 
-from store import Store, db, outbox
+from store import Store, db, joinkeys, outbox
 from store.beads import claim_view
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
@@ -63,6 +63,8 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)
         if ws is not None and project is not None and ws.project_id == project.id:
             return _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
+    if joinkeys.is_join_key(bearer):
+        return _join_with_key(project, slug, bearer, canonical, alias, role or DEFAULT_ROLE, human, hostname, path)
     project_key = None
     if project is None:
         if not may_create:
@@ -79,6 +81,22 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
                       workspace_id=ws.id)
     return {"project": project_json(project), "workspace": workspace_json(ws, repo.canonical), "token": token,
             "project_key": project_key, "created": True}
+
+
+def _join_with_key(project: Project | None, slug: str, key: str, canonical: str, alias: str | None, role: str,
+                   human: str, hostname: str, path: str) -> dict[str, Any]:
+    """A new workspace registered with a single-use join key (store/joinkeys.py), used up in the
+    same transaction."""
+    row = joinkeys.check(project, slug, key, role)
+    token = new_secret(WORKSPACE_TOKEN_PREFIX)
+    with db.transaction():
+        repo = _repo(project, canonical)
+        ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
+        joinkeys.consume(row, ws)
+        outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical,
+                                                       "join_key_by": row.created_by}, workspace_id=ws.id)
+    return {"project": project_json(project), "workspace": workspace_json(ws, repo.canonical), "token": token,
+            "project_key": None, "created": True}
 
 
 def _create_project(slug: str) -> tuple[Project, str]:
