@@ -301,6 +301,8 @@ def _matrix() -> dict[str, list[Probe]]:
         "keys.rotate": [p("key_b", "POST", "/project/key/rotate", {})],
         "dashboard_api.mint_link": [p("eve", "POST", "/dashboard/link", {}, None),
                                     p("key_b", "POST", "/dashboard/link", {}, None)],
+        # B's key makes a key for B only (A's name appears nowhere); B's developer may not make one
+        "joinkeys.create": [p("key_b", "POST", "/join-keys", {}, 201), p("eve", "POST", "/join-keys", {}, 403)],
     }
 
 
@@ -353,6 +355,9 @@ DASHBOARD: dict[str, list[tuple[str, str, Any]]] = {
     "dashboard.answer": [("POST", "/escalations/{esc}/answer", 404)],
     "dashboard.activity": [("GET", "/activity", 200)],
     "dashboard.policy": [("GET", "/policy", 200)],
+    "dashboard.add_agent": [("GET", "/agents/add", 200)],
+    "dashboard.add_agent_post": [("POST", "/agents/add", 200)],  # a key for B, shown to B
+    "llms.llms_txt": [("GET", "/llms.txt", 200)],
     "dashboard.login": [("GET", "/login", 200)],
     "dashboard.login_post": [("POST", "/login", 403)],  # no CSRF cookie of the login form
     "dashboard.login_link": [("GET", "/login/1.notarealsecretnotarealsecret", 401)],

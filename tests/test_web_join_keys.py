@@ -160,3 +160,55 @@ def test_a_guide_naming_a_missing_option_cannot_be_built(monkeypatch):
     with pytest.raises(LookupError, match="wire grab"):
         llms.render("http://y")
     llms.render.cache_clear()
+
+
+# -- the dashboard's "Add an agent" page -------------------------------------------------------------
+
+def login(client, bearer: str) -> None:
+    from tests.test_dashboard import redeem
+
+    link = client.post("/v1/dashboard/link", headers={"Authorization": f"Bearer {bearer}"}, json={})
+    assert redeem(client, link.json["path"]).status_code == 303
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_the_add_an_agent_page_makes_a_join_key_that_works_once(app, lead, make_agent):
+    browser = app.test_client()
+    login(browser, make_agent.keys["shop"])
+    team = browser.get("/team").get_data(as_text=True)
+    assert 'href="/agents/add"' in team
+    page = browser.get("/agents/add").get_data(as_text=True)
+    assert "http://localhost/llms.txt" in page and "Project: shop" in page and "bw_jk_" not in page
+    made = browser.post("/agents/add", data={"csrf_token": csrf_of(page)})
+    assert made.status_code == 200
+    text = made.get_data(as_text=True)
+    key = re.search(r"Join key \(single use, valid until [^)]+\): (bw_jk_[A-Za-z0-9_-]+)", text).group(1)
+    assert join(browser, key).status_code == 201
+    assert join(browser, key, alias="again").status_code == 410
+    assert JoinKey.get().created_by.startswith("dashboard")
+
+
+def test_the_page_refuses_a_post_without_csrf_and_a_read_only_session(app, lead, make_agent):
+    browser = app.test_client()
+    login(browser, make_agent.keys["shop"])
+    assert browser.post("/agents/add", data={}).status_code == 403
+    viewer = app.test_client()
+    login(viewer, lead.token)
+    page = viewer.get("/agents/add").get_data(as_text=True)
+    assert "can only read" in page
+    assert viewer.post("/agents/add", data={"csrf_token": csrf_of(page)}).status_code == 403
+    assert JoinKey.select().count() == 0
+
+
+def test_the_page_escapes_the_project_name_it_shows(app, make_agent):
+    from store.models import Project
+
+    make_agent(project="evil", alias="e")
+    Project.update(slug="ev<script>il").where(Project.slug == "evil").execute()  # as if it got in somehow
+    browser = app.test_client()
+    login(browser, make_agent.keys["evil"])
+    html = browser.get("/agents/add").get_data(as_text=True)
+    assert "<script>il" not in html and "ev&lt;script&gt;il" in html
