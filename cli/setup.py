@@ -65,7 +65,7 @@ command; the same tools are on the `wire` MCP server).
   them (`wire mail open`, `wire chat reply ALIAS MESSAGE`).
 - Ask a teammate: `wire mail send ALIAS "..."`; blocked on an answer: `wire chat ask ALIAS "..."`;
   a decision for a human: `wire escalate SUBJECT SITUATION --option A --option B`.
-- Your rules: `wire policy`. Nothing to do: `wire watch --ready --timeout 600`.
+- Your rules: `wire policy`. Nothing to do: `wire watch --timeout 600`.
 - Before you stop: `wire handoff "what is done, what is next, what to watch out for"`: your next
   run starts with no memory of this one.
 """
@@ -324,8 +324,8 @@ def _merge_hooks(data: dict[str, Any], hooks: dict[str, dict[str, Any]]) -> None
     data["hooks"] = current
 
 
-#: A hook command that runs `wire` (by name, or by a path ending in /wire, maybe quoted).
-OURS = re.compile(r"(?:^|[\s(/])wire'? ")
+#: A hook command that starts with `wire` or `$(wire` (by name, or by a path ending in /wire, maybe quoted).
+OURS = re.compile(r"(?:^|\$\()(?:'[^']*/|[^\s'()]*/)?wire'? ")
 
 
 def _ours(group: Any) -> bool:

@@ -229,3 +229,12 @@ def test_without_wire_anywhere_setup_warns(worktree, monkeypatch, tmp_path_facto
     monkeypatch.setattr(sys, "executable", str(tmp_path_factory.mktemp("nobin") / "python"))
     result = CliRunner().invoke(cli, ["setup", "claude"], obj=Client("http://127.0.0.1:1", token="t"))
     assert result.exit_code == 0 and "WARNING: `wire` is not on PATH" in result.output
+
+
+def test_a_hook_that_merely_mentions_wire_is_not_taken_for_ours(worktree):
+    (worktree / ".claude").mkdir()
+    theirs = {"hooks": [{"type": "command", "command": "echo wire done"}]}
+    (worktree / ".claude/settings.json").write_text(json.dumps({"hooks": {"SessionStart": [theirs]}}))
+    setup("claude")
+    groups = json.loads((worktree / ".claude/settings.json").read_text())["hooks"]["SessionStart"]
+    assert groups[0] == theirs and groups[1]["hooks"][0]["command"].startswith("wire prime")
