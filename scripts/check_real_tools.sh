@@ -59,8 +59,17 @@ cd "$repo" || exit 1
 wire init --project "realtools$$" --alias checker --human check >/dev/null || { echo "FAIL: wire init"; exit 1; }
 say "wire setup claude"
 wire setup claude
+say "wire setup codex (untrusted first: it must say so, and Codex must indeed ignore the project)"
+wire setup codex
+control_codex=$(timeout 120 "$codex" mcp list 2>&1)
+echo "$control_codex" | grep -v '^WARNING: proceeding'
 say "wire setup codex --trust"
 wire setup codex --trust
+say "control: claude without .claude/settings.local.json"
+mv .claude/settings.local.json "$work/settings.local.json"
+control_claude=$(timeout 120 "$claude" mcp list 2>&1)
+echo "$control_claude"
+mv "$work/settings.local.json" .claude/settings.local.json
 say "git status (the personal files must not show)"
 git status --short --untracked-files=all
 
@@ -70,9 +79,14 @@ claude_out=$(timeout 120 "$claude" mcp list 2>&1)
 echo "$claude_out"
 say "codex mcp list"
 codex_out=$(timeout 120 "$codex" mcp list 2>&1)
-echo "$codex_out"
+echo "$codex_out" | grep -v '^WARNING: proceeding'
 
 status=0
+# the controls show the two steps are needed (if a tool changes its mind, these say so, not fail)
+echo "$control_claude" | grep -q 'Pending approval' && echo "control: without settings.local.json claude says Pending approval" \
+  || echo "NOTE: without settings.local.json claude no longer says Pending approval"
+echo "$control_codex" | grep -qE '^wire[[:space:]]' && echo "NOTE: codex lists wire even before the project is trusted" \
+  || echo "control: before --trust codex lists no wire server"
 if echo "$claude_out" | grep -E '^wire: .*✔ Connected' >/dev/null; then
   echo "PASS: claude mcp list shows wire ✔ Connected"
 else
