@@ -81,6 +81,26 @@ say "codex mcp list"
 codex_out=$(timeout 120 "$codex" mcp list 2>&1)
 echo "$codex_out" | grep -v '^WARNING: proceeding'
 
+# -- wire not on PATH: the tools must get its absolute path ----------------------------------------
+wire_real=$(python3 -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "wire"))')
+nopath=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vx "$(dirname "$(command -v wire)")" | paste -sd: -)
+nopath_out=skipped
+if [ -x "$wire_real" ] && ! PATH="$nopath" command -v wire >/dev/null; then
+  repo2="$work/repo2"
+  git init -q -b main "$repo2"
+  git -C "$repo2" remote add origin "https://example.com/check/real-tools.git"
+  cd "$repo2" || exit 1
+  say "wire not on PATH: $wire_real setup claude"
+  # joins with the project key the first init saved in $WIRE_CONFIG_DIR
+  PATH="$nopath" "$wire_real" init --project "realtools$$" --alias checker2 --human check >/dev/null \
+    || echo "(init failed)"
+  PATH="$nopath" "$wire_real" setup claude | grep -v '^wrote'
+  say "claude mcp list (wire not on PATH)"
+  nopath_out=$(PATH="$nopath" timeout 120 "$claude" mcp list 2>&1)
+  echo "$nopath_out"
+  cd "$repo" || exit 1
+fi
+
 status=0
 # the controls show the two steps are needed (if a tool changes its mind, these say so, not fail)
 echo "$control_claude" | grep -q 'Pending approval' && echo "control: without settings.local.json claude says Pending approval" \
@@ -97,4 +117,9 @@ if echo "$codex_out" | grep -E '^wire[[:space:]].*enabled' >/dev/null; then
 else
   echo "FAIL: codex mcp list does not list wire enabled"; status=1
 fi
+case "$nopath_out" in
+  skipped) echo "SKIP: wire not on PATH (could not take it off PATH here)" ;;
+  *"✔ Connected"*) echo "PASS: without wire on PATH, claude connects through its absolute path" ;;
+  *) echo "FAIL: without wire on PATH, claude does not connect"; status=1 ;;
+esac
 exit $status
