@@ -229,3 +229,27 @@ def test_wire_dashboard_open_hands_the_link_to_the_browser(team, tmp_path):
     answer = Wire(alice.cwd, {**alice.env, "BROWSER": opener}).json("dashboard", "--open")
     assert answer["opened"] is True and out.read_text() == answer["url"]
     assert answer["url"].startswith(alice.env["WIRE_URL"] + "/login/")
+
+
+def test_add_an_agent_hands_out_a_join_key_that_a_new_worktree_joins_with(team, page, tmp_path):
+    from playwright.sync_api import expect
+
+    alice, _, key = team
+    login(page, alice, key)
+    page.click("a.add-agent")
+    expect(page.locator("main h1")).to_have_text("Add an agent")
+    expect(page.locator("#paste-text")).to_contain_text("/llms.txt")
+    page.click("form.join-key button")
+    paste = page.locator("#paste-text").inner_text()
+    shot(page, "add_agent")
+    join_key = re.search(r"(bw_jk_[A-Za-z0-9_-]+)", paste).group(1)
+    project = alice.json("whoami")["project"]["slug"]
+    assert f"Project: {project}" in paste
+    repo = make_repo(tmp_path, "newcomer", "git@github.com:acme/shop.git")
+    root = str(Path(__file__).resolve().parents[1])  # this checkout's `wire`
+    env = {**alice.env, "WIRE_CONFIG_DIR": str(tmp_path / "cfg-new"), "HOME": str(tmp_path / "home-new"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    joined = Wire(repo, env).json("init", "--project", project, "--alias", "carol", "--join-key", join_key)
+    assert joined["workspace"]["alias"] == "carol"
+    page.goto(page.url.replace("/agents/add", "/team"))
+    expect(page.locator("#team-table")).to_contain_text("carol")
