@@ -238,3 +238,18 @@ def test_a_hook_that_merely_mentions_wire_is_not_taken_for_ours(worktree):
     setup("claude")
     groups = json.loads((worktree / ".claude/settings.json").read_text())["hooks"]["SessionStart"]
     assert groups[0] == theirs and groups[1]["hooks"][0]["command"].startswith("wire prime")
+
+
+def test_in_a_linked_worktree_trust_goes_to_the_main_checkout_which_covers_every_worktree(worktree, monkeypatch):
+    import os
+
+    # Codex 0.171 reads a linked worktree's .codex/ when the main checkout is trusted (checked by hand)
+    git(worktree, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
+    linked = worktree.parent / f"{worktree.name}-wt"
+    git(worktree, "worktree", "add", "-q", str(linked))
+    monkeypatch.chdir(linked)
+    assert setup("codex", "--trust")["trusted"]
+    projects = tomllib.loads((Path(os.environ["CODEX_HOME"]) / "config.toml").read_text())["projects"]
+    assert list(projects) == [str(worktree.resolve())]
+    monkeypatch.chdir(worktree)
+    assert setup("codex")["trusted"]
