@@ -118,6 +118,8 @@ def setup(client: Client, tool: str, dry_run: bool, watch: bool, trust: bool) ->
     command, notes = wire_command()
     changes = plan(tool, root, watch=watch, wire=command)
     result: dict[str, Any] = {"tool": tool, "root": str(root), "dry_run": dry_run, "command": command}
+    if tool == "codex":
+        _codex_projects(codex_home() / "config.toml")  # a broken user config stops us before any write
     if not dry_run:
         apply(root, changes)
     notes += _after(tool, root, dry_run, trust, result)
@@ -243,9 +245,7 @@ def trust_roots(root: Path) -> list[Path]:
 
 def _codex_trust(root: Path, dry_run: bool, trust: bool, result: dict[str, Any]) -> list[str]:
     config = codex_home() / "config.toml"
-    text = config.read_text(encoding="utf-8") if config.is_file() else ""
-    projects = _parse_toml(text, str(config)).get("projects")
-    projects = projects if isinstance(projects, dict) else {}
+    text, projects = _codex_projects(config)
     roots = trust_roots(root)
     trusted = any((projects.get(str(r)) or {}).get("trust_level") == TRUSTED for r in roots)
     target = roots[-1]  # the main checkout: trusting it covers every worktree
@@ -261,6 +261,13 @@ def _codex_trust(root: Path, dry_run: bool, trust: bool, result: dict[str, Any])
             f"project is trusted (`codex mcp list` shows no wire server). Trust it: run `wire setup codex --trust` "
             f"(adds [projects.{json.dumps(str(target))}] trust_level = \"trusted\" to {config}), or answer yes "
             f"when Codex asks whether to trust this folder"]
+
+
+def _codex_projects(config: Path) -> tuple[str, dict[str, Any]]:
+    """The user's Codex config text and its `[projects]` tables.  Raises: WireError: not valid TOML."""
+    text = config.read_text(encoding="utf-8") if config.is_file() else ""
+    projects = _parse_toml(text, str(config)).get("projects")
+    return text, projects if isinstance(projects, dict) else {}
 
 
 def _append_trust(config: Path, text: str, projects: dict[str, Any], target: Path) -> None:

@@ -253,3 +253,14 @@ def test_in_a_linked_worktree_trust_goes_to_the_main_checkout_which_covers_every
     assert list(projects) == [str(worktree.resolve())]
     monkeypatch.chdir(worktree)
     assert setup("codex")["trusted"]
+
+
+def test_a_broken_codex_user_config_stops_setup_before_it_writes_anything(worktree):
+    import os
+
+    home = Path(os.environ["CODEX_HOME"])
+    home.mkdir()
+    (home / "config.toml").write_text("model = \n")
+    result = CliRunner().invoke(cli, ["setup", "codex", "--trust"], obj=Client("http://127.0.0.1:1", token="t"))
+    assert result.exit_code == 1 and "is not valid TOML" in result.output
+    assert not (worktree / ".codex").exists() and (home / "config.toml").read_text() == "model = \n"
