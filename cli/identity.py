@@ -36,14 +36,20 @@ TEAM_HEADERS = ("ALIAS", "HUMAN", "ROLE", "REPO", "BRANCH", "HOST", "STATE", "CL
 @click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
               help="Project key, to join an existing project (env WIRE_PROJECT_KEY; default: the saved one, "
                    "except for the coordinator role).")
+@click.option("--join-key", "invite", envvar="WIRE_JOIN_KEY", metavar="KEY",
+              help="A single-use join key (bw_jk_...; env WIRE_JOIN_KEY) from `wire key join` or the dashboard's "
+                   "Add an agent page: registers this worktree once, never as coordinator.")
 @click.option("--admin-token", envvar="WIRE_ADMIN_TOKEN", metavar="TOKEN",
               help="The server's admin token, to create a project on a server reachable beyond its own "
                    "machine (env WIRE_ADMIN_TOKEN).")
 @output.json_option
 @pass_client
 def init(client: Client, slug: str | None, alias: str | None, role: str | None, human: str | None,
-         key: str | None, admin_token: str | None) -> None:
+         key: str | None, invite: str | None, admin_token: str | None) -> None:
     """Register this worktree with the server (creating the project if it is new)."""
+    if invite and role == COORDINATOR:
+        raise click.UsageError("a join key never registers a coordinator: join with another --role; a human "
+                               "then sets the role (wire workspace role ALIAS coordinator --key KEY)")
     repo = local.git_repo(Path.cwd())
     existing = local.read_workspace(repo.root)
     slug = _project_slug(slug, existing)
@@ -51,7 +57,8 @@ def init(client: Client, slug: str | None, alias: str | None, role: str | None, 
     own = existing if existing and existing.project == slug and existing.url == url else None
     body = _init_body(slug, repo, alias, role, human, own)
     role_now = body["role"] or (own.data.get("role") if own else None)  # what a fallback join would ask for
-    answer = _register_as(client, body, own, key or join_key(url, slug, role_now, joining=own is None), key,
+    given = invite or key  # a join key is used only when given: it is worth one registration
+    answer = _register_as(client, body, own, given or join_key(url, slug, role_now, joining=own is None), key,
                           admin_token)
     output.emit(_save(answer, url, repo), _print_init)
 

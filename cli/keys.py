@@ -37,7 +37,7 @@ def _slug(client: Client, slug: str | None) -> str:
 
 @click.group()
 def key() -> None:
-    """Manage the project key (humans only)."""
+    """Manage the project key (humans only) and make join keys (humans and coordinators)."""
 
 
 @key.command()
@@ -57,6 +57,30 @@ def rotate(client: Client, slug: str | None, key: str | None) -> None:
     except (WireError, OSError) as exc:
         output.warn(f"could not save the new project key ({exc}): copy it from the output now")
     output.emit(answer, _print_rotated)
+
+
+@key.command("join")
+@_project_option
+@click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
+              help="The project key (env WIRE_PROJECT_KEY); without it, this worktree's token (coordinators).")
+@output.json_option
+@pass_client
+def join(client: Client, slug: str | None, key: str | None) -> None:
+    """A single-use join key (24 h) that lets one agent join: `wire init --project P --join-key KEY`."""
+    slug = _slug(client, slug)
+    try:
+        answer = client.request("POST", "/v1/join-keys", body={}, token=key)  # None: this worktree's token
+    except WireError as exc:
+        if exc.code == "forbidden":
+            exc.hint = "a coordinator's worktree, or a human with the project key (--key), makes join keys"
+        raise
+    output.emit(answer, _print_join_key)
+
+
+def _print_join_key(answer: dict[str, Any]) -> None:
+    click.echo(f"join key for project {answer['project']} (one agent, until {answer['expires_at']}):")
+    click.echo(f"\n  {answer['join_key']}\n")
+    click.echo(f"the agent runs: {answer['join']}")
 
 
 def _print_rotated(answer: dict[str, Any]) -> None:

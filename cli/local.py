@@ -272,16 +272,29 @@ def parse_status(raw: bytes) -> list[str]:
     return sorted(found)
 
 
-def ensure_excluded(common_dir: Path) -> None:
-    """Add `.wire/` to the repo's `info/exclude` unless it is there (shared by all worktrees)."""
+def ensure_excluded(common_dir: Path, line: str = EXCLUDE_LINE) -> bool:
+    """Add `line` (default `.wire/`) to the repo's `info/exclude` unless it is there (shared by all
+    worktrees); return whether it was added."""
     exclude = common_dir / "info" / "exclude"
     text = exclude.read_text(encoding="utf-8") if exclude.is_file() else ""
-    if any(line.strip() in (EXCLUDE_LINE, "/" + EXCLUDE_LINE, ".wire") for line in text.splitlines()):
-        return
+    bare = line.rstrip("/")
+    if any(have.strip() in (line, "/" + line, bare, "/" + bare) for have in text.splitlines()):
+        return False
     exclude.parent.mkdir(parents=True, exist_ok=True)
     sep = "\n" if text and not text.endswith("\n") else ""
     with exclude.open("a", encoding="utf-8") as fh:
-        fh.write(f"{sep}{EXCLUDE_LINE}\n")
+        fh.write(f"{sep}{line}\n")
+    return True
+
+
+def common_git_dir(root: Path) -> Path | None:
+    """The git dir shared by all worktrees of the checkout at `root` (in a linked worktree it lives
+    elsewhere), or None when `root` is not in a git checkout."""
+    try:
+        common = git("rev-parse", "--git-common-dir", cwd=root)
+    except WireError:
+        return None
+    return (root / common).resolve()
 
 
 # -- private files ---------------------------------------------------------------------------

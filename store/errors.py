@@ -51,6 +51,19 @@ class RoleNeedsKey(Forbidden):
     code = "role_needs_key"
 
 
+class JoinKeyRefused(Forbidden):
+    """Raised when a join key is unknown, of another project, or asked to register a coordinator."""
+
+    code = "join_key_refused"
+
+
+class JoinKeyGone(BeadwireError):
+    """Raised when a join key has been used already or has expired: ask for a new one."""
+
+    status_code = 410
+    code = "join_key_gone"
+
+
 class NotFound(BeadwireError):
     """Raised when an id does not exist in the caller's project (other tenants' ids included)."""
 

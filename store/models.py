@@ -359,6 +359,23 @@ class BeadCommit(BaseModel):
         indexes = ((("bead", "sha"), True),)
 
 
+class JoinKey(BaseModel):
+    """A single-use key that lets one agent join its project with `wire init --join-key` (schema v10).
+
+    Only its hash is stored. A human (the project key) or a coordinator makes one for the agent it
+    onboards; it dies when used, or when it expires (the retention sweep deletes it then).
+    """
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    key_hash = pw.CharField(max_length=64, unique=True)
+    #: who made it: "project key" or the coordinator's alias
+    created_by = pw.CharField(max_length=64)
+    created_ts = pw.DoubleField()
+    expires_ts = pw.DoubleField(index=True)
+    used_ts = pw.DoubleField(null=True)
+    workspace = pw.ForeignKeyField(Workspace, null=True, on_delete="SET NULL")
+
+
 class Human(BaseModel):
     """A person of a project (schema 11): a name, a role, a personal token, a one-time invite.
 
@@ -387,5 +404,7 @@ V4_MODELS = [Handoff]
 V5_MODELS = [RequestLog]
 V7_MODELS = [SyncRun, SyncChange]
 V9_MODELS = [BeadCommit]
+V10_MODELS = [JoinKey]
 V11_MODELS = [Human]
-ALL_MODELS = V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS + V9_MODELS + V11_MODELS
+ALL_MODELS = (V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS + V9_MODELS + V10_MODELS
+              + V11_MODELS)

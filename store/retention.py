@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from peewee import fn
 
-from store import Store, db, requests, sync_history
+from store import Store, db, joinkeys, requests, sync_history
 from store.models import Delivery, Event, Handoff, Message, Outbox
 from store.util import now
 
@@ -13,7 +13,8 @@ DEFAULT_PURGE_BATCH = 5_000
 
 
 def purge_history(st: Store) -> dict[str, int]:
-    """Delete audit events, delivered outbox rows, fully read messages and old handoffs past the window.
+    """Delete audit events, delivered outbox rows, fully read messages and old handoffs past the window
+    (and join keys once used or expired).
 
     Unread messages and undelivered outbox rows are kept whatever their age: nothing
     acknowledged-but-unread is ever lost to retention.
@@ -28,6 +29,7 @@ def purge_history(st: Store) -> dict[str, int]:
         "handoffs": _purge(Handoff, (Handoff.created_ts < cutoff) & Handoff.id.not_in(_latest_handoffs())),
         # what syncs replaced, for `wire sync --undo`: their own, shorter window
         "syncs": sync_history.purge(now() - st.settings.sync_history_days * 86400),
+        "join_keys": joinkeys.purge(),  # used or expired: good for nothing, whatever the window
     }
 
 

@@ -19,6 +19,7 @@ from store.models import (
     V5_MODELS,
     V7_MODELS,
     V9_MODELS,
+    V10_MODELS,
     V11_MODELS,
     Outbox,
     SchemaVersion,
@@ -103,6 +104,9 @@ def migrate() -> int:
             if version < 9:
                 db.database.create_tables(V9_MODELS, safe=True)  # commits recorded on closed beads
                 SchemaVersion.create(version=9, applied_ts=now())
+            if version < 10:
+                db.database.create_tables(V10_MODELS, safe=True)  # join keys (an agent onboards itself)
+                SchemaVersion.create(version=10, applied_ts=now())
             if version < 11:  # personal human accounts (store/humans.py)
                 db.database.create_tables(V11_MODELS, safe=True)
                 db.database.execute_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {HUMAN_INDEX} "

@@ -12,6 +12,8 @@ from typing import Any
 #: Prefixes make a leaked secret recognisable (and greppable by secret scanners).
 PROJECT_KEY_PREFIX = "bw_pk_"
 WORKSPACE_TOKEN_PREFIX = "bw_ws_"
+#: A single-use key that lets one agent join a project (store/joinkeys.py).
+JOIN_KEY_PREFIX = "bw_jk_"
 
 
 def now() -> float:

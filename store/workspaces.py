@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee
 
-from store import Store, db, outbox
+from store import Store, db, joinkeys, outbox
 from store.acting import HUMAN_ROLE
 from store.beads import claim_view
 from store.claims import epics_of, is_stale
@@ -72,6 +72,11 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
             answer = _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
             answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
             return answer
+    if joinkeys.is_join_key(bearer):
+        answer, ws = _join_with_key(project, slug, bearer, canonical, alias, role or DEFAULT_ROLE, human, hostname,
+                                    path)
+        answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
+        return answer
     project_key = None
     if project is None:
         if not may_create:
@@ -103,6 +108,22 @@ def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) 
         logging.getLogger("beadwire.presence").warning("first beat of workspace %s failed: %s", ws.id, exc)
         return workspace_json(ws, repo), False
     return workspace_json(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname})), beat.rebuild
+
+
+def _join_with_key(project: Project | None, slug: str, key: str, canonical: str, alias: str | None, role: str,
+                   human: str, hostname: str, path: str) -> tuple[dict[str, Any], Workspace]:
+    """A new workspace registered with a single-use join key (store/joinkeys.py), used up in the
+    same transaction: the init's answer, and the workspace."""
+    row = joinkeys.check(project, slug, key, role)
+    token = new_secret(WORKSPACE_TOKEN_PREFIX)
+    with db.transaction():
+        repo = _repo(project, canonical)
+        ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
+        joinkeys.consume(row, ws)
+        outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical,
+                                                       "join_key_by": row.created_by}, workspace_id=ws.id)
+    return {"project": project_json(project), "workspace": workspace_json(ws, repo.canonical), "token": token,
+            "project_key": None, "created": True}, ws
 
 
 def _create_project(slug: str) -> tuple[Project, str]:

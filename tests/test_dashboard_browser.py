@@ -285,3 +285,25 @@ def _git(wire: Wire, *args: str) -> str:
 
     return subprocess.run(["git", *args], cwd=wire.cwd, env=wire.env, check=True, capture_output=True,
                           text=True).stdout.strip()
+def test_add_an_agent_hands_out_a_join_key_that_a_new_worktree_joins_with(team, page, tmp_path):
+    from playwright.sync_api import expect
+
+    alice, _, key = team
+    login(page, alice, key)
+    page.click("a.add-agent")
+    expect(page.locator("main h1")).to_have_text("Add an agent")
+    expect(page.locator("#paste-text")).to_contain_text("/llms.txt")
+    page.click("form.join-key button")
+    paste = page.locator("#paste-text").inner_text()
+    shot(page, "add_agent")
+    join_key = re.search(r"(bw_jk_[A-Za-z0-9_-]+)", paste).group(1)
+    project = alice.json("whoami")["project"]["slug"]
+    assert f"Project: {project}" in paste
+    repo = make_repo(tmp_path, "newcomer", "git@github.com:acme/shop.git")
+    root = str(Path(__file__).resolve().parents[1])  # this checkout's `wire`
+    env = {**alice.env, "WIRE_CONFIG_DIR": str(tmp_path / "cfg-new"), "HOME": str(tmp_path / "home-new"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    joined = Wire(repo, env).json("init", "--project", project, "--alias", "carol", "--join-key", join_key)
+    assert joined["workspace"]["alias"] == "carol"
+    page.goto(page.url.replace("/agents/add", "/team"))
+    expect(page.locator("#team-table")).to_contain_text("carol")

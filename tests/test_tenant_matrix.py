@@ -318,6 +318,8 @@ def _matrix() -> dict[str, list[Probe]]:
                                 p("cora", "DELETE", "/humans/zebra-maria", None, 403)],
         "humans.whoami": [p("key_b", "GET", "/humans/me"), p("eve", "GET", "/humans/me", None, 403)],
         "invites.redeem": [p("anonymous", "POST", "/invites/redeem", {"invite": "bw_hi_notarealinvite"}, 401)],
+        # B's key makes a key for B only (A's name appears nowhere); B's developer may not make one
+        "joinkeys.create": [p("key_b", "POST", "/join-keys", {}, 201), p("eve", "POST", "/join-keys", {}, 403)],
     }
 
 
@@ -393,6 +395,9 @@ DASHBOARD: dict[str, list[tuple[str, str, Any]]] = {
     "dashboard.preview_policy": [("POST", "/policy/preview", 422)],
     "dashboard.save_policy": [("POST", "/policy/save", 422)],
     "dashboard.activate_policy": [("POST", "/policy/activate", 422)],
+    "dashboard.add_agent": [("GET", "/agents/add", 200)],
+    "dashboard.add_agent_post": [("POST", "/agents/add", 200)],  # a key for B, shown to B
+    "llms.llms_txt": [("GET", "/llms.txt", 200)],
     "dashboard.login": [("GET", "/login", 200)],
     "dashboard.login_post": [("POST", "/login", 403)],  # no CSRF cookie of the login form
     "dashboard.login_link": [("GET", "/login/1.notarealsecretnotarealsecret", 401)],

@@ -23,7 +23,8 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     """Build the app for `settings` (default: from the environment)."""
     from store import db, open_store
     from store.config import Settings
-    from web import beads, chat, errors, escalations, handoffs, humans, identity, locks, mail, policies, project, sync
+    from web import (beads, chat, errors, escalations, handoffs, humans, identity, joinkeys, llms, locks, mail,
+                     policies, project, sync)
     from web.common import add_banner, identify
     from web.keys import bp as keys_bp
     from web.openapi import bp as openapi_bp
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     for blueprint in (identity.bp, identity.team_bp, beads.bp, sync.bp, mail.bp, chat.bp, locks.bp):
         app.register_blueprint(blueprint)
     for blueprint in (escalations.bp, escalations.read_bp, escalations.admin_bp, policies.read_bp,
-                      policies.admin_bp, handoffs.bp, project.bp, keys_bp, humans.bp, humans.invite_bp, openapi_bp):
+                      policies.admin_bp, handoffs.bp, project.bp, keys_bp, humans.bp, humans.invite_bp, openapi_bp,
+                      joinkeys.bp, llms.bp):
         app.register_blueprint(blueprint)
     from web import idempotency
 

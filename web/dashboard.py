@@ -532,6 +532,36 @@ def answer(escalation_id: int):
     return redirect(url_for("dashboard.escalations"), 303)
 
 
+@bp.get("/agents/add")
+def add_agent():
+    """The text a human pastes to a new agent; a join key for it comes from the button (a POST)."""
+    return _render("add_agent.html", "add_agent", paste=_paste_text(None), made=None)
+
+
+@bp.post("/agents/add")
+def add_agent_post():
+    """A fresh single-use join key, shown once inside the paste-to-your-agent text."""
+    from store import joinkeys
+
+    if g.dash["access"] != "human":
+        abort(403, "this session can only read: log in with the project key (or a link minted with it) to make "
+                   "join keys")
+    made = joinkeys.create(g.project, f"dashboard ({g.dash.get('by') or 'human'})")
+    return _render("add_agent.html", "add_agent", paste=_paste_text(made), made=made)
+
+
+def _paste_text(made: dict[str, Any] | None) -> str:
+    """What the new agent reads: where the guide is, the project, its join key (autoescaped in the page)."""
+    url = request.url_root.rstrip("/")
+    key = made["join_key"] if made else "<join-key: press \"Make a join key\" first>"
+    until = f" (single use, valid until {made['expires_at'][:16].replace('T', ' ')} UTC)" if made else ""
+    return (f"Join the beadwire project \"{g.project.slug}\" as one of its coding agents.\n"
+            f"Read {url}/llms.txt and follow it step by step.\n"
+            f"Project: {g.project.slug}\n"
+            f"Join key{until}: {key}\n"
+            "Ask me first for your role and your name, and whether to add worktrees for more agents.")
+
+
 @bp.get("/activity")
 def activity():
     a = load_args(activity_args)

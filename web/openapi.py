@@ -25,6 +25,7 @@ bp = Blueprint("openapi", __name__, url_prefix="/v1")
 #: Endpoints that are not part of the JSON API (pages, websockets, Prometheus text): name -> why.
 NOT_API: dict[str, str] = {
     "static": "Flask's static files",
+    "llms.llms_txt": "plain text for agents (`GET /llms.txt`), not JSON",
 }
 #: Prefixes of endpoints that are not part of the JSON API (a blueprint of pages, say).
 NOT_API_PREFIXES: tuple[str, ...] = ("dashboard.", "ws.", "metrics.")
@@ -45,6 +46,7 @@ ERROR_TEXT = {304: "Not modified (If-None-Match names the current ETag)", 400: "
               401: "No bearer, or an unknown or revoked one", 403: "The bearer may not do this",
               404: "Unknown in the caller's project", 409: "Contradicts the current state",
               408: "The body did not arrive within the body deadline (nothing was written)",
+              410: "The join key was used already or has expired: ask for a new one",
               413: "Body over the size limit", 422: "Invalid input (details name the field)",
               429: "Rate limit, or too many waiters: retry after the `Retry-After` header's seconds",
               503: "Redis or the database is unreachable",
@@ -89,7 +91,7 @@ def operations() -> dict[str, Op]:
         "openapi.document": Op("This document", "none", _Document),
         "identity.health": Op("Health of Redis and the database", "none", r.Health, more={503: r.Health}),
         "identity.init": Op("Register a worktree (create or join a project)", "none", r.Init, ok=201,
-                            body=identity.init_schema, errors=(403, 409), more={200: r.Init}),
+                            body=identity.init_schema, errors=(403, 409, 410), more={200: r.Init}),
         "team.whoami": Op("The caller's workspace", ws, r.Me),
         "team.team_status": Op("The caller and the team", ws, r.Status),
         "team.workspaces": Op("The team", either, r.Workspace, many=True),
@@ -191,6 +193,8 @@ def operations() -> dict[str, Op]:
         "humans.whoami": Op("The calling person and every project of their login", key, r.HumanMe),
         "invites.redeem": Op("Redeem an invite: the person's token, shown once", "none", r.Redeemed, ok=201,
                              body=humans.redeem_schema, errors=(401,)),
+        "joinkeys.create": Op("A single-use join key (24 h) for one agent (project key or a coordinator)", either,
+                              r.JoinKeyMade, ok=201),
     }
 
 

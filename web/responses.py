@@ -498,6 +498,13 @@ class RoleSet(Open):
     previous = _str()
 
 
+class JoinKeyMade(Open):
+    project = _str()
+    join_key = _str()  # bw_jk_..., shown this once
+    expires_at = _str()
+    join = _str()  # the command the agent runs
+
+
 class DashboardLink(Open):
     token = _str()
     path = _str()
