@@ -257,6 +257,13 @@ def test_wire_human_add_login_and_as_name_act_with_the_persons_role(client, shop
     assert out.exit_code == 0, out.output
     worker.run()
     assert [m["from"] for m in bob.get("/mail").json] == ["maria"]
+    out = run(wire, "--as", "maria", "create", "Made by maria from the CLI")
+    assert out.exit_code == 0 and out.stdout.startswith("created "), out.output
+    made = out.stdout.split()[1].rstrip(":")
+    assert bob.post(f"/beads/{made}/claim", {}).status_code == 200
+    out = run(wire, "--as", "maria", "release", made, "--reason", "bob is needed elsewhere")
+    assert out.exit_code == 0, out.output
+    assert bob.get(f"/beads/{made}").json["status"] == "open"
     esc = bob.post("/escalations", {"subject": "which db?", "situation": "pick", "options": ["A", "B"]}).json
     out = run(wire, "--as", "maria", "respond", str(esc["id"]), "B")
     assert out.exit_code == 0, out.output
@@ -316,3 +323,29 @@ def test_an_admin_manages_people_in_the_dashboard_and_a_lead_cannot(client, shop
     assert client.get("/v1/humans/me", headers=bearer(token)).status_code == 200
     assert browsers["ada"].post("/people/maria/remove", data={"csrf_token": csrf}).status_code == 303
     assert client.get("/v1/humans/me", headers=bearer(token)).status_code == 401
+
+
+def test_a_lead_works_on_beads_and_chats_with_their_own_token_as_themselves(client, shop, worker):
+    """CLI parity: what a person does from the dashboard they do with their token, in their name."""
+    bob, key = shop
+    lead, viewer = join(client, key, "maria"), join(client, key, "vera", "viewer")
+    made = client.post("/v1/beads", json={"title": "Rotate the logs"}, headers=bearer(lead))
+    assert made.status_code == 201, made.json
+    ref = made.json["id"]
+    assert client.post("/v1/beads", json={"title": "x"}, headers=bearer(viewer)).status_code == 403
+    assert client.post(f"/v1/beads/{ref}/comments", json={"text": "keep 7 days"},
+                       headers=bearer(lead)).status_code == 201
+    assert client.patch(f"/v1/beads/{ref}", json={"priority": 1}, headers=bearer(lead)).status_code == 200
+    refused = client.patch(f"/v1/beads/{ref}", json={"status": "in_progress"}, headers=bearer(lead))
+    assert refused.status_code == 422 and "agent's claim" in refused.json["error"]["message"]
+    assert client.post(f"/v1/beads/{ref}/claim", json={}, headers=bearer(lead)).status_code == 403
+    shown = bob.get(f"/beads/{ref}").json
+    assert shown["priority"] == 1 and [(c["author"], c["text"]) for c in shown["comments"]] == [
+        ("maria", "keep 7 days")]
+    assert client.post(f"/v1/beads/{ref}/close", json={"reason": "done"}, headers=bearer(lead)).status_code == 200
+    assert client.post(f"/v1/beads/{ref}/reopen", json={}, headers=bearer(lead)).status_code == 200
+    said = client.post("/v1/chat", json={"to": "bob", "body": "are you there?"}, headers=bearer(lead))
+    assert said.status_code == 201, said.json
+    worker.run()
+    banner = json.loads(bob.get("/whoami").headers["X-Wire-Banner"])
+    assert [(i["kind"], i["from"], i.get("human")) for i in banner["new"]] == [("chat", "maria", True)]

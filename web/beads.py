@@ -9,7 +9,8 @@ from store import beads as bead_store
 from store import claims as claim_store
 from store import readiness
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
-from store.acting import person_workspace
+from store.acting import is_human, person_workspace
+from store.errors import InvalidInput
 from store.gitstate import bead_git
 from web.common import acting_human, load, load_args, start_waiting, store, workspace_or_human
 from web.identity import ROLE
@@ -145,6 +146,8 @@ def show_bead(ref: str):
 def update_bead(ref: str):
     changes = load(update_schema)
     status, jump_in = changes.pop("status", None), changes.pop("jump_in", None)
+    if status == "in_progress" and is_human(g.ws):  # that would make the person the holder
+        raise InvalidInput("status in_progress is an agent's claim: a person assigns or releases instead")
     return jsonify(claim_store.update_bead(store(), g.project, g.ws, ref, changes, status, jump_in))
 
 

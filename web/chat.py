@@ -8,10 +8,10 @@ from marshmallow import Schema, fields, validate
 from store import chat, messages, readiness
 from store.db import close as db_close
 from store.db import connect as db_connect
-from web.common import MAX_ID, authenticate, hold_waiter, load, load_args, seen_entry, start_waiting, store
+from web.common import MAX_ID, hold_waiter, load, load_args, seen_entry, start_waiting, store, workspace_or_human
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
-bp.before_request(authenticate)
+bp.before_request(workspace_or_human)  # a person chats as themselves (ACTS_AS_PERSON)
 
 Alias = fields.Str(required=True, validate=validate.Length(min=1, max=64))
 Timeout = fields.Float(load_default=25.0, validate=validate.Range(min=0, max=chat.MAX_SLICE))
@@ -54,7 +54,7 @@ post_schema, wait_args, with_schema, history_args, watch_args = (PostSchema(), W
 def post():
     a = load(post_schema)
     result = chat.post(store(), g.project, g.ws, a["to"], a["body"], a["wait"])
-    if g.banner:  # answering ends the wait this banner was computed before
+    if g.get("banner"):  # answering ends the wait this banner was computed before
         g.banner["waiting"] = [w for w in g.banner["waiting"] if w["alias"] != result["message"]["to"][0]]
     return jsonify(result), 201
 

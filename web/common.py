@@ -149,8 +149,15 @@ HUMAN_ROLES: dict[str, str] = {
     "beads.claims": "viewer",
     "beads.release": "lead",  # freeing a stuck agent's claim: the holder is told who and why
     "team.workspaces": "viewer",
-    "mail.send": "lead",
 }
+#: The agents' routes a person (a lead or above) calls as themselves: the view runs with g.ws = the
+#: person's own workspace (store/acting.py), so what they do carries their name, as from the dashboard
+#: (CLI parity: `wire --as maria create ...`). Claims stay agents' work: `beads.claim` is not here.
+ACTS_AS_PERSON = frozenset({
+    "beads.create_bead", "beads.update_bead", "beads.comment", "beads.link", "beads.close", "beads.reopen",
+    "mail.send", "chat.post", "chat.wait", "chat.done", "chat.pending", "chat.history",
+})
+HUMAN_ROLES.update(dict.fromkeys(ACTS_AS_PERSON, "lead"))
 
 
 def is_person_bearer(token: str) -> bool:
@@ -240,6 +247,10 @@ def workspace_or_human() -> None:
     if (request.endpoint or "") not in HUMAN_ROLES:
         raise Forbidden("this call acts as a workspace: run it from an agent's worktree (`wire init`)")
     _need("lead")
+    if request.endpoint in ACTS_AS_PERSON:
+        from store.acting import person_workspace
+
+        g.ws = person_workspace(g.project, acting_human())
 
 
 #: Response header on every answer: the CLI checks it before it sends a token to a URL it has not

@@ -7,8 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from store import beads as bead_store
 from store import messages
-from store.acting import person_workspace
-from web.common import MAX_ID, acting_human, load, load_args, store, workspace_or_human
+from web.common import MAX_ID, load, load_args, store, workspace_or_human
 
 bp = Blueprint("mail", __name__, url_prefix="/v1")
 bp.before_request(workspace_or_human)
@@ -51,11 +50,8 @@ send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), Li
 @bp.post("/mail")
 def send():
     a = load(send_schema)
-    if g.ws is None:  # a person (a lead or above: web/common.py HUMAN_ROLES)
-        sender = person_workspace(g.project, acting_human())  # marked as a human's (store/acting.py)
-    else:
-        sender = g.ws
-    return jsonify(messages.send_mail(g.project, sender, a["to"], a["body"], a["subject"], a["thread"],
+    # a person sends through their own workspace (web/common.py ACTS_AS_PERSON): marked as a human's
+    return jsonify(messages.send_mail(g.project, g.ws, a["to"], a["body"], a["subject"], a["thread"],
                                       a["priority"])), 201
 
 
