@@ -248,10 +248,10 @@ def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason:
         Conflict: nobody holds the bead.
     """
     reason = reason.strip()
-    if not reason:
-        raise InvalidInput("say why you release the claim: its holder is told")
     with db.transaction():
-        bead = get_bead(project.id, actor.repo_id, ref)
+        bead = get_bead(project.id, actor.repo_id, ref)  # first: another project's id is a 404, whatever else
+        if not reason:
+            raise InvalidInput("say why you release the claim: its holder is told")
         current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         if current is None:
             raise Conflict(f"{bead.ref} is not claimed by anyone")
