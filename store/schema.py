@@ -18,6 +18,7 @@ from store.models import (
     V4_MODELS,
     V5_MODELS,
     V7_MODELS,
+    V12_MODELS,
     Outbox,
     SchemaVersion,
     Workspace,
@@ -96,6 +97,14 @@ def migrate() -> int:
                 _add_column_in_place("project", "ready_scope", "TEXT NOT NULL DEFAULT 'all'")
                 _add_column_in_place("project", "idle_claim_minutes", "INTEGER NOT NULL DEFAULT 30")
                 SchemaVersion.create(version=8, applied_ts=now())
+            if version < 12:  # binding assignment, pausing an agent, the audit log
+                _add_column_in_place("bead", "assigned_by", "VARCHAR(200) NOT NULL DEFAULT ''")
+                _add_column_in_place("bead", "assign_reason", "TEXT NOT NULL DEFAULT ''")
+                _add_column_in_place("workspace", "paused_by", "VARCHAR(200) NOT NULL DEFAULT ''")
+                _add_column_in_place("workspace", "paused_reason", "TEXT NOT NULL DEFAULT ''")
+                _add_column_in_place("workspace", "paused_ts", "DOUBLE PRECISION")
+                db.database.create_tables(V12_MODELS, safe=True)
+                SchemaVersion.create(version=12, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 

@@ -129,6 +129,7 @@ def _session():
     except Unauthorized as exc:  # key rotated, viewer revoked: the session ends here
         dashboard.close_session(store(), cookie)
         return _ended(exc.message)
+    act_as_caller()
     if request.method == "POST":
         _check_csrf(record["csrf"])
     return None
