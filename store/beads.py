@@ -492,14 +492,14 @@ def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, A
     """Edit title, priority, description, labels, assignee (status changes go through claims)."""
     with db.transaction():
         bead = get_bead(project_id, ws.repo_id, ref)
+        before = {k: getattr(bead, k) for k in ("title", "priority", "description", "labels") if k in changes
+                  or (k == "labels" and ("add_labels" in changes or "remove_labels" in changes or "role" in changes))}
         if "title" in changes:
             bead.title = changes["title"]
         if "priority" in changes:
             bead.priority = normalise_priority(changes["priority"])
         if "description" in changes:
             bead.description = changes["description"]
-        before = {k: getattr(bead, k) for k in ("title", "priority", "description", "labels") if k in changes
-                  or (k == "labels" and ("add_labels" in changes or "remove_labels" in changes or "role" in changes))}
         labels = [x for x in json.loads(bead.labels) if x not in (changes.get("remove_labels") or [])]
         labels += [x for x in changes.get("add_labels") or [] if x not in labels]
         if "role" in changes:
