@@ -124,19 +124,19 @@ def assign(project: Project, ws: Workspace | None, actor: Actor, ref: str, alias
         Forbidden: the caller is an agent other than a coordinator.
         WorkspaceNotFound, BeadNotFound: unknown alias or bead.
     """
-    require_steer(actor, ws, "assign beads")
     if not alias.strip():
         raise InvalidInput("name the agent to assign (or unassign the bead)")
     with db.transaction():
-        bead = get_bead(project.id, ws.repo_id if ws else 0, ref)
+        bead = get_bead(project.id, ws.repo_id if ws else 0, ref)  # first: another project's bead is a 404
+        require_steer(actor, ws, "assign beads")
         set_assignee(project.id, bead, alias, actor, binding=True, reason=reason)
     return bead_full_json(bead)
 
 
 def unassign(project: Project, ws: Workspace | None, actor: Actor, ref: str) -> dict[str, Any]:
-    require_steer(actor, ws, "unassign beads")
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id if ws else 0, ref)
+        require_steer(actor, ws, "unassign beads")
         set_assignee(project.id, bead, "", actor, binding=True)
     return bead_full_json(bead)
 
@@ -178,10 +178,10 @@ def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str, reas
         Forbidden: the caller is an agent other than a coordinator.
         WorkspaceNotFound: unknown alias.
     """
-    require_steer(actor, ws, "pause agents")
     reason = _reason(reason)
     with db.transaction():
-        target = workspace_by_alias(project.id, alias)
+        target = workspace_by_alias(project.id, alias)  # first: another project's agent is a 404
+        require_steer(actor, ws, "pause agents")
         before = {"paused_by": target.paused_by, "reason": target.paused_reason}
         Workspace.update(paused_by=actor.name, paused_reason=reason, paused_ts=now()).where(
             Workspace.id == target.id).execute()
@@ -197,9 +197,9 @@ def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str, reas
 
 
 def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> dict[str, Any]:
-    require_steer(actor, ws, "resume agents")
     with db.transaction():
         target = workspace_by_alias(project.id, alias)
+        require_steer(actor, ws, "resume agents")
         if target.paused_by:
             Workspace.update(paused_by="", paused_reason="", paused_ts=None).where(Workspace.id == target.id).execute()
             outbox.record(project.id, "agent.resumed", {"alias": actor.name, "agent": target.alias,
