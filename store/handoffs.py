@@ -86,8 +86,10 @@ def prime(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
     paused = steer.pause_of(ws.id)
     assigned = [{**b, "assignment": steer.assignment_json(row)} for row in steer.assigned_to(project.id, ws.alias)
                 for b in beads_json([row])]
-    return {"paused": {"by": paused[0], "reason": paused[1]} if paused else None, "assigned": assigned,
-            "handoff": latest(ws), "me": {**_member(me), "human": me["human"], "project": project_json(project)},
+    # `wire prime` prints a pause and assigned beads before everything (cli/onboarding.py); the handoff
+    # stays the first key of the answer, as clients of the API know it
+    return {"handoff": latest(ws), "paused": {"by": paused[0], "reason": paused[1]} if paused else None,
+            "assigned": assigned, "me": {**_member(me), "human": me["human"], "project": project_json(project)},
             "playbook": _playbook(project, ws.role), "claims": mine(project, ws),
             "ready": ready(project.id, PRIME_READY, viewer=ws), "mail": _unread(ws), "online": online}
 
