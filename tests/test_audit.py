@@ -118,3 +118,46 @@ def test_retention_keeps_a_year_by_default_and_is_configurable(crew, pg_app):
         st.settings = st.settings.with_(audit_days=200)
         assert purge_history(st)["audit"] == 1
         assert Audit.select().count() == count - 1
+
+
+# -- the dashboard's audit page (the browser itself: tests/test_steer_e2e.py) -------------------------
+
+def _dashboard(agent, bearer):
+    from tests.test_dashboard import _login
+
+    client = agent.client.application.test_client()
+    _login(client, bearer)
+    return client
+
+
+def test_the_audit_page_filters_and_exports_csv_safe_for_spreadsheets(crew):
+    import csv
+    import io
+
+    cora, bob, key = crew
+    bead = bob.create("=HYPERLINK(\"http://evil.example\")")
+    browser = _dashboard(cora, key)
+    page = browser.get(f"/audit?who=bob&action=bead.created&bead={bead}").get_data(as_text=True)
+    assert f">{bead}<" in page and "&lt;" not in page
+    assert bead not in browser.get("/audit?who=cora").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(browser.get(f"/audit.csv?bead={bead}").get_data(as_text=True))))
+    assert [(r["who"], r["action"], r["credential"]) for r in rows] == [("bob", "bead.created", "workspace token")]
+    exported = browser.get(f"/audit.json?bead={bead}").json
+    assert [r["action"] for r in exported] == ["bead.created"]
+    assert browser.get("/audit?since=2999-01-01T00:00").get_data(as_text=True).count('class="audit-row"') == 0
+    assert browser.get("/audit?since=not-a-time").status_code == 422
+    assert cora.get("/audit?since=nan").status_code == 422 and cora.get("/audit?since=1e400").status_code == 422
+
+
+def test_a_formula_in_agent_sent_text_is_defused_in_the_csv(crew):
+    import csv
+    import io
+
+    cora, bob, key = crew
+    bead = bob.create("x")
+    bob.client.post(f"/v1/beads/{bead}/claim", json={}, headers={"Authorization": f"Bearer {bob.token}",
+                                                                 "X-Wire-Host": "=HYPERLINK(\"http://evil\")"})
+    text = _dashboard(cora, key).get("/audit.csv?action=claim.created").get_data(as_text=True)
+    [row] = list(csv.DictReader(io.StringIO(text)))
+    assert row["host"] == "'=HYPERLINK(\"http://evil\")"  # a spreadsheet shows it as text, runs nothing
+    assert log(cora, "?action=claim.created")[0]["host"] == "=HYPERLINK(\"http://evil\")"  # stored as sent

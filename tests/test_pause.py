@@ -88,3 +88,45 @@ def test_only_coordinators_and_humans_pause_and_bad_input_is_a_clear_4xx(crew):
     assert cora.post("/workspaces/bob/pause", {"reason": 5}).status_code == 422
     bead = ana.create("still claimable")
     assert bob.post(f"/beads/{bead}/claim").status_code == 200  # nothing was paused
+
+
+# -- the dashboard's Pause and Resume buttons (the browser itself: tests/test_steer_e2e.py) ------------
+
+def _dashboard(agent, bearer):
+    """A fresh browser session of the dashboard logged in with `bearer`, and its CSRF token."""
+    from tests.test_dashboard import _csrf, _login
+
+    client = agent.client.application.test_client()
+    _login(client, bearer)
+    return client, _csrf(client, "/team")
+
+
+def test_the_team_page_pauses_and_resumes_with_the_sessions_csrf_token(crew):
+    cora, bob, ana, key = crew
+    browser, csrf = _dashboard(cora, key)
+    bead = ana.create("Fix login")
+    assert browser.post("/team/bob/pause", data={"reason": "hold on"}).status_code == 403  # no token
+    assert browser.post("/team/bob/pause", data={"csrf_token": "forged", "reason": "x"}).status_code == 403
+    assert bob.post(f"/beads/{bead}/claim").status_code == 200 and bob.delete(f"/beads/{bead}/claim")
+    r = browser.post("/team/bob/pause", data={"csrf_token": csrf, "reason": "hold on"})
+    assert r.status_code == 303
+    assert bob.post(f"/beads/{bead}/claim").json["error"]["message"].startswith("you are paused by human: hold on")
+    assert 'paused by human: hold on' in browser.get("/team").get_data(as_text=True)
+    assert browser.post("/team/bob/resume", data={"csrf_token": csrf}).status_code == 303
+    assert bob.post(f"/beads/{bead}/claim").status_code == 200
+
+
+def test_a_read_only_session_has_no_buttons_and_may_not_pause(crew):
+    cora, bob, _, _ = crew
+    browser, csrf = _dashboard(bob, bob.token)  # a workspace token opens a read-only session
+    assert "form class=\"pause\"" not in browser.get("/team").get_data(as_text=True).replace("'", '"')
+    assert browser.post("/team/cora/pause", data={"csrf_token": csrf, "reason": "mine"}).status_code == 403
+    assert browser.get("/audit").status_code == 403
+    assert cora.get("/prime").json["paused"] is None
+
+
+def test_pausing_an_unknown_agent_from_the_dashboard_is_a_404(crew):
+    cora, _, _, key = crew
+    browser, csrf = _dashboard(cora, key)
+    assert browser.post("/team/nobody/pause", data={"csrf_token": csrf}).status_code == 404
+    assert browser.post("/team/bob/pause", data={"csrf_token": csrf, "reason": "x" * 2001}).status_code == 422

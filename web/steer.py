@@ -7,6 +7,7 @@ Open to a workspace token (a coordinator may steer; store/steer.py checks) and t
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from flask import Blueprint, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate
@@ -38,18 +39,18 @@ class Since(fields.Field):
 
 
 def parse_since(text: str) -> float:
-    text = text.strip()
+    text, bad = text.strip(), ValidationError("a time like 2026-12-04T12:00:00Z, a date, or epoch seconds")
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError("a time like 2026-12-04T12:00:00Z, a date, or epoch seconds") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
+        try:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            seconds = (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+        except (ValueError, OverflowError):
+            raise bad from None
+    if not math.isfinite(seconds):
+        raise bad
+    return seconds
 
 
 class AuditArgs(Schema):
