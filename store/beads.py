@@ -338,7 +338,7 @@ def _assigned_first(project_id: int, viewer: Workspace, pks: list[int]) -> list[
     """A viewer's ready: beads bound to it first, beads bound to others left out (store/steer.py)."""
     from store import steer
 
-    mine, others = steer.bound_to(project_id, viewer.alias), steer.bound_elsewhere(project_id, viewer.alias)
+    mine, others = steer.bound_split(project_id, viewer.alias)
     if not mine and not others:
         return pks
     return [pk for pk in pks if pk in mine] + [pk for pk in pks if pk not in mine and pk not in others]

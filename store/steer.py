@@ -72,7 +72,7 @@ def _reason(reason: str | None) -> str:
 def set_assignee(project_id: int, bead: Bead, alias: str, actor: Actor, binding: bool, reason: str = "") -> bool:
     """The one place a bead's assignee changes on purpose (assign, unassign, PATCH `assignee`); inside
     the caller's transaction. `binding`: a coordinator's or a human's assignment (see the module doc).
-    Tells the new assignee (and a binding previous one) when it changes; returns whether it did."""
+    A binding change tells the new assignee (and a binding previous one); returns whether it changed."""
     alias, reason = alias.strip(), _reason(reason)
     target = _target(project_id, alias, binding) if alias else None
     if target is not None:
@@ -87,7 +87,8 @@ def set_assignee(project_id: int, bead: Bead, alias: str, actor: Actor, binding:
     kind = "bead.assigned" if alias else "bead.unassigned"
     outbox.record(project_id, kind, {"bead": bead.ref, "alias": actor.name, "before": before, "after": after},
                   bead_ref=bead.ref)
-    if target is not None and target.alias != before["assignee"] and actor.name != target.alias:
+    # a plain assignee is the beads field only, as it always was: no notice (nor anything refused)
+    if by and target is not None and target.alias != before["assignee"] and actor.name != target.alias:
         why = f": {reason}" if reason else ""
         notify(project_id, target.id, f"{bead.ref} was assigned to you by {actor.name}{why} ({bead.title[:80]})",
                {"bead": bead.ref, "event": kind, "by": actor.name, "reason": reason})
@@ -155,18 +156,14 @@ def assigned_to(project_id: int, alias: str) -> list[Bead]:
                 .order_by(Bead.priority, Bead.created_ts.desc()).limit(50))
 
 
-def bound_elsewhere(project_id: int, alias: str) -> set[int]:
-    """Ids of open beads bound to someone other than `alias` (they leave its ready)."""
-    rows = Bead.select(Bead.id).where(Bead.project == project_id, Bead.assigned_by != "", Bead.assignee != "",
-                                      peewee.fn.LOWER(Bead.assignee) != alias_key(alias),
-                                      Bead.status == "open").tuples()
-    return {pk for (pk,) in rows}
-
-
-def bound_to(project_id: int, alias: str) -> set[int]:
-    rows = Bead.select(Bead.id).where(Bead.project == project_id, Bead.assigned_by != "",
-                                      peewee.fn.LOWER(Bead.assignee) == alias_key(alias), Bead.status == "open").tuples()
-    return {pk for (pk,) in rows}
+def bound_split(project_id: int, alias: str) -> tuple[set[int], set[int]]:
+    """Ids of open beads bound to `alias` (they head its ready) and to others (they leave it); one query."""
+    mine, others, key = set(), set(), alias_key(alias)
+    rows = Bead.select(Bead.id, Bead.assignee).where(Bead.project == project_id, Bead.assigned_by != "",
+                                                     Bead.assignee != "", Bead.status == "open").tuples()
+    for pk, assignee in rows:
+        (mine if alias_key(assignee) == key else others).add(pk)
+    return mine, others
 
 
 # -- pause -------------------------------------------------------------------------------------
