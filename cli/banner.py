@@ -49,6 +49,9 @@ class Banner:
         waiting = [w for w in _dicts(banner.get("waiting")) if self._first(self.waited, _alias(w))]
         new = [i for i in _dicts(banner.get("new")) if self._first(self.seen, item_key(i))]
         lines = [waiting_line(w) for w in waiting] + [item_line(i) for i in new]
+        paused = banner.get("paused")
+        if isinstance(paused, dict) and self._first(self.warned, "paused"):
+            lines.insert(0, paused_line(paused))
         unread = banner.get("unread")
         if new and isinstance(unread, int) and unread > 0:
             lines.append(f"{unread} unread (wire mail list)")
@@ -99,6 +102,12 @@ def item_key(item: dict[str, Any]) -> str:
     if item.get("id") is not None:
         return f"id:{item['id']}"
     return "item:" + json.dumps([item.get("kind"), item.get("from"), item.get("subject"), item.get("text")])
+
+
+def paused_line(paused: dict[str, Any]) -> str:
+    """`PAUSED: paused by maria: REASON (claim nothing new until resumed)`."""
+    by, reason = output.clean(paused.get("by") or "?"), output.clean(paused.get("reason") or "")
+    return f"PAUSED: paused by {by}{': ' + reason if reason else ''} (claim nothing new until resumed)"
 
 
 def waiting_line(wait: dict[str, Any]) -> str:

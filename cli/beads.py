@@ -297,6 +297,9 @@ def _holder(bead: dict[str, Any]) -> str:
     claim = bead.get("claim")
     if claim:
         return f"@{claim.get('alias', '?')}{' (stale)' if claim.get('stale') else ''}"
+    a = bead.get("assignment")
+    if isinstance(a, dict) and a.get("by"):  # a binding assignment (wire assign): say who made it
+        return f"@{a.get('to', '?')} (assigned by {a['by']})"
     return f"@{bead['assignee']}" if bead.get("assignee") else ""
 
 

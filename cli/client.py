@@ -915,6 +915,31 @@ class Client:
         """`PATCH /v1/project/settings` (a coordinator, or the project key): every setting after the change."""
         return self.request("PATCH", "/v1/project/settings", body=_compact(changes), token=key)
 
+    # -- steering and the audit log (a coordinator's token, or `key`: the project key) --
+
+    def assign(self, ref: str, alias: str, reason: str = "", key: str | None = None) -> Any:
+        """`POST /v1/beads/<ref>/assign`.  Raises: Forbidden (not a coordinator), NotFound."""
+        return self.request("POST", bead_path(ref, "assign"), body={"alias": alias, "reason": reason}, token=key)
+
+    def unassign(self, ref: str, key: str | None = None) -> Any:
+        """`DELETE /v1/beads/<ref>/assign`."""
+        return self.request("DELETE", bead_path(ref, "assign"), token=key)
+
+    def pause(self, alias: str, reason: str = "", key: str | None = None) -> Any:
+        """`POST /v1/workspaces/<alias>/pause`: it claims nothing new until resumed."""
+        return self.request("POST", _ref_path("/v1/workspaces", alias) + "/pause", body={"reason": reason},
+                            token=key)
+
+    def resume(self, alias: str, key: str | None = None) -> Any:
+        """`DELETE /v1/workspaces/<alias>/pause`."""
+        return self.request("DELETE", _ref_path("/v1/workspaces", alias) + "/pause", token=key)
+
+    def audit(self, since: str | None = None, who: str | None = None, bead: str | None = None,
+              action: str | None = None, limit: int | None = None, key: str | None = None) -> Any:
+        """`GET /v1/audit`, newest first (a coordinator, or the project key)."""
+        return self.request("GET", "/v1/audit", query={"since": since, "who": who, "bead": bead, "action": action,
+                                                      "limit": limit}, token=key)
+
     # -- dashboard --
 
     def dashboard_link(self, key: str | None = None) -> Any:

@@ -51,11 +51,33 @@ def prime(client: Client) -> None:
 
 
 def print_prime(p: dict[str, Any]) -> None:
-    for block in (_handoff_block(p.get("handoff")), _me_block(p.get("me") or {}), _playbook_block(p.get("playbook")),
+    for block in (_paused_block(p.get("paused")), _assigned_block(p.get("assigned") or []),
+                  _handoff_block(p.get("handoff")), _me_block(p.get("me") or {}), _playbook_block(p.get("playbook")),
                   _claims_block(p.get("claims") or []), _ready_block(p.get("ready") or []),
                   _mail_block(p.get("mail") or {}), _online_block(p.get("online") or [])):
         for line in block:
             click.echo(line)
+
+
+def _paused_block(paused: dict[str, Any] | None) -> list[str]:
+    """First of all: a paused agent claims nothing new (store/steer.py)."""
+    if not paused:
+        return []
+    why = f": {output.clean(paused.get('reason'))}" if paused.get("reason") else ""
+    return [f"PAUSED: paused by {output.clean(paused.get('by'))}{why}. Claim nothing new until resumed; "
+            "finish or hand off what you hold."]
+
+
+def _assigned_block(beads: list[dict[str, Any]]) -> list[str]:
+    """Beads a coordinator or a human gave you: before anything else to do."""
+    if not beads:
+        return []
+    lines = ["ASSIGNED TO YOU (wire claim ID):"]
+    for b in beads:
+        a = b.get("assignment") or {}
+        why = f": {output.snippet(a.get('reason'), TITLE)}" if a.get("reason") else ""
+        lines += [_bead_line(b), f"      assigned to you by {output.clean(a.get('by'))}{why}"]
+    return lines
 
 
 def _handoff_block(h: dict[str, Any] | None) -> list[str]:

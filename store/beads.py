@@ -257,6 +257,8 @@ def bead_json(bead: Bead, deps: Iterable[Dependency] = (), comments: Iterable[Co
         record["comments"] = [_comment_json(c) for c in comments]
     record["repo"] = (repo or bead.repo).canonical
     record["claim"] = claim
+    if bead.assigned_by and bead.assignee:  # binding (store/steer.py): who gave it to whom, and why
+        record["assignment"] = {"to": bead.assignee, "by": bead.assigned_by, "reason": bead.assign_reason}
     return record
 
 
@@ -352,7 +354,19 @@ def ready(project_id: int, limit: int = 50, viewer: Workspace | None = None,
         scope = project_settings.ready_scope(project_id) if viewer is not None else "all"
         pks = readiness.route(pks, readiness.roles_of_open(project_id), viewer.role if viewer else "", scope,
                               only_role)
+    if viewer is not None:
+        pks = _assigned_first(project_id, viewer, pks)
     return beads_json(beads_by_pk(pks[:limit]))
+
+
+def _assigned_first(project_id: int, viewer: Workspace, pks: list[int]) -> list[int]:
+    """A viewer's ready: beads bound to it first, beads bound to others left out (store/steer.py)."""
+    from store import steer
+
+    mine, others = steer.bound_split(project_id, viewer.alias)
+    if not mine and not others:
+        return pks
+    return [pk for pk in pks if pk in mine] + [pk for pk in pks if pk not in mine and pk not in others]
 
 
 def explain(project_id: int, home_repo_id: int, ref: str) -> dict[str, Any]:
@@ -503,14 +517,14 @@ def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, A
     """Edit title, priority, description, labels, assignee (status changes go through claims)."""
     with db.transaction():
         bead = get_bead(project_id, ws.repo_id, ref)
+        before = {k: getattr(bead, k) for k in ("title", "priority", "description", "labels") if k in changes
+                  or (k == "labels" and ("add_labels" in changes or "remove_labels" in changes or "role" in changes))}
         if "title" in changes:
             bead.title = changes["title"]
         if "priority" in changes:
             bead.priority = normalise_priority(changes["priority"])
         if "description" in changes:
             bead.description = changes["description"]
-        if "assignee" in changes:
-            bead.assignee = changes["assignee"]
         labels = [x for x in json.loads(bead.labels) if x not in (changes.get("remove_labels") or [])]
         labels += [x for x in changes.get("add_labels") or [] if x not in labels]
         if "role" in changes:
@@ -519,10 +533,19 @@ def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, A
             labels = with_role(labels, changes["role"])
         bead.labels = json.dumps(labels)
         _touch(bead, save=False)
-        bead.save()
-        outbox.record(project_id, "bead.updated", {"bead": bead.ref, "alias": ws.alias,
-                                                   "fields": sorted(changes)}, workspace_id=ws.id,
-                      bead_ref=bead.ref)
+        bead.save(only=[f for f in Bead._meta.sorted_fields if f.name not in ("assignee", "assigned_by",
+                                                                              "assign_reason")])
+        after = {k: getattr(bead, k) for k in before}
+        if set(changes) - {"assignee"}:
+            outbox.record(project_id, "bead.updated", {"bead": bead.ref, "alias": ws.alias, "fields": sorted(changes),
+                                                       "before": before, "after": after},
+                          workspace_id=ws.id, bead_ref=bead.ref)
+        if "assignee" in changes:  # the meaning of an assignment lives in one place
+            from store import audit, steer
+
+            actor = audit.current()
+            steer.set_assignee(project_id, bead, changes["assignee"], actor if actor.kind != "system" else
+                               audit.agent(ws.alias), binding=steer.may_steer(actor, ws))
     return bead
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import peewee
 
-from store import Store, db, outbox
+from store import Store, db, outbox, steer
 from store.beads import (
     bead_full_json,
     bead_json,
@@ -21,12 +21,13 @@ from store.beads import (
     update_fields,
 )
 from store.acting import is_human
-from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld
+from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld, WorkspaceNotFound
 from store.gitstate import claim_git, commits_of, record_commits
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
 from store.readiness import announce, announce_if_ready
+from store.steer import alias_key
 from store.util import iso, now, unstorable_text
 
 #: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
@@ -169,6 +170,7 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
         Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first())
     if current is not None and current.workspace_id == ws.id:
         return bead, True, None, None
+    _check_steering(bead, ws, jump_in)
     if current is not None:
         stale = is_stale(st, project, current.workspace)
         if not jump_in and not stale:
@@ -185,11 +187,52 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
                {"bead": bead.ref, "event": kind, "by": ws.alias, "reason": jump_in or "stale"})
     ts = now()
     db.execute(_INSERT_CLAIM, (project.id, bead.id, ws.id, ts, jump_in or "", False))
+    if _bound_to_other(bead, ws):  # a jump-in over an assignment: the claimer takes it on
+        _take_assignment(project, bead, ws, jump_in or "")
     _set_status(bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
     outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
     claim = {"alias": ws.alias, "human": ws.human, "since": iso(ts), "stale": False, "reason": jump_in or ""}
     return bead, False, previous, {"claim": claim, "repo": Repo(id=bead.repo_id, canonical=canonical)}
+
+
+def _bound_to_other(bead: Bead, ws: Workspace) -> bool:
+    """Whether a binding assignment (store/steer.py) gives this bead to someone other than `ws`."""
+    return bool(bead.assigned_by and bead.assignee) and alias_key(bead.assignee) != alias_key(ws.alias)
+
+
+def _check_steering(bead: Bead, ws: Workspace, jump_in: str | None) -> None:
+    """Refuse a new claim by a paused agent (whatever the bead), and one on a bead assigned to someone
+    else unless the claimer jumps in. Read inside the claim's transaction: auth caches may lag."""
+    paused = steer.pause_of(ws.id)
+    if paused is not None:
+        raise ClaimConflict(f"you are {steer.paused_line(*paused)}; claim nothing new until resumed",
+                            paused={"by": paused[0], "reason": paused[1]},
+                            hint="finish or hand off what you hold; a coordinator or a human resumes you "
+                                 "(wire agent resume ALIAS)")
+    if _bound_to_other(bead, ws) and not jump_in:
+        raise ClaimConflict(f"{bead.ref} is assigned to {bead.assignee} by {bead.assigned_by}",
+                            assignment={"to": bead.assignee, "by": bead.assigned_by, "reason": bead.assign_reason},
+                            hint=f"pick other work with 'wire ready', mail {bead.assignee}, "
+                                 "or take it with --jump-in REASON")
+
+
+def _take_assignment(project: Project, bead: Bead, ws: Workspace, reason: str) -> None:
+    """A jump-in over a binding assignment: the bead becomes the claimer's (plain assignee, so its own
+    release frees it) and the previous assignee is told who took it and why."""
+    previous, by = bead.assignee, bead.assigned_by
+    db.execute('UPDATE "bead" SET "assigned_by" = ?, "assign_reason" = ? WHERE "id" = ?', ("", "", bead.id))
+    bead.assigned_by, bead.assign_reason = "", ""
+    outbox.record(project.id, "bead.assigned", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
+                                                "before": {"assignee": previous, "assigned_by": by},
+                                                "after": {"assignee": ws.alias, "assigned_by": ""}},
+                  workspace_id=ws.id, bead_ref=bead.ref)
+    try:
+        target = steer.workspace_by_alias(project.id, previous)
+    except WorkspaceNotFound:
+        return
+    notify(project.id, target.id, f"{ws.alias} jumped in on {bead.ref}, assigned to you by {by}: {reason}",
+           {"bead": bead.ref, "event": "assignment.jumped", "by": ws.alias, "reason": reason})
 
 
 def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
@@ -231,8 +274,8 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: boo
             raise NotHeld(f"you hold no claim on {bead.ref}")
         if current is not None:
             current.delete_instance()
-            if bead.status == "in_progress":
-                _set_status(bead, "open", ws, "")
+            if bead.status == "in_progress":  # a binding assignment outlives the claim (store/steer.py)
+                _set_status(bead, "open", ws, None if bead.assigned_by else "")
             outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
                           workspace_id=ws.id, bead_ref=bead.ref)
             announce_if_ready(project.id, ws, [bead.id], "released")  # back on the market
@@ -333,7 +376,7 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
             raise Conflict(f"{bead.ref} is held by {holder.workspace.alias}")
         if holder is not None:
             holder.delete_instance()
-        _set_status(bead, status, ws, "" if holder is not None else None)
+        _set_status(bead, status, ws, "" if holder is not None and not bead.assigned_by else None)
         outbox.record(project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
                       workspace_id=ws.id, bead_ref=bead.ref)
         if status == "open":  # from blocked, deferred, ...: work again

@@ -27,6 +27,8 @@ DEFAULT_MAX_SYNC_BEADS = 50_000
 DEFAULT_RETENTION_DAYS = 90
 #: Days a sync's history (what it changed, for `wire sync --undo`) is kept.
 DEFAULT_SYNC_HISTORY_DAYS = 30
+#: Audit rows: kept a year by default.
+DEFAULT_AUDIT_DAYS = 365
 #: Seconds an unread mailbox entry waits before it is shown again, once.
 DEFAULT_REMIND_AFTER = 3600
 #: Requests per second (and burst) one workspace token may make: far above any agent's honest pace
@@ -118,6 +120,8 @@ class Settings:
     publish_inline: bool = True
     retention_days: int = DEFAULT_RETENTION_DAYS
     sync_history_days: int = DEFAULT_SYNC_HISTORY_DAYS
+    #: Days audit rows are kept (store/audit.py); a year unless configured.
+    audit_days: int = DEFAULT_AUDIT_DAYS
     remind_after: int = DEFAULT_REMIND_AFTER
     #: Rate limits (requests per second, burst; 0 = off): per workspace token, per project, per
     #: client address on unauthenticated routes.
@@ -186,6 +190,7 @@ class Settings:
             publish_inline=_bool(env, "BEADWIRE_PUBLISH_INLINE", True),
             retention_days=_int(env, "BEADWIRE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
             sync_history_days=_int(env, "BEADWIRE_SYNC_HISTORY_DAYS", DEFAULT_SYNC_HISTORY_DAYS, 1),
+            audit_days=_int(env, "BEADWIRE_AUDIT_DAYS", DEFAULT_AUDIT_DAYS, 1),
             remind_after=_int(env, "BEADWIRE_REMIND_AFTER", DEFAULT_REMIND_AFTER, 1),
             rate_token=_int(env, "BEADWIRE_RATE_TOKEN", DEFAULT_RATE_TOKEN),
             rate_token_burst=_int(env, "BEADWIRE_RATE_TOKEN_BURST", DEFAULT_RATE_TOKEN_BURST, 1),

@@ -289,7 +289,7 @@ def _presence_state(age: float, presence_ttl: int, stale_after: int) -> str:
 
 def _members(project_id: int) -> list[tuple]:
     columns = (Workspace.id, Workspace.alias, Workspace.role, Workspace.human, Workspace.hostname,
-               Workspace.last_seen_ts, Workspace.repo)
+               Workspace.last_seen_ts, Workspace.repo, Workspace.paused_by, Workspace.paused_reason)
     query = Workspace.select(*columns).where(Workspace.project == project_id, Workspace.revoked == False)
     # raw tuples: model instances cost more than the query at 1,000 members
     return list(db.database.execute(query).fetchall())
@@ -301,14 +301,15 @@ def team(st: Store, project: Project, f: Filters) -> dict[str, Any]:
     beats = st.redis.presence(project.id, 0)
     stale_after = stale_limit(st, project)
     rows = []
-    for ws_id, alias, role, human, host, last_seen, repo_id in _members(project.id):
+    for ws_id, alias, role, human, host, last_seen, repo_id, paused_by, paused_reason in _members(project.id):
         beat, fields = beats.get(ws_id, (None, {}))
         seen = max(beat or 0.0, last_seen)
         rows.append({"id": ws_id, "alias": alias, "role": role, "human": human, "repo_id": repo_id,
                      "repo": repos.get(repo_id, ""), "host": fields.get("host") or host,
                      "branch": fields.get("branch", ""), "last_seen": iso(seen), "seen_ts": seen,
                      "state": _presence_state(ts - seen, st.settings.presence_ttl, stale_after),
-                     "beat": beat, "git": fields.get("git")})
+                     "beat": beat, "git": fields.get("git"),
+                     "paused": {"by": paused_by, "reason": paused_reason} if paused_by else None})
     counts = Counter(r["state"] for r in rows)
     rows = [r for r in rows if _team_match(r, f)]
     rows.sort(key=lambda r: (PRESENCE_STATES.index(r["state"]), r["alias"]))

@@ -14,7 +14,7 @@ from typing import Any
 from peewee import JOIN
 
 from store import Store, db, messages, policies
-from store.beads import ready
+from store.beads import beads_json, ready
 from store.claims import mine
 from store.errors import InvalidInput
 from store.models import Delivery, Handoff, Message, Project, Workspace
@@ -81,7 +81,15 @@ def prime(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
     members = team(st, project)
     me = next(w for w in members if w["id"] == ws.id)
     online = [_member(w) for w in members if w["online"] and w["id"] != ws.id]
-    return {"handoff": latest(ws), "me": {**_member(me), "human": me["human"], "project": project_json(project)},
+    from store import steer
+
+    paused = steer.pause_of(ws.id)
+    assigned = [{**b, "assignment": steer.assignment_json(row)} for row in steer.assigned_to(project.id, ws.alias)
+                for b in beads_json([row])]
+    # `wire prime` prints a pause and assigned beads before everything (cli/onboarding.py); the handoff
+    # stays the first key of the answer, as clients of the API know it
+    return {"handoff": latest(ws), "paused": {"by": paused[0], "reason": paused[1]} if paused else None,
+            "assigned": assigned, "me": {**_member(me), "human": me["human"], "project": project_json(project)},
             "playbook": _playbook(project, ws.role), "claims": mine(project, ws),
             "ready": ready(project.id, PRIME_READY, viewer=ws), "mail": _unread(ws), "online": online}
 

@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 class SchemaVersion(BaseModel):
@@ -55,6 +55,10 @@ class Workspace(BaseModel):
     created_ts = pw.DoubleField()
     last_seen_ts = pw.DoubleField()
     revoked = pw.BooleanField(default=False)
+    #: who paused it ("" = not paused) and why: a paused agent may not take new claims (store/steer.py)
+    paused_by = pw.CharField(max_length=200, default="")
+    paused_reason = pw.TextField(default="")
+    paused_ts = pw.DoubleField(null=True)
 
     class Meta:
         indexes = ((("project", "alias"), True),)
@@ -70,6 +74,10 @@ class Bead(BaseModel):
     priority = pw.IntegerField(default=2)
     issue_type = pw.CharField(max_length=64, default="task")
     assignee = pw.CharField(max_length=200, default="")
+    #: who made `assignee` a binding assignment ("" = the plain beads field, e.g. set by a claim or a
+    #: developer) and why: only a binding one heads the assignee's ready and refuses others' claims
+    assigned_by = pw.CharField(max_length=200, default="")
+    assign_reason = pw.TextField(default="")
     labels = pw.TextField(default="[]")
     created_ts = pw.DoubleField()
     updated_ts = pw.DoubleField()
@@ -397,6 +405,28 @@ class Human(BaseModel):
     removed_ts = pw.DoubleField(null=True)
 
 
+class Audit(BaseModel):
+    """One state change: who (name, kind, credential), what, when, from where. Append-only: no API
+    edits or deletes a row; only the retention sweep drops rows past `audit_days` (store/audit.py)."""
+
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    ts = pw.DoubleField()
+    who = pw.CharField(max_length=200)
+    #: agent | human | system
+    who_kind = pw.CharField(max_length=16)
+    #: workspace token | project key | dashboard session | (none for system)
+    credential = pw.CharField(max_length=32, default="")
+    action = pw.CharField(max_length=64)
+    bead_ref = pw.CharField(max_length=520, default="")
+    #: JSON: what the change was about (the event's payload, before/after values of an edit)
+    detail = pw.TextField(default="{}")
+    address = pw.CharField(max_length=64, default="")
+    host = pw.CharField(max_length=255, default="")
+
+    class Meta:
+        indexes = ((("project", "ts"), False),)
+
+
 V1_MODELS = [SchemaVersion, Project, Repo, Workspace, Bead, Dependency, Comment, Claim, Event, Outbox]
 V2_MODELS = [Message, Delivery, Subscription]
 V3_MODELS = [Escalation, Webhook, WebhookDelivery, Policy, PolicyHead]
@@ -406,5 +436,6 @@ V7_MODELS = [SyncRun, SyncChange]
 V9_MODELS = [BeadCommit]
 V10_MODELS = [JoinKey]
 V11_MODELS = [Human]
+V12_MODELS = [Audit]
 ALL_MODELS = (V1_MODELS + V2_MODELS + V3_MODELS + V4_MODELS + V5_MODELS + V7_MODELS + V9_MODELS + V10_MODELS
-              + V11_MODELS)
+              + V11_MODELS + V12_MODELS)

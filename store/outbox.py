@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from store import Store, db
+from store import audit as audit_log
 from store.errors import Unavailable
 from store.models import Outbox
 from store.util import now
@@ -53,11 +54,14 @@ def publish_pending(st: Store, cursor_of: tuple[int, int] | None = None) -> str 
 def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: int | None = None,
            workspace_id: int | None = None, bead_ref: str = "", delivery_id: int | None = None,
            to_events: bool = True, audit: bool = True) -> int:
-    """Add an outbox row (and an audit event); call inside the transaction of the fact itself."""
+    """Add an outbox row (and an event, and an audit row naming who acts); call inside the
+    transaction of the fact itself. Every durable change passes here: this is where the audit log
+    is written, so it is complete and commits or rolls back with the change (store/audit.py)."""
     ts = now()
     body = json.dumps({**payload, "ts": ts})
     if audit:
         db.execute(_INSERT_EVENT, (project_id, kind, workspace_id, bead_ref, body, ts))
+        audit_log.record(project_id, kind, bead_ref, payload)
     outbox_id = db.insert(_INSERT_OUTBOX, (project_id, kind, recipient_id, delivery_id, to_events, body, ts))
     row = {"id": outbox_id, "project": project_id, "kind": kind, "payload": body, "recipient": recipient_id,
            "delivery": delivery_id, "to_events": to_events}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from peewee import fn
 
-from store import Store, db, joinkeys, requests, sync_history
+from store import Store, audit, db, joinkeys, requests, sync_history
 from store.models import Delivery, Event, Handoff, Message, Outbox
 from store.util import now
 
@@ -30,6 +30,8 @@ def purge_history(st: Store) -> dict[str, int]:
         # what syncs replaced, for `wire sync --undo`: their own, shorter window
         "syncs": sync_history.purge(now() - st.settings.sync_history_days * 86400),
         "join_keys": joinkeys.purge(),  # used or expired: good for nothing, whatever the window
+        # the audit log: its own, longer window (a year by default); nothing else ever deletes a row
+        "audit": audit.purge(now() - st.settings.audit_days * 86400, DEFAULT_PURGE_BATCH),
     }
 
 

@@ -21,6 +21,7 @@ from store.models import (
     V9_MODELS,
     V10_MODELS,
     V11_MODELS,
+    V12_MODELS,
     Outbox,
     SchemaVersion,
     Workspace,
@@ -112,6 +113,14 @@ def migrate() -> int:
                 db.database.execute_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {HUMAN_INDEX} "
                                         "ON human (project_id, lower(name)) WHERE removed_ts IS NULL")
                 SchemaVersion.create(version=11, applied_ts=now())
+            if version < 12:  # binding assignment, pausing an agent, the audit log
+                _add_column_in_place("bead", "assigned_by", "VARCHAR(200) NOT NULL DEFAULT ''")
+                _add_column_in_place("bead", "assign_reason", "TEXT NOT NULL DEFAULT ''")
+                _add_column_in_place("workspace", "paused_by", "VARCHAR(200) NOT NULL DEFAULT ''")
+                _add_column_in_place("workspace", "paused_reason", "TEXT NOT NULL DEFAULT ''")
+                _add_column_in_place("workspace", "paused_ts", "DOUBLE PRECISION")
+                db.database.create_tables(V12_MODELS, safe=True)
+                SchemaVersion.create(version=12, applied_ts=now())
         return max(version, SCHEMA_VERSION)
 
 

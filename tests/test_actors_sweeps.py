@@ -95,7 +95,7 @@ def test_retention_drops_old_history_but_never_unread_mail(app, make_agent, work
     assert [m.id for m in Message.select()] == [unread_id]
     assert [m["body"] for m in bob.get("/mail").json] == ["old but unread"]
     assert retention.purge_history(_store(app)) == {"events": 0, "outbox": 0, "messages": 0, "requests": 0,
-                                                    "handoffs": 0, "syncs": 0, "join_keys": 0}
+                                                    "handoffs": 0, "syncs": 0, "join_keys": 0, "audit": 0}
 
 
 def test_retention_keeps_the_newest_handoff_of_each_workspace_whatever_its_age(pg_app, make_pg_agent):

@@ -349,3 +349,20 @@ def test_a_lead_works_on_beads_and_chats_with_their_own_token_as_themselves(clie
     worker.run()
     banner = json.loads(bob.get("/whoami").headers["X-Wire-Banner"])
     assert [(i["kind"], i["from"], i.get("human")) for i in banner["new"]] == [("chat", "maria", True)]
+
+
+def test_a_leads_assignment_and_pause_carry_their_name_into_notices_and_the_audit_log(client, shop, worker):
+    bob, key = shop
+    lead, viewer = join(client, key, "maria"), join(client, key, "vera", "viewer")
+    ref = bob.post("/beads", {"title": "Migrate the orders table"}).json["id"]
+    refused = client.post(f"/v1/beads/{ref}/assign", json={"alias": "bob"}, headers=bearer(viewer))
+    assert refused.status_code == 403
+    r = client.post(f"/v1/beads/{ref}/assign", json={"alias": "bob", "reason": "you know the schema"},
+                    headers=bearer(lead))
+    assert r.status_code == 200 and r.json["assignment"]["by"] == "maria", r.json
+    assert client.post("/v1/workspaces/bob/pause", json={"reason": "review first"},
+                       headers=bearer(lead)).status_code == 200
+    assert bob.get("/prime").json["paused"] == {"by": "maria", "reason": "review first"}
+    rows = client.get("/v1/audit?who=maria", headers=bearer(viewer)).json
+    assert {(row["who"], row["credential"]) for row in rows} == {("maria", "personal token")}
+    assert {row["action"] for row in rows} >= {"bead.assigned", "agent.paused"}, rows

@@ -159,7 +159,8 @@ CALLERS_OF_B = {"workspace": ("eve",), "key": ("key_b",), "either": ("eve", "key
 #: A body valid for the endpoint, so that validation (422) cannot answer before the lookup does.
 BODIES = {"beads.update_bead": {"title": "mine now"}, "beads.comment": {"text": "hi"},
           "beads.link": {"target": "bd-x"}, "beads.close": {"reason": "done"},
-          "escalations_admin.respond": {"response": "no"}, "keys.set_role": {"role": "coordinator"}}
+          "escalations_admin.respond": {"response": "no"}, "keys.set_role": {"role": "coordinator"},
+          "steer.assign": {"alias": "eve"}}
 
 
 def object_rules(app) -> list[tuple[str, str, str]]:
@@ -308,6 +309,17 @@ def _matrix() -> dict[str, list[Probe]]:
         "project.change_settings": [p("eve", "PATCH", "/project/settings", {"ready_scope": "role"}, 403),
                                     p("bob", "PATCH", "/project/settings", {"ready_scope": "role"}, 403),
                                     p("key_b", "PATCH", "/project/settings", {"idle_claim_minutes": 9})],
+        "steer.assign": [p("key_b", "POST", "/beads/{free}/assign", {"alias": "eve"}, 404),
+                         p("ana", "POST", "/beads/{free}/assign", {"alias": "zebra-bob"}, 403),
+                         p("eve", "POST", "/beads/{free}/assign", {"alias": "eve"}, 404)],
+        "steer.unassign": [p("key_b", "DELETE", "/beads/{free}/assign", None, 404),
+                           p("bob", "DELETE", "/beads/{free}/assign", None, 403)],
+        "steer.pause": [p("key_b", "POST", "/workspaces/zebra-ana/pause", {"reason": "x"}, 404),
+                        p("ana", "POST", "/workspaces/zebra-bob/pause", {}, 403)],
+        "steer.resume": [p("key_b", "DELETE", "/workspaces/zebra-ana/pause", None, 404),
+                         p("bob", "DELETE", "/workspaces/zebra-ana/pause", None, 403)],
+        "steer.audit_log": [p("key_b", "GET", "/audit"), p("key_b", "GET", "/audit?who=zebra-ana"),
+                            p("bob", "GET", "/audit", None, 403)],
         "dashboard_api.mint_link": [p("eve", "POST", "/dashboard/link", {}, None),
                                     p("key_b", "POST", "/dashboard/link", {}, None)],
         "humans.list_humans": [p("key_b", "GET", "/humans"), p("ana", "GET", "/humans", None, 403)],
@@ -398,6 +410,11 @@ DASHBOARD: dict[str, list[tuple[str, str, Any]]] = {
     "dashboard.add_agent": [("GET", "/agents/add", 200)],
     "dashboard.add_agent_post": [("POST", "/agents/add", 200)],  # a key for B, shown to B
     "llms.llms_txt": [("GET", "/llms.txt", 200)],
+    "dashboard.pause": [("POST", "/team/zebra-ana/pause", 404)],
+    "dashboard.resume": [("POST", "/team/zebra-ana/resume", 404)],
+    "dashboard.audit_page": [("GET", "/audit", 200), ("GET", "/audit?who=zebra-ana", 200)],
+    "dashboard.audit_json": [("GET", "/audit.json", 200)],
+    "dashboard.audit_csv": [("GET", "/audit.csv", 200)],
     "dashboard.login": [("GET", "/login", 200)],
     "dashboard.login_post": [("POST", "/login", 403)],  # no CSRF cookie of the login form
     "dashboard.login_link": [("GET", "/login/1.notarealsecretnotarealsecret", 401)],

@@ -24,8 +24,8 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     from store import db, open_store
     from store.config import Settings
     from web import (beads, chat, errors, escalations, handoffs, humans, identity, joinkeys, llms, locks, mail,
-                     policies, project, sync)
-    from web.common import add_banner, identify
+                     policies, project, steer, sync)
+    from web.common import add_banner, audit_request, identify, reset_actor
     from web.keys import bp as keys_bp
     from web.openapi import bp as openapi_bp
 
@@ -51,8 +51,8 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     for blueprint in (identity.bp, identity.team_bp, beads.bp, sync.bp, mail.bp, chat.bp, locks.bp):
         app.register_blueprint(blueprint)
     for blueprint in (escalations.bp, escalations.read_bp, escalations.admin_bp, policies.read_bp,
-                      policies.admin_bp, handoffs.bp, project.bp, keys_bp, humans.bp, humans.invite_bp, openapi_bp,
-                      joinkeys.bp, llms.bp):
+                      policies.admin_bp, handoffs.bp, project.bp, steer.bp, keys_bp, humans.bp, humans.invite_bp,
+                      openapi_bp, joinkeys.bp, llms.bp):
         app.register_blueprint(blueprint)
     from web import idempotency
 
@@ -64,11 +64,12 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     @app.before_request
     def _connect() -> None:
         db.connect()
+        reset_actor()
 
     @app.after_request
     def _deliver(response):
         _send_outbox(response.status_code)
-        return identify(add_banner(response))
+        return identify(add_banner(audit_request(response)))
 
     @app.teardown_request
     def _close(exc: BaseException | None) -> None:

@@ -99,6 +99,7 @@ def authenticate() -> None:
         raise Unauthorized("missing bearer token: run `wire init` in your worktree")
     with _failures_cost_the_address():
         g.ws, g.project = auth(token)
+    act_as_caller()
     try:
         beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""),
                          request.headers.get("X-Wire-Host", ""), seen_entry(), git=git_from_header())
@@ -108,6 +109,9 @@ def authenticate() -> None:
         forget_token(token)  # revoked: this process's cache must not answer for it again
         raise
     g.banner = banner(beat, now())
+    if g.ws.paused_by:  # every answer reminds a paused agent (store/steer.py; auth caches lag up to seconds)
+        g.banner = {**(g.banner or {"waiting": [], "new": [], "unread": beat.pending}),
+                    "paused": {"by": g.ws.paused_by, "reason": g.ws.paused_reason}}
     _add_conflicts(beat.pending)
     if beat.rebuild:
         from actors.mailbox import rebuild_mailboxes
@@ -185,6 +189,7 @@ def person() -> None:
             g.project = authenticate_key(token)
             g.person = key_person(g.project)
     g.ws = None
+    act_as_caller()
     take_key(store(), g.project.id)
 
 
@@ -293,4 +298,71 @@ def add_banner(response):
     """after_request: the caller's banner rides on every authenticated answer (ASCII JSON header)."""
     if g.get("banner"):
         response.headers["X-Wire-Banner"] = json.dumps(g.banner, separators=(",", ":"))
+    return response
+
+
+# -- who acts (store/audit.py) ---------------------------------------------------------------------
+
+#: How a human credential without a personal account is named in notices and the audit log (personal
+#: accounts name the person instead).
+KEY_HOLDER = "human"
+
+
+def actor():
+    """The acting party of this request, from its credential: the one function that names who does
+    something (notices, "assigned by", "paused by", audit rows). A person (`acting_human`): their name
+    and credential; agents: their alias and workspace token."""
+    from store import audit
+
+    ws, dash, person = g.get("ws"), g.get("dash"), acting_human()
+    if person is not None:  # a person (store/humans.py): the project key's is named "project key"
+        who = audit.human(person.name, audit.PERSON_CREDENTIALS.get(person.credential, person.credential))
+    elif dash is not None:
+        who = audit.human(KEY_HOLDER, audit.SESSION) if dash.get("access") == "human" else audit.Actor(
+            (dash.get("viewer") or {}).get("alias") or "viewer", "agent", audit.SESSION)
+    elif ws is not None:
+        who = audit.agent(ws.alias)
+    elif g.get("project") is not None:
+        who = audit.human(KEY_HOLDER, audit.KEY)
+    else:
+        who = audit.SYSTEM
+    return who.at(request.remote_addr or "", request.headers.get("X-Wire-Host", ""))
+
+
+def act_as_caller() -> None:
+    """Once the credential is known: name the caller as this request's actor."""
+    from store import audit
+
+    audit.act_as(actor())
+
+
+def reset_actor() -> None:
+    """before_request of the app: no request inherits the previous one's actor on this thread."""
+    from store import audit
+
+    audit.act_as(audit.SYSTEM.at(request.remote_addr or "", request.headers.get("X-Wire-Host", "")))
+
+
+#: Methods that change state.
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def audit_request(response):
+    """after_request: the audit log's catch-all. Changes that commit an outbox row were logged with
+    it (store/outbox.py `record`); a mutating request that succeeded without one (settings, keys,
+    policies, sessions, ...) gets a row naming its method and route, so nothing goes unrecorded."""
+    from store import audit, db
+
+    project = g.get("project")
+    if (request.method not in MUTATING or response.status_code >= 400 or project is None
+            or audit.written() or request.endpoint is None):
+        return response
+    rule = request.url_rule.rule if request.url_rule else request.path
+    try:
+        with db.transaction():
+            audit.record(project.id, f"{request.method} {rule}"[:64], detail={"path": request.path[:500]})
+    except Exception:  # noqa: BLE001 - the change is committed; a lost catch-all row is logged, not a 500
+        import logging
+
+        logging.getLogger("beadwire.web").exception("audit row for %s %s not written", request.method, rule)
     return response

@@ -10,6 +10,7 @@ POST carries the session's CSRF token. `api_bp` mints login links for `wire dash
 from __future__ import annotations
 
 import hmac
+import json
 import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -26,16 +27,16 @@ from flask import (
     request,
     url_for,
 )
-from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
-from store import dashboard
+from store import audit, dashboard, humans, steer
 from store.acting import SHARED_NAME
 from store.errors import BeadwireError, InvalidInput, NotFound, Unauthorized
 from store.escalations import MAX_RESPONSE, respond
-from store import humans
 from store.humans import Person, require_role
 from store.util import iso
-from web.common import acting_human, key_or_workspace, limit_ip, load_args, store
+from web.common import act_as_caller, acting_human, actor, key_or_workspace, limit_ip, load_args, store
+from web.steer import parse_since
 
 bp = Blueprint("dashboard", __name__)
 api_bp = Blueprint("dashboard_api", __name__, url_prefix="/v1")
@@ -50,7 +51,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 PUBLIC = {"dashboard.login", "dashboard.login_post", "dashboard.login_link", "dashboard.login_link_post",
           "dashboard.invite", "dashboard.invite_post"}
 #: Event kinds (prefixes) each page refreshes on; "*" is everything.
-LIVE = {"team": "claim. bead. presence. workspace. reservation.", "work": "claim. bead. beads.",
+LIVE = {"team": "claim. bead. presence. workspace. reservation. agent.", "work": "claim. bead. beads.",
         "bead": "claim. bead. beads.", "graph": "claim. bead. beads.", "chat": "chat",
         "conversation": "chat", "mail": "mail notice", "escalations": "escalation.", "activity": "*",
         "policy": "policy."}
@@ -103,6 +104,16 @@ class GraphArgs(PageArgs):
     repo = fields.Int(load_default=0, validate=validate.Range(min=0))
 
 
+class AuditPageArgs(PageArgs):
+    who = fields.Str(load_default="", validate=validate.Length(max=200))
+    action = fields.Str(load_default="", validate=validate.Length(max=64))
+    bead = fields.Str(load_default="", validate=validate.Length(max=520))
+    #: an ISO time or a date (the form's datetime-local field sends `2026-12-04T12:00`)
+    since = fields.Str(load_default="", validate=validate.Length(max=40))
+    limit = fields.Int(load_default=200, validate=validate.Range(min=1, max=10_000))
+
+
+audit_page_args = AuditPageArgs()
 team_args, work_args, mail_args, activity_args, graph_args = (TeamArgs(), WorkArgs(), MailArgs(), ActivityArgs(),
                                                               GraphArgs())
 
@@ -139,6 +150,7 @@ def _session():
     except Unauthorized as exc:  # key rotated, person removed, viewer revoked: the session ends here
         dashboard.close_session(store(), cookie)
         return _ended(exc.message)
+    act_as_caller()
     if request.method == "POST":
         _check_csrf(record["csrf"])
     return None
@@ -572,6 +584,74 @@ def activity():
 @bp.get("/policy")
 def policy():
     return _render("policy.html", "policy", p=dashboard.policy(g.project))
+
+
+# -- steering agents, the audit log ----------------------------------------------------------------
+
+@bp.post("/team/<alias>/pause")
+def pause(alias: str):
+    """Pause an agent from the team page: its `wire claim` refuses new claims until resumed."""
+    _require("lead")
+    reason = (request.form.get("reason") or "").strip()
+    steer.pause(g.project, None, actor(), alias, reason)
+    return redirect(url_for("dashboard.team"), 303)
+
+
+@bp.post("/team/<alias>/resume")
+def resume(alias: str):
+    _require("lead")
+    steer.resume(g.project, None, actor(), alias)
+    return redirect(url_for("dashboard.team"), 303)
+
+
+def _audit_rows() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The filters of the audit page (and its exports) and the rows they select."""
+    _require("viewer")  # a person: a workspace's read-only session is refused
+    a = load_args(audit_page_args)
+    try:
+        since = parse_since(a["since"]) if a["since"] else None
+    except ValidationError as exc:
+        raise ValidationError({"since": exc.messages}) from None
+    rows = audit.query(g.project.id, since, a["who"] or None, a["bead"] or None, a["action"] or None, a["limit"])
+    return a, rows
+
+
+@bp.get("/audit")
+def audit_page():
+    a, rows = _audit_rows()
+    export = {k: v for k, v in a.items() if v not in ("", None)}
+    for row in rows:  # readable text, autoescaped by the template (`tojson` would show \u003c for `<`)
+        row["detail_text"] = json.dumps(row["detail"], ensure_ascii=False, sort_keys=True)
+    return _render("audit.html", "audit", rows=rows, a=a, export=export)
+
+
+@bp.get("/audit.json")
+def audit_json():
+    return jsonify(_audit_rows()[1])
+
+
+@bp.get("/audit.csv")
+def audit_csv():
+    import csv
+    import io
+
+    out = io.StringIO()
+    columns = ("at", "who", "who_kind", "credential", "action", "bead", "detail", "address", "host")
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in _audit_rows()[1]:
+        writer.writerow([_csv_cell(json.dumps(row[c], sort_keys=True) if c == "detail" else row[c])
+                         for c in columns])
+    response = make_response(out.getvalue())
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="audit-{g.project.slug}.csv"'
+    return response
+
+
+def _csv_cell(value: Any) -> str:
+    """Agent-written text may start with `=`, `+`, `-`, `@`: a spreadsheet would run it as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # -- the link API (`wire dashboard`) -------------------------------------------------------------------

@@ -84,7 +84,8 @@ class _Document(Schema):
 @lru_cache(maxsize=1)
 def operations() -> dict[str, Op]:
     """Endpoint name -> Op, for every endpoint of the JSON API."""
-    from web import beads, chat, escalations, handoffs, humans, identity, keys, locks, mail, policies, project, sync
+    from web import (beads, chat, escalations, handoffs, humans, identity, keys, locks, mail, policies, project,
+                     steer, sync)
 
     ws, key, either = "workspace", "key", "either"
     return {
@@ -184,6 +185,16 @@ def operations() -> dict[str, Op]:
         "project.show_settings": Op("The project's settings", either, r.ProjectSettings),
         "project.change_settings": Op("Change project settings (a coordinator or the project key)", either,
                                       r.ProjectSettings, body=project.settings_schema),
+        "steer.assign": Op("Assign a bead to an agent (a coordinator or a human): it heads the agent's ready, "
+                           "others' claims are refused", either, r.Bead, body=steer.assign_schema, errors=(404, 409)),
+        "steer.unassign": Op("Remove a bead's assignment (a coordinator or a human)", either, r.Bead,
+                             errors=(404, 409)),
+        "steer.pause": Op("Pause an agent: it may claim nothing new until resumed (a coordinator or a human)",
+                          either, r.PauseState, body=steer.pause_schema, errors=(404,)),
+        "steer.resume": Op("Resume a paused agent (a coordinator or a human)", either, r.PauseState,
+                           errors=(404,)),
+        "steer.audit_log": Op("The audit log, newest first (a coordinator or a human)", either, r.AuditRow,
+                              many=True, query=steer.audit_args),
         "dashboard_api.mint_link": Op("A one-time dashboard login link", either, r.DashboardLink, ok=201),
         "humans.list_humans": Op("The persons of the project", key, r.Human, many=True),
         "humans.add_human": Op("Add a person (an admin): their one-time invite", key, r.HumanInvite, ok=201,

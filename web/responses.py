@@ -476,6 +476,29 @@ class Prime(Open):
     ready = fields.List(fields.Nested(Bead), required=True)
     mail = fields.Dict(required=True)
     online = fields.List(fields.Dict(), required=True)
+    #: {"by", "reason"} while the agent is paused, else null
+    paused = fields.Dict(allow_none=True)
+    #: open beads bound to the caller by a coordinator or a human, each with its `assignment`
+    assigned = fields.List(fields.Nested(Bead))
+
+
+class PauseState(Open):
+    alias = _str()
+    #: {"by", "reason", "since"}, or null when the agent is not paused
+    paused = fields.Dict(required=True, allow_none=True)
+
+
+class AuditRow(Open):
+    id = fields.Int(required=True)
+    at = _str()
+    who = _str()
+    who_kind = _str()  # agent | human | system
+    credential = _str()
+    action = _str()
+    bead = _str()
+    detail = fields.Dict(required=True)
+    address = _str()
+    host = _str()
 
 
 class Rotated(Open):

@@ -1,0 +1,128 @@
+"""The audit log: who changed what, when, from where. Append-only.
+
+Where rows come from (why this is complete without touching every view): every durable state change
+commits together with an outbox row (the design's rule, store/outbox.py), so `outbox.record` appends
+the audit row in the same transaction, naming the acting party of the current request (`current()`).
+The few writes that record no outbox row (settings, keys, policies, ...) are caught by the web layer:
+a mutating request that succeeded without an audit row gets one naming its method and path
+(web/common.py `audit_request`). Sweeps and workers act as `SYSTEM`.
+
+The acting party is one small value, `Actor`, built once per request by the web layer (web/common.py
+`actor()`): an agent's alias with its workspace token, or a human credential (project key, dashboard
+session; personal accounts name the person). Everything that names who did something (notices,
+"assigned by", "paused by", the audit row) reads it from there.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from store import db
+from store.models import Audit
+from store.util import iso, now
+
+#: Largest page `query` returns.
+MAX_LIMIT = 10_000
+#: Outbox kinds that are deliveries or announcements, not changes someone made.
+_NOT_CHANGES = frozenset({"bead.ready"})
+
+TOKEN, KEY, SESSION = "workspace token", "project key", "dashboard session"
+PERSONAL = "personal token"
+#: store/humans.py `Person.credential` -> how an audit row names it
+PERSON_CREDENTIALS = {"project_key": KEY, "personal_token": PERSONAL, "session": SESSION}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: `name` (an alias or a person), `kind` (agent | human | system), `credential` (how it
+    proved it), and where the request came from."""
+
+    name: str
+    kind: str
+    credential: str = ""
+    address: str = ""
+    host: str = ""
+
+    @property
+    def is_human(self) -> bool:
+        return self.kind == "human"
+
+    def at(self, address: str, host: str = "") -> Actor:
+        return replace(self, address=address[:64], host=host[:255])
+
+
+SYSTEM = Actor("system", "system")
+
+_current: contextvars.ContextVar[Actor] = contextvars.ContextVar("beadwire_actor", default=SYSTEM)
+#: Audit rows written during the current request (the web layer's catch-all checks it).
+_written: contextvars.ContextVar[int] = contextvars.ContextVar("beadwire_audit_written", default=0)
+
+
+def agent(alias: str) -> Actor:
+    return Actor(alias, "agent", TOKEN)
+
+
+def human(name: str, credential: str) -> Actor:
+    return Actor(name, "human", credential)
+
+
+def act_as(actor: Actor) -> None:
+    """Name the acting party of this request (web layer, once per request)."""
+    _current.set(actor)
+    _written.set(0)
+
+
+def current() -> Actor:
+    return _current.get()
+
+
+def written() -> int:
+    return _written.get()
+
+
+def record(project_id: int, action: str, bead_ref: str = "", detail: dict[str, Any] | None = None,
+           actor: Actor | None = None) -> None:
+    """Append one row; call inside the transaction of the change itself."""
+    if action in _NOT_CHANGES:
+        return
+    who = actor or current()
+    Audit.insert(project=project_id, ts=now(), who=who.name[:200], who_kind=who.kind, credential=who.credential,
+                 action=action[:64], bead_ref=bead_ref[:520], detail=json.dumps(detail or {}, default=str),
+                 address=who.address, host=who.host).execute()
+    _written.set(_written.get() + 1)
+
+
+def query(project_id: int, since: float | None = None, who: str | None = None, bead: str | None = None,
+          action: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Rows newest first, filtered; `action` matches a prefix (`claim` finds claim.created, claim.jumped)."""
+    q = Audit.select().where(Audit.project == project_id)
+    if since is not None:
+        q = q.where(Audit.ts >= since)
+    if who:
+        q = q.where(Audit.who == who)
+    if bead:
+        q = q.where((Audit.bead_ref == bead) | Audit.bead_ref.endswith(":" + bead))
+    if action:
+        q = q.where(Audit.action.startswith(action))
+    return [row_json(r) for r in q.order_by(Audit.ts.desc(), Audit.id.desc()).limit(min(limit, MAX_LIMIT))]
+
+
+def row_json(r: Audit) -> dict[str, Any]:
+    return {"id": r.id, "at": iso(r.ts), "who": r.who, "who_kind": r.who_kind, "credential": r.credential,
+            "action": r.action, "bead": r.bead_ref, "detail": json.loads(r.detail or "{}"),
+            "address": r.address, "host": r.host}
+
+
+def purge(cutoff: float, batch: int) -> int:
+    """Rows older than `cutoff`, in batches (the retention sweep: the only way a row ever goes)."""
+    total = 0
+    while True:
+        ids = Audit.select(Audit.id).where(Audit.ts < cutoff).limit(batch)
+        with db.transaction():
+            deleted = Audit.delete().where(Audit.id.in_(ids)).execute()
+        total += deleted
+        if deleted < batch:
+            return total
