@@ -295,6 +295,17 @@ def _members(project_id: int) -> list[tuple]:
     return list(db.database.execute(query).fetchall())
 
 
+def agent_aliases(project_id: int) -> list[str]:
+    """The agents a bead can be assigned to (the bead page's select): not revoked, not a person's
+    acting workspace (store/acting.py), by alias."""
+    from store.acting import HUMAN_ROLE
+
+    query = (Workspace.select(Workspace.alias).where(Workspace.project == project_id, Workspace.revoked == False,
+                                                     Workspace.role != HUMAN_ROLE)
+             .order_by(Workspace.alias).limit(1000))
+    return [alias for (alias,) in db.database.execute(query).fetchall()]
+
+
 def team(st: Store, project: Project, f: Filters) -> dict[str, Any]:
     """One page of workspaces with presence, claims and reservations, plus counts per state."""
     ts, repos = now(), repo_names(project.id)

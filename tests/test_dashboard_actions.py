@@ -241,6 +241,57 @@ def test_a_workspace_read_only_session_cannot_post(shop, client):
     assert r.status_code == 403
 
 
+# -- assign and unassign (the bead page) -----------------------------------------------------------
+
+def test_assigning_from_the_bead_page_binds_the_bead_and_tells_the_assignee(shop, client, worker):
+    ref = shop.alice.create("Fix the login page")
+    pk = _pk(ref)
+    token = _as_person(client, shop.key, "maria", "lead")
+    page = client.get(f"/work/bead/{pk}").get_data(as_text=True)
+    assert '<option >bob</option>' in page and ">maria</option>" not in page  # agents only, not people
+    r = client.post(f"/work/bead/{pk}/assign", data={"csrf_token": token, "alias": "bob", "reason": "you wrote auth"})
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/work/bead/{pk}")
+    page = client.get(f"/work/bead/{pk}").get_data(as_text=True)
+    assert "assigned to <b>bob</b> by maria: you wrote auth" in page and 'id="unassign"' in page
+    worker.run()
+    texts = [i["text"] for i in _banner(shop.bob)["new"]]
+    assert any(t.startswith(f"{ref} was assigned to you by maria: you wrote auth") for t in texts), texts
+    refused = shop.alice.post(f"/beads/{ref}/claim")
+    assert refused.status_code == 409 and "is assigned to bob by maria" in refused.text
+    # unassign: the bead is anyone's again, and bob is told
+    r = client.post(f"/work/bead/{pk}/unassign", data={"csrf_token": token})
+    assert r.status_code == 303 and _flash(client) == f"ok: {ref} is no longer assigned."
+    bead = Bead.get_by_id(pk)
+    assert (bead.assignee, bead.assigned_by) == ("", "")
+    assert 'id="unassign"' not in client.get(f"/work/bead/{pk}").get_data(as_text=True)
+    assert shop.alice.post(f"/beads/{ref}/claim").status_code == 200
+
+
+def test_the_assign_form_refuses_bad_input_a_viewer_and_a_missing_token(shop, human, client):
+    ref = shop.alice.create("Fix the login page")
+    pk = _pk(ref)
+    for form, status, message in [({"alias": "nobody"}, 404, "no agent &#39;nobody&#39; in this project"),
+                                  ({"alias": ""}, 422, "alias: Length must be between 1 and 64"),
+                                  ({"alias": "bob", "reason": "x" * 2001}, 422, "reason: Longer than maximum"),
+                                  ({"alias": "bob\x00"}, 422, "NUL character")]:
+        r = human.post(f"/work/bead/{pk}/assign", **form)
+        html = r.get_data(as_text=True)
+        assert r.status_code == status and message in html and 'class="flash error"' in html, (form, html[-600:])
+    assert human.post("/work/bead/999999/assign", alias="bob").status_code == 404
+    for data in ({"alias": "bob"}, {"alias": "bob", "csrf_token": "guess"}):
+        assert client.post(f"/work/bead/{pk}/assign", data=data).status_code == 403
+    cross = client.post(f"/work/bead/{pk}/assign", data={"alias": "bob", "csrf_token": human.csrf},
+                        headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert Bead.get_by_id(pk).assignee == ""
+    token = _as_person(client, shop.key, "vera", "viewer")
+    assert 'id="assign"' not in client.get(f"/work/bead/{pk}").get_data(as_text=True)
+    r = client.post(f"/work/bead/{pk}/assign", data={"csrf_token": token, "alias": "bob"})
+    assert r.status_code == 403 and "lead" in r.text
+    assert client.post(f"/work/bead/{pk}/unassign", data={"csrf_token": token}).status_code == 403
+    assert Bead.get_by_id(pk).assignee == ""
+
+
 # -- agents and policies -------------------------------------------------------------------------
 
 def test_revoking_a_workspace_asks_first(shop, human, client):

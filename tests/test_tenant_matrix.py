@@ -403,6 +403,8 @@ DASHBOARD: dict[str, list[tuple[str, str, Any]]] = {
     "dashboard.release": [("POST", "/work/bead/{held_pk}/release", 404)],
     "dashboard.close": [("POST", "/work/bead/{held_pk}/close", 404)],
     "dashboard.reopen": [("POST", "/work/bead/{held_pk}/reopen", 404)],
+    "dashboard.assign": [("POST", "/work/bead/{held_pk}/assign", 404)],
+    "dashboard.unassign": [("POST", "/work/bead/{held_pk}/unassign", 404)],
     "dashboard.revoke": [("POST", "/team/ana/revoke", 404)],
     "dashboard.preview_policy": [("POST", "/policy/preview", 422)],
     "dashboard.save_policy": [("POST", "/policy/save", 422)],

@@ -501,7 +501,9 @@ def graph():
 def bead(pk: int):
     from store.beads import STATUSES
 
-    return _render("bead.html", "bead", b=dashboard.bead_page(store(), g.project, pk), statuses=STATUSES)
+    b = dashboard.bead_page(store(), g.project, pk)
+    agents = dashboard.agent_aliases(g.project.id) if _can("lead") else []
+    return _render("bead.html", "bead", b=b, statuses=STATUSES, agents=agents)
 
 
 @bp.get("/chat")

@@ -17,14 +17,14 @@ from urllib.parse import quote
 from flask import g, make_response, redirect, request, url_for
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
-from store import access, acting, chat, messages, policies
+from store import access, acting, chat, messages, policies, steer
 from store import beads as bead_store
 from store import claims as claim_store
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
 from store.errors import BeadwireError, Conflict, NotFound
 from store.util import unstorable_text
 from web import dashboard as dash
-from web.common import store
+from web.common import actor, store
 
 if TYPE_CHECKING:
     from store.models import Bead
@@ -89,6 +89,11 @@ class LinkForm(FormSchema):
 
 class ReasonForm(FormSchema):
     reason = fields.Str(load_default="", validate=validate.Length(max=2000))
+
+
+class AssignForm(FormSchema):
+    alias = Text(64, required=True)
+    reason = fields.Str(load_default="", validate=validate.Length(max=steer.MAX_REASON))
 
 
 class PolicyForm(FormSchema):
@@ -290,6 +295,31 @@ def reopen(pk: int):
         bead = _bead(pk)
         claim_store.reopen_bead(store(), g.project, _in_repo_of(bead), bead.ref)
         return _back(pk), f"Reopened {bead.ref}."
+    return _act("lead", action, lambda: dash.bead(pk))
+
+
+def _ref(bead: Bead) -> str:
+    """`repo:id`: resolves to this very bead whichever repos share its bare id (no workspace to resolve in)."""
+    return f"{bead.repo.canonical}:{bead.ref}"
+
+
+@bp.post("/work/bead/<int:pk>/assign")
+def assign(pk: int):
+    """A binding assignment, as `wire assign` (web/steer.py): the assignee is told who and why."""
+    def action():
+        bead, a = _bead(pk), _form(AssignForm)
+        done = steer.assign(g.project, None, actor(), _ref(bead), a["alias"], a["reason"])["assignment"]
+        why = f": {done['reason']}" if done["reason"] else ""
+        return _back(pk), f"{bead.ref} is assigned to {done['to']} by {done['by']}{why}; they have been told."
+    return _act("lead", action, lambda: dash.bead(pk))
+
+
+@bp.post("/work/bead/<int:pk>/unassign")
+def unassign(pk: int):
+    def action():
+        bead = _bead(pk)
+        steer.unassign(g.project, None, actor(), _ref(bead))
+        return _back(pk), f"{bead.ref} is no longer assigned."
     return _act("lead", action, lambda: dash.bead(pk))
 
 
