@@ -6,8 +6,8 @@
 Starts `wire serve` on a temporary data directory (tests/servers.py), registers two agents with the
 real `wire` CLI in two temporary clones, gives them some work, logs a headless Chromium in as a human
 (`wire dashboard --key`) and saves one picture per form: mail, chat, a reply, a new bead, a bead's
-edit / release / close forms, the team page's revoke button and its confirmation, and the policy
-editor with a preview. Not part of the test suite (the tests take their own screenshots as artifacts).
+edit / release / close forms, the team page's revoke button and its confirmation, the policy
+editor with a preview, and a bead assigned by a person (maria, invited with `wire human add`). Not part of the test suite (the tests take their own screenshots as artifacts).
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def main() -> None:
                 page.click("#continue")
                 base = page.url.rsplit("/", 1)[0]
                 tour(page, base, bob, schema)
+                assign_as_maria(browser, alice, key, base, schema)
                 browser.close()
         finally:
             stack.stop()
@@ -131,6 +132,21 @@ def tour(page, base: str, bob: Wire, schema: str) -> None:
     page.click("#save-policy")  # the preview keeps the draft open in the editor
     page.locator('tr[data-version="1"]').evaluate("e => e.scrollIntoView({block: 'center'})")
     shoot(page, "policy-activate", full=False)
+
+
+def assign_as_maria(browser, alice: Wire, key: str, base: str, schema: str) -> None:
+    """A person's own login (her invite link), assigning the released bead on its page."""
+    link = alice("human", "add", "maria", "--role", "lead", "--key", key).stdout.strip()
+    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    page.goto(link)
+    page.click("#accept")
+    page.goto(base + "/work")
+    page.locator("a.ref", has_text=schema).first.click()
+    page.select_option("#assign select[name=alias]", "alice")
+    page.fill("#assign input[name=reason]", "bob is off today; you know the schema")
+    page.click("#assign button[type=submit]")
+    page.wait_for_selector("#assignment")
+    shoot(page, "bead-assign")
 
 
 if __name__ == "__main__":
