@@ -264,6 +264,11 @@ def test_wire_human_add_login_and_as_name_act_with_the_persons_role(client, shop
     out = run(wire, "--as", "maria", "release", made, "--reason", "bob is needed elsewhere")
     assert out.exit_code == 0, out.output
     assert bob.get(f"/beads/{made}").json["status"] == "open"
+    out = run(wire, "--as", "maria", "assign", made, "bob", "--reason", "you know it")
+    assert out.exit_code == 0, out.output
+    assert bob.get(f"/beads/{made}").json["assignment"]["by"] == "maria"
+    out = run(wire, "--as", "maria", "audit", "--who", "maria")
+    assert out.exit_code == 0 and "bead.assigned" in out.output, out.output
     esc = bob.post("/escalations", {"subject": "which db?", "situation": "pick", "options": ["A", "B"]}).json
     out = run(wire, "--as", "maria", "respond", str(esc["id"]), "B")
     assert out.exit_code == 0, out.output
