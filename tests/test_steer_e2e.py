@@ -85,14 +85,14 @@ def test_a_pause_in_the_browser_makes_wire_claim_refuse_until_resumed(team, page
     row.locator("form.pause input[name=reason]").fill("wrong branch: wait for the rebase")
     row.locator("form.pause button").click()
     page.wait_for_selector('tr[data-alias="bob"] .paused')
-    assert "paused by human: wrong branch: wait for the rebase" in row.locator(".paused").inner_text()
+    assert "paused by project key: wrong branch: wait for the rebase" in row.locator(".paused").inner_text()
     shot(page, "team-paused")
 
     refused = bob("claim", bead, code=3)
-    assert "you are paused by human: wrong branch: wait for the rebase" in refused.stderr
+    assert "you are paused by project key: wrong branch: wait for the rebase" in refused.stderr
     prime = bob("prime").stdout
-    assert prime.splitlines()[0].startswith("PAUSED: paused by human: wrong branch: wait for the rebase.")
-    assert "PAUSED: paused by human" in bob("whoami").stderr  # every command's banner says so
+    assert prime.splitlines()[0].startswith("PAUSED: paused by project key: wrong branch: wait for the rebase.")
+    assert "PAUSED: paused by project key" in bob("whoami").stderr  # every command's banner says so
 
     page.locator('tr[data-alias="bob"] form.resume button').click()
     page.wait_for_selector('tr[data-alias="bob"] form.pause')
@@ -112,7 +112,7 @@ def test_the_audit_page_names_who_paused_in_the_browser_and_exports_it(team, pag
     page.click("#audit-filters button[type=submit]")
     row = page.locator("tr.audit-row", has_text="agent.paused")
     assert row.count() == 1
-    assert row.locator("td.who").inner_text().startswith("human")
+    assert row.locator("td.who").inner_text().startswith("project key")
     cells = row.inner_text()
     assert "dashboard session" in cells and "127.0.0.1" in cells and "<b>stop</b>" in cells  # escaped, shown
     assert page.locator("tr.audit-row b").count() == 0
@@ -120,7 +120,7 @@ def test_the_audit_page_names_who_paused_in_the_browser_and_exports_it(team, pag
     csv_url = page.locator("a.export", has_text="CSV").get_attribute("href")
     body = page.context.request.get(page.url.split("/audit")[0] + csv_url).text()
     [paused] = [r for r in csv.DictReader(io.StringIO(body)) if r["action"] == "agent.paused"]
-    assert (paused["who"], paused["credential"]) == ("human", "dashboard session")
+    assert (paused["who"], paused["credential"]) == ("project key", "dashboard session")
     json_url = page.locator("a.export", has_text="JSON").get_attribute("href")
     rows = json.loads(page.context.request.get(page.url.split("/audit")[0] + json_url).text())
     assert [r["detail"]["after"]["reason"] for r in rows if r["action"] == "agent.paused"] == ["<b>stop</b>"]
@@ -130,12 +130,12 @@ def test_wire_assign_heads_the_assignees_prime_and_another_claim_gets_exit_3(tea
     alice, bob, key = team
     bead = alice.json("create", "Fix the login page")["id"]
     out = alice("assign", bead, "bob", "--reason", "you wrote auth", "--key", key).stdout
-    assert out.strip() == f"{bead} is assigned to bob by human: you wrote auth"
+    assert out.strip() == f"{bead} is assigned to bob by project key: you wrote auth"
     prime = bob("prime").stdout.splitlines()
     assert prime[0] == "ASSIGNED TO YOU (wire claim ID):"
-    assert bead in prime[1] and prime[2].strip() == "assigned to you by human: you wrote auth"
+    assert bead in prime[1] and prime[2].strip() == "assigned to you by project key: you wrote auth"
     refused = alice("claim", bead, code=3)
-    assert f"{bead} is assigned to bob by human" in refused.stderr
+    assert f"{bead} is assigned to bob by project key" in refused.stderr
     assert bead not in alice("ready").stdout
     assert alice.json("claim", bead, "--jump-in", "bob is away")["claimed"] is True
     assert "jumped in on" in bob("mail", "list").stdout + bob("whoami").stderr
@@ -144,6 +144,6 @@ def test_wire_assign_heads_the_assignees_prime_and_another_claim_gets_exit_3(tea
     rows = alice.json("audit", "--bead", bead, "--key", key)
     assert [(r["action"], r["who"], r["credential"]) for r in rows] == [
         ("claim.created", "alice", "workspace token"), ("bead.assigned", "alice", "workspace token"),  # jump-in
-        ("bead.assigned", "human", "project key"), ("bead.created", "alice", "workspace token")]
-    table = alice("audit", "--who", "human", "--key", key).stdout
+        ("bead.assigned", "project key", "project key"), ("bead.created", "alice", "workspace token")]
+    table = alice("audit", "--who", "project key", "--key", key).stdout
     assert "bead.assigned" in table and "project key" in table
