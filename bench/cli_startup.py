@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,10 +47,12 @@ MAX_MS = 100.0
 
 def make_venv(name: str, source: Path, tmp: Path) -> Path:
     """A venv seeing the machine's packages, with `source` installed into it as a regular wheel."""
-    venv = tmp / f"venv-{name}"
+    venv, copy = tmp / f"venv-{name}", tmp / f"src-{name}"
+    # a copy: pip's in-tree build would leave build/ and *.egg-info in the source tree
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".wire"))
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(source)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(copy)],
         check=True, capture_output=True,
     )  # fmt: skip
     # the venv's own copy wins over the machine's editable install (its finder comes after PathFinder)
