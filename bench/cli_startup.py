@@ -9,7 +9,7 @@ own throwaway venv made with `--system-site-packages`, so the dependencies are t
 beadwire's code differs. One `wire serve` (this checkout's, tests/servers.py) answers every command. The
 commands are run round-robin (every command of every source once per round), so a load spike on this
 shared machine hits all of them alike; `python3 -c pass` is the same venv's interpreter, measured in the
-same rounds. Prints a markdown table: median ms and median ÷ `python3 -c pass`. Not part of the test suite.
+same rounds. Prints a markdown table: median ms and median ÷ `python3 -c pass` (pooled over the venvs). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -132,19 +132,21 @@ def run(venvs: dict[str, Path], url: str, runs: int, tmp: Path) -> dict[str, dic
 
 
 def report(lat: dict[str, dict[str, list[float]]], runs: int) -> None:
+    """The table; the ratio's base is `python3 -c pass` over every source's venv (one interpreter; pooled,
+    because a median of one venv's few runs moves by several ms on a loaded machine)."""
     names = list(lat)
-    print(f"median of {runs} runs each, round-robin; ratio = median ÷ the same venv's `python3 -c pass`\n")
+    base = statistics.median(ms for n in names for ms in lat[n]["python3 -c pass"])
+    print(f"median of {runs} runs each, round-robin; ratio = median ÷ `python3 -c pass` ({base:.1f} ms, "
+          f"median over {len(names)} venv(s) in the same rounds)\n")
     print("| command | " + " | ".join(f"{n}: median ms | {n}: ratio" for n in names) + " |")
     print("|---|" + "---|---|" * len(names))
     for row in COMMANDS:
         cells = []
         for n in names:
-            base = statistics.median(lat[n]["python3 -c pass"])
             med = statistics.median(lat[n][row])
             cells += [f"{med:.1f}", f"{med / base:.2f}"]
         print(f"| `{row}` | " + " | ".join(cells) + " |")
     for n in names:
-        base = statistics.median(lat[n]["python3 -c pass"])
         worst = max(TARGET_ROWS, key=lambda r: statistics.median(lat[n][r]))
         med = statistics.median(lat[n][worst])
         ok = med <= MAX_MS and med <= MAX_RATIO * base
