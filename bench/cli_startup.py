@@ -9,7 +9,8 @@ own throwaway venv made with `--system-site-packages`, so the dependencies are t
 beadwire's code differs. One `wire serve` (this checkout's, tests/servers.py) answers every command. The
 commands are run round-robin (every command of every source once per round), so a load spike on this
 shared machine hits all of them alike; `python3 -c pass` is the same venv's interpreter, measured in the
-same rounds. Prints a markdown table: median ms and median ÷ `python3 -c pass` (pooled over the venvs). Not part of the test suite.
+same rounds. Prints a markdown table: median ms and median ÷ `python3 -c pass` (pooled over the venvs).
+Not part of the test suite.
 """
 
 from __future__ import annotations
