@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 import click
+from click.utils import make_default_short_help
 
 from cli import output
 from cli.client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, UsageFailure, WireError
@@ -65,10 +66,64 @@ COMMANDS: dict[str, str] = {
     "mcp": "cli.mcp_server:mcp",
     "human": "cli.humans:human",
 }
-#: Short help for commands whose module is heavy or may be missing; `wire --help` won't import them.
-STATIC_HELP: dict[str, str] = {
-    "serve": "Run beadwire on this machine (API, workers, embedded Redis).",
-    "mcp": "MCP server on stdio acting as this worktree's workspace.",
+#: The first paragraph of each command's help, so `wire --help` lists them without importing a single
+#: command module; tests/test_cli_startup.py keeps it equal to the commands' own help.
+HELP: dict[str, str] = {
+    "init": "Register this worktree with the server (creating the project if it is new).",
+    "whoami": "Show this workspace's identity: alias, role, project, repo, branch, claims.",
+    "status": "Show who you are, then the team: presence, branches, claims.",
+    "ready": "List beads ready to work on: your role's first, most urgent first; others' marked [role:R].",
+    "mine": "List the beads you hold.",
+    "claim": "Claim a bead so others know you work on it (exit 3 if someone else holds it).",
+    "release": "Give a bead back without closing it (a person with --as frees whoever holds it).",
+    "create": "Create a bead.",
+    "show": "Show a bead: status, claim, dependencies, description, comments.",
+    "list": "List beads (closed ones only with --all).",
+    "search": "Search beads by title, description and id.",
+    "update": "Change a bead's fields (status in_progress is the same as `wire claim`).",
+    "comment": "Add a comment to a bead ('-' reads the text from stdin).",
+    "close": "Close a bead and list the beads that became ready.",
+    "reopen": "Reopen a closed bead.",
+    "link": "Add a dependency: ID --blocked-by OTHER, or ID --parent OTHER.",
+    "deps": "Show a bead's blockers, what it blocks, its parent and children.",
+    "assign": ("Assign a bead to an agent: it heads their ready and prime, others' claims are refused "
+               "(exit 3)."),
+    "unassign": "Remove a bead's assignment: anyone may claim it again.",
+    "subscribe": "Get a notice (in the banner and `wire mail`) whenever this bead's status changes.",
+    "unsubscribe": "Stop the notices about this bead.",
+    "mail": 'Mail: async, durable messages to agents (`wire mail send bob "..."`, `wire mail open`).',
+    "chat": "Chat: ask an agent and wait for the answer. Mail first; chat when you are blocked.",
+    "watch": ("Wait until mail, chat or a notice arrives, someone waits on you, or (--ready) work "
+              "becomes ready; say why and print it (exit 6 on timeout)."),
+    "wait-ready": ("Wait until bead ID (or, without ID, any bead for you in your repo) is ready; print "
+                   "it (exit 6 on timeout). Answers at once when it is ready already."),
+    "lock": ("Reserve files or globs (advisory: granted even when someone else holds an overlap, with a "
+             "warning)."),
+    "unlock": "Release your reservations of PATHs (as you reserved them), or all of them with --all.",
+    "locks": "List the live reservations of this repo; with --check PATH..., who holds what overlaps PATHs.",
+    "guard": "Git pre-commit hook: warn (or refuse) when staged files are reserved by another workspace.",
+    "escalate": "Ask a human: SUBJECT in one line, SITUATION ('-' reads stdin) says what you tried and need.",
+    "escalations": ("List escalations, newest first: all with the project key (or as coordinator), else "
+                    "your own."),
+    "respond": "Answer escalation ID (humans: needs the project key). RESPONSE '-' reads stdin.",
+    "policy": "Show the project's invariants and your role's playbook (or --role ROLE's).",
+    "sync": ("Sync the repo's beads (.beads/issues.jsonl) with the server, both ways (exit 3: refused "
+             "deletions)."),
+    "serve": "Run web, worker, clock (and a bundled Redis) on this machine until Ctrl-C.",
+    "dashboard": "Print a one-time login link to the dashboard (read-only without the project key).",
+    "settings": "Show the project's settings; with an option, change it (a coordinator, or --key).",
+    "key": "Manage the project key (humans only) and make join keys (humans and coordinators).",
+    "workspace": "Manage the project's workspaces (humans only).",
+    "agent": "Steer an agent: pause it (no new claims) and resume it.",
+    "audit": "Who changed what, when, from where (newest first; a coordinator, or --key).",
+    "prime": ("What you need now: the last handoff, who you are, your playbook, claims to resume, ready "
+              "work, mail, team."),
+    "handoff": "Leave TEXT for your next run (or --to the agent taking over); without TEXT, show the latest.",
+    "add-worktree": ("Create a git worktree beside this repo on a new branch and register it as a new "
+                     "agent (ROLE) of this project; its identity is its own, its project the same."),
+    "setup": "Write beadwire's instructions, hooks and MCP server into TOOL's config files in this worktree.",
+    "mcp": "Run an MCP server on stdio acting as this worktree's workspace (for Claude Code, Codex, Cursor).",
+    "human": "Persons of the project: add, list, remove; log in as yourself for the CLI.",
 }
 EPILOG = ("Exit codes: 0 ok, 1 error, 2 usage, 3 conflict (e.g. claim rejected), 4 not found, "
           "5 server unreachable (coordination calls are journaled, replayed by the next command), "
@@ -104,7 +159,7 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """List the commands, using `STATIC_HELP` so heavy modules are not imported for `--help`."""
+        """List the commands from `HELP`, so `--help` imports no command module."""
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(map(len, names), default=0)
         rows = [(name, text) for name in names if (text := self._short_help(ctx, name, limit)) is not None]
@@ -112,8 +167,8 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def _short_help(self, ctx: click.Context, name: str, limit: int) -> str | None:
-        if name in STATIC_HELP and name not in self.commands:
-            return STATIC_HELP[name]
+        if name in HELP and name not in self.commands:
+            return make_default_short_help(HELP[name], limit)  # what click derives from the full help
         try:
             command = self.get_command(ctx, name)
         except WireError:

@@ -1,8 +1,8 @@
 """The CLI's client of the beadwire HTTP API (`/v1`, see docs/API.md) and its error tree.
 
-Stdlib `http.client` only, imported on the first request: agents run `wire` hundreds of times an
-hour, so loading this module must stay cheap. `error_from_response` is the one place where an API
-error answer becomes an exception carrying the CLI exit code; `Client.request` is the one place where
+A plain stdlib socket (`http_transport`), opened on the first request: agents run `wire` hundreds
+of times an hour, so loading this module and making a call must stay cheap. `error_from_response` is
+the one place where an API error answer becomes an exception carrying the CLI exit code; `Client.request` is the one place where
 an answer's `X-Wire-Banner` header is shown (cli/banner.py), so every command gets the banner,
 and where the command's first call gets `X-Wire-Changed` (auto-reserve of the modified files).
 """
@@ -252,29 +252,163 @@ def _suggestions(details: dict[str, Any], message: str) -> str | None:
 
 def http_transport(method: str, url: str, body: bytes | None, headers: dict[str, str],
                    timeout: float) -> tuple[int, bytes, Mapping[str, str]]:
-    """Send one request with `http.client` and return (status, raw body, response headers).
+    """Send one HTTP/1.1 request on a fresh socket and return (status, raw body, response headers).
+
+    A plain socket rather than `http.client`: that module pulls in `email` and `ssl`, a fifth of a
+    one-shot command's start-up (bench/cli_startup.py). `ssl` is imported only for an https URL.
 
     Raises:
-        ServerUnreachable: connection refused, DNS failure, timeout, dropped connection.
+        ServerUnreachable: connection refused, DNS failure, timeout, dropped connection or a
+            malformed answer.
     """
-    import http.client
+    import socket
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = factory(parts.hostname or "", parts.port, timeout=timeout)
+    https = parts.scheme == "https"
+    host, port = parts.hostname or "", parts.port or (443 if https else 80)
     try:
-        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
-        response = conn.getresponse()
-        return response.status, response.read(), dict(response.getheaders())
-    except (OSError, http.client.HTTPException) as exc:
+        sock = socket.create_connection((_ascii_host(host), port), timeout=timeout)
+        try:
+            sock = _tls(sock, host) if https else sock
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            sock.sendall(_request_bytes(method, target, _host_header(host, parts.port), body, headers))
+            with sock.makefile("rb") as answer:
+                return _read_answer(answer, method)
+        finally:
+            sock.close()
+    except OSError as exc:
         where = f"{parts.scheme}://{parts.netloc}"
         failure = ServerUnreachable(f"cannot reach the beadwire server at {where}: {_reason(exc)}")
-        # refused or dropped: worth another try soon; a timeout already took its time
-        failure.retryable = isinstance(exc, (ConnectionError, http.client.HTTPException))
+        # refused, dropped or garbled: worth another try soon; a timeout already took its time
+        failure.retryable = isinstance(exc, ConnectionError)
         raise failure from exc
-    finally:
-        conn.close()
+
+
+class BadAnswer(ConnectionError):
+    """The server closed the connection early or sent something that is not an HTTP answer."""
+
+
+#: Longest status or header line read, and most header lines (as `http.client`).
+MAX_LINE, MAX_HEADERS = 65536, 100
+#: Methods whose request always carries a Content-Length, 0 without a body (as `http.client`).
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _ascii_host(host: str) -> str | bytes:
+    """An ASCII host as bytes: `getaddrinfo` would otherwise load the idna codec for every call."""
+    return host.encode("ascii") if host.isascii() else host
+
+
+def _host_header(host: str, port: int | None) -> str:
+    name = f"[{host}]" if ":" in host else host
+    return name if port is None else f"{name}:{port}"
+
+
+def _tls(sock: Any, host: str) -> Any:
+    import ssl
+
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context.wrap_socket(sock, server_hostname=host)
+
+
+def _request_bytes(method: str, target: str, host: str, body: bytes | None, headers: dict[str, str]) -> bytes:
+    """The request head and body; a header with a line break is refused, as `http.client` does.
+
+    Raises:
+        ValueError: a line break or other control character in the target or a header.
+    """
+    sent = {"Host": host, "Accept-Encoding": "identity", **headers, "Connection": "close"}
+    if body is not None or method in BODY_METHODS:
+        sent["Content-Length"] = str(len(body or b""))
+    lines = [f"{method} {target} HTTP/1.1"] + [f"{name}: {value}" for name, value in sent.items()]
+    if any(ch in line for line in lines for ch in "\r\n\0") or any(ch <= " " for ch in target):
+        raise ValueError(f"invalid character in the request {method} {target!r} or its headers")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
+def _read_answer(answer: IO[bytes], method: str) -> tuple[int, bytes, dict[str, str]]:
+    """Status, body and headers of the answer on `answer` (skipping any 1xx interim answers).
+
+    Raises:
+        BadAnswer: closed early, or not HTTP.
+    """
+    while True:
+        status = _status(_line(answer))
+        headers = _headers(answer)
+        if not 100 <= status < 200:
+            break
+    if method == "HEAD" or status in (204, 304):
+        return status, b"", headers
+    if "chunked" in (_header(headers, "Transfer-Encoding") or "").lower():
+        return status, _chunked(answer), headers
+    length = _header(headers, "Content-Length")
+    if length is None:
+        return status, answer.read(), headers  # until the server closes (we sent Connection: close)
+    return status, _exactly(answer, _number(length, 10)), headers
+
+
+def _line(answer: IO[bytes]) -> bytes:
+    line = answer.readline(MAX_LINE + 1)
+    if not line:
+        raise BadAnswer("the server closed the connection without an answer")
+    if len(line) > MAX_LINE:
+        raise BadAnswer("answer line too long")
+    return line
+
+
+def _status(line: bytes) -> int:
+    version, _, rest = line.decode("latin-1").partition(" ")
+    code = rest.strip().partition(" ")[0]
+    if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
+        raise BadAnswer(f"not an HTTP answer: {line[:80]!r}")
+    return int(code)
+
+
+def _headers(answer: IO[bytes]) -> dict[str, str]:
+    """The header lines up to the blank one; a repeated header keeps its last value."""
+    headers: dict[str, str] = {}
+    last = None
+    for _ in range(MAX_HEADERS + 1):
+        line = _line(answer).decode("latin-1").rstrip("\r\n")
+        if not line:
+            return headers
+        if line[0] in " \t" and last is not None:  # an obsolete folded continuation line
+            headers[last] += " " + line.strip()
+            continue
+        name, colon, value = line.partition(":")
+        if colon:
+            last = name.strip()
+            headers[last] = value.strip()
+    raise BadAnswer("too many header lines")
+
+
+def _number(text: str, base: int) -> int:
+    try:
+        value = int(text.strip(), base)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise BadAnswer(f"bad length in the answer: {text[:40]!r}")
+    return value
+
+
+def _exactly(answer: IO[bytes], size: int) -> bytes:
+    data = answer.read(size)
+    if len(data) < size:
+        raise BadAnswer(f"the answer ended after {len(data)} of {size} bytes")
+    return data
+
+
+def _chunked(answer: IO[bytes]) -> bytes:
+    body = bytearray()
+    while size := _number(_line(answer).split(b";", 1)[0].decode("latin-1"), 16):
+        body += _exactly(answer, size)
+        _line(answer)  # the CRLF after each chunk
+    while _line(answer).strip():  # trailers, up to the blank line
+        pass
+    return bytes(body)
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,7 +12,6 @@ either, which the server turns into "idle with claim" (a long poll such as `wire
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -153,6 +152,8 @@ def fingerprint(root: Path) -> str | None:
             newest = max(newest, (root / entry[3:]).stat().st_mtime)
         except OSError:
             continue
+    import hashlib  # here, not at the top: OpenSSL's load is a few ms of every command, held claims or not
+
     return hashlib.sha256(f"{entries}\x00{newest}".encode("utf-8", "replace")).hexdigest()[:16]
 
 

@@ -1,0 +1,159 @@
+"""Wall time of one-shot `wire` commands from a regular (non-editable) install, as ratios to `python3 -c pass`.
+
+    python3 bench/cli_startup.py                                  # this checkout (~1 min)
+    python3 bench/cli_startup.py --source before=/tmp/old --source after=.   # two trees, one run
+
+Each `--source NAME=DIR` is installed with `pip install --no-deps DIR` (a wheel built in pip's isolated build
+environment, so it fetches setuptools and wheel; not editable) into its
+own throwaway venv made with `--system-site-packages`, so the dependencies are the machine's and only
+beadwire's code differs. One `wire serve` (this checkout's, tests/servers.py) answers every command. The
+commands are run round-robin (every command of every source once per round), so a load spike on this
+shared machine hits all of them alike; `python3 -c pass` is the same venv's interpreter, measured in the
+same rounds. Prints a markdown table: median ms and median ÷ `python3 -c pass` (pooled over the venvs).
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import start_stack  # noqa: E402
+
+#: Row name -> (program, argv): "wire" is the venv's console script (`{bead}` is a fresh bead each run),
+#: "python" the venv's interpreter, "git" the machine's git in the agent's repo.
+COMMANDS: dict[str, tuple[str, list[str]]] = {
+    "python3 -c pass": ("python", ["-c", "pass"]),
+    "python3 -c 'import click' (floor)": ("python", ["-c", "import click"]),
+    "git status (one of the git runs)": ("git", ["status", "--porcelain", "-z", "--untracked-files=no"]),
+    "wire --help": ("wire", ["--help"]),
+    "wire whoami": ("wire", ["--json", "whoami"]),
+    "wire status": ("wire", ["--json", "status"]),
+    "wire ready": ("wire", ["--json", "ready"]),
+    "wire claim": ("wire", ["--json", "claim", "{bead}"]),
+    "wire mail send": ("wire", ["--json", "mail", "send", "cli-agent", "bench mail from the CLI"]),
+}
+#: The rows the target is about (issue 19): a command an agent runs.
+TARGET_ROWS = ("wire whoami", "wire status", "wire ready", "wire claim", "wire mail send")
+#: The issue-19 target: a command's median at most this many times `python3 -c pass`, and at most MAX_MS.
+MAX_RATIO = 2.2
+MAX_MS = 100.0
+
+
+def make_venv(name: str, source: Path, tmp: Path) -> Path:
+    """A venv seeing the machine's packages, with `source` installed into it as a regular wheel."""
+    venv, copy = tmp / f"venv-{name}", tmp / f"src-{name}"
+    # a copy: pip's in-tree build would leave build/ and *.egg-info in the source tree
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".wire"))
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(copy)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    # the venv's own copy wins over the machine's editable install (its finder comes after PathFinder)
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import cli; print(cli.__file__)"],
+        check=True, capture_output=True, text=True, cwd=tmp,
+    ).stdout.strip()  # fmt: skip
+    if not where.startswith(str(venv)):
+        raise SystemExit(f"{name}: `cli` imports from {where}, not from the venv")
+    return venv
+
+
+def git_repo(path: Path) -> None:
+    path.mkdir()
+    for args in (["init", "-q"], ["remote", "add", "origin", "https://github.com/bench/cli-repo.git"],
+                 ["config", "user.name", "Bench"]):  # fmt: skip
+        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", action="append", metavar="NAME=DIR", help="a tree to install (repeatable)")
+    ap.add_argument("--runs", type=int, default=15, help="rounds (default 15)")
+    ap.add_argument("--json-out", metavar="FILE", help="also write the raw figures here")
+    opts = ap.parse_args()
+    sources = [s.partition("=")[::2] for s in (opts.source or [f"this={ROOT}"])]
+    with tempfile.TemporaryDirectory(prefix="cli-startup-") as tmp_s:
+        tmp = Path(tmp_s)
+        venvs = {name: make_venv(name, Path(src).resolve(), tmp) for name, src in sources}
+        stack = start_stack(tmp)
+        try:
+            lat = run(venvs, stack.url, opts.runs, tmp)
+        finally:
+            stack.stop()
+    report(lat, opts.runs)
+    if opts.json_out:
+        Path(opts.json_out).write_text(json.dumps(lat, indent=1))
+
+
+def run(venvs: dict[str, Path], url: str, runs: int, tmp: Path) -> dict[str, dict[str, list[float]]]:
+    """Milliseconds per source and row, `runs` each, round-robin; a failing command stops the bench."""
+    env = {**os.environ, "WIRE_URL": url, "WIRE_CONFIG_DIR": str(tmp / "wire-config"), "NO_COLOR": "1"}
+    for k in ("WIRE_JSON", "PYTHONPATH", "WIRE_AS", "WIRE_HUMAN_TOKEN"):
+        env.pop(k, None)
+    repos = {}
+    beads: dict[str, list[str]] = {}
+    for name, venv in venvs.items():
+        repos[name] = tmp / f"repo-{name}"
+        git_repo(repos[name])
+        wire = str(venv / "bin" / "wire")
+        call = [wire, "--json", "init", "--project", f"bench{name}", "--alias", "cli-agent"]
+        subprocess.run(call, cwd=repos[name], env=env, check=True, capture_output=True)
+        beads[name] = []
+        for k in range(runs + 6):  # some for `ready` to list, one per claim (+ warm-up)
+            done = subprocess.run([wire, "--json", "create", f"cli bead {k}"], cwd=repos[name], env=env,
+                                  check=True, capture_output=True, text=True)  # fmt: skip
+            beads[name].append(json.loads(done.stdout)["id"])
+    lat: dict[str, dict[str, list[float]]] = {name: {row: [] for row in COMMANDS} for name in venvs}
+    for round_ in range(runs + 1):  # round 0 warms the page cache, not counted
+        for row, (program, argv) in COMMANDS.items():
+            for name, venv in venvs.items():
+                args = [beads[name].pop() if a == "{bead}" else a for a in argv]
+                cmd = ["git" if program == "git" else str(venv / "bin" / program), *args]
+                t = time.perf_counter()
+                done = subprocess.run(cmd, cwd=repos[name], env=env, capture_output=True, text=True, timeout=60)
+                ms = (time.perf_counter() - t) * 1000
+                if done.returncode != 0:
+                    raise SystemExit(f"{name}: {' '.join(cmd)} exited {done.returncode}: {done.stderr[-400:]}")
+                if round_:
+                    lat[name][row].append(ms)
+    return lat
+
+
+def report(lat: dict[str, dict[str, list[float]]], runs: int) -> None:
+    """The table; the ratio's base is `python3 -c pass` over every source's venv (one interpreter; pooled,
+    because a median of one venv's few runs moves by several ms on a loaded machine)."""
+    names = list(lat)
+    base = statistics.median(ms for n in names for ms in lat[n]["python3 -c pass"])
+    print(f"median of {runs} runs each, round-robin; ratio = median ÷ `python3 -c pass` ({base:.1f} ms, "
+          f"median over {len(names)} venv(s) in the same rounds)\n")
+    print("| command | " + " | ".join(f"{n}: median ms | {n}: ratio" for n in names) + " |")
+    print("|---|" + "---|---|" * len(names))
+    for row in COMMANDS:
+        cells = []
+        for n in names:
+            med = statistics.median(lat[n][row])
+            cells += [f"{med:.1f}", f"{med / base:.2f}"]
+        print(f"| `{row}` | " + " | ".join(cells) + " |")
+    for n in names:
+        worst = max(TARGET_ROWS, key=lambda r: statistics.median(lat[n][r]))
+        med = statistics.median(lat[n][worst])
+        ok = med <= MAX_MS and med <= MAX_RATIO * base
+        print(f"\n{n}: slowest command `{worst}` {med:.1f} ms = {med / base:.2f}× `python3 -c pass` "
+              f"(target ≤ {MAX_MS:.0f} ms and ≤ {MAX_RATIO}×): {'met' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
