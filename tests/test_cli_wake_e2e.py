@@ -4,7 +4,6 @@ worktree, woken by a `wire close` in another worktree of the same repo (slow).""
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 import time
@@ -12,22 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import ROOT, wire_env
+
 from tests.test_cli_e2e import Wire, make_repo
 
 pytestmark = pytest.mark.slow
 #: This checkout: the `wire` processes and the server run its code, not an installed copy's.
-ROOT = Path(__file__).resolve().parents[1]
 #: Seconds a woken process may take to answer after the close (a wait slice is 25 s: far more).
 WAKE_WITHIN = 10.0
 _projects = itertools.count(1)
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           **extra}
-    for var in ("WIRE_JSON", "WIRE_PROJECT_KEY"):
-        env.pop(var, None)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +44,7 @@ def pair(stack, tmp_path):
     project, key, out = f"wake{next(_projects)}", None, []
     for i, (alias, role) in enumerate((("alice", "developer"), ("bob", "backend"))):
         repo = make_repo(tmp_path, f"clone{i}", "git@github.com:acme/shop.git")
-        agent = Agent(repo, _env({"WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
+        agent = Agent(repo, wire_env({"WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
                                   "HOME": str(tmp_path / f"home{i}")}))
         args = ["init", "--project", project, "--alias", alias, "--role", role]
         result = agent.json(*args, *(["--key", key] if key else []))

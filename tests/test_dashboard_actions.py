@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from html import unescape as html_unescape
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from tests.browser import ROOT, chromium, wire_env
 
 from cli.banner import item_line
 from store.models import Bead, Policy, Workspace
@@ -333,19 +334,9 @@ def test_an_agent_cannot_take_the_human_role(make_agent, client):
 
 # -- in a real browser -----------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
 #: This checkout: the server and the `wire` processes run its code, not an installed copy's.
-ROOT = Path(__file__).resolve().parents[1]
 #: The issue's bound for a browser action to reach a waiting agent or another open page.
 LIVE_WITHIN_MS = 1000
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           **extra}
-    for var in ("WIRE_JSON", "WIRE_PROJECT_KEY"):
-        env.pop(var, None)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -359,15 +350,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -379,7 +363,7 @@ def team(stack, tmp_path):
     wires, key = [], None
     for i, name in enumerate(("alice", "bob")):
         repo = make_repo(tmp_path, f"clone{i}", "git@github.com:acme/shop.git")
-        env = _env({"WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
+        env = wire_env({"WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
                     "HOME": str(tmp_path / f"home{i}")})
         wire = Wire(repo, env)
         args = ["init", "--project", project, "--alias", name, "--human", name.title()]

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium
+
 from tests.test_cli_e2e import Wire, make_repo
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).parent / "artifacts" / "screenshots"
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 #: The issue's bound for a CLI action to show on an open page, without reload.
@@ -36,15 +37,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

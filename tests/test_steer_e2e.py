@@ -11,26 +11,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.browser import ROOT, chromium, wire_env
+
 from tests.test_cli_e2e import Wire, make_repo
-from tests.test_dashboard_browser import CHROMIUM, login, shot
+from tests.test_dashboard_browser import login, shot
 
 pytestmark = pytest.mark.slow
 #: This checkout: the `wire` processes and the server run its code, not an installed copy's.
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           **extra}
-    for var in ("WIRE_JSON", "WIRE_PROJECT_KEY"):
-        env.pop(var, None)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +36,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -69,7 +54,7 @@ def team(stack, tmp_path):
     wires, key = [], None
     for i, name in enumerate(("alice", "bob")):
         repo = make_repo(tmp_path, f"clone{i}", "git@github.com:acme/shop.git")
-        wire = Wire(repo, _env({"WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
+        wire = Wire(repo, wire_env({"WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
                                 "HOME": str(tmp_path / f"home{i}")}))
         result = wire.json("init", "--project", project, "--alias", name, *(["--key", key] if key else []))
         key = key or result["project_key"]
