@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +41,21 @@ def wire_env(extra: dict[str, str]) -> dict[str, str]:
     for var in ("WIRE_JSON", "WIRE_PROJECT_KEY"):
         env.pop(var, None)
     return env
+
+
+def two_agents(url: str, tmp_path: Path, prefix: str, humans: bool = True) -> tuple[Any, Any, str]:
+    """alice (creates a fresh project `<prefix>N`; her machine keeps the key) and bob, each in a clone of
+    one origin, running this checkout's `wire` against `url`; and the project key."""
+    from tests.test_cli_e2e import Wire, make_repo
+
+    project = f"{prefix}{time.time_ns() % 10**9}"
+    wires, key = [], None
+    for i, name in enumerate(("alice", "bob")):
+        repo = make_repo(tmp_path, f"clone{i}", "git@github.com:acme/shop.git")
+        wire = Wire(repo, wire_env({"WIRE_URL": url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
+                                    "HOME": str(tmp_path / f"home{i}")}))
+        args = ["init", "--project", project, "--alias", name, *(["--human", name.title()] if humans else [])]
+        result = wire.json(*args, *(["--key", key] if key else []))
+        key = key or result["project_key"]
+        wires.append(wire)
+    return wires[0], wires[1], key

@@ -16,7 +16,7 @@ from tests.browser import ROOT, wire_env
 from tests.test_cli_e2e import Wire, make_repo
 
 pytestmark = pytest.mark.slow
-#: This checkout: the `wire` processes and the server run its code, not an installed copy's.
+
 #: Seconds a woken process may take to answer after the close (a wait slice is 25 s: far more).
 WAKE_WITHIN = 10.0
 _projects = itertools.count(1)

@@ -14,12 +14,11 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from tests.browser import ROOT, chromium, wire_env
+from tests.browser import ROOT, chromium, two_agents
 
 from cli.banner import item_line
 from store.models import Bead, Policy, Workspace
@@ -334,7 +333,6 @@ def test_an_agent_cannot_take_the_human_role(make_agent, client):
 
 # -- in a real browser -----------------------------------------------------------------------------
 
-#: This checkout: the server and the `wire` processes run its code, not an installed copy's.
 #: The issue's bound for a browser action to reach a waiting agent or another open page.
 LIVE_WITHIN_MS = 1000
 
@@ -357,20 +355,7 @@ def browser():
 @pytest.fixture
 def team(stack, tmp_path):
     """alice (creates the project; her machine has the key saved) and bob, each in a clone."""
-    from tests.test_cli_e2e import Wire, make_repo
-
-    project = f"acts{time.time_ns() % 10**9}"
-    wires, key = [], None
-    for i, name in enumerate(("alice", "bob")):
-        repo = make_repo(tmp_path, f"clone{i}", "git@github.com:acme/shop.git")
-        env = wire_env({"WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
-                    "HOME": str(tmp_path / f"home{i}")})
-        wire = Wire(repo, env)
-        args = ["init", "--project", project, "--alias", name, "--human", name.title()]
-        result = wire.json(*args, *(["--key", key] if key else []))
-        key = key or result["project_key"]
-        wires.append(wire)
-    return wires[0], wires[1], key
+    return two_agents(stack.url, tmp_path, "acts")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium
+from tests.browser import chromium, two_agents
 
 from tests.test_cli_e2e import Wire, make_repo
 
@@ -44,20 +44,7 @@ def browser():
 @pytest.fixture
 def team(stack, tmp_path):
     """alice (creates the project; her machine has the key saved) and bob, each in a clone."""
-    project = f"dash{time.time_ns() % 10**9}"
-    wires, key = [], None
-    for i, name in enumerate(("alice", "bob")):
-        repo = make_repo(tmp_path, f"clone{i}", "git@github.com:acme/shop.git")
-        env = {**os.environ, "WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
-               "HOME": str(tmp_path / f"home{i}")}
-        for var in ("WIRE_JSON", "WIRE_PROJECT_KEY"):
-            env.pop(var, None)
-        wire = Wire(repo, env)
-        args = ["init", "--project", project, "--alias", name, "--human", name.title()]
-        result = wire.json(*args, *(["--key", key] if key else []))
-        key = key or result["project_key"]
-        wires.append(wire)
-    return wires[0], wires[1], key
+    return two_agents(stack.url, tmp_path, "dash")
 
 
 @pytest.fixture

@@ -12,17 +12,14 @@ import csv
 import io
 import json
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.browser import ROOT, chromium, wire_env
+from tests.browser import ROOT, chromium, two_agents
 
-from tests.test_cli_e2e import Wire, make_repo
 from tests.test_dashboard_browser import login, shot
 
 pytestmark = pytest.mark.slow
-#: This checkout: the `wire` processes and the server run its code, not an installed copy's.
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +47,7 @@ def page(browser):
 @pytest.fixture
 def team(stack, tmp_path):
     """alice (created the project) and bob, each in a clone; and the project key."""
-    project = f"steer{time.time_ns() % 10**9}"
-    wires, key = [], None
-    for i, name in enumerate(("alice", "bob")):
-        repo = make_repo(tmp_path, f"clone{i}", "git@github.com:acme/shop.git")
-        wire = Wire(repo, wire_env({"WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg{i}"),
-                                "HOME": str(tmp_path / f"home{i}")}))
-        result = wire.json("init", "--project", project, "--alias", name, *(["--key", key] if key else []))
-        key = key or result["project_key"]
-        wires.append(wire)
-    return wires[0], wires[1], key
+    return two_agents(stack.url, tmp_path, "steer", humans=False)
 
 
 def test_a_pause_in_the_browser_makes_wire_claim_refuse_until_resumed(team, page):
