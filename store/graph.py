@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from store import db
 from store.models import Bead, Claim, Dependency, Repo
 
 #: Dependency types that block their dependent until the target is closed.
@@ -99,6 +100,10 @@ class Graph:
             reasons.append(f"epic with {len(kids)} open child(ren)")
         return reasons
 
+    def is_blocked(self, pk: int) -> bool:
+        """Whether an open blocker holds `pk` back, directly or through a blocked ancestor."""
+        return bool(self.active_blockers(pk)) or self._blocked_ancestor(pk) is not None
+
     def _blocked_ancestor(self, pk: int) -> int | None:
         seen, current = {pk}, self.parent.get(pk)
         while current is not None and current not in seen:
@@ -175,8 +180,6 @@ def load_graph(project_id: int, live_only: bool = False) -> Graph:
 
 def _raw(query: object) -> list[tuple]:
     """A select's rows as the driver returns them (ints, floats, strings: no conversion needed)."""
-    from store import db
-
     return list(db.database.execute(query).fetchall())
 
 
@@ -221,6 +224,24 @@ def load_around(project_id: int, pks: list[int], with_children: bool = False) ->
     if with_children:
         _load_children(g, project_id, pks)
     g.claimed = {pk for (pk,) in Claim.select(Claim.bead).where(Claim.bead.in_(list(g.nodes))).tuples()}
+    return g
+
+
+def load_bead_surroundings(project_id: int, pk: int, steps: int = 2) -> Graph:
+    """The part of the graph a bead page shows: the bead's blockers, ancestors and children (what the
+    ready rule needs, via `load_around`) plus what it blocks, `steps` steps out; never the whole project."""
+    g, frontier = load_around(project_id, [pk], with_children=True), [pk]
+    for _ in range(steps):
+        refs = {g.nodes[p].ref for p in frontier}
+        rows = list(Dependency.select(Dependency.bead, Dependency.target_repo, Dependency.target_ref,
+                                      Dependency.type)
+                    .where(Dependency.project == project_id, Dependency.target_ref.in_(refs),
+                           Dependency.type.in_(sorted(BLOCKING_TYPES))).tuples())
+        frontier = _add_nodes(g, Bead.id.in_(sorted({row[0] for row in rows})))
+        known = {(p, written) for p, targets in g.blockers.items() for _, written in targets}
+        for row in rows:
+            if (row[0], f"{row[1]}:{row[2]}" if row[1] else row[2]) not in known:
+                _add_edge(g, *row)
     return g
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from store import dashboard
+from store import dashboard, sessions
 from store.models import Bead, Escalation
 
 XSS = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
@@ -193,8 +193,8 @@ def test_sessions_expire_when_idle_and_after_their_longest_life(shop, client, ap
     _login(client, shop.key)
     st = app.extensions["beadwire"]
     (key,) = st.redis.client.keys("*:session:*")
-    assert 0 < st.redis.client.ttl(key) <= dashboard.DEFAULT_SESSION_IDLE
-    monkeypatch.setattr(dashboard, "DEFAULT_SESSION_MAX", -1)
+    assert 0 < st.redis.client.ttl(key) <= sessions.DEFAULT_SESSION_IDLE
+    monkeypatch.setattr(sessions, "DEFAULT_SESSION_MAX", -1)
     assert client.get("/team").status_code == 302
     assert st.redis.client.keys("*:session:*") == []
 

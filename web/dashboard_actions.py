@@ -5,7 +5,7 @@ Every form is a plain POST that works without JavaScript: CSRF-checked by the da
 uses (so the same validation, and the same events that refresh every open dashboard), then a
 redirect back with a one-line message. Bad input re-renders the page with the message and a 4xx.
 
-A person acts through their own workspace (store/acting.py), named by `_actor()`.
+A person acts through their own workspace (store/acting.py), named by `actor_name()`.
 """
 
 from __future__ import annotations
@@ -15,23 +15,30 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flask import g, make_response, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
-from store import access, acting, chat, messages, policies, steer
+from store import access, acting, chat, dashboard, messages, policies, steer
 from store import beads as bead_store
 from store import claims as claim_store
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
 from store.errors import BeadwireError, Conflict, NotFound
 from store.util import unstorable_text
-from web import dashboard as dash
+from web import dashboard_pages as pages
 from web.common import actor, store
+from web.dashboard_base import FLASH_COOKIE, THREAD, actor_name, bp, plain_page, render, require
 
-if TYPE_CHECKING:
-    from store.models import Bead
+if TYPE_CHECKING:  # types only: the web layer runs no model queries (store/ does)
+    from store.models import Bead, Workspace
 
-bp = dash.bp
-Text = lambda limit, **kw: fields.Str(validate=validate.Length(min=1, max=limit), **kw)  # noqa: E731
+#: What an action returns: where to go next, and the one-line message that page shows.
+Done = tuple[str, str]
 MAX_LABELS = 100
+
+
+def Text(limit: int, **kw: Any) -> fields.Str:  # noqa: N802 (reads as a field class in the schemas)
+    """A text field of 1 to `limit` characters."""
+    return fields.Str(validate=validate.Length(min=1, max=limit), **kw)
 
 
 class FormSchema(Schema):
@@ -114,15 +121,15 @@ def _form(schema: type[Schema]) -> dict[str, Any]:
     return schema().load(data)
 
 
-def _human():
+def _human() -> Workspace:
     """The acting person's workspace (created on their first action)."""
-    return acting.human_workspace(g.project, dash._actor())
+    return acting.human_workspace(g.project, actor_name())
 
 
-def _act(level: str, action: Callable[[], tuple[str, str]], page: Callable[[], Any]):
+def _act(level: str, action: Callable[[], Done], page: Callable[[], Any]) -> ResponseReturnValue:
     """Check the level, run `action` (returning where to go and what to say), redirect with the message;
     on bad input or a refused change, `page` again with the message and the error's status."""
-    dash._require(level)
+    require(level)
     try:
         url, text = action()
     except ValidationError as exc:
@@ -130,17 +137,17 @@ def _act(level: str, action: Callable[[], tuple[str, str]], page: Callable[[], A
     except BeadwireError as exc:
         return _failed(exc.status_code, exc.message, page)
     response = redirect(url, 303)
-    response.set_cookie(dash.FLASH_COOKIE, quote("ok:" + text[:400]), max_age=60, httponly=True, samesite="Lax",
+    response.set_cookie(FLASH_COOKIE, quote("ok:" + text[:400]), max_age=60, httponly=True, samesite="Lax",
                         secure=request.is_secure, path="/")
     return response
 
 
-def _failed(status: int, message: str, page: Callable[[], Any]):
+def _failed(status: int, message: str, page: Callable[[], Any]) -> ResponseReturnValue:
     g.flash = ("error", message)
     try:
         return make_response(page(), status)
     except BeadwireError:  # the page itself is gone (a bead of another project): the plain error page
-        return dash._page("error.html", status, message=message)
+        return plain_page("error.html", status, message=message)
 
 
 def _say(errors: Any) -> str:
@@ -162,37 +169,37 @@ def _labels(text: str) -> list[str]:
 # -- talk ----------------------------------------------------------------------------------------
 
 @bp.post("/mail/send")
-def send_mail():
-    def action():
+def send_mail() -> ResponseReturnValue:
+    def action() -> Done:
         a = _form(MailForm)
         sent = messages.send_mail(g.project, _human(), a["to"], a["body"], a["subject"], None, a["priority"])
         return url_for("dashboard.mail"), f"Mail sent to {', '.join(sent['recipients'])}."
-    return _act("lead", action, dash.mail)
+    return _act("lead", action, pages.mail)
 
 
 @bp.post("/chat/start")
-def start_chat():
-    def action():
+def start_chat() -> ResponseReturnValue:
+    def action() -> Done:
         a = _form(ChatForm)
         me = _human()
         result = chat.post(store(), g.project, me, a["to"], a["body"])
         return url_for("dashboard.conversation", thread=result["message"]["thread"]), f"Sent to {a['to']}."
-    return _act("lead", action, dash.chat)
+    return _act("lead", action, pages.chat)
 
 
 @bp.post("/chat/<thread>/reply")
-def reply(thread: str):
+def reply(thread: str) -> ResponseReturnValue:
     """Answer in a conversation the person is part of; an agent blocked in `wire chat ask` wakes now."""
-    if not dash._THREAD.match(thread):
+    if not THREAD.match(thread):
         raise NotFound("no such conversation")
 
-    def action():
-        other = acting.other_in(g.project, acting.find_human(g.project, dash._actor()), thread)
+    def action() -> Done:
+        other = acting.other_in(g.project, acting.find_human(g.project, actor_name()), thread)
         if other is None:
             raise NotFound("you are not in this conversation: start your own chat from the Chat page")
         chat.post(store(), g.project, _human(), other, _form(ReplyForm)["body"])
         return url_for("dashboard.conversation", thread=thread), f"Replied to {other}."
-    return _act("lead", action, lambda: dash.conversation(thread))
+    return _act("lead", action, lambda: pages.conversation(thread))
 
 
 # -- work ----------------------------------------------------------------------------------------
@@ -201,7 +208,7 @@ def _bead(pk: int) -> Bead:
     return acting.bead_in(g.project, pk)
 
 
-def _in_repo_of(bead: Bead):
+def _in_repo_of(bead: Bead) -> Workspace:
     """The person's workspace acting in the bead's repo (its bare id resolves there)."""
     return acting.in_repo(_human(), bead.repo_id)
 
@@ -211,11 +218,11 @@ def _back(pk: int) -> str:
 
 
 @bp.post("/work/new")
-def create_bead():
-    def action():
+def create_bead() -> ResponseReturnValue:
+    def action() -> Done:
         a = _form(CreateForm)
         me = _human()
-        repos = dash.dashboard.repo_names(g.project.id)
+        repos = dashboard.repo_names(g.project.id)
         if a["repo"] and a["repo"] not in repos:
             raise ValidationError({"repo": ["no such repo in this project"]})
         fields_ = {"title": a["title"], "description": a["description"], "priority": a["priority"],
@@ -223,12 +230,12 @@ def create_bead():
         repo_id = a["repo"] or me.repo_id
         made = bead_store.create_bead(g.project.id, acting.in_repo(me, repo_id), fields_)
         return _back(acting.bead_pk(repo_id, made["id"])), f"Created {made['id']}."
-    return _act("lead", action, dash.work)
+    return _act("lead", action, pages.work)
 
 
 @bp.post("/work/bead/<int:pk>/edit")
-def edit_bead(pk: int):
-    def action():
+def edit_bead(pk: int) -> ResponseReturnValue:
+    def action() -> Done:
         bead, a = _bead(pk), _form(EditForm)
         old = bead_store.bead_full_json(bead)
         labels = _labels(a["labels"])
@@ -241,44 +248,45 @@ def edit_bead(pk: int):
             changes["remove_labels"] = removed
         status = a["status"] if a["status"] != bead.status else None
         if status == "in_progress":  # that would make the person the holder: claims are agents' work
-            raise ValidationError({"status": ["in_progress comes from an agent's claim; pick another status"]})
+            why = "in_progress comes from an agent's claim; pick another status"
+            raise ValidationError({"status": [why]})
         if not changes and not status:
             return _back(pk), "Nothing changed."
         claim_store.update_bead(store(), g.project, _in_repo_of(bead), bead.ref, changes, status)
         return _back(pk), f"Saved {bead.ref}."
-    return _act("lead", action, lambda: dash.bead(pk))
+    return _act("lead", action, lambda: pages.bead(pk))
 
 
 @bp.post("/work/bead/<int:pk>/comment")
-def comment(pk: int):
-    def action():
+def comment(pk: int) -> ResponseReturnValue:
+    def action() -> Done:
         bead, a = _bead(pk), _form(CommentForm)
         bead_store.add_comment(g.project.id, _in_repo_of(bead), bead.ref, a["text"])
         return _back(pk), f"Commented on {bead.ref}."
-    return _act("lead", action, lambda: dash.bead(pk))
+    return _act("lead", action, lambda: pages.bead(pk))
 
 
 @bp.post("/work/bead/<int:pk>/link")
-def link(pk: int):
-    def action():
+def link(pk: int) -> ResponseReturnValue:
+    def action() -> Done:
         bead, a = _bead(pk), _form(LinkForm)
         bead_store.link(g.project.id, _in_repo_of(bead), bead.ref, a["target"], "blocks")
         return _back(pk), f"{bead.ref} is now blocked by {a['target']}."
-    return _act("lead", action, lambda: dash.bead(pk))
+    return _act("lead", action, lambda: pages.bead(pk))
 
 
 @bp.post("/work/bead/<int:pk>/release")
-def release(pk: int):
-    def action():
+def release(pk: int) -> ResponseReturnValue:
+    def action() -> Done:
         bead, a = _bead(pk), _form(ReasonForm)
         done = claim_store.release_for(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
         return _back(pk), f"Released {done['holder']}'s claim on {bead.ref}; they have been told."
-    return _act("lead", action, lambda: dash.bead(pk))
+    return _act("lead", action, lambda: pages.bead(pk))
 
 
 @bp.post("/work/bead/<int:pk>/close")
-def close(pk: int):
-    def action():
+def close(pk: int) -> ResponseReturnValue:
+    def action() -> Done:
         bead, a = _bead(pk), _form(ReasonForm)
         try:
             done = claim_store.close_bead(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
@@ -286,72 +294,75 @@ def close(pk: int):
             raise Conflict(f"{exc.message}: release the claim first (its holder is told why)") from None
         freed = [b["id"] for b in done["unblocked"]]
         return _back(pk), f"Closed {bead.ref}." + (f" Now ready: {', '.join(freed)}." if freed else "")
-    return _act("lead", action, lambda: dash.bead(pk))
+    return _act("lead", action, lambda: pages.bead(pk))
 
 
 @bp.post("/work/bead/<int:pk>/reopen")
-def reopen(pk: int):
-    def action():
+def reopen(pk: int) -> ResponseReturnValue:
+    def action() -> Done:
         bead = _bead(pk)
         claim_store.reopen_bead(store(), g.project, _in_repo_of(bead), bead.ref)
         return _back(pk), f"Reopened {bead.ref}."
-    return _act("lead", action, lambda: dash.bead(pk))
+    return _act("lead", action, lambda: pages.bead(pk))
 
 
 def _ref(bead: Bead) -> str:
-    """`repo:id`: resolves to this very bead whichever repos share its bare id (no workspace to resolve in)."""
+    """`repo:id`: resolves to this very bead whichever repos share its bare id (no workspace to
+    resolve in)."""
     return f"{bead.repo.canonical}:{bead.ref}"
 
 
 @bp.post("/work/bead/<int:pk>/assign")
-def assign(pk: int):
+def assign(pk: int) -> ResponseReturnValue:
     """A binding assignment, as `wire assign` (web/steer.py): the assignee is told who and why."""
-    def action():
+    def action() -> Done:
         bead, a = _bead(pk), _form(AssignForm)
         done = steer.assign(g.project, None, actor(), _ref(bead), a["alias"], a["reason"])["assignment"]
         why = f": {done['reason']}" if done["reason"] else ""
         return _back(pk), f"{bead.ref} is assigned to {done['to']} by {done['by']}{why}; they have been told."
-    return _act("lead", action, lambda: dash.bead(pk))
+    return _act("lead", action, lambda: pages.bead(pk))
 
 
 @bp.post("/work/bead/<int:pk>/unassign")
-def unassign(pk: int):
-    def action():
+def unassign(pk: int) -> ResponseReturnValue:
+    def action() -> Done:
         bead = _bead(pk)
         steer.unassign(g.project, None, actor(), _ref(bead))
         return _back(pk), f"{bead.ref} is no longer assigned."
-    return _act("lead", action, lambda: dash.bead(pk))
+    return _act("lead", action, lambda: pages.bead(pk))
 
 
 # -- agents --------------------------------------------------------------------------------------
 
 @bp.post("/team/<alias>/revoke")
-def revoke(alias: str):
-    """Two steps without JavaScript: the first POST shows what revoking does, the second (`confirm`) does it."""
-    dash._require("admin")
+def revoke(alias: str) -> ResponseReturnValue:
+    """Two steps without JavaScript: the first POST shows what revoking does, the second (`confirm`)
+    does it."""
+    require("admin")
     if len(alias) > 64:
         raise NotFound("no such workspace")
     acting.workspace_named(g.project, alias)  # 404 before asking about a workspace that is not there
     if request.form.get("confirm") != "yes":
-        return dash._render("revoke.html", "team", alias=alias)
+        return render("revoke.html", "team", alias=alias)
 
-    def action():
+    def action() -> Done:
         done = access.revoke_workspace(store(), g.project, alias)
-        stale = f" Its claims are now stale: {', '.join(done['stale_claims'])}." if done["stale_claims"] else ""
+        listed = ", ".join(done["stale_claims"])
+        stale = f" Its claims are now stale: {listed}." if done["stale_claims"] else ""
         return url_for("dashboard.team"), f"Revoked {alias}: its token no longer works.{stale}"
-    return _act("admin", action, dash.team)
+    return _act("admin", action, pages.team)
 
 
 # -- policies ------------------------------------------------------------------------------------
 
-def _policy_page(**context: Any):
-    return dash._render("policy.html", "policy", p=dash.dashboard.policy(g.project), **context)
+def _policy_page(**context: Any) -> str:
+    return render("policy.html", "policy", p=dashboard.policy(g.project), **context)
 
 
 @bp.post("/policy/preview")
-def preview_policy():
+def preview_policy() -> ResponseReturnValue:
     """What the text would become (sections per role), nothing saved."""
-    dash._require("admin")
+    require("admin")
     text = request.form.get("markdown", "")
     try:
         parsed = policies.parse_markdown(_form(PolicyForm)["markdown"])
@@ -363,21 +374,22 @@ def preview_policy():
 
 
 @bp.post("/policy/save")
-def save_policy():
+def save_policy() -> ResponseReturnValue:
     text = request.form.get("markdown", "")
 
-    def action():
+    def action() -> Done:
         parsed = policies.parse_markdown(_form(PolicyForm)["markdown"])
         done = policies.set_bundle(g.project, parsed, source="dashboard")
         if not done["created"]:
             return url_for("dashboard.policy"), f"No change: version {done['version']} already says that."
-        return url_for("dashboard.policy"), f"Version {done['version']} saved and active; the team has been told."
+        saved = f"Version {done['version']} saved and active; the team has been told."
+        return url_for("dashboard.policy"), saved
     return _act("admin", action, lambda: _policy_page(draft=text))
 
 
 @bp.post("/policy/activate")
-def activate_policy():
-    def action():
+def activate_policy() -> ResponseReturnValue:
+    def action() -> Done:
         version = _form(VersionForm)["version"]
         policies.activate(g.project, version)
         return url_for("dashboard.policy"), f"Version {version} is active; the team has been told."

@@ -6,7 +6,7 @@ other process (or worker) produced. Auth happens before the upgrade: the dashboa
 or `Authorization: Bearer <workspace token | project key>`. `?since=<stream id>` resumes after that
 id (a reconnecting client misses nothing the stream still holds); the default is new events only.
 A workspace token, or a read-only dashboard session, gets other workspaces' mail and chat (and, unless a
-coordinator, their escalations) as metadata only, as the API would show them (`dashboard.redact`).
+coordinator, their escalations) as metadata only, as the API would show them (`sessions.redact`).
 The loop waits for a wake-up of the event stream (store/wakeups.py) for at most `BLOCK_MS` at a time,
 holding no database or Redis connection, so a closed socket is noticed within that bound. Each open
 socket holds one greenlet and one waiter slot (store/waiters.py): beyond the caps the upgrade is refused
@@ -24,12 +24,12 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, abort, g, request
 from flask_sock import Sock
 
-from store import dashboard, db, waiters
+from store import db, sessions, waiters
 from store.errors import Unauthorized, Unavailable
 from store.humans import HUMAN_TOKEN_PREFIX, authenticate_token
 from store.workspaces import authenticate_key
 from web.common import bearer, key_or_workspace, store
-from web.dashboard import same_site
+from web.dashboard_base import same_site
 
 sock = Sock()
 bp = Blueprint("ws", __name__)
@@ -53,7 +53,7 @@ def _authenticate() -> None:
     if bearer():
         key_or_workspace()
         g.feed_project = g.project.id
-        g.feed_viewer = None if g.ws is None else dashboard.viewer_of(g.ws)
+        g.feed_viewer = None if g.ws is None else sessions.viewer_of(g.ws)
     else:
         g.feed_project, g.feed_viewer = _cookie_reader()
     g.feed_cursor = _cursor(g.feed_project)
@@ -99,21 +99,21 @@ def _credential_check() -> Callable[[], None]:
             elif token:
                 authenticate_key(token)
             else:
-                record = dashboard.session(st, cookie)
+                record = sessions.session(st, cookie)
                 if record is None:
                     raise Unauthorized("the dashboard session ended: log in again")
-                dashboard.project_of(record)
+                sessions.project_of(record)
         finally:
             db.close()
     return check_in_sql
 
 
 def _cookie_reader() -> tuple[int, dict | None]:
-    record = dashboard.session(store(), request.cookies.get("bw_session"))
+    record = sessions.session(store(), request.cookies.get("bw_session"))
     if record is None:
         raise Unauthorized("log in to the dashboard, or send Authorization: Bearer <token or project key>")
     # raises Unauthorized when the key was rotated, the person removed or the viewer revoked
-    project = dashboard.project_of(record)
+    project = sessions.project_of(record)
     origin = request.headers.get("Origin")
     if origin and not same_site(origin):
         abort(403, "cross-site websocket refused")  # a cookie must not let another site read the feed
@@ -131,13 +131,13 @@ def _cursor(project_id: int) -> str:
 
 
 def frame(sid: str, fields: dict[str, str], viewer: dict | None) -> str:
-    """One event as its JSON frame, with what the reader may not see taken out (`dashboard.redact`)."""
+    """One event as its JSON frame, with what the reader may not see taken out (`sessions.redact`)."""
     try:
         data = json.loads(fields.get("data") or "{}")
     except ValueError:
         data = {}
     kind = fields.get("kind", "")
-    data = dashboard.redact(kind, data if isinstance(data, dict) else {}, viewer)
+    data = sessions.redact(kind, data if isinstance(data, dict) else {}, viewer)
     return json.dumps({"id": sid, "kind": kind, "data": data}, separators=(",", ":"))
 
 
