@@ -68,8 +68,8 @@ def board(project: Project, f: BoardFilters) -> dict[str, Any]:
     """Beads as a board: ready, in progress, blocked, recently closed; filtered server-side, each
     column cut at `BOARD_COLUMN` cards (`more` names one column to show up to `BOARD_COLUMN_MORE`)."""
     ts, graph = now(), load_graph(project.id)
-    holders = dict(Claim.select(Claim.bead, Workspace.alias).join(Workspace)
-                   .where(Claim.project == project.id).tuples())
+    held = Claim.select(Claim.bead, Workspace.alias).join(Workspace).where(Claim.project == project.id)
+    holders: dict[int, str] = dict(held.tuples())
     columns: dict[str, list[int]] = {c: [] for c in COLUMNS}
     columns["ready"] = graph.ready(ts)
     ready = set(columns["ready"])

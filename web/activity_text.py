@@ -10,7 +10,6 @@ from typing import Any
 from store.dashboard import EventRecord
 from store.util import iso
 
-
 #: Counts of a sync's Activity line, in this order.
 SYNC_COUNTS = ("created", "updated", "tombstoned", "pulled", "conflicts")
 

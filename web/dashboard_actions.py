@@ -36,7 +36,7 @@ Done = tuple[str, str]
 MAX_LABELS = 100
 
 
-def Text(limit: int, **kw: Any) -> fields.Str:  # noqa: N802 (reads as a field class in the schemas)
+def Text(limit: int, **kw: Any) -> fields.Str:
     """A text field of 1 to `limit` characters."""
     return fields.Str(validate=validate.Length(min=1, max=limit), **kw)
 
