@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from store import Store, db, outbox
-from store.claims import mark_claims_of_stale
 from store.acting import HUMAN_ROLE
+from store.claims import mark_claims_of_stale
 from store.errors import InvalidInput, WorkspaceNotFound
 from store.models import Project, Workspace
 from store.util import PROJECT_KEY_PREFIX, hash_secret, iso, new_secret, now

@@ -140,9 +140,15 @@ def _recent_messages(ws: Workspace) -> list[dict[str, Any]]:
     for message_id, alias in (Delivery.select(Delivery.message, Workspace.alias).join(Workspace)
                               .where(Delivery.message.in_([m.id for m in rows])).tuples()):
         to.setdefault(message_id, []).append(alias)
-    return [{"id": m.id, "kind": m.kind, "from": m.author.alias if m.author else None,
+    return [{"id": m.id, "kind": m.kind, "from": _author(m),
              "to": to.get(m.id, []), "subject": m.subject[:200], "body": _cut(m.body, CONTEXT_BODY),
              "created_at": iso(m.created_ts)} for m in rows]
+
+
+def _author(message: Message) -> str | None:
+    """The sender's alias from the Workspace the join above put on `author` (no model declares it)."""
+    author: Workspace | None = getattr(message, "author", None)
+    return author.alias if author else None
 
 
 def _cut(text: str, limit: int) -> str:

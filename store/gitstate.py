@@ -13,7 +13,8 @@ them. A sweep tells the coordinators once per idle spell about holders idle past
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from store import Store, db, outbox
 from store.messages import notify

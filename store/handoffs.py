@@ -132,7 +132,7 @@ def _unread(ws: Workspace) -> dict[str, Any]:
               .where(Delivery.recipient == ws.id, Delivery.acked_ts.is_null(), Message.kind != "chat")
               .order_by(Message.id.desc()).limit(PRIME_MAIL))
     latest_rows = [{"id": d.message.id, "kind": d.message.kind,
-                    "from": d.message.sender.alias if d.message.sender_id else None,
+                    "from": d.message.sender.alias if d.message.sender else None,
                     "subject": d.message.subject or d.message.body.strip().split("\n", 1)[0][:120],
                     "created_at": iso(d.message.created_ts)} for d in newest]
     return {"unread": unread.count(), "latest": latest_rows}

@@ -60,7 +60,8 @@ class Workspace(Row):
     project_id: int
     repo = pw.ForeignKeyField(Repo, on_delete="CASCADE")
     repo_id: int
-    alias = pw.CharField(max_length=64)
+    # the column is named like peewee's Model.alias(), which a field may shadow (it does at runtime)
+    alias = pw.CharField(max_length=64)  # type: ignore[assignment]
     role = pw.CharField(max_length=64)
     human = pw.CharField(max_length=100, default="")
     hostname = pw.CharField(max_length=255, default="")
@@ -107,7 +108,7 @@ class Bead(Row):
     digest = pw.CharField(max_length=64, default="")
     #: the beads record as a file last had it (JSON; "" for beads made here): how to write it back,
     #: so every field keeps the spelling it came with (store/records.py; schema 7).
-    raw = pw.TextField(default="")
+    raw = pw.TextField(default="")  # type: ignore[assignment]  # shadows Model.raw(), as alias above
 
     #: backrefs: the rows of other models pointing here
     deps: pw.ModelSelect[Dependency]
@@ -382,7 +383,7 @@ class SyncRun(Row):
     repo = pw.ForeignKeyField(Repo, on_delete="CASCADE")
     repo_id: int
     workspace_id = pw.IntegerField(null=True)
-    alias = pw.CharField(max_length=64)
+    alias = pw.CharField(max_length=64)  # type: ignore[assignment]  # shadows Model.alias(), see Workspace
     kind = pw.CharField(max_length=16, default="sync")  # sync | undo
     #: the run this one undid, and the run that undid this one
     undo_of = pw.IntegerField(null=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from peewee import fn
 
 from store import Store, audit, db, joinkeys, requests, sync_history
-from store.models import Delivery, Event, Handoff, Message, Outbox
+from store.models import Delivery, Event, Handoff, Message, Outbox, Row
 from store.util import now
 
 #: Rows deleted per statement, so a first purge of a large history does not hold the lock long.
@@ -45,7 +45,7 @@ def _latest_handoffs():
     return by_author | to_taker
 
 
-def _purge(model: type, condition: object) -> int:
+def _purge(model: type[Row], condition: object) -> int:
     total = 0
     while True:
         batch = model.select(model.id).where(condition).limit(DEFAULT_PURGE_BATCH)

@@ -24,6 +24,7 @@ from store.messages import notify
 from store.models import Bead, Project, Workspace
 from store.util import iso, now
 
+
 def alias_key(alias: str) -> str:
     from store.workspaces import alias_key as key  # store.workspaces imports the claims that import us
 
@@ -158,7 +159,9 @@ def assigned_to(project_id: int, alias: str) -> list[Bead]:
 
 def bound_split(project_id: int, alias: str) -> tuple[set[int], set[int]]:
     """Ids of open beads bound to `alias` (they head its ready) and to others (they leave it); one query."""
-    mine, others, key = set(), set(), alias_key(alias)
+    mine: set[int] = set()
+    others: set[int] = set()
+    key = alias_key(alias)
     rows = Bead.select(Bead.id, Bead.assignee).where(Bead.project == project_id, Bead.assigned_by != "",
                                                      Bead.assignee != "", Bead.status == "open").tuples()
     for pk, assignee in rows:
