@@ -109,8 +109,8 @@ def _presence_branch(st: Store, project: Project, ws: Workspace) -> str:
 
 def _claims_of(ws: Workspace) -> list[dict[str, Any]]:
     rows = Claim.select(Claim, Bead).join(Bead).where(Claim.workspace == ws.id).order_by(Claim.claimed_ts)
-    return [{"bead": c.bead.ref, "title": c.bead.title[:200], "status": c.bead.status, "since": iso(c.claimed_ts)}
-            for c in rows]
+    return [{"bead": c.bead.ref, "title": c.bead.title[:200], "status": c.bead.status,
+             "since": iso(c.claimed_ts)} for c in rows]
 
 
 def _reservations_of(st: Store, ws: Workspace) -> list[dict[str, Any]]:
@@ -192,7 +192,8 @@ def get_escalation(project: Project, ws: Workspace | None, escalation_id: int) -
 
 def escalation_json(esc: Escalation, ws: Workspace, full: bool = True) -> dict[str, Any]:
     out = {"id": esc.id, "from": ws.alias, "role": ws.role, "human": ws.human, "subject": esc.subject,
-           "situation": esc.situation if full else _cut(esc.situation, 200), "options": json.loads(esc.options),
+           "situation": esc.situation if full else _cut(esc.situation, 200),
+           "options": json.loads(esc.options),
            "severity": esc.severity, "status": esc.status, "response": esc.response, "note": esc.note,
            "responder": esc.responder, "created_at": iso(esc.created_ts), "remind_at": iso(esc.remind_ts),
            "expires_at": iso(esc.expires_ts), "reannounced_at": iso(esc.reminded_ts),
@@ -204,7 +205,8 @@ def escalation_json(esc: Escalation, ws: Workspace, full: bool = True) -> dict[s
 
 # -- answering ----------------------------------------------------------------------------------
 
-def respond(project: Project, escalation_id: int, response: str, note: str = "", by: str = "") -> dict[str, Any]:
+def respond(project: Project, escalation_id: int, response: str, note: str = "",
+            by: str = "") -> dict[str, Any]:
     """A human's answer; it lands in the agent's mailbox. An expired escalation may still be answered.
 
     Raises:

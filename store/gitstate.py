@@ -60,8 +60,8 @@ def record_commits(bead: Bead, git: dict[str, Any] | None) -> int:
     if not git:
         return 0
     named = [c for c in git.get("commits", []) if c.get("bead") == bead.ref][:MAX_COMMITS]
-    rows = [{"bead": bead.id, "sha": c["sha"], "subject": c.get("subject", ""), "branch": git.get("branch", ""),
-             "ts": float(c.get("ts") or now())} for c in named]
+    rows = [{"bead": bead.id, "sha": c["sha"], "subject": c.get("subject", ""),
+             "branch": git.get("branch", ""), "ts": float(c.get("ts") or now())} for c in named]
     if rows:
         BeadCommit.insert_many(rows).on_conflict_ignore().execute()
     return len(rows)
@@ -89,7 +89,8 @@ def idle_minutes_setting(project_id: int) -> int:
     return int(read(project_id)["idle_claim_minutes"])
 
 
-def idle_since(info: dict[str, Any] | None, holds_claims: bool, beat: float, ts: float, minutes: int) -> float | None:
+def idle_since(info: dict[str, Any] | None, holds_claims: bool, beat: float, ts: float,
+               minutes: int) -> float | None:
     """When an online holder's idle spell began, if it has lasted `minutes`; else None. Idle means no
     command run and no file changed: `active` comes from the CLI's header (a long poll is no command)."""
     git = (info or {}).get("git")
@@ -160,8 +161,8 @@ def _tell_idle(project_id: int, ws_id: int, refs: list[str], since: float, ts: f
         outbox.record(project_id, "claim.idle", {"alias": holder.alias, "beads": refs, "since": iso(since)},
                       workspace_id=ws_id)
         for recipient in _coordinators(project_id, ws_id):
-            notify(project_id, recipient, text, {"bead": refs[0], "event": "claim.idle", "holder": holder.alias,
-                                                 "beads": refs})
+            notify(project_id, recipient, text,
+                   {"bead": refs[0], "event": "claim.idle", "holder": holder.alias, "beads": refs})
 
 
 def _coordinators(project_id: int, holder_id: int) -> Iterable[int]:

@@ -61,7 +61,8 @@ def _recipient(project: Project, alias: str) -> Workspace:
 def latest(ws: Workspace) -> dict[str, Any] | None:
     """The newest handoff for `ws`: addressed to it, or left by it for its own next run."""
     row = (Handoff.select()
-           .where((Handoff.to_workspace == ws.id) | ((Handoff.workspace == ws.id) & Handoff.to_workspace.is_null()))
+           .where((Handoff.to_workspace == ws.id)
+                  | ((Handoff.workspace == ws.id) & Handoff.to_workspace.is_null()))
            .order_by(Handoff.created_ts.desc(), Handoff.id.desc()).first())
     if row is None:
         return None
@@ -69,7 +70,8 @@ def latest(ws: Workspace) -> dict[str, Any] | None:
 
 
 def handoff_json(row: Handoff, from_alias: str, to_alias: str | None) -> dict[str, Any]:
-    return {"id": row.id, "from": from_alias, "to": to_alias, "body": row.body, "created_at": iso(row.created_ts)}
+    return {"id": row.id, "from": from_alias, "to": to_alias, "body": row.body,
+            "created_at": iso(row.created_ts)}
 
 
 # -- prime ------------------------------------------------------------------------------------
@@ -84,12 +86,13 @@ def prime(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
     from store import steer
 
     paused = steer.pause_of(ws.id)
-    assigned = [{**b, "assignment": steer.assignment_json(row)} for row in steer.assigned_to(project.id, ws.alias)
-                for b in beads_json([row])]
+    assigned = [{**b, "assignment": steer.assignment_json(row)}
+                for row in steer.assigned_to(project.id, ws.alias) for b in beads_json([row])]
     # `wire prime` prints a pause and assigned beads before everything (cli/onboarding.py); the handoff
     # stays the first key of the answer, as clients of the API know it
     return {"handoff": latest(ws), "paused": {"by": paused[0], "reason": paused[1]} if paused else None,
-            "assigned": assigned, "me": {**_member(me), "human": me["human"], "project": project_json(project)},
+            "assigned": assigned,
+            "me": {**_member(me), "human": me["human"], "project": project_json(project)},
             "playbook": _playbook(project, ws.role), "claims": mine(project, ws),
             "ready": ready(project.id, PRIME_READY, viewer=ws), "mail": _unread(ws), "online": online}
 

@@ -144,8 +144,9 @@ def add(project: Project, name: str, email: str, role: str, by: Person) -> tuple
     with db.transaction():
         if Human.select().where(_live(project.id) & (fn.LOWER(Human.name) == name.lower())).exists():
             raise HumanTaken(f"{name} is already a person of project {project.slug}")
-        row = Human.create(project=project.id, name=name, email=email, role=role, identity=secrets.token_hex(16),
-                           invite_hash=hash_secret(invite), invite_expires_ts=now() + DEFAULT_INVITE_TTL,
+        row = Human.create(project=project.id, name=name, email=email, role=role,
+                           identity=secrets.token_hex(16), invite_hash=hash_secret(invite),
+                           invite_expires_ts=now() + DEFAULT_INVITE_TTL,
                            created_by=by.name, created_ts=now())
     return row, invite
 

@@ -16,12 +16,8 @@ SCHEMA_VERSION = 12
 
 
 class Row(BaseModel):
-    """A table with peewee's implicit `id` primary key, declared so that type checkers see it.
-
-    Peewee also gives each `ForeignKeyField` `x` the raw column attribute `x_id`, and each `backref`
-    a query on the other model; the models annotate those (`repo_id: int`) for the same reason. The
-    schema is the same as with the implicit key: an `id` INTEGER PRIMARY KEY column, first.
-    """
+    """Peewee's implicit `id` key (the same INTEGER PRIMARY KEY), declared for mypy; so are the `x_id`
+    column of each foreign key `x` (`repo_id: int`) and each backref, which peewee adds at runtime."""
 
     id = pw.AutoField()
 
@@ -75,7 +71,6 @@ class Workspace(Row):
     paused_reason = pw.TextField(default="")
     paused_ts = pw.DoubleField(null=True)
 
-    #: backrefs: the rows of other models pointing here
     handoffs_received: pw.ModelSelect[Handoff]
 
     class Meta:
@@ -110,7 +105,6 @@ class Bead(Row):
     #: so every field keeps the spelling it came with (store/records.py; schema 7).
     raw = pw.TextField(default="")  # type: ignore[assignment]  # shadows Model.raw(), as alias above
 
-    #: backrefs: the rows of other models pointing here
     deps: pw.ModelSelect[Dependency]
     comments: pw.ModelSelect[Comment]
     commits: pw.ModelSelect[BeadCommit]
@@ -210,7 +204,6 @@ class Message(Row):
     data = pw.TextField(default="{}")
     created_ts = pw.DoubleField()
 
-    #: backrefs: the rows of other models pointing here
     deliveries: pw.ModelSelect[Delivery]
 
     class Meta:
@@ -392,7 +385,6 @@ class SyncRun(Row):
     counts = pw.TextField(default="{}")
     created_ts = pw.DoubleField(index=True)
 
-    #: backrefs: the rows of other models pointing here
     changes: pw.ModelSelect[SyncChange]
 
     class Meta:

@@ -39,7 +39,8 @@ def _latest_handoffs():
     """The newest note each workspace left for its own next run, and the newest each was left by
     another: kept whatever their age, since a workspace may start its next run months later and
     `wire prime` shows that note first (store/handoffs.py `latest`)."""
-    by_author = Handoff.select(fn.MAX(Handoff.id)).where(Handoff.to_workspace.is_null()).group_by(Handoff.workspace)
+    by_author = Handoff.select(fn.MAX(Handoff.id)).where(Handoff.to_workspace.is_null()).group_by(
+        Handoff.workspace)
     to_taker = Handoff.select(fn.MAX(Handoff.id)).where(Handoff.to_workspace.is_null(False)).group_by(
         Handoff.to_workspace)
     return by_author | to_taker
