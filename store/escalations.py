@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from peewee import JOIN
+from peewee import JOIN, ModelSelect
 
 from store import Store, db, outbox, webhooks
 from store.errors import AlreadyAnswered, EscalationNotFound, Unavailable
@@ -157,7 +157,7 @@ def _cut(text: str, limit: int) -> str:
 
 # -- reading ------------------------------------------------------------------------------------
 
-def _visible(project: Project, ws: Workspace | None):
+def _visible(project: Project, ws: Workspace | None) -> ModelSelect[Escalation]:
     """Escalations the caller may see: a human (project key) or a coordinator all, an agent its own."""
     query = (Escalation.select(Escalation, Workspace).join(Workspace)
              .where(Escalation.project == project.id))

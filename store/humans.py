@@ -30,7 +30,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import fn
+from peewee import Expression, fn
 
 from store import db
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -120,7 +120,7 @@ def _a(role: str) -> str:
 
 # -- persons ----------------------------------------------------------------------------------------
 
-def _live(project_id: int):
+def _live(project_id: int) -> Expression:
     return (Human.project == project_id) & Human.removed_ts.is_null()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peewee import fn
+from peewee import ModelCompoundSelectQuery, fn
 
 from store import Store, audit, db, joinkeys, requests, sync_history
 from store.models import Delivery, Event, Handoff, Message, Outbox, Row
@@ -35,7 +35,7 @@ def purge_history(st: Store) -> dict[str, int]:
     }
 
 
-def _latest_handoffs():
+def _latest_handoffs() -> ModelCompoundSelectQuery:
     """The newest note each workspace left for its own next run, and the newest each was left by
     another: kept whatever their age, since a workspace may start its next run months later and
     `wire prime` shows that note first (store/handoffs.py `latest`)."""
