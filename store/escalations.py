@@ -13,7 +13,7 @@ from typing import Any
 
 from peewee import JOIN, ModelSelect
 
-from store import Store, db, outbox, webhooks
+from store import Store, db, outbox, reservations, webhooks
 from store.errors import AlreadyAnswered, EscalationNotFound, Unavailable
 from store.messages import notify
 from store.models import Bead, Claim, Delivery, Escalation, Message, Project, Repo, Workspace
@@ -118,10 +118,6 @@ def _reservations_of(st: Store, ws: Workspace) -> list[dict[str, Any]]:
 
     Reservations live in Redis only: an escalation must go out even when they are unavailable.
     """
-    try:
-        from store import reservations
-    except ImportError:  # a build without reservations
-        return []
     try:
         return reservations.held(st, ws, mine=True)
     except Unavailable:

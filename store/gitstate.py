@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from store import Store, db, outbox
+from store import Store, db, outbox, project_settings
 from store.messages import notify
 from store.models import Bead, BeadCommit, Claim, Project, Workspace
 from store.util import iso, now
@@ -84,9 +84,7 @@ def bead_git(st: Store, bead: Bead) -> dict[str, Any]:
 
 def idle_minutes_setting(project_id: int) -> int:
     """The project's `idle_claim_minutes` (schema 8)."""
-    from store.project_settings import read
-
-    return int(read(project_id)["idle_claim_minutes"])
+    return int(project_settings.read(project_id)["idle_claim_minutes"])
 
 
 def idle_since(info: dict[str, Any] | None, holds_claims: bool, beat: float, ts: float,
