@@ -64,8 +64,8 @@ PENDING: tuple[str, ...] = (
     "web/steer.py", "web/sync.py", "web/worker.py",
 )
 
-#: `path:line: error: ...` / `path:line:col: CODE message` → path
-_LOCATION = re.compile(r"^([\w./-]+\.pyi?):\d+:")
+#: `path:line: error: ...` (mypy; a file-wide error has no line) / `path:line:col: CODE message` (ruff)
+_LOCATION = re.compile(r"^([^\s:]+\.(?:pyi?|toml)):")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -85,16 +85,19 @@ def _findings(output: str) -> dict[str, list[str]]:
 
 @functools.cache
 def _mypy() -> dict[str, list[str]]:
-    proc = _run("mypy")
-    # 0: clean, 1: type errors; anything else (2) is a crash or a broken configuration
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    return _findings(proc.stdout)
+    return _checked(_run("mypy"))
 
 
 def _ruff(*extra: str) -> dict[str, list[str]]:
-    proc = _run("ruff", "check", "--no-cache", "--output-format", "concise", *extra, *LINTED)
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    return _findings(proc.stdout)
+    return _checked(_run("ruff", "check", "--no-cache", "--output-format", "concise", *extra, *LINTED))
+
+
+def _checked(proc: subprocess.CompletedProcess[str]) -> dict[str, list[str]]:
+    """The findings of a run that exited 0 (clean) or 1 (findings); any other code, or findings we
+    failed to read, means the tool crashed or its configuration is broken."""
+    found = _findings(proc.stdout)
+    assert proc.returncode == 0 or (proc.returncode == 1 and found), proc.stdout + proc.stderr
+    return found
 
 
 def _report(found: dict[str, list[str]]) -> str:
