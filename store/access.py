@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from store import Store, db, outbox
-from store.claims import mark_claims_of_stale
 from store.acting import HUMAN_ROLE
+from store.claims import mark_claims_of_stale
 from store.errors import InvalidInput, WorkspaceNotFound
 from store.models import Project, Workspace
 from store.util import PROJECT_KEY_PREFIX, hash_secret, iso, new_secret, now
+from store.workspaces import forget_workspace
 
 
 def rotate_key(project: Project) -> dict[str, Any]:
@@ -59,8 +60,6 @@ def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
     Raises:
         WorkspaceNotFound: no live workspace of that alias in the project.
     """
-    from store.workspaces import forget_workspace
-
     live = (Workspace.project == project.id) & (Workspace.alias == alias) & (Workspace.revoked == False)
     ws = Workspace.get_or_none(live)
     if ws is None:

@@ -108,7 +108,8 @@ def allowed(addresses: list[IPAddress], host: str, allow_private: bool) -> list[
     ok = [ip for ip in addresses if refusal(ip, allow_private) is None]
     if not ok:
         why = ", ".join(f"{ip} ({refusal(ip, allow_private)})" for ip in addresses[:4])
-        hint = "" if allow_private else "; BEADWIRE_WEBHOOK_ALLOW_PRIVATE=1 admits a receiver on your own network"
+        hint = ("" if allow_private
+                else "; BEADWIRE_WEBHOOK_ALLOW_PRIVATE=1 admits a receiver on your own network")
         raise EgressRefused(f"{host} resolves to {why}: not a public address{hint}")
     return ok
 

@@ -127,7 +127,8 @@ class SyncRejected(InvalidInput):
 
 
 class SyncDeletes(Conflict):
-    """Raised when a sync would tombstone many beads, or a claimed one, without allow_delete (nothing written)."""
+    """Raised when a sync would tombstone many beads, or a claimed one, without allow_delete (nothing
+    written)."""
 
     code = "sync_deletes"
 
@@ -189,7 +190,8 @@ class RateLimited(BeadwireError):
 
 
 class TooManyWaiters(RateLimited):
-    """Raised when a token or a project already holds as many waiting requests and websockets as allowed (429)."""
+    """Raised when a token or a project already holds as many waiting requests and websockets as allowed
+    (429)."""
 
     code = "too_many_waiters"
 
@@ -207,14 +209,16 @@ class AlreadyApplied(Conflict):
 
 
 class BadIdempotencyKey(BeadwireError):
-    """Raised when an `Idempotency-Key` header is empty, too long or has characters outside [A-Za-z0-9._:-]."""
+    """Raised when an `Idempotency-Key` header is empty, too long or has characters outside
+    [A-Za-z0-9._:-]."""
 
     status_code = 400
     code = "bad_idempotency_key"
 
 
 class IdempotencyMismatch(BeadwireError):
-    """Raised when an `Idempotency-Key` already used for one request comes with another method, path or body."""
+    """Raised when an `Idempotency-Key` already used for one request comes with another method, path or
+    body."""
 
     status_code = 422
     code = "idempotency_mismatch"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from peewee import JOIN
+from peewee import JOIN, ModelSelect
 
-from store import Store, db, outbox, webhooks
+from store import Store, db, outbox, reservations, webhooks
 from store.errors import AlreadyAnswered, EscalationNotFound, Unavailable
 from store.messages import notify
 from store.models import Bead, Claim, Delivery, Escalation, Message, Project, Repo, Workspace
@@ -109,8 +109,8 @@ def _presence_branch(st: Store, project: Project, ws: Workspace) -> str:
 
 def _claims_of(ws: Workspace) -> list[dict[str, Any]]:
     rows = Claim.select(Claim, Bead).join(Bead).where(Claim.workspace == ws.id).order_by(Claim.claimed_ts)
-    return [{"bead": c.bead.ref, "title": c.bead.title[:200], "status": c.bead.status, "since": iso(c.claimed_ts)}
-            for c in rows]
+    return [{"bead": c.bead.ref, "title": c.bead.title[:200], "status": c.bead.status,
+             "since": iso(c.claimed_ts)} for c in rows]
 
 
 def _reservations_of(st: Store, ws: Workspace) -> list[dict[str, Any]]:
@@ -118,10 +118,6 @@ def _reservations_of(st: Store, ws: Workspace) -> list[dict[str, Any]]:
 
     Reservations live in Redis only: an escalation must go out even when they are unavailable.
     """
-    try:
-        from store import reservations
-    except ImportError:  # a build without reservations
-        return []
     try:
         return reservations.held(st, ws, mine=True)
     except Unavailable:
@@ -140,9 +136,15 @@ def _recent_messages(ws: Workspace) -> list[dict[str, Any]]:
     for message_id, alias in (Delivery.select(Delivery.message, Workspace.alias).join(Workspace)
                               .where(Delivery.message.in_([m.id for m in rows])).tuples()):
         to.setdefault(message_id, []).append(alias)
-    return [{"id": m.id, "kind": m.kind, "from": m.author.alias if m.author else None,
+    return [{"id": m.id, "kind": m.kind, "from": _author(m),
              "to": to.get(m.id, []), "subject": m.subject[:200], "body": _cut(m.body, CONTEXT_BODY),
              "created_at": iso(m.created_ts)} for m in rows]
+
+
+def _author(message: Message) -> str | None:
+    """The sender's alias from the Workspace the join above put on `author` (no model declares it)."""
+    author: Workspace | None = getattr(message, "author", None)
+    return author.alias if author else None
 
 
 def _cut(text: str, limit: int) -> str:
@@ -151,7 +153,7 @@ def _cut(text: str, limit: int) -> str:
 
 # -- reading ------------------------------------------------------------------------------------
 
-def _visible(project: Project, ws: Workspace | None):
+def _visible(project: Project, ws: Workspace | None) -> ModelSelect[Escalation]:
     """Escalations the caller may see: a human (project key) or a coordinator all, an agent its own."""
     query = (Escalation.select(Escalation, Workspace).join(Workspace)
              .where(Escalation.project == project.id))
@@ -186,7 +188,8 @@ def get_escalation(project: Project, ws: Workspace | None, escalation_id: int) -
 
 def escalation_json(esc: Escalation, ws: Workspace, full: bool = True) -> dict[str, Any]:
     out = {"id": esc.id, "from": ws.alias, "role": ws.role, "human": ws.human, "subject": esc.subject,
-           "situation": esc.situation if full else _cut(esc.situation, 200), "options": json.loads(esc.options),
+           "situation": esc.situation if full else _cut(esc.situation, 200),
+           "options": json.loads(esc.options),
            "severity": esc.severity, "status": esc.status, "response": esc.response, "note": esc.note,
            "responder": esc.responder, "created_at": iso(esc.created_ts), "remind_at": iso(esc.remind_ts),
            "expires_at": iso(esc.expires_ts), "reannounced_at": iso(esc.reminded_ts),
@@ -198,7 +201,8 @@ def escalation_json(esc: Escalation, ws: Workspace, full: bool = True) -> dict[s
 
 # -- answering ----------------------------------------------------------------------------------
 
-def respond(project: Project, escalation_id: int, response: str, note: str = "", by: str = "") -> dict[str, Any]:
+def respond(project: Project, escalation_id: int, response: str, note: str = "",
+            by: str = "") -> dict[str, Any]:
     """A human's answer; it lands in the agent's mailbox. An expired escalation may still be answered.
 
     Raises:

@@ -13,9 +13,10 @@ them. A sweep tells the coordinators once per idle spell about holders idle past
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from store import Store, db, outbox
+from store import Store, db, outbox, project_settings
 from store.messages import notify
 from store.models import Bead, BeadCommit, Claim, Project, Workspace
 from store.util import iso, now
@@ -59,8 +60,8 @@ def record_commits(bead: Bead, git: dict[str, Any] | None) -> int:
     if not git:
         return 0
     named = [c for c in git.get("commits", []) if c.get("bead") == bead.ref][:MAX_COMMITS]
-    rows = [{"bead": bead.id, "sha": c["sha"], "subject": c.get("subject", ""), "branch": git.get("branch", ""),
-             "ts": float(c.get("ts") or now())} for c in named]
+    rows = [{"bead": bead.id, "sha": c["sha"], "subject": c.get("subject", ""),
+             "branch": git.get("branch", ""), "ts": float(c.get("ts") or now())} for c in named]
     if rows:
         BeadCommit.insert_many(rows).on_conflict_ignore().execute()
     return len(rows)
@@ -83,12 +84,11 @@ def bead_git(st: Store, bead: Bead) -> dict[str, Any]:
 
 def idle_minutes_setting(project_id: int) -> int:
     """The project's `idle_claim_minutes` (schema 8)."""
-    from store.project_settings import read
-
-    return int(read(project_id)["idle_claim_minutes"])
+    return int(project_settings.read(project_id)["idle_claim_minutes"])
 
 
-def idle_since(info: dict[str, Any] | None, holds_claims: bool, beat: float, ts: float, minutes: int) -> float | None:
+def idle_since(info: dict[str, Any] | None, holds_claims: bool, beat: float, ts: float,
+               minutes: int) -> float | None:
     """When an online holder's idle spell began, if it has lasted `minutes`; else None. Idle means no
     command run and no file changed: `active` comes from the CLI's header (a long poll is no command)."""
     git = (info or {}).get("git")
@@ -159,8 +159,8 @@ def _tell_idle(project_id: int, ws_id: int, refs: list[str], since: float, ts: f
         outbox.record(project_id, "claim.idle", {"alias": holder.alias, "beads": refs, "since": iso(since)},
                       workspace_id=ws_id)
         for recipient in _coordinators(project_id, ws_id):
-            notify(project_id, recipient, text, {"bead": refs[0], "event": "claim.idle", "holder": holder.alias,
-                                                 "beads": refs})
+            notify(project_id, recipient, text,
+                   {"bead": refs[0], "event": "claim.idle", "holder": holder.alias, "beads": refs})
 
 
 def _coordinators(project_id: int, holder_id: int) -> Iterable[int]:

@@ -24,7 +24,8 @@ def active() -> bool:
 
 def cooperate() -> None:
     """Make the database drivers yield to other greenlets while they wait (call after patching)."""
-    from psycogreen.gevent import patch_psycopg
+    # imported only by a gevent process (web/worker.py): others never load gevent
+    from psycogreen.gevent import patch_psycopg  # noqa: PLC0415
 
     patch_psycopg()
 
@@ -33,6 +34,6 @@ def offload(call: Callable[..., T], *args: object) -> T:
     """`call(*args)` in a real OS thread when gevent runs this process, so that only the caller waits."""
     if not active():
         return call(*args)
-    import gevent
+    import gevent  # noqa: PLC0415  (only a gevent process gets here: see `cooperate`)
 
     return gevent.get_hub().threadpool.apply(call, args)

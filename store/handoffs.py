@@ -13,12 +13,13 @@ from typing import Any
 
 from peewee import JOIN
 
-from store import Store, db, messages, policies
+from store import Store, db, messages, policies, steer
 from store.beads import beads_json, ready
 from store.claims import mine
 from store.errors import InvalidInput
 from store.models import Delivery, Handoff, Message, Project, Workspace
 from store.util import iso, now
+from store.workspaces import project_json, team
 
 #: Largest handoff body, in bytes (a page of notes; the rest belongs in beads and comments).
 MAX_BODY = 16 * 1024
@@ -61,7 +62,8 @@ def _recipient(project: Project, alias: str) -> Workspace:
 def latest(ws: Workspace) -> dict[str, Any] | None:
     """The newest handoff for `ws`: addressed to it, or left by it for its own next run."""
     row = (Handoff.select()
-           .where((Handoff.to_workspace == ws.id) | ((Handoff.workspace == ws.id) & Handoff.to_workspace.is_null()))
+           .where((Handoff.to_workspace == ws.id)
+                  | ((Handoff.workspace == ws.id) & Handoff.to_workspace.is_null()))
            .order_by(Handoff.created_ts.desc(), Handoff.id.desc()).first())
     if row is None:
         return None
@@ -69,27 +71,25 @@ def latest(ws: Workspace) -> dict[str, Any] | None:
 
 
 def handoff_json(row: Handoff, from_alias: str, to_alias: str | None) -> dict[str, Any]:
-    return {"id": row.id, "from": from_alias, "to": to_alias, "body": row.body, "created_at": iso(row.created_ts)}
+    return {"id": row.id, "from": from_alias, "to": to_alias, "body": row.body,
+            "created_at": iso(row.created_ts)}
 
 
 # -- prime ------------------------------------------------------------------------------------
 
 def prime(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
     """Everything an agent needs at the start of a run, most important first."""
-    from store.workspaces import project_json, team
-
     members = team(st, project)
     me = next(w for w in members if w["id"] == ws.id)
     online = [_member(w) for w in members if w["online"] and w["id"] != ws.id]
-    from store import steer
-
     paused = steer.pause_of(ws.id)
-    assigned = [{**b, "assignment": steer.assignment_json(row)} for row in steer.assigned_to(project.id, ws.alias)
-                for b in beads_json([row])]
+    assigned = [{**b, "assignment": steer.assignment_json(row)}
+                for row in steer.assigned_to(project.id, ws.alias) for b in beads_json([row])]
     # `wire prime` prints a pause and assigned beads before everything (cli/onboarding.py); the handoff
     # stays the first key of the answer, as clients of the API know it
     return {"handoff": latest(ws), "paused": {"by": paused[0], "reason": paused[1]} if paused else None,
-            "assigned": assigned, "me": {**_member(me), "human": me["human"], "project": project_json(project)},
+            "assigned": assigned,
+            "me": {**_member(me), "human": me["human"], "project": project_json(project)},
             "playbook": _playbook(project, ws.role), "claims": mine(project, ws),
             "ready": ready(project.id, PRIME_READY, viewer=ws), "mail": _unread(ws), "online": online}
 
@@ -132,7 +132,7 @@ def _unread(ws: Workspace) -> dict[str, Any]:
               .where(Delivery.recipient == ws.id, Delivery.acked_ts.is_null(), Message.kind != "chat")
               .order_by(Message.id.desc()).limit(PRIME_MAIL))
     latest_rows = [{"id": d.message.id, "kind": d.message.kind,
-                    "from": d.message.sender.alias if d.message.sender_id else None,
+                    "from": d.message.sender.alias if d.message.sender else None,
                     "subject": d.message.subject or d.message.body.strip().split("\n", 1)[0][:120],
                     "created_at": iso(d.message.created_ts)} for d in newest]
     return {"unread": unread.count(), "latest": latest_rows}

@@ -30,7 +30,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import fn
+from peewee import Expression, fn
 
 from store import db
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -120,7 +120,7 @@ def _a(role: str) -> str:
 
 # -- persons ----------------------------------------------------------------------------------------
 
-def _live(project_id: int):
+def _live(project_id: int) -> Expression:
     return (Human.project == project_id) & Human.removed_ts.is_null()
 
 
@@ -144,8 +144,9 @@ def add(project: Project, name: str, email: str, role: str, by: Person) -> tuple
     with db.transaction():
         if Human.select().where(_live(project.id) & (fn.LOWER(Human.name) == name.lower())).exists():
             raise HumanTaken(f"{name} is already a person of project {project.slug}")
-        row = Human.create(project=project.id, name=name, email=email, role=role, identity=secrets.token_hex(16),
-                           invite_hash=hash_secret(invite), invite_expires_ts=now() + DEFAULT_INVITE_TTL,
+        row = Human.create(project=project.id, name=name, email=email, role=role,
+                           identity=secrets.token_hex(16), invite_hash=hash_secret(invite),
+                           invite_expires_ts=now() + DEFAULT_INVITE_TTL,
                            created_by=by.name, created_ts=now())
     return row, invite
 

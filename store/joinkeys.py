@@ -46,8 +46,9 @@ def check(project: Project | None, slug: str, key: str, role: str) -> JoinKey:
     """
     row = JoinKey.get_or_none(JoinKey.key_hash == hash_secret(key))
     if row is None or project is None or row.project_id != project.id:
-        raise JoinKeyRefused(f"this join key does not let anyone join project {slug}: check the project name, "
-                             "or ask for a new key (wire key join, or the dashboard's Add an agent page)")
+        raise JoinKeyRefused(f"this join key does not let anyone join project {slug}: check the project "
+                             "name, or ask for a new key (wire key join, or the dashboard's Add an agent "
+                             "page)")
     if role == COORDINATOR:
         raise JoinKeyRefused("a join key cannot register a coordinator: join as another role, then a human "
                              "sets the role (wire workspace role ALIAS coordinator --key KEY)")
@@ -57,7 +58,8 @@ def check(project: Project | None, slug: str, key: str, role: str) -> JoinKey:
 
 def _usable(row: JoinKey, at: float) -> None:
     if row.used_ts is not None:
-        raise JoinKeyGone("this join key has been used already (each one registers one agent): ask for a new one")
+        raise JoinKeyGone("this join key has been used already (each one registers one agent): "
+                          "ask for a new one")
     if row.expires_ts <= at:
         raise JoinKeyGone(f"this join key expired at {iso(row.expires_ts)}: ask for a new one")
 

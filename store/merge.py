@@ -172,7 +172,8 @@ def merge_record(base: Record | None, ours: Record, theirs: Record, *, ident: st
     return _by_field(ident, base, ours, theirs, later)
 
 
-def _by_field(ident: str, base: Record, ours: Record, theirs: Record, later: str) -> tuple[Record, list[Conflict]]:
+def _by_field(ident: str, base: Record, ours: Record, theirs: Record,
+              later: str) -> tuple[Record, list[Conflict]]:
     conflicts: list[Conflict] = []
     status_from = _status_side(ident, base, ours, theirs, later, conflicts)
     record: Record = {}
@@ -202,7 +203,8 @@ def _status_side(ident: str, base: Record, ours: Record, theirs: Record, later: 
     if o == b:
         return theirs
     kept, lost = (ours, theirs) if later == OURS else (theirs, ours)
-    conflicts.append(Conflict(ident, "status", later, kept.get("status", MISSING), lost.get("status", MISSING),
+    before, after = lost.get("status", MISSING), kept.get("status", MISSING)
+    conflicts.append(Conflict(ident, "status", later, after, before,
                               "status changed on both sides: the later edit wins"))
     return kept
 
@@ -221,7 +223,8 @@ def _field(ident: str, name: str, b: Any, o: Any, t: Any, later: str, conflicts:
     if o == b:
         return t
     kept, lost = (o, t) if later == OURS else (t, o)
-    conflicts.append(Conflict(ident, name, later, kept, lost, f"{name} changed on both sides: the later edit wins"))
+    conflicts.append(Conflict(ident, name, later, kept, lost,
+                              f"{name} changed on both sides: the later edit wins"))
     return kept
 
 

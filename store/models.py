@@ -15,12 +15,19 @@ from store.db import BaseModel
 SCHEMA_VERSION = 12
 
 
-class SchemaVersion(BaseModel):
+class Row(BaseModel):
+    """Peewee's implicit `id` key (the same INTEGER PRIMARY KEY), declared for mypy; so are the `x_id`
+    column of each foreign key `x` (`repo_id: int`) and each backref, which peewee adds at runtime."""
+
+    id = pw.AutoField()
+
+
+class SchemaVersion(Row):
     version = pw.IntegerField()
     applied_ts = pw.DoubleField()
 
 
-class Project(BaseModel):
+class Project(Row):
     slug = pw.CharField(max_length=64, unique=True)
     name = pw.CharField(max_length=200)
     key_hash = pw.CharField(max_length=64, unique=True)
@@ -33,8 +40,9 @@ class Project(BaseModel):
     idle_claim_minutes = pw.IntegerField(default=30)
 
 
-class Repo(BaseModel):
+class Repo(Row):
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     canonical = pw.CharField(max_length=300)
     name = pw.CharField(max_length=200)
     prefix = pw.CharField(max_length=40, default="bd")
@@ -43,10 +51,13 @@ class Repo(BaseModel):
         indexes = ((("project", "canonical"), True),)
 
 
-class Workspace(BaseModel):
+class Workspace(Row):
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     repo = pw.ForeignKeyField(Repo, on_delete="CASCADE")
-    alias = pw.CharField(max_length=64)
+    repo_id: int
+    # the column is named like peewee's Model.alias(), which a field may shadow (it does at runtime)
+    alias = pw.CharField(max_length=64)  # type: ignore[assignment]
     role = pw.CharField(max_length=64)
     human = pw.CharField(max_length=100, default="")
     hostname = pw.CharField(max_length=255, default="")
@@ -60,13 +71,17 @@ class Workspace(BaseModel):
     paused_reason = pw.TextField(default="")
     paused_ts = pw.DoubleField(null=True)
 
+    handoffs_received: pw.ModelSelect[Handoff]
+
     class Meta:
         indexes = ((("project", "alias"), True),)
 
 
-class Bead(BaseModel):
+class Bead(Row):
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     repo = pw.ForeignKeyField(Repo, on_delete="CASCADE")
+    repo_id: int
     ref = pw.CharField(max_length=200)
     title = pw.CharField(max_length=1000)
     description = pw.TextField(default="")
@@ -88,15 +103,21 @@ class Bead(BaseModel):
     digest = pw.CharField(max_length=64, default="")
     #: the beads record as a file last had it (JSON; "" for beads made here): how to write it back,
     #: so every field keeps the spelling it came with (store/records.py; schema 7).
-    raw = pw.TextField(default="")
+    raw = pw.TextField(default="")  # type: ignore[assignment]  # shadows Model.raw(), as alias above
+
+    deps: pw.ModelSelect[Dependency]
+    comments: pw.ModelSelect[Comment]
+    commits: pw.ModelSelect[BeadCommit]
 
     class Meta:
         indexes = ((("repo", "ref"), True), (("project", "status"), False), (("project", "ref"), False))
 
 
-class Dependency(BaseModel):
+class Dependency(Row):
     bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", backref="deps")
+    bead_id: int
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     #: "" when the target is in the bead's own repo, else the repo as written (`name` or canonical).
     target_repo = pw.CharField(max_length=300, default="")
     target_ref = pw.CharField(max_length=200)
@@ -107,8 +128,9 @@ class Dependency(BaseModel):
         indexes = ((("bead", "target_repo", "target_ref", "type"), True), (("project", "target_ref"), False))
 
 
-class Comment(BaseModel):
+class Comment(Row):
     bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", backref="comments")
+    bead_id: int
     ext_id = pw.CharField(max_length=100, default="")
     author = pw.CharField(max_length=200, default="")
     text = pw.TextField()
@@ -117,11 +139,14 @@ class Comment(BaseModel):
     data = pw.TextField(default="{}")
 
 
-class Claim(BaseModel):
+class Claim(Row):
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     #: unique: the database itself guarantees a single holder per bead.
     bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", unique=True)
+    bead_id: int
     workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    workspace_id: int
     claimed_ts = pw.DoubleField()
     reason = pw.TextField(default="")
     stale = pw.BooleanField(default=False)
@@ -130,10 +155,11 @@ class Claim(BaseModel):
         indexes = ((("project", "workspace"), False),)
 
 
-class Event(BaseModel):
+class Event(Row):
     """Audit history: claims, releases, jump-ins, closes, syncs."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     kind = pw.CharField(max_length=32)
     workspace_id = pw.IntegerField(null=True)
     bead_ref = pw.CharField(max_length=520, default="")
@@ -144,10 +170,11 @@ class Event(BaseModel):
         indexes = ((("project", "bead_ref"), False),)
 
 
-class Outbox(BaseModel):
+class Outbox(Row):
     """Side effects committed with the fact that causes them, delivered to Redis by actors."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     kind = pw.CharField(max_length=32)
     #: workspace whose mailbox gets this too (None: project event stream only).
     recipient_id = pw.IntegerField(null=True)
@@ -161,12 +188,14 @@ class Outbox(BaseModel):
     attempts = pw.IntegerField(default=0)
 
 
-class Message(BaseModel):
+class Message(Row):
     """Mail, chat and notices: the durable record behind every mailbox entry."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     kind = pw.CharField(max_length=16)  # mail | chat | notice
     sender = pw.ForeignKeyField(Workspace, null=True, on_delete="SET NULL")
+    sender_id: int | None
     #: mail thread (`bd-12` by convention) or, for chat, the conversation `c:<low id>:<high id>`.
     thread = pw.CharField(max_length=200, default="")
     subject = pw.CharField(max_length=300, default="")
@@ -175,38 +204,48 @@ class Message(BaseModel):
     data = pw.TextField(default="{}")
     created_ts = pw.DoubleField()
 
+    deliveries: pw.ModelSelect[Delivery]
+
     class Meta:
         indexes = ((("project", "thread"), False), (("sender", "kind"), False))
 
 
-class Delivery(BaseModel):
+class Delivery(Row):
     """One message to one recipient; acked when the recipient has read it."""
 
     message = pw.ForeignKeyField(Message, on_delete="CASCADE", backref="deliveries")
+    message_id: int
     recipient = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    recipient_id: int
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     acked_ts = pw.DoubleField(null=True)
 
     class Meta:
         indexes = ((("message", "recipient"), True), (("recipient", "acked_ts"), False))
 
 
-class Subscription(BaseModel):
+class Subscription(Row):
     """A workspace wants a notice when a bead's status changes."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    workspace_id: int
     bead = pw.ForeignKeyField(Bead, on_delete="CASCADE")
+    bead_id: int
 
     class Meta:
         indexes = ((("workspace", "bead"), True), (("bead",), False))
 
 
-class Escalation(BaseModel):
+class Escalation(Row):
     """A question for a human, raised by an agent with its context attached (schema v3)."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    workspace_id: int
     subject = pw.CharField(max_length=300)
     situation = pw.TextField()
     #: JSON list of the choices the agent sees.
@@ -231,19 +270,22 @@ class Escalation(BaseModel):
                    (("workspace", "status"), False))
 
 
-class Webhook(BaseModel):
+class Webhook(Row):
     """Where a project's humans are told about escalations (Slack-compatible incoming webhook)."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE", unique=True)
+    project_id: int
     url = pw.CharField(max_length=2000)
     updated_ts = pw.DoubleField()
 
 
-class WebhookDelivery(BaseModel):
+class WebhookDelivery(Row):
     """One webhook post to make, retried with backoff until delivered or given up."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     escalation = pw.ForeignKeyField(Escalation, null=True, on_delete="CASCADE")
+    escalation_id: int | None
     kind = pw.CharField(max_length=32)
     payload = pw.TextField()
     status = pw.CharField(max_length=16, default="pending")  # pending | delivered | failed | dropped
@@ -258,10 +300,11 @@ class WebhookDelivery(BaseModel):
         indexes = ((("status", "next_ts"), False),)
 
 
-class Policy(BaseModel):
+class Policy(Row):
     """One version of a project's policy bundle: invariants plus one playbook per role."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     version = pw.IntegerField()
     #: SHA-256 of the bundle's content: the ETag of what is served from it.
     hash = pw.CharField(max_length=64)
@@ -275,21 +318,25 @@ class Policy(BaseModel):
         indexes = ((("project", "version"), True),)
 
 
-class PolicyHead(BaseModel):
+class PolicyHead(Row):
     """The active policy version of a project (one row each, so activation is one atomic write)."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE", unique=True)
+    project_id: int
     version = pw.IntegerField()
     updated_ts = pw.DoubleField()
 
 
-class Handoff(BaseModel):
+class Handoff(Row):
     """A note an agent leaves for the next run of its workspace, or for the agent taking over (schema v4)."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    workspace_id: int
     #: the agent taking over; None: the next run of `workspace` itself.
     to_workspace = pw.ForeignKeyField(Workspace, null=True, on_delete="CASCADE", backref="handoffs_received")
+    to_workspace_id: int | None
     body = pw.TextField()
     created_ts = pw.DoubleField()
 
@@ -297,7 +344,7 @@ class Handoff(BaseModel):
         indexes = ((("workspace", "created_ts"), False), (("to_workspace", "created_ts"), False))
 
 
-class RequestLog(BaseModel):
+class RequestLog(Row):
     """A write sent with an `Idempotency-Key`: applied at most once, its answer replayed (schema v5).
 
     The row is inserted inside the transaction of the fact itself, so a request is never applied
@@ -305,6 +352,7 @@ class RequestLog(BaseModel):
     """
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     #: the caller's workspace id; 0 for the project key.
     workspace_id = pw.IntegerField()
     key = pw.CharField(max_length=100)
@@ -320,13 +368,15 @@ class RequestLog(BaseModel):
         indexes = ((("project", "workspace_id", "key"), True), (("created_ts",), False))
 
 
-class SyncRun(BaseModel):
+class SyncRun(Row):
     """One `wire sync` (or an undo of one) that changed the server: who, when, what (schema 7)."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     repo = pw.ForeignKeyField(Repo, on_delete="CASCADE")
+    repo_id: int
     workspace_id = pw.IntegerField(null=True)
-    alias = pw.CharField(max_length=64)
+    alias = pw.CharField(max_length=64)  # type: ignore[assignment]  # shadows Model.alias(), see Workspace
     kind = pw.CharField(max_length=16, default="sync")  # sync | undo
     #: the run this one undid, and the run that undid this one
     undo_of = pw.IntegerField(null=True)
@@ -335,15 +385,19 @@ class SyncRun(BaseModel):
     counts = pw.TextField(default="{}")
     created_ts = pw.DoubleField(index=True)
 
+    changes: pw.ModelSelect[SyncChange]
+
     class Meta:
         indexes = ((("repo", "created_ts"), False),)
 
 
-class SyncChange(BaseModel):
+class SyncChange(Row):
     """A bead a sync created, updated or tombstoned, with its state before (for `--undo`)."""
 
     run = pw.ForeignKeyField(SyncRun, on_delete="CASCADE", backref="changes")
+    run_id: int
     bead = pw.ForeignKeyField(Bead, on_delete="CASCADE")
+    bead_id: int
     action = pw.CharField(max_length=16)  # created | updated | tombstoned | restored
     #: JSON snapshot of the row, its dependencies and its claim before the change ("" when created)
     before = pw.TextField(default="")
@@ -354,10 +408,11 @@ class SyncChange(BaseModel):
         indexes = ((("run", "bead"), True),)
 
 
-class BeadCommit(BaseModel):
+class BeadCommit(Row):
     """A commit that names its bead, recorded when the bead is closed (schema 9): where the work went."""
 
     bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", backref="commits")
+    bead_id: int
     sha = pw.CharField(max_length=40)
     subject = pw.CharField(max_length=200, default="")
     branch = pw.CharField(max_length=200, default="")
@@ -367,7 +422,7 @@ class BeadCommit(BaseModel):
         indexes = ((("bead", "sha"), True),)
 
 
-class JoinKey(BaseModel):
+class JoinKey(Row):
     """A single-use key that lets one agent join its project with `wire init --join-key` (schema v10).
 
     Only its hash is stored. A human (the project key) or a coordinator makes one for the agent it
@@ -375,6 +430,7 @@ class JoinKey(BaseModel):
     """
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     key_hash = pw.CharField(max_length=64, unique=True)
     #: who made it: "project key" or the coordinator's alias
     created_by = pw.CharField(max_length=64)
@@ -382,9 +438,10 @@ class JoinKey(BaseModel):
     expires_ts = pw.DoubleField(index=True)
     used_ts = pw.DoubleField(null=True)
     workspace = pw.ForeignKeyField(Workspace, null=True, on_delete="SET NULL")
+    workspace_id: int | None
 
 
-class Human(BaseModel):
+class Human(Row):
     """A person of a project (schema 11): a name, a role, a personal token, a one-time invite.
 
     Names are unique per project whatever their case among persons not removed (index HUMAN_INDEX in
@@ -393,6 +450,7 @@ class Human(BaseModel):
     """
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     name = pw.CharField(max_length=64)
     email = pw.CharField(max_length=254, default="")
     role = pw.CharField(max_length=16)
@@ -405,11 +463,12 @@ class Human(BaseModel):
     removed_ts = pw.DoubleField(null=True)
 
 
-class Audit(BaseModel):
+class Audit(Row):
     """One state change: who (name, kind, credential), what, when, from where. Append-only: no API
     edits or deletes a row; only the retention sweep drops rows past `audit_days` (store/audit.py)."""
 
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    project_id: int
     ts = pw.DoubleField()
     who = pw.CharField(max_length=200)
     #: agent | human | system

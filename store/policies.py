@@ -65,7 +65,8 @@ def parse_markdown(text: str) -> Bundle:
     for number, line in enumerate(text.splitlines(), 1):
         opening = _FENCE.match(line)
         if fence:
-            fence = "" if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence) else fence
+            closes = opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence)
+            fence = "" if closes else fence
         elif opening:
             fence = opening.group(1)
         elif line.startswith("# "):
@@ -76,12 +77,12 @@ def parse_markdown(text: str) -> Bundle:
             continue
         if current is None:
             if line.strip():
-                raise InvalidPolicy(f"line {number}: text before the first section; start with '# Invariants' "
-                                    "or '# Role: <name>'", line=number)
+                raise InvalidPolicy(f"line {number}: text before the first section; start with "
+                                    "'# Invariants' or '# Role: <name>'", line=number)
             continue
         current.append(line)
     texts = {name: "\n".join(lines).strip("\n") for name, lines in sections.items()}
-    return _checked(Bundle(texts.pop("", ""), {name: body for name, body in texts.items()}), "" in sections)
+    return _checked(Bundle(texts.pop("", ""), dict(texts)), "" in sections)
 
 
 def _section_name(title: str, number: int) -> str:
@@ -98,7 +99,8 @@ def _section_name(title: str, number: int) -> str:
 def from_json(data: dict[str, Any]) -> Bundle:
     """A bundle from `{"invariants": str, "playbooks": {role: str}}` (already type-checked by the API)."""
     roles = {str(k).lower(): str(v).strip("\n") for k, v in (data.get("playbooks") or {}).items()}
-    return _checked(Bundle(str(data.get("invariants") or "").strip("\n"), roles), bool(data.get("invariants")))
+    invariants = str(data.get("invariants") or "").strip("\n")
+    return _checked(Bundle(invariants, roles), bool(data.get("invariants")))
 
 
 def _checked(bundle: Bundle, has_invariants: bool) -> Bundle:
@@ -175,7 +177,8 @@ def role_view(project: Project, role: str | None) -> dict[str, Any]:
     row = _active(project)
     bundle = _bundle_of(row)
     role = role.lower() if role else None
-    shown = role if role in bundle.roles else (FALLBACK_ROLE if role and FALLBACK_ROLE in bundle.roles else None)
+    fallback = FALLBACK_ROLE if role and FALLBACK_ROLE in bundle.roles else None
+    shown = role if role in bundle.roles else fallback
     return {**version_json(row, True), "etag": f"{row.hash[:32]}-{role or '_'}", "role": role,
             "playbook_role": shown, "invariants": bundle.invariants,
             "playbook": bundle.roles.get(shown, "") if shown else None}
@@ -188,7 +191,8 @@ def bundle_view(project: Project, version: int | None = None) -> dict[str, Any]:
         PolicyVersionNotFound: no such version.
     """
     active = _active(project)
-    row = active if version is None else Policy.get_or_none(Policy.project == project.id, Policy.version == version)
+    row = (active if version is None
+           else Policy.get_or_none(Policy.project == project.id, Policy.version == version))
     if row is None:
         raise PolicyVersionNotFound(f"no policy version {version} in this project")
     bundle = _bundle_of(row)
@@ -217,7 +221,8 @@ def set_bundle(project: Project, bundle: Bundle, source: str = "set") -> dict[st
         with db.transaction():
             latest = Policy.select(peewee.fn.MAX(Policy.version)).where(Policy.project == project.id).scalar()
             row = Policy.create(project=project.id, version=(latest or 0) + 1, hash=digest, source=source,
-                                invariants=bundle.invariants, roles=json.dumps(bundle.roles), created_ts=now())
+                                invariants=bundle.invariants, roles=json.dumps(bundle.roles),
+                                created_ts=now())
             _point_head(project, row, current.version)
     except peewee.IntegrityError:
         raise Conflict("the policy changed at the same moment; run the command again") from None

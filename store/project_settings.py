@@ -62,7 +62,8 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
     if scope not in READY_SCOPES:
         raise InvalidInput(f"ready_scope must be one of {', '.join(READY_SCOPES)}, not {scope!r}")
     minutes = changes.get("idle_claim_minutes", MIN_IDLE_MINUTES)
-    if isinstance(minutes, bool) or not isinstance(minutes, int) or not MIN_IDLE_MINUTES <= minutes <= MAX_IDLE_MINUTES:
+    whole = isinstance(minutes, int) and not isinstance(minutes, bool)
+    if not whole or not MIN_IDLE_MINUTES <= minutes <= MAX_IDLE_MINUTES:
         raise InvalidInput(f"idle_claim_minutes must be a whole number from {MIN_IDLE_MINUTES} to "
                            f"{MAX_IDLE_MINUTES}, not {minutes!r}")
     return changes

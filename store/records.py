@@ -51,7 +51,8 @@ def record_of(bead: Bead, deps: list[Dependency], comments: list[Comment]) -> di
     """One bead's record (see the module docstring)."""
     raw = json.loads(bead.raw) if bead.raw else {}
     norm = normalise_record(raw) if raw else None
-    values: dict[str, Any] = {"id": raw["id"] if raw and str(raw.get("id", "")).strip() == bead.ref else bead.ref}
+    same_id = raw and str(raw.get("id", "")).strip() == bead.ref
+    values: dict[str, Any] = {"id": raw["id"] if same_id else bead.ref}
     current = {"title": bead.title, "description": bead.description, "status": bead.status,
                "priority": bead.priority, "issue_type": bead.issue_type, "assignee": bead.assignee,
                "labels": json.loads(bead.labels)}
@@ -93,7 +94,8 @@ def _put_dependencies(values: dict[str, Any], bead: Bead, raw: dict[str, Any], n
         if key in as_written:
             out.append(as_written[key])
         elif key not in covered:
-            out.append({"issue_id": bead.ref, "depends_on_id": key[0], "type": dep.type, **json.loads(dep.data)})
+            out.append({"issue_id": bead.ref, "depends_on_id": key[0], "type": dep.type,
+                        **json.loads(dep.data)})
     if out or "dependencies" in raw:
         values["dependencies"] = out
 

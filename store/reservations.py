@@ -365,7 +365,8 @@ def expire(st: Store) -> list[dict[str, Any]]:
 def _tell(st: Store, ws: Workspace, kind: str, data: dict[str, Any]) -> None:
     """A reservation change on the project event stream (the dashboards' activity feed). Automatic
     reservations are announced when they change only, not on the renewal nearly every CLI call makes."""
-    st.redis.add_event(ws.project_id, kind, {"alias": ws.alias, "workspace": ws.id, "repo_id": ws.repo_id, **data})
+    st.redis.add_event(ws.project_id, kind,
+                       {"alias": ws.alias, "workspace": ws.id, "repo_id": ws.repo_id, **data})
 
 
 # -- views -------------------------------------------------------------------------------------

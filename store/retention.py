@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from peewee import fn
+from peewee import ModelCompoundSelectQuery, fn
 
 from store import Store, audit, db, joinkeys, requests, sync_history
-from store.models import Delivery, Event, Handoff, Message, Outbox
+from store.models import Delivery, Event, Handoff, Message, Outbox, Row
 from store.util import now
 
 #: Rows deleted per statement, so a first purge of a large history does not hold the lock long.
@@ -35,17 +35,18 @@ def purge_history(st: Store) -> dict[str, int]:
     }
 
 
-def _latest_handoffs():
+def _latest_handoffs() -> ModelCompoundSelectQuery:
     """The newest note each workspace left for its own next run, and the newest each was left by
     another: kept whatever their age, since a workspace may start its next run months later and
     `wire prime` shows that note first (store/handoffs.py `latest`)."""
-    by_author = Handoff.select(fn.MAX(Handoff.id)).where(Handoff.to_workspace.is_null()).group_by(Handoff.workspace)
+    by_author = Handoff.select(fn.MAX(Handoff.id)).where(Handoff.to_workspace.is_null()).group_by(
+        Handoff.workspace)
     to_taker = Handoff.select(fn.MAX(Handoff.id)).where(Handoff.to_workspace.is_null(False)).group_by(
         Handoff.to_workspace)
     return by_author | to_taker
 
 
-def _purge(model: type, condition: object) -> int:
+def _purge(model: type[Row], condition: object) -> int:
     total = 0
     while True:
         batch = model.select(model.id).where(condition).limit(DEFAULT_PURGE_BATCH)

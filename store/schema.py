@@ -7,6 +7,8 @@ import re
 import unicodedata
 
 import peewee
+from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
+from playhouse.migrate import migrate as run
 
 from store import db
 from store.config import Settings
@@ -27,10 +29,12 @@ from store.models import (
     Workspace,
 )
 from store.util import now
+from store.workspaces import ALIAS_RE, alias_key
 
 #: The unique index that makes `Alice` and `alice` one alias (schema 6).
 ALIAS_INDEX = "workspace_project_alias_ci"
-#: The unique index that makes `Maria` and `maria` one person of a project while neither is removed (schema 11).
+#: The unique index that makes `Maria` and `maria` one person of a project while neither is removed
+#: (schema 11).
 HUMAN_INDEX = "human_project_name_ci"
 log = logging.getLogger("beadwire.schema")
 
@@ -44,13 +48,11 @@ def current_version() -> int:
 
 def _add_missing_columns(model: type[peewee.Model], names: tuple[str, ...]) -> None:
     """Add columns a newer model has and an older table lacks (fresh tables already have them)."""
-    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
-    from playhouse.migrate import migrate as run
-
     table = model._meta.table_name
     present = {c.name for c in db.database.get_columns(table)}
     migrator = SqliteMigrator(db.database.obj) if db.is_sqlite() else PostgresqlMigrator(db.database.obj)
-    run(*[migrator.add_column(table, name, model._meta.fields[name]) for name in names if name not in present])
+    run(*[migrator.add_column(table, name, model._meta.fields[name])
+          for name in names if name not in present])
 
 
 def _add_raw_column() -> None:
@@ -78,7 +80,8 @@ def migrate() -> int:
             if version < 2:
                 db.database.create_tables(V2_MODELS, safe=True)  # messaging: mail, chat, notices
                 _add_missing_columns(Outbox, ("delivery_id", "to_events"))
-                db.database.execute_sql("CREATE INDEX IF NOT EXISTS outbox_delivery_id ON outbox (delivery_id)")
+                db.database.execute_sql(
+                    "CREATE INDEX IF NOT EXISTS outbox_delivery_id ON outbox (delivery_id)")
                 SchemaVersion.create(version=2, applied_ts=now())
             if version < 3:
                 db.database.create_tables(V3_MODELS, safe=True)  # escalations, webhooks, policies
@@ -89,7 +92,8 @@ def migrate() -> int:
             if version < 5:
                 db.database.create_tables(V5_MODELS, safe=True)  # request ids (Idempotency-Key)
                 SchemaVersion.create(version=5, applied_ts=now())
-            if version < 6:  # aliases are unique whatever their case (`Alice` can no longer sit beside `alice`)
+            # aliases are unique whatever their case (`Alice` can no longer sit beside `alice`)
+            if version < 6:
                 unify_aliases()
                 db.database.execute_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {ALIAS_INDEX} "
                                         "ON workspace (project_id, lower(alias))")
@@ -130,8 +134,6 @@ def unify_aliases() -> list[tuple[int, str, str]]:
     others become `<alias>-2`, `-3`, ... (their tokens keep working; `wire init --alias` picks another).
     Returns (workspace id, old alias, new alias) of each rename, also logged as a warning.
     """
-    from store.workspaces import ALIAS_RE, alias_key
-
     renamed, taken = [], set()
     rows = Workspace.select(Workspace.id, Workspace.project, Workspace.alias).order_by(Workspace.id).tuples()
     for ws_id, project_id, alias in list(rows):
@@ -144,8 +146,8 @@ def unify_aliases() -> list[tuple[int, str, str]]:
         if new != alias:
             Workspace.update(alias=new).where(Workspace.id == ws_id).execute()
             renamed.append((ws_id, alias, new))
-            log.warning("workspace %s of project %s renamed from %r to %r: aliases are unique whatever their case",
-                        ws_id, project_id, alias, new)
+            log.warning("workspace %s of project %s renamed from %r to %r: aliases are unique whatever "
+                        "their case", ws_id, project_id, alias, new)
     return renamed
 
 

@@ -24,14 +24,16 @@ from store.messages import notify
 from store.models import Bead, Project, Workspace
 from store.util import iso, now
 
+
 def alias_key(alias: str) -> str:
-    from store.workspaces import alias_key as key  # store.workspaces imports the claims that import us
+    # store.workspaces imports the claims that import us: a top-level import would be a cycle
+    from store.workspaces import alias_key as key  # noqa: PLC0415
 
     return key(alias)
 
 
 def forget_workspace(workspace_id: int) -> None:
-    from store.workspaces import forget_workspace as forget
+    from store.workspaces import forget_workspace as forget  # noqa: PLC0415  (the cycle above)
 
     forget(workspace_id)
 
@@ -69,7 +71,8 @@ def _reason(reason: str | None) -> str:
 
 # -- assignment --------------------------------------------------------------------------------
 
-def set_assignee(project_id: int, bead: Bead, alias: str, actor: Actor, binding: bool, reason: str = "") -> bool:
+def set_assignee(project_id: int, bead: Bead, alias: str, actor: Actor, binding: bool,
+                 reason: str = "") -> bool:
     """The one place a bead's assignee changes on purpose (assign, unassign, PATCH `assignee`); inside
     the caller's transaction. `binding`: a coordinator's or a human's assignment (see the module doc).
     A binding change tells the new assignee (and a binding previous one); returns whether it changed."""
@@ -82,7 +85,8 @@ def set_assignee(project_id: int, bead: Bead, alias: str, actor: Actor, binding:
     after = {"assignee": alias, "assigned_by": by, "reason": reason if by else ""}
     if before == after:
         return False
-    Bead.update(assignee=alias, assigned_by=by, assign_reason=after["reason"]).where(Bead.id == bead.id).execute()
+    Bead.update(assignee=alias, assigned_by=by, assign_reason=after["reason"]).where(
+        Bead.id == bead.id).execute()
     bead.assignee, bead.assigned_by, bead.assign_reason = alias, by, after["reason"]
     kind = "bead.assigned" if alias else "bead.unassigned"
     outbox.record(project_id, kind, {"bead": bead.ref, "alias": actor.name, "before": before, "after": after},
@@ -90,7 +94,8 @@ def set_assignee(project_id: int, bead: Bead, alias: str, actor: Actor, binding:
     # a plain assignee is the beads field only, as it always was: no notice (nor anything refused)
     if by and target is not None and target.alias != before["assignee"] and actor.name != target.alias:
         why = f": {reason}" if reason else ""
-        notify(project_id, target.id, f"{bead.ref} was assigned to you by {actor.name}{why} ({bead.title[:80]})",
+        notify(project_id, target.id,
+               f"{bead.ref} was assigned to you by {actor.name}{why} ({bead.title[:80]})",
                {"bead": bead.ref, "event": kind, "by": actor.name, "reason": reason})
     if before["assigned_by"] and before["assignee"] and alias_key(before["assignee"]) != alias_key(alias):
         _tell_previous(project_id, bead, before["assignee"], f"{bead.ref} is no longer assigned to you "
@@ -114,7 +119,8 @@ def _tell_previous(project_id: int, bead: Bead, alias: str, text: str, actor: Ac
     except WorkspaceNotFound:
         return
     if previous.alias != actor.name:
-        notify(project_id, previous.id, text, {"bead": bead.ref, "event": "bead.unassigned", "by": actor.name})
+        notify(project_id, previous.id, text,
+               {"bead": bead.ref, "event": "bead.unassigned", "by": actor.name})
 
 
 def assign(project: Project, ws: Workspace | None, actor: Actor, ref: str, alias: str,
@@ -151,14 +157,17 @@ def assignment_json(bead: Bead) -> dict[str, Any] | None:
 
 def assigned_to(project_id: int, alias: str) -> list[Bead]:
     """Open beads bound to `alias` (for prime), most urgent first."""
-    return list(Bead.select().where(Bead.project == project_id, peewee.fn.LOWER(Bead.assignee) == alias_key(alias),
-                                    Bead.assigned_by != "", Bead.status.in_(("open", "in_progress", "blocked")))
+    return list(Bead.select()
+                .where(Bead.project == project_id, peewee.fn.LOWER(Bead.assignee) == alias_key(alias),
+                       Bead.assigned_by != "", Bead.status.in_(("open", "in_progress", "blocked")))
                 .order_by(Bead.priority, Bead.created_ts.desc()).limit(50))
 
 
 def bound_split(project_id: int, alias: str) -> tuple[set[int], set[int]]:
     """Ids of open beads bound to `alias` (they head its ready) and to others (they leave it); one query."""
-    mine, others, key = set(), set(), alias_key(alias)
+    mine: set[int] = set()
+    others: set[int] = set()
+    key = alias_key(alias)
     rows = Bead.select(Bead.id, Bead.assignee).where(Bead.project == project_id, Bead.assigned_by != "",
                                                      Bead.assignee != "", Bead.status == "open").tuples()
     for pk, assignee in rows:
@@ -168,7 +177,8 @@ def bound_split(project_id: int, alias: str) -> tuple[set[int], set[int]]:
 
 # -- pause -------------------------------------------------------------------------------------
 
-def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str, reason: str = "") -> dict[str, Any]:
+def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str,
+          reason: str = "") -> dict[str, Any]:
     """Pause an agent: it keeps working on what it holds but may not claim more until resumed.
 
     Raises:
@@ -182,11 +192,13 @@ def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str, reas
         before = {"paused_by": target.paused_by, "reason": target.paused_reason}
         Workspace.update(paused_by=actor.name, paused_reason=reason, paused_ts=now()).where(
             Workspace.id == target.id).execute()
-        outbox.record(project.id, "agent.paused", {"alias": actor.name, "agent": target.alias, "before": before,
-                                                   "after": {"paused_by": actor.name, "reason": reason}},
+        outbox.record(project.id, "agent.paused",
+                      {"alias": actor.name, "agent": target.alias, "before": before,
+                       "after": {"paused_by": actor.name, "reason": reason}},
                       workspace_id=target.id)
         if actor.name != target.alias:
-            notify(project.id, target.id, f"you were paused by {actor.name}{': ' + reason if reason else ''}; "
+            why = f": {reason}" if reason else ""
+            notify(project.id, target.id, f"you were paused by {actor.name}{why}; "
                    "finish or hand off what you hold, and claim nothing new until resumed",
                    {"event": "agent.paused", "by": actor.name, "reason": reason})
     forget_workspace(target.id)  # this process's cached copy: the banner shows the pause at once
@@ -198,7 +210,8 @@ def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> 
         target = workspace_by_alias(project.id, alias)
         require_steer(actor, ws, "resume agents")
         if target.paused_by:
-            Workspace.update(paused_by="", paused_reason="", paused_ts=None).where(Workspace.id == target.id).execute()
+            Workspace.update(paused_by="", paused_reason="", paused_ts=None).where(
+                Workspace.id == target.id).execute()
             outbox.record(project.id, "agent.resumed", {"alias": actor.name, "agent": target.alias,
                                                         "before": {"paused_by": target.paused_by,
                                                                    "reason": target.paused_reason}},

@@ -27,7 +27,8 @@ MAX_HISTORY = 500
 DEFAULT_PURGE_BATCH = 2_000
 
 
-def start(project: Project, repo: Repo, ws: Workspace, kind: str = "sync", undo_of: int | None = None) -> SyncRun:
+def start(project: Project, repo: Repo, ws: Workspace, kind: str = "sync",
+          undo_of: int | None = None) -> SyncRun:
     """A new run (inside the sync's transaction); its counts are filled in by `finish`."""
     return SyncRun.create(project=project.id, repo=repo.id, workspace_id=ws.id, alias=ws.alias, kind=kind,
                           undo_of=undo_of, created_ts=now())
@@ -66,8 +67,8 @@ def restore(bead: Bead, before: str) -> dict[str, Any] | None:
     state = json.loads(before)
     Bead.update(**state["row"]).where(Bead.id == bead.id).execute()
     Dependency.delete().where(Dependency.bead == bead.id).execute()
-    rows = [{"bead": bead.id, "project": bead.project_id, "target_repo": repo, "target_ref": ref, "type": kind,
-             "data": data} for repo, ref, kind, data in state["deps"]]
+    rows = [{"bead": bead.id, "project": bead.project_id, "target_repo": repo, "target_ref": ref,
+             "type": kind, "data": data} for repo, ref, kind, data in state["deps"]]
     if rows:
         Dependency.insert_many(rows).on_conflict_ignore().execute()
     return state.get("claim")

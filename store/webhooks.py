@@ -65,7 +65,8 @@ def set_url(project: Project, url: str | None, allow_private: bool = False) -> d
             Webhook.delete().where(Webhook.project == project.id).execute()
         else:
             Webhook.insert(project=project.id, url=url, updated_ts=now()).on_conflict(
-                conflict_target=[Webhook.project], update={Webhook.url: url, Webhook.updated_ts: now()}).execute()
+                conflict_target=[Webhook.project],
+                update={Webhook.url: url, Webhook.updated_ts: now()}).execute()
         outbox.record(project.id, "webhook.changed", {"configured": bool(url)})
     return webhook_json(project)
 

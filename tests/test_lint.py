@@ -1,0 +1,121 @@
+"""ruff and mypy, run as tests: CI runs only `pytest`, so a lint finding or a type error fails the build
+like any broken behaviour. The rules and the mypy settings live in pyproject.toml.
+
+mypy takes 20-40 s here from a cold cache, so its tests are `slow`: the fast loop (`-m "not slow"`)
+runs ruff only, the full suite runs both.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: What ruff lints; mypy checks the production packages (`files` in pyproject's [tool.mypy]).
+LINTED = ("store", "web", "actors", "cli", "tests", "bench")
+
+#: TEMPORARY (issue 16, item 9): files that are not yet clean because other branches were rewriting
+#: them when the checks arrived. Both tests skip their findings; the lead empties this list after the
+#: merge, and nothing is ever added to it. See each file's findings with
+#: `python3 -m ruff check FILE` and `python3 -m mypy` (the whole project: mypy needs every module).
+PENDING: tuple[str, ...] = (
+    "actors/__init__.py", "actors/clock.py", "actors/middleware.py", "bench/bench.py",
+    "bench/bench_dashboard.py", "bench/bench_sync.py", "bench/ceiling_app.py", "bench/cli_startup.py",
+    "bench/profile_paths.py", "bench/screenshots_actions.py", "bench/soak.py", "bench/waiters.py",
+    "cli/__init__.py", "cli/banner.py", "cli/beads.py", "cli/beadsfile.py", "cli/chat.py", "cli/client.py",
+    "cli/dashboard.py", "cli/escalations.py", "cli/gitstate.py", "cli/guard.py", "cli/humans.py",
+    "cli/identity.py", "cli/keys.py", "cli/local.py", "cli/mcp_server.py", "cli/offline.py",
+    "cli/onboarding.py", "cli/output.py", "cli/policy.py", "cli/serve.py", "cli/settings.py", "cli/setup.py",
+    "cli/sync.py", "cli/watch.py", "store/__init__.py", "store/acting.py", "store/audit.py", "store/beads.py",
+    "store/chat.py", "store/claims.py", "store/config.py", "store/dashboard.py", "store/db.py",
+    "store/graph.py", "store/keys.py", "store/messages.py", "store/metrics.py", "store/outbox.py",
+    "store/readiness.py", "store/redis.py", "store/requests.py", "store/sync.py", "store/waiters.py",
+    "store/wakeups.py", "store/workspaces.py", "tests/browser.py", "tests/conftest.py", "tests/servers.py",
+    "tests/test_actors_outbox.py", "tests/test_actors_sweeps.py", "tests/test_agent_onboarding.py",
+    "tests/test_assignment.py", "tests/test_audit.py", "tests/test_bad_input.py",
+    "tests/test_banner_confirm.py", "tests/test_capacity.py", "tests/test_cli_beadsfile.py",
+    "tests/test_cli_e2e.py", "tests/test_cli_escalations.py", "tests/test_cli_onboarding.py",
+    "tests/test_cli_rough_edges.py", "tests/test_cli_server_check.py", "tests/test_cli_setup.py",
+    "tests/test_cli_startup.py", "tests/test_cli_sync.py", "tests/test_cli_wake_e2e.py",
+    "tests/test_dashboard.py", "tests/test_dashboard_actions.py", "tests/test_dashboard_browser.py",
+    "tests/test_dashboard_ws.py", "tests/test_deploy.py", "tests/test_e2e_messaging.py",
+    "tests/test_e2e_race.py", "tests/test_faults.py", "tests/test_gitstate.py", "tests/test_group_commit.py",
+    "tests/test_human_permissions.py", "tests/test_humans.py", "tests/test_humans_browser.py",
+    "tests/test_idempotency.py", "tests/test_local_users.py", "tests/test_lua_cluster.py",
+    "tests/test_mcp.py", "tests/test_mcp_tools.py", "tests/test_merge.py", "tests/test_metrics.py",
+    "tests/test_offline.py", "tests/test_openapi.py", "tests/test_pause.py", "tests/test_perf_paths.py",
+    "tests/test_project_settings.py", "tests/test_ready_shared.py", "tests/test_scaleout.py",
+    "tests/test_security_e2e.py", "tests/test_security_keys.py", "tests/test_security_roles.py",
+    "tests/test_security_webhook.py", "tests/test_steer_browser.py", "tests/test_steer_e2e.py",
+    "tests/test_store_db_errors.py", "tests/test_store_repos.py", "tests/test_sync.py",
+    "tests/test_tenancy.py", "tests/test_tenant_matrix.py", "tests/test_waiters.py", "tests/test_wake.py",
+    "tests/test_web_beads.py", "tests/test_web_claims.py", "tests/test_web_escalations.py",
+    "tests/test_web_handoffs.py", "tests/test_web_identity.py", "tests/test_web_join_keys.py",
+    "tests/test_web_locks.py", "tests/test_web_mail.py", "tests/test_web_policy.py", "web/__init__.py",
+    "web/beads.py", "web/chat.py", "web/common.py", "web/dashboard.py", "web/dashboard_actions.py",
+    "web/escalations.py", "web/gitstate.py", "web/humans.py", "web/identity.py", "web/json_provider.py",
+    "web/llms.py", "web/openapi.py", "web/policies.py", "web/steer.py", "web/sync.py", "web/worker.py",
+)
+
+#: `path:line: error: ...` (mypy; a file-wide error has no line) / `path:line:col: CODE message` (ruff)
+_LOCATION = re.compile(r"^([^\s:]+\.(?:pyi?|toml)):")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, check=False)
+
+
+def _findings(output: str) -> dict[str, list[str]]:
+    """Finding lines grouped by file (notes and summaries dropped)."""
+    found: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        match = _LOCATION.match(line)
+        if match and ": note:" not in line:
+            found.setdefault(match.group(1), []).append(line)
+    return found
+
+
+@functools.cache
+def _mypy() -> dict[str, list[str]]:
+    return _checked(_run("mypy"))
+
+
+def _ruff(*extra: str) -> dict[str, list[str]]:
+    return _checked(_run("ruff", "check", "--no-cache", "--output-format", "concise", *extra, *LINTED))
+
+
+def _checked(proc: subprocess.CompletedProcess[str]) -> dict[str, list[str]]:
+    """The findings of a run that exited 0 (clean) or 1 (findings); any other code, or findings we
+    failed to read, means the tool crashed or its configuration is broken."""
+    found = _findings(proc.stdout)
+    assert proc.returncode == 0 or (proc.returncode == 1 and found), proc.stdout + proc.stderr
+    return found
+
+
+def _report(found: dict[str, list[str]]) -> str:
+    return "\n".join(line for path in sorted(found) for line in found[path])
+
+
+def test_ruff_finds_nothing_outside_the_pending_files() -> None:
+    found = _ruff(*(f"--extend-exclude={path}" for path in PENDING))
+    assert not found, "ruff (rules in pyproject.toml; `ruff check --fix` mends some):\n" + _report(found)
+
+
+@pytest.mark.slow
+def test_mypy_finds_nothing_outside_the_pending_files() -> None:
+    found = {path: lines for path, lines in _mypy().items() if path not in PENDING}
+    assert not found, "mypy (settings in pyproject.toml):\n" + _report(found)
+
+
+@pytest.mark.slow
+def test_every_pending_file_still_has_findings() -> None:
+    """A file made clean leaves PENDING at once, so that it stays clean."""
+    dirty = set(_ruff()) | set(_mypy())
+    clean = sorted(set(PENDING) - dirty)
+    assert not clean, f"clean now: remove from PENDING in tests/test_lint.py: {clean}"
