@@ -186,7 +186,8 @@ def can(level: str) -> bool:
 def _flash() -> tuple[str, str] | None:
     """The message a form left for this page: (kind, text)."""
     if g.get("flash"):
-        return g.flash  # type: ignore[no-any-return]
+        flash: tuple[str, str] = g.flash
+        return flash
     text = request.cookies.get(FLASH_COOKIE)
     if not text or request.headers.get("X-Fragment"):
         return None
