@@ -18,6 +18,8 @@ from cli import cli, local
 from cli.client import Client, ServerUnreachable
 from tests.test_security_keys import FlaskTransport
 
+pytestmark = pytest.mark.atomic  # also on a real Redis server: a watch's waiter slot and stream read
+
 SEEN = "X-Wire-Seen"
 
 

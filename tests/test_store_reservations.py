@@ -14,6 +14,8 @@ from store.errors import InvalidInput
 from store.models import Workspace
 from store.reservations import escape, normalise, overlaps
 
+pytestmark = pytest.mark.atomic  # also on a real Redis server: the expiry sweep's script
+
 #: (a, b, overlap?) as a user types them; each is checked both ways after `normalise`.
 OVERLAPS = [
     # literal paths and directory prefixes

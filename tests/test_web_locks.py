@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.atomic  # also on a real Redis server: reserve/unreserve/expire Lua over the API
+
 SHOP = "git@github.com:acme/shop.git"
 
 
