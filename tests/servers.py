@@ -499,6 +499,14 @@ class Stack:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def redis_url(self) -> str:
+        """The URL of the bundled Redis `wire serve` started (its port and password are in the data dir)."""
+        conf = (self.data_dir / "redis" / "redis.conf").read_text()
+        port = int(next(line.split()[1] for line in conf.splitlines() if line.startswith("port ")))
+        password = (self.data_dir / "redis.password").read_text().strip()
+        return f"redis://:{password}@127.0.0.1:{port}/0"
+
     def stop(self) -> None:
         """SIGTERM `wire serve`, which stops its children in order, and wait for it."""
         if self._proc is not None:

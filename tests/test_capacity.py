@@ -103,10 +103,7 @@ def held_waiters(stack, project_id: int) -> int:
     from store.keys import Keys
     from store.redis import make_client
 
-    conf = (stack.data_dir / "redis" / "redis.conf").read_text()
-    port = int(next(line.split()[1] for line in conf.splitlines() if line.startswith("port ")))
-    password = (stack.data_dir / "redis.password").read_text().strip()
-    client = make_client(f"redis://:{password}@127.0.0.1:{port}/0")
+    client = make_client(stack.redis_url)
     try:
         return int(client.zcard(Keys().waiters_key(project_id)))
     finally:
