@@ -34,8 +34,9 @@ from bench.peer import bench_peer
 from bench.report import problems, report
 from bench.targets import Goal, targets
 
-#: What `--results` keeps of the RESULTS.md it replaces: the soak's section (bench/soak.py --write-results).
-KEPT_SECTION = "\n## Soak"
+#: What `--results` keeps of the RESULTS.md it replaces: from this line on, the other tools' figures
+#: (bench/soak.py --write-results rewrites its own table there).
+KEPT_FROM = "<!-- other tools:"
 
 
 def machine() -> dict:
@@ -169,9 +170,9 @@ def render(meta: dict, args: argparse.Namespace, ours: dict, peer: dict | None, 
 
 
 def write_results(meta: dict, text: str, goals: list[Goal], peer: dict | None) -> None:
-    """bench/RESULTS.md: this run, and the soak's section of the file it replaces."""
+    """bench/RESULTS.md: this run, and the other tools' figures of the file it replaces."""
     old = RESULTS.read_text() if RESULTS.exists() else ""
-    kept = old[old.index(KEPT_SECTION) :] if KEPT_SECTION in old else ""
+    kept = "\n" + old[old.index(KEPT_FROM) :] if KEPT_FROM in old else ""
     RESULTS.write_text(results_md(meta, text, goals, peer).rstrip("\n") + "\n" + kept)
     print(f"[bench] wrote {RESULTS}")
 

@@ -711,7 +711,7 @@ def write_results(table: str) -> None:
     if begin in text and end in text:
         text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
     else:
-        text = text.rstrip("\n") + "\n\n## Soak\n\n" + section + "\n"  # bench/run.py keeps this section
+        text = text.rstrip("\n") + "\n\n## Soak\n\n" + section + "\n"  # below bench/run.py's KEPT_FROM
     RESULTS.write_text(text)
 
 

@@ -137,7 +137,8 @@ def real_redis(redis_server):
 
 def until_waiting(redis_client: Any, count: int = 1, timeout: float = 20) -> None:
     """Return once `count` waiter slots are held (store/waiters.py): a watch, wait or chat wait in another
-    thread is at its blocking read. Polling this condition replaces a fixed pause that a busy machine outlasts."""
+    thread or process is at its blocking read. Polling this condition replaces a fixed pause, which a busy
+    machine outlasts and an idle one waits out for nothing."""
     deadline = time.monotonic() + timeout
     while sum(redis_client.zcard(key) for key in redis_client.scan_iter(match="*:waiters")) < count:
         if time.monotonic() > deadline:
