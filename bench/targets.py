@@ -107,7 +107,8 @@ def cli_target(ours: dict) -> Goal:
         f"≤ {CLI_PASS_FACTOR:g}× `python3 -c pass`"
     )
     if len(medians) < len(CLI_COMMANDS) or not bare:
-        return name, f"not measured ({cli.get('error', 'missing figures')})", None
+        why = (str(cli.get("error") or "missing figures").strip().splitlines() or ["?"])[-1]
+        return name, f"not measured ({why[:200]})", None
     worst = max(medians, key=lambda k: medians[k])
     bound = min(CLI_MEDIAN_MS, CLI_PASS_FACTOR * bare)
     measured = (
