@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Dashboard page load with 1,000 workspaces and 10,000 beads in one project.
 
-    python3 bench/bench_dashboard.py [--runs N] [--no-browser]
+    python3 -m bench.bench_dashboard [--runs N] [--no-browser]
 
 Seeds a fresh SQLite file and a bundled Redis (tests/servers.py) with one project: 1,000 workspaces
 (400 online, with reservations), 10,000 beads in 3 repos (60 % open, 15 % claimed, 5 % blocked, 20 %
@@ -24,10 +24,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 from tests.servers import free_port, run_release, start_redis, start_web
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 OUT_DIR = ROOT / "bench" / "out"
 WORKSPACES, BEADS, ONLINE = 1000, 10_000, 400

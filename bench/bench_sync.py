@@ -1,6 +1,6 @@
 """Time a two-way `wire sync` of the 677-bead Gas Town file against a real `wire serve` stack.
 
-    python3 bench/bench_sync.py [--database sqlite|postgres] [--rounds 3]
+    python3 -m bench.bench_sync [--database sqlite|postgres] [--rounds 3]
 
 Each round: a fresh project and git worktree holding tests/data/beads/gastown-issues.jsonl; then
 `wire --json sync` three times, timed from the outside (process start to exit, so interpreter start
@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 GASTOWN = ROOT / "tests" / "data" / "beads" / "gastown-issues.jsonl"
 EDITED = 50
 

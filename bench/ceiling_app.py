@@ -1,6 +1,6 @@
 """The machine's ceiling for a durable write over HTTP: the least a mail endpoint could do.
 
-Two routes, served by bench.py with the same gunicorn settings as `wire serve` and driven with the
+Two routes, served by bench/ours.py with the same gunicorn settings as `wire serve` and driven with the
 same client as the mail rows, in the same run:
 
 * `POST /mail` (bare): parses the JSON body, commits one row in its own SQLite WAL transaction with
@@ -37,7 +37,7 @@ from collections.abc import Iterator
 import redis
 from flask import Flask, jsonify, request
 
-#: The bearer token `/mail-min` accepts (bench.py sets it).
+#: The bearer token `/mail-min` accepts (bench/ours.py sets it).
 TOKEN = os.environ.get("CEILING_TOKEN", "ceiling-token")
 
 app = Flask(__name__)

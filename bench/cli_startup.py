@@ -1,7 +1,7 @@
 """Wall time of one-shot `wire` commands from a regular (non-editable) install, as ratios to `python3 -c pass`.
 
-    python3 bench/cli_startup.py                                  # this checkout (~1 min)
-    python3 bench/cli_startup.py --source before=/tmp/old --source after=.   # two trees, one run
+    python3 -m bench.cli_startup                                  # this checkout (~1 min)
+    python3 -m bench.cli_startup --source before=/tmp/old --source after=.   # two trees, one run
 
 Each `--source NAME=DIR` is installed with `pip install --no-deps DIR` (a wheel built in pip's isolated build
 environment, so it fetches setuptools and wheel; not editable) into its
@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.servers import start_stack
 
-from tests.servers import start_stack  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 #: Row name -> (program, argv): "wire" is the venv's console script (`{bead}` is a fresh bead each run),
 #: "python" the venv's interpreter, "git" the machine's git in the agent's repo.

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Peer workload the BeadHub harness lacks: `GET /v1/status` with N (default 1,000) workspaces online.
 
-Run with the peer's venv (it imports /work/shared/peer/bench.py, which needs httpx):
+Run with the peer's venv (it imports the peer's harness, ../shared/peer/bench.py beside the repository,
+which needs httpx); bench/peer.py runs it:
 
-    /tmp/peer/venv/bin/python bench/peer_extra.py --base http://127.0.0.1:8765 [--online 1000] [--n 50]
+    $PEER/venv/bin/python bench/peer_extra.py --base http://127.0.0.1:8765 [--online 1000] [--n 50]
 
 Registers N agents in a fresh project (`POST /v1/init`, 8 threads), sends one heartbeat each (BeadHub's
 presence call), then times `GET /v1/status` at c=1. Prints one JSON line. Loopback only; capped.
@@ -19,8 +20,10 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-PEER_HARNESS = "/work/shared/peer/bench.py"
+#: The peer's harness, beside the repository (this runs in the peer's venv: it imports nothing of ours).
+PEER_HARNESS = Path(__file__).resolve().parents[2] / "shared" / "peer" / "bench.py"
 
 
 def load_harness():

@@ -4,9 +4,9 @@ Runs the Flask app in this process (test client, no sockets) on SQLite (or `--da
 and a real redis-server, so figures do not depend on what else the machine is doing: CPU time is
 `time.process_time()` over N requests (this process only; Redis and PostgreSQL are not counted).
 
-    python3 bench/profile_paths.py                 # table of every path
-    python3 bench/profile_paths.py --profile claim # + cProfile of one path (top 35 by tottime)
-    python3 bench/profile_paths.py --database postgres
+    python3 -m bench.profile_paths                 # table of every path
+    python3 -m bench.profile_paths --profile claim # + cProfile of one path (top 35 by tottime)
+    python3 -m bench.profile_paths --database postgres
 
 Paths: watch (an empty `GET /v1/watch` slice: an idle waiter's cost per slice),
 claim (POST /v1/beads/<id>/claim, distinct beads), mail (POST /v1/mail, one recipient),
@@ -22,7 +22,6 @@ import cProfile
 import os
 import pstats
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("BEADWIRE_BROKER", "stub")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 class Counter:

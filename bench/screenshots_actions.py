@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Screenshots of the dashboard's forms (issue 17) for the README: docs/screenshots/*.png.
 
-    python3 bench/screenshots_actions.py
+    python3 -m bench.screenshots_actions
 
 Starts `wire serve` on a temporary data directory (tests/servers.py), registers two agents with the
 real `wire` CLI in two temporary clones, gives them some work, logs a headless Chromium in as a human
@@ -18,11 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.servers import start_stack
+from tests.test_cli_e2e import Wire, make_repo
 
-from tests.servers import start_stack  # noqa: E402
-from tests.test_cli_e2e import Wire, make_repo  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"

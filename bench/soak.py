@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """beadwire soak test: many simulated agents doing the agent loop for minutes, then the books are checked.
 
-    python3 bench/soak.py [--minutes 10] [--agents 200] [--database sqlite|postgres] [--think 1.0]
-                          [--url URL --key PROJECT_KEY? --database-url ... --redis-url ...] [--write-readme]
+    python3 -m bench.soak [--minutes 10] [--agents 200] [--database sqlite|postgres] [--think 1.0]
+                          [--url URL --key PROJECT_KEY? --database-url ... --redis-url ...] [--write-results]
 
 Starts its own `wire serve` stack (tests/servers.py: web with 2 gunicorn workers, a Dramatiq worker, the
 clock, the bundled Redis, SQLite or a throwaway PostgreSQL) on a free loopback port, registers the agents
@@ -21,7 +21,7 @@ it checks, from the server's own records (the Event audit table, the Delivery ro
     sample after warm-up);
   * errors: zero answers other than 2xx, apart from the expected 409 claim conflicts; zero exceptions.
 Prints a report table, writes the figures to bench/out/soak-<timestamp>.{md,json}, and with
---write-readme replaces the "Soak" section of bench/README.md. Loopback only; bounded by --minutes.
+--write-results replaces the soak table of bench/RESULTS.md ("## Soak"). Loopback only; bounded by --minutes.
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
+from bench.memory import vm_kib
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench import vm_kib  # noqa: E402 - bench/bench.py, beside this script
 
 OUT_DIR = ROOT / "bench" / "out"
-README = ROOT / "bench" / "README.md"
+RESULTS = ROOT / "bench" / "RESULTS.md"
 REPO_ORIGIN = "https://github.com/soak/beadwire-soak"
 #: Seconds a keep-alive connection may idle before we open a new one (never race gunicorn's close).
 KEEPALIVE_S = 1.0
@@ -704,15 +704,15 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(table: str) -> None:
+def write_results(table: str) -> None:
     begin, end = "<!-- soak:begin -->", "<!-- soak:end -->"
-    text = README.read_text()
+    text = RESULTS.read_text() if RESULTS.exists() else ""
     section = f"{begin}\n{table}\n{end}"
     if begin in text and end in text:
         text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
     else:
-        text = text.rstrip("\n") + "\n\n## Soak: latest figures\n\n" + section + "\n"
-    README.write_text(text)
+        text = text.rstrip("\n") + "\n\n## Soak\n\n" + section + "\n"  # below bench/run.py's KEPT_FROM
+    RESULTS.write_text(text)
 
 
 def main() -> None:
@@ -731,7 +731,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="with --url: the server's database, for the checks")
     parser.add_argument("--redis-url", help="with --url: the server's Redis, for the checks")
     parser.add_argument("--keep", action="store_true", help="keep the stack's files (logs, database)")
-    parser.add_argument("--write-readme", action="store_true", help="replace the Soak section of bench/README.md")
+    parser.add_argument("--write-results", action="store_true", help="replace the soak table of bench/RESULTS.md")
     args = parser.parse_args()
     if args.url and not args.database_url:
         parser.error("--url needs --database-url (the checks read the server's audit table)")
@@ -745,8 +745,8 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (OUT_DIR / f"soak-{stamp}.md").write_text(table + "\n")
     (OUT_DIR / f"soak-{stamp}.json").write_text(json.dumps(result, indent=2, default=str))
-    if args.write_readme:
-        write_readme(table)
+    if args.write_results:
+        write_results(table)
     print(f"\n{'PASS' if result['ok'] else 'FAIL'}; figures in bench/out/soak-{stamp}.json")
     sys.exit(0 if result["ok"] else 1)
 

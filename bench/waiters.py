@@ -1,6 +1,6 @@
 """Idle waiters: how many one `wire serve` holds, and what health and claims do meanwhile (not a test).
 
-    python3 bench/waiters.py [--waiters 5000] [--projects 10] [--seconds 15] [--serve-arg=--workers=2 ...]
+    python3 -m bench.waiters [--waiters 5000] [--projects 10] [--seconds 15] [--serve-arg=--workers=2 ...]
 
 Starts its own `wire serve` on a free loopback port, registers `--projects` projects with enough
 workspaces that no credential passes the default waiter cap, syncs beads to claim, and measures
@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import base64
 import collections
-import importlib.util
 import json
 import os
 import random
@@ -39,13 +38,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-_spec = importlib.util.spec_from_file_location("bench_main", Path(__file__).with_name("bench.py"))
-bm = importlib.util.module_from_spec(_spec)  # bench.py: Conn, run_load, register, sync_beads, stack_rss, pct
-_spec.loader.exec_module(bm)  # type: ignore[union-attr]
+from bench.load import Conn, CpuSampler, pct, run_load
+from bench.memory import process_tree, stack_rss
+from bench.workloads import register, sync_beads
+from tests import servers
 
-from tests import servers  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 HOST = "127.0.0.1"
 #: Seconds each long-poll slice asks the server to hold (the longest it allows).
@@ -67,7 +66,7 @@ def start(tmp: str, serve_args: list[str]) -> Any:
     proc = servers._spawn(args, log, signal.SIGTERM, env=env)
     stack = servers.Stack(proc, f"http://{HOST}:{port}", data_dir, log)
     servers._running.append(stack)
-    servers._wait_until(lambda: servers._health(stack.url), proc, "wire serve", log)
+    servers.wait_until(lambda: servers.healthy(stack.url), proc, "wire serve", log)
     return stack
 
 
@@ -230,7 +229,7 @@ async def _read_answer(reader: asyncio.StreamReader, errors: list[str] | None = 
 
 def web_cpu(root_pid: int, seconds: float) -> float:
     """CPU the gunicorn processes used over `seconds` of doing nothing else, in % of one core."""
-    pids = [p for p, cmd in bm.process_tree(root_pid).items() if "gunicorn" in cmd]
+    pids = [p for p, cmd in process_tree(root_pid).items() if "gunicorn" in cmd]
 
     def ticks() -> int:
         total = 0
@@ -249,7 +248,7 @@ def web_cpu(root_pid: int, seconds: float) -> float:
 
 def _probe_conn(port: int) -> Any:
     """A keep-alive connection whose calls give up after 5 s (a frozen server is a failure, not a hang)."""
-    conn = bm.Conn(port)
+    conn = Conn(port)
     conn.conn.timeout = 5
     return conn
 
@@ -274,7 +273,7 @@ def probe_health(port: int, seconds: float, every: float = 0.02) -> dict:
     conn.close()
     return {"n": len(lats), "failures": dict(failures),
             "median_ms": round(statistics.median(lats), 2) if lats else None,
-            "p99_ms": round(bm.pct(lats, 99), 2) if lats else None, "max_ms": round(max(lats), 1) if lats else None}
+            "p99_ms": round(pct(lats, 99), 2) if lats else None, "max_ms": round(max(lats), 1) if lats else None}
 
 
 def claims(port: int, tokens: list[str], beads: list[str], seconds: float) -> dict:
@@ -287,7 +286,7 @@ def claims(port: int, tokens: list[str], beads: list[str], seconds: float) -> di
             bead = next(taken)
         return c.call("POST", f"/v1/beads/{bead}/claim", {}, token=tokens[tid])[0]
 
-    return bm.run_load(port, len(beads), 8, seconds, op)
+    return run_load(port, len(beads), 8, seconds, op)
 
 
 def measure(port: int, tokens: list[str], beads: list[str], seconds: float, sampler: Any) -> dict:
@@ -355,19 +354,19 @@ def run(stack: Any, port: int, args: argparse.Namespace, per_project: int) -> di
     projects = []
     for p in range(args.projects):
         aliases = [f"w{p:02d}x{i:04d}" for i in range(per_project)]
-        _, tokens = bm.register(port, f"wait{p:02d}", aliases, conc=8)
+        _, tokens = register(port, f"wait{p:02d}", aliases, conc=8)
         projects.append({"aliases": aliases, "tokens": tokens})
     workers = [f"c{i}" for i in range(8)]
-    _, claim_tokens = bm.register(port, "claims", workers, conc=4)
+    _, claim_tokens = register(port, "claims", workers, conc=4)
     beads = [f"bd-{i:05d}" for i in range(6000)]
     for chunk in range(0, len(beads), 1000):
-        bm.sync_beads(port, claim_tokens[0], beads[chunk:chunk + 1000], "claim me")
+        sync_beads(port, claim_tokens[0], beads[chunk:chunk + 1000], "claim me")
     print(f"[waiters] setup {time.monotonic() - t0:.1f} s", file=sys.stderr)
     out: dict[str, Any] = {"web_cpu_idle": web_cpu(stack.pid, 10)}
-    sampler = bm.CpuSampler().start()
+    sampler = CpuSampler().start()
     out["idle"] = measure(port, claim_tokens, beads[:3000], args.seconds, sampler)
     print(f"[waiters] no waiters: {out['idle']}", file=sys.stderr)
-    out["rss_before"] = bm.stack_rss(stack.pid)
+    out["rss_before"] = stack_rss(stack.pid)
     out["redis_clients_before"] = redis_clients(stack)
     waiters = Waiters(port)
     t1 = time.monotonic()
@@ -381,7 +380,7 @@ def run(stack: Any, port: int, args: argparse.Namespace, per_project: int) -> di
     out["held_at_end"] = dict(waiters.held)
     out["answers"] = dict(waiters.answers)
     out["errors"] = len(waiters.errors), waiters.errors[:5]
-    out["rss_with_waiters"] = bm.stack_rss(stack.pid)
+    out["rss_with_waiters"] = stack_rss(stack.pid)
     out["redis_clients_with_waiters"] = redis_clients(stack)
     print(f"[waiters] with waiters: {out['busy']}", file=sys.stderr)
     waiters.close()

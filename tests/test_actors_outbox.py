@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from store import outbox
 from store.models import Outbox
+
+pytestmark = pytest.mark.atomic  # also on a real Redis server: publishing to the event streams
 
 
 def _events(app, project_id: int) -> list[dict]:

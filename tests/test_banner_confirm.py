@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,10 @@ from click.testing import CliRunner
 
 from cli import cli, local
 from cli.client import Client, ServerUnreachable
+from tests.conftest import until_waiting
 from tests.test_security_keys import FlaskTransport
+
+pytestmark = pytest.mark.atomic  # also on a real Redis server: a watch's waiter slot and stream read
 
 SEEN = "X-Wire-Seen"
 
@@ -58,11 +60,6 @@ def test_a_client_that_does_not_confirm_still_sees_each_entry_once(pair):
     assert beat(bob)["new"] == []
 
 
-def held_waiters(redis) -> int:
-    """Waiter slots held in the project's sorted sets (store/waiters.py): a watch holds one while it waits."""
-    return sum(redis.zcard(key) for key in redis.scan_iter(match="*:waiters"))
-
-
 def test_watch_consumes_nothing_for_a_confirming_client(real_app, make_real_agent, real_worker, real_redis):
     ana, bob = make_real_agent(alias="ana"), make_real_agent(alias="bob")
     ana.post("/mail", {"to": "bob", "body": "first"})
@@ -76,9 +73,7 @@ def test_watch_consumes_nothing_for_a_confirming_client(real_app, make_real_agen
 
     thread = threading.Thread(target=watcher)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not held_waiters(real_redis) and time.monotonic() < deadline:
-        time.sleep(0.02)  # polling Redis for the watch's waiter slot: the event this test waits for
+    until_waiting(real_redis)  # the watch holds its waiter slot (store/waiters.py): it is blocked
     ana.post("/mail", {"to": "bob", "body": "while blocked"})
     real_worker.run()
     thread.join(30)

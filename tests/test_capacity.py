@@ -103,10 +103,7 @@ def held_waiters(stack, project_id: int) -> int:
     from store.keys import Keys
     from store.redis import make_client
 
-    conf = (stack.data_dir / "redis" / "redis.conf").read_text()
-    port = int(next(line.split()[1] for line in conf.splitlines() if line.startswith("port ")))
-    password = (stack.data_dir / "redis.password").read_text().strip()
-    client = make_client(f"redis://:{password}@127.0.0.1:{port}/0")
+    client = make_client(stack.redis_url)
     try:
         return int(client.zcard(Keys().waiters_key(project_id)))
     finally:
@@ -191,7 +188,7 @@ def _unix_call(path: str, method: str, route: str, body: Any = None,
 def test_a_server_not_bound_to_loopback_wants_the_admin_token_to_create_a_project(tmp_path: Path):
     # a Unix socket stands in for 0.0.0.0 (tests bind nothing beyond loopback): gunicorn then takes
     # SERVER_NAME from the caller's Host header, so the app must count it as exposed whatever it says
-    from tests.servers import ServerProc, _child_env, _running, _spawn, _wait_until, run_release, start_redis
+    from tests.servers import ServerProc, _child_env, _running, _spawn, run_release, start_redis, wait_until
 
     redis = start_redis(tmp_path)
     env = {"REDIS_URL": redis.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'bw.db'}",
@@ -204,7 +201,7 @@ def test_a_server_not_bound_to_loopback_wants_the_admin_token_to_create_a_projec
     web = ServerProc("web", proc, tmp_path / "web.log")
     _running.append(web)
     try:
-        _wait_until(lambda: os.path.exists(sock_path) and _unix_call(sock_path, "GET", "/v1/health")[0] == 200,
+        wait_until(lambda: os.path.exists(sock_path) and _unix_call(sock_path, "GET", "/v1/health")[0] == 200,
                     proc, "gunicorn on a unix socket", tmp_path / "web.log")
         body = {"project": "open", "repo_origin": ORIGIN}
         status, refused = _unix_call(sock_path, "POST", "/v1/init", body, {"Host": "localhost"})

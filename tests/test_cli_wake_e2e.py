@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from store.redis import make_client
 from tests.browser import ROOT, wire_env
-
+from tests.conftest import until_waiting
 from tests.test_cli_e2e import Wire, make_repo
 
 pytestmark = pytest.mark.slow
@@ -63,7 +64,7 @@ def finish(proc: subprocess.Popen, timeout: float = WAKE_WITHIN) -> tuple[int, s
     return proc.returncode, out, err
 
 
-def test_a_watch_and_a_wait_ready_wake_when_the_blocker_closes_in_another_worktree(pair):
+def test_a_watch_and_a_wait_ready_wake_when_the_blocker_closes_in_another_worktree(pair, stack):
     alice, bob = pair
     blocker = alice.json("create", "Orders schema")["id"]
     dep = alice.json("create", "Orders page", "--blocked-by", blocker)["id"]
@@ -71,8 +72,12 @@ def test_a_watch_and_a_wait_ready_wake_when_the_blocker_closes_in_another_worktr
     alice("claim", blocker)
     watch = bob.spawn("watch", "--timeout", "120")
     waiter = bob.spawn("wait-ready", dep, "--timeout", "120")
-    time.sleep(4)  # both are up and waiting (a wait that answered at once would have exited)
-    assert watch.poll() is None and waiter.poll() is None
+    redis = make_client(stack.redis_url)
+    try:
+        until_waiting(redis, count=2)  # both hold a waiter slot: up and waiting
+    finally:
+        redis.close()
+    assert watch.poll() is None and waiter.poll() is None  # a wait that answered at once would have exited
     alice("close", blocker)
     code, out, err = finish(waiter)
     assert code == 0, (out, err)

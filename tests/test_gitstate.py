@@ -20,6 +20,7 @@ from cli.client import Client
 from store import gitstate as store_gitstate
 from store.keys import Keys
 from store.models import BeadCommit
+from tests.clock import FakeClock
 from tests.test_dashboard import _login
 from tests.test_security_keys import FlaskTransport
 from web.gitstate import MAX_GIT_HEADER, parse_git
@@ -81,18 +82,10 @@ def beat(agent, git_state: dict | str | None):
     return agent.client.get("/v1/whoami", headers=headers)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = time.time()
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(monkeypatch) -> FakeClock:
     """The server's clock for heartbeats and the team view (the sweep takes its time as an argument)."""
-    c = Clock()
+    c = FakeClock()
     import store.dashboard
     import store.workspaces
 

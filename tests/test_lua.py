@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from store.keys import Keys
 from store.redis import RedisStore
+
+pytestmark = pytest.mark.atomic  # also on a real Redis server: every Lua script
 
 
 def test_heartbeat_records_presence_and_asks_for_one_sql_touch_per_window(redis):

@@ -13,6 +13,9 @@ from tests.test_lua import *
 from tests.test_lua_reservations import *
 from tests.test_lua_security import *
 
+# the star imports bring the `atomic` mark (fakeredis and a real server): here the cluster is the one Redis
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 @pytest.fixture
 def redis(redis_cluster):

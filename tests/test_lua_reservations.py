@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from store.keys import Keys
 from store.redis import DEFAULT_RESERVATION_GRACE, RedisStore
+
+pytestmark = pytest.mark.atomic  # also on a real Redis server: the reservation scripts
 
 NOW = 1_000_000.0
 

@@ -10,6 +10,8 @@ from store.errors import RateLimited, Unauthorized
 from store.keys import Keys
 from store.redis import Rate, RedisStore
 
+pytestmark = pytest.mark.atomic  # also on a real Redis server: ratelimit.lua, revoke.lua, heartbeat.lua
+
 
 def test_security_key_formats_are_pinned():
     keys = Keys("bw")

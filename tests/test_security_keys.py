@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from cli import cli
 from cli.client import Client
 from store.models import Claim, Event, Message
+from tests.clock import FakeClock
 
 
 @pytest.fixture
@@ -155,13 +156,9 @@ def test_wire_dashboard_ignores_the_saved_key_and_takes_only_an_explicit_one(cli
 @pytest.fixture
 def clock(monkeypatch):
     """A frozen clock for the rate limiter (GCRA decides by the `now` the server passes to Redis)."""
-
-    class Clock:
-        t = 1_800_000_000.0
-
-    c = Clock()
-    monkeypatch.setattr("store.workspaces.now", lambda: c.t)
-    monkeypatch.setattr("store.limits.now", lambda: c.t)
+    c = FakeClock(1_800_000_000.0)
+    monkeypatch.setattr("store.workspaces.now", c)
+    monkeypatch.setattr("store.limits.now", c)
     return c
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import random
 import re
-import time
 
 import pytest
 
@@ -13,6 +12,9 @@ from store import outbox, reservations
 from store.errors import InvalidInput
 from store.models import Workspace
 from store.reservations import escape, normalise, overlaps
+from tests.clock import FakeClock
+
+pytestmark = pytest.mark.atomic  # also on a real Redis server: the expiry sweep's script
 
 #: (a, b, overlap?) as a user types them; each is checked both ways after `normalise`.
 OVERLAPS = [
@@ -151,18 +153,17 @@ def test_overlap_agrees_with_brute_force_on_random_globs():
     assert wrong == []
 
 
-def test_the_expiry_sweep_emits_one_event_per_expired_reservation(app, make_agent):
+def test_the_expiry_sweep_emits_one_event_per_expired_reservation(app, make_agent, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr("store.reservations.now", clock)  # a lease's expiry is decided by the server's clock
     ana = make_agent(project="sweep", alias="ana")
     ana.post("/locks", {"paths": ["a.py", "b/"], "ttl": 1, "reason": "short"})
     ana.post("/locks", {"paths": ["keep.py"], "ttl": 300})
     st = app.extensions["beadwire"]
     project_id = ana.info["project"]["id"]
-    expired = []
-    for _ in range(50):  # bounded: the leases end within ~1 s
-        expired += reservations.expire(st)
-        if len(expired) >= 2:
-            break
-        time.sleep(0.1)
+    assert reservations.expire(st) == []  # not yet
+    clock.advance(1.1)
+    expired = reservations.expire(st)
     assert sorted(e["pattern"] for e in expired) == ["a.py", "b/**"]
     assert expired[0]["repo"] == "github.com/acme/shop" and expired[0]["alias"] == "ana"
     assert reservations.expire(st) == []  # each expiry is reported once
@@ -172,18 +173,18 @@ def test_the_expiry_sweep_emits_one_event_per_expired_reservation(app, make_agen
     assert [r["pattern"] for r in ana.get("/locks").json] == ["keep.py"]
 
 
-def test_the_sweep_actor_expires_reservations(app, make_agent, worker):
+def test_the_sweep_actor_expires_reservations(app, make_agent, worker, monkeypatch):
     from actors import sweeps
 
+    clock = FakeClock()
+    monkeypatch.setattr("store.reservations.now", clock)  # a lease's expiry is decided by the server's clock
     ana = make_agent(project="actor", alias="ana")
     ana.post("/locks", {"paths": ["a.py"], "ttl": 1})
     st = app.extensions["beadwire"]
     repo_id = Workspace.get_by_id(ana.info["workspace"]["id"]).repo_id
     key = st.redis.keys.reservation_expiry_key(ana.info["project"]["id"], repo_id)
-    for _ in range(50):
-        if not ana.get("/locks").json:
-            break
-        time.sleep(0.1)
+    clock.advance(1.1)
+    assert ana.get("/locks").json == []
     sweeps.expire_reservations.fn()
     worker.run()
     events = st.redis.client.xrange(st.redis.keys.events_key(ana.info["project"]["id"]))

@@ -11,6 +11,8 @@ from store import waiters
 from store.keys import Keys
 from store.redis import RedisStore
 
+pytestmark = pytest.mark.atomic  # also on a real Redis server: blocking reads and wait.lua
+
 
 @pytest.fixture
 def capped(settings, redis):

@@ -14,7 +14,9 @@ import time
 
 import pytest
 
-from tests.conftest import _agent_factory
+from tests.conftest import _agent_factory, until_waiting
+
+pytestmark = pytest.mark.atomic  # also on a real Redis server: watch and wait-ready block on streams
 
 
 def events(kind: str = "bead.ready") -> list[tuple[str, dict]]:
@@ -249,7 +251,7 @@ def test_wait_ready_without_a_bead_waits_for_work_of_my_role_under_scope_role(te
 
 
 @pytest.mark.real
-def test_a_waiting_wait_ready_and_watch_wake_when_the_blocker_closes(real_app):
+def test_a_waiting_wait_ready_and_watch_wake_when_the_blocker_closes(real_app, real_redis):
     make = _agent_factory(real_app.test_client())
     ana, bob = make(alias="ana"), make(alias="bob")
     blocker = ana.create("blocker")
@@ -267,7 +269,7 @@ def test_a_waiting_wait_ready_and_watch_wake_when_the_blocker_closes(real_app):
                                 daemon=True)]
     for t in threads:
         t.start()
-    time.sleep(1.0)
+    until_waiting(real_redis, count=2)
     assert answers == {}  # both are waiting
     closed_at = time.monotonic()
     ana.post(f"/beads/{blocker}/close")

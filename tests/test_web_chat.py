@@ -8,6 +8,10 @@ import time
 
 import pytest
 
+from tests.conftest import until_waiting
+
+pytestmark = pytest.mark.atomic  # also on a real Redis server: a sender blocked on a stream until the reply
+
 
 def banner(response) -> dict | None:
     raw = response.headers.get("X-Wire-Banner")
@@ -67,7 +71,7 @@ def test_chat_is_with_one_known_workspace(pair):
     assert ana.post("/chat", {"to": "nobody", "body": "x"}).status_code == 404
 
 
-def test_a_blocked_waiter_wakes_up_when_the_reply_is_posted(real_app, make_real_agent):
+def test_a_blocked_waiter_wakes_up_when_the_reply_is_posted(real_app, make_real_agent, real_redis):
     app = real_app
     ana, bob = make_real_agent(alias="ana"), make_real_agent(alias="bob")
     asked = ana.post("/chat", {"to": "bob", "body": "ready?", "wait": 60}).json
@@ -80,7 +84,7 @@ def test_a_blocked_waiter_wakes_up_when_the_reply_is_posted(real_app, make_real_
 
     thread = threading.Thread(target=waiter)
     thread.start()
-    time.sleep(0.3)
+    until_waiting(real_redis)
     started = time.monotonic()
     bob.post("/chat", {"to": "ana", "body": "yes"})
     thread.join(20)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
+
+from tests.conftest import until_waiting
+
+pytestmark = pytest.mark.atomic  # also on a real Redis server: mail streams and the banner
 
 
 def banner(response) -> dict | None:
@@ -145,7 +148,7 @@ def test_watch_times_out_empty(trio):
     assert bob.get("/watch?timeout=0.2").json == {"items": [], "waiting": []}
 
 
-def test_watch_wakes_up_when_mail_arrives_while_it_blocks(real_app, make_real_agent, real_worker):
+def test_watch_wakes_up_when_mail_arrives_while_it_blocks(real_app, make_real_agent, real_worker, real_redis):
     ana, bob = make_real_agent(alias="ana"), make_real_agent(alias="bob")
     worker = real_worker
     bob.get("/whoami")  # creates nothing yet: the mailbox appears with the first delivery
@@ -157,7 +160,7 @@ def test_watch_wakes_up_when_mail_arrives_while_it_blocks(real_app, make_real_ag
 
     thread = threading.Thread(target=watcher)
     thread.start()
-    time.sleep(0.3)
+    until_waiting(real_redis)
     ana.post("/mail", {"to": "bob", "body": "arrived"})
     worker.run()
     thread.join(15)

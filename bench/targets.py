@@ -1,0 +1,144 @@
+"""Issue 19's targets, each met or missed with its figures, from one run's results.
+
+The throughput targets are shares of the limit of our own stack measured in the same run: the bare
+endpoint of bench/ceiling_app.py (Flask under gunicorn, one SQLite transaction, one XADD). The peer's
+own figures move by a factor of two from run to run on a shared machine; it stays in the table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.load import NOISY_PCT
+from bench.ours import CLI_COMMANDS
+from bench.report import fmt
+
+#: (what, our result key, the bare endpoint's key, least share of it).
+SHARES = (
+    ("mail send c=1", "mail_c1", "mail_c1", 0.85),
+    ("mail send c=8", "mail_c8", "mail_c8", 0.85),
+    ("claims on distinct beads c=8", "claim_c8", "mail_c8", 0.70),
+)
+CHAT_MEDIAN_MS = 5.0
+CHAT_P99_MS = 10.0
+CLI_MEDIAN_MS = 100.0
+#: A `wire` command at most this many times `python3 -c pass`, measured in the same run.
+CLI_PASS_FACTOR = 2.2
+#: On PostgreSQL, where the peer runs PostgreSQL too: mail and claims at least this many times the peer.
+PG_PEER_FACTOR = 3.0
+
+Goal = tuple[str, str, bool | None]
+
+
+def targets(ours: dict, peer: dict | None) -> list[Goal]:
+    """(target, what was measured, met?) per target; None when it could not be judged."""
+    h = (peer or {}).get("harness") or {}
+    out = [share_target(ours, *row) for row in SHARES]
+    out += [chat_target(ours), memory_target(ours, h), cli_target(ours)]
+    if ours.get("database") == "postgres":
+        out += postgres_targets(ours, h)
+    race = ours["race"]
+    out.append(
+        (
+            "race: every round exactly one winner",
+            f"{race['rounds_exactly_one_200']}/{len(race['rounds'])} rounds",
+            race["rounds_exactly_one_200"] == len(race["rounds"]),
+        )
+    )
+    return out
+
+
+def _noisy(*results: dict | None) -> str:
+    if max((r or {}).get("other_cpu_pct") or 0 for r in results) > NOISY_PCT:
+        return " ⚠ (other load during the measurement)"
+    return ""
+
+
+def share_target(ours: dict, what: str, key: str, bare_key: str, share: float) -> Goal:
+    """Our throughput as a share of the bare endpoint's at the same concurrency."""
+    ops = ours[key].get("ops_s")
+    bare_run = (ours.get("ceiling") or {}).get(bare_key) or {}
+    bare = bare_run.get("ops_s")
+    name = f"{what}: ≥ {share:.0%} of the bare endpoint"
+    if not ops or not bare:
+        return name, f"{fmt(ops)} ops/s, bare endpoint {fmt(bare)} ops/s", None
+    measured = f"{fmt(ops)} ops/s = {ops / bare:.0%} of the bare endpoint's {fmt(bare)} ops/s"
+    return name, measured + _noisy(ours[key], bare_run), ops / bare >= share
+
+
+def chat_target(ours: dict) -> Goal:
+    chat = ours.get("chat") or {}
+    med, p99 = chat.get("median_ms"), chat.get("p99_ms")
+    met = None if med is None or p99 is None else med < CHAT_MEDIAN_MS and p99 < CHAT_P99_MS
+    return (
+        f"chat reply → waiter: median < {CHAT_MEDIAN_MS:g} ms, p99 < {CHAT_P99_MS:g} ms",
+        f"median {fmt(med)} ms, p99 {fmt(p99)} ms (n={chat.get('n')})" + _noisy(chat),
+        met,
+    )
+
+
+def peer_total_mib(h: dict) -> float | None:
+    """The peer's server (uvicorn RSS) + PostgreSQL + Redis (PSS) at the end of its run."""
+    end = (h.get("e_memory_mib") or {}).get("end") or {}
+    parts = [end.get("VmRSS"), end.get("postgres_pss_mib"), end.get("redis_pss_mib")]
+    return round(sum(parts), 1) if all(isinstance(p, int | float) for p in parts) else None
+
+
+def memory_target(ours: dict, h: dict) -> Goal:
+    rss: dict[str, Any] = ours.get("rss_end_mib") or {}
+    total, peer = rss.get("total"), peer_total_mib(h)
+    measured = (
+        f"{fmt(total)} MiB (web {fmt(rss.get('web'))}, worker {fmt(rss.get('worker'))}, "
+        f"clock {fmt(rss.get('clock'))}, Redis {fmt(rss.get('redis'))}) vs the peer's {fmt(peer)} MiB"
+    )
+    return (
+        "memory: everything `wire serve` starts, Redis included, ≤ the peer's server + PostgreSQL + Redis",
+        measured,
+        None if total is None or peer is None else total <= peer,
+    )
+
+
+def cli_target(ours: dict) -> Goal:
+    cli = ours.get("cli") or {}
+    medians = {k: cli[k]["median_ms"] for k in CLI_COMMANDS if isinstance(cli.get(k), dict)}
+    bare = (cli.get("python_pass") or {}).get("median_ms")
+    name = (
+        f"a `wire` command ({', '.join(CLI_COMMANDS)}): median ≤ {CLI_MEDIAN_MS:g} ms and "
+        f"≤ {CLI_PASS_FACTOR:g}× `python3 -c pass`"
+    )
+    if len(medians) < len(CLI_COMMANDS) or not bare:
+        why = (str(cli.get("error") or "missing figures").strip().splitlines() or ["?"])[-1]
+        return name, f"not measured ({why[:200]})", None
+    worst = max(medians, key=lambda k: medians[k])
+    bound = min(CLI_MEDIAN_MS, CLI_PASS_FACTOR * bare)
+    measured = (
+        f"slowest `{worst}` {fmt(medians[worst])} ms = {medians[worst] / bare:.2f}× `python3 -c pass` "
+        f"({fmt(bare)} ms); bound {fmt(bound)} ms"
+    )
+    return name, measured + _noisy(cli), medians[worst] <= bound
+
+
+def postgres_targets(ours: dict, h: dict) -> list[Goal]:
+    """On PostgreSQL: mail and claims at least 3× the peer's throughput in the same run."""
+    out = []
+    for what, key, peer_part in (
+        ("mail send c=1", "mail_c1", h.get("a_mail", {}).get("c1")),
+        ("mail send c=8", "mail_c8", h.get("a_mail", {}).get("c8")),
+        ("claims on distinct beads c=1", "claim_c1", h.get("b_claim", {}).get("c1")),
+        ("claims on distinct beads c=8", "claim_c8", h.get("b_claim", {}).get("c8")),
+    ):
+        ops, p_ops = ours[key].get("ops_s"), (peer_part or {}).get("throughput_rps")
+        ratio = ops / p_ops if ops and p_ops else None
+        measured = (
+            f"{fmt(ops)} ops/s vs {fmt(p_ops)}: {ratio:.2f}×"
+            if ratio
+            else f"{fmt(ops)} ops/s (no peer figure)"
+        )
+        out.append(
+            (
+                f"PostgreSQL, {what}: ≥ {PG_PEER_FACTOR:g}× the peer's throughput",
+                measured + _noisy(ours[key], peer_part),
+                None if ratio is None else ratio >= PG_PEER_FACTOR,
+            )
+        )
+    return out
