@@ -27,9 +27,10 @@ PEER_DEFAULT_PORT = 8765
 
 def python312() -> str | None:
     """A python3.12 that actually runs (the pyenv shim fails unless 3.12 is the active version)."""
-    cands = [shutil.which("python3.12") or ""] + sorted(
-        glob.glob(str(Path.home() / ".pyenv/versions/3.12*/bin/python3.12"))
-    )
+    cands = [
+        shutil.which("python3.12") or "",
+        *sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.12*/bin/python3.12"))),
+    ]
     cands += ["/usr/bin/python3.12", "/usr/local/bin/python3.12"]
     for c in cands:
         if c and os.path.exists(c):
