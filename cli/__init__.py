@@ -8,13 +8,17 @@ through `pass_client`. A command's module is imported only when that command run
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.utils import make_default_short_help
 
 from cli import output
-from cli.client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, UsageFailure, WireError
+from cli.errors import UsageFailure, WireError
+from cli.transport import DEFAULT_TIMEOUT, DEFAULT_URL
+
+if TYPE_CHECKING:
+    from cli.client import Client
 
 #: Command name -> "module:attribute", imported on first use, listed in this order by `--help`.
 COMMANDS: dict[str, str] = {
@@ -230,6 +234,8 @@ def cli(ctx: click.Context, url: str | None, timeout: float, no_auto_reserve: bo
         human_token: str | None) -> None:
     """Coordinate with the other agents of your project: who is on, who holds what, what is ready."""
     if ctx.obj is None:  # tests inject their own client with `obj=`
+        from cli.client import Client  # with the operations table: not for `--help` (start-up time)
+
         ctx.obj = Client(url, timeout=timeout, auto_reserve=not no_auto_reserve)
     if as_name or human_token:
         ctx.obj.person_token = _person_token(ctx.obj, as_name, human_token)
@@ -243,7 +249,7 @@ def _person_token(client: Client, name: str | None, token: str | None) -> str:
     """
     if not name:
         return token or ""
-    from cli import local
+    from cli import local  # the workspace files, only with --as (start-up time)
 
     slug = client.workspace.project if client.workspace is not None else None
     found = local.find_human_token(client.url, name, slug)

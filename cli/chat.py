@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from cli import output
-from cli.client import Client, WaitTimedOut, WireError, long_poll, pass_client
+from cli.client import Client, WaitTimedOut, WireError, pass_client
+from cli.polling import long_poll
 
 #: Seconds `wire chat ask` waits for a reply by default.
 DEFAULT_ASK_WAIT = 300

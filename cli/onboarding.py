@@ -27,17 +27,17 @@ BRANCH_PREFIX = "wire/"
 
 def fetch_prime(client: Client) -> Any:
     """`GET /v1/prime`: handoff, identity, playbook summary, claims, ready, unread mail, who is online."""
-    return client.get("/v1/prime")
+    return client.call("prime")
 
 
 def leave_handoff(client: Client, text: str, to: str | None = None) -> Any:
     """`POST /v1/handoffs`: a note for our next run, or for alias `to` taking over."""
-    return client.post("/v1/handoffs", {"body": text, "to": to})
+    return client.call("handoff", text=text, to=to)
 
 
 def latest_handoff(client: Client) -> Any:
     """`GET /v1/handoffs/latest`: `{"handoff": ... | None}`."""
-    return client.get("/v1/handoffs/latest")
+    return client.call("latest_handoff")
 
 
 # -- wire prime --------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from cli import output
-from cli.client import Client, WaitTimedOut, long_poll, pass_client
+from cli.client import Client, WaitTimedOut, pass_client
+from cli.polling import long_poll
 
 #: Seconds `wire watch` and `wire wait-ready` wait by default (0 waits forever).
 DEFAULT_WATCH = 600
