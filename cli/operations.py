@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli import ops_beads, ops_project, ops_team
+from cli import ops_coord, ops_project, ops_work
 from cli.opspec import Command, Operation, Param, Tool
 
 #: Every operation by name (the name of the `Client` method that wraps it, when there is one).
-OPERATIONS: dict[str, Operation] = {op.name: op for op in (*ops_beads.ROWS, *ops_team.ROWS, *ops_project.ROWS)}
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (*ops_work.ROWS, *ops_coord.ROWS, *ops_project.ROWS)}
 
 
 def operation(name: str) -> Operation:

@@ -1,52 +1,19 @@
-"""Rows of the operations table (cli/operations.py): identity, onboarding, mail, chat, watch, reservations."""
+"""Rows of the operations table (cli/operations.py): mail, watch, chat, reservations."""
 
 from __future__ import annotations
 
+from cli.ops_work import DEFAULT_WATCH_WAIT, LIMIT, MAX_WATCH_WAIT, TEXT
 from cli.opspec import Arg, Command, Operation, Option, Param, Tool
 
-TEXT = {"min_length": 1}
-LIMIT = {"ge": 1, "le": 1000, "description": "At most this many."}
 #: Seconds `chat_ask` waits by default, and the most any chat tool may wait (MCP clients time out).
 DEFAULT_ASK_WAIT = 120
 MAX_WAIT = 600
-#: Seconds `watch` waits by default, and at most: one bounded wait, then the agent decides again.
-DEFAULT_WATCH_WAIT = 15
-MAX_WATCH_WAIT = 30
 #: The chat tools' arguments.
 CHAT_TO = Arg("to", str, field=TEXT)
 CHAT_MESSAGE = Arg("message", str, field=TEXT)
 COUNT_MAIL = Option("limit", ("--limit",), metavar="N", help="At most N messages.", type="count")
-JOURNAL_ONLY = "the offline journal's replay resends it (cli/offline.py)"
 
 ROWS: tuple[Operation, ...] = (
-    Operation("init", "POST", "/v1/init", cli=("init",), cli_only="registering a worktree is `wire init`"),
-    Operation(
-        "whoami", "GET", "/v1/whoami",
-        command=Command("whoami", "Show this workspace's identity: alias, role, project, repo, branch, claims.",
-                        (), "cli.identity:_print_whoami"),
-        tools=(Tool("whoami", "Who you are here: alias, role, project, repo, branch, the beads you hold.", (),
-                    "cli.identity:_print_whoami", readonly=True, command="whoami"),)),
-    Operation(
-        "status", "GET", "/v1/status",
-        command=Command("status", "Show who you are, then the team: presence, branches, claims.", (),
-                        "cli.identity:_print_status"),
-        tools=(Tool("status", "Your identity and the whole team: who is online, on which branch, holding which "
-                    "beads.", (), "cli.identity:_print_status", readonly=True, command="status"),)),
-    Operation(
-        "prime", "GET", "/v1/prime", cli=("prime",),
-        tools=(Tool("prime", "Start here: last handoff, identity, playbook summary, your unfinished claims, ready "
-                    "work, unread mail, who is online.", (), "cli.onboarding:print_prime", readonly=True,
-                    command="prime"),)),
-    Operation(
-        "handoff", "POST", "/v1/handoffs", (Param("text", api="body"), Param("to")), cli=("handoff",),
-        tools=(Tool("handoff", "Leave a note for the next run of this workspace (or for agent `to` taking over): "
-                    "what is done, what is next, what to watch out for.", (
-                        Arg("text", str, field=TEXT, not_empty="handoff"),
-                        Arg("to", str | None, None, field={"description": "Alias taking over."})),
-                    "cli.onboarding:_print_left", command="handoff"),)),
-    Operation("latest_handoff", "GET", "/v1/handoffs/latest", cli=("handoff",),
-              cli_only="over MCP, prime shows the last handoff"),
-    # -- mail --
     Operation(
         "send_mail", "POST", "/v1/mail", tuple(Param(n) for n in ("to", "body", "subject", "thread", "priority")),
         offline="mail to {to}", cli=("mail send",),
@@ -81,7 +48,17 @@ ROWS: tuple[Operation, ...] = (
         tools=(Tool("ack_mail", "Acknowledge (mark read) one message by id.", (
             Arg("id", int, param="message_id", field={"ge": 1}),), "cli.mail:_print_acked", (("number", "id"),),
             command="mail ack"),)),
-    # -- chat and watch --
+    Operation(
+        "watch", "GET", "/v1/watch", (Param("seconds", "query", api="timeout"), Param("ready", "query"),
+                                      Param("cursor", "query")), cli=("watch",),
+        tools=(Tool("watch", "Wait (up to timeout seconds) until mail, chat or a notice arrives, someone waits on "
+                    "you, or a bead you follow becomes ready (ready=true: any new ready work); says why it woke.", (
+                        Arg("timeout", int, DEFAULT_WATCH_WAIT, param="seconds", field={
+                            "ge": 1, "le": MAX_WATCH_WAIT,
+                            "description": "Seconds to wait; a wait_timeout error when nothing came."}),
+                        Arg("ready", bool, False, field={
+                            "description": "Also wake when new work becomes ready in your repo for your role."})),
+                    "cli.watch:_print_watch", readonly=True, command="watch", run="cli.mcp_bodies:watch"),)),
     Operation(
         "chat", "POST", "/v1/chat", (Param("to"), Param("text", api="body"), Param("wait")),
         cli=("chat ask", "chat reply", "chat send"),
@@ -107,28 +84,6 @@ ROWS: tuple[Operation, ...] = (
     Operation("chat_history", "GET", "/v1/chat/history", (Param("alias", "query", api="with"),
                                                           Param("limit", "query")),
               cli=("chat history",), cli_only="over MCP, chat_ask and chat_reply answer with the conversation"),
-    Operation(
-        "watch", "GET", "/v1/watch", (Param("seconds", "query", api="timeout"), Param("ready", "query"),
-                                      Param("cursor", "query")), cli=("watch",),
-        tools=(Tool("watch", "Wait (up to timeout seconds) until mail, chat or a notice arrives, someone waits on "
-                    "you, or a bead you follow becomes ready (ready=true: any new ready work); says why it woke.", (
-                        Arg("timeout", int, DEFAULT_WATCH_WAIT, param="seconds", field={
-                            "ge": 1, "le": MAX_WATCH_WAIT,
-                            "description": "Seconds to wait; a wait_timeout error when nothing came."}),
-                        Arg("ready", bool, False, field={
-                            "description": "Also wake when new work becomes ready in your repo for your role."})),
-                    "cli.watch:_print_watch", readonly=True, command="watch", run="cli.mcp_bodies:watch"),)),
-    Operation(
-        "wait_ready", "GET", "/v1/wait-ready", (Param("ref", "query", api="bead"),
-                                               Param("seconds", "query", api="timeout")), cli=("wait-ready",),
-        tools=(Tool("wait_ready", "Wait (up to timeout seconds) until bead id, or without id any bead for you in your "
-                    "repo, is ready; answers at once when it is ready already.", (
-                        Arg("id", str | None, None, param="ref", field={"min_length": 1, "description": "A bead id."}),
-                        Arg("timeout", int, DEFAULT_WATCH_WAIT, param="seconds", field={
-                            "ge": 1, "le": MAX_WATCH_WAIT,
-                            "description": "Seconds to wait; a wait_timeout error when it is still not ready."})),
-                    "cli.watch:_print_ready", readonly=True, command="wait-ready", run="cli.mcp_bodies:wait_ready"),)),
-    # -- reservations --
     Operation(
         "lock", "POST", "/v1/locks", (Param("paths"), Param("ttl"), Param("bead"), Param("reason")), cli=("lock",),
         tools=(Tool("lock", "Reserve files or globs (relative to the worktree) so others know you are editing them; "
