@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from cli import output
+from cli import generated, output
 from cli.client import Client, WaitTimedOut, WireError, pass_client
 from cli.polling import long_poll
 
@@ -127,14 +127,7 @@ def _done(client: Client, alias: str) -> None:
         pass
 
 
-# -- pending / history -----------------------------------------------------------------------
-
-@chat.command()
-@output.json_option
-@pass_client
-def pending(client: Client) -> None:
-    """Who is waiting on you, and your conversations with unread messages."""
-    output.emit(client.chat_pending(), _print_pending)
+# -- history -----------------------------------------------------------------------------------
 
 
 @chat.command()
@@ -193,3 +186,8 @@ def _conversation_row(c: dict[str, Any]) -> list[str]:
     last = c.get("last") or {}
     return [output.clean(c.get("with") or "?"), f"{c.get('unread') or 0} unread",
             output.ago(last.get("created_at")), output.snippet(last.get("body"))]
+
+
+# `wire chat pending` is generated from its row (cli/ops_coord.py); added last, as its printer above must
+# exist when it is built
+chat.add_command(generated.command("chat pending"))

@@ -178,14 +178,7 @@ def _print_key(key: str, slug: str, key_file: str | None) -> None:
     click.echo(f"  {saved}teammates join with: wire init --project {slug} --key KEY")
 
 
-# -- whoami / status -------------------------------------------------------------------------
-
-@click.command()
-@output.json_option
-@pass_client
-def whoami(client: Client) -> None:
-    """Show this workspace's identity: alias, role, project, repo, branch, claims."""
-    output.emit(client.whoami(), _print_whoami)
+# -- whoami / status (the commands are generated: cli/ops_work.py) --------------------------
 
 
 def _print_whoami(me: dict[str, Any]) -> None:
@@ -193,14 +186,6 @@ def _print_whoami(me: dict[str, Any]) -> None:
     click.echo(_where(me))
     for claim in me.get("claims") or []:
         click.echo(f"holds {_claim_text(claim)}  {claim.get('title', '')}".rstrip())
-
-
-@click.command()
-@output.json_option
-@pass_client
-def status(client: Client) -> None:
-    """Show who you are, then the team: presence, branches, claims."""
-    output.emit(client.status(), _print_status)
 
 
 def _print_status(answer: dict[str, Any]) -> None:

@@ -33,10 +33,19 @@ def set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         ctx.meta[JSON_KEY] = bool(value)
 
 
+#: A command's own `--json` flag (`json_option`, `json_param`).
+JSON_FLAG: dict[str, Any] = {"is_flag": True, "envvar": "WIRE_JSON", "expose_value": False, "callback": set_json,
+                             "help": "Print JSON instead of text."}
+
+
 def json_option(f: F) -> F:
     """Give a command its own `--json` flag, so `wire list --json` works like `wire --json list`."""
-    return click.option("--json", "json_", is_flag=True, envvar="WIRE_JSON", expose_value=False,
-                        callback=set_json, help="Print JSON instead of text.")(f)
+    return click.option("--json", "json_", **JSON_FLAG)(f)
+
+
+def json_param() -> click.Option:
+    """`json_option` for a command built without decorators (cli/generated.py)."""
+    return click.Option(["--json", "json_"], **JSON_FLAG)
 
 
 def emit(data: Any, render: Callable[[Any], None]) -> None:
