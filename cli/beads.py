@@ -53,12 +53,14 @@ def _text(value: str | None) -> str | None:
 @output.json_option
 @pass_client
 def create(client: Client, title: str, issue_type: str | None, priority: str | None, description: str | None,
-           labels: tuple[str, ...], parent: str | None, blocked_by: tuple[str, ...], role: str | None) -> None:
+           labels: tuple[str, ...], parent: str | None, blocked_by: tuple[str, ...],
+           role: str | None) -> None:
     """Create a bead."""
     # the role is a label, so it works offline too (the bead then waits in the beads file)
-    tags = [x for x in labels if not (role and x.startswith(ROLE_PREFIX))] + ([ROLE_PREFIX + role] if role else [])
-    bead = client.create_bead({"title": _title(title, "TITLE"), "issue_type": issue_type, "priority": priority,
-                               "description": _text(description), "labels": tags,
+    tags = [x for x in labels if not (role and x.startswith(ROLE_PREFIX))]
+    tags += [ROLE_PREFIX + role] if role else []
+    bead = client.create_bead({"title": _title(title, "TITLE"), "issue_type": issue_type,
+                               "priority": priority, "description": _text(description), "labels": tags,
                                "parent": parent, "blocked_by": list(blocked_by)})
     output.emit(bead, _print_created)
 
@@ -309,7 +311,8 @@ def _print_commits(bead: dict[str, Any]) -> None:
     for c in recorded:
         click.echo(output.clean(f"  {c.get('sha', '?')}  {c.get('subject', '')}  ({c.get('branch') or '-'})"))
     for c in pending:
-        click.echo(output.clean(f"  {c.get('sha', '?')}  {c.get('subject', '')}  ({live.get('branch') or '-'}, open)"))
+        click.echo(output.clean(f"  {c.get('sha', '?')}  {c.get('subject', '')}  "
+                                f"({live.get('branch') or '-'}, open)"))
 
 
 def _bead_facts(bead: dict[str, Any]) -> list[str]:

@@ -32,15 +32,17 @@ from cli.requests_project import ProjectRequests
 from cli.requests_team import TeamRequests
 from cli.transport import (ADMIN_TOKEN_HEADER, BANNER_HEADER, CHANGED_HEADER, CHANGED_TRUNCATED_HEADER,
                            DEFAULT_TIMEOUT, DEFAULT_URL, IDEMPOTENCY_HEADER, RETRY_STATUSES, SEEN_HEADER,
-                           SYNC_TIMEOUT, USER_AGENT, WRITE_METHODS, Transport, changed_headers, compact, decode,
-                           header, health_shaped, http_transport, new_request_id, query_string, retry_answer)
+                           SYNC_TIMEOUT, USER_AGENT, WRITE_METHODS, Transport, changed_headers, compact,
+                           decode, header, health_shaped, http_transport, new_request_id, query_string,
+                           retry_answer)
 
 #: Names commands, tests and other branches import from here (they moved to cli/errors.py and
 #: cli/transport.py).
-__all__ = ["ADMIN_TOKEN_HEADER", "CHANGED_HEADER", "CHANGED_TRUNCATED_HEADER", "CLAIM_HINT", "DEFAULT_TIMEOUT",
-           "DEFAULT_URL", "IDEMPOTENCY_HEADER", "SYNC_TIMEOUT", "ClaimRejected", "Client", "Conflict", "Journaled",
-           "NotBeadwire", "NotFound", "NotInitialised", "ServerUnreachable", "UsageFailure", "WaitTimedOut",
-           "WireError", "bead_path", "changed_headers", "error_from_response", "http_transport", "pass_client"]
+__all__ = ["ADMIN_TOKEN_HEADER", "CHANGED_HEADER", "CHANGED_TRUNCATED_HEADER", "CLAIM_HINT",
+           "DEFAULT_TIMEOUT", "DEFAULT_URL", "IDEMPOTENCY_HEADER", "SYNC_TIMEOUT", "ClaimRejected", "Client",
+           "Conflict", "Journaled", "NotBeadwire", "NotFound", "NotInitialised", "ServerUnreachable",
+           "UsageFailure", "WaitTimedOut", "WireError", "bead_path", "changed_headers", "error_from_response",
+           "http_transport", "pass_client"]
 
 if TYPE_CHECKING:
     from cli.banner import Banner
@@ -203,8 +205,8 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         as_workspace = auth and not token
         if as_workspace and not self._journal_checked:
             self._replay_journal()
-        sent = {**self.headers(bearer), **self._changed_headers(as_workspace), **self._git_headers(as_workspace, path),
-                **(headers or {})}
+        sent = {**self.headers(bearer), **self._changed_headers(as_workspace),
+                **self._git_headers(as_workspace, path), **(headers or {})}
         if as_workspace:
             sent[SEEN_HEADER] = self.seen
         if method in WRITE_METHODS and IDEMPOTENCY_HEADER not in sent:
@@ -318,7 +320,8 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         fresh = path.endswith("/close")
         cached = self._git_state
         if cached is None or fresh or cached[1] != passive or time.monotonic() - cached[0] > GIT_STATE_EVERY:
-            cached = self._git_state = (time.monotonic(), passive, gitstate.header(self.workspace.root, not passive))
+            state = gitstate.header(self.workspace.root, not passive)
+            cached = self._git_state = (time.monotonic(), passive, state)
         return {gitstate.GIT_HEADER: cached[2]} if cached[2] else {}
 
     def held(self, ref: str, answer: Any, held: bool) -> Any:
@@ -395,13 +398,15 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
             Journaled, WireError: as `request`.
         """
         op = operations.operation(name)
-        label = offline if offline is not None else operations.offline_label(op, {**(payload or {}), **values})
+        if offline is None:
+            offline = operations.offline_label(op, {**(payload or {}), **values})
         return self.request(op.method, path_of(op, values), body=operations.body_of(op, values, payload),
                             query=operations.query_of(op, values), auth=auth, token=token, timeout=timeout,
-                            offline=label, headers=headers)
+                            offline=offline, headers=headers)
 
     def call_exchange(self, name: str, /, *, token: str | None = None, auth: bool = True,
-                      headers: dict[str, str] | None = None, **values: Any) -> tuple[int, Any, Mapping[str, str]]:
+                      headers: dict[str, str] | None = None,
+                      **values: Any) -> tuple[int, Any, Mapping[str, str]]:
         """`call` through `exchange`: (status, answer, response headers), a 304 returned."""
         op = operations.operation(name)
         return self.exchange(op.method, path_of(op, values), body=operations.body_of(op, values, None),
@@ -429,7 +434,8 @@ pass_client = click.make_pass_decorator(Client)
 
 def path_of(op: Operation, values: dict[str, Any]) -> str:
     """The operation's path with its path parameters filled in, URL-encoded (a ref may hold `:` and `/`)."""
-    return op.path.format(**{p.name: quote(str(int(values[p.name]) if p.kind is int else values[p.name]), safe="")
+    return op.path.format(**{p.name: quote(str(int(values[p.name]) if p.kind is int else values[p.name]),
+                                           safe="")
                              for p in operations.params_of(op, "path")})
 
 

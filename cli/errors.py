@@ -16,11 +16,14 @@ from cli import output
 CLAIM_HINT = "pick other work with 'wire ready', mail the holder, or take it with --jump-in REASON"
 #: A claim refused by the rule (blocked, deferred, an epic with open children, closed): nobody holds it,
 #: so there is no one to mail and nothing to jump in on.
-NOT_CLAIMABLE_HINT = "pick other work with 'wire ready' ('wire ready --explain ID' says what a bead waits for)"
+NOT_CLAIMABLE_HINT = ("pick other work with 'wire ready' ('wire ready --explain ID' says what a bead "
+                      "waits for)")
 #: A project key (`--key` / WIRE_PROJECT_KEY) the server does not know: running `wire init` again
 #: would not help, the key is what is wrong.
-WRONG_KEY_HINT = ("check the project key you gave (--key or WIRE_PROJECT_KEY): it may be mistyped, or a human "
-                  "replaced it (`wire key rotate`); ask the human who holds the project key for the current one")
+WRONG_KEY_HINT = ("check the project key you gave (--key or WIRE_PROJECT_KEY): it may be mistyped, or a "
+                  "human "
+                  "replaced it (`wire key rotate`); ask the human who holds the project key for the current "
+                  "one")
 UNREACHABLE_HINT = "is the server running? start one with `wire serve`, or point --url / WIRE_URL at it"
 #: Where `NotBeadwire` says it looked (the health route, and the header every beadwire answer has).
 SERVER_HEADER = "X-Beadwire"

@@ -24,7 +24,8 @@ MAX_GIT_LINES = 200
 #: Seconds `git status` may take before the escalation goes without it.
 GIT_TIMEOUT = 10
 KEY_HINT = ("act as yourself with `wire --as NAME` (or WIRE_HUMAN_TOKEN), or pass the project key: --key KEY "
-            "or WIRE_PROJECT_KEY (it was printed by the first `wire init` and saved in that machine's keys.json)")
+            "or WIRE_PROJECT_KEY (it was printed by the first `wire init` and saved in that machine's "
+            "keys.json)")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -71,7 +72,8 @@ def duration(value: str) -> int:
 @click.option("--option", "options", multiple=True, metavar="TEXT",
               help="A choice the human can pick (repeatable); put your recommendation first.")
 @click.option("--severity", type=click.Choice(SEVERITIES), default="normal", show_default=True,
-              help="low: can wait a day; high: blocks you or a teammate; critical: data/security at risk now.")
+              help="low: can wait a day; high: blocks you or a teammate; critical: data/security at risk "
+                   "now.")
 @click.option("--expires-in", "expires_in", metavar="DURATION",
               help="How long to wait for an answer (e.g. 30m, 8h; default 4h, at most 72h).")
 @output.json_option
@@ -134,7 +136,8 @@ def _print_raised(e: dict[str, Any]) -> None:
 @key_option
 @output.json_option
 @click.pass_context
-def escalations(ctx: click.Context, status: str | None, mine: bool, limit: int | None, key: str | None) -> None:
+def escalations(ctx: click.Context, status: str | None, mine: bool, limit: int | None,
+                key: str | None) -> None:
     """List escalations, newest first: all with the project key (or as coordinator), else your own."""
     if ctx.invoked_subcommand is not None:
         return
@@ -197,7 +200,8 @@ def _print_webhook(answer: dict[str, Any]) -> None:
 @key_option
 @output.json_option
 @pass_client
-def respond(client: Client, ident: int, response: str, note: str | None, by: str | None, key: str | None) -> None:
+def respond(client: Client, ident: int, response: str, note: str | None, by: str | None,
+            key: str | None) -> None:
     """Answer escalation ID (humans: needs the project key). RESPONSE '-' reads stdin."""
     text = click.get_text_stream("stdin").read() if response == "-" else response
     if not text.strip():

@@ -74,7 +74,9 @@ def drop_claim(root: Path, ref: str) -> None:
 
 def claims(root: Path) -> dict[str, float]:
     raw = read(root).get("claims")
-    return {k: float(v) for k, v in raw.items() if isinstance(v, (int, float))} if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: float(v) for k, v in raw.items() if isinstance(v, (int, float))}
 
 
 # -- git --------------------------------------------------------------------------------------
@@ -145,7 +147,8 @@ def fingerprint(root: Path) -> str | None:
     from cli.local import NOT_WORK, WIRE_DIR
 
     # what `wire` itself writes (its state, the beads file) is no one's work
-    entries = [e for e in out.split("\x00") if len(e) > 3 and not e[3:].startswith((f"{WIRE_DIR}/", *NOT_WORK))]
+    skipped = (f"{WIRE_DIR}/", *NOT_WORK)
+    entries = [e for e in out.split("\x00") if len(e) > 3 and not e[3:].startswith(skipped)]
     newest = 0.0
     for entry in entries[:MAX_STAT]:
         try:

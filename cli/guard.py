@@ -168,7 +168,8 @@ def merge_driver(base: Path, ours: Path, theirs: Path, name: str | None) -> None
     _write_result(ours, merge.render(merged.order, merged.records, (o, o_lines), (t, t_lines)))
     for c in merged.conflicts:
         click.echo(output.clean(f"beads merge: {c.id} {c.field}: {c.reason}; kept {c.kept}'s "
-                                f"{output.snippet(c.value, 40)}, the other side had {output.snippet(c.lost, 40)}"),
+                                f"{output.snippet(c.value, 40)}, the other side had "
+                                f"{output.snippet(c.lost, 40)}"),
                    err=True)
 
 
@@ -176,8 +177,8 @@ def _text_merge(base: Path, ours: Path, theirs: Path) -> int:
     """git's own line merge, conflict markers and all (for a file we cannot read as beads)."""
     import subprocess
 
-    done = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs", str(ours), str(base),
-                           str(theirs)], check=False)
+    done = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs", str(ours),
+                           str(base), str(theirs)], check=False)
     return 1 if done.returncode else 0
 
 
@@ -198,8 +199,8 @@ def _install_driver(cwd: Path) -> Path:
     text = _read(attributes)
     if ATTRIBUTES_LINE not in text.splitlines():
         attributes.parent.mkdir(parents=True, exist_ok=True)
-        attributes.write_text(text + ("\n" if text and not text.endswith("\n") else "") + ATTRIBUTES_LINE + "\n",
-                              encoding="utf-8")
+        separator = "\n" if text and not text.endswith("\n") else ""
+        attributes.write_text(text + separator + ATTRIBUTES_LINE + "\n", encoding="utf-8")
     return attributes
 
 
@@ -302,4 +303,5 @@ def _print_install(result: dict[str, Any], moved: bool) -> None:
         click.echo(f"  your existing hook now lives in {result['chained']} and runs first")
     elif result["chained"]:
         click.echo(f"  it runs {result['chained']} first")
-    click.echo(f"and the beads merge driver: git merges {BEADS_PATH} bead by bead (routed in {result['attributes']})")
+    click.echo(f"and the beads merge driver: git merges {BEADS_PATH} bead by bead (routed in "
+               f"{result['attributes']})")

@@ -121,7 +121,8 @@ def _print_login(answer: dict[str, Any]) -> None:
     name = output.clean(answer["name"])
     click.echo(f"logged in as {name} ({answer['role']}) of {output.clean(answer['project'])}; "
                f"token saved in {answer['key_file']}")
-    click.echo(f"act as yourself with `wire --as {name} ...`; `wire --as {name} dashboard` prints a login link")
+    click.echo(f"act as yourself with `wire --as {name} ...`; `wire --as {name} dashboard` prints a login "
+               "link")
 
 
 @human.command()

@@ -17,7 +17,8 @@ from cli.client import Client, WireError, pass_client
 DEFAULT_ROLE = "developer"
 #: The role only a human gives (into it or out of it): the key must come from --key or WIRE_PROJECT_KEY.
 COORDINATOR = "coordinator"
-COORDINATOR_HINT = ("a human makes a workspace coordinator (or takes it back): pass the project key with --key "
+COORDINATOR_HINT = ("a human makes a workspace coordinator (or takes it back): pass the project key with "
+                    "--key "
                     "or WIRE_PROJECT_KEY (the one saved in keys.json is not used for this)")
 #: Error codes of an init whose bearer was not accepted.
 REFUSED = ("unauthorized", "forbidden")
@@ -37,7 +38,8 @@ TEAM_HEADERS = ("ALIAS", "HUMAN", "ROLE", "REPO", "BRANCH", "HOST", "STATE", "CL
               help="Project key, to join an existing project (env WIRE_PROJECT_KEY; default: the saved one, "
                    "except for the coordinator role).")
 @click.option("--join-key", "invite", envvar="WIRE_JOIN_KEY", metavar="KEY",
-              help="A single-use join key (bw_jk_...; env WIRE_JOIN_KEY) from `wire key join` or the dashboard's "
+              help="A single-use join key (bw_jk_...; env WIRE_JOIN_KEY) from `wire key join` or the "
+                   "dashboard's "
                    "Add an agent page: registers this worktree once, never as coordinator.")
 @click.option("--admin-token", envvar="WIRE_ADMIN_TOKEN", metavar="TOKEN",
               help="The server's admin token, to create a project on a server reachable beyond its own "
@@ -73,8 +75,8 @@ def join_key(url: str, slug: str, role: str | None, joining: bool = True) -> str
     saved = local.find_key(url, slug)
     if saved and role == COORDINATOR:
         if joining:
-            raise WireError("joining as coordinator needs the project key given explicitly", code="key_required",
-                            hint=COORDINATOR_HINT)
+            raise WireError("joining as coordinator needs the project key given explicitly",
+                            code="key_required", hint=COORDINATOR_HINT)
         return None
     return saved
 

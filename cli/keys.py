@@ -61,7 +61,8 @@ def rotate(client: Client, slug: str | None, key: str | None) -> None:
 @key.command("join")
 @_project_option
 @click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
-              help="The project key (env WIRE_PROJECT_KEY); without it, this worktree's token (coordinators).")
+              help="The project key (env WIRE_PROJECT_KEY); without it, this worktree's token "
+                   "(coordinators).")
 @output.json_option
 @pass_client
 def join(client: Client, slug: str | None, key: str | None) -> None:
@@ -136,5 +137,6 @@ def set_role(client: Client, alias: str, role: str, key: str) -> Any:
 
 
 def _print_role(answer: dict[str, Any]) -> None:
-    was = "" if answer.get("previous") == answer.get("role") else f" (was {output.clean(answer.get('previous'))})"
+    previous = answer.get("previous")
+    was = "" if previous == answer.get("role") else f" (was {output.clean(previous)})"
     click.echo(f"{output.clean(answer['alias'])} is now {output.clean(answer['role'])}{was}")

@@ -455,6 +455,7 @@ def remember_server(url: str) -> None:
     try:
         known = _read_json(path) if path.is_file() else {}
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private_json(path, {**(known if isinstance(known, dict) else {}), url.rstrip("/"): int(time.time())})
+        write_private_json(path, {**(known if isinstance(known, dict) else {}),
+                                  url.rstrip("/"): int(time.time())})
     except (WireError, OSError):
         pass

@@ -61,8 +61,8 @@ def unlock(c: Client, paths: list[str] | None) -> Any:
 
 def escalate(c: Client, subject: str, situation: str, options: list[str] | None, severity: str) -> Any:
     """Ask a human, with this worktree's local context attached (as `wire escalate` does)."""
-    return c.escalate({"subject": subject, "situation": situation, "options": options or [], "severity": severity,
-                       "context": escalations.local_context(c.root)})
+    return c.escalate({"subject": subject, "situation": situation, "options": options or [],
+                       "severity": severity, "context": escalations.local_context(c.root)})
 
 
 def policy(c: Client, role: str | None) -> Any:

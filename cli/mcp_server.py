@@ -105,7 +105,8 @@ def for_mcp(text: str, arguments: Collection[str], tools: Mapping[str, str] | No
     return _COMMAND.sub(command, _FLAG.sub(argument, text))
 
 
-def error_for_mcp(error: dict[str, Any], arguments: Collection[str], tools: Mapping[str, str]) -> dict[str, Any]:
+def error_for_mcp(error: dict[str, Any], arguments: Collection[str],
+                  tools: Mapping[str, str]) -> dict[str, Any]:
     """The CLI's error body with its message and hint in the tool's words."""
     return {k: for_mcp(v, arguments, tools) if k in ("message", "hint") and isinstance(v, str) else v
             for k, v in error.items()}
@@ -253,7 +254,8 @@ def add_tool(server: MCPServer, tools: Tools, op: Operation, tool: Tool) -> None
 
     def call(**arguments: Any) -> Any:
         as_json = arguments.pop("json", False)
-        return tools.run(lambda client: run_tool(client, op, tool, body, printer, arguments), render, as_json, names)
+        return tools.run(lambda client: run_tool(client, op, tool, body, printer, arguments), render, as_json,
+                         names)
 
     # the SDK builds the tool's schema from this signature: the tool's arguments and `json`
     call.__name__ = tool.name
@@ -281,7 +283,8 @@ def run_tool(client: Client, op: Operation, tool: Tool, body: Callable[..., Any]
         values[arg.name if arg.param is None else arg.param] = value.strip() if arg.strip else value
     answer = client.perform(op.name, **values)
     if tool.printer_args and printer is not None:
-        return Reply(answer, functools.partial(printer, **{key: arguments[name] for key, name in tool.printer_args}))
+        return Reply(answer, functools.partial(printer, **{key: arguments[name] for key,
+                                                           name in tool.printer_args}))
     return answer
 
 

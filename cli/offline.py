@@ -373,7 +373,8 @@ def _replay_sync(client: Client, root: Path, entry: dict[str, Any]) -> None:
     what = str(entry.get("what") or "sync")
     ids = entry.get("ids")
     wanted = set(map(str, ids)) if isinstance(ids, list) else None
-    lines = [line for line in _read_lines(root / BEADS_FILE) if wanted is None or _parse(line).get("id") in wanted]
+    lines = [line for line in _read_lines(root / BEADS_FILE)
+             if wanted is None or _parse(line).get("id") in wanted]
     if not lines:
         _rejected(root, entry, f"the beads are no longer in {BEADS_FILE}")
         _say(f"not applied: {what}: {', '.join(map(str, ids or []))} no longer in {BEADS_FILE}")

@@ -46,15 +46,17 @@ def latest_handoff(client: Client) -> Any:
 @output.json_option
 @pass_client
 def prime(client: Client) -> None:
-    """What you need now: the last handoff, who you are, your playbook, claims to resume, ready work, mail, team."""
+    """What you need now: the last handoff, who you are, your playbook, claims to resume, ready work, mail,
+    team."""
     output.emit(fetch_prime(client), print_prime)
 
 
 def print_prime(p: dict[str, Any]) -> None:
     for block in (_paused_block(p.get("paused")), _assigned_block(p.get("assigned") or []),
-                  _handoff_block(p.get("handoff")), _me_block(p.get("me") or {}), _playbook_block(p.get("playbook")),
-                  _claims_block(p.get("claims") or []), _ready_block(p.get("ready") or []),
-                  _mail_block(p.get("mail") or {}), _online_block(p.get("online") or [])):
+                  _handoff_block(p.get("handoff")), _me_block(p.get("me") or {}),
+                  _playbook_block(p.get("playbook")), _claims_block(p.get("claims") or []),
+                  _ready_block(p.get("ready") or []), _mail_block(p.get("mail") or {}),
+                  _online_block(p.get("online") or [])):
         for line in block:
             click.echo(line)
 
@@ -85,7 +87,8 @@ def _handoff_block(h: dict[str, Any] | None) -> list[str]:
         return ["HANDOFF: none (leave one before you stop: wire handoff TEXT)"]
     by = "you, last run" if not h.get("to") else output.clean(h.get("from"))
     body = output.clean(h.get("body"), newlines=True).strip("\n")
-    return [f"HANDOFF from {by} ({output.ago(h.get('created_at'))}):", *("  " + line for line in body.split("\n"))]
+    return [f"HANDOFF from {by} ({output.ago(h.get('created_at'))}):",
+            *("  " + line for line in body.split("\n"))]
 
 
 def _me_block(me: dict[str, Any]) -> list[str]:
@@ -140,7 +143,8 @@ def _online_block(online: list[dict[str, Any]]) -> list[str]:
 
 def _member(m: dict[str, Any]) -> str:
     holds = ", ".join(output.clean(c) for c in m.get("claims") or [])
-    notes = [output.clean(m.get("role") or "?"), output.clean(m.get("branch") or "-")] + ([holds] if holds else [])
+    notes = [output.clean(m.get("role") or "?"),
+             output.clean(m.get("branch") or "-")] + ([holds] if holds else [])
     return f"{output.clean(m.get('alias'))} ({'; '.join(notes)})"
 
 
@@ -168,7 +172,8 @@ def handoff(client: Client, text: str | None, to: str | None) -> None:
 
 
 def _print_left(h: dict[str, Any]) -> None:
-    who = f"for {output.clean(h['to'])} (they get a notice)" if h.get("to") else "for your next run (wire prime)"
+    who = f"for {output.clean(h['to'])} (they get a notice)" if h.get("to") else \
+        "for your next run (wire prime)"
     click.echo(f"handoff #{h.get('id')} left {who}")
 
 
@@ -181,13 +186,14 @@ def _print_left(h: dict[str, Any]) -> None:
               help="Where to create it (default: ../<repo>-<alias or role>).")
 @click.option("--branch", help=f"New branch (default: {BRANCH_PREFIX}<alias or role>).")
 @click.option("--base", default="HEAD", show_default=True, help="Commit the new branch starts from.")
-@click.option("--human", metavar="NAME", help="The human the new agent works for (default: this workspace's).")
+@click.option("--human", metavar="NAME",
+              help="The human the new agent works for (default: this workspace's).")
 @click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
               help="Project key (env WIRE_PROJECT_KEY; default: the saved one).")
 @output.json_option
 @pass_client
-def add_worktree(client: Client, role: str, alias: str | None, path: Path | None, branch: str | None, base: str,
-                 human: str | None, key: str | None) -> None:
+def add_worktree(client: Client, role: str, alias: str | None, path: Path | None, branch: str | None,
+                 base: str, human: str | None, key: str | None) -> None:
     """Create a git worktree beside this repo on a new branch and register it as a new agent (ROLE) of
     this project; its identity is its own, its project the same."""
     ws = client.workspace

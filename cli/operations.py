@@ -17,7 +17,8 @@ from cli import ops_coord, ops_project, ops_work
 from cli.opspec import Command, Operation, Param, Tool
 
 #: Every operation by name (the name of the `Client` method that wraps it, when there is one).
-OPERATIONS: dict[str, Operation] = {op.name: op for op in (*ops_work.ROWS, *ops_coord.ROWS, *ops_project.ROWS)}
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (*ops_work.ROWS, *ops_coord.ROWS,
+                                                           *ops_project.ROWS)}
 
 
 def operation(name: str) -> Operation:
@@ -52,7 +53,8 @@ def body_of(op: Operation, values: dict[str, Any], body: dict[str, Any] | None) 
     A GET has none; a DELETE with nothing to say has none either."""
     if op.method == "GET":
         return None
-    sent = {**(body or {}), **{p.api or p.name: values[p.name] for p in params_of(op, "body") if p.name in values}}
+    given = {p.api or p.name: values[p.name] for p in params_of(op, "body") if p.name in values}
+    sent = {**(body or {}), **given}
     if not op.raw_body:
         sent = {k: v for k, v in sent.items() if v is not None and v != []}
     return None if op.method == "DELETE" and not sent else sent

@@ -34,8 +34,8 @@ def set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 
 
 #: A command's own `--json` flag (`json_option`, `json_param`).
-JSON_FLAG: dict[str, Any] = {"is_flag": True, "envvar": "WIRE_JSON", "expose_value": False, "callback": set_json,
-                             "help": "Print JSON instead of text."}
+JSON_FLAG: dict[str, Any] = {"is_flag": True, "envvar": "WIRE_JSON", "expose_value": False,
+                             "callback": set_json, "help": "Print JSON instead of text."}
 
 
 def json_option(f: F) -> F:

@@ -31,7 +31,8 @@ class BeadRequests(Requests):
 
         body = {**(bead or {}), **fields}
         answer = self.call("create_bead", payload=body,
-                           offline=lambda key, exc: offline.create_locally(self, body, exc))  # type: ignore[arg-type]
+                           # type: ignore[arg-type]
+                           offline=lambda key, exc: offline.create_locally(self, body, exc))
         return self.through(answer, answer.get("id") if isinstance(answer, dict) else None)
 
     def update_bead(self, ref: str, changes: dict[str, Any] | None = None, **fields: Any) -> Any:
@@ -41,7 +42,8 @@ class BeadRequests(Requests):
 
         body = {k: v for k, v in {**(changes or {}), **fields}.items() if v is not None and v != []}
         answer = self.call("update_bead", ref=ref, payload=body,
-                           offline=lambda key, exc: offline.update_locally(self, ref, body, key, exc))  # type: ignore[arg-type]
+                           # type: ignore[arg-type]
+                           offline=lambda key, exc: offline.update_locally(self, ref, body, key, exc))
         if body.get("status") in ("in_progress", "closed", "open"):
             answer = self.held(ref, answer, body["status"] == "in_progress")
         return self.through(answer, ref)
@@ -108,8 +110,8 @@ class BeadRequests(Requests):
         Raises:
             Conflict: the sync would delete too much without `allow_delete` (code `sync_deletes`).
         """
-        return self.call("sync", jsonl=jsonl, base=base, mode=mode, dry_run=dry_run, allow_delete=allow_delete,
-                         pull=pull, timeout=SYNC_TIMEOUT)
+        return self.call("sync", jsonl=jsonl, base=base, mode=mode, dry_run=dry_run,
+                         allow_delete=allow_delete, pull=pull, timeout=SYNC_TIMEOUT)
 
     def file_records(self, refs: list[str]) -> Any:
         """`GET /v1/sync/records`: the beads-file records of beads of this repo (write-through)."""

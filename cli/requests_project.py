@@ -46,7 +46,8 @@ class ProjectRequests(Requests):
         return self.call("project_settings", token=key)
 
     def set_project_settings(self, changes: dict[str, Any], key: str | None = None) -> Any:
-        """`PATCH /v1/project/settings` (a coordinator, or the project key): every setting after the change."""
+        """`PATCH /v1/project/settings` (a coordinator, or the project key): every setting after the
+        change."""
         return self.call("set_project_settings", payload=changes, token=key)
 
     # -- steering and the audit log (a coordinator's token, or the project key) --

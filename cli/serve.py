@@ -71,7 +71,8 @@ class _Child:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where Redis, SQLite and serve.pid live.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="gunicorn workers.")
 @click.option("--connections", default=DEFAULT_CONNECTIONS, show_default=True, type=click.IntRange(min=1),
-              help="Connections each worker serves at once, waiting ones (`watch`, chat, websockets) included.")
+              help="Connections each worker serves at once, waiting ones (`watch`, chat, websockets) "
+                   "included.")
 def serve_command(host: str, port: int, data_dir: str | None, workers: int, connections: int) -> None:
     """Run web, worker, clock (and a bundled Redis) on this machine until Ctrl-C."""
     from store.config import ConfigError, Settings, default_data_dir

@@ -62,7 +62,8 @@ def wait_for(client: Client, wait: int, ready: bool = False, cursor: str | None 
         if ready and state["cursor"]:
             _save_cursor(client, state["cursor"])
     if answer is None:
-        raise WaitTimedOut(f"nothing arrived within {wait} s", details={"wait": wait, "cursor": state["cursor"]})
+        raise WaitTimedOut(f"nothing arrived within {wait} s",
+                           details={"wait": wait, "cursor": state["cursor"]})
     return answer
 
 
@@ -166,7 +167,8 @@ def _print_watch(answer: dict[str, Any]) -> None:
         click.echo(f"-> {hint}")
 
 
-def _hints(waits: list[dict[str, Any]], items: list[dict[str, Any]], ready: list[dict[str, Any]]) -> list[str]:
+def _hints(waits: list[dict[str, Any]], items: list[dict[str, Any]],
+           ready: list[dict[str, Any]]) -> list[str]:
     """The commands that answer or read what arrived."""
     hints = [f"answer: wire chat reply {output.clean(w.get('alias'))} MESSAGE" for w in waits]
     if any(i.get("kind") == "chat" for i in items):
