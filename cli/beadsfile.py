@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli import offline, output
+from cli import local, offline, output
 from cli.client import WireError
 
 if TYPE_CHECKING:
@@ -105,8 +105,6 @@ def _blob(text: str) -> str:
 
 
 def _git(root: Path, *args: str) -> str | None:
-    from cli import local
-
     try:
         return local.git(*args, cwd=root)
     except WireError:

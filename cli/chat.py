@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from cli import generated, output
+from cli.banner import waiting_line
 from cli.client import Client, WaitTimedOut, WireError, pass_client
 from cli.polling import long_poll
 
@@ -169,8 +170,6 @@ def chat_text(m: dict[str, Any], ages: bool = False) -> str:
 
 
 def _print_pending(answer: dict[str, Any]) -> None:
-    from cli.banner import waiting_line
-
     waits = [w for w in answer.get("waiting_on_you") or [] if isinstance(w, dict)]
     conversations = [c for c in answer.get("conversations") or [] if isinstance(c, dict)]
     if not waits and not conversations:

@@ -9,13 +9,16 @@ rest (claims, reservations, recent mail and chat). Agent-written text is printed
 from __future__ import annotations
 
 import re
+import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli import output
+from cli import local, output
 from cli.client import Client, WireError, pass_client
+from cli.local import NOT_WORK
 
 SEVERITIES = ("low", "normal", "high", "critical")
 STATUSES = ("pending", "answered", "expired")
@@ -97,8 +100,6 @@ def escalate(client: Client, subject: str, situation: str, options: tuple[str, .
 
 def local_context(root: Path) -> dict[str, Any]:
     """What only this machine knows: the branch and `git status --porcelain` (capped)."""
-    from cli import local
-
     lines = git_status(root)
     return {"branch": local.read_branch(root) or "", "git_status": lines[:MAX_GIT_LINES],
             "git_status_more": max(len(lines) - MAX_GIT_LINES, 0)}
@@ -107,10 +108,6 @@ def local_context(root: Path) -> dict[str, Any]:
 def git_status(root: Path) -> list[str]:
     """`git status --porcelain` lines (leading spaces kept: they are part of the code); [] on failure.
     The beads file is left out: `wire` writes it after every bead change, it is nobody's work."""
-    import subprocess
-
-    from cli.local import NOT_WORK
-
     try:
         done = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True,
                               timeout=GIT_TIMEOUT, check=False)
@@ -235,8 +232,6 @@ def _state(e: dict[str, Any]) -> str:
 
 def _when(timestamp: str | None) -> str:
     """`in 3h 59m` for a future ISO timestamp."""
-    from datetime import UTC, datetime
-
     try:
         left = (datetime.fromisoformat(timestamp or "") - datetime.now(UTC)).total_seconds()
     except ValueError:

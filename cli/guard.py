@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import click
 
 from cli import local, output
 from cli.client import Client, WireError, pass_client
+from cli.locks import conflict_text
 
 HOOK = "pre-commit"
 #: Where an existing hook is moved to; ours runs it first and stops the commit if it fails.
@@ -137,8 +139,6 @@ def check(client: Client, strict: bool) -> None:
         return
     if not others:
         return
-    from cli.locks import conflict_text
-
     click.echo("beadwire guard: staged files are reserved by other workspaces:", err=True)
     for holder in others:
         click.echo(f"  {conflict_text(holder)}", err=True)
@@ -175,8 +175,6 @@ def merge_driver(base: Path, ours: Path, theirs: Path, name: str | None) -> None
 
 def _text_merge(base: Path, ours: Path, theirs: Path) -> int:
     """git's own line merge, conflict markers and all (for a file we cannot read as beads)."""
-    import subprocess
-
     done = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs", str(ours),
                            str(base), str(theirs)], check=False)
     return 1 if done.returncode else 0

@@ -27,10 +27,10 @@ def human() -> None:
     """Persons of the project: add, list, remove; log in as yourself for the CLI."""
 
 
-def _admin_call(client: Client, key: str | None, name: str, **values: Any) -> Any:
-    """Operation `name` with the project key, a "forbidden" answer with its hint."""
+def _admin_call(client: Client, key: str | None, operation: str, /, **values: Any) -> Any:
+    """`operation` of the table with the project key; a "forbidden" answer gets its hint."""
     try:
-        return client.call(name, token=need_key(key), **values)
+        return client.call(operation, token=need_key(key), **values)
     except WireError as exc:
         raise forbidden_hint(exc) from None
 

@@ -5,12 +5,14 @@ Routes: `POST /v1/init`, `GET /v1/whoami`, `GET /v1/status` (docs/API.md).
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import click
 
 from cli import local, output
+from cli.beads import git_text
 from cli.client import Client, WireError, pass_client
 
 #: Role of a new workspace when `--role` is not given.
@@ -93,7 +95,7 @@ def _register_as(client: Client, body: dict[str, Any], own: local.Workspace | No
         if not explicit:
             exc.hint = COORDINATOR_HINT
             raise
-    from cli.keys import set_role
+    from cli.keys import set_role  # `wire whoami` and `status` print with this module (start-up time)
 
     set_role(client, own.alias or "", body["role"], explicit)
     return _register(client, body, own.token, explicit)
@@ -110,8 +112,6 @@ def _project_slug(slug: str | None, existing: local.Workspace | None) -> str:
 def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | None, human: str | None,
                own: local.Workspace | None) -> dict[str, Any]:
     """The `/v1/init` body; a re-init sends only what the user changed, so the server keeps the rest."""
-    import socket
-
     if own is None:
         role = role or DEFAULT_ROLE
         human = human or local.git_user_name(repo.root)
@@ -208,8 +208,6 @@ def _print_status(answer: dict[str, Any]) -> None:
 
 def _work_lines(team: list[dict[str, Any]]) -> list[str]:
     """Per claim: `bd-12 bob on wire/bob, 3 ahead, not merged`; per idle holder: `bob idle with claim`."""
-    from cli.beads import git_text
-
     lines = []
     for ws in team:
         if ws.get("idle_with_claim"):

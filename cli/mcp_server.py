@@ -25,7 +25,9 @@ import io
 import json as jsonlib
 import re
 import threading
+import tomllib
 from collections.abc import Callable, Collection, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,13 +68,9 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 def version() -> str:
     """beadwire's version: the installed distribution's, else the source tree's pyproject.toml."""
-    from importlib import metadata
-
     try:
         return metadata.version("beadwire")
     except metadata.PackageNotFoundError:
-        import tomllib
-
         pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
         try:
             return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])

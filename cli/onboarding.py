@@ -16,6 +16,7 @@ import click
 
 from cli import local, output
 from cli.client import Client, NotInitialised, WireError, pass_client
+from cli.identity import JOIN_HINT, _init_body, _register, _save, join_key
 
 #: Characters of a bead title and of a mail subject on one prime line.
 TITLE = 70
@@ -228,13 +229,9 @@ def _slug(text: str) -> str:
 def _init_there(client: Client, root: Path, slug: str, alias: str | None, role: str, human: str | None,
                 key: str | None) -> dict:
     """`wire init` in the new worktree: a new workspace (new token) in the same project."""
-    from cli.identity import _init_body, _register, _save, join_key
-
     url = client.url
     key = key or join_key(url, slug, role)
     if not key:
-        from cli.identity import JOIN_HINT
-
         raise WireError(f"no project key for {slug} on {url}: a new agent joins with the key",
                         code="no_key", hint=JOIN_HINT)
     there = Client(url, timeout=client.timeout, start=root, auto_reserve=False)

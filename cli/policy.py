@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from cli import output
+from cli import local, output
 from cli.client import Client, ServerUnreachable, WireError, pass_client
 from cli.escalations import forbidden_hint, key_option, need_key
 
@@ -33,8 +33,6 @@ def policy(ctx: click.Context, role: str | None, key: str | None) -> None:
 
 def cache_path(client: Client, role: str | None) -> Path | None:
     """`.wire/policy.json` (own role) or `.wire/policy-<role>.json`; None outside a workspace."""
-    from cli import local
-
     if client.workspace is None:
         return None
     name = f"policy-{role.lower()}.json" if role else "policy.json"
@@ -72,8 +70,6 @@ def _read_cache(path: Path | None) -> dict[str, Any] | None:
 
 
 def _write_cache(path: Path, answer: dict[str, Any]) -> None:
-    from cli import local
-
     try:
         local.write_private_json(path, answer)
     except OSError as exc:

@@ -32,6 +32,8 @@ import re
 import shlex
 import shutil
 import sys
+import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,8 +194,6 @@ def _change(root: Path, path: str, merge: Any) -> Change:
 
 def apply(root: Path, changes: list[Change]) -> None:
     """Write the changed files (atomically each, keeping an existing file's mode)."""
-    import tempfile
-
     for change in changes:
         if change.action == "unchanged":
             continue
@@ -396,8 +396,6 @@ def _codex_config(old: str | None, server: dict[str, Any]) -> str:
 
 
 def _parse_toml(text: str, name: str = ".codex/config.toml") -> dict[str, Any]:
-    import tomllib
-
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from cli import beadsfile, output
+from cli import beadsfile, offline, output
 from cli.client import Client, Conflict, pass_client
 
 COUNTS = ("created", "updated", "tombstoned", "pulled", "unchanged")
@@ -55,8 +55,6 @@ def sync(client: Client, path: Path | None, incremental: bool, dry_run: bool, al
 
 
 def _undo(client: Client, run_id: int) -> dict[str, Any]:
-    from cli import offline
-
     client.catch_up()
     answer = client.undo_sync(run_id)
     if answer.get("records") and client.workspace is not None:

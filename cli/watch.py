@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from cli import output
+from cli import local, output
+from cli.banner import item_line, waiting_line
 from cli.client import Client, WaitTimedOut, pass_client
 from cli.polling import long_poll
 
@@ -106,14 +107,10 @@ def wait_for_ready(client: Client, ref: str | None, wait: float | None) -> dict[
 # -- the cursor of `--ready` ------------------------------------------------------------------
 
 def _saved_cursor(client: Client) -> str | None:
-    from cli import local
-
     return local.read_ready_cursor(client.workspace.root) if client.workspace is not None else None
 
 
 def _save_cursor(client: Client, cursor: str) -> None:
-    from cli import local
-
     if client.workspace is not None:
         local.write_ready_cursor(client.workspace.root, cursor)
 
@@ -150,8 +147,6 @@ def _item_reason(item: dict[str, Any]) -> str:
 
 def _print_watch(answer: dict[str, Any]) -> None:
     """Why it woke, the banner's lines and the new work, then how to act on them."""
-    from cli.banner import item_line, waiting_line
-
     click.echo(woke_line(answer))
     waits = [w for w in answer.get("waiting") or [] if isinstance(w, dict)]
     items = [i for i in answer.get("items") or [] if isinstance(i, dict)]

@@ -55,6 +55,8 @@ def test_every_operation_is_a_command_and_a_tool_or_says_why_not(op: Operation, 
 def test_every_row_names_its_parameters_once_and_fills_its_path(op: Operation) -> None:
     names = [p.name for p in op.params]
     assert len(names) == len(set(names)), op.name
+    reserved = {n for n, p in inspect.signature(Client.call).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert not reserved & set(names), f"{op.name}: a parameter named like one of Client.call's own"
     assert op.method in ("GET", "POST", "PUT", "PATCH", "DELETE"), op.name
     assert set(re.findall(r"{(\w+)}", op.path)) == {p.name for p in op.params if p.where == "path"}, op.name
     assert {p.where for p in op.params} <= {"path", "query", "body"}, op.name
