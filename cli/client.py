@@ -23,18 +23,54 @@ from urllib.parse import quote, urlsplit
 import click
 
 from cli import operations
-from cli.errors import (ClaimRejected, Conflict, Journaled, NotBeadwire, NotFound, NotInitialised,
-                        ServerUnreachable, UsageFailure, WaitTimedOut, WireError, error_from_response)
-from cli.errors import CLAIM_HINT, HEALTH_PATH, SERVER_HEADER, WRONG_KEY_HINT
+from cli.errors import (
+    CLAIM_HINT,
+    HEALTH_PATH,
+    SERVER_HEADER,
+    WRONG_KEY_HINT,
+    ClaimRejected,
+    Conflict,
+    Journaled,
+    NotBeadwire,
+    NotFound,
+    NotInitialised,
+    ServerUnreachable,
+    UsageFailure,
+    WaitTimedOut,
+    WireError,
+    error_from_response,
+)
 from cli.opspec import Operation
 from cli.requests_beads import BeadRequests
 from cli.requests_project import ProjectRequests
 from cli.requests_team import TeamRequests
-from cli.transport import (ADMIN_TOKEN_HEADER, BANNER_HEADER, CHANGED_HEADER, CHANGED_TRUNCATED_HEADER,
-                           DEFAULT_TIMEOUT, DEFAULT_URL, IDEMPOTENCY_HEADER, RETRY_STATUSES, SEEN_HEADER,
-                           SYNC_TIMEOUT, USER_AGENT, WRITE_METHODS, Transport, changed_headers, compact,
-                           decode, header, health_shaped, http_transport, new_request_id, query_string,
-                           retry_answer)
+from cli.transport import (
+    ADMIN_TOKEN_HEADER,
+    BANNER_HEADER,
+    CHANGED_HEADER,
+    CHANGED_TRUNCATED_HEADER,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    IDEMPOTENCY_HEADER,
+    RETRY_STATUSES,
+    SEEN_HEADER,
+    SYNC_TIMEOUT,
+    USER_AGENT,
+    WRITE_METHODS,
+    Transport,
+    banner_new,
+    changed_headers,
+    compact,
+    decode,
+    entries_of,
+    entry_order,
+    header,
+    health_shaped,
+    http_transport,
+    new_request_id,
+    query_string,
+    retry_answer,
+)
 
 #: Names commands, tests and other branches import from here (they moved to cli/errors.py and
 #: cli/transport.py).
@@ -356,9 +392,9 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         items = payload.get("items") if isinstance(payload, dict) else None
         if not value and not items:
             return
-        entries = _entries(items) + (_entries(_banner_new(value)) if value else [])
-        newest = max(entries, key=_entry_order, default=None)
-        if newest is None or _entry_order(newest) <= _entry_order(self.seen):
+        entries = entries_of(items) + (entries_of(banner_new(value)) if value else [])
+        newest = max(entries, key=entry_order, default=None)
+        if newest is None or entry_order(newest) <= entry_order(self.seen):
             return
         self._seen = newest
         if self.workspace is not None:
@@ -455,28 +491,3 @@ def bead_path(ref: str, action: str = "") -> str:
 
 def _ref_path(prefix: str, ref: str) -> str:
     return f"{prefix}/{quote(ref, safe='')}"
-
-
-def _banner_new(value: str) -> Any:
-    """The `new` items of a banner header ([] when it is not the JSON object it should be)."""
-    import json  # only when an answer carries a banner (start-up time)
-
-    try:
-        banner = json.loads(value)
-    except ValueError:
-        return []
-    return banner.get("new") if isinstance(banner, dict) else []
-
-
-def _entries(items: Any) -> list[str]:
-    """The mailbox entry ids of banner items."""
-    if not isinstance(items, list):
-        return []
-    return [i["entry"] for i in items if isinstance(i, dict) and isinstance(i.get("entry"), str)]
-
-
-def _entry_order(entry: str) -> tuple[int, int]:
-    """A stream id `<ms>-<seq>` as a sortable pair ((-1, -1) for anything else)."""
-    head, _, tail = entry.partition("-")
-    return (int(head), int(tail)) if head.isdigit() and tail.isdigit() else (-1, -1)
-

@@ -177,7 +177,7 @@ def idle_seconds(root: Path, command: bool, ts: float | None = None) -> int:
     ts = time.time() if ts is None else ts
     data, dirty = read(root), False
     fp = fingerprint(root)
-    work = data.get("work") if isinstance(data.get("work"), dict) else {}
+    work: dict[str, Any] = data["work"] if isinstance(data.get("work"), dict) else {}
     if fp is not None and work.get("fp") != fp:
         # the first look is no change: the claim (a command) is what started the clock
         data["work"], dirty = {"fp": fp, "changed": ts if work else 0}, True

@@ -177,7 +177,7 @@ class Tools:
             text, failed = self.error(exc.to_dict(), arguments), True
         except click.UsageError as exc:  # includes BadParameter: the same message the CLI prints
             text, failed = self.error(UsageFailure(exc.format_message()).to_dict(), arguments), True
-        blocks = [TextContent(type="text", text=text)]
+        blocks: list[Any] = [TextContent(type="text", text=text)]
         lines = client.banner.collected
         if lines:
             blocks.append(TextContent(type="text", text="banner (needs you):\n" + "\n".join(lines)))

@@ -6,12 +6,15 @@ A bead change also keeps local state: `.wire/claims.json` (`held`) and the workt
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from cli import operations
 from cli.requests_base import Requests
 from cli.transport import SYNC_TIMEOUT
+
+if TYPE_CHECKING:
+    from cli.client import Client
 
 
 class BeadRequests(Requests):
@@ -30,9 +33,9 @@ class BeadRequests(Requests):
         from cli import offline  # imports cli.client (an import cycle at the top); only bead changes need it
 
         body = {**(bead or {}), **fields}
+        client = cast("Client", self)
         answer = self.call("create_bead", payload=body,
-                           # type: ignore[arg-type]
-                           offline=lambda key, exc: offline.create_locally(self, body, exc))
+                           offline=lambda key, exc: offline.create_locally(client, body, exc))
         return self.through(answer, answer.get("id") if isinstance(answer, dict) else None)
 
     def update_bead(self, ref: str, changes: dict[str, Any] | None = None, **fields: Any) -> Any:
@@ -41,9 +44,9 @@ class BeadRequests(Requests):
         from cli import offline  # as in create_bead
 
         body = {k: v for k, v in {**(changes or {}), **fields}.items() if v is not None and v != []}
+        client = cast("Client", self)
         answer = self.call("update_bead", ref=ref, payload=body,
-                           # type: ignore[arg-type]
-                           offline=lambda key, exc: offline.update_locally(self, ref, body, key, exc))
+                           offline=lambda key, exc: offline.update_locally(client, ref, body, key, exc))
         if body.get("status") in ("in_progress", "closed", "open"):
             answer = self.held(ref, answer, body["status"] == "in_progress")
         return self.through(answer, ref)

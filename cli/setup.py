@@ -336,9 +336,9 @@ def _enable_server(data: dict[str, Any]) -> None:
 def _merge_hooks(data: dict[str, Any], hooks: dict[str, dict[str, Any]]) -> None:
     """Our hook group for each event, replacing an earlier one of ours, keeping everyone else's
     (Claude's settings.json and Codex's hooks.json share this shape)."""
-    current = data.get("hooks") if isinstance(data.get("hooks"), dict) else {}
+    current: dict[str, Any] = data["hooks"] if isinstance(data.get("hooks"), dict) else {}
     for event, group in hooks.items():
-        groups = current.get(event) if isinstance(current.get(event), list) else []
+        groups: list[Any] = current[event] if isinstance(current.get(event), list) else []
         current[event] = [g for g in groups if not _ours(g)] + [group]
     data["hooks"] = current
 

@@ -97,7 +97,7 @@ MAX_LINE, MAX_HEADERS = 65536, 100
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def _ascii_host(host: str) -> str | bytes:
+def _ascii_host(host: str) -> Any:
     """An ASCII host as bytes: `getaddrinfo` would otherwise load the idna codec for every call."""
     return host.encode("ascii") if host.isascii() else host
 
@@ -293,3 +293,28 @@ def decode(status: int, raw: bytes) -> Any:
             return None
         raise WireError(f"the server answered HTTP {status} with something that is not JSON",
                         code="bad_answer") from None
+
+
+def banner_new(value: str) -> Any:
+    """The `new` items of a banner header ([] when it is not the JSON object it should be)."""
+    import json  # only when an answer carries a banner (start-up time)
+
+    try:
+        banner = json.loads(value)
+    except ValueError:
+        return []
+    return banner.get("new") if isinstance(banner, dict) else []
+
+
+def entries_of(items: Any) -> list[str]:
+    """The mailbox entry ids of banner items."""
+    if not isinstance(items, list):
+        return []
+    return [i["entry"] for i in items if isinstance(i, dict) and isinstance(i.get("entry"), str)]
+
+
+def entry_order(entry: str) -> tuple[int, int]:
+    """A stream id `<ms>-<seq>` as a sortable pair ((-1, -1) for anything else)."""
+    head, _, tail = entry.partition("-")
+    return (int(head), int(tail)) if head.isdigit() and tail.isdigit() else (-1, -1)
+

@@ -122,7 +122,7 @@ def woke_line(answer: dict[str, Any]) -> str:
     waits = [w for w in answer.get("waiting") or [] if isinstance(w, dict)]
     items = [i for i in answer.get("items") or [] if isinstance(i, dict)]
     ready = [b for b in answer.get("ready") or [] if isinstance(b, dict)]
-    reasons = [f"{output.clean(i.get('bead'))} is ready ({NOTICE_WHY.get(i.get('why'), 'a notice')})"
+    reasons = [f"{output.clean(i.get('bead'))} is ready ({NOTICE_WHY.get(str(i.get('why')), 'a notice')})"
                for i in items if i.get("event") == "bead.ready"]
     reasons += [f"{output.clean(b.get('id'))} is ready ({_ready_why(b)})" for b in ready]
     reasons += [f"{output.clean(w.get('alias'))} is waiting for your reply" for w in waits]
