@@ -44,7 +44,8 @@ def test_every_operation_is_a_command_and_a_tool_or_says_why_not(op: Operation, 
     tools = [t.name for t in op.tools] + list(op.mcp)
     assert commands or op.mcp_only, f"{op.name}: no `wire` command makes it, and no reason is given"
     assert tools or op.cli_only, f"{op.name}: no MCP tool makes it, and no reason is given"
-    assert not (commands and op.mcp_only) and not (op.tools and op.cli_only), f"{op.name}: a reason for nothing"
+    assert not (commands and op.mcp_only), f"{op.name}: mcp_only, but a command makes it"
+    assert not (op.tools and op.cli_only), f"{op.name}: cli_only, but it has a tool"
     for path in commands:
         assert cli_command(path) is not None, f"{op.name}: `wire {path}` does not exist"
     for name in tools:
@@ -77,7 +78,7 @@ def test_every_tool_fills_its_operation_or_its_body_takes_its_arguments(op: Oper
     else:
         params = {p.name for p in op.params}
         filled = [a.name if a.param is None else a.param for a in tool.args]
-        assert set(filled) <= params and "" not in filled, f"{tool.name} fills {filled}, {op.name} has {params}"
+        assert set(filled) <= params and "" not in filled, f"{tool.name} fills {filled}; {op.name}: {params}"
         assert_helper_takes(op, filled)
     if tool.printer:
         printer = mcp_server.resolve(tool.printer)
@@ -124,7 +125,8 @@ class Server:
 
 
 def expected_path(op: Operation) -> str:
-    return re.sub(r"{(\w+)}", lambda m: "7" if m.group(1) in ("ident", "run_id", "message_id") else "bd-1", op.path)
+    return re.sub(r"{(\w+)}", lambda m: "7" if m.group(1) in ("ident", "run_id", "message_id") else "bd-1",
+                  op.path)
 
 
 @pytest.fixture
@@ -138,7 +140,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_generated_command_sends_its_rows_request(name: str, isolated: Path) -> None:
     op, spec = operations.commands()[name]
     server = Server([] if op.method == "GET" and name not in ("whoami", "status", "deps", "show") else {})
-    client = Client("http://127.0.0.1:9", token="bw_ws_x", transport=server, start=isolated, write_through=False)
+    client = Client("http://127.0.0.1:9", token="bw_ws_x", transport=server, start=isolated,
+                    write_through=False)
     args = [("bd-1" if o.param == "ref" else "x") for o in spec.options if o.argument]
     result = CliRunner().invoke(cli, [*name.split(), *args, "--json"], obj=client)
     assert result.exit_code == 0, result.output
