@@ -8,37 +8,42 @@ through `pass_client`. A command's module is imported only when that command run
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.utils import make_default_short_help
 
 from cli import output
-from cli.client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, UsageFailure, WireError
+from cli.errors import UsageFailure, WireError
+from cli.transport import DEFAULT_TIMEOUT, DEFAULT_URL
 
-#: Command name -> "module:attribute", imported on first use, listed in this order by `--help`.
+if TYPE_CHECKING:
+    from cli.client import Client
+
+#: Command name -> "module:attribute", imported on first use, listed in this order by `--help`;
+#: `cli.generated:NAME` is built from its row of the operations table (cli/operations.py).
 COMMANDS: dict[str, str] = {
     "init": "cli.identity:init",
-    "whoami": "cli.identity:whoami",
-    "status": "cli.identity:status",
+    "whoami": "cli.generated:whoami",
+    "status": "cli.generated:status",
     "ready": "cli.beads:ready",
-    "mine": "cli.beads:mine",
-    "claim": "cli.beads:claim",
-    "release": "cli.beads:release",
+    "mine": "cli.generated:mine",
+    "claim": "cli.generated:claim",
+    "release": "cli.generated:release",
     "create": "cli.beads:create",
-    "show": "cli.beads:show",
-    "list": "cli.beads:list_beads",
-    "search": "cli.beads:search",
+    "show": "cli.generated:show",
+    "list": "cli.generated:list",
+    "search": "cli.generated:search",
     "update": "cli.beads:update",
     "comment": "cli.beads:comment",
-    "close": "cli.beads:close",
-    "reopen": "cli.beads:reopen",
+    "close": "cli.generated:close",
+    "reopen": "cli.generated:reopen",
     "link": "cli.beads:link",
-    "deps": "cli.beads:deps",
+    "deps": "cli.generated:deps",
     "assign": "cli.steer:assign",
     "unassign": "cli.steer:unassign",
-    "subscribe": "cli.beads:subscribe",
-    "unsubscribe": "cli.beads:unsubscribe",
+    "subscribe": "cli.generated:subscribe",
+    "unsubscribe": "cli.generated:unsubscribe",
     "mail": "cli.mail:mail",
     "chat": "cli.chat:chat",
     "watch": "cli.watch:watch",
@@ -230,6 +235,8 @@ def cli(ctx: click.Context, url: str | None, timeout: float, no_auto_reserve: bo
         human_token: str | None) -> None:
     """Coordinate with the other agents of your project: who is on, who holds what, what is ready."""
     if ctx.obj is None:  # tests inject their own client with `obj=`
+        from cli.client import Client  # with the operations table: not for `--help` (start-up time)
+
         ctx.obj = Client(url, timeout=timeout, auto_reserve=not no_auto_reserve)
     if as_name or human_token:
         ctx.obj.person_token = _person_token(ctx.obj, as_name, human_token)
@@ -243,7 +250,7 @@ def _person_token(client: Client, name: str | None, token: str | None) -> str:
     """
     if not name:
         return token or ""
-    from cli import local
+    from cli import local  # the workspace files, only with --as (start-up time)
 
     slug = client.workspace.project if client.workspace is not None else None
     found = local.find_human_token(client.url, name, slug)

@@ -1,5 +1,6 @@
-"""Bead commands: create, show, list, ready, mine, update, comment, link, deps, search, close,
-reopen, claim, release, subscribe, unsubscribe.
+"""Bead commands: create, ready, update, comment, link; and the printers of show, list, mine, deps,
+search, close, reopen, claim, release, subscribe, unsubscribe (commands generated from their rows in
+the operations table, cli/ops_work.py).
 
 Routes: `/v1/beads...`, `/v1/ready`, `/v1/mine`, `/v1/search` (docs/API.md). A bead ref is an id
 (`bd-a3f8`) or `<repo>:<id>`; the server resolves it.
@@ -37,7 +38,7 @@ def _text(value: str | None) -> str | None:
     return click.get_text_stream("stdin").read() if value == "-" else value
 
 
-# -- create / show / list --------------------------------------------------------------------
+# -- create ----------------------------------------------------------------------------------
 
 @click.command()
 @click.argument("title")
@@ -52,55 +53,19 @@ def _text(value: str | None) -> str | None:
 @output.json_option
 @pass_client
 def create(client: Client, title: str, issue_type: str | None, priority: str | None, description: str | None,
-           labels: tuple[str, ...], parent: str | None, blocked_by: tuple[str, ...], role: str | None) -> None:
+           labels: tuple[str, ...], parent: str | None, blocked_by: tuple[str, ...],
+           role: str | None) -> None:
     """Create a bead."""
     # the role is a label, so it works offline too (the bead then waits in the beads file)
-    tags = [x for x in labels if not (role and x.startswith(ROLE_PREFIX))] + ([ROLE_PREFIX + role] if role else [])
-    bead = client.create_bead({"title": _title(title, "TITLE"), "issue_type": issue_type, "priority": priority,
-                               "description": _text(description), "labels": tags,
+    tags = [x for x in labels if not (role and x.startswith(ROLE_PREFIX))]
+    tags += [ROLE_PREFIX + role] if role else []
+    bead = client.create_bead({"title": _title(title, "TITLE"), "issue_type": issue_type,
+                               "priority": priority, "description": _text(description), "labels": tags,
                                "parent": parent, "blocked_by": list(blocked_by)})
     output.emit(bead, _print_created)
 
 
-@click.command()
-@click.argument("ref", metavar="ID")
-@output.json_option
-@pass_client
-def show(client: Client, ref: str) -> None:
-    """Show a bead: status, claim, dependencies, description, comments."""
-    output.emit(client.bead(ref), _print_bead)
-
-
-@click.command("list")
-@click.option("--status", metavar="S", help="open, in_progress, blocked, deferred, closed, ...")
-@click.option("--type", "issue_type", metavar="T", help="Issue type.")
-@click.option("--label", metavar="L", help="Only beads with this label.")
-@click.option("--assignee", metavar="A", help="Only beads assigned to this alias.")
-@click.option("--repo", metavar="R", help="Only this repo (name or canonical origin).")
-@click.option("-p", "--priority", metavar="P", help="Only this priority (P1, 1, high) or range (0-1, P0-P2).")
-@click.option("--all", "all_", is_flag=True, help="Include closed and tombstoned beads.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N beads.")
-@output.json_option
-@pass_client
-def list_beads(client: Client, status: str | None, issue_type: str | None, label: str | None,
-               assignee: str | None, repo: str | None, priority: str | None, all_: bool, limit: int | None) -> None:
-    """List beads (closed ones only with --all)."""
-    beads = client.beads(status=status, type=issue_type, label=label, assignee=assignee, repo=repo,
-                         priority=priority, all=all_, limit=limit)
-    output.emit(beads, _print_listed)
-
-
-@click.command()
-@click.argument("text")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N beads.")
-@output.json_option
-@pass_client
-def search(client: Client, text: str, limit: int | None) -> None:
-    """Search beads by title, description and id."""
-    output.emit(client.search(text, limit), _print_found)
-
-
-# -- ready / mine ----------------------------------------------------------------------------
+# -- ready -----------------------------------------------------------------------------------
 
 @click.command()
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N beads.")
@@ -116,35 +81,7 @@ def ready(client: Client, limit: int | None, explain: str | None, role: str | No
     output.emit(client.ready(limit, role), lambda b: _print_ready(b, mine=_my_role(client), role=role))
 
 
-@click.command()
-@output.json_option
-@pass_client
-def mine(client: Client) -> None:
-    """List the beads you hold."""
-    output.emit(client.mine(), lambda b: _print_beads(b, "you hold no beads: find work with `wire ready`"))
-
-
-# -- claim / release / update ----------------------------------------------------------------
-
-@click.command()
-@click.argument("ref", metavar="ID")
-@click.option("--jump-in", "jump_in", metavar="REASON", help="Take it from its holder (they are told why).")
-@output.json_option
-@pass_client
-def claim(client: Client, ref: str, jump_in: str | None) -> None:
-    """Claim a bead so others know you work on it (exit 3 if someone else holds it)."""
-    output.emit(client.claim(ref, jump_in), _print_claim)
-
-
-@click.command()
-@click.argument("ref", metavar="ID")
-@click.option("--reason", metavar="R", help="As a person (--as NAME): why you free another's claim; "
-              "the holder is told.")
-@output.json_option
-@pass_client
-def release(client: Client, ref: str, reason: str | None) -> None:
-    """Give a bead back without closing it (a person with --as frees whoever holds it)."""
-    output.emit(client.release(ref, reason), lambda a: _print_released(a, ref))
+# -- update ----------------------------------------------------------------------------------
 
 
 @click.command()
@@ -183,25 +120,7 @@ def _print_updated(answer: dict[str, Any]) -> None:
         click.echo(f"updated {_summary(answer)}")
 
 
-# -- close / reopen / comment ----------------------------------------------------------------
-
-@click.command()
-@click.argument("ref", metavar="ID")
-@click.option("--reason", metavar="R", help="Why it is closed (done, duplicate, won't fix, ...).")
-@output.json_option
-@pass_client
-def close(client: Client, ref: str, reason: str | None) -> None:
-    """Close a bead and list the beads that became ready."""
-    output.emit(client.close(ref, reason), _print_closed)
-
-
-@click.command()
-@click.argument("ref", metavar="ID")
-@output.json_option
-@pass_client
-def reopen(client: Client, ref: str) -> None:
-    """Reopen a closed bead."""
-    output.emit(client.reopen(ref), lambda b: click.echo(f"reopened {_summary(b)}"))
+# -- comment ---------------------------------------------------------------------------------
 
 
 @click.command()
@@ -235,15 +154,6 @@ def _print_link(dep: dict[str, Any]) -> None:
     click.echo(f"{dep.get('issue_id')} is now {relation} {dep.get('depends_on_id')}")
 
 
-@click.command()
-@click.argument("ref", metavar="ID")
-@output.json_option
-@pass_client
-def deps(client: Client, ref: str) -> None:
-    """Show a bead's blockers, what it blocks, its parent and children."""
-    output.emit(client.deps(ref), _print_deps)
-
-
 def _print_deps(answer: dict[str, Any]) -> None:
     printed = False
     for key, heading in DEPS_SECTIONS:
@@ -256,26 +166,6 @@ def _print_deps(answer: dict[str, Any]) -> None:
             printed = True
     if not printed:
         click.echo("no dependencies")
-
-
-# -- subscriptions ---------------------------------------------------------------------------
-
-@click.command()
-@click.argument("ref", metavar="ID")
-@output.json_option
-@pass_client
-def subscribe(client: Client, ref: str) -> None:
-    """Get a notice (in the banner and `wire mail`) whenever this bead's status changes."""
-    output.emit(client.subscribe(ref), lambda a: click.echo(f"subscribed to {ref}"))
-
-
-@click.command()
-@click.argument("ref", metavar="ID")
-@output.json_option
-@pass_client
-def unsubscribe(client: Client, ref: str) -> None:
-    """Stop the notices about this bead."""
-    output.emit(client.unsubscribe(ref), lambda a: click.echo(f"unsubscribed from {ref}"))
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -318,6 +208,22 @@ def _bead_row(bead: dict[str, Any], qualify: bool, mine: str | None = None) -> l
 
 
 # `wire mcp` renders its answers with these same functions (cli/mcp_server.py): keep them printing only.
+
+def _print_mine(beads: list[dict[str, Any]]) -> None:
+    _print_beads(beads, "you hold no beads: find work with `wire ready`")
+
+
+def _print_reopened(bead: dict[str, Any]) -> None:
+    click.echo(f"reopened {_summary(bead)}")
+
+
+def _print_subscribed(answer: Any, ref: str) -> None:
+    click.echo(f"subscribed to {ref}")
+
+
+def _print_unsubscribed(answer: Any, ref: str) -> None:
+    click.echo(f"unsubscribed from {ref}")
+
 
 def _print_created(bead: dict[str, Any]) -> None:
     click.echo(f"created {_summary(bead)}")
@@ -405,7 +311,8 @@ def _print_commits(bead: dict[str, Any]) -> None:
     for c in recorded:
         click.echo(output.clean(f"  {c.get('sha', '?')}  {c.get('subject', '')}  ({c.get('branch') or '-'})"))
     for c in pending:
-        click.echo(output.clean(f"  {c.get('sha', '?')}  {c.get('subject', '')}  ({live.get('branch') or '-'}, open)"))
+        click.echo(output.clean(f"  {c.get('sha', '?')}  {c.get('subject', '')}  "
+                                f"({live.get('branch') or '-'}, open)"))
 
 
 def _bead_facts(bead: dict[str, Any]) -> list[str]:

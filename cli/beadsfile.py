@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli import offline, output
+from cli import local, offline, output
 from cli.client import WireError
 
 if TYPE_CHECKING:
@@ -105,8 +105,6 @@ def _blob(text: str) -> str:
 
 
 def _git(root: Path, *args: str) -> str | None:
-    from cli import local
-
     try:
         return local.git(*args, cwd=root)
     except WireError:
@@ -158,11 +156,13 @@ def load_base(root: Path) -> tuple[str | None, str]:
         return text, ""  # edited in the worktree since
     if head != meta.get("head_blob") and head is not None and written & (_history_blobs(root) | {head}):
         return text, ""  # committed, and git went on from there
-    return None, ("git changed the file since the last sync (a checkout, reset or pull), so the base no longer "
+    return None, ("git changed the file since the last sync (a checkout, reset or pull), so the base no "
+                  "longer "
                   "describes it")
 
 
-def save_base(root: Path, text: str, file_text: str, head: str | None, written: list[str] | None = None) -> None:
+def save_base(root: Path, text: str, file_text: str, head: str | None,
+              written: list[str] | None = None) -> None:
     """Record `text` as the base, with the beads file's blob in HEAD and the blobs `wire` has written
     since (`file_text` the latest)."""
     folder = root / offline.WIRE_DIR
@@ -199,7 +199,8 @@ def write_through(client: Client, refs: list[str], *, locked: bool = False) -> N
     if not refs or client.workspace is None:
         return
     try:
-        found = [r for r in client.file_records(refs).get("records") or [] if isinstance(r, dict) and r.get("id")]
+        records = client.file_records(refs).get("records") or []
+        found = [r for r in records if isinstance(r, dict) and r.get("id")]
         if not found:
             return
         if locked:
@@ -208,7 +209,8 @@ def write_through(client: Client, refs: list[str], *, locked: bool = False) -> N
             with offline.locked(client.workspace.root):
                 store_records(client.workspace.root, found)
     except (WireError, OSError) as exc:
-        output.warn(f"{BEADS_FILE} not updated ({getattr(exc, 'message', exc)}); `wire sync` will catch it up")
+        output.warn(f"{BEADS_FILE} not updated ({getattr(exc, 'message', exc)}); `wire sync` will catch it "
+                    "up")
 
 
 # -- sync ------------------------------------------------------------------------------------------

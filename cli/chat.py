@@ -13,8 +13,10 @@ from typing import Any
 
 import click
 
-from cli import output
-from cli.client import Client, WaitTimedOut, WireError, long_poll, pass_client
+from cli import generated, output
+from cli.banner import waiting_line
+from cli.client import Client, WaitTimedOut, WireError, pass_client
+from cli.polling import long_poll
 
 #: Seconds `wire chat ask` waits for a reply by default.
 DEFAULT_ASK_WAIT = 300
@@ -126,14 +128,7 @@ def _done(client: Client, alias: str) -> None:
         pass
 
 
-# -- pending / history -----------------------------------------------------------------------
-
-@chat.command()
-@output.json_option
-@pass_client
-def pending(client: Client) -> None:
-    """Who is waiting on you, and your conversations with unread messages."""
-    output.emit(client.chat_pending(), _print_pending)
+# -- history -----------------------------------------------------------------------------------
 
 
 @chat.command()
@@ -175,8 +170,6 @@ def chat_text(m: dict[str, Any], ages: bool = False) -> str:
 
 
 def _print_pending(answer: dict[str, Any]) -> None:
-    from cli.banner import waiting_line
-
     waits = [w for w in answer.get("waiting_on_you") or [] if isinstance(w, dict)]
     conversations = [c for c in answer.get("conversations") or [] if isinstance(c, dict)]
     if not waits and not conversations:
@@ -192,3 +185,8 @@ def _conversation_row(c: dict[str, Any]) -> list[str]:
     last = c.get("last") or {}
     return [output.clean(c.get("with") or "?"), f"{c.get('unread') or 0} unread",
             output.ago(last.get("created_at")), output.snippet(last.get("body"))]
+
+
+# `wire chat pending` is generated from its row (cli/ops_coord.py); added last, as its printer above must
+# exist when it is built
+chat.add_command(generated.command("chat pending"))

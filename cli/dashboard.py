@@ -9,6 +9,7 @@ minutes; docs/API.md, "Dashboard".
 
 from __future__ import annotations
 
+import webbrowser
 from typing import Any
 
 import click
@@ -28,8 +29,6 @@ def dashboard(client: Client, key: str | None, open_: bool) -> None:
     answer = client.dashboard_link(key)
     answer = {**answer, "url": client.url + answer["path"]}
     if open_:
-        import webbrowser
-
         answer["opened"] = bool(webbrowser.open(answer["url"]))
     output.emit(answer, _print_link)
 

@@ -9,13 +9,16 @@ rest (claims, reservations, recent mail and chat). Agent-written text is printed
 from __future__ import annotations
 
 import re
+import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli import output
+from cli import local, output
 from cli.client import Client, WireError, pass_client
+from cli.local import NOT_WORK
 
 SEVERITIES = ("low", "normal", "high", "critical")
 STATUSES = ("pending", "answered", "expired")
@@ -24,7 +27,8 @@ MAX_GIT_LINES = 200
 #: Seconds `git status` may take before the escalation goes without it.
 GIT_TIMEOUT = 10
 KEY_HINT = ("act as yourself with `wire --as NAME` (or WIRE_HUMAN_TOKEN), or pass the project key: --key KEY "
-            "or WIRE_PROJECT_KEY (it was printed by the first `wire init` and saved in that machine's keys.json)")
+            "or WIRE_PROJECT_KEY (it was printed by the first `wire init` and saved in that machine's "
+            "keys.json)")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -71,7 +75,8 @@ def duration(value: str) -> int:
 @click.option("--option", "options", multiple=True, metavar="TEXT",
               help="A choice the human can pick (repeatable); put your recommendation first.")
 @click.option("--severity", type=click.Choice(SEVERITIES), default="normal", show_default=True,
-              help="low: can wait a day; high: blocks you or a teammate; critical: data/security at risk now.")
+              help="low: can wait a day; high: blocks you or a teammate; critical: data/security at risk "
+                   "now.")
 @click.option("--expires-in", "expires_in", metavar="DURATION",
               help="How long to wait for an answer (e.g. 30m, 8h; default 4h, at most 72h).")
 @output.json_option
@@ -95,8 +100,6 @@ def escalate(client: Client, subject: str, situation: str, options: tuple[str, .
 
 def local_context(root: Path) -> dict[str, Any]:
     """What only this machine knows: the branch and `git status --porcelain` (capped)."""
-    from cli import local
-
     lines = git_status(root)
     return {"branch": local.read_branch(root) or "", "git_status": lines[:MAX_GIT_LINES],
             "git_status_more": max(len(lines) - MAX_GIT_LINES, 0)}
@@ -105,10 +108,6 @@ def local_context(root: Path) -> dict[str, Any]:
 def git_status(root: Path) -> list[str]:
     """`git status --porcelain` lines (leading spaces kept: they are part of the code); [] on failure.
     The beads file is left out: `wire` writes it after every bead change, it is nobody's work."""
-    import subprocess
-
-    from cli.local import NOT_WORK
-
     try:
         done = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True,
                               timeout=GIT_TIMEOUT, check=False)
@@ -134,7 +133,8 @@ def _print_raised(e: dict[str, Any]) -> None:
 @key_option
 @output.json_option
 @click.pass_context
-def escalations(ctx: click.Context, status: str | None, mine: bool, limit: int | None, key: str | None) -> None:
+def escalations(ctx: click.Context, status: str | None, mine: bool, limit: int | None,
+                key: str | None) -> None:
     """List escalations, newest first: all with the project key (or as coordinator), else your own."""
     if ctx.invoked_subcommand is not None:
         return
@@ -197,7 +197,8 @@ def _print_webhook(answer: dict[str, Any]) -> None:
 @key_option
 @output.json_option
 @pass_client
-def respond(client: Client, ident: int, response: str, note: str | None, by: str | None, key: str | None) -> None:
+def respond(client: Client, ident: int, response: str, note: str | None, by: str | None,
+            key: str | None) -> None:
     """Answer escalation ID (humans: needs the project key). RESPONSE '-' reads stdin."""
     text = click.get_text_stream("stdin").read() if response == "-" else response
     if not text.strip():
@@ -231,8 +232,6 @@ def _state(e: dict[str, Any]) -> str:
 
 def _when(timestamp: str | None) -> str:
     """`in 3h 59m` for a future ISO timestamp."""
-    from datetime import UTC, datetime
-
     try:
         left = (datetime.fromisoformat(timestamp or "") - datetime.now(UTC)).total_seconds()
     except ValueError:

@@ -13,11 +13,14 @@ either, which the server turns into "idle with claim" (a long poll such as `wire
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from cli.local import NOT_WORK, WIRE_DIR, read_branch, write_private_json
 
 #: Inside `.wire/`: {"claims": {bead: claimed at}, "command": ts, "work": {"fp": hash, "changed": ts}}.
 CLAIMS_FILE = "claims.json"
@@ -33,8 +36,6 @@ MAX_STAT = 200
 # -- .wire/claims.json ------------------------------------------------------------------------
 
 def _path(root: Path) -> Path:
-    from cli.local import WIRE_DIR
-
     return root / WIRE_DIR / CLAIMS_FILE
 
 
@@ -48,8 +49,6 @@ def read(root: Path) -> dict[str, Any]:
 
 
 def write(root: Path, data: dict[str, Any]) -> None:
-    from cli.local import write_private_json
-
     try:
         write_private_json(_path(root), data)
     except OSError:
@@ -74,7 +73,9 @@ def drop_claim(root: Path, ref: str) -> None:
 
 def claims(root: Path) -> dict[str, float]:
     raw = read(root).get("claims")
-    return {k: float(v) for k, v in raw.items() if isinstance(v, (int, float))} if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: float(v) for k, v in raw.items() if isinstance(v, (int, float))}
 
 
 # -- git --------------------------------------------------------------------------------------
@@ -89,8 +90,6 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def _no_locks() -> dict[str, str]:
-    import os
-
     return {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
 
 
@@ -142,10 +141,9 @@ def fingerprint(root: Path) -> str | None:
     out = _git(root, "status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=dirty")
     if out is None:
         return None
-    from cli.local import NOT_WORK, WIRE_DIR
-
     # what `wire` itself writes (its state, the beads file) is no one's work
-    entries = [e for e in out.split("\x00") if len(e) > 3 and not e[3:].startswith((f"{WIRE_DIR}/", *NOT_WORK))]
+    skipped = (f"{WIRE_DIR}/", *NOT_WORK)
+    entries = [e for e in out.split("\x00") if len(e) > 3 and not e[3:].startswith(skipped)]
     newest = 0.0
     for entry in entries[:MAX_STAT]:
         try:
@@ -161,8 +159,6 @@ def fingerprint(root: Path) -> str | None:
 
 def state(root: Path, held: dict[str, float]) -> dict[str, Any]:
     """Branch, head, base, ahead/behind and the commits naming the held beads."""
-    from cli.local import read_branch
-
     head = (_git(root, "rev-parse", "--verify", "-q", "HEAD") or "").strip()
     out: dict[str, Any] = {"branch": read_branch(root) or "", "head": head[:12]}
     if not head:
@@ -181,7 +177,7 @@ def idle_seconds(root: Path, command: bool, ts: float | None = None) -> int:
     ts = time.time() if ts is None else ts
     data, dirty = read(root), False
     fp = fingerprint(root)
-    work = data.get("work") if isinstance(data.get("work"), dict) else {}
+    work: dict[str, Any] = data["work"] if isinstance(data.get("work"), dict) else {}
     if fp is not None and work.get("fp") != fp:
         # the first look is no change: the claim (a command) is what started the clock
         data["work"], dirty = {"fp": fp, "changed": ts if work else 0}, True

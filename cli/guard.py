@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import click
 
 from cli import local, output
 from cli.client import Client, WireError, pass_client
+from cli.locks import conflict_text
 
 HOOK = "pre-commit"
 #: Where an existing hook is moved to; ours runs it first and stops the commit if it fails.
@@ -137,8 +139,6 @@ def check(client: Client, strict: bool) -> None:
         return
     if not others:
         return
-    from cli.locks import conflict_text
-
     click.echo("beadwire guard: staged files are reserved by other workspaces:", err=True)
     for holder in others:
         click.echo(f"  {conflict_text(holder)}", err=True)
@@ -168,16 +168,15 @@ def merge_driver(base: Path, ours: Path, theirs: Path, name: str | None) -> None
     _write_result(ours, merge.render(merged.order, merged.records, (o, o_lines), (t, t_lines)))
     for c in merged.conflicts:
         click.echo(output.clean(f"beads merge: {c.id} {c.field}: {c.reason}; kept {c.kept}'s "
-                                f"{output.snippet(c.value, 40)}, the other side had {output.snippet(c.lost, 40)}"),
+                                f"{output.snippet(c.value, 40)}, the other side had "
+                                f"{output.snippet(c.lost, 40)}"),
                    err=True)
 
 
 def _text_merge(base: Path, ours: Path, theirs: Path) -> int:
     """git's own line merge, conflict markers and all (for a file we cannot read as beads)."""
-    import subprocess
-
-    done = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs", str(ours), str(base),
-                           str(theirs)], check=False)
+    done = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs", str(ours),
+                           str(base), str(theirs)], check=False)
     return 1 if done.returncode else 0
 
 
@@ -198,8 +197,8 @@ def _install_driver(cwd: Path) -> Path:
     text = _read(attributes)
     if ATTRIBUTES_LINE not in text.splitlines():
         attributes.parent.mkdir(parents=True, exist_ok=True)
-        attributes.write_text(text + ("\n" if text and not text.endswith("\n") else "") + ATTRIBUTES_LINE + "\n",
-                              encoding="utf-8")
+        separator = "\n" if text and not text.endswith("\n") else ""
+        attributes.write_text(text + separator + ATTRIBUTES_LINE + "\n", encoding="utf-8")
     return attributes
 
 
@@ -302,4 +301,5 @@ def _print_install(result: dict[str, Any], moved: bool) -> None:
         click.echo(f"  your existing hook now lives in {result['chained']} and runs first")
     elif result["chained"]:
         click.echo(f"  it runs {result['chained']} first")
-    click.echo(f"and the beads merge driver: git merges {BEADS_PATH} bead by bead (routed in {result['attributes']})")
+    click.echo(f"and the beads merge driver: git merges {BEADS_PATH} bead by bead (routed in "
+               f"{result['attributes']})")

@@ -10,7 +10,6 @@ the dashboard). Routes: docs/API.md, "Humans".
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import click
 
@@ -28,9 +27,10 @@ def human() -> None:
     """Persons of the project: add, list, remove; log in as yourself for the CLI."""
 
 
-def _admin_call(client: Client, key: str | None, method: str, path: str, body: Any = None) -> Any:
+def _admin_call(client: Client, key: str | None, operation: str, /, **values: Any) -> Any:
+    """`operation` of the table with the project key; a "forbidden" answer gets its hint."""
     try:
-        return client.request(method, path, body=body, token=need_key(key))
+        return client.call(operation, token=need_key(key), **values)
     except WireError as exc:
         raise forbidden_hint(exc) from None
 
@@ -45,7 +45,7 @@ def _admin_call(client: Client, key: str | None, method: str, path: str, body: A
 @pass_client
 def add(client: Client, name: str, email: str, role: str, key: str | None) -> None:
     """Add a person; prints their one-time invite link (it works once, for 7 days)."""
-    answer = _admin_call(client, key, "POST", "/v1/humans", {"name": name, "email": email, "role": role})
+    answer = _admin_call(client, key, "add_human", name=name, email=email, role=role)
     output.emit({**answer, "url": client.url + answer["invite_path"]}, _print_invite)
 
 
@@ -56,7 +56,7 @@ def add(client: Client, name: str, email: str, role: str, key: str | None) -> No
 @pass_client
 def invite(client: Client, name: str, key: str | None) -> None:
     """A new invite link for a person (the previous one stops working)."""
-    answer = _admin_call(client, key, "POST", f"/v1/humans/{quote(name, safe='')}/invite", {})
+    answer = _admin_call(client, key, "invite_human", name=name)
     output.emit({**answer, "url": client.url + answer["invite_path"]}, _print_invite)
 
 
@@ -73,7 +73,7 @@ def _print_invite(answer: dict[str, Any]) -> None:
 @pass_client
 def list_humans(client: Client, key: str | None) -> None:
     """The persons of the project and their roles."""
-    output.emit(_admin_call(client, key, "GET", "/v1/humans"), _print_people)
+    output.emit(_admin_call(client, key, "humans"), _print_people)
 
 
 def _print_people(rows: list[dict[str, Any]]) -> None:
@@ -92,7 +92,7 @@ def _print_people(rows: list[dict[str, Any]]) -> None:
 @pass_client
 def remove(client: Client, name: str, key: str | None) -> None:
     """Remove a person: their token and dashboard sessions stop working at once."""
-    answer = _admin_call(client, key, "DELETE", f"/v1/humans/{quote(name, safe='')}")
+    answer = _admin_call(client, key, "remove_human", name=name)
     output.emit(answer, lambda a: click.echo(f"removed {output.clean(a['name'])}"))
 
 
@@ -105,11 +105,10 @@ def login(client: Client, link: str) -> None:
     then `wire --as NAME ...` acts as you."""
     secret = link.strip().rsplit("/", 1)[-1]
     if secret.startswith(INVITE_PREFIX):
-        answer = client.request("POST", "/v1/invites/redeem", body={"invite": secret}, auth=False,
-                                token=client.person_token or None)
+        answer = client.call("redeem_invite", invite=secret, auth=False, token=client.person_token or None)
         token = answer["token"]
     elif secret.startswith(TOKEN_PREFIX):
-        me = client.request("GET", "/v1/humans/me", token=secret)
+        me = client.call("human_me", token=secret)
         answer, token = {"name": me["name"], "role": me["role"], "project": me["project"]}, secret
     else:
         raise click.BadParameter("give the invite link (…/invite/bw_hi_…) or a personal token (bw_ht_…)")
@@ -122,7 +121,8 @@ def _print_login(answer: dict[str, Any]) -> None:
     name = output.clean(answer["name"])
     click.echo(f"logged in as {name} ({answer['role']}) of {output.clean(answer['project'])}; "
                f"token saved in {answer['key_file']}")
-    click.echo(f"act as yourself with `wire --as {name} ...`; `wire --as {name} dashboard` prints a login link")
+    click.echo(f"act as yourself with `wire --as {name} ...`; `wire --as {name} dashboard` prints a login "
+               "link")
 
 
 @human.command()
@@ -132,7 +132,7 @@ def whoami(client: Client) -> None:
     """The person `--as NAME` (or WIRE_HUMAN_TOKEN) acts as, and every project of their login."""
     if not client.person_token:
         raise click.UsageError("run it as a person: `wire --as NAME human whoami`")
-    answer = client.request("GET", "/v1/humans/me")
+    answer = client.call("human_me")
     output.emit(answer, lambda a: click.echo(
         f"{output.clean(a['name'])} ({a['role']}) of {output.clean(a['project'])}; projects: "
         + ", ".join(f"{output.clean(p['project'])} ({p['role']})" for p in a["projects"])))

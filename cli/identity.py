@@ -5,19 +5,22 @@ Routes: `POST /v1/init`, `GET /v1/whoami`, `GET /v1/status` (docs/API.md).
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import click
 
 from cli import local, output
+from cli.beads import git_text
 from cli.client import Client, WireError, pass_client
 
 #: Role of a new workspace when `--role` is not given.
 DEFAULT_ROLE = "developer"
 #: The role only a human gives (into it or out of it): the key must come from --key or WIRE_PROJECT_KEY.
 COORDINATOR = "coordinator"
-COORDINATOR_HINT = ("a human makes a workspace coordinator (or takes it back): pass the project key with --key "
+COORDINATOR_HINT = ("a human makes a workspace coordinator (or takes it back): pass the project key with "
+                    "--key "
                     "or WIRE_PROJECT_KEY (the one saved in keys.json is not used for this)")
 #: Error codes of an init whose bearer was not accepted.
 REFUSED = ("unauthorized", "forbidden")
@@ -37,7 +40,8 @@ TEAM_HEADERS = ("ALIAS", "HUMAN", "ROLE", "REPO", "BRANCH", "HOST", "STATE", "CL
               help="Project key, to join an existing project (env WIRE_PROJECT_KEY; default: the saved one, "
                    "except for the coordinator role).")
 @click.option("--join-key", "invite", envvar="WIRE_JOIN_KEY", metavar="KEY",
-              help="A single-use join key (bw_jk_...; env WIRE_JOIN_KEY) from `wire key join` or the dashboard's "
+              help="A single-use join key (bw_jk_...; env WIRE_JOIN_KEY) from `wire key join` or the "
+                   "dashboard's "
                    "Add an agent page: registers this worktree once, never as coordinator.")
 @click.option("--admin-token", envvar="WIRE_ADMIN_TOKEN", metavar="TOKEN",
               help="The server's admin token, to create a project on a server reachable beyond its own "
@@ -73,8 +77,8 @@ def join_key(url: str, slug: str, role: str | None, joining: bool = True) -> str
     saved = local.find_key(url, slug)
     if saved and role == COORDINATOR:
         if joining:
-            raise WireError("joining as coordinator needs the project key given explicitly", code="key_required",
-                            hint=COORDINATOR_HINT)
+            raise WireError("joining as coordinator needs the project key given explicitly",
+                            code="key_required", hint=COORDINATOR_HINT)
         return None
     return saved
 
@@ -91,7 +95,7 @@ def _register_as(client: Client, body: dict[str, Any], own: local.Workspace | No
         if not explicit:
             exc.hint = COORDINATOR_HINT
             raise
-    from cli.keys import set_role
+    from cli.keys import set_role  # `wire whoami` and `status` print with this module (start-up time)
 
     set_role(client, own.alias or "", body["role"], explicit)
     return _register(client, body, own.token, explicit)
@@ -108,8 +112,6 @@ def _project_slug(slug: str | None, existing: local.Workspace | None) -> str:
 def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | None, human: str | None,
                own: local.Workspace | None) -> dict[str, Any]:
     """The `/v1/init` body; a re-init sends only what the user changed, so the server keeps the rest."""
-    import socket
-
     if own is None:
         role = role or DEFAULT_ROLE
         human = human or local.git_user_name(repo.root)
@@ -178,14 +180,7 @@ def _print_key(key: str, slug: str, key_file: str | None) -> None:
     click.echo(f"  {saved}teammates join with: wire init --project {slug} --key KEY")
 
 
-# -- whoami / status -------------------------------------------------------------------------
-
-@click.command()
-@output.json_option
-@pass_client
-def whoami(client: Client) -> None:
-    """Show this workspace's identity: alias, role, project, repo, branch, claims."""
-    output.emit(client.whoami(), _print_whoami)
+# -- whoami / status (the commands are generated: cli/ops_work.py) --------------------------
 
 
 def _print_whoami(me: dict[str, Any]) -> None:
@@ -193,14 +188,6 @@ def _print_whoami(me: dict[str, Any]) -> None:
     click.echo(_where(me))
     for claim in me.get("claims") or []:
         click.echo(f"holds {_claim_text(claim)}  {claim.get('title', '')}".rstrip())
-
-
-@click.command()
-@output.json_option
-@pass_client
-def status(client: Client) -> None:
-    """Show who you are, then the team: presence, branches, claims."""
-    output.emit(client.status(), _print_status)
 
 
 def _print_status(answer: dict[str, Any]) -> None:
@@ -221,8 +208,6 @@ def _print_status(answer: dict[str, Any]) -> None:
 
 def _work_lines(team: list[dict[str, Any]]) -> list[str]:
     """Per claim: `bd-12 bob on wire/bob, 3 ahead, not merged`; per idle holder: `bob idle with claim`."""
-    from cli.beads import git_text
-
     lines = []
     for ws in team:
         if ws.get("idle_with_claim"):

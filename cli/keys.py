@@ -11,7 +11,6 @@ human's worktree could read through `wire` (it serves `wire init` joining a proj
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import click
 
@@ -49,7 +48,7 @@ def rotate(client: Client, slug: str | None, key: str | None) -> None:
     """Replace the project key: the new one is shown once and saved; the old one stops working."""
     slug = _slug(client, slug)
     try:
-        answer = client.request("POST", "/v1/project/key/rotate", body={}, token=need_key(key))
+        answer = client.call("rotate_key", token=need_key(key))
     except WireError as exc:
         raise forbidden_hint(exc) from None
     try:
@@ -62,14 +61,15 @@ def rotate(client: Client, slug: str | None, key: str | None) -> None:
 @key.command("join")
 @_project_option
 @click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
-              help="The project key (env WIRE_PROJECT_KEY); without it, this worktree's token (coordinators).")
+              help="The project key (env WIRE_PROJECT_KEY); without it, this worktree's token "
+                   "(coordinators).")
 @output.json_option
 @pass_client
 def join(client: Client, slug: str | None, key: str | None) -> None:
     """A single-use join key (24 h) that lets one agent join: `wire init --project P --join-key KEY`."""
     slug = _slug(client, slug)
     try:
-        answer = client.request("POST", "/v1/join-keys", body={}, token=key)  # None: this worktree's token
+        answer = client.call("join_key", token=key)  # None: this worktree's token
     except WireError as exc:
         if exc.code == "forbidden":
             exc.hint = "a coordinator's worktree, or a human with the project key (--key), makes join keys"
@@ -104,8 +104,7 @@ def workspace() -> None:
 def revoke(client: Client, alias: str, _slug: str | None, key: str | None) -> None:
     """Kill ALIAS's token: its calls fail from now on and its claims go stale."""
     try:
-        answer = client.request("POST", f"/v1/workspaces/{quote(alias, safe='')}/revoke", body={},
-                                token=need_key(key))
+        answer = client.call("revoke", alias=alias, token=need_key(key))
     except WireError as exc:
         raise forbidden_hint(exc) from None
     output.emit(answer, _print_revoked)
@@ -132,12 +131,12 @@ def role(client: Client, alias: str, role: str, key: str | None) -> None:
 def set_role(client: Client, alias: str, role: str, key: str) -> Any:
     """`PUT /v1/workspaces/<alias>/role` with the project key.  Raises: WireError: refused."""
     try:
-        path = f"/v1/workspaces/{quote(alias, safe='')}/role"
-        return client.request("PUT", path, body={"role": role}, token=key)
+        return client.call("set_role", alias=alias, role=role, token=key)
     except WireError as exc:
         raise forbidden_hint(exc) from None
 
 
 def _print_role(answer: dict[str, Any]) -> None:
-    was = "" if answer.get("previous") == answer.get("role") else f" (was {output.clean(answer.get('previous'))})"
+    previous = answer.get("previous")
+    was = "" if previous == answer.get("role") else f" (was {output.clean(previous)})"
     click.echo(f"{output.clean(answer['alias'])} is now {output.clean(answer['role'])}{was}")

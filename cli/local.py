@@ -7,11 +7,16 @@ is run by `wire init`, and once per command by `changed_paths` (auto-reserve).
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from cli.client import WireError
+from cli.errors import WireError
 
 #: Directory, at the worktree root, that holds this worktree's identity.
 WIRE_DIR = ".wire"
@@ -123,8 +128,6 @@ def read_workspace(root: Path) -> Workspace | None:
 
 
 def _read_json(path: Path) -> Any:
-    import json
-
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -165,8 +168,6 @@ def _git_dir(root: Path) -> Path | None:
 
 def presence_headers(root: Path | None) -> dict[str, str]:
     """The `X-Wire-Branch` / `X-Wire-Host` headers that refresh this workspace's presence."""
-    import socket
-
     headers = {"X-Wire-Host": _header_value(socket.gethostname())}
     branch = read_branch(root)
     if branch:
@@ -179,8 +180,6 @@ def _header_value(value: str) -> str:
     value = " ".join(value.split())
     if value.isascii():
         return value
-    from urllib.parse import quote
-
     return quote(value, safe=" /@:._-+")
 
 
@@ -192,8 +191,6 @@ def git(*args: str, cwd: Path) -> str:
     Raises:
         WireError: git is missing or the command failed (its message is kept).
     """
-    import subprocess
-
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     except OSError as exc:
@@ -242,8 +239,6 @@ def changed_paths(root: Path) -> list[str] | None:
     One `git status`. Optional locks are off, so it never writes the index or contends with a git
     command running at the same time (a commit running its hooks, an editor refreshing).
     """
-    import subprocess
-
     args = ["git", "status", "--porcelain", "-z", "--untracked-files=no", "--ignore-submodules=dirty"]
     try:
         done = subprocess.run(args, cwd=root, capture_output=True, check=False, timeout=30,
@@ -311,9 +306,7 @@ def write_workspace(root: Path, data: dict[str, Any]) -> Path:
 
 def write_private_json(path: Path, data: Any) -> None:
     """Write JSON readable by the owner only; readers see the old or the new file, never half."""
-    import json
-    import tempfile
-
+    import tempfile  # only when a file is written (start-up time)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -355,7 +348,7 @@ def _read_marker(root: Path, name: str) -> str | None:
 
 def _write_marker(root: Path, name: str, value: str) -> None:
     """One short line in `.wire/<name>`, replaced atomically; a failure is only a lost hint."""
-    import tempfile
+    import tempfile  # only when a file is written (start-up time)
 
     folder = root / WIRE_DIR
     try:
@@ -375,7 +368,7 @@ def config_dir() -> Path:
     override = os.environ.get("WIRE_CONFIG_DIR")
     if override:
         return Path(override)
-    from platformdirs import user_config_dir
+    from platformdirs import user_config_dir  # only for the user's config dir (start-up time)
 
     return Path(user_config_dir("beadwire", appauthor=False))
 
@@ -448,13 +441,12 @@ def known_server(url: str) -> bool:
 
 def remember_server(url: str) -> None:
     """Note that `url` answers as beadwire; a failure to write only costs another check later."""
-    import time
-
     folder = config_dir()
     path = folder / SERVERS_FILE
     try:
         known = _read_json(path) if path.is_file() else {}
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private_json(path, {**(known if isinstance(known, dict) else {}), url.rstrip("/"): int(time.time())})
+        write_private_json(path, {**(known if isinstance(known, dict) else {}),
+                                  url.rstrip("/"): int(time.time())})
     except (WireError, OSError):
         pass

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cli import output
+from cli import generated, output
 from cli.client import Client, pass_client
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -98,26 +98,15 @@ def ack(client: Client, ident: str) -> None:
     output.emit(client.ack(number), lambda a: _print_acked(a, number))
 
 
-@mail.command()
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N messages.")
-@output.json_option
-@pass_client
-def sent(client: Client, limit: int | None) -> None:
-    """List mail you sent, newest first."""
-    output.emit(client.sent_mail(limit), lambda m: _print_list(m, "no sent mail", _sent_row))
-
-
-@mail.command()
-@click.argument("text")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N messages.")
-@output.json_option
-@pass_client
-def search(client: Client, text: str, limit: int | None) -> None:
-    """Search mail you sent or received (subject and body)."""
-    output.emit(client.search_mail(text, limit), lambda m: _print_list(m, "no matches", _any_row))
-
-
 # -- rendering (also `wire mcp`'s, cli/mcp_server.py) ------------------------------------------
+
+def _print_sent_list(messages: list[dict[str, Any]]) -> None:
+    _print_list(messages, "no sent mail", _sent_row)
+
+
+def _print_found(messages: list[dict[str, Any]]) -> None:
+    _print_list(messages, "no matches", _any_row)
+
 
 def _print_received(messages: list[dict[str, Any]], unread: bool) -> None:
     _print_list(messages, "no unread mail" if unread else "no mail", _received_row)
@@ -193,3 +182,9 @@ def print_message(m: dict[str, Any]) -> None:
     body = output.clean(m.get("body"), newlines=True).rstrip()
     if body:
         click.echo(f"\n{body}")
+
+
+# `wire mail sent` and `wire mail search` are generated from their rows (cli/ops_coord.py); added last, as
+# their printers above must exist when they are built
+mail.add_command(generated.command("mail sent"))
+mail.add_command(generated.command("mail search"))

@@ -25,8 +25,10 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import click
 
@@ -62,7 +64,7 @@ def locked(root: Path, wait: bool = True) -> Iterator[bool]:
     folder = root / WIRE_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     try:
-        import fcntl
+        import fcntl  # no such module on Windows
     except ImportError:  # no flock (Windows): one agent per worktree is the norm anyway
         yield True
         return
@@ -148,8 +150,6 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _now() -> str:
-    from datetime import UTC, datetime
-
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -261,10 +261,10 @@ def _edited(record: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
 def _new_id(taken: set[str]) -> str:
     """`<prefix>-<hex>` with the prefix most of the file's ids use (`bd` when none); longer than the
     server's own ids so a local one cannot take a server-made one's place."""
-    import secrets
-
     prefixes = Counter(ref.split("-", 1)[0] for ref in taken if "-" in ref)
     prefix = prefixes.most_common(1)[0][0] if prefixes else "bd"
+    import secrets  # it loads hashlib: only when a bead is made offline (start-up time)
+
     while (ref := f"{prefix}-{secrets.token_hex(4)}") in taken:
         pass
     return ref
@@ -352,15 +352,13 @@ def _apply(client: Client, root: Path, line: str) -> None:
     _say(f"replayed: {what} ok")
     ref = _bead_of(str(entry["path"]))
     if ref and client.write_through:
-        from cli import beadsfile
+        from cli import beadsfile  # it imports this module (a cycle at the top)
 
         beadsfile.write_through(client, [ref], locked=True)  # the replay holds the worktree lock
 
 
 def _bead_of(path: str) -> str | None:
     """The bead a journaled call changed (`/v1/beads/<ref>[/action]`), or None."""
-    from urllib.parse import unquote
-
     parts = path.split("?", 1)[0].split("/")
     return unquote(parts[3]) if len(parts) >= 4 and parts[1:3] == ["v1", "beads"] and parts[3] else None
 
@@ -368,12 +366,13 @@ def _bead_of(path: str) -> str | None:
 def _replay_sync(client: Client, root: Path, entry: dict[str, Any]) -> None:
     """Sync the beads edited offline, and only those (`pull` off: the rest of the file waits for the
     next `wire sync`), each with its line of the base; write back what the server answers."""
-    from cli import beadsfile
+    from cli import beadsfile  # it imports this module (a cycle at the top)
 
     what = str(entry.get("what") or "sync")
     ids = entry.get("ids")
     wanted = set(map(str, ids)) if isinstance(ids, list) else None
-    lines = [line for line in _read_lines(root / BEADS_FILE) if wanted is None or _parse(line).get("id") in wanted]
+    lines = [line for line in _read_lines(root / BEADS_FILE)
+             if wanted is None or _parse(line).get("id") in wanted]
     if not lines:
         _rejected(root, entry, f"the beads are no longer in {BEADS_FILE}")
         _say(f"not applied: {what}: {', '.join(map(str, ids or []))} no longer in {BEADS_FILE}")

@@ -16,6 +16,7 @@ import click
 
 from cli import local, output
 from cli.client import Client, NotInitialised, WireError, pass_client
+from cli.identity import JOIN_HINT, _init_body, _register, _save, join_key
 
 #: Characters of a bead title and of a mail subject on one prime line.
 TITLE = 70
@@ -27,17 +28,17 @@ BRANCH_PREFIX = "wire/"
 
 def fetch_prime(client: Client) -> Any:
     """`GET /v1/prime`: handoff, identity, playbook summary, claims, ready, unread mail, who is online."""
-    return client.get("/v1/prime")
+    return client.call("prime")
 
 
 def leave_handoff(client: Client, text: str, to: str | None = None) -> Any:
     """`POST /v1/handoffs`: a note for our next run, or for alias `to` taking over."""
-    return client.post("/v1/handoffs", {"body": text, "to": to})
+    return client.call("handoff", text=text, to=to)
 
 
 def latest_handoff(client: Client) -> Any:
     """`GET /v1/handoffs/latest`: `{"handoff": ... | None}`."""
-    return client.get("/v1/handoffs/latest")
+    return client.call("latest_handoff")
 
 
 # -- wire prime --------------------------------------------------------------------------------
@@ -46,15 +47,17 @@ def latest_handoff(client: Client) -> Any:
 @output.json_option
 @pass_client
 def prime(client: Client) -> None:
-    """What you need now: the last handoff, who you are, your playbook, claims to resume, ready work, mail, team."""
+    """What you need now: the last handoff, who you are, your playbook, claims to resume, ready work, mail,
+    team."""
     output.emit(fetch_prime(client), print_prime)
 
 
 def print_prime(p: dict[str, Any]) -> None:
     for block in (_paused_block(p.get("paused")), _assigned_block(p.get("assigned") or []),
-                  _handoff_block(p.get("handoff")), _me_block(p.get("me") or {}), _playbook_block(p.get("playbook")),
-                  _claims_block(p.get("claims") or []), _ready_block(p.get("ready") or []),
-                  _mail_block(p.get("mail") or {}), _online_block(p.get("online") or [])):
+                  _handoff_block(p.get("handoff")), _me_block(p.get("me") or {}),
+                  _playbook_block(p.get("playbook")), _claims_block(p.get("claims") or []),
+                  _ready_block(p.get("ready") or []), _mail_block(p.get("mail") or {}),
+                  _online_block(p.get("online") or [])):
         for line in block:
             click.echo(line)
 
@@ -85,7 +88,8 @@ def _handoff_block(h: dict[str, Any] | None) -> list[str]:
         return ["HANDOFF: none (leave one before you stop: wire handoff TEXT)"]
     by = "you, last run" if not h.get("to") else output.clean(h.get("from"))
     body = output.clean(h.get("body"), newlines=True).strip("\n")
-    return [f"HANDOFF from {by} ({output.ago(h.get('created_at'))}):", *("  " + line for line in body.split("\n"))]
+    return [f"HANDOFF from {by} ({output.ago(h.get('created_at'))}):",
+            *("  " + line for line in body.split("\n"))]
 
 
 def _me_block(me: dict[str, Any]) -> list[str]:
@@ -140,7 +144,8 @@ def _online_block(online: list[dict[str, Any]]) -> list[str]:
 
 def _member(m: dict[str, Any]) -> str:
     holds = ", ".join(output.clean(c) for c in m.get("claims") or [])
-    notes = [output.clean(m.get("role") or "?"), output.clean(m.get("branch") or "-")] + ([holds] if holds else [])
+    notes = [output.clean(m.get("role") or "?"),
+             output.clean(m.get("branch") or "-")] + ([holds] if holds else [])
     return f"{output.clean(m.get('alias'))} ({'; '.join(notes)})"
 
 
@@ -168,7 +173,8 @@ def handoff(client: Client, text: str | None, to: str | None) -> None:
 
 
 def _print_left(h: dict[str, Any]) -> None:
-    who = f"for {output.clean(h['to'])} (they get a notice)" if h.get("to") else "for your next run (wire prime)"
+    who = f"for {output.clean(h['to'])} (they get a notice)" if h.get("to") else \
+        "for your next run (wire prime)"
     click.echo(f"handoff #{h.get('id')} left {who}")
 
 
@@ -181,13 +187,14 @@ def _print_left(h: dict[str, Any]) -> None:
               help="Where to create it (default: ../<repo>-<alias or role>).")
 @click.option("--branch", help=f"New branch (default: {BRANCH_PREFIX}<alias or role>).")
 @click.option("--base", default="HEAD", show_default=True, help="Commit the new branch starts from.")
-@click.option("--human", metavar="NAME", help="The human the new agent works for (default: this workspace's).")
+@click.option("--human", metavar="NAME",
+              help="The human the new agent works for (default: this workspace's).")
 @click.option("--key", envvar="WIRE_PROJECT_KEY", metavar="KEY",
               help="Project key (env WIRE_PROJECT_KEY; default: the saved one).")
 @output.json_option
 @pass_client
-def add_worktree(client: Client, role: str, alias: str | None, path: Path | None, branch: str | None, base: str,
-                 human: str | None, key: str | None) -> None:
+def add_worktree(client: Client, role: str, alias: str | None, path: Path | None, branch: str | None,
+                 base: str, human: str | None, key: str | None) -> None:
     """Create a git worktree beside this repo on a new branch and register it as a new agent (ROLE) of
     this project; its identity is its own, its project the same."""
     ws = client.workspace
@@ -222,13 +229,9 @@ def _slug(text: str) -> str:
 def _init_there(client: Client, root: Path, slug: str, alias: str | None, role: str, human: str | None,
                 key: str | None) -> dict:
     """`wire init` in the new worktree: a new workspace (new token) in the same project."""
-    from cli.identity import _init_body, _register, _save, join_key
-
     url = client.url
     key = key or join_key(url, slug, role)
     if not key:
-        from cli.identity import JOIN_HINT
-
         raise WireError(f"no project key for {slug} on {url}: a new agent joins with the key",
                         code="no_key", hint=JOIN_HINT)
     there = Client(url, timeout=client.timeout, start=root, auto_reserve=False)

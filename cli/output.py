@@ -33,10 +33,19 @@ def set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         ctx.meta[JSON_KEY] = bool(value)
 
 
+#: A command's own `--json` flag (`json_option`, `json_param`).
+JSON_FLAG: dict[str, Any] = {"is_flag": True, "envvar": "WIRE_JSON", "expose_value": False,
+                             "callback": set_json, "help": "Print JSON instead of text."}
+
+
 def json_option(f: F) -> F:
     """Give a command its own `--json` flag, so `wire list --json` works like `wire --json list`."""
-    return click.option("--json", "json_", is_flag=True, envvar="WIRE_JSON", expose_value=False,
-                        callback=set_json, help="Print JSON instead of text.")(f)
+    return click.option("--json", "json_", **JSON_FLAG)(f)
+
+
+def json_param() -> click.Option:
+    """`json_option` for a command built without decorators (cli/generated.py)."""
+    return click.Option(["--json", "json_"], **JSON_FLAG)
 
 
 def emit(data: Any, render: Callable[[Any], None]) -> None:
@@ -49,7 +58,7 @@ def emit(data: Any, render: Callable[[Any], None]) -> None:
 
 def print_json(data: Any) -> None:
     """Print one JSON document on stdout."""
-    import json
+    import json  # only in JSON mode: `wire --help` imports this module (start-up time)
 
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -147,7 +156,10 @@ def ago(timestamp: str | None) -> str:
     """`5m ago` for an ISO-8601 timestamp (UTC when naive); `-` for none; the text if unparsable."""
     if not timestamp:
         return "-"
-    from datetime import UTC, datetime
+    from datetime import (  # only to print a time: `wire --help` imports this module (start-up time)
+        UTC,
+        datetime,
+    )
 
     try:
         then = datetime.fromisoformat(timestamp)

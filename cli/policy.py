@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from cli import output
+from cli import local, output
 from cli.client import Client, ServerUnreachable, WireError, pass_client
 from cli.escalations import forbidden_hint, key_option, need_key
 
@@ -33,8 +33,6 @@ def policy(ctx: click.Context, role: str | None, key: str | None) -> None:
 
 def cache_path(client: Client, role: str | None) -> Path | None:
     """`.wire/policy.json` (own role) or `.wire/policy-<role>.json`; None outside a workspace."""
-    from cli import local
-
     if client.workspace is None:
         return None
     name = f"policy-{role.lower()}.json" if role else "policy.json"
@@ -72,8 +70,6 @@ def _read_cache(path: Path | None) -> dict[str, Any] | None:
 
 
 def _write_cache(path: Path, answer: dict[str, Any]) -> None:
-    from cli import local
-
     try:
         local.write_private_json(path, answer)
     except OSError as exc:
@@ -90,7 +86,8 @@ def history(client: Client, key: str | None) -> None:
 
 
 @policy.command()
-@click.option("--version", "version", type=click.IntRange(min=1), metavar="N", help="Default: the active one.")
+@click.option("--version", "version", type=click.IntRange(min=1), metavar="N",
+              help="Default: the active one.")
 @key_option
 @output.json_option
 @pass_client
@@ -163,13 +160,15 @@ def reset(client: Client, key: str | None) -> None:
 
 def _print_policy(p: dict[str, Any]) -> None:
     role = p.get("role")
-    click.echo(f"policy v{p.get('version')} ({p.get('source')})" + (f" · role {output.clean(role)}" if role else ""))
+    for_role = f" · role {output.clean(role)}" if role else ""
+    click.echo(f"policy v{p.get('version')} ({p.get('source')})" + for_role)
     shown = p.get("playbook_role")
     if role and shown and shown != role:
         click.echo(f"(no playbook for role {output.clean(role)}: showing {output.clean(shown)}'s)")
     click.echo(f"\n# Invariants\n\n{output.clean(p.get('invariants'), newlines=True).rstrip()}")
     if shown:
-        click.echo(f"\n# Playbook: {output.clean(shown)}\n\n{output.clean(p.get('playbook'), newlines=True).rstrip()}")
+        click.echo("\n# Playbook: "
+                   f"{output.clean(shown)}\n\n{output.clean(p.get('playbook'), newlines=True).rstrip()}")
     elif not role:
         roles = ", ".join(output.clean(r) for r in p.get("roles") or [])
         click.echo(f"\nplaybooks: {roles} (show one with --role ROLE)")

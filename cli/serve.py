@@ -4,27 +4,30 @@ Starts a bundled redis-server (unless `REDIS_URL` is set) and uses a SQLite file
 set) in the data directory, runs the release step, then supervises web, worker and clock like the Procfile.
 The data directory is private to its user (0700, files 0600, also for what the children create), and the
 bundled Redis wants a password kept there, with CONFIG disabled: another local user can neither read
-the database nor write a session into Redis. Heavy imports stay inside functions because `wire`
-start-up time matters. POSIX only.
+the database nor write a session into Redis. Only `wire serve` imports this module; the server's own
+packages are imported when it serves. POSIX only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import importlib.util
+import ipaddress
 import os
 import re
+import resource
 import secrets
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from importlib.metadata import PackageNotFoundError, version
 
 import click
-
-if TYPE_CHECKING:
-    import subprocess
 
 #: Seconds children get to exit after SIGTERM before their whole process group is killed.
 DEFAULT_STOP_TIMEOUT = 8.0
@@ -71,10 +74,11 @@ class _Child:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where Redis, SQLite and serve.pid live.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="gunicorn workers.")
 @click.option("--connections", default=DEFAULT_CONNECTIONS, show_default=True, type=click.IntRange(min=1),
-              help="Connections each worker serves at once, waiting ones (`watch`, chat, websockets) included.")
+              help="Connections each worker serves at once, waiting ones (`watch`, chat, websockets) "
+                   "included.")
 def serve_command(host: str, port: int, data_dir: str | None, workers: int, connections: int) -> None:
     """Run web, worker, clock (and a bundled Redis) on this machine until Ctrl-C."""
-    from store.config import ConfigError, Settings, default_data_dir
+    from store.config import ConfigError, Settings, default_data_dir  # the server's package: not for `--help`
 
     os.umask(0o077)  # everything we and the children create is ours alone: database, WAL, AOF, logs
     data_dir = os.path.abspath(data_dir or default_data_dir())
@@ -131,8 +135,6 @@ def _run(
     children: list[_Child],
 ) -> _Child:
     """Start everything in order, appending to `children` as it goes; return the child that died first."""
-    import subprocess
-
     if not env.get("REDIS_URL"):
         redis, redis_port, password = _start_redis(data_dir)
         children.append(redis)
@@ -169,8 +171,6 @@ def _run(
 
 
 def _is_loopback(host: str) -> bool:
-    import ipaddress
-
     try:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -209,8 +209,6 @@ def _secret_file(path: str, prefix: str = "") -> str:
 def _raise_file_limit(wanted: int) -> None:
     """Raise the soft limit of open files towards `wanted` (every connection is a descriptor);
     children inherit it. Never above the hard limit, which only root may raise."""
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted + 1024 if hard == resource.RLIM_INFINITY else min(hard, wanted + 1024)
     if soft != resource.RLIM_INFINITY and soft < target:
@@ -223,8 +221,6 @@ def _gunicorn_extra_args() -> list[str]:
     Each worker also touches a file on every turn of its loop (the master's liveness check): in
     memory (/dev/shm) that costs nothing, on a disk-backed /tmp it is a metadata write per request.
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     shm = ["--worker-tmp-dir", "/dev/shm"] if os.path.isdir("/dev/shm") else []
     try:
         major, minor = (int(part) for part in version("gunicorn").split(".")[:2])
@@ -276,8 +272,6 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> _Child:
 
     That lets `wire serve` stop children in order (Redis last) and kill each whole group at the end.
     """
-    import subprocess
-
     # preexec_fn is unsafe only with threads running, and `wire serve` runs none.
     hook = _parent_death_hook()
     popen = subprocess.Popen(
@@ -294,8 +288,6 @@ def _parent_death_hook() -> Callable[[], None] | None:
     """A preexec hook asking Linux to SIGTERM the child if `wire serve` dies, even by SIGKILL."""
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
-
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the hook only calls it
     parent = os.getpid()
 
@@ -346,8 +338,6 @@ def _stop_all(children: list[_Child], timeout: float = DEFAULT_STOP_TIMEOUT) -> 
 
 def _lock_pid_file(path: str) -> int:
     """Write our pid to `path` under a lock held for our lifetime; refuse if another serve holds it."""
-    import fcntl
-
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -364,8 +354,6 @@ def _lock_pid_file(path: str) -> int:
 
 def _port_in_use(host: str, port: int) -> bool:
     """True if binding `host:port` fails the way gunicorn's bind would (SO_REUSEADDR, like gunicorn)."""
-    import socket
-
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -377,8 +365,6 @@ def _port_in_use(host: str, port: int) -> bool:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -390,8 +376,6 @@ def _connect_host(host: str) -> str:
 
 
 def _accepts(host: str, port: int) -> bool:
-    import socket
-
     try:
         socket.create_connection((host, port), timeout=1).close()
     except OSError:
@@ -401,8 +385,6 @@ def _accepts(host: str, port: int) -> bool:
 
 def _ping(port: int, password: str) -> bool:
     """Raw-socket AUTH and PING, so that `wire serve` itself never imports redis-py."""
-    import socket
-
     auth = f"*2\r\n$4\r\nAUTH\r\n${len(password)}\r\n{password}\r\n".encode()
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:

@@ -19,13 +19,15 @@ MIN_IDLE, MAX_IDLE = 1, 1440
 
 @click.command()
 @click.option("--ready-scope", type=click.Choice(["all", "role"]),
-              help="What `wire ready` shows: all beads (your role's first) or only your role's and unroled ones.")
+              help="What `wire ready` shows: all beads (your role's first) or only your role's and unroled "
+                   "ones.")
 @click.option("--idle-claim-minutes", type=click.IntRange(MIN_IDLE, MAX_IDLE), metavar="N",
               help="Minutes without a command or file change before a claim's holder is idle with claim.")
 @key_option
 @output.json_option
 @pass_client
-def settings(client: Client, ready_scope: str | None, idle_claim_minutes: int | None, key: str | None) -> None:
+def settings(client: Client, ready_scope: str | None, idle_claim_minutes: int | None,
+             key: str | None) -> None:
     """Show the project's settings; with an option, change it (a coordinator, or --key)."""
     changes = {"ready_scope": ready_scope, "idle_claim_minutes": idle_claim_minutes}
     changes = {k: v for k, v in changes.items() if v is not None}

@@ -32,6 +32,8 @@ import re
 import shlex
 import shutil
 import sys
+import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,7 +89,8 @@ STARTS = {
     "claude": "start Claude Code there: its SessionStart hook runs `wire prime`",
     "codex": "start Codex there: its SessionStart hook (.codex/hooks.json) runs `wire prime`, and AGENTS.md "
              "asks for it too",
-    "cursor": "start Cursor there: Cursor has no start hook, so its always-applied rule asks the agent to run "
+    "cursor": "start Cursor there: Cursor has no start hook, so its always-applied rule asks the agent to "
+              "run "
               "`wire prime` first",
 }
 
@@ -108,7 +111,8 @@ class Change:
 @click.command()
 @click.argument("tool", type=click.Choice(TOOLS))
 @click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
-@click.option("--watch", is_flag=True, help="Claude Code: also a Stop hook that waits for work (unattended agents).")
+@click.option("--watch", is_flag=True,
+              help="Claude Code: also a Stop hook that waits for work (unattended agents).")
 @click.option("--trust", is_flag=True,
               help="Codex: trust this project in $CODEX_HOME/config.toml (Codex ignores .codex/ until then).")
 @output.json_option
@@ -135,7 +139,8 @@ def wire_command() -> tuple[str, list[str]]:
     found = _running_wire()
     if found:
         return found, [f"`wire` is not on PATH: the MCP server and hooks start it as {found}"]
-    return "wire", ["WARNING: `wire` is not on PATH and where it is installed is unknown: the tools will fail "
+    return "wire", ["WARNING: `wire` is not on PATH and where it is installed is unknown: the tools will "
+                    "fail "
                     "to start it (\"Failed to connect\"); put it on PATH and run `wire setup` again"]
 
 
@@ -176,7 +181,8 @@ def claude_hooks(wire: str, watch: bool) -> dict[str, dict[str, Any]]:
 
 
 def _group(template: str, wire: str, timeout: int) -> dict[str, Any]:
-    return {"hooks": [{"type": "command", "timeout": timeout, "command": template.format(w=shlex.quote(wire))}]}
+    return {"hooks": [{"type": "command", "timeout": timeout,
+                       "command": template.format(w=shlex.quote(wire))}]}
 
 
 def _change(root: Path, path: str, merge: Any) -> Change:
@@ -188,8 +194,6 @@ def _change(root: Path, path: str, merge: Any) -> Change:
 
 def apply(root: Path, changes: list[Change]) -> None:
     """Write the changed files (atomically each, keeping an existing file's mode)."""
-    import tempfile
-
     for change in changes:
         if change.action == "unchanged":
             continue
@@ -254,13 +258,16 @@ def _codex_trust(root: Path, dry_run: bool, trust: bool, result: dict[str, Any])
         _append_trust(config, text, projects, target)
         trusted = True
         result["trusted"] = True
-        return [f"trusted {target} in {config} (Codex now reads .codex/config.toml and .codex/hooks.json there)"]
+        return [f"trusted {target} in {config} (Codex now reads .codex/config.toml and .codex/hooks.json "
+                "there)"]
     result["trusted"] = trusted
     if trusted:
         return [f"Codex trusts this project ({config}): it reads .codex/config.toml and .codex/hooks.json"]
     return [f"NOT TRUSTED: Codex ignores this project's .codex/config.toml and .codex/hooks.json until the "
-            f"project is trusted (`codex mcp list` shows no wire server). Trust it: run `wire setup codex --trust` "
-            f"(adds [projects.{json.dumps(str(target))}] trust_level = \"trusted\" to {config}), or answer yes "
+            "project is trusted (`codex mcp list` shows no wire server). Trust it: run `wire setup codex "
+            "--trust` "
+            f"(adds [projects.{json.dumps(str(target))}] trust_level = \"trusted\" to {config}), or answer "
+            "yes "
             f"when Codex asks whether to trust this folder"]
 
 
@@ -281,8 +288,10 @@ def _append_trust(config: Path, text: str, projects: dict[str, Any], target: Pat
         raise WireError(f"{config} has a [projects.{json.dumps(str(target))}] table whose trust_level is not "
                         f"\"trusted\": set it by hand", code="bad_file")
     table = f"[projects.{json.dumps(str(target))}]\ntrust_level = \"{TRUSTED}\"\n"
-    merged = text + ("\n" if text and not text.endswith("\n") else "") + ("\n" if text.strip() else "") + table
-    if (_parse_toml(merged, str(config)).get("projects") or {}).get(str(target), {}).get("trust_level") != TRUSTED:
+    merged = text + ("\n" if text and not text.endswith("\n") else "") + ("\n" if text.strip() else "") \
+            + table
+    entry = (_parse_toml(merged, str(config)).get("projects") or {}).get(str(target), {})
+    if entry.get("trust_level") != TRUSTED:
         raise WireError(f"could not add the trust entry to {config}: edit it by hand", code="bad_file")
     config.parent.mkdir(parents=True, exist_ok=True)
     with config.open("a", encoding="utf-8") as fh:  # append, never rewrite the user's file
@@ -302,10 +311,12 @@ def _json_merge(old: str | None, update: Any) -> str:
         try:
             data = json.loads(old)
         except ValueError as exc:
-            raise WireError(f"cannot merge into a file that is not JSON ({exc}): fix or move it", code="bad_file") \
+            raise WireError(f"cannot merge into a file that is not JSON ({exc}): fix or move it",
+                            code="bad_file") \
                 from exc
     if not isinstance(data, dict):
-        raise WireError("cannot merge into a JSON file that is not an object: fix or move it", code="bad_file")
+        raise WireError("cannot merge into a JSON file that is not an object: fix or move it",
+                        code="bad_file")
     update(data)
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -325,9 +336,9 @@ def _enable_server(data: dict[str, Any]) -> None:
 def _merge_hooks(data: dict[str, Any], hooks: dict[str, dict[str, Any]]) -> None:
     """Our hook group for each event, replacing an earlier one of ours, keeping everyone else's
     (Claude's settings.json and Codex's hooks.json share this shape)."""
-    current = data.get("hooks") if isinstance(data.get("hooks"), dict) else {}
+    current: dict[str, Any] = data["hooks"] if isinstance(data.get("hooks"), dict) else {}
     for event, group in hooks.items():
-        groups = current.get(event) if isinstance(current.get(event), list) else []
+        groups: list[Any] = current[event] if isinstance(current.get(event), list) else []
         current[event] = [g for g in groups if not _ours(g)] + [group]
     data["hooks"] = current
 
@@ -339,7 +350,8 @@ OURS = re.compile(r"(?:^|\$\()(?:'[^']*/|[^\s'()]*/)?wire'? ")
 def _ours(group: Any) -> bool:
     """Whether a hook group runs `wire` (one `wire setup` wrote, maybe an older version of it)."""
     hooks = group.get("hooks") if isinstance(group, dict) else None
-    commands = [str(h.get("command", "")) for h in hooks if isinstance(h, dict)] if isinstance(hooks, list) else []
+    listed = hooks if isinstance(hooks, list) else []
+    commands = [str(h.get("command", "")) for h in listed if isinstance(h, dict)]
     return any(OURS.search(c) for c in commands)
 
 
@@ -370,7 +382,8 @@ def _codex_config(old: str | None, server: dict[str, Any]) -> str:
     header = f"[mcp_servers.{MCP_NAME}]"
     at = next((i for i, line in enumerate(lines) if line.strip() == header), None)
     if at is None:
-        merged = text + ("\n" if text and not text.endswith("\n") else "") + ("\n" if text.strip() else "") + table
+        merged = text + ("\n" if text and not text.endswith("\n") else "") + ("\n" if text.strip() else "") \
+            + table
     else:
         stop = next((j for j in range(at + 1, len(lines)) if lines[j].lstrip().startswith("[")), len(lines))
         rest = "".join(lines[stop:])
@@ -383,8 +396,6 @@ def _codex_config(old: str | None, server: dict[str, Any]) -> str:
 
 
 def _parse_toml(text: str, name: str = ".codex/config.toml") -> dict[str, Any]:
-    import tomllib
-
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

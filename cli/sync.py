@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from cli import beadsfile, output
+from cli import beadsfile, offline, output
 from cli.client import Client, Conflict, pass_client
 
 COUNTS = ("created", "updated", "tombstoned", "pulled", "unchanged")
@@ -23,9 +23,11 @@ DEFAULT_SHOWN = 10
 
 @click.command()
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
-              help=f"Beads file to sync (default: <worktree>/{beadsfile.BEADS_FILE}; another file has no base, "
+              help=f"Beads file to sync (default: <worktree>/{beadsfile.BEADS_FILE}; another file has no "
+                   "base, "
                    "so nothing is deleted).")
-@click.option("--incremental", is_flag=True, help="Never delete: beads missing from the file come back into it.")
+@click.option("--incremental", is_flag=True,
+              help="Never delete: beads missing from the file come back into it.")
 @click.option("--dry-run", is_flag=True, help="Print what would change, both ways, and change nothing.")
 @click.option("--allow-delete", is_flag=True,
               help="Let the sync tombstone more than 20 beads or 10% of the live ones, or claimed beads.")
@@ -34,8 +36,8 @@ DEFAULT_SHOWN = 10
               help="Put back every bead that sync changed, as a new change.")
 @output.json_option
 @pass_client
-def sync(client: Client, path: Path | None, incremental: bool, dry_run: bool, allow_delete: bool, history: bool,
-         undo: int | None) -> None:
+def sync(client: Client, path: Path | None, incremental: bool, dry_run: bool, allow_delete: bool,
+         history: bool, undo: int | None) -> None:
     """Sync the repo's beads (.beads/issues.jsonl) with the server, both ways (exit 3: refused deletions)."""
     if history:
         output.emit(client.sync_history(), _print_history)
@@ -53,8 +55,6 @@ def sync(client: Client, path: Path | None, incremental: bool, dry_run: bool, al
 
 
 def _undo(client: Client, run_id: int) -> dict[str, Any]:
-    from cli import offline
-
     client.catch_up()
     answer = client.undo_sync(run_id)
     if answer.get("records") and client.workspace is not None:
@@ -91,19 +91,22 @@ def _print_result(a: dict[str, Any]) -> None:
         click.echo(f"dry run, nothing changed: {a.get('file')} would sync as {counts} "
                    f"({a.get('total', 0)} in the file)")
     else:
-        click.echo(f"synced {a.get('file')} (sync #{a.get('sync')}): {counts} ({a.get('total', 0)} in the file)")
+        click.echo(f"synced {a.get('file')} (sync #{a.get('sync')}): {counts} ({a.get('total', 0)} in the "
+                   "file)")
     if a.get("base_note"):
         click.echo(f"note: {a['base_note']}: nothing was deleted")
     changes = a.get("changes") or {}
     if a.get("dry_run"):
         for key, heading in (("created", "to create on the server"), ("updated", "to update on the server"),
-                             ("tombstoned", "to tombstone on the server"), ("pulled", "to write into the file")):
+                             ("tombstoned", "to tombstone on the server"),
+                             ("pulled", "to write into the file")):
             _listed(heading, changes.get(key) or [], str)
     else:
         _listed("tombstoned", changes.get("tombstoned") or [], str)
     _listed("conflicts", a.get("conflicts") or [], _conflict_line)
     if a.get("needs_allow_delete"):
-        click.echo("a real sync would change nothing without --allow-delete (too many deletions, or claimed beads)")
+        click.echo("a real sync would change nothing without --allow-delete (too many deletions, or claimed "
+                   "beads)")
     if a.get("mass") and not a.get("dry_run"):
         click.echo(f"note: a mass change; `wire sync --undo {a.get('sync')}` puts it back")
 
@@ -123,5 +126,6 @@ def _print_history(runs: list[dict[str, Any]]) -> None:
 
 
 def _print_undo(a: dict[str, Any]) -> None:
-    click.echo(f"undid sync #{a.get('undo_of')} as sync #{a.get('sync')}: {a.get('restored', 0)} beads put back")
+    click.echo(f"undid sync #{a.get('undo_of')} as sync #{a.get('sync')}: {a.get('restored', 0)} beads put "
+               "back")
     _listed("left as they are", a.get("conflicts") or [], _conflict_line)

@@ -12,8 +12,10 @@ from typing import Any
 
 import click
 
-from cli import output
-from cli.client import Client, WaitTimedOut, long_poll, pass_client
+from cli import local, output
+from cli.banner import item_line, waiting_line
+from cli.client import Client, WaitTimedOut, pass_client
+from cli.polling import long_poll
 
 #: Seconds `wire watch` and `wire wait-ready` wait by default (0 waits forever).
 DEFAULT_WATCH = 600
@@ -61,7 +63,8 @@ def wait_for(client: Client, wait: int, ready: bool = False, cursor: str | None 
         if ready and state["cursor"]:
             _save_cursor(client, state["cursor"])
     if answer is None:
-        raise WaitTimedOut(f"nothing arrived within {wait} s", details={"wait": wait, "cursor": state["cursor"]})
+        raise WaitTimedOut(f"nothing arrived within {wait} s",
+                           details={"wait": wait, "cursor": state["cursor"]})
     return answer
 
 
@@ -104,14 +107,10 @@ def wait_for_ready(client: Client, ref: str | None, wait: float | None) -> dict[
 # -- the cursor of `--ready` ------------------------------------------------------------------
 
 def _saved_cursor(client: Client) -> str | None:
-    from cli import local
-
     return local.read_ready_cursor(client.workspace.root) if client.workspace is not None else None
 
 
 def _save_cursor(client: Client, cursor: str) -> None:
-    from cli import local
-
     if client.workspace is not None:
         local.write_ready_cursor(client.workspace.root, cursor)
 
@@ -123,7 +122,7 @@ def woke_line(answer: dict[str, Any]) -> str:
     waits = [w for w in answer.get("waiting") or [] if isinstance(w, dict)]
     items = [i for i in answer.get("items") or [] if isinstance(i, dict)]
     ready = [b for b in answer.get("ready") or [] if isinstance(b, dict)]
-    reasons = [f"{output.clean(i.get('bead'))} is ready ({NOTICE_WHY.get(i.get('why'), 'a notice')})"
+    reasons = [f"{output.clean(i.get('bead'))} is ready ({NOTICE_WHY.get(str(i.get('why')), 'a notice')})"
                for i in items if i.get("event") == "bead.ready"]
     reasons += [f"{output.clean(b.get('id'))} is ready ({_ready_why(b)})" for b in ready]
     reasons += [f"{output.clean(w.get('alias'))} is waiting for your reply" for w in waits]
@@ -148,8 +147,6 @@ def _item_reason(item: dict[str, Any]) -> str:
 
 def _print_watch(answer: dict[str, Any]) -> None:
     """Why it woke, the banner's lines and the new work, then how to act on them."""
-    from cli.banner import item_line, waiting_line
-
     click.echo(woke_line(answer))
     waits = [w for w in answer.get("waiting") or [] if isinstance(w, dict)]
     items = [i for i in answer.get("items") or [] if isinstance(i, dict)]
@@ -165,7 +162,8 @@ def _print_watch(answer: dict[str, Any]) -> None:
         click.echo(f"-> {hint}")
 
 
-def _hints(waits: list[dict[str, Any]], items: list[dict[str, Any]], ready: list[dict[str, Any]]) -> list[str]:
+def _hints(waits: list[dict[str, Any]], items: list[dict[str, Any]],
+           ready: list[dict[str, Any]]) -> list[str]:
     """The commands that answer or read what arrived."""
     hints = [f"answer: wire chat reply {output.clean(w.get('alias'))} MESSAGE" for w in waits]
     if any(i.get("kind") == "chat" for i in items):

@@ -83,7 +83,7 @@ def test_help_imports_no_command_module(tmp_path: Path) -> None:
     (tmp_path / "cwd").mkdir()
     modules, done = probe(["--help"], tmp_path / "cwd", cli_env(tmp_path))
     assert "claim " in done.stdout and "mail " in done.stdout and "human " in done.stdout
-    assert {m for m in modules if m.split(".")[0] == "cli"} == {"cli", "cli.client", "cli.output"}
+    assert {m for m in modules if m.split(".")[0] == "cli"} == {"cli", "cli.errors", "cli.transport", "cli.output"}
     assert top(modules) & (SERVER_SIDE | HTTP_CLIENT | {"hashlib", "subprocess"}) == set()
 
 
