@@ -7,10 +7,10 @@ SQLite's writer lock and group commit live in store/sqlite_writer.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Protocol
 
 import peewee
 from playhouse.db_url import parse
@@ -164,70 +164,3 @@ def ping() -> str:
         return "ok"
     except peewee.PeeweeException as exc:
         return f"error: {exc}"
-
-
-# -- hand-written statements for the hot paths -------------------------------------------------
-#
-# Peewee spends ~0.2 ms building the SQL of one query, more than SQLite takes to run it, and a
-# claim ran a dozen. The few statements every claim, mail and chat runs are written out once in
-# the subset of SQL both databases accept, with `?` placeholders put in the driver's style here.
-
-_styled: dict[tuple[str, str], str] = {}
-#: per model: field names, column names and the positions of boolean fields (SQLite gives 0/1)
-_shapes: dict[type, tuple[list[str], list[str], list[int]]] = {}
-
-
-def _style(statement: str) -> str:
-    param = database.param
-    styled = _styled.get((statement, param))
-    if styled is None:
-        styled = statement if param == "?" else statement.replace("?", param)
-        if len(_styled) < 2000:  # statements with IN (?, ?, ...) vary in length: keep the cache bounded
-            _styled[statement, param] = styled
-    return styled
-
-
-def execute(statement: str, params: Sequence[Any] = ()) -> Any:
-    """Run one hand-written statement (placeholders written `?`, no literal `?` or `%`); the cursor."""
-    return database.execute_sql(_style(statement), params)
-
-
-def fetchone(statement: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-    return execute(statement, params).fetchone()
-
-
-def fetchall(statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    return execute(statement, params).fetchall()
-
-
-def insert(statement: str, params: Sequence[Any] = ()) -> int:
-    """Run an INSERT and return the new row's id (as peewee does: lastrowid, or RETURNING)."""
-    if is_sqlite():
-        return execute(statement, params).lastrowid
-    return execute(statement + ' RETURNING "id"', params).fetchone()[0]
-
-
-def _shape(model: type[peewee.Model]) -> tuple[list[str], list[str], list[int]]:
-    shape = _shapes.get(model)
-    if shape is None:
-        fields = model._meta.sorted_fields
-        shape = _shapes[model] = ([f.name for f in fields], [f.column_name for f in fields],
-                                  [i for i, f in enumerate(fields) if isinstance(f, peewee.BooleanField)])
-    return shape
-
-
-def columns(model: type[peewee.Model], alias: str) -> str:
-    """Every column of `model` as a select list (`"b"."id", "b"."project_id", ...`), for `build`."""
-    return ", ".join(f'"{alias}"."{column}"' for column in _shape(model)[1])
-
-
-def build(model: type[peewee.Model], row: Sequence[Any], start: int = 0) -> Any:
-    """A model instance from `row[start:]` selected with `columns(model, ...)`, as peewee would make it."""
-    names, _, bools = _shape(model)
-    values = list(row[start:start + len(names)])
-    for i in bools:
-        if values[i] is not None:
-            values[i] = bool(values[i])
-    obj = model(__no_default__=True)
-    obj.__data__ = dict(zip(names, values))
-    return obj

@@ -48,7 +48,7 @@ def _insert(x: int) -> None:
     db.connect()
     try:
         with db.transaction():
-            db.execute("INSERT INTO t (x) VALUES (?)", (x,))
+            db.database.execute_sql("INSERT INTO t (x) VALUES (?)", (x,))
     finally:
         db.close()
 
@@ -114,7 +114,7 @@ def test_nested_transactions_sync_once_at_the_outermost_commit(database, fsyncs)
     db.connect()
     with db.transaction():
         with db.transaction():
-            db.execute("INSERT INTO t (x) VALUES (1)")
+            db.database.execute_sql("INSERT INTO t (x) VALUES (1)")
         assert fsyncs == []
     assert len(fsyncs) == 1
     db.close()
