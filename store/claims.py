@@ -25,7 +25,7 @@ from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld, Workspa
 from store.gitstate import claim_git, commits_of, record_commits
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
-from store.models import Bead, Claim, Project, Repo, Workspace
+from store.models import Bead, Claim, Dependency, Project, Repo, Workspace
 from store.readiness import announce, announce_if_ready
 from store.steer import alias_key
 from store.util import iso, now, unstorable_text
@@ -114,12 +114,11 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         raise ClaimConflict(refusal, hint=NOT_CLAIMABLE_HINT)
     try:
         with db.transaction():
-            bead, already, previous, fresh = _claim_in_tx(st, project, ws, bead.id, jump_in)
-        if fresh is not None and lone and not already:
-            # what `beads_json` would read back: no dependencies (lone), our claim, the bead's repo
-            return {"claimed": True, "already_held": False, "previous": previous,
-                    "bead": bead_json(bead, (), None, fresh["claim"], fresh["repo"])}
-        return {"claimed": True, "already_held": already, "previous": previous, "bead": beads_json([bead])[0]}
+            bead, already, previous, held = _claim_in_tx(st, project, ws, bead.id, jump_in)
+        # the bead as `beads_json` reads it: its dependencies (none when lone), claim and repo
+        deps = () if lone else Dependency.select().where(Dependency.bead == bead.id).order_by(Dependency.id)
+        return {"claimed": True, "already_held": already, "previous": previous,
+                "bead": bead_json(bead, deps, None, held["claim"], held["repo"])}
     except peewee.IntegrityError:
         # another transaction inserted the claim between our read and our insert (PostgreSQL)
         bead = get_bead(project.id, ws.repo_id, ref)
@@ -130,22 +129,21 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
 
 
 def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
-                 ) -> tuple[Bead, bool, dict[str, Any] | None, dict[str, Any] | None]:
-    """Returns the bead, whether `ws` held it already, the claim it replaced, and (when the claim is
-    new) the new claim's JSON and the bead's repo."""
+                 ) -> tuple[Bead, bool, dict[str, Any] | None, dict[str, Any]]:
+    """Returns the bead, whether `ws` held it already, the claim it replaced, and the bead's claim
+    (JSON) and repo as the transaction leaves them."""
     read = queries.claim_read(ws.id, pk)
     if read is None:
         raise ClaimConflict(f"bead {pk} changed hands while claiming; try again")
     bead, canonical, holder_id, subscribers = read
     if bead.status not in ("open", "in_progress"):  # closed (or parked) since the check above
         raise ClaimConflict(f"{bead.ref} is {bead.status}")
-    if holder_id == ws.id:
-        return bead, True, None, None
-    previous = None
+    repo = Repo(id=bead.repo_id, canonical=canonical)
     current = None if holder_id is None else (
         Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first())
     if current is not None and current.workspace_id == ws.id:
-        return bead, True, None, None
+        return bead, True, None, {"claim": claim_json(current, current.workspace), "repo": repo}
+    previous = None
     _check_steering(bead, ws, jump_in)
     if current is not None:
         stale = is_stale(st, project, current.workspace)
@@ -169,7 +167,7 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
     outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
     claim = {"alias": ws.alias, "human": ws.human, "since": iso(ts), "stale": False, "reason": jump_in or ""}
-    return bead, False, previous, {"claim": claim, "repo": Repo(id=bead.repo_id, canonical=canonical)}
+    return bead, False, previous, {"claim": claim, "repo": repo}
 
 
 def _bound_to_other(bead: Bead, ws: Workspace) -> bool:
