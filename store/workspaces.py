@@ -67,7 +67,8 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     canonical = normalise_origin(origin)
     project = Project.get_or_none(Project.slug == slug)
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
-        ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)
+        holder = queries.token_holder(hash_secret(bearer))  # the lookup `authenticate` makes
+        ws = holder.workspace if holder is not None else None
         if ws is not None and project is not None and ws.project_id == project.id:
             answer = _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
             answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
