@@ -142,7 +142,7 @@ IDLE_LEAVES = (
     "ThreadWorker.run",
 )
 #: Leaf frame of a request thread queued for the SQLite writer lock (thread mutex + flock).
-LOCK_WAIT = "WriterLock.hold (store/db.py)"
+LOCK_WAIT = "WriterLock.hold (store/sqlite_writer.py)"
 
 
 def summarise_profile(text: str) -> dict:

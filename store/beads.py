@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee
 
-from store import db, outbox
+from store import db, outbox, queries
 from store.errors import AmbiguousBead, BeadNotFound, Conflict, CycleError, InvalidInput
 from store.graph import PARENT_TYPE, load_graph
 from store.models import Bead, Claim, Comment, Dependency, Repo, Workspace
@@ -205,7 +205,7 @@ def get_bead(project_id: int, home_repo_id: int, ref: str, for_update: bool = Fa
         repo = repo_by_written(project_id, repo_written)
         found = Bead.get_or_none(Bead.repo == repo.id, Bead.ref == bead_ref) if repo else None
     else:
-        found = _in_repo(home_repo_id, bead_ref)
+        found = queries.bead_in_repo(home_repo_id, bead_ref)
         if found is None:
             matches = list(Bead.select().where(Bead.project == project_id, Bead.ref == bead_ref).limit(5))
             if len(matches) > 1:
@@ -215,15 +215,6 @@ def get_bead(project_id: int, home_repo_id: int, ref: str, for_update: bool = Fa
     if found is None or found.project_id != project_id:
         raise BeadNotFound(f"no bead {ref} in this project")
     return found
-
-
-#: The common lookup (a bare id in the caller's repo), on every bead route: hand-written (store/db.py).
-_BEAD_IN_REPO = f'SELECT {db.columns(Bead, "b")} FROM "bead" AS "b" WHERE "b"."repo_id" = ? AND "b"."ref" = ?'
-
-
-def _in_repo(repo_id: int, ref: str) -> Bead | None:
-    row = db.fetchone(_BEAD_IN_REPO, (repo_id, ref))
-    return db.build(Bead, row) if row else None
 
 
 # -- serialisation --------------------------------------------------------------------------

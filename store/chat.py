@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from store import Store, db, outbox
+from store import Store, db, outbox, queries
 from store.errors import InvalidInput
 from store.messages import (
     _check_body,
@@ -119,13 +119,8 @@ def _unread_from(ws: Workspace, other: Workspace, after: int) -> list[tuple[int,
     return [(d.id, message_json(d.message, other.alias, [ws.alias])) for d in rows]
 
 
-#: What `ws` has not read yet of `other`'s chat (on every chat post: hand-written, see store/db.py).
-_UNREAD_CHAT = ('SELECT "d"."id" FROM "delivery" AS "d" JOIN "message" AS "m" ON "m"."id" = "d"."message_id" '
-                'WHERE "d"."recipient_id" = ? AND "d"."acked_ts" IS NULL AND "m"."sender_id" = ? AND "m"."kind" = ?')
-
-
 def _read_from(st: Store, ws: Workspace, other: Workspace) -> None:
-    ack_deliveries(st, ws, [d for (d,) in db.fetchall(_UNREAD_CHAT, (ws.id, other.id, "chat"))])
+    ack_deliveries(st, ws, queries.unread_from(ws.id, other.id, "chat"))  # what `ws` has not read yet
 
 
 def pending(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import peewee
 
-from store import Store, db, outbox, steer
+from store import Store, db, outbox, queries, steer
 from store.beads import (
     bead_full_json,
     bead_json,
@@ -25,36 +25,13 @@ from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld, Workspa
 from store.gitstate import claim_git, commits_of, record_commits
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
 from store.messages import notify, notify_subscribers
-from store.models import Bead, Claim, Project, Repo, Workspace
+from store.models import Bead, Claim, Dependency, Project, Repo, Workspace
 from store.readiness import announce, announce_if_ready
 from store.steer import alias_key
 from store.util import iso, now, unstorable_text
 
 #: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
 _CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")
-
-# The claim's statements, hand-written (store/db.py says why).
-#: Whether a bead has dependencies of its own, and whether any bead names it as parent.
-_HAS_EDGES = ('SELECT EXISTS (SELECT 1 FROM "dependency" WHERE "bead_id" = ?), '
-              'EXISTS (SELECT 1 FROM "dependency" WHERE "project_id" = ? AND "type" = ? AND "target_ref" = ?)')
-#: Inside the transaction: the bead, its repo's origin, its holder, and whether others subscribed to it.
-_CLAIM_READ = (f'SELECT {db.columns(Bead, "b")}, "r"."canonical", "c"."workspace_id", '
-               '(SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = "b"."id" AND "s"."workspace_id" <> ?) '
-               'FROM "bead" AS "b" JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" '
-               'LEFT JOIN "claim" AS "c" ON "c"."bead_id" = "b"."id" WHERE "b"."id" = ?')
-#: On PostgreSQL the read locks the bead row: a sync changing the bead meanwhile (store/sync.py locks
-#: its repo's rows) is waited for, and its status seen, instead of being overwritten from a stale read.
-_CLAIM_READ_LOCKED = _CLAIM_READ + ' FOR UPDATE OF "b"'
-#: `_HAS_EDGES` with the bead itself, found by its id in a repo.
-_LOOKUP = (f'SELECT {db.columns(Bead, "b")}, '
-           'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."bead_id" = "b"."id"), '
-           'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."project_id" = "b"."project_id" AND "d"."type" = ? '
-           'AND "d"."target_ref" = "b"."ref") FROM "bead" AS "b" WHERE "b"."repo_id" = ? AND "b"."ref" = ?')
-_PROJECT_AT = [f.name for f in Bead._meta.sorted_fields].index("project")
-_INSERT_CLAIM = ('INSERT INTO "claim" ("project_id", "bead_id", "workspace_id", "claimed_ts", "reason", "stale") '
-                 "VALUES (?, ?, ?, ?, ?, ?)")
-_SAVE_STATUS = 'UPDATE "bead" SET "status" = ?, "updated_ts" = ?, "data" = ?, "assignee" = ? WHERE "id" = ?'
-
 
 def stale_limit(st: Store, project: Project) -> int:
     return project.stale_claim_seconds or st.settings.stale_claim_seconds
@@ -79,16 +56,16 @@ def _lookup(project: Project, ws: Workspace, ref: str) -> tuple[Bead, bool]:
     """`get_bead` and `_is_lone` at once: one statement for a bare id in the caller's repo."""
     repo, bare = split_ref(ref.strip())
     if not repo and not unstorable_text(bare):
-        row = db.fetchone(_LOOKUP, (PARENT_TYPE, ws.repo_id, bare))
-        if row is not None and row[_PROJECT_AT] == project.id:
-            return db.build(Bead, row), not row[-2] and not row[-1]
+        found = queries.bead_with_edges(ws.repo_id, bare, PARENT_TYPE)
+        if found is not None and found.bead.project_id == project.id:
+            return found.bead, not found.edges.own and not found.edges.children
     bead = get_bead(project.id, ws.repo_id, ref)
     return bead, _is_lone(bead)
 
 
 def _is_lone(bead: Bead) -> bool:
     """True when the bead has no dependencies of its own and no children: the rule needs no graph."""
-    own, children = db.fetchone(_HAS_EDGES, (bead.id, bead.project_id, PARENT_TYPE, bead.ref))
+    own, children = queries.edges(bead, PARENT_TYPE)
     return not own and not children
 
 
@@ -137,12 +114,11 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         raise ClaimConflict(refusal, hint=NOT_CLAIMABLE_HINT)
     try:
         with db.transaction():
-            bead, already, previous, fresh = _claim_in_tx(st, project, ws, bead.id, jump_in)
-        if fresh is not None and lone and not already:
-            # what `beads_json` would read back: no dependencies (lone), our claim, the bead's repo
-            return {"claimed": True, "already_held": False, "previous": previous,
-                    "bead": bead_json(bead, (), None, fresh["claim"], fresh["repo"])}
-        return {"claimed": True, "already_held": already, "previous": previous, "bead": beads_json([bead])[0]}
+            bead, already, previous, held = _claim_in_tx(st, project, ws, bead.id, jump_in)
+        # the bead as `beads_json` reads it: its dependencies (none when lone), claim and repo
+        deps = () if lone else Dependency.select().where(Dependency.bead == bead.id).order_by(Dependency.id)
+        return {"claimed": True, "already_held": already, "previous": previous,
+                "bead": bead_json(bead, deps, None, held["claim"], held["repo"])}
     except peewee.IntegrityError:
         # another transaction inserted the claim between our read and our insert (PostgreSQL)
         bead = get_bead(project.id, ws.repo_id, ref)
@@ -153,23 +129,21 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
 
 
 def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
-                 ) -> tuple[Bead, bool, dict[str, Any] | None, dict[str, Any] | None]:
-    """Returns the bead, whether `ws` held it already, the claim it replaced, and (when the claim is
-    new) the new claim's JSON and the bead's repo."""
-    row = db.fetchone(_CLAIM_READ if db.is_sqlite() else _CLAIM_READ_LOCKED, (ws.id, pk))
-    if row is None:
+                 ) -> tuple[Bead, bool, dict[str, Any] | None, dict[str, Any]]:
+    """Returns the bead, whether `ws` held it already, the claim it replaced, and the bead's claim
+    (JSON) and repo as the transaction leaves them."""
+    read = queries.claim_read(ws.id, pk)
+    if read is None:
         raise ClaimConflict(f"bead {pk} changed hands while claiming; try again")
-    bead = db.build(Bead, row)
-    canonical, holder_id, subscribers = row[-3:]
+    bead, canonical, holder_id, subscribers = read
     if bead.status not in ("open", "in_progress"):  # closed (or parked) since the check above
         raise ClaimConflict(f"{bead.ref} is {bead.status}")
-    if holder_id == ws.id:
-        return bead, True, None, None
-    previous = None
+    repo = Repo(id=bead.repo_id, canonical=canonical)
     current = None if holder_id is None else (
         Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first())
     if current is not None and current.workspace_id == ws.id:
-        return bead, True, None, None
+        return bead, True, None, {"claim": claim_json(current, current.workspace), "repo": repo}
+    previous = None
     _check_steering(bead, ws, jump_in)
     if current is not None:
         stale = is_stale(st, project, current.workspace)
@@ -186,14 +160,14 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
         notify(project.id, current.workspace_id, message,
                {"bead": bead.ref, "event": kind, "by": ws.alias, "reason": jump_in or "stale"})
     ts = now()
-    db.execute(_INSERT_CLAIM, (project.id, bead.id, ws.id, ts, jump_in or "", False))
+    queries.insert_claim(project.id, bead.id, ws.id, ts, jump_in or "")
     if _bound_to_other(bead, ws):  # a jump-in over an assignment: the claimer takes it on
         _take_assignment(project, bead, ws, jump_in or "")
     _set_status(bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
     outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
     claim = {"alias": ws.alias, "human": ws.human, "since": iso(ts), "stale": False, "reason": jump_in or ""}
-    return bead, False, previous, {"claim": claim, "repo": Repo(id=bead.repo_id, canonical=canonical)}
+    return bead, False, previous, {"claim": claim, "repo": repo}
 
 
 def _bound_to_other(bead: Bead, ws: Workspace) -> bool:
@@ -221,7 +195,7 @@ def _take_assignment(project: Project, bead: Bead, ws: Workspace, reason: str) -
     """A jump-in over a binding assignment: the bead becomes the claimer's (plain assignee, so its own
     release frees it) and the previous assignee is told who took it and why."""
     previous, by = bead.assignee, bead.assigned_by
-    db.execute('UPDATE "bead" SET "assigned_by" = ?, "assign_reason" = ? WHERE "id" = ?', ("", "", bead.id))
+    queries.clear_binding(bead.id)
     bead.assigned_by, bead.assign_reason = "", ""
     outbox.record(project.id, "bead.assigned", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
                                                 "before": {"assignee": previous, "assigned_by": by},
@@ -252,8 +226,7 @@ def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None 
     bead.status, bead.updated_ts, bead.data = status, ts, json.dumps(data)
     if assignee is not None:
         bead.assignee = assignee
-    # only the columns a status change touches (a full save rewrote every column of the row)
-    db.execute(_SAVE_STATUS, (bead.status, bead.updated_ts, bead.data, bead.assignee, bead.id))
+    queries.save_status(bead)  # only the columns a status change touches
 
 
 def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: bool = True) -> dict[str, Any]:
@@ -428,9 +401,7 @@ def epics_of(project_id: int, pks: list[int]) -> dict[int, dict[str, Any]]:
 
 def _has_parents(pks: list[int]) -> bool:
     """Whether any of these beads has a parent-child dependency (else none has an epic: no graph)."""
-    marks = ", ".join("?" * len(pks))
-    return db.fetchone(f'SELECT 1 FROM "dependency" WHERE "type" = ? AND "bead_id" IN ({marks}) LIMIT 1',
-                       (PARENT_TYPE, *pks)) is not None
+    return queries.any_has_type(pks, PARENT_TYPE)
 
 
 def mine(project: Project, ws: Workspace) -> list[dict[str, Any]]:

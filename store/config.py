@@ -111,7 +111,7 @@ class Settings:
     max_line: int = DEFAULT_MAX_LINE
     max_sync_beads: int = DEFAULT_MAX_SYNC_BEADS
     #: SQLite durability: GROUP (group commit: NORMAL plus one shared fsync of the WAL before any
-    #: commit returns, store/db.py) or FULL (an fsync inside every commit) are both durable when
+    #: commit returns, store/sqlite_writer.py) or FULL (an fsync inside every commit) are both durable when
     #: acknowledged; NORMAL and OFF trade that away and exist for benchmarks.
     sqlite_synchronous: str = "GROUP"
     log_level: str = "WARNING"

@@ -15,7 +15,7 @@ from typing import Any
 
 from peewee import JOIN
 
-from store import Store, db, outbox
+from store import Store, db, outbox, queries
 from store.acting import is_human
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
 from store.models import Bead, Delivery, Message, Outbox, Project, Subscription, Workspace
@@ -28,14 +28,6 @@ MAX_BODY = 64 * 1024
 #: Characters of a message the banner shows.
 DEFAULT_PREVIEW = 120
 _BEAD_TAG = re.compile(r"^\s*\[([A-Za-z0-9_.:-]+-[A-Za-z0-9_.-]+)\]")
-
-
-# Statements of every mail and chat, hand-written (store/db.py says why).
-_BY_ALIAS = (f'SELECT {db.columns(Workspace, "w")} FROM "workspace" AS "w" '
-             'WHERE "w"."project_id" = ? AND "w"."revoked" = ? AND "w"."alias" = ?')
-_INSERT_MESSAGE = ('INSERT INTO "message" ("project_id", "kind", "sender_id", "thread", "subject", "body", '
-                   '"priority", "data", "created_ts") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-_INSERT_DELIVERY = 'INSERT INTO "delivery" ("message_id", "recipient_id", "project_id") VALUES (?, ?, ?)'
 
 
 # -- recipients -------------------------------------------------------------------------------
@@ -55,7 +47,7 @@ def resolve_recipients(project: Project, sender: Workspace | None, to: str) -> l
                                              Workspace.id != (sender.id if sender else 0))
             group = list(query if part == "@all" else query.where(Workspace.role == part[1:]))
         else:
-            group = [db.build(Workspace, row) for row in db.fetchall(_BY_ALIAS, (project.id, False, part))]
+            group = queries.live_by_alias(project.id, part)
             if not group:
                 raise _unknown(project, part)
         if not group:
@@ -87,7 +79,7 @@ def create_message(project_id: int, kind: str, sender_id: int | None, thread: st
                    body: str = "", priority: str = "normal", data: str = "{}") -> Message:
     """Insert a Message row (inside the caller's transaction); the instance, as `Message.create` gives."""
     ts = now()
-    pk = db.insert(_INSERT_MESSAGE, (project_id, kind, sender_id, thread, subject, body, priority, data, ts))
+    pk = queries.insert_message(project_id, kind, sender_id, thread, subject, body, priority, data, ts)
     return Message(id=pk, project=project_id, kind=kind, sender=sender_id, thread=thread, subject=subject, body=body,
                    priority=priority, data=data, created_ts=ts)
 
@@ -96,7 +88,7 @@ def deliver_to(project_id: int, message: Message, recipients: Iterable[Workspace
     """Delivery rows and their outbox rows; the first also goes to the project event stream."""
     recipients = list(recipients)
     for i, ws in enumerate(recipients):
-        delivery_id = db.insert(_INSERT_DELIVERY, (message.id, ws.id, project_id))
+        delivery_id = queries.insert_delivery(message.id, ws.id, project_id)
         # the copy that also goes to the event stream names every recipient (dashboards show and scope by it)
         to = [w.alias for w in recipients] if i == 0 else [ws.alias]
         payload = {"delivery": delivery_id, **message_json(message, sender_alias, to)}
@@ -258,10 +250,8 @@ def ack_deliveries(st: Store, ws: Workspace, delivery_ids: list[int]) -> None:
     """Record reads in SQL first (the truth), then drop the entries from the mailbox."""
     if not delivery_ids:
         return
-    marks = ", ".join("?" * len(delivery_ids))
     with db.transaction():
-        db.execute(f'UPDATE "delivery" SET "acked_ts" = ? WHERE "acked_ts" IS NULL AND "id" IN ({marks})',
-                   (now(), *delivery_ids))
+        queries.ack(delivery_ids, now())
     st.redis.ack(ws.project_id, ws.id, delivery_ids)
 
 

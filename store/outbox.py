@@ -14,7 +14,7 @@ import json
 import threading
 from typing import Any
 
-from store import Store, db
+from store import Store, db, queries
 from store import audit as audit_log
 from store.errors import Unavailable
 from store.models import Outbox
@@ -27,11 +27,6 @@ DEFAULT_MAX_ATTEMPTS = 20
 
 
 _local = threading.local()
-#: Every claim, mail and chat writes these: hand-written (store/db.py says why).
-_INSERT_EVENT = ('INSERT INTO "event" ("project_id", "kind", "workspace_id", "bead_ref", "data", "created_ts") '
-                 "VALUES (?, ?, ?, ?, ?, ?)")
-_INSERT_OUTBOX = ('INSERT INTO "outbox" ("project_id", "kind", "recipient_id", "delivery_id", "to_events", '
-                  '"payload", "created_ts", "attempts") VALUES (?, ?, ?, ?, ?, ?, ?, 0)')
 
 
 def take_rows() -> list[dict[str, Any]]:
@@ -60,9 +55,9 @@ def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: in
     ts = now()
     body = json.dumps({**payload, "ts": ts})
     if audit:
-        db.execute(_INSERT_EVENT, (project_id, kind, workspace_id, bead_ref, body, ts))
+        queries.insert_event(project_id, kind, workspace_id, bead_ref, body, ts)
         audit_log.record(project_id, kind, bead_ref, payload)
-    outbox_id = db.insert(_INSERT_OUTBOX, (project_id, kind, recipient_id, delivery_id, to_events, body, ts))
+    outbox_id = queries.insert_outbox(project_id, kind, recipient_id, delivery_id, to_events, body, ts)
     row = {"id": outbox_id, "project": project_id, "kind": kind, "payload": body, "recipient": recipient_id,
            "delivery": delivery_id, "to_events": to_events}
     _local.rows = [*getattr(_local, "rows", []), row]

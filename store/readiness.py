@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from store import Store, db, outbox
+from store import Store, db, outbox, queries
 from store.graph import load_around
 from store.messages import notify
 from store.models import Bead, Project, Repo, Subscription, Workspace
@@ -130,9 +130,8 @@ def _reason_text(reason: str) -> str:
 
 def roles_of_open(project_id: int) -> dict[int, str]:
     """pk -> role of the project's open beads that carry a role label (one query; unroled ones are left out)."""
-    rows = db.fetchall('SELECT "id", "labels" FROM "bead" WHERE "project_id" = ? AND "status" = ? AND "labels" LIKE ?',
-                       (project_id, "open", f'%"{ROLE_PREFIX}%'))
-    return {pk: role for pk, labels in rows if (role := role_of(labels)) is not None}
+    rows = queries.labelled(project_id, "open", f'%"{ROLE_PREFIX}%')
+    return {row.id: role for row in rows if (role := role_of(row.labels)) is not None}
 
 
 def route(pks: list[int], roles: dict[int, str], viewer_role: str, scope: str,

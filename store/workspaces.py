@@ -8,18 +8,18 @@ import re
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass
 from typing import Any
 
 import peewee
 
-from store import Store, db, joinkeys, outbox
+from store import Store, db, joinkeys, outbox, queries
 from store.acting import HUMAN_ROLE
 from store.beads import claim_view
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
 from store.gitstate import claim_git, idle_minutes_setting, idle_since, idle_view, presence_git
 from store.models import Claim, Project, Repo, Workspace
+from store.queries import Member
 from store.redis import NO_RATE, Beat
 from store.repos import normalise_origin, repo_name
 from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now
@@ -67,7 +67,8 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     canonical = normalise_origin(origin)
     project = Project.get_or_none(Project.slug == slug)
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
-        ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)
+        holder = queries.token_holder(hash_secret(bearer))  # the lookup `authenticate` makes
+        ws = holder.workspace if holder is not None else None
         if ws is not None and project is not None and ws.project_id == project.id:
             answer = _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
             answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
@@ -236,11 +237,6 @@ def crosses_coordinator(current: str, wanted: str | None) -> bool:
 
 # -- authentication ---------------------------------------------------------------------------
 
-#: The token lookup of every request whose token is not in the cache: hand-written (store/db.py says why).
-_BY_TOKEN = (f'SELECT {db.columns(Workspace, "w")}, {db.columns(Project, "p")} FROM "workspace" AS "w" '
-             'JOIN "project" AS "p" ON "p"."id" = "w"."project_id" WHERE "w"."token_hash" = ? AND "w"."revoked" = ?')
-
-
 def authenticate(token: str) -> tuple[Workspace, Project]:
     """The workspace and project a bearer token belongs to.
 
@@ -252,12 +248,10 @@ def authenticate(token: str) -> tuple[Workspace, Project]:
     cached = _auth_cache.get(token)
     if cached and cached[0] > time.monotonic():
         return cached[1], cached[2]
-    found = db.fetchone(_BY_TOKEN, (hash_secret(token), False))
+    found = queries.token_holder(hash_secret(token))
     if found is None:
         raise Unauthorized("unknown or revoked workspace token: run `wire init` again")
-    row, project = db.build(Workspace, found), db.build(Project, found, len(Workspace._meta.sorted_fields))
-    row.project = project  # as the join would: `ws.project` needs no query
-    row._dirty.clear()
+    row, project = found
     with _auth_lock:
         if len(_auth_cache) > 10_000:
             _auth_cache.clear()
@@ -338,22 +332,6 @@ def project_json(project: Project) -> dict[str, Any]:
             "stale_claim_seconds": project.stale_claim_seconds}
 
 
-@dataclass
-class Member:
-    """The columns of a workspace the team view needs: a light row, not a model (1,000s per call)."""
-
-    id: int
-    project_id: int
-    alias: str
-    role: str
-    human: str
-    hostname: str
-    path: str
-    last_seen_ts: float
-    revoked: bool
-    repo: str
-
-
 def workspace_json(ws: Workspace | Member, repo: str, presence: tuple[float, dict[str, Any]] | None = None,
                    claims: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     beat, fields = presence or (None, {})
@@ -363,25 +341,14 @@ def workspace_json(ws: Workspace | Member, repo: str, presence: tuple[float, dic
             "last_seen": iso(max(beat or 0.0, ws.last_seen_ts)), "claims": claims or []}
 
 
-# The team view's statements, hand-written (store/db.py says why).
-_TEAM = ('SELECT "w"."id", "w"."project_id", "w"."alias", "w"."role", "w"."human", "w"."hostname", "w"."path", '
-         '"w"."last_seen_ts", "w"."revoked", "r"."canonical" FROM "workspace" AS "w" '
-         'JOIN "repo" AS "r" ON "r"."id" = "w"."repo_id" WHERE "w"."project_id" = ? AND "w"."revoked" = ?')
-# Only what a Claim object shows: a bead's description and data can be large, and a team may hold thousands.
-_TEAM_CLAIMS = ('SELECT "c"."workspace_id", "c"."bead_id", "c"."claimed_ts", "c"."reason", "b"."ref", "r"."canonical", '
-                '"b"."title" FROM "claim" AS "c" JOIN "bead" AS "b" ON "b"."id" = "c"."bead_id" '
-                'JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" WHERE "c"."project_id" = ? ORDER BY "c"."claimed_ts"')
-
-
 def team(st: Store, project: Project) -> list[dict[str, Any]]:
     """Every workspace with presence and claims (with each claim's epic), online ones first."""
-    # raw rows: peewee's per-value conversion costs more than the query itself at 1,000 members
-    workspaces = [Member(*row) for row in db.fetchall(_TEAM, (project.id, False))]
+    workspaces = queries.team(project.id)
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl)
     beats = {ws_id: beat for ws_id, (beat, _) in online.items()}
     claims: dict[int, list[dict[str, Any]]] = {}
-    rows = db.fetchall(_TEAM_CLAIMS, (project.id,))
-    epics = epics_of(project.id, [row[1] for row in rows])
+    rows = queries.team_claims(project.id)
+    epics = epics_of(project.id, [row.bead_id for row in rows])
     by_id = {ws.id: ws for ws in workspaces}
     for ws_id, bead_id, claimed_ts, reason, ref, repo, title in rows:
         holder = by_id.get(ws_id)

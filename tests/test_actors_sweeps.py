@@ -149,8 +149,8 @@ def _after_another_write(fn, workspace_id: int):
         db.connect()
         try:
             with transaction():
-                db.execute('UPDATE "workspace" SET "last_seen_ts" = "last_seen_ts" + 1 WHERE "id" = ?',
-                           (workspace_id,))
+                bump = Workspace.update(last_seen_ts=Workspace.last_seen_ts + 1)
+                bump.where(Workspace.id == workspace_id).execute()
         finally:
             db.close()
 

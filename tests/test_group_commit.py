@@ -1,4 +1,4 @@
-"""Group commit on SQLite (store/db.py `GroupSync`): a write transaction returns only after an fsync
+"""Group commit on SQLite (store/sqlite_writer.py `GroupSync`): a write transaction returns only after an fsync
 of the WAL that started after its commit, and commits that wait together share one fsync.
 
 fsync is observed by wrapping `os.fsync`; the ordering tests hold the first fsync on an event, so
@@ -16,7 +16,7 @@ from pathlib import Path
 import peewee
 import pytest
 
-from store import db
+from store import db, sqlite_writer
 from store.config import ConfigError, Settings
 from store.errors import StorageFull, Unavailable
 
@@ -48,9 +48,15 @@ def _insert(x: int) -> None:
     db.connect()
     try:
         with db.transaction():
-            db.execute("INSERT INTO t (x) VALUES (?)", (x,))
+            db.database.execute_sql("INSERT INTO t (x) VALUES (?)", (x,))
     finally:
         db.close()
+
+
+def _group() -> sqlite_writer.GroupSync:
+    writer = sqlite_writer.current()
+    assert writer is not None and writer.group is not None
+    return writer.group
 
 
 def _rows() -> list[int]:
@@ -73,7 +79,8 @@ def test_full_mode_keeps_sqlites_own_fsync(tmp_path):
     database = db.init_db(settings)
     try:
         assert database.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
-        assert db._group_sync is None
+        writer = sqlite_writer.current()
+        assert writer is not None and writer.group is None  # the lock stays: only the fsync is SQLite's
     finally:
         database.close_all()
 
@@ -107,15 +114,14 @@ def test_nested_transactions_sync_once_at_the_outermost_commit(database, fsyncs)
     db.connect()
     with db.transaction():
         with db.transaction():
-            db.execute("INSERT INTO t (x) VALUES (1)")
+            db.database.execute_sql("INSERT INTO t (x) VALUES (1)")
         assert fsyncs == []
     assert len(fsyncs) == 1
     db.close()
 
 
 def test_commits_waiting_on_an_fsync_in_flight_share_the_next_one(database, monkeypatch):
-    syncer = db._group_sync
-    assert syncer is not None
+    syncer = _group()
     before = syncer.issued  # the fixture's CREATE TABLE was synced too
     release_first = threading.Event()
     first_started = threading.Event()
@@ -191,4 +197,5 @@ def test_a_failed_fsync_is_a_clear_error_and_the_next_write_syncs_again(database
         _insert(1)
     failing["on"] = False
     _insert(2)  # the failed leader let go: a new fsync runs
-    assert db._group_sync is not None and db._group_sync.synced == db._group_sync.issued
+    syncer = _group()
+    assert syncer.synced == syncer.issued

@@ -1,9 +1,10 @@
-"""The fast paths of issue 7 answer exactly what the general code answered.
+"""The hand-written hot paths answer what the libraries they stand in for would answer.
 
-Claims build their answer from what they wrote instead of reading it back, the team view parses
-presence in one go, answers are encoded by orjson, timestamps formatted without strftime, and a chat
-reads its cursor in the same Redis round trip that publishes it. Each test compares the fast path
-with the general one a user would otherwise get.
+A claim builds its answer from what it wrote instead of reading it back (one path, lone bead or
+not, new claim or held already), the team view parses presence in one go, answers are encoded by
+orjson, timestamps formatted without strftime, and a chat reads its cursor in the same Redis round
+trip that publishes it. Each test checks the one path against what a user reads afterwards, or
+against the library's own answer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ ORIGIN = "git@github.com:acme/shop.git"
 
 
 def listed(agent, ref: str) -> dict:
-    """A bead as `GET /v1/beads` serialises it (the general path: every part read from SQL)."""
+    """A bead as `GET /v1/beads` serialises it (every part read back from SQL)."""
     beads = agent.get("/beads?all=true&limit=1000").json
     return next(b for b in beads if b["id"] == ref)
 
@@ -49,6 +50,11 @@ def test_a_claims_answer_is_the_bead_as_it_reads_afterwards(make_pg_agent):
     assert taken.status_code == 200, taken.json
     assert taken.json["previous"]["alias"] == "ana"
     assert taken.json["bead"] == listed(ana, "bd-1")
+    for agent, ref, shown in ((bob, "shop:bd-1", "bd-1"), (ana, "bd-2", "bd-2")):  # held already: the same
+        again = agent.post(f"/beads/{ref}/claim")
+        assert again.status_code == 200, again.json
+        assert again.json["already_held"] is True and again.json["previous"] is None
+        assert again.json["bead"] == listed(ana, shown)
 
 
 @pytest.mark.parametrize("protocol", [2, 3])

@@ -1,0 +1,355 @@
+"""The hot paths' statements, named, each run through Peewee's database and answering named rows.
+
+Peewee spends ~0.2 ms building the SQL of one query object, more than SQLite takes to run it, and
+a claim ran a dozen. So the few statements every claim, mail, chat and token lookup runs are
+written out here once, in the subset of SQL both SQLite and PostgreSQL accept, with `?` placeholders
+put in the driver's style (`database.param`). This is the only path for these operations: the
+store modules call the functions below, never a statement of their own.
+
+Rows come back as model instances (as Peewee's cursor wrapper makes them: no defaults, no dirty
+fields) or as NamedTuples. `Model.raw` would build the instances too, at ~45 µs more a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+import peewee
+
+from store.db import database, is_sqlite
+from store.models import Bead, Project, Workspace
+
+M = TypeVar("M", bound=peewee.Model)
+
+
+class Statement:
+    """One hand-written statement (placeholders written `?`, no literal `?` or `%` in it)."""
+
+    __slots__ = ("styled", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.styled = {"?": text}  # per placeholder style: "?" (SQLite), "%s" (psycopg2)
+
+    def cursor(self, params: Sequence[Any] = ()) -> Any:
+        param = database.param
+        styled = self.styled.get(param)
+        if styled is None:
+            styled = self.styled[param] = self.text.replace("?", param)
+        return database.execute_sql(styled, params)
+
+    def one(self, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self.cursor(params).fetchone()
+
+    def all(self, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.cursor(params).fetchall()
+
+
+class Insert(Statement):
+    """An INSERT that answers the new row's id, as Peewee does (lastrowid, or RETURNING)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.styled["%s"] = text.replace("?", "%s") + ' RETURNING "id"'
+
+    def insert(self, params: Sequence[Any]) -> int:
+        cursor = self.cursor(params)
+        return cursor.lastrowid if is_sqlite() else cursor.fetchone()[0]
+
+
+def _run(text: str, params: Sequence[Any]) -> Any:
+    """A statement built per call (an `IN (?, ...)` list of varying length)."""
+    param = database.param
+    return database.execute_sql(text if param == "?" else text.replace("?", param), params)
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+# -- model rows ---------------------------------------------------------------------------------
+
+#: per model: field names, column names and the positions of boolean fields (SQLite gives 0/1)
+_shapes: dict[type, tuple[list[str], list[str], list[int]]] = {}
+
+
+def _shape(model: type[peewee.Model]) -> tuple[list[str], list[str], list[int]]:
+    shape = _shapes.get(model)
+    if shape is None:
+        fields = model._meta.sorted_fields
+        shape = _shapes[model] = ([f.name for f in fields], [f.column_name for f in fields],
+                                  [i for i, f in enumerate(fields) if isinstance(f, peewee.BooleanField)])
+    return shape
+
+
+def _columns(model: type[peewee.Model], alias: str) -> str:
+    """Every column of `model` as a select list (`"b"."id", "b"."project_id", ...`), for `_model`."""
+    return ", ".join(f'"{alias}"."{column}"' for column in _shape(model)[1])
+
+
+def _width(model: type[peewee.Model]) -> int:
+    return len(_shape(model)[0])
+
+
+def _model(model: type[M], row: Sequence[Any], start: int = 0) -> M:
+    """The instance of `row[start:]` selected with `_columns(model, ...)`, as Peewee would make it."""
+    names, _, bools = _shape(model)
+    values = list(row[start:start + len(names)])
+    for i in bools:
+        if values[i] is not None:
+            values[i] = bool(values[i])
+    obj = model(__no_default__=True)
+    obj.__data__ = dict(zip(names, values))
+    return obj
+
+
+# -- beads and claims ---------------------------------------------------------------------------
+
+_BEAD_IN_REPO = Statement(f'SELECT {_columns(Bead, "b")} FROM "bead" AS "b" '
+                          'WHERE "b"."repo_id" = ? AND "b"."ref" = ?')
+
+
+def bead_in_repo(repo_id: int, ref: str) -> Bead | None:
+    """The bead `ref` of a repo (the common lookup: a bare id in the caller's repo, on every bead route)."""
+    row = _BEAD_IN_REPO.one((repo_id, ref))
+    return _model(Bead, row) if row else None
+
+
+class Edges(NamedTuple):
+    """Whether a bead has dependencies of its own, and whether any bead names it as parent."""
+
+    own: bool
+    children: bool
+
+
+class Lookup(NamedTuple):
+    bead: Bead
+    edges: Edges
+
+
+_HAS_EDGES = Statement('SELECT EXISTS (SELECT 1 FROM "dependency" WHERE "bead_id" = ?), '
+                       'EXISTS (SELECT 1 FROM "dependency" WHERE "project_id" = ? AND "type" = ? '
+                       'AND "target_ref" = ?)')
+_LOOKUP = Statement(f'SELECT {_columns(Bead, "b")}, '
+                    'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."bead_id" = "b"."id"), '
+                    'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."project_id" = "b"."project_id" '
+                    'AND "d"."type" = ? AND "d"."target_ref" = "b"."ref") '
+                    'FROM "bead" AS "b" WHERE "b"."repo_id" = ? AND "b"."ref" = ?')
+
+
+def edges(bead: Bead, parent_type: str) -> Edges:
+    own, children = _HAS_EDGES.one((bead.id, bead.project_id, parent_type, bead.ref)) or (0, 0)
+    return Edges(bool(own), bool(children))
+
+
+def bead_with_edges(repo_id: int, ref: str, parent_type: str) -> Lookup | None:
+    """`bead_in_repo` and `edges` in one statement."""
+    row = _LOOKUP.one((parent_type, repo_id, ref))
+    if row is None:
+        return None
+    return Lookup(_model(Bead, row), Edges(bool(row[-2]), bool(row[-1])))
+
+
+class ClaimRead(NamedTuple):
+    """What a claim decides on, read inside its transaction."""
+
+    bead: Bead
+    canonical: str  # the bead's repo
+    holder_id: int | None  # the workspace that holds the bead now
+    subscribers: int  # subscriptions to the bead of others than the claimer
+
+
+_CLAIM_READ_TEXT = (f'SELECT {_columns(Bead, "b")}, "r"."canonical", "c"."workspace_id", '
+                    '(SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = "b"."id" '
+                    'AND "s"."workspace_id" <> ?) '
+                    'FROM "bead" AS "b" JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" '
+                    'LEFT JOIN "claim" AS "c" ON "c"."bead_id" = "b"."id" WHERE "b"."id" = ?')
+_CLAIM_READ = Statement(_CLAIM_READ_TEXT)
+#: On PostgreSQL the read locks the bead row: a sync changing the bead meanwhile (store/sync.py locks
+#: its repo's rows) is waited for, and its status seen, instead of being overwritten from a stale read.
+_CLAIM_READ_LOCKED = Statement(_CLAIM_READ_TEXT + ' FOR UPDATE OF "b"')
+
+
+def claim_read(claimer_id: int, bead_id: int) -> ClaimRead | None:
+    row = (_CLAIM_READ if is_sqlite() else _CLAIM_READ_LOCKED).one((claimer_id, bead_id))
+    if row is None:
+        return None
+    canonical, holder_id, subscribers = row[_width(Bead):]
+    return ClaimRead(_model(Bead, row), canonical, holder_id, subscribers)
+
+
+_INSERT_CLAIM = Statement('INSERT INTO "claim" ("project_id", "bead_id", "workspace_id", "claimed_ts", '
+                          '"reason", "stale") VALUES (?, ?, ?, ?, ?, ?)')
+_SAVE_STATUS = Statement('UPDATE "bead" SET "status" = ?, "updated_ts" = ?, "data" = ?, "assignee" = ? '
+                         'WHERE "id" = ?')
+_CLEAR_BINDING = Statement('UPDATE "bead" SET "assigned_by" = ?, "assign_reason" = ? WHERE "id" = ?')
+
+
+def insert_claim(project_id: int, bead_id: int, workspace_id: int, ts: float, reason: str) -> None:
+    _INSERT_CLAIM.cursor((project_id, bead_id, workspace_id, ts, reason, False))
+
+
+def save_status(bead: Bead) -> None:
+    """Only the columns a status change touches (a full save rewrote every column of the row)."""
+    _SAVE_STATUS.cursor((bead.status, bead.updated_ts, bead.data, bead.assignee, bead.id))
+
+
+def clear_binding(bead_id: int) -> None:
+    """The bead's assignment is no longer binding (store/steer.py)."""
+    _CLEAR_BINDING.cursor(("", "", bead_id))
+
+
+def any_has_type(bead_ids: Sequence[int], dep_type: str) -> bool:
+    """Whether any of these beads has a dependency of this type."""
+    text = f'SELECT 1 FROM "dependency" WHERE "type" = ? AND "bead_id" IN ({_marks(len(bead_ids))}) LIMIT 1'
+    return _run(text, (dep_type, *bead_ids)).fetchone() is not None
+
+
+_OPEN_LABELLED = Statement('SELECT "id", "labels" FROM "bead" WHERE "project_id" = ? AND "status" = ? '
+                           'AND "labels" LIKE ?')
+
+
+class Labels(NamedTuple):
+    id: int
+    labels: str  # the JSON array as stored
+
+
+def labelled(project_id: int, status: str, pattern: str) -> list[Labels]:
+    """The beads of a status whose labels match a LIKE pattern."""
+    return [Labels(*row) for row in _OPEN_LABELLED.all((project_id, status, pattern))]
+
+
+# -- mail and chat ------------------------------------------------------------------------------
+
+_BY_ALIAS = Statement(f'SELECT {_columns(Workspace, "w")} FROM "workspace" AS "w" '
+                      'WHERE "w"."project_id" = ? AND "w"."revoked" = ? AND "w"."alias" = ?')
+_INSERT_MESSAGE = Insert('INSERT INTO "message" ("project_id", "kind", "sender_id", "thread", "subject", '
+                         '"body", "priority", "data", "created_ts") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+_INSERT_DELIVERY = Insert('INSERT INTO "delivery" ("message_id", "recipient_id", "project_id") '
+                          'VALUES (?, ?, ?)')
+#: What a reader has not read yet of one sender's messages of a kind (on every chat post).
+_UNREAD_FROM = Statement('SELECT "d"."id" FROM "delivery" AS "d" '
+                         'JOIN "message" AS "m" ON "m"."id" = "d"."message_id" '
+                         'WHERE "d"."recipient_id" = ? AND "d"."acked_ts" IS NULL AND "m"."sender_id" = ? '
+                         'AND "m"."kind" = ?')
+
+
+def live_by_alias(project_id: int, alias: str) -> list[Workspace]:
+    """The project's unrevoked workspaces called `alias`."""
+    return [_model(Workspace, row) for row in _BY_ALIAS.all((project_id, False, alias))]
+
+
+def insert_message(project_id: int, kind: str, sender_id: int | None, thread: str, subject: str, body: str,
+                   priority: str, data: str, ts: float) -> int:
+    return _INSERT_MESSAGE.insert((project_id, kind, sender_id, thread, subject, body, priority, data, ts))
+
+
+def insert_delivery(message_id: int, recipient_id: int, project_id: int) -> int:
+    return _INSERT_DELIVERY.insert((message_id, recipient_id, project_id))
+
+
+def unread_from(recipient_id: int, sender_id: int, kind: str) -> list[int]:
+    """The ids of the deliveries to `recipient_id` of `sender_id`'s messages of `kind` not acked yet."""
+    return [pk for (pk,) in _UNREAD_FROM.all((recipient_id, sender_id, kind))]
+
+
+def ack(delivery_ids: Sequence[int], ts: float) -> None:
+    """Mark deliveries read at `ts` (those not read before)."""
+    marks = _marks(len(delivery_ids))
+    text = f'UPDATE "delivery" SET "acked_ts" = ? WHERE "acked_ts" IS NULL AND "id" IN ({marks})'
+    _run(text, (ts, *delivery_ids))
+
+
+# -- the outbox ---------------------------------------------------------------------------------
+
+_INSERT_EVENT = Statement('INSERT INTO "event" ("project_id", "kind", "workspace_id", "bead_ref", "data", '
+                          '"created_ts") VALUES (?, ?, ?, ?, ?, ?)')
+_INSERT_OUTBOX = Insert('INSERT INTO "outbox" ("project_id", "kind", "recipient_id", "delivery_id", '
+                        '"to_events", "payload", "created_ts", "attempts") VALUES (?, ?, ?, ?, ?, ?, ?, 0)')
+
+
+def insert_event(project_id: int, kind: str, workspace_id: int | None, bead_ref: str, body: str,
+                 ts: float) -> None:
+    _INSERT_EVENT.cursor((project_id, kind, workspace_id, bead_ref, body, ts))
+
+
+def insert_outbox(project_id: int, kind: str, recipient_id: int | None, delivery_id: int | None,
+                  to_events: bool, body: str, ts: float) -> int:
+    return _INSERT_OUTBOX.insert((project_id, kind, recipient_id, delivery_id, to_events, body, ts))
+
+
+# -- workspaces ---------------------------------------------------------------------------------
+
+class TokenHolder(NamedTuple):
+    workspace: Workspace  # with `workspace.project` set, as the join would
+    project: Project
+
+
+#: The token lookup of every request whose token is not in the cache.
+_BY_TOKEN = Statement(f'SELECT {_columns(Workspace, "w")}, {_columns(Project, "p")} FROM "workspace" AS "w" '
+                      'JOIN "project" AS "p" ON "p"."id" = "w"."project_id" '
+                      'WHERE "w"."token_hash" = ? AND "w"."revoked" = ?')
+
+
+def token_holder(token_hash: str) -> TokenHolder | None:
+    """The unrevoked workspace with this token hash, and its project."""
+    row = _BY_TOKEN.one((token_hash, False))
+    if row is None:
+        return None
+    ws, project = _model(Workspace, row), _model(Project, row, _width(Workspace))
+    ws.project = project  # `ws.project` needs no query
+    ws._dirty.clear()
+    return TokenHolder(ws, project)
+
+
+@dataclass
+class Member:
+    """The columns of a workspace the team view needs: a light row, not a model (1,000s per call)."""
+
+    id: int
+    project_id: int
+    alias: str
+    role: str
+    human: str
+    hostname: str
+    path: str
+    last_seen_ts: float
+    revoked: bool
+    repo: str
+
+
+class TeamClaim(NamedTuple):
+    """Only what a Claim object shows: a bead's description and data can be large, and a team may
+    hold thousands."""
+
+    workspace_id: int
+    bead_id: int
+    claimed_ts: float
+    reason: str
+    ref: str
+    repo: str
+    title: str
+
+
+_TEAM = Statement('SELECT "w"."id", "w"."project_id", "w"."alias", "w"."role", "w"."human", "w"."hostname", '
+                  '"w"."path", "w"."last_seen_ts", "w"."revoked", "r"."canonical" FROM "workspace" AS "w" '
+                  'JOIN "repo" AS "r" ON "r"."id" = "w"."repo_id" '
+                  'WHERE "w"."project_id" = ? AND "w"."revoked" = ?')
+_TEAM_CLAIMS = Statement('SELECT "c"."workspace_id", "c"."bead_id", "c"."claimed_ts", "c"."reason", '
+                         '"b"."ref", "r"."canonical", "b"."title" FROM "claim" AS "c" '
+                         'JOIN "bead" AS "b" ON "b"."id" = "c"."bead_id" '
+                         'JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" WHERE "c"."project_id" = ? '
+                         'ORDER BY "c"."claimed_ts"')
+
+
+def team(project_id: int) -> list[Member]:
+    """The project's unrevoked workspaces (raw rows: Peewee's per-value conversion costs more than the
+    query itself at 1,000 members)."""
+    return [Member(*row) for row in _TEAM.all((project_id, False))]
+
+
+def team_claims(project_id: int) -> list[TeamClaim]:
+    """Every claim of the project, oldest first."""
+    return [TeamClaim._make(row) for row in _TEAM_CLAIMS.all((project_id,))]
