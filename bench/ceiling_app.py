@@ -5,7 +5,7 @@ same client as the mail rows, in the same run:
 
 * `POST /mail` (bare): parses the JSON body, commits one row in its own SQLite WAL transaction with
   `synchronous=FULL` (one fsync per commit; writers queued on a thread lock plus `flock` as in
-  store/db.py, since SQLite's own busy handler sleeps with backoff and would understate the
+  store/sqlite_writer.py, since SQLite's own busy handler sleeps with backoff and would understate the
   ceiling), XADDs its id to a Redis stream and answers 201 with the id. No authentication,
   presence, rate limit, validation, recipient lookup or outbox.
 * `POST /mail-min` (minimal): what no mail with beadwire's guarantees can skip, written straight on
