@@ -23,7 +23,8 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if ARGV[6] ~= '' then
   local last = redis.call('ZSCORE', KEYS[3], ARGV[1])
   if not last or tonumber(last) < tonumber(ARGV[5]) then
-    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'id', '', 'kind', 'presence.online', 'data', ARGV[6])
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*',
+               'id', '', 'kind', 'presence.online', 'data', ARGV[6])
     if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], KEYS[5]) end
   end
 end

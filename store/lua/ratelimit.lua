@@ -4,7 +4,8 @@
 --                           <ns>:rl:ip:<address>; value = the bucket's theoretical arrival time (s),
 --                           PX = the time until it is full again (+1 s)
 -- ARGV[1]  now (epoch seconds, float)
--- ARGV[2i], ARGV[2i+1]  bucket i: emission interval (s per request; 0 = no limit), tolerance (s: interval * burst)
+-- ARGV[2i], ARGV[2i+1]  bucket i: emission interval (s per request; 0 = no limit),
+--                        tolerance (s: interval * burst)
 --
 -- Returns 0 when the request is allowed (every bucket took it), else the milliseconds until it
 -- would be (no bucket is charged for a refused request). The GCRA is gcra.inc.lua's, shared with

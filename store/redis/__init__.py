@@ -27,7 +27,13 @@ from store.redis.base import DEFAULT_STREAM_MAXLEN, RedisBase
 from store.redis.client import DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT, make_client, unavailable
 from store.redis.events import EventFeed, Events
 from store.redis.mailbox import DEFAULT_DEDUPE_TTL, Mailbox
-from store.redis.presence import DEFAULT_BANNER_ITEMS, DEFAULT_REBUILD_RETRY, DEFAULT_TOUCH_TTL, Beat, Presence
+from store.redis.presence import (
+    DEFAULT_BANNER_ITEMS,
+    DEFAULT_REBUILD_RETRY,
+    DEFAULT_TOUCH_TTL,
+    Beat,
+    Presence,
+)
 from store.redis.ratelimit import NO_RATE, Rate, RateLimits
 from store.redis.reservations import DEFAULT_RESERVATION_GRACE, AutoReserved, Reservations, Reserved
 from store.redis.sessions import Sessions

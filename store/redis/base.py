@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.cluster import RedisCluster
@@ -22,6 +22,8 @@ from store.wakeups import Waker
 #: Approximate length cap of every stream.
 DEFAULT_STREAM_MAXLEN = 10_000
 
+#: Stream entries as read: (entry id, fields). RedisStore's client decodes replies to str
+#: (`make_client`), so the casts of this package read str where redis-py's stubs say bytes | str.
 Entries = list[tuple[str, dict[str, str]]]
 
 
@@ -74,7 +76,7 @@ class RedisBase:
     def _xread(self, stream: str, cursor: str, count: int) -> Entries:
         """Entries of `stream` after `cursor`, without blocking."""
         with unavailable():
-            read = self.client.xread({stream: cursor}, count=count)
+            read = cast(list[tuple[str, Entries]], self.client.xread({stream: cursor}, count=count))
         return read[0][1] if read else []
 
     def _await(self, project_id: int, stream: str, timeout_ms: int, read: Callable[[], Entries]) -> Entries:
@@ -83,12 +85,14 @@ class RedisBase:
         held while waiting (store/wakeups.py)."""
         return self.await_streams(project_id, [stream], timeout_ms, read)  # type: ignore[no-any-return]
 
-    def await_streams(self, project_id: int, streams: list[str], timeout_ms: int, read: Callable[[], Any]) -> Any:
+    def await_streams(self, project_id: int, streams: list[str], timeout_ms: int,
+                      read: Callable[[], Any]) -> Any:
         """`_await` on several streams of a project at once: `read()` again whenever any is announced."""
         deadline = time.monotonic() + max(timeout_ms, 1) / 1000
         channel, woken = self.keys.wake_channel(project_id), threading.Event()
         with contextlib.ExitStack() as tickets:
-            ticket = [tickets.enter_context(self.waker.ticket(channel, stream, woken)) for stream in streams][0]
+            ticket = next(tickets.enter_context(self.waker.ticket(channel, stream, woken))
+                          for stream in streams)
             while True:
                 found = read()  # after the tickets: an entry added from here on wakes us
                 left = deadline - time.monotonic()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from store.redis.base import DEFAULT_STREAM_MAXLEN, Entries, RedisBase, compact
 from store.redis.client import unavailable
@@ -30,7 +30,8 @@ class Events(RedisBase):
         """
         top = before if before == "+" else f"({before}"
         with unavailable():
-            return self.client.xrevrange(self.keys.events_key(project_id), max=top, count=count)  # type: ignore[no-any-return]
+            found = self.client.xrevrange(self.keys.events_key(project_id), max=top, count=count)
+        return cast(Entries, found)
 
     def last_event_id(self, project_id: int) -> str:
         """The id of the newest event ("0-0" when none): a cursor that misses nothing from now on."""
@@ -48,7 +49,7 @@ class Events(RedisBase):
             sid = self.client.xadd(stream, {"id": "", "kind": kind, "data": compact(payload)},
                                    maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
             self._announce(project_id, stream)
-        return sid  # type: ignore[no-any-return]
+        return cast(str, sid)
 
     def events_stream(self, project_id: int) -> str:
         """The name of the project event stream (what `await_streams` waits on)."""

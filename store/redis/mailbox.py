@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -28,11 +28,13 @@ class Mailbox(RedisBase):
         Raises:
             Unavailable: Redis cannot be reached.
         """
-        return self._publish_call(project_id, outbox_id, kind, payload, recipient_id, delivery_id, to_events).run()
+        call = self._publish_call(project_id, outbox_id, kind, payload, recipient_id, delivery_id, to_events)
+        return call.run()
 
-    def _publish_call(self, project_id: int, outbox_id: int, kind: str, payload: str, recipient_id: int | None,
-                      delivery_id: int | None = None, to_events: bool = True) -> Call[bool]:
-        k, box = self.keys, recipient_id or 0  # box 0: unused key of this project's slot when there is no mailbox
+    def _publish_call(self, project_id: int, outbox_id: int, kind: str, payload: str,
+                      recipient_id: int | None, delivery_id: int | None = None,
+                      to_events: bool = True) -> Call[bool]:
+        k, box = self.keys, recipient_id or 0  # box 0: an unused key of this project's slot (no mailbox)
         return self.scripts.publish(
             k.delivered_key(project_id, outbox_id), k.events_key(project_id), k.mailbox_key(project_id, box),
             k.mailbox_index_key(project_id, box), outbox_id=outbox_id, kind=kind, payload=payload,
@@ -87,26 +89,31 @@ class Mailbox(RedisBase):
         if not delivery_ids:
             return 0
         k = self.keys
-        return self.scripts.ack(k.mailbox_key(project_id, workspace_id), k.mailbox_index_key(project_id, workspace_id),
-                                group=MAILBOX_GROUP, delivery_ids=delivery_ids).run()
+        return self.scripts.ack(k.mailbox_key(project_id, workspace_id),
+                                k.mailbox_index_key(project_id, workspace_id), group=MAILBOX_GROUP,
+                                delivery_ids=delivery_ids).run()
 
-    def set_waiting(self, project_id: int, on_id: int, waiter_id: int, deadline: float, info: dict[str, Any]) -> None:
+    def set_waiting(self, project_id: int, on_id: int, waiter_id: int, deadline: float,
+                    info: dict[str, Any]) -> None:
         """Show `waiter_id` as blocked on `on_id` until `deadline` (0 clears)."""
         k = self.keys
-        self.scripts.wait(k.waiting_key(project_id, on_id), k.waitinfo_key(project_id, on_id), waiter_id=waiter_id,
-                          deadline=repr(deadline) if deadline else "0", info=json.dumps(info)).run()
+        self.scripts.wait(k.waiting_key(project_id, on_id), k.waitinfo_key(project_id, on_id),
+                          waiter_id=waiter_id, deadline=repr(deadline) if deadline else "0",
+                          info=json.dumps(info)).run()
 
     def waiting_on(self, project_id: int, workspace_id: int, now: float) -> list[dict[str, Any]]:
         """Who is blocked waiting for this workspace's reply."""
         with unavailable():
-            ids = self.client.zrangebyscore(self.keys.waiting_key(project_id, workspace_id), now, "+inf")
+            ids = cast(list[str], self.client.zrangebyscore(self.keys.waiting_key(project_id, workspace_id),
+                                                             now, "+inf"))
             infos = self.client.hmget(self.keys.waitinfo_key(project_id, workspace_id), ids) if ids else []
         return [json.loads(i) for i in infos if i]
 
     def mailbox_cursor(self, project_id: int, workspace_id: int) -> str:
         """The id of the newest entry in a mailbox ("0-0" when empty): wait from here on."""
         with unavailable():
-            last = self.client.xrevrange(self.keys.mailbox_key(project_id, workspace_id), count=1)
+            last = cast(Entries, self.client.xrevrange(self.keys.mailbox_key(project_id, workspace_id),
+                                                       count=1))
         return last[0][0] if last else "0-0"
 
     def wait_mailbox(self, project_id: int, workspace_id: int, cursor: str, timeout_ms: int) -> Entries:
@@ -143,7 +150,7 @@ class Mailbox(RedisBase):
                 with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: made meanwhile
                     self.client.xgroup_create(stream, MAILBOX_GROUP, id="0", mkstream=True)
                 found = self.client.xreadgroup(MAILBOX_GROUP, consumer, {stream: ">"}, count=20)
-        return found[0][1] if found else []
+        return cast(list[tuple[str, Entries]], found)[0][1] if found else []
 
     def mailbox_after(self, project_id: int, workspace_id: int, cursor: str) -> Entries:
         """Mailbox entries after `cursor`, outside the group (nothing consumed), without blocking."""

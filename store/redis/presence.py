@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from store.errors import Unauthorized
 from store.keys import MAILBOX_GROUP
@@ -20,7 +20,8 @@ DEFAULT_REBUILD_RETRY = 30
 #: Most new mailbox entries one banner carries (the rest come on the next call).
 DEFAULT_BANNER_ITEMS = 20
 
-_REVOKED = "this workspace's token was revoked by a human with the project key: ask them, then run `wire init` again"
+_REVOKED = ("this workspace's token was revoked by a human with the project key: "
+            "ask them, then run `wire init` again")
 
 
 @dataclass
@@ -79,7 +80,8 @@ class Presence(RedisBase):
         return Beat(bool(touch), rebuild, new, pending, waiting)
 
     def _beat_calls(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any],
-                    online_event: dict[str, Any] | None, offline_after: float, seen: str | None) -> list[Call[Any]]:
+                    online_event: dict[str, Any] | None, offline_after: float,
+                    seen: str | None) -> list[Call[Any]]:
         """presence.lua, rebuild.lua and banner.lua of an admitted heartbeat."""
         k, s = self.keys, self.scripts
         alive = s.presence(k.revoked_key(project_id), k.presence_key(project_id), k.online_key(project_id),
@@ -88,7 +90,8 @@ class Presence(RedisBase):
                            touch_ttl=DEFAULT_TOUCH_TTL, offline_before=offline_after,
                            online_event=compact(online_event) if online_event else "",
                            maxlen=DEFAULT_STREAM_MAXLEN, wake=k.wake_channel(project_id))
-        rebuild = s.rebuild(k.epoch_key(project_id), k.rebuilding_key(project_id), retry=DEFAULT_REBUILD_RETRY)
+        rebuild = s.rebuild(k.epoch_key(project_id), k.rebuilding_key(project_id),
+                            retry=DEFAULT_REBUILD_RETRY)
         banner = s.banner(k.mailbox_key(project_id, workspace_id), k.waiting_key(project_id, workspace_id),
                           k.waitinfo_key(project_id, workspace_id), group=MAILBOX_GROUP,
                           consumer=f"ws{workspace_id}", count=DEFAULT_BANNER_ITEMS, seen=seen or "", now=now)
@@ -126,7 +129,8 @@ class Presence(RedisBase):
     def last_beats(self, project_id: int) -> dict[int, float]:
         """Every workspace's last heartbeat known to Redis (online or not)."""
         with unavailable():
-            rows = self.client.zrange(self.keys.online_key(project_id), 0, -1, withscores=True)
+            rows = cast(list[tuple[str, float]],
+                        self.client.zrange(self.keys.online_key(project_id), 0, -1, withscores=True))
         return {int(ws): score for ws, score in rows}
 
     def last_beat(self, project_id: int, workspace_id: int) -> float | None:
@@ -139,7 +143,8 @@ class Presence(RedisBase):
         """Forget workspaces whose last beat is older than `before`; returns how many."""
         online, presence = self.keys.online_key(project_id), self.keys.presence_key(project_id)
         with unavailable():
-            gone = self.client.zrangebyscore(online, "-inf", f"({before}", withscores=True)
+            gone = cast(list[tuple[str, float]],
+                        self.client.zrangebyscore(online, "-inf", f"({before}", withscores=True))
             if gone:
                 ids = [ws for ws, _ in gone]
                 fields = self.client.hmget(presence, ids)
@@ -164,7 +169,8 @@ class Presence(RedisBase):
     def mark_idle_noticed(self, project_id: int, workspace_id: int, start: float) -> bool:
         """True for the first caller of an idle spell (HSETNX): only that one sends the notice."""
         with unavailable():
-            return bool(self.client.hsetnx(self.keys.idle_noticed_key(project_id), str(workspace_id), repr(start)))
+            told = self.client.hsetnx(self.keys.idle_noticed_key(project_id), str(workspace_id), repr(start))
+        return bool(told)
 
     def clear_idle_noticed(self, project_id: int, workspace_ids: list[int]) -> None:
         """Forget the told spells of these workspaces (active again, or gone): their next spell is told."""
@@ -180,8 +186,8 @@ class Presence(RedisBase):
             Unavailable: Redis cannot be reached.
         """
         k = self.keys
-        return self.scripts.revoke(k.revoked_key(project_id), k.presence_key(project_id), k.online_key(project_id),
-                                   workspace_id=workspace_id).run()
+        return self.scripts.revoke(k.revoked_key(project_id), k.presence_key(project_id),
+                                   k.online_key(project_id), workspace_id=workspace_id).run()
 
     def is_revoked(self, project_id: int, workspace_id: int) -> bool:
         """Whether a workspace's token was revoked (long-lived streams re-check it between reads).

@@ -1,4 +1,5 @@
-"""File reservations of a repo (store/reservations.py): entries are dicts, their field is "<ws>\\0<pattern>"."""
+"""File reservations of a repo (store/reservations.py): entries are dicts, each in the field
+"<ws>\\0<pattern>"."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ class Reservations(RedisBase):
         prefix = _prefix(workspace_id)
         triples = [(prefix + entry["pattern"], compact(entry), entry["expires"]) for entry in entries]
         others, written = self.scripts.reserve(*self._keys(project_id, repo_id), now=now,
-                                               grace=DEFAULT_RESERVATION_GRACE, prefix=prefix, triples=triples).run()
+                                               grace=DEFAULT_RESERVATION_GRACE, prefix=prefix,
+                                               triples=triples).run()
         return Reserved(others, written)
 
     def auto_reserve(self, project_id: int, repo_id: int, workspace_id: int, entries: list[dict[str, Any]],
@@ -92,7 +94,8 @@ class Reservations(RedisBase):
             live, entries = pipe.execute()
         return [json.loads(entries[field]) for field in live if field in entries]
 
-    def expire_reservations(self, project_id: int, repo_id: int, now: float, limit: int) -> list[dict[str, Any]]:
+    def expire_reservations(self, project_id: int, repo_id: int, now: float,
+                            limit: int) -> list[dict[str, Any]]:
         """Remove a repo's entries whose lease ended by `now`; returns them (each exactly once).
 
         Raises:

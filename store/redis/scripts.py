@@ -67,10 +67,11 @@ class Script:
     def sha(self) -> str:
         return str(self.lua.sha)
 
-    def check(self, keys: Sequence[str], args: Sequence[Any]) -> None:
+    @classmethod
+    def check(cls, keys: Sequence[str], args: Sequence[Any]) -> None:
         """Raise TypeError unless `keys` and `args` match the declared names."""
-        _check_count(self.FILE, "keys", self.KEYS, len(keys), 1)
-        _check_count(self.FILE, "arguments", self.ARGS, len(args), self.REPEAT)
+        _check_count(cls.FILE, "keys", cls.KEYS, len(keys), 1)
+        _check_count(cls.FILE, "arguments", cls.ARGS, len(args), cls.REPEAT)
 
     def prepare(self, keys: list[str], args: list[Any], parse: Callable[[Any], T]) -> Call[T]:
         self.check(keys, args)
@@ -117,15 +118,15 @@ class Admit(Script):
 
 
 class Presence(Script):
-    """presence.lua: -1 when revoked meanwhile (nothing written), else 1 when SQL last_seen is due, 0 when not."""
+    """presence.lua: -1 when revoked meanwhile (nothing written), else 1 when SQL last_seen is due, else 0."""
 
     FILE = "presence.lua"
     KEYS = ("revoked", "presence", "online", "touch", "events")
     ARGS = ("workspace", "now", "presence", "touch_ttl", "offline_before", "online_event", "maxlen", "wake")
 
-    def __call__(self, revoked: str, presence: str, online: str, touch: str, events: str, *, workspace_id: int,
-                 now: float, fields: str, touch_ttl: int, offline_before: float, online_event: str,
-                 maxlen: int, wake: str) -> Call[int]:
+    def __call__(self, revoked: str, presence: str, online: str, touch: str, events: str, *,
+                 workspace_id: int, now: float, fields: str, touch_ttl: int, offline_before: float,
+                 online_event: str, maxlen: int, wake: str) -> Call[int]:
         return self.prepare([revoked, presence, online, touch, events],
                             [workspace_id, repr(now), fields, touch_ttl, repr(offline_before), online_event,
                              maxlen, wake], int)
@@ -181,7 +182,8 @@ class RateLimit(Script):
 
     def __call__(self, buckets: list[tuple[str, list[str]]], *, now: float) -> Call[int]:
         """`buckets`: (key, [interval, tolerance]) each."""
-        return self.prepare([key for key, _ in buckets], [repr(now), *(a for _, shape in buckets for a in shape)], int)
+        args = [repr(now), *(a for _, shape in buckets for a in shape)]
+        return self.prepare([key for key, _ in buckets], args, int)
 
 
 # -- mailboxes (store/redis/mailbox.py) --
@@ -198,8 +200,8 @@ class Publish(Script):
                  payload: str, maxlen: int, dedupe_ttl: int, to_events: bool, delivery_id: int | str,
                  wake: str) -> Call[bool]:
         return self.prepare([delivered, events, mailbox, index],
-                            [outbox_id, kind, payload, maxlen, dedupe_ttl, "1" if to_events else "0", delivery_id,
-                             wake], bool)
+                            [outbox_id, kind, payload, maxlen, dedupe_ttl, "1" if to_events else "0",
+                             delivery_id, wake], bool)
 
 
 class Ack(Script):
@@ -234,6 +236,9 @@ class Reclaim(Script):
 # -- reservations (store/redis/reservations.py): entries are JSON, their field is "<ws>\0<pattern>" --
 
 
+ReserveReply = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
 class Reserve(Script):
     """reserve.lua: (others' live entries, the entries written)."""
 
@@ -241,7 +246,7 @@ class Reserve(Script):
     ARGS, REPEAT = ("now", "grace", "prefix", "field, entry, expiry..."), 3
 
     def __call__(self, reservations: str, expiries: str, *, now: float, grace: int, prefix: str,
-                 triples: list[tuple[str, str, float]]) -> Call[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+                 triples: list[tuple[str, str, float]]) -> Call[ReserveReply]:
         args: list[Any] = [repr(now), grace, prefix]
         for field, entry, expires in triples:
             args += [field, entry, repr(expires)]
@@ -257,8 +262,8 @@ class AutoReserve(Script):
     FILE, KEYS = "autoreserve.lua", ("reservations", "expiries")
     ARGS, REPEAT = ("now", "grace", "prefix", "expires", "complete", "pattern, entry..."), 2
 
-    def __call__(self, reservations: str, expiries: str, *, now: float, grace: int, prefix: str, expires: float,
-                 complete: bool, pairs: list[tuple[str, str]]) -> Call[AutoReply]:
+    def __call__(self, reservations: str, expiries: str, *, now: float, grace: int, prefix: str,
+                 expires: float, complete: bool, pairs: list[tuple[str, str]]) -> Call[AutoReply]:
         args: list[Any] = [repr(now), grace, prefix, repr(expires), "1" if complete else "0"]
         for pattern, entry in pairs:
             args += [pattern, entry]
@@ -280,7 +285,8 @@ class Expire(Script):
 
     FILE, KEYS, ARGS = "expire.lua", ("reservations", "expiries"), ("now", "limit")
 
-    def __call__(self, reservations: str, expiries: str, *, now: float, limit: int) -> Call[list[dict[str, Any]]]:
+    def __call__(self, reservations: str, expiries: str, *, now: float,
+                 limit: int) -> Call[list[dict[str, Any]]]:
         return self.prepare([reservations, expiries], [repr(now), limit], _loads)
 
 
@@ -295,8 +301,8 @@ class Enter(Script):
 
     def __call__(self, waiters: str, owner_waiters: str, *, now: float, lease_id: str, expires: float,
                  owner_cap: int, project_cap: int) -> Call[int]:
-        return self.prepare([waiters, owner_waiters], [repr(now), lease_id, repr(expires), owner_cap, project_cap],
-                            int)
+        args = [repr(now), lease_id, repr(expires), owner_cap, project_cap]
+        return self.prepare([waiters, owner_waiters], args, int)
 
 
 #: Every wrapper, one per script file (tests/test_redis_scripts.py checks none is missing).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from store.redis.base import RedisBase
 from store.redis.client import unavailable
 
@@ -27,7 +29,7 @@ class Stats(RedisBase):
     def counters(self) -> dict[str, str]:
         """The shared counters hash: field -> value."""
         with unavailable():
-            return self.client.hgetall(self.keys.metrics_key())  # type: ignore[no-any-return]
+            return cast(dict[str, str], self.client.hgetall(self.keys.metrics_key()))
 
     def queue_depths(self, queues: tuple[str, ...], cluster: bool) -> dict[str, int]:
         """Dramatiq messages queued or in flight, per queue name."""
