@@ -1,5 +1,5 @@
-"""ratelimit.lua, revoke.lua and the revocation and rate checks of heartbeat.lua, on fakeredis and
-a real Redis (and, through tests/test_lua_cluster.py, on a Redis Cluster).
+"""ratelimit.lua, revoke.lua and the revocation and rate checks of the heartbeat (admit.lua, presence.lua),
+on fakeredis and a real Redis (and, through tests/test_lua_cluster.py, on a Redis Cluster).
 """
 
 from __future__ import annotations
