@@ -17,17 +17,15 @@ from store.redis.scripts import LUA_DIR, WRAPPERS, Ack, Publish, RateLimit, Rese
 
 def test_a_redis_connection_error_becomes_unavailable_with_its_cause():
     refused = redis_py.ConnectionError("Error 111 connecting to localhost:1. Connection refused.")
-    with pytest.raises(Unavailable) as caught:
-        with unavailable():
-            raise refused
+    with pytest.raises(Unavailable) as caught, unavailable():
+        raise refused
     assert caught.value.message == "redis unreachable: Error 111 connecting to localhost:1. Connection refused."
     assert caught.value.status_code == 503 and caught.value.__cause__ is refused
 
 
 def test_errors_that_are_not_redis_errors_pass_unchanged():
-    with pytest.raises(KeyError):
-        with unavailable():
-            raise KeyError("not ours to translate")
+    with pytest.raises(KeyError), unavailable():
+        raise KeyError("not ours to translate")
 
 
 def test_a_store_whose_redis_is_down_answers_unavailable_for_commands_and_scripts():
