@@ -48,7 +48,7 @@ class RedisBase:
         On a Redis Cluster with keys in several slots, each script is one routed call instead.
 
         Raises:
-            Unavailable: Redis cannot be reached at all.
+            Unavailable: Redis cannot be reached at all, or a script it had forgotten failed when run again.
         """
         pipe = self._script_pipeline([key for call in calls for key in call.keys])
         if pipe is None:  # a cluster and several slots: one routed call each
@@ -91,8 +91,8 @@ class RedisBase:
         deadline = time.monotonic() + max(timeout_ms, 1) / 1000
         channel, woken = self.keys.wake_channel(project_id), threading.Event()
         with contextlib.ExitStack() as tickets:
-            ticket = next(tickets.enter_context(self.waker.ticket(channel, stream, woken))
-                          for stream in streams)
+            # a ticket on every stream (all share `woken`); waiting on the first waits on them all
+            ticket, *_ = [tickets.enter_context(self.waker.ticket(channel, stream, woken)) for stream in streams]
             while True:
                 found = read()  # after the tickets: an entry added from here on wakes us
                 left = deadline - time.monotonic()
