@@ -10,7 +10,6 @@ from typing import Any
 import peewee
 
 from store import Store, db, outbox, steer
-from store.acting import is_human
 from store.beads import (
     bead_full_json,
     bead_json,
@@ -21,6 +20,7 @@ from store.beads import (
     split_ref,
     update_fields,
 )
+from store.acting import is_human
 from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld, WorkspaceNotFound
 from store.gitstate import claim_git, commits_of, record_commits
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
