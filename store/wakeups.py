@@ -84,7 +84,7 @@ class Waker:
         with self.lock:
             found = self.channels.get(channel)
             fresh = found is None
-            entry = self.channels[channel] = found or _Channel()
+            entry = self.channels.setdefault(channel, _Channel()) if found is None else found
             entry.tickets.setdefault(stream, set()).add(ticket)
             entry.idle_since = None
             self._ensure_listener()
