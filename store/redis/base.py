@@ -92,7 +92,8 @@ class RedisBase:
         channel, woken = self.keys.wake_channel(project_id), threading.Event()
         with contextlib.ExitStack() as tickets:
             # a ticket on every stream (all share `woken`); waiting on the first waits on them all
-            ticket, *_ = [tickets.enter_context(self.waker.ticket(channel, stream, woken)) for stream in streams]
+            ticket, *_ = [tickets.enter_context(self.waker.ticket(channel, stream, woken))
+                          for stream in streams]
             while True:
                 found = read()  # after the tickets: an entry added from here on wakes us
                 left = deadline - time.monotonic()
