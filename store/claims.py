@@ -41,7 +41,7 @@ def offline_for(st: Store, ws: Workspace, beats: dict[int, float] | None = None)
     """Seconds since the workspace was last seen (Redis beat or SQL last_seen, the later)."""
     beat = (beats or {}).get(ws.id)
     if beats is None:
-        beat = st.redis.client.zscore(st.redis.keys.online_key(ws.project_id), ws.id)
+        beat = st.redis.last_beat(ws.project_id, ws.id)
     return now() - max(beat or 0.0, ws.last_seen_ts)
 
 

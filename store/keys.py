@@ -3,36 +3,45 @@
 Each key carries the project in a hash tag (`{p:<id>}`) so every multi-key operation of one
 project lands in one Redis Cluster slot. `ns` is `Settings.namespace` (default `bw`).
 
-| key                               | type   | owner            | TTL                        |
-|-----------------------------------|--------|------------------|----------------------------|
-| `<ns>:{p:<id>}:presence`          | hash   | heartbeat.lua    | none; fields pruned by sweep |
-| `<ns>:{p:<id>}:online`            | zset   | heartbeat.lua    | none; score = last beat (s) |
-| `<ns>:{p:<id>}:touch:<ws>`        | string | heartbeat.lua    | 60 s (throttles SQL last_seen) |
-| `<ns>:{p:<id>}:events`            | stream | publish.lua      | MAXLEN ~ 10000              |
-| `<ns>:{p:<id>}:mbox:<ws>`         | stream | publish.lua      | none; entries leave on ack  |
-| `<ns>:{p:<id>}:mbox:<ws>:ids`     | hash   | publish/ack.lua  | none; delivery id -> entry id |
-| `<ns>:{p:<id>}:seen:<outbox id>`  | string | publish.lua      | 7 days (delivery dedupe)    |
-| `<ns>:{p:<id>}:waiting:<ws>`      | zset   | wait.lua         | none; score = deadline, pruned by heartbeat |
-| `<ns>:{p:<id>}:waitinfo:<ws>`     | hash   | wait.lua         | none; waiter -> {alias, since} |
-| `<ns>:{p:<id>}:epoch`             | string | rebuild (messages.py) | none; absent = rebuild mailboxes from SQL |
-| `<ns>:{p:<id>}:rebuilding`        | string | heartbeat.lua    | 30 s (a rebuild was requested) |
-| `<ns>:{p:<id>}:revoked`           | set    | revoke.lua       | none; revoked workspace ids (heartbeat.lua refuses them) |
-| `<ns>:{p:<id>}:rl:ws:<ws>`        | string | heartbeat.lua    | until the bucket is full again + 1 s; GCRA arrival time (s) |
-| `<ns>:{p:<id>}:rl:project`        | string | heartbeat/ratelimit.lua | the same, for the whole project |
-| `<ns>:{p:<id>}:rl:key`            | string | ratelimit.lua    | the same, for calls with the project key |
-| `<ns>:rl:ip:<address>`            | string | ratelimit.lua    | the same, per client address (unauthenticated routes) |
-| `<ns>:sweep:<name>`               | string | RedisStore.try_lock | the sweep's period (one runner per period) |
-| `<ns>:metrics`                    | hash   | store/metrics.py | none; request counters of every process (HINCRBY deltas) |
-| `<ns>:{p:<id>}:res:<repo>`        | hash   | reserve/autoreserve/unreserve/expire.lua | field `<ws>\\0<pattern>` -> entry JSON; key expires with its last entry + grace |
-| `<ns>:{p:<id>}:resexp:<repo>`     | zset   | same as `res`    | member = field of `res`, score = expiry (s); same TTL as `res` |
-| `<ns>:{p:<id>}:login:<sha256>`    | string | store/dashboard.py | 600 s; one-time dashboard login link -> JSON (access, by); GETDEL |
-| `<ns>:{p:<id>}:session:<sha256>`  | string | store/dashboard.py | idle timeout, renewed on use; dashboard session -> JSON (access, csrf, created; a person's: `human` row id, re-checked each request, and `as`, the membership shown) |
-| `<ns>:{p:<id>}:waiters`           | zset   | enter.lua (store/waiters.py) | none; member = lease id, score = lease expiry (s); the project's held waiters |
-| `<ns>:{p:<id>}:waiters:<owner>`   | zset   | enter.lua (store/waiters.py) | the same, for one credential (`w<ws>`, `key`, `s<session digest>`) |
-| `<ns>:{p:<id>}:idle`              | hash   | store/gitstate.py (idle sweep) | none; field <ws> -> start of the idle spell the coordinators were told of; dropped once the holder is active |
+Each key: its type, who writes it (its owner), and how long it lives.
+
+- `<ns>:{p:<id>}:presence` hash, presence.lua: no TTL; fields pruned by the sweep.
+- `<ns>:{p:<id>}:online` zset, presence.lua: no TTL; score = last beat (s).
+- `<ns>:{p:<id>}:touch:<ws>` string, presence.lua: 60 s (throttles SQL last_seen).
+- `<ns>:{p:<id>}:events` stream, publish.lua: MAXLEN ~ 10000.
+- `<ns>:{p:<id>}:mbox:<ws>` stream, publish.lua: no TTL; entries leave on ack.
+- `<ns>:{p:<id>}:mbox:<ws>:ids` hash, publish/ack.lua: no TTL; delivery id -> entry id.
+- `<ns>:{p:<id>}:seen:<outbox id>` string, publish.lua: 7 days (delivery dedupe).
+- `<ns>:{p:<id>}:waiting:<ws>` zset, wait.lua: no TTL; score = deadline, pruned by banner.lua.
+- `<ns>:{p:<id>}:waitinfo:<ws>` hash, wait.lua: no TTL; waiter -> {alias, since}.
+- `<ns>:{p:<id>}:epoch` string, the rebuild (messages.py): no TTL; absent = rebuild mailboxes from SQL.
+- `<ns>:{p:<id>}:rebuilding` string, rebuild.lua: 30 s (a rebuild was requested).
+- `<ns>:{p:<id>}:revoked` set, revoke.lua: no TTL; revoked workspace ids (admit.lua and presence.lua
+  refuse them).
+- `<ns>:{p:<id>}:rl:ws:<ws>` string, admit.lua: until the bucket is full again + 1 s; GCRA arrival time (s).
+- `<ns>:{p:<id>}:rl:project` string, admit/ratelimit.lua: the same, for the whole project.
+- `<ns>:{p:<id>}:rl:key` string, ratelimit.lua: the same, for calls with the project key.
+- `<ns>:rl:ip:<address>` string, ratelimit.lua: the same, per client address (unauthenticated routes).
+- `<ns>:sweep:<name>` string, RedisStore.try_lock: the sweep's period (one runner per period).
+- `<ns>:metrics` hash, store/redis/stats.py: no TTL; request counters of every process (HINCRBY deltas).
+- `<ns>:{p:<id>}:res:<repo>` hash, reserve/autoreserve/unreserve/expire.lua: field `<ws>\\0<pattern>` ->
+  entry JSON; the key expires with its last entry + grace.
+- `<ns>:{p:<id>}:resexp:<repo>` zset, the same scripts: member = field of `res`, score = expiry (s); same
+  TTL as `res`.
+- `<ns>:{p:<id>}:login:<sha256>` string, store/dashboard.py: 600 s; one-time dashboard login link -> JSON
+  (access, by); GETDEL.
+- `<ns>:{p:<id>}:session:<sha256>` string, store/dashboard.py: idle timeout, renewed on use; dashboard
+  session -> JSON (access, csrf, created; a person's: `human` row id, re-checked each request, and `as`,
+  the membership shown).
+- `<ns>:{p:<id>}:waiters` zset, enter.lua (store/waiters.py): no TTL; member = lease id, score = lease
+  expiry (s); the project's held waiters.
+- `<ns>:{p:<id>}:waiters:<owner>` zset, enter.lua (store/waiters.py): the same, for one credential
+  (`w<ws>`, `key`, `s<session digest>`).
+- `<ns>:{p:<id>}:idle` hash, store/gitstate.py (idle sweep): no TTL; field <ws> -> start of the idle
+  spell the coordinators were told of; dropped once the holder is active.
 
 Pub/Sub channel (not a key): `<ns>:{p:<id>}:wake` carries, as its message, the name of a stream of the
-project that just got an entry (publish.lua, heartbeat.lua, reclaim.lua, `RedisStore.add_event`), so
+project that just got an entry (publish.lua, presence.lua, reclaim.lua, `RedisStore.add_event`), so
 waiters blocked on that stream wake up (store/wakeups.py).
 
 The mailbox consumer group is `inbox` (`MAILBOX_GROUP`). Dramatiq's own keys live under

@@ -20,7 +20,6 @@ from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
-import redis
 from peewee import fn
 
 from store import Store
@@ -72,17 +71,11 @@ class RequestCounters:
                 deltas, self._counts = self._counts, defaultdict(float)
             if not deltas:
                 return
-            key = st.redis.keys.metrics_key()
-            pipe = st.redis.client.pipeline(transaction=False)  # one key: one slot, one node
-            for labels, value in deltas.items():
-                field = _SEP.join(str(part) for part in labels)
-                if labels[0] == "s":
-                    pipe.hincrbyfloat(key, field, value)
-                else:
-                    pipe.hincrby(key, field, int(value))
+            counts = {_SEP.join(map(str, labels)): int(v) for labels, v in deltas.items() if labels[0] != "s"}
+            sums = {_SEP.join(map(str, labels)): v for labels, v in deltas.items() if labels[0] == "s"}
             try:
-                pipe.execute()
-            except redis.RedisError:
+                st.redis.add_counters(counts, sums)
+            except Unavailable:
                 with self._lock:
                     for field, value in deltas.items():
                         self._counts[field] += value
@@ -150,21 +143,13 @@ def _outbox() -> tuple[int, float]:
 def _presence_and_waits(st: Store, ts: float) -> tuple[int, int]:
     """(workspaces online now, chat waits still open), summed over every project.
 
-    One pipelined ZCOUNT per project (online) and per workspace (waiting on it); a cluster
-    pipeline routes each to its slot's node.
+    Raises:
+        Unavailable: Redis cannot be reached.
     """
     from store.models import Workspace
 
     pairs = list(Workspace.select(Workspace.project, Workspace.id).tuples())
-    projects = sorted({p for p, _ in pairs})
-    keys = st.redis.keys
-    pipe = st.redis.client.pipeline(transaction=False)
-    for project in projects:
-        pipe.zcount(keys.online_key(project), ts - st.settings.presence_ttl, "+inf")
-    for project, workspace in pairs:
-        pipe.zcount(keys.waiting_key(project, workspace), f"({ts!r}", "+inf")
-    counts = pipe.execute() if projects else []
-    return int(sum(counts[:len(projects)])), int(sum(counts[len(projects):]))
+    return st.redis.online_and_waiting(pairs, ts - st.settings.presence_ttl, ts)
 
 
 def render(st: Store) -> str:
@@ -176,14 +161,9 @@ def render(st: Store) -> str:
     from store.util import now
 
     requests.flush(st)
-    cluster = st.settings.redis_cluster
-    keys = st.redis.keys
-    try:
-        shared = st.redis.client.hgetall(keys.metrics_key())
-        queued = {q: int(st.redis.client.hlen(keys.broker_queue_key(q, cluster))) for q in QUEUES}
-        online, waits = _presence_and_waits(st, now())
-    except redis.RedisError as exc:
-        raise Unavailable(f"redis unreachable: {exc}") from exc
+    shared = st.redis.counters()
+    queued = st.redis.queue_depths(QUEUES, st.settings.redis_cluster)
+    online, waits = _presence_and_waits(st, now())
     backlog, lag = _outbox()
     lines = _request_lines(shared)
     lines += ["# HELP beadwire_queue_messages Dramatiq messages queued or in flight, by queue.",

@@ -82,10 +82,9 @@ class Waker:
         `event`, it sets that event (one waiter on several streams shares one)."""
         ticket = Ticket(stream, event)
         with self.lock:
-            entry = self.channels.get(channel)
-            fresh = entry is None
-            if fresh:
-                entry = self.channels[channel] = _Channel()
+            found = self.channels.get(channel)
+            fresh = found is None
+            entry = self.channels.setdefault(channel, _Channel()) if found is None else found
             entry.tickets.setdefault(stream, set()).add(ticket)
             entry.idle_since = None
             self._ensure_listener()

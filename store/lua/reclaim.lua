@@ -12,7 +12,8 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
-local ok, claimed = pcall(redis.call, 'XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])
+local ok, claimed = pcall(redis.call, 'XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0',
+                          'COUNT', ARGV[4])
 if not ok then
   return 0  -- NOGROUP: nothing was ever read from this mailbox
 end

@@ -1,0 +1,53 @@
+"""Redis clients, and the one place a Redis error becomes `Unavailable` (`unavailable()`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import redis
+from redis.cluster import RedisCluster
+
+from store.errors import Unavailable
+
+#: Redis connections one process keeps at most (waiters hold none while they wait: store/wakeups.py).
+DEFAULT_POOL_SIZE = 64
+#: Seconds a call waits for a free pooled connection before it fails (503).
+DEFAULT_POOL_WAIT = 10.0
+#: Socket timeouts (s): reads must outlast the longest blocking read (a 30 s chat or watch slice);
+#: redis-py 8 defaults to 5 s, which cut every longer XREAD short with "Timeout reading from socket".
+#: Connecting stays quick, so a Redis that is down is a fast 503.
+_TIMEOUTS = {"socket_timeout": 60.0, "socket_connect_timeout": 5.0}
+
+
+@contextlib.contextmanager
+def unavailable() -> Iterator[None]:
+    """Turn any Redis error raised inside into `Unavailable` (503), keeping the cause (`raise ... from`).
+
+    Every Redis call of the store runs inside one of these, so web, CLI and actors see one error
+    whatever failed: a refused connection, a timeout, a script error or a full pool.
+
+    Raises:
+        Unavailable: a `redis.RedisError` was raised inside.
+    """
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise Unavailable(f"redis unreachable: {exc}") from exc
+
+
+def make_client(url: str, cluster: bool = False, decode: bool = True) -> redis.Redis:
+    """A Redis client for `url` (redis://, rediss:// or unix://), decoding to str unless `decode` is off.
+
+    With `cluster`, `url` names any one node of a Redis Cluster and the client (a `RedisCluster`,
+    same command API) discovers the others and routes each command, script or pipeline by the slot
+    of its keys; every multi-key operation here stays in one project's hash tag, hence one slot.
+    """
+    if cluster:
+        return RedisCluster.from_url(url, decode_responses=decode, **_TIMEOUTS)  # type: ignore[return-value]
+    # a bounded pool that makes callers queue for a connection: under gevent thousands of requests may
+    # run at once, and the default pool refuses the 101st ("Too many connections")
+    pool = redis.BlockingConnectionPool.from_url(url, decode_responses=decode, health_check_interval=30,
+                                                 max_connections=DEFAULT_POOL_SIZE, timeout=DEFAULT_POOL_WAIT,
+                                                 **_TIMEOUTS)
+    return redis.Redis(connection_pool=pool)
