@@ -12,6 +12,8 @@ from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
 from store.acting import is_human, person_workspace
 from store.errors import InvalidInput
 from store.gitstate import bead_git
+from web import responses as r
+from web.apidoc import doc
 from web.common import acting_human, load, load_args, start_waiting, store, workspace_or_human
 from web.identity import ROLE
 
@@ -119,6 +121,7 @@ list_args, ready_args, search_args, wait_ready_args = ListArgs(), ReadyArgs(), S
 
 
 @bp.get("/beads")
+@doc("List beads", "either", r.Bead, many=True, query=list_args, errors=(409,))
 def list_beads():
     a = load_args(list_args)
     repo_id = None
@@ -131,11 +134,13 @@ def list_beads():
 
 
 @bp.post("/beads")
+@doc("Create a bead", "either", r.Bead, ok=201, body=create_schema, errors=(404, 409))
 def create_bead():
     return jsonify(bead_store.create_bead(g.project.id, g.ws, load(create_schema))), 201
 
 
 @bp.get("/beads/<path:ref>")
+@doc("A bead with its comments and claim", "either", r.Bead, errors=(409,))
 def show_bead(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
     # the commits recorded on it, and while claimed its holder's live git state
@@ -143,6 +148,8 @@ def show_bead(ref: str):
 
 
 @bp.patch("/beads/<path:ref>")
+@doc("Change a bead (status in_progress claims, closed closes, open releases)", "either", r.Open,
+     body=update_schema, errors=(409,))
 def update_bead(ref: str):
     changes = load(update_schema)
     status, jump_in = changes.pop("status", None), changes.pop("jump_in", None)
@@ -152,27 +159,33 @@ def update_bead(ref: str):
 
 
 @bp.post("/beads/<path:ref>/comments")
+@doc("Comment on a bead", "either", r.Comment, ok=201, body=comment_schema, errors=(409,))
 def comment(ref: str):
     return jsonify(bead_store.add_comment(g.project.id, g.ws, ref, load(comment_schema)["text"])), 201
 
 
 @bp.post("/beads/<path:ref>/deps")
+@doc("Add a dependency", "either", r.Dependency, ok=201, body=link_schema, errors=(409,))
 def link(ref: str):
     args = load(link_schema)
     return jsonify(bead_store.link(g.project.id, g.ws, ref, args["target"], args["type"])), 201
 
 
 @bp.get("/beads/<path:ref>/deps")
+@doc("A bead's blockers, dependents, parent and children", "workspace", r.Deps, errors=(409,))
 def deps(ref: str):
     return jsonify(bead_store.deps_of(g.project.id, g.ws.repo_id, ref))
 
 
 @bp.post("/beads/<path:ref>/claim")
+@doc("Claim a bead", "workspace", r.ClaimAnswer, body=claim_schema, errors=(409,))
 def claim(ref: str):
     return jsonify(claim_store.claim_bead(store(), g.project, g.ws, ref, load(claim_schema)["jump_in"]))
 
 
 @bp.delete("/beads/<path:ref>/claim")
+@doc("Release the caller's claim (409 `not_held` when it holds none); a person (a lead) "
+     "frees whoever holds it, with a reason", "either", r.Released, errors=(409,))
 def release(ref: str):
     reason = load(release_schema)["reason"]
     if g.ws is None:  # a person (a lead or above) frees an agent's claim; the holder is told who and why
@@ -182,43 +195,52 @@ def release(ref: str):
 
 
 @bp.post("/beads/<path:ref>/close")
+@doc("Close a bead", "either", r.Closed, body=close_schema, errors=(409,))
 def close(ref: str):
     return jsonify(claim_store.close_bead(store(), g.project, g.ws, ref, load(close_schema)["reason"]))
 
 
 @bp.post("/beads/<path:ref>/reopen")
+@doc("Reopen a bead", "either", r.Bead, errors=(409,))
 def reopen(ref: str):
     return jsonify(claim_store.reopen_bead(store(), g.project, g.ws, ref))
 
 
 @bp.get("/ready")
+@doc("The ready queue", "either", r.Bead, many=True, query=ready_args)
 def ready():
     a = load_args(ready_args)
     return jsonify(bead_store.ready(g.project.id, a["limit"], viewer=g.ws, only_role=a.get("role")))
 
 
 @bp.get("/wait-ready")
+@doc("Wait until a bead (or any bead for the caller) is ready", "workspace", r.WaitReady,
+     query=wait_ready_args, errors=(404, 409))
 def wait_ready():
     a = load_args(wait_ready_args)
     return jsonify(readiness.wait_ready(store(), g.project, g.ws, a["bead"], a["timeout"], start_waiting))
 
 
 @bp.get("/ready/<path:ref>")
+@doc("Why a bead is or is not ready", "workspace", r.Explain, errors=(409,))
 def explain(ref: str):
     return jsonify(bead_store.explain(g.project.id, g.ws.repo_id, ref))
 
 
 @bp.get("/mine")
+@doc("Beads the caller holds", "workspace", r.Bead, many=True)
 def mine():
     return jsonify(claim_store.mine(g.project, g.ws))
 
 
 @bp.get("/search")
+@doc("Search beads", "either", r.Bead, many=True, query=search_args)
 def search():
     a = load_args(search_args)
     return jsonify(bead_store.search_beads(g.project.id, a["q"], a["limit"]))
 
 
 @bp.get("/claims")
+@doc("Every claim of the project", "either", r.Claim, many=True)
 def claims():
     return jsonify(claim_store.list_claims(store(), g.project))

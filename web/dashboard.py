@@ -35,6 +35,8 @@ from store.errors import BeadwireError, InvalidInput, NotFound, Unauthorized
 from store.escalations import MAX_RESPONSE, respond
 from store.humans import Person, require_role
 from store.util import iso
+from web import responses as r
+from web.apidoc import doc
 from web.common import act_as_caller, acting_human, actor, key_or_workspace, limit_ip, load_args, store
 from web.steer import parse_since
 
@@ -659,6 +661,7 @@ def _csv_cell(value: Any) -> str:
 # -- the link API (`wire dashboard`) -------------------------------------------------------------------
 
 @api_bp.post("/dashboard/link")
+@doc("A one-time dashboard login link", "either", r.DashboardLink, ok=201)
 def mint_link():
     """A one-time login link: `human` access with the project key, `viewer` (read only) with a workspace token."""
     return jsonify(dashboard.mint_link(store(), g.project, g.ws, acting_human())), 201

@@ -7,6 +7,8 @@ from flask import Blueprint, g, jsonify
 
 from store import joinkeys
 from store.errors import Forbidden
+from web import responses as r
+from web.apidoc import doc
 from web.common import key_or_workspace
 
 bp = Blueprint("joinkeys", __name__, url_prefix="/v1")
@@ -14,6 +16,8 @@ bp.before_request(key_or_workspace)
 
 
 @bp.post("/join-keys")
+@doc("A single-use join key (24 h) for one agent (project key or a coordinator)", "either", r.JoinKeyMade,
+     ok=201)
 def create():
     if g.ws is not None and g.ws.role != joinkeys.COORDINATOR:
         raise Forbidden("only a coordinator or a human with the project key makes join keys")

@@ -6,6 +6,8 @@ from flask import Blueprint, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import project_settings
+from web import responses as r
+from web.apidoc import doc
 from web.common import key_or_workspace, load
 
 bp = Blueprint("project", __name__, url_prefix="/v1")
@@ -27,11 +29,14 @@ settings_schema = SettingsSchema()
 
 
 @bp.get("/project/settings")
+@doc("The project's settings", "either", r.ProjectSettings)
 def show_settings():
     return jsonify(project_settings.read(g.project.id))
 
 
 @bp.patch("/project/settings")
+@doc("Change project settings (a coordinator or the project key)", "either", r.ProjectSettings,
+     body=settings_schema)
 def change_settings():
     changes = load(settings_schema)  # before the role check: a bad body is a 422 for anyone
     return jsonify(project_settings.update(g.project, g.ws, changes))
