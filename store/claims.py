@@ -11,15 +11,13 @@ import peewee
 
 from store import Store, db, outbox, steer
 from store.beads import (
-    bead_full_json,
-    bead_json,
     beads_by_pk,
-    beads_json,
-    claim_json,
     get_bead,
     split_ref,
     update_fields,
 )
+from store.beadviews import (BeadView, Claimed, ClaimView, Closed, Released, bead_full, bead_view, bead_views,
+                              claim_view)
 from store.acting import is_human
 from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld, WorkspaceNotFound
 from store.gitstate import claim_git, commits_of, record_commits
@@ -122,7 +120,7 @@ def _holder_conflict(bead: Bead, holder: Workspace) -> ClaimConflict:
     )
 
 
-def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: str | None = None) -> dict[str, Any]:
+def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: str | None = None) -> Claimed:
     """Claim a bead for `ws`; idempotent for the holder.
 
     Raises:
@@ -139,10 +137,9 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         with db.transaction():
             bead, already, previous, fresh = _claim_in_tx(st, project, ws, bead.id, jump_in)
         if fresh is not None and lone and not already:
-            # what `beads_json` would read back: no dependencies (lone), our claim, the bead's repo
-            return {"claimed": True, "already_held": False, "previous": previous,
-                    "bead": bead_json(bead, (), None, fresh["claim"], fresh["repo"])}
-        return {"claimed": True, "already_held": already, "previous": previous, "bead": beads_json([bead])[0]}
+            # what `bead_views` would read back: no dependencies (lone), our claim, the bead's repo
+            return Claimed(True, False, previous, bead_view(bead, (), None, fresh[0], fresh[1]))
+        return Claimed(True, already, previous, bead_views([bead])[0])
     except peewee.IntegrityError:
         # another transaction inserted the claim between our read and our insert (PostgreSQL)
         bead = get_bead(project.id, ws.repo_id, ref)
@@ -153,9 +150,9 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
 
 
 def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
-                 ) -> tuple[Bead, bool, dict[str, Any] | None, dict[str, Any] | None]:
+                 ) -> tuple[Bead, bool, ClaimView | None, tuple[ClaimView, Repo] | None]:
     """Returns the bead, whether `ws` held it already, the claim it replaced, and (when the claim is
-    new) the new claim's JSON and the bead's repo."""
+    new) the new claim and the bead's repo."""
     row = db.fetchone(_CLAIM_READ if db.is_sqlite() else _CLAIM_READ_LOCKED, (ws.id, pk))
     if row is None:
         raise ClaimConflict(f"bead {pk} changed hands while claiming; try again")
@@ -175,7 +172,7 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
         stale = is_stale(st, project, current.workspace)
         if not jump_in and not stale:
             raise _holder_conflict(bead, current.workspace)
-        previous = claim_json(current, current.workspace, stale=stale)
+        previous = claim_view(current, current.workspace, stale=stale)
         current.delete_instance()
         kind = "claim.jumped" if jump_in else "claim.taken_stale"
         message = (f"{ws.alias} jumped in on {bead.ref}: {jump_in}" if jump_in
@@ -192,8 +189,8 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
     _set_status(bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
     outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
-    claim = {"alias": ws.alias, "human": ws.human, "since": iso(ts), "stale": False, "reason": jump_in or ""}
-    return bead, False, previous, {"claim": claim, "repo": Repo(id=bead.repo_id, canonical=canonical)}
+    claim = ClaimView(ws.alias, ws.human, iso(ts), False, jump_in or "")
+    return bead, False, previous, (claim, Repo(id=bead.repo_id, canonical=canonical))
 
 
 def _bound_to_other(bead: Bead, ws: Workspace) -> bool:
@@ -256,7 +253,7 @@ def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None 
     db.execute(_SAVE_STATUS, (bead.status, bead.updated_ts, bead.data, bead.assignee, bead.id))
 
 
-def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: bool = True) -> dict[str, Any]:
+def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: bool = True) -> Released:
     """Drop the caller's claim; the bead goes back to open. `held` False: an unclaimed bead is no
     error (`update --status open` of a bead nobody holds).
 
@@ -279,10 +276,10 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: boo
             outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
                           workspace_id=ws.id, bead_ref=bead.ref)
             announce_if_ready(project.id, ws, [bead.id], "released")  # back on the market
-    return {"released": released, "bead": bead_full_json(bead)}
+    return Released(released, bead_full(bead))
 
 
-def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason: str) -> dict[str, Any]:
+def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason: str) -> Released:
     """Free whoever holds a bead (a person at the dashboard, for an agent that is gone or stuck);
     the holder is told who released it and why.
 
@@ -311,10 +308,10 @@ def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason:
             notify(project.id, holder.id, message,
                    {"bead": bead.ref, "event": "claim.released", "by": actor.alias, "reason": reason})
         announce_if_ready(project.id, actor, [bead.id], "released")
-    return {"released": True, "holder": holder.alias, "bead": bead_full_json(bead)}
+    return Released(True, bead_full(bead), holder.alias)
 
 
-def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str = "") -> dict[str, Any]:
+def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str = "") -> Closed:
     """Close a bead (releasing its claim) and return the beads that became ready.
 
     Raises:
@@ -340,11 +337,10 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
                                                   "unblocked": [graph.nodes[pk].ref for pk in unblocked]},
                       workspace_id=ws.id, bead_ref=bead.ref)
         announce(project.id, ws, unblocked, "unblocked")
-    return {"bead": bead_full_json(bead), "unblocked": beads_json(beads_by_pk(unblocked)),
-            "commits": commits_of(bead.id)}
+    return Closed(bead_full(bead), bead_views(beads_by_pk(unblocked)), commits_of(bead.id))
 
 
-def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
+def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> BeadView:
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
         if bead.status not in DONE_STATUSES:
@@ -353,22 +349,22 @@ def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[st
         outbox.record(project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
         announce_if_ready(project.id, ws, [bead.id], "reopened")
-    return bead_full_json(bead)
+    return bead_full(bead)
 
 
 def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str,
-               jump_in: str | None = None) -> dict[str, Any]:
+               jump_in: str | None = None) -> BeadView | Closed:
     """`wire update --status`: in_progress claims, closed closes (answered like `close_bead`), open
     releases or reopens."""
     if status == "in_progress":
-        return claim_bead(st, project, ws, ref, jump_in)["bead"]
+        return claim_bead(st, project, ws, ref, jump_in).bead
     if status == "closed":
         return close_bead(st, project, ws, ref)  # answers like /close: the bead and what it unblocked
     bead = get_bead(project.id, ws.repo_id, ref)
     if status == "open" and bead.status in DONE_STATUSES:
         return reopen_bead(st, project, ws, ref)
     if status == "open" and bead.status in ("open", "in_progress"):
-        return release_bead(st, project, ws, ref, held=False)["bead"]
+        return release_bead(st, project, ws, ref, held=False).bead
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
         holder = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
@@ -381,11 +377,11 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
                       workspace_id=ws.id, bead_ref=bead.ref)
         if status == "open":  # from blocked, deferred, ...: work again
             announce_if_ready(project.id, ws, [bead.id], "reset")
-    return bead_full_json(bead)
+    return bead_full(bead)
 
 
 def update_bead(st: Store, project: Project, ws: Workspace, ref: str, changes: dict[str, Any],
-                status: str | None = None, jump_in: str | None = None) -> dict[str, Any]:
+                status: str | None = None, jump_in: str | None = None) -> BeadView | Closed:
     """`PATCH /beads/<ref>`: field edits and a status change, all or nothing.
 
     Raises:
@@ -396,10 +392,10 @@ def update_bead(st: Store, project: Project, ws: Workspace, ref: str, changes: d
             update_fields(project.id, ws, ref, changes)
         if status:
             return set_status(st, project, ws, ref, status, jump_in)
-    return bead_full_json(get_bead(project.id, ws.repo_id, ref))
+    return bead_full(get_bead(project.id, ws.repo_id, ref))
 
 
-def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:
+def list_claims(st: Store, project: Project) -> list[ClaimView]:
     claims = list(Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead)
                   .where(Claim.project == project.id).order_by(Claim.claimed_ts))
     beats = st.redis.last_beats(project.id)
@@ -407,8 +403,10 @@ def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl) if claims else {}
     out = []
     for c in claims:
-        view = claim_json(c, c.workspace, c.bead, epics.get(c.bead_id), is_stale(st, project, c.workspace, beats))
-        view["git"] = claim_git(online.get(c.workspace_id, (0.0, {}))[1].get("git"), c.bead.ref)  # as the team view
+        view = claim_view(c, c.workspace, c.bead, epics.get(c.bead_id),
+                          is_stale(st, project, c.workspace, beats))
+        # as the team view
+        view.git = claim_git(online.get(c.workspace_id, (0.0, {}))[1].get("git"), c.bead.ref)
         out.append(view)
     return out
 
@@ -433,9 +431,9 @@ def _has_parents(pks: list[int]) -> bool:
                        (PARENT_TYPE, *pks)) is not None
 
 
-def mine(project: Project, ws: Workspace) -> list[dict[str, Any]]:
+def mine(project: Project, ws: Workspace) -> list[BeadView]:
     pks = [pk for (pk,) in Claim.select(Claim.bead).where(Claim.workspace == ws.id).order_by(Claim.claimed_ts).tuples()]
-    return beads_json(beads_by_pk(pks))
+    return bead_views(beads_by_pk(pks))
 
 
 def mark_stale_claims(st: Store) -> int:

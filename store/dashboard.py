@@ -460,19 +460,19 @@ def bead_page(st: Store, project: Project, pk: int) -> dict[str, Any]:
     Raises:
         BeadNotFound: no such bead in this project (another project's id included).
     """
-    from store.beads import bead_full_json
+    from store.beadviews import bead_full
 
     bead = Bead.get_or_none(Bead.id == pk, Bead.project == project.id)
     if bead is None:
         raise BeadNotFound(f"no bead {pk} in this project")
     graph = _around(project.id, bead)
-    record = bead_full_json(bead)
+    record = bead_full(bead)  # the web layer dumps it as the API shows a bead (web/schemas/beads.py)
     history = (Event.select().where(Event.project == project.id, Event.bead_ref == bead.ref)
                .order_by(Event.id.desc()).limit(100))
     from store.gitstate import bead_git
 
-    record.update(bead_git(st, bead))  # recorded commits, and the holder's live git state
-    return {"bead": record, "pk": pk, "repo": graph.repos[bead.repo_id][1],
+    # recorded commits, and the holder's live git state
+    return {"bead": record, "git": bead_git(st, bead), "pk": pk, "repo": graph.repos[bead.repo_id][1],
             "reasons": graph.not_ready_reasons(pk, now()),
             "blockers": [_link(graph, t, w) for t, w in graph.blockers.get(pk, ())],
             "dependents": [_link(graph, d, graph.qualified(d)) for d in graph.dependents.get(pk, ())],

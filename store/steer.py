@@ -18,7 +18,8 @@ import peewee
 
 from store import audit, db, outbox
 from store.audit import Actor
-from store.beads import bead_full_json, get_bead
+from store.beads import get_bead
+from store.beadviews import BeadView, bead_full
 from store.errors import Forbidden, InvalidInput, WorkspaceNotFound
 from store.messages import notify
 from store.models import Bead, Project, Workspace
@@ -118,7 +119,7 @@ def _tell_previous(project_id: int, bead: Bead, alias: str, text: str, actor: Ac
 
 
 def assign(project: Project, ws: Workspace | None, actor: Actor, ref: str, alias: str,
-           reason: str = "") -> dict[str, Any]:
+           reason: str = "") -> BeadView:
     """`wire assign`: a binding assignment (coordinators and humans).
 
     Raises:
@@ -131,15 +132,15 @@ def assign(project: Project, ws: Workspace | None, actor: Actor, ref: str, alias
         bead = get_bead(project.id, ws.repo_id if ws else 0, ref)  # first: another project's bead is a 404
         require_steer(actor, ws, "assign beads")
         set_assignee(project.id, bead, alias, actor, binding=True, reason=reason)
-    return bead_full_json(bead)
+    return bead_full(bead)
 
 
-def unassign(project: Project, ws: Workspace | None, actor: Actor, ref: str) -> dict[str, Any]:
+def unassign(project: Project, ws: Workspace | None, actor: Actor, ref: str) -> BeadView:
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id if ws else 0, ref)
         require_steer(actor, ws, "unassign beads")
         set_assignee(project.id, bead, "", actor, binding=True)
-    return bead_full_json(bead)
+    return bead_full(bead)
 
 
 def assignment_json(bead: Bead) -> dict[str, Any] | None:

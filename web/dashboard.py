@@ -37,6 +37,7 @@ from store.humans import Person, require_role
 from store.util import iso
 from web import responses as r
 from web.apidoc import doc
+from web.schemas.beads import bead as bead_schema
 from web.common import act_as_caller, acting_human, actor, key_or_workspace, limit_ip, load_args, store
 from web.steer import parse_since
 
@@ -504,6 +505,7 @@ def bead(pk: int):
     from store.beads import STATUSES
 
     b = dashboard.bead_page(store(), g.project, pk)
+    b["bead"] = {**bead_schema.dump(b["bead"]), **b.pop("git")}  # as GET /v1/beads/<ref> shows it
     agents = dashboard.agent_aliases(g.project.id) if _can("lead") else []
     return _render("bead.html", "bead", b=b, statuses=STATUSES, agents=agents)
 

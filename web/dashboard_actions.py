@@ -21,10 +21,12 @@ from store import access, acting, chat, messages, policies, steer
 from store import beads as bead_store
 from store import claims as claim_store
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
+from store.beadviews import bead_full
 from store.errors import BeadwireError, Conflict, NotFound
 from store.util import unstorable_text
 from web import dashboard as dash
 from web.common import actor, store
+from web.schemas.beads import bead as bead_schema
 
 if TYPE_CHECKING:
     from store.models import Bead
@@ -222,7 +224,7 @@ def create_bead():
                    "issue_type": a["issue_type"], "labels": _labels(a["labels"])}
         repo_id = a["repo"] or me.repo_id
         made = bead_store.create_bead(g.project.id, acting.in_repo(me, repo_id), fields_)
-        return _back(acting.bead_pk(repo_id, made["id"])), f"Created {made['id']}."
+        return _back(acting.bead_pk(repo_id, made.id)), f"Created {made.id}."
     return _act("lead", action, dash.work)
 
 
@@ -230,7 +232,7 @@ def create_bead():
 def edit_bead(pk: int):
     def action():
         bead, a = _bead(pk), _form(EditForm)
-        old = bead_store.bead_full_json(bead)
+        old = bead_schema.dump(bead_full(bead))
         labels = _labels(a["labels"])
         changes: dict[str, Any] = {k: a[k] for k in ("title", "description", "priority") if a[k] != old[k]}
         added = [x for x in labels if x not in old["labels"]]
@@ -272,7 +274,7 @@ def release(pk: int):
     def action():
         bead, a = _bead(pk), _form(ReasonForm)
         done = claim_store.release_for(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
-        return _back(pk), f"Released {done['holder']}'s claim on {bead.ref}; they have been told."
+        return _back(pk), f"Released {done.holder}'s claim on {bead.ref}; they have been told."
     return _act("lead", action, lambda: dash.bead(pk))
 
 
@@ -284,7 +286,7 @@ def close(pk: int):
             done = claim_store.close_bead(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
         except Conflict as exc:  # held by an agent: say how to go on from here
             raise Conflict(f"{exc.message}: release the claim first (its holder is told why)") from None
-        freed = [b["id"] for b in done["unblocked"]]
+        freed = [b.id for b in done.unblocked]
         return _back(pk), f"Closed {bead.ref}." + (f" Now ready: {', '.join(freed)}." if freed else "")
     return _act("lead", action, lambda: dash.bead(pk))
 
@@ -308,7 +310,7 @@ def assign(pk: int):
     """A binding assignment, as `wire assign` (web/steer.py): the assignee is told who and why."""
     def action():
         bead, a = _bead(pk), _form(AssignForm)
-        done = steer.assign(g.project, None, actor(), _ref(bead), a["alias"], a["reason"])["assignment"]
+        done = steer.assign(g.project, None, actor(), _ref(bead), a["alias"], a["reason"]).assignment
         why = f": {done['reason']}" if done["reason"] else ""
         return _back(pk), f"{bead.ref} is assigned to {done['to']} by {done['by']}{why}; they have been told."
     return _act("lead", action, lambda: dash.bead(pk))

@@ -17,12 +17,14 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from marshmallow import Schema
 
-from web import responses as r
 from web.apidoc import Doc, doc, doc_of
 from web.common import MAX_ID, limit_ip
+from web.schemas import Error, Open
 
 bp = Blueprint("openapi", __name__, url_prefix="/v1")
 
+#: Where the schemas of answers live (named components of the document); request schemas are inlined.
+ANSWER_MODULES = ("web.schemas", "web.responses")
 #: Endpoints that are not part of the JSON API (pages, websockets, Prometheus text): name -> why.
 NOT_API: dict[str, str] = {
     "static": "Flask's static files",
@@ -109,7 +111,7 @@ def _content(schema: Any, many: bool = False) -> dict[str, Any]:
 
 
 def _operation(op: Doc, path_params: list[dict[str, Any]], method: str) -> dict[str, Any]:
-    answer = op.answer or r.Open
+    answer = op.answer or Open
     responses: dict[Any, Any] = {op.ok: {"description": "OK", "content": _content(answer, op.many)}}
     for status, schema in op.more.items():
         responses[status] = {"description": ERROR_TEXT.get(status, "OK"), "content": _content(schema)}
@@ -142,7 +144,7 @@ def build(app: Flask) -> dict[str, Any]:
                    info={"description": "Coordination server for teams of AI coding agents: see docs/API.md"})
     for name, scheme in AUTH_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
-    spec.components.schema("Error", schema=r.Error)
+    spec.components.schema("Error", schema=Error)
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
         if not is_api(rule.endpoint):
@@ -159,7 +161,7 @@ def build(app: Flask) -> dict[str, Any]:
 def _schema_name(schema: Any) -> str | None:
     """Components are named after the response classes; request schemas are inlined."""
     cls = schema if isinstance(schema, type) else type(schema)
-    if cls.__module__ != r.__name__:
+    if not cls.__module__.startswith(ANSWER_MODULES):
         return None
     return cls.__name__
 

@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from store import audit, steer
 from store.errors import Forbidden
 from web import responses as r
+from web.schemas import beads as s
 from web.apidoc import doc
 from web.common import actor, key_or_workspace, load, load_args
 
@@ -68,16 +69,16 @@ assign_schema, pause_schema, audit_args = AssignSchema(), PauseSchema(), AuditAr
 
 @bp.post("/beads/<path:ref>/assign")
 @doc("Assign a bead to an agent (a coordinator or a human): it heads the agent's ready, "
-     "others' claims are refused", "either", r.Bead, body=assign_schema, errors=(404, 409))
+     "others' claims are refused", "either", s.Bead, body=assign_schema, errors=(404, 409))
 def assign(ref: str):
     a = load(assign_schema)
-    return jsonify(steer.assign(g.project, g.ws, actor(), ref, a["alias"], a["reason"]))
+    return jsonify(s.bead.dump(steer.assign(g.project, g.ws, actor(), ref, a["alias"], a["reason"])))
 
 
 @bp.delete("/beads/<path:ref>/assign")
-@doc("Remove a bead's assignment (a coordinator or a human)", "either", r.Bead, errors=(404, 409))
+@doc("Remove a bead's assignment (a coordinator or a human)", "either", s.Bead, errors=(404, 409))
 def unassign(ref: str):
-    return jsonify(steer.unassign(g.project, g.ws, actor(), ref))
+    return jsonify(s.bead.dump(steer.unassign(g.project, g.ws, actor(), ref)))
 
 
 @bp.post("/workspaces/<alias>/pause")
