@@ -37,8 +37,8 @@ from store.humans import Person, require_role
 from store.util import iso
 from web import responses as r
 from web.apidoc import doc
-from web.schemas.beads import bead as bead_schema
 from web.common import act_as_caller, acting_human, actor, key_or_workspace, limit_ip, load_args, store
+from web.schemas.beads import bead as bead_schema
 from web.steer import parse_since
 
 bp = Blueprint("dashboard", __name__)

@@ -37,9 +37,11 @@ AUTH_SCHEMES = {
     "workspace": {"type": "http", "scheme": "bearer", "bearerFormat": "bw_ws_...",
                   "description": "A workspace token (from `POST /v1/init`): acts only as that workspace."},
     "projectKey": {"type": "http", "scheme": "bearer", "bearerFormat": "bw_pk_...",
-                   "description": "The project key (humans; admin): returned once when the project is created."},
+                   "description": "The project key (humans; admin): returned once when the project is "
+                                  "created."},
     "personToken": {"type": "http", "scheme": "bearer", "bearerFormat": "bw_ht_...",
-                    "description": "A person's own token (from `POST /v1/invites/redeem`): acts as that person, "
+                    "description": "A person's own token (from `POST /v1/invites/redeem`): acts as that "
+                                   "person, "
                                    "within their role (viewer, lead, admin)."},
 }
 SECURITY: dict[str, list[dict[str, list[str]]]] = {
@@ -57,7 +59,8 @@ ERROR_TEXT = {304: "Not modified (If-None-Match names the current ETag)", 400: "
 #: The request-id header of writes (docs/API.md, "Request ids").
 IDEMPOTENCY_KEY = {"in": "header", "name": "Idempotency-Key", "required": False,
                    "description": "Apply this write at most once per caller and key",
-                   "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[A-Za-z0-9._:-]+$"}}
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 100,
+                              "pattern": "^[A-Za-z0-9._:-]+$"}}
 
 
 class _Document(Schema):
@@ -66,6 +69,13 @@ class _Document(Schema):
 
 def is_api(endpoint: str) -> bool:
     return endpoint not in NOT_API and not endpoint.startswith(NOT_API_PREFIXES)
+
+
+def operations(app: Flask) -> dict[str, Doc]:
+    """Endpoint name -> what its view declares (`@doc`), for every documented endpoint of the JSON API."""
+    found = {rule.endpoint: doc_of(app.view_functions.get(rule.endpoint)) for rule in app.url_map.iter_rules()
+             if is_api(rule.endpoint)}
+    return {endpoint: op for endpoint, op in found.items() if op is not None}
 
 
 def undocumented(app: Flask) -> list[str]:
@@ -94,7 +104,8 @@ def _errors(op: Doc, has_path_args: bool, write: bool) -> list[int]:
     if op.auth != "none":
         found |= {401, 429}
     if op.auth != "none":
-        found.add(403)  # a workspace token on a human-only route; a person where a workspace acts; a role too low
+        # a workspace token on a human-only route; a person where a workspace acts; a role too low
+        found.add(403)
     if op.auth == "none" and op.body is not None:
         found.add(429)  # per client address
     if op.body is not None:
@@ -125,7 +136,8 @@ def _operation(op: Doc, path_params: list[dict[str, Any]], method: str) -> dict[
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
     if op.etag:
-        parameters.append({"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"}})
+        parameters.append({"in": "header", "name": "If-None-Match", "required": False,
+                           "schema": {"type": "string"}})
         responses[304] = {"description": ERROR_TEXT[304]}
     out: dict[str, Any] = {"summary": op.summary, "responses": responses, "security": SECURITY[op.auth]}
     if parameters:

@@ -15,9 +15,9 @@ from marshmallow import Schema, ValidationError, fields, validate
 from store import audit, steer
 from store.errors import Forbidden
 from web import responses as r
-from web.schemas import beads as s
 from web.apidoc import doc
 from web.common import actor, key_or_workspace, load, load_args
+from web.schemas import beads as s
 
 bp = Blueprint("steer", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)

@@ -5,15 +5,9 @@ Each schema dumps a domain object of store/beadviews.py; field order is the orde
 
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import fields
 
-from marshmallow import fields, post_dump
-
-from store.beadviews import BeadView, CommentView, DepView
 from web.schemas import Given, Open, maybe_str, required_str
-
-#: The keys a bead's record gets from its columns; its other fields follow them, as synced.
-COLUMN_KEYS = 8
 
 
 class Epic(Open):
@@ -67,10 +61,7 @@ class Dependency(Open):
     depends_on_id = required_str()
     type = required_str()
 
-    @post_dump(pass_original=True)
-    def _with_extra(self, out: dict[str, Any], dep: DepView, **_: Any) -> dict[str, Any]:
-        """The dependency's other fields first, as the beads record has them."""
-        return {**dep.extra, **out} if isinstance(dep, DepView) else out
+    EXTRA_AFTER = ""  # the dependency's other fields first, as the beads record has them
 
 
 class Comment(Open):
@@ -79,9 +70,7 @@ class Comment(Open):
     text = required_str()
     created_at = required_str()
 
-    @post_dump(pass_original=True)
-    def _with_extra(self, out: dict[str, Any], comment: CommentView, **_: Any) -> dict[str, Any]:
-        return {**comment.extra, **out} if isinstance(comment, CommentView) else out
+    EXTRA_AFTER = ""
 
 
 class Bead(Open):
@@ -102,13 +91,7 @@ class Bead(Open):
     commits = Given(RecordedCommit, many=True)  # GET /v1/beads/<ref>
     git = Given(GitState, allow_none=True)  # GET /v1/beads/<ref>, while claimed
 
-    @post_dump(pass_original=True)
-    def _with_extra(self, out: dict[str, Any], bead: BeadView, **_: Any) -> dict[str, Any]:
-        """The record's other fields (unknown ones included) right after its column fields."""
-        if not bead.extra:
-            return out
-        items = list(out.items())
-        return {**dict(items[:COLUMN_KEYS]), **bead.extra, **dict(items[COLUMN_KEYS:])}
+    EXTRA_AFTER = "labels"  # the record's other fields right after its column fields, as synced
 
 
 class ClaimAnswer(Open):
