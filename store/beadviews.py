@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from store.models import Bead, Claim, Comment, Dependency, Repo, Workspace
+from store.models import Bead, Claim, Comment, Dependency, Event, Repo, Workspace
 from store.util import iso
 
 
@@ -149,6 +149,34 @@ def bead_views(beads: list[Bead], with_comments: bool = False) -> list[BeadView]
 def bead_full(bead: Bead) -> BeadView:
     """One bead with its comments (`GET /v1/beads/<ref>`)."""
     return bead_views([bead], with_comments=True)[0]
+
+
+@dataclass
+class Change:
+    """One entry of a bead's history: who did what (an event's kind and data) and when."""
+
+    id: int
+    at: str | None
+    who: str
+    kind: str
+    data: dict[str, Any]
+    ts: float  # `at` as epoch seconds (not sent)
+
+
+#: The newest entries of a bead's history that its page and `GET /v1/beads/<ref>/history` show.
+HISTORY_LIMIT = 100
+
+
+def bead_history(project_id: int, bead: Bead, limit: int = HISTORY_LIMIT) -> list[Change]:
+    """The events of a bead (claims, edits, closes, syncs, assignments), newest first."""
+    rows = (Event.select().where(Event.project == project_id, Event.bead_ref == bead.ref)
+            .order_by(Event.id.desc()).limit(limit))
+    changes = []
+    for event in rows:
+        data = json.loads(event.data)
+        who = str(data.get("alias") or data.get("from") or "")
+        changes.append(Change(event.id, iso(event.created_ts), who, event.kind, data, event.created_ts))
+    return changes
 
 
 # -- answers of the bead routes -----------------------------------------------------------------

@@ -30,7 +30,6 @@ from store.models import (
     Delivery,
     Dependency,
     Escalation,
-    Event,
     Message,
     Project,
     Repo,
@@ -460,15 +459,14 @@ def bead_page(st: Store, project: Project, pk: int) -> dict[str, Any]:
     Raises:
         BeadNotFound: no such bead in this project (another project's id included).
     """
-    from store.beadviews import bead_full
+    from store.beadviews import bead_full, bead_history
 
     bead = Bead.get_or_none(Bead.id == pk, Bead.project == project.id)
     if bead is None:
         raise BeadNotFound(f"no bead {pk} in this project")
     graph = _around(project.id, bead)
     record = bead_full(bead)  # the web layer dumps it as the API shows a bead (web/schemas/beads.py)
-    history = (Event.select().where(Event.project == project.id, Event.bead_ref == bead.ref)
-               .order_by(Event.id.desc()).limit(100))
+    history = bead_history(project.id, bead)
     from store.gitstate import bead_git
 
     # recorded commits, and the holder's live git state
@@ -478,7 +476,7 @@ def bead_page(st: Store, project: Project, pk: int) -> dict[str, Any]:
             "dependents": [_link(graph, d, graph.qualified(d)) for d in graph.dependents.get(pk, ())],
             "children": [_link(graph, c, graph.qualified(c)) for c in graph.children.get(pk, ())],
             "parent": _link(graph, graph.parent[pk], graph.qualified(graph.parent[pk])) if pk in graph.parent else None,
-            "history": [_event_row(e.kind, json.loads(e.data), e.created_ts) for e in history],
+            "history": [_event_row(e.kind, e.data, e.ts) for e in history],
             "picture": neighbourhood_picture(graph, pk)}
 
 

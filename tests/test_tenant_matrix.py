@@ -227,6 +227,8 @@ def _matrix() -> dict[str, list[Probe]]:
                               p("eve", "POST", "/beads", {"title": "x", "blocked_by": ["{free}"]}, 404)],
         "beads.show_bead": [p("eve", "GET", "/beads/{held}", None, 404),
                             p("eve", "GET", "/beads/shop:{held}", None, 404)],
+        "beads.history": [p("eve", "GET", "/beads/{held}/history", None, 404),
+                          p("key_b", "GET", "/beads/shop:{held}/history", None, 404)],
         "beads.update_bead": [p("eve", "PATCH", "/beads/{free}", {"title": "x"}, 404),
                               p("bob", "PATCH", "/beads/{held}", {"status": "open"}, 409)],
         "beads.comment": [p("eve", "POST", "/beads/{free}/comments", {"text": "x"}, 404)],

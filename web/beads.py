@@ -10,7 +10,7 @@ from store import claims as claim_store
 from store import readiness
 from store.acting import is_human, person_workspace
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
-from store.beadviews import Closed, bead_full
+from store.beadviews import Closed, bead_full, bead_history
 from store.errors import InvalidInput
 from store.gitstate import bead_git
 from web.apidoc import doc
@@ -148,6 +148,14 @@ def show_bead(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
     # the commits recorded on it, and while claimed its holder's live git state
     return jsonify({**s.bead.dump(bead_full(bead)), **bead_git(store(), bead)})
+
+
+@bp.get("/beads/<path:ref>/history")
+@doc("Who changed a bead, what and when: its newest events first", "either", s.Change, many=True,
+     errors=(409,))
+def history(ref: str):
+    bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
+    return jsonify(s.history.dump(bead_history(g.project.id, bead)))
 
 
 @bp.patch("/beads/<path:ref>")

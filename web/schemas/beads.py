@@ -94,6 +94,16 @@ class Bead(Open):
     EXTRA_AFTER = "labels"  # the record's other fields right after its column fields, as synced
 
 
+class Change(Open):
+    """One entry of a bead's history, newest first: who did what (an event of the live stream) and when."""
+
+    id = fields.Int(required=True)
+    at = required_str()
+    who = required_str()  # the alias of the agent or person ("" for the server)
+    kind = required_str()  # claim.created, bead.updated, bead.closed, sync, bead.assigned, ...
+    data = fields.Dict(required=True)  # the event's data, as `GET /v1/ws` sends it
+
+
 class ClaimAnswer(Open):
     claimed = fields.Bool(required=True)
     already_held = fields.Bool(required=True)
@@ -146,6 +156,7 @@ class WaitReady(Open):
 bead = Bead()
 beads = Bead(many=True)
 claim_list = Claim(many=True)
+history = Change(many=True)
 claimed, released, closed = ClaimAnswer(), Released(), Closed()
 deps, explain, wait_ready = Deps(), Explain(), WaitReady()
 dependency, comment = Dependency(), Comment()
