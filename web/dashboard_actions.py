@@ -339,7 +339,7 @@ def revoke(alias: str):
 
     def action():
         done = access.revoke_workspace(store(), g.project, alias)
-        stale = f" Its claims are now stale: {', '.join(done['stale_claims'])}." if done["stale_claims"] else ""
+        stale = f" Its claims are now stale: {', '.join(done.stale_claims)}." if done.stale_claims else ""
         return url_for("dashboard.team"), f"Revoked {alias}: its token no longer works.{stale}"
     return _act("admin", action, dash.team)
 

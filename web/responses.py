@@ -329,26 +329,6 @@ class AuditRow(Open):
     host = required_str()
 
 
-class Rotated(Open):
-    project = required_str()
-    project_key = required_str()
-    rotated_at = required_str()
-
-
-class Revoked(Open):
-    alias = required_str()
-    revoked = fields.Bool(required=True)
-    already = fields.Bool(required=True)
-    stale_claims = fields.List(fields.Str(), required=True)
-    released_reservations = fields.Int(required=True)
-
-
-class RoleSet(Open):
-    alias = required_str()
-    role = required_str()
-    previous = required_str()
-
-
 class JoinKeyMade(Open):
     project = required_str()
     join_key = required_str()  # bw_jk_..., shown this once
