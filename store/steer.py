@@ -12,6 +12,7 @@ Assignment semantics (README "Assignment"):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import peewee
@@ -169,7 +170,20 @@ def bound_split(project_id: int, alias: str) -> tuple[set[int], set[int]]:
 
 # -- pause -------------------------------------------------------------------------------------
 
-def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str, reason: str = "") -> dict[str, Any]:
+@dataclass
+class Pause:
+    by: str
+    reason: str
+    since: str | None
+
+
+@dataclass
+class PauseState:
+    alias: str
+    paused: Pause | None  # None: not paused
+
+
+def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str, reason: str = "") -> PauseState:
     """Pause an agent: it keeps working on what it holds but may not claim more until resumed.
 
     Raises:
@@ -191,10 +205,10 @@ def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str, reas
                    "finish or hand off what you hold, and claim nothing new until resumed",
                    {"event": "agent.paused", "by": actor.name, "reason": reason})
     forget_workspace(target.id)  # this process's cached copy: the banner shows the pause at once
-    return pause_json(Workspace.get_by_id(target.id))
+    return pause_state(Workspace.get_by_id(target.id))
 
 
-def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> dict[str, Any]:
+def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> PauseState:
     with db.transaction():
         target = workspace_by_alias(project.id, alias)
         require_steer(actor, ws, "resume agents")
@@ -207,13 +221,13 @@ def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> 
             notify(project.id, target.id, f"you were resumed by {actor.name}: you may claim work again",
                    {"event": "agent.resumed", "by": actor.name})
     forget_workspace(target.id)
-    return pause_json(Workspace.get_by_id(target.id))
+    return pause_state(Workspace.get_by_id(target.id))
 
 
-def pause_json(ws: Workspace) -> dict[str, Any]:
-    paused = {"by": ws.paused_by, "reason": ws.paused_reason,
-              "since": iso(ws.paused_ts) if ws.paused_ts else None} if ws.paused_by else None
-    return {"alias": ws.alias, "paused": paused}
+def pause_state(ws: Workspace) -> PauseState:
+    if not ws.paused_by:
+        return PauseState(ws.alias, None)
+    return PauseState(ws.alias, Pause(ws.paused_by, ws.paused_reason, iso(ws.paused_ts) if ws.paused_ts else None))
 
 
 def paused_line(by: str, reason: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from store.access import Revoked, RoleSet, Rotated
 from store.beadviews import (
     BeadView,
     Brief,
@@ -23,9 +24,12 @@ from store.beadviews import (
     Released,
 )
 from store.handoffs import HandoffView, Primed
+from store.steer import Pause, PauseState
 from web.schemas import Open, compile_dump
 from web.schemas import beads as s
 from web.schemas import handoffs as h
+from web.schemas import keys as k
+from web.schemas import steer as st
 
 
 def claim(**more: Any) -> ClaimView:
@@ -62,6 +66,11 @@ EXAMPLES = [
     (h.latest, {"handoff": None}),
     (h.prime, Primed(HandoffView(1, "a", "b", "n", "t"), None, [bead(assignment=None)], {"alias": "a"},
                      {"role": None}, [bead()], [], {"unread": 0}, [{"alias": "b"}])),
+    (k.rotated, Rotated("shop", "bw_pk_x", "2026")),
+    (k.revoked, Revoked("bob", True, False, ["bd-1"], 2)),
+    (k.role_set, RoleSet("bob", "coordinator", "developer")),
+    (st.pause_state, PauseState("bob", None)),
+    (st.pause_state, PauseState("bob", Pause("maria", "", None))),
 ]
 
 

@@ -310,12 +310,6 @@ class PolicySet(PolicyVersion):
     created = fields.Bool(required=True)
 
 
-class PauseState(Open):
-    alias = required_str()
-    #: {"by", "reason", "since"}, or null when the agent is not paused
-    paused = fields.Dict(required=True, allow_none=True)
-
-
 class AuditRow(Open):
     id = fields.Int(required=True)
     at = required_str()

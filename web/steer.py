@@ -18,6 +18,7 @@ from web import responses as r
 from web.apidoc import doc
 from web.common import actor, key_or_workspace, load, load_args
 from web.schemas import beads as s
+from web.schemas import steer as steer_schemas
 
 bp = Blueprint("steer", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
@@ -83,15 +84,16 @@ def unassign(ref: str):
 
 @bp.post("/workspaces/<alias>/pause")
 @doc("Pause an agent: it may claim nothing new until resumed (a coordinator or a human)", "either",
-     r.PauseState, body=pause_schema, errors=(404,))
+     steer_schemas.PauseState, body=pause_schema, errors=(404,))
 def pause(alias: str):
-    return jsonify(steer.pause(g.project, g.ws, actor(), alias, load(pause_schema)["reason"]))
+    return jsonify(steer_schemas.pause_state.dump(steer.pause(g.project, g.ws, actor(), alias,
+                                                              load(pause_schema)["reason"])))
 
 
 @bp.delete("/workspaces/<alias>/pause")
-@doc("Resume a paused agent (a coordinator or a human)", "either", r.PauseState, errors=(404,))
+@doc("Resume a paused agent (a coordinator or a human)", "either", steer_schemas.PauseState, errors=(404,))
 def resume(alias: str):
-    return jsonify(steer.resume(g.project, g.ws, actor(), alias))
+    return jsonify(steer_schemas.pause_state.dump(steer.resume(g.project, g.ws, actor(), alias)))
 
 
 @bp.get("/audit")
