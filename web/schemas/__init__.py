@@ -112,8 +112,9 @@ class Given(fields.Nested):
     """A nested object whose shape another module builds as a dict (not converted yet): documented by
     its schema, sent as it is."""
 
-    def _serialize(self, nested_obj: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        return nested_obj
+    def serialize(self, attr: str, obj: Any, accessor: Callable[[Any, str, Any], Any] | None = None,
+                  **kwargs: Any) -> Any:
+        return self.get_value(obj, attr, accessor=accessor)  # `missing` (no such key) stays missing
 
 
 def required_str(**kw: Any) -> fields.Str:
