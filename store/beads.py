@@ -1,4 +1,5 @@
-"""Beads: the records, their normalisation, lookup by reference, and serialisation.
+"""Beads: the records, their normalisation, lookup by reference, queries and writes (their answers are
+the domain objects of store/beadviews.py).
 
 A bead row keeps the fields we query as columns and every other field of the beads record,
 unknown ones included, in `data`, so a synced record comes back with nothing dropped.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, Response, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import beads as bead_store
@@ -153,7 +153,7 @@ def show_bead(ref: str):
 @bp.get("/beads/<path:ref>/history")
 @doc("Who changed a bead, what and when: its newest events first", "either", s.Change, many=True,
      errors=(409,))
-def history(ref: str):
+def history(ref: str) -> Response:
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
     return jsonify(s.history.dump(bead_history(g.project.id, bead)))
 
