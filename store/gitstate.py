@@ -85,7 +85,7 @@ def idle_minutes_setting(project_id: int) -> int:
     """The project's `idle_claim_minutes` (schema 8)."""
     from store.project_settings import read
 
-    return int(read(project_id)["idle_claim_minutes"])
+    return int(read(project_id).idle_claim_minutes)
 
 
 def idle_since(info: dict[str, Any] | None, holds_claims: bool, beat: float, ts: float, minutes: int) -> float | None:

@@ -24,11 +24,13 @@ from store.beadviews import (
     Released,
 )
 from store.handoffs import HandoffView, Primed
+from store.project_settings import Settings
 from store.steer import Pause, PauseState
 from web.schemas import Open, compile_dump
 from web.schemas import beads as s
 from web.schemas import handoffs as h
 from web.schemas import keys as k
+from web.schemas import project as pr
 from web.schemas import steer as st
 
 
@@ -71,6 +73,7 @@ EXAMPLES = [
     (k.role_set, RoleSet("bob", "coordinator", "developer")),
     (st.pause_state, PauseState("bob", None)),
     (st.pause_state, PauseState("bob", Pause("maria", "", None))),
+    (pr.settings, Settings("all", 30)),
 ]
 
 

@@ -42,11 +42,6 @@ class Project(ProjectRef):
     stale_claim_seconds = fields.Int(allow_none=True)
 
 
-class ProjectSettings(Open):
-    ready_scope = required_str()
-    idle_claim_minutes = fields.Int(required=True)
-
-
 class Me(Workspace):
     project = fields.Nested(ProjectRef, required=True)
 
