@@ -24,11 +24,13 @@ from store.beadviews import (
     Released,
 )
 from store.handoffs import HandoffView, Primed
+from store.joinkeys import JoinKeyMade
 from store.project_settings import Settings
 from store.steer import Pause, PauseState
 from web.schemas import Open, compile_dump
 from web.schemas import beads as s
 from web.schemas import handoffs as h
+from web.schemas import joinkeys as jk
 from web.schemas import keys as k
 from web.schemas import project as pr
 from web.schemas import steer as st
@@ -74,6 +76,7 @@ EXAMPLES = [
     (st.pause_state, PauseState("bob", None)),
     (st.pause_state, PauseState("bob", Pause("maria", "", None))),
     (pr.settings, Settings("all", 30)),
+    (jk.join_key_made, JoinKeyMade("shop", "bw_jk_x", "2026", "wire init --project shop --join-key bw_jk_x")),
 ]
 
 

@@ -34,6 +34,7 @@ from store.acting import SHARED_NAME
 from store.errors import BeadwireError, InvalidInput, NotFound, Unauthorized
 from store.escalations import MAX_RESPONSE, respond
 from store.humans import Person, require_role
+from store.joinkeys import JoinKeyMade
 from store.util import iso
 from web import responses as r
 from web.apidoc import doc
@@ -568,11 +569,11 @@ def add_agent_post():
     return _render("add_agent.html", "add_agent", paste=_paste_text(made), made=made)
 
 
-def _paste_text(made: dict[str, Any] | None) -> str:
+def _paste_text(made: JoinKeyMade | None) -> str:
     """What the new agent reads: where the guide is, the project, its join key (autoescaped in the page)."""
     url = request.url_root.rstrip("/")
-    key = made["join_key"] if made else "<join-key: press \"Make a join key\" first>"
-    until = f" (single use, valid until {made['expires_at'][:16].replace('T', ' ')} UTC)" if made else ""
+    key = made.join_key if made else "<join-key: press \"Make a join key\" first>"
+    until = f" (single use, valid until {(made.expires_at or '')[:16].replace('T', ' ')} UTC)" if made else ""
     return (f"Join the beadwire project \"{g.project.slug}\" as one of its coding agents.\n"
             f"Read {url}/llms.txt and follow it step by step.\n"
             f"Project: {g.project.slug}\n"

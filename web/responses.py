@@ -318,13 +318,6 @@ class AuditRow(Open):
     host = required_str()
 
 
-class JoinKeyMade(Open):
-    project = required_str()
-    join_key = required_str()  # bw_jk_..., shown this once
-    expires_at = required_str()
-    join = required_str()  # the command the agent runs
-
-
 class DashboardLink(Open):
     token = required_str()
     path = required_str()
