@@ -4,7 +4,7 @@ checks the project key); keys and tokens are stored as hashes and never logged o
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from store import Store, db, outbox
 from store.acting import HUMAN_ROLE
@@ -15,7 +15,30 @@ from store.util import PROJECT_KEY_PREFIX, hash_secret, iso, new_secret, now
 from store.workspaces import forget_workspace
 
 
-def rotate_key(project: Project) -> dict[str, Any]:
+@dataclass
+class Rotated:
+    project: str  # its slug
+    project_key: str  # shown this once
+    rotated_at: str | None
+
+
+@dataclass
+class Revoked:
+    alias: str
+    revoked: bool
+    already: bool
+    stale_claims: list[str]
+    released_reservations: int
+
+
+@dataclass
+class RoleSet:
+    alias: str
+    role: str
+    previous: str
+
+
+def rotate_key(project: Project) -> Rotated:
     """Give the project a new key (returned this once); the old one stops working at once.
 
     Admin calls check the key against SQL on every request (no cache), so nothing else is needed.
@@ -24,10 +47,10 @@ def rotate_key(project: Project) -> dict[str, Any]:
     with db.transaction():
         Project.update(key_hash=hash_secret(key)).where(Project.id == project.id).execute()
         outbox.record(project.id, "project.key_rotated", {"project": project.slug})
-    return {"project": project.slug, "project_key": key, "rotated_at": iso(ts)}
+    return Rotated(project.slug, key, iso(ts))
 
 
-def revoke_workspace(st: Store, project: Project, alias: str) -> dict[str, Any]:
+def revoke_workspace(st: Store, project: Project, alias: str) -> Revoked:
     """Kill a workspace's token in every process at once; its claims go stale (its team is told),
     its reservations are released. Revoking twice is harmless (`already: true`).
 
@@ -47,11 +70,10 @@ def revoke_workspace(st: Store, project: Project, alias: str) -> dict[str, Any]:
     st.redis.revoke(project.id, ws.id)
     stale = mark_claims_of_stale(project, ws, "its workspace was revoked")
     released = st.redis.unreserve(project.id, ws.repo_id, ws.id, None)
-    return {"alias": ws.alias, "revoked": True, "already": not changed, "stale_claims": stale,
-            "released_reservations": len(released)}
+    return Revoked(ws.alias, True, not changed, stale, len(released))
 
 
-def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
+def set_role(project: Project, alias: str, role: str) -> RoleSet:
     """A human sets a workspace's role (the only way into or out of coordinator: store/workspaces.py).
 
     The team hears it (`workspace.role_changed`). Other web processes may keep the old role in their
@@ -73,4 +95,4 @@ def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
             change = {"alias": ws.alias, "role": role, "previous": previous}
             outbox.record(project.id, "workspace.role_changed", change, workspace_id=ws.id)
         forget_workspace(ws.id)
-    return {"alias": ws.alias, "role": role, "previous": previous}
+    return RoleSet(ws.alias, role, previous)

@@ -1,4 +1,5 @@
-"""Beads: the records, their normalisation, lookup by reference, and serialisation.
+"""Beads: the records, their normalisation, lookup by reference, queries and writes (their answers are
+the domain objects of store/beadviews.py).
 
 A bead row keeps the fields we query as columns and every other field of the beads record,
 unknown ones included, in `data`, so a synced record comes back with nothing dropped.
@@ -8,15 +9,25 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable
 from typing import Any
 
 import peewee
 
 from store import db, outbox, queries
+from store.beadviews import (
+    BeadView,
+    Brief,
+    CommentView,
+    Deps,
+    DepView,
+    Explained,
+    bead_full,
+    bead_views,
+    comment_view,
+)
 from store.errors import AmbiguousBead, BeadNotFound, Conflict, CycleError, InvalidInput
 from store.graph import PARENT_TYPE, load_graph
-from store.models import Bead, Claim, Comment, Dependency, Repo, Workspace
+from store.models import Bead, Comment, Dependency, Repo, Workspace
 from store.util import iso, now, parse_ts, unstorable_text
 
 STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked", "tombstone")
@@ -217,76 +228,6 @@ def get_bead(project_id: int, home_repo_id: int, ref: str, for_update: bool = Fa
     return found
 
 
-# -- serialisation --------------------------------------------------------------------------
-
-def claim_json(claim: Claim, ws: Workspace, bead: Bead | None = None, epic: dict | None = None,
-               stale: bool | None = None) -> dict[str, Any]:
-    return claim_view(ws.alias, ws.human, claim.claimed_ts, claim.stale if stale is None else stale, claim.reason,
-                      None if bead is None else (bead.ref, bead.repo.canonical, bead.title), epic)
-
-
-def claim_view(alias: str, human: str, claimed_ts: float, stale: bool, reason: str,
-               bead: tuple[str, str, str] | None = None, epic: dict | None = None) -> dict[str, Any]:
-    """The Claim object of the API; `bead` is (ref, repo, title) when it shows its bead."""
-    out = {"alias": alias, "human": human, "since": iso(claimed_ts), "stale": stale, "reason": reason}
-    if bead is not None:
-        out.update({"bead": bead[0], "repo": bead[1], "title": bead[2], "epic": epic})
-    return out
-
-
-def bead_json(bead: Bead, deps: Iterable[Dependency] = (), comments: Iterable[Comment] | None = None,
-              claim: dict[str, Any] | None = None, repo: Repo | None = None) -> dict[str, Any]:
-    """The beads record as synced (unknown fields included) plus `repo` and `claim`."""
-    data = json.loads(bead.data)
-    record: dict[str, Any] = {"id": bead.ref, "title": bead.title, "description": bead.description,
-                              "status": bead.status, "priority": bead.priority,
-                              "issue_type": bead.issue_type, "assignee": bead.assignee,
-                              "labels": json.loads(bead.labels)}
-    record.update(data)
-    record["dependencies"] = [_dep_json(bead, d) for d in deps]
-    if comments is not None:
-        record["comments"] = [_comment_json(c) for c in comments]
-    record["repo"] = (repo or bead.repo).canonical
-    record["claim"] = claim
-    if bead.assigned_by and bead.assignee:  # binding (store/steer.py): who gave it to whom, and why
-        record["assignment"] = {"to": bead.assignee, "by": bead.assigned_by, "reason": bead.assign_reason}
-    return record
-
-
-def _dep_json(bead: Bead, dep: Dependency) -> dict[str, Any]:
-    target = f"{dep.target_repo}:{dep.target_ref}" if dep.target_repo else dep.target_ref
-    return {**json.loads(dep.data), "issue_id": bead.ref, "depends_on_id": target, "type": dep.type}
-
-
-def _comment_json(comment: Comment) -> dict[str, Any]:
-    ext: Any = comment.ext_id
-    if isinstance(ext, str) and ext.isdigit():
-        ext = int(ext)  # older exports use integer comment ids: give them back as they came
-    return {**json.loads(comment.data), "id": ext or comment.id, "author": comment.author,
-            "text": comment.text, "created_at": comment.created_at}
-
-
-def beads_json(beads: list[Bead], with_comments: bool = False) -> list[dict[str, Any]]:
-    """Serialise many beads with their deps and claims in a fixed number of queries."""
-    if not beads:
-        return []
-    pks = [b.id for b in beads]
-    deps: dict[int, list[Dependency]] = {}
-    for dep in Dependency.select().where(Dependency.bead.in_(pks)).order_by(Dependency.id):
-        deps.setdefault(dep.bead_id, []).append(dep)
-    comments: dict[int, list[Comment]] = {}
-    if with_comments:
-        for c in Comment.select().where(Comment.bead.in_(pks)).order_by(Comment.id):
-            comments.setdefault(c.bead_id, []).append(c)
-    claims = {c.bead_id: c for c in Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead.in_(pks))}
-    repos = {r.id: r for r in Repo.select().where(Repo.id.in_({b.repo_id for b in beads}))}
-    return [bead_json(b, deps.get(b.id, ()), comments.get(b.id, []) if with_comments else None,
-                      claim_json(claims[b.id], claims[b.id].workspace) if b.id in claims else None,
-                      repos[b.repo_id]) for b in beads]
-
-
-def bead_full_json(bead: Bead) -> dict[str, Any]:
-    return beads_json([bead], with_comments=True)[0]
 
 
 # -- queries --------------------------------------------------------------------------------
@@ -294,7 +235,7 @@ def bead_full_json(bead: Bead) -> dict[str, Any]:
 def list_beads(project_id: int, status: str | None = None, issue_type: str | None = None,
                label: str | None = None, assignee: str | None = None, repo_id: int | None = None,
                include_closed: bool = False, limit: int = 200,
-               priority: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+               priority: tuple[int, int] | None = None) -> list[BeadView]:
     """Beads by filters, most urgent first; `priority`: (low, high) inclusive, as `priority_range` gives."""
     query = Bead.select().where(Bead.project == project_id)
     if priority:
@@ -314,10 +255,10 @@ def list_beads(project_id: int, status: str | None = None, issue_type: str | Non
         query = query.where(Bead.labels.contains(json.dumps(label)))
     query = query.order_by(Bead.priority, Bead.created_ts.desc(), Bead.ref).limit(limit)
     beads = [b for b in query if not label or label in json.loads(b.labels)]
-    return beads_json(beads)
+    return bead_views(beads)
 
 
-def search_beads(project_id: int, text: str, limit: int = 50) -> list[dict[str, Any]]:
+def search_beads(project_id: int, text: str, limit: int = 50) -> list[BeadView]:
     needle = text.strip()
     if not needle:
         raise InvalidInput("search text is empty")
@@ -325,7 +266,7 @@ def search_beads(project_id: int, text: str, limit: int = 50) -> list[dict[str, 
                                  Bead.title.contains(needle) | Bead.description.contains(needle)
                                  | Bead.ref.contains(needle))
              .order_by(Bead.status == "closed", Bead.priority, Bead.created_ts.desc()).limit(limit))
-    return beads_json(list(query))
+    return bead_views(list(query))
 
 
 def beads_by_pk(pks: list[int]) -> list[Bead]:
@@ -334,7 +275,7 @@ def beads_by_pk(pks: list[int]) -> list[Bead]:
 
 
 def ready(project_id: int, limit: int = 50, viewer: Workspace | None = None,
-          only_role: str | None = None) -> list[dict[str, Any]]:
+          only_role: str | None = None) -> list[BeadView]:
     """Ready beads, most urgent first; for a `viewer`, routed by role (store/readiness.py): its role's
     first, others' left out under the project's scope "role"; `only_role` keeps just that role's."""
     graph = load_graph(project_id, live_only=True)
@@ -347,7 +288,7 @@ def ready(project_id: int, limit: int = 50, viewer: Workspace | None = None,
                               only_role)
     if viewer is not None:
         pks = _assigned_first(project_id, viewer, pks)
-    return beads_json(beads_by_pk(pks[:limit]))
+    return bead_views(beads_by_pk(pks[:limit]))
 
 
 def _assigned_first(project_id: int, viewer: Workspace, pks: list[int]) -> list[int]:
@@ -360,33 +301,29 @@ def _assigned_first(project_id: int, viewer: Workspace, pks: list[int]) -> list[
     return [pk for pk in pks if pk in mine] + [pk for pk in pks if pk not in mine and pk not in others]
 
 
-def explain(project_id: int, home_repo_id: int, ref: str) -> dict[str, Any]:
+def explain(project_id: int, home_repo_id: int, ref: str) -> Explained:
     bead = get_bead(project_id, home_repo_id, ref)
     reasons = load_graph(project_id).not_ready_reasons(bead.id, now())
-    return {"id": bead.ref, "repo": bead.repo.canonical, "ready": not reasons, "reasons": reasons}
+    return Explained(bead.ref, bead.repo.canonical, not reasons, reasons)
 
 
-def deps_of(project_id: int, home_repo_id: int, ref: str) -> dict[str, Any]:
+def deps_of(project_id: int, home_repo_id: int, ref: str) -> Deps:
     bead = get_bead(project_id, home_repo_id, ref)
     g = load_graph(project_id)
 
-    def brief(pk: int | None, written: str) -> dict[str, Any]:
+    def brief(pk: int | None, written: str) -> Brief:
         if pk is None:
-            return {"id": written, "status": "unknown", "title": None}
+            return Brief(written, "unknown", None)
         node = g.nodes[pk]
-        return {"id": node.ref, "repo": g.repos[node.repo_id][0], "status": node.status, "title": node.title}
+        return Brief(node.ref, node.status, node.title, g.repos[node.repo_id][0])
 
     active = g.active_blockers(bead.id)
     resolved = [b for b in g.blockers.get(bead.id, ()) if b not in active]
     parent = g.parent.get(bead.id)
-    return {
-        "id": bead.ref,
-        "active_blockers": [brief(t, w) for t, w in active],
-        "resolved_blockers": [brief(t, w) for t, w in resolved],
-        "blocks": [brief(pk, "") for pk in g.dependents.get(bead.id, ())],
-        "parent": brief(parent, "") if parent is not None else None,
-        "children": [brief(pk, "") for pk in g.children.get(bead.id, ())],
-    }
+    return Deps(bead.ref, [brief(t, w) for t, w in active], [brief(t, w) for t, w in resolved],
+                [brief(pk, "") for pk in g.dependents.get(bead.id, ())],
+                brief(parent, "") if parent is not None else None,
+                [brief(pk, "") for pk in g.children.get(bead.id, ())])
 
 
 # -- writes ---------------------------------------------------------------------------------
@@ -408,7 +345,7 @@ def new_ref(repo: Repo, parent: Bead | None) -> str:
     raise InvalidInput("could not allocate a bead id")  # 2^-32 after five tries: effectively never
 
 
-def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> dict[str, Any]:
+def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> BeadView:
     """Create a bead in the caller's repo, with optional parent and blockers.
 
     Raises:
@@ -443,7 +380,7 @@ def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> dict[
         from store.readiness import announce_if_ready  # (it imports messages, which needs no beads)
 
         announce_if_ready(project_id, ws, [bead.id], "created")
-    return bead_full_json(bead)
+    return bead_full(bead)
 
 
 def _insert_with_new_ref(repo: Repo, parent: Bead | None, row: dict[str, Any]) -> Bead:
@@ -471,7 +408,7 @@ def _insert_dep(bead: Bead, target: Bead, dep_type: str, author: str) -> None:
                       type=dep_type, data=data).on_conflict_ignore().execute()
 
 
-def link(project_id: int, ws: Workspace, ref: str, target_ref: str, dep_type: str) -> dict[str, Any]:
+def link(project_id: int, ws: Workspace, ref: str, target_ref: str, dep_type: str) -> DepView:
     """Make `ref` depend on `target_ref` (blocks or parent-child), refusing cycles.
 
     Raises:
@@ -491,17 +428,17 @@ def link(project_id: int, ws: Workspace, ref: str, target_ref: str, dep_type: st
         outbox.record(project_id, "bead.linked", {"bead": bead.ref, "target": target.ref, "type": dep_type,
                                                   "alias": ws.alias}, workspace_id=ws.id, bead_ref=bead.ref)
     written = f"{target.repo.name}:{target.ref}" if target.repo_id != bead.repo_id else target.ref
-    return {"issue_id": bead.ref, "depends_on_id": written, "type": dep_type}
+    return DepView({}, bead.ref, written, dep_type)
 
 
-def add_comment(project_id: int, ws: Workspace, ref: str, text: str) -> dict[str, Any]:
+def add_comment(project_id: int, ws: Workspace, ref: str, text: str) -> CommentView:
     with db.transaction():
         bead = get_bead(project_id, ws.repo_id, ref)
         comment = Comment.create(bead=bead.id, author=ws.alias, text=text, created_at=iso(now()))
         _touch(bead)
         outbox.record(project_id, "bead.commented", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
-    return _comment_json(comment)
+    return comment_view(comment)
 
 
 def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, Any]) -> Bead:

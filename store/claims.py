@@ -11,15 +11,13 @@ import peewee
 
 from store import Store, db, outbox, queries, steer
 from store.beads import (
-    bead_full_json,
-    bead_json,
     beads_by_pk,
-    beads_json,
-    claim_json,
     get_bead,
     split_ref,
     update_fields,
 )
+from store.beadviews import (BeadView, Claimed, ClaimView, Closed, Released, bead_full, bead_view, bead_views,
+                              claim_view)
 from store.acting import is_human
 from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld, WorkspaceNotFound
 from store.gitstate import claim_git, commits_of, record_commits
@@ -99,7 +97,7 @@ def _holder_conflict(bead: Bead, holder: Workspace) -> ClaimConflict:
     )
 
 
-def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: str | None = None) -> dict[str, Any]:
+def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: str | None = None) -> Claimed:
     """Claim a bead for `ws`; idempotent for the holder.
 
     Raises:
@@ -114,11 +112,10 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         raise ClaimConflict(refusal, hint=NOT_CLAIMABLE_HINT)
     try:
         with db.transaction():
-            bead, already, previous, held = _claim_in_tx(st, project, ws, bead.id, jump_in)
-        # the bead as `beads_json` reads it: its dependencies (none when lone), claim and repo
+            bead, already, previous, (claim, repo) = _claim_in_tx(st, project, ws, bead.id, jump_in)
+        # the bead as `bead_views` reads it: its dependencies (none when lone), claim and repo
         deps = () if lone else Dependency.select().where(Dependency.bead == bead.id).order_by(Dependency.id)
-        return {"claimed": True, "already_held": already, "previous": previous,
-                "bead": bead_json(bead, deps, None, held["claim"], held["repo"])}
+        return Claimed(True, already, previous, bead_view(bead, deps, None, claim, repo))
     except peewee.IntegrityError:
         # another transaction inserted the claim between our read and our insert (PostgreSQL)
         bead = get_bead(project.id, ws.repo_id, ref)
@@ -129,9 +126,9 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
 
 
 def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
-                 ) -> tuple[Bead, bool, dict[str, Any] | None, dict[str, Any]]:
+                 ) -> tuple[Bead, bool, ClaimView | None, tuple[ClaimView, Repo]]:
     """Returns the bead, whether `ws` held it already, the claim it replaced, and the bead's claim
-    (JSON) and repo as the transaction leaves them."""
+    and repo as the transaction leaves them."""
     read = queries.claim_read(ws.id, pk)
     if read is None:
         raise ClaimConflict(f"bead {pk} changed hands while claiming; try again")
@@ -142,14 +139,14 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
     current = None if holder_id is None else (
         Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first())
     if current is not None and current.workspace_id == ws.id:
-        return bead, True, None, {"claim": claim_json(current, current.workspace), "repo": repo}
+        return bead, True, None, (claim_view(current, current.workspace), repo)
     previous = None
     _check_steering(bead, ws, jump_in)
     if current is not None:
         stale = is_stale(st, project, current.workspace)
         if not jump_in and not stale:
             raise _holder_conflict(bead, current.workspace)
-        previous = claim_json(current, current.workspace, stale=stale)
+        previous = claim_view(current, current.workspace, stale=stale)
         current.delete_instance()
         kind = "claim.jumped" if jump_in else "claim.taken_stale"
         message = (f"{ws.alias} jumped in on {bead.ref}: {jump_in}" if jump_in
@@ -166,8 +163,8 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
     _set_status(bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
     outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
-    claim = {"alias": ws.alias, "human": ws.human, "since": iso(ts), "stale": False, "reason": jump_in or ""}
-    return bead, False, previous, {"claim": claim, "repo": repo}
+    claim = ClaimView(ws.alias, ws.human, iso(ts), False, jump_in or "")
+    return bead, False, previous, (claim, repo)
 
 
 def _bound_to_other(bead: Bead, ws: Workspace) -> bool:
@@ -229,7 +226,7 @@ def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None 
     queries.save_status(bead)  # only the columns a status change touches
 
 
-def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: bool = True) -> dict[str, Any]:
+def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: bool = True) -> Released:
     """Drop the caller's claim; the bead goes back to open. `held` False: an unclaimed bead is no
     error (`update --status open` of a bead nobody holds).
 
@@ -252,10 +249,10 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: boo
             outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
                           workspace_id=ws.id, bead_ref=bead.ref)
             announce_if_ready(project.id, ws, [bead.id], "released")  # back on the market
-    return {"released": released, "bead": bead_full_json(bead)}
+    return Released(released, bead_full(bead))
 
 
-def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason: str) -> dict[str, Any]:
+def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason: str) -> Released:
     """Free whoever holds a bead (a person at the dashboard, for an agent that is gone or stuck);
     the holder is told who released it and why.
 
@@ -284,10 +281,10 @@ def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason:
             notify(project.id, holder.id, message,
                    {"bead": bead.ref, "event": "claim.released", "by": actor.alias, "reason": reason})
         announce_if_ready(project.id, actor, [bead.id], "released")
-    return {"released": True, "holder": holder.alias, "bead": bead_full_json(bead)}
+    return Released(True, bead_full(bead), holder.alias)
 
 
-def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str = "") -> dict[str, Any]:
+def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str = "") -> Closed:
     """Close a bead (releasing its claim) and return the beads that became ready.
 
     Raises:
@@ -313,11 +310,10 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
                                                   "unblocked": [graph.nodes[pk].ref for pk in unblocked]},
                       workspace_id=ws.id, bead_ref=bead.ref)
         announce(project.id, ws, unblocked, "unblocked")
-    return {"bead": bead_full_json(bead), "unblocked": beads_json(beads_by_pk(unblocked)),
-            "commits": commits_of(bead.id)}
+    return Closed(bead_full(bead), bead_views(beads_by_pk(unblocked)), commits_of(bead.id))
 
 
-def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
+def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> BeadView:
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
         if bead.status not in DONE_STATUSES:
@@ -326,22 +322,22 @@ def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[st
         outbox.record(project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
         announce_if_ready(project.id, ws, [bead.id], "reopened")
-    return bead_full_json(bead)
+    return bead_full(bead)
 
 
 def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str,
-               jump_in: str | None = None) -> dict[str, Any]:
+               jump_in: str | None = None) -> BeadView | Closed:
     """`wire update --status`: in_progress claims, closed closes (answered like `close_bead`), open
     releases or reopens."""
     if status == "in_progress":
-        return claim_bead(st, project, ws, ref, jump_in)["bead"]
+        return claim_bead(st, project, ws, ref, jump_in).bead
     if status == "closed":
         return close_bead(st, project, ws, ref)  # answers like /close: the bead and what it unblocked
     bead = get_bead(project.id, ws.repo_id, ref)
     if status == "open" and bead.status in DONE_STATUSES:
         return reopen_bead(st, project, ws, ref)
     if status == "open" and bead.status in ("open", "in_progress"):
-        return release_bead(st, project, ws, ref, held=False)["bead"]
+        return release_bead(st, project, ws, ref, held=False).bead
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id, ref)
         holder = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
@@ -354,11 +350,11 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
                       workspace_id=ws.id, bead_ref=bead.ref)
         if status == "open":  # from blocked, deferred, ...: work again
             announce_if_ready(project.id, ws, [bead.id], "reset")
-    return bead_full_json(bead)
+    return bead_full(bead)
 
 
 def update_bead(st: Store, project: Project, ws: Workspace, ref: str, changes: dict[str, Any],
-                status: str | None = None, jump_in: str | None = None) -> dict[str, Any]:
+                status: str | None = None, jump_in: str | None = None) -> BeadView | Closed:
     """`PATCH /beads/<ref>`: field edits and a status change, all or nothing.
 
     Raises:
@@ -369,10 +365,10 @@ def update_bead(st: Store, project: Project, ws: Workspace, ref: str, changes: d
             update_fields(project.id, ws, ref, changes)
         if status:
             return set_status(st, project, ws, ref, status, jump_in)
-    return bead_full_json(get_bead(project.id, ws.repo_id, ref))
+    return bead_full(get_bead(project.id, ws.repo_id, ref))
 
 
-def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:
+def list_claims(st: Store, project: Project) -> list[ClaimView]:
     claims = list(Claim.select(Claim, Workspace, Bead).join(Workspace).switch(Claim).join(Bead)
                   .where(Claim.project == project.id).order_by(Claim.claimed_ts))
     beats = st.redis.last_beats(project.id)
@@ -380,8 +376,10 @@ def list_claims(st: Store, project: Project) -> list[dict[str, Any]]:
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl) if claims else {}
     out = []
     for c in claims:
-        view = claim_json(c, c.workspace, c.bead, epics.get(c.bead_id), is_stale(st, project, c.workspace, beats))
-        view["git"] = claim_git(online.get(c.workspace_id, (0.0, {}))[1].get("git"), c.bead.ref)  # as the team view
+        view = claim_view(c, c.workspace, c.bead, epics.get(c.bead_id),
+                          is_stale(st, project, c.workspace, beats))
+        # as the team view
+        view.git = claim_git(online.get(c.workspace_id, (0.0, {}))[1].get("git"), c.bead.ref)
         out.append(view)
     return out
 
@@ -404,9 +402,9 @@ def _has_parents(pks: list[int]) -> bool:
     return queries.any_has_type(pks, PARENT_TYPE)
 
 
-def mine(project: Project, ws: Workspace) -> list[dict[str, Any]]:
+def mine(project: Project, ws: Workspace) -> list[BeadView]:
     pks = [pk for (pk,) in Claim.select(Claim.bead).where(Claim.workspace == ws.id).order_by(Claim.claimed_ts).tuples()]
-    return beads_json(beads_by_pk(pks))
+    return bead_views(beads_by_pk(pks))
 
 
 def mark_stale_claims(st: Store) -> int:

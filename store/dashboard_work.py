@@ -6,17 +6,16 @@ Like store/dashboard.py, everything returned is plain data; agent text is escape
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from store import Store
-from store.beads import bead_full_json
+from store.beadviews import bead_full, bead_history
 from store.dashboard import EventRecord
 from store.errors import BeadNotFound
 from store.gitstate import bead_git
 from store.graph import DONE_STATUSES, Graph, load_bead_surroundings, load_graph
-from store.models import Bead, Claim, Event, Project, Workspace
+from store.models import Bead, Claim, Project, Workspace
 from store.util import now
 
 #: Cards per board column (more on demand).
@@ -127,18 +126,17 @@ def bead_page(st: Store, project: Project, pk: int) -> dict[str, Any]:
     if bead is None:
         raise BeadNotFound(f"no bead {pk} in this project")
     graph = load_bead_surroundings(project.id, bead.id)
-    record = bead_full_json(bead)
-    history = (Event.select().where(Event.project == project.id, Event.bead_ref == bead.ref)
-               .order_by(Event.id.desc()).limit(BEAD_HISTORY))
-    record.update(bead_git(st, bead))  # recorded commits, and the holder's live git state
+    record = bead_full(bead)  # the web layer dumps it as the API shows a bead (web/schemas/beads.py)
+    history = bead_history(project.id, bead, BEAD_HISTORY)
     parent = graph.parent.get(pk)
-    return {"bead": record, "pk": pk, "repo": graph.repos[bead.repo_id][1],
+    # `git`: recorded commits, and the holder's live git state
+    return {"bead": record, "git": bead_git(st, bead), "pk": pk, "repo": graph.repos[bead.repo_id][1],
             "reasons": graph.not_ready_reasons(pk, now()),
             "blockers": [_link(graph, t, w) for t, w in graph.blockers.get(pk, ())],
             "dependents": [_link(graph, d, graph.qualified(d)) for d in graph.dependents.get(pk, ())],
             "children": [_link(graph, c, graph.qualified(c)) for c in graph.children.get(pk, ())],
             "parent": _link(graph, parent, graph.qualified(parent)) if parent is not None else None,
-            "history": [EventRecord(e.kind, json.loads(e.data), e.created_ts) for e in history],
+            "history": [EventRecord(e.kind, e.data, e.ts) for e in history],
             "picture": neighbourhood_picture(graph, pk)}
 
 

@@ -84,7 +84,7 @@ def bead_git(st: Store, bead: Bead) -> dict[str, Any]:
 
 def idle_minutes_setting(project_id: int) -> int:
     """The project's `idle_claim_minutes` (schema 8)."""
-    return int(project_settings.read(project_id)["idle_claim_minutes"])
+    return int(project_settings.read(project_id).idle_claim_minutes)
 
 
 def idle_since(info: dict[str, Any] | None, holds_claims: bool, beat: float, ts: float,

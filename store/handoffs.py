@@ -9,12 +9,14 @@ who is online.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from peewee import JOIN
 
 from store import Store, db, messages, policies, steer
-from store.beads import beads_json, ready
+from store.beads import ready
+from store.beadviews import BeadView, bead_views
 from store.claims import mine
 from store.errors import InvalidInput
 from store.models import Delivery, Handoff, Message, Project, Workspace
@@ -30,7 +32,32 @@ PRIME_MAIL = 5
 PLAYBOOK_SUMMARY = 1500
 
 
-def leave(project: Project, ws: Workspace, body: str, to: str | None = None) -> dict[str, Any]:
+@dataclass
+class HandoffView:
+    id: int
+    from_: str  # `from` in the answer
+    to: str | None
+    body: str
+    created_at: str | None
+
+
+@dataclass
+class Primed:
+    """`GET /v1/prime`, most important first."""
+
+    handoff: HandoffView | None
+    #: {"by", "reason"} while the agent is paused
+    paused: dict[str, Any] | None
+    assigned: list[BeadView]
+    me: dict[str, Any]
+    playbook: dict[str, Any]
+    claims: list[BeadView]
+    ready: list[BeadView]
+    mail: dict[str, Any]
+    online: list[dict[str, Any]]
+
+
+def leave(project: Project, ws: Workspace, body: str, to: str | None = None) -> HandoffView:
     """Store a handoff (for our next run, or for alias `to`, who is also sent a notice).
 
     Raises:
@@ -48,7 +75,7 @@ def leave(project: Project, ws: Workspace, body: str, to: str | None = None) -> 
         if target is not None and target.id != ws.id:
             messages.notify(project.id, target.id, f"handoff from {ws.alias}: read it with `wire prime`",
                             {"handoff": row.id, "from": ws.alias})
-    return handoff_json(row, ws.alias, target.alias if target else None)
+    return handoff_view(row, ws.alias, target.alias if target else None)
 
 
 def _recipient(project: Project, alias: str) -> Workspace:
@@ -59,7 +86,7 @@ def _recipient(project: Project, alias: str) -> Workspace:
     return found
 
 
-def latest(ws: Workspace) -> dict[str, Any] | None:
+def latest(ws: Workspace) -> HandoffView | None:
     """The newest handoff for `ws`: addressed to it, or left by it for its own next run."""
     row = (Handoff.select()
            .where((Handoff.to_workspace == ws.id)
@@ -67,31 +94,31 @@ def latest(ws: Workspace) -> dict[str, Any] | None:
            .order_by(Handoff.created_ts.desc(), Handoff.id.desc()).first())
     if row is None:
         return None
-    return handoff_json(row, row.workspace.alias, ws.alias if row.to_workspace_id else None)
+    return handoff_view(row, row.workspace.alias, ws.alias if row.to_workspace_id else None)
 
 
-def handoff_json(row: Handoff, from_alias: str, to_alias: str | None) -> dict[str, Any]:
-    return {"id": row.id, "from": from_alias, "to": to_alias, "body": row.body,
-            "created_at": iso(row.created_ts)}
+def handoff_view(row: Handoff, from_alias: str, to_alias: str | None) -> HandoffView:
+    return HandoffView(row.id, from_alias, to_alias, row.body, iso(row.created_ts))
 
 
 # -- prime ------------------------------------------------------------------------------------
 
-def prime(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
+def prime(st: Store, project: Project, ws: Workspace) -> Primed:
     """Everything an agent needs at the start of a run, most important first."""
     members = team(st, project)
     me = next(w for w in members if w["id"] == ws.id)
     online = [_member(w) for w in members if w["online"] and w["id"] != ws.id]
     paused = steer.pause_of(ws.id)
-    assigned = [{**b, "assignment": steer.assignment_json(row)}
-                for row in steer.assigned_to(project.id, ws.alias) for b in beads_json([row])]
+    rows = steer.assigned_to(project.id, ws.alias)
+    assigned = bead_views(rows)
+    for view, row in zip(assigned, rows):
+        view.assignment = steer.assignment_json(row)
     # `wire prime` prints a pause and assigned beads before everything (cli/onboarding.py); the handoff
     # stays the first key of the answer, as clients of the API know it
-    return {"handoff": latest(ws), "paused": {"by": paused[0], "reason": paused[1]} if paused else None,
-            "assigned": assigned,
-            "me": {**_member(me), "human": me["human"], "project": project_json(project)},
-            "playbook": _playbook(project, ws.role), "claims": mine(project, ws),
-            "ready": ready(project.id, PRIME_READY, viewer=ws), "mail": _unread(ws), "online": online}
+    return Primed(latest(ws), {"by": paused[0], "reason": paused[1]} if paused else None, assigned,
+                  {**_member(me), "human": me["human"], "project": project_json(project)},
+                  _playbook(project, ws.role), mine(project, ws),
+                  ready(project.id, PRIME_READY, viewer=ws), _unread(ws), online)
 
 
 def _member(w: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ and expired keys.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from store import db
 from store.errors import JoinKeyGone, JoinKeyRefused
@@ -23,13 +23,21 @@ JOIN_KEY_TTL = 24 * 3600
 COORDINATOR = "coordinator"
 
 
-def create(project: Project, created_by: str, ttl: int = JOIN_KEY_TTL) -> dict[str, Any]:
+@dataclass
+class JoinKeyMade:
+    project: str  # its slug
+    join_key: str  # bw_jk_..., shown this once
+    expires_at: str | None
+    join: str  # the command the agent runs
+
+
+def create(project: Project, created_by: str, ttl: int = JOIN_KEY_TTL) -> JoinKeyMade:
     """Make a join key for `project` (returned this once) valid for `ttl` seconds."""
     key, ts = new_secret(JOIN_KEY_PREFIX), now()
     JoinKey.create(project=project.id, key_hash=hash_secret(key), created_by=created_by[:64], created_ts=ts,
                    expires_ts=ts + ttl)
-    return {"project": project.slug, "join_key": key, "expires_at": iso(ts + ttl),
-            "join": f"wire init --project {project.slug} --join-key {key}"}
+    join = f"wire init --project {project.slug} --join-key {key}"
+    return JoinKeyMade(project.slug, key, iso(ts + ttl), join)
 
 
 def is_join_key(bearer: str) -> bool:

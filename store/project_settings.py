@@ -6,6 +6,7 @@ cache holds a copy of the project (store/workspaces.py) that may lag a change by
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from store import db, outbox
@@ -23,17 +24,25 @@ NAMES = ("ready_scope", "idle_claim_minutes")
 COORDINATOR = "coordinator"
 
 
-def read(project_id: int) -> dict[str, Any]:
-    """The project's settings, as the API returns them."""
+@dataclass(frozen=True)
+class Settings:
+    """A project's settings (fields in the order of `NAMES`)."""
+
+    ready_scope: str
+    idle_claim_minutes: int
+
+
+def read(project_id: int) -> Settings:
+    """The project's settings."""
     row = (Project.select(Project.ready_scope, Project.idle_claim_minutes)
            .where(Project.id == project_id).tuples().first())
     if row is None:
         raise ProjectNotFound(f"no project {project_id}")
-    return dict(zip(NAMES, row))
+    return Settings(*row)
 
 
 def ready_scope(project_id: int) -> str:
-    return read(project_id)["ready_scope"]
+    return read(project_id).ready_scope
 
 
 def may_change(ws: Workspace | None) -> None:
@@ -69,7 +78,7 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-def update(project: Project, ws: Workspace | None, changes: dict[str, Any]) -> dict[str, Any]:
+def update(project: Project, ws: Workspace | None, changes: dict[str, Any]) -> Settings:
     """Change some settings (all or none) and return them all; the team hears it (`project.settings`).
 
     Raises:
@@ -81,9 +90,9 @@ def update(project: Project, ws: Workspace | None, changes: dict[str, Any]) -> d
     with db.transaction():
         before = read(project.id)
         Project.update(**changes).where(Project.id == project.id).execute()
-        changed = {k: v for k, v in changes.items() if before[k] != v}
+        changed = {k: v for k, v in changes.items() if getattr(before, k) != v}
         if changed:
             by = ws.alias if ws is not None else "project key"
             outbox.record(project.id, "project.settings", {"changed": changed, "by": by},
                           workspace_id=ws.id if ws is not None else None)
-        return {**before, **changes}
+        return replace(before, **changes)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from store import Store, db, outbox, queries
+from store.beadviews import BeadView, ReadyWait, bead_full
 from store.graph import load_around
 from store.messages import notify
 from store.models import Bead, Project, Repo, Subscription, Workspace
@@ -242,18 +243,18 @@ def _connected() -> Iterator[None]:
             db.close()
 
 
-def ready_now(viewer: Viewer, ws: Workspace, bead: Bead | None) -> dict[str, Any] | None:
+def ready_now(viewer: Viewer, ws: Workspace, bead: Bead | None) -> BeadView | None:
     """The bead (or, without one, the first ready bead for `ws` in its repo, its role's first) if ready
     now, as the API shows beads; else None."""
-    from store.beads import bead_full_json, ready
+    from store.beads import ready
 
     with _connected():
         if bead is not None:
             graph = load_around(viewer.project_id, [bead.id], with_children=True)
             fresh = Bead.get_or_none(Bead.id == bead.id)
-            return bead_full_json(fresh) if fresh is not None and graph.is_ready(bead.id, now()) else None
+            return bead_full(fresh) if fresh is not None and graph.is_ready(bead.id, now()) else None
         for found in ready(viewer.project_id, READY_LOOK, viewer=ws):
-            if found.get("repo") == viewer.repo:
+            if found.repo == viewer.repo:
                 return found
     return None
 
@@ -263,7 +264,7 @@ READY_LOOK = 200
 
 
 def wait_ready(st: Store, project: Project, ws: Workspace, ref: str | None, timeout: float,
-               before_waiting: Callable[[], None]) -> dict[str, Any]:
+               before_waiting: Callable[[], None]) -> ReadyWait:
     """`GET /v1/wait-ready`: at once when the bead (or any bead for `ws`) is ready, else when one becomes
     ready, within `timeout` seconds. `before_waiting` runs once if it has to wait (the web layer takes
     a waiter slot and gives back the database connection there).
@@ -285,7 +286,7 @@ def wait_ready(st: Store, project: Project, ws: Workspace, ref: str | None, time
     if found is None:
         before_waiting()
 
-        def read() -> dict[str, Any] | None:
+        def read() -> BeadView | None:
             nonlocal cursor
             events, cursor = candidates(st, viewer, cursor, target)
             return ready_now(viewer, ws, bead) if events else None
@@ -293,13 +294,13 @@ def wait_ready(st: Store, project: Project, ws: Workspace, ref: str | None, time
         found = st.redis.await_streams(project.id, [st.redis.events_stream(project.id)],
                                        int(max(timeout, 0.0) * 1000), read)
     if found:
-        return {"ready": True, "bead": found}
-    answer: dict[str, Any] = {"ready": False, "bead": None}
+        return ReadyWait(True, found)
+    answer = ReadyWait(False, None)
     if bead is not None:
         with _connected():
             from store.graph import load_graph
 
-            answer["reasons"] = load_graph(project.id).not_ready_reasons(bead.id, now())
+            answer.reasons = load_graph(project.id).not_ready_reasons(bead.id, now())
     return answer
 
 

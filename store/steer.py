@@ -12,13 +12,15 @@ Assignment semantics (README "Assignment"):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import peewee
 
 from store import audit, db, outbox
 from store.audit import Actor
-from store.beads import bead_full_json, get_bead
+from store.beads import get_bead
+from store.beadviews import BeadView, bead_full
 from store.errors import Forbidden, InvalidInput, WorkspaceNotFound
 from store.messages import notify
 from store.models import Bead, Project, Workspace
@@ -124,7 +126,7 @@ def _tell_previous(project_id: int, bead: Bead, alias: str, text: str, actor: Ac
 
 
 def assign(project: Project, ws: Workspace | None, actor: Actor, ref: str, alias: str,
-           reason: str = "") -> dict[str, Any]:
+           reason: str = "") -> BeadView:
     """`wire assign`: a binding assignment (coordinators and humans).
 
     Raises:
@@ -137,15 +139,15 @@ def assign(project: Project, ws: Workspace | None, actor: Actor, ref: str, alias
         bead = get_bead(project.id, ws.repo_id if ws else 0, ref)  # first: another project's bead is a 404
         require_steer(actor, ws, "assign beads")
         set_assignee(project.id, bead, alias, actor, binding=True, reason=reason)
-    return bead_full_json(bead)
+    return bead_full(bead)
 
 
-def unassign(project: Project, ws: Workspace | None, actor: Actor, ref: str) -> dict[str, Any]:
+def unassign(project: Project, ws: Workspace | None, actor: Actor, ref: str) -> BeadView:
     with db.transaction():
         bead = get_bead(project.id, ws.repo_id if ws else 0, ref)
         require_steer(actor, ws, "unassign beads")
         set_assignee(project.id, bead, "", actor, binding=True)
-    return bead_full_json(bead)
+    return bead_full(bead)
 
 
 def assignment_json(bead: Bead) -> dict[str, Any] | None:
@@ -177,8 +179,21 @@ def bound_split(project_id: int, alias: str) -> tuple[set[int], set[int]]:
 
 # -- pause -------------------------------------------------------------------------------------
 
+@dataclass
+class Pause:
+    by: str
+    reason: str
+    since: str | None
+
+
+@dataclass
+class PauseState:
+    alias: str
+    paused: Pause | None  # None: not paused
+
+
 def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str,
-          reason: str = "") -> dict[str, Any]:
+          reason: str = "") -> PauseState:
     """Pause an agent: it keeps working on what it holds but may not claim more until resumed.
 
     Raises:
@@ -202,10 +217,10 @@ def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str,
                    "finish or hand off what you hold, and claim nothing new until resumed",
                    {"event": "agent.paused", "by": actor.name, "reason": reason})
     forget_workspace(target.id)  # this process's cached copy: the banner shows the pause at once
-    return pause_json(Workspace.get_by_id(target.id))
+    return pause_state(Workspace.get_by_id(target.id))
 
 
-def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> dict[str, Any]:
+def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> PauseState:
     with db.transaction():
         target = workspace_by_alias(project.id, alias)
         require_steer(actor, ws, "resume agents")
@@ -219,13 +234,13 @@ def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> 
             notify(project.id, target.id, f"you were resumed by {actor.name}: you may claim work again",
                    {"event": "agent.resumed", "by": actor.name})
     forget_workspace(target.id)
-    return pause_json(Workspace.get_by_id(target.id))
+    return pause_state(Workspace.get_by_id(target.id))
 
 
-def pause_json(ws: Workspace) -> dict[str, Any]:
-    paused = {"by": ws.paused_by, "reason": ws.paused_reason,
-              "since": iso(ws.paused_ts) if ws.paused_ts else None} if ws.paused_by else None
-    return {"alias": ws.alias, "paused": paused}
+def pause_state(ws: Workspace) -> PauseState:
+    if not ws.paused_by:
+        return PauseState(ws.alias, None)
+    return PauseState(ws.alias, Pause(ws.paused_by, ws.paused_reason, iso(ws.paused_ts) if ws.paused_ts else None))
 
 
 def paused_line(by: str, reason: str) -> str:

@@ -14,7 +14,7 @@ import peewee
 
 from store import Store, db, joinkeys, outbox, queries
 from store.acting import HUMAN_ROLE
-from store.beads import claim_view
+from store.beadviews import ClaimView, plain
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
 from store.gitstate import claim_git, idle_minutes_setting, idle_since, idle_view, presence_git
@@ -355,10 +355,10 @@ def team(st: Store, project: Project) -> list[dict[str, Any]]:
         if holder is None:
             continue
         # the Claim object of the API (with repo, alias, human), like GET /v1/claims, plus its git state
-        view = claim_view(holder.alias, holder.human, claimed_ts, is_stale(st, project, holder, beats), reason,
-                          (ref, repo, title), epics.get(bead_id))
-        view["git"] = claim_git(online.get(ws_id, (0.0, {}))[1].get("git"), ref)
-        claims.setdefault(ws_id, []).append(view)
+        view = ClaimView(holder.alias, holder.human, iso(claimed_ts), is_stale(st, project, holder, beats),
+                         reason, ref, repo, title, epics.get(bead_id))
+        view.git = claim_git(online.get(ws_id, (0.0, {}))[1].get("git"), ref)
+        claims.setdefault(ws_id, []).append(plain(view))
     out = [workspace_json(ws, ws.repo, online.get(ws.id), claims.get(ws.id)) for ws in workspaces]
     _mark_idle(project, out, online, claims)
     return sorted(out, key=lambda w: (not w["online"], w["alias"]))

@@ -402,7 +402,7 @@ def test_a_query_string_over_the_limit_is_a_bad_request(ana):
     assert ana.get("/search?q=" + "x" * 501).status_code == 422  # each field has its own limit
 
 
-def test_every_body_and_query_string_field_has_a_length_limit():
+def test_every_body_and_query_string_field_has_a_length_limit(app):
     """No request schema takes an unbounded string or list (the body cap aside, the sync's `jsonl` and
     `base`: whole beads files, whose lines the store checks)."""
     from marshmallow import fields, validate
@@ -410,7 +410,7 @@ def test_every_body_and_query_string_field_has_a_length_limit():
     from web.openapi import operations
 
     unbounded = []
-    for name, op in operations().items():
+    for name, op in operations(app).items():
         for schema in (op.body, op.query):
             for field_name, field in (schema.fields.items() if schema else ()):
                 if isinstance(field, (fields.Str, fields.List, fields.Dict)) and not any(

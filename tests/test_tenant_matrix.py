@@ -181,7 +181,7 @@ def test_project_b_gets_404_on_every_object_of_project_a(app, world):
     rules = object_rules(app)
     assert len(rules) >= 16
     for endpoint, method, path in rules:
-        for caller in CALLERS_OF_B[operations()[endpoint].auth]:
+        for caller in CALLERS_OF_B[operations(app)[endpoint].auth]:
             r = world.call(caller, method, world.fill(path), BODIES.get(endpoint))
             if r.status_code != 404 or SECRET in unechoed(r, path, BODIES.get(endpoint)):
                 failures.append((caller, method, path, r.status_code, r.get_data(as_text=True)[:200]))
@@ -193,7 +193,7 @@ def test_project_b_gets_404_on_every_object_of_project_a(app, world):
 
 def test_an_agent_token_gets_403_on_every_human_only_endpoint(app, world):
     before = snapshot(world)
-    human_only = sorted(name for name, op in operations().items() if op.auth == "key")
+    human_only = sorted(name for name, op in operations(app).items() if op.auth == "key")
     assert {"escalations_admin.respond", "policy_admin.set_bundle", "keys.rotate", "keys.revoke"} <= set(human_only)
     failures = []
     for rule in app.url_map.iter_rules():
@@ -227,6 +227,8 @@ def _matrix() -> dict[str, list[Probe]]:
                               p("eve", "POST", "/beads", {"title": "x", "blocked_by": ["{free}"]}, 404)],
         "beads.show_bead": [p("eve", "GET", "/beads/{held}", None, 404),
                             p("eve", "GET", "/beads/shop:{held}", None, 404)],
+        "beads.history": [p("eve", "GET", "/beads/{held}/history", None, 404),
+                          p("key_b", "GET", "/beads/shop:{held}/history", None, 404)],
         "beads.update_bead": [p("eve", "PATCH", "/beads/{free}", {"title": "x"}, 404),
                               p("bob", "PATCH", "/beads/{held}", {"status": "open"}, 409)],
         "beads.comment": [p("eve", "POST", "/beads/{free}/comments", {"text": "x"}, 404)],

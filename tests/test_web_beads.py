@@ -491,3 +491,35 @@ def test_a_short_repo_name_shared_by_two_repos_asks_for_the_canonical_origin(mak
     assert "github.com/acme/shop" in r.json["error"]["message"]
     assert "github.com/other/shop" in r.json["error"]["message"]
     assert ana.get(f"/beads/github.com/other/shop:{theirs}").json["title"] == "Their shop bead"
+
+
+# -- history ------------------------------------------------------------------------------------
+
+def test_a_beads_history_says_who_changed_what_and_when_newest_first(make_agent):
+    ana, bob = make_agent(alias="ana"), make_agent(alias="bob")
+    ref = ana.create("Fix login")
+    bob.post(f"/beads/{ref}/claim")
+    ana.patch(f"/beads/{ref}", {"title": "Fix the login"})
+    bob.post(f"/beads/{ref}/close", {"reason": "done"})
+    r = ana.get(f"/beads/{ref}/history")
+    assert r.status_code == 200
+    changes = [(c["who"], c["kind"]) for c in r.json]
+    assert changes[0] == ("bob", "bead.closed") and changes[-1] == ("ana", "bead.created")
+    assert ("bob", "claim.created") in changes and ("ana", "bead.updated") in changes
+    updated = next(c for c in r.json if c["kind"] == "bead.updated")
+    assert updated["data"]["before"] == {"title": "Fix login"}
+    assert updated["data"]["after"] == {"title": "Fix the login"}
+    assert all(c["at"].endswith("Z") for c in r.json)
+    assert [c["id"] for c in r.json] == sorted((c["id"] for c in r.json), reverse=True)
+
+
+def test_a_beads_history_is_read_like_the_bead_itself(client, make_agent):
+    ana = make_agent(alias="ana")
+    ref = ana.create("Fix login")
+    key = make_agent.keys["shop"]
+    by_person = client.get(f"/v1/beads/{ref}/history", headers={"Authorization": f"Bearer {key}"})
+    assert by_person.status_code == 200 and by_person.json[-1]["kind"] == "bead.created"
+    stranger = make_agent("elsewhere", "git@github.com:other/shop.git", alias="eve")
+    assert stranger.get(f"/beads/{ref}/history").status_code == 404
+    assert stranger.get(f"/beads/github.com/acme/shop:{ref}/history").status_code == 404
+    assert ana.get("/beads/bd-nope/history").status_code == 404

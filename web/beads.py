@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, Response, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import beads as bead_store
 from store import claims as claim_store
 from store import readiness
-from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
 from store.acting import is_human, person_workspace
+from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
+from store.beadviews import Closed, bead_full, bead_history
 from store.errors import InvalidInput
 from store.gitstate import bead_git
+from web.apidoc import doc
 from web.common import acting_human, load, load_args, start_waiting, store, workspace_or_human
 from web.identity import ROLE
+from web.schemas import Open
+from web.schemas import beads as s
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
 bp.before_request(workspace_or_human)
@@ -119,6 +123,7 @@ list_args, ready_args, search_args, wait_ready_args = ListArgs(), ReadyArgs(), S
 
 
 @bp.get("/beads")
+@doc("List beads", "either", s.Bead, many=True, query=list_args, errors=(409,))
 def list_beads():
     a = load_args(list_args)
     repo_id = None
@@ -126,99 +131,134 @@ def list_beads():
         repo = bead_store.repo_by_written(g.project.id, a["repo"])
         repo_id = repo.id if repo else -1
     priority = bead_store.priority_range(a["priority"]) if "priority" in a else None
-    return jsonify(bead_store.list_beads(g.project.id, a.get("status"), a.get("type"), a.get("label"),
-                                         a.get("assignee"), repo_id, a["all"], a["limit"], priority))
+    found = bead_store.list_beads(g.project.id, a.get("status"), a.get("type"), a.get("label"),
+                                  a.get("assignee"), repo_id, a["all"], a["limit"], priority)
+    return jsonify(s.beads.dump(found))
 
 
 @bp.post("/beads")
+@doc("Create a bead", "either", s.Bead, ok=201, body=create_schema, errors=(404, 409))
 def create_bead():
-    return jsonify(bead_store.create_bead(g.project.id, g.ws, load(create_schema))), 201
+    return jsonify(s.bead.dump(bead_store.create_bead(g.project.id, g.ws, load(create_schema)))), 201
 
 
 @bp.get("/beads/<path:ref>")
+@doc("A bead with its comments and claim", "either", s.Bead, errors=(409,))
 def show_bead(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
     # the commits recorded on it, and while claimed its holder's live git state
-    return jsonify({**bead_store.bead_full_json(bead), **bead_git(store(), bead)})
+    return jsonify({**s.bead.dump(bead_full(bead)), **bead_git(store(), bead)})
+
+
+@bp.get("/beads/<path:ref>/history")
+@doc("Who changed a bead, what and when: its newest events first", "either", s.Change, many=True,
+     errors=(409,))
+def history(ref: str) -> Response:
+    bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
+    return jsonify(s.history.dump(bead_history(g.project.id, bead)))
 
 
 @bp.patch("/beads/<path:ref>")
+@doc("Change a bead (status in_progress claims, closed closes, open releases)", "either", Open,
+     body=update_schema, errors=(409,))
 def update_bead(ref: str):
     changes = load(update_schema)
     status, jump_in = changes.pop("status", None), changes.pop("jump_in", None)
     if status == "in_progress" and is_human(g.ws):  # that would make the person the holder
         raise InvalidInput("status in_progress is an agent's claim: a person assigns or releases instead")
-    return jsonify(claim_store.update_bead(store(), g.project, g.ws, ref, changes, status, jump_in))
+    answer = claim_store.update_bead(store(), g.project, g.ws, ref, changes, status, jump_in)
+    return jsonify((s.closed if isinstance(answer, Closed) else s.bead).dump(answer))
 
 
 @bp.post("/beads/<path:ref>/comments")
+@doc("Comment on a bead", "either", s.Comment, ok=201, body=comment_schema, errors=(409,))
 def comment(ref: str):
-    return jsonify(bead_store.add_comment(g.project.id, g.ws, ref, load(comment_schema)["text"])), 201
+    made = bead_store.add_comment(g.project.id, g.ws, ref, load(comment_schema)["text"])
+    return jsonify(s.comment.dump(made)), 201
 
 
 @bp.post("/beads/<path:ref>/deps")
+@doc("Add a dependency", "either", s.Dependency, ok=201, body=link_schema, errors=(409,))
 def link(ref: str):
     args = load(link_schema)
-    return jsonify(bead_store.link(g.project.id, g.ws, ref, args["target"], args["type"])), 201
+    made = bead_store.link(g.project.id, g.ws, ref, args["target"], args["type"])
+    return jsonify(s.dependency.dump(made)), 201
 
 
 @bp.get("/beads/<path:ref>/deps")
+@doc("A bead's blockers, dependents, parent and children", "workspace", s.Deps, errors=(409,))
 def deps(ref: str):
-    return jsonify(bead_store.deps_of(g.project.id, g.ws.repo_id, ref))
+    return jsonify(s.deps.dump(bead_store.deps_of(g.project.id, g.ws.repo_id, ref)))
 
 
 @bp.post("/beads/<path:ref>/claim")
+@doc("Claim a bead", "workspace", s.ClaimAnswer, body=claim_schema, errors=(409,))
 def claim(ref: str):
-    return jsonify(claim_store.claim_bead(store(), g.project, g.ws, ref, load(claim_schema)["jump_in"]))
+    jump_in = load(claim_schema)["jump_in"]
+    return jsonify(s.claimed.dump(claim_store.claim_bead(store(), g.project, g.ws, ref, jump_in)))
 
 
 @bp.delete("/beads/<path:ref>/claim")
+@doc("Release the caller's claim (409 `not_held` when it holds none); a person (a lead) "
+     "frees whoever holds it, with a reason", "either", s.Released, errors=(409,))
 def release(ref: str):
     reason = load(release_schema)["reason"]
     if g.ws is None:  # a person (a lead or above) frees an agent's claim; the holder is told who and why
         actor = person_workspace(g.project, acting_human())
-        return jsonify(claim_store.release_for(store(), g.project, actor, ref, reason))
-    return jsonify(claim_store.release_bead(store(), g.project, g.ws, ref))
+        return jsonify(s.released.dump(claim_store.release_for(store(), g.project, actor, ref, reason)))
+    return jsonify(s.released.dump(claim_store.release_bead(store(), g.project, g.ws, ref)))
 
 
 @bp.post("/beads/<path:ref>/close")
+@doc("Close a bead", "either", s.Closed, body=close_schema, errors=(409,))
 def close(ref: str):
-    return jsonify(claim_store.close_bead(store(), g.project, g.ws, ref, load(close_schema)["reason"]))
+    reason = load(close_schema)["reason"]
+    return jsonify(s.closed.dump(claim_store.close_bead(store(), g.project, g.ws, ref, reason)))
 
 
 @bp.post("/beads/<path:ref>/reopen")
+@doc("Reopen a bead", "either", s.Bead, errors=(409,))
 def reopen(ref: str):
-    return jsonify(claim_store.reopen_bead(store(), g.project, g.ws, ref))
+    return jsonify(s.bead.dump(claim_store.reopen_bead(store(), g.project, g.ws, ref)))
 
 
 @bp.get("/ready")
+@doc("The ready queue", "either", s.Bead, many=True, query=ready_args)
 def ready():
     a = load_args(ready_args)
-    return jsonify(bead_store.ready(g.project.id, a["limit"], viewer=g.ws, only_role=a.get("role")))
+    return jsonify(s.beads.dump(bead_store.ready(g.project.id, a["limit"], viewer=g.ws,
+                                                 only_role=a.get("role"))))
 
 
 @bp.get("/wait-ready")
+@doc("Wait until a bead (or any bead for the caller) is ready", "workspace", s.WaitReady,
+     query=wait_ready_args, errors=(404, 409))
 def wait_ready():
     a = load_args(wait_ready_args)
-    return jsonify(readiness.wait_ready(store(), g.project, g.ws, a["bead"], a["timeout"], start_waiting))
+    return jsonify(s.wait_ready.dump(readiness.wait_ready(store(), g.project, g.ws, a["bead"], a["timeout"],
+                                                          start_waiting)))
 
 
 @bp.get("/ready/<path:ref>")
+@doc("Why a bead is or is not ready", "workspace", s.Explain, errors=(409,))
 def explain(ref: str):
-    return jsonify(bead_store.explain(g.project.id, g.ws.repo_id, ref))
+    return jsonify(s.explain.dump(bead_store.explain(g.project.id, g.ws.repo_id, ref)))
 
 
 @bp.get("/mine")
+@doc("Beads the caller holds", "workspace", s.Bead, many=True)
 def mine():
-    return jsonify(claim_store.mine(g.project, g.ws))
+    return jsonify(s.beads.dump(claim_store.mine(g.project, g.ws)))
 
 
 @bp.get("/search")
+@doc("Search beads", "either", s.Bead, many=True, query=search_args)
 def search():
     a = load_args(search_args)
-    return jsonify(bead_store.search_beads(g.project.id, a["q"], a["limit"]))
+    return jsonify(s.beads.dump(bead_store.search_beads(g.project.id, a["q"], a["limit"])))
 
 
 @bp.get("/claims")
+@doc("Every claim of the project", "either", s.Claim, many=True)
 def claims():
-    return jsonify(claim_store.list_claims(store(), g.project))
+    return jsonify(s.claim_list.dump(claim_store.list_claims(store(), g.project)))

@@ -8,6 +8,8 @@ from marshmallow import Schema, fields, validate
 from store import chat, messages, readiness
 from store.db import close as db_close
 from store.db import connect as db_connect
+from web import responses as r
+from web.apidoc import doc
 from web.common import MAX_ID, hold_waiter, load, load_args, seen_entry, start_waiting, store, workspace_or_human
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
@@ -51,6 +53,7 @@ post_schema, wait_args, with_schema, history_args, watch_args = (PostSchema(), W
 
 
 @bp.post("/chat")
+@doc("Send a chat message", "either", r.ChatPosted, ok=201, body=post_schema, errors=(404,))
 def post():
     a = load(post_schema)
     result = chat.post(store(), g.project, g.ws, a["to"], a["body"], a["wait"])
@@ -60,6 +63,7 @@ def post():
 
 
 @bp.get("/chat/wait")
+@doc("Wait for a chat reply", "either", r.ChatMessages, query=wait_args, errors=(404,))
 def wait():
     a = load_args(wait_args)
     hold_waiter(f"w{g.ws.id}")
@@ -80,22 +84,26 @@ def _ack(st, ws, delivery_ids: list[int]) -> None:
 
 
 @bp.post("/chat/done")
+@doc("Stop waiting on someone", "either", r.ChatDone, body=with_schema, errors=(404,))
 def done():
     return jsonify(chat.done(store(), g.project, g.ws, load(with_schema)["with_"]))
 
 
 @bp.get("/chat/pending")
+@doc("Conversations with unread messages", "either", r.ChatPending)
 def pending():
     return jsonify(chat.pending(store(), g.project, g.ws))
 
 
 @bp.get("/chat/history")
+@doc("A conversation, oldest first", "either", r.Message, many=True, query=history_args, errors=(404,))
 def history():
     a = load_args(history_args)
     return jsonify(chat.history(store(), g.project, g.ws, a["with_"], a["limit"]))
 
 
 @bp.get("/watch")
+@doc("Block until something arrives", "workspace", r.Watch, query=watch_args)
 def watch():
     a = load_args(watch_args)
     timeout = a["timeout"]

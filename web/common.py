@@ -148,6 +148,7 @@ HUMAN_ROLES: dict[str, str] = {
     # the agents' routes a person may call (`workspace_or_human`); the rest act as a workspace only
     "beads.list_beads": "viewer",
     "beads.show_bead": "viewer",
+    "beads.history": "viewer",
     "beads.ready": "viewer",
     "beads.search": "viewer",
     "beads.claims": "viewer",

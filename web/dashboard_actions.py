@@ -22,11 +22,13 @@ from store import access, acting, chat, dashboard, messages, policies, steer
 from store import beads as bead_store
 from store import claims as claim_store
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
+from store.beadviews import bead_full
 from store.errors import BeadwireError, Conflict, NotFound
 from store.util import unstorable_text
 from web import dashboard_pages as pages
 from web.common import actor, store
 from web.dashboard_base import FLASH_COOKIE, THREAD, actor_name, bp, plain_page, render, require
+from web.schemas.beads import bead as bead_schema
 
 if TYPE_CHECKING:  # types only: the web layer runs no model queries (store/ does)
     from store.models import Bead, Workspace
@@ -229,7 +231,7 @@ def create_bead() -> ResponseReturnValue:
                    "issue_type": a["issue_type"], "labels": _labels(a["labels"])}
         repo_id = a["repo"] or me.repo_id
         made = bead_store.create_bead(g.project.id, acting.in_repo(me, repo_id), fields_)
-        return _back(acting.bead_pk(repo_id, made["id"])), f"Created {made['id']}."
+        return _back(acting.bead_pk(repo_id, made.id)), f"Created {made.id}."
     return _act("lead", action, pages.work)
 
 
@@ -237,7 +239,7 @@ def create_bead() -> ResponseReturnValue:
 def edit_bead(pk: int) -> ResponseReturnValue:
     def action() -> Done:
         bead, a = _bead(pk), _form(EditForm)
-        old = bead_store.bead_full_json(bead)
+        old = bead_schema.dump(bead_full(bead))
         labels = _labels(a["labels"])
         changes: dict[str, Any] = {k: a[k] for k in ("title", "description", "priority") if a[k] != old[k]}
         added = [x for x in labels if x not in old["labels"]]
@@ -280,7 +282,7 @@ def release(pk: int) -> ResponseReturnValue:
     def action() -> Done:
         bead, a = _bead(pk), _form(ReasonForm)
         done = claim_store.release_for(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
-        return _back(pk), f"Released {done['holder']}'s claim on {bead.ref}; they have been told."
+        return _back(pk), f"Released {done.holder}'s claim on {bead.ref}; they have been told."
     return _act("lead", action, lambda: pages.bead(pk))
 
 
@@ -292,7 +294,7 @@ def close(pk: int) -> ResponseReturnValue:
             done = claim_store.close_bead(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
         except Conflict as exc:  # held by an agent: say how to go on from here
             raise Conflict(f"{exc.message}: release the claim first (its holder is told why)") from None
-        freed = [b["id"] for b in done["unblocked"]]
+        freed = [b.id for b in done.unblocked]
         return _back(pk), f"Closed {bead.ref}." + (f" Now ready: {', '.join(freed)}." if freed else "")
     return _act("lead", action, lambda: pages.bead(pk))
 
@@ -317,7 +319,7 @@ def assign(pk: int) -> ResponseReturnValue:
     """A binding assignment, as `wire assign` (web/steer.py): the assignee is told who and why."""
     def action() -> Done:
         bead, a = _bead(pk), _form(AssignForm)
-        done = steer.assign(g.project, None, actor(), _ref(bead), a["alias"], a["reason"])["assignment"]
+        done = steer.assign(g.project, None, actor(), _ref(bead), a["alias"], a["reason"]).assignment
         why = f": {done['reason']}" if done["reason"] else ""
         return _back(pk), f"{bead.ref} is assigned to {done['to']} by {done['by']}{why}; they have been told."
     return _act("lead", action, lambda: pages.bead(pk))
@@ -347,8 +349,8 @@ def revoke(alias: str) -> ResponseReturnValue:
 
     def action() -> Done:
         done = access.revoke_workspace(store(), g.project, alias)
-        listed = ", ".join(done["stale_claims"])
-        stale = f" Its claims are now stale: {listed}." if done["stale_claims"] else ""
+        listed = ", ".join(done.stale_claims)
+        stale = f" Its claims are now stale: {listed}." if done.stale_claims else ""
         return url_for("dashboard.team"), f"Revoked {alias}: its token no longer works.{stale}"
     return _act("admin", action, pages.team)
 

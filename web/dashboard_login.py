@@ -18,6 +18,8 @@ from werkzeug.wrappers import Response
 from store import humans, sessions
 from store.errors import Unauthorized
 from store.humans import Person
+from web import responses as r
+from web.apidoc import doc
 from web.common import acting_human, limit_ip, store
 from web.dashboard_base import COOKIE, LOGIN_CSRF_COOKIE, api_bp, bp, plain_page, render
 
@@ -161,6 +163,7 @@ def logout() -> ResponseReturnValue:
 # -- the link API (`wire dashboard`) -------------------------------------------------------------------
 
 @api_bp.post("/dashboard/link")
+@doc("A one-time dashboard login link", "either", r.DashboardLink, ok=201)
 def mint_link() -> ResponseReturnValue:
     """A one-time login link: `human` access with the project key, `viewer` (read only) with a
     workspace token."""

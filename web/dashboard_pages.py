@@ -19,10 +19,12 @@ from store.beads import STATUSES
 from store.errors import NotFound
 from store.escalations import MAX_RESPONSE, respond
 from store.humans import require_role
+from store.joinkeys import JoinKeyMade
 from web.activity_text import event_row
 from web.common import acting_human, load_args, store
 from web.dashboard_base import THREAD, PageArgs, actor_name, bp, can, render, viewer
 from web.graph_svg import layout
+from web.schemas.beads import bead as bead_schema
 
 
 class TeamArgs(PageArgs):
@@ -102,6 +104,7 @@ def graph() -> ResponseReturnValue:
 @bp.get("/work/bead/<int:pk>")
 def bead(pk: int) -> ResponseReturnValue:
     b = dashboard_work.bead_page(store(), g.project, pk)
+    b["bead"] = {**bead_schema.dump(b["bead"]), **b.pop("git")}  # as GET /v1/beads/<ref> shows it
     b.update(history=[event_row(e) for e in b["history"]], picture=layout(b["picture"]))
     agents = dashboard.agent_aliases(g.project.id) if can("lead") else []
     return render("bead.html", "bead", b=b, statuses=STATUSES, agents=agents)
@@ -181,11 +184,11 @@ def add_agent_post() -> ResponseReturnValue:
     return render("add_agent.html", "add_agent", paste=_paste_text(made), made=made)
 
 
-def _paste_text(made: dict[str, Any] | None) -> str:
+def _paste_text(made: JoinKeyMade | None) -> str:
     """What the new agent reads: where the guide is, the project, its join key (autoescaped in the page)."""
     url = request.url_root.rstrip("/")
-    key = made["join_key"] if made else "<join-key: press \"Make a join key\" first>"
-    until = f" (single use, valid until {made['expires_at'][:16].replace('T', ' ')} UTC)" if made else ""
+    key = made.join_key if made else "<join-key: press \"Make a join key\" first>"
+    until = f" (single use, valid until {(made.expires_at or '')[:16].replace('T', ' ')} UTC)" if made else ""
     return (f"Join the beadwire project \"{g.project.slug}\" as one of its coding agents.\n"
             f"Read {url}/llms.txt and follow it step by step.\n"
             f"Project: {g.project.slug}\n"

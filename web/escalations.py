@@ -12,6 +12,8 @@ from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
 from store import escalations, webhooks
+from web import responses as r
+from web.apidoc import doc
 from web.common import acting_human, admin, authenticate, key_or_workspace, load, load_args, store
 
 bp = Blueprint("escalations", __name__, url_prefix="/v1")
@@ -64,6 +66,7 @@ escalate_schema, list_args, respond_schema, webhook_schema = (EscalateSchema(), 
 
 
 @bp.post("/escalations")
+@doc("Ask a human", "workspace", r.Escalation, ok=201, body=escalate_schema)
 def escalate():
     a = load(escalate_schema)
     answer, posts = escalations.create(store(), g.project, g.ws, a["subject"], a["situation"], a["options"],
@@ -73,17 +76,20 @@ def escalate():
 
 
 @read_bp.get("/escalations")
+@doc("Escalations the caller may see", "either", r.Escalation, many=True, query=list_args)
 def list_escalations():
     a = load_args(list_args)
     return jsonify(escalations.list_escalations(g.project, g.ws, a["status"], a["mine"], a["limit"]))
 
 
 @read_bp.get("/escalations/<int:escalation_id>")
+@doc("One escalation with its context", "either", r.Escalation)
 def show(escalation_id: int):
     return jsonify(escalations.get_escalation(g.project, g.ws, escalation_id))
 
 
 @admin_bp.post("/escalations/<int:escalation_id>/respond")
+@doc("Answer an escalation", "key", r.Escalation, body=respond_schema, errors=(409,))
 def respond(escalation_id: int):
     a = load(respond_schema)
     person = acting_human()
@@ -93,21 +99,25 @@ def respond(escalation_id: int):
 
 
 @admin_bp.get("/project/webhook")
+@doc("The project's webhook", "key", r.Webhook)
 def get_webhook():
     return jsonify(webhooks.webhook_json(g.project))
 
 
 @admin_bp.put("/project/webhook")
+@doc("Set or remove the webhook", "key", r.Webhook, body=webhook_schema)
 def put_webhook():
     return jsonify(webhooks.set_url(g.project, load(webhook_schema)["url"], store().settings.webhook_allow_private))
 
 
 @admin_bp.delete("/project/webhook")
+@doc("Remove the webhook", "key", r.Webhook)
 def delete_webhook():
     return jsonify(webhooks.set_url(g.project, None))
 
 
 @admin_bp.post("/project/webhook/test")
+@doc("Post a test message once, now, and tell the outcome", "key", r.WebhookTest, errors=(409,))
 def test_webhook():
     """One synchronous try (at most the webhook timeout), so the human sees the real outcome."""
     return jsonify(webhooks.try_test(g.project, store().settings.webhook_allow_private))

@@ -6,7 +6,9 @@ from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
 from store import handoffs
+from web.apidoc import doc
 from web.common import authenticate, load, store
+from web.schemas import handoffs as s
 
 bp = Blueprint("handoffs", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -22,16 +24,19 @@ handoff_schema = HandoffSchema()
 
 
 @bp.post("/handoffs")
+@doc("Leave a handoff for the next run", "workspace", s.Handoff, ok=201, body=handoff_schema, errors=(404,))
 def leave():
     args = load(handoff_schema)
-    return jsonify(handoffs.leave(g.project, g.ws, args["body"], args["to"])), 201
+    return jsonify(s.handoff.dump(handoffs.leave(g.project, g.ws, args["body"], args["to"]))), 201
 
 
 @bp.get("/handoffs/latest")
+@doc("The newest handoff for the caller", "workspace", s.LatestHandoff)
 def latest():
-    return jsonify({"handoff": handoffs.latest(g.ws)})
+    return jsonify(s.latest.dump({"handoff": handoffs.latest(g.ws)}))
 
 
 @bp.get("/prime")
+@doc("Everything an agent needs at the start of a run", "workspace", s.Prime)
 def prime():
-    return jsonify(handoffs.prime(store(), g.project, g.ws))
+    return jsonify(s.prime.dump(handoffs.prime(store(), g.project, g.ws)))

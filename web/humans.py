@@ -10,6 +10,8 @@ from marshmallow import Schema, fields, validate
 
 from store import humans
 from store.util import iso
+from web import responses as r
+from web.apidoc import doc
 from web.common import acting_human, admin, bearer, limit_ip, load
 
 bp = Blueprint("humans", __name__, url_prefix="/v1")
@@ -36,11 +38,14 @@ def _invite_json(row, invite: str) -> dict:
 
 
 @bp.get("/humans")
+@doc("The persons of the project", "key", r.Human, many=True)
 def list_humans():
     return jsonify(humans.people(g.project))
 
 
 @bp.post("/humans")
+@doc("Add a person (an admin): their one-time invite", "key", r.HumanInvite, ok=201, body=add_schema,
+     errors=(409,))
 def add_human():
     a = load(add_schema)
     row, invite = humans.add(g.project, a["name"], a["email"], a["role"], acting_human())
@@ -48,17 +53,20 @@ def add_human():
 
 
 @bp.post("/humans/<name>/invite")
+@doc("A new invite for a person (the old one stops working)", "key", r.HumanInvite, ok=201, errors=(404,))
 def reinvite(name: str):
     row, invite = humans.reinvite(g.project, name)
     return jsonify(_invite_json(row, invite)), 201
 
 
 @bp.delete("/humans/<name>")
+@doc("Remove a person: their token and sessions end at once", "key", r.HumanRemoved)
 def remove_human(name: str):
     return jsonify(humans.remove(g.project, name))
 
 
 @bp.get("/humans/me")
+@doc("The calling person and every project of their login", "key", r.HumanMe)
 def whoami():
     person = acting_human()
     return jsonify({"name": person.name, "role": person.role, "credential": person.credential,
@@ -67,6 +75,8 @@ def whoami():
 
 
 @invite_bp.post("/invites/redeem")
+@doc("Redeem an invite: the person's token, shown once", "none", r.Redeemed, ok=201, body=redeem_schema,
+     errors=(401,))
 def redeem():
     """The invite's personal token, shown this once (`wire human login LINK`)."""
     limit_ip()  # guessing invites costs the caller's address its budget

@@ -10,6 +10,8 @@ from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, fields, validate
 
 from store.workspaces import init_workspace, status, team
+from web import responses as r
+from web.apidoc import doc
 from web.common import authenticate, bearer, limit_ip, load, seen_entry, store, workspace_or_human
 
 bp = Blueprint("identity", __name__, url_prefix="/v1")
@@ -35,6 +37,7 @@ init_schema = InitSchema()
 
 
 @bp.get("/health")
+@doc("Health of Redis and the database", "none", r.Health, more={503: r.Health})
 def health():
     st = store()
     from store.db import ping
@@ -45,6 +48,8 @@ def health():
 
 
 @bp.post("/init")
+@doc("Register a worktree (create or join a project)", "none", r.Init, ok=201, body=init_schema, errors=(403,
+     409, 410), more={200: r.Init})
 def init():
     limit_ip()  # no token to charge yet: the caller's address pays
     args = load(init_schema)
@@ -100,17 +105,20 @@ team_bp.before_request(workspace_or_human)
 
 
 @team_bp.get("/whoami")
+@doc("The caller's workspace", "workspace", r.Me)
 def whoami():
     me = next(w for w in team(store(), g.project) if w["id"] == g.ws.id)
     return jsonify({**me, "project": {"id": g.project.id, "slug": g.project.slug}})
 
 
 @team_bp.get("/status")
+@doc("The caller and the team", "workspace", r.Status)
 def team_status():
     return jsonify(status(store(), g.project, g.ws))
 
 
 @team_bp.get("/workspaces")
+@doc("The team", "either", r.Workspace, many=True)
 def workspaces():
     return jsonify(team(store(), g.project))
 

@@ -7,14 +7,19 @@ from flask import Blueprint, g, jsonify
 
 from store import joinkeys
 from store.errors import Forbidden
+from web.apidoc import doc
 from web.common import key_or_workspace
+from web.schemas import joinkeys as s
 
 bp = Blueprint("joinkeys", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
 
 
 @bp.post("/join-keys")
+@doc("A single-use join key (24 h) for one agent (project key or a coordinator)", "either", s.JoinKeyMade,
+     ok=201)
 def create():
     if g.ws is not None and g.ws.role != joinkeys.COORDINATOR:
         raise Forbidden("only a coordinator or a human with the project key makes join keys")
-    return jsonify(joinkeys.create(g.project, "project key" if g.ws is None else g.ws.alias)), 201
+    made = joinkeys.create(g.project, "project key" if g.ws is None else g.ws.alias)
+    return jsonify(s.join_key_made.dump(made)), 201

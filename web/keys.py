@@ -7,8 +7,10 @@ from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields
 
 from store import access
+from web.apidoc import doc
 from web.common import admin, load, store
 from web.identity import ROLE
+from web.schemas import keys as s
 
 bp = Blueprint("keys", __name__, url_prefix="/v1")
 bp.before_request(admin)
@@ -22,15 +24,18 @@ role_schema = RoleSchema()
 
 
 @bp.post("/project/key/rotate")
+@doc("Replace the project key (shown once)", "key", s.Rotated)
 def rotate():
-    return jsonify(access.rotate_key(g.project))
+    return jsonify(s.rotated.dump(access.rotate_key(g.project)))
 
 
 @bp.post("/workspaces/<alias>/revoke")
+@doc("Revoke a workspace's token; its claims go stale", "key", s.Revoked)
 def revoke(alias: str):
-    return jsonify(access.revoke_workspace(store(), g.project, alias))
+    return jsonify(s.revoked.dump(access.revoke_workspace(store(), g.project, alias)))
 
 
 @bp.put("/workspaces/<alias>/role")
+@doc("Set a workspace's role (the only way into or out of coordinator)", "key", s.RoleSet, body=role_schema)
 def set_role(alias: str):
-    return jsonify(access.set_role(g.project, alias, load(role_schema)["role"]))
+    return jsonify(s.role_set.dump(access.set_role(g.project, alias, load(role_schema)["role"])))

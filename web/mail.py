@@ -7,6 +7,8 @@ from marshmallow import Schema, fields, validate
 
 from store import beads as bead_store
 from store import messages
+from web import responses as r
+from web.apidoc import doc
 from web.common import MAX_ID, load, load_args, store, workspace_or_human
 
 bp = Blueprint("mail", __name__, url_prefix="/v1")
@@ -48,6 +50,7 @@ send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), Li
 
 
 @bp.post("/mail")
+@doc("Send mail", "either", r.Sent, ok=201, body=send_schema, errors=(404,))
 def send():
     a = load(send_schema)
     # a person sends through their own workspace (web/common.py ACTS_AS_PERSON): marked as a human's
@@ -56,40 +59,47 @@ def send():
 
 
 @bp.get("/mail")
+@doc("Mail and notices received", "workspace", r.Message, many=True, query=list_args)
 def inbox():
     a = load_args(list_args)
     return jsonify(messages.inbox(g.ws, a["unread"], a["from_"], a["limit"]))
 
 
 @bp.get("/mail/sent")
+@doc("Mail sent", "workspace", r.Message, many=True, query=limit_args)
 def sent():
     return jsonify(messages.sent(g.ws, load_args(limit_args)["limit"]))
 
 
 @bp.get("/mail/search")
+@doc("Search mail", "workspace", r.Message, many=True, query=search_args)
 def search():
     a = load_args(search_args)
     return jsonify(messages.search(g.ws, a["q"], a["limit"]))
 
 
 @bp.post("/mail/open")
+@doc("Show and acknowledge mail", "workspace", r.Message, many=True, body=open_schema, errors=(404,))
 def open_mail():
     a = load(open_schema)
     return jsonify(messages.open_mail(store(), g.ws, a["id"], a["from_"]))
 
 
 @bp.post("/mail/<int:message_id>/ack")
+@doc("Acknowledge one message", "workspace", r.Acked)
 def ack(message_id: int):
     return jsonify(messages.ack_message(store(), g.ws, message_id))
 
 
 @bp.post("/beads/<path:ref>/subscribe")
+@doc("Subscribe to a bead's status changes", "workspace", r.Subscribed, errors=(409,))
 def subscribe(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
     return jsonify(messages.subscribe(g.project, g.ws, bead, True))
 
 
 @bp.delete("/beads/<path:ref>/subscribe")
+@doc("Unsubscribe", "workspace", r.Subscribed, errors=(409,))
 def unsubscribe(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
     return jsonify(messages.subscribe(g.project, g.ws, bead, False))

@@ -8,6 +8,8 @@ from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import policies
+from web import responses as r
+from web.apidoc import doc
 from web.common import MAX_ID, admin, key_or_workspace, load, load_args
 
 read_bp = Blueprint("policy_read", __name__, url_prefix="/v1")
@@ -58,22 +60,27 @@ def _conditional(view: dict):
 
 
 @read_bp.get("/policy")
+@doc("The policy for a role", "either", r.PolicyView, query=role_args, etag=True)
 def show():
     role = load_args(role_args)["role"] or (g.ws.role if g.ws is not None else None)
     return _conditional(policies.role_view(g.project, role))
 
 
 @read_bp.get("/policy/bundle")
+@doc("A whole policy version", "either", r.PolicyBundle, query=version_args, errors=(404,), etag=True)
 def bundle():
     return _conditional(policies.bundle_view(g.project, load_args(version_args)["version"]))
 
 
 @read_bp.get("/policy/history")
+@doc("Every policy version", "either", r.PolicyVersion, many=True)
 def history():
     return jsonify(policies.history(g.project))
 
 
 @admin_bp.put("/policy")
+@doc("Add and activate a policy version", "key", r.PolicySet, ok=201, body=bundle_schema, errors=(409,),
+     more={200: r.PolicySet})
 def set_bundle():
     a = load(bundle_schema)
     parsed = policies.parse_markdown(a["markdown"]) if a["markdown"] is not None else policies.from_json(a)
@@ -82,11 +89,13 @@ def set_bundle():
 
 
 @admin_bp.post("/policy/activate")
+@doc("Activate a policy version", "key", r.PolicyVersion, body=activate_schema, errors=(404,))
 def activate():
     return jsonify(policies.activate(g.project, load(activate_schema)["version"]))
 
 
 @admin_bp.post("/policy/reset")
+@doc("Back to the shipped policy", "key", r.PolicySet, ok=201, errors=(409,), more={200: r.PolicySet})
 def reset():
     answer = policies.reset(g.project)
     return jsonify(answer), 201 if answer["created"] else 200

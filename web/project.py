@@ -6,7 +6,9 @@ from flask import Blueprint, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import project_settings
+from web.apidoc import doc
 from web.common import key_or_workspace, load
+from web.schemas import project as s
 
 bp = Blueprint("project", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
@@ -27,11 +29,14 @@ settings_schema = SettingsSchema()
 
 
 @bp.get("/project/settings")
+@doc("The project's settings", "either", s.ProjectSettings)
 def show_settings():
-    return jsonify(project_settings.read(g.project.id))
+    return jsonify(s.settings.dump(project_settings.read(g.project.id)))
 
 
 @bp.patch("/project/settings")
+@doc("Change project settings (a coordinator or the project key)", "either", s.ProjectSettings,
+     body=settings_schema)
 def change_settings():
     changes = load(settings_schema)  # before the role check: a bad body is a 422 for anyone
-    return jsonify(project_settings.update(g.project, g.ws, changes))
+    return jsonify(s.settings.dump(project_settings.update(g.project, g.ws, changes)))

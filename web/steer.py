@@ -14,7 +14,11 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from store import audit, steer
 from store.errors import Forbidden
+from web import responses as r
+from web.apidoc import doc
 from web.common import actor, key_or_workspace, load, load_args
+from web.schemas import beads as s
+from web.schemas import steer as steer_schemas
 
 bp = Blueprint("steer", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
@@ -65,27 +69,36 @@ assign_schema, pause_schema, audit_args = AssignSchema(), PauseSchema(), AuditAr
 
 
 @bp.post("/beads/<path:ref>/assign")
+@doc("Assign a bead to an agent (a coordinator or a human): it heads the agent's ready, "
+     "others' claims are refused", "either", s.Bead, body=assign_schema, errors=(404, 409))
 def assign(ref: str):
     a = load(assign_schema)
-    return jsonify(steer.assign(g.project, g.ws, actor(), ref, a["alias"], a["reason"]))
+    return jsonify(s.bead.dump(steer.assign(g.project, g.ws, actor(), ref, a["alias"], a["reason"])))
 
 
 @bp.delete("/beads/<path:ref>/assign")
+@doc("Remove a bead's assignment (a coordinator or a human)", "either", s.Bead, errors=(404, 409))
 def unassign(ref: str):
-    return jsonify(steer.unassign(g.project, g.ws, actor(), ref))
+    return jsonify(s.bead.dump(steer.unassign(g.project, g.ws, actor(), ref)))
 
 
 @bp.post("/workspaces/<alias>/pause")
+@doc("Pause an agent: it may claim nothing new until resumed (a coordinator or a human)", "either",
+     steer_schemas.PauseState, body=pause_schema, errors=(404,))
 def pause(alias: str):
-    return jsonify(steer.pause(g.project, g.ws, actor(), alias, load(pause_schema)["reason"]))
+    return jsonify(steer_schemas.pause_state.dump(steer.pause(g.project, g.ws, actor(), alias,
+                                                              load(pause_schema)["reason"])))
 
 
 @bp.delete("/workspaces/<alias>/pause")
+@doc("Resume a paused agent (a coordinator or a human)", "either", steer_schemas.PauseState, errors=(404,))
 def resume(alias: str):
-    return jsonify(steer.resume(g.project, g.ws, actor(), alias))
+    return jsonify(steer_schemas.pause_state.dump(steer.resume(g.project, g.ws, actor(), alias)))
 
 
 @bp.get("/audit")
+@doc("The audit log, newest first (a coordinator or a human)", "either", r.AuditRow, many=True,
+     query=audit_args)
 def audit_log():
     a = load_args(audit_args)
     if not steer.may_steer(actor(), g.ws):

@@ -7,6 +7,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from store import sync as sync_store
 from store.sync_history import DEFAULT_HISTORY, MAX_HISTORY
+from web import responses as r
+from web.apidoc import doc
 from web.common import authenticate, load, load_args, store
 
 bp = Blueprint("sync", __name__, url_prefix="/v1")
@@ -35,6 +37,8 @@ MAX_IDS = sync_store.MAX_RECORDS
 
 
 @bp.post("/sync")
+@doc("Two-way sync of the caller's beads file (JSONL) against its base", "workspace", r.SyncResult,
+     body=sync_schema, errors=(409,))
 def sync():
     a = load(sync_schema)
     return jsonify(sync_store.sync_beads(store(), g.project, g.ws, a["jsonl"], base_text=a["base"], mode=a["mode"],
@@ -42,6 +46,10 @@ def sync():
 
 
 @bp.get("/sync/records")
+@doc("Beads-file records of beads of the caller's repo", "workspace", r.SyncRecords,
+     parameters=({"in": "query", "name": "id", "required": True, "style": "form", "explode": True,
+     "schema": {"type": "array", "minItems": 1, "maxItems": MAX_IDS, "items": {"type": "string",
+     "minLength": 1, "maxLength": 520}}},))
 def file_records():
     """The beads-file records of `?id=` beads of the caller's repo (what write-through puts in the file)."""
     ids = request.args.getlist("id")
@@ -51,10 +59,12 @@ def file_records():
 
 
 @bp.get("/sync/history")
+@doc("The caller's repo's recent syncs", "workspace", r.SyncRun, many=True, query=history_args)
 def history():
     return jsonify(sync_store.history(g.project, g.ws, load_args(history_args)["limit"]))
 
 
 @bp.post("/sync/<int:run_id>/undo")
+@doc("Undo a sync (as a new change)", "workspace", r.SyncUndone, errors=(404, 409))
 def undo(run_id: int):
     return jsonify(sync_store.undo_sync(store(), g.project, g.ws, run_id))
