@@ -20,9 +20,9 @@ def rotate_key(project: Project) -> dict[str, Any]:
     Admin calls check the key against SQL on every request (no cache), so nothing else is needed.
     """
     key, ts = new_secret(PROJECT_KEY_PREFIX), now()
-    with db.transaction():
+    with db.transaction() as uow:
         Project.update(key_hash=hash_secret(key)).where(Project.id == project.id).execute()
-        outbox.record(project.id, "project.key_rotated", {"project": project.slug})
+        outbox.record(uow, project.id, "project.key_rotated", {"project": project.slug})
     return {"project": project.slug, "project_key": key, "rotated_at": iso(ts)}
 
 
@@ -37,11 +37,11 @@ def revoke_workspace(st: Store, project: Project, alias: str) -> dict[str, Any]:
     ws = Workspace.get_or_none(Workspace.project == project.id, Workspace.alias == alias)
     if ws is None:
         raise WorkspaceNotFound(f"no workspace {alias} in project {project.slug}")
-    with db.transaction():
+    with db.transaction() as uow:
         live = (Workspace.id == ws.id) & (Workspace.revoked == False)
         changed = Workspace.update(revoked=True).where(live).execute()
         if changed:
-            outbox.record(project.id, "workspace.revoked", {"alias": ws.alias}, workspace_id=ws.id)
+            outbox.record(uow, project.id, "workspace.revoked", {"alias": ws.alias}, workspace_id=ws.id)
     ws.revoked = True
     st.redis.revoke(project.id, ws.id)
     stale = mark_claims_of_stale(project, ws, "its workspace was revoked")
@@ -69,9 +69,9 @@ def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
         raise InvalidInput(f"role {HUMAN_ROLE!r} belongs to the people acting from the dashboard")
     previous = ws.role
     if role != previous:
-        with db.transaction():
+        with db.transaction() as uow:
             Workspace.update(role=role).where(Workspace.id == ws.id).execute()
             change = {"alias": ws.alias, "role": role, "previous": previous}
-            outbox.record(project.id, "workspace.role_changed", change, workspace_id=ws.id)
+            outbox.record(uow, project.id, "workspace.role_changed", change, workspace_id=ws.id)
         forget_workspace(ws.id)
     return {"alias": ws.alias, "role": role, "previous": previous}

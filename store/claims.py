@@ -29,6 +29,7 @@ from store.models import Bead, Claim, Project, Repo, Workspace
 from store.readiness import announce, announce_if_ready
 from store.steer import alias_key
 from store.util import iso, now, unstorable_text
+from store.unit import UnitOfWork
 
 #: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
 _CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")
@@ -136,8 +137,8 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         # nobody holds it: no holder to name, nothing to jump in on
         raise ClaimConflict(refusal, hint=NOT_CLAIMABLE_HINT)
     try:
-        with db.transaction():
-            bead, already, previous, fresh = _claim_in_tx(st, project, ws, bead.id, jump_in)
+        with db.transaction() as uow:
+            bead, already, previous, fresh = _claim_in_tx(uow, st, project, ws, bead.id, jump_in)
         if fresh is not None and lone and not already:
             # what `beads_json` would read back: no dependencies (lone), our claim, the bead's repo
             return {"claimed": True, "already_held": False, "previous": previous,
@@ -152,7 +153,7 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         raise _holder_conflict(bead, current.workspace) from None
 
 
-def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
+def _claim_in_tx(uow: UnitOfWork, st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
                  ) -> tuple[Bead, bool, dict[str, Any] | None, dict[str, Any] | None]:
     """Returns the bead, whether `ws` held it already, the claim it replaced, and (when the claim is
     new) the new claim's JSON and the bead's repo."""
@@ -180,17 +181,17 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
         kind = "claim.jumped" if jump_in else "claim.taken_stale"
         message = (f"{ws.alias} jumped in on {bead.ref}: {jump_in}" if jump_in
                    else f"{ws.alias} took {bead.ref}: your claim was stale")
-        outbox.record(project.id, kind, {"bead": bead.ref, "alias": ws.alias, "previous": current.workspace.alias,
+        outbox.record(uow, project.id, kind, {"bead": bead.ref, "alias": ws.alias, "previous": current.workspace.alias,
                                          "reason": jump_in or "stale", "message": message},
                       workspace_id=ws.id, bead_ref=bead.ref)
-        notify(project.id, current.workspace_id, message,
+        notify(uow, project.id, current.workspace_id, message,
                {"bead": bead.ref, "event": kind, "by": ws.alias, "reason": jump_in or "stale"})
     ts = now()
     db.execute(_INSERT_CLAIM, (project.id, bead.id, ws.id, ts, jump_in or "", False))
     if _bound_to_other(bead, ws):  # a jump-in over an assignment: the claimer takes it on
-        _take_assignment(project, bead, ws, jump_in or "")
-    _set_status(bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
-    outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
+        _take_assignment(uow, project, bead, ws, jump_in or "")
+    _set_status(uow, bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
+    outbox.record(uow, project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
     claim = {"alias": ws.alias, "human": ws.human, "since": iso(ts), "stale": False, "reason": jump_in or ""}
     return bead, False, previous, {"claim": claim, "repo": Repo(id=bead.repo_id, canonical=canonical)}
@@ -217,13 +218,13 @@ def _check_steering(bead: Bead, ws: Workspace, jump_in: str | None) -> None:
                                  "or take it with --jump-in REASON")
 
 
-def _take_assignment(project: Project, bead: Bead, ws: Workspace, reason: str) -> None:
+def _take_assignment(uow: UnitOfWork, project: Project, bead: Bead, ws: Workspace, reason: str) -> None:
     """A jump-in over a binding assignment: the bead becomes the claimer's (plain assignee, so its own
     release frees it) and the previous assignee is told who took it and why."""
     previous, by = bead.assignee, bead.assigned_by
     db.execute('UPDATE "bead" SET "assigned_by" = ?, "assign_reason" = ? WHERE "id" = ?', ("", "", bead.id))
     bead.assigned_by, bead.assign_reason = "", ""
-    outbox.record(project.id, "bead.assigned", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
+    outbox.record(uow, project.id, "bead.assigned", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
                                                 "before": {"assignee": previous, "assigned_by": by},
                                                 "after": {"assignee": ws.alias, "assigned_by": ""}},
                   workspace_id=ws.id, bead_ref=bead.ref)
@@ -231,16 +232,16 @@ def _take_assignment(project: Project, bead: Bead, ws: Workspace, reason: str) -
         target = steer.workspace_by_alias(project.id, previous)
     except WorkspaceNotFound:
         return
-    notify(project.id, target.id, f"{ws.alias} jumped in on {bead.ref}, assigned to you by {by}: {reason}",
+    notify(uow, project.id, target.id, f"{ws.alias} jumped in on {bead.ref}, assigned to you by {by}: {reason}",
            {"bead": bead.ref, "event": "assignment.jumped", "by": ws.alias, "reason": reason})
 
 
-def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
+def _set_status(uow: UnitOfWork, bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
                 extra: dict[str, Any] | None = None, drop: tuple[str, ...] = (), subscribers: bool = True) -> None:
     """Change a bead's status (and record string), telling its subscribers when it changed
     (`subscribers` False: the caller knows there are none)."""
     if status != bead.status and subscribers:
-        notify_subscribers(bead, actor, f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}", status)
+        notify_subscribers(uow, bead, actor, f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}", status)
     ts = now()
     data = json.loads(bead.data)
     data["updated_at"] = iso(ts)
@@ -264,7 +265,7 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: boo
         Conflict: someone else holds it.
         NotHeld: nobody does, and `held`.
     """
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         released = current is not None
@@ -275,10 +276,10 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: boo
         if current is not None:
             current.delete_instance()
             if bead.status == "in_progress":  # a binding assignment outlives the claim (store/steer.py)
-                _set_status(bead, "open", ws, None if bead.assigned_by else "")
-            outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
+                _set_status(uow, bead, "open", ws, None if bead.assigned_by else "")
+            outbox.record(uow, project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
                           workspace_id=ws.id, bead_ref=bead.ref)
-            announce_if_ready(project.id, ws, [bead.id], "released")  # back on the market
+            announce_if_ready(uow, project.id, ws, [bead.id], "released")  # back on the market
     return {"released": released, "bead": bead_full_json(bead)}
 
 
@@ -291,7 +292,7 @@ def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason:
         Conflict: nobody holds the bead.
     """
     reason = reason.strip()
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, actor.repo_id, ref)  # first: another project's id is a 404, whatever else
         if not reason:
             raise InvalidInput("say why you release the claim: its holder is told")
@@ -301,16 +302,16 @@ def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason:
         holder = current.workspace
         current.delete_instance()
         if bead.status == "in_progress":
-            _set_status(bead, "open", actor, "")
+            _set_status(uow, bead, "open", actor, "")
         who = f"{actor.alias} (human)" if is_human(actor) else actor.alias
         message = f"{who} released your claim on {bead.ref}: {reason}"
-        outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": actor.alias, "holder": holder.alias,
+        outbox.record(uow, project.id, "claim.released", {"bead": bead.ref, "alias": actor.alias, "holder": holder.alias,
                                                      "reason": reason, "message": message},
                       workspace_id=actor.id, bead_ref=bead.ref)
         if holder.id != actor.id:
-            notify(project.id, holder.id, message,
+            notify(uow, project.id, holder.id, message,
                    {"bead": bead.ref, "event": "claim.released", "by": actor.alias, "reason": reason})
-        announce_if_ready(project.id, actor, [bead.id], "released")
+        announce_if_ready(uow, project.id, actor, [bead.id], "released")
     return {"released": True, "holder": holder.alias, "bead": bead_full_json(bead)}
 
 
@@ -322,7 +323,7 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
     """
     # the closer's git state (this very request's header, kept with presence): its commits naming the bead
     git = (st.redis.presence_of(project.id, ws.id) or {}).get("git")
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         if current is not None and current.workspace_id != ws.id:
@@ -332,27 +333,27 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
         before = set(graph.ready(now()))
         if current is not None:
             current.delete_instance()
-        _set_status(bead, "closed", ws, None, {"closed_at": iso(now()), "close_reason": reason})
+        _set_status(uow, bead, "closed", ws, None, {"closed_at": iso(now()), "close_reason": reason})
         graph.nodes[bead.id].status = "closed"
         graph.claimed.discard(bead.id)
         unblocked = [pk for pk in graph.ready(now()) if pk not in before and pk != bead.id]
-        outbox.record(project.id, "bead.closed", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
+        outbox.record(uow, project.id, "bead.closed", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
                                                   "unblocked": [graph.nodes[pk].ref for pk in unblocked]},
                       workspace_id=ws.id, bead_ref=bead.ref)
-        announce(project.id, ws, unblocked, "unblocked")
+        announce(uow, project.id, ws, unblocked, "unblocked")
     return {"bead": bead_full_json(bead), "unblocked": beads_json(beads_by_pk(unblocked)),
             "commits": commits_of(bead.id)}
 
 
 def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         if bead.status not in DONE_STATUSES:
             raise Conflict(f"{bead.ref} is {bead.status}, not closed")
-        _set_status(bead, "open", ws, None, drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
-        outbox.record(project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
+        _set_status(uow, bead, "open", ws, None, drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
+        outbox.record(uow, project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
-        announce_if_ready(project.id, ws, [bead.id], "reopened")
+        announce_if_ready(uow, project.id, ws, [bead.id], "reopened")
     return bead_full_json(bead)
 
 
@@ -369,18 +370,18 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
         return reopen_bead(st, project, ws, ref)
     if status == "open" and bead.status in ("open", "in_progress"):
         return release_bead(st, project, ws, ref, held=False)["bead"]
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         holder = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         if holder is not None and holder.workspace_id != ws.id:
             raise Conflict(f"{bead.ref} is held by {holder.workspace.alias}")
         if holder is not None:
             holder.delete_instance()
-        _set_status(bead, status, ws, "" if holder is not None and not bead.assigned_by else None)
-        outbox.record(project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
+        _set_status(uow, bead, status, ws, "" if holder is not None and not bead.assigned_by else None)
+        outbox.record(uow, project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
                       workspace_id=ws.id, bead_ref=bead.ref)
         if status == "open":  # from blocked, deferred, ...: work again
-            announce_if_ready(project.id, ws, [bead.id], "reset")
+            announce_if_ready(uow, project.id, ws, [bead.id], "reset")
     return bead_full_json(bead)
 
 
@@ -464,14 +465,14 @@ def _mark_stale(project: Project, claim: Claim, why: str = "offline for a while"
     holder, bead = claim.workspace, claim.bead
     text = (f"{holder.alias}'s claim on {bead.ref} ({bead.title[:60]}) is stale: {why}; "
             f"anyone may take it with `wire claim {bead.ref}`")
-    with db.transaction():
+    with db.transaction() as uow:
         # the conditional update makes the notice happen once even with several sweepers
         if not Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():
             return 0
-        outbox.record(project.id, "claim.stale", {"bead": bead.ref, "alias": holder.alias, "message": text},
+        outbox.record(uow, project.id, "claim.stale", {"bead": bead.ref, "alias": holder.alias, "message": text},
                       workspace_id=holder.id, bead_ref=bead.ref)
         for ws_id in _team_of(project, holder):
-            notify(project.id, ws_id, text, {"bead": bead.ref, "event": "claim.stale", "holder": holder.alias})
+            notify(uow, project.id, ws_id, text, {"bead": bead.ref, "event": "claim.stale", "holder": holder.alias})
     return 1
 
 

@@ -11,13 +11,13 @@ can overlap freely.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
-from store import Store, db
+from store import Store, db, unit
 from store import audit as audit_log
 from store.errors import Unavailable
 from store.models import Outbox
+from store.unit import UnitOfWork
 from store.util import now
 
 #: Seconds an undelivered outbox row waits before the sweep re-enqueues it.
@@ -25,8 +25,6 @@ DEFAULT_REDELIVER_AFTER = 10
 #: Delivery attempts after which the sweep stops retrying a row (it stays for inspection).
 DEFAULT_MAX_ATTEMPTS = 20
 
-
-_local = threading.local()
 #: Every claim, mail and chat writes these: hand-written (store/db.py says why).
 _INSERT_EVENT = ('INSERT INTO "event" ("project_id", "kind", "workspace_id", "bead_ref", "data", "created_ts") '
                  "VALUES (?, ?, ?, ?, ?, ?)")
@@ -34,43 +32,39 @@ _INSERT_OUTBOX = ('INSERT INTO "outbox" ("project_id", "kind", "recipient_id", "
                   '"payload", "created_ts", "attempts") VALUES (?, ?, ?, ?, ?, ?, ?, 0)')
 
 
-def take_rows() -> list[dict[str, Any]]:
-    """Rows recorded by this thread since the last call (publish them once committed)."""
-    rows = getattr(_local, "rows", [])
-    _local.rows = []
-    return rows
-
-
 def publish_pending(st: Store, cursor_of: tuple[int, int] | None = None) -> str | None:
-    """Publish, after commit, what this thread recorded (actors and sweeps writing facts, chat).
+    """Publish what the transactions of this request or message committed (store/unit.py `Scope`):
+    actors and sweeps after their work, chat right after its post.
 
     With `cursor_of` (project id, workspace id) it also returns that mailbox's cursor, read in the
     same round trip just before the rows land ("0-0" when Redis could not be asked).
     """
-    _, cursor = _publish(st, take_rows(), cursor_of)
+    _, cursor = _publish(st, unit.scope().take(), cursor_of)
     return cursor if cursor is not None or cursor_of is None else "0-0"
 
 
-def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: int | None = None,
+def record(uow: UnitOfWork, project_id: int, kind: str, payload: dict[str, Any], recipient_id: int | None = None,
            workspace_id: int | None = None, bead_ref: str = "", delivery_id: int | None = None,
            to_events: bool = True, audit: bool = True) -> int:
-    """Add an outbox row (and an event, and an audit row naming who acts); call inside the
-    transaction of the fact itself. Every durable change passes here: this is where the audit log
-    is written, so it is complete and commits or rolls back with the change (store/audit.py)."""
+    """Add an outbox row (and an event, and an audit row naming who acts) to `uow`, the transaction
+    of the fact itself: it is published once that commits, never if it rolls back. Every durable
+    change passes here: this is where the audit log is written, so it is complete and commits or
+    rolls back with the change (store/audit.py)."""
     ts = now()
     body = json.dumps({**payload, "ts": ts})
     if audit:
         db.execute(_INSERT_EVENT, (project_id, kind, workspace_id, bead_ref, body, ts))
-        audit_log.record(project_id, kind, bead_ref, payload)
+        audit_log.record(uow, project_id, kind, bead_ref, payload)
     outbox_id = db.insert(_INSERT_OUTBOX, (project_id, kind, recipient_id, delivery_id, to_events, body, ts))
     row = {"id": outbox_id, "project": project_id, "kind": kind, "payload": body, "recipient": recipient_id,
            "delivery": delivery_id, "to_events": to_events}
-    _local.rows = [*getattr(_local, "rows", []), row]
+    uow.rows.append(row)
     return outbox_id
 
 
 def publish_committed(st: Store, rows: list[dict[str, Any]]) -> list[int]:
-    """The fast path: publish rows this request committed, from memory; returns the ids it could not."""
+    """The fast path: publish rows a request committed (`Scope.take`), from memory; returns the ids
+    it could not."""
     return _publish(st, rows)[0]
 
 

@@ -25,6 +25,7 @@ from store.graph import load_around
 from store.messages import notify
 from store.models import Bead, Project, Repo, Subscription, Workspace
 from store.util import now
+from store.unit import UnitOfWork
 
 #: The label prefix that gives a bead its role.
 ROLE_PREFIX = "role:"
@@ -61,13 +62,14 @@ def for_viewer(bead_role: str | None, viewer_role: str, scope: str) -> bool:
 
 # -- announcing ---------------------------------------------------------------------------------
 
-def announce_if_ready(project_id: int, actor: Workspace, pks: list[int], why: str) -> list[str]:
+def announce_if_ready(uow: UnitOfWork,
+                      project_id: int, actor: Workspace, pks: list[int], why: str) -> list[str]:
     """Announce those of `pks` that are ready now (call inside the change's transaction, after it);
     returns their refs."""
     if not pks:
         return []
     graph, ts = load_around(project_id, pks, with_children=True), now()
-    return announce(project_id, actor, [pk for pk in pks if pk in graph.nodes and graph.is_ready(pk, ts)], why)
+    return announce(uow, project_id, actor, [pk for pk in pks if pk in graph.nodes and graph.is_ready(pk, ts)], why)
 
 
 #: Most beads one sync announces (the most urgent first): a first import of a big beads file makes
@@ -82,15 +84,16 @@ def ready_set(project_id: int) -> set[int]:
     return set(load_graph(project_id, live_only=True).ready(now()))
 
 
-def announce_newly_ready(project_id: int, actor: Workspace, before: set[int], why: str) -> list[str]:
+def announce_newly_ready(uow: UnitOfWork,
+                         project_id: int, actor: Workspace, before: set[int], why: str) -> list[str]:
     """Announce the beads ready now that were not in `before` (at most MAX_SYNC_ANNOUNCE)."""
     from store.graph import load_graph
 
     fresh = [pk for pk in load_graph(project_id, live_only=True).ready(now()) if pk not in before]
-    return announce(project_id, actor, fresh[:MAX_SYNC_ANNOUNCE], why)
+    return announce(uow, project_id, actor, fresh[:MAX_SYNC_ANNOUNCE], why)
 
 
-def announce(project_id: int, actor: Workspace, pks: list[int], why: str) -> list[str]:
+def announce(uow: UnitOfWork, project_id: int, actor: Workspace, pks: list[int], why: str) -> list[str]:
     """Record `bead.ready` for each of `pks` (known ready) and notify its subscribers and assignee
     (not `actor`, who made it happen); inside the change's transaction."""
     refs = []
@@ -99,12 +102,12 @@ def announce(project_id: int, actor: Workspace, pks: list[int], why: str) -> lis
     order = {pk: i for i, pk in enumerate(pks)}
     for pk, ref, title, priority, labels, assignee, canonical in sorted(rows, key=lambda row: order[row[0]]):
         role = role_of(labels)
-        outbox.record(project_id, "bead.ready", {"bead": ref, "repo": canonical, "role": role or "",
+        outbox.record(uow, project_id, "bead.ready", {"bead": ref, "repo": canonical, "role": role or "",
                                                  "title": title[:TITLE_CUT], "priority": priority, "why": why,
                                                  "alias": actor.alias}, workspace_id=actor.id, bead_ref=ref)
         for ws_id, reason in _listeners(project_id, pk, assignee, actor.id).items():
             text = f"{ref} is ready ({WHY.get(why, why)}; {_reason_text(reason)}): {title[:80]}"
-            notify(project_id, ws_id, text, {"bead": ref, "event": "bead.ready", "why": reason, "by": actor.alias})
+            notify(uow, project_id, ws_id, text, {"bead": ref, "event": "bead.ready", "why": reason, "by": actor.alias})
         refs.append(ref)
     return refs
 

@@ -41,6 +41,7 @@ from store.merge import Conflict as MergeConflict
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Comment, Dependency, Event, Project, Repo, SyncRun, Workspace
 from store.util import iso, json_depth_over, now
+from store.unit import UnitOfWork
 
 #: Deepest nesting of arrays and objects in one beads record (real ones have 3 or 4).
 MAX_RECORD_DEPTH = 32
@@ -284,7 +285,7 @@ def sync_beads(st: Store, project: Project, ws: Workspace, text: str, *, base_te
     limits = (st.settings.max_line, st.settings.max_sync_beads)
     ours = parse_jsonl(text, *limits)
     base = None if base_text is None else _parse_base(base_text)
-    with db.transaction():
+    with db.transaction() as uow:
         repo = _locked_repo(ws.repo_id)
         beads = _locked_beads(repo.id)
         plan = _plan(ws, beads, _holders(repo.id), ours, base, mode == "full" and base is not None, pull)
@@ -293,7 +294,7 @@ def sync_beads(st: Store, project: Project, ws: Workspace, text: str, *, base_te
             raise _refusal(guard)
         if dry_run:
             return _answer(plan, repo, None, plan.final, dry_run=True, guard=guard)
-        run, fresh = _apply(project, ws, repo, plan)
+        run, fresh = _apply(uow, project, ws, repo, plan)
     return _answer(plan, repo, run, fresh, guard=guard)
 
 
@@ -350,7 +351,8 @@ def _is_mass(plan: _Plan) -> bool:
 
 # -- applying --------------------------------------------------------------------------------
 
-def _apply(project: Project, ws: Workspace, repo: Repo, plan: _Plan) -> tuple[SyncRun, dict[str, Any]]:
+def _apply(uow: UnitOfWork,
+           project: Project, ws: Workspace, repo: Repo, plan: _Plan) -> tuple[SyncRun, dict[str, Any]]:
     """Write the plan; returns the run and the record of every bead the file takes, as it now is."""
     from store import readiness
 
@@ -375,17 +377,17 @@ def _apply(project: Project, ws: Workspace, repo: Repo, plan: _Plan) -> tuple[Sy
     actions += [(ref, "tombstoned") for ref in plan.tombstones]
     sync_history.record(run, [(pks[ref], action, before.get(pks[ref], ""), records.digest(fresh[ref]))
                               for ref, action in actions])
-    _tell(project, ws, run, plan, fresh, {b.ref: b for b in now_beads})
+    _tell(uow, project, ws, run, plan, fresh, {b.ref: b for b in now_beads})
     counts = {"created": len(plan.creates), "updated": len(plan.updates), "tombstoned": len(plan.tombstones),
               "unchanged": plan.unchanged, "pulled": sum(1 for ref in plan.file_writes if fresh.get(ref)),
               "conflicts": len(plan.conflicts)}
     sync_history.finish(run, counts)
     _learn_prefix(repo, list(plan.ours))
-    outbox.record(project.id, "beads.synced", {"alias": ws.alias, "sync": run.id, "repo": repo.canonical,
+    outbox.record(uow, project.id, "beads.synced", {"alias": ws.alias, "sync": run.id, "repo": repo.canonical,
                                                "total": len(plan.ours), "mass": _is_mass(plan), **counts},
                   workspace_id=ws.id)
     if was_ready is not None:  # a blocker closed in the file wakes whoever waits for its dependents
-        readiness.announce_newly_ready(project.id, ws, was_ready, "synced")
+        readiness.announce_newly_ready(uow, project.id, ws, was_ready, "synced")
     return run, fresh
 
 
@@ -492,7 +494,8 @@ def tombstone(bead: Bead, ws: Workspace, reason: str, holder: Workspace | None) 
 
 # -- telling people --------------------------------------------------------------------------
 
-def _tell(project: Project, ws: Workspace, run: SyncRun, plan: _Plan, fresh: dict[str, dict[str, Any]],
+def _tell(uow: UnitOfWork,
+          project: Project, ws: Workspace, run: SyncRun, plan: _Plan, fresh: dict[str, dict[str, Any]],
           now_beads: dict[str, Bead]) -> None:
     """History on each bead (audit events), notices to holders and subscribers."""
     events = []
@@ -502,11 +505,11 @@ def _tell(project: Project, ws: Workspace, run: SyncRun, plan: _Plan, fresh: dic
         fields = sorted(k for k in {*before, *after} if before.get(k) != after.get(k) and k != "updated_at")
         events.append(_event(project, ws, "bead.synced", ref, {"sync": run.id, "action": action, "fields": fields}))
         if before and before.get("status") != after.get("status"):
-            notify_subscribers(now_beads[ref], ws, f"{ref} is now {after.get('status')} (synced by {ws.alias}, "
+            notify_subscribers(uow, now_beads[ref], ws, f"{ref} is now {after.get('status')} (synced by {ws.alias}, "
                                f"sync #{run.id}): {str(after.get('title', ''))[:80]}", str(after.get("status")))
         holder = plan.foreign_holder(ref)
         if holder is not None and fields:
-            notify(project.id, holder.id, f"{ref} (you hold it) was changed by {ws.alias}'s sync #{run.id}: "
+            notify(uow, project.id, holder.id, f"{ref} (you hold it) was changed by {ws.alias}'s sync #{run.id}: "
                    f"{', '.join(fields)}", {"bead": ref, "event": "bead.synced", "sync": run.id, "by": ws.alias})
     for conflict in plan.conflicts:
         events.append(_event(project, ws, "bead.sync_conflict", conflict["id"], {"sync": run.id, **conflict}))
@@ -552,7 +555,7 @@ def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> dict[s
         AlreadyUndone: it was undone already.
         Conflict: the sync was of another repo (undo it from a worktree of that repo).
     """
-    with db.transaction():
+    with db.transaction() as uow:
         run = sync_history.get_run(project, run_id)
         if run.repo_id != ws.repo_id:
             raise Conflict(f"sync #{run.id} was of another repo: undo it from a worktree of that repo")
@@ -564,7 +567,7 @@ def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> dict[s
         changes = sync_history.changes_of(run)
         current = records.export(beads[c.bead_id] for c in changes if c.bead_id in beads)
         undo = sync_history.start(project, repo, ws, "undo", undo_of=run.id)
-        done, conflicts = _undo_each(project, ws, run, changes, beads, holders, current)
+        done, conflicts = _undo_each(uow, project, ws, run, changes, beads, holders, current)
         SyncRun.update(undone_by=undo.id).where(SyncRun.id == run.id).execute()
         after = list(Bead.select().where(Bead.id.in_([pk for pk, _ in done]))) if done else []
         fresh = {b.id: rec for b, rec in zip(after, records.export(after).values(), strict=True)}
@@ -572,13 +575,14 @@ def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> dict[s
         sync_history.record(undo, [(pk, "restored", before[pk], records.digest(fresh[pk])) for pk in fresh])
         counts = {"restored": len(done), "conflicts": len(conflicts)}
         sync_history.finish(undo, counts)
-        outbox.record(project.id, "beads.sync_undone", {"alias": ws.alias, "sync": undo.id, "undo_of": run.id,
+        outbox.record(uow, project.id, "beads.sync_undone", {"alias": ws.alias, "sync": undo.id, "undo_of": run.id,
                                                         "repo": repo.canonical, **counts}, workspace_id=ws.id)
     return {"sync": undo.id, "undo_of": run.id, **counts, "conflicts": conflicts,
             "records": list(fresh.values())}
 
 
-def _undo_each(project: Project, ws: Workspace, run: SyncRun, changes: list, beads: dict[int, Bead],
+def _undo_each(uow: UnitOfWork,
+               project: Project, ws: Workspace, run: SyncRun, changes: list, beads: dict[int, Bead],
                holders: dict[int, Workspace], current: dict[int, dict[str, Any]]
                ) -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
     """Restore each change that nothing touched since; (bead id, its snapshot now) of those done."""
@@ -600,14 +604,15 @@ def _undo_each(project: Project, ws: Workspace, run: SyncRun, changes: list, bea
         if change.action == "created":
             tombstone(bead, ws, f"created by sync #{run.id}, which was undone", holder)
         else:
-            _restore(project, ws, bead, change.before, holder)
+            _restore(uow, project, ws, bead, change.before, holder)
         done.append((bead.id, snaps[bead.id]))
         restored = Bead.get_by_id(bead.id)
-        _event_undo(project, ws, run, restored, old_status)
+        _event_undo(uow, project, ws, run, restored, old_status)
     return done, conflicts
 
 
-def _restore(project: Project, ws: Workspace, bead: Bead, before: str, holder: Workspace | None) -> None:
+def _restore(uow: UnitOfWork,
+             project: Project, ws: Workspace, bead: Bead, before: str, holder: Workspace | None) -> None:
     claim = sync_history.restore(bead, before)
     restored = Bead.get_by_id(bead.id)
     if holder is not None and holder.id == ws.id and restored.status != "in_progress":
@@ -620,12 +625,13 @@ def _restore(project: Project, ws: Workspace, bead: Bead, before: str, holder: W
     Claim.insert(project=project.id, bead=bead.id, workspace=owner.id, claimed_ts=claim["claimed_ts"],
                  reason=claim.get("reason") or "", stale=False).on_conflict_ignore().execute()
     if owner.id != ws.id:
-        notify(project.id, owner.id, f"your claim on {bead.ref} is back: {ws.alias} undid the sync that had "
+        notify(uow, project.id, owner.id, f"your claim on {bead.ref} is back: {ws.alias} undid the sync that had "
                "removed it", {"bead": bead.ref, "event": "claim.restored", "by": ws.alias})
 
 
-def _event_undo(project: Project, ws: Workspace, run: SyncRun, bead: Bead, old_status: str) -> None:
+def _event_undo(uow: UnitOfWork,
+                project: Project, ws: Workspace, run: SyncRun, bead: Bead, old_status: str) -> None:
     Event.insert(**_event(project, ws, "bead.sync_undone", bead.ref, {"sync": run.id})).execute()
     if bead.status != old_status:
-        notify_subscribers(bead, ws, f"{bead.ref} is now {bead.status} ({ws.alias} undid sync #{run.id}): "
+        notify_subscribers(uow, bead, ws, f"{bead.ref} is now {bead.status} ({ws.alias} undid sync #{run.id}): "
                            f"{bead.title[:80]}", bead.status)

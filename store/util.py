@@ -20,6 +20,13 @@ def now() -> float:
     return time.time()
 
 
+class Clock:
+    """The time, as the `Store` sees it (`st.clock.now()`): the real one; a test may pass a fake."""
+
+    def now(self) -> float:
+        return time.time()
+
+
 def iso(ts: float | None) -> str | None:
     """Epoch seconds as RFC 3339 UTC (`2026-11-21T10:13:36.123456Z`)."""
     if ts is None:

@@ -86,10 +86,10 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     elif not bearer or hash_secret(bearer) != project.key_hash:
         raise Forbidden(f"project {slug} exists: joining it needs its project key (--key or WIRE_PROJECT_KEY)")
     token, role = new_secret(WORKSPACE_TOKEN_PREFIX), role or DEFAULT_ROLE
-    with db.transaction():
+    with db.transaction() as uow:
         repo = _repo(project, canonical)
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
-        outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
+        outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
                       workspace_id=ws.id)
     arrived, rebuild = _arrive(st, ws, repo.canonical, branch, seen)
     return {"project": project_json(project), "workspace": arrived, "token": token, "project_key": project_key,
@@ -116,11 +116,11 @@ def _join_with_key(project: Project | None, slug: str, key: str, canonical: str,
     same transaction: the init's answer, and the workspace."""
     row = joinkeys.check(project, slug, key, role)
     token = new_secret(WORKSPACE_TOKEN_PREFIX)
-    with db.transaction():
+    with db.transaction() as uow:
         repo = _repo(project, canonical)
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
         joinkeys.consume(row, ws)
-        outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical,
+        outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical,
                                                        "join_key_by": row.created_by}, workspace_id=ws.id)
     return {"project": project_json(project), "workspace": workspace_json(ws, repo.canonical), "token": token,
             "project_key": None, "created": True}, ws

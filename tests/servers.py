@@ -670,7 +670,7 @@ def start_worker(tmpdir: str | os.PathLike[str], env: dict[str, str] | None = No
     Returns once the worker process has said it is ready (it consumes from then on).
     """
     # fmt: off
-    args = [sys.executable, "-m", "dramatiq", "actors", "--processes", "1", "--threads", "4",
+    args = [sys.executable, "-m", "dramatiq", "actors:from_env", "--processes", "1", "--threads", "4",
             "--worker-shutdown-timeout", str(DEFAULT_WORKER_SHUTDOWN_MS)]
     # fmt: on
     return _start_child("worker", args, tmpdir, env, lambda s: "ready for action" in _tail(s.log, 200))

@@ -359,8 +359,8 @@ def audit_request(response):
         return response
     rule = request.url_rule.rule if request.url_rule else request.path
     try:
-        with db.transaction():
-            audit.record(project.id, f"{request.method} {rule}"[:64], detail={"path": request.path[:500]})
+        with db.transaction() as uow:
+            audit.record(uow, project.id, f"{request.method} {rule}"[:64], detail={"path": request.path[:500]})
     except Exception:  # noqa: BLE001 - the change is committed; a lost catch-all row is logged, not a 500
         import logging
 
