@@ -12,8 +12,26 @@ from actors.outbox import deliver_outbox
 from store import Store, db, logs, open_store, unit
 from store.config import Settings
 from store.outbox import publish_committed
-from web import (beads, chat, dashboard, errors, escalations, handoffs, humans, idempotency, identity, joinkeys,
-                 llms, locks, mail, metrics, policies, project, steer, sync)
+from web import (
+    beads,
+    chat,
+    dashboard,
+    errors,
+    escalations,
+    handoffs,
+    humans,
+    idempotency,
+    identity,
+    joinkeys,
+    llms,
+    locks,
+    mail,
+    metrics,
+    policies,
+    project,
+    steer,
+    sync,
+)
 from web.common import IdConverter, add_banner, audit_request, identify, reset_actor
 from web.json_provider import FastJSONProvider
 from web.keys import bp as keys_bp

@@ -14,6 +14,7 @@ from store.errors import InvalidInput
 from store.gitstate import bead_git
 from web.common import acting_human, load, load_args, start_waiting, store, workspace_or_human
 from web.identity import ROLE
+from web.idempotency import idempotent
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
 bp.before_request(workspace_or_human)
@@ -131,6 +132,7 @@ def list_beads():
 
 
 @bp.post("/beads")
+@idempotent
 def create_bead():
     return jsonify(bead_store.create_bead(g.project.id, g.ws, load(create_schema))), 201
 
@@ -143,6 +145,7 @@ def show_bead(ref: str):
 
 
 @bp.patch("/beads/<path:ref>")
+@idempotent
 def update_bead(ref: str):
     changes = load(update_schema)
     status, jump_in = changes.pop("status", None), changes.pop("jump_in", None)
@@ -152,11 +155,13 @@ def update_bead(ref: str):
 
 
 @bp.post("/beads/<path:ref>/comments")
+@idempotent
 def comment(ref: str):
     return jsonify(bead_store.add_comment(g.project.id, g.ws, ref, load(comment_schema)["text"])), 201
 
 
 @bp.post("/beads/<path:ref>/deps")
+@idempotent
 def link(ref: str):
     args = load(link_schema)
     return jsonify(bead_store.link(g.project.id, g.ws, ref, args["target"], args["type"])), 201
@@ -168,11 +173,13 @@ def deps(ref: str):
 
 
 @bp.post("/beads/<path:ref>/claim")
+@idempotent
 def claim(ref: str):
     return jsonify(claim_store.claim_bead(store(), g.project, g.ws, ref, load(claim_schema)["jump_in"]))
 
 
 @bp.delete("/beads/<path:ref>/claim")
+@idempotent
 def release(ref: str):
     reason = load(release_schema)["reason"]
     if g.ws is None:  # a person (a lead or above) frees an agent's claim; the holder is told who and why
@@ -182,11 +189,13 @@ def release(ref: str):
 
 
 @bp.post("/beads/<path:ref>/close")
+@idempotent
 def close(ref: str):
     return jsonify(claim_store.close_bead(store(), g.project, g.ws, ref, load(close_schema)["reason"]))
 
 
 @bp.post("/beads/<path:ref>/reopen")
+@idempotent
 def reopen(ref: str):
     return jsonify(claim_store.reopen_bead(store(), g.project, g.ws, ref))
 

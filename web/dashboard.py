@@ -36,6 +36,7 @@ from store.escalations import MAX_RESPONSE, respond
 from store.humans import Person, require_role
 from store.util import iso
 from web.common import act_as_caller, acting_human, actor, key_or_workspace, limit_ip, load_args, store
+from web.idempotency import idempotent
 from web.steer import parse_since
 
 bp = Blueprint("dashboard", __name__)
@@ -342,6 +343,7 @@ def login():
 
 
 @bp.post("/login")
+@idempotent
 def login_post():
     limit_ip()  # guessing keys costs the caller's address its request budget (429 past it)
     expected = _check_login_csrf()
@@ -366,6 +368,7 @@ def login_link(token: str):
 
 
 @bp.post("/login/<token>")
+@idempotent
 def login_link_post(token: str):
     """Use the link: CSRF-checked, so another site cannot log a browser into its own project."""
     limit_ip()
@@ -390,6 +393,7 @@ def invite(token: str):
 
 
 @bp.post("/invite/<token>")
+@idempotent
 def invite_post(token: str):
     """Use the invite: a session as the person, and their personal token for the CLI, shown this once.
     A browser already logged in as a person joins the new project to that login (humans.redeem_invite)."""
@@ -430,6 +434,7 @@ def people():
 
 
 @bp.post("/people")
+@idempotent
 def add_person():
     """An admin adds a person; the page shows their invite link once."""
     person = require_role(acting_human(), "admin")
@@ -445,6 +450,7 @@ def add_person():
 
 
 @bp.post("/people/<name>/remove")
+@idempotent
 def remove_person(name: str):
     """An admin removes a person: their token and sessions end at once."""
     require_role(acting_human(), "admin")
@@ -453,6 +459,7 @@ def remove_person(name: str):
 
 
 @bp.post("/switch")
+@idempotent
 def switch():
     """Show another project of the person's (the header's switcher)."""
     dashboard.switch_project(store(), request.cookies.get(COOKIE, ""), g.dash, request.form.get("project", ""))
@@ -460,6 +467,7 @@ def switch():
 
 
 @bp.post("/logout")
+@idempotent
 def logout():
     dashboard.close_session(store(), request.cookies.get(COOKIE))
     response = redirect(url_for("dashboard.login"), 303)
@@ -534,6 +542,7 @@ def escalations():
 
 
 @bp.post("/escalations/<int:escalation_id>/answer")
+@idempotent
 def answer(escalation_id: int):
     """A human's answer: an option button or free text; the agent's banner shows it on its next call."""
     person = require_role(acting_human(), "lead")
@@ -553,6 +562,7 @@ def add_agent():
 
 
 @bp.post("/agents/add")
+@idempotent
 def add_agent_post():
     """A fresh single-use join key, shown once inside the paste-to-your-agent text."""
     from store import joinkeys
@@ -591,6 +601,7 @@ def policy():
 # -- steering agents, the audit log ----------------------------------------------------------------
 
 @bp.post("/team/<alias>/pause")
+@idempotent
 def pause(alias: str):
     """Pause an agent from the team page: its `wire claim` refuses new claims until resumed."""
     _require("lead")
@@ -600,6 +611,7 @@ def pause(alias: str):
 
 
 @bp.post("/team/<alias>/resume")
+@idempotent
 def resume(alias: str):
     _require("lead")
     steer.resume(g.project, None, actor(), alias)
@@ -659,6 +671,7 @@ def _csv_cell(value: Any) -> str:
 # -- the link API (`wire dashboard`) -------------------------------------------------------------------
 
 @api_bp.post("/dashboard/link")
+@idempotent
 def mint_link():
     """A one-time login link: `human` access with the project key, `viewer` (read only) with a workspace token."""
     return jsonify(dashboard.mint_link(store(), g.project, g.ws, acting_human())), 201

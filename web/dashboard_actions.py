@@ -25,6 +25,7 @@ from store.errors import BeadwireError, Conflict, NotFound
 from store.util import unstorable_text
 from web import dashboard as dash
 from web.common import actor, store
+from web.idempotency import idempotent
 
 if TYPE_CHECKING:
     from store.models import Bead
@@ -162,6 +163,7 @@ def _labels(text: str) -> list[str]:
 # -- talk ----------------------------------------------------------------------------------------
 
 @bp.post("/mail/send")
+@idempotent
 def send_mail():
     def action():
         a = _form(MailForm)
@@ -171,6 +173,7 @@ def send_mail():
 
 
 @bp.post("/chat/start")
+@idempotent
 def start_chat():
     def action():
         a = _form(ChatForm)
@@ -181,6 +184,7 @@ def start_chat():
 
 
 @bp.post("/chat/<thread>/reply")
+@idempotent
 def reply(thread: str):
     """Answer in a conversation the person is part of; an agent blocked in `wire chat ask` wakes now."""
     if not dash._THREAD.match(thread):
@@ -211,6 +215,7 @@ def _back(pk: int) -> str:
 
 
 @bp.post("/work/new")
+@idempotent
 def create_bead():
     def action():
         a = _form(CreateForm)
@@ -227,6 +232,7 @@ def create_bead():
 
 
 @bp.post("/work/bead/<int:pk>/edit")
+@idempotent
 def edit_bead(pk: int):
     def action():
         bead, a = _bead(pk), _form(EditForm)
@@ -250,6 +256,7 @@ def edit_bead(pk: int):
 
 
 @bp.post("/work/bead/<int:pk>/comment")
+@idempotent
 def comment(pk: int):
     def action():
         bead, a = _bead(pk), _form(CommentForm)
@@ -259,6 +266,7 @@ def comment(pk: int):
 
 
 @bp.post("/work/bead/<int:pk>/link")
+@idempotent
 def link(pk: int):
     def action():
         bead, a = _bead(pk), _form(LinkForm)
@@ -268,6 +276,7 @@ def link(pk: int):
 
 
 @bp.post("/work/bead/<int:pk>/release")
+@idempotent
 def release(pk: int):
     def action():
         bead, a = _bead(pk), _form(ReasonForm)
@@ -277,6 +286,7 @@ def release(pk: int):
 
 
 @bp.post("/work/bead/<int:pk>/close")
+@idempotent
 def close(pk: int):
     def action():
         bead, a = _bead(pk), _form(ReasonForm)
@@ -290,6 +300,7 @@ def close(pk: int):
 
 
 @bp.post("/work/bead/<int:pk>/reopen")
+@idempotent
 def reopen(pk: int):
     def action():
         bead = _bead(pk)
@@ -304,6 +315,7 @@ def _ref(bead: Bead) -> str:
 
 
 @bp.post("/work/bead/<int:pk>/assign")
+@idempotent
 def assign(pk: int):
     """A binding assignment, as `wire assign` (web/steer.py): the assignee is told who and why."""
     def action():
@@ -315,6 +327,7 @@ def assign(pk: int):
 
 
 @bp.post("/work/bead/<int:pk>/unassign")
+@idempotent
 def unassign(pk: int):
     def action():
         bead = _bead(pk)
@@ -326,6 +339,7 @@ def unassign(pk: int):
 # -- agents --------------------------------------------------------------------------------------
 
 @bp.post("/team/<alias>/revoke")
+@idempotent
 def revoke(alias: str):
     """Two steps without JavaScript: the first POST shows what revoking does, the second (`confirm`) does it."""
     dash._require("admin")
@@ -349,6 +363,7 @@ def _policy_page(**context: Any):
 
 
 @bp.post("/policy/preview")
+@idempotent
 def preview_policy():
     """What the text would become (sections per role), nothing saved."""
     dash._require("admin")
@@ -363,6 +378,7 @@ def preview_policy():
 
 
 @bp.post("/policy/save")
+@idempotent
 def save_policy():
     text = request.form.get("markdown", "")
 
@@ -376,6 +392,7 @@ def save_policy():
 
 
 @bp.post("/policy/activate")
+@idempotent
 def activate_policy():
     def action():
         version = _form(VersionForm)["version"]

@@ -13,6 +13,7 @@ from marshmallow import Schema, fields, validate
 
 from store import escalations, webhooks
 from web.common import acting_human, admin, authenticate, key_or_workspace, load, load_args, store
+from web.idempotency import idempotent
 
 bp = Blueprint("escalations", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -64,6 +65,7 @@ escalate_schema, list_args, respond_schema, webhook_schema = (EscalateSchema(), 
 
 
 @bp.post("/escalations")
+@idempotent
 def escalate():
     a = load(escalate_schema)
     answer, posts = escalations.create(store(), g.project, g.ws, a["subject"], a["situation"], a["options"],
@@ -84,6 +86,7 @@ def show(escalation_id: int):
 
 
 @admin_bp.post("/escalations/<int:escalation_id>/respond")
+@idempotent
 def respond(escalation_id: int):
     a = load(respond_schema)
     person = acting_human()
@@ -98,16 +101,19 @@ def get_webhook():
 
 
 @admin_bp.put("/project/webhook")
+@idempotent
 def put_webhook():
     return jsonify(webhooks.set_url(g.project, load(webhook_schema)["url"], store().settings.webhook_allow_private))
 
 
 @admin_bp.delete("/project/webhook")
+@idempotent
 def delete_webhook():
     return jsonify(webhooks.set_url(g.project, None))
 
 
 @admin_bp.post("/project/webhook/test")
+@idempotent
 def test_webhook():
     """One synchronous try (at most the webhook timeout), so the human sees the real outcome."""
     return jsonify(webhooks.try_test(g.project, store().settings.webhook_allow_private))

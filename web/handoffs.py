@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from store import handoffs
 from web.common import authenticate, load, store
+from web.idempotency import idempotent
 
 bp = Blueprint("handoffs", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -22,6 +23,7 @@ handoff_schema = HandoffSchema()
 
 
 @bp.post("/handoffs")
+@idempotent
 def leave():
     args = load(handoff_schema)
     return jsonify(handoffs.leave(g.project, g.ws, args["body"], args["to"])), 201

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 from store import humans
 from store.util import iso
 from web.common import acting_human, admin, bearer, limit_ip, load
+from web.idempotency import idempotent
 
 bp = Blueprint("humans", __name__, url_prefix="/v1")
 bp.before_request(admin)
@@ -41,6 +42,7 @@ def list_humans():
 
 
 @bp.post("/humans")
+@idempotent
 def add_human():
     a = load(add_schema)
     row, invite = humans.add(g.project, a["name"], a["email"], a["role"], acting_human())
@@ -48,12 +50,14 @@ def add_human():
 
 
 @bp.post("/humans/<name>/invite")
+@idempotent
 def reinvite(name: str):
     row, invite = humans.reinvite(g.project, name)
     return jsonify(_invite_json(row, invite)), 201
 
 
 @bp.delete("/humans/<name>")
+@idempotent
 def remove_human(name: str):
     return jsonify(humans.remove(g.project, name))
 
@@ -67,6 +71,7 @@ def whoami():
 
 
 @invite_bp.post("/invites/redeem")
+@idempotent
 def redeem():
     """The invite's personal token, shown this once (`wire human login LINK`)."""
     limit_ip()  # guessing invites costs the caller's address its budget

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from store.workspaces import init_workspace, status, team
 from web.common import authenticate, bearer, limit_ip, load, seen_entry, store, workspace_or_human
+from web.idempotency import idempotent
 
 bp = Blueprint("identity", __name__, url_prefix="/v1")
 
@@ -45,6 +46,7 @@ def health():
 
 
 @bp.post("/init")
+@idempotent
 def init():
     limit_ip()  # no token to charge yet: the caller's address pays
     args = load(init_schema)

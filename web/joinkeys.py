@@ -8,12 +8,14 @@ from flask import Blueprint, g, jsonify
 from store import joinkeys
 from store.errors import Forbidden
 from web.common import key_or_workspace
+from web.idempotency import idempotent
 
 bp = Blueprint("joinkeys", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
 
 
 @bp.post("/join-keys")
+@idempotent
 def create():
     if g.ws is not None and g.ws.role != joinkeys.COORDINATOR:
         raise Forbidden("only a coordinator or a human with the project key makes join keys")

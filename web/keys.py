@@ -8,6 +8,7 @@ from marshmallow import Schema, fields
 
 from store import access
 from web.common import admin, load, store
+from web.idempotency import idempotent
 from web.identity import ROLE
 
 bp = Blueprint("keys", __name__, url_prefix="/v1")
@@ -22,15 +23,18 @@ role_schema = RoleSchema()
 
 
 @bp.post("/project/key/rotate")
+@idempotent
 def rotate():
     return jsonify(access.rotate_key(g.project))
 
 
 @bp.post("/workspaces/<alias>/revoke")
+@idempotent
 def revoke(alias: str):
     return jsonify(access.revoke_workspace(store(), g.project, alias))
 
 
 @bp.put("/workspaces/<alias>/role")
+@idempotent
 def set_role(alias: str):
     return jsonify(access.set_role(g.project, alias, load(role_schema)["role"]))

@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from store import reservations
 from web.common import authenticate, load, load_args, store
+from web.idempotency import idempotent
 
 bp = Blueprint("locks", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -67,12 +68,14 @@ reserve_schema, release_schema, list_args, check_schema, changed_schema = (
 
 
 @bp.post("/locks")
+@idempotent
 def reserve():
     a = load(reserve_schema)
     return jsonify(reservations.reserve(store(), g.ws, a["paths"], a["ttl"], a["bead"], a["reason"]))
 
 
 @bp.delete("/locks")
+@idempotent
 def release():
     a = load(release_schema)
     return jsonify(reservations.release(store(), g.ws, None if a["all"] else a["paths"]))
@@ -90,6 +93,7 @@ def check():
 
 
 @bp.post("/locks/check")
+@idempotent
 def check_many():
     """The same as GET, for path lists too long for a URL (a big commit's staged files)."""
     return jsonify(reservations.check(store(), g.ws, load(check_schema)["paths"]))

@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 from store import beads as bead_store
 from store import messages
 from web.common import MAX_ID, load, load_args, store, workspace_or_human
+from web.idempotency import idempotent
 
 bp = Blueprint("mail", __name__, url_prefix="/v1")
 bp.before_request(workspace_or_human)
@@ -48,6 +49,7 @@ send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), Li
 
 
 @bp.post("/mail")
+@idempotent
 def send():
     a = load(send_schema)
     # a person sends through their own workspace (web/common.py ACTS_AS_PERSON): marked as a human's
@@ -73,23 +75,27 @@ def search():
 
 
 @bp.post("/mail/open")
+@idempotent
 def open_mail():
     a = load(open_schema)
     return jsonify(messages.open_mail(store(), g.ws, a["id"], a["from_"]))
 
 
 @bp.post("/mail/<int:message_id>/ack")
+@idempotent
 def ack(message_id: int):
     return jsonify(messages.ack_message(store(), g.ws, message_id))
 
 
 @bp.post("/beads/<path:ref>/subscribe")
+@idempotent
 def subscribe(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
     return jsonify(messages.subscribe(g.project, g.ws, bead, True))
 
 
 @bp.delete("/beads/<path:ref>/subscribe")
+@idempotent
 def unsubscribe(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
     return jsonify(messages.subscribe(g.project, g.ws, bead, False))

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from store import policies
 from web.common import MAX_ID, admin, key_or_workspace, load, load_args
+from web.idempotency import idempotent
 
 read_bp = Blueprint("policy_read", __name__, url_prefix="/v1")
 read_bp.before_request(key_or_workspace)
@@ -74,6 +75,7 @@ def history():
 
 
 @admin_bp.put("/policy")
+@idempotent
 def set_bundle():
     a = load(bundle_schema)
     parsed = policies.parse_markdown(a["markdown"]) if a["markdown"] is not None else policies.from_json(a)
@@ -82,11 +84,13 @@ def set_bundle():
 
 
 @admin_bp.post("/policy/activate")
+@idempotent
 def activate():
     return jsonify(policies.activate(g.project, load(activate_schema)["version"]))
 
 
 @admin_bp.post("/policy/reset")
+@idempotent
 def reset():
     answer = policies.reset(g.project)
     return jsonify(answer), 201 if answer["created"] else 200

@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from store import project_settings
 from web.common import key_or_workspace, load
+from web.idempotency import idempotent
 
 bp = Blueprint("project", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
@@ -32,6 +33,7 @@ def show_settings():
 
 
 @bp.patch("/project/settings")
+@idempotent
 def change_settings():
     changes = load(settings_schema)  # before the role check: a bad body is a 422 for anyone
     return jsonify(project_settings.update(g.project, g.ws, changes))

@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from store import audit, steer
 from store.errors import Forbidden
 from web.common import actor, key_or_workspace, load, load_args
+from web.idempotency import idempotent
 
 bp = Blueprint("steer", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
@@ -65,22 +66,26 @@ assign_schema, pause_schema, audit_args = AssignSchema(), PauseSchema(), AuditAr
 
 
 @bp.post("/beads/<path:ref>/assign")
+@idempotent
 def assign(ref: str):
     a = load(assign_schema)
     return jsonify(steer.assign(g.project, g.ws, actor(), ref, a["alias"], a["reason"]))
 
 
 @bp.delete("/beads/<path:ref>/assign")
+@idempotent
 def unassign(ref: str):
     return jsonify(steer.unassign(g.project, g.ws, actor(), ref))
 
 
 @bp.post("/workspaces/<alias>/pause")
+@idempotent
 def pause(alias: str):
     return jsonify(steer.pause(g.project, g.ws, actor(), alias, load(pause_schema)["reason"]))
 
 
 @bp.delete("/workspaces/<alias>/pause")
+@idempotent
 def resume(alias: str):
     return jsonify(steer.resume(g.project, g.ws, actor(), alias))
 

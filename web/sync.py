@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from store import sync as sync_store
 from store.sync_history import DEFAULT_HISTORY, MAX_HISTORY
 from web.common import authenticate, load, load_args, store
+from web.idempotency import idempotent
 
 bp = Blueprint("sync", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -35,6 +36,7 @@ MAX_IDS = sync_store.MAX_RECORDS
 
 
 @bp.post("/sync")
+@idempotent
 def sync():
     a = load(sync_schema)
     return jsonify(sync_store.sync_beads(store(), g.project, g.ws, a["jsonl"], base_text=a["base"], mode=a["mode"],
@@ -56,5 +58,6 @@ def history():
 
 
 @bp.post("/sync/<int:run_id>/undo")
+@idempotent
 def undo(run_id: int):
     return jsonify(sync_store.undo_sync(store(), g.project, g.ws, run_id))
