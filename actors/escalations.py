@@ -22,7 +22,7 @@ def sweep_escalations() -> None:
     """
     if not get_store().redis.try_lock("escalations", 5):
         return
-    escalations.sweep(get_store())
+    escalations.sweep()
     _send_outbox()
     for post_id in webhooks.due():
         deliver_webhook.send(post_id)

@@ -257,7 +257,7 @@ def _set_status(uow: UnitOfWork, bead: Bead, status: str, actor: Workspace, assi
     db.execute(_SAVE_STATUS, (bead.status, bead.updated_ts, bead.data, bead.assignee, bead.id))
 
 
-def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: bool = True) -> dict[str, Any]:
+def release_bead(project: Project, ws: Workspace, ref: str, held: bool = True) -> dict[str, Any]:
     """Drop the caller's claim; the bead goes back to open. `held` False: an unclaimed bead is no
     error (`update --status open` of a bead nobody holds).
 
@@ -283,7 +283,7 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: boo
     return {"released": released, "bead": bead_full_json(bead)}
 
 
-def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason: str) -> dict[str, Any]:
+def release_for(project: Project, actor: Workspace, ref: str, reason: str) -> dict[str, Any]:
     """Free whoever holds a bead (a person at the dashboard, for an agent that is gone or stuck);
     the holder is told who released it and why.
 
@@ -345,7 +345,7 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
             "commits": commits_of(bead.id)}
 
 
-def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
+def reopen_bead(project: Project, ws: Workspace, ref: str) -> dict[str, Any]:
     with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         if bead.status not in DONE_STATUSES:
@@ -367,9 +367,9 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
         return close_bead(st, project, ws, ref)  # answers like /close: the bead and what it unblocked
     bead = get_bead(project.id, ws.repo_id, ref)
     if status == "open" and bead.status in DONE_STATUSES:
-        return reopen_bead(st, project, ws, ref)
+        return reopen_bead(project, ws, ref)
     if status == "open" and bead.status in ("open", "in_progress"):
-        return release_bead(st, project, ws, ref, held=False)["bead"]
+        return release_bead(project, ws, ref, held=False)["bead"]
     with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         holder = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()

@@ -232,7 +232,7 @@ def respond(project: Project, escalation_id: int, response: str, note: str = "",
 
 # -- the sweep ----------------------------------------------------------------------------------
 
-def sweep(st: Store, at: float | None = None) -> dict[str, int]:
+def sweep(at: float | None = None) -> dict[str, int]:
     """Expire pending escalations whose time is up; re-announce (once) those past `REMIND_AT` of it.
 
     Idempotent and safe with several sweepers: each change is a conditional update in its own

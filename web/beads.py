@@ -184,8 +184,8 @@ def release(ref: str):
     reason = load(release_schema)["reason"]
     if g.ws is None:  # a person (a lead or above) frees an agent's claim; the holder is told who and why
         actor = person_workspace(g.project, acting_human())
-        return jsonify(claim_store.release_for(store(), g.project, actor, ref, reason))
-    return jsonify(claim_store.release_bead(store(), g.project, g.ws, ref))
+        return jsonify(claim_store.release_for(g.project, actor, ref, reason))
+    return jsonify(claim_store.release_bead(g.project, g.ws, ref))
 
 
 @bp.post("/beads/<path:ref>/close")
@@ -197,7 +197,7 @@ def close(ref: str):
 @bp.post("/beads/<path:ref>/reopen")
 @idempotent
 def reopen(ref: str):
-    return jsonify(claim_store.reopen_bead(store(), g.project, g.ws, ref))
+    return jsonify(claim_store.reopen_bead(g.project, g.ws, ref))
 
 
 @bp.get("/ready")

@@ -280,7 +280,7 @@ def link(pk: int):
 def release(pk: int):
     def action():
         bead, a = _bead(pk), _form(ReasonForm)
-        done = claim_store.release_for(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
+        done = claim_store.release_for(g.project, _in_repo_of(bead), bead.ref, a["reason"])
         return _back(pk), f"Released {done['holder']}'s claim on {bead.ref}; they have been told."
     return _act("lead", action, lambda: dash.bead(pk))
 
@@ -304,7 +304,7 @@ def close(pk: int):
 def reopen(pk: int):
     def action():
         bead = _bead(pk)
-        claim_store.reopen_bead(store(), g.project, _in_repo_of(bead), bead.ref)
+        claim_store.reopen_bead(g.project, _in_repo_of(bead), bead.ref)
         return _back(pk), f"Reopened {bead.ref}."
     return _act("lead", action, lambda: dash.bead(pk))
 
