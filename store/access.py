@@ -50,7 +50,7 @@ def revoke_workspace(st: Store, project: Project, alias: str) -> dict[str, Any]:
             "released_reservations": len(released)}
 
 
-def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
+def set_role(st: Store, project: Project, alias: str, role: str) -> dict[str, Any]:
     """A human sets a workspace's role (the only way into or out of coordinator: store/workspaces.py).
 
     The team hears it (`workspace.role_changed`). Other web processes may keep the old role in their
@@ -59,8 +59,6 @@ def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
     Raises:
         WorkspaceNotFound: no live workspace of that alias in the project.
     """
-    from store.workspaces import forget_workspace
-
     live = (Workspace.project == project.id) & (Workspace.alias == alias) & (Workspace.revoked == False)
     ws = Workspace.get_or_none(live)
     if ws is None:
@@ -73,5 +71,5 @@ def set_role(project: Project, alias: str, role: str) -> dict[str, Any]:
             Workspace.update(role=role).where(Workspace.id == ws.id).execute()
             change = {"alias": ws.alias, "role": role, "previous": previous}
             outbox.record(uow, project.id, "workspace.role_changed", change, workspace_id=ws.id)
-        forget_workspace(ws.id)
+        st.tokens.forget_workspace(ws.id)
     return {"alias": ws.alias, "role": role, "previous": previous}

@@ -28,8 +28,8 @@ from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Project, Repo, Workspace
 from store.readiness import announce, announce_if_ready
 from store.steer import alias_key
-from store.util import iso, now, unstorable_text
 from store.unit import UnitOfWork
+from store.util import iso, now, unstorable_text
 
 #: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
 _CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")

@@ -17,8 +17,8 @@ from store import Store, db, outbox, webhooks
 from store.errors import AlreadyAnswered, EscalationNotFound, Unavailable
 from store.messages import notify
 from store.models import Bead, Claim, Delivery, Escalation, Message, Project, Repo, Workspace
-from store.util import iso, now
 from store.unit import UnitOfWork
+from store.util import iso, now
 
 SEVERITIES = ("low", "normal", "high", "critical")
 STATUSES = ("pending", "answered", "expired")

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from store import Store, db, outbox
 from store.messages import notify
 from store.models import Bead, BeadCommit, Claim, Project, Workspace
+from store.project_settings import read
 from store.util import iso, now
 
 #: The most commits a header may carry (and a bead records per close).
@@ -83,8 +84,6 @@ def bead_git(st: Store, bead: Bead) -> dict[str, Any]:
 
 def idle_minutes_setting(project_id: int) -> int:
     """The project's `idle_claim_minutes` (schema 8)."""
-    from store.project_settings import read
-
     return int(read(project_id)["idle_claim_minutes"])
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from store import db
 from store.models import Bead, Claim, Dependency, Repo
 
 #: Dependency types that block their dependent until the target is closed.
@@ -175,8 +176,6 @@ def load_graph(project_id: int, live_only: bool = False) -> Graph:
 
 def _raw(query: object) -> list[tuple]:
     """A select's rows as the driver returns them (ints, floats, strings: no conversion needed)."""
-    from store import db
-
     return list(db.database.execute(query).fetchall())
 
 

@@ -13,12 +13,13 @@ from typing import Any
 
 from peewee import JOIN
 
-from store import Store, db, messages, policies
+from store import Store, db, messages, policies, steer
 from store.beads import beads_json, ready
 from store.claims import mine
 from store.errors import InvalidInput
 from store.models import Delivery, Handoff, Message, Project, Workspace
 from store.util import iso, now
+from store.workspaces import project_json, team
 
 #: Largest handoff body, in bytes (a page of notes; the rest belongs in beads and comments).
 MAX_BODY = 16 * 1024
@@ -76,13 +77,9 @@ def handoff_json(row: Handoff, from_alias: str, to_alias: str | None) -> dict[st
 
 def prime(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
     """Everything an agent needs at the start of a run, most important first."""
-    from store.workspaces import project_json, team
-
     members = team(st, project)
     me = next(w for w in members if w["id"] == ws.id)
     online = [_member(w) for w in members if w["online"] and w["id"] != ws.id]
-    from store import steer
-
     paused = steer.pause_of(ws.id)
     assigned = [{**b, "assignment": steer.assignment_json(row)} for row in steer.assigned_to(project.id, ws.alias)
                 for b in beads_json([row])]

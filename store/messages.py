@@ -20,8 +20,8 @@ from store.acting import is_human
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
 from store.models import Bead, Delivery, Message, Outbox, Project, Subscription, Workspace
 from store.redis import Beat
-from store.util import iso, now
 from store.unit import UnitOfWork
+from store.util import iso, now
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 #: Largest mail or chat body.

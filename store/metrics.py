@@ -25,6 +25,8 @@ from peewee import fn
 
 from store import Store
 from store.errors import Unavailable
+from store.models import Outbox, Workspace
+from store.util import now
 
 #: Seconds between a process's flushes of its request counters into Redis.
 FLUSH_SECONDS = 5.0
@@ -139,9 +141,6 @@ def _gauge(name: str, help_text: str, value: float, **labels: str) -> list[str]:
 
 def _outbox() -> tuple[int, float]:
     """(rows not yet confirmed delivered, age in seconds of the oldest of them)."""
-    from store.models import Outbox
-    from store.util import now
-
     count, oldest = (Outbox.select(fn.COUNT(Outbox.id), fn.MIN(Outbox.created_ts))
                      .where(Outbox.delivered_ts.is_null()).scalar(as_tuple=True))
     return int(count or 0), max(now() - oldest, 0.0) if oldest is not None else 0.0
@@ -153,8 +152,6 @@ def _presence_and_waits(st: Store, ts: float) -> tuple[int, int]:
     One pipelined ZCOUNT per project (online) and per workspace (waiting on it); a cluster
     pipeline routes each to its slot's node.
     """
-    from store.models import Workspace
-
     pairs = list(Workspace.select(Workspace.project, Workspace.id).tuples())
     projects = sorted({p for p, _ in pairs})
     keys = st.redis.keys
@@ -173,8 +170,6 @@ def render(st: Store) -> str:
     Raises:
         Unavailable: Redis cannot be reached (SQL errors surface as the app's storage errors).
     """
-    from store.util import now
-
     requests.flush(st)
     cluster = st.settings.redis_cluster
     keys = st.redis.keys
@@ -199,8 +194,6 @@ def render(st: Store) -> str:
 
 def snapshot(st: Store) -> dict[str, Any]:
     """The gauges alone, as a dict (tests, `wire` diagnostics)."""
-    from store.util import now
-
     online, waits = _presence_and_waits(st, now())
     backlog, lag = _outbox()
     return {"online_workspaces": online, "open_chats": waits, "outbox_undelivered": backlog, "outbox_lag_seconds": lag}

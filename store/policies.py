@@ -24,8 +24,8 @@ from store import db, outbox
 from store.errors import Conflict, InvalidPolicy, PolicyVersionNotFound
 from store.messages import deliver_to
 from store.models import Message, Policy, PolicyHead, Project, Workspace
-from store.util import iso, now
 from store.unit import UnitOfWork
+from store.util import iso, now
 
 DEFAULTS_DIR = Path(__file__).with_name("policy_defaults")
 #: Roles with a shipped playbook, in the order bundles list them.

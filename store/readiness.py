@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from store import Store, db, outbox
-from store.graph import load_around
-from store.messages import notify
+from store import Store, db, outbox, project_settings
+from store.graph import load_around, load_graph
+from store.messages import banner_item, notify
 from store.models import Bead, Project, Repo, Subscription, Workspace
-from store.util import now
 from store.unit import UnitOfWork
+from store.util import now
 
 #: The label prefix that gives a bead its role.
 ROLE_PREFIX = "role:"
@@ -79,16 +79,12 @@ MAX_SYNC_ANNOUNCE = 20
 
 def ready_set(project_id: int) -> set[int]:
     """Every ready bead of the project (before a change that may touch many: a sync)."""
-    from store.graph import load_graph
-
     return set(load_graph(project_id, live_only=True).ready(now()))
 
 
 def announce_newly_ready(uow: UnitOfWork,
                          project_id: int, actor: Workspace, before: set[int], why: str) -> list[str]:
     """Announce the beads ready now that were not in `before` (at most MAX_SYNC_ANNOUNCE)."""
-    from store.graph import load_graph
-
     fresh = [pk for pk in load_graph(project_id, live_only=True).ready(now()) if pk not in before]
     return announce(uow, project_id, actor, fresh[:MAX_SYNC_ANNOUNCE], why)
 
@@ -212,8 +208,6 @@ def _concerns(data: dict[str, Any], viewer: Viewer, bead: tuple[str, str] | None
 def still_ready(viewer: Viewer, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Those events whose bead is ready now (SQL) and is work for the viewer under the project's scope
     now, in order, each once, with the bead's role."""
-    from store import project_settings
-
     with _connected():
         scope = project_settings.ready_scope(viewer.project_id)
         events = [e for e in events if for_viewer(e.get("role") or None, viewer.role, scope)]
@@ -301,8 +295,6 @@ def wait_ready(st: Store, project: Project, ws: Workspace, ref: str | None, time
     answer: dict[str, Any] = {"ready": False, "bead": None}
     if bead is not None:
         with _connected():
-            from store.graph import load_graph
-
             answer["reasons"] = load_graph(project.id).not_ready_reasons(bead.id, now())
     return answer
 
@@ -317,8 +309,6 @@ def watch_ready(st: Store, project: Project, ws: Workspace, cursor: str | None, 
     Raises:
         Unavailable: Redis cannot be reached.
     """
-    from store.messages import banner_item
-
     viewer = viewer_of(project, ws)
     cursor = cursor or st.redis.last_event_id(project.id)
     events, cursor = candidates(st, viewer, cursor)

@@ -16,25 +16,20 @@ from typing import Any
 
 import peewee
 
-from store import audit, db, outbox
+from store import Store, audit, db, outbox
 from store.audit import Actor
 from store.beads import bead_full_json, get_bead
 from store.errors import Forbidden, InvalidInput, WorkspaceNotFound
 from store.messages import notify
 from store.models import Bead, Project, Workspace
-from store.util import iso, now
 from store.unit import UnitOfWork
+from store.util import iso, now
+
 
 def alias_key(alias: str) -> str:
     from store.workspaces import alias_key as key  # store.workspaces imports the claims that import us
 
     return key(alias)
-
-
-def forget_workspace(workspace_id: int) -> None:
-    from store.workspaces import forget_workspace as forget
-
-    forget(workspace_id)
 
 
 #: The one role whose agents may steer others (besides human credentials).
@@ -170,7 +165,8 @@ def bound_split(project_id: int, alias: str) -> tuple[set[int], set[int]]:
 
 # -- pause -------------------------------------------------------------------------------------
 
-def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str, reason: str = "") -> dict[str, Any]:
+def pause(st: Store, project: Project, ws: Workspace | None, actor: Actor, alias: str,
+          reason: str = "") -> dict[str, Any]:
     """Pause an agent: it keeps working on what it holds but may not claim more until resumed.
 
     Raises:
@@ -191,11 +187,11 @@ def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str, reas
             notify(uow, project.id, target.id, f"you were paused by {actor.name}{': ' + reason if reason else ''}; "
                    "finish or hand off what you hold, and claim nothing new until resumed",
                    {"event": "agent.paused", "by": actor.name, "reason": reason})
-    forget_workspace(target.id)  # this process's cached copy: the banner shows the pause at once
+    st.tokens.forget_workspace(target.id)  # this process's cached copy: the banner shows the pause at once
     return pause_json(Workspace.get_by_id(target.id))
 
 
-def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> dict[str, Any]:
+def resume(st: Store, project: Project, ws: Workspace | None, actor: Actor, alias: str) -> dict[str, Any]:
     with db.transaction() as uow:
         target = workspace_by_alias(project.id, alias)
         require_steer(actor, ws, "resume agents")
@@ -207,7 +203,7 @@ def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> 
                           workspace_id=target.id)
             notify(uow, project.id, target.id, f"you were resumed by {actor.name}: you may claim work again",
                    {"event": "agent.resumed", "by": actor.name})
-    forget_workspace(target.id)
+    st.tokens.forget_workspace(target.id)
     return pause_json(Workspace.get_by_id(target.id))
 
 

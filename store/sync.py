@@ -40,8 +40,8 @@ from store.merge import STATUS_FIELDS, THEIRS, merge_beads, read_records
 from store.merge import Conflict as MergeConflict
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Comment, Dependency, Event, Project, Repo, SyncRun, Workspace
-from store.util import iso, json_depth_over, now
 from store.unit import UnitOfWork
+from store.util import iso, json_depth_over, now
 
 #: Deepest nesting of arrays and objects in one beads record (real ones have 3 or 4).
 MAX_RECORD_DEPTH = 32

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import random
 import re
-import threading
-import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -35,11 +33,6 @@ DEFAULT_ROLE = "developer"
 #: The role that reads every escalation (with the other agents' recent mail attached): only a human
 #: (the project key) moves a workspace into it or out of it.
 COORDINATOR = "coordinator"
-#: Seconds a resolved token stays in this process's cache (saves one SQL query per request).
-DEFAULT_AUTH_CACHE_TTL = 5.0
-
-_auth_cache: dict[str, tuple[float, Workspace, Project]] = {}
-_auth_lock = threading.Lock()
 
 
 def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str | None,
@@ -69,7 +62,7 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
         ws = Workspace.get_or_none(Workspace.token_hash == hash_secret(bearer), Workspace.revoked == False)
         if ws is not None and project is not None and ws.project_id == project.id:
-            answer = _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
+            answer = _reinit(st, ws, project, bearer, canonical, alias, role, human, hostname, path)
             answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
             return answer
     if joinkeys.is_join_key(bearer):
@@ -201,8 +194,8 @@ def _free_alias(project: Project, role: str) -> str:
     return f"{names[0]}{n}-{suffix}"
 
 
-def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: str | None, role: str | None,
-            human: str, hostname: str, path: str) -> dict[str, Any]:
+def _reinit(st: Store, ws: Workspace, project: Project, token: str, canonical: str, alias: str | None,
+            role: str | None, human: str, hostname: str, path: str) -> dict[str, Any]:
     """Same worktree, same identity: refresh the descriptive fields, keep the token.
 
     Raises:
@@ -224,7 +217,7 @@ def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: 
             ws.save()
     except peewee.IntegrityError:  # lost a race for the alias (the unique index decides)
         raise AliasTaken(f"alias {alias} is taken in project {project.slug}") from None
-    forget_token(token)
+    st.tokens.forget_token(token)
     return {"project": project_json(project), "workspace": workspace_json(ws, ws.repo.canonical), "token": token,
             "project_key": None, "created": False}
 
@@ -241,7 +234,7 @@ _BY_TOKEN = (f'SELECT {db.columns(Workspace, "w")}, {db.columns(Project, "p")} F
              'JOIN "project" AS "p" ON "p"."id" = "w"."project_id" WHERE "w"."token_hash" = ? AND "w"."revoked" = ?')
 
 
-def authenticate(token: str) -> tuple[Workspace, Project]:
+def authenticate(st: Store, token: str) -> tuple[Workspace, Project]:
     """The workspace and project a bearer token belongs to.
 
     Raises:
@@ -249,23 +242,20 @@ def authenticate(token: str) -> tuple[Workspace, Project]:
     """
     if not token.startswith(WORKSPACE_TOKEN_PREFIX):
         raise Unauthorized("this call needs a workspace token: run `wire init` in your worktree")
-    cached = _auth_cache.get(token)
-    if cached and cached[0] > time.monotonic():
-        return cached[1], cached[2]
+    cached = st.tokens.get(token)
+    if cached is not None:
+        return cached
     found = db.fetchone(_BY_TOKEN, (hash_secret(token), False))
     if found is None:
         raise Unauthorized("unknown or revoked workspace token: run `wire init` again")
     row, project = db.build(Workspace, found), db.build(Project, found, len(Workspace._meta.sorted_fields))
     row.project = project  # as the join would: `ws.project` needs no query
     row._dirty.clear()
-    with _auth_lock:
-        if len(_auth_cache) > 10_000:
-            _auth_cache.clear()
-        _auth_cache[token] = (time.monotonic() + DEFAULT_AUTH_CACHE_TTL, row, project)
+    st.tokens.put(token, row, project)
     return row, project
 
 
-def authenticate_key(key: str) -> Project:
+def authenticate_key(st: Store, key: str) -> Project:
     """The project a project key (admin) belongs to, compared by hash like `init_workspace` does.
 
     Raises:
@@ -273,7 +263,7 @@ def authenticate_key(key: str) -> Project:
         Unauthorized: no key, or one no project has.
     """
     if key.startswith(WORKSPACE_TOKEN_PREFIX):
-        authenticate(key)  # an unknown token is a 401, a valid one a 403
+        authenticate(st, key)  # an unknown token is a 401, a valid one a 403
         raise Forbidden("this needs the project key (a human's); a workspace token acts only as its workspace")
     if not key.startswith(PROJECT_KEY_PREFIX):
         raise Unauthorized("this call needs the project key (bw_pk_...): --key or WIRE_PROJECT_KEY")
@@ -283,15 +273,13 @@ def authenticate_key(key: str) -> Project:
     return project
 
 
-def forget_token(token: str) -> None:
-    _auth_cache.pop(token, None)
+def forget_token(st: Store, token: str) -> None:
+    st.tokens.forget_token(token)
 
 
-def forget_workspace(workspace_id: int) -> None:
+def forget_workspace(st: Store, workspace_id: int) -> None:
     """Drop this process's cached copy of a workspace (its role changed); other processes' expire."""
-    with _auth_lock:
-        for token in [t for t, (_, ws, _) in _auth_cache.items() if ws.id == workspace_id]:
-            _auth_cache.pop(token, None)
+    st.tokens.forget_workspace(workspace_id)
 
 
 def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None = None,

@@ -101,13 +101,13 @@ def authenticate() -> None:
     if not token:
         raise Unauthorized("missing bearer token: run `wire init` in your worktree")
     with _failures_cost_the_address():
-        g.ws, g.project = auth(token)
+        g.ws, g.project = auth(store(), token)
     act_as_caller()
     try:
         beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""),
                          request.headers.get("X-Wire-Host", ""), seen_entry(), git=git_from_header())
     except Unauthorized:
-        forget_token(token)  # revoked: this process's cache must not answer for it again
+        forget_token(store(), token)  # revoked: this process's cache must not answer for it again
         raise
     g.banner = banner(beat, now())
     if g.ws.paused_by:  # every answer reminds a paused agent (store/steer.py; auth caches lag up to seconds)
@@ -176,7 +176,7 @@ def person() -> None:
         if token.startswith(HUMAN_TOKEN_PREFIX):
             g.person, g.project = authenticate_token(token)
         else:
-            g.project = authenticate_key(token)
+            g.project = authenticate_key(store(), token)
             g.person = key_person(g.project)
     g.ws = None
     act_as_caller()

@@ -606,7 +606,7 @@ def pause(alias: str):
     """Pause an agent from the team page: its `wire claim` refuses new claims until resumed."""
     _require("lead")
     reason = (request.form.get("reason") or "").strip()
-    steer.pause(g.project, None, actor(), alias, reason)
+    steer.pause(store(), g.project, None, actor(), alias, reason)
     return redirect(url_for("dashboard.team"), 303)
 
 
@@ -614,7 +614,7 @@ def pause(alias: str):
 @idempotent
 def resume(alias: str):
     _require("lead")
-    steer.resume(g.project, None, actor(), alias)
+    steer.resume(store(), g.project, None, actor(), alias)
     return redirect(url_for("dashboard.team"), 303)
 
 

@@ -11,6 +11,7 @@ import logging
 from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
+from actors.escalations import deliver_webhook
 from store import escalations, webhooks
 from web.common import acting_human, admin, authenticate, key_or_workspace, load, load_args, store
 from web.idempotency import idempotent
@@ -121,8 +122,6 @@ def test_webhook():
 
 def _send_posts(ids: list[int]) -> None:
     """Enqueue committed webhook posts; if the broker is down, the escalation sweep sends them."""
-    from actors.escalations import deliver_webhook
-
     for post_id in ids:
         try:
             deliver_webhook.send(post_id)

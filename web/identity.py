@@ -9,6 +9,8 @@ import socket
 from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, fields, validate
 
+from actors.mailbox import rebuild_mailboxes
+from store.db import ping
 from store.workspaces import init_workspace, status, team
 from web.common import authenticate, bearer, limit_ip, load, seen_entry, store, workspace_or_human
 from web.idempotency import idempotent
@@ -38,8 +40,6 @@ init_schema = InitSchema()
 @bp.get("/health")
 def health():
     st = store()
-    from store.db import ping
-
     state = {"redis": st.redis.ping(), "database": ping()}
     ok = all(v == "ok" for v in state.values())
     return jsonify({"status": "ok" if ok else "degraded", **state}), 200 if ok else 503
@@ -54,8 +54,6 @@ def init():
                             args["human"], args["hostname"], args["path"], may_create=_may_create_project(),
                             branch=args["branch"], seen=seen_entry())
     if result.pop("rebuild"):  # the first beat found the mailboxes not built (new or flushed Redis)
-        from actors.mailbox import rebuild_mailboxes
-
         rebuild_mailboxes.send(result["project"]["id"])
     if not result.pop("created"):
         result.pop("project_key")

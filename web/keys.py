@@ -37,4 +37,4 @@ def revoke(alias: str):
 @bp.put("/workspaces/<alias>/role")
 @idempotent
 def set_role(alias: str):
-    return jsonify(access.set_role(g.project, alias, load(role_schema)["role"]))
+    return jsonify(access.set_role(store(), g.project, alias, load(role_schema)["role"]))

@@ -14,7 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from store import audit, steer
 from store.errors import Forbidden
-from web.common import actor, key_or_workspace, load, load_args
+from web.common import actor, key_or_workspace, load, load_args, store
 from web.idempotency import idempotent
 
 bp = Blueprint("steer", __name__, url_prefix="/v1")
@@ -81,13 +81,13 @@ def unassign(ref: str):
 @bp.post("/workspaces/<alias>/pause")
 @idempotent
 def pause(alias: str):
-    return jsonify(steer.pause(g.project, g.ws, actor(), alias, load(pause_schema)["reason"]))
+    return jsonify(steer.pause(store(), g.project, g.ws, actor(), alias, load(pause_schema)["reason"]))
 
 
 @bp.delete("/workspaces/<alias>/pause")
 @idempotent
 def resume(alias: str):
-    return jsonify(steer.resume(g.project, g.ws, actor(), alias))
+    return jsonify(steer.resume(store(), g.project, g.ws, actor(), alias))
 
 
 @bp.get("/audit")
