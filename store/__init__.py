@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from store.tokens import TokenCache
-from store.util import Clock
+from store.util import Clock, TokenCache
 
 # Nothing heavy at import: the CLI loads the pure store/merge.py (the rules `wire sync` and the git
 # merge driver share) and must not pay for the Redis client to do so.
@@ -37,7 +36,7 @@ class Store:
     broker: Any = None
     #: What time it is (tests may give a fake one).
     clock: Clock = field(default_factory=Clock)
-    #: This process's resolved workspace tokens (store/tokens.py).
+    #: This process's resolved workspace tokens (store/util.py `TokenCache`).
     tokens: TokenCache = field(default_factory=TokenCache)
 
 
