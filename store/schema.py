@@ -7,6 +7,8 @@ import re
 import unicodedata
 
 import peewee
+from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
+from playhouse.migrate import migrate as run
 
 from store import db
 from store.config import Settings
@@ -27,6 +29,7 @@ from store.models import (
     Workspace,
 )
 from store.util import now
+from store.workspaces import ALIAS_RE, alias_key
 
 #: The unique index that makes `Alice` and `alice` one alias (schema 6).
 ALIAS_INDEX = "workspace_project_alias_ci"
@@ -44,9 +47,6 @@ def current_version() -> int:
 
 def _add_missing_columns(model: type[peewee.Model], names: tuple[str, ...]) -> None:
     """Add columns a newer model has and an older table lacks (fresh tables already have them)."""
-    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
-    from playhouse.migrate import migrate as run
-
     table = model._meta.table_name
     present = {c.name for c in db.database.get_columns(table)}
     migrator = SqliteMigrator(db.database.obj) if db.is_sqlite() else PostgresqlMigrator(db.database.obj)
@@ -130,8 +130,6 @@ def unify_aliases() -> list[tuple[int, str, str]]:
     others become `<alias>-2`, `-3`, ... (their tokens keep working; `wire init --alias` picks another).
     Returns (workspace id, old alias, new alias) of each rename, also logged as a warning.
     """
-    from store.workspaces import ALIAS_RE, alias_key
-
     renamed, taken = [], set()
     rows = Workspace.select(Workspace.id, Workspace.project, Workspace.alias).order_by(Workspace.id).tuples()
     for ws_id, project_id, alias in list(rows):

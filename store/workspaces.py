@@ -17,6 +17,7 @@ from store.beads import claim_view
 from store.claims import epics_of, is_stale
 from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
 from store.gitstate import claim_git, idle_minutes_setting, idle_since, idle_view, presence_git
+from store.limits import rates
 from store.models import Claim, Project, Repo, Workspace
 from store.redis import NO_RATE, Beat
 from store.repos import normalise_origin, repo_name
@@ -293,8 +294,6 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
         Unauthorized: the workspace was revoked (checked in Redis: auth caches may lag).
         RateLimited: the token's or the project's request rate is used up.
     """
-    from store.limits import rates
-
     ts = now()
     presence: dict[str, Any] = {"branch": branch[:200], "host": (host or ws.hostname)[:255], "alias": ws.alias}
     if git is not None:
