@@ -28,7 +28,8 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         return StubBroker()
     # Dramatiq wants bytes; on a cluster its hash-tagged namespace keeps every queue key in one slot
     client = make_client(settings.redis_url, settings.redis_cluster, decode=False)
-    return RedisBroker(client=client, namespace=Keys(settings.namespace).broker_namespace(settings.redis_cluster))
+    namespace = Keys(settings.namespace).broker_namespace(settings.redis_cluster)
+    return RedisBroker(client=client, namespace=namespace)
 
 
 def configure(settings: Settings, store: Store | None = None) -> dramatiq.Broker:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 
 from store import Store, db, open_store, unit
 from store.config import Settings
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: Holds the actors until `actors.configure` binds them to a real broker: declaring one needs a broker,
 #: and this one is private (never Dramatiq's global), so importing an actor module configures nothing.
@@ -23,7 +22,7 @@ def actor(**options: Any) -> Callable[[Callable[..., Any]], dramatiq.Actor]:
     """`dramatiq.actor` for our actors: declared now, bound to a broker by `actors.configure`."""
 
     def declare(fn: Callable[..., Any]) -> dramatiq.Actor:
-        return dramatiq.actor(fn, broker=_UNBOUND, **options)
+        return dramatiq.actor(broker=_UNBOUND, **options)(fn)
 
     return declare
 
@@ -69,14 +68,15 @@ class StoreMiddleware(dramatiq.Middleware):
         with _bound.lock:
             _bound.settings, _bound.store = settings, store
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         get_store()
         unit.open_scope()
         db.connect()
 
-    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message, *,
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *,
                               result: object = None, exception: BaseException | None = None) -> None:
         unit.open_scope()  # what the actor did not publish waits for the redelivery sweep
         db.close()
 
-    after_skip_message = after_process_message
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self.after_process_message(broker, message)

@@ -48,6 +48,8 @@ def open_store(settings: Settings, redis_client: object | None = None, clock: Cl
     from store.redis import RedisStore, make_client  # noqa: PLC0415
 
     database = db.init_db(settings)
-    client = redis_client if redis_client is not None else make_client(settings.redis_url, settings.redis_cluster)
+    client = redis_client
+    if client is None:
+        client = make_client(settings.redis_url, settings.redis_cluster)
     return Store(settings=settings, redis=RedisStore(client, Keys(settings.namespace)),  # type: ignore[arg-type]
                  database=database, clock=clock or Clock())

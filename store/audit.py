@@ -97,9 +97,9 @@ def record(uow: UnitOfWork, project_id: int, action: str, bead_ref: str = "",
     if action in _NOT_CHANGES:
         return
     who = acting(uow)
-    Audit.insert(project=project_id, ts=now(), who=who.name[:200], who_kind=who.kind, credential=who.credential,
-                 action=action[:64], bead_ref=bead_ref[:520], detail=json.dumps(detail or {}, default=str),
-                 address=who.address, host=who.host).execute()
+    Audit.insert(project=project_id, ts=now(), who=who.name[:200], who_kind=who.kind,
+                 credential=who.credential, action=action[:64], bead_ref=bead_ref[:520],
+                 detail=json.dumps(detail or {}, default=str), address=who.address, host=who.host).execute()
     uow.scope.audited += 1
 
 

@@ -43,9 +43,9 @@ def publish_pending(st: Store, cursor_of: tuple[int, int] | None = None) -> str 
     return cursor if cursor is not None or cursor_of is None else "0-0"
 
 
-def record(uow: UnitOfWork, project_id: int, kind: str, payload: dict[str, Any], recipient_id: int | None = None,
-           workspace_id: int | None = None, bead_ref: str = "", delivery_id: int | None = None,
-           to_events: bool = True, audit: bool = True) -> int:
+def record(uow: UnitOfWork, project_id: int, kind: str, payload: dict[str, Any],
+           recipient_id: int | None = None, workspace_id: int | None = None, bead_ref: str = "",
+           delivery_id: int | None = None, to_events: bool = True, audit: bool = True) -> int:
     """Add an outbox row (and an event, and an audit row naming who acts) to `uow`, the transaction
     of the fact itself: it is published once that commits, never if it rolls back. Every durable
     change passes here: this is where the audit log is written, so it is complete and commits or
@@ -104,7 +104,8 @@ def deliver(st: Store, outbox_id: int, force: bool = False) -> bool:
     delivered = st.redis.publish(row.project_id, row.id, row.kind, row.payload, row.recipient_id,
                                  row.delivery_id, row.to_events)
     with db.transaction():
-        Outbox.update(delivered_ts=now(), attempts=Outbox.attempts + 1).where(Outbox.id == outbox_id).execute()
+        Outbox.update(delivered_ts=now(), attempts=Outbox.attempts + 1).where(
+            Outbox.id == outbox_id).execute()
     return delivered
 
 
@@ -143,8 +144,8 @@ def redeliver(st: Store, outbox_ids: list[int]) -> int:
         by_project.setdefault(r.project_id, []).append(r)
     sent, delivered = 0, []
     for group in by_project.values():
-        _, done = st.redis.publish_many([(r.project_id, r.id, r.kind, r.payload, r.recipient_id, r.delivery_id,
-                                          r.to_events) for r in group])
+        _, done = st.redis.publish_many([(r.project_id, r.id, r.kind, r.payload, r.recipient_id,
+                                          r.delivery_id, r.to_events) for r in group])
         sent += sum(1 for ok in done if ok)
         delivered += [r.id for r, ok in zip(group, done) if ok is not None]
     if delivered:

@@ -3,10 +3,11 @@ gets the first answer back (docs/API.md, "Request ids").
 
 The key's row is inserted first thing inside the request's first write transaction (its unit of
 work carries it: store/unit.py `UnitOfWork.first_write`), so the fact and the key commit together
-or not at all: a crash can never leave a fact applied with no trace of its key. The answer is written to the row right after the
-request; a repeat that finds the row without its answer is either still running (409
-`request_in_progress`) or lost its answer in a crash (409 `already_applied`). A request that
-wrote nothing (refused, invalid) leaves no row, so sending it again simply runs it again.
+or not at all: a crash can never leave a fact applied with no trace of its key. The answer is
+written to the row right after the request; a repeat that finds the row without its answer is
+either still running (409 `request_in_progress`) or lost its answer in a crash (409
+`already_applied`). A request that wrote nothing (refused, invalid) leaves no row, so sending it
+again simply runs it again.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def lookup(pending: Pending) -> Answer | None:
     if row is None:
         return None
     if row.fingerprint not in (pending.fingerprint, pending.legacy):
-        raise IdempotencyMismatch("this Idempotency-Key was used for a different request (method, path or body): "
+        raise IdempotencyMismatch("this Idempotency-Key was used for a different request "
+                                  "(method, path or body): "
                                   "a retry must repeat the request exactly; a new request needs a new key")
     if row.withheld:
         raise AlreadyApplied("this request was applied already; its answer held a secret and is not kept")

@@ -63,8 +63,8 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     for blueprint in (identity.bp, identity.team_bp, beads.bp, sync.bp, mail.bp, chat.bp, locks.bp):
         app.register_blueprint(blueprint)
     for blueprint in (escalations.bp, escalations.read_bp, escalations.admin_bp, policies.read_bp,
-                      policies.admin_bp, handoffs.bp, project.bp, steer.bp, keys_bp, humans.bp, humans.invite_bp,
-                      openapi_bp, joinkeys.bp, llms.bp):
+                      policies.admin_bp, handoffs.bp, project.bp, steer.bp, keys_bp, humans.bp,
+                      humans.invite_bp, openapi_bp, joinkeys.bp, llms.bp):
         app.register_blueprint(blueprint)
     idempotency.init_app(app)  # stores the answers of the `@idempotent` write routes
     dashboard.init_app(app)  # the human dashboard (`/`), its link API and the `/v1/ws` event feed

@@ -170,7 +170,8 @@ def person() -> None:
     """Resolve a person's bearer (the project key or a personal token): g.project, g.person; g.ws None."""
     token = bearer()
     if not token:
-        raise Unauthorized("missing bearer: this call needs a person: the project key (--key or WIRE_PROJECT_KEY) "
+        raise Unauthorized("missing bearer: this call needs a person: the project key "
+                           "(--key or WIRE_PROJECT_KEY) "
                            "or a personal token (--as NAME or WIRE_HUMAN_TOKEN)")
     with _failures_cost_the_address():
         if token.startswith(HUMAN_TOKEN_PREFIX):

@@ -44,7 +44,8 @@ class CheckSchema(Schema):
     paths = fields.List(Pattern, required=True, validate=Some)
 
 
-reserve_schema, release_schema, list_args, check_schema = ReserveSchema(), ReleaseSchema(), ListArgs(), CheckSchema()
+reserve_schema, release_schema, list_args, check_schema = (ReserveSchema(), ReleaseSchema(), ListArgs(),
+                                                            CheckSchema())
 
 
 @bp.post("/locks")
