@@ -16,7 +16,7 @@ from typing import Any
 
 import peewee
 from playhouse.db_url import parse
-from playhouse.pool import PooledSqliteDatabase
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from store import unit
 from store.config import Settings
@@ -184,8 +184,6 @@ def _sqlite(settings: Settings, path: str) -> peewee.Database:
 
 def _postgres(settings: Settings) -> peewee.Database:
     _replace_lock(None)  # PostgreSQL queues writers itself, row by row
-    from playhouse.pool import PooledPostgresqlDatabase
-
     params = parse(settings.database_url)
     name = params.pop("database")
     # timeout: under gevent more requests than connections may run at once; they queue for one
