@@ -1,39 +1,51 @@
-"""Dramatiq actors. The broker is configured here, before the families are imported, so that
-`dramatiq actors` (the Procfile's worker) finds every actor bound to it.
+"""Dramatiq actors: they receive ids, load state through `store`, and are idempotent.
 
-Actors receive ids, load state through `store`, and are idempotent.
+Importing this package declares the actors and does nothing else: no broker, no environment. A
+process that sends or runs them binds them with `configure(settings)`: the worker's entry point
+(`dramatiq actors:from_env`, the Procfile), the clock (`python -m actors.clock`), the web app
+(web/app.py, with its own Store) and the tests (through the app, on a stub broker).
 """
 
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
 
-from store import logs
+from actors import escalations, mailbox, outbox, sweeps
+from actors.middleware import StoreMiddleware, declared
+from store import Store, logs
 from store.config import Settings
+from store.keys import Keys
+from store.redis import make_client
 
-settings = Settings.from_env()
-logs.configure(settings, "worker")
+__all__ = ["configure", "escalations", "from_env", "mailbox", "make_broker", "outbox", "sweeps"]
 
 
-def _make_broker(settings: Settings) -> dramatiq.Broker:
+def make_broker(settings: Settings) -> dramatiq.Broker:
+    """The broker `settings.broker` names: a stub (in-process, the tests) or Redis."""
     if settings.broker == "stub":
-        from dramatiq.brokers.stub import StubBroker
-
         return StubBroker()
-    from dramatiq.brokers.redis import RedisBroker
-
-    from store.keys import Keys
-    from store.redis import make_client
-
     # Dramatiq wants bytes; on a cluster its hash-tagged namespace keeps every queue key in one slot
     client = make_client(settings.redis_url, settings.redis_cluster, decode=False)
-    return RedisBroker(client=client, namespace=Keys(settings.namespace).broker_namespace(settings.redis_cluster))
+    namespace = Keys(settings.namespace).broker_namespace(settings.redis_cluster)
+    return RedisBroker(client=client, namespace=namespace)
 
 
-broker = _make_broker(settings)
-from actors.middleware import StoreMiddleware
+def configure(settings: Settings, store: Store | None = None) -> dramatiq.Broker:
+    """Bind every actor to a new broker for `settings`; the actors use `store` (default: one opened from
+    `settings` on the first message). It becomes Dramatiq's global broker too: its worker looks there."""
+    broker = make_broker(settings)
+    broker.add_middleware(StoreMiddleware(settings, store))
+    for actor in declared():
+        actor.broker = broker
+        broker.declare_actor(actor)
+    dramatiq.set_broker(broker)
+    return broker
 
-broker.add_middleware(StoreMiddleware())
-dramatiq.set_broker(broker)
 
-from actors import escalations, mailbox, outbox, sweeps  # noqa: F401  (registers the actors on the broker above)
+def from_env() -> None:
+    """The worker's entry point (`dramatiq actors:from_env`): the one place it reads the environment."""
+    settings = Settings.from_env()
+    logs.configure(settings, "worker")
+    configure(settings)

@@ -6,7 +6,9 @@ import logging
 import signal
 import threading
 
-from actors import escalations, outbox, sweeps
+from actors import configure, escalations, outbox, sweeps
+from store import logs
+from store.config import Settings
 
 #: (actor, period in seconds)
 SCHEDULE = (
@@ -38,10 +40,10 @@ def run(stop: threading.Event) -> None:
 
 
 def main() -> None:
-    from actors import settings
-    from store import logs
-
-    logs.configure(settings, "clock", replace_kind=True)  # importing `actors` tagged it "worker"
+    """The clock's entry point: the one place it reads the environment."""
+    settings = Settings.from_env()
+    logs.configure(settings, "clock")
+    configure(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dramatiq
-
-from actors.middleware import get_store
+from actors.middleware import actor, get_store
 from store import escalations, outbox, webhooks
 
 
-@dramatiq.actor(max_retries=0)
+@actor(max_retries=0)
 def deliver_webhook(post_id: int) -> None:
     """Make one attempt at a webhook post. A failure sets the row's next attempt with backoff in
     SQL, where the sweep finds it again: retries survive restarts, and a duplicate is a no-op."""
@@ -16,7 +14,7 @@ def deliver_webhook(post_id: int) -> None:
     _send_outbox()  # `webhook.failed` when it gave up
 
 
-@dramatiq.actor(max_retries=0)
+@actor(max_retries=0)
 def sweep_escalations() -> None:
     """Re-announce (once) and expire pending escalations, then enqueue the webhook posts now due.
 
@@ -24,7 +22,7 @@ def sweep_escalations() -> None:
     """
     if not get_store().redis.try_lock("escalations", 5):
         return
-    escalations.sweep(get_store())
+    escalations.sweep()
     _send_outbox()
     for post_id in webhooks.due():
         deliver_webhook.send(post_id)

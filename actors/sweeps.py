@@ -7,9 +7,7 @@ same pass at once, and the SQL updates they make are conditional anyway.
 
 from __future__ import annotations
 
-import dramatiq
-
-from actors.middleware import get_store
+from actors.middleware import actor, get_store
 from store import claims, gitstate, messages, outbox, reservations, retention, workspaces
 
 
@@ -17,14 +15,14 @@ def _leased(name: str, seconds: int) -> bool:
     return get_store().redis.try_lock(name, seconds)
 
 
-@dramatiq.actor(max_retries=0)
+@actor(max_retries=0)
 def expire_presence() -> None:
     """Drop presence entries older than the presence TTL."""
     if _leased("presence", 30):
         workspaces.expire_presence(get_store())
 
 
-@dramatiq.actor(max_retries=0)
+@actor(max_retries=0)
 def reap_stale_claims() -> None:
     """Mark claims of long-gone holders stale and tell their team once."""
     if _leased("stale-claims", 30):
@@ -32,28 +30,28 @@ def reap_stale_claims() -> None:
         outbox.publish_pending(get_store())
 
 
-@dramatiq.actor(max_retries=0)
+@actor(max_retries=0)
 def notice_idle_claims() -> None:
     """Tell the coordinators, once per idle spell, of holders idle with a claim (store/gitstate.py)."""
     if _leased("idle-claims", 30):
         gitstate.notice_idle_claims(get_store())
 
 
-@dramatiq.actor(max_retries=0)
+@actor(max_retries=0)
 def remind_stuck_mail() -> None:
     """Show again, once, mailbox entries left unread too long (XAUTOCLAIM)."""
     if _leased("remind", 120):
         messages.remind_stuck(get_store())
 
 
-@dramatiq.actor(max_retries=0, time_limit=30 * 60 * 1000)
+@actor(max_retries=0, time_limit=30 * 60 * 1000)
 def purge_history() -> None:
     """Delete history older than the retention window (read messages, audit events, outbox)."""
     if _leased("retention", 3000):
         retention.purge_history(get_store())
 
 
-@dramatiq.actor(max_retries=0)
+@actor(max_retries=0)
 def expire_reservations() -> None:
     """Drop file reservations past their lease and emit `reservation.expired` for each (reads hide
     them at once already; this tells the project's event stream and frees Redis)."""

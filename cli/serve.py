@@ -150,7 +150,7 @@ def _run(
         "web (gunicorn)": [py, "-m", "gunicorn", "-k", "web.worker.Worker", "-w", str(workers),
                            "--worker-connections", str(connections), "-b", bind, "--graceful-timeout", "5",
                            *_gunicorn_extra_args(), "web:create_app()"],
-        "worker (dramatiq)": [py, "-m", "dramatiq", "actors", "--processes", "1", "--threads", "4",
+        "worker (dramatiq)": [py, "-m", "dramatiq", "actors:from_env", "--processes", "1", "--threads", "4",
                               "--worker-shutdown-timeout", str(DEFAULT_WORKER_SHUTDOWN_MS)],
         "clock": [py, "-m", "actors.clock"],
     }

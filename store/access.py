@@ -12,7 +12,6 @@ from store.claims import mark_claims_of_stale
 from store.errors import InvalidInput, WorkspaceNotFound
 from store.models import Project, Workspace
 from store.util import PROJECT_KEY_PREFIX, hash_secret, iso, new_secret, now
-from store.workspaces import forget_workspace
 
 
 @dataclass
@@ -44,9 +43,9 @@ def rotate_key(project: Project) -> Rotated:
     Admin calls check the key against SQL on every request (no cache), so nothing else is needed.
     """
     key, ts = new_secret(PROJECT_KEY_PREFIX), now()
-    with db.transaction():
+    with db.transaction() as uow:
         Project.update(key_hash=hash_secret(key)).where(Project.id == project.id).execute()
-        outbox.record(project.id, "project.key_rotated", {"project": project.slug})
+        outbox.record(uow, project.id, "project.key_rotated", {"project": project.slug})
     return Rotated(project.slug, key, iso(ts))
 
 
@@ -61,11 +60,11 @@ def revoke_workspace(st: Store, project: Project, alias: str) -> Revoked:
     ws = Workspace.get_or_none(Workspace.project == project.id, Workspace.alias == alias)
     if ws is None:
         raise WorkspaceNotFound(f"no workspace {alias} in project {project.slug}")
-    with db.transaction():
+    with db.transaction() as uow:
         live = (Workspace.id == ws.id) & (Workspace.revoked == False)
         changed = Workspace.update(revoked=True).where(live).execute()
         if changed:
-            outbox.record(project.id, "workspace.revoked", {"alias": ws.alias}, workspace_id=ws.id)
+            outbox.record(uow, project.id, "workspace.revoked", {"alias": ws.alias}, workspace_id=ws.id)
     ws.revoked = True
     st.redis.revoke(project.id, ws.id)
     stale = mark_claims_of_stale(project, ws, "its workspace was revoked")
@@ -73,7 +72,7 @@ def revoke_workspace(st: Store, project: Project, alias: str) -> Revoked:
     return Revoked(ws.alias, True, not changed, stale, len(released))
 
 
-def set_role(project: Project, alias: str, role: str) -> RoleSet:
+def set_role(st: Store, project: Project, alias: str, role: str) -> RoleSet:
     """A human sets a workspace's role (the only way into or out of coordinator: store/workspaces.py).
 
     The team hears it (`workspace.role_changed`). Other web processes may keep the old role in their
@@ -90,9 +89,9 @@ def set_role(project: Project, alias: str, role: str) -> RoleSet:
         raise InvalidInput(f"role {HUMAN_ROLE!r} belongs to the people acting from the dashboard")
     previous = ws.role
     if role != previous:
-        with db.transaction():
+        with db.transaction() as uow:
             Workspace.update(role=role).where(Workspace.id == ws.id).execute()
             change = {"alias": ws.alias, "role": role, "previous": previous}
-            outbox.record(project.id, "workspace.role_changed", change, workspace_id=ws.id)
-        forget_workspace(ws.id)
+            outbox.record(uow, project.id, "workspace.role_changed", change, workspace_id=ws.id)
+        st.tokens.forget_workspace(ws.id)
     return RoleSet(ws.alias, role, previous)

@@ -15,13 +15,13 @@ session; personal accounts name the person). Everything that names who did somet
 
 from __future__ import annotations
 
-import contextvars
 import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from store import db
+from store import db, unit
 from store.models import Audit
+from store.unit import UnitOfWork
 from store.util import iso, now
 
 #: Largest page `query` returns.
@@ -56,10 +56,6 @@ class Actor:
 
 SYSTEM = Actor("system", "system")
 
-_current: contextvars.ContextVar[Actor] = contextvars.ContextVar("beadwire_actor", default=SYSTEM)
-#: Audit rows written during the current request (the web layer's catch-all checks it).
-_written: contextvars.ContextVar[int] = contextvars.ContextVar("beadwire_audit_written", default=0)
-
 
 def agent(alias: str) -> Actor:
     return Actor(alias, "agent", TOKEN)
@@ -69,30 +65,42 @@ def human(name: str, credential: str) -> Actor:
     return Actor(name, "human", credential)
 
 
+# Who acts is request-scoped: the web layer learns it once per request, from the credential, and the
+# rows of every transaction of that request name it. It lives on the request's scope (store/unit.py);
+# each unit of work carries it from there (`uow.actor`), so the store functions never look it up.
+
+
 def act_as(actor: Actor) -> None:
     """Name the acting party of this request (web layer, once per request)."""
-    _current.set(actor)
-    _written.set(0)
+    scope = unit.scope()
+    scope.actor, scope.audited = actor, 0
 
 
 def current() -> Actor:
-    return _current.get()
+    """Who acts in this request (the system outside one)."""
+    return unit.scope().actor or SYSTEM
+
+
+def acting(uow: UnitOfWork) -> Actor:
+    """Who acts in the transaction `uow`."""
+    return uow.actor or SYSTEM
 
 
 def written() -> int:
-    return _written.get()
+    """Audit rows written in this request so far."""
+    return unit.scope().audited
 
 
-def record(project_id: int, action: str, bead_ref: str = "", detail: dict[str, Any] | None = None,
-           actor: Actor | None = None) -> None:
-    """Append one row; call inside the transaction of the change itself."""
+def record(uow: UnitOfWork, project_id: int, action: str, bead_ref: str = "",
+           detail: dict[str, Any] | None = None) -> None:
+    """Append one row to the transaction `uow` of the change itself, naming who acts in it."""
     if action in _NOT_CHANGES:
         return
-    who = actor or current()
-    Audit.insert(project=project_id, ts=now(), who=who.name[:200], who_kind=who.kind, credential=who.credential,
-                 action=action[:64], bead_ref=bead_ref[:520], detail=json.dumps(detail or {}, default=str),
-                 address=who.address, host=who.host).execute()
-    _written.set(_written.get() + 1)
+    who = acting(uow)
+    Audit.insert(project=project_id, ts=now(), who=who.name[:200], who_kind=who.kind,
+                 credential=who.credential, action=action[:64], bead_ref=bead_ref[:520],
+                 detail=json.dumps(detail or {}, default=str), address=who.address, host=who.host).execute()
+    uow.scope.audited += 1
 
 
 def query(project_id: int, since: float | None = None, who: str | None = None, bead: str | None = None,

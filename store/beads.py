@@ -353,7 +353,7 @@ def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> BeadV
         CycleError: never for a new bead, but kept for symmetry with `link`.
     """
     ts = now()
-    with db.transaction():
+    with db.transaction() as uow:
         repo = Repo.get_by_id(ws.repo_id)
         parent = get_bead(project_id, repo.id, fields["parent"]) if fields.get("parent") else None
         blockers = [get_bead(project_id, repo.id, ref) for ref in fields.get("blocked_by") or []]
@@ -375,11 +375,11 @@ def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> BeadV
             _insert_dep(bead, parent, PARENT_TYPE, ws.alias)
         for blocker in blockers:
             _insert_dep(bead, blocker, "blocks", ws.alias)
-        outbox.record(project_id, "bead.created", {"bead": ref, "repo": repo.canonical, "alias": ws.alias,
+        outbox.record(uow, project_id, "bead.created", {"bead": ref, "repo": repo.canonical, "alias": ws.alias,
                                                     "title": bead.title}, workspace_id=ws.id, bead_ref=ref)
         from store.readiness import announce_if_ready  # (it imports messages, which needs no beads)
 
-        announce_if_ready(project_id, ws, [bead.id], "created")
+        announce_if_ready(uow, project_id, ws, [bead.id], "created")
     return bead_full(bead)
 
 
@@ -415,7 +415,7 @@ def link(project_id: int, ws: Workspace, ref: str, target_ref: str, dep_type: st
         BeadNotFound: either bead is unknown.
         CycleError: the target already depends on `ref`.
     """
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project_id, ws.repo_id, ref)
         target = get_bead(project_id, ws.repo_id, target_ref)
         graph = load_graph(project_id)
@@ -425,25 +425,25 @@ def link(project_id: int, ws: Workspace, ref: str, target_ref: str, dep_type: st
             Dependency.delete().where(Dependency.bead == bead.id, Dependency.type == PARENT_TYPE).execute()
         _insert_dep(bead, target, dep_type, ws.alias)
         _touch(bead)
-        outbox.record(project_id, "bead.linked", {"bead": bead.ref, "target": target.ref, "type": dep_type,
+        outbox.record(uow, project_id, "bead.linked", {"bead": bead.ref, "target": target.ref, "type": dep_type,
                                                   "alias": ws.alias}, workspace_id=ws.id, bead_ref=bead.ref)
     written = f"{target.repo.name}:{target.ref}" if target.repo_id != bead.repo_id else target.ref
     return DepView({}, bead.ref, written, dep_type)
 
 
 def add_comment(project_id: int, ws: Workspace, ref: str, text: str) -> CommentView:
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project_id, ws.repo_id, ref)
         comment = Comment.create(bead=bead.id, author=ws.alias, text=text, created_at=iso(now()))
         _touch(bead)
-        outbox.record(project_id, "bead.commented", {"bead": bead.ref, "alias": ws.alias},
+        outbox.record(uow, project_id, "bead.commented", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
     return comment_view(comment)
 
 
 def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, Any]) -> Bead:
     """Edit title, priority, description, labels, assignee (status changes go through claims)."""
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project_id, ws.repo_id, ref)
         before = {k: getattr(bead, k) for k in ("title", "priority", "description", "labels") if k in changes
                   or (k == "labels" and ("add_labels" in changes or "remove_labels" in changes or "role" in changes))}
@@ -465,14 +465,14 @@ def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, A
                                                                               "assign_reason")])
         after = {k: getattr(bead, k) for k in before}
         if set(changes) - {"assignee"}:
-            outbox.record(project_id, "bead.updated", {"bead": bead.ref, "alias": ws.alias, "fields": sorted(changes),
+            outbox.record(uow, project_id, "bead.updated", {"bead": bead.ref, "alias": ws.alias, "fields": sorted(changes),
                                                        "before": before, "after": after},
                           workspace_id=ws.id, bead_ref=bead.ref)
         if "assignee" in changes:  # the meaning of an assignment lives in one place
             from store import audit, steer
 
-            actor = audit.current()
-            steer.set_assignee(project_id, bead, changes["assignee"], actor if actor.kind != "system" else
+            actor = audit.acting(uow)
+            steer.set_assignee(uow, project_id, bead, changes["assignee"], actor if actor.kind != "system" else
                                audit.agent(ws.alias), binding=steer.may_steer(actor, ws))
     return bead
 

@@ -60,10 +60,10 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
     if not 0 <= wait <= MAX_WAIT:
         raise InvalidInput(f"wait must be between 0 and {MAX_WAIT} seconds")
     other = partner(project, ws, to)
-    with db.transaction():
+    with db.transaction() as uow:
         message = create_message(project.id, "chat", ws.id, conversation(ws, other), body=body,
                                  data=sender_data(ws))
-        deliver_to(project.id, message, [other], ws.alias)
+        deliver_to(uow, project.id, message, [other], ws.alias)
     # one round trip wakes the waiter: our cursor, then the message. The cursor is read before the
     # message lands, so no reply to it can come before the cursor; anything the other side committed
     # meanwhile is newer than `message` and `wait` finds it in SQL first.

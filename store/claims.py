@@ -26,6 +26,7 @@ from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Dependency, Project, Repo, Workspace
 from store.readiness import announce, announce_if_ready
 from store.steer import alias_key
+from store.unit import UnitOfWork
 from store.util import iso, now, unstorable_text
 
 #: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
@@ -111,8 +112,8 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         # nobody holds it: no holder to name, nothing to jump in on
         raise ClaimConflict(refusal, hint=NOT_CLAIMABLE_HINT)
     try:
-        with db.transaction():
-            bead, already, previous, (claim, repo) = _claim_in_tx(st, project, ws, bead.id, jump_in)
+        with db.transaction() as uow:
+            bead, already, previous, (claim, repo) = _claim_in_tx(uow, st, project, ws, bead.id, jump_in)
         # the bead as `bead_views` reads it: its dependencies (none when lone), claim and repo
         deps = () if lone else Dependency.select().where(Dependency.bead == bead.id).order_by(Dependency.id)
         return Claimed(True, already, previous, bead_view(bead, deps, None, claim, repo))
@@ -125,7 +126,7 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         raise _holder_conflict(bead, current.workspace) from None
 
 
-def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
+def _claim_in_tx(uow: UnitOfWork, st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
                  ) -> tuple[Bead, bool, ClaimView | None, tuple[ClaimView, Repo]]:
     """Returns the bead, whether `ws` held it already, the claim it replaced, and the bead's claim
     and repo as the transaction leaves them."""
@@ -151,17 +152,17 @@ def _claim_in_tx(st: Store, project: Project, ws: Workspace, pk: int, jump_in: s
         kind = "claim.jumped" if jump_in else "claim.taken_stale"
         message = (f"{ws.alias} jumped in on {bead.ref}: {jump_in}" if jump_in
                    else f"{ws.alias} took {bead.ref}: your claim was stale")
-        outbox.record(project.id, kind, {"bead": bead.ref, "alias": ws.alias, "previous": current.workspace.alias,
+        outbox.record(uow, project.id, kind, {"bead": bead.ref, "alias": ws.alias, "previous": current.workspace.alias,
                                          "reason": jump_in or "stale", "message": message},
                       workspace_id=ws.id, bead_ref=bead.ref)
-        notify(project.id, current.workspace_id, message,
+        notify(uow, project.id, current.workspace_id, message,
                {"bead": bead.ref, "event": kind, "by": ws.alias, "reason": jump_in or "stale"})
     ts = now()
     queries.insert_claim(project.id, bead.id, ws.id, ts, jump_in or "")
     if _bound_to_other(bead, ws):  # a jump-in over an assignment: the claimer takes it on
-        _take_assignment(project, bead, ws, jump_in or "")
-    _set_status(bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
-    outbox.record(project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
+        _take_assignment(uow, project, bead, ws, jump_in or "")
+    _set_status(uow, bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
+    outbox.record(uow, project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
     claim = ClaimView(ws.alias, ws.human, iso(ts), False, jump_in or "")
     return bead, False, previous, (claim, repo)
@@ -188,13 +189,13 @@ def _check_steering(bead: Bead, ws: Workspace, jump_in: str | None) -> None:
                                  "or take it with --jump-in REASON")
 
 
-def _take_assignment(project: Project, bead: Bead, ws: Workspace, reason: str) -> None:
+def _take_assignment(uow: UnitOfWork, project: Project, bead: Bead, ws: Workspace, reason: str) -> None:
     """A jump-in over a binding assignment: the bead becomes the claimer's (plain assignee, so its own
     release frees it) and the previous assignee is told who took it and why."""
     previous, by = bead.assignee, bead.assigned_by
     queries.clear_binding(bead.id)
     bead.assigned_by, bead.assign_reason = "", ""
-    outbox.record(project.id, "bead.assigned", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
+    outbox.record(uow, project.id, "bead.assigned", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
                                                 "before": {"assignee": previous, "assigned_by": by},
                                                 "after": {"assignee": ws.alias, "assigned_by": ""}},
                   workspace_id=ws.id, bead_ref=bead.ref)
@@ -202,16 +203,16 @@ def _take_assignment(project: Project, bead: Bead, ws: Workspace, reason: str) -
         target = steer.workspace_by_alias(project.id, previous)
     except WorkspaceNotFound:
         return
-    notify(project.id, target.id, f"{ws.alias} jumped in on {bead.ref}, assigned to you by {by}: {reason}",
+    notify(uow, project.id, target.id, f"{ws.alias} jumped in on {bead.ref}, assigned to you by {by}: {reason}",
            {"bead": bead.ref, "event": "assignment.jumped", "by": ws.alias, "reason": reason})
 
 
-def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
+def _set_status(uow: UnitOfWork, bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
                 extra: dict[str, Any] | None = None, drop: tuple[str, ...] = (), subscribers: bool = True) -> None:
     """Change a bead's status (and record string), telling its subscribers when it changed
     (`subscribers` False: the caller knows there are none)."""
     if status != bead.status and subscribers:
-        notify_subscribers(bead, actor, f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}", status)
+        notify_subscribers(uow, bead, actor, f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}", status)
     ts = now()
     data = json.loads(bead.data)
     data["updated_at"] = iso(ts)
@@ -226,7 +227,7 @@ def _set_status(bead: Bead, status: str, actor: Workspace, assignee: str | None 
     queries.save_status(bead)  # only the columns a status change touches
 
 
-def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: bool = True) -> Released:
+def release_bead(project: Project, ws: Workspace, ref: str, held: bool = True) -> Released:
     """Drop the caller's claim; the bead goes back to open. `held` False: an unclaimed bead is no
     error (`update --status open` of a bead nobody holds).
 
@@ -234,7 +235,7 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: boo
         Conflict: someone else holds it.
         NotHeld: nobody does, and `held`.
     """
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         released = current is not None
@@ -245,14 +246,14 @@ def release_bead(st: Store, project: Project, ws: Workspace, ref: str, held: boo
         if current is not None:
             current.delete_instance()
             if bead.status == "in_progress":  # a binding assignment outlives the claim (store/steer.py)
-                _set_status(bead, "open", ws, None if bead.assigned_by else "")
-            outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
+                _set_status(uow, bead, "open", ws, None if bead.assigned_by else "")
+            outbox.record(uow, project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
                           workspace_id=ws.id, bead_ref=bead.ref)
-            announce_if_ready(project.id, ws, [bead.id], "released")  # back on the market
+            announce_if_ready(uow, project.id, ws, [bead.id], "released")  # back on the market
     return Released(released, bead_full(bead))
 
 
-def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason: str) -> Released:
+def release_for(project: Project, actor: Workspace, ref: str, reason: str) -> Released:
     """Free whoever holds a bead (a person at the dashboard, for an agent that is gone or stuck);
     the holder is told who released it and why.
 
@@ -261,7 +262,7 @@ def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason:
         Conflict: nobody holds the bead.
     """
     reason = reason.strip()
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, actor.repo_id, ref)  # first: another project's id is a 404, whatever else
         if not reason:
             raise InvalidInput("say why you release the claim: its holder is told")
@@ -271,16 +272,16 @@ def release_for(st: Store, project: Project, actor: Workspace, ref: str, reason:
         holder = current.workspace
         current.delete_instance()
         if bead.status == "in_progress":
-            _set_status(bead, "open", actor, "")
+            _set_status(uow, bead, "open", actor, "")
         who = f"{actor.alias} (human)" if is_human(actor) else actor.alias
         message = f"{who} released your claim on {bead.ref}: {reason}"
-        outbox.record(project.id, "claim.released", {"bead": bead.ref, "alias": actor.alias, "holder": holder.alias,
+        outbox.record(uow, project.id, "claim.released", {"bead": bead.ref, "alias": actor.alias, "holder": holder.alias,
                                                      "reason": reason, "message": message},
                       workspace_id=actor.id, bead_ref=bead.ref)
         if holder.id != actor.id:
-            notify(project.id, holder.id, message,
+            notify(uow, project.id, holder.id, message,
                    {"bead": bead.ref, "event": "claim.released", "by": actor.alias, "reason": reason})
-        announce_if_ready(project.id, actor, [bead.id], "released")
+        announce_if_ready(uow, project.id, actor, [bead.id], "released")
     return Released(True, bead_full(bead), holder.alias)
 
 
@@ -292,7 +293,7 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
     """
     # the closer's git state (this very request's header, kept with presence): its commits naming the bead
     git = (st.redis.presence_of(project.id, ws.id) or {}).get("git")
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         if current is not None and current.workspace_id != ws.id:
@@ -302,26 +303,26 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
         before = set(graph.ready(now()))
         if current is not None:
             current.delete_instance()
-        _set_status(bead, "closed", ws, None, {"closed_at": iso(now()), "close_reason": reason})
+        _set_status(uow, bead, "closed", ws, None, {"closed_at": iso(now()), "close_reason": reason})
         graph.nodes[bead.id].status = "closed"
         graph.claimed.discard(bead.id)
         unblocked = [pk for pk in graph.ready(now()) if pk not in before and pk != bead.id]
-        outbox.record(project.id, "bead.closed", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
+        outbox.record(uow, project.id, "bead.closed", {"bead": bead.ref, "alias": ws.alias, "reason": reason,
                                                   "unblocked": [graph.nodes[pk].ref for pk in unblocked]},
                       workspace_id=ws.id, bead_ref=bead.ref)
-        announce(project.id, ws, unblocked, "unblocked")
+        announce(uow, project.id, ws, unblocked, "unblocked")
     return Closed(bead_full(bead), bead_views(beads_by_pk(unblocked)), commits_of(bead.id))
 
 
-def reopen_bead(st: Store, project: Project, ws: Workspace, ref: str) -> BeadView:
-    with db.transaction():
+def reopen_bead(project: Project, ws: Workspace, ref: str) -> BeadView:
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         if bead.status not in DONE_STATUSES:
             raise Conflict(f"{bead.ref} is {bead.status}, not closed")
-        _set_status(bead, "open", ws, None, drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
-        outbox.record(project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
+        _set_status(uow, bead, "open", ws, None, drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
+        outbox.record(uow, project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
-        announce_if_ready(project.id, ws, [bead.id], "reopened")
+        announce_if_ready(uow, project.id, ws, [bead.id], "reopened")
     return bead_full(bead)
 
 
@@ -335,21 +336,21 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
         return close_bead(st, project, ws, ref)  # answers like /close: the bead and what it unblocked
     bead = get_bead(project.id, ws.repo_id, ref)
     if status == "open" and bead.status in DONE_STATUSES:
-        return reopen_bead(st, project, ws, ref)
+        return reopen_bead(project, ws, ref)
     if status == "open" and bead.status in ("open", "in_progress"):
-        return release_bead(st, project, ws, ref, held=False).bead
-    with db.transaction():
+        return release_bead(project, ws, ref, held=False).bead
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id, ref)
         holder = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         if holder is not None and holder.workspace_id != ws.id:
             raise Conflict(f"{bead.ref} is held by {holder.workspace.alias}")
         if holder is not None:
             holder.delete_instance()
-        _set_status(bead, status, ws, "" if holder is not None and not bead.assigned_by else None)
-        outbox.record(project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
+        _set_status(uow, bead, status, ws, "" if holder is not None and not bead.assigned_by else None)
+        outbox.record(uow, project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
                       workspace_id=ws.id, bead_ref=bead.ref)
         if status == "open":  # from blocked, deferred, ...: work again
-            announce_if_ready(project.id, ws, [bead.id], "reset")
+            announce_if_ready(uow, project.id, ws, [bead.id], "reset")
     return bead_full(bead)
 
 
@@ -433,14 +434,14 @@ def _mark_stale(project: Project, claim: Claim, why: str = "offline for a while"
     holder, bead = claim.workspace, claim.bead
     text = (f"{holder.alias}'s claim on {bead.ref} ({bead.title[:60]}) is stale: {why}; "
             f"anyone may take it with `wire claim {bead.ref}`")
-    with db.transaction():
+    with db.transaction() as uow:
         # the conditional update makes the notice happen once even with several sweepers
         if not Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():
             return 0
-        outbox.record(project.id, "claim.stale", {"bead": bead.ref, "alias": holder.alias, "message": text},
+        outbox.record(uow, project.id, "claim.stale", {"bead": bead.ref, "alias": holder.alias, "message": text},
                       workspace_id=holder.id, bead_ref=bead.ref)
         for ws_id in _team_of(project, holder):
-            notify(project.id, ws_id, text, {"bead": bead.ref, "event": "claim.stale", "holder": holder.alias})
+            notify(uow, project.id, ws_id, text, {"bead": bead.ref, "event": "claim.stale", "holder": holder.alias})
     return 1
 
 

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from platformdirs import user_data_dir
+
 #: Redis used when `REDIS_URL` is unset and nothing embedded was started.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: Seconds a workspace stays "online" after its last authenticated call.
@@ -90,8 +92,6 @@ def _log_format(env: Mapping[str, str]) -> str:
 
 def default_data_dir() -> str:
     """The per-user data directory `wire serve` uses when `--data-dir` is not given."""
-    from platformdirs import user_data_dir
-
     return user_data_dir("beadwire", appauthor=False)
 
 
@@ -173,7 +173,8 @@ class Settings:
             raise ConfigError("BEADWIRE_REDIS_CLUSTER=1 needs REDIS_URL naming a node of the cluster")
         sync = env.get("BEADWIRE_SQLITE_SYNCHRONOUS", "GROUP").upper()
         if sync not in ("OFF", "NORMAL", "GROUP", "FULL", "EXTRA"):
-            raise ConfigError(f"BEADWIRE_SQLITE_SYNCHRONOUS must be GROUP, FULL, EXTRA, NORMAL or OFF, got {sync!r}")
+            raise ConfigError("BEADWIRE_SQLITE_SYNCHRONOUS must be GROUP, FULL, EXTRA, NORMAL or OFF, "
+                              f"got {sync!r}")
         return cls(
             database_url=database_url,
             redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
@@ -208,7 +209,8 @@ class Settings:
             header_timeout=_int(env, "BEADWIRE_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT, 1),
             body_timeout=_int(env, "BEADWIRE_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT, 1),
             admin_token=env.get("BEADWIRE_ADMIN_TOKEN", ""),
-            open_signup=_bool(env, "BEADWIRE_OPEN_SIGNUP", False) if env.get("BEADWIRE_OPEN_SIGNUP") else None,
+            open_signup=(_bool(env, "BEADWIRE_OPEN_SIGNUP", False) if env.get("BEADWIRE_OPEN_SIGNUP")
+                         else None),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -8,16 +8,16 @@ SQLite's writer lock and group commit live in store/sqlite_writer.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Protocol
+from contextlib import contextmanager, nullcontext
 
 import peewee
 from playhouse.db_url import parse
+from playhouse.pool import PooledPostgresqlDatabase
 
-from store import sqlite_writer
+from store import sqlite_writer, unit
 from store.config import Settings
 from store.errors import BeadwireError, Unavailable
+from store.unit import UnitOfWork
 
 database = peewee.DatabaseProxy()
 
@@ -30,8 +30,6 @@ class BaseModel(peewee.Model):
 
 def _postgres(settings: Settings) -> peewee.Database:
     sqlite_writer.install(None)  # PostgreSQL queues writers itself, row by row
-    from playhouse.pool import PooledPostgresqlDatabase
-
     params = parse(settings.database_url)
     name = params.pop("database")
     # timeout: under gevent more requests than connections may run at once; they queue for one
@@ -107,52 +105,30 @@ def close() -> None:
         database.close()
 
 
-class FirstWrite(Protocol):
-    """Joins the first outermost write transaction of a call (store/requests.py: the request id)."""
-
-    def begin(self) -> None: ...
-
-    def end(self, committed: bool) -> None: ...
-
-
-#: Set while a request that carries an `Idempotency-Key` runs; None otherwise (one lookup, no cost).
-first_write: ContextVar[FirstWrite | None] = ContextVar("first_write", default=None)
-
-
 @contextmanager
-def transaction() -> Iterator[None]:
-    """One write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE).
+def transaction() -> Iterator[UnitOfWork]:
+    """One write transaction, yielding its unit of work (store/unit.py); on SQLite it takes the write
+    lock up front (BEGIN IMMEDIATE).
 
-    When `first_write` is set and this is the outermost transaction, its `begin()` runs first
-    inside it, so what it writes commits or rolls back with the fact.
+    The outermost transaction of a request carrying an `Idempotency-Key` inserts the key's row first
+    thing inside it (`UnitOfWork.start`), so that row commits or rolls back with the fact.
     """
     writer = sqlite_writer.current() if is_sqlite() else None
-    hook = first_write.get()
     outermost = database.transaction_depth() == 0
-    if hook is not None and not outermost:
-        hook = None  # nested: the outer transaction decides
+    scope = unit.scope()
+    work = scope.begin(outermost)
     try:
-        if writer is None:
-            with database.atomic():
-                if hook is not None:
-                    hook.begin()
-                yield
-        else:
-            with writer.hold(), database.atomic():
-                if hook is not None:
-                    hook.begin()
-                yield
+        with writer.hold() if writer is not None else nullcontext(), database.atomic():
+            work.start()
+            yield work
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         # InterfaceError: the connection died mid-transaction and the ROLLBACK could not even be sent
-        if hook is not None:
-            hook.end(False)
+        scope.end(work, False)
         raise storage_error(exc) from exc  # type: ignore[misc]
     except BaseException:
-        if hook is not None:
-            hook.end(False)
+        scope.end(work, False)
         raise
-    if hook is not None:
-        hook.end(True)
+    scope.end(work, True)
     if outermost and writer is not None:
         writer.make_durable()
 

@@ -17,6 +17,7 @@ from store import Store, db, outbox, reservations, webhooks
 from store.errors import AlreadyAnswered, EscalationNotFound, Unavailable
 from store.messages import notify
 from store.models import Bead, Claim, Delivery, Escalation, Message, Project, Repo, Workspace
+from store.unit import UnitOfWork
 from store.util import iso, now
 
 SEVERITIES = ("low", "normal", "high", "critical")
@@ -52,12 +53,12 @@ def create(st: Store, project: Project, ws: Workspace, subject: str, situation: 
     ts = now()
     ttl = max(MIN_TTL, min(int(ttl), MAX_TTL))
     context = gather_context(st, project, ws, local or {})
-    with db.transaction():
+    with db.transaction() as uow:
         esc = Escalation.create(project=project.id, workspace=ws.id, subject=subject, situation=situation,
                                 options=json.dumps(options[:MAX_OPTIONS]), severity=severity,
                                 context=json.dumps(context), created_ts=ts, remind_ts=ts + REMIND_AT * ttl,
                                 expires_ts=ts + ttl)
-        outbox.record(project.id, "escalation.created", _event(esc, ws), workspace_id=ws.id)
+        outbox.record(uow, project.id, "escalation.created", _event(esc, ws), workspace_id=ws.id)
         hook = webhooks.enqueue(project.id, "escalation.created", announcement(project, esc, ws), esc.id)
     return escalation_json(esc, ws), [hook] if hook else []
 
@@ -209,7 +210,7 @@ def respond(project: Project, escalation_id: int, response: str, note: str = "",
         EscalationNotFound: no such id in the project.
         AlreadyAnswered: someone answered it first.
     """
-    with db.transaction():
+    with db.transaction() as uow:
         esc = _visible(project, None).where(Escalation.id == escalation_id).first()
         if esc is None:
             raise EscalationNotFound(f"no escalation {escalation_id} in this project")
@@ -223,11 +224,11 @@ def respond(project: Project, escalation_id: int, response: str, note: str = "",
                                   response=esc.response, answered_at=iso(esc.answered_ts))
         late = esc.status == "expired"
         esc = Escalation.get_by_id(esc.id)
-        outbox.record(project.id, "escalation.answered", {**_event(esc, esc.workspace), "late": late},
+        outbox.record(uow, project.id, "escalation.answered", {**_event(esc, esc.workspace), "late": late},
                       workspace_id=esc.workspace_id)
         who = f" by {by}" if by else ""
         text = f"escalation #{esc.id} answered{who}: {response}" + (f" (note: {note})" if note else "")
-        notify(project.id, esc.workspace_id, text,
+        notify(uow, project.id, esc.workspace_id, text,
                {"event": "escalation.answered", "escalation": esc.id, "subject": esc.subject,
                 "response": response, "note": note, "by": by, "late": late})
     return escalation_json(esc, esc.workspace)
@@ -235,7 +236,7 @@ def respond(project: Project, escalation_id: int, response: str, note: str = "",
 
 # -- the sweep ----------------------------------------------------------------------------------
 
-def sweep(st: Store, at: float | None = None) -> dict[str, int]:
+def sweep(at: float | None = None) -> dict[str, int]:
     """Expire pending escalations whose time is up; re-announce (once) those past `REMIND_AT` of it.
 
     Idempotent and safe with several sweepers: each change is a conditional update in its own
@@ -248,36 +249,36 @@ def sweep(st: Store, at: float | None = None) -> dict[str, int]:
                   Escalation.reminded_ts.is_null() | (Escalation.expires_ts <= ts))
            .order_by(Escalation.id))
     for (escalation_id,) in list(due.tuples()):  # read before writing: see store/messages.rebuild_mailboxes
-        with db.transaction():
+        with db.transaction() as uow:
             esc = Escalation.select(Escalation, Workspace, Project).join(Workspace).switch(Escalation).join(
                 Project).where(Escalation.id == escalation_id).first()
             if esc is None:
                 continue
             if esc.expires_ts <= ts:
-                done["expired"] += _expire(esc, ts)
+                done["expired"] += _expire(uow, esc, ts)
             else:
-                done["reannounced"] += _reannounce(esc, ts)
+                done["reannounced"] += _reannounce(uow, esc, ts)
     return done
 
 
-def _expire(esc: Escalation, ts: float) -> int:
+def _expire(uow: UnitOfWork, esc: Escalation, ts: float) -> int:
     if not Escalation.update(status="expired", expired_ts=ts).where(
             Escalation.id == esc.id, Escalation.status == "pending").execute():
         return 0
-    outbox.record(esc.project_id, "escalation.expired", {**_event(esc, esc.workspace), "status": "expired"},
+    outbox.record(uow, esc.project_id, "escalation.expired", {**_event(esc, esc.workspace), "status": "expired"},
                   workspace_id=esc.workspace_id)
-    notify(esc.project_id, esc.workspace_id,
+    notify(uow, esc.project_id, esc.workspace_id,
            f"escalation #{esc.id} expired unanswered: take the safest reversible option, say so on the "
            f"bead, or escalate again",
            {"event": "escalation.expired", "escalation": esc.id, "subject": esc.subject})
     return 1
 
 
-def _reannounce(esc: Escalation, ts: float) -> int:
+def _reannounce(uow: UnitOfWork, esc: Escalation, ts: float) -> int:
     if not Escalation.update(reminded_ts=ts).where(Escalation.id == esc.id, Escalation.status == "pending",
                                                    Escalation.reminded_ts.is_null()).execute():
         return 0
-    outbox.record(esc.project_id, "escalation.reannounced", _event(esc, esc.workspace),
+    outbox.record(uow, esc.project_id, "escalation.reannounced", _event(esc, esc.workspace),
                   workspace_id=esc.workspace_id)
     webhooks.enqueue(esc.project_id, "escalation.reannounced",
                      announcement(esc.project, esc, esc.workspace, reminder=True, at=ts), esc.id)

@@ -69,11 +69,11 @@ def leave(project: Project, ws: Workspace, body: str, to: str | None = None) -> 
     if len(body.encode()) > MAX_BODY:
         raise InvalidInput(f"the handoff is larger than {MAX_BODY // 1024} KiB: put details in bead comments")
     target = _recipient(project, to) if to else None
-    with db.transaction():
+    with db.transaction() as uow:
         row = Handoff.create(project=project.id, workspace=ws.id, to_workspace=target.id if target else None,
                              body=body, created_ts=now())
         if target is not None and target.id != ws.id:
-            messages.notify(project.id, target.id, f"handoff from {ws.alias}: read it with `wire prime`",
+            messages.notify(uow, project.id, target.id, f"handoff from {ws.alias}: read it with `wire prime`",
                             {"handoff": row.id, "from": ws.alias})
     return handoff_view(row, ws.alias, target.alias if target else None)
 

@@ -20,6 +20,7 @@ from store.acting import is_human
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
 from store.models import Bead, Delivery, Message, Outbox, Project, Subscription, Workspace
 from store.redis import Beat
+from store.unit import UnitOfWork
 from store.util import iso, now
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -84,7 +85,8 @@ def create_message(project_id: int, kind: str, sender_id: int | None, thread: st
                    priority=priority, data=data, created_ts=ts)
 
 
-def deliver_to(project_id: int, message: Message, recipients: Iterable[Workspace], sender_alias: str | None) -> None:
+def deliver_to(uow: UnitOfWork, project_id: int, message: Message, recipients: Iterable[Workspace],
+               sender_alias: str | None) -> None:
     """Delivery rows and their outbox rows; the first also goes to the project event stream."""
     recipients = list(recipients)
     for i, ws in enumerate(recipients):
@@ -92,7 +94,7 @@ def deliver_to(project_id: int, message: Message, recipients: Iterable[Workspace
         # the copy that also goes to the event stream names every recipient (dashboards show and scope by it)
         to = [w.alias for w in recipients] if i == 0 else [ws.alias]
         payload = {"delivery": delivery_id, **message_json(message, sender_alias, to)}
-        outbox.record(project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
+        outbox.record(uow, project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
                       to_events=i == 0, audit=False)
 
 
@@ -108,10 +110,10 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
     if priority not in PRIORITIES:
         raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
     recipients = resolve_recipients(project, sender, to)
-    with db.transaction():
+    with db.transaction() as uow:
         message = create_message(project.id, "mail", sender.id, thread_for(subject, body, thread), subject, body,
                                  priority, sender_data(sender))
-        deliver_to(project.id, message, recipients, sender.alias)
+        deliver_to(uow, project.id, message, recipients, sender.alias)
     return {"message": message_json(message, sender.alias, [w.alias for w in recipients]),
             "recipients": [w.alias for w in recipients]}
 
@@ -126,19 +128,19 @@ def sender_data(sender: Workspace) -> str:
     return json.dumps({"human": True}) if is_human(sender) else "{}"
 
 
-def notify(project_id: int, recipient_id: int, text: str, data: dict[str, Any]) -> None:
+def notify(uow: UnitOfWork, project_id: int, recipient_id: int, text: str, data: dict[str, Any]) -> None:
     """A notice from the server (claim taken over, subscribed bead changed, ...); inside a transaction."""
     message = create_message(project_id, "notice", None, data.get("bead", ""), body=text, data=json.dumps(data))
     recipient = Workspace.get_by_id(recipient_id)
-    deliver_to(project_id, message, [recipient], None)
+    deliver_to(uow, project_id, message, [recipient], None)
 
 
-def notify_subscribers(bead: Bead, actor: Workspace, text: str, status: str) -> None:
+def notify_subscribers(uow: UnitOfWork, bead: Bead, actor: Workspace, text: str, status: str) -> None:
     """Tell every subscriber of `bead` (except whoever changed it) that its status changed."""
     rows = Subscription.select(Subscription.workspace).where(Subscription.bead == bead.id,
                                                              Subscription.workspace != actor.id).tuples()
     for (ws_id,) in rows:
-        notify(bead.project_id, ws_id, text, {"bead": bead.ref, "status": status, "by": actor.alias})
+        notify(uow, bead.project_id, ws_id, text, {"bead": bead.ref, "status": status, "by": actor.alias})
 
 
 def subscribe(project: Project, ws: Workspace, bead: Bead, on: bool) -> dict[str, Any]:

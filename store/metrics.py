@@ -24,6 +24,8 @@ from peewee import fn
 
 from store import Store
 from store.errors import Unavailable
+from store.models import Outbox, Workspace
+from store.util import now
 
 #: Seconds between a process's flushes of its request counters into Redis.
 FLUSH_SECONDS = 5.0
@@ -132,9 +134,6 @@ def _gauge(name: str, help_text: str, value: float, **labels: str) -> list[str]:
 
 def _outbox() -> tuple[int, float]:
     """(rows not yet confirmed delivered, age in seconds of the oldest of them)."""
-    from store.models import Outbox
-    from store.util import now
-
     count, oldest = (Outbox.select(fn.COUNT(Outbox.id), fn.MIN(Outbox.created_ts))
                      .where(Outbox.delivered_ts.is_null()).scalar(as_tuple=True))
     return int(count or 0), max(now() - oldest, 0.0) if oldest is not None else 0.0
@@ -146,8 +145,6 @@ def _presence_and_waits(st: Store, ts: float) -> tuple[int, int]:
     Raises:
         Unavailable: Redis cannot be reached.
     """
-    from store.models import Workspace
-
     pairs = list(Workspace.select(Workspace.project, Workspace.id).tuples())
     return st.redis.online_and_waiting(pairs, ts - st.settings.presence_ttl, ts)
 
@@ -158,8 +155,6 @@ def render(st: Store) -> str:
     Raises:
         Unavailable: Redis cannot be reached (SQL errors surface as the app's storage errors).
     """
-    from store.util import now
-
     requests.flush(st)
     shared = st.redis.counters()
     queued = st.redis.queue_depths(QUEUES, st.settings.redis_cluster)
@@ -179,8 +174,6 @@ def render(st: Store) -> str:
 
 def snapshot(st: Store) -> dict[str, Any]:
     """The gauges alone, as a dict (tests, `wire` diagnostics)."""
-    from store.util import now
-
     online, waits = _presence_and_waits(st, now())
     backlog, lag = _outbox()
     return {"online_workspaces": online, "open_chats": waits, "outbox_undelivered": backlog, "outbox_lag_seconds": lag}

@@ -11,13 +11,13 @@ can overlap freely.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
-from store import Store, db, queries
+from store import Store, db, queries, unit
 from store import audit as audit_log
 from store.errors import Unavailable
 from store.models import Outbox
+from store.unit import UnitOfWork
 from store.util import now
 
 #: Seconds an undelivered outbox row waits before the sweep re-enqueues it.
@@ -26,46 +26,41 @@ DEFAULT_REDELIVER_AFTER = 10
 DEFAULT_MAX_ATTEMPTS = 20
 
 
-_local = threading.local()
-
-
-def take_rows() -> list[dict[str, Any]]:
-    """Rows recorded by this thread since the last call (publish them once committed)."""
-    rows = getattr(_local, "rows", [])
-    _local.rows = []
-    return rows
 
 
 def publish_pending(st: Store, cursor_of: tuple[int, int] | None = None) -> str | None:
-    """Publish, after commit, what this thread recorded (actors and sweeps writing facts, chat).
+    """Publish what the transactions of this request or message committed (store/unit.py `Scope`):
+    actors and sweeps after their work, chat right after its post.
 
     With `cursor_of` (project id, workspace id) it also returns that mailbox's cursor, read in the
     same round trip just before the rows land ("0-0" when Redis could not be asked).
     """
-    _, cursor = _publish(st, take_rows(), cursor_of)
+    _, cursor = _publish(st, unit.scope().take(), cursor_of)
     return cursor if cursor is not None or cursor_of is None else "0-0"
 
 
-def record(project_id: int, kind: str, payload: dict[str, Any], recipient_id: int | None = None,
-           workspace_id: int | None = None, bead_ref: str = "", delivery_id: int | None = None,
-           to_events: bool = True, audit: bool = True) -> int:
-    """Add an outbox row (and an event, and an audit row naming who acts); call inside the
-    transaction of the fact itself. Every durable change passes here: this is where the audit log
-    is written, so it is complete and commits or rolls back with the change (store/audit.py)."""
+def record(uow: UnitOfWork, project_id: int, kind: str, payload: dict[str, Any],
+           recipient_id: int | None = None, workspace_id: int | None = None, bead_ref: str = "",
+           delivery_id: int | None = None, to_events: bool = True, audit: bool = True) -> int:
+    """Add an outbox row (and an event, and an audit row naming who acts) to `uow`, the transaction
+    of the fact itself: it is published once that commits, never if it rolls back. Every durable
+    change passes here: this is where the audit log is written, so it is complete and commits or
+    rolls back with the change (store/audit.py)."""
     ts = now()
     body = json.dumps({**payload, "ts": ts})
     if audit:
         queries.insert_event(project_id, kind, workspace_id, bead_ref, body, ts)
-        audit_log.record(project_id, kind, bead_ref, payload)
+        audit_log.record(uow, project_id, kind, bead_ref, payload)
     outbox_id = queries.insert_outbox(project_id, kind, recipient_id, delivery_id, to_events, body, ts)
     row = {"id": outbox_id, "project": project_id, "kind": kind, "payload": body, "recipient": recipient_id,
            "delivery": delivery_id, "to_events": to_events}
-    _local.rows = [*getattr(_local, "rows", []), row]
+    uow.rows.append(row)
     return outbox_id
 
 
 def publish_committed(st: Store, rows: list[dict[str, Any]]) -> list[int]:
-    """The fast path: publish rows this request committed, from memory; returns the ids it could not."""
+    """The fast path: publish rows a request committed (`Scope.take`), from memory; returns the ids
+    it could not."""
     return _publish(st, rows)[0]
 
 
@@ -105,7 +100,8 @@ def deliver(st: Store, outbox_id: int, force: bool = False) -> bool:
     delivered = st.redis.publish(row.project_id, row.id, row.kind, row.payload, row.recipient_id,
                                  row.delivery_id, row.to_events)
     with db.transaction():
-        Outbox.update(delivered_ts=now(), attempts=Outbox.attempts + 1).where(Outbox.id == outbox_id).execute()
+        Outbox.update(delivered_ts=now(), attempts=Outbox.attempts + 1).where(
+            Outbox.id == outbox_id).execute()
     return delivered
 
 
@@ -144,8 +140,8 @@ def redeliver(st: Store, outbox_ids: list[int]) -> int:
         by_project.setdefault(r.project_id, []).append(r)
     sent, delivered = 0, []
     for group in by_project.values():
-        _, done = st.redis.publish_many([(r.project_id, r.id, r.kind, r.payload, r.recipient_id, r.delivery_id,
-                                          r.to_events) for r in group])
+        _, done = st.redis.publish_many([(r.project_id, r.id, r.kind, r.payload, r.recipient_id,
+                                          r.delivery_id, r.to_events) for r in group])
         sent += sum(1 for ok in done if ok)
         delivered += [r.id for r, ok in zip(group, done) if ok is not None]
     if delivered:

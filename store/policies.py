@@ -24,6 +24,7 @@ from store import db, outbox
 from store.errors import Conflict, InvalidPolicy, PolicyVersionNotFound
 from store.messages import deliver_to
 from store.models import Message, Policy, PolicyHead, Project, Workspace
+from store.unit import UnitOfWork
 from store.util import iso, now
 
 DEFAULTS_DIR = Path(__file__).with_name("policy_defaults")
@@ -218,12 +219,12 @@ def set_bundle(project: Project, bundle: Bundle, source: str = "set") -> dict[st
     if digest == current.hash:
         return {**version_json(current, True), "created": False}
     try:
-        with db.transaction():
+        with db.transaction() as uow:
             latest = Policy.select(peewee.fn.MAX(Policy.version)).where(Policy.project == project.id).scalar()
             row = Policy.create(project=project.id, version=(latest or 0) + 1, hash=digest, source=source,
                                 invariants=bundle.invariants, roles=json.dumps(bundle.roles),
                                 created_ts=now())
-            _point_head(project, row, current.version)
+            _point_head(uow, project, row, current.version)
     except peewee.IntegrityError:
         raise Conflict("the policy changed at the same moment; run the command again") from None
     return {**version_json(row, True), "created": True}
@@ -236,12 +237,12 @@ def activate(project: Project, version: int) -> dict[str, Any]:
         PolicyVersionNotFound: no such version.
     """
     current = _active(project)
-    with db.transaction():
+    with db.transaction() as uow:
         row = Policy.get_or_none(Policy.project == project.id, Policy.version == version)
         if row is None:
             raise PolicyVersionNotFound(f"no policy version {version} in this project")
         if row.version != current.version:
-            _point_head(project, row, current.version)
+            _point_head(uow, project, row, current.version)
     return version_json(row, True)
 
 
@@ -250,13 +251,13 @@ def reset(project: Project) -> dict[str, Any]:
     return set_bundle(project, default_bundle(), source="reset")
 
 
-def _point_head(project: Project, row: Policy, previous: int) -> None:
+def _point_head(uow: UnitOfWork, project: Project, row: Policy, previous: int) -> None:
     """Activate `row` (inside the transaction); the team hears about it in its banner."""
     PolicyHead.update(version=row.version, updated_ts=now()).where(PolicyHead.project == project.id).execute()
-    outbox.record(project.id, "policy.activated", {"version": row.version, "previous": previous,
+    outbox.record(uow, project.id, "policy.activated", {"version": row.version, "previous": previous,
                                                    "etag": row.hash, "source": row.source})
     text = f"policy v{row.version} is now active (was v{previous}): read yours with `wire policy`"
     message = Message.create(project=project.id, kind="notice", body=text, created_ts=now(),
                              data=json.dumps({"event": "policy.activated", "version": row.version}))
     team = Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False)
-    deliver_to(project.id, message, team, None)
+    deliver_to(uow, project.id, message, team, None)

@@ -87,12 +87,12 @@ def update(project: Project, ws: Workspace | None, changes: dict[str, Any]) -> S
     """
     may_change(ws)
     changes = validate(dict(changes))
-    with db.transaction():
+    with db.transaction() as uow:
         before = read(project.id)
         Project.update(**changes).where(Project.id == project.id).execute()
         changed = {k: v for k, v in changes.items() if getattr(before, k) != v}
         if changed:
             by = ws.alias if ws is not None else "project key"
-            outbox.record(project.id, "project.settings", {"changed": changed, "by": by},
+            outbox.record(uow, project.id, "project.settings", {"changed": changed, "by": by},
                           workspace_id=ws.id if ws is not None else None)
         return replace(before, **changes)

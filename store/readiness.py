@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from store import Store, db, outbox, queries
+from store import Store, db, outbox, project_settings, queries
 from store.beadviews import BeadView, ReadyWait, bead_full
-from store.graph import load_around
-from store.messages import notify
+from store.graph import load_around, load_graph
+from store.messages import banner_item, notify
 from store.models import Bead, Project, Repo, Subscription, Workspace
+from store.unit import UnitOfWork
 from store.util import now
 
 #: The label prefix that gives a bead its role.
@@ -62,13 +63,14 @@ def for_viewer(bead_role: str | None, viewer_role: str, scope: str) -> bool:
 
 # -- announcing ---------------------------------------------------------------------------------
 
-def announce_if_ready(project_id: int, actor: Workspace, pks: list[int], why: str) -> list[str]:
+def announce_if_ready(uow: UnitOfWork,
+                      project_id: int, actor: Workspace, pks: list[int], why: str) -> list[str]:
     """Announce those of `pks` that are ready now (call inside the change's transaction, after it);
     returns their refs."""
     if not pks:
         return []
     graph, ts = load_around(project_id, pks, with_children=True), now()
-    return announce(project_id, actor, [pk for pk in pks if pk in graph.nodes and graph.is_ready(pk, ts)], why)
+    return announce(uow, project_id, actor, [pk for pk in pks if pk in graph.nodes and graph.is_ready(pk, ts)], why)
 
 
 #: Most beads one sync announces (the most urgent first): a first import of a big beads file makes
@@ -78,20 +80,17 @@ MAX_SYNC_ANNOUNCE = 20
 
 def ready_set(project_id: int) -> set[int]:
     """Every ready bead of the project (before a change that may touch many: a sync)."""
-    from store.graph import load_graph
-
     return set(load_graph(project_id, live_only=True).ready(now()))
 
 
-def announce_newly_ready(project_id: int, actor: Workspace, before: set[int], why: str) -> list[str]:
+def announce_newly_ready(uow: UnitOfWork,
+                         project_id: int, actor: Workspace, before: set[int], why: str) -> list[str]:
     """Announce the beads ready now that were not in `before` (at most MAX_SYNC_ANNOUNCE)."""
-    from store.graph import load_graph
-
     fresh = [pk for pk in load_graph(project_id, live_only=True).ready(now()) if pk not in before]
-    return announce(project_id, actor, fresh[:MAX_SYNC_ANNOUNCE], why)
+    return announce(uow, project_id, actor, fresh[:MAX_SYNC_ANNOUNCE], why)
 
 
-def announce(project_id: int, actor: Workspace, pks: list[int], why: str) -> list[str]:
+def announce(uow: UnitOfWork, project_id: int, actor: Workspace, pks: list[int], why: str) -> list[str]:
     """Record `bead.ready` for each of `pks` (known ready) and notify its subscribers and assignee
     (not `actor`, who made it happen); inside the change's transaction."""
     refs = []
@@ -100,12 +99,12 @@ def announce(project_id: int, actor: Workspace, pks: list[int], why: str) -> lis
     order = {pk: i for i, pk in enumerate(pks)}
     for pk, ref, title, priority, labels, assignee, canonical in sorted(rows, key=lambda row: order[row[0]]):
         role = role_of(labels)
-        outbox.record(project_id, "bead.ready", {"bead": ref, "repo": canonical, "role": role or "",
+        outbox.record(uow, project_id, "bead.ready", {"bead": ref, "repo": canonical, "role": role or "",
                                                  "title": title[:TITLE_CUT], "priority": priority, "why": why,
                                                  "alias": actor.alias}, workspace_id=actor.id, bead_ref=ref)
         for ws_id, reason in _listeners(project_id, pk, assignee, actor.id).items():
             text = f"{ref} is ready ({WHY.get(why, why)}; {_reason_text(reason)}): {title[:80]}"
-            notify(project_id, ws_id, text, {"bead": ref, "event": "bead.ready", "why": reason, "by": actor.alias})
+            notify(uow, project_id, ws_id, text, {"bead": ref, "event": "bead.ready", "why": reason, "by": actor.alias})
         refs.append(ref)
     return refs
 
@@ -209,8 +208,6 @@ def _concerns(data: dict[str, Any], viewer: Viewer, bead: tuple[str, str] | None
 def still_ready(viewer: Viewer, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Those events whose bead is ready now (SQL) and is work for the viewer under the project's scope
     now, in order, each once, with the bead's role."""
-    from store import project_settings
-
     with _connected():
         scope = project_settings.ready_scope(viewer.project_id)
         events = [e for e in events if for_viewer(e.get("role") or None, viewer.role, scope)]
@@ -298,8 +295,6 @@ def wait_ready(st: Store, project: Project, ws: Workspace, ref: str | None, time
     answer = ReadyWait(False, None)
     if bead is not None:
         with _connected():
-            from store.graph import load_graph
-
             answer.reasons = load_graph(project.id).not_ready_reasons(bead.id, now())
     return answer
 
@@ -314,8 +309,6 @@ def watch_ready(st: Store, project: Project, ws: Workspace, cursor: str | None, 
     Raises:
         Unavailable: Redis cannot be reached.
     """
-    from store.messages import banner_item
-
     viewer = viewer_of(project, ws)
     cursor = cursor or st.redis.last_event_id(project.id)
     events, cursor = candidates(st, viewer, cursor)

@@ -1,12 +1,13 @@
 """Request ids: a write sent with an `Idempotency-Key` is applied at most once, and a repeat of it
 gets the first answer back (docs/API.md, "Request ids").
 
-The key's row is inserted first thing inside the request's first write transaction (through
-`db.first_write`), so the fact and the key commit together or not at all: a crash can never leave
-a fact applied with no trace of its key. The answer is written to the row right after the
-request; a repeat that finds the row without its answer is either still running (409
-`request_in_progress`) or lost its answer in a crash (409 `already_applied`). A request that
-wrote nothing (refused, invalid) leaves no row, so sending it again simply runs it again.
+The key's row is inserted first thing inside the request's first write transaction (its unit of
+work carries it: store/unit.py `UnitOfWork.first_write`), so the fact and the key commit together
+or not at all: a crash can never leave a fact applied with no trace of its key. The answer is
+written to the row right after the request; a repeat that finds the row without its answer is
+either still running (409 `request_in_progress`) or lost its answer in a crash (409
+`already_applied`). A request that wrote nothing (refused, invalid) leaves no row, so sending it
+again simply runs it again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from store import db
+from store import db, unit
 from store.errors import AlreadyApplied, BadIdempotencyKey, IdempotencyMismatch, RequestInProgress
 from store.models import RequestLog
 from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, now
@@ -70,7 +71,7 @@ class Answer:
 
 @dataclass
 class Pending:
-    """One keyed request while it runs: joins its first write transaction (`db.FirstWrite`)."""
+    """One keyed request while it runs: joins its first write transaction (`unit.FirstWrite`)."""
 
     project_id: int
     workspace_id: int
@@ -120,7 +121,8 @@ def lookup(pending: Pending) -> Answer | None:
     if row is None:
         return None
     if row.fingerprint not in (pending.fingerprint, pending.legacy):
-        raise IdempotencyMismatch("this Idempotency-Key was used for a different request (method, path or body): "
+        raise IdempotencyMismatch("this Idempotency-Key was used for a different request "
+                                  "(method, path or body): "
                                   "a retry must repeat the request exactly; a new request needs a new key")
     if row.withheld:
         raise AlreadyApplied("this request was applied already; its answer held a secret and is not kept")
@@ -134,11 +136,12 @@ def lookup(pending: Pending) -> Answer | None:
 @contextmanager
 def keyed(pending: Pending) -> Iterator[Pending]:
     """Run a request with its key joining the first write transaction it opens."""
-    token = db.first_write.set(pending)
+    scope = unit.scope()
+    scope.first_write = pending
     try:
         yield pending
     finally:
-        db.first_write.reset(token)
+        scope.first_write = None
 
 
 def record(pending: Pending, status: int, body: str) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from store import Store, outbox
+from store import Store, db, outbox
 from store.errors import InvalidInput
 from store.models import Repo, Workspace
 from store.util import iso, now
@@ -357,7 +357,8 @@ def expire(st: Store) -> list[dict[str, Any]]:
     for repo_id, project_id, canonical in repos:
         for entry in st.redis.expire_reservations(project_id, repo_id, clock, DEFAULT_EXPIRE_BATCH):
             event = {"repo": canonical, **{k: entry.get(k) for k in EVENT_FIELDS}}
-            outbox.record(project_id, "reservation.expired", event, workspace_id=entry.get("ws"), audit=False)
+            with db.transaction() as uow:  # the event and its outbox row commit together
+                outbox.record(uow, project_id, "reservation.expired", event, workspace_id=entry.get("ws"), audit=False)
             expired.append(event)
     return expired
 

@@ -102,7 +102,7 @@ def login_with_key(st: Store, key: str) -> tuple[str, dict[str, Any]]:
     """
     if not key.strip().startswith(PROJECT_KEY_PREFIX):
         raise Unauthorized("that is not a project key (bw_pk_...)")
-    project = authenticate_key(key.strip())
+    project = authenticate_key(st, key.strip())
     return open_session(st, project.id, "human", "project key", None)
 
 

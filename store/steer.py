@@ -17,13 +17,14 @@ from typing import Any
 
 import peewee
 
-from store import audit, db, outbox
+from store import Store, audit, db, outbox
 from store.audit import Actor
 from store.beads import get_bead
 from store.beadviews import BeadView, bead_full
 from store.errors import Forbidden, InvalidInput, WorkspaceNotFound
 from store.messages import notify
 from store.models import Bead, Project, Workspace
+from store.unit import UnitOfWork
 from store.util import iso, now
 
 
@@ -32,12 +33,6 @@ def alias_key(alias: str) -> str:
     from store.workspaces import alias_key as key  # noqa: PLC0415
 
     return key(alias)
-
-
-def forget_workspace(workspace_id: int) -> None:
-    from store.workspaces import forget_workspace as forget  # noqa: PLC0415  (the cycle above)
-
-    forget(workspace_id)
 
 
 #: The one role whose agents may steer others (besides human credentials).
@@ -73,7 +68,7 @@ def _reason(reason: str | None) -> str:
 
 # -- assignment --------------------------------------------------------------------------------
 
-def set_assignee(project_id: int, bead: Bead, alias: str, actor: Actor, binding: bool,
+def set_assignee(uow: UnitOfWork, project_id: int, bead: Bead, alias: str, actor: Actor, binding: bool,
                  reason: str = "") -> bool:
     """The one place a bead's assignee changes on purpose (assign, unassign, PATCH `assignee`); inside
     the caller's transaction. `binding`: a coordinator's or a human's assignment (see the module doc).
@@ -91,16 +86,16 @@ def set_assignee(project_id: int, bead: Bead, alias: str, actor: Actor, binding:
         Bead.id == bead.id).execute()
     bead.assignee, bead.assigned_by, bead.assign_reason = alias, by, after["reason"]
     kind = "bead.assigned" if alias else "bead.unassigned"
-    outbox.record(project_id, kind, {"bead": bead.ref, "alias": actor.name, "before": before, "after": after},
+    outbox.record(uow, project_id, kind, {"bead": bead.ref, "alias": actor.name, "before": before, "after": after},
                   bead_ref=bead.ref)
     # a plain assignee is the beads field only, as it always was: no notice (nor anything refused)
     if by and target is not None and target.alias != before["assignee"] and actor.name != target.alias:
         why = f": {reason}" if reason else ""
-        notify(project_id, target.id,
+        notify(uow, project_id, target.id,
                f"{bead.ref} was assigned to you by {actor.name}{why} ({bead.title[:80]})",
                {"bead": bead.ref, "event": kind, "by": actor.name, "reason": reason})
     if before["assigned_by"] and before["assignee"] and alias_key(before["assignee"]) != alias_key(alias):
-        _tell_previous(project_id, bead, before["assignee"], f"{bead.ref} is no longer assigned to you "
+        _tell_previous(uow, project_id, bead, before["assignee"], f"{bead.ref} is no longer assigned to you "
                        f"(by {actor.name}{': ' + reason if reason else ''})", actor)
     return True
 
@@ -115,13 +110,13 @@ def _target(project_id: int, alias: str, binding: bool) -> Workspace | None:
         return None
 
 
-def _tell_previous(project_id: int, bead: Bead, alias: str, text: str, actor: Actor) -> None:
+def _tell_previous(uow: UnitOfWork, project_id: int, bead: Bead, alias: str, text: str, actor: Actor) -> None:
     try:
         previous = workspace_by_alias(project_id, alias)
     except WorkspaceNotFound:
         return
     if previous.alias != actor.name:
-        notify(project_id, previous.id, text,
+        notify(uow, project_id, previous.id, text,
                {"bead": bead.ref, "event": "bead.unassigned", "by": actor.name})
 
 
@@ -135,18 +130,18 @@ def assign(project: Project, ws: Workspace | None, actor: Actor, ref: str, alias
     """
     if not alias.strip():
         raise InvalidInput("name the agent to assign (or unassign the bead)")
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id if ws else 0, ref)  # first: another project's bead is a 404
         require_steer(actor, ws, "assign beads")
-        set_assignee(project.id, bead, alias, actor, binding=True, reason=reason)
+        set_assignee(uow, project.id, bead, alias, actor, binding=True, reason=reason)
     return bead_full(bead)
 
 
 def unassign(project: Project, ws: Workspace | None, actor: Actor, ref: str) -> BeadView:
-    with db.transaction():
+    with db.transaction() as uow:
         bead = get_bead(project.id, ws.repo_id if ws else 0, ref)
         require_steer(actor, ws, "unassign beads")
-        set_assignee(project.id, bead, "", actor, binding=True)
+        set_assignee(uow, project.id, bead, "", actor, binding=True)
     return bead_full(bead)
 
 
@@ -192,7 +187,7 @@ class PauseState:
     paused: Pause | None  # None: not paused
 
 
-def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str,
+def pause(st: Store, project: Project, ws: Workspace | None, actor: Actor, alias: str,
           reason: str = "") -> PauseState:
     """Pause an agent: it keeps working on what it holds but may not claim more until resumed.
 
@@ -201,39 +196,39 @@ def pause(project: Project, ws: Workspace | None, actor: Actor, alias: str,
         WorkspaceNotFound: unknown alias.
     """
     reason = _reason(reason)
-    with db.transaction():
+    with db.transaction() as uow:
         target = workspace_by_alias(project.id, alias)  # first: another project's agent is a 404
         require_steer(actor, ws, "pause agents")
         before = {"paused_by": target.paused_by, "reason": target.paused_reason}
         Workspace.update(paused_by=actor.name, paused_reason=reason, paused_ts=now()).where(
             Workspace.id == target.id).execute()
-        outbox.record(project.id, "agent.paused",
+        outbox.record(uow, project.id, "agent.paused",
                       {"alias": actor.name, "agent": target.alias, "before": before,
                        "after": {"paused_by": actor.name, "reason": reason}},
                       workspace_id=target.id)
         if actor.name != target.alias:
             why = f": {reason}" if reason else ""
-            notify(project.id, target.id, f"you were paused by {actor.name}{why}; "
+            notify(uow, project.id, target.id, f"you were paused by {actor.name}{why}; "
                    "finish or hand off what you hold, and claim nothing new until resumed",
                    {"event": "agent.paused", "by": actor.name, "reason": reason})
-    forget_workspace(target.id)  # this process's cached copy: the banner shows the pause at once
+    st.tokens.forget_workspace(target.id)  # this process's cached copy: the banner shows the pause at once
     return pause_state(Workspace.get_by_id(target.id))
 
 
-def resume(project: Project, ws: Workspace | None, actor: Actor, alias: str) -> PauseState:
-    with db.transaction():
+def resume(st: Store, project: Project, ws: Workspace | None, actor: Actor, alias: str) -> PauseState:
+    with db.transaction() as uow:
         target = workspace_by_alias(project.id, alias)
         require_steer(actor, ws, "resume agents")
         if target.paused_by:
             Workspace.update(paused_by="", paused_reason="", paused_ts=None).where(
                 Workspace.id == target.id).execute()
-            outbox.record(project.id, "agent.resumed", {"alias": actor.name, "agent": target.alias,
+            outbox.record(uow, project.id, "agent.resumed", {"alias": actor.name, "agent": target.alias,
                                                         "before": {"paused_by": target.paused_by,
                                                                    "reason": target.paused_reason}},
                           workspace_id=target.id)
-            notify(project.id, target.id, f"you were resumed by {actor.name}: you may claim work again",
+            notify(uow, project.id, target.id, f"you were resumed by {actor.name}: you may claim work again",
                    {"event": "agent.resumed", "by": actor.name})
-    forget_workspace(target.id)
+    st.tokens.forget_workspace(target.id)
     return pause_state(Workspace.get_by_id(target.id))
 
 

@@ -29,6 +29,7 @@ from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Event, Project, Repo, SyncRun, Workspace
 from store.sync_apply import apply_plan, event_row, tombstone
 from store.sync_plan import Plan, deletion_guard, is_mass, make_plan, parse_base, parse_jsonl
+from store.unit import UnitOfWork
 
 #: Beads that `file_records` answers at most.
 MAX_RECORDS = 200
@@ -48,7 +49,7 @@ def sync_beads(st: Store, project: Project, ws: Workspace, text: str, *, base_te
     limits = (st.settings.max_line, st.settings.max_sync_beads)
     ours = parse_jsonl(text, *limits)
     base = None if base_text is None else parse_base(base_text)
-    with db.transaction():
+    with db.transaction() as uow:
         repo = _locked_repo(ws.repo_id)
         beads = _locked_beads(repo.id)
         plan = make_plan(ws, beads, _holders(repo.id), ours, base, mode == "full" and base is not None, pull)
@@ -57,7 +58,7 @@ def sync_beads(st: Store, project: Project, ws: Workspace, text: str, *, base_te
             raise _refusal(guard)
         if dry_run:
             return _answer(plan, repo, None, plan.final, dry_run=True, guard=guard)
-        run, fresh = apply_plan(project, ws, repo, plan)
+        run, fresh = apply_plan(uow, project, ws, repo, plan)
     return _answer(plan, repo, run, fresh, guard=guard)
 
 
@@ -139,7 +140,7 @@ def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> dict[s
         AlreadyUndone: it was undone already.
         Conflict: the sync was of another repo (undo it from a worktree of that repo).
     """
-    with db.transaction():
+    with db.transaction() as uow:
         run = sync_history.get_run(project, run_id)
         if run.repo_id != ws.repo_id:
             raise Conflict(f"sync #{run.id} was of another repo: undo it from a worktree of that repo")
@@ -151,7 +152,7 @@ def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> dict[s
         changes = sync_history.changes_of(run)
         current = records.export(beads[c.bead_id] for c in changes if c.bead_id in beads)
         undo = sync_history.start(project, repo, ws, "undo", undo_of=run.id)
-        done, conflicts = _undo_each(project, ws, run, changes, beads, holders, current)
+        done, conflicts = _undo_each(uow, project, ws, run, changes, beads, holders, current)
         SyncRun.update(undone_by=undo.id).where(SyncRun.id == run.id).execute()
         after = list(Bead.select().where(Bead.id.in_([pk for pk, _ in done]))) if done else []
         fresh = {b.id: rec for b, rec in zip(after, records.export(after).values(), strict=True)}
@@ -159,13 +160,14 @@ def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> dict[s
         sync_history.record(undo, [(pk, "restored", before[pk], records.digest(fresh[pk])) for pk in fresh])
         counts = {"restored": len(done), "conflicts": len(conflicts)}
         sync_history.finish(undo, counts)
-        outbox.record(project.id, "beads.sync_undone", {"alias": ws.alias, "sync": undo.id, "undo_of": run.id,
+        outbox.record(uow, project.id, "beads.sync_undone", {"alias": ws.alias, "sync": undo.id, "undo_of": run.id,
                                                         "repo": repo.canonical, **counts}, workspace_id=ws.id)
     return {"sync": undo.id, "undo_of": run.id, **counts, "conflicts": conflicts,
             "records": list(fresh.values())}
 
 
-def _undo_each(project: Project, ws: Workspace, run: SyncRun, changes: list, beads: dict[int, Bead],
+def _undo_each(uow: UnitOfWork,
+               project: Project, ws: Workspace, run: SyncRun, changes: list, beads: dict[int, Bead],
                holders: dict[int, Workspace], current: dict[int, dict[str, Any]]
                ) -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
     """Restore each change that nothing touched since; (bead id, its snapshot now) of those done."""
@@ -188,14 +190,15 @@ def _undo_each(project: Project, ws: Workspace, run: SyncRun, changes: list, bea
         if change.action == "created":
             tombstone(bead, ws, f"created by sync #{run.id}, which was undone", holder)
         else:
-            _restore(project, ws, bead, change.before, holder)
+            _restore(uow, project, ws, bead, change.before, holder)
         done.append((bead.id, snaps[bead.id]))
         restored = Bead.get_by_id(bead.id)
-        _event_undo(project, ws, run, restored, old_status)
+        _event_undo(uow, project, ws, run, restored, old_status)
     return done, conflicts
 
 
-def _restore(project: Project, ws: Workspace, bead: Bead, before: str, holder: Workspace | None) -> None:
+def _restore(uow: UnitOfWork,
+             project: Project, ws: Workspace, bead: Bead, before: str, holder: Workspace | None) -> None:
     claim = sync_history.restore(bead, before)
     restored = Bead.get_by_id(bead.id)
     if holder is not None and holder.id == ws.id and restored.status != "in_progress":
@@ -208,12 +211,13 @@ def _restore(project: Project, ws: Workspace, bead: Bead, before: str, holder: W
     Claim.insert(project=project.id, bead=bead.id, workspace=owner.id, claimed_ts=claim["claimed_ts"],
                  reason=claim.get("reason") or "", stale=False).on_conflict_ignore().execute()
     if owner.id != ws.id:
-        notify(project.id, owner.id, f"your claim on {bead.ref} is back: {ws.alias} undid the sync that had "
+        notify(uow, project.id, owner.id, f"your claim on {bead.ref} is back: {ws.alias} undid the sync that had "
                "removed it", {"bead": bead.ref, "event": "claim.restored", "by": ws.alias})
 
 
-def _event_undo(project: Project, ws: Workspace, run: SyncRun, bead: Bead, old_status: str) -> None:
+def _event_undo(uow: UnitOfWork, project: Project, ws: Workspace, run: SyncRun, bead: Bead,
+                old_status: str) -> None:
     Event.insert(**event_row(project, ws, "bead.sync_undone", bead.ref, {"sync": run.id})).execute()
     if bead.status != old_status:
-        notify_subscribers(bead, ws, f"{bead.ref} is now {bead.status} ({ws.alias} undid sync #{run.id}): "
+        notify_subscribers(uow, bead, ws, f"{bead.ref} is now {bead.status} ({ws.alias} undid sync #{run.id}): "
                            f"{bead.title[:80]}", bead.status)

@@ -15,6 +15,7 @@ from store.errors import InvalidInput, SyncRejected
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Comment, Dependency, Event, Project, Repo, SyncRun, Workspace
 from store.sync_plan import Plan, is_mass
+from store.unit import UnitOfWork
 from store.util import iso, now
 
 #: Rows per INSERT statement (SQLite's variable limit is 32766; 12 columns a row).
@@ -23,7 +24,8 @@ DEFAULT_BATCH = 500
 
 # -- applying --------------------------------------------------------------------------------
 
-def apply_plan(project: Project, ws: Workspace, repo: Repo, plan: Plan) -> tuple[SyncRun, dict[str, Any]]:
+def apply_plan(uow: UnitOfWork, project: Project, ws: Workspace, repo: Repo,
+               plan: Plan) -> tuple[SyncRun, dict[str, Any]]:
     """Write the plan; returns the run and the record of every bead the file takes, as it now is."""
     was_ready = readiness.ready_set(project.id) if plan.creates or plan.updates or plan.tombstones else None
     run = sync_history.start(project, repo, ws)
@@ -47,17 +49,17 @@ def apply_plan(project: Project, ws: Workspace, repo: Repo, plan: Plan) -> tuple
     actions += [(ref, "tombstoned") for ref in plan.tombstones]
     sync_history.record(run, [(pks[ref], action, before.get(pks[ref], ""), records.digest(fresh[ref]))
                               for ref, action in actions])
-    _tell(project, ws, run, plan, fresh, {b.ref: b for b in now_beads})
+    _tell(uow, project, ws, run, plan, fresh, {b.ref: b for b in now_beads})
     counts = {"created": len(plan.creates), "updated": len(plan.updates), "tombstoned": len(plan.tombstones),
               "unchanged": plan.unchanged, "pulled": sum(1 for ref in plan.file_writes if fresh.get(ref)),
               "conflicts": len(plan.conflicts)}
     sync_history.finish(run, counts)
     _learn_prefix(repo, list(plan.ours))
-    outbox.record(project.id, "beads.synced", {"alias": ws.alias, "sync": run.id, "repo": repo.canonical,
+    outbox.record(uow, project.id, "beads.synced", {"alias": ws.alias, "sync": run.id, "repo": repo.canonical,
                                                "total": len(plan.ours), "mass": is_mass(plan), **counts},
                   workspace_id=ws.id)
     if was_ready is not None:  # a blocker closed in the file wakes whoever waits for its dependents
-        readiness.announce_newly_ready(project.id, ws, was_ready, "synced")
+        readiness.announce_newly_ready(uow, project.id, ws, was_ready, "synced")
     return run, fresh
 
 
@@ -167,7 +169,7 @@ def tombstone(bead: Bead, ws: Workspace, reason: str, holder: Workspace | None) 
 
 # -- telling people --------------------------------------------------------------------------
 
-def _tell(project: Project, ws: Workspace, run: SyncRun, plan: Plan, fresh: dict[str, dict[str, Any]],
+def _tell(uow: UnitOfWork, project: Project, ws: Workspace, run: SyncRun, plan: Plan, fresh: dict[str, dict[str, Any]],
           now_beads: dict[str, Bead]) -> None:
     """History on each bead (audit events), notices to holders and subscribers."""
     events = []
@@ -178,13 +180,13 @@ def _tell(project: Project, ws: Workspace, run: SyncRun, plan: Plan, fresh: dict
         events.append(event_row(project, ws, "bead.synced", ref,
                                 {"sync": run.id, "action": action, "fields": fields}))
         if before and before.get("status") != after.get("status"):
-            notify_subscribers(now_beads[ref], ws,
+            notify_subscribers(uow, now_beads[ref], ws,
                                f"{ref} is now {after.get('status')} (synced by {ws.alias}, "
                                f"sync #{run.id}): {str(after.get('title', ''))[:80]}",
                                str(after.get("status")))
         holder = plan.foreign_holder(ref)
         if holder is not None and fields:
-            notify(project.id, holder.id,
+            notify(uow, project.id, holder.id,
                    f"{ref} (you hold it) was changed by {ws.alias}'s sync #{run.id}: {', '.join(fields)}",
                    {"bead": ref, "event": "bead.synced", "sync": run.id, "by": ws.alias})
     for conflict in plan.conflicts:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from store.models import Project, Workspace
 
 #: Prefixes make a leaked secret recognisable (and greppable by secret scanners).
 PROJECT_KEY_PREFIX = "bw_pk_"
@@ -18,6 +22,13 @@ JOIN_KEY_PREFIX = "bw_jk_"
 
 def now() -> float:
     return time.time()
+
+
+class Clock:
+    """The time, as the `Store` sees it (`st.clock.now()`): the real one; a test may pass a fake."""
+
+    def now(self) -> float:
+        return time.time()
 
 
 def iso(ts: float | None) -> str | None:
@@ -97,3 +108,43 @@ def json_depth_over(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
+
+
+#: Seconds a resolved workspace token stays in `TokenCache` (saves one SQL query per request).
+TOKEN_TTL = 5.0
+#: Entries `TokenCache` keeps at most (it starts over beyond that).
+TOKEN_LIMIT = 10_000
+
+
+class TokenCache:
+    """This process's resolved workspace tokens: token -> (workspace, project), each valid `ttl` seconds.
+
+    It belongs to the `Store` (`st.tokens`): a revocation, pause or role change made here drops the
+    entry at once; other processes' entries expire after `ttl`.
+    """
+
+    def __init__(self, ttl: float = TOKEN_TTL, limit: int = TOKEN_LIMIT) -> None:
+        self.ttl, self.limit = ttl, limit
+        self._entries: dict[str, tuple[float, Workspace, Project]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> tuple[Workspace, Project] | None:
+        cached = self._entries.get(token)
+        if cached and cached[0] > time.monotonic():
+            return cached[1], cached[2]
+        return None
+
+    def put(self, token: str, ws: Workspace, project: Project) -> None:
+        with self._lock:
+            if len(self._entries) > self.limit:
+                self._entries.clear()
+            self._entries[token] = (time.monotonic() + self.ttl, ws, project)
+
+    def forget_token(self, token: str) -> None:
+        self._entries.pop(token, None)
+
+    def forget_workspace(self, workspace_id: int) -> None:
+        """Drop every cached token of a workspace (its role changed, it was paused or revoked)."""
+        with self._lock:
+            for token in [t for t, (_, ws, _) in self._entries.items() if ws.id == workspace_id]:
+                self._entries.pop(token, None)

@@ -60,14 +60,14 @@ def set_url(project: Project, url: str | None, allow_private: bool = False) -> d
     """
     if url:
         check_target(url, allow_private)
-    with db.transaction():
+    with db.transaction() as uow:
         if not url:
             Webhook.delete().where(Webhook.project == project.id).execute()
         else:
             Webhook.insert(project=project.id, url=url, updated_ts=now()).on_conflict(
                 conflict_target=[Webhook.project],
                 update={Webhook.url: url, Webhook.updated_ts: now()}).execute()
-        outbox.record(project.id, "webhook.changed", {"configured": bool(url)})
+        outbox.record(uow, project.id, "webhook.changed", {"configured": bool(url)})
     return webhook_json(project)
 
 
@@ -157,12 +157,12 @@ def attempt(delivery_id: int, post: Poster | None = None, at: float | None = Non
 
 
 def _finish(row: WebhookDelivery, status: str, error: str) -> str:
-    with db.transaction():
+    with db.transaction() as uow:
         WebhookDelivery.update(status=status, last_error=error[:500],
                                delivered_ts=now() if status == "delivered" else None).where(
             WebhookDelivery.id == row.id).execute()
         if status == "failed":
-            outbox.record(row.project_id, "webhook.failed", {"delivery": row.id, "kind": row.kind,
+            outbox.record(uow, row.project_id, "webhook.failed", {"delivery": row.id, "kind": row.kind,
                                                              "attempts": row.attempts, "error": error[:500]})
     return status
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import random
 import re
-import threading
-import time
 import unicodedata
 from typing import Any
 
@@ -16,8 +14,17 @@ from store import Store, db, joinkeys, outbox, queries
 from store.acting import HUMAN_ROLE
 from store.beadviews import ClaimView, plain
 from store.claims import epics_of, is_stale
-from store.errors import AliasTaken, Forbidden, InvalidInput, RoleNeedsKey, StorageFull, Unauthorized, Unavailable
+from store.errors import (
+    AliasTaken,
+    Forbidden,
+    InvalidInput,
+    RoleNeedsKey,
+    StorageFull,
+    Unauthorized,
+    Unavailable,
+)
 from store.gitstate import claim_git, idle_minutes_setting, idle_since, idle_view, presence_git
+from store.limits import rates
 from store.models import Claim, Project, Repo, Workspace
 from store.queries import Member
 from store.redis import NO_RATE, Beat
@@ -35,11 +42,6 @@ DEFAULT_ROLE = "developer"
 #: The role that reads every escalation (with the other agents' recent mail attached): only a human
 #: (the project key) moves a workspace into it or out of it.
 COORDINATOR = "coordinator"
-#: Seconds a resolved token stays in this process's cache (saves one SQL query per request).
-DEFAULT_AUTH_CACHE_TTL = 5.0
-
-_auth_cache: dict[str, tuple[float, Workspace, Project]] = {}
-_auth_lock = threading.Lock()
 
 
 def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str | None,
@@ -70,7 +72,7 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         holder = queries.token_holder(hash_secret(bearer))  # the lookup `authenticate` makes
         ws = holder.workspace if holder is not None else None
         if ws is not None and project is not None and ws.project_id == project.id:
-            answer = _reinit(ws, project, bearer, canonical, alias, role, human, hostname, path)
+            answer = _reinit(st, ws, project, bearer, canonical, alias, role, human, hostname, path)
             answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
             return answer
     if joinkeys.is_join_key(bearer):
@@ -87,10 +89,10 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     elif not bearer or hash_secret(bearer) != project.key_hash:
         raise Forbidden(f"project {slug} exists: joining it needs its project key (--key or WIRE_PROJECT_KEY)")
     token, role = new_secret(WORKSPACE_TOKEN_PREFIX), role or DEFAULT_ROLE
-    with db.transaction():
+    with db.transaction() as uow:
         repo = _repo(project, canonical)
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
-        outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
+        outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
                       workspace_id=ws.id)
     arrived, rebuild = _arrive(st, ws, repo.canonical, branch, seen)
     return {"project": project_json(project), "workspace": arrived, "token": token, "project_key": project_key,
@@ -117,11 +119,11 @@ def _join_with_key(project: Project | None, slug: str, key: str, canonical: str,
     same transaction: the init's answer, and the workspace."""
     row = joinkeys.check(project, slug, key, role)
     token = new_secret(WORKSPACE_TOKEN_PREFIX)
-    with db.transaction():
+    with db.transaction() as uow:
         repo = _repo(project, canonical)
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
         joinkeys.consume(row, ws)
-        outbox.record(project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical,
+        outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical,
                                                        "join_key_by": row.created_by}, workspace_id=ws.id)
     return {"project": project_json(project), "workspace": workspace_json(ws, repo.canonical), "token": token,
             "project_key": None, "created": True}, ws
@@ -202,8 +204,8 @@ def _free_alias(project: Project, role: str) -> str:
     return f"{names[0]}{n}-{suffix}"
 
 
-def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: str | None, role: str | None,
-            human: str, hostname: str, path: str) -> dict[str, Any]:
+def _reinit(st: Store, ws: Workspace, project: Project, token: str, canonical: str, alias: str | None,
+            role: str | None, human: str, hostname: str, path: str) -> dict[str, Any]:
     """Same worktree, same identity: refresh the descriptive fields, keep the token.
 
     Raises:
@@ -225,7 +227,7 @@ def _reinit(ws: Workspace, project: Project, token: str, canonical: str, alias: 
             ws.save()
     except peewee.IntegrityError:  # lost a race for the alias (the unique index decides)
         raise AliasTaken(f"alias {alias} is taken in project {project.slug}") from None
-    forget_token(token)
+    st.tokens.forget_token(token)
     return {"project": project_json(project), "workspace": workspace_json(ws, ws.repo.canonical), "token": token,
             "project_key": None, "created": False}
 
@@ -237,7 +239,7 @@ def crosses_coordinator(current: str, wanted: str | None) -> bool:
 
 # -- authentication ---------------------------------------------------------------------------
 
-def authenticate(token: str) -> tuple[Workspace, Project]:
+def authenticate(st: Store, token: str) -> tuple[Workspace, Project]:
     """The workspace and project a bearer token belongs to.
 
     Raises:
@@ -245,21 +247,18 @@ def authenticate(token: str) -> tuple[Workspace, Project]:
     """
     if not token.startswith(WORKSPACE_TOKEN_PREFIX):
         raise Unauthorized("this call needs a workspace token: run `wire init` in your worktree")
-    cached = _auth_cache.get(token)
-    if cached and cached[0] > time.monotonic():
-        return cached[1], cached[2]
+    cached = st.tokens.get(token)
+    if cached is not None:
+        return cached
     found = queries.token_holder(hash_secret(token))
     if found is None:
         raise Unauthorized("unknown or revoked workspace token: run `wire init` again")
     row, project = found
-    with _auth_lock:
-        if len(_auth_cache) > 10_000:
-            _auth_cache.clear()
-        _auth_cache[token] = (time.monotonic() + DEFAULT_AUTH_CACHE_TTL, row, project)
+    st.tokens.put(token, row, project)
     return row, project
 
 
-def authenticate_key(key: str) -> Project:
+def authenticate_key(st: Store, key: str) -> Project:
     """The project a project key (admin) belongs to, compared by hash like `init_workspace` does.
 
     Raises:
@@ -267,7 +266,7 @@ def authenticate_key(key: str) -> Project:
         Unauthorized: no key, or one no project has.
     """
     if key.startswith(WORKSPACE_TOKEN_PREFIX):
-        authenticate(key)  # an unknown token is a 401, a valid one a 403
+        authenticate(st, key)  # an unknown token is a 401, a valid one a 403
         raise Forbidden("this needs the project key (a human's); a workspace token acts only as its workspace")
     if not key.startswith(PROJECT_KEY_PREFIX):
         raise Unauthorized("this call needs the project key (bw_pk_...): --key or WIRE_PROJECT_KEY")
@@ -277,15 +276,13 @@ def authenticate_key(key: str) -> Project:
     return project
 
 
-def forget_token(token: str) -> None:
-    _auth_cache.pop(token, None)
+def forget_token(st: Store, token: str) -> None:
+    st.tokens.forget_token(token)
 
 
-def forget_workspace(workspace_id: int) -> None:
+def forget_workspace(st: Store, workspace_id: int) -> None:
     """Drop this process's cached copy of a workspace (its role changed); other processes' expire."""
-    with _auth_lock:
-        for token in [t for t, (_, ws, _) in _auth_cache.items() if ws.id == workspace_id]:
-            _auth_cache.pop(token, None)
+    st.tokens.forget_workspace(workspace_id)
 
 
 def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None = None,
@@ -299,8 +296,6 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
         Unauthorized: the workspace was revoked (checked in Redis: auth caches may lag).
         RateLimited: the token's or the project's request rate is used up.
     """
-    from store.limits import rates
-
     ts = now()
     presence: dict[str, Any] = {"branch": branch[:200], "host": (host or ws.hostname)[:255], "alias": ws.alias}
     if git is not None:

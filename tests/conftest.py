@@ -9,9 +9,6 @@ throwaway PostgreSQL cluster. A server that cannot start fails its tests: nothin
 from __future__ import annotations
 
 import os
-
-os.environ["BEADWIRE_BROKER"] = "stub"  # before anything imports `actors`: the worker runs in-process
-
 import json
 import time
 from collections.abc import Callable
@@ -156,11 +153,8 @@ def _make_app(settings: Settings, redis_client: Any):
     from store.schema import migrate
     from web import create_app
 
-    app = create_app(settings, redis_client)
+    app = create_app(settings, redis_client)  # binds the actors to a stub broker (settings.broker) and its Store
     migrate()
-    from actors.middleware import use_store
-
-    use_store(app.extensions["beadwire"])
     return app
 
 
@@ -168,7 +162,7 @@ def _make_app(settings: Settings, redis_client: Any):
 def app(settings: Settings, redis):
     app = _make_app(settings, redis)
     yield app
-    _drain_broker()
+    _drain_broker(app)
 
 
 @pytest.fixture
@@ -176,14 +170,14 @@ def pg_app(settings: Settings, database_url: str, redis):
     """The app on SQLite and on PostgreSQL (parametrised through `database_url`)."""
     app = _make_app(settings.with_(database_url=database_url), redis)
     yield app
-    _drain_broker()
+    _drain_broker(app)
 
 
 @pytest.fixture
 def real_app(settings: Settings, real_redis):
     app = _make_app(settings, real_redis)
     yield app
-    _drain_broker()
+    _drain_broker(app)
 
 
 @pytest.fixture
@@ -193,15 +187,13 @@ def make_real_agent(real_app) -> Callable[..., Agent]:
 
 @pytest.fixture
 def real_worker(real_app):
-    runner = _Runner()
+    runner = _Runner(real_app.extensions["beadwire"].broker)
     yield runner
     runner.stop()
 
 
-def _drain_broker() -> None:
-    import actors
-
-    actors.broker.flush_all()
+def _drain_broker(app) -> None:
+    app.extensions["beadwire"].broker.flush_all()
 
 
 @pytest.fixture
@@ -216,24 +208,27 @@ class _Runner:
     Redis broker are exercised by the end-to-end tests (tests/test_e2e_*.py).
     """
 
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+
     def run(self) -> None:
         from queue import Empty
 
         from dramatiq import Message
 
-        import actors
         from store import db
 
         db.connect()
+        broker = self.broker
         while True:
-            for name in list(actors.broker.queues):
+            for name in list(broker.queues):
                 try:
-                    raw = actors.broker.queues[name].get_nowait()
+                    raw = broker.queues[name].get_nowait()
                 except Empty:
                     continue
-                actors.broker.queues[name].task_done()
+                broker.queues[name].task_done()
                 message = Message.decode(raw)
-                actors.broker.get_actor(message.actor_name).fn(*message.args, **message.kwargs)
+                broker.get_actor(message.actor_name).fn(*message.args, **message.kwargs)
                 break
             else:
                 return
@@ -245,7 +240,7 @@ class _Runner:
 @pytest.fixture
 def worker(app):
     """A Dramatiq worker on the stub broker, sharing the app's store; `worker.run()` drains."""
-    runner = _Runner()
+    runner = _Runner(app.extensions["beadwire"].broker)
     yield runner
     runner.stop()
 
@@ -253,7 +248,7 @@ def worker(app):
 @pytest.fixture
 def pg_worker(pg_app):
     """`worker` for tests on `pg_app` (SQLite and PostgreSQL)."""
-    runner = _Runner()
+    runner = _Runner(pg_app.extensions["beadwire"].broker)
     yield runner
     runner.stop()
 
@@ -323,7 +318,7 @@ def db_app(settings: Settings, database_url: str):
 
     app = _make_app(settings.with_(database_url=database_url), fakeredis.FakeRedis(decode_responses=True))
     yield app
-    _drain_broker()
+    _drain_broker(app)
 
 
 @pytest.fixture

@@ -524,8 +524,8 @@ _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def _child_env(env: dict[str, str] | None) -> dict[str, str]:
     """Our environment for a server child, minus what points at other servers, plus `env`.
 
-    `BEADWIRE_BROKER` goes too: conftest sets it to `stub` for in-process actors, and a child that
-    inherited it would enqueue into its own memory instead of the Redis broker.
+    `BEADWIRE_BROKER` goes too: a child that inherited `stub` would enqueue into its own memory
+    instead of the Redis broker.
     """
     dropped = ("REDIS_URL", "DATABASE_URL", "WIRE_URL", "BEADWIRE_BROKER")
     child_env = {k: v for k, v in os.environ.items() if k not in dropped}
@@ -673,12 +673,12 @@ def start_web(tmpdir: str | os.PathLike[str], port: int, env: dict[str, str] | N
 
 
 def start_worker(tmpdir: str | os.PathLike[str], env: dict[str, str] | None = None) -> ServerProc:
-    """A Dramatiq worker (`dramatiq actors`, 1 process × 4 threads) on the Redis broker of `env`.
+    """A Dramatiq worker (`dramatiq actors:from_env`, 1 process × 4 threads) on the Redis broker of `env`.
 
     Returns once the worker process has said it is ready (it consumes from then on).
     """
     # fmt: off
-    args = [sys.executable, "-m", "dramatiq", "actors", "--processes", "1", "--threads", "4",
+    args = [sys.executable, "-m", "dramatiq", "actors:from_env", "--processes", "1", "--threads", "4",
             "--worker-shutdown-timeout", str(DEFAULT_WORKER_SHUTDOWN_MS)]
     # fmt: on
     return start_child("worker", args, tmpdir, env, lambda s: "ready for action" in _tail(s.log, 200))

@@ -191,7 +191,7 @@ def test_the_escalation_sweep_survives_writes_from_other_connections(app, make_a
                                          "severity": "high"}).status_code == 201
     Escalation.update(remind_ts=now() - 1).execute()
     monkeypatch.setattr(db, "transaction", _after_another_write(db.transaction, ana.info["workspace"]["id"]))
-    assert escalations.sweep(_store(app)) == {"reannounced": 3, "expired": 0}
+    assert escalations.sweep() == {"reannounced": 3, "expired": 0}
 
 
 def test_a_mailbox_rebuild_survives_writes_from_other_connections(app, make_agent, monkeypatch):

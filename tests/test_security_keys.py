@@ -169,9 +169,7 @@ def limited(settings, redis):
     app = _make_app(settings.with_(rate_token=1, rate_token_burst=3, rate_project=1, rate_project_burst=5,
                                    rate_ip=1, rate_ip_burst=2), redis)
     yield app
-    import actors
-
-    actors.broker.flush_all()
+    app.extensions["beadwire"].broker.flush_all()
 
 
 def test_a_token_past_its_rate_gets_429_with_retry_after_and_the_standard_error(limited, clock):

@@ -21,7 +21,7 @@ def capped(settings, redis):
 
     app = _make_app(settings.with_(waiters_token=2, waiters_project=3), redis)
     yield app
-    _drain_broker()
+    _drain_broker(app)
 
 
 def _agent(app, alias: str, make=None):

@@ -310,7 +310,7 @@ def test_agent_text_cannot_mention_the_whole_channel(team):
 def sweep(app) -> dict[str, int]:
     """One pass of what `sweep_escalations` does, in this thread: the sweep, its events, its posts."""
     st = app.extensions["beadwire"]
-    counts = escalations.sweep(st)
+    counts = escalations.sweep()
     outbox.publish_pending(st)
     for post_id in webhooks.due():
         webhooks.attempt(post_id, allow_private=st.settings.webhook_allow_private)

@@ -18,6 +18,7 @@ from web.common import acting_human, load, load_args, start_waiting, store, work
 from web.identity import ROLE
 from web.schemas import Open
 from web.schemas import beads as s
+from web.idempotency import idempotent
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
 bp.before_request(workspace_or_human)
@@ -138,6 +139,7 @@ def list_beads():
 
 @bp.post("/beads")
 @doc("Create a bead", "either", s.Bead, ok=201, body=create_schema, errors=(404, 409))
+@idempotent
 def create_bead():
     return jsonify(s.bead.dump(bead_store.create_bead(g.project.id, g.ws, load(create_schema)))), 201
 
@@ -161,6 +163,7 @@ def history(ref: str) -> Response:
 @bp.patch("/beads/<path:ref>")
 @doc("Change a bead (status in_progress claims, closed closes, open releases)", "either", Open,
      body=update_schema, errors=(409,))
+@idempotent
 def update_bead(ref: str):
     changes = load(update_schema)
     status, jump_in = changes.pop("status", None), changes.pop("jump_in", None)
@@ -172,6 +175,7 @@ def update_bead(ref: str):
 
 @bp.post("/beads/<path:ref>/comments")
 @doc("Comment on a bead", "either", s.Comment, ok=201, body=comment_schema, errors=(409,))
+@idempotent
 def comment(ref: str):
     made = bead_store.add_comment(g.project.id, g.ws, ref, load(comment_schema)["text"])
     return jsonify(s.comment.dump(made)), 201
@@ -179,6 +183,7 @@ def comment(ref: str):
 
 @bp.post("/beads/<path:ref>/deps")
 @doc("Add a dependency", "either", s.Dependency, ok=201, body=link_schema, errors=(409,))
+@idempotent
 def link(ref: str):
     args = load(link_schema)
     made = bead_store.link(g.project.id, g.ws, ref, args["target"], args["type"])
@@ -193,6 +198,7 @@ def deps(ref: str):
 
 @bp.post("/beads/<path:ref>/claim")
 @doc("Claim a bead", "workspace", s.ClaimAnswer, body=claim_schema, errors=(409,))
+@idempotent
 def claim(ref: str):
     jump_in = load(claim_schema)["jump_in"]
     return jsonify(s.claimed.dump(claim_store.claim_bead(store(), g.project, g.ws, ref, jump_in)))
@@ -201,16 +207,18 @@ def claim(ref: str):
 @bp.delete("/beads/<path:ref>/claim")
 @doc("Release the caller's claim (409 `not_held` when it holds none); a person (a lead) "
      "frees whoever holds it, with a reason", "either", s.Released, errors=(409,))
+@idempotent
 def release(ref: str):
     reason = load(release_schema)["reason"]
     if g.ws is None:  # a person (a lead or above) frees an agent's claim; the holder is told who and why
         actor = person_workspace(g.project, acting_human())
-        return jsonify(s.released.dump(claim_store.release_for(store(), g.project, actor, ref, reason)))
-    return jsonify(s.released.dump(claim_store.release_bead(store(), g.project, g.ws, ref)))
+        return jsonify(s.released.dump(claim_store.release_for(g.project, actor, ref, reason)))
+    return jsonify(s.released.dump(claim_store.release_bead(g.project, g.ws, ref)))
 
 
 @bp.post("/beads/<path:ref>/close")
 @doc("Close a bead", "either", s.Closed, body=close_schema, errors=(409,))
+@idempotent
 def close(ref: str):
     reason = load(close_schema)["reason"]
     return jsonify(s.closed.dump(claim_store.close_bead(store(), g.project, g.ws, ref, reason)))
@@ -218,8 +226,9 @@ def close(ref: str):
 
 @bp.post("/beads/<path:ref>/reopen")
 @doc("Reopen a bead", "either", s.Bead, errors=(409,))
+@idempotent
 def reopen(ref: str):
-    return jsonify(s.bead.dump(claim_store.reopen_bead(store(), g.project, g.ws, ref)))
+    return jsonify(s.bead.dump(claim_store.reopen_bead(g.project, g.ws, ref)))
 
 
 @bp.get("/ready")

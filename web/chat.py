@@ -11,6 +11,7 @@ from store.db import connect as db_connect
 from web import responses as r
 from web.apidoc import doc
 from web.common import MAX_ID, hold_waiter, load, load_args, seen_entry, start_waiting, store, workspace_or_human
+from web.idempotency import idempotent
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 bp.before_request(workspace_or_human)  # a person chats as themselves (ACTS_AS_PERSON)
@@ -54,6 +55,7 @@ post_schema, wait_args, with_schema, history_args, watch_args = (PostSchema(), W
 
 @bp.post("/chat")
 @doc("Send a chat message", "either", r.ChatPosted, ok=201, body=post_schema, errors=(404,))
+@idempotent
 def post():
     a = load(post_schema)
     result = chat.post(store(), g.project, g.ws, a["to"], a["body"], a["wait"])
@@ -85,6 +87,7 @@ def _ack(st, ws, delivery_ids: list[int]) -> None:
 
 @bp.post("/chat/done")
 @doc("Stop waiting on someone", "either", r.ChatDone, body=with_schema, errors=(404,))
+@idempotent
 def done():
     return jsonify(chat.done(store(), g.project, g.ws, load(with_schema)["with_"]))
 

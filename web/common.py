@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flask import current_app, g, request
+from flask import Response, after_this_request, current_app, g, request
 from marshmallow import Schema, ValidationError
 from werkzeug.routing import IntegerConverter
 
-from store import Store
-from store.errors import BeadwireError, Unauthorized
-from store.util import json_depth_over, unstorable_text
+from actors.mailbox import rebuild_mailboxes
+from store import Store, audit, db, waiters
+from store.acting import person_workspace
+from store.errors import BeadwireError, Forbidden, Unauthorized
+from store.humans import HUMAN_TOKEN_PREFIX, Person, authenticate_token, key_person, require_role
+from store.limits import take_ip, take_key
+from store.messages import banner
+from store.util import PROJECT_KEY_PREFIX, json_depth_over, now, unstorable_text
+from store.workspaces import authenticate as auth
+from store.workspaces import authenticate_key, forget_token, heartbeat
+from web.autoreserve import auto_reserve_from_header
+from web.gitstate import git_from_header
 
-if TYPE_CHECKING:
-    from store.humans import Person
+log = logging.getLogger("beadwire.web")
 
 #: Largest id a request may name: SQL integer columns are 32-bit on PostgreSQL (a larger one is a 404
 #: or a 422, never the database's overflow error).
@@ -88,25 +97,17 @@ def bearer() -> str:
 
 def authenticate() -> None:
     """before_request of the authenticated blueprints: resolve the token, refresh presence."""
-    from store.messages import banner
-    from store.util import now
-    from store.workspaces import authenticate as auth
-    from store.workspaces import heartbeat
-    from web.gitstate import git_from_header
-
     token = bearer()
     if not token:
         raise Unauthorized("missing bearer token: run `wire init` in your worktree")
     with _failures_cost_the_address():
-        g.ws, g.project = auth(token)
+        g.ws, g.project = auth(store(), token)
     act_as_caller()
     try:
         beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""),
                          request.headers.get("X-Wire-Host", ""), seen_entry(), git=git_from_header())
     except Unauthorized:
-        from store.workspaces import forget_token
-
-        forget_token(token)  # revoked: this process's cache must not answer for it again
+        forget_token(store(), token)  # revoked: this process's cache must not answer for it again
         raise
     g.banner = banner(beat, now())
     if g.ws.paused_by:  # every answer reminds a paused agent (store/steer.py; auth caches lag up to seconds)
@@ -114,8 +115,6 @@ def authenticate() -> None:
                     "paused": {"by": g.ws.paused_by, "reason": g.ws.paused_reason}}
     _add_conflicts(beat.pending)
     if beat.rebuild:
-        from actors.mailbox import rebuild_mailboxes
-
         rebuild_mailboxes.send(g.project.id)
 
 
@@ -131,9 +130,7 @@ def seen_entry() -> str | None:
 
 def _add_conflicts(unread: int) -> None:
     """Auto-reserve the caller's modified files (header `X-Wire-Changed`); overlaps join the banner."""
-    from web.locks import auto_reserve_from_header
-
-    conflicts = auto_reserve_from_header()
+    conflicts = auto_reserve_from_header(store())
     if conflicts:
         g.banner = {**(g.banner or {"waiting": [], "new": [], "unread": unread}), "conflicts": conflicts}
 
@@ -167,27 +164,21 @@ HUMAN_ROLES.update(dict.fromkeys(ACTS_AS_PERSON, "lead"))
 
 def is_person_bearer(token: str) -> bool:
     """Whether a bearer is a person's: the project key or a personal token."""
-    from store.humans import HUMAN_TOKEN_PREFIX
-    from store.util import PROJECT_KEY_PREFIX
-
     return token.startswith((PROJECT_KEY_PREFIX, HUMAN_TOKEN_PREFIX))
 
 
 def person() -> None:
     """Resolve a person's bearer (the project key or a personal token): g.project, g.person; g.ws None."""
-    from store.humans import HUMAN_TOKEN_PREFIX, authenticate_token, key_person
-    from store.limits import take_key
-    from store.workspaces import authenticate_key
-
     token = bearer()
     if not token:
-        raise Unauthorized("missing bearer: this call needs a person: the project key (--key or WIRE_PROJECT_KEY) "
+        raise Unauthorized("missing bearer: this call needs a person: the project key "
+                           "(--key or WIRE_PROJECT_KEY) "
                            "or a personal token (--as NAME or WIRE_HUMAN_TOKEN)")
     with _failures_cost_the_address():
         if token.startswith(HUMAN_TOKEN_PREFIX):
             g.person, g.project = authenticate_token(token)
         else:
-            g.project = authenticate_key(token)
+            g.project = authenticate_key(store(), token)
             g.person = key_person(g.project)
     g.ws = None
     act_as_caller()
@@ -201,8 +192,6 @@ def acting_human() -> Person | None:
 
 
 def _need(default: str) -> None:
-    from store.humans import require_role
-
     require_role(acting_human(), HUMAN_ROLES.get(request.endpoint or "", default))
 
 
@@ -226,8 +215,6 @@ def _failures_cost_the_address() -> Iterator[None]:
 
 def limit_ip() -> None:
     """Charge a call without a token (init, the OpenAPI document) to its client address's bucket."""
-    from store.limits import take_ip
-
     take_ip(store(), request.remote_addr or "")
 
 
@@ -244,8 +231,6 @@ def key_or_workspace() -> None:
 def workspace_or_human() -> None:
     """before_request of the agents' blueprints: a workspace token, or a person on the routes listed in
     HUMAN_ROLES (g.ws is None there); any other route refuses a person with 403, not a misleading 401."""
-    from store.errors import Forbidden
-
     if not is_person_bearer(bearer()):
         authenticate()
         return
@@ -254,8 +239,6 @@ def workspace_or_human() -> None:
         raise Forbidden("this call acts as a workspace: run it from an agent's worktree (`wire init`)")
     _need("lead")
     if request.endpoint in ACTS_AS_PERSON:
-        from store.acting import person_workspace
-
         g.ws = person_workspace(g.project, acting_human())
 
 
@@ -265,7 +248,7 @@ SERVER_HEADER = "X-Beadwire"
 API_VERSION = "1"
 
 
-def identify(response):
+def identify(response: Response) -> Response:
     """after_request: every answer (errors and pages too) says it comes from a beadwire server."""
     response.headers[SERVER_HEADER] = API_VERSION
     return response
@@ -274,14 +257,10 @@ def identify(response):
 def hold_waiter(owner: str) -> None:
     """Take a waiter slot for this request (429 beyond the caps: store/waiters.py), given back once the
     answer is sent, so the waiter's answer does not wait for Redis to hear that it left."""
-    from flask import after_this_request
-
-    from store import waiters
-
     slot = waiters.enter(store(), g.project.id, owner)
 
     @after_this_request
-    def _leave_when_sent(response):
+    def _leave_when_sent(response: Response) -> Response:
         response.call_on_close(slot.leave)
         return response
 
@@ -289,13 +268,11 @@ def hold_waiter(owner: str) -> None:
 def start_waiting() -> None:
     """What a request does before it blocks for the caller's workspace: it gives its database connection
     back (a waiter holds none) and takes a waiter slot (`hold_waiter`)."""
-    from store.db import close
-
-    close()
+    db.close()
     hold_waiter(f"w{g.ws.id}")
 
 
-def add_banner(response):
+def add_banner(response: Response) -> Response:
     """after_request: the caller's banner rides on every authenticated answer (ASCII JSON header)."""
     if g.get("banner"):
         response.headers["X-Wire-Banner"] = json.dumps(g.banner, separators=(",", ":"))
@@ -309,12 +286,10 @@ def add_banner(response):
 KEY_HOLDER = "human"
 
 
-def actor():
+def actor() -> audit.Actor:
     """The acting party of this request, from its credential: the one function that names who does
     something (notices, "assigned by", "paused by", audit rows). A person (`acting_human`): their name
     and credential; agents: their alias and workspace token."""
-    from store import audit
-
     ws, dash, person = g.get("ws"), g.get("dash"), acting_human()
     if person is not None:  # a person (store/humans.py): the project key's is named "project key"
         who = audit.human(person.name, audit.PERSON_CREDENTIALS.get(person.credential, person.credential))
@@ -332,15 +307,11 @@ def actor():
 
 def act_as_caller() -> None:
     """Once the credential is known: name the caller as this request's actor."""
-    from store import audit
-
     audit.act_as(actor())
 
 
 def reset_actor() -> None:
     """before_request of the app: no request inherits the previous one's actor on this thread."""
-    from store import audit
-
     audit.act_as(audit.SYSTEM.at(request.remote_addr or "", request.headers.get("X-Wire-Host", "")))
 
 
@@ -348,22 +319,19 @@ def reset_actor() -> None:
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def audit_request(response):
+def audit_request(response: Response) -> Response:
     """after_request: the audit log's catch-all. Changes that commit an outbox row were logged with
     it (store/outbox.py `record`); a mutating request that succeeded without one (settings, keys,
     policies, sessions, ...) gets a row naming its method and route, so nothing goes unrecorded."""
-    from store import audit, db
-
     project = g.get("project")
     if (request.method not in MUTATING or response.status_code >= 400 or project is None
             or audit.written() or request.endpoint is None):
         return response
     rule = request.url_rule.rule if request.url_rule else request.path
     try:
-        with db.transaction():
-            audit.record(project.id, f"{request.method} {rule}"[:64], detail={"path": request.path[:500]})
+        with db.transaction() as uow:
+            audit.record(uow, project.id, f"{request.method} {rule}"[:64],
+                         detail={"path": request.path[:500]})
     except Exception:  # noqa: BLE001 - the change is committed; a lost catch-all row is logged, not a 500
-        import logging
-
-        logging.getLogger("beadwire.web").exception("audit row for %s %s not written", request.method, rule)
+        log.exception("audit row for %s %s not written", request.method, rule)
     return response

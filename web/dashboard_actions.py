@@ -28,6 +28,7 @@ from store.util import unstorable_text
 from web import dashboard_pages as pages
 from web.common import actor, store
 from web.dashboard_base import FLASH_COOKIE, THREAD, actor_name, bp, plain_page, render, require
+from web.idempotency import idempotent
 from web.schemas.beads import bead as bead_schema
 
 if TYPE_CHECKING:  # types only: the web layer runs no model queries (store/ does)
@@ -171,6 +172,7 @@ def _labels(text: str) -> list[str]:
 # -- talk ----------------------------------------------------------------------------------------
 
 @bp.post("/mail/send")
+@idempotent
 def send_mail() -> ResponseReturnValue:
     def action() -> Done:
         a = _form(MailForm)
@@ -180,6 +182,7 @@ def send_mail() -> ResponseReturnValue:
 
 
 @bp.post("/chat/start")
+@idempotent
 def start_chat() -> ResponseReturnValue:
     def action() -> Done:
         a = _form(ChatForm)
@@ -190,6 +193,7 @@ def start_chat() -> ResponseReturnValue:
 
 
 @bp.post("/chat/<thread>/reply")
+@idempotent
 def reply(thread: str) -> ResponseReturnValue:
     """Answer in a conversation the person is part of; an agent blocked in `wire chat ask` wakes now."""
     if not THREAD.match(thread):
@@ -220,6 +224,7 @@ def _back(pk: int) -> str:
 
 
 @bp.post("/work/new")
+@idempotent
 def create_bead() -> ResponseReturnValue:
     def action() -> Done:
         a = _form(CreateForm)
@@ -236,6 +241,7 @@ def create_bead() -> ResponseReturnValue:
 
 
 @bp.post("/work/bead/<int:pk>/edit")
+@idempotent
 def edit_bead(pk: int) -> ResponseReturnValue:
     def action() -> Done:
         bead, a = _bead(pk), _form(EditForm)
@@ -260,6 +266,7 @@ def edit_bead(pk: int) -> ResponseReturnValue:
 
 
 @bp.post("/work/bead/<int:pk>/comment")
+@idempotent
 def comment(pk: int) -> ResponseReturnValue:
     def action() -> Done:
         bead, a = _bead(pk), _form(CommentForm)
@@ -269,6 +276,7 @@ def comment(pk: int) -> ResponseReturnValue:
 
 
 @bp.post("/work/bead/<int:pk>/link")
+@idempotent
 def link(pk: int) -> ResponseReturnValue:
     def action() -> Done:
         bead, a = _bead(pk), _form(LinkForm)
@@ -278,15 +286,17 @@ def link(pk: int) -> ResponseReturnValue:
 
 
 @bp.post("/work/bead/<int:pk>/release")
+@idempotent
 def release(pk: int) -> ResponseReturnValue:
     def action() -> Done:
         bead, a = _bead(pk), _form(ReasonForm)
-        done = claim_store.release_for(store(), g.project, _in_repo_of(bead), bead.ref, a["reason"])
+        done = claim_store.release_for(g.project, _in_repo_of(bead), bead.ref, a["reason"])
         return _back(pk), f"Released {done.holder}'s claim on {bead.ref}; they have been told."
     return _act("lead", action, lambda: pages.bead(pk))
 
 
 @bp.post("/work/bead/<int:pk>/close")
+@idempotent
 def close(pk: int) -> ResponseReturnValue:
     def action() -> Done:
         bead, a = _bead(pk), _form(ReasonForm)
@@ -300,10 +310,11 @@ def close(pk: int) -> ResponseReturnValue:
 
 
 @bp.post("/work/bead/<int:pk>/reopen")
+@idempotent
 def reopen(pk: int) -> ResponseReturnValue:
     def action() -> Done:
         bead = _bead(pk)
-        claim_store.reopen_bead(store(), g.project, _in_repo_of(bead), bead.ref)
+        claim_store.reopen_bead(g.project, _in_repo_of(bead), bead.ref)
         return _back(pk), f"Reopened {bead.ref}."
     return _act("lead", action, lambda: pages.bead(pk))
 
@@ -315,6 +326,7 @@ def _ref(bead: Bead) -> str:
 
 
 @bp.post("/work/bead/<int:pk>/assign")
+@idempotent
 def assign(pk: int) -> ResponseReturnValue:
     """A binding assignment, as `wire assign` (web/steer.py): the assignee is told who and why."""
     def action() -> Done:
@@ -326,6 +338,7 @@ def assign(pk: int) -> ResponseReturnValue:
 
 
 @bp.post("/work/bead/<int:pk>/unassign")
+@idempotent
 def unassign(pk: int) -> ResponseReturnValue:
     def action() -> Done:
         bead = _bead(pk)
@@ -337,6 +350,7 @@ def unassign(pk: int) -> ResponseReturnValue:
 # -- agents --------------------------------------------------------------------------------------
 
 @bp.post("/team/<alias>/revoke")
+@idempotent
 def revoke(alias: str) -> ResponseReturnValue:
     """Two steps without JavaScript: the first POST shows what revoking does, the second (`confirm`)
     does it."""
@@ -362,6 +376,7 @@ def _policy_page(**context: Any) -> str:
 
 
 @bp.post("/policy/preview")
+@idempotent
 def preview_policy() -> ResponseReturnValue:
     """What the text would become (sections per role), nothing saved."""
     require("admin")
@@ -376,6 +391,7 @@ def preview_policy() -> ResponseReturnValue:
 
 
 @bp.post("/policy/save")
+@idempotent
 def save_policy() -> ResponseReturnValue:
     text = request.form.get("markdown", "")
 
@@ -390,6 +406,7 @@ def save_policy() -> ResponseReturnValue:
 
 
 @bp.post("/policy/activate")
+@idempotent
 def activate_policy() -> ResponseReturnValue:
     def action() -> Done:
         version = _form(VersionForm)["version"]

@@ -17,8 +17,9 @@ from store import audit, humans, steer
 from store.errors import InvalidInput
 from store.humans import require_role
 from store.util import iso
-from web.common import acting_human, actor, load_args
+from web.common import acting_human, actor, load_args, store
 from web.dashboard_base import PageArgs, bp, render, require
+from web.idempotency import idempotent
 from web.steer import parse_since
 
 
@@ -47,6 +48,7 @@ def people() -> ResponseReturnValue:
 
 
 @bp.post("/people")
+@idempotent
 def add_person() -> ResponseReturnValue:
     """An admin adds a person; the page shows their invite link once."""
     person = require_role(acting_human(), "admin")
@@ -61,6 +63,7 @@ def add_person() -> ResponseReturnValue:
 
 
 @bp.post("/people/<name>/remove")
+@idempotent
 def remove_person(name: str) -> ResponseReturnValue:
     """An admin removes a person: their token and sessions end at once."""
     require_role(acting_human(), "admin")
@@ -71,18 +74,20 @@ def remove_person(name: str) -> ResponseReturnValue:
 # -- steering agents -------------------------------------------------------------------------------
 
 @bp.post("/team/<alias>/pause")
+@idempotent
 def pause(alias: str) -> ResponseReturnValue:
     """Pause an agent from the team page: its `wire claim` refuses new claims until resumed."""
     require("lead")
     reason = (request.form.get("reason") or "").strip()
-    steer.pause(g.project, None, actor(), alias, reason)
+    steer.pause(store(), g.project, None, actor(), alias, reason)
     return redirect(url_for("dashboard.team"), 303)
 
 
 @bp.post("/team/<alias>/resume")
+@idempotent
 def resume(alias: str) -> ResponseReturnValue:
     require("lead")
-    steer.resume(g.project, None, actor(), alias)
+    steer.resume(store(), g.project, None, actor(), alias)
     return redirect(url_for("dashboard.team"), 303)
 
 

@@ -22,6 +22,7 @@ from web import responses as r
 from web.apidoc import doc
 from web.common import acting_human, limit_ip, store
 from web.dashboard_base import COOKIE, LOGIN_CSRF_COOKIE, api_bp, bp, plain_page, render
+from web.idempotency import idempotent
 
 
 def _set_session(response: Response, cookie: str) -> Response:
@@ -71,6 +72,7 @@ def login() -> ResponseReturnValue:
 
 
 @bp.post("/login")
+@idempotent
 def login_post() -> ResponseReturnValue:
     limit_ip()  # guessing keys costs the caller's address its request budget (429 past it)
     expected = _check_login_csrf()
@@ -95,6 +97,7 @@ def login_link(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/login/<token>")
+@idempotent
 def login_link_post(token: str) -> ResponseReturnValue:
     """Use the link: CSRF-checked, so another site cannot log a browser into its own project."""
     limit_ip()
@@ -120,6 +123,7 @@ def invite(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/invite/<token>")
+@idempotent
 def invite_post(token: str) -> ResponseReturnValue:
     """Use the invite: a session as the person, and their personal token for the CLI, shown this once.
     A browser already logged in as a person joins the new project to that login (humans.redeem_invite)."""
@@ -146,6 +150,7 @@ def _logged_in_person() -> Person | None:
 
 
 @bp.post("/switch")
+@idempotent
 def switch() -> ResponseReturnValue:
     """Show another project of the person's (the header's switcher)."""
     sessions.switch_project(store(), request.cookies.get(COOKIE, ""), g.dash, request.form.get("project", ""))
@@ -153,6 +158,7 @@ def switch() -> ResponseReturnValue:
 
 
 @bp.post("/logout")
+@idempotent
 def logout() -> ResponseReturnValue:
     sessions.close_session(store(), request.cookies.get(COOKIE))
     response = redirect(url_for("dashboard.login"), 303)
@@ -164,6 +170,7 @@ def logout() -> ResponseReturnValue:
 
 @api_bp.post("/dashboard/link")
 @doc("A one-time dashboard login link", "either", r.DashboardLink, ok=201)
+@idempotent
 def mint_link() -> ResponseReturnValue:
     """A one-time login link: `human` access with the project key, `viewer` (read only) with a
     workspace token."""

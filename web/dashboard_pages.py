@@ -8,7 +8,6 @@ and renders its template. The forms that change things are in web/dashboard_acti
 
 from __future__ import annotations
 
-from typing import Any
 
 from flask import abort, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -24,6 +23,7 @@ from web.activity_text import event_row
 from web.common import acting_human, load_args, store
 from web.dashboard_base import THREAD, PageArgs, actor_name, bp, can, render, viewer
 from web.graph_svg import layout
+from web.idempotency import idempotent
 from web.schemas.beads import bead as bead_schema
 
 
@@ -141,6 +141,7 @@ def escalations() -> ResponseReturnValue:
 
 
 @bp.post("/escalations/<int:escalation_id>/answer")
+@idempotent
 def answer(escalation_id: int) -> ResponseReturnValue:
     """A human's answer: an option button or free text; the agent's banner shows it on its next call."""
     person = require_role(acting_human(), "lead")
@@ -175,6 +176,7 @@ def add_agent() -> ResponseReturnValue:
 
 
 @bp.post("/agents/add")
+@idempotent
 def add_agent_post() -> ResponseReturnValue:
     """A fresh single-use join key, shown once inside the paste-to-your-agent text."""
     if g.dash["access"] != "human":

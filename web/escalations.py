@@ -11,10 +11,12 @@ import logging
 from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
+from actors.escalations import deliver_webhook
 from store import escalations, webhooks
 from web import responses as r
 from web.apidoc import doc
 from web.common import acting_human, admin, authenticate, key_or_workspace, load, load_args, store
+from web.idempotency import idempotent
 
 bp = Blueprint("escalations", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -67,6 +69,7 @@ escalate_schema, list_args, respond_schema, webhook_schema = (EscalateSchema(), 
 
 @bp.post("/escalations")
 @doc("Ask a human", "workspace", r.Escalation, ok=201, body=escalate_schema)
+@idempotent
 def escalate():
     a = load(escalate_schema)
     answer, posts = escalations.create(store(), g.project, g.ws, a["subject"], a["situation"], a["options"],
@@ -90,6 +93,7 @@ def show(escalation_id: int):
 
 @admin_bp.post("/escalations/<int:escalation_id>/respond")
 @doc("Answer an escalation", "key", r.Escalation, body=respond_schema, errors=(409,))
+@idempotent
 def respond(escalation_id: int):
     a = load(respond_schema)
     person = acting_human()
@@ -106,18 +110,21 @@ def get_webhook():
 
 @admin_bp.put("/project/webhook")
 @doc("Set or remove the webhook", "key", r.Webhook, body=webhook_schema)
+@idempotent
 def put_webhook():
     return jsonify(webhooks.set_url(g.project, load(webhook_schema)["url"], store().settings.webhook_allow_private))
 
 
 @admin_bp.delete("/project/webhook")
 @doc("Remove the webhook", "key", r.Webhook)
+@idempotent
 def delete_webhook():
     return jsonify(webhooks.set_url(g.project, None))
 
 
 @admin_bp.post("/project/webhook/test")
 @doc("Post a test message once, now, and tell the outcome", "key", r.WebhookTest, errors=(409,))
+@idempotent
 def test_webhook():
     """One synchronous try (at most the webhook timeout), so the human sees the real outcome."""
     return jsonify(webhooks.try_test(g.project, store().settings.webhook_allow_private))
@@ -125,8 +132,6 @@ def test_webhook():
 
 def _send_posts(ids: list[int]) -> None:
     """Enqueue committed webhook posts; if the broker is down, the escalation sweep sends them."""
-    from actors.escalations import deliver_webhook
-
     for post_id in ids:
         try:
             deliver_webhook.send(post_id)

@@ -9,6 +9,7 @@ from store import handoffs
 from web.apidoc import doc
 from web.common import authenticate, load, store
 from web.schemas import handoffs as s
+from web.idempotency import idempotent
 
 bp = Blueprint("handoffs", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -25,6 +26,7 @@ handoff_schema = HandoffSchema()
 
 @bp.post("/handoffs")
 @doc("Leave a handoff for the next run", "workspace", s.Handoff, ok=201, body=handoff_schema, errors=(404,))
+@idempotent
 def leave():
     args = load(handoff_schema)
     return jsonify(s.handoff.dump(handoffs.leave(g.project, g.ws, args["body"], args["to"]))), 201

@@ -13,6 +13,7 @@ from store.util import iso
 from web import responses as r
 from web.apidoc import doc
 from web.common import acting_human, admin, bearer, limit_ip, load
+from web.idempotency import idempotent
 
 bp = Blueprint("humans", __name__, url_prefix="/v1")
 bp.before_request(admin)
@@ -46,6 +47,7 @@ def list_humans():
 @bp.post("/humans")
 @doc("Add a person (an admin): their one-time invite", "key", r.HumanInvite, ok=201, body=add_schema,
      errors=(409,))
+@idempotent
 def add_human():
     a = load(add_schema)
     row, invite = humans.add(g.project, a["name"], a["email"], a["role"], acting_human())
@@ -54,6 +56,7 @@ def add_human():
 
 @bp.post("/humans/<name>/invite")
 @doc("A new invite for a person (the old one stops working)", "key", r.HumanInvite, ok=201, errors=(404,))
+@idempotent
 def reinvite(name: str):
     row, invite = humans.reinvite(g.project, name)
     return jsonify(_invite_json(row, invite)), 201
@@ -61,6 +64,7 @@ def reinvite(name: str):
 
 @bp.delete("/humans/<name>")
 @doc("Remove a person: their token and sessions end at once", "key", r.HumanRemoved)
+@idempotent
 def remove_human(name: str):
     return jsonify(humans.remove(g.project, name))
 
@@ -77,6 +81,7 @@ def whoami():
 @invite_bp.post("/invites/redeem")
 @doc("Redeem an invite: the person's token, shown once", "none", r.Redeemed, ok=201, body=redeem_schema,
      errors=(401,))
+@idempotent
 def redeem():
     """The invite's personal token, shown this once (`wire human login LINK`)."""
     limit_ip()  # guessing invites costs the caller's address its budget

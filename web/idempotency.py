@@ -1,5 +1,5 @@
-"""`Idempotency-Key` on writes: every view is wrapped so a keyed POST/PUT/PATCH/DELETE is applied at
-most once and its repeats get the first answer (store/requests.py; docs/API.md, "Request ids").
+"""`Idempotency-Key` on writes: every write route is marked `@idempotent`, so a keyed POST/PUT/PATCH/DELETE
+is applied at most once and its repeats get the first answer (store/requests.py; docs/API.md, "Request ids").
 
 A request without the header, or a read, goes straight to its view: no lookup, no extra write.
 """
@@ -25,32 +25,13 @@ log = logging.getLogger("beadwire.web")
 
 
 def init_app(app: Flask) -> None:
-    """Wrap every view, those registered before and after this call alike."""
-    app.view_functions = _KeyedViews(app.view_functions)
+    """Store the answers of keyed requests (the routes themselves are marked `@idempotent`)."""
     app.after_request(_record)
 
 
-class _KeyedViews(dict):
-    """`app.view_functions` that wraps each view as it is registered: no per-request cost, and no
-    ordering rule for `create_app` to keep."""
-
-    def __init__(self, views: dict[str, Callable[..., Any]]) -> None:
-        super().__init__()
-        for endpoint, view in views.items():
-            self[endpoint] = view
-
-    def __setitem__(self, endpoint: str, view: Callable[..., Any]) -> None:
-        super().__setitem__(endpoint, view if endpoint == "static" else _keyed(view))
-
-    def get(self, endpoint: str, default: Any = None) -> Any:
-        """The view as registered: Flask compares it when one function serves several rules."""
-        view = super().get(endpoint, default)
-        return view.__wrapped__ if getattr(view, "keyed", False) else view
-
-
-def _keyed(view: Callable[..., Any]) -> Callable[..., Any]:
-    if getattr(view, "keyed", False):
-        return view
+def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a write route: a request carrying an `Idempotency-Key` is applied at most once, and its
+    repeats get the first answer. Put it below the route decorator, on every route that writes."""
 
     @functools.wraps(view)
     def keyed_view(**kwargs: Any) -> Any:

@@ -9,10 +9,13 @@ import socket
 from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, fields, validate
 
+from actors.mailbox import rebuild_mailboxes
+from store.db import ping
 from store.workspaces import init_workspace, status, team
 from web import responses as r
 from web.apidoc import doc
-from web.common import authenticate, bearer, limit_ip, load, seen_entry, store, workspace_or_human
+from web.common import bearer, limit_ip, load, seen_entry, store, workspace_or_human
+from web.idempotency import idempotent
 
 bp = Blueprint("identity", __name__, url_prefix="/v1")
 
@@ -40,8 +43,6 @@ init_schema = InitSchema()
 @doc("Health of Redis and the database", "none", r.Health, more={503: r.Health})
 def health():
     st = store()
-    from store.db import ping
-
     state = {"redis": st.redis.ping(), "database": ping()}
     ok = all(v == "ok" for v in state.values())
     return jsonify({"status": "ok" if ok else "degraded", **state}), 200 if ok else 503
@@ -50,6 +51,7 @@ def health():
 @bp.post("/init")
 @doc("Register a worktree (create or join a project)", "none", r.Init, ok=201, body=init_schema, errors=(403,
      409, 410), more={200: r.Init})
+@idempotent
 def init():
     limit_ip()  # no token to charge yet: the caller's address pays
     args = load(init_schema)
@@ -57,8 +59,6 @@ def init():
                             args["human"], args["hostname"], args["path"], may_create=_may_create_project(),
                             branch=args["branch"], seen=seen_entry())
     if result.pop("rebuild"):  # the first beat found the mailboxes not built (new or flushed Redis)
-        from actors.mailbox import rebuild_mailboxes
-
         rebuild_mailboxes.send(result["project"]["id"])
     if not result.pop("created"):
         result.pop("project_key")

@@ -10,6 +10,7 @@ from store.errors import Forbidden
 from web.apidoc import doc
 from web.common import key_or_workspace
 from web.schemas import joinkeys as s
+from web.idempotency import idempotent
 
 bp = Blueprint("joinkeys", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
@@ -18,6 +19,7 @@ bp.before_request(key_or_workspace)
 @bp.post("/join-keys")
 @doc("A single-use join key (24 h) for one agent (project key or a coordinator)", "either", s.JoinKeyMade,
      ok=201)
+@idempotent
 def create():
     if g.ws is not None and g.ws.role != joinkeys.COORDINATOR:
         raise Forbidden("only a coordinator or a human with the project key makes join keys")

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from store import access
 from web.apidoc import doc
 from web.common import admin, load, store
+from web.idempotency import idempotent
 from web.identity import ROLE
 from web.schemas import keys as s
 
@@ -25,17 +26,20 @@ role_schema = RoleSchema()
 
 @bp.post("/project/key/rotate")
 @doc("Replace the project key (shown once)", "key", s.Rotated)
+@idempotent
 def rotate():
     return jsonify(s.rotated.dump(access.rotate_key(g.project)))
 
 
 @bp.post("/workspaces/<alias>/revoke")
 @doc("Revoke a workspace's token; its claims go stale", "key", s.Revoked)
+@idempotent
 def revoke(alias: str):
     return jsonify(s.revoked.dump(access.revoke_workspace(store(), g.project, alias)))
 
 
 @bp.put("/workspaces/<alias>/role")
 @doc("Set a workspace's role (the only way into or out of coordinator)", "key", s.RoleSet, body=role_schema)
+@idempotent
 def set_role(alias: str):
-    return jsonify(s.role_set.dump(access.set_role(g.project, alias, load(role_schema)["role"])))
+    return jsonify(s.role_set.dump(access.set_role(store(), g.project, alias, load(role_schema)["role"])))

@@ -62,7 +62,7 @@ def llms_txt():
 @functools.lru_cache(maxsize=16)
 def render(url: str) -> str:
     """The whole guide for the server at `url`."""
-    from cli import cli as root
+    from cli import cli as root  # noqa: PLC0415 - the CLI's whole command tree, loaded only when the guide is asked for
 
     ctx = click.Context(root, info_name="wire")
     out = [f"# beadwire at {url}: join a team of coding agents", "",

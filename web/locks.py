@@ -1,13 +1,10 @@
 """Advisory file reservations ("locks"): reserve, release, list, check; and the auto-reserve header.
 
-Every authenticated request may carry `X-Wire-Changed` (the worktree's modified files, sent by the
-CLI); `authenticate` hands it to `auto_reserve_from_header` and puts the conflicts in the banner.
+Every authenticated request may carry `X-Wire-Changed` too (web/autoreserve.py).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
@@ -16,21 +13,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from store import reservations
 from web import responses as r
 from web.apidoc import doc
+from web.autoreserve import Pattern, Some
 from web.common import authenticate, load, load_args, store
+from web.idempotency import idempotent
 
 bp = Blueprint("locks", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
-
-#: Request header with the caller's modified paths (a JSON array of strings), and its "cut" flag.
-CHANGED_HEADER = "X-Wire-Changed"
-TRUNCATED_HEADER = "X-Wire-Changed-Truncated"
-
-#: A path or glob: no NUL (it separates the workspace from the pattern in Redis).
-Pattern = fields.Str(validate=[validate.Length(min=1, max=reservations.MAX_PATTERN),
-                               validate.Regexp(r"^[^\x00]*$", error="contains a NUL character")])
-#: 1 to MAX_PATTERNS of them.
-Some = validate.Length(min=1, max=reservations.MAX_PATTERNS)
-
 
 class ReserveSchema(Schema):
     paths = fields.List(Pattern, required=True, validate=Some)
@@ -58,18 +46,13 @@ class CheckSchema(Schema):
     paths = fields.List(Pattern, required=True, validate=Some)
 
 
-class ChangedSchema(Schema):
-    """The auto-reserve header: at most MAX_PATTERNS paths (the CLI caps its list and says so)."""
-
-    paths = fields.List(Pattern, validate=validate.Length(max=reservations.MAX_PATTERNS))
-
-
-reserve_schema, release_schema, list_args, check_schema, changed_schema = (
-    ReserveSchema(), ReleaseSchema(), ListArgs(), CheckSchema(), ChangedSchema())
+reserve_schema, release_schema, list_args, check_schema = (ReserveSchema(), ReleaseSchema(), ListArgs(),
+                                                            CheckSchema())
 
 
 @bp.post("/locks")
 @doc("Reserve paths", "workspace", r.Reserved, body=reserve_schema)
+@idempotent
 def reserve():
     a = load(reserve_schema)
     return jsonify(reservations.reserve(store(), g.ws, a["paths"], a["ttl"], a["bead"], a["reason"]))
@@ -77,6 +60,7 @@ def reserve():
 
 @bp.delete("/locks")
 @doc("Release the caller's reservations", "workspace", r.Unreserved, body=release_schema)
+@idempotent
 def release():
     a = load(release_schema)
     return jsonify(reservations.release(store(), g.ws, None if a["all"] else a["paths"]))
@@ -99,23 +83,7 @@ def check():
 
 @bp.post("/locks/check")
 @doc("Who holds what overlaps paths (long lists)", "workspace", r.Holders, body=check_schema)
+@idempotent
 def check_many():
     """The same as GET, for path lists too long for a URL (a big commit's staged files)."""
     return jsonify(reservations.check(store(), g.ws, load(check_schema)["paths"]))
-
-
-def auto_reserve_from_header() -> list[dict[str, Any]]:
-    """Apply the caller's `X-Wire-Changed` list (if sent) to its automatic reservations; the conflicts.
-
-    A malformed header is ignored (logged): it must never fail the request it rides on.
-    """
-    raw = request.headers.get(CHANGED_HEADER)
-    if raw is None or g.get("ws") is None:
-        return []
-    try:
-        paths = changed_schema.load({"paths": json.loads(raw)})["paths"]
-    except (ValueError, ValidationError, RecursionError):  # `[[[[...`: the parser's own depth limit
-        logging.getLogger("beadwire.web").info("ignoring a malformed %s header", CHANGED_HEADER)
-        return []
-    complete = request.headers.get(TRUNCATED_HEADER, "") != "1"
-    return reservations.auto_reserve(store(), g.ws, paths, complete)

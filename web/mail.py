@@ -10,6 +10,7 @@ from store import messages
 from web import responses as r
 from web.apidoc import doc
 from web.common import MAX_ID, load, load_args, store, workspace_or_human
+from web.idempotency import idempotent
 
 bp = Blueprint("mail", __name__, url_prefix="/v1")
 bp.before_request(workspace_or_human)
@@ -51,6 +52,7 @@ send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), Li
 
 @bp.post("/mail")
 @doc("Send mail", "either", r.Sent, ok=201, body=send_schema, errors=(404,))
+@idempotent
 def send():
     a = load(send_schema)
     # a person sends through their own workspace (web/common.py ACTS_AS_PERSON): marked as a human's
@@ -80,6 +82,7 @@ def search():
 
 @bp.post("/mail/open")
 @doc("Show and acknowledge mail", "workspace", r.Message, many=True, body=open_schema, errors=(404,))
+@idempotent
 def open_mail():
     a = load(open_schema)
     return jsonify(messages.open_mail(store(), g.ws, a["id"], a["from_"]))
@@ -87,12 +90,14 @@ def open_mail():
 
 @bp.post("/mail/<int:message_id>/ack")
 @doc("Acknowledge one message", "workspace", r.Acked)
+@idempotent
 def ack(message_id: int):
     return jsonify(messages.ack_message(store(), g.ws, message_id))
 
 
 @bp.post("/beads/<path:ref>/subscribe")
 @doc("Subscribe to a bead's status changes", "workspace", r.Subscribed, errors=(409,))
+@idempotent
 def subscribe(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
     return jsonify(messages.subscribe(g.project, g.ws, bead, True))
@@ -100,6 +105,7 @@ def subscribe(ref: str):
 
 @bp.delete("/beads/<path:ref>/subscribe")
 @doc("Unsubscribe", "workspace", r.Subscribed, errors=(409,))
+@idempotent
 def unsubscribe(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
     return jsonify(messages.subscribe(g.project, g.ws, bead, False))

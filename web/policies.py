@@ -11,6 +11,7 @@ from store import policies
 from web import responses as r
 from web.apidoc import doc
 from web.common import MAX_ID, admin, key_or_workspace, load, load_args
+from web.idempotency import idempotent
 
 read_bp = Blueprint("policy_read", __name__, url_prefix="/v1")
 read_bp.before_request(key_or_workspace)
@@ -81,6 +82,7 @@ def history():
 @admin_bp.put("/policy")
 @doc("Add and activate a policy version", "key", r.PolicySet, ok=201, body=bundle_schema, errors=(409,),
      more={200: r.PolicySet})
+@idempotent
 def set_bundle():
     a = load(bundle_schema)
     parsed = policies.parse_markdown(a["markdown"]) if a["markdown"] is not None else policies.from_json(a)
@@ -90,12 +92,14 @@ def set_bundle():
 
 @admin_bp.post("/policy/activate")
 @doc("Activate a policy version", "key", r.PolicyVersion, body=activate_schema, errors=(404,))
+@idempotent
 def activate():
     return jsonify(policies.activate(g.project, load(activate_schema)["version"]))
 
 
 @admin_bp.post("/policy/reset")
 @doc("Back to the shipped policy", "key", r.PolicySet, ok=201, errors=(409,), more={200: r.PolicySet})
+@idempotent
 def reset():
     answer = policies.reset(g.project)
     return jsonify(answer), 201 if answer["created"] else 200

@@ -9,6 +9,7 @@ from store import project_settings
 from web.apidoc import doc
 from web.common import key_or_workspace, load
 from web.schemas import project as s
+from web.idempotency import idempotent
 
 bp = Blueprint("project", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
@@ -37,6 +38,7 @@ def show_settings():
 @bp.patch("/project/settings")
 @doc("Change project settings (a coordinator or the project key)", "either", s.ProjectSettings,
      body=settings_schema)
+@idempotent
 def change_settings():
     changes = load(settings_schema)  # before the role check: a bad body is a 422 for anyone
     return jsonify(s.settings.dump(project_settings.update(g.project, g.ws, changes)))

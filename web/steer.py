@@ -16,7 +16,8 @@ from store import audit, steer
 from store.errors import Forbidden
 from web import responses as r
 from web.apidoc import doc
-from web.common import actor, key_or_workspace, load, load_args
+from web.common import actor, key_or_workspace, load, load_args, store
+from web.idempotency import idempotent
 from web.schemas import beads as s
 from web.schemas import steer as steer_schemas
 
@@ -71,6 +72,7 @@ assign_schema, pause_schema, audit_args = AssignSchema(), PauseSchema(), AuditAr
 @bp.post("/beads/<path:ref>/assign")
 @doc("Assign a bead to an agent (a coordinator or a human): it heads the agent's ready, "
      "others' claims are refused", "either", s.Bead, body=assign_schema, errors=(404, 409))
+@idempotent
 def assign(ref: str):
     a = load(assign_schema)
     return jsonify(s.bead.dump(steer.assign(g.project, g.ws, actor(), ref, a["alias"], a["reason"])))
@@ -78,6 +80,7 @@ def assign(ref: str):
 
 @bp.delete("/beads/<path:ref>/assign")
 @doc("Remove a bead's assignment (a coordinator or a human)", "either", s.Bead, errors=(404, 409))
+@idempotent
 def unassign(ref: str):
     return jsonify(s.bead.dump(steer.unassign(g.project, g.ws, actor(), ref)))
 
@@ -85,15 +88,17 @@ def unassign(ref: str):
 @bp.post("/workspaces/<alias>/pause")
 @doc("Pause an agent: it may claim nothing new until resumed (a coordinator or a human)", "either",
      steer_schemas.PauseState, body=pause_schema, errors=(404,))
+@idempotent
 def pause(alias: str):
-    return jsonify(steer_schemas.pause_state.dump(steer.pause(g.project, g.ws, actor(), alias,
-                                                              load(pause_schema)["reason"])))
+    paused = steer.pause(store(), g.project, g.ws, actor(), alias, load(pause_schema)["reason"])
+    return jsonify(steer_schemas.pause_state.dump(paused))
 
 
 @bp.delete("/workspaces/<alias>/pause")
 @doc("Resume a paused agent (a coordinator or a human)", "either", steer_schemas.PauseState, errors=(404,))
+@idempotent
 def resume(alias: str):
-    return jsonify(steer_schemas.pause_state.dump(steer.resume(g.project, g.ws, actor(), alias)))
+    return jsonify(steer_schemas.pause_state.dump(steer.resume(store(), g.project, g.ws, actor(), alias)))
 
 
 @bp.get("/audit")

@@ -10,6 +10,7 @@ from store.sync_history import DEFAULT_HISTORY, MAX_HISTORY
 from web import responses as r
 from web.apidoc import doc
 from web.common import authenticate, load, load_args, store
+from web.idempotency import idempotent
 
 bp = Blueprint("sync", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -39,6 +40,7 @@ MAX_IDS = sync_store.MAX_RECORDS
 @bp.post("/sync")
 @doc("Two-way sync of the caller's beads file (JSONL) against its base", "workspace", r.SyncResult,
      body=sync_schema, errors=(409,))
+@idempotent
 def sync():
     a = load(sync_schema)
     return jsonify(sync_store.sync_beads(store(), g.project, g.ws, a["jsonl"], base_text=a["base"], mode=a["mode"],
@@ -66,5 +68,6 @@ def history():
 
 @bp.post("/sync/<int:run_id>/undo")
 @doc("Undo a sync (as a new change)", "workspace", r.SyncUndone, errors=(404, 409))
+@idempotent
 def undo(run_id: int):
     return jsonify(sync_store.undo_sync(store(), g.project, g.ws, run_id))

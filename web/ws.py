@@ -97,7 +97,7 @@ def _credential_check() -> Callable[[], None]:
             if token.startswith(HUMAN_TOKEN_PREFIX):
                 authenticate_token(token)  # the person was removed: the feed stops
             elif token:
-                authenticate_key(token)
+                authenticate_key(st, token)
             else:
                 record = sessions.session(st, cookie)
                 if record is None:
