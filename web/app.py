@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.json = FastJSONProvider(app)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     st = app.extensions["beadwire"] = open_store(settings, redis_client)
     st.broker = actors.configure(settings, st)  # the app enqueues deliveries and rebuilds on it
     errors.init_app(app)

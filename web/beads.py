@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -14,17 +16,23 @@ from store.beadviews import Closed, bead_full, bead_history
 from store.errors import InvalidInput
 from store.gitstate import bead_git
 from web.apidoc import doc
-from web.common import acting_human, load, load_args, start_waiting, store, workspace_or_human
+from web.common import load, load_args, person_acting, start_waiting, store, workspace_or_human
+from web.idempotency import idempotent
 from web.identity import ROLE
 from web.schemas import Open
 from web.schemas import beads as s
-from web.idempotency import idempotent
 
 bp = Blueprint("beads", __name__, url_prefix="/v1")
 bp.before_request(workspace_or_human)
 
 Priority = fields.Raw  # 0-4, "P0"-"P4" or a word: normalised (and validated) by the store
-Ref = lambda **kw: fields.Str(validate=validate.Length(min=1, max=520), **kw)
+
+
+def Ref(**kw: Any) -> fields.Str:  # capitalised: used like a field class, as Priority and Label
+    """A bead reference, `repo:id` or an id."""
+    return fields.Str(validate=validate.Length(min=1, max=520), **kw)
+
+
 Label = fields.Str(validate=validate.Length(min=1, max=200))
 
 
@@ -34,7 +42,8 @@ def _not_blank(value: str) -> None:
         raise ValidationError("must not be blank")
 
 
-Title = lambda **kw: fields.Str(validate=[validate.Length(max=MAX_TITLE), _not_blank], **kw)
+def Title(**kw: Any) -> fields.Str:
+    return fields.Str(validate=[validate.Length(max=MAX_TITLE), _not_blank], **kw)
 
 
 class CreateSchema(Schema):
@@ -137,6 +146,11 @@ def list_beads():
     return jsonify(s.beads.dump(found))
 
 
+def _home_repo() -> int:
+    """The caller's repo, where a bare bead id is looked up first; a person has none (0: no repo has it)."""
+    return g.ws.repo_id if g.ws else 0
+
+
 @bp.post("/beads")
 @doc("Create a bead", "either", s.Bead, ok=201, body=create_schema, errors=(404, 409))
 @idempotent
@@ -147,7 +161,7 @@ def create_bead():
 @bp.get("/beads/<path:ref>")
 @doc("A bead with its comments and claim", "either", s.Bead, errors=(409,))
 def show_bead(ref: str):
-    bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
+    bead = bead_store.get_bead(g.project.id, _home_repo(), ref)
     # the commits recorded on it, and while claimed its holder's live git state
     return jsonify({**s.bead.dump(bead_full(bead)), **bead_git(store(), bead)})
 
@@ -156,7 +170,7 @@ def show_bead(ref: str):
 @doc("Who changed a bead, what and when: its newest events first", "either", s.Change, many=True,
      errors=(409,))
 def history(ref: str) -> Response:
-    bead = bead_store.get_bead(g.project.id, g.ws.repo_id if g.ws else None, ref)
+    bead = bead_store.get_bead(g.project.id, _home_repo(), ref)
     return jsonify(s.history.dump(bead_history(g.project.id, bead)))
 
 
@@ -211,7 +225,7 @@ def claim(ref: str):
 def release(ref: str):
     reason = load(release_schema)["reason"]
     if g.ws is None:  # a person (a lead or above) frees an agent's claim; the holder is told who and why
-        actor = person_workspace(g.project, acting_human())
+        actor = person_workspace(g.project, person_acting())
         return jsonify(s.released.dump(claim_store.release_for(g.project, actor, ref, reason)))
     return jsonify(s.released.dump(claim_store.release_bead(g.project, g.ws, ref)))
 

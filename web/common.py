@@ -191,6 +191,18 @@ def acting_human() -> Person | None:
     return g.get("person")
 
 
+def person_acting() -> Person:
+    """The person acting for this request, on a route that resolved one (`person()` ran).
+
+    Raises:
+        Unauthorized: no person acts for it (a workspace token's request).
+    """
+    found = acting_human()
+    if found is None:
+        raise Unauthorized("this call needs a person: the project key or a personal token")
+    return found
+
+
 def _need(default: str) -> None:
     require_role(acting_human(), HUMAN_ROLES.get(request.endpoint or "", default))
 
@@ -239,7 +251,7 @@ def workspace_or_human() -> None:
         raise Forbidden("this call acts as a workspace: run it from an agent's worktree (`wire init`)")
     _need("lead")
     if request.endpoint in ACTS_AS_PERSON:
-        g.ws = person_workspace(g.project, acting_human())
+        g.ws = person_workspace(g.project, person_acting())
 
 
 #: Response header on every answer: the CLI checks it before it sends a token to a URL it has not
@@ -332,6 +344,6 @@ def audit_request(response: Response) -> Response:
         with db.transaction() as uow:
             audit.record(uow, project.id, f"{request.method} {rule}"[:64],
                          detail={"path": request.path[:500]})
-    except Exception:  # noqa: BLE001 - the change is committed; a lost catch-all row is logged, not a 500
+    except Exception:  # the change is committed: a lost catch-all row is logged, not a 500
         log.exception("audit row for %s %s not written", request.method, rule)
     return response

@@ -8,7 +8,6 @@ and renders its template. The forms that change things are in web/dashboard_acti
 
 from __future__ import annotations
 
-
 from flask import abort, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate

@@ -35,7 +35,8 @@ class CommitSchema(Schema):
     sha = fields.Str(required=True, validate=_SHA)
     bead = fields.Str(required=True, validate=validate.Length(min=1, max=520))
     subject = fields.Str(load_default="", validate=validate.Length(max=200))
-    ts = fields.Float(load_default=None, allow_none=True, allow_nan=False, validate=validate.Range(min=0, max=1e11))
+    ts = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                      validate=validate.Range(min=0, max=1e11))
 
 
 class GitStateSchema(Schema):

@@ -8,8 +8,8 @@ from marshmallow import Schema, fields, validate
 from store import handoffs
 from web.apidoc import doc
 from web.common import authenticate, load, store
-from web.schemas import handoffs as s
 from web.idempotency import idempotent
+from web.schemas import handoffs as s
 
 bp = Blueprint("handoffs", __name__, url_prefix="/v1")
 bp.before_request(authenticate)

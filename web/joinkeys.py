@@ -9,8 +9,8 @@ from store import joinkeys
 from store.errors import Forbidden
 from web.apidoc import doc
 from web.common import key_or_workspace
-from web.schemas import joinkeys as s
 from web.idempotency import idempotent
+from web.schemas import joinkeys as s
 
 bp = Blueprint("joinkeys", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)

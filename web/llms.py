@@ -9,6 +9,7 @@ importing the CLI's command definitions is deliberate and read-only: it renders 
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import click
 from flask import Blueprint, Response, request
@@ -18,10 +19,15 @@ from web.common import limit_ip
 bp = Blueprint("llms", __name__)
 
 #: What the agent fills in before running a line (the answers to the questions it asks its human).
-PLACEHOLDERS = {"<project>": "the project to join", "<name>": "your alias, the name the other agents see",
-                "<role>": "your role: developer, reviewer, frontend, backend, ... (coordinator is a human's call)",
-                "<human>": "your human's name", "<join-key>": "the single-use join key (bw_jk_...) your human gives",
-                "<tool>": "claude, codex or cursor: the coding tool you run in", "<id>": "a bead id such as bd-12"}
+PLACEHOLDERS = {
+    "<project>": "the project to join",
+    "<name>": "your alias, the name the other agents see",
+    "<role>": "your role: developer, reviewer, frontend, backend, ... (coordinator is a human's call)",
+    "<human>": "your human's name",
+    "<join-key>": "the single-use join key (bw_jk_...) your human gives",
+    "<tool>": "claude, codex or cursor: the coding tool you run in",
+    "<id>": "a bead id such as bd-12",
+}
 
 #: The steps, in order: (title, intro, lines). A line is (command path, arguments); "--x" must be an
 #: option of that command. Placeholders stay in angle brackets.
@@ -53,7 +59,7 @@ NOT_FOR_AGENTS = ("serve", "mcp", "dashboard")
 
 
 @bp.get("/llms.txt")
-def llms_txt():
+def llms_txt() -> Response:
     limit_ip()  # no token: the caller's address pays
     url = request.url_root.rstrip("/")
     return Response(render(url), mimetype="text/plain", headers={"Cache-Control": "no-cache"})
@@ -62,7 +68,8 @@ def llms_txt():
 @functools.lru_cache(maxsize=16)
 def render(url: str) -> str:
     """The whole guide for the server at `url`."""
-    from cli import cli as root  # noqa: PLC0415 - the CLI's whole command tree, loaded only when the guide is asked for
+    # late: the CLI's whole command tree is loaded only when the guide is asked for, not in every worker
+    from cli import cli as root  # noqa: PLC0415
 
     ctx = click.Context(root, info_name="wire")
     out = [f"# beadwire at {url}: join a team of coding agents", "",
@@ -73,10 +80,12 @@ def render(url: str) -> str:
            "## 1. Install wire", "", "```", "python3 -m pip install beadwire", "wire --version", "```", "",
            "## 2. Ask your human (one message, all at once)", "",
            "- Project: which project to join (<project>)? The join key (<join-key>): from the dashboard's",
-           f"  \"Add an agent\" page ({url}/agents/add) or `wire key join` (each key registers one agent, 24 h).",
+           f"  \"Add an agent\" page ({url}/agents/add) or `wire key join`"
+           " (each key registers one agent, 24 h).",
            "- Role (<role>): developer, reviewer, frontend, backend, ...?",
            "- Name (<name>): the alias the other agents will know you by? And the human's name (<human>)?",
-           "- More agents: should you add git worktrees for more agents beside you (`wire add-worktree`)?", "",
+           "- More agents: should you add git worktrees for more agents beside you (`wire add-worktree`)?",
+           "",
            "## 3. Join (inside the git checkout of the project; it needs an `origin` remote)", "",
            "```", f"export WIRE_URL={url}", *_lines(ctx, JOIN), "```", "", *_helps(ctx, JOIN), "",
            "## 4. The daily loop: ready, claim, work, close", "", "```", *_lines(ctx, LOOP), "```", "",
@@ -88,7 +97,8 @@ def render(url: str) -> str:
            "  are the banner: act on them.", "",
            "## 6. More agents (only when your human said so)", "", "```", *_lines(ctx, MORE), "```", "",
            *_helps(ctx, MORE),
-           "- Then open the new worktree in another session of your tool: it runs `wire setup <tool>` there.", "",
+           "- Then open the new worktree in another session of your tool: it runs `wire setup <tool>` there.",
+           "",
            "## Placeholders", "", *(f"- {k}: {v}" for k, v in PLACEHOLDERS.items()), "",
            "## Every command", "", *_reference(ctx), "",
            "Every command takes --json. Exit codes: 0 ok, 1 error, 2 usage, 3 conflict, 4 not found,",
@@ -98,11 +108,12 @@ def render(url: str) -> str:
 
 def command(ctx: click.Context, path: tuple[str, ...]) -> click.Command:
     """The click command at `path` (e.g. ("mail", "send")).  Raises: LookupError: there is none."""
-    found: click.Command | None = ctx.command
+    found = ctx.command
     for name in path:
-        found = found.get_command(ctx, name) if isinstance(found, click.Group) else None
-        if found is None:
+        sub = found.get_command(ctx, name) if isinstance(found, click.Group) else None
+        if sub is None:
             raise LookupError(f"llms.txt names `wire {' '.join(path)}`, which does not exist")
+        found = sub
     return found
 
 
@@ -126,12 +137,13 @@ def _helps(ctx: click.Context, steps: list) -> list[str]:
 def _reference(ctx: click.Context) -> list[str]:
     """`- wire NAME: one-line help` for each command (a group's subcommands indented under it)."""
     lines = []
-    for name in ctx.command.list_commands(ctx):  # type: ignore[attr-defined]
+    root = cast(click.Group, ctx.command)  # `wire` itself: render() builds the context on the root group
+    for name in root.list_commands(ctx):
         if name in NOT_FOR_AGENTS:
             continue
         cmd = command(ctx, (name,))
         lines.append(f"- wire {name}: {cmd.get_short_help_str(100)}")
         if isinstance(cmd, click.Group):
-            lines += [f"  - wire {name} {sub}: {cmd.get_command(ctx, sub).get_short_help_str(90)}"
+            lines += [f"  - wire {name} {sub}: {command(ctx, (name, sub)).get_short_help_str(90)}"
                       for sub in cmd.list_commands(ctx)]
     return lines

@@ -8,8 +8,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from store import project_settings
 from web.apidoc import doc
 from web.common import key_or_workspace, load
-from web.schemas import project as s
 from web.idempotency import idempotent
+from web.schemas import project as s
 
 bp = Blueprint("project", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)

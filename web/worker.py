@@ -21,17 +21,17 @@ from gunicorn.workers.ggevent import GeventWorker
 from werkzeug.exceptions import RequestTimeout
 
 
-
 class Worker(GeventWorker):
     """gunicorn's gevent worker plus cooperative drivers and header and body deadlines."""
 
     header_timeout = body_timeout = 0
+    wsgi: Any  # the app, set by gunicorn's load_wsgi
 
     def patch(self) -> None:
         super().patch()  # gevent's monkey.patch_all(), before the app and its drivers are imported
         # imported only now: `store` pulls in redis-py and ssl, which must see the patched modules
-        from store import green
-        from store.config import Settings
+        from store import green  # noqa: PLC0415
+        from store.config import Settings  # noqa: PLC0415
 
         green.cooperate()
         settings = Settings.from_env()
