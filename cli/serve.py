@@ -147,7 +147,7 @@ def _run(
     py = sys.executable
     # fmt: off
     commands = {
-        "web (gunicorn)": [py, "-m", "gunicorn", "-k", "web.worker.Worker", "-w", str(workers),
+        "web (gunicorn)": [py, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "-w", str(workers),
                            "--worker-connections", str(connections), "-b", bind, "--graceful-timeout", "5",
                            *_gunicorn_extra_args(), "web:create_app()"],
         "worker (dramatiq)": [py, "-m", "dramatiq", "actors:from_env", "--processes", "1", "--threads", "4",

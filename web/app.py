@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 from flask import Flask, Response
 
@@ -37,19 +36,12 @@ from web.json_provider import FastJSONProvider
 from web.keys import bp as keys_bp
 from web.openapi import bp as openapi_bp
 
-#: Seconds a thread may hold the GIL while others wait for it (Python's default is 0.005). A request
-#: holding the SQLite write lock needs the GIL back after each statement; with 32 threads per worker
-#: it waited up to 5 ms for it while every other writer waited on the lock. 1 ms gave c=8 claims
-#: ~17% more throughput in interleaved runs (bench/README.md).
-GIL_SWITCH_INTERVAL = 0.001
-
 log = logging.getLogger("beadwire.web")
 
 
 def create_app(settings: Settings | None = None, redis_client: object | None = None) -> Flask:
     """Build the app for `settings` (default: from the environment)."""
     settings = settings or Settings.from_env()
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     logs.configure(settings, "web", replace_kind=True)
     app = Flask("web")
     app.url_map.converters["int"] = IdConverter  # before any route is added

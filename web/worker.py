@@ -8,7 +8,7 @@ too (`store.green.cooperate`). A slow client holds nothing for long: its request
 arrive within `Settings.header_timeout` seconds (also the idle limit of a kept-alive connection) and
 its body within `Settings.body_timeout` (else 408). A websocket, once upgraded, has no deadline.
 
-Used as `gunicorn -k web.worker.Worker ...` (Procfile, `wire serve`).
+Used as gunicorn's `worker_class` (web/gunicorn_conf.py: the Procfile, `wire serve`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,44 @@
+"""web/gunicorn_conf.py: the `web` process's gunicorn settings (the Procfile and `wire serve` load it)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+from web import gunicorn_conf
+
+
+@pytest.fixture
+def switch_interval():
+    before = sys.getswitchinterval()
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_each_worker_gives_the_gil_back_after_a_millisecond(switch_interval):
+    sys.setswitchinterval(0.005)
+    gunicorn_conf.post_worker_init(object())
+    assert sys.getswitchinterval() == pytest.approx(gunicorn_conf.GIL_SWITCH_INTERVAL) == pytest.approx(0.001)
+
+
+def test_the_settings_are_the_procfiles_read_from_the_environment(monkeypatch):
+    for name in ("WEB_CONCURRENCY", "WEB_CONNECTIONS", "WEB_HOST", "PORT", "WEB_GRACEFUL_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        conf = importlib.reload(gunicorn_conf)
+        settings = (conf.worker_class, conf.workers, conf.worker_connections, conf.bind,
+                    conf.graceful_timeout)
+        assert settings == ("web.worker.Worker", 2, 10000, ["0.0.0.0:8765"], 25)
+        monkeypatch.setenv("WEB_CONCURRENCY", "4")
+        monkeypatch.setenv("WEB_CONNECTIONS", "500")
+        monkeypatch.setenv("WEB_HOST", "127.0.0.1")
+        monkeypatch.setenv("PORT", "9000")
+        monkeypatch.setenv("WEB_GRACEFUL_TIMEOUT", "7")
+        conf = importlib.reload(gunicorn_conf)
+        assert (conf.workers, conf.worker_connections, conf.bind, conf.graceful_timeout) == (
+            4, 500, ["127.0.0.1:9000"], 7)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(gunicorn_conf)
