@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import beads as bead_store
@@ -134,7 +135,7 @@ list_args, ready_args, search_args, wait_ready_args = ListArgs(), ReadyArgs(), S
 
 @bp.get("/beads")
 @doc("List beads", "either", s.Bead, many=True, query=list_args, errors=(409,))
-def list_beads():
+def list_beads() -> Response:
     a = load_args(list_args)
     repo_id = None
     if a.get("repo"):
@@ -154,13 +155,13 @@ def _home_repo() -> int:
 @bp.post("/beads")
 @doc("Create a bead", "either", s.Bead, ok=201, body=create_schema, errors=(404, 409))
 @idempotent
-def create_bead():
+def create_bead() -> ResponseReturnValue:
     return jsonify(s.bead.dump(bead_store.create_bead(g.project.id, g.ws, load(create_schema)))), 201
 
 
 @bp.get("/beads/<path:ref>")
 @doc("A bead with its comments and claim", "either", s.Bead, errors=(409,))
-def show_bead(ref: str):
+def show_bead(ref: str) -> Response:
     bead = bead_store.get_bead(g.project.id, _home_repo(), ref)
     # the commits recorded on it, and while claimed its holder's live git state
     return jsonify({**s.bead.dump(bead_full(bead)), **bead_git(store(), bead)})
@@ -178,7 +179,7 @@ def history(ref: str) -> Response:
 @doc("Change a bead (status in_progress claims, closed closes, open releases)", "either", Open,
      body=update_schema, errors=(409,))
 @idempotent
-def update_bead(ref: str):
+def update_bead(ref: str) -> Response:
     changes = load(update_schema)
     status, jump_in = changes.pop("status", None), changes.pop("jump_in", None)
     if status == "in_progress" and is_human(g.ws):  # that would make the person the holder
@@ -190,7 +191,7 @@ def update_bead(ref: str):
 @bp.post("/beads/<path:ref>/comments")
 @doc("Comment on a bead", "either", s.Comment, ok=201, body=comment_schema, errors=(409,))
 @idempotent
-def comment(ref: str):
+def comment(ref: str) -> ResponseReturnValue:
     made = bead_store.add_comment(g.project.id, g.ws, ref, load(comment_schema)["text"])
     return jsonify(s.comment.dump(made)), 201
 
@@ -198,7 +199,7 @@ def comment(ref: str):
 @bp.post("/beads/<path:ref>/deps")
 @doc("Add a dependency", "either", s.Dependency, ok=201, body=link_schema, errors=(409,))
 @idempotent
-def link(ref: str):
+def link(ref: str) -> ResponseReturnValue:
     args = load(link_schema)
     made = bead_store.link(g.project.id, g.ws, ref, args["target"], args["type"])
     return jsonify(s.dependency.dump(made)), 201
@@ -206,14 +207,14 @@ def link(ref: str):
 
 @bp.get("/beads/<path:ref>/deps")
 @doc("A bead's blockers, dependents, parent and children", "workspace", s.Deps, errors=(409,))
-def deps(ref: str):
+def deps(ref: str) -> Response:
     return jsonify(s.deps.dump(bead_store.deps_of(g.project.id, g.ws.repo_id, ref)))
 
 
 @bp.post("/beads/<path:ref>/claim")
 @doc("Claim a bead", "workspace", s.ClaimAnswer, body=claim_schema, errors=(409,))
 @idempotent
-def claim(ref: str):
+def claim(ref: str) -> Response:
     jump_in = load(claim_schema)["jump_in"]
     return jsonify(s.claimed.dump(claim_store.claim_bead(store(), g.project, g.ws, ref, jump_in)))
 
@@ -222,7 +223,7 @@ def claim(ref: str):
 @doc("Release the caller's claim (409 `not_held` when it holds none); a person (a lead) "
      "frees whoever holds it, with a reason", "either", s.Released, errors=(409,))
 @idempotent
-def release(ref: str):
+def release(ref: str) -> Response:
     reason = load(release_schema)["reason"]
     if g.ws is None:  # a person (a lead or above) frees an agent's claim; the holder is told who and why
         actor = person_workspace(g.project, person_acting())
@@ -233,7 +234,7 @@ def release(ref: str):
 @bp.post("/beads/<path:ref>/close")
 @doc("Close a bead", "either", s.Closed, body=close_schema, errors=(409,))
 @idempotent
-def close(ref: str):
+def close(ref: str) -> Response:
     reason = load(close_schema)["reason"]
     return jsonify(s.closed.dump(claim_store.close_bead(store(), g.project, g.ws, ref, reason)))
 
@@ -241,13 +242,13 @@ def close(ref: str):
 @bp.post("/beads/<path:ref>/reopen")
 @doc("Reopen a bead", "either", s.Bead, errors=(409,))
 @idempotent
-def reopen(ref: str):
+def reopen(ref: str) -> Response:
     return jsonify(s.bead.dump(claim_store.reopen_bead(g.project, g.ws, ref)))
 
 
 @bp.get("/ready")
 @doc("The ready queue", "either", s.Bead, many=True, query=ready_args)
-def ready():
+def ready() -> Response:
     a = load_args(ready_args)
     return jsonify(s.beads.dump(bead_store.ready(g.project.id, a["limit"], viewer=g.ws,
                                                  only_role=a.get("role"))))
@@ -256,7 +257,7 @@ def ready():
 @bp.get("/wait-ready")
 @doc("Wait until a bead (or any bead for the caller) is ready", "workspace", s.WaitReady,
      query=wait_ready_args, errors=(404, 409))
-def wait_ready():
+def wait_ready() -> Response:
     a = load_args(wait_ready_args)
     return jsonify(s.wait_ready.dump(readiness.wait_ready(store(), g.project, g.ws, a["bead"], a["timeout"],
                                                           start_waiting)))
@@ -264,24 +265,24 @@ def wait_ready():
 
 @bp.get("/ready/<path:ref>")
 @doc("Why a bead is or is not ready", "workspace", s.Explain, errors=(409,))
-def explain(ref: str):
+def explain(ref: str) -> Response:
     return jsonify(s.explain.dump(bead_store.explain(g.project.id, g.ws.repo_id, ref)))
 
 
 @bp.get("/mine")
 @doc("Beads the caller holds", "workspace", s.Bead, many=True)
-def mine():
+def mine() -> Response:
     return jsonify(s.beads.dump(claim_store.mine(g.project, g.ws)))
 
 
 @bp.get("/search")
 @doc("Search beads", "either", s.Bead, many=True, query=search_args)
-def search():
+def search() -> Response:
     a = load_args(search_args)
     return jsonify(s.beads.dump(bead_store.search_beads(g.project.id, a["q"], a["limit"])))
 
 
 @bp.get("/claims")
 @doc("Every claim of the project", "either", s.Claim, many=True)
-def claims():
+def claims() -> Response:
     return jsonify(s.claim_list.dump(claim_store.list_claims(store(), g.project)))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, Response, g, jsonify
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
 
 from store import handoffs
@@ -27,18 +28,18 @@ handoff_schema = HandoffSchema()
 @bp.post("/handoffs")
 @doc("Leave a handoff for the next run", "workspace", s.Handoff, ok=201, body=handoff_schema, errors=(404,))
 @idempotent
-def leave():
+def leave() -> ResponseReturnValue:
     args = load(handoff_schema)
     return jsonify(s.handoff.dump(handoffs.leave(g.project, g.ws, args["body"], args["to"]))), 201
 
 
 @bp.get("/handoffs/latest")
 @doc("The newest handoff for the caller", "workspace", s.LatestHandoff)
-def latest():
+def latest() -> Response:
     return jsonify(s.latest.dump({"handoff": handoffs.latest(g.ws)}))
 
 
 @bp.get("/prime")
 @doc("Everything an agent needs at the start of a run", "workspace", s.Prime)
-def prime():
+def prime() -> Response:
     return jsonify(s.prime.dump(handoffs.prime(store(), g.project, g.ws)))

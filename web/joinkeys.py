@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
+from flask.typing import ResponseReturnValue
 
 from store import joinkeys
 from store.errors import Forbidden
@@ -20,7 +21,7 @@ bp.before_request(key_or_workspace)
 @doc("A single-use join key (24 h) for one agent (project key or a coordinator)", "either", s.JoinKeyMade,
      ok=201)
 @idempotent
-def create():
+def create() -> ResponseReturnValue:
     if g.ws is not None and g.ws.role != joinkeys.COORDINATOR:
         raise Forbidden("only a coordinator or a human with the project key makes join keys")
     made = joinkeys.create(g.project, "project key" if g.ws is None else g.ws.alias)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, Response, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import project_settings
@@ -31,7 +31,7 @@ settings_schema = SettingsSchema()
 
 @bp.get("/project/settings")
 @doc("The project's settings", "either", s.ProjectSettings)
-def show_settings():
+def show_settings() -> Response:
     return jsonify(s.settings.dump(project_settings.read(g.project.id)))
 
 
@@ -39,6 +39,6 @@ def show_settings():
 @doc("Change project settings (a coordinator or the project key)", "either", s.ProjectSettings,
      body=settings_schema)
 @idempotent
-def change_settings():
+def change_settings() -> Response:
     changes = load(settings_schema)  # before the role check: a bad body is a 422 for anyone
     return jsonify(s.settings.dump(project_settings.update(g.project, g.ws, changes)))

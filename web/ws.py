@@ -20,6 +20,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Flask, abort, g, request
 from flask_sock import Sock
@@ -142,7 +143,7 @@ def frame(sid: str, fields: dict[str, str], viewer: dict | None) -> str:
 
 
 @sock.route("/v1/ws", bp=bp)
-def events(ws) -> None:
+def events(ws: Any) -> None:  # flask-sock's socket (simple_websocket.Server, untyped)
     project_id, cursor, viewer, st = g.feed_project, g.feed_cursor, g.feed_viewer, store()
     check, slot = g.feed_check, g.feed_slot
     checked = renewed = time.monotonic()
