@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "reopen": "cli.generated:reopen",
     "link": "cli.beads:link",
     "deps": "cli.generated:deps",
+    "history": "cli.generated:history",
     "assign": "cli.steer:assign",
     "unassign": "cli.steer:unassign",
     "subscribe": "cli.generated:subscribe",
@@ -91,6 +92,7 @@ HELP: dict[str, str] = {
     "reopen": "Reopen a closed bead.",
     "link": "Add a dependency: ID --blocked-by OTHER, or ID --parent OTHER.",
     "deps": "Show a bead's blockers, what it blocks, its parent and children.",
+    "history": "Show who changed a bead, what and when (its last 100 changes, newest first).",
     "assign": ("Assign a bead to an agent: it heads their ready and prime, others' claims are refused "
                "(exit 3)."),
     "unassign": "Remove a bead's assignment: anyone may claim it again.",
