@@ -237,7 +237,7 @@ def cli(ctx: click.Context, url: str | None, timeout: float, no_auto_reserve: bo
         human_token: str | None) -> None:
     """Coordinate with the other agents of your project: who is on, who holds what, what is ready."""
     if ctx.obj is None:  # tests inject their own client with `obj=`
-        from cli.client import Client  # with the operations table: not for `--help` (start-up time)
+        from cli.client import Client  # noqa: PLC0415 - start-up time: not for `--help`
 
         ctx.obj = Client(url, timeout=timeout, auto_reserve=not no_auto_reserve)
     if as_name or human_token:
@@ -252,7 +252,7 @@ def _person_token(client: Client, name: str | None, token: str | None) -> str:
     """
     if not name:
         return token or ""
-    from cli import local  # the workspace files, only with --as (start-up time)
+    from cli import local  # noqa: PLC0415 - the workspace files, only with --as (start-up time)
 
     slug = client.workspace.project if client.workspace is not None else None
     found = local.find_human_token(client.url, name, slug)
