@@ -219,7 +219,8 @@ def status_path(env: Env, online: int, n: int, profile: str | None) -> dict[str,
     tokens = [env.agent(project, f"a{i:04d}") for i in range(online)]
     for i in range(10):
         r = env.client.post("/v1/beads", json={"title": f"held {i}"}, headers=auth(tokens[i]))
-        assert env.client.post(f"/v1/beads/{r.json['id']}/claim", json={}, headers=auth(tokens[i])).status_code == 200
+        claimed = env.client.post(f"/v1/beads/{r.json['id']}/claim", json={}, headers=auth(tokens[i]))
+        assert claimed.status_code == 200
     for t in tokens:
         env.client.get("/v1/mine", headers=auth(t))
     size = []
@@ -265,7 +266,8 @@ def chat_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
         t.join()
         if prof and i >= 5:
             prof.disable()
-        assert rr.status_code == 201 and box["r"].status_code == 200 and box["r"].json["messages"], box["r"].json
+        answer = box["r"]
+        assert rr.status_code == 201 and answer.status_code == 200 and answer.json["messages"], answer.json
         if i >= 5:
             lat.append(1000 * (box["t"] - t0))
             reply_cpu.append(1000 * (c1 - c0))
