@@ -188,16 +188,17 @@ def main() -> None:
         print(f"seeded {WORKSPACES} workspaces, {BEADS} beads ({info['deps']} blocking deps, "
               f"{info['claims']} claims) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         web = start_web(tmp, free_port(), env)
-        cookie = login(web.url, str(info["key"]))
+        url = str(web.url)  # set once it started
+        cookie = login(url, str(info["key"]))
         pages = [p.format(bead=info["bead"]) for p in PAGES]
         rows = []
         for path in pages:
-            timed_get(web.url + path, cookie)  # warm
-            samples = [timed_get(web.url + path, cookie) for _ in range(args.runs)]
+            timed_get(url + path, cookie)  # warm
+            samples = [timed_get(url + path, cookie) for _ in range(args.runs)]
             assert all(status == 200 for _, status, _ in samples), (path, samples)
             ms = sorted(s[0] for s in samples)
             rows.append((path, statistics.median(ms), ms[int(0.95 * (len(ms) - 1))], samples[0][2]))
-        loads = {} if args.no_browser else browser_loads(web.url, cookie, ["/team", "/work", "/activity"], 3)
+        loads = {} if args.no_browser else browser_loads(url, cookie, ["/team", "/work", "/activity"], 3)
         report(rows, loads, args.runs)
     finally:
         if web is not None:

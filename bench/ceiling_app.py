@@ -112,7 +112,7 @@ def mail():
     conn = _conn()
     with _write(conn):
         mail_id = conn.execute("INSERT INTO mail (body) VALUES (?)", (json.dumps(body),)).lastrowid
-    _redis.xadd("ceiling:mail", {"id": mail_id})
+    _redis.xadd("ceiling:mail", {"id": str(mail_id)})  # the bytes redis-py sends for the int
     return jsonify(id=mail_id), 201
 
 

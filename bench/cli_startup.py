@@ -114,8 +114,8 @@ def run(venvs: dict[str, Path], url: str, runs: int, tmp: Path) -> dict[str, dic
         call = [wire, "--json", "init", "--project", f"bench{name}", "--alias", "cli-agent"]
         subprocess.run(call, cwd=repos[name], env=env, check=True, capture_output=True)
         beads[name] = []
-        for k in range(runs + 6):  # some for `ready` to list, one per claim (+ warm-up)
-            done = subprocess.run([wire, "--json", "create", f"cli bead {k}"], cwd=repos[name], env=env,
+        for n in range(runs + 6):  # some for `ready` to list, one per claim (+ warm-up)
+            done = subprocess.run([wire, "--json", "create", f"cli bead {n}"], cwd=repos[name], env=env,
                                   check=True, capture_output=True, text=True)  # fmt: skip
             beads[name].append(json.loads(done.stdout)["id"])
     lat: dict[str, dict[str, list[float]]] = {name: {row: [] for row in COMMANDS} for name in venvs}

@@ -41,7 +41,7 @@ def agents(url: str, root: Path) -> tuple[Wire, Wire, str]:
                            *(["--key", key] if key else []))
         key = key or result["project_key"]
         wires.append(wire)
-    return wires[0], wires[1], key
+    return wires[0], wires[1], str(key)
 
 
 def shoot(page, name: str, full: bool = True) -> None:

@@ -39,13 +39,16 @@ import threading
 import time
 from collections import Counter, defaultdict
 from contextlib import closing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.memory import vm_kib
 from bench.paths import OUT_DIR
 from bench.soak_agents import CHAT_WAIT_S, Agent, Books, Coordinator
 from bench.soak_client import Client, Stats, cmdline, descendants
 from bench.soak_report import report, write_results
+
+if TYPE_CHECKING:
+    from tests.servers import PgProc, Stack
 
 REPO_ORIGIN = "https://github.com/soak/beadwire-soak"
 #: RSS growth tolerated between the first sample after warm-up and the last.
@@ -71,8 +74,8 @@ class Soak:
         self.aliases: list[str] = []
         self.tokens: list[str] = []
         self.rss: list[dict[str, Any]] = []
-        self.stack = None
-        self.pg = None
+        self.stack: Stack | None = None
+        self.pg: PgProc | None = None
         self.tmp = ""
         self.database_url = args.database_url
         self.redis_url = args.redis_url
@@ -217,7 +220,7 @@ class Soak:
             path = url.split(":///", 1)[1]
             with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
                 return list(conn.execute(query))
-        import psycopg2
+        import psycopg2  # type: ignore[import-untyped]  # no stubs among our dependencies (types-psycopg2)
 
         with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
             cur.execute(query)
@@ -230,7 +233,8 @@ class Soak:
         holder: dict[str, str | None] = {}
         history: dict[str, list[str]] = defaultdict(list)
         closers: dict[str, str] = {}
-        overlaps, other_endings = [], Counter()
+        overlaps: list[tuple[str, str | None, str]] = []
+        other_endings: Counter[str] = Counter()
         for _, kind, ref, data in rows:
             alias = json.loads(data).get("alias")
             if kind == "claim.created":
@@ -301,8 +305,8 @@ class Soak:
         try:
             rows = self.sql(f"SELECT id FROM workspace WHERE project_id = {self.project_id}")
             ids = [int(i) for (i,) in rows]
-            return sum(1 for ws in ids for _, f in client.xrange(keys.mailbox_key(self.project_id, ws))
-                       if f.get("kind") == "mail")
+            entries = [f for ws in ids for _, f in client.xrange(keys.mailbox_key(self.project_id, ws)) or []]
+            return sum(1 for f in entries if f and f.get("kind") == "mail")
         finally:
             client.close()
 
@@ -334,7 +338,7 @@ class Soak:
 
     def check(self, duration: float, load_requests: int, drained: float) -> dict[str, Any]:
         stats = self.stats
-        result = {
+        result: dict[str, Any] = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": (f"{platform.node()}: {os.cpu_count()} CPUs, {platform.machine()}, "
                         f"Python {platform.python_version()}"),

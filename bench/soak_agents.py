@@ -30,7 +30,7 @@ class Books:
         self.mail_sent: dict[int, str] = {}  # message id -> recipient alias
         self.mail_opened: list[tuple[str, int]] = []  # (alias, message id) handed out by /mail/open
         self.banner_mail: list[tuple[str, int]] = []  # (alias, message id) shown as new in a banner
-        self.chat = Counter()  # asks, replies received, waits timed out, replies sent
+        self.chat: Counter[str] = Counter()  # asks, replies received, waits timed out, replies sent
         self.beads_created = 0
 
 

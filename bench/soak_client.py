@@ -56,7 +56,7 @@ class Client:
 
     def __init__(self, url: str, token: str, stats: Stats, timeout: float = 60) -> None:
         parsed = urlparse(url)
-        self.host, self.port, self.token = parsed.hostname, parsed.port, token
+        self.host, self.port, self.token = parsed.hostname or "", parsed.port, token
         self.stats, self.timeout = stats, timeout
         self.conn: http.client.HTTPConnection | None = None
         self.used = 0.0

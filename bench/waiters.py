@@ -100,8 +100,8 @@ class Waiters:
         self.port = port
         self.loop = asyncio.new_event_loop()
         self.stop = asyncio.Event()
-        self.held = collections.Counter()  # kind -> waiting right now
-        self.answers = collections.Counter()  # "kind status" -> count
+        self.held: collections.Counter[str] = collections.Counter()  # kind -> waiting right now
+        self.answers: collections.Counter[str] = collections.Counter()  # "kind status" -> count
         self.errors: list[str] = []
         self.tasks: set[asyncio.Task] = set()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -258,7 +258,8 @@ def _probe_conn(port: int) -> Any:
 
 def probe_health(port: int, seconds: float, every: float = 0.02) -> dict:
     """Sequential `GET /v1/health` for `seconds`: count, failures, median and p99 in ms."""
-    conn, lats, failures = _probe_conn(port), [], collections.Counter()
+    conn, lats = _probe_conn(port), []
+    failures: collections.Counter[str] = collections.Counter()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         t = time.perf_counter()
