@@ -48,13 +48,14 @@ def seed(env: dict[str, str]) -> dict[str, object]:
     st = open_store(Settings.from_env(env))
     rng, ts = random.Random(7), now()
     db.connect()
-    first = init_workspace(st, "big", "", "git@github.com:acme/api.git", "agent0000", "coordinator", "Human 0",
-                           "host0", "/src")
+    first = init_workspace(st, "big", "", "git@github.com:acme/api.git", "agent0000", "coordinator",
+                           "Human 0", "host0", "/src")
     project_id = first["project"]["id"]
     repos = [Repo.get(Repo.project == project_id).id]
     with db.transaction():
         for name in ("web", "infra"):
-            repos.append(Repo.insert(project=project_id, canonical=f"github.com/acme/{name}", name=name).execute())
+            repo = Repo.insert(project=project_id, canonical=f"github.com/acme/{name}", name=name)
+            repos.append(repo.execute())
         Workspace.insert_many([
             {"project": project_id, "repo": repos[i % 3], "alias": f"agent{i:04d}", "role": rng.choice(
                 ("developer", "reviewer", "frontend", "backend")), "human": f"Human {i % 40}",
@@ -67,17 +68,19 @@ def seed(env: dict[str, str]) -> dict[str, object]:
     for i in range(BEADS):
         status = rng.choices(("open", "in_progress", "blocked", "closed"), (60, 15, 5, 20))[0]
         rows.append({"project": project_id, "repo": repos[i % 3], "ref": f"bd-{i:05d}",
-                     "title": f"{rng.choice(words)} {rng.choice(words)} task {i}", "description": "lorem " * 40,
-                     "status": status, "priority": rng.randint(0, 4), "created_ts": ts - i, "updated_ts": ts - i})
+                     "title": f"{rng.choice(words)} {rng.choice(words)} task {i}",
+                     "description": "lorem " * 40, "status": status, "priority": rng.randint(0, 4),
+                     "created_ts": ts - i, "updated_ts": ts - i})
     with db.transaction():
         for start in range(0, BEADS, 500):
             Bead.insert_many(rows[start:start + 500]).execute()
-    beads = list(Bead.select(Bead.id, Bead.repo, Bead.ref, Bead.status).where(Bead.project == project_id).tuples())
+    beads = list(Bead.select(Bead.id, Bead.repo, Bead.ref, Bead.status)
+                 .where(Bead.project == project_id).tuples())
     deps, claims, taken = [], [], set()
     by_repo: dict[int, list[tuple]] = {}
     for bead in beads:
         by_repo.setdefault(bead[1], []).append(bead)
-    for pk, repo, ref, status in beads:
+    for pk, repo, _ref, status in beads:
         if status == "open" and rng.random() < 0.3:
             target = rng.choice(by_repo[repo])
             if target[0] != pk:
@@ -96,18 +99,22 @@ def seed(env: dict[str, str]) -> dict[str, object]:
             kind = "chat" if i >= 2000 else "mail"
             a, b = rng.sample(ws[:200], 2)
             thread = f"c:{min(a, b)}:{max(a, b)}" if kind == "chat" else f"bd-{i:05d}"
-            mid = Message.insert(project=project_id, kind=kind, sender=a, subject=f"about {thread}" if kind == "mail"
-                                 else "", body="hello " * 30, thread=thread, created_ts=ts - 3000 + i).execute()
+            subject = f"about {thread}" if kind == "mail" else ""
+            mid = Message.insert(project=project_id, kind=kind, sender=a, subject=subject, body="hello " * 30,
+                                 thread=thread, created_ts=ts - 3000 + i).execute()
             Delivery.insert(message=mid, recipient=b, project=project_id,
                             acked_ts=None if i % 3 else ts).execute()
         for i in range(30):
-            Escalation.insert(project=project_id, workspace=ws[i], subject=f"question {i}", situation="why " * 50,
-                              options=json.dumps(["A", "B"]), context=json.dumps({"branch": "main"}),
-                              created_ts=ts, remind_ts=ts + 3000, expires_ts=ts + 4000).execute()
+            Escalation.insert(project=project_id, workspace=ws[i], subject=f"question {i}",
+                              situation="why " * 50, options=json.dumps(["A", "B"]),
+                              context=json.dumps({"branch": "main"}), created_ts=ts, remind_ts=ts + 3000,
+                              expires_ts=ts + 4000).execute()
     for w in ws[:ONLINE]:
-        st.redis.heartbeat(project_id, w, ts - rng.uniform(0, 250), {"branch": "main", "host": "h", "alias": f"a{w}"})
+        presence = {"branch": "main", "host": "h", "alias": f"a{w}"}
+        st.redis.heartbeat(project_id, w, ts - rng.uniform(0, 250), presence)
     for i in range(5000):
-        st.redis.add_event(project_id, "claim.created", {"bead": f"bd-{i:05d}", "alias": f"agent{i % 1000:04d}"})
+        claimed = {"bead": f"bd-{i:05d}", "alias": f"agent{i % 1000:04d}"}
+        st.redis.add_event(project_id, "claim.created", claimed)
     db.close()
     sample = next(pk for pk, _, _, status in beads if status == "open")
     return {"key": first["project_key"], "bead": sample, "deps": len(deps), "claims": len(claims)}
@@ -122,8 +129,8 @@ def timed_get(url: str, cookie: str) -> tuple[float, int, int]:
 
 
 def login(base: str, key: str) -> str:
-    request = urllib.request.Request(base + "/v1/dashboard/link", data=b"{}", method="POST",
-                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    request = urllib.request.Request(base + "/v1/dashboard/link", data=b"{}", method="POST", headers=headers)
     with _no_proxy.open(request, timeout=30) as response:
         path = json.loads(response.read())["path"]
 
@@ -171,26 +178,27 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-dash-"))
     redis = start_redis(tmp)
-    env = {"REDIS_URL": redis.url, "DATABASE_URL": f"sqlite:///{tmp / 'bw.db'}", "BEADWIRE_DATA_DIR": str(tmp),
-           "BEADWIRE_SQLITE_SYNCHRONOUS": "NORMAL"}
+    env = {"REDIS_URL": redis.url, "DATABASE_URL": f"sqlite:///{tmp / 'bw.db'}",
+           "BEADWIRE_DATA_DIR": str(tmp), "BEADWIRE_SQLITE_SYNCHRONOUS": "NORMAL"}
     web = None
     try:
         run_release(env)
         started = time.perf_counter()
         info = seed(env)
-        print(f"seeded {WORKSPACES} workspaces, {BEADS} beads ({info['deps']} blocking deps, {info['claims']} claims)"
-              f" in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        print(f"seeded {WORKSPACES} workspaces, {BEADS} beads ({info['deps']} blocking deps, "
+              f"{info['claims']} claims) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         web = start_web(tmp, free_port(), env)
-        cookie = login(web.url, str(info["key"]))
+        url = str(web.url)  # set once it started
+        cookie = login(url, str(info["key"]))
         pages = [p.format(bead=info["bead"]) for p in PAGES]
         rows = []
         for path in pages:
-            timed_get(web.url + path, cookie)  # warm
-            samples = [timed_get(web.url + path, cookie) for _ in range(args.runs)]
+            timed_get(url + path, cookie)  # warm
+            samples = [timed_get(url + path, cookie) for _ in range(args.runs)]
             assert all(status == 200 for _, status, _ in samples), (path, samples)
             ms = sorted(s[0] for s in samples)
             rows.append((path, statistics.median(ms), ms[int(0.95 * (len(ms) - 1))], samples[0][2]))
-        loads = {} if args.no_browser else browser_loads(web.url, cookie, ["/team", "/work", "/activity"], 3)
+        loads = {} if args.no_browser else browser_loads(url, cookie, ["/team", "/work", "/activity"], 3)
         report(rows, loads, args.runs)
     finally:
         if web is not None:
@@ -202,7 +210,8 @@ def report(rows: list[tuple[str, float, float, int]], loads: dict[str, float], r
     title = (f"Dashboard, {WORKSPACES} workspaces ({ONLINE} online), {BEADS} beads; one gunicorn process, "
              f"SQLite, median/p95 of {runs} runs over loopback")
     lines = [title, "",
-             "| page | server median ms | p95 ms | answer KiB | Chromium load ms |", "|---|---:|---:|---:|---:|"]
+             "| page | server median ms | p95 ms | answer KiB | Chromium load ms |",
+             "|---|---:|---:|---:|---:|"]
     for path, median, p95, size in rows:
         browser = f"{loads[path]:.0f}" if path in loads else ""
         lines.append(f"| `{path}` | {median:.0f} | {p95:.0f} | {size / 1024:.0f} | {browser} |")

@@ -29,8 +29,8 @@ EDITED = 50
 
 def wire(cwd: Path, env: dict[str, str], *args: str) -> tuple[float, dict]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", "from cli import main; main()", "--json", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", "from cli import main; main()", "--json", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, check=True)
     return time.perf_counter() - started, json.loads(done.stdout)
 
 
@@ -57,7 +57,8 @@ def one_round(url: str, tmp: Path, n: int) -> dict[str, float]:
     repo = tmp / f"r{n}"
     (repo / ".beads").mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
-    subprocess.run(["git", "remote", "add", "origin", f"git@github.com:bench/gastown{n}.git"], cwd=repo, check=True)
+    origin = f"git@github.com:bench/gastown{n}.git"
+    subprocess.run(["git", "remote", "add", "origin", origin], cwd=repo, check=True)
     (repo / ".beads" / "issues.jsonl").write_bytes(GASTOWN.read_bytes())
     env = {**os.environ, "WIRE_URL": url, "WIRE_CONFIG_DIR": str(tmp / f"cfg{n}"), "PYTHONPATH": str(ROOT)}
     wire(repo, env, "init", "--project", f"bench-sync-{n}")

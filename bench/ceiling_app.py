@@ -51,8 +51,10 @@ _lock_fd = os.open(_path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS mail (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS token (hash TEXT PRIMARY KEY, workspace INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS message (id INTEGER PRIMARY KEY, sender INTEGER, subject TEXT, body TEXT, ts REAL)",
-    "CREATE TABLE IF NOT EXISTS delivery (id INTEGER PRIMARY KEY, message INTEGER, recipient TEXT, acked REAL)",
+    "CREATE TABLE IF NOT EXISTS message (id INTEGER PRIMARY KEY, sender INTEGER, subject TEXT, body TEXT, "
+    "ts REAL)",
+    "CREATE TABLE IF NOT EXISTS delivery (id INTEGER PRIMARY KEY, message INTEGER, recipient TEXT, "
+    "acked REAL)",
     "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, kind TEXT, payload TEXT, sent REAL)",
 )
 # revoked? then rate bucket (fixed window), then presence: one round trip, as store/lua/heartbeat.lua
@@ -82,7 +84,8 @@ def _conn() -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=FULL")
         for statement in _SCHEMA:
             conn.execute(statement)
-        conn.execute("INSERT OR IGNORE INTO token VALUES (?, 1)", (hashlib.sha256(TOKEN.encode()).hexdigest(),))
+        token_hash = hashlib.sha256(TOKEN.encode()).hexdigest()
+        conn.execute("INSERT OR IGNORE INTO token VALUES (?, 1)", (token_hash,))
         _local.conn = conn
     return conn
 
@@ -109,7 +112,7 @@ def mail():
     conn = _conn()
     with _write(conn):
         mail_id = conn.execute("INSERT INTO mail (body) VALUES (?)", (json.dumps(body),)).lastrowid
-    _redis.xadd("ceiling:mail", {"id": mail_id})
+    _redis.xadd("ceiling:mail", {"id": str(mail_id)})  # the bytes redis-py sends for the int
     return jsonify(id=mail_id), 201
 
 
@@ -133,8 +136,10 @@ def mail_min():
         delivery_id = conn.execute("INSERT INTO delivery (message, recipient) VALUES (?, ?)",
                                    (message_id, body["to"])).lastrowid
         payload = json.dumps({"id": message_id, "delivery": delivery_id, "from": sender, "ts": ts, **body})
-        outbox_id = conn.execute("INSERT INTO outbox (kind, payload) VALUES ('mail', ?)", (payload,)).lastrowid
-    _PUBLISH(keys=[f"{{p:1}}:sent:{outbox_id}", f"{{p:1}}:box:{body['to']}", "{p:1}:events"], args=["mail", payload])
+        outbox_id = conn.execute("INSERT INTO outbox (kind, payload) VALUES ('mail', ?)",
+                                 (payload,)).lastrowid
+    _PUBLISH(keys=[f"{{p:1}}:sent:{outbox_id}", f"{{p:1}}:box:{body['to']}", "{p:1}:events"],
+             args=["mail", payload])
     return jsonify(id=message_id, delivery=delivery_id), 201
 
 

@@ -1,4 +1,5 @@
-"""Wall time of one-shot `wire` commands from a regular (non-editable) install, as ratios to `python3 -c pass`.
+"""Wall time of one-shot `wire` commands from a regular (non-editable) install, as ratios to
+`python3 -c pass`.
 
     python3 -m bench.cli_startup                                  # this checkout (~1 min)
     python3 -m bench.cli_startup --source before=/tmp/old --source after=.   # two trees, one run
@@ -55,7 +56,8 @@ def make_venv(name: str, source: Path, tmp: Path) -> Path:
     """A venv seeing the machine's packages, with `source` installed into it as a regular wheel."""
     venv, copy = tmp / f"venv-{name}", tmp / f"src-{name}"
     # a copy: pip's in-tree build would leave build/ and *.egg-info in the source tree
-    shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".wire"))
+    skipped = shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".wire")
+    shutil.copytree(source, copy, ignore=skipped)
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(copy)],
@@ -112,8 +114,8 @@ def run(venvs: dict[str, Path], url: str, runs: int, tmp: Path) -> dict[str, dic
         call = [wire, "--json", "init", "--project", f"bench{name}", "--alias", "cli-agent"]
         subprocess.run(call, cwd=repos[name], env=env, check=True, capture_output=True)
         beads[name] = []
-        for k in range(runs + 6):  # some for `ready` to list, one per claim (+ warm-up)
-            done = subprocess.run([wire, "--json", "create", f"cli bead {k}"], cwd=repos[name], env=env,
+        for n in range(runs + 6):  # some for `ready` to list, one per claim (+ warm-up)
+            done = subprocess.run([wire, "--json", "create", f"cli bead {n}"], cwd=repos[name], env=env,
                                   check=True, capture_output=True, text=True)  # fmt: skip
             beads[name].append(json.loads(done.stdout)["id"])
     lat: dict[str, dict[str, list[float]]] = {name: {row: [] for row in COMMANDS} for name in venvs}
@@ -123,10 +125,12 @@ def run(venvs: dict[str, Path], url: str, runs: int, tmp: Path) -> dict[str, dic
                 args = [beads[name].pop() if a == "{bead}" else a for a in argv]
                 cmd = ["git" if program == "git" else str(venv / "bin" / program), *args]
                 t = time.perf_counter()
-                done = subprocess.run(cmd, cwd=repos[name], env=env, capture_output=True, text=True, timeout=60)
+                done = subprocess.run(cmd, cwd=repos[name], env=env, capture_output=True, text=True,
+                                      timeout=60)
                 ms = (time.perf_counter() - t) * 1000
                 if done.returncode != 0:
-                    raise SystemExit(f"{name}: {' '.join(cmd)} exited {done.returncode}: {done.stderr[-400:]}")
+                    raise SystemExit(f"{name}: {' '.join(cmd)} exited {done.returncode}: "
+                                     f"{done.stderr[-400:]}")
                 if round_:
                     lat[name][row].append(ms)
     return lat

@@ -7,7 +7,8 @@ Starts `wire serve` on a temporary data directory (tests/servers.py), registers 
 real `wire` CLI in two temporary clones, gives them some work, logs a headless Chromium in as a human
 (`wire dashboard --key`) and saves one picture per form: mail, chat, a reply, a new bead, a bead's
 edit / release / close forms, the team page's revoke button and its confirmation, the policy
-editor with a preview, and a bead assigned by a person (maria, invited with `wire human add`). Not part of the test suite (the tests take their own screenshots as artifacts).
+editor with a preview, and a bead assigned by a person (maria, invited with `wire human add`). Not part
+of the test suite (the tests take their own screenshots as artifacts).
 """
 
 from __future__ import annotations
@@ -32,15 +33,15 @@ def agents(url: str, root: Path) -> tuple[Wire, Wire, str]:
     wires, key = [], None
     for i, name in enumerate(("alice", "bob")):
         repo = make_repo(root, f"clone{i}", "git@github.com:acme/shop.git")
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "WIRE_URL": url, "WIRE_CONFIG_DIR": str(root / f"cfg{i}"),
-               "HOME": str(root / f"home{i}")}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "WIRE_URL": url,
+               "WIRE_CONFIG_DIR": str(root / f"cfg{i}"), "HOME": str(root / f"home{i}")}
         env.pop("WIRE_PROJECT_KEY", None)
         wire = Wire(repo, env)
         result = wire.json("init", "--project", "shop", "--alias", name, "--human", name.title(),
                            *(["--key", key] if key else []))
         key = key or result["project_key"]
         wires.append(wire)
-    return wires[0], wires[1], key
+    return wires[0], wires[1], str(key)
 
 
 def shoot(page, name: str, full: bool = True) -> None:

@@ -27,11 +27,9 @@ Prints a report table, writes the figures to bench/out/soak-<timestamp>.{md,json
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
-import random
 import shutil
 import sqlite3
 import statistics
@@ -41,327 +39,24 @@ import threading
 import time
 from collections import Counter, defaultdict
 from contextlib import closing
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlencode, urlparse
+from typing import TYPE_CHECKING, Any
 
 from bench.memory import vm_kib
+from bench.paths import OUT_DIR
+from bench.soak_agents import CHAT_WAIT_S, Agent, Books, Coordinator
+from bench.soak_client import Client, Stats, cmdline, descendants
+from bench.soak_report import report, write_results
 
-ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from tests.servers import PgProc, Stack
 
-OUT_DIR = ROOT / "bench" / "out"
-RESULTS = ROOT / "bench" / "RESULTS.md"
 REPO_ORIGIN = "https://github.com/soak/beadwire-soak"
-#: Seconds a keep-alive connection may idle before we open a new one (never race gunicorn's close).
-KEEPALIVE_S = 1.0
-#: Seconds an agent's chat ask waits for its partner's reply (in /chat/wait slices of 10 s).
-CHAT_WAIT_S = 20
-#: The coordinator keeps at least this many beads ready.
-READY_FLOOR = 60
 #: RSS growth tolerated between the first sample after warm-up and the last.
 RSS_FLAT_RATIO = 1.2
 #: The server's processes whose memory is judged (Redis is shown apart).
 SERVER_KINDS = ("web", "worker", "clock")
 #: Bead-audit event kinds that end a claim.
 ENDS_CLAIM = {"claim.released", "bead.closed", "claim.jumped", "claim.taken_stale"}
-
-
-# ------------------------------------------------------------------------------------------ /proc
-
-
-def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            children = [int(c) for t in os.listdir(f"/proc/{parent}/task")
-                        for c in Path(f"/proc/{parent}/task/{t}/children").read_text().split()]
-        except OSError:
-            continue
-        found += children
-        todo += children
-    return found
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
-# ------------------------------------------------------------------------------------------- client
-
-
-class Answer:
-    __slots__ = ("banner", "json", "status")
-
-    def __init__(self, status: int, body: Any, banner: dict | None) -> None:
-        self.status, self.json, self.banner = status, body, banner
-
-
-class Client:
-    """One keep-alive http.client connection (one agent), recording every call in `Stats`."""
-
-    def __init__(self, url: str, token: str, stats: Stats, timeout: float = 60) -> None:
-        parsed = urlparse(url)
-        self.host, self.port, self.token = parsed.hostname, parsed.port, token
-        self.stats, self.timeout = stats, timeout
-        self.conn: http.client.HTTPConnection | None = None
-        self.used = 0.0
-
-    def call(self, op: str, method: str, path: str, body: dict | None = None, **query: Any) -> Answer | None:
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
-        target = "/v1" + path + (f"?{urlencode(query)}" if query else "")
-        data = None if body is None else json.dumps(body)
-        for attempt in (1, 2):
-            reused = self.conn is not None and time.monotonic() - self.used <= KEEPALIVE_S
-            if not reused:
-                self.close()
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-            started = time.perf_counter()
-            try:
-                self.conn.request(method, target, body=data, headers=headers)  # type: ignore[union-attr]
-                response = self.conn.getresponse()  # type: ignore[union-attr]
-                raw = response.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-                self.close()
-                # The keep-alive race: the server closed a connection idle for its keep-alive
-                # time just as we reused it (a stalled client thread on a busy machine), so the
-                # request was never read. Any HTTP client retries that once, on a new connection.
-                if reused and attempt == 1:
-                    self.stats.keepalive_retry()
-                    continue
-                self.stats.exception(op, exc)
-                return None
-            except (http.client.HTTPException, OSError) as exc:
-                self.close()
-                self.stats.exception(op, exc)
-                return None
-        self.used = time.monotonic()
-        elapsed = time.perf_counter() - started
-        answer = json.loads(raw) if raw else None
-        banner = response.getheader("X-Wire-Banner")
-        self.stats.record(op, response.status, elapsed, answer)
-        return Answer(response.status, answer, json.loads(banner) if banner else None)
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
-class Stats:
-    """Every answer by operation; the unexpected ones kept for the report."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.latency: dict[str, list[float]] = defaultdict(list)
-        self.status: dict[str, Counter] = defaultdict(Counter)
-        self.errors: list[str] = []
-        self.exceptions: list[str] = []
-        self.keepalive_retries = 0
-
-    def keepalive_retry(self) -> None:
-        with self.lock:
-            self.keepalive_retries += 1
-
-    def record(self, op: str, status: int, elapsed: float, data: Any) -> None:
-        with self.lock:
-            self.latency[op].append(elapsed)
-            self.status[op][status] += 1
-            if status >= 300 and not (status == 409 and op == "claim") and len(self.errors) < 200:
-                self.errors.append(f"{op} {status} {str(data)[:300]}")
-
-    def exception(self, op: str, exc: BaseException) -> None:
-        with self.lock:
-            self.exceptions.append(f"{op}: {exc!r}")
-
-    def total(self) -> int:
-        return sum(sum(c.values()) for c in self.status.values())
-
-    def unexpected(self) -> int:
-        bad = sum(n for op, c in self.status.items() for s, n in c.items()
-                  if s >= 300 and not (s == 409 and op == "claim"))
-        return bad + len(self.exceptions)
-
-
-# ------------------------------------------------------------------------------------------- agents
-
-
-class Books:
-    """What the server acknowledged to the agents, to check against its own records at the end."""
-
-    def __init__(self) -> None:
-        self.claims: list[tuple[str, str]] = []  # (bead id, alias), claims answered 200 (not already held)
-        self.closes: list[tuple[str, str]] = []  # (bead id, alias), closes answered 200
-        self.mail_sent: dict[int, str] = {}  # message id -> recipient alias
-        self.mail_opened: list[tuple[str, int]] = []  # (alias, message id) handed out by /mail/open
-        self.banner_mail: list[tuple[str, int]] = []  # (alias, message id) shown as new in a banner
-        self.chat = Counter()  # asks, replies received, waits timed out, replies sent
-        self.beads_created = 0
-
-
-class Agent(threading.Thread):
-    def __init__(self, n: int, alias: str, token: str, run: Soak) -> None:
-        super().__init__(name=alias, daemon=True)
-        self.n, self.alias, self.run_ = n, alias, run
-        self.api = Client(run.url, token, run.stats, timeout=CHAT_WAIT_S + 30)
-        self.rng = random.Random(n)
-        self.unread = 0
-        self.replied: dict[str, float] = {}
-
-    @property
-    def partner(self) -> str:
-        return self.run_.aliases[self.n ^ 1] if (self.n ^ 1) < len(self.run_.aliases) else ""
-
-    def think(self) -> None:
-        self.run_.stop.wait(self.run_.think * self.rng.uniform(0.5, 1.5))
-
-    def call(self, op: str, method: str, path: str, body: dict | None = None, **query: Any) -> Answer | None:
-        answer = self.api.call(op, method, path, body, **query)
-        if answer is not None and answer.status < 300:
-            self.look_at(answer.banner)
-        return answer
-
-    def look_at(self, banner: dict | None) -> None:
-        """Note mail shown as new, the unread count, and answer a partner who waits on us."""
-        if not banner:
-            self.unread = 0
-            return
-        self.unread = banner.get("unread", 0)
-        for item in banner.get("new", []):
-            if item.get("kind") == "mail":
-                self.run_.books.banner_mail.append((self.alias, item["id"]))
-        for waiting in banner.get("waiting", []):
-            who = waiting["alias"]
-            if time.monotonic() - self.replied.get(who, 0) > 3:
-                self.replied[who] = time.monotonic()
-                self.api.call("chat_reply", "POST", "/chat", {"to": who, "body": f"{self.alias} here, go ahead"})
-                self.run_.books.chat["replies_sent"] += 1
-
-    def run(self) -> None:
-        stop = self.run_.stop
-        while not stop.is_set():
-            self.iteration()
-        self.api.close()
-
-    def iteration(self) -> None:
-        books = self.run_.books
-        mine = self.call("mine", "GET", "/mine")
-        for bead in (mine.json if mine and mine.status == 200 else []):  # left over: finish it first
-            self.close(bead["id"])
-        self.think()
-        ready = self.call("ready", "GET", "/ready", limit=20)
-        beads = ready.json if ready is not None and ready.status == 200 else []
-        if not beads or self.rng.random() < 0.1:  # agents file work too
-            created = self.call("create", "POST", "/beads", {"title": f"{self.alias}: found while working",
-                                                             "priority": self.rng.randint(0, 4)})
-            if created is not None and created.status == 201:
-                books.beads_created += 1
-                beads = [created.json, *beads]
-            self.think()
-        if not beads:
-            return
-        bead = self.rng.choice(beads[:20])["id"]
-        claim = self.call("claim", "POST", f"/beads/{quote(bead, safe='')}/claim", {})
-        self.think()
-        if claim is None or claim.status != 200:
-            self.read_mail()
-            return
-        if not claim.json.get("already_held"):
-            books.claims.append((bead, self.alias))
-        self.work_on(bead)
-        self.close(bead)
-        self.read_mail()
-
-    def work_on(self, bead: str) -> None:
-        ref = quote(bead, safe="")
-        paths = [f"src/{bead}/main.py", f"tests/test_{bead}.py"]
-        self.call("lock", "POST", "/locks", {"paths": paths, "bead": bead, "reason": "working", "ttl": 120})
-        self.think()
-        self.call("comment", "POST", f"/beads/{ref}/comments", {"text": f"{self.alias}: on it"})
-        self.think()
-        to = self.rng.choice([a for a in self.run_.aliases if a != self.alias])
-        mail = self.call("mail", "POST", "/mail", {"to": to, "subject": f"{bead} progress",
-                                                  "body": f"{self.alias} is closing {bead}"})
-        if mail is not None and mail.status == 201:
-            self.run_.books.mail_sent[mail.json["message"]["id"]] = to
-        self.think()
-        if self.n % 2 == 0 and self.partner and self.rng.random() < self.run_.chat_prob:
-            self.ask_partner(bead)
-        self.call("unlock", "DELETE", "/locks", {"paths": paths})
-        self.think()
-
-    def ask_partner(self, bead: str) -> None:
-        books = self.run_.books
-        asked = self.call("chat_ask", "POST", "/chat", {"to": self.partner, "body": f"ok to close {bead}?",
-                                                        "wait": CHAT_WAIT_S})
-        if asked is None or asked.status != 201:
-            return
-        books.chat["asks"] += 1
-        query = {"with": self.partner, "after": asked.json["message"]["id"], "cursor": asked.json["cursor"]}
-        deadline = time.monotonic() + CHAT_WAIT_S
-        while time.monotonic() < deadline and not self.run_.stop.is_set():
-            slice_s = max(1, min(10, int(deadline - time.monotonic())))
-            waited = self.call("chat_wait", "GET", "/chat/wait", **query, timeout=slice_s)
-            if waited is None or waited.status != 200:
-                break
-            if waited.json["messages"]:
-                books.chat["replies"] += 1
-                return
-            query["cursor"] = waited.json["cursor"]
-        books.chat["timeouts"] += 1
-        self.call("chat_done", "POST", "/chat/done", {"with": self.partner})
-
-    def close(self, bead: str) -> None:
-        closed = self.call("close", "POST", f"/beads/{quote(bead, safe='')}/close", {"reason": "done"})
-        if closed is not None and closed.status == 200:
-            self.run_.books.closes.append((bead, self.alias))
-        self.think()
-
-    def read_mail(self) -> None:
-        if self.unread:
-            self.open_mail()
-            self.think()
-
-    def open_mail(self) -> int:
-        opened = self.call("mail_open", "POST", "/mail/open", {})
-        if opened is None or opened.status != 200:
-            return 0
-        mails = [m["id"] for m in opened.json if m["kind"] == "mail"]
-        self.run_.books.mail_opened.extend((self.alias, i) for i in mails)
-        return len(mails)
-
-
-class Coordinator(threading.Thread):
-    """Seeds beads and keeps the ready list from running dry."""
-
-    def __init__(self, run: Soak, token: str) -> None:
-        super().__init__(name="coordinator", daemon=True)
-        self.run_ = run
-        self.api = Client(run.url, token, run.stats)
-        self.made = 0
-
-    def seed(self, count: int) -> None:
-        for _ in range(count):
-            self.make()
-
-    def make(self) -> None:
-        self.made += 1
-        created = self.api.call("seed", "POST", "/beads", {"title": f"task {self.made}", "priority": self.made % 5,
-                                                           "description": "seeded by the coordinator"})
-        if created is not None and created.status == 201:
-            self.run_.books.beads_created += 1
-
-    def run(self) -> None:
-        while not self.run_.stop.wait(2.0):
-            ready = self.api.call("ready", "GET", "/ready", limit=READY_FLOOR)
-            short = READY_FLOOR - len(ready.json) if ready is not None and ready.status == 200 else 0
-            for _ in range(max(0, short)):
-                self.make()
-        self.api.close()
 
 
 # --------------------------------------------------------------------------------------- the run
@@ -379,8 +74,8 @@ class Soak:
         self.aliases: list[str] = []
         self.tokens: list[str] = []
         self.rss: list[dict[str, Any]] = []
-        self.stack = None
-        self.pg = None
+        self.stack: Stack | None = None
+        self.pg: PgProc | None = None
         self.tmp = ""
         self.database_url = args.database_url
         self.redis_url = args.redis_url
@@ -428,8 +123,9 @@ class Soak:
         conn.token = key
         for i in range(self.args.agents):
             alias = f"agent-{i:03d}"
-            joined = conn.call("init", "POST", "/init", {"project": self.args.project, "repo_origin": REPO_ORIGIN,
-                                                         "alias": alias, "role": "developer"})
+            joined = conn.call("init", "POST", "/init", {"project": self.args.project,
+                                                         "repo_origin": REPO_ORIGIN, "alias": alias,
+                                                         "role": "developer"})
             if joined is None or joined.status not in (200, 201):
                 raise SystemExit(f"could not register {alias}: {joined and joined.json}")
             self.aliases.append(alias)
@@ -444,8 +140,8 @@ class Soak:
         if self.stack is None or self.stack.pid is None:
             return {}
         groups: dict[str, list[int]] = defaultdict(list)
-        for pid in _descendants(self.stack.pid):
-            cmd = " ".join(_cmdline(pid))
+        for pid in descendants(self.stack.pid):
+            cmd = " ".join(cmdline(pid))
             name = ("web" if "gunicorn" in cmd else "worker" if "dramatiq" in cmd else
                     "clock" if "actors.clock" in cmd else "redis" if "redis-server" in cmd else "other")
             groups[name].append(pid)
@@ -471,7 +167,8 @@ class Soak:
             coordinator_token = self.register()
             coordinator = Coordinator(self, coordinator_token)
             coordinator.seed(self.args.seed)
-            agents = [Agent(i, alias, token, self) for i, (alias, token) in enumerate(zip(self.aliases, self.tokens))]
+            agents = [Agent(i, alias, token, self)
+                      for i, (alias, token) in enumerate(zip(self.aliases, self.tokens))]
             started = time.monotonic()
             self.sample_rss(started)
             coordinator.start()
@@ -523,7 +220,7 @@ class Soak:
             path = url.split(":///", 1)[1]
             with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
                 return list(conn.execute(query))
-        import psycopg2
+        import psycopg2  # type: ignore[import-untyped]  # no stubs among our dependencies (types-psycopg2)
 
         with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
             cur.execute(query)
@@ -536,7 +233,8 @@ class Soak:
         holder: dict[str, str | None] = {}
         history: dict[str, list[str]] = defaultdict(list)
         closers: dict[str, str] = {}
-        overlaps, other_endings = [], Counter()
+        overlaps: list[tuple[str, str | None, str]] = []
+        other_endings: Counter[str] = Counter()
         for _, kind, ref, data in rows:
             alias = json.loads(data).get("alias")
             if kind == "claim.created":
@@ -584,7 +282,8 @@ class Soak:
             "opened_by_wrong_agent": wrong[:10], "never_opened": missing[:10],
             "banner_shown": sum(shown.values()), "banner_shown_twice": shown_twice[:10],
             "outbox_undelivered": undelivered, "mail_left_in_mailboxes": left,
-            "ok": not twice and not wrong and not missing and not shown_twice and undelivered == 0 and not left,
+            "ok": (not twice and not wrong and not missing and not shown_twice and undelivered == 0
+                   and not left),
         }
 
     def undelivered(self) -> int:
@@ -604,15 +303,16 @@ class Soak:
         keys = Keys()
         client = make_client(url)
         try:
-            ids = [int(i) for (i,) in self.sql(f"SELECT id FROM workspace WHERE project_id = {self.project_id}")]
-            return sum(1 for ws in ids for _, f in client.xrange(keys.mailbox_key(self.project_id, ws))
-                       if f.get("kind") == "mail")
+            rows = self.sql(f"SELECT id FROM workspace WHERE project_id = {self.project_id}")
+            ids = [int(i) for (i,) in rows]
+            entries = [f for ws in ids for _, f in client.xrange(keys.mailbox_key(self.project_id, ws)) or []]
+            return sum(1 for f in entries if f and f.get("kind") == "mail")
         finally:
             client.close()
 
     def redis_port(self) -> int | None:
         for pid in self.server_pids().get("redis", []):
-            args = _cmdline(pid)
+            args = cmdline(pid)
             if "--port" in args:
                 return int(args[args.index("--port") + 1])
             # redis-server rewrites its command line to "redis-server 127.0.0.1:<port>"
@@ -630,14 +330,15 @@ class Soak:
         # size of the database and the kernel's page cache
         anon_first, anon_last = warm[0]["anon"], self.rss[-1]["anon"]
         return {"first_mib": first, "last_mib": last, "max_mib": peak, "at_start_mib": self.rss[0]["server"],
-                "anon_at_start_mib": self.rss[0]["anon"], "anon_first_mib": anon_first, "anon_last_mib": anon_last,
+                "anon_at_start_mib": self.rss[0]["anon"], "anon_first_mib": anon_first,
+                "anon_last_mib": anon_last,
                 "anon_max_mib": max(s["anon"] for s in self.rss),
                 "redis_last_mib": self.rss[-1].get("redis"), "samples": len(self.rss),
                 "ok": anon_last <= anon_first * RSS_FLAT_RATIO}
 
     def check(self, duration: float, load_requests: int, drained: float) -> dict[str, Any]:
         stats = self.stats
-        result = {
+        result: dict[str, Any] = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": (f"{platform.node()}: {os.cpu_count()} CPUs, {platform.machine()}, "
                         f"Python {platform.python_version()}"),
@@ -657,62 +358,9 @@ class Soak:
             "rss": self.rss,
         }
         result["errors_ok"] = stats.unexpected() == 0
-        result["ok"] = all(result[k]["ok"] is not False for k in ("claims", "mail", "memory")) and result["errors_ok"]
+        checked = all(result[k]["ok"] is not False for k in ("claims", "mail", "memory"))
+        result["ok"] = checked and result["errors_ok"]
         return result
-
-
-# ------------------------------------------------------------------------------------------ report
-
-
-def report(r: dict[str, Any]) -> str:
-    c, m, mem = r["claims"], r["mail"], r["memory"]
-    mark = {True: "✅", False: "❌", None: "–"}
-    a = r["args"]
-    lines = [
-        (f"Soak, {r['date']}, {r['machine']}; {a['agents']} agents, {a['minutes']} min, {a['database']}, "
-         f"think {a['think']} s; load average at the end {', '.join(f'{x:.1f}' for x in r['load_avg_at_end'])}"),
-        "",
-        "| check | figures | ok |",
-        "|---|---|---|",
-        (f"| throughput | {r['requests']:,} requests in {r['duration_s']:.0f} s = **{r['throughput_rps']} req/s**; "
-         f"{c['claims_acked']:,} claims, {m['mail_acked']:,} mails, {r['beads_created']:,} beads created, "
-         f"{r['chat'].get('asks', 0)} chat asks ({r['chat'].get('replies', 0)} answered, "
-         f"{r['chat'].get('timeouts', 0)} timed out) | |"),
-        (f"| errors | {r['unexpected_answers']} unexpected answers or exceptions of {r['requests']:,}; "
-         f"{r['claim_conflicts_409']:,} expected 409 claim conflicts (races); {r['keepalive_retries']} requests "
-         f"resent after a keep-alive race | {mark[r['errors_ok']]} |"),
-        (f"| claims | {c['beads_claimed']:,} beads claimed, {c['beads_one_holder']:,} with exactly one holder in "
-         f"their history; {c['claim_events']:,} claim events in the audit for {c['claims_acked']:,} acknowledged; "
-         f"{len(c['overlaps'])} overlapping holders; {len(c['closed_by_someone_else'])} closed by a non-holder | "
-         f"{mark[c['ok']]} |"),
-        (f"| mail | {m['mail_acked']:,} acknowledged, {m['mail_opened']:,} opened by their recipients "
-         f"({len(m['opened_twice'])} twice, {len(m['never_opened'])} never, {len(m['opened_by_wrong_agent'])} by "
-         f"someone else); {m['banner_shown']:,} shown in banners, {len(m['banner_shown_twice'])} twice; "
-         f"{m['outbox_undelivered']} deliveries not in Redis; {m['mail_left_in_mailboxes']} left in mailboxes; "
-         f"drain {r['drain_s']} s | {mark[m['ok']]} |"),
-        (f"| memory (web+worker+clock) | own memory (RssAnon) {mem.get('anon_at_start_mib')} MiB at start, "
-         f"{mem.get('anon_first_mib')} after warm-up, {mem.get('anon_last_mib')} at the end, max "
-         f"{mem.get('anon_max_mib')}; RSS with mapped files {mem.get('at_start_mib')} / {mem.get('first_mib')} / "
-         f"{mem.get('last_mib')}, max {mem.get('max_mib')} ({mem.get('samples')} samples, every "
-         f"{a['rss_every']:.0f} s, warm-up {a['warmup']:.0f} s); Redis {mem.get('redis_last_mib')} MiB at the end "
-         f"| {mark[mem['ok']]} |"),
-        "",
-        "| operation | n | p50 ms | p99 ms |",
-        "|---|---|---|---|",
-        *(f"| {op} | {v['n']:,} | {v['p50']} | {v['p99']} |" for op, v in r["latency_ms"].items()),
-    ]
-    return "\n".join(lines)
-
-
-def write_results(table: str) -> None:
-    begin, end = "<!-- soak:begin -->", "<!-- soak:end -->"
-    text = RESULTS.read_text() if RESULTS.exists() else ""
-    section = f"{begin}\n{table}\n{end}"
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n## Soak\n\n" + section + "\n"  # below bench/run.py's KEPT_FROM
-    RESULTS.write_text(text)
 
 
 def main() -> None:
@@ -731,7 +379,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="with --url: the server's database, for the checks")
     parser.add_argument("--redis-url", help="with --url: the server's Redis, for the checks")
     parser.add_argument("--keep", action="store_true", help="keep the stack's files (logs, database)")
-    parser.add_argument("--write-results", action="store_true", help="replace the soak table of bench/RESULTS.md")
+    parser.add_argument("--write-results", action="store_true",
+                        help="replace the soak table of bench/RESULTS.md")
     args = parser.parse_args()
     if args.url and not args.database_url:
         parser.error("--url needs --database-url (the checks read the server's audit table)")

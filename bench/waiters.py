@@ -60,7 +60,8 @@ def start(tmp: str, serve_args: list[str]) -> Any:
     data_dir = Path(tempfile.mkdtemp(prefix="stack-", dir=tmp))
     port = servers.free_port()
     code = "from cli.serve import serve_command; serve_command(prog_name='wire serve')"
-    args = [sys.executable, "-c", code, "--host", HOST, "--port", str(port), "--data-dir", str(data_dir), *serve_args]
+    args = [sys.executable, "-c", code, "--host", HOST, "--port", str(port), "--data-dir", str(data_dir),
+            *serve_args]
     log = data_dir / "serve.log"
     env = servers._child_env({"BEADWIRE_RATE_IP": "0"})  # 1,000s of inits from one address
     proc = servers._spawn(args, log, signal.SIGTERM, env=env)
@@ -99,8 +100,8 @@ class Waiters:
         self.port = port
         self.loop = asyncio.new_event_loop()
         self.stop = asyncio.Event()
-        self.held = collections.Counter()  # kind -> waiting right now
-        self.answers = collections.Counter()  # "kind status" -> count
+        self.held: collections.Counter[str] = collections.Counter()  # kind -> waiting right now
+        self.answers: collections.Counter[str] = collections.Counter()  # "kind status" -> count
         self.errors: list[str] = []
         self.tasks: set[asyncio.Task] = set()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -116,7 +117,7 @@ class Waiters:
             for future in futures:
                 try:
                     future.result(70)
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     stuck += 1
         return stuck
 
@@ -151,7 +152,8 @@ class Waiters:
             self.held[kind] += 1
             if not started.done():
                 # the request is in: give it a moment to reach the server's wait (no answer comes before)
-                asyncio.get_running_loop().call_later(0.05, lambda: started.done() or started.set_result(True))
+                asyncio.get_running_loop().call_later(
+                    0.05, lambda: started.done() or started.set_result(True))
             try:
                 status = await _read_answer(reader, self.errors)
             finally:
@@ -209,7 +211,8 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 def _masked_frame(opcode: int, payload: bytes) -> bytes:
     """A client frame (clients must mask), payload shorter than 126 bytes."""
     mask = os.urandom(4)
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked
 
 
 async def _read_answer(reader: asyncio.StreamReader, errors: list[str] | None = None) -> int:
@@ -255,7 +258,8 @@ def _probe_conn(port: int) -> Any:
 
 def probe_health(port: int, seconds: float, every: float = 0.02) -> dict:
     """Sequential `GET /v1/health` for `seconds`: count, failures, median and p99 in ms."""
-    conn, lats, failures = _probe_conn(port), [], collections.Counter()
+    conn, lats = _probe_conn(port), []
+    failures: collections.Counter[str] = collections.Counter()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         t = time.perf_counter()
@@ -273,7 +277,8 @@ def probe_health(port: int, seconds: float, every: float = 0.02) -> dict:
     conn.close()
     return {"n": len(lats), "failures": dict(failures),
             "median_ms": round(statistics.median(lats), 2) if lats else None,
-            "p99_ms": round(pct(lats, 99), 2) if lats else None, "max_ms": round(max(lats), 1) if lats else None}
+            "p99_ms": round(pct(lats, 99), 2) if lats else None,
+            "max_ms": round(max(lats), 1) if lats else None}
 
 
 def claims(port: int, tokens: list[str], beads: list[str], seconds: float) -> dict:
@@ -296,7 +301,8 @@ def measure(port: int, tokens: list[str], beads: list[str], seconds: float, samp
     alone = probe_health(port, seconds)
     if alone["n"] == 0:  # a frozen server: no claim load on top (its threads would only hang)
         return {"health": alone, "claims": {"ops_s": None, "statuses": "not run: health never answered"},
-                "health_during_claims": {}, "other_cpu_pct": [sampler.foreign_pct(t0, time.monotonic()), None]}
+                "health_during_claims": {},
+                "other_cpu_pct": [sampler.foreign_pct(t0, time.monotonic()), None]}
     during: dict = {}
     prober = threading.Thread(target=lambda: during.update(probe_health(port, seconds)), daemon=True)
     t1 = time.monotonic()
@@ -326,15 +332,17 @@ def main() -> int:
     ap.add_argument("--waiters", type=int, default=5000)
     ap.add_argument("--projects", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=15.0, help="length of each measurement")
-    ap.add_argument("--serve-arg", action="append", default=[], help="extra `wire serve` argument (repeatable)")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="extra `wire serve` argument (repeatable)")
     args = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     per_project = -(-args.waiters // (args.projects * PER_WORKSPACE)) + 1
     with tempfile.TemporaryDirectory(prefix="bench-waiters-") as tmp:
         stack = start(tmp, [a for arg in args.serve_arg for a in arg.split("=", 1)])
         port = int(stack.url.rsplit(":", 1)[1])
-        result: dict[str, Any] = {"args": vars(args), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+        started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        result: dict[str, Any] = {"args": vars(args), "started": started}
         try:
             result.update(run(stack, port, args, per_project))
         finally:
@@ -373,7 +381,8 @@ def run(stack: Any, port: int, args: argparse.Namespace, per_project: int) -> di
     out["never_started"] = waiters.open(waiter_specs(projects, args.waiters))
     out["open_s"] = round(time.monotonic() - t1, 1)
     out["held_after_open"] = dict(waiters.held)
-    print(f"[waiters] opened in {out['open_s']} s: {dict(waiters.held)} errors {waiters.errors[:3]}", file=sys.stderr)
+    print(f"[waiters] opened in {out['open_s']} s: {dict(waiters.held)} errors {waiters.errors[:3]}",
+          file=sys.stderr)
     out["web_cpu_waiting"] = web_cpu(stack.pid, 10)
     print(f"[waiters] web CPU with the waiters idle: {out['web_cpu_waiting']} %", file=sys.stderr)
     out["busy"] = measure(port, claim_tokens, beads[3000:], args.seconds, sampler)
@@ -394,14 +403,14 @@ def report(r: dict) -> str:
     def row(label: str, m: dict) -> str:
         h, c, hd = m["health"], m["claims"], m["health_during_claims"]
         other = " / ".join(str(x) for x in m["other_cpu_pct"])
-        return (f"| {label} | {h['median_ms']} / {h['p99_ms']} | {sum(h['failures'].values())} | {c['ops_s']} | "
-                f"{c['statuses']} | {hd.get('median_ms')} / {hd.get('p99_ms')} | "
+        return (f"| {label} | {h['median_ms']} / {h['p99_ms']} | {sum(h['failures'].values())} | "
+                f"{c['ops_s']} | {c['statuses']} | {hd.get('median_ms')} / {hd.get('p99_ms')} | "
                 f"{sum(hd.get('failures', {}).values())} "
                 f"| {other} |")
 
     held = sum(r["held_at_end"].values())
-    lines = [f"waiters bench {r['started']} · {a['waiters']} waiters over {a['projects']} projects · serve args "
-             f"{a['serve_arg'] or 'default'} · {a['seconds']} s per measurement",
+    lines = [f"waiters bench {r['started']} · {a['waiters']} waiters over {a['projects']} projects · "
+             f"serve args {a['serve_arg'] or 'default'} · {a['seconds']} s per measurement",
              "",
              "| waiters held | health median / p99 ms | health failures | claims c=8 ops/s | claim answers | "
              "health during claims median / p99 ms | failures | other procs' CPU % (health / claims) |",
@@ -411,11 +420,13 @@ def report(r: dict) -> str:
              "",
              f"* opened in {r['open_s']} s ({r['never_started']} never got going within 70 s); "
              f"held right after opening {r['held_after_open']}, at the end "
-             f"{r['held_at_end']}; waiter answers {r['answers']}; client errors {r['errors'][0]} {r['errors'][1]}",
-             f"* CPU of the web processes (gunicorn) over 10 s with nothing to do: {r['web_cpu_idle']} % of a core "
-             f"without waiters, {r['web_cpu_waiting']} % with them",
-             f"* Redis connections: {r['redis_clients_before']} before, {r['redis_clients_with_waiters']} with the "
-             f"waiters; RSS MiB before {r['rss_before']}, with the waiters {r['rss_with_waiters']}"]
+             f"{r['held_at_end']}; waiter answers {r['answers']}; client errors {r['errors'][0]} "
+             f"{r['errors'][1]}",
+             f"* CPU of the web processes (gunicorn) over 10 s with nothing to do: {r['web_cpu_idle']} % "
+             f"of a core without waiters, {r['web_cpu_waiting']} % with them",
+             f"* Redis connections: {r['redis_clients_before']} before, "
+             f"{r['redis_clients_with_waiters']} with the waiters; RSS MiB before {r['rss_before']}, "
+             f"with the waiters {r['rss_with_waiters']}"]
     return "\n".join(lines)
 
 

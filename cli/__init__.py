@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "reopen": "cli.generated:reopen",
     "link": "cli.beads:link",
     "deps": "cli.generated:deps",
+    "history": "cli.generated:history",
     "assign": "cli.steer:assign",
     "unassign": "cli.steer:unassign",
     "subscribe": "cli.generated:subscribe",
@@ -91,6 +92,7 @@ HELP: dict[str, str] = {
     "reopen": "Reopen a closed bead.",
     "link": "Add a dependency: ID --blocked-by OTHER, or ID --parent OTHER.",
     "deps": "Show a bead's blockers, what it blocks, its parent and children.",
+    "history": "Show who changed a bead, what and when (its last 100 changes, newest first).",
     "assign": ("Assign a bead to an agent: it heads their ready and prime, others' claims are refused "
                "(exit 3)."),
     "unassign": "Remove a bead's assignment: anyone may claim it again.",
@@ -235,7 +237,7 @@ def cli(ctx: click.Context, url: str | None, timeout: float, no_auto_reserve: bo
         human_token: str | None) -> None:
     """Coordinate with the other agents of your project: who is on, who holds what, what is ready."""
     if ctx.obj is None:  # tests inject their own client with `obj=`
-        from cli.client import Client  # with the operations table: not for `--help` (start-up time)
+        from cli.client import Client  # noqa: PLC0415 - start-up time: not for `--help`
 
         ctx.obj = Client(url, timeout=timeout, auto_reserve=not no_auto_reserve)
     if as_name or human_token:
@@ -250,7 +252,7 @@ def _person_token(client: Client, name: str | None, token: str | None) -> str:
     """
     if not name:
         return token or ""
-    from cli import local  # the workspace files, only with --as (start-up time)
+    from cli import local  # noqa: PLC0415 - the workspace files, only with --as (start-up time)
 
     slug = client.workspace.project if client.workspace is not None else None
     found = local.find_human_token(client.url, name, slug)

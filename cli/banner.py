@@ -135,7 +135,7 @@ def conflict_key(conflict: dict[str, Any]) -> str:
 
 def conflict_line(conflict: dict[str, Any]) -> str:
     """`warning: src/a.py is reserved by bob as src/** (refactor; 4m05s left)`: a file you modified."""
-    from cli.locks import conflict_text  # a command module, only for a lock conflict (start-up time)
+    from cli.locks import conflict_text  # noqa: PLC0415 - start-up time: only for a lock conflict
 
     return f"warning: {conflict_text(conflict)}"
 

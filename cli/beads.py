@@ -1,6 +1,6 @@
 """Bead commands: create, ready, update, comment, link; and the printers of show, list, mine, deps,
-search, close, reopen, claim, release, subscribe, unsubscribe (commands generated from their rows in
-the operations table, cli/ops_work.py).
+history, search, close, reopen, claim, release, subscribe, unsubscribe (commands generated from their
+rows in the operations table, cli/ops_work.py).
 
 Routes: `/v1/beads...`, `/v1/ready`, `/v1/mine`, `/v1/search` (docs/API.md). A bead ref is an id
 (`bd-a3f8`) or `<repo>:<id>`; the server resolves it.
@@ -166,6 +166,41 @@ def _print_deps(answer: dict[str, Any]) -> None:
             printed = True
     if not printed:
         click.echo("no dependencies")
+
+
+# -- history ---------------------------------------------------------------------------------
+
+#: Data keys a history line leaves out: the bead is the one asked about, and who did it has its column.
+HISTORY_SAID = ("bead", "alias", "from")
+#: Characters of an event's data a history line shows.
+HISTORY_DATA = 80
+
+
+def _print_history(changes: list[dict[str, Any]]) -> None:
+    """One line per change, newest first: `2026-12-04 15:02  ana  claim.created  title=Fix it`."""
+    if not changes:
+        click.echo("no history")
+        return
+    rows = [(output.clean(c.get("at") or "-")[:16].replace("T", " "), output.clean(c.get("who")) or "-",
+             output.clean(c.get("kind")), _change_data(c.get("data"))) for c in changes]
+    click.echo(output.table(rows))
+
+
+def _change_data(data: Any) -> str:
+    """An event's data as short `key=value` pairs (lists and objects flattened), cut to one line."""
+    if not isinstance(data, dict):
+        return ""
+    pairs = [f"{key}={_flat(value)}" for key, value in data.items()
+             if key not in HISTORY_SAID and value not in (None, "", [], {})]
+    return output.snippet(" ".join(pairs), HISTORY_DATA)  # agent-written text: cleaned
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(_flat, value))
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{_flat(v)}" for k, v in value.items())
+    return str(value)
 
 
 # -- rendering -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cli import local, offline, output
 from cli.client import WireError
+from store.merge import dump_record  # the one serializer of beads lines (pure, stdlib-only)
 
 if TYPE_CHECKING:
     from cli.client import Client
@@ -64,8 +65,6 @@ def _line_id(line: str) -> str | None:
 def apply_records(text: str, records: list[dict[str, Any]], add: bool = True) -> str:
     """`text` with each record's line replaced where its id is (the last such line; earlier copies
     dropped), or appended (`add`); every other line stays byte for byte."""
-    from store.merge import dump_record  # the one serializer of beads lines (a pure module)
-
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

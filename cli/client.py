@@ -145,7 +145,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
     def workspace(self) -> Workspace | None:
         """This worktree's workspace file, found by walking up from the start dir (cached)."""
         if not self._looked:
-            from cli import local  # the workspace files, once a command needs them (start-up time)
+            from cli import local  # noqa: PLC0415 - start-up time: workspace files, when needed
 
             self._workspace, self._looked = local.find_workspace(self._start), True
         return self._workspace
@@ -172,7 +172,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
     @property
     def root(self) -> Path:
         """The worktree root: the workspace's, else the nearest git worktree, else cwd."""
-        from cli import local  # the workspace files, once a command needs them (start-up time)
+        from cli import local  # noqa: PLC0415 - start-up time: workspace files, when needed
 
         if self.workspace is not None:
             return self.workspace.root
@@ -180,7 +180,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
 
     def headers(self, token: str | None) -> dict[str, str]:
         """Headers of every call: JSON, presence (`X-Wire-Branch`, `X-Wire-Host`), bearer."""
-        from cli import local  # the workspace files, once a command needs them (start-up time)
+        from cli import local  # noqa: PLC0415 - start-up time: workspace files, when needed
 
         headers = {"Accept": "application/json", "Content-Type": "application/json", "User-Agent": USER_AGENT}
         headers.update(local.presence_headers(self.root))
@@ -215,7 +215,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
             self._journal_checked = False  # a long-lived client (`wire mcp`) replays on its next call
             if callable(offline):
                 raise offline(key[IDEMPOTENCY_HEADER], exc) from exc
-            from cli import offline as journal  # imports this module (a cycle at the top); only offline
+            from cli import offline as journal  # noqa: PLC0415 - a cycle at the top; only when offline
 
             raise journal.keep(self, offline, method, path + query_string(query), body,
                                key[IDEMPOTENCY_HEADER], exc) from exc
@@ -229,7 +229,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
             NotInitialised: the call needs the workspace token and there is none.
             WireError: any error answer (4xx/5xx); a 304 is returned, not raised.
         """
-        import json  # only once a call is made: `wire --help` never needs it (start-up time)
+        import json  # noqa: PLC0415 - only once a call is made: `wire --help` never needs it (start-up time)
 
         if auth and not token and self.person_token:
             token = self.person_token  # the person acts, not this worktree's workspace
@@ -272,7 +272,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
             NotBeadwire: something else answered.
             ServerUnreachable: nothing answered (or a proxy's 502-504).
         """
-        from cli import local  # the workspace files, once a command needs them (start-up time)
+        from cli import local  # noqa: PLC0415 - start-up time: workspace files, when needed
 
         url = self.url
         if url in self._trusted:
@@ -327,7 +327,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         self._journal_checked = True
         if self.workspace is None:
             return
-        from cli import offline  # imports this module (a cycle at the top)
+        from cli import offline  # noqa: PLC0415 - imports this module (a cycle at the top)
 
         if offline.journal_path(self.workspace.root).exists():
             self._unreachable = offline.replay(self)
@@ -340,7 +340,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         self._changed_sent = True
         if self.workspace is None:
             return {}  # an injected token, no worktree of ours: nothing to reserve
-        from cli import local  # the workspace files, once a command needs them (start-up time)
+        from cli import local  # noqa: PLC0415 - start-up time: workspace files, when needed
 
         paths = local.changed_paths(self.workspace.root)
         return {} if paths is None else changed_headers(paths)
@@ -350,7 +350,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         `GIT_STATE_EVERY` seconds, and afresh before a close (it records the commits)."""
         if not as_workspace or self.workspace is None:
             return {}
-        from cli import gitstate  # git and hashing, only for a worktree as its workspace (start-up time)
+        from cli import gitstate  # noqa: PLC0415 - start-up time: git and hashing
 
         passive = path in PASSIVE_PATHS
         fresh = path.endswith("/close")
@@ -363,7 +363,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
     def held(self, ref: str, answer: Any, held: bool) -> Any:
         """Keep `.wire/claims.json` in step with a claim change that the server accepted."""
         if self.workspace is not None:
-            from cli import gitstate  # as in _git_headers
+            from cli import gitstate  # noqa: PLC0415 - start-up time: git and hashing
 
             bead = answer.get("bead", answer) if isinstance(answer, dict) else None
             ref = bead.get("id") or ref if isinstance(bead, dict) else ref
@@ -378,7 +378,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
     def seen(self) -> str:
         """The newest mailbox entry this worktree has shown (`.wire/seen`; in memory without a worktree)."""
         if self._seen is None:
-            from cli import local  # the workspace files, once a command needs them (start-up time)
+            from cli import local  # noqa: PLC0415 - start-up time: workspace files, when needed
 
             found = local.read_seen(self.workspace.root) if self.workspace is not None else None
             self._seen = found or NOTHING_SEEN
@@ -398,7 +398,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
             return
         self._seen = newest
         if self.workspace is not None:
-            from cli import local  # the workspace files, once a command needs them (start-up time)
+            from cli import local  # noqa: PLC0415 - start-up time: workspace files, when needed
 
             local.write_seen(self.workspace.root, newest)
 
@@ -408,7 +408,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         if not value:
             return  # the usual case: nothing needs the caller, and cli.banner is never imported
         if self.banner is None:
-            from cli.banner import Banner  # only when an answer carries a banner (start-up time)
+            from cli.banner import Banner  # noqa: PLC0415 - start-up time: only with a banner
 
             self.banner = Banner()
         self.banner.show(value, payload)
@@ -458,7 +458,7 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
     def through(self, answer: Any, ref: str | None) -> Any:
         """Write the changed bead into the worktree's beads file (cli/beadsfile.py); the answer."""
         if self.write_through and ref and self.workspace is not None:
-            from cli import beadsfile  # the beads file, only after a bead change (start-up time)
+            from cli import beadsfile  # noqa: PLC0415 - start-up time: after a bead change
 
             beadsfile.write_through(self, [ref])
         return answer

@@ -165,10 +165,7 @@ def webhook(client: Client, url: str | None, remove: bool, test: bool, key: str 
     """
     key = need_key(key)
     try:
-        if remove or url:
-            answer = client.set_webhook(None if remove else url, key)
-        else:
-            answer = client.webhook(key)
+        answer = _set_or_show_webhook(client, url, remove, key)
         if test:
             answer = {**answer, "test": client.test_webhook(key)}
     except WireError as exc:
@@ -176,6 +173,13 @@ def webhook(client: Client, url: str | None, remove: bool, test: bool, key: str 
     output.emit(answer, _print_webhook)
     if test and not answer["test"].get("delivered"):
         raise click.exceptions.Exit(1)
+
+
+def _set_or_show_webhook(client: Client, url: str | None, remove: bool, key: str) -> Any:
+    """The webhook removed (`remove`), set to `url`, or as it is when neither is asked."""
+    if remove:
+        return client.set_webhook(None, key)
+    return client.set_webhook(url, key) if url else client.webhook(key)
 
 
 def _print_webhook(answer: dict[str, Any]) -> None:

@@ -150,7 +150,7 @@ def fingerprint(root: Path) -> str | None:
             newest = max(newest, (root / entry[3:]).stat().st_mtime)
         except OSError:
             continue
-    import hashlib  # here, not at the top: OpenSSL's load is a few ms of every command, held claims or not
+    import hashlib  # noqa: PLC0415 - start-up time: loading OpenSSL costs ms
 
     return hashlib.sha256(f"{entries}\x00{newest}".encode("utf-8", "replace")).hexdigest()[:16]
 

@@ -95,7 +95,7 @@ def _register_as(client: Client, body: dict[str, Any], own: local.Workspace | No
         if not explicit:
             exc.hint = COORDINATOR_HINT
             raise
-    from cli.keys import set_role  # `wire whoami` and `status` print with this module (start-up time)
+    from cli.keys import set_role  # noqa: PLC0415 - start-up time: whoami prints with this
 
     set_role(client, own.alias or "", body["role"], explicit)
     return _register(client, body, own.token, explicit)

@@ -306,7 +306,7 @@ def write_workspace(root: Path, data: dict[str, Any]) -> Path:
 
 def write_private_json(path: Path, data: Any) -> None:
     """Write JSON readable by the owner only; readers see the old or the new file, never half."""
-    import tempfile  # only when a file is written (start-up time)
+    import tempfile  # noqa: PLC0415 - only when a file is written (start-up time)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -348,7 +348,7 @@ def _read_marker(root: Path, name: str) -> str | None:
 
 def _write_marker(root: Path, name: str, value: str) -> None:
     """One short line in `.wire/<name>`, replaced atomically; a failure is only a lost hint."""
-    import tempfile  # only when a file is written (start-up time)
+    import tempfile  # noqa: PLC0415 - only when a file is written (start-up time)
 
     folder = root / WIRE_DIR
     try:
@@ -368,7 +368,7 @@ def config_dir() -> Path:
     override = os.environ.get("WIRE_CONFIG_DIR")
     if override:
         return Path(override)
-    from platformdirs import user_config_dir  # only for the user's config dir (start-up time)
+    from platformdirs import user_config_dir  # noqa: PLC0415 - only for the user's config dir (start-up time)
 
     return Path(user_config_dir("beadwire", appauthor=False))
 

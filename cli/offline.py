@@ -64,7 +64,7 @@ def locked(root: Path, wait: bool = True) -> Iterator[bool]:
     folder = root / WIRE_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     try:
-        import fcntl  # no such module on Windows
+        import fcntl  # noqa: PLC0415 - no such module on Windows
     except ImportError:  # no flock (Windows): one agent per worktree is the norm anyway
         yield True
         return
@@ -263,7 +263,7 @@ def _new_id(taken: set[str]) -> str:
     server's own ids so a local one cannot take a server-made one's place."""
     prefixes = Counter(ref.split("-", 1)[0] for ref in taken if "-" in ref)
     prefix = prefixes.most_common(1)[0][0] if prefixes else "bd"
-    import secrets  # it loads hashlib: only when a bead is made offline (start-up time)
+    import secrets  # noqa: PLC0415 - it loads hashlib: only when a bead is made offline (start-up time)
 
     while (ref := f"{prefix}-{secrets.token_hex(4)}") in taken:
         pass
@@ -352,7 +352,7 @@ def _apply(client: Client, root: Path, line: str) -> None:
     _say(f"replayed: {what} ok")
     ref = _bead_of(str(entry["path"]))
     if ref and client.write_through:
-        from cli import beadsfile  # it imports this module (a cycle at the top)
+        from cli import beadsfile  # noqa: PLC0415 - it imports this module (a cycle at the top)
 
         beadsfile.write_through(client, [ref], locked=True)  # the replay holds the worktree lock
 
@@ -366,7 +366,7 @@ def _bead_of(path: str) -> str | None:
 def _replay_sync(client: Client, root: Path, entry: dict[str, Any]) -> None:
     """Sync the beads edited offline, and only those (`pull` off: the rest of the file waits for the
     next `wire sync`), each with its line of the base; write back what the server answers."""
-    from cli import beadsfile  # it imports this module (a cycle at the top)
+    from cli import beadsfile  # noqa: PLC0415 - it imports this module (a cycle at the top)
 
     what = str(entry.get("what") or "sync")
     ids = entry.get("ids")

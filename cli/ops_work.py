@@ -123,6 +123,12 @@ ROWS: tuple[Operation, ...] = (
         tools=(Tool("deps", "A bead's blockers, what it blocks, its parent and children.", (ID_ARG,),
                     "cli.beads:_print_deps", readonly=True, command="deps"),)),
     Operation(
+        "history", "GET", "/v1/beads/{ref}/history", (REF,),
+        command=Command("history", "Show who changed a bead, what and when (its last 100 changes, newest "
+                                   "first).", (ID_OPTION,), "cli.beads:_print_history"),
+        tools=(Tool("history", "Who changed a bead, what and when: its last 100 changes, newest first.",
+                    (ID_ARG,), "cli.beads:_print_history", readonly=True, command="history"),)),
+    Operation(
         "create_bead", "POST", "/v1/beads",
         tuple(Param(n) for n in ("title", "issue_type", "priority", "description", "labels", "parent",
                                  "blocked_by")),

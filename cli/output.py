@@ -58,7 +58,7 @@ def emit(data: Any, render: Callable[[Any], None]) -> None:
 
 def print_json(data: Any) -> None:
     """Print one JSON document on stdout."""
-    import json  # only in JSON mode: `wire --help` imports this module (start-up time)
+    import json  # noqa: PLC0415 - only in JSON mode: `wire --help` imports this module (start-up time)
 
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -156,7 +156,7 @@ def ago(timestamp: str | None) -> str:
     """`5m ago` for an ISO-8601 timestamp (UTC when naive); `-` for none; the text if unparsable."""
     if not timestamp:
         return "-"
-    from datetime import (  # only to print a time: `wire --help` imports this module (start-up time)
+    from datetime import (  # noqa: PLC0415 - start-up time: `--help` loads us
         UTC,
         datetime,
     )

@@ -78,7 +78,8 @@ class _Child:
                    "included.")
 def serve_command(host: str, port: int, data_dir: str | None, workers: int, connections: int) -> None:
     """Run web, worker, clock (and a bundled Redis) on this machine until Ctrl-C."""
-    from store.config import ConfigError, Settings, default_data_dir  # the server's package: not for `--help`
+    # the server's package: not for `wire serve --help` (start-up time)
+    from store.config import ConfigError, Settings, default_data_dir  # noqa: PLC0415
 
     os.umask(0o077)  # everything we and the children create is ours alone: database, WAL, AOF, logs
     data_dir = os.path.abspath(data_dir or default_data_dir())

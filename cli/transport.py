@@ -64,7 +64,7 @@ def http_transport(method: str, url: str, body: bytes | None, headers: dict[str,
         ServerUnreachable: connection refused, DNS failure, timeout, dropped connection or a
             malformed answer.
     """
-    import socket  # only when a request is sent: `wire --help` imports this module (start-up time)
+    import socket  # noqa: PLC0415 - start-up time: `--help` loads us
 
     parts = urlsplit(url)
     https = parts.scheme == "https"
@@ -108,7 +108,7 @@ def _host_header(host: str, port: int | None) -> str:
 
 
 def _tls(sock: Any, host: str) -> Any:
-    import ssl  # only for an https URL (start-up time)
+    import ssl  # noqa: PLC0415 - only for an https URL (start-up time)
 
     context = ssl.create_default_context()
     context.set_alpn_protocols(["http/1.1"])
@@ -227,7 +227,7 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 def changed_headers(paths: list[str]) -> dict[str, str]:
     """The auto-reserve headers for `paths`: as many as fit the caps, in order, as ASCII JSON."""
-    import json  # only once a request is made: `wire --help` never needs it (start-up time)
+    import json  # noqa: PLC0415 - only once a request is made: `wire --help` never needs it (start-up time)
 
     kept, size = [], 2
     for path in paths[:MAX_CHANGED_PATHS]:
@@ -254,13 +254,13 @@ def retry_answer(status: int, raw: bytes) -> bool:
 
 def health_shaped(raw: bytes) -> bool:
     """Whether a body is the health answer of a beadwire server from before SERVER_HEADER."""
-    import json  # only once a request is made: `wire --help` never needs it (start-up time)
+    import json  # noqa: PLC0415 - only once a request is made: `wire --help` never needs it (start-up time)
 
     try:
         answer = json.loads(raw)
     except ValueError:
         return False
-    return isinstance(answer, dict) and HEALTH_KEYS <= set(answer)
+    return isinstance(answer, dict) and set(answer) >= HEALTH_KEYS
 
 
 def query_string(query: dict[str, Any] | None) -> str:
@@ -282,7 +282,7 @@ def decode(status: int, raw: bytes) -> Any:
     Raises:
         WireError: a success answer is not JSON.
     """
-    import json  # only once a request is made: `wire --help` never needs it (start-up time)
+    import json  # noqa: PLC0415 - only once a request is made: `wire --help` never needs it (start-up time)
 
     if not raw.strip():
         return None
@@ -297,7 +297,7 @@ def decode(status: int, raw: bytes) -> Any:
 
 def banner_new(value: str) -> Any:
     """The `new` items of a banner header ([] when it is not the JSON object it should be)."""
-    import json  # only when an answer carries a banner (start-up time)
+    import json  # noqa: PLC0415 - start-up time: only with a banner
 
     try:
         banner = json.loads(value)

@@ -224,3 +224,25 @@ def test_cross_repo_references_resolve_across_the_project(agents):
     back("claim", api_bead)
     back("close", api_bead)
     assert front.json("ready", "--explain", web_bead)["ready"] is True
+
+
+def test_history_shows_who_claimed_and_closed_a_bead_newest_first(agents):
+    alice, bob = agents(2)
+    # this checkout's `wire`, whatever `beadwire` is installed
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    for wire in (alice, bob):
+        wire.env = {**wire.env, "PYTHONPATH": path}
+    bead = alice.json("create", "Fix login")["id"]
+    bob("claim", bead)
+    bob("close", bead, "--reason", "done")
+    changes = alice.json("history", bead)
+    assert [(c["who"], c["kind"]) for c in changes][:2] == [("clone-agent1", "bead.closed"),
+                                                            ("clone-agent1", "claim.created")]
+    assert ("clone-agent0", "bead.created") in [(c["who"], c["kind"]) for c in changes]
+    lines = alice("history", bead).stdout.splitlines()
+    assert len(lines) == len(changes)
+    assert lines[0].split()[2:5] == ["clone-agent1", "bead.closed", "reason=done"]
+    assert lines[1].split()[2:5] == ["clone-agent1", "claim.created", "title=Fix"]
+    assert lines[0][:10] == changes[0]["at"][:10]  # the date, then the minute: `2026-12-04 15:02`
+    assert alice.json("history", "bd-nope", code=4)["error"]["code"] == "not_found"

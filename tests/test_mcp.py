@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = {"whoami", "status", "prime", "handoff", "ready", "list_beads", "search", "show_bead", "deps", "create_bead",
          "assign", "wait_ready", "claim", "release", "close_bead", "comment", "send_mail", "check_inbox", "ack_mail", "watch",
-         "chat_ask", "chat_reply", "chat_pending", "lock", "unlock", "locks", "escalate", "policy"}
+         "chat_ask", "chat_reply", "chat_pending", "lock", "unlock", "locks", "escalate", "policy", "history"}
 #: Most characters a tool's answer may take per character of the CLI's text for the same state (issue 18).
 SIZE_FACTOR = 1.2
 _projects = itertools.count(1)
@@ -365,3 +365,27 @@ def test_search_deps_assign_explain_and_watch(pair):
     assert not_yet["code"] == "wait_timeout" and f"blocked by {flaky}" in not_yet["message"]
     assert seen["ready"].splitlines() == [f"{blocked} is ready: Orders migration", f"-> take it: wire claim {blocked}"]
     assert error(seen["big"])["code"] == "usage" and "timeout" in error(seen["big"])["message"]
+
+
+def test_history_tells_who_claimed_and_closed_a_bead_as_the_cli_does(pair):
+    ann, ben = pair
+    bead = ann.wire("create", "Fix the login page")["id"]
+    seen: dict[str, object] = {}
+
+    async def body(sa, sb) -> None:
+        await sa.initialize()
+        await sb.initialize()
+        await sb.call_tool("claim", {"id": bead})
+        await sb.call_tool("close_bead", {"id": bead, "reason": "done"})
+        seen["json"] = result(await sa.call_tool("history", {"id": bead, "json": True}))
+        seen["text"] = text(await sa.call_tool("history", {"id": bead}))
+        seen["unknown"] = error(await sa.call_tool("history", {"id": "bd-nope"}))
+
+    run_sessions(ann, ben, body)
+    kinds = [(c["who"], c["kind"]) for c in seen["json"]]
+    assert kinds[:2] == [("ben", "bead.closed"), ("ben", "claim.created")]
+    assert ("ann", "bead.created") in kinds
+    assert seen["json"] == ann.wire("history", bead)
+    assert seen["text"] == ann.text("history", bead).rstrip("\n")
+    assert seen["text"].splitlines()[0].split()[2:5] == ["ben", "bead.closed", "reason=done"]
+    assert seen["unknown"]["code"] == "not_found"
