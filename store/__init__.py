@@ -8,13 +8,14 @@ Redis side once per process; web, actors and tests pass the resulting `Store` to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from store.util import Clock, TokenCache
 
 # Nothing heavy at import: the CLI loads the pure store/merge.py (the rules `wire sync` and the git
 # merge driver share) and must not pay for the Redis client to do so.
 if TYPE_CHECKING:
+    import redis
     from peewee import Database
 
     from store.config import Settings
@@ -51,5 +52,6 @@ def open_store(settings: Settings, redis_client: object | None = None, clock: Cl
     client = redis_client
     if client is None:
         client = make_client(settings.redis_url, settings.redis_cluster)
-    return Store(settings=settings, redis=RedisStore(client, Keys(settings.namespace)),  # type: ignore[arg-type]
-                 database=database, clock=clock or Clock())
+    # `object` for the callers' sake (tests pass a fakeredis client, a redis.Redis subclass)
+    redis_store = RedisStore(cast("redis.Redis", client), Keys(settings.namespace))
+    return Store(settings=settings, redis=redis_store, database=database, clock=clock or Clock())

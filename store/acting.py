@@ -76,7 +76,7 @@ def in_repo(ws: Workspace, repo_id: int) -> Workspace:
     """The same workspace, acting in another repo of its project (bare bead ids resolve there, new
     beads are created there); never saved."""
     copy = Workspace(**ws.__data__)
-    copy.repo = repo_id
+    copy.repo_id = repo_id  # Peewee's id accessor: sets `repo` to the id, as before
     return copy
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee
 
-from store import db, outbox, queries
+from store import audit, db, lookup, outbox, readiness, steer
 from store.beadviews import (
     BeadView,
     Brief,
@@ -25,10 +25,18 @@ from store.beadviews import (
     bead_views,
     comment_view,
 )
-from store.errors import AmbiguousBead, BeadNotFound, Conflict, CycleError, InvalidInput
+from store.errors import Conflict, CycleError, InvalidInput
 from store.graph import PARENT_TYPE, load_graph
+from store.lookup import get_bead
 from store.models import Bead, Comment, Dependency, Repo, Workspace
+from store.readiness import announce_if_ready, with_role
 from store.util import iso, now, parse_ts, unstorable_text
+
+# Kept in reach of `store.beads` (web/beads.py asks it for both): `ready` lives with role routing in
+# store/readiness.py, the lookups in store/lookup.py, so that readiness and steer, which beads' writes
+# call into, need not import beads back.
+ready = readiness.ready
+repo_by_written = lookup.repo_by_written
 
 STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked", "tombstone")
 PRIORITY_WORDS = {"critical": 0, "high": 1, "medium": 2, "normal": 2, "low": 3, "backlog": 4}
@@ -75,9 +83,10 @@ def priority_range(text: str) -> tuple[int, int]:
     try:
         low, high = normalise_priority(ends[0]), normalise_priority(ends[-1])
     except InvalidInput:
-        low = high = None
-    if low is None or high is None or len(ends) > 2:
-        raise InvalidInput("priority filter must be a priority (0-4, P0-P4 or critical/high/medium/low/backlog) "
+        low = high = -1  # not a priority: refused below
+    if low < 0 or high < 0 or len(ends) > 2:
+        raise InvalidInput("priority filter must be a priority "
+                           "(0-4, P0-P4 or critical/high/medium/low/backlog) "
                            f"or a range of two (0-1, P0-P2), got {text!r}")
     if low > high:
         raise InvalidInput(f"priority range {text!r} runs backwards: write the most urgent first "
@@ -89,12 +98,6 @@ def normalise_status(value: Any) -> str:
     if not isinstance(value, str) or value not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, got {value!r}")
     return value
-
-
-def split_ref(ref: str) -> tuple[str, str]:
-    """`repo:id` -> (repo, id); a bare id -> ("", id). Repo canonical origins contain no ':'."""
-    repo, sep, bead = ref.rpartition(":")
-    return (repo, bead) if sep else ("", ref)
 
 
 # -- records (the beads format) -------------------------------------------------------------
@@ -127,7 +130,8 @@ def _deps(record: dict[str, Any], bead_id: str) -> list[dict[str, Any]]:
         raise InvalidInput("dependencies must be a list")
     out = []
     for dep in deps:
-        if not isinstance(dep, dict) or not isinstance(dep.get("depends_on_id"), str) or not dep["depends_on_id"]:
+        target = dep.get("depends_on_id") if isinstance(dep, dict) else None
+        if not isinstance(target, str) or not target:
             raise InvalidInput("each dependency must be an object with a depends_on_id string")
         dep_type = dep.get("type", "blocks")
         if not isinstance(dep_type, str) or len(dep_type) > 64:
@@ -184,52 +188,6 @@ def normalise_record(record: Any) -> dict[str, Any]:
     }
 
 
-# -- lookup ---------------------------------------------------------------------------------
-
-def repo_by_written(project_id: int, written: str) -> Repo | None:
-    """A repo of the project by its name (`shop`) or canonical origin (`github.com/acme/shop`).
-
-    Raises:
-        AmbiguousBead: the short name belongs to several repos (`acme/shop`, `other/shop`); only
-            the canonical origin says which one is meant.
-    """
-    query = Repo.select().where(Repo.project == project_id, (Repo.canonical == written) | (Repo.name == written))
-    found = list(query.limit(10))
-    exact = [repo for repo in found if repo.canonical == written]
-    if exact or len(found) < 2:
-        return (exact or found or [None])[0]
-    names = ", ".join(sorted(repo.canonical for repo in found))
-    raise AmbiguousBead(f"repo name {written!r} matches {names}; write the canonical origin instead")
-
-
-def get_bead(project_id: int, home_repo_id: int, ref: str, for_update: bool = False) -> Bead:
-    """Resolve a reference: `repo:id`, or an id in the caller's repo, else unique in the project.
-
-    Raises:
-        BeadNotFound: nothing matches in this project.
-        AmbiguousBead: a bare id exists in several other repos.
-    """
-    if unstorable_text(ref):
-        raise BeadNotFound(f"no bead {ref!r} in this project")  # and no SQL error from the driver
-    repo_written, bead_ref = split_ref(ref.strip())
-    if repo_written:
-        repo = repo_by_written(project_id, repo_written)
-        found = Bead.get_or_none(Bead.repo == repo.id, Bead.ref == bead_ref) if repo else None
-    else:
-        found = queries.bead_in_repo(home_repo_id, bead_ref)
-        if found is None:
-            matches = list(Bead.select().where(Bead.project == project_id, Bead.ref == bead_ref).limit(5))
-            if len(matches) > 1:
-                names = ", ".join(f"{m.repo.name}:{m.ref}" for m in matches)
-                raise AmbiguousBead(f"{bead_ref} exists in several repos: {names}; write <repo>:<id>")
-            found = matches[0] if matches else None
-    if found is None or found.project_id != project_id:
-        raise BeadNotFound(f"no bead {ref} in this project")
-    return found
-
-
-
-
 # -- queries --------------------------------------------------------------------------------
 
 def list_beads(project_id: int, status: str | None = None, issue_type: str | None = None,
@@ -267,38 +225,6 @@ def search_beads(project_id: int, text: str, limit: int = 50) -> list[BeadView]:
                                  | Bead.ref.contains(needle))
              .order_by(Bead.status == "closed", Bead.priority, Bead.created_ts.desc()).limit(limit))
     return bead_views(list(query))
-
-
-def beads_by_pk(pks: list[int]) -> list[Bead]:
-    order = {pk: i for i, pk in enumerate(pks)}
-    return sorted(Bead.select().where(Bead.id.in_(pks)), key=lambda b: order[b.id]) if pks else []
-
-
-def ready(project_id: int, limit: int = 50, viewer: Workspace | None = None,
-          only_role: str | None = None) -> list[BeadView]:
-    """Ready beads, most urgent first; for a `viewer`, routed by role (store/readiness.py): its role's
-    first, others' left out under the project's scope "role"; `only_role` keeps just that role's."""
-    graph = load_graph(project_id, live_only=True)
-    pks = graph.ready(now())
-    if viewer is not None or only_role is not None:
-        from store import project_settings, readiness
-
-        scope = project_settings.ready_scope(project_id) if viewer is not None else "all"
-        pks = readiness.route(pks, readiness.roles_of_open(project_id), viewer.role if viewer else "", scope,
-                              only_role)
-    if viewer is not None:
-        pks = _assigned_first(project_id, viewer, pks)
-    return bead_views(beads_by_pk(pks[:limit]))
-
-
-def _assigned_first(project_id: int, viewer: Workspace, pks: list[int]) -> list[int]:
-    """A viewer's ready: beads bound to it first, beads bound to others left out (store/steer.py)."""
-    from store import steer
-
-    mine, others = steer.bound_split(project_id, viewer.alias)
-    if not mine and not others:
-        return pks
-    return [pk for pk in pks if pk in mine] + [pk for pk in pks if pk not in mine and pk not in others]
 
 
 def explain(project_id: int, home_repo_id: int, ref: str) -> Explained:
@@ -360,8 +286,6 @@ def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> BeadV
         stamp = iso(ts)
         labels = fields.get("labels") or []
         if fields.get("role"):
-            from store.readiness import with_role
-
             labels = with_role(labels, fields["role"])
         row = {"project": project_id, "repo": repo.id, "title": fields["title"],
                "description": fields.get("description") or "", "status": "open",
@@ -375,10 +299,9 @@ def create_bead(project_id: int, ws: Workspace, fields: dict[str, Any]) -> BeadV
             _insert_dep(bead, parent, PARENT_TYPE, ws.alias)
         for blocker in blockers:
             _insert_dep(bead, blocker, "blocks", ws.alias)
-        outbox.record(uow, project_id, "bead.created", {"bead": ref, "repo": repo.canonical, "alias": ws.alias,
-                                                    "title": bead.title}, workspace_id=ws.id, bead_ref=ref)
-        from store.readiness import announce_if_ready  # (it imports messages, which needs no beads)
-
+        outbox.record(uow, project_id, "bead.created",
+                      {"bead": ref, "repo": repo.canonical, "alias": ws.alias, "title": bead.title},
+                      workspace_id=ws.id, bead_ref=ref)
         announce_if_ready(uow, project_id, ws, [bead.id], "created")
     return bead_full(bead)
 
@@ -425,8 +348,9 @@ def link(project_id: int, ws: Workspace, ref: str, target_ref: str, dep_type: st
             Dependency.delete().where(Dependency.bead == bead.id, Dependency.type == PARENT_TYPE).execute()
         _insert_dep(bead, target, dep_type, ws.alias)
         _touch(bead)
-        outbox.record(uow, project_id, "bead.linked", {"bead": bead.ref, "target": target.ref, "type": dep_type,
-                                                  "alias": ws.alias}, workspace_id=ws.id, bead_ref=bead.ref)
+        outbox.record(uow, project_id, "bead.linked",
+                      {"bead": bead.ref, "target": target.ref, "type": dep_type, "alias": ws.alias},
+                      workspace_id=ws.id, bead_ref=bead.ref)
     written = f"{target.repo.name}:{target.ref}" if target.repo_id != bead.repo_id else target.ref
     return DepView({}, bead.ref, written, dep_type)
 
@@ -445,8 +369,9 @@ def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, A
     """Edit title, priority, description, labels, assignee (status changes go through claims)."""
     with db.transaction() as uow:
         bead = get_bead(project_id, ws.repo_id, ref)
-        before = {k: getattr(bead, k) for k in ("title", "priority", "description", "labels") if k in changes
-                  or (k == "labels" and ("add_labels" in changes or "remove_labels" in changes or "role" in changes))}
+        relabels = "add_labels" in changes or "remove_labels" in changes or "role" in changes
+        before = {k: getattr(bead, k) for k in ("title", "priority", "description", "labels")
+                  if k in changes or (k == "labels" and relabels)}
         if "title" in changes:
             bead.title = changes["title"]
         if "priority" in changes:
@@ -456,8 +381,6 @@ def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, A
         labels = [x for x in json.loads(bead.labels) if x not in (changes.get("remove_labels") or [])]
         labels += [x for x in changes.get("add_labels") or [] if x not in labels]
         if "role" in changes:
-            from store.readiness import with_role
-
             labels = with_role(labels, changes["role"])
         bead.labels = json.dumps(labels)
         _touch(bead, save=False)
@@ -465,15 +388,15 @@ def update_fields(project_id: int, ws: Workspace, ref: str, changes: dict[str, A
                                                                               "assign_reason")])
         after = {k: getattr(bead, k) for k in before}
         if set(changes) - {"assignee"}:
-            outbox.record(uow, project_id, "bead.updated", {"bead": bead.ref, "alias": ws.alias, "fields": sorted(changes),
-                                                       "before": before, "after": after},
+            outbox.record(uow, project_id, "bead.updated",
+                          {"bead": bead.ref, "alias": ws.alias, "fields": sorted(changes),
+                           "before": before, "after": after},
                           workspace_id=ws.id, bead_ref=bead.ref)
         if "assignee" in changes:  # the meaning of an assignment lives in one place
-            from store import audit, steer
-
             actor = audit.acting(uow)
-            steer.set_assignee(uow, project_id, bead, changes["assignee"], actor if actor.kind != "system" else
-                               audit.agent(ws.alias), binding=steer.may_steer(actor, ws))
+            by = actor if actor.kind != "system" else audit.agent(ws.alias)
+            steer.set_assignee(uow, project_id, bead, changes["assignee"], by,
+                               binding=steer.may_steer(actor, ws))
     return bead
 
 

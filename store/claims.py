@@ -10,24 +10,28 @@ from typing import Any
 import peewee
 
 from store import Store, db, outbox, queries, steer
-from store.beads import (
-    beads_by_pk,
-    get_bead,
-    split_ref,
-    update_fields,
-)
-from store.beadviews import (BeadView, Claimed, ClaimView, Closed, Released, bead_full, bead_view, bead_views,
-                              claim_view)
 from store.acting import is_human
+from store.beads import update_fields
+from store.beadviews import (
+    BeadView,
+    Claimed,
+    ClaimView,
+    Closed,
+    Released,
+    bead_full,
+    bead_view,
+    bead_views,
+    claim_view,
+)
 from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld, WorkspaceNotFound
 from store.gitstate import claim_git, commits_of, record_commits
 from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
+from store.lookup import beads_by_pk, get_bead, split_ref
 from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Dependency, Project, Repo, Workspace
 from store.readiness import announce, announce_if_ready
-from store.steer import alias_key
 from store.unit import UnitOfWork
-from store.util import iso, now, unstorable_text
+from store.util import alias_key, iso, now, unstorable_text
 
 #: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
 _CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")
@@ -86,7 +90,8 @@ def _refusal(bead: Bead, lone: bool = False) -> str | None:
 
 
 #: The next step after a claim the rule refuses (blocked, deferred, epic, closed).
-NOT_CLAIMABLE_HINT = "pick other work with 'wire ready' ('wire ready --explain ID' says what a bead waits for)"
+NOT_CLAIMABLE_HINT = ("pick other work with 'wire ready' "
+                      "('wire ready --explain ID' says what a bead waits for)")
 
 
 def _holder_conflict(bead: Bead, holder: Workspace) -> ClaimConflict:
@@ -152,8 +157,9 @@ def _claim_in_tx(uow: UnitOfWork, st: Store, project: Project, ws: Workspace, pk
         kind = "claim.jumped" if jump_in else "claim.taken_stale"
         message = (f"{ws.alias} jumped in on {bead.ref}: {jump_in}" if jump_in
                    else f"{ws.alias} took {bead.ref}: your claim was stale")
-        outbox.record(uow, project.id, kind, {"bead": bead.ref, "alias": ws.alias, "previous": current.workspace.alias,
-                                         "reason": jump_in or "stale", "message": message},
+        outbox.record(uow, project.id, kind,
+                      {"bead": bead.ref, "alias": ws.alias, "previous": current.workspace.alias,
+                       "reason": jump_in or "stale", "message": message},
                       workspace_id=ws.id, bead_ref=bead.ref)
         notify(uow, project.id, current.workspace_id, message,
                {"bead": bead.ref, "event": kind, "by": ws.alias, "reason": jump_in or "stale"})
@@ -162,7 +168,8 @@ def _claim_in_tx(uow: UnitOfWork, st: Store, project: Project, ws: Workspace, pk
     if _bound_to_other(bead, ws):  # a jump-in over an assignment: the claimer takes it on
         _take_assignment(uow, project, bead, ws, jump_in or "")
     _set_status(uow, bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
-    outbox.record(uow, project.id, "claim.created", {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
+    outbox.record(uow, project.id, "claim.created",
+                  {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
     claim = ClaimView(ws.alias, ws.human, iso(ts), False, jump_in or "")
     return bead, False, previous, (claim, repo)
@@ -184,7 +191,8 @@ def _check_steering(bead: Bead, ws: Workspace, jump_in: str | None) -> None:
                                  "(wire agent resume ALIAS)")
     if _bound_to_other(bead, ws) and not jump_in:
         raise ClaimConflict(f"{bead.ref} is assigned to {bead.assignee} by {bead.assigned_by}",
-                            assignment={"to": bead.assignee, "by": bead.assigned_by, "reason": bead.assign_reason},
+                            assignment={"to": bead.assignee, "by": bead.assigned_by,
+                                        "reason": bead.assign_reason},
                             hint=f"pick other work with 'wire ready', mail {bead.assignee}, "
                                  "or take it with --jump-in REASON")
 
@@ -203,16 +211,19 @@ def _take_assignment(uow: UnitOfWork, project: Project, bead: Bead, ws: Workspac
         target = steer.workspace_by_alias(project.id, previous)
     except WorkspaceNotFound:
         return
-    notify(uow, project.id, target.id, f"{ws.alias} jumped in on {bead.ref}, assigned to you by {by}: {reason}",
+    notify(uow, project.id, target.id,
+           f"{ws.alias} jumped in on {bead.ref}, assigned to you by {by}: {reason}",
            {"bead": bead.ref, "event": "assignment.jumped", "by": ws.alias, "reason": reason})
 
 
 def _set_status(uow: UnitOfWork, bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
-                extra: dict[str, Any] | None = None, drop: tuple[str, ...] = (), subscribers: bool = True) -> None:
+                extra: dict[str, Any] | None = None, drop: tuple[str, ...] = (),
+                subscribers: bool = True) -> None:
     """Change a bead's status (and record string), telling its subscribers when it changed
     (`subscribers` False: the caller knows there are none)."""
     if status != bead.status and subscribers:
-        notify_subscribers(uow, bead, actor, f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}", status)
+        notify_subscribers(uow, bead, actor,
+                           f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}", status)
     ts = now()
     data = json.loads(bead.data)
     data["updated_at"] = iso(ts)
@@ -275,8 +286,9 @@ def release_for(project: Project, actor: Workspace, ref: str, reason: str) -> Re
             _set_status(uow, bead, "open", actor, "")
         who = f"{actor.alias} (human)" if is_human(actor) else actor.alias
         message = f"{who} released your claim on {bead.ref}: {reason}"
-        outbox.record(uow, project.id, "claim.released", {"bead": bead.ref, "alias": actor.alias, "holder": holder.alias,
-                                                     "reason": reason, "message": message},
+        outbox.record(uow, project.id, "claim.released",
+                      {"bead": bead.ref, "alias": actor.alias, "holder": holder.alias,
+                       "reason": reason, "message": message},
                       workspace_id=actor.id, bead_ref=bead.ref)
         if holder.id != actor.id:
             notify(uow, project.id, holder.id, message,
@@ -319,7 +331,8 @@ def reopen_bead(project: Project, ws: Workspace, ref: str) -> BeadView:
         bead = get_bead(project.id, ws.repo_id, ref)
         if bead.status not in DONE_STATUSES:
             raise Conflict(f"{bead.ref} is {bead.status}, not closed")
-        _set_status(uow, bead, "open", ws, None, drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
+        _set_status(uow, bead, "open", ws, None,
+                    drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
         outbox.record(uow, project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
         announce_if_ready(uow, project.id, ws, [bead.id], "reopened")
@@ -404,7 +417,8 @@ def _has_parents(pks: list[int]) -> bool:
 
 
 def mine(project: Project, ws: Workspace) -> list[BeadView]:
-    pks = [pk for (pk,) in Claim.select(Claim.bead).where(Claim.workspace == ws.id).order_by(Claim.claimed_ts).tuples()]
+    held = Claim.select(Claim.bead).where(Claim.workspace == ws.id).order_by(Claim.claimed_ts)
+    pks = [pk for (pk,) in held.tuples()]
     return bead_views(beads_by_pk(pks))
 
 
@@ -438,10 +452,12 @@ def _mark_stale(project: Project, claim: Claim, why: str = "offline for a while"
         # the conditional update makes the notice happen once even with several sweepers
         if not Claim.update(stale=True).where(Claim.id == claim.id, Claim.stale == False).execute():
             return 0
-        outbox.record(uow, project.id, "claim.stale", {"bead": bead.ref, "alias": holder.alias, "message": text},
+        outbox.record(uow, project.id, "claim.stale",
+                      {"bead": bead.ref, "alias": holder.alias, "message": text},
                       workspace_id=holder.id, bead_ref=bead.ref)
         for ws_id in _team_of(project, holder):
-            notify(uow, project.id, ws_id, text, {"bead": bead.ref, "event": "claim.stale", "holder": holder.alias})
+            notify(uow, project.id, ws_id, text,
+                   {"bead": bead.ref, "event": "claim.stale", "holder": holder.alias})
     return 1
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from platformdirs import user_data_dir
 
@@ -213,6 +214,6 @@ class Settings:
                          else None),
         )
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests and `wire serve` use it)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)

@@ -171,7 +171,7 @@ def _add_reservations(st: Store, project: Project, rows: list[dict[str, Any]], t
 
 def repo_names(project_id: int) -> dict[int, str]:
     query = Repo.select(Repo.id, Repo.name).where(Repo.project == project_id)
-    return {pk: name for pk, name in query.tuples()}
+    return dict(query.tuples())
 
 # -- chat and mail ----------------------------------------------------------------------------------
 

@@ -23,6 +23,10 @@ database = peewee.DatabaseProxy()
 
 
 class BaseModel(peewee.Model):
+    #: Peewee's own record of the fields set since the row was made (`is_dirty()`, `save(only_dirty)`),
+    #: left out of its stub: store/queries.py clears it for the rows it makes, as Peewee's cursor does.
+    _dirty: set[str]
+
     class Meta:
         database = database
         legacy_table_names = False
@@ -78,6 +82,13 @@ def storage_error(exc: BaseException) -> BeadwireError | None:
     return Unavailable(f"database unavailable: {text}")
 
 
+def _failed(exc: peewee.OperationalError | peewee.InterfaceError) -> BeadwireError:
+    """`storage_error` of a failure of the database caught as such, which is never None."""
+    error = storage_error(exc)
+    assert error is not None  # `exc` is a database failure and the first of its own chain
+    return error
+
+
 def _chain(exc: BaseException | None) -> list[BaseException]:
     """`exc`, then what it was raised from or while handling, and so on (newest first)."""
     chain: list[BaseException] = []
@@ -96,7 +107,7 @@ def connect() -> None:
     try:
         database.connect(reuse_if_open=True)
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
-        raise storage_error(exc) from exc  # type: ignore[misc]
+        raise _failed(exc) from exc
 
 
 def close() -> None:
@@ -124,7 +135,7 @@ def transaction() -> Iterator[UnitOfWork]:
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         # InterfaceError: the connection died mid-transaction and the ROLLBACK could not even be sent
         scope.end(work, False)
-        raise storage_error(exc) from exc  # type: ignore[misc]
+        raise _failed(exc) from exc
     except BaseException:
         scope.end(work, False)
         raise

@@ -156,8 +156,8 @@ def _tell_idle(project_id: int, ws_id: int, refs: list[str], since: float, ts: f
     text = (f"{holder.alias} is idle with a claim on {', '.join(refs)}: no command and no file change "
             f"for {int((ts - since) // 60)} min")
     with db.transaction() as uow:
-        outbox.record(uow, project_id, "claim.idle", {"alias": holder.alias, "beads": refs, "since": iso(since)},
-                      workspace_id=ws_id)
+        outbox.record(uow, project_id, "claim.idle",
+                      {"alias": holder.alias, "beads": refs, "since": iso(since)}, workspace_id=ws_id)
         for recipient in _coordinators(project_id, ws_id):
             notify(uow, project_id, recipient, text,
                    {"bead": refs[0], "event": "claim.idle", "holder": holder.alias, "beads": refs})

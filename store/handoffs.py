@@ -15,11 +15,11 @@ from typing import Any
 from peewee import JOIN
 
 from store import Store, db, messages, policies, steer
-from store.beads import ready
 from store.beadviews import BeadView, bead_views
 from store.claims import mine
 from store.errors import InvalidInput
 from store.models import Delivery, Handoff, Message, Project, Workspace
+from store.readiness import ready
 from store.util import iso, now
 from store.workspaces import project_json, team
 

@@ -113,8 +113,10 @@ def _request_lines(shared: dict[str, str]) -> list[str]:
     lines = ["# HELP beadwire_http_requests_total HTTP requests answered, by method, route and status.",
              "# TYPE beadwire_http_requests_total counter"]
     for (method, route, status), value in sorted(totals.items()):
-        lines.append(f"beadwire_http_requests_total{_labels(method=method, route=route, status=status)} {value:g}")
-    lines += ["# HELP beadwire_http_request_duration_seconds Time to answer HTTP requests, by method and route.",
+        labels = _labels(method=method, route=route, status=status)
+        lines.append(f"beadwire_http_requests_total{labels} {value:g}")
+    lines += ["# HELP beadwire_http_request_duration_seconds "
+              "Time to answer HTTP requests, by method and route.",
               "# TYPE beadwire_http_request_duration_seconds histogram"]
     for (method, route), counts in sorted(buckets.items()):
         cumulative = 0.0
@@ -123,13 +125,15 @@ def _request_lines(shared: dict[str, str]) -> list[str]:
             labels = _labels(method=method, route=route, le=bound)
             lines.append(f"beadwire_http_request_duration_seconds_bucket{labels} {cumulative:g}")
         labels = _labels(method=method, route=route)
-        lines.append(f"beadwire_http_request_duration_seconds_sum{labels} {sums.get((method, route), 0.0):.6f}")
+        total = sums.get((method, route), 0.0)
+        lines.append(f"beadwire_http_request_duration_seconds_sum{labels} {total:.6f}")
         lines.append(f"beadwire_http_request_duration_seconds_count{labels} {cumulative:g}")
     return lines
 
 
 def _gauge(name: str, help_text: str, value: float, **labels: str) -> list[str]:
-    return [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name}{_labels(**labels) if labels else ''} {value:g}"]
+    written = _labels(**labels) if labels else ""
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name}{written} {value:g}"]
 
 
 def _outbox() -> tuple[int, float]:
@@ -164,11 +168,14 @@ def render(st: Store) -> str:
     lines += ["# HELP beadwire_queue_messages Dramatiq messages queued or in flight, by queue.",
               "# TYPE beadwire_queue_messages gauge"]
     lines += [f"beadwire_queue_messages{_labels(queue=q)} {n}" for q, n in queued.items()]
-    lines += _gauge("beadwire_outbox_undelivered", "Outbox rows not yet confirmed delivered to Redis.", backlog)
+    lines += _gauge("beadwire_outbox_undelivered", "Outbox rows not yet confirmed delivered to Redis.",
+                    backlog)
     lines += _gauge("beadwire_outbox_lag_seconds",
                     "Age of the oldest outbox row not yet confirmed delivered (0 when none).", round(lag, 3))
-    lines += _gauge("beadwire_online_workspaces", "Workspaces seen within the presence TTL, all projects.", online)
-    lines += _gauge("beadwire_open_chats", "Chat asks still waiting for a reply (agents blocked on one).", waits)
+    lines += _gauge("beadwire_online_workspaces", "Workspaces seen within the presence TTL, all projects.",
+                    online)
+    lines += _gauge("beadwire_open_chats", "Chat asks still waiting for a reply (agents blocked on one).",
+                    waits)
     return "\n".join(lines) + "\n"
 
 
@@ -176,4 +183,5 @@ def snapshot(st: Store) -> dict[str, Any]:
     """The gauges alone, as a dict (tests, `wire` diagnostics)."""
     online, waits = _presence_and_waits(st, now())
     backlog, lag = _outbox()
-    return {"online_workspaces": online, "open_chats": waits, "outbox_undelivered": backlog, "outbox_lag_seconds": lag}
+    return {"online_workspaces": online, "open_chats": waits, "outbox_undelivered": backlog,
+            "outbox_lag_seconds": lag}

@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from store import Store, db, outbox, project_settings, queries
-from store.beadviews import BeadView, ReadyWait, bead_full
+from store import Store, db, outbox, project_settings, queries, steer
+from store.beadviews import BeadView, ReadyWait, bead_full, bead_views
 from store.graph import load_around, load_graph
+from store.lookup import beads_by_pk, get_bead
 from store.messages import banner_item, notify
 from store.models import Bead, Project, Repo, Subscription, Workspace
 from store.unit import UnitOfWork
@@ -70,7 +71,8 @@ def announce_if_ready(uow: UnitOfWork,
     if not pks:
         return []
     graph, ts = load_around(project_id, pks, with_children=True), now()
-    return announce(uow, project_id, actor, [pk for pk in pks if pk in graph.nodes and graph.is_ready(pk, ts)], why)
+    now_ready = [pk for pk in pks if pk in graph.nodes and graph.is_ready(pk, ts)]
+    return announce(uow, project_id, actor, now_ready, why)
 
 
 #: Most beads one sync announces (the most urgent first): a first import of a big beads file makes
@@ -94,7 +96,8 @@ def announce(uow: UnitOfWork, project_id: int, actor: Workspace, pks: list[int],
     """Record `bead.ready` for each of `pks` (known ready) and notify its subscribers and assignee
     (not `actor`, who made it happen); inside the change's transaction."""
     refs = []
-    rows = (Bead.select(Bead.id, Bead.ref, Bead.title, Bead.priority, Bead.labels, Bead.assignee, Repo.canonical)
+    rows = (Bead.select(Bead.id, Bead.ref, Bead.title, Bead.priority, Bead.labels, Bead.assignee,
+                        Repo.canonical)
             .join(Repo).where(Bead.id.in_(pks)).tuples()) if pks else []
     order = {pk: i for i, pk in enumerate(pks)}
     for pk, ref, title, priority, labels, assignee, canonical in sorted(rows, key=lambda row: order[row[0]]):
@@ -104,7 +107,8 @@ def announce(uow: UnitOfWork, project_id: int, actor: Workspace, pks: list[int],
                                                  "alias": actor.alias}, workspace_id=actor.id, bead_ref=ref)
         for ws_id, reason in _listeners(project_id, pk, assignee, actor.id).items():
             text = f"{ref} is ready ({WHY.get(why, why)}; {_reason_text(reason)}): {title[:80]}"
-            notify(uow, project_id, ws_id, text, {"bead": ref, "event": "bead.ready", "why": reason, "by": actor.alias})
+            notify(uow, project_id, ws_id, text,
+                   {"bead": ref, "event": "bead.ready", "why": reason, "by": actor.alias})
         refs.append(ref)
     return refs
 
@@ -114,8 +118,9 @@ def _listeners(project_id: int, pk: int, assignee: str, actor_id: int) -> dict[i
     found = {ws_id: "subscribed" for (ws_id,) in Subscription.select(Subscription.workspace).where(
         Subscription.bead == pk).tuples()}
     if assignee:
-        owner = (Workspace.select(Workspace.id).where(Workspace.project == project_id, Workspace.alias == assignee,
-                                                      Workspace.revoked == False).tuples().first())
+        owner = (Workspace.select(Workspace.id)
+                 .where(Workspace.project == project_id, Workspace.alias == assignee,
+                        Workspace.revoked == False).tuples().first())
         if owner is not None:
             found[owner[0]] = "assigned"
     found.pop(actor_id, None)
@@ -129,7 +134,8 @@ def _reason_text(reason: str) -> str:
 # -- routing the ready list ---------------------------------------------------------------------
 
 def roles_of_open(project_id: int) -> dict[int, str]:
-    """pk -> role of the project's open beads that carry a role label (one query; unroled ones are left out)."""
+    """pk -> role of the project's open beads that carry a role label (one query; unroled ones are left
+    out)."""
     rows = queries.labelled(project_id, "open", f'%"{ROLE_PREFIX}%')
     return {row.id: role for row in rows if (role := role_of(row.labels)) is not None}
 
@@ -145,6 +151,29 @@ def route(pks: list[int], roles: dict[int, str], viewer_role: str, scope: str,
     mine = [pk for pk in visible if same_role(roles.get(pk), viewer_role)]
     taken = set(mine)
     return mine + [pk for pk in visible if pk not in taken]
+
+
+def ready(project_id: int, limit: int = 50, viewer: Workspace | None = None,
+          only_role: str | None = None) -> list[BeadView]:
+    """Ready beads, most urgent first (`wire ready`; also `store.beads.ready`); for a `viewer`, routed
+    by role: its role's first, others' left out under the project's scope "role"; `only_role` keeps
+    just that role's."""
+    graph = load_graph(project_id, live_only=True)
+    pks = graph.ready(now())
+    if viewer is not None or only_role is not None:
+        scope = project_settings.ready_scope(project_id) if viewer is not None else "all"
+        pks = route(pks, roles_of_open(project_id), viewer.role if viewer else "", scope, only_role)
+    if viewer is not None:
+        pks = _assigned_first(project_id, viewer, pks)
+    return bead_views(beads_by_pk(pks[:limit]))
+
+
+def _assigned_first(project_id: int, viewer: Workspace, pks: list[int]) -> list[int]:
+    """A viewer's ready: beads bound to it first, beads bound to others left out (store/steer.py)."""
+    mine, others = steer.bound_split(project_id, viewer.alias)
+    if not mine and not others:
+        return pks
+    return [pk for pk in pks if pk in mine] + [pk for pk in pks if pk not in mine and pk not in others]
 
 
 # -- waiting for work (`wire watch --ready`, `wire wait-ready`) ---------------------------------
@@ -224,7 +253,8 @@ def still_ready(viewer: Viewer, events: list[dict[str, Any]]) -> list[dict[str, 
         if pk is not None and pk not in seen and graph.is_ready(pk, ts):
             seen.add(pk)
             out.append({"id": e["bead"], "repo": e["repo"], "title": e.get("title", ""),
-                        "priority": e.get("priority"), "role": e.get("role") or None, "why": e.get("why", "")})
+                        "priority": e.get("priority"), "role": e.get("role") or None,
+                        "why": e.get("why", "")})
     return out
 
 
@@ -243,8 +273,6 @@ def _connected() -> Iterator[None]:
 def ready_now(viewer: Viewer, ws: Workspace, bead: Bead | None) -> BeadView | None:
     """The bead (or, without one, the first ready bead for `ws` in its repo, its role's first) if ready
     now, as the API shows beads; else None."""
-    from store.beads import ready
-
     with _connected():
         if bead is not None:
             graph = load_around(viewer.project_id, [bead.id], with_children=True)
@@ -273,8 +301,6 @@ def wait_ready(st: Store, project: Project, ws: Workspace, ref: str | None, time
         BeadNotFound: `ref` names no bead of the project.
         Unavailable: Redis cannot be reached.
     """
-    from store.beads import get_bead
-
     viewer = viewer_of(project, ws)
     cursor = st.redis.last_event_id(project.id)  # before the check: whatever happens after it is seen
     bead = get_bead(project.id, ws.repo_id, ref) if ref else None
@@ -310,24 +336,24 @@ def watch_ready(st: Store, project: Project, ws: Workspace, cursor: str | None, 
         Unavailable: Redis cannot be reached.
     """
     viewer = viewer_of(project, ws)
-    cursor = cursor or st.redis.last_event_id(project.id)
-    events, cursor = candidates(st, viewer, cursor)
-    ready = still_ready(viewer, events) if events else []
+    after = cursor or st.redis.last_event_id(project.id)  # a str, which `read` below can rely on
+    events, after = candidates(st, viewer, after)
+    now_ready = still_ready(viewer, events) if events else []
     items, waiting = (banner or {}).get("new") or [], (banner or {}).get("waiting") or []
-    if ready or items or waiting:
-        return {"items": items, "waiting": waiting, "ready": ready, "cursor": cursor}
+    if now_ready or items or waiting:
+        return {"items": items, "waiting": waiting, "ready": now_ready, "cursor": after}
     before_waiting()
 
     def read() -> tuple[list[Any], list[dict[str, Any]]] | None:
-        nonlocal cursor
+        nonlocal after
         entries = (st.redis.read_group(project.id, ws.id) if seen is None
                    else st.redis.mailbox_after(project.id, ws.id, seen))
-        events, cursor = candidates(st, viewer, cursor)
+        events, after = candidates(st, viewer, after)
         fresh = still_ready(viewer, events) if events else []
         return (entries, fresh) if entries or fresh else None
 
     streams = [st.redis.mailbox_stream(project.id, ws.id), st.redis.events_stream(project.id)]
     found = st.redis.await_streams(project.id, streams, int(max(timeout, 0.0) * 1000), read)
-    entries, ready = found or ([], [])
-    return {"items": [banner_item(fields, entry) for entry, fields in entries], "waiting": [], "ready": ready,
-            "cursor": cursor}
+    entries, now_ready = found or ([], [])
+    return {"items": [banner_item(fields, entry) for entry, fields in entries], "waiting": [],
+            "ready": now_ready, "cursor": after}

@@ -28,8 +28,8 @@ from store.models import (
     SchemaVersion,
     Workspace,
 )
-from store.util import now
-from store.workspaces import ALIAS_RE, alias_key
+from store.util import alias_key, now
+from store.workspaces import ALIAS_RE
 
 #: The unique index that makes `Alice` and `alice` one alias (schema 6).
 ALIAS_INDEX = "workspace_project_alias_ci"

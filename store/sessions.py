@@ -75,9 +75,8 @@ def redeem_link(st: Store, token: str) -> tuple[str, dict[str, Any]]:
 
 def _live_link(st: Store, token: str, use: bool) -> dict[str, Any]:
     parts = _split(token)
-    key = st.redis.keys.login_key(*parts) if parts else ""
-    record = st.redis.read_secret(key, use) if parts else None
-    if record is None or record.get("project") != parts[0]:  # type: ignore[index]
+    record = st.redis.read_secret(st.redis.keys.login_key(*parts), use) if parts else None
+    if parts is None or record is None or record.get("project") != parts[0]:
         raise Unauthorized("this login link is unknown, used or expired: run `wire dashboard` for a new one")
     project = Project.get_or_none(Project.id == record["project"])
     if project is not None and record.get("human") is not None:
@@ -141,7 +140,8 @@ def switch_project(st: Store, cookie: str, record: dict[str, Any], slug: str) ->
     for project, member in humans.memberships(person) if person is not None and person.human_id else []:
         if project.slug == slug:
             parts = _split(cookie)
-            key = st.redis.keys.session_key(*parts)  # type: ignore[misc]
+            assert parts is not None  # `record` was read through this cookie
+            key = st.redis.keys.session_key(*parts)
             st.redis.put_secret(key, {**record, "as": member.human_id}, DEFAULT_SESSION_IDLE)
             return project
     raise NotFound(f"you belong to no project {slug}")

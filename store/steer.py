@@ -19,21 +19,13 @@ import peewee
 
 from store import Store, audit, db, outbox
 from store.audit import Actor
-from store.beads import get_bead
 from store.beadviews import BeadView, bead_full
 from store.errors import Forbidden, InvalidInput, WorkspaceNotFound
+from store.lookup import get_bead
 from store.messages import notify
 from store.models import Bead, Project, Workspace
 from store.unit import UnitOfWork
-from store.util import iso, now
-
-
-def alias_key(alias: str) -> str:
-    # store.workspaces imports the claims that import us: a top-level import would be a cycle
-    from store.workspaces import alias_key as key  # noqa: PLC0415
-
-    return key(alias)
-
+from store.util import alias_key, iso, now
 
 #: The one role whose agents may steer others (besides human credentials).
 COORDINATOR = "coordinator"
@@ -86,7 +78,8 @@ def set_assignee(uow: UnitOfWork, project_id: int, bead: Bead, alias: str, actor
         Bead.id == bead.id).execute()
     bead.assignee, bead.assigned_by, bead.assign_reason = alias, by, after["reason"]
     kind = "bead.assigned" if alias else "bead.unassigned"
-    outbox.record(uow, project_id, kind, {"bead": bead.ref, "alias": actor.name, "before": before, "after": after},
+    outbox.record(uow, project_id, kind,
+                  {"bead": bead.ref, "alias": actor.name, "before": before, "after": after},
                   bead_ref=bead.ref)
     # a plain assignee is the beads field only, as it always was: no notice (nor anything refused)
     if by and target is not None and target.alias != before["assignee"] and actor.name != target.alias:
@@ -235,7 +228,8 @@ def resume(st: Store, project: Project, ws: Workspace | None, actor: Actor, alia
 def pause_state(ws: Workspace) -> PauseState:
     if not ws.paused_by:
         return PauseState(ws.alias, None)
-    return PauseState(ws.alias, Pause(ws.paused_by, ws.paused_reason, iso(ws.paused_ts) if ws.paused_ts else None))
+    since = iso(ws.paused_ts) if ws.paused_ts else None
+    return PauseState(ws.alias, Pause(ws.paused_by, ws.paused_reason, since))
 
 
 def paused_line(by: str, reason: str) -> str:

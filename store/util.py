@@ -1,4 +1,4 @@
-"""Small pure helpers: clocks, timestamps, tokens."""
+"""Small pure helpers: clocks, timestamps, tokens, aliases."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,12 @@ def new_secret(prefix: str) -> str:
 def hash_secret(secret: str) -> str:
     """SHA-256 of a high-entropy token: enough at rest, and cheap on every request."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def alias_key(alias: str) -> str:
+    """What makes two aliases the same one (`Alice` is `alice`): NFKC, then case-folded. A unique
+    index on (project, lower(alias)) holds it in SQL (schema 6; stored aliases are ASCII)."""
+    return unicodedata.normalize("NFKC", alias).casefold()
 
 
 #: A lone UTF-16 surrogate (a str holds one only when it came from a `\\udXXX` escape).

@@ -29,7 +29,15 @@ from store.models import Claim, Project, Repo, Workspace
 from store.queries import Member
 from store.redis import NO_RATE, Beat
 from store.repos import normalise_origin, repo_name
-from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now
+from store.util import (
+    PROJECT_KEY_PREFIX,
+    WORKSPACE_TOKEN_PREFIX,
+    alias_key,
+    hash_secret,
+    iso,
+    new_secret,
+    now,
+)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -174,12 +182,6 @@ def normal_alias(alias: str) -> str:
     if not ALIAS_RE.fullmatch(alias):
         raise InvalidInput("alias must be 1-64 letters, digits, '.', '-' or '_'")
     return alias
-
-
-def alias_key(alias: str) -> str:
-    """What makes two aliases the same one (`Alice` is `alice`): NFKC, then case-folded. A unique
-    index on (project, lower(alias)) holds it in SQL (schema 6; stored aliases are ASCII)."""
-    return unicodedata.normalize("NFKC", alias).casefold()
 
 
 def _alias_taken(project: Project, alias: str, but: int | None = None) -> bool:

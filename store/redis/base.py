@@ -83,7 +83,7 @@ class RedisBase:
         """`read()` (which must not block) until it finds something or `timeout_ms` passes, reading
         again whenever `stream` is announced on the project's wake channel: no Redis connection is
         held while waiting (store/wakeups.py)."""
-        return self.await_streams(project_id, [stream], timeout_ms, read)  # type: ignore[no-any-return]
+        return self.await_streams(project_id, [stream], timeout_ms, read)
 
     def await_streams(self, project_id: int, streams: list[str], timeout_ms: int,
                       read: Callable[[], Any]) -> Any:

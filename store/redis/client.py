@@ -44,6 +44,7 @@ def make_client(url: str, cluster: bool = False, decode: bool = True) -> redis.R
     of its keys; every multi-key operation here stays in one project's hash tag, hence one slot.
     """
     if cluster:
+        # a RedisCluster has Redis's command API without being a subclass: typed as one here
         return RedisCluster.from_url(url, decode_responses=decode, **_TIMEOUTS)  # type: ignore[return-value]
     # a bounded pool that makes callers queue for a connection: under gevent thousands of requests may
     # run at once, and the default pool refuses the 101st ("Too many connections")
