@@ -68,7 +68,7 @@ def test_init_prints_the_branch_the_worktree_is_on(stack, tmp_path):
 
 
 def test_a_freshly_initialised_agent_is_online_at_once(team):
-    alice, bob = team("alice", "bob")
+    _alice, bob = team("alice", "bob")
     # alice has run nothing since `wire init`: bob's view of the team shows her online, on her branch
     row = next(w for w in bob.json("status")["team"] if w["alias"] == "alice")
     assert (row["online"], row["status"], row["branch"]) == (True, "online", "main")

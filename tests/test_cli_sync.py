@@ -221,8 +221,10 @@ def test_a_git_merge_of_the_beads_file_merges_bead_by_bead_through_the_driver(te
     (alice,) = team("alice")
     env = alice.env
     alice.json("guard", "install")
-    run = lambda *args: subprocess.run(["git", *args], cwd=alice.cwd, env=env, check=True, capture_output=True,
-                                       text=True)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=alice.cwd, env=env, check=True, capture_output=True, text=True)
+
     run("checkout", "-qb", "feature")
     edit(alice, {"bd-1": {"title": "Feature title", "updated_at": "2026-03-01T00:00:00Z"},
                  "bd-2": {"status": "closed", "updated_at": "2026-03-01T00:00:00Z"}})

@@ -433,7 +433,7 @@ def test_a_sync_is_one_activity_line_and_a_mass_change_stands_out_with_the_lost_
     base = "\n".join(lines)
     shop.alice.sync(base)
     shop.alice.patch("/beads/bd-39", {"title": "Server title"})
-    edited = lines[:9] + [lines[39].replace("Bead 39", "File title")]  # 30 gone, one edited on both sides
+    edited = [*lines[:9], lines[39].replace("Bead 39", "File title")]  # 30 gone, one edited on both sides
     r = shop.alice.sync("\n".join(edited), base=base, allow_delete=True)
     assert r.json["tombstoned"] == 30 and r.json["mass"] is True
     _login(client, shop.key)

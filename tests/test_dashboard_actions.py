@@ -9,19 +9,18 @@ real `wire` CLI: what a person does in the browser reaches the agents.
 from __future__ import annotations
 
 import json
-from html import unescape as html_unescape
 import re
 import subprocess
 import sys
 import time
+from html import unescape as html_unescape
 from types import SimpleNamespace
 
 import pytest
 
-from tests.browser import ROOT, chromium, two_agents
-
 from cli.banner import item_line
 from store.models import Bead, Policy, Workspace
+from tests.browser import ROOT, chromium, two_agents
 from tests.test_dashboard import _csrf, _events, _link, _login, redeem
 
 

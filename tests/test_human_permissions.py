@@ -56,7 +56,7 @@ def _escalation(bob) -> int:
 
 
 def _call(client, shop, who: str, token: str, action):
-    name, _, method, path, body = action
+    _name, _, method, path, body = action
     path = path.replace("{esc}", str(_escalation(shop["bob"]))).replace("{bead}", shop["bead"])
     if isinstance(body, dict):
         body = {k: v.replace("{who}", who) if isinstance(v, str) else v for k, v in body.items()}
