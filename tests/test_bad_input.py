@@ -419,6 +419,5 @@ def test_every_body_and_query_string_field_has_a_length_limit(app):
             for field_name, field in (schema.fields.items() if schema else ()):
                 if isinstance(field, (fields.Str, fields.List, fields.Dict)) and not any(
                         isinstance(v, bounds) for v in field.validators):
-
                     unbounded.append(f"{name}.{field_name}")
     assert unbounded == ["sync.sync.jsonl", "sync.sync.base"]

@@ -55,7 +55,6 @@ def test_an_entry_whose_answer_was_lost_is_shown_again_until_a_later_call_confir
     assert [i["subject"] for i in beat(bob, "junk")["new"]] == ["deploy", "second"]
 
 
-
 def test_a_client_that_does_not_confirm_still_sees_each_entry_once(pair):
     _, bob = pair
     assert [i["subject"] for i in beat(bob)["new"]] == ["deploy"]

@@ -212,7 +212,6 @@ def test_a_server_not_bound_to_loopback_wants_the_admin_token_to_create_a_projec
         assert status == 403 and "admin token" in refused["error"]["message"]
         status, made = _unix_call(sock_path, "POST", "/v1/init", body,
                                   {"X-Wire-Admin-Token": "bw_admin_test"})
-
         assert status == 201 and made["project_key"]
     finally:
         web.stop()

@@ -179,7 +179,6 @@ def test_a_sync_sends_the_file_with_its_base_and_writes_back_what_comes(tree, mo
     body = script.calls[0][2]
     assert ((body["jsonl"], body["base"], body["mode"])
             == ("".join(x + "\n" for x in LINES), LINES[0] + "\n", "full"))
-
     assert file_lines(tree) == [*LINES, '{"id":"bd-4","title":"New"}']
     assert beadsfile.load_base(tree)[0] == (tree / ".beads" / "issues.jsonl").read_text()
 

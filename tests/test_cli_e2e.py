@@ -35,7 +35,6 @@ class Wire:
 
     def __call__(self, *args: str, code: int | None = 0,
                  stdin: str | None = None) -> subprocess.CompletedProcess:
-
         proc = subprocess.run([sys.executable, "-c", "from cli import main; main()", *args], cwd=self.cwd,
                               env=self.env, capture_output=True, text=True, timeout=60, input=stdin)
         if code is not None:

@@ -152,7 +152,6 @@ def test_policy_files_are_markdown_unless_they_are_json():
     assert bundle_body("# Invariants\nx", "p.md") == {"markdown": "# Invariants\nx"}
     exported = json.dumps({"version": 3, "etag": "e", "invariants": "x", "playbooks": {"dev": "y"},
                            "markdown": "m"})
-
     assert bundle_body(exported, "p.json") == {"invariants": "x", "playbooks": {"dev": "y"}}
     with pytest.raises(click.UsageError):
         bundle_body('{"other": 1}', "p.json")

@@ -88,7 +88,6 @@ def test_add_worktree_without_alias_is_named_after_the_role_and_a_failed_join_le
     assert added["workspace"]["role"] == "qa"
     taken = wire(path, "add-worktree", "backend", "--alias", "lead", "--path", str(path.parent / "dup"),
                  code=3)
-
     assert "taken" in taken.stderr
     assert not (path.parent / "dup").exists() and "dup" not in git(path, "worktree", "list")
     assert "wire/lead" not in git(path, "branch", "--list")

@@ -136,7 +136,6 @@ def test_a_wrong_project_key_says_to_check_the_key_not_to_init_again(team, wrong
     assert "wire init" not in hint and "project key" in hint and "--key" in hint, refused
     refused_again = alice.json("workspace", "revoke", "alice", "--key", wrong, code=1)
     assert "wire init" not in refused_again["error"]["hint"]
-
     assert alice.json("whoami")["alias"] == "alice"  # nothing was revoked
 
 

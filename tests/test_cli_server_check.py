@@ -101,5 +101,4 @@ def test_every_answer_says_it_comes_from_beadwire(client, make_agent):
     ana = make_agent(alias="ana")
     answers = [client.get("/v1/health"), client.get("/v1/nothing-here"), client.get("/v1/whoami"),
                ana.get("/whoami"), client.get("/login")]
-
     assert [r.headers.get("X-Beadwire") for r in answers] == ["1"] * len(answers)

@@ -272,6 +272,5 @@ def test_a_broken_codex_user_config_stops_setup_before_it_writes_anything(worktr
     (home / "config.toml").write_text("model = \n")
     result = CliRunner().invoke(cli, ["setup", "codex", "--trust"],
                                 obj=Client("http://127.0.0.1:1", token="t"))
-
     assert result.exit_code == 1 and "is not valid TOML" in result.output
     assert not (worktree / ".codex").exists() and (home / "config.toml").read_text() == "model = \n"

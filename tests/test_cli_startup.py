@@ -152,7 +152,6 @@ def test_an_answer_without_length_runs_to_the_close() -> None:
 
 @pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
                                     b"SSH-2.0-x\r\n"])
-
 def test_a_cut_or_garbled_answer_is_unreachable_and_worth_retrying(answer: bytes) -> None:
     with pytest.raises(ServerUnreachable) as caught:
         http_transport("GET", canned(answer), None, {}, 5)

@@ -312,7 +312,6 @@ def test_worktrees_syncing_at_once_and_racing_claims_lose_and_double_nothing(any
     stamp = "2026-02-01T00:00:00Z"
     edit(bob, {f"bd-{i}": {"status": "closed", "closed_at": stamp, "updated_at": stamp}
                for i in range(11, 21)})
-
     racing = [start(alice, "sync"), start(alice2, "sync"), start(bob, "sync")]
     racing += [start(carol, "claim", f"bd-{i}") for i in range(11, 21)]
     outcomes = [(p.wait(timeout=120), p.communicate()) for p in racing]

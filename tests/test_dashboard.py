@@ -443,7 +443,6 @@ def test_a_sync_is_one_activity_line_and_a_mass_change_stands_out_with_the_lost_
     lines = [json.dumps({"id": f"bd-{i}", "title": f"Bead {i}", "status": "open",
                          "updated_at": "2026-01-01T00:00:00Z"})
              for i in range(40)]
-
     base = "\n".join(lines)
     shop.alice.sync(base)
     shop.alice.patch("/beads/bd-39", {"title": "Server title"})

@@ -545,7 +545,6 @@ def test_a_policy_edited_previewed_and_activated_in_the_browser_reaches_the_agen
     page.fill("#edit-policy textarea[name=markdown]",
               "# Invariants\n\nNever force-push main.\n\n"
               "# Role: developer\n\nRun the tests before you close a bead.")
-
     page.click("#preview-policy")
     expect(page.locator("#preview")).to_contain_text("Run the tests before you close a bead.")
     assert bob.json("policy")["version"] == 1  # a preview saves nothing

@@ -125,7 +125,6 @@ def test_an_agents_socket_carries_other_agents_mail_as_metadata_only(webs):
         assert other["data"]["redacted"] is True and other["data"]["from"] == "alice"
         assert ("body" not in other["data"] and "subject" not in other["data"]
                 and other["data"]["to"] == ["carol"])
-
         assert own["data"]["body"] == "hello bob"
     finally:
         ws.close()

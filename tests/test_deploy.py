@@ -293,5 +293,4 @@ def test_the_broker_namespace_is_one_hash_slot_on_a_cluster():
     # dramatiq's Lua derives every queue key from the namespace: all must share its slot
     derived = [f"{tagged}:default", f"{tagged}:default.msgs", f"{tagged}:default.DQ.msgs",
                f"{tagged}:__heartbeats__", f"{tagged}:__acks__.worker-1.default"]
-
     assert {key_slot(k.encode()) for k in [tagged, *derived]} == {key_slot(tagged.encode())}

@@ -485,7 +485,6 @@ def test_a_waiter_resumes_on_its_restarted_web_process_and_still_gets_the_reply(
     web_a.kill()  # mid-wait: the waiter's connection drops
     poll(lambda: blocked_readers(deployment.redis, ana.project_id) == 0,
          "the dead process's subscription to go away")
-
     if reply == "while_the_process_is_down":  # nobody listens when it lands: found in SQL on resume
         started = _reply(deployment, bob_b)
         current["web_a"] = deployment.web(port)

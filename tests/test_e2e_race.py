@@ -95,7 +95,6 @@ def test_twenty_agents_racing_for_one_bead_always_leave_exactly_one_winner(stack
         winner = f"agent-{winners[0]} (Human {winners[0]})"
         refusal = f"{bead['id']} is being worked on by {winner}"
         assert all(body["error"]["message"] == refusal for body in losers)
-
         status, shown = conns[0].call("GET", path.rsplit("/", 1)[0])
         assert shown["claim"]["alias"] == f"agent-{winners[0]}"
     assert failures == [], f"rounds without exactly one winner: {failures[:5]}"

@@ -395,7 +395,6 @@ def test_a_full_disk_under_sqlite_answers_a_clear_error_and_corrupts_nothing(tmp
         ana, _ = register(web.url, "ana", "bob")
         acked = [ana.ok("POST", "/mail", {"to": "bob", "body": f"before {i}"})["message"]["id"]
                  for i in range(20)]
-
         beads = [ana.ok("POST", "/beads", {"title": f"before {i}"})["id"] for i in range(5)]
 
         disk.fill(web.pid)

@@ -122,7 +122,6 @@ def test_a_valid_header_is_read_and_bad_ones_are_ignored():
 @pytest.mark.parametrize("value", ["{", "x" * (MAX_GIT_HEADER + 10), '{"ahead": 1e400}',
                                    '{"branch": "\\ud800"}',
                                    '{"commits": [{"sha": "abcd", "bead": "bd-1", "ts": NaN}]}'])
-
 def test_a_bad_header_never_fails_the_call_and_is_not_stored(app, make_agent, value):
     bob = make_agent(alias="bob")
     r = beat(bob, value)

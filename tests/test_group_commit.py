@@ -187,7 +187,6 @@ def _wait_for(condition: Callable[[], bool]) -> None:
                           (errno.ENOSPC, StorageFull, "disk is full")])
 def test_a_failed_fsync_is_a_clear_error_and_the_next_write_syncs_again(
         database, monkeypatch, code, error, text):
-
     real = os.fsync
     failing = {"on": True}
 

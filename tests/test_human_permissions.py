@@ -153,7 +153,6 @@ def test_in_the_dashboard_only_a_lead_or_admin_answers_and_removal_or_rotation_e
         browsers[name] = _session(app, client, f"/invite/{invite}")
     key_link = client.post("/v1/dashboard/link", headers=bearer(key)).json["path"]
     browsers["key"] = _session(app, client, key_link)
-
     agent_link = shop["bob"].post("/dashboard/link").json["path"]
     browsers["bob (read-only)"] = _session(app, client, agent_link)
     expected = {"vicky": 403, "lena": 303, "adam": 303, "key": 303, "bob (read-only)": 403}
