@@ -42,8 +42,10 @@ def commit(root: Path, message: str, when: float | None = None) -> str:
     name = f"f{len(list(root.glob('f*')))}.txt"
     (root / name).write_text(message)
     git(root, "add", name)
-    stamp = f"@{int(when)} +0000"
-    dates = {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp} if when else {}
+    dates = {}
+    if when:
+        stamp = f"@{int(when)} +0000"
+        dates = {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
     git(root, "commit", "-qm", message, env=dates)
     return git(root, "rev-parse", "--short", "HEAD")
 
