@@ -36,8 +36,8 @@ def chromium() -> Iterator[object]:
 def wire_env(extra: dict[str, str]) -> dict[str, str]:
     """The environment of a `wire` subprocess: this checkout first on PYTHONPATH, `extra` on top, and
     no WIRE_JSON or WIRE_PROJECT_KEY leaking in from the caller."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           **extra}
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": python_path, **extra}
     for var in ("WIRE_JSON", "WIRE_PROJECT_KEY"):
         env.pop(var, None)
     return env

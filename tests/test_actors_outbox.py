@@ -51,7 +51,10 @@ def test_a_row_redis_refused_is_published_by_the_sweep(app, make_agent, worker, 
     agent.create("Thing")  # committed; the fast path fails and the actor cannot publish either
     monkeypatch.setattr(st.redis, "publish", real_publish)
     st.broker.flush_all()  # drop the actor message the web enqueued: this tests the sweep alone
-    created = lambda: [e for e in _events(app, agent.info["project"]["id"]) if e["kind"] == "bead.created"]
+
+    def created() -> list[dict]:
+        return [e for e in _events(app, agent.info["project"]["id"]) if e["kind"] == "bead.created"]
+
     assert created() == []
     Outbox.update(created_ts=Outbox.created_ts - 60).execute()
     redeliver_pending.send()

@@ -200,6 +200,7 @@ def test_a_mailbox_rebuild_survives_writes_from_other_connections(app, make_agen
         alice.post("/mail", {"to": "bob", "subject": f"s{i}", "body": f"b{i}"})
     st = _store(app)
     st.redis.client.flushall()  # Redis lost the mailboxes: the rebuild puts the unread mail back from SQL
-    monkeypatch.setattr(outbox, "deliver", _after_another_write(outbox.deliver, alice.info["workspace"]["id"]))
+    monkeypatch.setattr(outbox, "deliver",
+                        _after_another_write(outbox.deliver, alice.info["workspace"]["id"]))
     assert messages.rebuild_mailboxes(st, bob.info["project"]["id"]) == 3
     assert sorted(m["subject"] for m in bob.get("/mail").json) == ["s0", "s1", "s2"]

@@ -38,7 +38,8 @@ def new_repo(path: Path) -> Path:
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
     git(path, "remote", "add", "origin", "git@github.com:acme/shop.git")
-    git(path, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "first")
+    git(path, "-c", "user.name=T", "-c", "user.email=t@example.com",
+        "commit", "-q", "--allow-empty", "-m", "first")
     return path
 
 
@@ -86,7 +87,8 @@ def test_an_agent_following_only_llms_txt_joins_the_project(stack, env, tmp_path
     # the human: a project, then a join key for the new agent
     lead = new_repo(tmp_path / "lead")
     human_env = {**env, "WIRE_URL": stack.url}
-    made = json.loads(wire(lead, human_env, "--json", "init", "--project", "llmsshop", "--alias", "lead").stdout)
+    made = json.loads(
+        wire(lead, human_env, "--json", "init", "--project", "llmsshop", "--alias", "lead").stdout)
     key = made["project_key"]
     join_key = json.loads(wire(lead, human_env, "--json", "key", "join", "--key", key).stdout)["join_key"]
 
@@ -100,13 +102,14 @@ def test_an_agent_following_only_llms_txt_joins_the_project(stack, env, tmp_path
     install = next(lines for title, lines in steps.items() if title.startswith("1. Install"))
     join = next(lines for title, lines in steps.items() if title.startswith("3. Join"))
     loop = next(lines for title, lines in steps.items() if title.startswith("4. The daily loop"))
-    assert any(line.startswith("python3 -m pip install beadwire") for line in install)  # installed here already
+    # installed here already
+    assert any(line.startswith("python3 -m pip install beadwire") for line in install)
     script = [line for line in install if line.startswith("wire ")] + [fill(line, answers) for line in join]
     script.append(next(line for line in loop if line == "wire ready"))
     assert script[1] == f"export WIRE_URL={stack.url}"
     agent = new_repo(tmp_path / "agent")
-    ran = subprocess.run(["bash", "-ec", "\n".join(script)], cwd=agent, env=env, capture_output=True, text=True,
-                         timeout=180, check=False)
+    ran = subprocess.run(["bash", "-ec", "\n".join(script)], cwd=agent, env=env, capture_output=True,
+                         text=True, timeout=180, check=False)
     assert ran.returncode == 0, (script, ran.stdout, ran.stderr)
     assert "joined project llmsshop as newbie (frontend)" in ran.stdout
     assert "YOU: newbie (Ann) · frontend · project llmsshop" in ran.stdout  # wire prime
@@ -116,8 +119,10 @@ def test_an_agent_following_only_llms_txt_joins_the_project(stack, env, tmp_path
     # registered: it knows itself, the human's team shows it, and the key is spent
     agent_env = {**env, "WIRE_URL": stack.url}
     me = json.loads(wire(agent, agent_env, "--json", "whoami").stdout)
-    assert (me["alias"], me["role"], me["human"], me["project"]["slug"]) == ("newbie", "frontend", "Ann", "llmsshop")
-    assert "newbie" in {w["alias"] for w in json.loads(wire(lead, human_env, "--json", "status").stdout)["team"]}
+    assert ((me["alias"], me["role"], me["human"], me["project"]["slug"])
+            == ("newbie", "frontend", "Ann", "llmsshop"))
+    team = json.loads(wire(lead, human_env, "--json", "status").stdout)["team"]
+    assert "newbie" in {w["alias"] for w in team}
     assert wire(agent, agent_env, "ready").returncode == 0
     other = new_repo(tmp_path / "other")
     again = wire(other, agent_env, "init", "--project", "llmsshop", "--alias", "late", "--join-key", join_key,
@@ -125,15 +130,16 @@ def test_an_agent_following_only_llms_txt_joins_the_project(stack, env, tmp_path
     assert "used already" in again.stderr + again.stdout
 
 
-def test_a_join_key_cannot_make_a_coordinator_and_only_a_coordinator_or_the_key_makes_one(stack, env, tmp_path):
+def test_a_join_key_cannot_make_a_coordinator_and_only_a_coordinator_or_the_key_makes_one(
+        stack, env, tmp_path):
     lead = new_repo(tmp_path / "lead")
     human_env = {**env, "WIRE_URL": stack.url}
-    key = json.loads(wire(lead, human_env, "--json", "init", "--project", "llmsboss", "--alias", "lead").stdout)[
-        "project_key"]
+    made = wire(lead, human_env, "--json", "init", "--project", "llmsboss", "--alias", "lead")
+    key = json.loads(made.stdout)["project_key"]
     refused = wire(lead, human_env, "key", "join", code=1)  # lead is a developer, no --key
     assert "coordinator" in refused.stderr
     join_key = json.loads(wire(lead, human_env, "--json", "key", "join", "--key", key).stdout)["join_key"]
     agent = new_repo(tmp_path / "agent")
-    usage = wire(agent, human_env, "init", "--project", "llmsboss", "--role", "coordinator", "--join-key", join_key,
-                 code=2)
+    usage = wire(agent, human_env, "init", "--project", "llmsboss", "--role", "coordinator",
+                 "--join-key", join_key, code=2)
     assert "never registers a coordinator" in usage.stderr

@@ -27,13 +27,15 @@ def crew(make_pg_agent):
 
 
 def as_key(agent, key, method, path, body=None):
-    return agent.client.open(f"/v1{path}", method=method, json=body, headers={"Authorization": f"Bearer {key}"})
+    return agent.client.open(f"/v1{path}", method=method, json=body,
+                             headers={"Authorization": f"Bearer {key}"})
 
 
 def notices(agent, event):
     """Notices committed for an agent about `event`, newest last."""
     with db.database.connection_context():
-        rows = Outbox.select().where(Outbox.recipient_id == agent.info["workspace"]["id"], Outbox.kind == "notice")
+        rows = Outbox.select().where(Outbox.recipient_id == agent.info["workspace"]["id"],
+                                     Outbox.kind == "notice")
         payloads = [json.loads(r.payload) for r in rows.order_by(Outbox.id)]
     return [p for p in payloads if p["data"].get("event") == event]
 
@@ -67,7 +69,7 @@ def test_the_bead_heads_the_assignees_ready_and_prime_and_leaves_everyone_elses_
 
 
 def test_another_agents_claim_is_refused_naming_assignee_and_assigner(crew):
-    cora, bob, ana, _ = crew
+    cora, _bob, ana, _ = crew
     bead = ana.create("Fix login")
     cora.post(f"/beads/{bead}/assign", {"alias": "bob"})
     r = ana.post(f"/beads/{bead}/claim")
@@ -114,22 +116,24 @@ def test_unassign_frees_the_bead_for_everyone_and_tells_the_former_assignee(crew
     assert r.status_code == 200 and "assignment" not in r.json and r.json["assignee"] == ""
     assert bead in ids(ana.get("/ready").json)
     assert ana.post(f"/beads/{bead}/claim").status_code == 200
-    assert [n["body"] for n in notices(bob, "bead.unassigned")] == [f"{bead} is no longer assigned to you (by cora)"]
+    assert ([n["body"] for n in notices(bob, "bead.unassigned")]
+            == [f"{bead} is no longer assigned to you (by cora)"])
 
 
 def test_only_coordinators_and_human_credentials_assign(crew):
-    cora, bob, ana, key = crew
+    _cora, _bob, ana, key = crew
     bead = ana.create("Fix login")
     r = ana.post(f"/beads/{bead}/assign", {"alias": "bob"})
     assert r.status_code == 403 and "coordinator" in r.json["error"]["message"]
     assert ana.delete(f"/beads/{bead}/assign").status_code == 403
     r = as_key(ana, key, "POST", f"/beads/{bead}/assign", {"alias": "bob", "reason": "release blocker"})
     assert r.status_code == 200 and r.json["assignment"]["by"] == "project key"
-    assert ana.post(f"/beads/{bead}/claim").json["error"]["message"] == f"{bead} is assigned to bob by project key"
+    assert (ana.post(f"/beads/{bead}/claim").json["error"]["message"]
+            == f"{bead} is assigned to bob by project key")
 
 
 def test_bad_assignments_are_clear_4xx_and_change_nothing(crew):
-    cora, bob, ana, _ = crew
+    cora, _bob, ana, _ = crew
     bead = ana.create("Fix login")
     assert cora.post(f"/beads/{bead}/assign", {"alias": "nobody"}).status_code == 404
     assert cora.post(f"/beads/{bead}/assign", {}).status_code == 422

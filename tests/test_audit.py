@@ -22,7 +22,8 @@ def crew(make_pg_agent):
 
 
 def as_key(agent, key, method, path, body=None):
-    return agent.client.open(f"/v1{path}", method=method, json=body, headers={"Authorization": f"Bearer {key}"})
+    return agent.client.open(f"/v1{path}", method=method, json=body,
+                             headers={"Authorization": f"Bearer {key}"})
 
 
 def log(agent, query=""):
@@ -106,14 +107,14 @@ def test_only_humans_and_coordinators_read_it_and_nobody_edits_it(crew):
 def test_retention_keeps_a_year_by_default_and_is_configurable(crew, pg_app):
     from store.retention import purge_history
 
-    cora, bob, _ = crew
+    _cora, bob, _ = crew
     bob.create("one")
     st = pg_app.extensions["beadwire"]
     assert st.settings.audit_days == 365
     with db.database.connection_context():
         count = Audit.select().count()
-        Audit.update(ts=now() - 300 * 86400).where(Audit.id == Audit.select(Audit.id).order_by(Audit.id).limit(1)
-                                                   ).execute()
+        oldest = Audit.select(Audit.id).order_by(Audit.id).limit(1)
+        Audit.update(ts=now() - 300 * 86400).where(Audit.id == oldest).execute()
         assert purge_history(st)["audit"] == 0  # 300 days: kept
         st.settings = st.settings.with_(audit_days=200)
         assert purge_history(st)["audit"] == 1
@@ -141,12 +142,14 @@ def test_the_audit_page_filters_and_exports_csv_safe_for_spreadsheets(crew):
     assert f">{bead}<" in page and "&lt;" not in page
     assert bead not in browser.get("/audit?who=cora").get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(browser.get(f"/audit.csv?bead={bead}").get_data(as_text=True))))
-    assert [(r["who"], r["action"], r["credential"]) for r in rows] == [("bob", "bead.created", "workspace token")]
+    assert ([(r["who"], r["action"], r["credential"]) for r in rows]
+            == [("bob", "bead.created", "workspace token")])
     exported = browser.get(f"/audit.json?bead={bead}").json
     assert [r["action"] for r in exported] == ["bead.created"]
     assert browser.get("/audit?since=2999-01-01T00:00").get_data(as_text=True).count('class="audit-row"') == 0
     assert browser.get("/audit?since=not-a-time").status_code == 422
-    assert cora.get("/audit?since=nan").status_code == 422 and cora.get("/audit?since=1e400").status_code == 422
+    assert (cora.get("/audit?since=nan").status_code == 422
+            and cora.get("/audit?since=1e400").status_code == 422)
 
 
 def test_a_formula_in_agent_sent_text_is_defused_in_the_csv(crew):

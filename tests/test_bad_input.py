@@ -152,7 +152,8 @@ OVERSIZE = [
 ]
 
 
-@pytest.mark.parametrize("method, path, body, field", OVERSIZE, ids=[f"{m} {p} {f}" for m, p, _, f in OVERSIZE])
+@pytest.mark.parametrize("method, path, body, field", OVERSIZE,
+                         ids=[f"{m} {p} {f}" for m, p, _, f in OVERSIZE])
 def test_an_oversize_field_is_invalid_and_named(ana, bead, method, path, body, field):
     before = everything(ana)
     path = path.replace("{bead}", bead)
@@ -200,8 +201,9 @@ def test_a_body_over_the_size_limit_is_too_large(small_client):
 
 @pytest.mark.parametrize("method, path", [
     ("GET", "/v1/beads/bd-nope"), ("PATCH", "/v1/beads/bd-nope"), ("POST", "/v1/beads/bd-nope/comments"),
-    ("POST", "/v1/beads/bd-nope/deps"), ("GET", "/v1/beads/bd-nope/deps"), ("POST", "/v1/beads/bd-nope/claim"),
-    ("DELETE", "/v1/beads/bd-nope/claim"), ("POST", "/v1/beads/bd-nope/close"),
+    ("POST", "/v1/beads/bd-nope/deps"), ("GET", "/v1/beads/bd-nope/deps"),
+    ("POST", "/v1/beads/bd-nope/claim"), ("DELETE", "/v1/beads/bd-nope/claim"),
+    ("POST", "/v1/beads/bd-nope/close"),
     ("POST", "/v1/beads/bd-nope/reopen"), ("GET", "/v1/ready/bd-nope"), ("GET", "/v1/beads/nowhere:bd-nope"),
 ])
 def test_an_unknown_bead_is_a_json_404(client, ana, method, path):
@@ -281,7 +283,8 @@ def test_bad_query_strings_are_refused_without_a_server_error(ana, query):
 # -- text the databases cannot store -------------------------------------------------------------------
 
 #: These are about SQL (PostgreSQL refuses NUL); Redis plays no part, so fakeredis is enough.
-fake_redis_only = pytest.mark.parametrize("redis", [pytest.param("fake", marks=pytest.mark.fake)], indirect=True)
+fake_redis_only = pytest.mark.parametrize("redis", [pytest.param("fake", marks=pytest.mark.fake)],
+                                          indirect=True)
 
 UNSTORABLE = [
     ("POST", "/beads", {"title": "nul\x00inside"}, "title"),
@@ -409,11 +412,12 @@ def test_every_body_and_query_string_field_has_a_length_limit(app):
 
     from web.openapi import operations
 
+    bounds = (validate.Length, validate.OneOf, validate.Regexp)
     unbounded = []
     for name, op in operations(app).items():
         for schema in (op.body, op.query):
             for field_name, field in (schema.fields.items() if schema else ()):
                 if isinstance(field, (fields.Str, fields.List, fields.Dict)) and not any(
-                        isinstance(v, (validate.Length, validate.OneOf, validate.Regexp)) for v in field.validators):
+                        isinstance(v, bounds) for v in field.validators):
                     unbounded.append(f"{name}.{field_name}")
     assert unbounded == ["sync.sync.jsonl", "sync.sync.base"]

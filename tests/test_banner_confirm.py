@@ -51,7 +51,8 @@ def test_an_entry_whose_answer_was_lost_is_shown_again_until_a_later_call_confir
     ana.post("/mail", {"to": "bob", "subject": "second", "body": "x"})
     worker.run()
     assert [i["subject"] for i in beat(bob, entry)["new"]] == ["second"]
-    assert [i["subject"] for i in beat(bob, "junk")["new"]] == ["deploy", "second"]  # malformed: all unconfirmed
+    # malformed: all unconfirmed
+    assert [i["subject"] for i in beat(bob, "junk")["new"]] == ["deploy", "second"]
 
 
 def test_a_client_that_does_not_confirm_still_sees_each_entry_once(pair):

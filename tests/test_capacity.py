@@ -37,7 +37,8 @@ def call(url: str, method: str, path: str, bearer: str | None = None, body: Any 
     sent = {"Content-Type": "application/json", **({"Authorization": f"Bearer {bearer}"} if bearer else {}),
             **(headers or {})}
     try:
-        conn.request(method, path, json.dumps(body if body is not None else {}) if method != "GET" else None, sent)
+        payload = json.dumps(body if body is not None else {}) if method != "GET" else None
+        conn.request(method, path, payload, sent)
         response = conn.getresponse()
         raw = response.read()
         return response.status, json.loads(raw) if raw else None
@@ -58,7 +59,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
 
 def register(url: str, project: str, n: int) -> list[dict]:
     """`n` workspaces of a new project: their init answers."""
-    status, first = call(url, "POST", "/v1/init", body={"project": project, "repo_origin": ORIGIN, "alias": "w0"})
+    status, first = call(url, "POST", "/v1/init",
+                         body={"project": project, "repo_origin": ORIGIN, "alias": "w0"})
     assert status == 201, first
     joined = [first]
     for i in range(1, n):
@@ -121,14 +123,16 @@ def test_health_a_claim_and_mail_still_answer_while_more_waiters_wait_than_the_o
         project = team[0]["project"]["id"]
         deadline = time.monotonic() + 30
         while held_waiters(stack, project) < WAITERS:  # every one of them is waiting on the server now
-            assert time.monotonic() < deadline, f"only {held_waiters(stack, project)} waiters reached the server"
+            assert time.monotonic() < deadline, (
+                f"only {held_waiters(stack, project)} waiters reached the server")
             time.sleep(0.05)
         assert call(stack.url, "GET", "/v1/health")[0] == 200
         assert call(stack.url, "POST", "/v1/beads", team[1]["token"], {"title": "Cart total"})[0] == 201
         status, bead = call(stack.url, "GET", "/v1/ready", team[1]["token"])
         assert call(stack.url, "POST", f"/v1/beads/{bead[0]['id']}/claim", team[1]["token"])[0] == 200
         # and a waiter still wakes: mail to w1, three of whose watches wait (one of them gets it)
-        assert call(stack.url, "POST", "/v1/mail", team[0]["token"], {"to": aliases[1], "body": "wake up"})[0] == 201
+        mail = {"to": aliases[1], "body": "wake up"}
+        assert call(stack.url, "POST", "/v1/mail", team[0]["token"], mail)[0] == 201
         watches = [socks[i] for i in range(WAITERS) if i % 10 == 1 and kinds[i % 3] == "watch"]
         readable, _, _ = select.select(watches, [], [], 20)
         assert len(readable) == 1, "the mail woke no watch of its recipient, or several"
@@ -206,7 +210,8 @@ def test_a_server_not_bound_to_loopback_wants_the_admin_token_to_create_a_projec
         body = {"project": "open", "repo_origin": ORIGIN}
         status, refused = _unix_call(sock_path, "POST", "/v1/init", body, {"Host": "localhost"})
         assert status == 403 and "admin token" in refused["error"]["message"]
-        status, made = _unix_call(sock_path, "POST", "/v1/init", body, {"X-Wire-Admin-Token": "bw_admin_test"})
+        status, made = _unix_call(sock_path, "POST", "/v1/init", body,
+                                  {"X-Wire-Admin-Token": "bw_admin_test"})
         assert status == 201 and made["project_key"]
     finally:
         web.stop()

@@ -48,7 +48,8 @@ def file_lines(tree: Path) -> list[str]:
 
 @pytest.mark.parametrize("command", [
     lambda c: c.claim("bd-2"), lambda c: c.release("bd-2"), lambda c: c.close("bd-2", "done"),
-    lambda c: c.reopen("bd-2"), lambda c: c.comment("bd-2", "hi"), lambda c: c.add_dep("bd-2", "bd-3", "blocks"),
+    lambda c: c.reopen("bd-2"), lambda c: c.comment("bd-2", "hi"),
+    lambda c: c.add_dep("bd-2", "bd-3", "blocks"),
     lambda c: c.update_bead("bd-2", {"title": "Two"}),
 ])
 def test_each_bead_command_writes_exactly_its_bead_through_in_place(tree, command):
@@ -157,8 +158,10 @@ def test_a_long_list_of_conflicts_is_summarised_with_counts_and_the_first_ten(tr
 
 
 def test_a_refused_mass_deletion_exits_3_and_lists_what_it_would_remove(tree, monkeypatch):
-    refusal = {"error": {"code": "sync_deletes", "message": "this sync would tombstone 30 of the repo's 30 live "
-                         "beads: nothing was changed", "would_delete": [f"bd-{i}" for i in range(30)]}}
+    refusal = {"error": {"code": "sync_deletes",
+                         "message": "this sync would tombstone 30 of the repo's 30 live "
+                                    "beads: nothing was changed",
+                         "would_delete": [f"bd-{i}" for i in range(30)]}}
     result = run_sync(tree, monkeypatch, Script((409, refusal)))
     assert result.exit_code == 3
     assert "30 would tombstone:" in result.output and "and 20 more (--json for all)" in result.output
@@ -168,12 +171,14 @@ def test_a_refused_mass_deletion_exits_3_and_lists_what_it_would_remove(tree, mo
 def test_a_sync_sends_the_file_with_its_base_and_writes_back_what_comes(tree, monkeypatch):
     beadsfile.save_base(tree, LINES[0] + "\n", LINES[0] + "\n", None)
     answer = {"sync": 1, "dry_run": False, "created": 0, "updated": 0, "tombstoned": 0, "pulled": 1,
-              "unchanged": 2, "total": 3, "conflicts": [], "changes": {}, "records": [{"id": "bd-4", "title": "New"}]}
+              "unchanged": 2, "total": 3, "conflicts": [], "changes": {},
+              "records": [{"id": "bd-4", "title": "New"}]}
     script = Script((200, answer))
     result = run_sync(tree, monkeypatch, script)
     assert result.exit_code == 0, result.output
     body = script.calls[0][2]
-    assert (body["jsonl"], body["base"], body["mode"]) == ("".join(x + "\n" for x in LINES), LINES[0] + "\n", "full")
+    assert ((body["jsonl"], body["base"], body["mode"])
+            == ("".join(x + "\n" for x in LINES), LINES[0] + "\n", "full"))
     assert file_lines(tree) == [*LINES, '{"id":"bd-4","title":"New"}']
     assert beadsfile.load_base(tree)[0] == (tree / ".beads" / "issues.jsonl").read_text()
 

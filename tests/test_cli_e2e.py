@@ -33,7 +33,8 @@ class Wire:
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
         self.cwd, self.env = cwd, env
 
-    def __call__(self, *args: str, code: int | None = 0, stdin: str | None = None) -> subprocess.CompletedProcess:
+    def __call__(self, *args: str, code: int | None = 0,
+                 stdin: str | None = None) -> subprocess.CompletedProcess:
         proc = subprocess.run([sys.executable, "-c", "from cli import main; main()", *args], cwd=self.cwd,
                               env=self.env, capture_output=True, text=True, timeout=60, input=stdin)
         if code is not None:

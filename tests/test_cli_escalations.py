@@ -38,7 +38,8 @@ def human(wire: Wire, tmp_path: Path) -> Wire:
     """A person at a desk: no worktree, just the server URL and the project key in the environment."""
     desk = tmp_path / "desk"
     desk.mkdir(exist_ok=True)
-    return Wire(desk, {**wire.env, "WIRE_PROJECT_KEY": project_key(wire), "WIRE_CONFIG_DIR": str(tmp_path / "hcfg")})
+    return Wire(desk, {**wire.env, "WIRE_PROJECT_KEY": project_key(wire),
+                       "WIRE_CONFIG_DIR": str(tmp_path / "hcfg")})
 
 
 def wait_for_banner(wire: Wire, needle: str) -> str:
@@ -63,7 +64,8 @@ def test_an_agent_escalates_a_human_responds_and_the_answer_shows_in_the_agents_
     (alice.cwd / "notes.txt").write_text("draft")
     alice("lock", "db/migrations/**", "--reason", "migration 42")
     bob("mail", "send", "clone-agent0", "[orders] finance still reads that table")
-    esc = alice.json("escalate", "Drop the legacy orders table?", "Migration 42 needs it gone; renaming failed.",
+    esc = alice.json("escalate", "Drop the legacy orders table?",
+                     "Migration 42 needs it gone; renaming failed.",
                      "--option", "A: drop it", "--option", "B: keep it", "--severity", "high",
                      "--expires-in", "2h")
     context = esc["context"]
@@ -105,7 +107,8 @@ def test_humans_configure_the_webhook_from_the_command_line(clones, tmp_path):
     assert "no webhook configured" in desk("escalations", "webhook").stdout
     assert desk.json("escalations", "webhook", "https://hooks.example/x")["url"] == "https://hooks.example/x"
     assert "hooks.example" in desk("escalations", "webhook").stdout
-    assert alice("escalations", "webhook", "https://evil.example", "--key", token(alice), code=1).returncode == 1
+    refused = alice("escalations", "webhook", "https://evil.example", "--key", token(alice), code=1)
+    assert refused.returncode == 1
     assert desk.json("escalations", "webhook", "--remove")["url"] is None
 
 
@@ -147,7 +150,8 @@ def test_durations_are_seconds_minutes_hours_or_days():
 
 def test_policy_files_are_markdown_unless_they_are_json():
     assert bundle_body("# Invariants\nx", "p.md") == {"markdown": "# Invariants\nx"}
-    exported = json.dumps({"version": 3, "etag": "e", "invariants": "x", "playbooks": {"dev": "y"}, "markdown": "m"})
+    exported = json.dumps({"version": 3, "etag": "e", "invariants": "x", "playbooks": {"dev": "y"},
+                           "markdown": "m"})
     assert bundle_body(exported, "p.json") == {"invariants": "x", "playbooks": {"dev": "y"}}
     with pytest.raises(click.UsageError):
         bundle_body('{"other": 1}', "p.json")

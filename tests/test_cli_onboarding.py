@@ -35,8 +35,8 @@ class Wire:
         self.env = env
 
     def __call__(self, cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-c", "from cli import main; main()", *args], cwd=cwd, env=self.env,
-                              capture_output=True, text=True, timeout=90, check=False)
+        proc = subprocess.run([sys.executable, "-c", "from cli import main; main()", *args], cwd=cwd,
+                              env=self.env, capture_output=True, text=True, timeout=90, check=False)
         assert proc.returncode == code, (args, proc.returncode, proc.stdout, proc.stderr)
         return proc
 
@@ -54,8 +54,9 @@ def repo(stack, tmp_path):
     (path / "README").write_text("shop\n")
     git(path, "add", "README")
     git(path, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "first")
-    env = {**os.environ, "WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / "cfg"), "HOME": str(tmp_path),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "WIRE_URL": stack.url, "WIRE_CONFIG_DIR": str(tmp_path / "cfg"),
+           "HOME": str(tmp_path), "PYTHONPATH": python_path}
     env.pop("WIRE_PROJECT_KEY", None)
     env.pop("WIRE_JSON", None)
     wire = Wire(env)
@@ -85,7 +86,8 @@ def test_add_worktree_without_alias_is_named_after_the_role_and_a_failed_join_le
     added = wire.json(path, "add-worktree", "qa")
     assert added["path"] == str(path.parent / "shop-qa") and added["branch"] == "wire/qa"
     assert added["workspace"]["role"] == "qa"
-    taken = wire(path, "add-worktree", "backend", "--alias", "lead", "--path", str(path.parent / "dup"), code=3)
+    taken = wire(path, "add-worktree", "backend", "--alias", "lead", "--path", str(path.parent / "dup"),
+                 code=3)
     assert "taken" in taken.stderr
     assert not (path.parent / "dup").exists() and "dup" not in git(path, "worktree", "list")
     assert "wire/lead" not in git(path, "branch", "--list")

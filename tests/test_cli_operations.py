@@ -62,7 +62,7 @@ def test_every_row_names_its_parameters_once_and_fills_its_path(op: Operation) -
     assert set(re.findall(r"{(\w+)}", op.path)) == {p.name for p in op.params if p.where == "path"}, op.name
     assert {p.where for p in op.params} <= {"path", "query", "body"}, op.name
     if op.offline:
-        op.offline.format(**{n: "x" for n in names})  # names only its own parameters
+        op.offline.format(**dict.fromkeys(names, "x"))  # names only its own parameters
 
 
 def tool_rows() -> list[tuple[Operation, Tool]]:
@@ -105,7 +105,7 @@ def test_every_generated_command_fills_its_operation_and_is_listed(name: str) ->
 def assert_helper_takes(op: Operation, filled: list[str]) -> None:
     """Generated commands and tools call the row's `Client` method when it has one: it takes them all."""
     if op.name in HELPERS:
-        inspect.signature(getattr(Client, op.name)).bind(None, **{name: None for name in filled})
+        inspect.signature(getattr(Client, op.name)).bind(None, **dict.fromkeys(filled))
 
 
 # -- the requests they send (a fake server) ---------------------------------------------------

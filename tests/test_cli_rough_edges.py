@@ -68,7 +68,7 @@ def test_init_prints_the_branch_the_worktree_is_on(stack, tmp_path):
 
 
 def test_a_freshly_initialised_agent_is_online_at_once(team):
-    alice, bob = team("alice", "bob")
+    _alice, bob = team("alice", "bob")
     # alice has run nothing since `wire init`: bob's view of the team shows her online, on her branch
     row = next(w for w in bob.json("status")["team"] if w["alias"] == "alice")
     assert (row["online"], row["status"], row["branch"]) == (True, "online", "main")
@@ -134,7 +134,8 @@ def test_a_wrong_project_key_says_to_check_the_key_not_to_init_again(team, wrong
     refused = alice("key", "rotate", "--key", wrong, code=1).stderr
     hint = next(line for line in refused.splitlines() if line.startswith("hint:"))
     assert "wire init" not in hint and "project key" in hint and "--key" in hint, refused
-    assert "wire init" not in alice.json("workspace", "revoke", "alice", "--key", wrong, code=1)["error"]["hint"]
+    refused_again = alice.json("workspace", "revoke", "alice", "--key", wrong, code=1)
+    assert "wire init" not in refused_again["error"]["hint"]
     assert alice.json("whoami")["alias"] == "alice"  # nothing was revoked
 
 

@@ -56,7 +56,8 @@ def config(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path / "cfg"
 
 
-def test_a_wire_url_pointing_at_another_server_gets_no_token_and_a_clear_error(tmp_path, config, other_server):
+def test_a_wire_url_pointing_at_another_server_gets_no_token_and_a_clear_error(
+        tmp_path, config, other_server):
     local.write_workspace(tmp_path, {"url": "http://127.0.0.1:8765", "token": TOKEN, "project": "shop"})
     wire = Client(other_server.url, start=tmp_path, auto_reserve=False)  # WIRE_URL=<the other server>
     out = CliRunner().invoke(cli, ["whoami"], obj=wire)
@@ -65,8 +66,8 @@ def test_a_wire_url_pointing_at_another_server_gets_no_token_and_a_clear_error(t
     assert "WIRE_URL (or --url) points at something else" in out.output
     assert [(s["method"], s["path"]) for s in other_server.seen] == [("GET", "/v1/health")]
     assert all("Authorization" not in s["headers"] and TOKEN not in json.dumps(s) for s in other_server.seen)
-    out = CliRunner().invoke(cli, ["key", "rotate", "--project", "shop", "--key", "bw_pk_" + "k" * 43,
-                                   "--json"], obj=Client(other_server.url, start=tmp_path, auto_reserve=False))
+    args = ["key", "rotate", "--project", "shop", "--key", "bw_pk_" + "k" * 43, "--json"]
+    out = CliRunner().invoke(cli, args, obj=Client(other_server.url, start=tmp_path, auto_reserve=False))
     assert out.exit_code == 1 and json.loads(out.stdout)["error"]["code"] == "not_beadwire"
     assert all("Authorization" not in s["headers"] for s in other_server.seen)
     assert not local.known_server(other_server.url)
@@ -98,6 +99,6 @@ def test_a_beadwire_url_is_checked_once_per_user_and_the_registered_one_never(cl
 
 def test_every_answer_says_it_comes_from_beadwire(client, make_agent):
     ana = make_agent(alias="ana")
-    answers = [client.get("/v1/health"), client.get("/v1/nothing-here"), client.get("/v1/whoami"), ana.get("/whoami"),
-               client.get("/login")]
+    answers = [client.get("/v1/health"), client.get("/v1/nothing-here"), client.get("/v1/whoami"),
+               ana.get("/whoami"), client.get("/login")]
     assert [r.headers.get("X-Beadwire") for r in answers] == ["1"] * len(answers)

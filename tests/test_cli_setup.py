@@ -66,16 +66,17 @@ def test_claude_gets_the_prime_and_banner_hooks_and_the_mcp_server(worktree):
 def test_existing_config_is_merged_not_replaced(worktree):
     (worktree / ".claude").mkdir()
     mine = {"matcher": "Bash", "hooks": [{"type": "command", "command": "./lint.sh"}]}
+    old_prime = {"hooks": [{"type": "command", "command": "wire prime --old"}]}
     (worktree / ".claude/settings.json").write_text(json.dumps(
-        {"model": "opus", "hooks": {"PostToolUse": [mine],
-                                    "SessionStart": [{"hooks": [{"type": "command", "command": "wire prime --old"}]}]}}))
+        {"model": "opus", "hooks": {"PostToolUse": [mine], "SessionStart": [old_prime]}}))
     (worktree / ".mcp.json").write_text(json.dumps({"mcpServers": {"db": {"command": "dbtool"}}}))
     (worktree / "CLAUDE.md").write_text("# Project\n\nUse tabs.\n")
     setup("claude")
     settings = json.loads((worktree / ".claude/settings.json").read_text())
     assert settings["model"] == "opus"
     assert settings["hooks"]["PostToolUse"][0] == mine and len(settings["hooks"]["PostToolUse"]) == 2
-    assert [g["hooks"][0]["command"] for g in settings["hooks"]["SessionStart"]] == ["wire prime 2>&1; exit 0"]
+    assert ([g["hooks"][0]["command"] for g in settings["hooks"]["SessionStart"]]
+            == ["wire prime 2>&1; exit 0"])
     assert set(json.loads((worktree / ".mcp.json").read_text())["mcpServers"]) == {"db", "wire"}
     text = (worktree / "CLAUDE.md").read_text()
     assert text.startswith("# Project\n\nUse tabs.\n") and text.count(BEGIN) == 1 and text.count(END) == 1
@@ -108,8 +109,10 @@ def test_dry_run_shows_the_content_and_writes_nothing(worktree):
         "CLAUDE.md": "update"}
     assert "wire prime" in next(f["content"] for f in shown["files"] if f["path"] == "CLAUDE.md")
     assert snapshot(worktree) == {"CLAUDE.md": "# mine\n"}
-    text = CliRunner().invoke(cli, ["setup", "cursor", "--dry-run"], obj=Client("http://127.0.0.1:1", token="t"))
-    assert "would write .cursor/rules/beadwire.mdc (create)" in text.output and "alwaysApply: true" in text.output
+    text = CliRunner().invoke(cli, ["setup", "cursor", "--dry-run"],
+                              obj=Client("http://127.0.0.1:1", token="t"))
+    assert ("would write .cursor/rules/beadwire.mdc (create)" in text.output
+            and "alwaysApply: true" in text.output)
     assert not (worktree / ".cursor").exists()
 
 
@@ -135,7 +138,8 @@ def test_claude_approves_the_server_in_the_personal_settings_kept_out_of_git(wor
     assert local == {"permissions": {"allow": ["Bash(ls)"]}, "enabledMcpjsonServers": ["db", "wire"]}
     assert any("enabledMcpjsonServers" in n and "pending approval" in n for n in result["notes"])
     assert ".claude/settings.local.json" in (worktree / ".git/info/exclude").read_text().splitlines()
-    assert git(worktree, "status", "--porcelain", "--untracked-files=all", ".claude/settings.local.json") == ""
+    assert git(worktree, "status", "--porcelain", "--untracked-files=all",
+               ".claude/settings.local.json") == ""
     setup("claude")
     assert (worktree / ".git/info/exclude").read_text().count(".claude/settings.local.json") == 1
 
@@ -148,7 +152,8 @@ def test_in_a_linked_worktree_the_exclusion_goes_to_the_shared_git_dir(worktree,
     setup("claude")
     assert (linked / ".claude/settings.local.json").is_file()
     assert ".claude/settings.local.json" in (worktree / ".git/info/exclude").read_text().splitlines()
-    assert git(linked, "status", "--porcelain", "--untracked-files=all", ".claude") .count("settings.local") == 0
+    assert git(linked, "status", "--porcelain", "--untracked-files=all",
+               ".claude").count("settings.local") == 0
 
 
 def test_the_watch_hook_waits_for_ready_work(worktree):
@@ -177,7 +182,8 @@ def test_codex_trust_appends_a_table_and_keeps_the_users_config(worktree):
     text = (home / "config.toml").read_text()
     assert first["trusted"] and text.startswith(mine)
     projects = tomllib.loads(text)["projects"]
-    assert projects[str(worktree.resolve())] == {"trust_level": "trusted"} and projects["/elsewhere"]["trust_level"]
+    assert (projects[str(worktree.resolve())] == {"trust_level": "trusted"}
+            and projects["/elsewhere"]["trust_level"])
     again = setup("codex", "--trust")
     assert again["trusted"] and (home / "config.toml").read_text() == text
     assert any("Codex trusts this project" in n for n in again["notes"])
@@ -188,7 +194,8 @@ def test_codex_already_trusted_by_the_user_is_not_told_otherwise(worktree):
 
     home = Path(os.environ["CODEX_HOME"])
     home.mkdir()
-    (home / "config.toml").write_text(f'[projects.{json.dumps(str(worktree.resolve()))}]\ntrust_level = "trusted"\n')
+    (home / "config.toml").write_text(
+        f'[projects.{json.dumps(str(worktree.resolve()))}]\ntrust_level = "trusted"\n')
     result = setup("codex")
     assert result["trusted"] and not any("NOT TRUSTED" in n for n in result["notes"])
 
@@ -209,7 +216,8 @@ def test_without_wire_on_path_the_tools_get_its_absolute_path(worktree, monkeypa
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     monkeypatch.setattr(sys, "argv", [str(fake), "setup"])
     result = setup("claude")
-    assert json.loads((worktree / ".mcp.json").read_text())["mcpServers"]["wire"]["command"] == str(fake.resolve())
+    servers = json.loads((worktree / ".mcp.json").read_text())["mcpServers"]
+    assert servers["wire"]["command"] == str(fake.resolve())
     prime = json.loads((worktree / ".claude/settings.json").read_text())["hooks"]["SessionStart"]
     assert prime[0]["hooks"][0]["command"] == f"'{fake.resolve()}' prime 2>&1; exit 0"  # quoted: a space
     assert any("not on PATH" in n for n in result["notes"])
@@ -240,7 +248,8 @@ def test_a_hook_that_merely_mentions_wire_is_not_taken_for_ours(worktree):
     assert groups[0] == theirs and groups[1]["hooks"][0]["command"].startswith("wire prime")
 
 
-def test_in_a_linked_worktree_trust_goes_to_the_main_checkout_which_covers_every_worktree(worktree, monkeypatch):
+def test_in_a_linked_worktree_trust_goes_to_the_main_checkout_which_covers_every_worktree(
+        worktree, monkeypatch):
     import os
 
     # Codex 0.171 reads a linked worktree's .codex/ when the main checkout is trusted (checked by hand)
@@ -261,6 +270,7 @@ def test_a_broken_codex_user_config_stops_setup_before_it_writes_anything(worktr
     home = Path(os.environ["CODEX_HOME"])
     home.mkdir()
     (home / "config.toml").write_text("model = \n")
-    result = CliRunner().invoke(cli, ["setup", "codex", "--trust"], obj=Client("http://127.0.0.1:1", token="t"))
+    result = CliRunner().invoke(cli, ["setup", "codex", "--trust"],
+                                obj=Client("http://127.0.0.1:1", token="t"))
     assert result.exit_code == 1 and "is not valid TOML" in result.output
     assert not (worktree / ".codex").exists() and (home / "config.toml").read_text() == "model = \n"

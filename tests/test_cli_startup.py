@@ -25,9 +25,9 @@ from cli.client import ServerUnreachable, http_transport
 ROOT = Path(__file__).resolve().parent.parent
 #: Top-level packages a CLI command never needs: the server's and its libraries, and what
 #: `http.client` would drag in.
-SERVER_SIDE = {"store", "web", "actors", "mcp", "pydantic", "peewee", "redis", "marshmallow", "flask", "werkzeug",
-               "jinja2", "gevent", "dramatiq", "gunicorn", "orjson", "platformdirs", "sqlite3", "psycopg2",
-               "apispec", "anyio", "httpx"}
+SERVER_SIDE = {"store", "web", "actors", "mcp", "pydantic", "peewee", "redis", "marshmallow", "flask",
+               "werkzeug", "jinja2", "gevent", "dramatiq", "gunicorn", "orjson", "platformdirs", "sqlite3",
+               "psycopg2", "apispec", "anyio", "httpx"}
 HTTP_CLIENT = {"http", "email", "ssl"}
 #: The pure, stdlib-only part of `store` the CLI shares with the server (the beads file's lines).
 PURE_STORE = {"store", "store.merge", "store.util"}
@@ -83,7 +83,8 @@ def test_help_imports_no_command_module(tmp_path: Path) -> None:
     (tmp_path / "cwd").mkdir()
     modules, done = probe(["--help"], tmp_path / "cwd", cli_env(tmp_path))
     assert "claim " in done.stdout and "mail " in done.stdout and "human " in done.stdout
-    assert {m for m in modules if m.split(".")[0] == "cli"} == {"cli", "cli.errors", "cli.transport", "cli.output"}
+    assert ({m for m in modules if m.split(".")[0] == "cli"}
+            == {"cli", "cli.errors", "cli.transport", "cli.output"})
     assert top(modules) & (SERVER_SIDE | HTTP_CLIENT | {"hashlib", "subprocess"}) == set()
 
 
@@ -149,7 +150,8 @@ def test_an_answer_without_length_runs_to_the_close() -> None:
     assert (status, body) == (200, b"all of it")
 
 
-@pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", b"SSH-2.0-x\r\n"])
+@pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+                                    b"SSH-2.0-x\r\n"])
 def test_a_cut_or_garbled_answer_is_unreachable_and_worth_retrying(answer: bytes) -> None:
     with pytest.raises(ServerUnreachable) as caught:
         http_transport("GET", canned(answer), None, {}, 5)

@@ -24,7 +24,8 @@ _projects = itertools.count(1)
 
 def seed(n: int = 30) -> list[dict]:
     return [{"id": f"bd-{i}", "title": f"Bead {i}", "status": "open", "priority": 2, "issue_type": "task",
-             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"} for i in range(1, n + 1)]
+             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+            for i in range(1, n + 1)]
 
 
 def jsonl(records: list[dict]) -> str:
@@ -55,16 +56,18 @@ def make_team(stack_url: str, tmp: Path, names: tuple[str, ...] = ("alice", "bob
         env.pop(var, None)
     subprocess.run(["git", "add", "."], cwd=first, check=True, env=env)
     subprocess.run(["git", "commit", "-qm", "beads"], cwd=first, check=True, env=env)
-    subprocess.run(["git", "push", "-q", "origin", "main"], cwd=first, check=True, env=env, capture_output=True)
+    subprocess.run(["git", "push", "-q", "origin", "main"], cwd=first, check=True, env=env,
+                   capture_output=True)
     project, key, wires = f"sync{next(_projects)}", None, []
     for name in names:
         where = tmp / name
         if name == "alice2":
-            subprocess.run(["git", "worktree", "add", "-q", "-b", "wire/alice2", str(where)], cwd=tmp / "alice",
-                           check=True, capture_output=True)
+            subprocess.run(["git", "worktree", "add", "-q", "-b", "wire/alice2", str(where)],
+                           cwd=tmp / "alice", check=True, capture_output=True)
         else:
             subprocess.run(["git", "clone", "-q", str(origin), str(where)], check=True, capture_output=True)
-        wire = Wire(where, {**env, "WIRE_CONFIG_DIR": str(tmp / f"cfg-{name}"), "HOME": str(tmp / f"home-{name}")})
+        wire = Wire(where, {**env, "WIRE_CONFIG_DIR": str(tmp / f"cfg-{name}"),
+                            "HOME": str(tmp / f"home-{name}")})
         answer = wire.json("init", "--project", project, "--alias", name, *(["--key", key] if key else []))
         key = key or answer["project_key"]
         wires.append(wire)
@@ -86,7 +89,8 @@ def on_server(wire: Wire) -> dict[str, dict]:
 
 
 def same_as_server(wire: Wire) -> None:
-    """The worktree's file holds every live bead of the server (and the tombstones it knew), as the server has them."""
+    """The worktree's file holds every live bead of the server (and the tombstones it knew), as the server
+    has them."""
     keys = ("title", "status", "priority", "updated_at", "closed_at", "notes")
     server, mine = on_server(wire), in_file(wire)
     assert {i for i, b in server.items() if b["status"] != "tombstone"} <= set(mine) <= set(server)
@@ -116,7 +120,8 @@ def test_create_then_sync_keeps_the_bead_and_a_close_changes_exactly_its_line(te
     diff = git(alice.cwd, "diff", "--unified=0", "--", str(BEADS)).splitlines()
     changed = [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     assert [(line[0], json.loads(line[1:])["id"]) for line in changed] == [("-", "bd-3"), ("+", "bd-3")]
-    assert json.loads(changed[1][1:])["status"] == "closed" and json.loads(changed[1][1:])["close_reason"] == "done"
+    assert (json.loads(changed[1][1:])["status"] == "closed"
+            and json.loads(changed[1][1:])["close_reason"] == "done")
     # the beads file is nobody's work in progress: never reserved, and the worktree counts as clean
     assert alice.json("locks", "--mine") == []
 
@@ -171,7 +176,8 @@ def test_both_sides_editing_one_bead_keep_both_fields_and_the_later_title(team):
     edit(alice, {"bd-4": {"notes": "from the file", "updated_at": "2026-02-01T00:00:00Z"}})
     assert alice.json("sync")["conflicts"] == []
     bead = on_server(bob)["bd-4"]
-    assert (bead["priority"], bead["notes"]) == (0, "from the file") and in_file(alice)["bd-4"]["priority"] == 0
+    assert ((bead["priority"], bead["notes"]) == (0, "from the file")
+            and in_file(alice)["bd-4"]["priority"] == 0)
     bob.json("update", "bd-4", "--title", "Title from bob")
     edit(alice, {"bd-4": {"title": "Title from a hand edit"}})  # updated_at left as it was: bob's is later
     proc = alice("sync")
@@ -213,7 +219,8 @@ def test_a_dry_run_prints_the_plan_both_ways_and_changes_nothing(team):
     for line in ("1 to update on the server:", "  bd-1", "1 to tombstone on the server:", "  bd-2",
                  "1 to write into the file:", f"  {made}"):
         assert line in proc.stdout.splitlines()
-    assert files == [(alice.cwd / BEADS).read_bytes(), (alice.cwd / ".wire" / "beads.base.jsonl").read_bytes()]
+    assert files == [(alice.cwd / BEADS).read_bytes(),
+                     (alice.cwd / ".wire" / "beads.base.jsonl").read_bytes()]
     assert (on_server(alice), alice.json("sync", "--history")) == (server, history)
 
 
@@ -221,8 +228,11 @@ def test_a_git_merge_of_the_beads_file_merges_bead_by_bead_through_the_driver(te
     (alice,) = team("alice")
     env = alice.env
     alice.json("guard", "install")
-    run = lambda *args: subprocess.run(["git", *args], cwd=alice.cwd, env=env, check=True, capture_output=True,
-                                       text=True)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=alice.cwd, env=env, check=True, capture_output=True,
+                              text=True)
+
     run("checkout", "-qb", "feature")
     edit(alice, {"bd-1": {"title": "Feature title", "updated_at": "2026-03-01T00:00:00Z"},
                  "bd-2": {"status": "closed", "updated_at": "2026-03-01T00:00:00Z"}})
@@ -248,8 +258,9 @@ def test_a_wire_killed_mid_write_through_leaves_the_old_file_or_the_new_never_ha
         marker = tmp_path / f"at-{stop_at}"
         # tests/killpoint.py stops the process at that point of the atomic write and says so in `marker`
         code = "import tests.killpoint; from cli import main; main()"
-        proc = subprocess.Popen([sys.executable, "-c", code, "close", "bd-1" if stop_at == "write" else "bd-2"],
-                                cwd=alice.cwd, env={**alice.env, "KILLPOINT": stop_at, "KILLPOINT_MARKER": str(marker)},
+        bead = "bd-1" if stop_at == "write" else "bd-2"
+        env = {**alice.env, "KILLPOINT": stop_at, "KILLPOINT_MARKER": str(marker)}
+        proc = subprocess.Popen([sys.executable, "-c", code, "close", bead], cwd=alice.cwd, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -279,15 +290,16 @@ def any_stack(request, tmp_path_factory):
     from tests.servers import start_stack
 
     pg = request.getfixturevalue("pg_server")
-    server = start_stack(tmp_path_factory.mktemp("sync-pg"), database_url=pg.create_database(f"sync{os.getpid()}"),
-                         workers=1)
+    server = start_stack(tmp_path_factory.mktemp("sync-pg"),
+                         database_url=pg.create_database(f"sync{os.getpid()}"), workers=1)
     yield server
     server.stop()
 
 
 def start(wire: Wire, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "from cli import main; main()", "--json", *args], cwd=wire.cwd,
-                            env=wire.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", "from cli import main; main()", "--json", *args],
+                            cwd=wire.cwd, env=wire.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def test_worktrees_syncing_at_once_and_racing_claims_lose_and_double_nothing(any_stack, tmp_path):
@@ -298,7 +310,8 @@ def test_worktrees_syncing_at_once_and_racing_claims_lose_and_double_nothing(any
     edit(alice2, {"bd-2": {"title": "alice2's", "updated_at": "2026-02-01T00:00:00Z"}})
     # bob's file closes bd-11..bd-20 while carol claims them, all at the same moment
     stamp = "2026-02-01T00:00:00Z"
-    edit(bob, {f"bd-{i}": {"status": "closed", "closed_at": stamp, "updated_at": stamp} for i in range(11, 21)})
+    edit(bob, {f"bd-{i}": {"status": "closed", "closed_at": stamp, "updated_at": stamp}
+               for i in range(11, 21)})
     racing = [start(alice, "sync"), start(alice2, "sync"), start(bob, "sync")]
     racing += [start(carol, "claim", f"bd-{i}") for i in range(11, 21)]
     outcomes = [(p.wait(timeout=120), p.communicate()) for p in racing]

@@ -78,7 +78,8 @@ def test_a_login_link_works_once_and_sets_an_httponly_samesite_cookie(shop, clie
     r = redeem(client, link["path"])
     assert r.status_code == 303 and r.headers["Location"].endswith("/team")
     cookie = r.headers["Set-Cookie"]
-    assert "bw_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert ("bw_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+            and "Path=/" in cookie)
     assert client.get("/team").status_code == 200
     client.delete_cookie("bw_session")
     again = client.get(link["path"])
@@ -136,7 +137,8 @@ def test_a_next_address_with_a_tab_or_line_break_does_not_become_another_host(sh
     # browsers drop tabs and line breaks from URLs: `/<tab>/evil.example` is `//evil.example` to them
     client.get("/login")
     token = client.get_cookie("bw_login_csrf", path="/login").value
-    for evil in ("/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\x00/evil.example", "/ /evil"):
+    for evil in ("/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\x00/evil.example",
+                 "/ /evil"):
         r = client.post("/login", data={"key": shop.key, "csrf_token": token, "next": evil})
         assert r.status_code == 303 and r.headers["Location"] == "/team", (evil, r.headers["Location"])
     raw = client.post("/login", data=f"key={shop.key}&csrf_token={token}&next=/%09/evil.example",
@@ -153,7 +155,8 @@ def test_a_workspace_token_mints_a_read_only_session(shop, client, app):
     esc = escalate(shop.bob)
     html = client.get("/escalations").get_data(as_text=True)
     assert "Drop the legacy table?" in html and "/answer" not in html and "can read only" in html
-    r = client.post(f"/escalations/{esc['id']}/answer", data={"csrf_token": _csrf(client), "response": "A: drop it"})
+    r = client.post(f"/escalations/{esc['id']}/answer",
+                    data={"csrf_token": _csrf(client), "response": "A: drop it"})
     assert r.status_code == 403
     assert Escalation.get_by_id(esc["id"]).status == "pending"
 
@@ -175,7 +178,8 @@ def test_a_read_only_session_reads_private_things_as_its_workspace_would(shop, m
     assert client.get(f"/chat/{thread}").status_code == 404
     assert "alice asks the humans" not in client.get("/escalations").get_data(as_text=True)
     activity = client.get("/activity").get_data(as_text=True)
-    assert "secret plan" not in activity and "alice-to-carol" not in activity and "carol-alice chat" not in activity
+    assert ("secret plan" not in activity and "alice-to-carol" not in activity
+            and "carol-alice chat" not in activity)
     assert "alice asks the humans" not in activity and f"escalation #{theirs['id']}" not in activity
     assert "alice-to-bob" in activity and "joined as" in activity  # its own mail and the public facts show
 
@@ -229,9 +233,11 @@ def test_free_text_answers_and_empty_ones(shop, client):
     esc = escalate(shop.alice)
     empty = client.post(f"/escalations/{esc['id']}/answer", data={"csrf_token": _csrf(client), "text": "  "})
     assert empty.status_code == 422 and Escalation.get_by_id(esc["id"]).status == "pending"
-    client.post(f"/escalations/{esc['id']}/answer", data={"csrf_token": _csrf(client), "text": "do C instead"})
+    client.post(f"/escalations/{esc['id']}/answer",
+                data={"csrf_token": _csrf(client), "text": "do C instead"})
     assert Escalation.get_by_id(esc["id"]).response == "do C instead"
-    twice = client.post(f"/escalations/{esc['id']}/answer", data={"csrf_token": _csrf(client), "text": "again"})
+    twice = client.post(f"/escalations/{esc['id']}/answer",
+                        data={"csrf_token": _csrf(client), "text": "again"})
     assert twice.status_code == 409 and "answered already" in twice.get_data(as_text=True)
 
 
@@ -244,7 +250,8 @@ def test_another_projects_dashboard_is_never_visible(shop, make_agent, client):
     assert client.get(f"/work/bead/{pk}").status_code == 404
     for path in PAGES:
         html = client.get(path).get_data(as_text=True)
-        assert "eve-secret" not in html and "their secret bead" not in html and "other project" not in html, path
+        assert ("eve-secret" not in html and "their secret bead" not in html
+                and "other project" not in html), path
 
 
 def test_agent_text_renders_as_text_on_every_page(shop, client, app):
@@ -302,7 +309,8 @@ def test_the_pages_show_claims_beads_mail_chat_escalations_and_policy(shop, clie
     assert "which branch?" in chat and "<b>bob</b> is waiting for <b>alice</b>" in chat
     assert "Drop the legacy table?" in client.get("/escalations").get_data(as_text=True)
     activity = client.get("/activity").get_data(as_text=True)
-    for kind in ("claim.created", "mail", "chat", "reservation.created", "escalation.created", "presence.online"):
+    for kind in ("claim.created", "mail", "chat", "reservation.created", "escalation.created",
+                 "presence.online"):
         assert f'<span class="kind">{kind}</span>' in activity, kind
     claims_only = client.get("/activity?group=claims").get_data(as_text=True)
     assert "claim.created" in claims_only and '<span class="kind">mail</span>' not in claims_only
@@ -311,7 +319,8 @@ def test_the_pages_show_claims_beads_mail_chat_escalations_and_policy(shop, clie
 
 def test_bad_filters_are_a_clear_4xx(shop, client):
     _login(client, shop.key)
-    for path in ("/team?page=0", "/team?status=sleeping", "/work?priority=9", "/mail?page=x", "/activity?group=nope"):
+    for path in ("/team?page=0", "/team?status=sleeping", "/work?priority=9", "/mail?page=x",
+                 "/activity?group=nope"):
         assert client.get(path).status_code == 422, path
     for path in ("/work?q=&repo=0&priority=&holder=&type=", "/team?q=&status=&role=&repo=0", "/mail?q=&x=1",
                  "/activity?group=&alias="):
@@ -350,7 +359,8 @@ def test_explicit_reservations_are_events(shop, app):
     shop.alice.client.delete("/v1/locks", json={"all": True}, headers=shop.alice._h())
     (made,) = _events(app, shop.id, "reservation.created")
     (gone,) = _events(app, shop.id, "reservation.released")
-    assert made["alias"] == "alice" and made["patterns"] == ["src/api.py"] and gone["patterns"] == ["src/api.py"]
+    assert (made["alias"] == "alice" and made["patterns"] == ["src/api.py"]
+            and gone["patterns"] == ["src/api.py"])
 
 
 def test_automatic_reservations_are_events_when_they_change(shop, app):
@@ -363,7 +373,8 @@ def test_automatic_reservations_are_events_when_they_change(shop, app):
     modified("src/b.py")
     made = _events(app, shop.id, "reservation.created")
     gone = _events(app, shop.id, "reservation.released")
-    assert [(e["alias"], e["patterns"], e["auto"]) for e in made] == [("alice", ["src/a.py", "src/b.py"], True)]
+    assert ([(e["alias"], e["patterns"], e["auto"]) for e in made]
+            == [("alice", ["src/a.py", "src/b.py"], True)])
     assert [(e["alias"], e["patterns"], e["auto"]) for e in gone] == [("alice", ["src/a.py"], True)]
 
 
@@ -427,13 +438,15 @@ def test_a_group_mail_names_every_recipient_in_the_feed(shop, make_agent, client
     assert "mail to bob, carol: standup" in client.get("/activity").get_data(as_text=True)
 
 
-def test_a_sync_is_one_activity_line_and_a_mass_change_stands_out_with_the_lost_value_in_bead_history(shop, client):
-    lines = [json.dumps({"id": f"bd-{i}", "title": f"Bead {i}", "status": "open", "updated_at": "2026-01-01T00:00:00Z"})
+def test_a_sync_is_one_activity_line_and_a_mass_change_stands_out_with_the_lost_value_in_bead_history(
+        shop, client):
+    lines = [json.dumps({"id": f"bd-{i}", "title": f"Bead {i}", "status": "open",
+                         "updated_at": "2026-01-01T00:00:00Z"})
              for i in range(40)]
     base = "\n".join(lines)
     shop.alice.sync(base)
     shop.alice.patch("/beads/bd-39", {"title": "Server title"})
-    edited = lines[:9] + [lines[39].replace("Bead 39", "File title")]  # 30 gone, one edited on both sides
+    edited = [*lines[:9], lines[39].replace("Bead 39", "File title")]  # 30 gone, one edited on both sides
     r = shop.alice.sync("\n".join(edited), base=base, allow_delete=True)
     assert r.json["tombstoned"] == 30 and r.json["mass"] is True
     _login(client, shop.key)

@@ -9,19 +9,18 @@ real `wire` CLI: what a person does in the browser reaches the agents.
 from __future__ import annotations
 
 import json
-from html import unescape as html_unescape
 import re
 import subprocess
 import sys
 import time
+from html import unescape as html_unescape
 from types import SimpleNamespace
 
 import pytest
 
-from tests.browser import ROOT, chromium, two_agents
-
 from cli.banner import item_line
 from store.models import Bead, Policy, Workspace
+from tests.browser import ROOT, chromium, two_agents
 from tests.test_dashboard import _csrf, _events, _link, _login, redeem
 
 
@@ -62,7 +61,8 @@ def _flash(client) -> str:
 
 # -- talk -----------------------------------------------------------------------------------------
 
-def test_mail_from_the_dashboard_reaches_the_agents_banner_marked_as_from_a_human(shop, human, client, worker):
+def test_mail_from_the_dashboard_reaches_the_agents_banner_marked_as_from_a_human(
+        shop, human, client, worker):
     r = human.post("/mail/send", to="bob", subject="Stop the migration", body="Finance needs the table.")
     assert r.status_code == 303 and r.headers["Location"].endswith("/mail")
     assert _flash(client) == "ok: Mail sent to bob."
@@ -117,19 +117,21 @@ def test_create_edit_comment_link_close_and_reopen_a_bead(shop, human, client, a
     r = human.post("/work/new", title="Add a cache", description="for reads", priority="1", labels="perf, db")
     assert r.status_code == 303
     bead = Bead.get(Bead.title == "Add a cache")
-    assert r.headers["Location"].endswith(f"/work/bead/{bead.id}") and (bead.priority, bead.status) == (1, "open")
+    assert (r.headers["Location"].endswith(f"/work/bead/{bead.id}")
+            and (bead.priority, bead.status) == (1, "open"))
     assert json.loads(bead.labels) == ["perf", "db"] and json.loads(bead.data)["created_by"] == "dashboard"
     base = f"/work/bead/{bead.id}"
-    assert human.post(f"{base}/edit", title="Add a read cache", description="x", priority="0", status="blocked",
-                      labels="db, later").status_code == 303
+    assert human.post(f"{base}/edit", title="Add a read cache", description="x", priority="0",
+                      status="blocked", labels="db, later").status_code == 303
     bead = Bead.get_by_id(bead.id)
-    assert (bead.title, bead.priority, bead.status, json.loads(bead.labels)) == ("Add a read cache", 0, "blocked",
-                                                                                  ["db", "later"])
+    assert ((bead.title, bead.priority, bead.status, json.loads(bead.labels))
+            == ("Add a read cache", 0, "blocked", ["db", "later"]))
     assert human.post(f"{base}/comment", text="measured: 40% misses").status_code == 303
     blocker = shop.alice.create("Pick a cache")
     assert human.post(f"{base}/link", target=blocker).status_code == 303
     shown = shop.alice.get(f"/beads/{bead.ref}").json
-    assert shown["comments"][0]["author"] == "dashboard" and shown["dependencies"][0]["depends_on_id"] == blocker
+    assert (shown["comments"][0]["author"] == "dashboard"
+            and shown["dependencies"][0]["depends_on_id"] == blocker)
     assert human.post(f"{base}/close", reason="not needed").status_code == 303
     assert Bead.get_by_id(bead.id).status == "closed"
     assert human.post(f"{base}/reopen").status_code == 303
@@ -158,7 +160,8 @@ def test_bad_input_is_a_4xx_with_a_message_and_changes_nothing(shop, human, clie
         ("/work/new", {"title": "  "}, 422, "title: Length must be between 1 and 1000."),
         ("/work/new", {"title": "x", "priority": "9"}, 422, "priority: Must be greater than or equal to 0"),
         ("/work/new", {"title": "x\x00y"}, 422, "NUL character"),
-        (f"/work/bead/{pk}/edit", {"title": "t", "priority": "1", "status": "nonsense"}, 422, "status: Must be one of"),
+        (f"/work/bead/{pk}/edit", {"title": "t", "priority": "1", "status": "nonsense"}, 422,
+         "status: Must be one of"),
         (f"/work/bead/{pk}/release", {"reason": " "}, 422, "say why you release the claim"),
         (f"/work/bead/{pk}/link", {"target": "nope-123"}, 404, "no bead nope-123"),
         (f"/work/bead/{pk}/link", {"target": ref}, 409, "linking would make a cycle"),
@@ -190,8 +193,8 @@ def test_every_form_refuses_a_missing_wrong_or_cross_site_token(shop, human, cli
     forms = [("/mail/send", {"to": "bob", "body": "x"}), ("/chat/start", {"to": "bob", "body": "x"}),
              ("/work/new", {"title": "forged"}), (f"/work/bead/{pk}/comment", {"text": "forged"}),
              (f"/work/bead/{pk}/release", {"reason": "forged"}), (f"/work/bead/{pk}/close", {}),
-             ("/team/bob/revoke", {"confirm": "yes"}), ("/policy/save", {"markdown": "# Invariants\n\nforged"}),
-             ("/policy/activate", {"version": "1"})]
+             ("/team/bob/revoke", {"confirm": "yes"}),
+             ("/policy/save", {"markdown": "# Invariants\n\nforged"}), ("/policy/activate", {"version": "1"})]
     for path, form in forms:
         for data in (form, {**form, "csrf_token": "guess"}):
             assert client.post(path, data=data).status_code == 403, path
@@ -227,7 +230,8 @@ def test_a_viewer_can_read_but_not_post_and_a_lead_cannot_administer(shop, clien
     assert Bead.get_by_id(pk).status == "open" and not Workspace.get(Workspace.alias == "bob").revoked
     # a lead may work but not revoke or change policies
     token = _as_person(client, shop.key, "leo", "lead")
-    assert client.post(f"/work/bead/{pk}/comment", data={"csrf_token": token, "text": "ok"}).status_code == 303
+    assert client.post(f"/work/bead/{pk}/comment",
+                       data={"csrf_token": token, "text": "ok"}).status_code == 303
     assert client.post("/team/bob/revoke", data={"csrf_token": token, "confirm": "yes"}).status_code == 403
     assert client.post("/policy/activate", data={"csrf_token": token, "version": "1"}).status_code == 403
     assert not Workspace.get(Workspace.alias == "bob").revoked
@@ -249,7 +253,8 @@ def test_assigning_from_the_bead_page_binds_the_bead_and_tells_the_assignee(shop
     token = _as_person(client, shop.key, "maria", "lead")
     page = client.get(f"/work/bead/{pk}").get_data(as_text=True)
     assert '<option >bob</option>' in page and ">maria</option>" not in page  # agents only, not people
-    r = client.post(f"/work/bead/{pk}/assign", data={"csrf_token": token, "alias": "bob", "reason": "you wrote auth"})
+    r = client.post(f"/work/bead/{pk}/assign",
+                    data={"csrf_token": token, "alias": "bob", "reason": "you wrote auth"})
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/work/bead/{pk}")
     page = client.get(f"/work/bead/{pk}").get_data(as_text=True)
     assert "assigned to <b>bob</b> by maria: you wrote auth" in page and 'id="unassign"' in page
@@ -270,13 +275,15 @@ def test_assigning_from_the_bead_page_binds_the_bead_and_tells_the_assignee(shop
 def test_the_assign_form_refuses_bad_input_a_viewer_and_a_missing_token(shop, human, client):
     ref = shop.alice.create("Fix the login page")
     pk = _pk(ref)
-    for form, status, message in [({"alias": "nobody"}, 404, "no agent &#39;nobody&#39; in this project"),
-                                  ({"alias": ""}, 422, "alias: Length must be between 1 and 64"),
-                                  ({"alias": "bob", "reason": "x" * 2001}, 422, "reason: Longer than maximum"),
-                                  ({"alias": "bob\x00"}, 422, "NUL character")]:
+    refusals = [({"alias": "nobody"}, 404, "no agent &#39;nobody&#39; in this project"),
+                ({"alias": ""}, 422, "alias: Length must be between 1 and 64"),
+                ({"alias": "bob", "reason": "x" * 2001}, 422, "reason: Longer than maximum"),
+                ({"alias": "bob\x00"}, 422, "NUL character")]
+    for form, status, message in refusals:
         r = human.post(f"/work/bead/{pk}/assign", **form)
         html = r.get_data(as_text=True)
-        assert r.status_code == status and message in html and 'class="flash error"' in html, (form, html[-600:])
+        assert (r.status_code == status and message in html
+                and 'class="flash error"' in html), (form, html[-600:])
     assert human.post("/work/bead/999999/assign", alias="bob").status_code == 404
     for data in ({"alias": "bob"}, {"alias": "bob", "csrf_token": "guess"}):
         assert client.post(f"/work/bead/{pk}/assign", data=data).status_code == 403
@@ -437,7 +444,8 @@ def test_a_reply_typed_in_the_browser_wakes_a_blocked_chat_ask_within_a_second(t
                             "sqlite or redis for the cache?", "--wait", "60"], cwd=bob.cwd, env=bob.env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        expect(page.locator("ol.conversation")).to_contain_text("sqlite or redis for the cache?", timeout=15_000)
+        expect(page.locator("ol.conversation")).to_contain_text("sqlite or redis for the cache?",
+                                                                timeout=15_000)
         expect(page.locator("main .waiting")).to_contain_text("bob is waiting for dashboard")
         page.fill("#reply textarea[name=body]", "redis, with a 5 minute TTL")
         started = time.monotonic()
@@ -448,7 +456,8 @@ def test_a_reply_typed_in_the_browser_wakes_a_blocked_chat_ask_within_a_second(t
         ask.kill()
     assert ask.returncode == 0, (out, err)
     assert "redis, with a 5 minute TTL" in out
-    assert took < LIVE_WITHIN_MS / 1000 + 0.5, f"the ask returned {took:.2f}s after the click"  # + process exit
+    # + 0.5: the process's exit
+    assert took < LIVE_WITHIN_MS / 1000 + 0.5, f"the ask returned {took:.2f}s after the click"
     expect(page.locator("ol.conversation")).to_contain_text("redis, with a 5 minute TTL")
 
 
@@ -468,7 +477,8 @@ def test_releasing_a_claim_in_the_browser_tells_the_holder_who_and_why(team, pag
     page.click("#release button[type=submit]")
     expect(page.locator("#flash")).to_contain_text(f"Released bob's claim on {bead}")
     expect(board.locator("#col-ready article.card", has_text=bead)).to_be_visible(timeout=LIVE_WITHIN_MS)
-    banner_until(bob, f"notice: dashboard (human) released your claim on {bead}: bob is off sick; alice takes over")
+    banner_until(bob, f"notice: dashboard (human) released your claim on {bead}: "
+                      "bob is off sick; alice takes over")
     alice("claim", bead)  # free for anyone
 
 
@@ -499,8 +509,8 @@ def test_create_edit_and_close_a_bead_in_the_browser(team, page):
     page.click("#edit button[type=submit]")
     expect(page.locator("#flash")).to_have_text(f"Saved {ref}.")
     expect(page.locator("h1 .title")).to_have_text("Add a read cache for orders")
-    expect(board.locator("#col-ready article.card", has_text=ref)).to_contain_text("Add a read cache for orders",
-                                                                                   timeout=LIVE_WITHIN_MS)
+    card = board.locator("#col-ready article.card", has_text=ref)
+    expect(card).to_contain_text("Add a read cache for orders", timeout=LIVE_WITHIN_MS)
     shown = bob.json("show", ref)
     assert (shown["title"], shown["priority"], shown["labels"]) == ("Add a read cache for orders", 0,
                                                                     ["perf", "orders"])
@@ -514,7 +524,8 @@ def test_create_edit_and_close_a_bead_in_the_browser(team, page):
     expect(page.locator("#flash")).to_have_text(f"Reopened {ref}.")
     assert bob.json("show", ref)["status"] == "open"
 
-    page.click("#edit summary")  # bad input (past the browser's own check): the page says why, nothing changes
+    # bad input (past the browser's own check): the page says why, nothing changes
+    page.click("#edit summary")
     page.evaluate("document.querySelector('#edit input[name=title]').removeAttribute('required')")
     page.fill("#edit input[name=title]", "")
     page.click("#edit button[type=submit]")
@@ -532,7 +543,8 @@ def test_a_policy_edited_previewed_and_activated_in_the_browser_reaches_the_agen
     wait_live(page)
     page.click("#edit-policy summary")
     page.fill("#edit-policy textarea[name=markdown]",
-              "# Invariants\n\nNever force-push main.\n\n# Role: developer\n\nRun the tests before you close a bead.")
+              "# Invariants\n\nNever force-push main.\n\n"
+              "# Role: developer\n\nRun the tests before you close a bead.")
     page.click("#preview-policy")
     expect(page.locator("#preview")).to_contain_text("Run the tests before you close a bead.")
     assert bob.json("policy")["version"] == 1  # a preview saves nothing

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.browser import chromium, two_agents
-
 from tests.test_cli_e2e import Wire, make_repo
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,8 @@ def webs(redis_server, tmp_path_factory):
     from tests.servers import free_port, run_release, start_web
 
     tmp = tmp_path_factory.mktemp("ws")
-    env = {"REDIS_URL": redis_server.url.rsplit("/", 1)[0] + "/5", "DATABASE_URL": f"sqlite:///{tmp / 'bw.db'}",
+    env = {"REDIS_URL": redis_server.url.rsplit("/", 1)[0] + "/5",
+           "DATABASE_URL": f"sqlite:///{tmp / 'bw.db'}",
            "BEADWIRE_DATA_DIR": str(tmp), "BEADWIRE_NAMESPACE": f"ws{time.time_ns()}"}
     run_release(env)
     procs = [start_web(tmp, free_port(), env) for _ in range(2)]
@@ -43,8 +44,8 @@ def call(base: str, method: str, path: str, token: str = "", body: dict | None =
 
 
 def join(base: str, project: str, alias: str, key: str = "") -> dict:
-    return call(base, "POST", "/v1/init", key, {"project": project, "repo_origin": "git@github.com:acme/ws.git",
-                                                "alias": alias})
+    body = {"project": project, "repo_origin": "git@github.com:acme/ws.git", "alias": alias}
+    return call(base, "POST", "/v1/init", key, body)
 
 
 class FeedClient(simple_websocket.Client):
@@ -115,13 +116,15 @@ def test_an_agents_socket_carries_other_agents_mail_as_metadata_only(webs):
     join(one, "private", "carol", alice["project_key"])
     ws = connect(one, bob["token"])
     try:
-        call(one, "POST", "/v1/mail", alice["token"], {"to": "carol", "subject": "plan", "body": "secret plan"})
+        call(one, "POST", "/v1/mail", alice["token"],
+             {"to": "carol", "subject": "plan", "body": "secret plan"})
         call(one, "POST", "/v1/mail", alice["token"], {"to": "bob", "body": "hello bob"})
         frames = [f for f in frames_until(ws, "mail") if f["kind"] == "mail"]
         frames += [] if len(frames) == 2 else [f for f in frames_until(ws, "mail") if f["kind"] == "mail"]
         other, own = frames
         assert other["data"]["redacted"] is True and other["data"]["from"] == "alice"
-        assert "body" not in other["data"] and "subject" not in other["data"] and other["data"]["to"] == ["carol"]
+        assert ("body" not in other["data"] and "subject" not in other["data"]
+                and other["data"]["to"] == ["carol"])
         assert own["data"]["body"] == "hello bob"
     finally:
         ws.close()

@@ -32,8 +32,8 @@ def procfile() -> dict[str, str]:
 
 def call(url: str, method: str, path: str, body: dict | None = None, token: str = "") -> tuple[int, dict]:
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    request = urllib.request.Request(f"{url}/v1{path}", data=json.dumps(body or {}).encode() if method != "GET" else None,
-                                     headers=headers, method=method)
+    data = json.dumps(body or {}).encode() if method != "GET" else None
+    request = urllib.request.Request(f"{url}/v1{path}", data=data, headers=headers, method=method)
     try:
         with _direct.open(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -52,7 +52,8 @@ def wait_for(condition, what: str, timeout: float = 60.0, log: Path | None = Non
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{log.read_text()[-4000:] if log else ''}")
+            tail = log.read_text()[-4000:] if log else ""
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
         time.sleep(0.1)
 
 
@@ -83,7 +84,8 @@ def platform_env(tmp_path, pg_server) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BEADWIRE_", "WIRE_"))
            and k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
     env.update({"PATH": bin_dir + os.pathsep + env.get("PATH", ""), "DATABASE_URL": database_url,
-                "REDIS_URL": redis.url, "PORT": str(free_port()), "WEB_CONCURRENCY": "2", "WEB_CONNECTIONS": "1000",
+                "REDIS_URL": redis.url, "PORT": str(free_port()), "WEB_CONCURRENCY": "2",
+                "WEB_CONNECTIONS": "1000",
                 "WEB_HOST": "127.0.0.1", "LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1",
                 # one gunicorn control socket per $HOME would clash between test runs (gunicorn >= 25.1)
                 "GUNICORN_CMD_ARGS": "--no-control-socket", "HONCHO_TEST_MARKER": uuid.uuid4().hex})
@@ -94,8 +96,8 @@ def platform_env(tmp_path, pg_server) -> dict[str, str]:
 def test_the_procfile_runs_under_honcho_configured_only_by_the_environment(tmp_path, platform_env):
     env = platform_env
     # the platform's release phase first (honcho has none): the Procfile's own `release` command
-    release = subprocess.run(procfile()["release"], shell=True, cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=120, check=False)
+    release = subprocess.run(procfile()["release"], shell=True, cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=120, check=False)
     assert release.returncode == 0, release.stdout + release.stderr
     assert re.search(r"schema at version \d+", release.stdout)
 
@@ -105,12 +107,12 @@ def test_the_procfile_runs_under_honcho_configured_only_by_the_environment(tmp_p
     honcho = _spawn(args, log, signal.SIGTERM, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{env['PORT']}"
     try:
-        wait_for(lambda: call(url, "GET", "/health")[0] == 200, "the web process to answer /v1/health", log=log)
-        status, ana = call(url, "POST", "/init", {"project": "shop", "repo_origin": "git@github.com:acme/shop.git",
-                                                   "alias": "ana"})
+        wait_for(lambda: call(url, "GET", "/health")[0] == 200, "the web process to answer /v1/health",
+                 log=log)
+        shop = {"project": "shop", "repo_origin": "git@github.com:acme/shop.git"}
+        status, ana = call(url, "POST", "/init", {**shop, "alias": "ana"})
         assert status == 201, ana
-        status, bob = call(url, "POST", "/init", {"project": "shop", "repo_origin": "git@github.com:acme/shop.git",
-                                                   "alias": "bob"}, token=ana["project_key"])
+        status, bob = call(url, "POST", "/init", {**shop, "alias": "bob"}, token=ana["project_key"])
         assert status == 201, bob
         status, bead = call(url, "POST", "/beads", {"title": "deploy me"}, token=ana["token"])
         assert status == 201, bead
@@ -132,17 +134,19 @@ def test_the_procfile_runs_under_honcho_configured_only_by_the_environment(tmp_p
         except subprocess.TimeoutExpired:
             os.killpg(honcho.pid, signal.SIGKILL)
             pytest.fail(f"honcho did not stop within 60 s\n{log.read_text()[-4000:]}")
-    wait_for(lambda: not processes_with(env["HONCHO_TEST_MARKER"]), "every Procfile process to exit", timeout=30,
-             log=log)
+    wait_for(lambda: not processes_with(env["HONCHO_TEST_MARKER"]), "every Procfile process to exit",
+             timeout=30, log=log)
 
     output = log.read_text()
-    lines = [line.split(" | ", 1)[1] for line in output.splitlines() if re.match(r"^\S+ web\.1\s+\| \{", line)]
+    lines = [line.split(" | ", 1)[1] for line in output.splitlines()
+             if re.match(r"^\S+ web\.1\s+\| \{", line)]
     access = [json.loads(line) for line in lines if '"logger": "beadwire.access"' in line]
     assert {(a["method"], a["path"], a["status"]) for a in access} >= {("POST", "/v1/init", 201),
                                                                         ("GET", "/v1/health", 200)}
     assert all({"ts", "level", "logger", "msg", "ms", "request_id"} <= set(a) for a in access)
     assert {a["process_kind"] for a in access} == {"web"}
-    worker_lines = [line.split(" | ", 1)[1] for line in output.splitlines() if re.match(r"^\S+ worker\.1\s+\| \{", line)]
+    worker_lines = [line.split(" | ", 1)[1] for line in output.splitlines()
+                    if re.match(r"^\S+ worker\.1\s+\| \{", line)]
     assert worker_lines and all(json.loads(line)["process_kind"] == "worker" for line in worker_lines)
     for secret in (ana["token"], bob["token"], ana["project_key"]):
         assert secret not in output
@@ -181,23 +185,24 @@ def _build_version_3(database_url: str, more_aliases: tuple[str, ...] = ()) -> N
             db.database.execute_sql(statement)
         for version in (1, 2, 3):
             insert("schema_version", id=version, version=version, applied_ts=ts)
-        insert("project", id=1, slug="shop", name="shop", key_hash=hash_secret(OLD_KEY), stale_claim_seconds=None,
-               created_ts=ts)
+        insert("project", id=1, slug="shop", name="shop", key_hash=hash_secret(OLD_KEY),
+               stale_claim_seconds=None, created_ts=ts)
         insert("repo", id=1, project_id=1, canonical=normalise_origin(ORIGIN), name="shop", prefix="bd")
         extra = [(3 + i, alias, token_of(alias)) for i, alias in enumerate(more_aliases)]
         for ws_id, alias, token in ((1, "ana", ANA_TOKEN), (2, "bob", BOB_TOKEN), *extra):
             insert("workspace", id=ws_id, project_id=1, repo_id=1, alias=alias, role="developer", human="",
                    hostname="old-host", path="/src/shop", token_hash=hash_secret(token), created_ts=ts,
                    last_seen_ts=ts, revoked=False)
-        insert("bead", id=1, project_id=1, repo_id=1, ref="bd-old1", title="written by version 3", description="",
-               status="open", priority=2, issue_type="task", assignee="", labels="[]", created_ts=ts,
-               updated_ts=ts, defer_ts=None, data="{}", digest="0" * 64)
+        insert("bead", id=1, project_id=1, repo_id=1, ref="bd-old1", title="written by version 3",
+               description="", status="open", priority=2, issue_type="task", assignee="", labels="[]",
+               created_ts=ts, updated_ts=ts, defer_ts=None, data="{}", digest="0" * 64)
         insert("claim", id=1, project_id=1, bead_id=1, workspace_id=1, claimed_ts=ts, reason="", stale=False)
-        insert("message", id=1, project_id=1, kind="mail", sender_id=1, thread="", subject="before the upgrade",
-               body="still here?", priority="normal", data="{}", created_ts=ts)
+        insert("message", id=1, project_id=1, kind="mail", sender_id=1, thread="",
+               subject="before the upgrade", body="still here?", priority="normal", data="{}", created_ts=ts)
         insert("delivery", id=1, message_id=1, recipient_id=2, project_id=1, acked_ts=None)
         if dialect == "postgres":  # explicit ids: move the sequences past them, as the old app's inserts had
-            for table in ("schema_version", "project", "repo", "workspace", "bead", "claim", "message", "delivery"):
+            for table in ("schema_version", "project", "repo", "workspace", "bead", "claim", "message",
+                          "delivery"):
                 db.database.execute_sql(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
                                         f"(SELECT MAX(id) FROM \"{table}\"))")
     db.database.close()
@@ -255,7 +260,8 @@ def test_upgrading_a_version_3_database_keeps_its_data(settings, database_url, r
     joined = client.post("/v1/init", json={"project": "shop", "repo_origin": ORIGIN, "alias": "cy"},
                          headers={"Authorization": f"Bearer {OLD_KEY}"})
     assert joined.status_code == 201, joined.json
-    created = client.post("/v1/beads", json={"title": "written after"}, headers={"Authorization": f"Bearer {ANA_TOKEN}"})
+    created = client.post("/v1/beads", json={"title": "written after"},
+                          headers={"Authorization": f"Bearer {ANA_TOKEN}"})
     assert created.status_code == 201, created.json
     assert get("/mail?unread=1", BOB_TOKEN).json[0]["id"] == 1
 
@@ -285,6 +291,6 @@ def test_the_broker_namespace_is_one_hash_slot_on_a_cluster():
     assert keys.broker_namespace() == "bw:dramatiq"  # unchanged on a single Redis: queued messages stay
     tagged = keys.broker_namespace(cluster=True)
     # dramatiq's Lua derives every queue key from the namespace: all must share its slot
-    derived = [f"{tagged}:default", f"{tagged}:default.msgs", f"{tagged}:default.DQ.msgs", f"{tagged}:__heartbeats__",
-               f"{tagged}:__acks__.worker-1.default"]
+    derived = [f"{tagged}:default", f"{tagged}:default.msgs", f"{tagged}:default.DQ.msgs",
+               f"{tagged}:__heartbeats__", f"{tagged}:__acks__.worker-1.default"]
     assert {key_slot(k.encode()) for k in [tagged, *derived]} == {key_slot(tagged.encode())}

@@ -207,7 +207,8 @@ class Deployment:
         if not self.database_url.startswith("sqlite"):
             import psycopg2
 
-            with closing(psycopg2.connect(self.database_url, connect_timeout=5)) as conn, conn.cursor() as cur:
+            connection = psycopg2.connect(self.database_url, connect_timeout=5)
+            with closing(connection) as conn, conn.cursor() as cur:
                 cur.execute(query.replace("?", "%s"), params)
                 return list(cur.fetchall())
         path = self.database_url.removeprefix("sqlite:///")
@@ -337,7 +338,8 @@ def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(deployment):
     assert len(deliveries) == len(message_ids)
 
     def recovered() -> bool:
-        return redis.xlen(bob.mailbox) >= len(deliveries) and deployment.sql(undelivered_sql, bob.ws_id)[0][0] == 0
+        return (redis.xlen(bob.mailbox) >= len(deliveries)
+                and deployment.sql(undelivered_sql, bob.ws_id)[0][0] == 0)
 
     poll(recovered, f"all {len(deliveries)} deliveries ({in_stream_at_kill} in the stream at the kill)",
          timeout=60, every=0.2)
@@ -346,7 +348,8 @@ def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(deployment):
 
     entries = stream_deliveries(redis, bob.mailbox)
     ids = [d for d, _ in entries]
-    assert Counter(ids).most_common(1)[0][1] == 1, f"duplicates: {[d for d, n in Counter(ids).items() if n > 1]}"
+    assert Counter(ids).most_common(1)[0][1] == 1, (
+        f"duplicates: {[d for d, n in Counter(ids).items() if n > 1]}")
     assert set(ids) == deliveries
     assert all(data["delivery"] == d for d, data in entries)
     assert sorted(data["id"] for _, data in entries) == message_ids
@@ -458,7 +461,8 @@ def test_a_reply_through_another_web_process_wakes_the_waiter(any_db_deployment,
     ana, bob = register(web_a.url, "ana", "bob")
     result: dict = {}
     thread = _waiter(ana, lambda: web_a.url, _ask(ana), result)
-    poll(lambda: blocked_readers(deployment.redis, ana.project_id) >= 1, "ana's waiter to subscribe to its wake-ups")
+    poll(lambda: blocked_readers(deployment.redis, ana.project_id) >= 1,
+         "ana's waiter to subscribe to its wake-ups")
     started = _reply(deployment, bob.on(web_b.url))
     _collect(deployment, thread, result, started, record_property)
     assert result["attempts"] == 1
@@ -475,10 +479,12 @@ def test_a_waiter_resumes_on_its_restarted_web_process_and_still_gets_the_reply(
     current = {"web_a": web_a}
     result: dict = {}
     thread = _waiter(ana, lambda: current["web_a"].url, _ask(ana), result)
-    poll(lambda: blocked_readers(deployment.redis, ana.project_id) >= 1, "ana's waiter to subscribe to its wake-ups")
+    poll(lambda: blocked_readers(deployment.redis, ana.project_id) >= 1,
+         "ana's waiter to subscribe to its wake-ups")
 
     web_a.kill()  # mid-wait: the waiter's connection drops
-    poll(lambda: blocked_readers(deployment.redis, ana.project_id) == 0, "the dead process's subscription to go away")
+    poll(lambda: blocked_readers(deployment.redis, ana.project_id) == 0,
+         "the dead process's subscription to go away")
     if reply == "while_the_process_is_down":  # nobody listens when it lands: found in SQL on resume
         started = _reply(deployment, bob_b)
         current["web_a"] = deployment.web(port)

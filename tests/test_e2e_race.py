@@ -53,7 +53,8 @@ def stack(request, tmp_path):
 
 def _register(url: str) -> list[str]:
     conn = Conn(url)
-    status, first = conn.call("POST", "/init", {"project": "race", "repo_origin": "git@github.com:acme/race.git",
+    status, first = conn.call("POST", "/init", {"project": "race",
+                                                "repo_origin": "git@github.com:acme/race.git",
                                                 "alias": "agent-0", "human": "Human 0"})
     assert status == 201, first
     tokens, key = [first["token"]], first["project_key"]
@@ -92,7 +93,8 @@ def test_twenty_agents_racing_for_one_bead_always_leave_exactly_one_winner(stack
             failures.append((round_no, [s for s, _ in results]))
             continue
         winner = f"agent-{winners[0]} (Human {winners[0]})"
-        assert all(body["error"]["message"] == f"{bead['id']} is being worked on by {winner}" for body in losers)
+        refusal = f"{bead['id']} is being worked on by {winner}"
+        assert all(body["error"]["message"] == refusal for body in losers)
         status, shown = conns[0].call("GET", path.rsplit("/", 1)[0])
         assert shown["claim"]["alias"] == f"agent-{winners[0]}"
     assert failures == [], f"rounds without exactly one winner: {failures[:5]}"

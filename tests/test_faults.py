@@ -1,13 +1,15 @@
 """The bad day, one fault at a time, on real processes: Redis restarted (with AOF, after a SIGKILL with
-AOF, and without persistence), PostgreSQL restarted under load, the SQLite directory's disk filling up, a chat waiting through a
-Redis restart. Each test runs traffic through a gunicorn web process (and a Dramatiq worker and the
-clock) while the fault happens, then shows that every request failed cleanly (503/507 with a message,
-never a 500), succeeded again afterwards, and that nothing acknowledged was lost or shown twice.
+AOF, and without persistence), PostgreSQL restarted under load, the SQLite directory's disk filling up,
+a chat waiting through a Redis restart. Each test runs traffic through a gunicorn web process (and a
+Dramatiq worker and the clock) while the fault happens, then shows that every request failed cleanly
+(503/507 with a message, never a 500), succeeded again afterwards, and that nothing acknowledged was
+lost or shown twice.
 
 Faults covered in tests/test_e2e_messaging.py, not repeated here:
 - a Dramatiq worker SIGKILLed while delivering 300 mails:
   `test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing`;
-- Redis flushed (FLUSHALL): `test_after_flushall_the_unread_mail_is_rebuilt_from_sql_and_the_acked_never_returns`;
+- Redis flushed (FLUSHALL):
+  `test_after_flushall_the_unread_mail_is_rebuilt_from_sql_and_the_acked_never_returns`;
 - the web process killed while a chat waits on it (the reply lands before or after its restart):
   `test_a_waiter_resumes_on_its_restarted_web_process_and_still_gets_the_reply`, and a reply through
   another web process: `test_a_reply_through_another_web_process_wakes_the_waiter`.
@@ -154,7 +156,8 @@ def run_through(traffic: Traffic, fault, recover, what: str, settle: int = 10) -
     traffic.stop()
 
 
-def assert_clean_refusals(traffic: Traffic, expected: set[tuple[int, str]], messages: tuple[str, ...]) -> None:
+def assert_clean_refusals(traffic: Traffic, expected: set[tuple[int, str]],
+                          messages: tuple[str, ...]) -> None:
     """Every request got an answer; the failed ones only `expected` (status, code) with a clear message."""
     assert traffic.failures == [], traffic.failures[:5]
     refusals = traffic.refusals()
@@ -198,13 +201,14 @@ def drain(d: Deployment, traffic: Traffic, stored: set[int]) -> None:
     missing = sorted(stored - set(traffic.acked))
     if missing:
         ids = ",".join(map(str, missing[:20]))
-        rows = d.sql("SELECT d.message_id, d.id, d.acked_ts, o.id, o.delivered_ts, o.attempts FROM delivery d "
-                      f"JOIN outbox o ON o.delivery_id = d.id WHERE d.message_id IN ({ids})")
+        rows = d.sql("SELECT d.message_id, d.id, d.acked_ts, o.id, o.delivered_ts, o.attempts "
+                     f"FROM delivery d JOIN outbox o ON o.delivery_id = d.id WHERE d.message_id IN ({ids})")
         box = KEYS.mailbox_key(traffic.reader.project_id, traffic.reader.ws_id)
         in_stream = [(sid, f.get("id"), f.get("data", "")[:40]) for sid, f in d.redis.xrange(box)][:20]
         pel = d.redis.xpending_range(box, MAILBOX_GROUP, "-", "+", 50) if d.redis.exists(box) else []
         shown = {i for _, i in traffic.shown}
-        pytest.fail(f"{len(missing)} mails never acknowledged: {missing[:20]}; shown: {set(missing) & shown}\n"
+        pytest.fail(f"{len(missing)} mails never acknowledged: {missing[:20]}; "
+                    f"shown: {set(missing) & shown}\n"
                     f"sql: {rows}\nstream: {in_stream}\npel: {pel}\n{d.logs()}")
 
 
@@ -253,7 +257,8 @@ def test_a_chat_waiting_through_a_redis_restart_gets_the_reply_once(tmp_path, pe
         d.worker()
         ana, bob = register(web.url, "ana", "bob")
         asked = ana.ok("POST", "/chat", {"to": "bob", "body": "which port?", "wait": 120})
-        query = {"with": "bob", "after": asked["message"]["id"], "cursor": asked["cursor"], "timeout": WAIT_SLICE}
+        query = {"with": "bob", "after": asked["message"]["id"], "cursor": asked["cursor"],
+                 "timeout": WAIT_SLICE}
         answers: list = []
 
         def wait() -> None:  # the CLI's loop: a refused slice is tried again with the same query
@@ -268,7 +273,8 @@ def test_a_chat_waiting_through_a_redis_restart_gets_the_reply_once(tmp_path, pe
 
         waiter = threading.Thread(target=wait, daemon=True)
         waiter.start()
-        poll(lambda: sum(1 for c in d.redis.client_list() if c.get("cmd") == "xread") >= 1, "the wait to block")
+        poll(lambda: sum(1 for c in d.redis.client_list() if c.get("cmd") == "xread") >= 1,
+             "the wait to block")
         d.redis_server.stop()  # the blocked XREAD loses its connection
         poll(lambda: answers, "the waiter to be told")
         assert answers[0].status == 503 and answers[0].json["error"]["code"] == "unavailable", answers[0]
@@ -387,7 +393,8 @@ def test_a_full_disk_under_sqlite_answers_a_clear_error_and_corrupts_nothing(tmp
         web = d.web()
         d.worker()
         ana, _ = register(web.url, "ana", "bob")
-        acked = [ana.ok("POST", "/mail", {"to": "bob", "body": f"before {i}"})["message"]["id"] for i in range(20)]
+        acked = [ana.ok("POST", "/mail", {"to": "bob", "body": f"before {i}"})["message"]["id"]
+                 for i in range(20)]
         beads = [ana.ok("POST", "/beads", {"title": f"before {i}"})["id"] for i in range(5)]
 
         disk.fill(web.pid)

@@ -42,7 +42,10 @@ def commit(root: Path, message: str, when: float | None = None) -> str:
     name = f"f{len(list(root.glob('f*')))}.txt"
     (root / name).write_text(message)
     git(root, "add", name)
-    dates = {"GIT_AUTHOR_DATE": f"@{int(when)} +0000", "GIT_COMMITTER_DATE": f"@{int(when)} +0000"} if when else {}
+    dates = {}
+    if when:
+        stamp = f"@{int(when)} +0000"
+        dates = {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
     git(root, "commit", "-qm", message, env=dates)
     return git(root, "rev-parse", "--short", "HEAD")
 
@@ -105,7 +108,8 @@ def test_a_valid_header_is_read_and_bad_ones_are_ignored():
     good = {"branch": "wire/bob", "head": "abc1234", "base": "main", "ahead": 3, "behind": 1, "idle": 5,
             "commits": [{"sha": "abc1234", "bead": "bd-1", "subject": "bd-1: fix", "ts": 1}], "extra": "x"}
     parsed = parse_git(json.dumps(good))
-    assert parsed["branch"] == "wire/bob" and parsed["ahead"] == 3 and parsed["commits"][0]["sha"] == "abc1234"
+    assert (parsed["branch"] == "wire/bob" and parsed["ahead"] == 3
+            and parsed["commits"][0]["sha"] == "abc1234")
     assert "extra" not in parsed
     assert parse_git("not json") is None
     assert parse_git("[1, 2]") is None
@@ -117,7 +121,8 @@ def test_a_valid_header_is_read_and_bad_ones_are_ignored():
     assert parse_git(json.dumps({**good, "branch": "x" * (MAX_GIT_HEADER + 1)})) is None
 
 
-@pytest.mark.parametrize("value", ["{", "x" * (MAX_GIT_HEADER + 10), '{"ahead": 1e400}', '{"branch": "\\ud800"}',
+@pytest.mark.parametrize("value", ["{", "x" * (MAX_GIT_HEADER + 10), '{"ahead": 1e400}',
+                                   '{"branch": "\\ud800"}',
                                    '{"commits": [{"sha": "abcd", "bead": "bd-1", "ts": NaN}]}'])
 def test_a_bad_header_never_fails_the_call_and_is_not_stored(app, make_agent, value):
     bob = make_agent(alias="bob")

@@ -1,5 +1,5 @@
-"""Group commit on SQLite (store/sqlite_writer.py `GroupSync`): a write transaction returns only after an fsync
-of the WAL that started after its commit, and commits that wait together share one fsync.
+"""Group commit on SQLite (store/sqlite_writer.py `GroupSync`): a write transaction returns only after an
+fsync of the WAL that started after its commit, and commits that wait together share one fsync.
 
 fsync is observed by wrapping `os.fsync`; the ordering tests hold the first fsync on an event, so
 they depend on the order of events, never on timing.
@@ -75,7 +75,8 @@ def test_an_unknown_durability_mode_is_refused_with_the_choices():
 
 
 def test_full_mode_keeps_sqlites_own_fsync(tmp_path):
-    settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path}/f.db", "BEADWIRE_SQLITE_SYNCHRONOUS": "full"})
+    settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path}/f.db",
+                                  "BEADWIRE_SQLITE_SYNCHRONOUS": "full"})
     database = db.init_db(settings)
     try:
         assert database.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
@@ -181,9 +182,11 @@ def _wait_for(condition: Callable[[], bool]) -> None:
     raise AssertionError("condition not reached in 30 s")
 
 
-@pytest.mark.parametrize(("code", "error", "text"), [(errno.EIO, Unavailable, "could not sync the write to disk"),
-                                                      (errno.ENOSPC, StorageFull, "disk is full")])
-def test_a_failed_fsync_is_a_clear_error_and_the_next_write_syncs_again(database, monkeypatch, code, error, text):
+@pytest.mark.parametrize(("code", "error", "text"),
+                         [(errno.EIO, Unavailable, "could not sync the write to disk"),
+                          (errno.ENOSPC, StorageFull, "disk is full")])
+def test_a_failed_fsync_is_a_clear_error_and_the_next_write_syncs_again(
+        database, monkeypatch, code, error, text):
     real = os.fsync
     failing = {"on": True}
 

@@ -56,7 +56,7 @@ def _escalation(bob) -> int:
 
 
 def _call(client, shop, who: str, token: str, action):
-    name, _, method, path, body = action
+    _name, _, method, path, body = action
     path = path.replace("{esc}", str(_escalation(shop["bob"]))).replace("{bead}", shop["bead"])
     if isinstance(body, dict):
         body = {k: v.replace("{who}", who) if isinstance(v, str) else v for k, v in body.items()}
@@ -85,7 +85,8 @@ def test_the_project_key_is_an_admin_and_agents_get_no_persons_power(client, sho
         if r.status_code != wanted:
             failures.append(("key", action[0], r.status_code))
         if action[1] in ("lead", "admin") and action[2] != "PATCH" and action[0] != "mail an agent":
-            r = _call(client, shop, "bob", shop["bob"].token, action)  # a coordinator's token is no person either
+            # a coordinator's token is no person either
+            r = _call(client, shop, "bob", shop["bob"].token, action)
             if r.status_code != 403:
                 failures.append(("bob", action[0], r.status_code))
     assert failures == []
@@ -143,13 +144,15 @@ def _answer(browser, esc: int):
                                                               "response": "B"})
 
 
-def test_in_the_dashboard_only_a_lead_or_admin_answers_and_removal_or_rotation_ends_sessions(app, client, shop):
+def test_in_the_dashboard_only_a_lead_or_admin_answers_and_removal_or_rotation_ends_sessions(
+        app, client, shop):
     key = shop["key"]
     browsers = {}
     for name, role in (("vicky", "viewer"), ("lena", "lead"), ("adam", "admin")):
         invite = add(client, key, name, role)["invite"]
         browsers[name] = _session(app, client, f"/invite/{invite}")
-    browsers["key"] = _session(app, client, client.post("/v1/dashboard/link", headers=bearer(key)).json["path"])
+    key_link = client.post("/v1/dashboard/link", headers=bearer(key)).json["path"]
+    browsers["key"] = _session(app, client, key_link)
     agent_link = shop["bob"].post("/dashboard/link").json["path"]
     browsers["bob (read-only)"] = _session(app, client, agent_link)
     expected = {"vicky": 403, "lena": 303, "adam": 303, "key": 303, "bob (read-only)": 403}
