@@ -12,7 +12,7 @@ import peewee
 
 from store import Store, db, joinkeys, outbox, queries
 from store.acting import HUMAN_ROLE
-from store.beadviews import ClaimView, plain
+from store.beadviews import ABSENT, ClaimView
 from store.claims import epics_of, is_stale
 from store.errors import (
     AliasTaken,
@@ -29,6 +29,7 @@ from store.models import Claim, Project, Repo, Workspace
 from store.queries import Member
 from store.redis import NO_RATE, Beat
 from store.repos import normalise_origin, repo_name
+from store.teamviews import InitView, ProjectRef, ProjectView, StatusView, WorkspaceView
 from store.util import PROJECT_KEY_PREFIX, WORKSPACE_TOKEN_PREFIX, hash_secret, iso, new_secret, now
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -46,7 +47,7 @@ COORDINATOR = "coordinator"
 
 def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str | None,
                    human: str, hostname: str, path: str, may_create: bool = True, branch: str = "",
-                   seen: str | None = None) -> dict[str, Any]:
+                   seen: str | None = None) -> InitView:
     """Register (or re-register) a worktree as a workspace of project `slug`.
 
     A new project is created with a fresh project key (returned once), if `may_create` (the web
@@ -73,14 +74,14 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         ws = holder.workspace if holder is not None else None
         if ws is not None and project is not None and ws.project_id == project.id:
             answer = _reinit(st, ws, project, bearer, canonical, alias, role, human, hostname, path)
-            answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
+            answer.workspace, answer.rebuild = _arrive(st, ws, canonical, branch, seen)
             return answer
     if joinkeys.is_join_key(bearer):
         answer, ws = _join_with_key(project, slug, bearer, canonical, alias, role or DEFAULT_ROLE, human, hostname,
                                     path)
-        answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
+        answer.workspace, answer.rebuild = _arrive(st, ws, canonical, branch, seen)
         return answer
-    project_key = None
+    project_key = ABSENT
     if project is None:
         if not may_create:
             raise Forbidden("creating a project on this server needs its admin token (`wire init --admin-token` "
@@ -95,12 +96,11 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
                       workspace_id=ws.id)
     arrived, rebuild = _arrive(st, ws, repo.canonical, branch, seen)
-    return {"project": project_json(project), "workspace": arrived, "token": token, "project_key": project_key,
-            "created": True, "rebuild": rebuild}
+    return InitView(project_view(project), arrived, token, project_key, created=True, rebuild=rebuild)
 
 
-def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) -> tuple[dict[str, Any], bool]:
-    """The first beat of a (re-)registered workspace: its JSON, online on `branch`, and whether the
+def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) -> tuple[WorkspaceView, bool]:
+    """The first beat of a (re-)registered workspace: its view, online on `branch`, and whether the
     project's mailboxes must be rebuilt (the beat asked for it: the caller sends the rebuild, as
     `web.common.authenticate` does). Best effort: the workspace is committed and its token is in this
     answer only, so a beat that fails here (Redis down) leaves it offline until its next command
@@ -109,12 +109,12 @@ def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) 
         beat = heartbeat(st, ws, branch, ws.hostname, seen, charge=False)  # the init paid by address
     except Unavailable as exc:
         logging.getLogger("beadwire.presence").warning("first beat of workspace %s failed: %s", ws.id, exc)
-        return workspace_json(ws, repo), False
-    return workspace_json(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname})), beat.rebuild
+        return workspace_view(ws, repo), False
+    return workspace_view(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname})), beat.rebuild
 
 
 def _join_with_key(project: Project | None, slug: str, key: str, canonical: str, alias: str | None, role: str,
-                   human: str, hostname: str, path: str) -> tuple[dict[str, Any], Workspace]:
+                   human: str, hostname: str, path: str) -> tuple[InitView, Workspace]:
     """A new workspace registered with a single-use join key (store/joinkeys.py), used up in the
     same transaction: the init's answer, and the workspace."""
     row = joinkeys.check(project, slug, key, role)
@@ -125,8 +125,7 @@ def _join_with_key(project: Project | None, slug: str, key: str, canonical: str,
         joinkeys.consume(row, ws)
         outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical,
                                                        "join_key_by": row.created_by}, workspace_id=ws.id)
-    return {"project": project_json(project), "workspace": workspace_json(ws, repo.canonical), "token": token,
-            "project_key": None, "created": True}, ws
+    return InitView(project_view(project), workspace_view(ws, repo.canonical), token, created=True), ws
 
 
 def _create_project(slug: str) -> tuple[Project, str]:
@@ -205,7 +204,7 @@ def _free_alias(project: Project, role: str) -> str:
 
 
 def _reinit(st: Store, ws: Workspace, project: Project, token: str, canonical: str, alias: str | None,
-            role: str | None, human: str, hostname: str, path: str) -> dict[str, Any]:
+            role: str | None, human: str, hostname: str, path: str) -> InitView:
     """Same worktree, same identity: refresh the descriptive fields, keep the token.
 
     Raises:
@@ -228,8 +227,7 @@ def _reinit(st: Store, ws: Workspace, project: Project, token: str, canonical: s
     except peewee.IntegrityError:  # lost a race for the alias (the unique index decides)
         raise AliasTaken(f"alias {alias} is taken in project {project.slug}") from None
     st.tokens.forget_token(token)
-    return {"project": project_json(project), "workspace": workspace_json(ws, ws.repo.canonical), "token": token,
-            "project_key": None, "created": False}
+    return InitView(project_view(project), workspace_view(ws, ws.repo.canonical), token)
 
 
 def crosses_coordinator(current: str, wanted: str | None) -> bool:
@@ -322,26 +320,25 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
 
 # -- views ----------------------------------------------------------------------------------
 
-def project_json(project: Project) -> dict[str, Any]:
-    return {"id": project.id, "slug": project.slug, "name": project.name,
-            "stale_claim_seconds": project.stale_claim_seconds}
+def project_view(project: Project) -> ProjectView:
+    return ProjectView(project.id, project.slug, project.name, project.stale_claim_seconds)
 
 
-def workspace_json(ws: Workspace | Member, repo: str, presence: tuple[float, dict[str, Any]] | None = None,
-                   claims: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def workspace_view(ws: Workspace | Member, repo: str, presence: tuple[float, dict[str, Any]] | None = None,
+                   claims: list[ClaimView] | None = None) -> WorkspaceView:
     beat, fields = presence or (None, {})
-    return {"id": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human, "repo": repo,
-            "hostname": fields.get("host") or ws.hostname, "path": ws.path, "branch": fields.get("branch", ""),
-            "online": presence is not None, "status": "online" if presence is not None else "offline",
-            "last_seen": iso(max(beat or 0.0, ws.last_seen_ts)), "claims": claims or []}
+    online = presence is not None
+    return WorkspaceView(ws.id, ws.alias, ws.role, ws.human, repo, fields.get("host") or ws.hostname, ws.path,
+                         fields.get("branch", ""), online, "online" if online else "offline",
+                         iso(max(beat or 0.0, ws.last_seen_ts)), claims or [])
 
 
-def team(st: Store, project: Project) -> list[dict[str, Any]]:
+def team(st: Store, project: Project) -> list[WorkspaceView]:
     """Every workspace with presence and claims (with each claim's epic), online ones first."""
     workspaces = queries.team(project.id)
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl)
     beats = {ws_id: beat for ws_id, (beat, _) in online.items()}
-    claims: dict[int, list[dict[str, Any]]] = {}
+    claims: dict[int, list[ClaimView]] = {}
     rows = queries.team_claims(project.id)
     epics = epics_of(project.id, [row.bead_id for row in rows])
     by_id = {ws.id: ws for ws in workspaces}
@@ -353,27 +350,36 @@ def team(st: Store, project: Project) -> list[dict[str, Any]]:
         view = ClaimView(holder.alias, holder.human, iso(claimed_ts), is_stale(st, project, holder, beats),
                          reason, ref, repo, title, epics.get(bead_id))
         view.git = claim_git(online.get(ws_id, (0.0, {}))[1].get("git"), ref)
-        claims.setdefault(ws_id, []).append(plain(view))
-    out = [workspace_json(ws, ws.repo, online.get(ws.id), claims.get(ws.id)) for ws in workspaces]
+        claims.setdefault(ws_id, []).append(view)
+    out = [workspace_view(ws, ws.repo, online.get(ws.id), claims.get(ws.id)) for ws in workspaces]
     _mark_idle(project, out, online, claims)
-    return sorted(out, key=lambda w: (not w["online"], w["alias"]))
+    return sorted(out, key=lambda w: (not w.online, w.alias))
 
 
-def _mark_idle(project: Project, members: list[dict[str, Any]], online: dict[int, tuple[float, dict[str, Any]]],
-               claims: dict[int, list[dict[str, Any]]]) -> None:
+def _mark_idle(project: Project, members: list[WorkspaceView], online: dict[int, tuple[float, dict[str, Any]]],
+               claims: dict[int, list[ClaimView]]) -> None:
     """Each member's `idle_with_claim` (and since when): online, holding claims, and neither a command
     run nor a file changed for the project's `idle_claim_minutes`."""
     ts = now()
     minutes = idle_minutes_setting(project.id) if claims else 0
     for member in members:
-        beat, info = online.get(member["id"], (0.0, {}))
-        member.update(idle_view(idle_since(info, member["id"] in claims, beat, ts, minutes) if beat else None, ts))
+        beat, info = online.get(member.id, (0.0, {}))
+        for name, value in idle_view(idle_since(info, member.id in claims, beat, ts, minutes) if beat else None,
+                                     ts).items():
+            setattr(member, name, value)
 
 
-def status(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
+def status(st: Store, project: Project, ws: Workspace) -> StatusView:
     members = team(st, project)
-    me = next(w for w in members if w["id"] == ws.id)
-    return {"project": project_json(project), "me": me, "team": members}
+    me = next(w for w in members if w.id == ws.id)
+    return StatusView(project_view(project), me, members)
+
+
+def whoami(st: Store, project: Project, ws: Workspace) -> WorkspaceView:
+    """The caller as the team view shows it, with its project."""
+    me = next(w for w in team(st, project) if w.id == ws.id)
+    me.project = ProjectRef(project.id, project.slug)
+    return me
 
 
 def expire_presence(st: Store) -> int:
