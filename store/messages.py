@@ -17,7 +17,9 @@ from peewee import JOIN
 
 from store import Store, db, outbox, queries
 from store.acting import is_human
+from store.beadviews import ABSENT
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
+from store.mailviews import Acked, MessageView, Sent, Subscribed
 from store.models import Bead, Delivery, Message, Outbox, Project, Subscription, Workspace
 from store.redis import Beat
 from store.unit import UnitOfWork
@@ -93,13 +95,13 @@ def deliver_to(uow: UnitOfWork, project_id: int, message: Message, recipients: I
         delivery_id = queries.insert_delivery(message.id, ws.id, project_id)
         # the copy that also goes to the event stream names every recipient (dashboards show and scope by it)
         to = [w.alias for w in recipients] if i == 0 else [ws.alias]
-        payload = {"delivery": delivery_id, **message_json(message, sender_alias, to)}
+        payload = {"delivery": delivery_id, **message_view(message, sender_alias, to).as_dict()}
         outbox.record(uow, project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
                       to_events=i == 0, audit=False)
 
 
 def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: str = "",
-              thread: str | None = None, priority: str = "normal") -> dict[str, Any]:
+              thread: str | None = None, priority: str = "normal") -> Sent:
     """Mail one or many workspaces; durable once this returns.
 
     Raises:
@@ -114,8 +116,8 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
         message = create_message(project.id, "mail", sender.id, thread_for(subject, body, thread), subject, body,
                                  priority, sender_data(sender))
         deliver_to(uow, project.id, message, recipients, sender.alias)
-    return {"message": message_json(message, sender.alias, [w.alias for w in recipients]),
-            "recipients": [w.alias for w in recipients]}
+    aliases = [w.alias for w in recipients]
+    return Sent(message_view(message, sender.alias, aliases), aliases)
 
 
 def sender_name(message: Message) -> str | None:
@@ -143,13 +145,13 @@ def notify_subscribers(uow: UnitOfWork, bead: Bead, actor: Workspace, text: str,
         notify(uow, bead.project_id, ws_id, text, {"bead": bead.ref, "status": status, "by": actor.alias})
 
 
-def subscribe(project: Project, ws: Workspace, bead: Bead, on: bool) -> dict[str, Any]:
+def subscribe(project: Project, ws: Workspace, bead: Bead, on: bool) -> Subscribed:
     with db.transaction():
         if on:
             Subscription.insert(project=project.id, workspace=ws.id, bead=bead.id).on_conflict_ignore().execute()
         else:
             Subscription.delete().where(Subscription.workspace == ws.id, Subscription.bead == bead.id).execute()
-    return {"bead": bead.ref, "subscribed": on}
+    return Subscribed(bead.ref, on)
 
 
 def _check_body(body: str) -> None:
@@ -161,13 +163,10 @@ def _check_body(body: str) -> None:
 
 # -- reading ----------------------------------------------------------------------------------
 
-def message_json(message: Message, sender_alias: str | None, to: list[str], acked: bool | None = None) -> dict:
-    out = {"id": message.id, "kind": message.kind, "from": sender_alias, "to": to, "subject": message.subject,
-           "body": message.body, "thread": message.thread, "priority": message.priority,
-           "created_at": iso(message.created_ts), "data": json.loads(message.data)}
-    if acked is not None:
-        out["acked"] = acked
-    return out
+def message_view(message: Message, sender_alias: str | None, to: list[str], acked: Any = ABSENT) -> MessageView:
+    """A message row as the API shows it (`acked`: for the caller's own deliveries)."""
+    return MessageView(message.id, message.kind, sender_alias, to, message.subject, message.body, message.thread,
+                       message.priority, iso(message.created_ts), json.loads(message.data), acked)
 
 
 def _received(ws: Workspace):
@@ -176,24 +175,24 @@ def _received(ws: Workspace):
             .where(Delivery.recipient == ws.id))
 
 
-def _delivery_json(d: Delivery, me: Workspace) -> dict[str, Any]:
-    return message_json(d.message, sender_name(d.message), [me.alias], acked=d.acked_ts is not None)
+def _delivery_view(d: Delivery, me: Workspace) -> MessageView:
+    return message_view(d.message, sender_name(d.message), [me.alias], acked=d.acked_ts is not None)
 
 
-def inbox(ws: Workspace, unread: bool = False, sender: str | None = None, limit: int = 50) -> list[dict]:
+def inbox(ws: Workspace, unread: bool = False, sender: str | None = None, limit: int = 50) -> list[MessageView]:
     """Mail and notices received, newest first."""
     query = _received(ws).where(Message.kind != "chat")
     if unread:
         query = query.where(Delivery.acked_ts.is_null())
     if sender:
         query = query.where(Workspace.alias == sender)
-    return [_delivery_json(d, ws) for d in query.order_by(Message.id.desc()).limit(limit)]
+    return [_delivery_view(d, ws) for d in query.order_by(Message.id.desc()).limit(limit)]
 
 
-def sent(ws: Workspace, limit: int = 50) -> list[dict]:
+def sent(ws: Workspace, limit: int = 50) -> list[MessageView]:
     messages = list(Message.select().where(Message.sender == ws.id, Message.kind == "mail")
                     .order_by(Message.id.desc()).limit(limit))
-    return [message_json(m, ws.alias, _recipients(m)) for m in messages]
+    return [message_view(m, ws.alias, _recipients(m)) for m in messages]
 
 
 def _recipients(message: Message) -> list[str]:
@@ -201,7 +200,7 @@ def _recipients(message: Message) -> list[str]:
             .where(Delivery.message == message.id).tuples()]
 
 
-def search(ws: Workspace, text: str, limit: int = 50) -> list[dict]:
+def search(ws: Workspace, text: str, limit: int = 50) -> list[MessageView]:
     """Mail this workspace sent or received whose subject or body contains `text`."""
     needle = text.strip()
     if not needle:
@@ -211,10 +210,11 @@ def search(ws: Workspace, text: str, limit: int = 50) -> list[dict]:
                                     (Message.sender == ws.id) | Message.id.in_(mine),
                                     Message.subject.contains(needle) | Message.body.contains(needle))
              .order_by(Message.id.desc()).limit(limit))
-    return [message_json(m, sender_name(m), _recipients(m)) for m in query]
+    return [message_view(m, sender_name(m), _recipients(m)) for m in query]
 
 
-def open_mail(st: Store, ws: Workspace, message_id: int | None = None, sender: str | None = None) -> list[dict]:
+def open_mail(st: Store, ws: Workspace, message_id: int | None = None,
+              sender: str | None = None) -> list[MessageView]:
     """Show and acknowledge one message, every unread one from `sender`, or every unread one.
 
     Raises:
@@ -230,12 +230,12 @@ def open_mail(st: Store, ws: Workspace, message_id: int | None = None, sender: s
     rows = list(query.order_by(Message.id))
     if message_id is not None and not rows:
         raise NotFound(f"no message {message_id} in your mailbox")
-    shown = [_delivery_json(d, ws) for d in rows]
+    shown = [_delivery_view(d, ws) for d in rows]
     ack_deliveries(st, ws, [d.id for d in rows if d.acked_ts is None])
     return shown
 
 
-def ack_message(st: Store, ws: Workspace, message_id: int) -> dict[str, Any]:
+def ack_message(st: Store, ws: Workspace, message_id: int) -> Acked:
     """Acknowledge one message by id.
 
     Raises:
@@ -245,7 +245,7 @@ def ack_message(st: Store, ws: Workspace, message_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no message {message_id} in your mailbox")
     ack_deliveries(st, ws, [row.id])
-    return {"id": message_id, "acked": True}
+    return Acked(message_id, True)
 
 
 def ack_deliveries(st: Store, ws: Workspace, delivery_ids: list[int]) -> None:
