@@ -12,6 +12,7 @@ import json
 
 from store import Store, db, outbox, queries
 from store.errors import InvalidInput
+from store.mailviews import ChatDone, ChatMessages, ChatPending, ChatPosted, Conversation, MessageView, Waiter
 from store.messages import (
     _check_body,
     ack_deliveries,
@@ -21,7 +22,6 @@ from store.messages import (
     resolve_recipients,
     sender_data,
 )
-from store.mailviews import ChatDone, ChatMessages, ChatPending, ChatPosted, Conversation, MessageView, Waiter
 from store.models import Delivery, Message, Project, Workspace
 from store.util import now
 
@@ -108,8 +108,8 @@ def _block(st: Store, project: Project, ws: Workspace, other: Workspace, after: 
             cursor = sid
             data = json.loads(fields.get("data", "{}"))
             if fields.get("kind") == "chat" and data.get("from") == other.alias and data.get("id", 0) > after:
-                message = MessageView.from_dict({k: v for k, v in data.items() if k not in ("delivery", "ts")})
-                found.append((data["delivery"], message))
+                sent = {k: v for k, v in data.items() if k not in ("delivery", "ts")}
+                found.append((data["delivery"], MessageView.from_dict(sent)))
     return found, cursor
 
 
@@ -132,7 +132,9 @@ def pending(st: Store, project: Project, ws: Workspace) -> ChatPending:
             .order_by(Message.id))
     conversations: dict[str, Conversation] = {}
     for d in rows:
-        alias = d.message.sender.alias
+        sender = d.message.sender
+        assert sender is not None  # joined on the sender above
+        alias = sender.alias
         entry = conversations.setdefault(alias, Conversation({"with": alias}))
         entry.unread += 1
         entry.last = message_view(d.message, alias, [ws.alias])
@@ -149,6 +151,6 @@ def history(st: Store, project: Project, ws: Workspace, alias: str, limit: int =
                 .order_by(Message.id.desc()).limit(limit))
     _read_from(st, ws, other)
     names = {ws.id: ws.alias, other.id: other.alias}
-    return [message_view(m, names.get(m.sender_id), [names[other.id if m.sender_id == ws.id else ws.id]])
+    return [message_view(m, names.get(m.sender_id or 0), [names[other.id if m.sender_id == ws.id else ws.id]])
             for m in reversed(rows)]
 

@@ -26,7 +26,7 @@ class MessageView:
     body: str
     thread: str
     priority: str
-    created_at: str
+    created_at: str | None  # never None: `iso` of a row's timestamp
     data: dict[str, Any]
     acked: Any = ABSENT
 
@@ -64,7 +64,7 @@ class ChatPosted:
     """A chat message sent, and the sender's mailbox cursor to wait for the reply from."""
 
     message: MessageView
-    cursor: str
+    cursor: str | None  # None only without Redis (`outbox.publish_pending`)
 
 
 @dataclass

@@ -11,6 +11,7 @@ runs out, and a websocket renews its lease while it stays open.
 from __future__ import annotations
 
 import uuid
+
 from store import Store
 from store.errors import TooManyWaiters
 from store.util import now

@@ -66,7 +66,8 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     if alias is not None:
         alias = normal_alias(alias)
     if role == HUMAN_ROLE:
-        raise InvalidInput(f"role {HUMAN_ROLE!r} is kept for the people acting from the dashboard; pick another")
+        raise InvalidInput(f"role {HUMAN_ROLE!r} is kept for the people acting from the dashboard; "
+                           "pick another")
     canonical = normalise_origin(origin)
     project = Project.get_or_none(Project.slug == slug)
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
@@ -77,24 +78,25 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
             answer.workspace, answer.rebuild = _arrive(st, ws, canonical, branch, seen)
             return answer
     if joinkeys.is_join_key(bearer):
-        answer, ws = _join_with_key(project, slug, bearer, canonical, alias, role or DEFAULT_ROLE, human, hostname,
-                                    path)
+        answer, ws = _join_with_key(project, slug, bearer, canonical, alias, role or DEFAULT_ROLE, human,
+                                    hostname, path)
         answer.workspace, answer.rebuild = _arrive(st, ws, canonical, branch, seen)
         return answer
     project_key = ABSENT
     if project is None:
         if not may_create:
-            raise Forbidden("creating a project on this server needs its admin token (`wire init --admin-token` "
-                            "or WIRE_ADMIN_TOKEN; the server's operator has it)")
+            raise Forbidden("creating a project on this server needs its admin token "
+                            "(`wire init --admin-token` or WIRE_ADMIN_TOKEN; the server's operator has it)")
         project, project_key = _create_project(slug)
     elif not bearer or hash_secret(bearer) != project.key_hash:
-        raise Forbidden(f"project {slug} exists: joining it needs its project key (--key or WIRE_PROJECT_KEY)")
+        raise Forbidden(f"project {slug} exists: joining it needs its project key "
+                        "(--key or WIRE_PROJECT_KEY)")
     token, role = new_secret(WORKSPACE_TOKEN_PREFIX), role or DEFAULT_ROLE
     with db.transaction() as uow:
         repo = _repo(project, canonical)
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
-        outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
-                      workspace_id=ws.id)
+        outbox.record(uow, project.id, "workspace.joined",
+                      {"alias": ws.alias, "role": role, "repo": canonical}, workspace_id=ws.id)
     arrived, rebuild = _arrive(st, ws, repo.canonical, branch, seen)
     return InitView(project_view(project), arrived, token, project_key, created=True, rebuild=rebuild)
 
@@ -118,13 +120,14 @@ def _join_with_key(project: Project | None, slug: str, key: str, canonical: str,
     """A new workspace registered with a single-use join key (store/joinkeys.py), used up in the
     same transaction: the init's answer, and the workspace."""
     row = joinkeys.check(project, slug, key, role)
+    assert project is not None  # `check` refuses a key for a project that does not exist
     token = new_secret(WORKSPACE_TOKEN_PREFIX)
     with db.transaction() as uow:
         repo = _repo(project, canonical)
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
         joinkeys.consume(row, ws)
-        outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical,
-                                                       "join_key_by": row.created_by}, workspace_id=ws.id)
+        joined = {"alias": ws.alias, "role": role, "repo": canonical, "join_key_by": row.created_by}
+        outbox.record(uow, project.id, "workspace.joined", joined, workspace_id=ws.id)
     return InitView(project_view(project), workspace_view(ws, repo.canonical), token, created=True), ws
 
 
@@ -142,7 +145,8 @@ def _create_project(slug: str) -> tuple[Project, str]:
 def _repo(project: Project, canonical: str) -> Repo:
     repo = Repo.get_or_none(Repo.project == project.id, Repo.canonical == canonical)
     if repo is None:
-        Repo.insert(project=project.id, canonical=canonical, name=repo_name(canonical)).on_conflict_ignore().execute()
+        (Repo.insert(project=project.id, canonical=canonical, name=repo_name(canonical))
+         .on_conflict_ignore().execute())
         repo = Repo.get(Repo.project == project.id, Repo.canonical == canonical)
     return repo
 
@@ -159,7 +163,8 @@ def _create_workspace(project: Project, repo: Repo, alias: str | None, role: str
                                     hostname=hostname, path=path, token_hash=hash_secret(token),
                                     created_ts=ts, last_seen_ts=ts)
     except peewee.IntegrityError:
-        raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; choose another with --alias") from None
+        raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; "
+                         "choose another with --alias") from None
 
 
 def normal_alias(alias: str) -> str:
@@ -265,7 +270,8 @@ def authenticate_key(st: Store, key: str) -> Project:
     """
     if key.startswith(WORKSPACE_TOKEN_PREFIX):
         authenticate(st, key)  # an unknown token is a 401, a valid one a 403
-        raise Forbidden("this needs the project key (a human's); a workspace token acts only as its workspace")
+        raise Forbidden("this needs the project key (a human's); "
+                        "a workspace token acts only as its workspace")
     if not key.startswith(PROJECT_KEY_PREFIX):
         raise Unauthorized("this call needs the project key (bw_pk_...): --key or WIRE_PROJECT_KEY")
     project = Project.get_or_none(Project.key_hash == hash_secret(key))
@@ -295,7 +301,8 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
         RateLimited: the token's or the project's request rate is used up.
     """
     ts = now()
-    presence: dict[str, Any] = {"branch": branch[:200], "host": (host or ws.hostname)[:255], "alias": ws.alias}
+    presence: dict[str, Any] = {"branch": branch[:200], "host": (host or ws.hostname)[:255],
+                                "alias": ws.alias}
     if git is not None:
         presence["git"] = presence_git(git, ts)
     shape = rates(st.settings) if charge else {"token": NO_RATE, "project": NO_RATE}
@@ -314,7 +321,8 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
             # The script above has already moved new mail into this reader's pending list, so the
             # beat must reach the answer (the CLI shows banners on failed answers too) or those lines
             # would not be shown until the hourly reminder. last_seen is only a throttled copy.
-            logging.getLogger("beadwire.presence").warning("last_seen of workspace %s not saved: %s", ws.id, exc)
+            logging.getLogger("beadwire.presence").warning("last_seen of workspace %s not saved: %s", ws.id,
+                                                           exc)
     return beat
 
 
@@ -356,16 +364,16 @@ def team(st: Store, project: Project) -> list[WorkspaceView]:
     return sorted(out, key=lambda w: (not w.online, w.alias))
 
 
-def _mark_idle(project: Project, members: list[WorkspaceView], online: dict[int, tuple[float, dict[str, Any]]],
-               claims: dict[int, list[ClaimView]]) -> None:
+def _mark_idle(project: Project, members: list[WorkspaceView],
+               online: dict[int, tuple[float, dict[str, Any]]], claims: dict[int, list[ClaimView]]) -> None:
     """Each member's `idle_with_claim` (and since when): online, holding claims, and neither a command
     run nor a file changed for the project's `idle_claim_minutes`."""
     ts = now()
     minutes = idle_minutes_setting(project.id) if claims else 0
     for member in members:
         beat, info = online.get(member.id, (0.0, {}))
-        for name, value in idle_view(idle_since(info, member.id in claims, beat, ts, minutes) if beat else None,
-                                     ts).items():
+        since = idle_since(info, member.id in claims, beat, ts, minutes) if beat else None
+        for name, value in idle_view(since, ts).items():
             setattr(member, name, value)
 
 

@@ -9,7 +9,16 @@ from store import chat, messages, readiness
 from store.db import close as db_close
 from store.db import connect as db_connect
 from web.apidoc import doc
-from web.common import MAX_ID, hold_waiter, load, load_args, seen_entry, start_waiting, store, workspace_or_human
+from web.common import (
+    MAX_ID,
+    hold_waiter,
+    load,
+    load_args,
+    seen_entry,
+    start_waiting,
+    store,
+    workspace_or_human,
+)
 from web.idempotency import idempotent
 from web.schemas import chat as s
 from web.schemas import mail as m
@@ -62,7 +71,8 @@ def post():
     a = load(post_schema)
     result = chat.post(store(), g.project, g.ws, a["to"], a["body"], a["wait"])
     if g.get("banner"):  # answering ends the wait this banner was computed before
-        g.banner["waiting"] = [waiter for waiter in g.banner["waiting"] if waiter["alias"] != result.message.to[0]]
+        answered = result.message.to[0]
+        g.banner["waiting"] = [waiter for waiter in g.banner["waiting"] if waiter["alias"] != answered]
     return jsonify(s.posted.dump(result)), 201
 
 

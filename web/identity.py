@@ -56,9 +56,9 @@ def health():
 def init():
     limit_ip()  # no token to charge yet: the caller's address pays
     args = load(init_schema)
-    result = init_workspace(store(), args["project"], bearer(), args["repo_origin"], args["alias"], args["role"],
-                            args["human"], args["hostname"], args["path"], may_create=_may_create_project(),
-                            branch=args["branch"], seen=seen_entry())
+    result = init_workspace(store(), args["project"], bearer(), args["repo_origin"], args["alias"],
+                            args["role"], args["human"], args["hostname"], args["path"],
+                            may_create=_may_create_project(), branch=args["branch"], seen=seen_entry())
     if result.rebuild:  # the first beat found the mailboxes not built (new or flushed Redis)
         rebuild_mailboxes.send(result.project.id)
     return jsonify(s.init.dump(result)), 201 if result.created else 200

@@ -17,7 +17,8 @@ from flask.json.provider import DefaultJSONProvider
 
 #: Types orjson would encode its own way (datetimes, dataclasses, str/int/dict subclasses): refused,
 #: so Flask's `default` handles them as before.
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+_OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+            | orjson.OPT_PASSTHROUGH_SUBCLASS)
 _COMPACT = (",", ":")
 
 
