@@ -67,7 +67,8 @@ def bead(ref: str = "bd-1", holder: ClaimView | None = None, **more: Any) -> Bea
 
 def member(**more: Any) -> WorkspaceView:
     return WorkspaceView(1, "alice", "developer", "Ann", "github.com/acme/shop", "h", "/src", "main", True,
-                         "online", "2026", [claim(bead="bd-1", repo="r", title="t", epic=None, git=None)], **more)
+                         "online", "2026", [claim(bead="bd-1", repo="r", title="t", epic=None, git=None)],
+                         **more)
 
 
 def message(**more: Any) -> MessageView:
