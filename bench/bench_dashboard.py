@@ -50,7 +50,7 @@ def seed(env: dict[str, str]) -> dict[str, object]:
     db.connect()
     first = init_workspace(st, "big", "", "git@github.com:acme/api.git", "agent0000", "coordinator",
                            "Human 0", "host0", "/src")
-    project_id = first["project"]["id"]
+    project_id = first.project.id
     repos = [Repo.get(Repo.project == project_id).id]
     with db.transaction():
         for name in ("web", "infra"):
@@ -117,7 +117,7 @@ def seed(env: dict[str, str]) -> dict[str, object]:
         st.redis.add_event(project_id, "claim.created", claimed)
     db.close()
     sample = next(pk for pk, _, _, status in beads if status == "open")
-    return {"key": first["project_key"], "bead": sample, "deps": len(deps), "claims": len(claims)}
+    return {"key": first.project_key, "bead": sample, "deps": len(deps), "claims": len(claims)}
 
 
 def timed_get(url: str, cookie: str) -> tuple[float, int, int]:

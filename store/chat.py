@@ -9,16 +9,16 @@ connection, and resumes after a restart from the last message id it saw.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from store import Store, db, outbox, queries
 from store.errors import InvalidInput
+from store.mailviews import ChatDone, ChatMessages, ChatPending, ChatPosted, Conversation, MessageView, Waiter
 from store.messages import (
     _check_body,
     ack_deliveries,
     create_message,
     deliver_to,
-    message_json,
+    message_view,
     resolve_recipients,
     sender_data,
 )
@@ -51,7 +51,7 @@ def partner(project: Project, ws: Workspace, alias: str) -> Workspace:
     return other
 
 
-def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: int = 0) -> dict[str, Any]:
+def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: int = 0) -> ChatPosted:
     """Send a chat message; with `wait` > 0 the recipient sees that `ws` is waiting for its reply.
 
     Returns the message and the caller's mailbox cursor to wait from.
@@ -74,18 +74,18 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
     if wait:
         ts = now()
         st.redis.set_waiting(project.id, other.id, ws.id, ts + wait, {"alias": ws.alias, "since": ts})
-    return {"message": message_json(message, ws.alias, [other.alias]), "cursor": cursor}
+    return ChatPosted(message_view(message, ws.alias, [other.alias]), cursor)
 
 
-def done(st: Store, project: Project, ws: Workspace, alias: str) -> dict[str, Any]:
+def done(st: Store, project: Project, ws: Workspace, alias: str) -> ChatDone:
     """The caller stopped waiting for `alias`."""
     other = partner(project, ws, alias)
     st.redis.set_waiting(project.id, other.id, ws.id, 0, {})
-    return {"waiting": False, "with": other.alias}
+    return ChatDone(False, {"with": other.alias})
 
 
 def wait(st: Store, project: Project, ws: Workspace, alias: str, after: int, cursor: str,
-         timeout: float) -> tuple[dict[str, Any], list[int]]:
+         timeout: float) -> tuple[ChatMessages, list[int]]:
     """Block until `alias` says something newer than message `after`, or `timeout` seconds pass.
 
     Returns the answer and the deliveries to acknowledge (`ack_deliveries`) once it is sent:
@@ -97,51 +97,53 @@ def wait(st: Store, project: Project, ws: Workspace, alias: str, after: int, cur
     if not found:
         db.close()  # a waiter holds no database connection
         found, cursor = _block(st, project, ws, other, after, cursor, deadline)
-    return {"messages": [m for _, m in found], "cursor": cursor}, [d for d, _ in found]
+    return ChatMessages([m for _, m in found], cursor), [d for d, _ in found]
 
 
 def _block(st: Store, project: Project, ws: Workspace, other: Workspace, after: int, cursor: str,
-           deadline: float) -> tuple[list[tuple[int, dict[str, Any]]], str]:
-    found: list[tuple[int, dict[str, Any]]] = []
+           deadline: float) -> tuple[list[tuple[int, MessageView]], str]:
+    found: list[tuple[int, MessageView]] = []
     while not found and (left := deadline - now()) > 0:
         for sid, fields in st.redis.wait_mailbox(project.id, ws.id, cursor, int(left * 1000)):
             cursor = sid
             data = json.loads(fields.get("data", "{}"))
             if fields.get("kind") == "chat" and data.get("from") == other.alias and data.get("id", 0) > after:
-                found.append((data["delivery"], {k: v for k, v in data.items() if k not in ("delivery", "ts")}))
+                sent = {k: v for k, v in data.items() if k not in ("delivery", "ts")}
+                found.append((data["delivery"], MessageView.from_dict(sent)))
     return found, cursor
 
 
-def _unread_from(ws: Workspace, other: Workspace, after: int) -> list[tuple[int, dict[str, Any]]]:
+def _unread_from(ws: Workspace, other: Workspace, after: int) -> list[tuple[int, MessageView]]:
     rows = (Delivery.select(Delivery, Message).join(Message)
             .where(Delivery.recipient == ws.id, Message.sender == other.id, Message.kind == "chat",
                    Message.id > after).order_by(Message.id))
-    return [(d.id, message_json(d.message, other.alias, [ws.alias])) for d in rows]
+    return [(d.id, message_view(d.message, other.alias, [ws.alias])) for d in rows]
 
 
 def _read_from(st: Store, ws: Workspace, other: Workspace) -> None:
     ack_deliveries(st, ws, queries.unread_from(ws.id, other.id, "chat"))  # what `ws` has not read yet
 
 
-def pending(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
+def pending(st: Store, project: Project, ws: Workspace) -> ChatPending:
     """Conversations with unread messages, and who is blocked waiting for the caller."""
     rows = (Delivery.select(Delivery, Message, Workspace).join(Message)
             .join(Workspace, on=(Message.sender == Workspace.id))
             .where(Delivery.recipient == ws.id, Delivery.acked_ts.is_null(), Message.kind == "chat")
             .order_by(Message.id))
-    conversations: dict[str, dict[str, Any]] = {}
+    conversations: dict[str, Conversation] = {}
     for d in rows:
-        alias = d.message.sender.alias
-        entry = conversations.setdefault(alias, {"with": alias, "unread": 0, "last": None})
-        entry["unread"] += 1
-        entry["last"] = message_json(d.message, alias, [ws.alias])
+        sender = d.message.sender
+        assert sender is not None  # joined on the sender above
+        alias = sender.alias
+        entry = conversations.setdefault(alias, Conversation({"with": alias}))
+        entry.unread += 1
+        entry.last = message_view(d.message, alias, [ws.alias])
     ts = now()
-    waiting = [{"alias": w["alias"], "seconds": int(ts - w["since"])}
-               for w in st.redis.waiting_on(project.id, ws.id, ts)]
-    return {"conversations": list(conversations.values()), "waiting_on_you": waiting}
+    waiting = [Waiter(w["alias"], int(ts - w["since"])) for w in st.redis.waiting_on(project.id, ws.id, ts)]
+    return ChatPending(list(conversations.values()), waiting)
 
 
-def history(st: Store, project: Project, ws: Workspace, alias: str, limit: int = 50) -> list[dict[str, Any]]:
+def history(st: Store, project: Project, ws: Workspace, alias: str, limit: int = 50) -> list[MessageView]:
     """The conversation with `alias`, oldest first (the latest `limit` messages); marks it read."""
     other = partner(project, ws, alias)
     rows = list(Message.select().where(Message.project == project.id, Message.kind == "chat",
@@ -149,6 +151,6 @@ def history(st: Store, project: Project, ws: Workspace, alias: str, limit: int =
                 .order_by(Message.id.desc()).limit(limit))
     _read_from(st, ws, other)
     names = {ws.id: ws.alias, other.id: other.alias}
-    return [message_json(m, names.get(m.sender_id), [names[other.id if m.sender_id == ws.id else ws.id]])
+    return [message_view(m, names.get(m.sender_id or 0), [names[other.id if m.sender_id == ws.id else ws.id]])
             for m in reversed(rows)]
 

@@ -40,7 +40,7 @@ def stale_limit(st: Store, project: Project) -> int:
     return project.stale_claim_seconds or st.settings.stale_claim_seconds
 
 
-def offline_for(st: Store, ws: Workspace, beats: dict[int, float] | None = None) -> float:
+def offline_for(st: Store, ws: Workspace | queries.Member, beats: dict[int, float] | None = None) -> float:
     """Seconds since the workspace was last seen (Redis beat or SQL last_seen, the later)."""
     beat = (beats or {}).get(ws.id)
     if beats is None:
@@ -48,7 +48,8 @@ def offline_for(st: Store, ws: Workspace, beats: dict[int, float] | None = None)
     return now() - max(beat or 0.0, ws.last_seen_ts)
 
 
-def is_stale(st: Store, project: Project, holder: Workspace, beats: dict[int, float] | None = None) -> bool:
+def is_stale(st: Store, project: Project, holder: Workspace | queries.Member,
+             beats: dict[int, float] | None = None) -> bool:
     """Whether the holder's claims count as stale now.
 
     Computed, not read from `claim.stale`: a holder who comes back is no longer stale."""

@@ -9,7 +9,7 @@ who is online.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from peewee import JOIN
@@ -20,8 +20,9 @@ from store.claims import mine
 from store.errors import InvalidInput
 from store.models import Delivery, Handoff, Message, Project, Workspace
 from store.readiness import ready
+from store.teamviews import WorkspaceView
 from store.util import iso, now
-from store.workspaces import project_json, team
+from store.workspaces import project_view, team
 
 #: Largest handoff body, in bytes (a page of notes; the rest belongs in beads and comments).
 MAX_BODY = 16 * 1024
@@ -106,8 +107,8 @@ def handoff_view(row: Handoff, from_alias: str, to_alias: str | None) -> Handoff
 def prime(st: Store, project: Project, ws: Workspace) -> Primed:
     """Everything an agent needs at the start of a run, most important first."""
     members = team(st, project)
-    me = next(w for w in members if w["id"] == ws.id)
-    online = [_member(w) for w in members if w["online"] and w["id"] != ws.id]
+    me = next(w for w in members if w.id == ws.id)
+    online = [_member(w) for w in members if w.online and w.id != ws.id]
     paused = steer.pause_of(ws.id)
     rows = steer.assigned_to(project.id, ws.alias)
     assigned = bead_views(rows)
@@ -116,14 +117,14 @@ def prime(st: Store, project: Project, ws: Workspace) -> Primed:
     # `wire prime` prints a pause and assigned beads before everything (cli/onboarding.py); the handoff
     # stays the first key of the answer, as clients of the API know it
     return Primed(latest(ws), {"by": paused[0], "reason": paused[1]} if paused else None, assigned,
-                  {**_member(me), "human": me["human"], "project": project_json(project)},
+                  {**_member(me), "human": me.human, "project": asdict(project_view(project))},
                   _playbook(project, ws.role), mine(project, ws),
                   ready(project.id, PRIME_READY, viewer=ws), _unread(ws), online)
 
 
-def _member(w: dict[str, Any]) -> dict[str, Any]:
-    return {"alias": w["alias"], "role": w["role"], "repo": w["repo"], "branch": w["branch"],
-            "claims": [c.get("bead") for c in w["claims"]]}
+def _member(w: WorkspaceView) -> dict[str, Any]:
+    return {"alias": w.alias, "role": w.role, "repo": w.repo, "branch": w.branch,
+            "claims": [c.bead for c in w.claims]}
 
 
 def _playbook(project: Project, role: str) -> dict[str, Any]:

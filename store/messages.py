@@ -13,11 +13,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from peewee import JOIN
+from peewee import JOIN, ModelSelect
 
 from store import Store, db, outbox, queries
 from store.acting import is_human
+from store.beadviews import ABSENT
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
+from store.mailviews import Acked, MessageView, Sent, Subscribed
 from store.models import Bead, Delivery, Message, Outbox, Project, Subscription, Workspace
 from store.redis import Beat
 from store.unit import UnitOfWork
@@ -60,7 +62,8 @@ def resolve_recipients(project: Project, sender: Workspace | None, to: str) -> l
 
 
 def _unknown(project: Project, alias: str) -> WorkspaceNotFound:
-    aliases = [a for (a,) in Workspace.select(Workspace.alias).where(Workspace.project == project.id).tuples()]
+    query = Workspace.select(Workspace.alias).where(Workspace.project == project.id)
+    aliases = [a for (a,) in query.tuples()]
     close = difflib.get_close_matches(alias, aliases, n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return WorkspaceNotFound(f"no workspace {alias!r} in this project{hint}", suggestions=close)
@@ -81,8 +84,8 @@ def create_message(project_id: int, kind: str, sender_id: int | None, thread: st
     """Insert a Message row (inside the caller's transaction); the instance, as `Message.create` gives."""
     ts = now()
     pk = queries.insert_message(project_id, kind, sender_id, thread, subject, body, priority, data, ts)
-    return Message(id=pk, project=project_id, kind=kind, sender=sender_id, thread=thread, subject=subject, body=body,
-                   priority=priority, data=data, created_ts=ts)
+    return Message(id=pk, project=project_id, kind=kind, sender=sender_id, thread=thread, subject=subject,
+                   body=body, priority=priority, data=data, created_ts=ts)
 
 
 def deliver_to(uow: UnitOfWork, project_id: int, message: Message, recipients: Iterable[Workspace],
@@ -93,13 +96,13 @@ def deliver_to(uow: UnitOfWork, project_id: int, message: Message, recipients: I
         delivery_id = queries.insert_delivery(message.id, ws.id, project_id)
         # the copy that also goes to the event stream names every recipient (dashboards show and scope by it)
         to = [w.alias for w in recipients] if i == 0 else [ws.alias]
-        payload = {"delivery": delivery_id, **message_json(message, sender_alias, to)}
+        payload = {"delivery": delivery_id, **message_view(message, sender_alias, to).as_dict()}
         outbox.record(uow, project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
                       to_events=i == 0, audit=False)
 
 
 def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: str = "",
-              thread: str | None = None, priority: str = "normal") -> dict[str, Any]:
+              thread: str | None = None, priority: str = "normal") -> Sent:
     """Mail one or many workspaces; durable once this returns.
 
     Raises:
@@ -111,16 +114,17 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
         raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
     recipients = resolve_recipients(project, sender, to)
     with db.transaction() as uow:
-        message = create_message(project.id, "mail", sender.id, thread_for(subject, body, thread), subject, body,
-                                 priority, sender_data(sender))
+        message = create_message(project.id, "mail", sender.id, thread_for(subject, body, thread), subject,
+                                 body, priority, sender_data(sender))
         deliver_to(uow, project.id, message, recipients, sender.alias)
-    return {"message": message_json(message, sender.alias, [w.alias for w in recipients]),
-            "recipients": [w.alias for w in recipients]}
+    aliases = [w.alias for w in recipients]
+    return Sent(message_view(message, sender.alias, aliases), aliases)
 
 
 def sender_name(message: Message) -> str | None:
     """The alias of a message's sender workspace (a person's is their name), None for the server's."""
-    return message.sender.alias if message.sender_id else None
+    sender = message.sender if message.sender_id else None
+    return sender.alias if sender is not None else None
 
 
 def sender_data(sender: Workspace) -> str:
@@ -130,7 +134,8 @@ def sender_data(sender: Workspace) -> str:
 
 def notify(uow: UnitOfWork, project_id: int, recipient_id: int, text: str, data: dict[str, Any]) -> None:
     """A notice from the server (claim taken over, subscribed bead changed, ...); inside a transaction."""
-    message = create_message(project_id, "notice", None, data.get("bead", ""), body=text, data=json.dumps(data))
+    message = create_message(project_id, "notice", None, data.get("bead", ""), body=text,
+                             data=json.dumps(data))
     recipient = Workspace.get_by_id(recipient_id)
     deliver_to(uow, project_id, message, [recipient], None)
 
@@ -143,13 +148,15 @@ def notify_subscribers(uow: UnitOfWork, bead: Bead, actor: Workspace, text: str,
         notify(uow, bead.project_id, ws_id, text, {"bead": bead.ref, "status": status, "by": actor.alias})
 
 
-def subscribe(project: Project, ws: Workspace, bead: Bead, on: bool) -> dict[str, Any]:
+def subscribe(project: Project, ws: Workspace, bead: Bead, on: bool) -> Subscribed:
     with db.transaction():
         if on:
-            Subscription.insert(project=project.id, workspace=ws.id, bead=bead.id).on_conflict_ignore().execute()
+            (Subscription.insert(project=project.id, workspace=ws.id, bead=bead.id)
+             .on_conflict_ignore().execute())
         else:
-            Subscription.delete().where(Subscription.workspace == ws.id, Subscription.bead == bead.id).execute()
-    return {"bead": bead.ref, "subscribed": on}
+            mine = (Subscription.workspace == ws.id) & (Subscription.bead == bead.id)
+            Subscription.delete().where(mine).execute()
+    return Subscribed(bead.ref, on)
 
 
 def _check_body(body: str) -> None:
@@ -161,47 +168,48 @@ def _check_body(body: str) -> None:
 
 # -- reading ----------------------------------------------------------------------------------
 
-def message_json(message: Message, sender_alias: str | None, to: list[str], acked: bool | None = None) -> dict:
-    out = {"id": message.id, "kind": message.kind, "from": sender_alias, "to": to, "subject": message.subject,
-           "body": message.body, "thread": message.thread, "priority": message.priority,
-           "created_at": iso(message.created_ts), "data": json.loads(message.data)}
-    if acked is not None:
-        out["acked"] = acked
-    return out
+def message_view(message: Message, sender_alias: str | None, to: list[str],
+                 acked: Any = ABSENT) -> MessageView:
+    """A message row as the API shows it (`acked`: for the caller's own deliveries)."""
+    return MessageView(message.id, message.kind, sender_alias, to, message.subject, message.body,
+                       message.thread, message.priority, iso(message.created_ts), json.loads(message.data),
+                       acked)
 
 
-def _received(ws: Workspace):
+def _received(ws: Workspace) -> ModelSelect[Delivery]:
     return (Delivery.select(Delivery, Message, Workspace).join(Message)
             .join(Workspace, on=(Message.sender == Workspace.id), join_type=JOIN.LEFT_OUTER)
             .where(Delivery.recipient == ws.id))
 
 
-def _delivery_json(d: Delivery, me: Workspace) -> dict[str, Any]:
-    return message_json(d.message, sender_name(d.message), [me.alias], acked=d.acked_ts is not None)
+def _delivery_view(d: Delivery, me: Workspace) -> MessageView:
+    return message_view(d.message, sender_name(d.message), [me.alias], acked=d.acked_ts is not None)
 
 
-def inbox(ws: Workspace, unread: bool = False, sender: str | None = None, limit: int = 50) -> list[dict]:
+def inbox(ws: Workspace, unread: bool = False, sender: str | None = None,
+          limit: int = 50) -> list[MessageView]:
     """Mail and notices received, newest first."""
     query = _received(ws).where(Message.kind != "chat")
     if unread:
         query = query.where(Delivery.acked_ts.is_null())
     if sender:
         query = query.where(Workspace.alias == sender)
-    return [_delivery_json(d, ws) for d in query.order_by(Message.id.desc()).limit(limit)]
+    return [_delivery_view(d, ws) for d in query.order_by(Message.id.desc()).limit(limit)]
 
 
-def sent(ws: Workspace, limit: int = 50) -> list[dict]:
+def sent(ws: Workspace, limit: int = 50) -> list[MessageView]:
     messages = list(Message.select().where(Message.sender == ws.id, Message.kind == "mail")
                     .order_by(Message.id.desc()).limit(limit))
-    return [message_json(m, ws.alias, _recipients(m)) for m in messages]
+    return [message_view(m, ws.alias, _recipients(m)) for m in messages]
 
 
 def _recipients(message: Message) -> list[str]:
-    return [a for (a,) in Workspace.select(Workspace.alias).join(Delivery, on=(Delivery.recipient == Workspace.id))
+    return [a for (a,) in Workspace.select(Workspace.alias)
+            .join(Delivery, on=(Delivery.recipient == Workspace.id))
             .where(Delivery.message == message.id).tuples()]
 
 
-def search(ws: Workspace, text: str, limit: int = 50) -> list[dict]:
+def search(ws: Workspace, text: str, limit: int = 50) -> list[MessageView]:
     """Mail this workspace sent or received whose subject or body contains `text`."""
     needle = text.strip()
     if not needle:
@@ -211,10 +219,11 @@ def search(ws: Workspace, text: str, limit: int = 50) -> list[dict]:
                                     (Message.sender == ws.id) | Message.id.in_(mine),
                                     Message.subject.contains(needle) | Message.body.contains(needle))
              .order_by(Message.id.desc()).limit(limit))
-    return [message_json(m, sender_name(m), _recipients(m)) for m in query]
+    return [message_view(m, sender_name(m), _recipients(m)) for m in query]
 
 
-def open_mail(st: Store, ws: Workspace, message_id: int | None = None, sender: str | None = None) -> list[dict]:
+def open_mail(st: Store, ws: Workspace, message_id: int | None = None,
+              sender: str | None = None) -> list[MessageView]:
     """Show and acknowledge one message, every unread one from `sender`, or every unread one.
 
     Raises:
@@ -230,12 +239,12 @@ def open_mail(st: Store, ws: Workspace, message_id: int | None = None, sender: s
     rows = list(query.order_by(Message.id))
     if message_id is not None and not rows:
         raise NotFound(f"no message {message_id} in your mailbox")
-    shown = [_delivery_json(d, ws) for d in rows]
+    shown = [_delivery_view(d, ws) for d in rows]
     ack_deliveries(st, ws, [d.id for d in rows if d.acked_ts is None])
     return shown
 
 
-def ack_message(st: Store, ws: Workspace, message_id: int) -> dict[str, Any]:
+def ack_message(st: Store, ws: Workspace, message_id: int) -> Acked:
     """Acknowledge one message by id.
 
     Raises:
@@ -245,7 +254,7 @@ def ack_message(st: Store, ws: Workspace, message_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no message {message_id} in your mailbox")
     ack_deliveries(st, ws, [row.id])
-    return {"id": message_id, "acked": True}
+    return Acked(message_id, True)
 
 
 def ack_deliveries(st: Store, ws: Workspace, delivery_ids: list[int]) -> None:
@@ -265,13 +274,15 @@ def banner_item(fields: dict[str, str], entry: str | None = None) -> dict[str, A
     data = json.loads(fields.get("data", "{}"))
     text = data.get("body", "")
     item = {"id": data.get("id"), "kind": fields.get("kind"), "from": data.get("from"),
-            "subject": data.get("subject", "")[:DEFAULT_PREVIEW], "text": text[:DEFAULT_PREVIEW], "entry": entry}
+            "subject": data.get("subject", "")[:DEFAULT_PREVIEW], "text": text[:DEFAULT_PREVIEW],
+            "entry": entry}
     details = data.get("data") or {}
     if details.get("bead"):
         item["bead"] = details["bead"]
     if details.get("human"):
         item["human"] = True
-    if details.get("event") == "bead.ready":  # `wire watch` says why it woke: `bd-12 is ready (you subscribed)`
+    # `wire watch` says why it woke: `bd-12 is ready (you subscribed)`
+    if details.get("event") == "bead.ready":
         item["event"], item["why"] = "bead.ready", details.get("why", "")
     return item
 
@@ -294,12 +305,14 @@ def rebuild_mailboxes(st: Store, project_id: int) -> int:
     """
     started = now()
     unread = Delivery.select(Delivery.id).where(Delivery.project == project_id, Delivery.acked_ts.is_null())
-    rows = Outbox.select(Outbox.id, Outbox.delivery_id).where(Outbox.delivery_id.in_(unread)).order_by(Outbox.id)
+    rows = (Outbox.select(Outbox.id, Outbox.delivery_id).where(Outbox.delivery_id.in_(unread))
+            .order_by(Outbox.id))
     count = 0
     # read it all first: on SQLite a half-read SELECT keeps this connection on an old snapshot, and
     # the write transaction below then fails with "database is locked" once another process wrote
     for outbox_id, delivery_id in list(rows.tuples()):
-        still_unread = Delivery.select().where(Delivery.id == delivery_id, Delivery.acked_ts.is_null()).exists()
+        still_unread = Delivery.select().where(Delivery.id == delivery_id,
+                                               Delivery.acked_ts.is_null()).exists()
         count += still_unread and outbox.deliver(st, outbox_id, force=True)
     st.redis.mark_rebuilt(project_id, started)  # only now: a rebuild that died is requested again
     return count

@@ -12,7 +12,7 @@ import peewee
 
 from store import Store, db, joinkeys, outbox, queries
 from store.acting import HUMAN_ROLE
-from store.beadviews import ClaimView, plain
+from store.beadviews import ABSENT, ClaimView
 from store.claims import epics_of, is_stale
 from store.errors import (
     AliasTaken,
@@ -29,6 +29,7 @@ from store.models import Claim, Project, Repo, Workspace
 from store.queries import Member
 from store.redis import NO_RATE, Beat
 from store.repos import normalise_origin, repo_name
+from store.teamviews import InitView, ProjectRef, ProjectView, StatusView, WorkspaceView
 from store.util import (
     PROJECT_KEY_PREFIX,
     WORKSPACE_TOKEN_PREFIX,
@@ -54,7 +55,7 @@ COORDINATOR = "coordinator"
 
 def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | None, role: str | None,
                    human: str, hostname: str, path: str, may_create: bool = True, branch: str = "",
-                   seen: str | None = None) -> dict[str, Any]:
+                   seen: str | None = None) -> InitView:
     """Register (or re-register) a worktree as a workspace of project `slug`.
 
     A new project is created with a fresh project key (returned once), if `may_create` (the web
@@ -73,7 +74,8 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
     if alias is not None:
         alias = normal_alias(alias)
     if role == HUMAN_ROLE:
-        raise InvalidInput(f"role {HUMAN_ROLE!r} is kept for the people acting from the dashboard; pick another")
+        raise InvalidInput(f"role {HUMAN_ROLE!r} is kept for the people acting from the dashboard; "
+                           "pick another")
     canonical = normalise_origin(origin)
     project = Project.get_or_none(Project.slug == slug)
     if bearer.startswith(WORKSPACE_TOKEN_PREFIX):
@@ -81,34 +83,34 @@ def init_workspace(st: Store, slug: str, bearer: str, origin: str, alias: str | 
         ws = holder.workspace if holder is not None else None
         if ws is not None and project is not None and ws.project_id == project.id:
             answer = _reinit(st, ws, project, bearer, canonical, alias, role, human, hostname, path)
-            answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
+            answer.workspace, answer.rebuild = _arrive(st, ws, canonical, branch, seen)
             return answer
     if joinkeys.is_join_key(bearer):
-        answer, ws = _join_with_key(project, slug, bearer, canonical, alias, role or DEFAULT_ROLE, human, hostname,
-                                    path)
-        answer["workspace"], answer["rebuild"] = _arrive(st, ws, canonical, branch, seen)
+        answer, ws = _join_with_key(project, slug, bearer, canonical, alias, role or DEFAULT_ROLE, human,
+                                    hostname, path)
+        answer.workspace, answer.rebuild = _arrive(st, ws, canonical, branch, seen)
         return answer
-    project_key = None
+    project_key = ABSENT
     if project is None:
         if not may_create:
-            raise Forbidden("creating a project on this server needs its admin token (`wire init --admin-token` "
-                            "or WIRE_ADMIN_TOKEN; the server's operator has it)")
+            raise Forbidden("creating a project on this server needs its admin token "
+                            "(`wire init --admin-token` or WIRE_ADMIN_TOKEN; the server's operator has it)")
         project, project_key = _create_project(slug)
     elif not bearer or hash_secret(bearer) != project.key_hash:
-        raise Forbidden(f"project {slug} exists: joining it needs its project key (--key or WIRE_PROJECT_KEY)")
+        raise Forbidden(f"project {slug} exists: joining it needs its project key "
+                        "(--key or WIRE_PROJECT_KEY)")
     token, role = new_secret(WORKSPACE_TOKEN_PREFIX), role or DEFAULT_ROLE
     with db.transaction() as uow:
         repo = _repo(project, canonical)
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
-        outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical},
-                      workspace_id=ws.id)
+        outbox.record(uow, project.id, "workspace.joined",
+                      {"alias": ws.alias, "role": role, "repo": canonical}, workspace_id=ws.id)
     arrived, rebuild = _arrive(st, ws, repo.canonical, branch, seen)
-    return {"project": project_json(project), "workspace": arrived, "token": token, "project_key": project_key,
-            "created": True, "rebuild": rebuild}
+    return InitView(project_view(project), arrived, token, project_key, created=True, rebuild=rebuild)
 
 
-def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) -> tuple[dict[str, Any], bool]:
-    """The first beat of a (re-)registered workspace: its JSON, online on `branch`, and whether the
+def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) -> tuple[WorkspaceView, bool]:
+    """The first beat of a (re-)registered workspace: its view, online on `branch`, and whether the
     project's mailboxes must be rebuilt (the beat asked for it: the caller sends the rebuild, as
     `web.common.authenticate` does). Best effort: the workspace is committed and its token is in this
     answer only, so a beat that fails here (Redis down) leaves it offline until its next command
@@ -117,24 +119,24 @@ def _arrive(st: Store, ws: Workspace, repo: str, branch: str, seen: str | None) 
         beat = heartbeat(st, ws, branch, ws.hostname, seen, charge=False)  # the init paid by address
     except Unavailable as exc:
         logging.getLogger("beadwire.presence").warning("first beat of workspace %s failed: %s", ws.id, exc)
-        return workspace_json(ws, repo), False
-    return workspace_json(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname})), beat.rebuild
+        return workspace_view(ws, repo), False
+    return workspace_view(ws, repo, (now(), {"branch": branch[:200], "host": ws.hostname})), beat.rebuild
 
 
 def _join_with_key(project: Project | None, slug: str, key: str, canonical: str, alias: str | None, role: str,
-                   human: str, hostname: str, path: str) -> tuple[dict[str, Any], Workspace]:
+                   human: str, hostname: str, path: str) -> tuple[InitView, Workspace]:
     """A new workspace registered with a single-use join key (store/joinkeys.py), used up in the
     same transaction: the init's answer, and the workspace."""
     row = joinkeys.check(project, slug, key, role)
+    assert project is not None  # `check` refuses a key for a project that does not exist
     token = new_secret(WORKSPACE_TOKEN_PREFIX)
     with db.transaction() as uow:
         repo = _repo(project, canonical)
         ws = _create_workspace(project, repo, alias, role, human, hostname, path, token)
         joinkeys.consume(row, ws)
-        outbox.record(uow, project.id, "workspace.joined", {"alias": ws.alias, "role": role, "repo": canonical,
-                                                       "join_key_by": row.created_by}, workspace_id=ws.id)
-    return {"project": project_json(project), "workspace": workspace_json(ws, repo.canonical), "token": token,
-            "project_key": None, "created": True}, ws
+        joined = {"alias": ws.alias, "role": role, "repo": canonical, "join_key_by": row.created_by}
+        outbox.record(uow, project.id, "workspace.joined", joined, workspace_id=ws.id)
+    return InitView(project_view(project), workspace_view(ws, repo.canonical), token, created=True), ws
 
 
 def _create_project(slug: str) -> tuple[Project, str]:
@@ -151,7 +153,8 @@ def _create_project(slug: str) -> tuple[Project, str]:
 def _repo(project: Project, canonical: str) -> Repo:
     repo = Repo.get_or_none(Repo.project == project.id, Repo.canonical == canonical)
     if repo is None:
-        Repo.insert(project=project.id, canonical=canonical, name=repo_name(canonical)).on_conflict_ignore().execute()
+        (Repo.insert(project=project.id, canonical=canonical, name=repo_name(canonical))
+         .on_conflict_ignore().execute())
         repo = Repo.get(Repo.project == project.id, Repo.canonical == canonical)
     return repo
 
@@ -168,7 +171,8 @@ def _create_workspace(project: Project, repo: Repo, alias: str | None, role: str
                                     hostname=hostname, path=path, token_hash=hash_secret(token),
                                     created_ts=ts, last_seen_ts=ts)
     except peewee.IntegrityError:
-        raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; choose another with --alias") from None
+        raise AliasTaken(f"alias {chosen} is taken in project {project.slug}; "
+                         "choose another with --alias") from None
 
 
 def normal_alias(alias: str) -> str:
@@ -207,7 +211,7 @@ def _free_alias(project: Project, role: str) -> str:
 
 
 def _reinit(st: Store, ws: Workspace, project: Project, token: str, canonical: str, alias: str | None,
-            role: str | None, human: str, hostname: str, path: str) -> dict[str, Any]:
+            role: str | None, human: str, hostname: str, path: str) -> InitView:
     """Same worktree, same identity: refresh the descriptive fields, keep the token.
 
     Raises:
@@ -230,8 +234,7 @@ def _reinit(st: Store, ws: Workspace, project: Project, token: str, canonical: s
     except peewee.IntegrityError:  # lost a race for the alias (the unique index decides)
         raise AliasTaken(f"alias {alias} is taken in project {project.slug}") from None
     st.tokens.forget_token(token)
-    return {"project": project_json(project), "workspace": workspace_json(ws, ws.repo.canonical), "token": token,
-            "project_key": None, "created": False}
+    return InitView(project_view(project), workspace_view(ws, ws.repo.canonical), token)
 
 
 def crosses_coordinator(current: str, wanted: str | None) -> bool:
@@ -269,7 +272,8 @@ def authenticate_key(st: Store, key: str) -> Project:
     """
     if key.startswith(WORKSPACE_TOKEN_PREFIX):
         authenticate(st, key)  # an unknown token is a 401, a valid one a 403
-        raise Forbidden("this needs the project key (a human's); a workspace token acts only as its workspace")
+        raise Forbidden("this needs the project key (a human's); "
+                        "a workspace token acts only as its workspace")
     if not key.startswith(PROJECT_KEY_PREFIX):
         raise Unauthorized("this call needs the project key (bw_pk_...): --key or WIRE_PROJECT_KEY")
     project = Project.get_or_none(Project.key_hash == hash_secret(key))
@@ -299,7 +303,8 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
         RateLimited: the token's or the project's request rate is used up.
     """
     ts = now()
-    presence: dict[str, Any] = {"branch": branch[:200], "host": (host or ws.hostname)[:255], "alias": ws.alias}
+    presence: dict[str, Any] = {"branch": branch[:200], "host": (host or ws.hostname)[:255],
+                                "alias": ws.alias}
     if git is not None:
         presence["git"] = presence_git(git, ts)
     shape = rates(st.settings) if charge else {"token": NO_RATE, "project": NO_RATE}
@@ -318,32 +323,32 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
             # The script above has already moved new mail into this reader's pending list, so the
             # beat must reach the answer (the CLI shows banners on failed answers too) or those lines
             # would not be shown until the hourly reminder. last_seen is only a throttled copy.
-            logging.getLogger("beadwire.presence").warning("last_seen of workspace %s not saved: %s", ws.id, exc)
+            logging.getLogger("beadwire.presence").warning("last_seen of workspace %s not saved: %s", ws.id,
+                                                           exc)
     return beat
 
 
 # -- views ----------------------------------------------------------------------------------
 
-def project_json(project: Project) -> dict[str, Any]:
-    return {"id": project.id, "slug": project.slug, "name": project.name,
-            "stale_claim_seconds": project.stale_claim_seconds}
+def project_view(project: Project) -> ProjectView:
+    return ProjectView(project.id, project.slug, project.name, project.stale_claim_seconds)
 
 
-def workspace_json(ws: Workspace | Member, repo: str, presence: tuple[float, dict[str, Any]] | None = None,
-                   claims: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def workspace_view(ws: Workspace | Member, repo: str, presence: tuple[float, dict[str, Any]] | None = None,
+                   claims: list[ClaimView] | None = None) -> WorkspaceView:
     beat, fields = presence or (None, {})
-    return {"id": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human, "repo": repo,
-            "hostname": fields.get("host") or ws.hostname, "path": ws.path, "branch": fields.get("branch", ""),
-            "online": presence is not None, "status": "online" if presence is not None else "offline",
-            "last_seen": iso(max(beat or 0.0, ws.last_seen_ts)), "claims": claims or []}
+    online = presence is not None
+    return WorkspaceView(ws.id, ws.alias, ws.role, ws.human, repo, fields.get("host") or ws.hostname, ws.path,
+                         fields.get("branch", ""), online, "online" if online else "offline",
+                         iso(max(beat or 0.0, ws.last_seen_ts)), claims or [])
 
 
-def team(st: Store, project: Project) -> list[dict[str, Any]]:
+def team(st: Store, project: Project) -> list[WorkspaceView]:
     """Every workspace with presence and claims (with each claim's epic), online ones first."""
     workspaces = queries.team(project.id)
     online = st.redis.presence(project.id, now() - st.settings.presence_ttl)
     beats = {ws_id: beat for ws_id, (beat, _) in online.items()}
-    claims: dict[int, list[dict[str, Any]]] = {}
+    claims: dict[int, list[ClaimView]] = {}
     rows = queries.team_claims(project.id)
     epics = epics_of(project.id, [row.bead_id for row in rows])
     by_id = {ws.id: ws for ws in workspaces}
@@ -355,27 +360,36 @@ def team(st: Store, project: Project) -> list[dict[str, Any]]:
         view = ClaimView(holder.alias, holder.human, iso(claimed_ts), is_stale(st, project, holder, beats),
                          reason, ref, repo, title, epics.get(bead_id))
         view.git = claim_git(online.get(ws_id, (0.0, {}))[1].get("git"), ref)
-        claims.setdefault(ws_id, []).append(plain(view))
-    out = [workspace_json(ws, ws.repo, online.get(ws.id), claims.get(ws.id)) for ws in workspaces]
+        claims.setdefault(ws_id, []).append(view)
+    out = [workspace_view(ws, ws.repo, online.get(ws.id), claims.get(ws.id)) for ws in workspaces]
     _mark_idle(project, out, online, claims)
-    return sorted(out, key=lambda w: (not w["online"], w["alias"]))
+    return sorted(out, key=lambda w: (not w.online, w.alias))
 
 
-def _mark_idle(project: Project, members: list[dict[str, Any]], online: dict[int, tuple[float, dict[str, Any]]],
-               claims: dict[int, list[dict[str, Any]]]) -> None:
+def _mark_idle(project: Project, members: list[WorkspaceView],
+               online: dict[int, tuple[float, dict[str, Any]]], claims: dict[int, list[ClaimView]]) -> None:
     """Each member's `idle_with_claim` (and since when): online, holding claims, and neither a command
     run nor a file changed for the project's `idle_claim_minutes`."""
     ts = now()
     minutes = idle_minutes_setting(project.id) if claims else 0
     for member in members:
-        beat, info = online.get(member["id"], (0.0, {}))
-        member.update(idle_view(idle_since(info, member["id"] in claims, beat, ts, minutes) if beat else None, ts))
+        beat, info = online.get(member.id, (0.0, {}))
+        since = idle_since(info, member.id in claims, beat, ts, minutes) if beat else None
+        for name, value in idle_view(since, ts).items():
+            setattr(member, name, value)
 
 
-def status(st: Store, project: Project, ws: Workspace) -> dict[str, Any]:
+def status(st: Store, project: Project, ws: Workspace) -> StatusView:
     members = team(st, project)
-    me = next(w for w in members if w["id"] == ws.id)
-    return {"project": project_json(project), "me": me, "team": members}
+    me = next(w for w in members if w.id == ws.id)
+    return StatusView(project_view(project), me, members)
+
+
+def whoami(st: Store, project: Project, ws: Workspace) -> WorkspaceView:
+    """The caller as the team view shows it, with its project."""
+    me = next(w for w in team(st, project) if w.id == ws.id)
+    me.project = ProjectRef(project.id, project.slug)
+    return me
 
 
 def expire_presence(st: Store) -> int:

@@ -25,15 +25,32 @@ from store.beadviews import (
 )
 from store.handoffs import HandoffView, Primed
 from store.joinkeys import JoinKeyMade
+from store.mailviews import (
+    Acked,
+    ChatDone,
+    ChatMessages,
+    ChatPending,
+    ChatPosted,
+    Conversation,
+    MessageView,
+    Sent,
+    Subscribed,
+    Waiter,
+)
 from store.project_settings import Settings
 from store.steer import Pause, PauseState
+from store.teamviews import Health, InitView, ProjectRef, ProjectView, StatusView, WorkspaceView
 from web.schemas import Open, compile_dump
 from web.schemas import beads as s
+from web.schemas import chat as ch
 from web.schemas import handoffs as h
+from web.schemas import identity as i
 from web.schemas import joinkeys as jk
 from web.schemas import keys as k
+from web.schemas import mail as m
 from web.schemas import project as pr
 from web.schemas import steer as st
+from web.schemas import watch as w
 
 
 def claim(**more: Any) -> ClaimView:
@@ -47,6 +64,19 @@ def bead(ref: str = "bd-1", holder: ClaimView | None = None, **more: Any) -> Bea
     return BeadView(1, ref, "A title", "", "open", 2, "task", "", ["x"], extra, deps, "github.com/acme/shop",
                     holder, **more)
 
+
+def member(**more: Any) -> WorkspaceView:
+    return WorkspaceView(1, "alice", "developer", "Ann", "github.com/acme/shop", "h", "/src", "main", True,
+                         "online", "2026", [claim(bead="bd-1", repo="r", title="t", epic=None, git=None)],
+                         **more)
+
+
+def message(**more: Any) -> MessageView:
+    return MessageView(3, "mail", None, ["bob"], "s", "b", "bd-1", "normal", "2026", {"bead": "bd-1"},
+                       **more)
+
+
+PROJECT = ProjectView(1, "shop", "shop", None)
 
 EXAMPLES = [
     (s.bead, bead()),
@@ -77,6 +107,26 @@ EXAMPLES = [
     (st.pause_state, PauseState("bob", Pause("maria", "", None))),
     (pr.settings, Settings("all", 30)),
     (jk.join_key_made, JoinKeyMade("shop", "bw_jk_x", "2026", "wire init --project shop --join-key bw_jk_x")),
+    (i.me, member(idle_with_claim=True, idle_since="2026", idle_minutes=3, project=ProjectRef(1, "shop"))),
+    (i.team, [member(idle_with_claim=False), member()]),
+    (i.status, StatusView(PROJECT, member(), [member(), member(idle_with_claim=False)])),
+    (i.init, InitView(PROJECT, member(), "bw_ws_x", "bw_pk_x", created=True, rebuild=True)),
+    (i.init, InitView(PROJECT, member(), "bw_ws_x")),
+    (i.health, Health("degraded", "ok", "unavailable")),
+    (m.messages, [message(), message(acked=False), MessageView.from_dict(message().as_dict())]),
+    (m.sent, Sent(message(), ["bob", "carol"])),
+    (m.acked, Acked(3, True)),
+    (m.subscribed, Subscribed("bd-1", False)),
+    (ch.posted, ChatPosted(message(), "0-0")),
+    (ch.replies, ChatMessages([message()], "1-0")),
+    (ch.done, ChatDone(False, {"with": "bob"})),
+    (ch.pending, ChatPending([Conversation({"with": "bob"}, 2, message()), Conversation({"with": "x"})],
+                             [Waiter("bob", 12)])),
+    (w.watch, {"items": [{"id": 1, "kind": "mail", "from": "a", "entry": "1-0", "bead": "bd-1"}],
+               "waiting": [{"alias": "bob", "seconds": 3}]}),
+    (w.watch, {"items": [], "waiting": [], "cursor": "1-0",
+               "ready": [{"id": "bd-1", "repo": "r", "title": "t", "priority": 2, "role": None,
+                          "why": "created"}]}),
 ]
 
 

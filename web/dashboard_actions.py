@@ -177,7 +177,7 @@ def send_mail() -> ResponseReturnValue:
     def action() -> Done:
         a = _form(MailForm)
         sent = messages.send_mail(g.project, _human(), a["to"], a["body"], a["subject"], None, a["priority"])
-        return url_for("dashboard.mail"), f"Mail sent to {', '.join(sent['recipients'])}."
+        return url_for("dashboard.mail"), f"Mail sent to {', '.join(sent.recipients)}."
     return _act("lead", action, pages.mail)
 
 
@@ -188,7 +188,7 @@ def start_chat() -> ResponseReturnValue:
         a = _form(ChatForm)
         me = _human()
         result = chat.post(store(), g.project, me, a["to"], a["body"])
-        return url_for("dashboard.conversation", thread=result["message"]["thread"]), f"Sent to {a['to']}."
+        return url_for("dashboard.conversation", thread=result.message.thread), f"Sent to {a['to']}."
     return _act("lead", action, pages.chat)
 
 

@@ -11,11 +11,13 @@ from marshmallow import Schema, fields, validate
 
 from actors.mailbox import rebuild_mailboxes
 from store.db import ping
+from store.teamviews import Health
 from store.workspaces import init_workspace, status, team
-from web import responses as r
+from store.workspaces import whoami as caller
 from web.apidoc import doc
 from web.common import bearer, limit_ip, load, seen_entry, store, workspace_or_human
 from web.idempotency import idempotent
+from web.schemas import identity as s
 
 bp = Blueprint("identity", __name__, url_prefix="/v1")
 
@@ -40,32 +42,26 @@ init_schema = InitSchema()
 
 
 @bp.get("/health")
-@doc("Health of Redis and the database", "none", r.Health, more={503: r.Health})
+@doc("Health of Redis and the database", "none", s.Health, more={503: s.Health})
 def health():
-    st = store()
-    state = {"redis": st.redis.ping(), "database": ping()}
-    ok = all(v == "ok" for v in state.values())
-    return jsonify({"status": "ok" if ok else "degraded", **state}), 200 if ok else 503
+    redis, database = store().redis.ping(), ping()
+    ok = redis == database == "ok"
+    return jsonify(s.health.dump(Health("ok" if ok else "degraded", redis, database))), 200 if ok else 503
 
 
 @bp.post("/init")
-@doc("Register a worktree (create or join a project)", "none", r.Init, ok=201, body=init_schema, errors=(403,
-     409, 410), more={200: r.Init})
+@doc("Register a worktree (create or join a project)", "none", s.Init, ok=201, body=init_schema, errors=(403,
+     409, 410), more={200: s.Init})
 @idempotent
 def init():
     limit_ip()  # no token to charge yet: the caller's address pays
     args = load(init_schema)
-    result = init_workspace(store(), args["project"], bearer(), args["repo_origin"], args["alias"], args["role"],
-                            args["human"], args["hostname"], args["path"], may_create=_may_create_project(),
-                            branch=args["branch"], seen=seen_entry())
-    if result.pop("rebuild"):  # the first beat found the mailboxes not built (new or flushed Redis)
-        rebuild_mailboxes.send(result["project"]["id"])
-    if not result.pop("created"):
-        result.pop("project_key")
-        return jsonify(result), 200
-    if result["project_key"] is None:
-        result.pop("project_key")
-    return jsonify(result), 201
+    result = init_workspace(store(), args["project"], bearer(), args["repo_origin"], args["alias"],
+                            args["role"], args["human"], args["hostname"], args["path"],
+                            may_create=_may_create_project(), branch=args["branch"], seen=seen_entry())
+    if result.rebuild:  # the first beat found the mailboxes not built (new or flushed Redis)
+        rebuild_mailboxes.send(result.project.id)
+    return jsonify(s.init.dump(result)), 201 if result.created else 200
 
 
 #: Request header carrying the instance's admin token (`Settings.admin_token`) to create a project.
@@ -105,20 +101,19 @@ team_bp.before_request(workspace_or_human)
 
 
 @team_bp.get("/whoami")
-@doc("The caller's workspace", "workspace", r.Me)
+@doc("The caller's workspace", "workspace", s.Me)
 def whoami():
-    me = next(w for w in team(store(), g.project) if w["id"] == g.ws.id)
-    return jsonify({**me, "project": {"id": g.project.id, "slug": g.project.slug}})
+    return jsonify(s.me.dump(caller(store(), g.project, g.ws)))
 
 
 @team_bp.get("/status")
-@doc("The caller and the team", "workspace", r.Status)
+@doc("The caller and the team", "workspace", s.Status)
 def team_status():
-    return jsonify(status(store(), g.project, g.ws))
+    return jsonify(s.status.dump(status(store(), g.project, g.ws)))
 
 
 @team_bp.get("/workspaces")
-@doc("The team", "either", r.Workspace, many=True)
+@doc("The team", "either", s.Workspace, many=True)
 def workspaces():
-    return jsonify(team(store(), g.project))
+    return jsonify(s.team.dump(team(store(), g.project)))
 

@@ -7,10 +7,10 @@ from marshmallow import Schema, fields, validate
 
 from store import beads as bead_store
 from store import messages
-from web import responses as r
 from web.apidoc import doc
 from web.common import MAX_ID, load, load_args, store, workspace_or_human
 from web.idempotency import idempotent
+from web.schemas import mail as s
 
 bp = Blueprint("mail", __name__, url_prefix="/v1")
 bp.before_request(workspace_or_human)
@@ -51,61 +51,61 @@ send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), Li
 
 
 @bp.post("/mail")
-@doc("Send mail", "either", r.Sent, ok=201, body=send_schema, errors=(404,))
+@doc("Send mail", "either", s.Sent, ok=201, body=send_schema, errors=(404,))
 @idempotent
 def send():
     a = load(send_schema)
     # a person sends through their own workspace (web/common.py ACTS_AS_PERSON): marked as a human's
-    return jsonify(messages.send_mail(g.project, g.ws, a["to"], a["body"], a["subject"], a["thread"],
-                                      a["priority"])), 201
+    sent = messages.send_mail(g.project, g.ws, a["to"], a["body"], a["subject"], a["thread"], a["priority"])
+    return jsonify(s.sent.dump(sent)), 201
 
 
 @bp.get("/mail")
-@doc("Mail and notices received", "workspace", r.Message, many=True, query=list_args)
+@doc("Mail and notices received", "workspace", s.Message, many=True, query=list_args)
 def inbox():
     a = load_args(list_args)
-    return jsonify(messages.inbox(g.ws, a["unread"], a["from_"], a["limit"]))
+    return jsonify(s.messages.dump(messages.inbox(g.ws, a["unread"], a["from_"], a["limit"])))
 
 
 @bp.get("/mail/sent")
-@doc("Mail sent", "workspace", r.Message, many=True, query=limit_args)
+@doc("Mail sent", "workspace", s.Message, many=True, query=limit_args)
 def sent():
-    return jsonify(messages.sent(g.ws, load_args(limit_args)["limit"]))
+    return jsonify(s.messages.dump(messages.sent(g.ws, load_args(limit_args)["limit"])))
 
 
 @bp.get("/mail/search")
-@doc("Search mail", "workspace", r.Message, many=True, query=search_args)
+@doc("Search mail", "workspace", s.Message, many=True, query=search_args)
 def search():
     a = load_args(search_args)
-    return jsonify(messages.search(g.ws, a["q"], a["limit"]))
+    return jsonify(s.messages.dump(messages.search(g.ws, a["q"], a["limit"])))
 
 
 @bp.post("/mail/open")
-@doc("Show and acknowledge mail", "workspace", r.Message, many=True, body=open_schema, errors=(404,))
+@doc("Show and acknowledge mail", "workspace", s.Message, many=True, body=open_schema, errors=(404,))
 @idempotent
 def open_mail():
     a = load(open_schema)
-    return jsonify(messages.open_mail(store(), g.ws, a["id"], a["from_"]))
+    return jsonify(s.messages.dump(messages.open_mail(store(), g.ws, a["id"], a["from_"])))
 
 
 @bp.post("/mail/<int:message_id>/ack")
-@doc("Acknowledge one message", "workspace", r.Acked)
+@doc("Acknowledge one message", "workspace", s.Acked)
 @idempotent
 def ack(message_id: int):
-    return jsonify(messages.ack_message(store(), g.ws, message_id))
+    return jsonify(s.acked.dump(messages.ack_message(store(), g.ws, message_id)))
 
 
 @bp.post("/beads/<path:ref>/subscribe")
-@doc("Subscribe to a bead's status changes", "workspace", r.Subscribed, errors=(409,))
+@doc("Subscribe to a bead's status changes", "workspace", s.Subscribed, errors=(409,))
 @idempotent
 def subscribe(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
-    return jsonify(messages.subscribe(g.project, g.ws, bead, True))
+    return jsonify(s.subscribed.dump(messages.subscribe(g.project, g.ws, bead, True)))
 
 
 @bp.delete("/beads/<path:ref>/subscribe")
-@doc("Unsubscribe", "workspace", r.Subscribed, errors=(409,))
+@doc("Unsubscribe", "workspace", s.Subscribed, errors=(409,))
 @idempotent
 def unsubscribe(ref: str):
     bead = bead_store.get_bead(g.project.id, g.ws.repo_id, ref)
-    return jsonify(messages.subscribe(g.project, g.ws, bead, False))
+    return jsonify(s.subscribed.dump(messages.subscribe(g.project, g.ws, bead, False)))
