@@ -11,7 +11,6 @@ import re
 import pytest
 
 from cli.banner import item_line
-
 from store import humans
 from store.models import Human
 from store.util import now
@@ -252,7 +251,7 @@ def test_wire_human_add_login_and_as_name_act_with_the_persons_role(client, shop
     out = run(wire, "human", "login", link)
     assert out.exit_code == 0 and "logged in as maria (lead) of shop" in out.output, out.output
     saved = json.loads((tmp_path / "cfg" / "keys.json").read_text())
-    assert list(saved) == ["http://wire.test|shop|human:maria"] and saved[list(saved)[0]].startswith("bw_ht_")
+    assert list(saved) == ["http://wire.test|shop|human:maria"] and saved[next(iter(saved))].startswith("bw_ht_")
     out = run(wire, "--as", "maria", "mail", "send", "bob", "stop and rebase")
     assert out.exit_code == 0, out.output
     worker.run()

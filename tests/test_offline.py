@@ -67,7 +67,7 @@ def site(tmp_path):
 def team(site, tmp_path):
     """alice and bob, each in a clone of the same origin, in one project."""
     wires, key = [], None
-    for i, name in enumerate(("alice", "bob")):
+    for name in ("alice", "bob"):
         repo = make_repo(tmp_path, name, ORIGIN)
         env = {**os.environ, "WIRE_URL": site.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg-{name}"),
                "HOME": str(tmp_path / f"home-{name}"),

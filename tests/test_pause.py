@@ -48,7 +48,7 @@ def test_a_paused_agent_cannot_claim_until_resumed(crew):
 
 
 def test_what_a_paused_agent_holds_stays_its_own(crew):
-    cora, bob, ana, _ = crew
+    cora, bob, _ana, _ = crew
     bead = bob.create("Fix login")
     bob.post(f"/beads/{bead}/claim")
     cora.post("/workspaces/bob/pause", {"reason": "stop"})

@@ -16,7 +16,6 @@ import time
 import pytest
 
 from tests.browser import ROOT, chromium, two_agents
-
 from tests.test_dashboard_browser import login, shot
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ def _raised(first: BaseException, then: BaseException | None = None) -> BaseExce
         except BaseException:
             if then is None:
                 raise
-            raise then  # the implicit context (__context__) is the point
+            raise then  # noqa: B904 - the implicit context (__context__) is the point
     except BaseException as exc:  # noqa: BLE001
         return exc
 

@@ -52,7 +52,7 @@ def team(make_agent):
 # -- bead.ready: when, and in which transaction ----------------------------------------------------
 
 def test_closing_the_last_blocker_announces_the_dependent_and_not_before(team, worker):
-    ana, bob, _ = team
+    ana, _bob, _ = team
     first, second = ana.create("schema"), ana.create("migration")
     dep = ana.create("use it", blocked_by=[first, second])
     before = len(ready_refs())
@@ -74,11 +74,10 @@ def test_bead_ready_commits_with_the_close_or_not_at_all(app, team):
     dep = ana.create("dependent", blocked_by=[blocker])
     db.connect()
     ws = Workspace.get(Workspace.alias == "ana")
-    with pytest.raises(RuntimeError):
-        with db.transaction():
-            close_bead(app.extensions["beadwire"], ws.project, ws, blocker)
-            assert [p["bead"] for p in unblocked()] == [dep]  # written by the close, inside its transaction
-            raise RuntimeError("the request failed after the close")
+    with pytest.raises(RuntimeError), db.transaction():
+        close_bead(app.extensions["beadwire"], ws.project, ws, blocker)
+        assert [p["bead"] for p in unblocked()] == [dep]  # written by the close, inside its transaction
+        raise RuntimeError("the request failed after the close")
     assert unblocked() == []
     assert Bead.get(Bead.ref == blocker).status == "open"
     assert dep not in ready_refs()  # the audit row rolled back too
