@@ -162,7 +162,8 @@ def test_a_bead_created_offline_goes_to_the_beads_file_and_reaches_the_server(si
     assert shown["labels"] == ["docs"]
     # applied once, and the replayed claim written through: one line, as the server has it
     lines = [json.loads(line) for line in (alice.cwd / ".beads" / "issues.jsonl").read_text().splitlines()]
-    assert [(r["id"], r["status"], r["title"]) for r in lines] == [(ref, "in_progress", "Write the offline docs")]
+    assert [(r["id"], r["status"], r["title"]) for r in lines] == [
+        (ref, "in_progress", "Write the offline docs")]
     assert [b["id"] for b in bob.json("list", "--all")] == [ref]
     assert alice.json("sync")["created"] == 0
 
