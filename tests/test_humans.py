@@ -11,7 +11,6 @@ import re
 import pytest
 
 from cli.banner import item_line
-
 from store import humans
 from store.models import Human
 from store.util import now
@@ -165,7 +164,8 @@ def test_a_lead_frees_an_agents_claim_and_the_holder_is_told_who_and_why(client,
 def test_an_answer_with_a_personal_token_is_in_the_persons_name(client, shop):
     bob, key = shop
     token = join(client, key, "maria")
-    esc = bob.post("/escalations", {"subject": "which db?", "situation": "pick one", "options": ["A", "B"]}).json
+    question = {"subject": "which db?", "situation": "pick one", "options": ["A", "B"]}
+    esc = bob.post("/escalations", question).json
     r = client.post(f"/v1/escalations/{esc['id']}/respond", json={"response": "B", "by": "someone else"},
                     headers=bearer(token))
     assert r.status_code == 200, r.json
@@ -231,7 +231,8 @@ def _wire(client, tmp_path, monkeypatch):
     monkeypatch.delenv("WIRE_PROJECT_KEY", raising=False)
     monkeypatch.delenv("WIRE_HUMAN_TOKEN", raising=False)
     monkeypatch.chdir(tmp_path)
-    return lambda: Client("http://wire.test", transport=FlaskTransport(client), start=tmp_path, auto_reserve=False)
+    return lambda: Client("http://wire.test", transport=FlaskTransport(client), start=tmp_path,
+                          auto_reserve=False)
 
 
 def run(wire, *args: str, env: dict | None = None):
@@ -242,7 +243,9 @@ def run(wire, *args: str, env: dict | None = None):
     return CliRunner().invoke(cli, list(args), obj=wire(), env=env)
 
 
-def test_wire_human_add_login_and_as_name_act_with_the_persons_role(client, shop, tmp_path, monkeypatch, worker):
+def test_wire_human_add_login_and_as_name_act_with_the_persons_role(
+    client, shop, tmp_path, monkeypatch, worker
+):
     bob, key = shop
     wire = _wire(client, tmp_path, monkeypatch)
     out = run(wire, "human", "add", "maria", "--role", "lead", "--key", key)
@@ -252,7 +255,8 @@ def test_wire_human_add_login_and_as_name_act_with_the_persons_role(client, shop
     out = run(wire, "human", "login", link)
     assert out.exit_code == 0 and "logged in as maria (lead) of shop" in out.output, out.output
     saved = json.loads((tmp_path / "cfg" / "keys.json").read_text())
-    assert list(saved) == ["http://wire.test|shop|human:maria"] and saved[list(saved)[0]].startswith("bw_ht_")
+    assert list(saved) == ["http://wire.test|shop|human:maria"]
+    assert saved[next(iter(saved))].startswith("bw_ht_")
     out = run(wire, "--as", "maria", "mail", "send", "bob", "stop and rebase")
     assert out.exit_code == 0, out.output
     worker.run()
@@ -347,7 +351,8 @@ def test_a_lead_works_on_beads_and_chats_with_their_own_token_as_themselves(clie
     shown = bob.get(f"/beads/{ref}").json
     assert shown["priority"] == 1 and [(c["author"], c["text"]) for c in shown["comments"]] == [
         ("maria", "keep 7 days")]
-    assert client.post(f"/v1/beads/{ref}/close", json={"reason": "done"}, headers=bearer(lead)).status_code == 200
+    closed = client.post(f"/v1/beads/{ref}/close", json={"reason": "done"}, headers=bearer(lead))
+    assert closed.status_code == 200
     assert client.post(f"/v1/beads/{ref}/reopen", json={}, headers=bearer(lead)).status_code == 200
     said = client.post("/v1/chat", json={"to": "bob", "body": "are you there?"}, headers=bearer(lead))
     assert said.status_code == 201, said.json

@@ -45,7 +45,8 @@ def test_an_invite_link_logs_maria_in_and_her_answer_carries_her_name(team, page
     from playwright.sync_api import expect
 
     alice, _, key = team
-    link = alice("human", "add", "maria", "--role", "lead", "--email", "maria@example.com", "--key", key).stdout.strip()
+    added = alice("human", "add", "maria", "--role", "lead", "--email", "maria@example.com", "--key", key)
+    link = added.stdout.strip()
     assert "/invite/bw_hi_" in link
     page.goto(link)
     expect(page.locator("main")).to_contain_text("maria")
@@ -53,7 +54,8 @@ def test_an_invite_link_logs_maria_in_and_her_answer_carries_her_name(team, page
     expect(page.locator("#who")).to_have_text("maria (lead)")
     expect(page.locator("#personal-token")).to_contain_text("bw_ht_")
     shot(page, "human-welcome")
-    esc = alice.json("escalate", "Ship on Friday?", "QA is half done.", "--option", "A: ship", "--option", "B: wait")
+    esc = alice.json("escalate", "Ship on Friday?", "QA is half done.",
+                     "--option", "A: ship", "--option", "B: wait")
     page.goto(link.split("/invite/")[0] + "/escalations")
     wait_live(page)
     page.locator(f"#esc-{esc['id']}").get_by_role("button", name="B: wait").click()

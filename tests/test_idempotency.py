@@ -197,4 +197,5 @@ def test_an_answer_holding_a_secret_is_not_kept(pair, make_pg_agent):
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_applied"
     assert all(new_key not in row.body for row in RequestLog.select())
     # and the key was not rotated a second time
-    assert ana.client.get("/v1/escalations", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
+    listed = ana.client.get("/v1/escalations", headers={"Authorization": f"Bearer {new_key}"})
+    assert listed.status_code == 200

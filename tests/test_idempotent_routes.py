@@ -17,12 +17,14 @@ IDEMPOTENT = {
     "beads.claim", "beads.close", "beads.comment", "beads.create_bead", "beads.link", "beads.release",
     "beads.reopen", "beads.update_bead", "chat.done", "chat.post",
     "dashboard.activate_policy", "dashboard.add_agent_post", "dashboard.add_person", "dashboard.answer",
-    "dashboard.assign", "dashboard.close", "dashboard.comment", "dashboard.create_bead", "dashboard.edit_bead",
+    "dashboard.assign", "dashboard.close", "dashboard.comment", "dashboard.create_bead",
+    "dashboard.edit_bead",
     "dashboard.invite_post", "dashboard.link", "dashboard.login_link_post", "dashboard.login_post",
     "dashboard.logout", "dashboard.pause", "dashboard.preview_policy", "dashboard.release",
     "dashboard.remove_person", "dashboard.reopen", "dashboard.reply", "dashboard.resume", "dashboard.revoke",
     "dashboard.save_policy", "dashboard.send_mail", "dashboard.start_chat", "dashboard.switch",
-    "dashboard.unassign", "dashboard_api.mint_link", "escalations.escalate", "escalations_admin.delete_webhook",
+    "dashboard.unassign", "dashboard_api.mint_link", "escalations.escalate",
+    "escalations_admin.delete_webhook",
     "escalations_admin.put_webhook", "escalations_admin.respond", "escalations_admin.test_webhook",
     "handoffs.leave", "humans.add_human", "humans.reinvite", "humans.remove_human", "identity.init",
     "invites.redeem", "joinkeys.create", "keys.revoke", "keys.rotate", "keys.set_role", "locks.check_many",
@@ -70,7 +72,8 @@ def test_a_replayed_key_on_each_api_write_route_returns_the_stored_answer(app, c
             key = f"k-{n}-{ws_id}"
             with db.transaction():
                 RequestLog.insert(project=agent.info["project"]["id"], workspace_id=ws_id, key=key,
-                                  fingerprint=requests.fingerprint(method, path, b"", b"{}"), created_ts=now(),
+                                  fingerprint=requests.fingerprint(method, path, b"", b"{}"),
+                                  created_ts=now(),
                                   status=299, body='{"stored": true}').execute()
             r = app.test_client().open(path, method=method, data=b"{}", content_type="application/json",
                                        headers={"Authorization": f"Bearer {bearer}", "Idempotency-Key": key})

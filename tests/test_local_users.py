@@ -114,7 +114,8 @@ def test_an_existing_data_directory_is_made_private_on_start():
             assert _read_as_other_user(data / "beadwire.db") == "read"
         _make_private(str(data))
         assert [oct(_mode(p)) for p in (data, data / "redis")] == ["0o700", "0o700"]
-        assert [oct(_mode(p)) for p in (data / "beadwire.db", data / "redis" / "appendonly.aof")] == ["0o600"] * 2
+        files = (data / "beadwire.db", data / "redis" / "appendonly.aof")
+        assert [oct(_mode(p)) for p in files] == ["0o600"] * 2
         assert os.access(data / "beadwire.db", os.R_OK)
         if os.geteuid() == 0:  # ...and not after
             assert _read_as_other_user(data / "beadwire.db") == "PermissionError"

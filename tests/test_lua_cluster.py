@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_lua import *
-from tests.test_lua_reservations import *
-from tests.test_lua_security import *
+from tests.test_lua import *  # noqa: F403 - its tests, collected again on the cluster
+from tests.test_lua_reservations import *  # noqa: F403 - its tests, collected again on the cluster
+from tests.test_lua_security import *  # noqa: F403 - its tests, collected again on the cluster
 
 # the star imports bring the `atomic` mark (fakeredis and a real server): here the cluster is the one Redis
 pytestmark: list[pytest.MarkDecorator] = []

@@ -22,9 +22,10 @@ import pytest
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS = {"whoami", "status", "prime", "handoff", "ready", "list_beads", "search", "show_bead", "deps", "create_bead",
-         "assign", "wait_ready", "claim", "release", "close_bead", "comment", "send_mail", "check_inbox", "ack_mail", "watch",
-         "chat_ask", "chat_reply", "chat_pending", "lock", "unlock", "locks", "escalate", "policy", "history"}
+TOOLS = {"whoami", "status", "prime", "handoff", "ready", "list_beads", "search", "show_bead", "deps",
+         "create_bead", "assign", "wait_ready", "claim", "release", "close_bead", "comment", "send_mail",
+         "check_inbox", "ack_mail", "watch", "chat_ask", "chat_reply", "chat_pending", "lock", "unlock",
+         "locks", "escalate", "policy", "history"}
 #: Most characters a tool's answer may take per character of the CLI's text for the same state (issue 18).
 SIZE_FACTOR = 1.2
 _projects = itertools.count(1)
@@ -59,7 +60,8 @@ class Agent:
     def server(self):
         from mcp import StdioServerParameters
 
-        return StdioServerParameters(command=sys.executable, args=["-c", "from cli import main; main()", "mcp"],
+        return StdioServerParameters(command=sys.executable,
+                                     args=["-c", "from cli import main; main()", "mcp"],
                                      cwd=str(self.root), env=self.env)
 
 
@@ -140,8 +142,8 @@ def test_mcp_lists_the_tools_creates_claims_and_mails_like_the_cli(pair):
         seen["server"] = init.server_info
         tools = (await sa.list_tools()).tools
         seen["tools"] = {t.name: t for t in tools}
-        bead = result(await sa.call_tool("create_bead", {"title": "MCP-made bead", "type": "bug", "priority": "1",
-                                                         "json": True}))
+        made = {"title": "MCP-made bead", "type": "bug", "priority": "1", "json": True}
+        bead = result(await sa.call_tool("create_bead", made))
         seen["bead"] = bead
         seen["claim"] = text(await sa.call_tool("claim", {"id": bead["id"]}))
         seen["refused"] = error(await sb.call_tool("claim", {"id": bead["id"]}))
@@ -160,14 +162,14 @@ def test_mcp_lists_the_tools_creates_claims_and_mails_like_the_cli(pair):
     # the server says which beadwire it is (it used to say "")
     assert seen["server"].version and seen["server"].version == metadata.version("beadwire")
     tools = seen["tools"]
-    assert TOOLS <= set(tools)
+    assert set(tools) >= TOOLS
     for tool in tools.values():
         assert tool.description and "\n" not in tool.description and tool.input_schema["type"] == "object"
         assert tool.input_schema["properties"]["json"] == {
             "default": False, "description": "Answer with the API's full JSON instead of the CLI's text.",
             "title": "Json", "type": "boolean"}
-    assert set(tools["create_bead"].input_schema["properties"]) >= {"title", "type", "priority", "description",
-                                                                   "blocked_by"}
+    assert set(tools["create_bead"].input_schema["properties"]) >= {
+        "title", "type", "priority", "description", "blocked_by"}
     assert tools["create_bead"].input_schema["required"] == ["title"]
     assert set(tools["chat_ask"].input_schema["properties"]) == {"to", "message", "wait_seconds", "json"}
     bead = seen["bead"]
@@ -181,10 +183,11 @@ def test_mcp_lists_the_tools_creates_claims_and_mails_like_the_cli(pair):
     # the refusal is the CLI's error (the same exit-code class: a claim conflict), in the tool's words:
     # its argument instead of the CLI's flag, the tool instead of the command
     cli_refusal = ben.wire("claim", bead["id"], code=3)["error"]
-    assert seen["refused"]["code"] == "claim_conflict" and seen["refused"]["message"] == cli_refusal["message"]
+    assert seen["refused"]["code"] == "claim_conflict"
+    assert seen["refused"]["message"] == cli_refusal["message"]
     assert "ann" in seen["refused"]["message"] and "--jump-in REASON" in cli_refusal["hint"]
-    assert seen["refused"]["hint"] == cli_refusal["hint"].replace("--jump-in REASON", "jump_in=REASON").replace(
-        "'wire ready'", "'ready'")
+    assert seen["refused"]["hint"] == (
+        cli_refusal["hint"].replace("--jump-in REASON", "jump_in=REASON").replace("'wire ready'", "'ready'"))
     assert seen["unknown"]["code"] == "not_found" and "ben" in seen["unknown"]["message"]
     assert seen["mail"]["recipients"] == ["ben"]
     assert [(m["from"], m["subject"]) for m in seen["inbox"]] == [("ann", "review")]
@@ -220,7 +223,8 @@ def test_chat_ask_blocks_until_the_other_agent_replies(pair):
 
     run_sessions(ann, ben, body)
     assert seen["reply"] == "ben: use the v2 schema"
-    assert seen["timeout"]["code"] == "wait_timeout" and seen["timeout"]["message"] == "no reply from ben within 1 s"
+    assert seen["timeout"]["code"] == "wait_timeout"
+    assert seen["timeout"]["message"] == "no reply from ben within 1 s"
 
 
 def test_bad_tool_input_is_a_tool_error_not_a_crash(pair):
@@ -254,10 +258,13 @@ def test_wrong_argument_types_get_the_documented_error_form(pair):
     for tool in calls:
         call = seen[tool]
         assert call.is_error and len(call.content) == 1
-        assert set(json.loads(call.content[0].text)) == {"error"}  # not pydantic's "1 validation error for ..."
-        assert error(call)["code"] == "usage" and error(call)["message"].startswith(f"wrong arguments for {tool}: ")
+        # not pydantic's "1 validation error for ..."
+        assert set(json.loads(call.content[0].text)) == {"error"}
+        assert error(call)["code"] == "usage"
+        assert error(call)["message"].startswith(f"wrong arguments for {tool}: ")
     assert error(seen["ready"])["message"] == (
-        "wrong arguments for ready: limit: Input should be a valid integer, unable to parse string as an integer")
+        "wrong arguments for ready: limit: Input should be a valid integer, "
+        "unable to parse string as an integer")
     assert error(seen["ready"])["hint"] == ("ready takes limit (integer), explain (string or null), "
                                             "role (string or null), json (boolean)")
     assert error(seen["claim"])["message"] == "wrong arguments for claim: id: Input should be a valid string"
@@ -339,7 +346,8 @@ def test_search_deps_assign_explain_and_watch(pair):
         await sa.call_tool("assign", {"id": blocked, "alias": "ben"})
         seen["unassign"] = text(await sa.call_tool("assign", {"id": blocked, "alias": ""}))
         seen["quiet"] = await sb.call_tool("watch", {"timeout": 1})
-        mail = threading.Timer(1.0, lambda: ann.wire("mail", "send", "ben", "the fixture is yours", "-s", "fixture"))
+        mail = threading.Timer(
+            1.0, lambda: ann.wire("mail", "send", "ben", "the fixture is yours", "-s", "fixture"))
         mail.start()
         seen["woken"] = text(await sb.call_tool("watch", {"timeout": 30}))
         seen["big"] = await sb.call_tool("watch", {"timeout": 3600})
@@ -356,14 +364,16 @@ def test_search_deps_assign_explain_and_watch(pair):
     assert seen["explain"].startswith(f"{blocked} is not ready:")
     assert seen["assign"] == f"updated {flaky}: Fix the flaky fixture"
     assert seen["assignee"] == "ben" and ann.wire("show", flaky)["assignee"] == "ben"
-    assert seen["unassign"] == f"updated {blocked}: Orders migration" and not ann.wire("show", blocked)["assignee"]
-    assert error(seen["quiet"]) == {"code": "wait_timeout", "message": "nothing arrived within 1 s", "wait": 1,
-                                    "cursor": None}
+    assert seen["unassign"] == f"updated {blocked}: Orders migration"
+    assert not ann.wire("show", blocked)["assignee"]
+    assert error(seen["quiet"]) == {"code": "wait_timeout", "message": "nothing arrived within 1 s",
+                                    "wait": 1, "cursor": None}
     assert seen["woken"].splitlines() == ["woke: mail from ann", "mail from ann: fixture",
                                           "-> read mail and notices: wire mail open"]
     not_yet = error(seen["not_yet"])
     assert not_yet["code"] == "wait_timeout" and f"blocked by {flaky}" in not_yet["message"]
-    assert seen["ready"].splitlines() == [f"{blocked} is ready: Orders migration", f"-> take it: wire claim {blocked}"]
+    assert seen["ready"].splitlines() == [f"{blocked} is ready: Orders migration",
+                                          f"-> take it: wire claim {blocked}"]
     assert error(seen["big"])["code"] == "usage" and "timeout" in error(seen["big"])["message"]
 
 

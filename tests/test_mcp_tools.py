@@ -37,14 +37,16 @@ def test_a_claim_hint_names_the_tool_argument_and_tool_instead_of_the_cli_flag_a
 
 def test_flags_become_arguments_only_where_the_tool_has_them():
     arguments = {"labels", "all", "id"}
-    assert mcp_server.for_mcp("filter with --label L or --all", arguments) == "filter with labels=L or all=true"
+    assert mcp_server.for_mcp("filter with --label L or --all", arguments) == (
+        "filter with labels=L or all=true")
     assert mcp_server.for_mcp("pass the key with --key KEY", arguments) == "pass the key with --key KEY"
 
 
 def test_commands_become_the_tools_that_do_them():
     tools = {"mail list": "check_inbox", "deps": "deps", "ready": "ready"}
     assert mcp_server.for_mcp("1 unread (wire mail list)", set(), tools) == "1 unread (check_inbox)"
-    assert mcp_server.for_mcp("see the graph with `wire deps ID`", set(), tools) == "see the graph with `deps ID`"
+    assert mcp_server.for_mcp("see the graph with `wire deps ID`", set(), tools) == (
+        "see the graph with `deps ID`")
     assert mcp_server.for_mcp("start one with `wire serve`", set(), tools) == "start one with `wire serve`"
 
 
@@ -66,19 +68,23 @@ def test_every_tool_takes_json_and_the_new_tools_are_there(server):
 
 
 @pytest.mark.parametrize(("tool", "arguments", "message"), [
-    ("ready", {"limit": "many"}, "limit: Input should be a valid integer, unable to parse string as an integer"),
+    ("ready", {"limit": "many"},
+     "limit: Input should be a valid integer, unable to parse string as an integer"),
     ("claim", {"id": ["bd-1"]}, "id: Input should be a valid string"),
     ("lock", {"paths": "src/a.py"}, "paths: Input should be a valid list"),
     ("ack_mail", {"id": 0}, "id: Input should be greater than or equal to 1"),
     ("watch", {"timeout": 3600}, "timeout: Input should be less than or equal to 30"),
     ("show_bead", {}, "id: Field required"),
 ])
-def test_a_wrong_argument_is_a_usage_error_in_the_cli_form_not_a_validation_dump(server, tool, arguments, message):
+def test_a_wrong_argument_is_a_usage_error_in_the_cli_form_not_a_validation_dump(
+    server, tool, arguments, message
+):
     failed, answer = call(server, tool, arguments)
     assert failed and set(answer) == {"error"}
     assert answer["error"]["code"] == "usage"
     assert answer["error"]["message"] == f"wrong arguments for {tool}: {message}"
-    assert answer["error"]["hint"].startswith(f"{tool} takes ") and "json (boolean)" in answer["error"]["hint"]
+    assert answer["error"]["hint"].startswith(f"{tool} takes ")
+    assert "json (boolean)" in answer["error"]["hint"]
 
 
 def test_an_answer_is_what_the_cli_prints_warnings_included(capsys):

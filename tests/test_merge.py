@@ -46,7 +46,8 @@ def test_the_status_moves_with_its_fields_as_one_decision():
     renamed = bead(title="Renamed", updated_at="2026-01-03T00:00:00Z")
     merged, conflicts = merge_record(base, renamed, closed)
     assert conflicts == [] and merged["title"] == "Renamed"
-    assert (merged["status"], merged["closed_at"], merged["close_reason"]) == ("closed", closed["closed_at"], "done")
+    assert (merged["status"], merged["closed_at"], merged["close_reason"]) == (
+        "closed", closed["closed_at"], "done")
     deferred = bead(status="deferred", updated_at="2026-01-04T00:00:00Z")
     merged, (conflict,) = merge_record(base, deferred, closed)
     assert merged["status"] == "deferred" and "closed_at" not in merged and conflict.field == "status"

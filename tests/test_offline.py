@@ -67,7 +67,7 @@ def site(tmp_path):
 def team(site, tmp_path):
     """alice and bob, each in a clone of the same origin, in one project."""
     wires, key = [], None
-    for i, name in enumerate(("alice", "bob")):
+    for name in ("alice", "bob"):
         repo = make_repo(tmp_path, name, ORIGIN)
         env = {**os.environ, "WIRE_URL": site.url, "WIRE_CONFIG_DIR": str(tmp_path / f"cfg-{name}"),
                "HOME": str(tmp_path / f"home-{name}"),
@@ -162,7 +162,8 @@ def test_a_bead_created_offline_goes_to_the_beads_file_and_reaches_the_server(si
     assert shown["labels"] == ["docs"]
     # applied once, and the replayed claim written through: one line, as the server has it
     lines = [json.loads(line) for line in (alice.cwd / ".beads" / "issues.jsonl").read_text().splitlines()]
-    assert [(r["id"], r["status"], r["title"]) for r in lines] == [(ref, "in_progress", "Write the offline docs")]
+    assert [(r["id"], r["status"], r["title"]) for r in lines] == [
+        (ref, "in_progress", "Write the offline docs")]
     assert [b["id"] for b in bob.json("list", "--all")] == [ref]
     assert alice.json("sync")["created"] == 0
 

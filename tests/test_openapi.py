@@ -108,7 +108,8 @@ def test_the_document_is_served_without_a_token_and_describes_errors_and_auth(cl
     assert set(spec["components"]["securitySchemes"]) == {"workspace", "projectKey", "personToken"}
     claim = spec["paths"]["/v1/beads/{ref}/claim"]["post"]
     assert claim["security"] == [{"workspace": []}]
-    assert claim["responses"]["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    conflict = claim["responses"]["409"]["content"]["application/json"]
+    assert conflict["schema"] == {"$ref": "#/components/schemas/Error"}
     assert "429" in claim["responses"]
     respond = spec["paths"]["/v1/escalations/{escalation_id}/respond"]["post"]
     assert respond["security"] == [{"projectKey": []}, {"personToken": []}] and "403" in respond["responses"]

@@ -25,7 +25,8 @@ def crew(make_pg_agent):
 
 
 def as_key(agent, key, method, path, body=None):
-    return agent.client.open(f"/v1{path}", method=method, json=body, headers={"Authorization": f"Bearer {key}"})
+    return agent.client.open(f"/v1{path}", method=method, json=body,
+                             headers={"Authorization": f"Bearer {key}"})
 
 
 def banner(response):
@@ -40,7 +41,8 @@ def test_a_paused_agent_cannot_claim_until_resumed(crew):
     assert r.json["paused"]["by"] == "cora" and r.json["paused"]["reason"] == "wrong branch, wait for me"
     refused = bob.post(f"/beads/{bead}/claim")
     assert refused.status_code == 409 and refused.json["error"]["code"] == "claim_conflict"
-    assert refused.json["error"]["message"] == "you are paused by cora: wrong branch, wait for me; claim nothing new until resumed"
+    assert refused.json["error"]["message"] == (
+        "you are paused by cora: wrong branch, wait for me; claim nothing new until resumed")
     assert bob.post(f"/beads/{bead}/claim", {"jump_in": "urgent"}).status_code == 409  # no way around it
     assert ana.get(f"/beads/{bead}").json["claim"] is None
     assert cora.delete("/workspaces/bob/pause").json["paused"] is None
@@ -48,7 +50,7 @@ def test_a_paused_agent_cannot_claim_until_resumed(crew):
 
 
 def test_what_a_paused_agent_holds_stays_its_own(crew):
-    cora, bob, ana, _ = crew
+    cora, bob, _ana, _ = crew
     bead = bob.create("Fix login")
     bob.post(f"/beads/{bead}/claim")
     cora.post("/workspaces/bob/pause", {"reason": "stop"})
@@ -72,7 +74,8 @@ def test_the_paused_and_resumed_agent_gets_notices(crew):
     cora.post("/workspaces/bob/pause", {"reason": "stop"})
     cora.delete("/workspaces/bob/pause")
     with db.database.connection_context():
-        rows = Outbox.select().where(Outbox.recipient_id == bob.info["workspace"]["id"], Outbox.kind == "notice")
+        rows = Outbox.select().where(Outbox.recipient_id == bob.info["workspace"]["id"],
+                                     Outbox.kind == "notice")
         bodies = [json.loads(r.payload)["body"] for r in rows.order_by(Outbox.id)]
     assert bodies[0].startswith("you were paused by cora: stop;")
     assert bodies[1] == "you were resumed by cora: you may claim work again"
@@ -110,7 +113,8 @@ def test_the_team_page_pauses_and_resumes_with_the_sessions_csrf_token(crew):
     assert bob.post(f"/beads/{bead}/claim").status_code == 200 and bob.delete(f"/beads/{bead}/claim")
     r = browser.post("/team/bob/pause", data={"csrf_token": csrf, "reason": "hold on"})
     assert r.status_code == 303
-    assert bob.post(f"/beads/{bead}/claim").json["error"]["message"].startswith("you are paused by project key: hold on")
+    refused = bob.post(f"/beads/{bead}/claim").json["error"]
+    assert refused["message"].startswith("you are paused by project key: hold on")
     assert 'paused by project key: hold on' in browser.get("/team").get_data(as_text=True)
     assert browser.post("/team/bob/resume", data={"csrf_token": csrf}).status_code == 303
     assert bob.post(f"/beads/{bead}/claim").status_code == 200

@@ -35,7 +35,8 @@ def test_a_claims_answer_is_the_bead_as_it_reads_afterwards(make_pg_agent):
     ana = make_pg_agent(alias="ana", human="Ana Lovelace")
     bob = make_pg_agent(alias="bob", human="Bob Byte", origin="git@github.com:acme/api.git")
     synced = ana.sync(records(
-        {"id": "bd-1", "title": "Plain", "labels": ["a", "b"], "design": "kept as written", "x-extra": {"n": 1}},
+        {"id": "bd-1", "title": "Plain", "labels": ["a", "b"], "design": "kept as written",
+         "x-extra": {"n": 1}},
         {"id": "bd-2", "title": "Related", "dependencies": [
             {"issue_id": "bd-2", "depends_on_id": "bd-1", "type": "related"}]},
         {"id": "bd-3", "title": "Crossed over"},
@@ -69,8 +70,9 @@ def test_presence_reads_the_same_over_either_redis_protocol(redis_server, protoc
     try:
         store = RedisStore(client, Keys("bw"))
         client.zadd(store.keys.online_key(7), {"1": 100.25, "2": 1763700000.123456, "3": 50.0})
-        client.hset(store.keys.presence_key(7), mapping={"1": json.dumps({"branch": "main", "host": "h\u00e9"}),
-                                                         "3": json.dumps({"branch": "old"})})
+        client.hset(store.keys.presence_key(7),
+                    mapping={"1": json.dumps({"branch": "main", "host": "h\u00e9"}),
+                             "3": json.dumps({"branch": "old"})})
         assert store.presence(7, 60.0) == {1: (100.25, {"branch": "main", "host": "h\u00e9"}),
                                            2: (1763700000.123456, {})}
         assert store.presence(7, 2e9) == {}
@@ -85,15 +87,16 @@ def test_a_chat_reaches_its_reader_after_redis_forgot_its_scripts(app, make_agen
     assert asked.status_code == 201, asked.json
     rs = app.extensions["beadwire"].redis
     # ana's cursor will be the newest entry of her own mailbox when she answers: bob's question
-    (newest,) = rs.client.xrevrange(rs.keys.mailbox_key(ana.info["project"]["id"], ana.info["workspace"]["id"]),
-                                    count=1)
+    ana_box = rs.keys.mailbox_key(ana.info["project"]["id"], ana.info["workspace"]["id"])
+    (newest,) = rs.client.xrevrange(ana_box, count=1)
     redis.script_flush()  # a restarted Redis: the publish script must be loaded again
     answered = ana.post("/chat", {"to": "bob", "body": "yes"})
     assert answered.status_code == 201, answered.json
     assert answered.json["cursor"] == newest[0]
     bob_box = rs.keys.mailbox_key(bob.info["project"]["id"], bob.info["workspace"]["id"])
     assert [json.loads(f["data"])["body"] for _, f in rs.client.xrange(bob_box)] == ["yes"]  # published
-    got = bob.get(f"/chat/wait?with=ana&after={asked.json['message']['id']}&cursor={asked.json['cursor']}&timeout=0")
+    after, cursor = asked.json["message"]["id"], asked.json["cursor"]
+    got = bob.get(f"/chat/wait?with=ana&after={after}&cursor={cursor}&timeout=0")
     assert [m["body"] for m in got.json["messages"]] == ["yes"]
 
 
@@ -156,6 +159,7 @@ def test_the_ready_list_skips_done_beads_nothing_names_and_answers_as_the_whole_
     )).status_code == 200
     project_id = Bead.get(Bead.ref == "bd-old").project_id
     live, whole = load_graph(project_id, live_only=True), load_graph(project_id)
-    assert sorted(n.ref for n in live.nodes.values()) == ["bd-free", "bd-gate", "bd-lost", "bd-stuck", "bd-wall"]
+    assert sorted(n.ref for n in live.nodes.values()) == [
+        "bd-free", "bd-gate", "bd-lost", "bd-stuck", "bd-wall"]
     assert live.ready(now()) == whole.ready(now())
     assert [b["id"] for b in ana.get("/ready").json] == ["bd-free", "bd-wall"]

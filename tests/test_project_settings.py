@@ -71,7 +71,8 @@ def test_another_project_neither_sees_nor_changes_them(make_agent):
     eve = make_agent(project="rival", alias="eve", role="coordinator")
     assert eve.get("/project/settings").json == DEFAULTS
     assert eve.patch("/project/settings", {"idle_claim_minutes": 99}).status_code == 200
-    key_b = cora.client.patch("/v1/project/settings", json={"ready_scope": "all"}, headers=_key(make_agent, "rival"))
+    key_b = cora.client.patch("/v1/project/settings", json={"ready_scope": "all"},
+                              headers=_key(make_agent, "rival"))
     assert key_b.status_code == 200
     assert cora.get("/project/settings").json == {"ready_scope": "role", "idle_claim_minutes": 7}
 

@@ -39,8 +39,8 @@ def test_an_unknown_cross_repo_blocker_blocks_until_its_repo_syncs(make_agent):
     assert any("unknown" in reason for reason in explained["reasons"])
     b = make_agent(project="cross2", origin="git@github.com:acme/cross-b.git")
     b.sync(beads_file("beadhub-beads-cross-b.jsonl"))
-    assert a.get("/ready/bd-blocked-closed").json == {"id": "bd-blocked-closed", "repo": "github.com/acme/cross-a",
-                                                      "ready": True, "reasons": []}
+    assert a.get("/ready/bd-blocked-closed").json == {
+        "id": "bd-blocked-closed", "repo": "github.com/acme/cross-a", "ready": True, "reasons": []}
 
 
 def test_explain_names_the_open_cross_repo_blocker(make_agent):

@@ -33,11 +33,11 @@ def test_a_store_whose_redis_is_down_answers_unavailable_for_commands_and_script
     client = make_client("redis://127.0.0.1:1/0")  # nothing listens on port 1: refused at once
     try:
         rs = RedisStore(client, Keys("t"))
-        with pytest.raises(Unavailable, match="^redis unreachable: "):
+        with pytest.raises(Unavailable, match=r"^redis unreachable: "):
             rs.presence_of(1, 1)
-        with pytest.raises(Unavailable, match="^redis unreachable: "):
+        with pytest.raises(Unavailable, match=r"^redis unreachable: "):
             rs.heartbeat(1, 1, 100.0, {})
-        with pytest.raises(Unavailable, match="^redis unreachable: "):
+        with pytest.raises(Unavailable, match=r"^redis unreachable: "):
             rs.publish_many([(1, 1, "mail", "{}", 2, 3, True)])
         assert rs.ping().startswith("error: ")
     finally:

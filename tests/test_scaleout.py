@@ -120,8 +120,8 @@ def register(url: str, project: str, *aliases: str) -> list[Agent]:
     agents = [Agent.from_init(url, first)]
     conn.token = first["project_key"]
     for alias in aliases[1:]:
-        agents.append(Agent.from_init(url, conn.ok("POST", "/init", {"project": project, "repo_origin": origin,
-                                                                       "alias": alias})))
+        joined = conn.ok("POST", "/init", {"project": project, "repo_origin": origin, "alias": alias})
+        agents.append(Agent.from_init(url, joined))
     conn.close()
     return agents
 
@@ -214,7 +214,8 @@ def test_metrics_on_either_web_process_count_the_requests_of_both(scaleout):
 
     def whoami_count(url: str) -> float:
         text = direct.open(f"{url}/metrics", timeout=10).read().decode()
-        return next((float(line.split(" ")[-1]) for line in text.splitlines() if line.startswith(sample)), 0.0)
+        counts = (float(line.split(" ")[-1]) for line in text.splitlines() if line.startswith(sample))
+        return next(counts, 0.0)
 
     (ana,) = register(web1, "metrics", "ana")
     before = whoami_count(web1)

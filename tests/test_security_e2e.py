@@ -19,9 +19,11 @@ def call(url: str, method: str, path: str, bearer: str | None = None, body: Any 
     """One request on a fresh connection (so gunicorn spreads them over its workers)."""
     host, port = url.split("://", 1)[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {bearer}"} if bearer else {})}
+    auth = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    headers = {"Content-Type": "application/json", **auth}
     try:
-        conn.request(method, path, json.dumps(body if body is not None else {}) if method != "GET" else None, headers)
+        payload = json.dumps(body if body is not None else {}) if method != "GET" else None
+        conn.request(method, path, payload, headers)
         response = conn.getresponse()
         raw = response.read()
         return response.status, json.loads(raw) if raw else None

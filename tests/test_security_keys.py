@@ -136,7 +136,9 @@ def test_wire_key_rotate_saves_the_new_key_and_wire_workspace_revoke_kills_a_tok
     assert out.exit_code == 1 and "unknown project key" in out.output
 
 
-def test_wire_dashboard_ignores_the_saved_key_and_takes_only_an_explicit_one(client, team, tmp_path, monkeypatch):
+def test_wire_dashboard_ignores_the_saved_key_and_takes_only_an_explicit_one(
+    client, team, tmp_path, monkeypatch
+):
     from cli import local
 
     ana, _, _, key = team
@@ -146,7 +148,8 @@ def test_wire_dashboard_ignores_the_saved_key_and_takes_only_an_explicit_one(cli
     local.write_workspace(tmp_path, {"url": "http://wire.test", "token": ana.token, "project": "shop"})
     wire = Client("http://wire.test", transport=FlaskTransport(client), start=tmp_path, auto_reserve=False)
     out = CliRunner().invoke(cli, ["dashboard", "--json"], obj=wire)
-    assert out.exit_code == 0 and json.loads(out.stdout)["access"] == "viewer", out.output  # the agent's read-only use
+    # the agent's read-only use
+    assert out.exit_code == 0 and json.loads(out.stdout)["access"] == "viewer", out.output
     out = CliRunner().invoke(cli, ["dashboard", "--json"], obj=wire, env={"WIRE_PROJECT_KEY": key})
     assert out.exit_code == 0 and json.loads(out.stdout)["access"] == "human", out.output
 
@@ -216,9 +219,11 @@ def test_unknown_bearers_are_charged_to_the_client_address(limited, clock):
     codes = [client.get("/v1/whoami", headers={"Authorization": f"Bearer bw_ws_guess{i}"}).status_code
              for i in range(3)]
     assert codes == [401, 401, 429]
-    assert client.get("/v1/project/webhook", headers={"Authorization": "Bearer bw_pk_guess"}).status_code == 429
+    guessed = client.get("/v1/project/webhook", headers={"Authorization": "Bearer bw_pk_guess"})
+    assert guessed.status_code == 429
     other = {"REMOTE_ADDR": "10.0.0.7"}
-    assert client.get("/v1/whoami", headers={"Authorization": "Bearer bw_ws_x"}, environ_base=other).status_code == 401
+    elsewhere = client.get("/v1/whoami", headers={"Authorization": "Bearer bw_ws_x"}, environ_base=other)
+    assert elsewhere.status_code == 401
 
 
 def test_dashboard_logins_are_limited_per_client_address(limited, clock):

@@ -57,7 +57,8 @@ def test_a_human_with_the_project_key_sets_the_role_and_the_team_hears_it(shop, 
     adam, _, esc, key = shop
     assert adam.get(f"/escalations/{esc}").status_code == 404  # cached in this process's auth cache now
     r = as_key(client, key, "PUT", "/v1/workspaces/adam/role", {"role": "coordinator"})
-    assert r.status_code == 200 and r.json == {"alias": "adam", "role": "coordinator", "previous": "developer"}
+    assert r.status_code == 200
+    assert r.json == {"alias": "adam", "role": "coordinator", "previous": "developer"}
     assert adam.get(f"/escalations/{esc}").status_code == 200
     (event,) = Event.select().where(Event.kind == "workspace.role_changed")
     assert '"role": "coordinator"' in event.data and '"previous": "developer"' in event.data
@@ -97,5 +98,6 @@ def test_wire_init_into_coordinator_needs_the_key_given_explicitly_not_the_saved
     assert out.exit_code == 0 and "first (coordinator)" in out.output, out.output
     out = wire(client, worktree, "workspace", "role", "first", "reviewer", "--key", key)
     assert out.exit_code == 0 and "first is now reviewer (was coordinator)" in out.output, out.output
-    out = wire(client, worktree, "init")  # a plain re-init keeps what the human set (its file still says coordinator)
+    # a plain re-init keeps what the human set (its file still says coordinator)
+    out = wire(client, worktree, "init")
     assert out.exit_code == 0 and "first (reviewer)" in out.output, out.output

@@ -140,23 +140,28 @@ def test_a_redirect_is_never_followed_not_even_to_ftp(shop, client, receiver, li
 
 def test_the_post_connects_to_the_address_it_vetted_with_the_host_name_kept(monkeypatch, receiver):
     answers = iter([["127.0.0.1"], ["10.9.9.9"]])  # a rebinding DNS: loopback first, then elsewhere
-    monkeypatch.setattr(egress, "resolve", lambda host, port: [ipaddress.ip_address(a) for a in next(answers)])
+    monkeypatch.setattr(egress, "resolve",
+                        lambda host, port: [ipaddress.ip_address(a) for a in next(answers)])
     url = f"http://hooks.test:{receiver.port}/hook"
     assert egress.post_json(url, b'{"text": "hi"}', 5, allow_private=True).status == 200
-    assert receiver.posts == [{"json": {"text": "hi"}, "host": f"hooks.test:{receiver.port}", "path": "/hook"}]
-    with pytest.raises(egress.EgressRefused, match="hooks.test resolves to 10.9.9.9 \\(private\\)"):
+    assert receiver.posts == [
+        {"json": {"text": "hi"}, "host": f"hooks.test:{receiver.port}", "path": "/hook"}]
+    with pytest.raises(egress.EgressRefused, match=r"hooks.test resolves to 10.9.9.9 \(private\)"):
         egress.post_json(url, b"{}", 5, allow_private=False)  # one lookup per post, judged before connecting
     assert len(receiver.posts) == 1
 
 
-def test_https_is_verified_against_the_host_name_while_connecting_to_the_vetted_address(tmp_path, monkeypatch):
+def test_https_is_verified_against_the_host_name_while_connecting_to_the_vetted_address(
+    tmp_path, monkeypatch
+):
     import http.server
     import ssl
     import subprocess
 
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=hooks.test", "-addext", "subjectAltName=DNS:hooks.test", "-keyout", str(tmp_path / "key.pem"),
-                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+                    "/CN=hooks.test", "-addext", "subjectAltName=DNS:hooks.test",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+                   check=True, capture_output=True)
     hosts: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -225,5 +230,6 @@ def test_wire_escalations_webhook_test_exits_1_with_the_error_when_nothing_answe
     assert out.exit_code == 1 and "not delivered: Connection refused" in out.output, out.output
     out = CliRunner().invoke(cli, ["escalations", "webhook", "--test", "--key", shop.key, "--json"], obj=wire)
     assert out.exit_code == 1 and json.loads(out.stdout)["test"]["delivered"] is False
-    out = CliRunner().invoke(cli, ["escalations", "webhook", receiver.url, "--test", "--key", shop.key], obj=wire)
+    out = CliRunner().invoke(cli, ["escalations", "webhook", receiver.url, "--test", "--key", shop.key],
+                             obj=wire)
     assert out.exit_code == 0 and "test message delivered" in out.output and len(receiver.posts) == 1

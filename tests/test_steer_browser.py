@@ -54,24 +54,24 @@ def team(stack, tmp_path):
     return wires[0], wires[1], key
 
 
-def as_maria(page, alice: Wire, key: str) -> str:
+def as_maria(tab, alice: Wire, key: str) -> str:
     """Invite maria (a lead) and accept the invite in the browser; the dashboard's base URL."""
     from playwright.sync_api import expect
 
     link = alice("human", "add", "maria", "--role", "lead", "--key", key).stdout.strip()
     assert "/invite/" in link
-    page.goto(link)
-    page.click("#accept")
-    expect(page.locator("#who")).to_have_text("maria (lead)")
+    tab.goto(link)
+    tab.click("#accept")
+    expect(tab.locator("#who")).to_have_text("maria (lead)")
     return link.split("/invite/")[0]
 
 
-def open_bead(page, base: str, ref: str) -> None:
+def open_bead(tab, base: str, ref: str) -> None:
     """The bead's page, reached as a person would: from the Work board."""
-    page.goto(base + "/work")
-    page.locator("a.ref", has_text=ref).first.click()
-    page.wait_for_selector("#assign")
-    wait_live(page)
+    tab.goto(base + "/work")
+    tab.locator("a.ref", has_text=ref).first.click()
+    tab.wait_for_selector("#assign")
+    wait_live(tab)
 
 
 def test_maria_assigns_a_bead_in_the_browser_and_it_heads_bobs_prime_and_refuses_alice(team, page):  # noqa: F811
@@ -119,7 +119,7 @@ def test_maria_pauses_an_agent_in_the_browser_and_its_claim_is_refused(team, pag
 
 
 def test_what_maria_did_in_the_browser_is_on_the_audit_page_and_in_its_json(team, page):  # noqa: F811
-    alice, bob, key = team
+    alice, _bob, key = team
     ref = alice.json("create", "Fix the login page")["id"]
     base = as_maria(page, alice, key)
     open_bead(page, base, ref)

@@ -16,7 +16,6 @@ import time
 import pytest
 
 from tests.browser import ROOT, chromium, two_agents
-
 from tests.test_dashboard_browser import login, shot
 
 pytestmark = pytest.mark.slow
@@ -64,7 +63,8 @@ def test_a_pause_in_the_browser_makes_wire_claim_refuse_until_resumed(team, page
     refused = bob("claim", bead, code=3)
     assert "you are paused by project key: wrong branch: wait for the rebase" in refused.stderr
     prime = bob("prime").stdout
-    assert prime.splitlines()[0].startswith("PAUSED: paused by project key: wrong branch: wait for the rebase.")
+    assert prime.splitlines()[0].startswith(
+        "PAUSED: paused by project key: wrong branch: wait for the rebase.")
     assert "PAUSED: paused by project key" in bob("whoami").stderr  # every command's banner says so
 
     page.locator('tr[data-alias="bob"] form.resume button').click()
@@ -116,7 +116,8 @@ def test_wire_assign_heads_the_assignees_prime_and_another_claim_gets_exit_3(tea
     assert "coordinator" in bob("assign", bead, "alice", code=1).stderr
     rows = alice.json("audit", "--bead", bead, "--key", key)
     assert [(r["action"], r["who"], r["credential"]) for r in rows] == [
-        ("claim.created", "alice", "workspace token"), ("bead.assigned", "alice", "workspace token"),  # jump-in
+        ("claim.created", "alice", "workspace token"),
+        ("bead.assigned", "alice", "workspace token"),  # jump-in
         ("bead.assigned", "project key", "project key"), ("bead.created", "alice", "workspace token")]
     table = alice("audit", "--who", "project key", "--key", key).stdout
     assert "bead.assigned" in table and "project key" in table

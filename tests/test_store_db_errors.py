@@ -20,7 +20,7 @@ def _raised(first: BaseException, then: BaseException | None = None) -> BaseExce
         except BaseException:
             if then is None:
                 raise
-            raise then  # the implicit context (__context__) is the point
+            raise then  # noqa: B904 - the implicit context (__context__) is the point
     except BaseException as exc:  # noqa: BLE001
         return exc
 
@@ -35,16 +35,18 @@ def test_a_full_sqlite_disk_is_storage_full_even_behind_a_failed_rollback():
 
 
 def test_a_full_postgres_disk_is_storage_full():
-    error = storage_error(peewee.OperationalError('could not extend file "base/1/2": No space left on device'))
+    full = peewee.OperationalError('could not extend file "base/1/2": No space left on device')
+    error = storage_error(full)
     assert isinstance(error, StorageFull)
 
 
 def test_a_connection_lost_mid_transaction_is_unavailable_and_names_the_first_failure():
-    seen = _raised(peewee.OperationalError("server closed the connection unexpectedly\n\tThis probably means"),
-                   peewee.InterfaceError("connection already closed"))
+    lost = peewee.OperationalError("server closed the connection unexpectedly\n\tThis probably means")
+    seen = _raised(lost, peewee.InterfaceError("connection already closed"))
     error = storage_error(seen)
     assert type(error) is Unavailable and error.status_code == 503
-    assert error.message == "database unavailable: server closed the connection unexpectedly This probably means"
+    assert error.message == (
+        "database unavailable: server closed the connection unexpectedly This probably means")
 
 
 @pytest.mark.parametrize("exc", [ValueError("nope"), peewee.IntegrityError("UNIQUE constraint failed"),

@@ -19,7 +19,8 @@ def test_clones_of_one_remote_are_one_repo(origin):
 
 
 def test_different_repos_stay_different():
-    assert normalise_origin("git@github.com:acme/shop.git") != normalise_origin("git@github.com:acme/shop-api.git")
+    assert normalise_origin("git@github.com:acme/shop.git") != (
+        normalise_origin("git@github.com:acme/shop-api.git"))
     assert normalise_origin("git@gitlab.com:acme/shop.git") == "gitlab.com/acme/shop"
 
 

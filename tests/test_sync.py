@@ -36,7 +36,8 @@ def test_every_beads_file_imports_with_nothing_lost(make_agent, name):
         got = agent.get(f"/beads/{original['id']}").json
         for key, value in original.items():
             if key == "dependencies":
-                assert _deps(got) == sorted(_deps(original) + [(t, "blocks") for t in original.get("blocked_by", [])])
+                blocked_by = [(t, "blocks") for t in original.get("blocked_by", [])]
+                assert _deps(got) == sorted(_deps(original) + blocked_by)
                 assert all(d in got["dependencies"] for d in value), original["id"]
             elif key == "comments":
                 assert [(c["id"], c["text"], c.get("author")) for c in got["comments"]] == \
@@ -112,7 +113,8 @@ def test_file_edits_are_pushed_server_edits_pulled_and_different_fields_both_kep
     assert (r.json["updated"], r.json["conflicts"]) == (1, [])
     bead = alice.get("/beads/bd-1").json
     assert (bead["title"], bead["priority"]) == ("Renamed in the file", 0)
-    assert (written(r.json)["bd-1"]["title"], written(r.json)["bd-1"]["priority"]) == ("Renamed in the file", 0)
+    in_file = written(r.json)["bd-1"]
+    assert (in_file["title"], in_file["priority"]) == ("Renamed in the file", 0)
 
 
 def test_the_same_field_edited_on_both_sides_keeps_the_later_edit_and_the_other_in_history(make_db_agent):
@@ -130,8 +132,8 @@ def test_the_same_field_edited_on_both_sides_keeps_the_later_edit_and_the_other_
     history = [json.loads(e.data) for e in Event.select().where(Event.kind == "bead.sync_conflict")]
     assert history[0]["lost"] == "File title"  # nothing is gone: the bead's history has it
     base = alice.sync("").json["records"]  # the server's state as the file now has it
-    later = jsonl(*[{**b, "title": "Later file title", "updated_at": "2999-01-01T00:00:00Z"} if b["id"] == "bd-1"
-                    else b for b in base])
+    later = jsonl(*[{**b, "title": "Later file title", "updated_at": "2999-01-01T00:00:00Z"}
+                    if b["id"] == "bd-1" else b for b in base])
     alice.patch("/beads/bd-1", {"title": "Earlier server title"})
     r = alice.sync(later, base=jsonl(*base))
     assert r.json["conflicts"][0]["kept"] == "file"
@@ -159,7 +161,8 @@ def test_without_a_base_from_an_empty_file_or_incrementally_nothing_is_deleted(m
     base, text, mode = options[how]
     r = alice.sync(text, mode=mode, **({"base": base} if base else {}))
     assert r.json["tombstoned"] == 0 and r.json["conflicts"] == []
-    assert sorted(written(r.json)) == sorted(b["id"] for b in beads if jsonl(b) not in text)  # back in the file
+    # back in the file
+    assert sorted(written(r.json)) == sorted(b["id"] for b in beads if jsonl(b) not in text)
     assert all(b["status"] == "open" for b in alice.get("/beads").json)
 
 
@@ -173,9 +176,11 @@ def test_a_file_edited_after_a_close_does_not_reopen_the_bead(make_db_agent):
     bead = alice.get("/beads/bd-1").json
     assert (bead["status"], bead["close_reason"], bead["title"]) == ("closed", "done", "Edited later")
     assert (written(r.json)["bd-1"]["status"], r.json["conflicts"]) == ("closed", [])
-    stale = jsonl({**written(r.json)["bd-1"], "status": "open", "updated_at": "2026-01-01T00:00:00Z"}, rec("bd-2"))
+    stale = jsonl({**written(r.json)["bd-1"], "status": "open", "updated_at": "2026-01-01T00:00:00Z"},
+                  rec("bd-2"))
     r = alice.sync(stale, base=jsonl(written(r.json)["bd-1"], rec("bd-2")))  # an old line git put back
-    assert alice.get("/beads/bd-1").json["status"] == "closed" and written(r.json)["bd-1"]["status"] == "closed"
+    assert alice.get("/beads/bd-1").json["status"] == "closed"
+    assert written(r.json)["bd-1"]["status"] == "closed"
 
 
 def test_a_file_record_older_than_the_servers_is_replaced_by_the_servers(make_db_agent):
@@ -199,12 +204,14 @@ def test_a_stale_file_cannot_close_or_delete_a_bead_another_agent_holds(make_db_
     stale = jsonl(rec("bd-1", title="Renamed", status="closed", closed_at="2026-01-02T00:00:00Z",
                       updated_at="2026-01-02T00:00:00Z"), *beads[2:])
     r = alice.sync(stale, base=base, allow_delete=True)
-    assert sorted((c["id"], c["field"]) for c in r.json["conflicts"]) == [("bd-1", "status"), ("bd-2", "record")]
+    assert sorted((c["id"], c["field"]) for c in r.json["conflicts"]) == [
+        ("bd-1", "status"), ("bd-2", "record")]
     assert all("held by bob" in c["reason"] for c in r.json["conflicts"])
     one, two = alice.get("/beads/bd-1").json, alice.get("/beads/bd-2").json
     assert (one["status"], one["claim"]["alias"], one["title"]) == ("in_progress", "bob", "Renamed")
     assert (two["status"], two["claim"]["alias"]) == ("in_progress", "bob")
-    assert (written(r.json)["bd-1"]["status"], written(r.json)["bd-2"]["status"]) == ("in_progress", "in_progress")
+    in_file = written(r.json)
+    assert (in_file["bd-1"]["status"], in_file["bd-2"]["status"]) == ("in_progress", "in_progress")
     notices = [m["body"] for m in bob.get("/mail?unread=1").json if m["kind"] == "notice"]
     assert any("bd-1 (you hold it) was changed" in n and "title" in n for n in notices)
 
@@ -215,7 +222,8 @@ def test_the_holder_closing_its_bead_in_the_file_releases_its_claim(make_db_agen
     alice.sync(base)
     alice.post("/beads/bd-1/claim")
     base = jsonl(*alice.sync("").json["records"])
-    closed = [{**b, "status": "closed", "closed_at": "2999-01-01T00:00:00Z", "updated_at": "2999-01-01T00:00:00Z"}
+    closed = [{**b, "status": "closed", "closed_at": "2999-01-01T00:00:00Z",
+               "updated_at": "2999-01-01T00:00:00Z"}
               if b["id"] == "bd-1" else b for b in map(json.loads, base.splitlines())]
     r = alice.sync(jsonl(*closed), base=base)
     assert r.json["updated"] == 1 and r.json["conflicts"] == []
@@ -232,7 +240,8 @@ def test_deleting_many_beads_or_a_claimed_one_needs_allow_delete_and_otherwise_c
     runs = SyncRun.select().count()
     r = alice.sync(jsonl(*beads[:5]), base=base)
     assert r.status_code == 409 and r.json["error"]["code"] == "sync_deletes"
-    assert len(r.json["error"]["would_delete"]) == 25 and "25 of the repo's 30 live beads" in r.json["error"]["message"]
+    assert len(r.json["error"]["would_delete"]) == 25
+    assert "25 of the repo's 30 live beads" in r.json["error"]["message"]
     assert Bead.select().where(Bead.status == "tombstone").count() == 0 and SyncRun.select().count() == runs
     alice.post("/beads/bd-7/claim")  # one deletion is quiet, unless the bead is claimed
     now = alice.sync("").json["records"]  # the file as write-through leaves it: bd-7 in progress
@@ -249,14 +258,15 @@ def test_a_dry_run_reports_both_ways_and_changes_nothing(make_db_agent):
     base = jsonl(*beads)
     alice.sync(base)
     made = alice.create("Server side")
-    before = (_exported(alice, [b["id"] for b in beads] + [made]), SyncRun.select().count(), Event.select().count())
+    ids = [b["id"] for b in beads] + [made]
+    before = (_exported(alice, ids), SyncRun.select().count(), Event.select().count())
     text = jsonl(rec("bd-1", title="Edited", updated_at="2026-01-02T00:00:00Z"), rec("bd-99"), *beads[1:5])
     r = alice.sync(text, base=base, dry_run=True)
     assert r.json["dry_run"] is True and r.json["sync"] is None and "records" not in r.json
     changes = r.json["changes"]
     assert (changes["created"], changes["updated"], changes["pulled"]) == (["bd-99"], ["bd-1"], [made])
     assert len(changes["tombstoned"]) == 25 and r.json["needs_allow_delete"] is True
-    after = (_exported(alice, [b["id"] for b in beads] + [made]), SyncRun.select().count(), Event.select().count())
+    after = (_exported(alice, ids), SyncRun.select().count(), Event.select().count())
     assert after == before and alice.get("/beads/bd-99").status_code == 404
 
 
@@ -272,7 +282,8 @@ def test_undo_puts_back_what_a_sync_changed_as_a_new_change(make_db_agent):
     base = jsonl(*alice.sync("").json["records"])
     now = [json.loads(line) for line in base.splitlines()]
     renamed = {**now[3], "title": "Renamed", "updated_at": "2026-01-02T00:00:00Z"}
-    text = jsonl(*now[4:10], renamed, rec("bd-new"))  # bd-1..bd-3 and bd-11..bd-30 deleted, one renamed, one new
+    # bd-1..bd-3 and bd-11..bd-30 deleted, one renamed, one new
+    text = jsonl(*now[4:10], renamed, rec("bd-new"))
     r = alice.sync(text, base=base, allow_delete=True)
     run = r.json["sync"]
     assert (r.json["tombstoned"], r.json["updated"], r.json["created"], r.json["mass"]) == (23, 1, 1, True)
@@ -300,16 +311,19 @@ def test_subscribers_and_holders_are_told_and_activity_gets_one_grouped_event(ma
     bob.post("/beads/bd-1/subscribe")
     bob.post("/beads/bd-2/claim")
     events = Outbox.select().where(Outbox.kind == "beads.synced").count()
-    text = jsonl(rec("bd-1", status="closed", closed_at="2026-01-02T00:00:00Z", updated_at="2026-01-02T00:00:00Z"),
+    text = jsonl(rec("bd-1", status="closed", closed_at="2026-01-02T00:00:00Z",
+                     updated_at="2026-01-02T00:00:00Z"),
                  rec("bd-2", description="more detail", updated_at="2026-01-02T00:00:00Z"), rec("bd-3"))
     r = alice.sync(text, base=base)
     assert r.json["updated"] == 2
     notices = [m["body"] for m in bob.get("/mail?unread=1").json if m["kind"] == "notice"]
     assert any(n.startswith("bd-1 is now closed (synced by") for n in notices)
     assert any(n.startswith("bd-2 (you hold it) was changed") and "description" in n for n in notices)
-    (grouped,) = [json.loads(o.payload) for o in Outbox.select().where(Outbox.kind == "beads.synced")][events:]
+    synced = Outbox.select().where(Outbox.kind == "beads.synced")
+    (grouped,) = [json.loads(o.payload) for o in synced][events:]
     assert (grouped["sync"], grouped["updated"], grouped["mass"]) == (r.json["sync"], 2, False)
-    assert [e.kind for e in Event.select().where(Event.bead_ref == "bd-2").order_by(Event.id)][-1] == "bead.synced"
+    history = Event.select().where(Event.bead_ref == "bd-2").order_by(Event.id)
+    assert [e.kind for e in history][-1] == "bead.synced"
 
 
 def test_the_sync_history_is_purged_after_its_window(db_app, make_db_agent):

@@ -157,8 +157,9 @@ def test_a_sync_in_project_b_never_touches_project_a(tenants):
 def test_closing_in_project_b_never_unblocks_project_a(tenants):
     ana, eve, _ = tenants
     # A waits on an id that only B has
-    assert ana.sync(record("bd-waits", dependencies=[
-        {"issue_id": "bd-waits", "depends_on_id": "rv-1", "type": "blocks"}]), mode="incremental").status_code == 200
+    waits = record("bd-waits", dependencies=[
+        {"issue_id": "bd-waits", "depends_on_id": "rv-1", "type": "blocks"}])
+    assert ana.sync(waits, mode="incremental").status_code == 200
     assert ana.get("/ready/bd-waits").json["ready"] is False
     r = eve.post("/beads/rv-1/close")
     assert r.status_code == 200

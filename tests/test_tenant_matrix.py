@@ -96,12 +96,13 @@ def world(make_agent, client) -> World:
     _ok(w, "ana", "POST", "/locks", {"paths": ["src/zebra/**"], "reason": SECRET})
     _ok(w, "ana", "POST", "/handoffs", {"body": f"{SECRET} handoffsecret"}, 201)
     _ok(w, "key_a", "PUT", "/project/webhook", {"url": f"https://hooks.example/{SECRET}"})
-    _ok(w, "key_a", "PUT", "/policy", {"invariants": f"{SECRET} rule", "playbooks": {"developer": SECRET}}, 201)
+    bundle = {"invariants": f"{SECRET} rule", "playbooks": {"developer": SECRET}}
+    _ok(w, "key_a", "PUT", "/policy", bundle, 201)
     _ok(w, "key_a", "POST", "/humans", {"name": "zebra-maria", "email": "zebra@example.com"}, 201)
     _ok(w, "eve", "POST", "/beads", {"title": "rival work"}, 201)
     _ok(w, "cora", "PATCH", "/project/settings", {"ready_scope": "role", "idle_claim_minutes": 17})
-    synced = _ok(w, "ana", "POST", "/sync", {"jsonl": json.dumps({"id": "bd-synced", "title": f"{SECRET} synced"}),
-                                             "mode": "incremental"})
+    line = json.dumps({"id": "bd-synced", "title": f"{SECRET} synced"})
+    synced = _ok(w, "ana", "POST", "/sync", {"jsonl": line, "mode": "incremental"})
     w.ids = {"held": held, "free": free, "mail": mail["message"]["id"], "chat": chat["message"]["id"],
              "esc": esc["id"], "sync": synced["sync"]}
     return w
@@ -194,7 +195,8 @@ def test_project_b_gets_404_on_every_object_of_project_a(app, world):
 def test_an_agent_token_gets_403_on_every_human_only_endpoint(app, world):
     before = snapshot(world)
     human_only = sorted(name for name, op in operations(app).items() if op.auth == "key")
-    assert {"escalations_admin.respond", "policy_admin.set_bundle", "keys.rotate", "keys.revoke"} <= set(human_only)
+    assert {"escalations_admin.respond", "policy_admin.set_bundle", "keys.rotate", "keys.revoke"} <= (
+        set(human_only))
     failures = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint not in human_only:
@@ -262,14 +264,16 @@ def _matrix() -> dict[str, list[Probe]]:
         "mail.open_mail": [p("eve", "POST", "/mail/open", {"id": "{mail}"}, 404),
                            p("cora", "POST", "/mail/open", {"id": "{mail}"}, 404),
                            p("eve", "POST", "/mail/open", {})],
-        "mail.ack": [p("eve", "POST", "/mail/{mail}/ack", {}, 404), p("cora", "POST", "/mail/{mail}/ack", {}, 404)],
+        "mail.ack": [p("eve", "POST", "/mail/{mail}/ack", {}, 404),
+                     p("cora", "POST", "/mail/{mail}/ack", {}, 404)],
         "mail.subscribe": [p("eve", "POST", "/beads/{free}/subscribe", {}, 404)],
         "mail.unsubscribe": [p("eve", "DELETE", "/beads/{free}/subscribe", None, 404)],
         "chat.post": [p("eve", "POST", "/chat", {"to": "zebra-cora", "body": "hi"}, 404)],
         "chat.wait": [p("eve", "GET", "/chat/wait?with=zebra-ana&timeout=0", None, 404),
                       p("bob", "GET", "/chat/wait?with=zebra-ana&timeout=0", hidden=("chatsecret",))],
         "chat.done": [p("eve", "POST", "/chat/done", {"with": "zebra-ana"}, 404)],
-        "chat.pending": [p("eve", "GET", "/chat/pending"), p("bob", "GET", "/chat/pending", hidden=("chatsecret",))],
+        "chat.pending": [p("eve", "GET", "/chat/pending"),
+                         p("bob", "GET", "/chat/pending", hidden=("chatsecret",))],
         "chat.history": [p("eve", "GET", "/chat/history?with=zebra-ana", None, 404),
                          p("bob", "GET", "/chat/history?with=zebra-cora", hidden=("chatsecret",))],
         "chat.watch": [p("eve", "GET", "/watch?timeout=0"), p("eve", "GET", "/watch?timeout=0&ready=1")],
@@ -278,23 +282,27 @@ def _matrix() -> dict[str, list[Probe]]:
                           p("bob", "DELETE", "/locks", {"paths": ["src/zebra/**"]}, hidden=("zebra-ana",))],
         "locks.held": [p("eve", "GET", "/locks")],
         "locks.check": [p("eve", "GET", "/locks/check?path=src/zebra/a.py", hidden=("zebra-ana",))],
-        "locks.check_many": [p("eve", "POST", "/locks/check", {"paths": ["src/zebra/a.py"]}, hidden=("zebra-ana",))],
+        "locks.check_many": [p("eve", "POST", "/locks/check", {"paths": ["src/zebra/a.py"]},
+                               hidden=("zebra-ana",))],
         "escalations.escalate": [p("eve", "POST", "/escalations", {"subject": "q", "situation": "s"})],
-        "escalations_read.list_escalations": [p("eve", "GET", "/escalations"), p("key_b", "GET", "/escalations"),
+        "escalations_read.list_escalations": [p("eve", "GET", "/escalations"),
+                                              p("key_b", "GET", "/escalations"),
                                               p("bob", "GET", "/escalations", hidden=("escsecret",))],
         "escalations_read.show": [p("eve", "GET", "/escalations/{esc}", None, 404),
                                   p("key_b", "GET", "/escalations/{esc}", None, 404),
                                   p("bob", "GET", "/escalations/{esc}", None, 404),
                                   p("cora", "GET", "/escalations/{esc}", None, 200)],
-        "escalations_admin.respond": [p("key_b", "POST", "/escalations/{esc}/respond", {"response": "no"}, 404),
-                                      p("cora", "POST", "/escalations/{esc}/respond", {"response": "no"}, 403)],
+        "escalations_admin.respond": [
+            p("key_b", "POST", "/escalations/{esc}/respond", {"response": "no"}, 404),
+            p("cora", "POST", "/escalations/{esc}/respond", {"response": "no"}, 403)],
         "escalations_admin.get_webhook": [p("key_b", "GET", "/project/webhook"),
                                           p("ana", "GET", "/project/webhook", None, 403)],
         "escalations_admin.put_webhook": [p("key_b", "PUT", "/project/webhook", {"url": "https://b.example/x"})],
         "escalations_admin.delete_webhook": [p("key_b", "DELETE", "/project/webhook")],
         "escalations_admin.test_webhook": [p("key_b", "POST", "/project/webhook/test", {}, 409)],
         "policy_read.show": [p("eve", "GET", "/policy"), p("key_b", "GET", "/policy?role=developer")],
-        "policy_read.bundle": [p("eve", "GET", "/policy/bundle"), p("key_b", "GET", "/policy/bundle?version=2", None, 404)],
+        "policy_read.bundle": [p("eve", "GET", "/policy/bundle"),
+                               p("key_b", "GET", "/policy/bundle?version=2", None, 404)],
         "policy_read.history": [p("eve", "GET", "/policy/history")],
         "policy_admin.set_bundle": [p("key_b", "PUT", "/policy", {"invariants": "B's rule"}, 201)],
         "policy_admin.activate": [p("key_b", "POST", "/policy/activate", {"version": 3}, 404)],
@@ -307,7 +315,8 @@ def _matrix() -> dict[str, list[Probe]]:
         "keys.set_role": [p("key_b", "PUT", "/workspaces/zebra-ana/role", {"role": "coordinator"}, 404),
                           p("ana", "PUT", "/workspaces/zebra-ana/role", {"role": "coordinator"}, 403)],
         "keys.rotate": [p("key_b", "POST", "/project/key/rotate", {})],
-        "project.show_settings": [p("eve", "GET", "/project/settings"), p("key_b", "GET", "/project/settings")],
+        "project.show_settings": [p("eve", "GET", "/project/settings"),
+                                  p("key_b", "GET", "/project/settings")],
         "project.change_settings": [p("eve", "PATCH", "/project/settings", {"ready_scope": "role"}, 403),
                                     p("bob", "PATCH", "/project/settings", {"ready_scope": "role"}, 403),
                                     p("key_b", "PATCH", "/project/settings", {"idle_claim_minutes": 9})],
@@ -331,9 +340,11 @@ def _matrix() -> dict[str, list[Probe]]:
         "humans.remove_human": [p("key_b", "DELETE", "/humans/zebra-maria", None, 404),
                                 p("cora", "DELETE", "/humans/zebra-maria", None, 403)],
         "humans.whoami": [p("key_b", "GET", "/humans/me"), p("eve", "GET", "/humans/me", None, 403)],
-        "invites.redeem": [p("anonymous", "POST", "/invites/redeem", {"invite": "bw_hi_notarealinvite"}, 401)],
+        "invites.redeem": [
+            p("anonymous", "POST", "/invites/redeem", {"invite": "bw_hi_notarealinvite"}, 401)],
         # B's key makes a key for B only (A's name appears nowhere); B's developer may not make one
-        "joinkeys.create": [p("key_b", "POST", "/join-keys", {}, 201), p("eve", "POST", "/join-keys", {}, 403)],
+        "joinkeys.create": [p("key_b", "POST", "/join-keys", {}, 201),
+                            p("eve", "POST", "/join-keys", {}, 403)],
     }
 
 
@@ -353,13 +364,15 @@ def test_every_probe_of_the_matrix_holds_and_project_a_is_untouched(world):
         for probe in probes:
             r = world.call(probe.who, probe.method, world.fill(probe.path), world.fill(probe.body))
             text = unechoed(r, world.fill(probe.path), world.fill(probe.body))
-            leaks = [m for m in probe.hidden + ((SECRET,) if probe.who in ("eve", "key_b") else ()) if m in text]
+            secrets = probe.hidden + ((SECRET,) if probe.who in ("eve", "key_b") else ())
+            leaks = [m for m in secrets if m in text]
             wanted = probe.expect
             ok_status = (200 <= r.status_code < 300) if wanted in (CLEAN, None) else r.status_code == wanted
             if wanted is None:  # whatever the status (not a 500), nothing of A may leak
                 ok_status = r.status_code < 500
             if not ok_status or leaks:
-                failures.append((endpoint, probe.who, probe.method, probe.path, r.status_code, leaks, text[:200]))
+                failures.append((endpoint, probe.who, probe.method, probe.path, r.status_code, leaks,
+                                 text[:200]))
             if endpoint == "keys.rotate" and r.status_code == 200:
                 world.bearer["key_b"] = r.get_json()["project_key"]
     assert failures == []
@@ -435,7 +448,8 @@ DASHBOARD_ELSEWHERE = {
 
 def test_every_page_has_a_dashboard_matrix_entry(app):
     pages = {rule.endpoint for rule in app.url_map.iter_rules() if not is_api(rule.endpoint)}
-    assert sorted(pages - set(DASHBOARD) - set(DASHBOARD_ELSEWHERE)) == [], "add the page's probes to DASHBOARD"
+    unprobed = pages - set(DASHBOARD) - set(DASHBOARD_ELSEWHERE)
+    assert sorted(unprobed) == [], "add the page's probes to DASHBOARD"
     assert sorted(set(DASHBOARD) - pages) == []
 
 

@@ -55,7 +55,8 @@ def test_every_script_that_adds_to_a_stream_a_waiter_reads_announces_it_on_the_w
     assert _announced(pubsub) == [k.events_key(1), k.mailbox_key(1, 7)]
     rs.heartbeat(1, 8, 1000.0, {}, online_event={"alias": "bob"}, offline_after=900.0)  # presence.lua
     assert _announced(pubsub) == [k.events_key(1)]
-    rs.heartbeat(1, 8, 1001.0, {}, online_event={"alias": "bob"}, offline_after=900.0)  # still online: no event
+    # still online: no event
+    rs.heartbeat(1, 8, 1001.0, {}, online_event={"alias": "bob"}, offline_after=900.0)
     rs.heartbeat(1, 7, 1000.0, {})  # reads mailbox 7 through the group
     assert _announced(pubsub) == []
     assert rs.reclaim_stuck(1, 7, 0) == 1  # reclaim.lua shows the entry again
@@ -119,7 +120,8 @@ def test_a_websocket_beyond_the_cap_is_refused_before_the_upgrade(capped):
     for _ in range(2):
         waiters.enter(st, ana.info["project"]["id"], f"w{ana.info['workspace']['id']}")
     r = ana.client.get("/v1/ws", headers={"Authorization": f"Bearer {ana.token}", "Upgrade": "websocket",
-                                          "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                          "Connection": "Upgrade",
+                                          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
                                           "Sec-WebSocket-Version": "13"})
     assert r.status_code == 429 and r.headers["Retry-After"]
 
@@ -166,7 +168,8 @@ def test_a_new_event_wakes_a_feed_that_waits_for_it(real_redis):
     with rs.event_feed(1) as feed:
         assert feed.read(cursor, 10) == []
         done = threading.Event()
-        threading.Thread(target=lambda: (rs.add_event(1, "reservation.created", {"a": 1}), done.set())).start()
+        threading.Thread(
+            target=lambda: (rs.add_event(1, "reservation.created", {"a": 1}), done.set())).start()
         events = []
         while not events:
             events = feed.read(cursor, 5000)
@@ -188,9 +191,11 @@ def test_creating_a_project_on_a_server_bound_beyond_loopback_needs_the_admin_to
     client, env = app.test_client(), {"SERVER_NAME": bound}
     refused = client.post("/v1/init", json=INIT, environ_overrides=env)
     assert refused.status_code == 403 and "admin token" in refused.json["error"]["message"]
-    wrong = client.post("/v1/init", json=INIT, environ_overrides=env, headers={"X-Wire-Admin-Token": "bw_admin_x"})
+    wrong = client.post("/v1/init", json=INIT, environ_overrides=env,
+                        headers={"X-Wire-Admin-Token": "bw_admin_x"})
     assert wrong.status_code == 403
-    made = client.post("/v1/init", json=INIT, environ_overrides=env, headers={"X-Wire-Admin-Token": "bw_admin_s3cret"})
+    made = client.post("/v1/init", json=INIT, environ_overrides=env,
+                       headers={"X-Wire-Admin-Token": "bw_admin_s3cret"})
     assert made.status_code == 201
     # joining an existing project is unchanged: its key, no admin token
     key = made.json["project_key"]
@@ -238,8 +243,9 @@ def test_wire_watch_backs_off_as_the_server_asks_when_it_holds_too_many_waiters(
 
     refused = {"error": {"code": "too_many_waiters", "message": "this credential already holds 16 ...",
                          "retry_after": 15}}
+    woken = {"items": [{"kind": "mail", "from": "bob", "subject": "hi"}], "waiting": []}
     transport = _Scripted((429, refused, {"Retry-After": "15"}), (429, refused, {"Retry-After": "15"}),
-                          (200, {"items": [{"kind": "mail", "from": "bob", "subject": "hi"}], "waiting": []}, {}))
+                          (200, woken, {}))
     pauses: list[float] = []
     monkeypatch.setattr(time, "sleep", pauses.append)  # the pauses are recorded, not waited
     client = Client("http://wire.test", token="bw_ws_x", transport=transport, auto_reserve=False)
@@ -256,5 +262,6 @@ def test_wire_init_sends_the_admin_token_when_given():
 
     answer = {"project": {"slug": "p"}, "workspace": {"alias": "a"}, "token": "bw_ws_x"}
     transport = _Scripted((201, answer, {}))
-    Client("http://wire.test", transport=transport, auto_reserve=False).init({"project": "p"}, None, "bw_admin_t")
+    client = Client("http://wire.test", transport=transport, auto_reserve=False)
+    client.init({"project": "p"}, None, "bw_admin_t")
     assert transport.sent[0][2][ADMIN_TOKEN_HEADER] == "bw_admin_t"

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.atomic  # also on a real Redis server: watch and wait-r
 def events(kind: str = "bead.ready") -> list[tuple[str, dict]]:
     from store.models import Event
 
-    return [(e.bead_ref, json.loads(e.data)) for e in Event.select().where(Event.kind == kind).order_by(Event.id)]
+    rows = Event.select().where(Event.kind == kind).order_by(Event.id)
+    return [(e.bead_ref, json.loads(e.data)) for e in rows]
 
 
 def ready_refs(kind: str = "bead.ready") -> list[str]:
@@ -33,7 +34,8 @@ def unblocked() -> list[dict]:
     """Payloads of the outbox's `bead.ready` rows of beads whose last blocker closed."""
     from store.models import Outbox
 
-    rows = [json.loads(o.payload) for o in Outbox.select().where(Outbox.kind == "bead.ready").order_by(Outbox.id)]
+    queued = Outbox.select().where(Outbox.kind == "bead.ready").order_by(Outbox.id)
+    rows = [json.loads(o.payload) for o in queued]
     return [p for p in rows if p["why"] == "unblocked"]
 
 
@@ -52,7 +54,7 @@ def team(make_agent):
 # -- bead.ready: when, and in which transaction ----------------------------------------------------
 
 def test_closing_the_last_blocker_announces_the_dependent_and_not_before(team, worker):
-    ana, bob, _ = team
+    ana, _bob, _ = team
     first, second = ana.create("schema"), ana.create("migration")
     dep = ana.create("use it", blocked_by=[first, second])
     before = len(ready_refs())
@@ -74,11 +76,10 @@ def test_bead_ready_commits_with_the_close_or_not_at_all(app, team):
     dep = ana.create("dependent", blocked_by=[blocker])
     db.connect()
     ws = Workspace.get(Workspace.alias == "ana")
-    with pytest.raises(RuntimeError):
-        with db.transaction():
-            close_bead(app.extensions["beadwire"], ws.project, ws, blocker)
-            assert [p["bead"] for p in unblocked()] == [dep]  # written by the close, inside its transaction
-            raise RuntimeError("the request failed after the close")
+    with pytest.raises(RuntimeError), db.transaction():
+        close_bead(app.extensions["beadwire"], ws.project, ws, blocker)
+        assert [p["bead"] for p in unblocked()] == [dep]  # written by the close, inside its transaction
+        raise RuntimeError("the request failed after the close")
     assert unblocked() == []
     assert Bead.get(Bead.ref == blocker).status == "open"
     assert dep not in ready_refs()  # the audit row rolled back too
@@ -99,8 +100,8 @@ def test_release_reopen_and_creation_announce_a_bead_that_is_ready_after_them(te
     ana.patch(f"/beads/{parked}", {"status": "deferred"})
     ana.patch(f"/beads/{parked}", {"status": "open"})
     whys = [(ref, data["why"]) for ref, data in events()]
-    assert whys == [(created, "created"), (created, "released"), (blocked, "unblocked"), (created, "reopened"),
-                    (parked, "created"), (parked, "reset")]
+    assert whys == [(created, "created"), (created, "released"), (blocked, "unblocked"),
+                    (created, "reopened"), (parked, "created"), (parked, "reset")]
     assert ana.get(f"/beads/{parked}").json["status"] == "open"
 
 
@@ -262,7 +263,8 @@ def test_a_waiting_wait_ready_and_watch_wake_when_the_blocker_closes(real_app, r
         r = client.get(f"/v1{path}", headers={"Authorization": f"Bearer {bob.token}"})
         answers[name] = (time.monotonic(), r.json)
 
-    threads = [threading.Thread(target=wait, args=("wait", f"/wait-ready?bead={dep}&timeout=20"), daemon=True),
+    threads = [threading.Thread(target=wait, args=("wait", f"/wait-ready?bead={dep}&timeout=20"),
+                                daemon=True),
                threading.Thread(target=wait, args=("watch", f"/watch?timeout=20&ready=1&cursor={cursor}"),
                                 daemon=True)]
     for t in threads:
@@ -287,9 +289,11 @@ def test_the_woke_line_says_why_in_one_line():
     assert woke_line({"items": [notice], "waiting": []}) == "woke: bd-12 is ready (you subscribed)"
     assigned = {**notice, "why": "assigned"}
     mail = {"kind": "mail", "from": "ana", "subject": "hi"}
-    assert woke_line({"items": [mail, assigned], "waiting": []}) == "woke: bd-12 is ready (assigned to you) (+1 more)"
+    assert woke_line({"items": [mail, assigned], "waiting": []}) == (
+        "woke: bd-12 is ready (assigned to you) (+1 more)")
     work = {"id": "bd-7", "role": "frontend", "title": "x", "why": "created"}
-    assert woke_line({"items": [], "waiting": [], "ready": [work]}) == "woke: bd-7 is ready (new work, role:frontend)"
+    assert woke_line({"items": [], "waiting": [], "ready": [work]}) == (
+        "woke: bd-7 is ready (new work, role:frontend)")
     assert woke_line({"items": [], "waiting": [{"alias": "bob", "seconds": 3}]}) == \
         "woke: bob is waiting for your reply"
     assert woke_line({"items": [mail], "waiting": []}) == "woke: mail from ana"
@@ -321,7 +325,8 @@ def test_a_sync_that_closes_the_blocker_in_the_file_announces_the_dependent(team
     assert first.status_code == 200, first.json
     assert [(ref, d["why"]) for ref, d in events()] == [("bd-s1", "synced")]  # bd-s2 waits for bd-s1
     bob.post("/beads/bd-s2/subscribe")
-    closed = "\n".join(json.dumps(r) for r in (record("bd-s1", "closed"), record("bd-s2", blocked_by="bd-s1")))
+    closed = "\n".join(json.dumps(r)
+                       for r in (record("bd-s1", "closed"), record("bd-s2", blocked_by="bd-s1")))
     second = ana.sync(closed, mode="full", base=base)  # bd-s1 closed in the file since the last sync
     assert second.status_code == 200, second.json
     assert [(ref, d["why"]) for ref, d in events()] == [("bd-s1", "synced"), ("bd-s2", "synced")]

@@ -25,14 +25,15 @@ def record(bead_id, **fields):
 
 def test_a_new_bead_is_open_unclaimed_and_shown_as_created(make_agent):
     ana = make_agent(alias="ana")
-    r = ana.post("/beads", {"title": "Fix login", "description": "The button does nothing", "issue_type": "bug",
-                            "labels": ["auth", "ui"], "priority": 1})
+    r = ana.post("/beads", {"title": "Fix login", "description": "The button does nothing",
+                            "issue_type": "bug", "labels": ["auth", "ui"], "priority": 1})
     assert r.status_code == 201
     shown = ana.get(f"/beads/{r.json['id']}")
     assert shown.status_code == 200
     bead = shown.json
     assert bead["id"] == r.json["id"]
-    assert (bead["title"], bead["description"], bead["issue_type"]) == ("Fix login", "The button does nothing", "bug")
+    assert (bead["title"], bead["description"], bead["issue_type"]) == (
+        "Fix login", "The button does nothing", "bug")
     assert (bead["status"], bead["priority"], bead["labels"]) == ("open", 1, ["auth", "ui"])
     assert bead["repo"] == "github.com/acme/shop"
     assert bead["claim"] is None
@@ -195,7 +196,8 @@ def test_comments_are_added_with_their_author(make_agent):
     assert (r.json["author"], r.json["text"]) == ("bob", "I think we should split it")
     ana.post(f"/beads/{bead_id}/comments", {"text": "agreed"})
     comments = ana.get(f"/beads/{bead_id}").json["comments"]
-    assert [(c["author"], c["text"]) for c in comments] == [("bob", "I think we should split it"), ("ana", "agreed")]
+    assert [(c["author"], c["text"]) for c in comments] == [
+        ("bob", "I think we should split it"), ("ana", "agreed")]
 
 
 # -- links and deps -----------------------------------------------------------------------------
@@ -460,7 +462,8 @@ def test_a_blocker_in_another_repo_blocks_until_it_closes(make_agent):
     bob = make_agent(alias="bob", origin=API)
     api_bead = bob.create("Expose the endpoint")
     shop_bead = ana.create("Call the endpoint", blocked_by=[f"api:{api_bead}"])
-    assert [d["depends_on_id"] for d in ana.get(f"/beads/{shop_bead}").json["dependencies"]] == [f"api:{api_bead}"]
+    dependencies = ana.get(f"/beads/{shop_bead}").json["dependencies"]
+    assert [d["depends_on_id"] for d in dependencies] == [f"api:{api_bead}"]
     assert shop_bead not in ids(ana.get("/ready").json)
     assert any(api_bead in reason for reason in ana.get(f"/ready/{shop_bead}").json["reasons"])
     unblocked = bob.post(f"/beads/{api_bead}/close").json["unblocked"]

@@ -55,7 +55,8 @@ def mailbox(app, agent):
     """(event, notice details) of the notices in an agent's mailbox stream."""
     rs = app.extensions["beadwire"].redis
     key = rs.keys.mailbox_key(agent.info["project"]["id"], agent.info["workspace"]["id"])
-    entries = [json.loads(fields["data"]) for _, fields in rs.client.xrange(key) if fields["kind"] == "notice"]
+    entries = [json.loads(fields["data"]) for _, fields in rs.client.xrange(key)
+               if fields["kind"] == "notice"]
     return [(data["data"].get("event"), data["data"]) for data in entries]
 
 
@@ -276,7 +277,8 @@ def test_releasing_puts_the_bead_back_in_the_ready_queue(team):
     r = ana.delete(f"/beads/{bead}/claim")
     assert r.status_code == 200
     assert r.json["released"] is True
-    assert (r.json["bead"]["status"], r.json["bead"]["claim"], r.json["bead"]["assignee"]) == ("open", None, "")
+    released = r.json["bead"]
+    assert (released["status"], released["claim"], released["assignee"]) == ("open", None, "")
     assert bead in ids(bob.get("/ready").json)
     assert ana.get("/claims").json == []
     assert bob.post(f"/beads/{bead}/claim").status_code == 200
@@ -295,7 +297,8 @@ def test_releasing_an_unclaimed_bead_is_refused_saying_so(team):
     bead = ana.create("Free")
     r = ana.delete(f"/beads/{bead}/claim")
     assert r.status_code == 409
-    assert (r.json["error"]["code"], r.json["error"]["message"]) == ("not_held", f"you hold no claim on {bead}")
+    assert (r.json["error"]["code"], r.json["error"]["message"]) == (
+        "not_held", f"you hold no claim on {bead}")
     assert ana.get(f"/beads/{bead}").json["status"] == "open"
 
 
@@ -331,7 +334,8 @@ def test_only_the_holder_can_close_a_held_bead(team):
 # -- stale claims ----------------------------------------------------------------------------------------
 
 def go_offline_long_ago(app, agent, limit_seconds=1):
-    """The project's stale limit becomes tiny; the agent was last seen an hour ago and its presence expired."""
+    """The project's stale limit becomes tiny; the agent was last seen an hour ago and its presence
+    expired."""
     project_id, ws_id = agent.info["project"]["id"], agent.info["workspace"]["id"]
     with db.database.connection_context():
         Project.update(stale_claim_seconds=limit_seconds).where(Project.id == project_id).execute()
@@ -394,7 +398,8 @@ def test_twenty_agents_racing_for_one_bead_leave_exactly_one_holder(pg_app, make
     def attempt(agent, bead):
         client = pg_app.test_client()
         barrier.wait(timeout=60)
-        r = client.post(f"/v1/beads/{bead}/claim", json={}, headers={"Authorization": f"Bearer {agent.token}"})
+        r = client.post(f"/v1/beads/{bead}/claim", json={},
+                        headers={"Authorization": f"Bearer {agent.token}"})
         return agent.alias, r.status_code, r.json
 
     with ThreadPoolExecutor(len(agents)) as pool:

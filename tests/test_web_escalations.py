@@ -43,11 +43,13 @@ def team(make_agent):
     """Project shop: alice (developer, asks), bob (developer), and the humans' project key."""
     alice = make_agent(project="shop", alias="alice", human="Alice")
     bob = make_agent(project="shop", alias="bob")
-    return SimpleNamespace(alice=alice, bob=bob, key=make_agent.keys["shop"], project=alice.info["project"]["id"])
+    return SimpleNamespace(alice=alice, bob=bob, key=make_agent.keys["shop"],
+                           project=alice.info["project"]["id"])
 
 
 def escalate(agent, **fields) -> dict:
-    body = {"subject": "Drop the legacy orders table?", "situation": "Migration 42 needs it gone; tried renaming.",
+    body = {"subject": "Drop the legacy orders table?",
+            "situation": "Migration 42 needs it gone; tried renaming.",
             "options": ["A: drop it", "B: keep it"], "severity": "high", **fields}
     r = agent.post("/escalations", body)
     assert r.status_code == 201, r.json
@@ -90,8 +92,10 @@ def test_an_escalation_carries_the_agents_claims_branch_git_status_and_recent_ma
     alice, bob = team.alice, team.bob
     bead = alice.create("Orders cleanup")
     assert alice.post(f"/beads/{bead}/claim").status_code == 200
-    assert bob.post("/mail", {"to": "alice", "subject": "[x] schema", "body": "long " * 200}).status_code == 201
-    assert alice.post("/chat", {"to": "bob", "body": "are you on the orders table?", "wait": 0}).status_code == 201
+    mailed = bob.post("/mail", {"to": "alice", "subject": "[x] schema", "body": "long " * 200})
+    assert mailed.status_code == 201
+    asked = alice.post("/chat", {"to": "bob", "body": "are you on the orders table?", "wait": 0})
+    assert asked.status_code == 201
     assert alice.post("/locks", {"paths": ["db/schema.sql"], "reason": "migration 42"}).status_code == 200
     assert bob.post("/locks", {"paths": ["web/**"]}).status_code == 200
     esc = escalate(alice, context={"branch": "bd-1-orders", "git_status": [" M db/schema.sql", "?? notes.txt",
@@ -103,11 +107,13 @@ def test_an_escalation_carries_the_agents_claims_branch_git_status_and_recent_ma
     assert context["git_status"]["summary"] == {"modified": 1, "deleted": 1, "untracked": 1}
     assert context["git_status"]["files"][0] == " M db/schema.sql"
     assert [c["bead"] for c in context["claims"]] == [bead]
-    assert [(r["pattern"], r["reason"]) for r in context["reservations"]] == [("db/schema.sql", "migration 42")]
+    assert [(r["pattern"], r["reason"]) for r in context["reservations"]] == [
+        ("db/schema.sql", "migration 42")]
     kinds = [(m["kind"], m["from"]) for m in context["recent_messages"]]
     assert kinds == [("chat", "alice"), ("mail", "bob")]
     mail = context["recent_messages"][1]
-    assert mail["to"] == ["alice"] and len(mail["body"]) == escalations.CONTEXT_BODY and mail["body"].endswith("…")
+    assert mail["to"] == ["alice"]
+    assert len(mail["body"]) == escalations.CONTEXT_BODY and mail["body"].endswith("…")
     assert context["workspace"]["alias"] == "alice" and context["workspace"]["human"] == "Alice"
 
 
@@ -161,11 +167,13 @@ def test_a_human_answers_and_the_answer_lands_in_the_agents_banner(app, team, cl
     r = client.post(f"/v1/escalations/{esc['id']}/respond", headers=_as_key(team.key),
                     json={"response": "B: keep it", "note": "finance still reads it", "by": "Dana"})
     assert r.status_code == 200, r.json
-    assert r.json["status"] == "answered" and r.json["response"] == "B: keep it" and r.json["responder"] == "Dana"
+    assert r.json["status"] == "answered"
+    assert r.json["response"] == "B: keep it" and r.json["responder"] == "Dana"
     assert "X-Wire-Banner" not in r.headers  # humans have no mailbox
     worker.run()
     (item,) = _banner(team.alice.get("/whoami"))["new"]
-    assert item["kind"] == "notice" and item["text"].startswith(f"escalation #{esc['id']} answered by Dana: B: keep it")
+    assert item["kind"] == "notice"
+    assert item["text"].startswith(f"escalation #{esc['id']} answered by Dana: B: keep it")
     notice = team.alice.get("/mail").json[0]
     assert notice["data"]["escalation"] == esc["id"] and notice["data"]["note"] == "finance still reads it"
     assert team.alice.get(f"/escalations/{esc['id']}").json["status"] == "answered"
@@ -213,7 +221,8 @@ def test_another_project_can_neither_see_nor_answer_them(team, make_agent, clien
     rival_key = make_agent.keys["rival"]
     assert client.get("/v1/escalations", headers=_as_key(rival_key)).json == []
     assert client.get(f"/v1/escalations/{esc['id']}", headers=_as_key(rival_key)).status_code == 404
-    r = client.post(f"/v1/escalations/{esc['id']}/respond", json={"response": "x"}, headers=_as_key(rival_key))
+    r = client.post(f"/v1/escalations/{esc['id']}/respond", json={"response": "x"},
+                    headers=_as_key(rival_key))
     assert r.status_code == 404
     assert eve.get("/escalations").json == [] and eve.get(f"/escalations/{esc['id']}").status_code == 404
     assert Escalation.get_by_id(esc["id"]).status == "pending"
@@ -266,7 +275,8 @@ def test_a_failed_webhook_post_is_retried_with_backoff_and_delivered(app, team, 
 
 
 def test_webhook_backoff_doubles_then_gives_up_with_an_event(app, team, client, worker):
-    assert webhooks.backoff(1) == webhooks.DEFAULT_BACKOFF and webhooks.backoff(2) == 2 * webhooks.DEFAULT_BACKOFF
+    assert webhooks.backoff(1) == webhooks.DEFAULT_BACKOFF
+    assert webhooks.backoff(2) == 2 * webhooks.DEFAULT_BACKOFF
     assert webhooks.backoff(30) == webhooks.DEFAULT_MAX_BACKOFF
     set_webhook(client, team.key, "http://127.0.0.1:9/unreachable")
     escalate(team.alice)
@@ -355,7 +365,8 @@ def test_a_late_answer_to_an_expired_escalation_still_reaches_the_agent(app, tea
     esc = escalate(team.alice)
     Escalation.update(remind_ts=now() - 20, expires_ts=now() - 10).execute()
     sweep(app)
-    r = client.post(f"/v1/escalations/{esc['id']}/respond", json={"response": "keep it"}, headers=_as_key(team.key))
+    r = client.post(f"/v1/escalations/{esc['id']}/respond", json={"response": "keep it"},
+                    headers=_as_key(team.key))
     assert r.status_code == 200 and r.json["status"] == "answered"
     worker.run()
     texts = [m["body"] for m in team.alice.get("/mail").json]
@@ -379,7 +390,8 @@ def test_escalations_webhooks_and_policies_work_on_sqlite_and_postgresql(make_pg
         assert pg_client.put("/v1/project/webhook", json={"url": target}, headers=key).status_code == 200
     r = pg_client.post(f"/v1/escalations/{esc['id']}/respond", json={"response": "go"}, headers=key)
     assert r.status_code == 200 and r.json["status"] == "answered"
-    assert pg_client.put("/v1/policy", json={"markdown": "# Invariants\n\nBe brief."}, headers=key).status_code == 201
+    saved = pg_client.put("/v1/policy", json={"markdown": "# Invariants\n\nBe brief."}, headers=key)
+    assert saved.status_code == 201
     assert pg_client.post("/v1/policy/activate", json={"version": 1}, headers=key).json["version"] == 1
     assert [v["version"] for v in alice.get("/policy/history").json] == [2, 1]
     pg_worker.run()

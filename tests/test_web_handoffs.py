@@ -26,7 +26,8 @@ def test_a_handoff_to_another_agent_reaches_them_with_a_notice(pair, worker):
     left = ana.post("/handoffs", {"body": "take over bd-7, branch bd-7-login", "to": "bob"})
     assert left.status_code == 201 and left.json["to"] == "bob"
     assert bob.get("/handoffs/latest").json["handoff"]["body"] == "take over bd-7, branch bd-7-login"
-    assert ana.get("/handoffs/latest").json["handoff"]["body"] == "mine for today"  # ana's own note stays hers
+    # ana's own note stays hers
+    assert ana.get("/handoffs/latest").json["handoff"]["body"] == "mine for today"
     worker.run()
     notices = bob.get("/mail?unread=1").json
     assert [n["kind"] for n in notices] == ["notice"] and "handoff from ana" in notices[0]["body"]

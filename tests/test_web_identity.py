@@ -208,7 +208,8 @@ def test_a_claim_on_a_top_level_bead_has_no_epic(make_agent):
 def test_presence_headers_show_up_as_branch_and_host(make_agent):
     ana = make_agent(alias="ana")
     bob = make_agent(alias="bob")
-    ana.client.get("/v1/whoami", headers={**auth(ana), "X-Wire-Branch": "feat/checkout", "X-Wire-Host": "ana-laptop"})
+    ana.client.get("/v1/whoami",
+                   headers={**auth(ana), "X-Wire-Branch": "feat/checkout", "X-Wire-Host": "ana-laptop"})
     team = {w["alias"]: w for w in bob.get("/status").json["team"]}
     assert team["ana"]["branch"] == "feat/checkout"
     assert team["ana"]["hostname"] == "ana-laptop"
@@ -219,7 +220,8 @@ def test_presence_headers_show_up_as_branch_and_host(make_agent):
 
 def test_tokens_and_keys_are_stored_only_as_hashes(client, app):
     first = init(client, SHOP)
-    second = init(client, {**SHOP, "repo_origin": "git@github.com:acme/shop.git"}, bearer=first.json["project_key"])
+    second = init(client, {**SHOP, "repo_origin": "git@github.com:acme/shop.git"},
+                  bearer=first.json["project_key"])
     secrets = [first.json["project_key"], first.json["token"], second.json["token"]]
     with db.database.connection_context():
         rows = list(Project.select().dicts()) + list(Workspace.select().dicts())

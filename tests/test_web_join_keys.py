@@ -67,7 +67,8 @@ def test_a_key_of_another_project_joins_nothing(client, lead, make_agent):
     make_agent(project="other", alias="them")
     theirs = mint(client, make_agent.keys["other"]).json["join_key"]
     refused = join(client, theirs, project="shop")
-    assert refused.status_code == 403 and "does not let anyone join project shop" in refused.json["error"]["message"]
+    assert refused.status_code == 403
+    assert "does not let anyone join project shop" in refused.json["error"]["message"]
     unknown = join(client, "bw_jk_" + "x" * 43)
     assert unknown.status_code == 403 and unknown.json["error"]["code"] == "join_key_refused"
     nowhere = join(client, theirs, project="nosuchproject")
@@ -142,8 +143,9 @@ def test_every_command_llms_txt_names_exists_and_the_key_ones_are_there(client):
             assert flag in {o for p in cmd.params for o in getattr(p, "opts", [])}, (line, flag)
     starts = {" ".join(line.split()[:3 if line.split()[1] in ("mail", "chat") else 2]) for line in lines}
     assert "wire --version" in starts
-    assert {"wire init", "wire prime", "wire setup", "wire ready", "wire claim", "wire close", "wire mail send",
-            "wire mail open", "wire chat ask", "wire escalate", "wire add-worktree"} <= starts
+    assert {"wire init", "wire prime", "wire setup", "wire ready", "wire claim", "wire close",
+            "wire mail send", "wire mail open", "wire chat ask", "wire escalate",
+            "wire add-worktree"} <= starts
     assert "--join-key <join-key>" in next(line for line in lines if line.startswith("wire init"))
     listed = set(re.findall(r"^- wire ([a-z-]+):", text, flags=re.M))
     assert listed == set(COMMANDS) - set(NOT_FOR_AGENTS)  # the reference: every agent command, nothing else

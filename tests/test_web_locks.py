@@ -237,7 +237,8 @@ def test_odd_file_names_are_reserved_literally(pair):
 
 @pytest.mark.parametrize("raw", ["not json", '{"a": 1}', "[1, 2]", json.dumps(["x"] * 201),
                                  json.dumps(["x" * 2000]), "[" * 8000, '[["a.py"]]'],
-                         ids=["not-json", "object", "numbers", "too-many", "too-long", "nested-8000", "nested"])
+                         ids=["not-json", "object", "numbers", "too-many", "too-long", "nested-8000",
+                              "nested"])
 def test_a_malformed_changed_header_is_ignored(pair, raw):
     ana, _ = pair
     r = ana.client.get("/v1/whoami", headers={**ana._h(), "X-Wire-Changed": raw})

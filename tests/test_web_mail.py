@@ -61,7 +61,7 @@ def test_ack_by_id_and_unknown_ids(trio, worker):
 
 
 def test_groups_reach_every_member_but_the_sender(trio, worker):
-    ana, bob, cy = trio
+    ana, bob, _cy = trio
     r = ana.post("/mail", {"to": "@backend", "body": "standup"})
     assert sorted(r.json["recipients"]) == ["bob", "cy"]
     r = bob.post("/mail", {"to": "@all", "body": "deploying"})

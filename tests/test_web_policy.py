@@ -67,8 +67,9 @@ def test_a_new_project_serves_the_shipped_defaults_for_the_agents_role(team):
 def test_the_default_texts_teach_the_wire_workflow():
     bundle = policies.default_bundle()
     for needle in ("wire ready", "wire claim", "--jump-in", "stale", "wire close", "--reason", "wire release",
-                   "wire mail send", "wire chat ask", "Mail first", "wire lock", "reserved for you automatically",
-                   "wire escalate", "--option", "--severity", "Hand a bead over", "wire watch", "wire policy"):
+                   "wire mail send", "wire chat ask", "Mail first", "wire lock",
+                   "reserved for you automatically", "wire escalate", "--option", "--severity",
+                   "Hand a bead over", "wire watch", "wire policy"):
         assert needle in bundle.invariants, needle
     coordinator = bundle.roles["coordinator"]
     for needle in ("wire status", "Assign", "stale", "Nudge", "wire escalations", "wire respond"):
@@ -80,7 +81,8 @@ def test_the_default_texts_teach_the_wire_workflow():
 
 
 def test_any_role_can_be_read_and_a_role_without_a_playbook_gets_the_developers(team):
-    assert team.alice.get("/policy?role=reviewer").json["playbook"] == policies.default_bundle().roles["reviewer"]
+    reviewer = policies.default_bundle().roles["reviewer"]
+    assert team.alice.get("/policy?role=reviewer").json["playbook"] == reviewer
     qa = team.alice.get("/policy?role=qa").json
     assert qa["role"] == "qa" and qa["playbook_role"] == "developer"
 
@@ -96,14 +98,16 @@ def test_reads_answer_304_while_the_etag_is_current(team, client):
     etag = first.headers["ETag"]
     again = client.get("/v1/policy", headers={**_as_key(team.alice.token), "If-None-Match": etag})
     assert again.status_code == 304 and again.data == b""
-    other_role = client.get("/v1/policy?role=reviewer", headers={**_as_key(team.alice.token), "If-None-Match": etag})
+    other_role = client.get("/v1/policy?role=reviewer",
+                            headers={**_as_key(team.alice.token), "If-None-Match": etag})
     assert other_role.status_code == 200
     assert team.put({"markdown": BUNDLE}).status_code == 201
     changed = client.get("/v1/policy", headers={**_as_key(team.alice.token), "If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     bundle = team.alice.get("/policy/bundle")
-    assert client.get("/v1/policy/bundle", headers={**_as_key(team.alice.token),
-                                                     "If-None-Match": bundle.headers["ETag"]}).status_code == 304
+    unchanged = client.get("/v1/policy/bundle",
+                           headers={**_as_key(team.alice.token), "If-None-Match": bundle.headers["ETag"]})
+    assert unchanged.status_code == 304
 
 
 # -- changing --------------------------------------------------------------------------------------
@@ -114,7 +118,8 @@ def test_humans_set_a_markdown_bundle_as_a_new_active_version(team, worker):
     worker.run()
     first = team.alice.get("/policy")  # alice's first call after the change carries the notice, once
     banner = json.loads(first.headers["X-Wire-Banner"])
-    assert [i["text"] for i in banner["new"]] == ["policy v2 is now active (was v1): read yours with `wire policy`"]
+    assert [i["text"] for i in banner["new"]] == [
+        "policy v2 is now active (was v1): read yours with `wire policy`"]
     view = first.json
     assert view["version"] == 2 and view["invariants"] == "Always run the tests."
     assert view["playbook"].startswith("## Loop") and "# not a section" in view["playbook"]
@@ -177,7 +182,8 @@ def test_each_project_has_its_own_policy(team, make_agent, client):
     assert eve.get("/policy").json["invariants"] == "Rival rules."
     assert team.alice.get("/policy").json["version"] == 1
     assert team.alice.get("/policy").json["invariants"] == policies.default_bundle().invariants
-    assert client.post("/v1/policy/activate", json={"version": 2}, headers=_as_key(team.key)).status_code == 404
+    activated = client.post("/v1/policy/activate", json={"version": 2}, headers=_as_key(team.key))
+    assert activated.status_code == 404
     assert [v["version"] for v in client.get("/v1/policy/history", headers=_as_key(rival_key)).json] == [2, 1]
 
 
@@ -206,4 +212,5 @@ def test_malformed_markdown_bundles_are_refused_naming_the_problem(text, message
 
 def test_a_malformed_bundle_is_a_422_naming_the_line(team):
     r = team.put({"markdown": "# Invariants\nok\n# Rules\nx"})
-    assert r.status_code == 422 and r.json["error"]["code"] == "invalid_policy" and r.json["error"]["line"] == 3
+    assert r.status_code == 422
+    assert r.json["error"]["code"] == "invalid_policy" and r.json["error"]["line"] == 3
