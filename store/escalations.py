@@ -9,6 +9,7 @@ and expires it when its time is up.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from peewee import JOIN, ModelSelect
@@ -120,7 +121,7 @@ def _reservations_of(st: Store, ws: Workspace) -> list[dict[str, Any]]:
     Reservations live in Redis only: an escalation must go out even when they are unavailable.
     """
     try:
-        return reservations.held(st, ws, mine=True)
+        return [asdict(r) for r in reservations.held(st, ws, mine=True)]
     except Unavailable:
         return []
 
@@ -265,8 +266,8 @@ def _expire(uow: UnitOfWork, esc: Escalation, ts: float) -> int:
     if not Escalation.update(status="expired", expired_ts=ts).where(
             Escalation.id == esc.id, Escalation.status == "pending").execute():
         return 0
-    outbox.record(uow, esc.project_id, "escalation.expired", {**_event(esc, esc.workspace), "status": "expired"},
-                  workspace_id=esc.workspace_id)
+    outbox.record(uow, esc.project_id, "escalation.expired",
+                  {**_event(esc, esc.workspace), "status": "expired"}, workspace_id=esc.workspace_id)
     notify(uow, esc.project_id, esc.workspace_id,
            f"escalation #{esc.id} expired unanswered: take the safest reversible option, say so on the "
            f"bead, or escalate again",

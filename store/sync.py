@@ -29,8 +29,14 @@ from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Event, Project, Repo, SyncRun, Workspace
 from store.sync_apply import apply_plan, event_row, tombstone
 from store.sync_plan import Plan, deletion_guard, is_mass, make_plan, parse_base, parse_jsonl
-from store.syncviews import (SyncChangesView, SyncConflictView, SyncRecordsView, SyncResultView, SyncRunView,
-                             SyncUndoneView)
+from store.syncviews import (
+    SyncChangesView,
+    SyncConflictView,
+    SyncRecordsView,
+    SyncResultView,
+    SyncRunView,
+    SyncUndoneView,
+)
 from store.unit import UnitOfWork
 
 #: Beads that `file_records` answers at most.
@@ -101,7 +107,8 @@ def _answer(plan: Plan, repo: Repo, run: SyncRun | None, final: dict[str, dict[s
     answer = SyncResultView(
         sync=run.id if run else None, dry_run=dry_run, repo=repo.canonical, total=len(plan.ours),
         created=len(plan.creates), updated=len(plan.updates), tombstoned=len(plan.tombstones),
-        unchanged=plan.unchanged, pulled=len(pulled), conflicts=[SyncConflictView.of(c) for c in plan.conflicts],
+        unchanged=plan.unchanged, pulled=len(pulled),
+        conflicts=[SyncConflictView.of(c) for c in plan.conflicts],
         changes=SyncChangesView(plan.creates, plan.updates, plan.tombstones, pulled),
         needs_allow_delete=guard is not None, mass=is_mass(plan))
     if not dry_run:
@@ -156,12 +163,13 @@ def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> SyncUn
         SyncRun.update(undone_by=undo.id).where(SyncRun.id == run.id).execute()
         after = list(Bead.select().where(Bead.id.in_([pk for pk, _ in done]))) if done else []
         fresh = {b.id: rec for b, rec in zip(after, records.export(after).values(), strict=True)}
-        before = {pk: snap for pk, snap in done}
+        before = dict(done)
         sync_history.record(undo, [(pk, "restored", before[pk], records.digest(fresh[pk])) for pk in fresh])
         counts = {"restored": len(done), "conflicts": len(conflicts)}
         sync_history.finish(undo, counts)
-        outbox.record(uow, project.id, "beads.sync_undone", {"alias": ws.alias, "sync": undo.id, "undo_of": run.id,
-                                                        "repo": repo.canonical, **counts}, workspace_id=ws.id)
+        outbox.record(uow, project.id, "beads.sync_undone",
+                      {"alias": ws.alias, "sync": undo.id, "undo_of": run.id, "repo": repo.canonical,
+                       **counts}, workspace_id=ws.id)
     return SyncUndoneView(undo.id, run.id, len(done), conflicts, list(fresh.values()))
 
 
@@ -183,7 +191,8 @@ def _undo_each(uow: UnitOfWork,
             continue
         target = "tombstone" if change.action == "created" else json.loads(change.before)["row"]["status"]
         if holder is not None and holder.id != ws.id and target != bead.status:
-            conflicts.append(SyncConflictView(bead.ref, f"held by {holder.alias}: its status stays {bead.status}"))
+            conflicts.append(SyncConflictView(bead.ref,
+                                              f"held by {holder.alias}: its status stays {bead.status}"))
             continue
         old_status = bead.status
         if change.action == "created":
@@ -210,13 +219,15 @@ def _restore(uow: UnitOfWork,
     Claim.insert(project=project.id, bead=bead.id, workspace=owner.id, claimed_ts=claim["claimed_ts"],
                  reason=claim.get("reason") or "", stale=False).on_conflict_ignore().execute()
     if owner.id != ws.id:
-        notify(uow, project.id, owner.id, f"your claim on {bead.ref} is back: {ws.alias} undid the sync that had "
-               "removed it", {"bead": bead.ref, "event": "claim.restored", "by": ws.alias})
+        notify(uow, project.id, owner.id,
+               f"your claim on {bead.ref} is back: {ws.alias} undid the sync that had removed it",
+               {"bead": bead.ref, "event": "claim.restored", "by": ws.alias})
 
 
 def _event_undo(uow: UnitOfWork, project: Project, ws: Workspace, run: SyncRun, bead: Bead,
                 old_status: str) -> None:
     Event.insert(**event_row(project, ws, "bead.sync_undone", bead.ref, {"sync": run.id})).execute()
     if bead.status != old_status:
-        notify_subscribers(uow, bead, ws, f"{bead.ref} is now {bead.status} ({ws.alias} undid sync #{run.id}): "
+        notify_subscribers(uow, bead, ws,
+                           f"{bead.ref} is now {bead.status} ({ws.alias} undid sync #{run.id}): "
                            f"{bead.title[:80]}", bead.status)

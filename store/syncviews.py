@@ -66,7 +66,7 @@ class SyncRunView:
     sync: int
     kind: str
     alias: str
-    at: str
+    at: str | None  # never None: util.iso of a time
     counts: dict[str, Any]
     undo_of: int | None
     undone_by: int | None

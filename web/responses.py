@@ -147,45 +147,6 @@ class Watch(Open):
     cursor = fields.Str()
 
 
-class Reservation(Open):
-    pattern = required_str()
-    alias = required_str()
-    reason = required_str()
-    bead = maybe_str()
-    auto = fields.Bool(required=True)
-    expires_at = required_str()
-    seconds_left = fields.Int(required=True)
-    mine = fields.Bool(required=True)
-
-
-class Conflict(Open):
-    path = required_str()
-    pattern = required_str()
-    alias = required_str()
-    reason = required_str()
-    bead = maybe_str()
-    auto = fields.Bool(required=True)
-    seconds_left = fields.Int(required=True)
-
-
-class Holder(Conflict):
-    mine = fields.Bool(required=True)
-
-
-class Reserved(Open):
-    granted = fields.List(fields.Nested(Reservation), required=True)
-    conflicts = fields.List(fields.Nested(Conflict), required=True)
-
-
-class Unreserved(Open):
-    released = fields.List(fields.Nested(Reservation), required=True)
-    not_held = fields.List(fields.Str(), required=True)
-
-
-class Holders(Open):
-    holders = fields.List(fields.Nested(Holder), required=True)
-
-
 class Escalation(Open):
     id = fields.Int(required=True)
     from_ = fields.Str(data_key="from", required=True)

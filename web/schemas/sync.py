@@ -67,4 +67,5 @@ class SyncUndone(Open):
     records = fields.List(fields.Dict(), required=True)
 
 
-sync_result, sync_records, sync_runs, sync_undone = SyncResult(), SyncRecords(), SyncRun(many=True), SyncUndone()
+sync_result, sync_records, sync_undone = SyncResult(), SyncRecords(), SyncUndone()
+sync_runs = SyncRun(many=True)
