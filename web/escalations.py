@@ -98,6 +98,7 @@ def show(escalation_id: int):
 def respond(escalation_id: int):
     a = load(respond_schema)
     person = acting_human()
+    assert person is not None  # `admin` lets only a person (the project key or a personal token) in
     # a personal credential answers in its person's name; the shared project key may say who it is
     by = a["by"] if person.human_id is None else person.name
     answer = escalations.respond(g.project, escalation_id, a["response"], a["note"], by)

@@ -147,32 +147,6 @@ class Watch(Open):
     cursor = fields.Str()
 
 
-class PolicyVersion(Open):
-    version = fields.Int(required=True)
-    etag = required_str()
-    source = required_str()
-    created_at = required_str()
-    roles = fields.List(fields.Str(), required=True)
-    active = fields.Bool(required=True)
-
-
-class PolicyView(PolicyVersion):
-    role = maybe_str()
-    playbook_role = maybe_str()
-    invariants = required_str()
-    playbook = maybe_str()
-
-
-class PolicyBundle(PolicyVersion):
-    invariants = required_str()
-    playbooks = fields.Dict(keys=fields.Str(), values=fields.Str(), required=True)
-    markdown = required_str()
-
-
-class PolicySet(PolicyVersion):
-    created = fields.Bool(required=True)
-
-
 class AuditRow(Open):
     id = fields.Int(required=True)
     at = required_str()
