@@ -211,12 +211,6 @@ class HumanRemovedView:
 
 
 @dataclass
-class MembershipView:
-    project: str
-    role: str
-
-
-@dataclass
 class HumanMeView:
     """The calling person, and every project of their login."""
 
@@ -224,7 +218,8 @@ class HumanMeView:
     role: str
     credential: str  # project_key | personal_token
     project: str
-    projects: list[MembershipView]
+    #: `{"project": slug, "role": role}` for each
+    projects: list[dict[str, str]]
 
 
 @dataclass
@@ -251,7 +246,7 @@ def invite_view(row: Human, project: Project, invite: str) -> HumanInviteView:
 
 def me(person: Person, project: Project) -> HumanMeView:
     return HumanMeView(person.name, person.role, person.credential, project.slug,
-                       [MembershipView(p.slug, m.role) for p, m in memberships(person)])
+                       [{"project": p.slug, "role": m.role} for p, m in memberships(person)])
 
 
 def redeemed(row: Human, token: str) -> RedeemedView:

@@ -92,10 +92,10 @@ def history(project: Project, repo_id: int, limit: int = DEFAULT_HISTORY) -> lis
     """The repo's recent syncs and undos, newest first."""
     runs = (SyncRun.select().where(SyncRun.project == project.id, SyncRun.repo == repo_id)
             .order_by(SyncRun.id.desc()).limit(min(limit, MAX_HISTORY)))
-    return [run_json(run) for run in runs]
+    return [run_view(run) for run in runs]
 
 
-def run_json(run: SyncRun) -> SyncRunView:
+def run_view(run: SyncRun) -> SyncRunView:
     return SyncRunView(run.id, run.kind, run.alias, iso(run.created_ts), json.loads(run.counts), run.undo_of,
                        run.undone_by)
 

@@ -30,17 +30,12 @@ class HumanRemoved(Open):
     removed = fields.Bool(required=True)
 
 
-class Membership(Open):
-    project = required_str()
-    role = required_str()
-
-
 class HumanMe(Open):
     name = required_str()
     role = required_str()
     credential = required_str()  # project_key | personal_token
     project = required_str()
-    projects = fields.List(fields.Nested(Membership), required=True)
+    projects = fields.List(fields.Dict(), required=True)
 
 
 class Redeemed(Open):
