@@ -104,7 +104,7 @@ def record(uow: UnitOfWork, project_id: int, action: str, bead_ref: str = "",
 
 
 def query(project_id: int, since: float | None = None, who: str | None = None, bead: str | None = None,
-          action: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+          action: str | None = None, limit: int = 200) -> list[AuditRowView]:
     """Rows newest first, filtered; `action` matches a prefix (`claim` finds claim.created, claim.jumped)."""
     q = Audit.select().where(Audit.project == project_id)
     if since is not None:
@@ -115,13 +115,29 @@ def query(project_id: int, since: float | None = None, who: str | None = None, b
         q = q.where((Audit.bead_ref == bead) | Audit.bead_ref.endswith(":" + bead))
     if action:
         q = q.where(Audit.action.startswith(action))
-    return [row_json(r) for r in q.order_by(Audit.ts.desc(), Audit.id.desc()).limit(min(limit, MAX_LIMIT))]
+    rows = q.order_by(Audit.ts.desc(), Audit.id.desc()).limit(min(limit, MAX_LIMIT))
+    return [row_view(r) for r in rows]
 
 
-def row_json(r: Audit) -> dict[str, Any]:
-    return {"id": r.id, "at": iso(r.ts), "who": r.who, "who_kind": r.who_kind, "credential": r.credential,
-            "action": r.action, "bead": r.bead_ref, "detail": json.loads(r.detail or "{}"),
-            "address": r.address, "host": r.host}
+@dataclass
+class AuditRowView:
+    """An audit row as the API shows it (web/schemas/audit.py)."""
+
+    id: int
+    at: str | None  # never None: util.iso of a time
+    who: str
+    who_kind: str  # agent | human | system
+    credential: str
+    action: str
+    bead: str
+    detail: dict[str, Any]
+    address: str
+    host: str
+
+
+def row_view(r: Audit) -> AuditRowView:
+    return AuditRowView(r.id, iso(r.ts), r.who, r.who_kind, r.credential, r.action, r.bead_ref,
+                        json.loads(r.detail or "{}"), r.address, r.host)
 
 
 def purge(cutoff: float, batch: int) -> int:

@@ -19,7 +19,7 @@ from store import Store, db, policies
 from store.acting import HUMAN_ROLE
 from store.claims import stale_limit
 from store.errors import NotFound
-from store.escalations import escalation_json
+from store.escalations import escalation_view
 from store.gitstate import claim_git, idle_minutes_setting, idle_since, idle_view
 from store.messages import sender_name
 from store.models import Bead, Claim, Delivery, Escalation, Message, Project, Repo, Workspace
@@ -268,9 +268,9 @@ def escalations(project: Project, viewer: dict[str, Any] | None = None, limit: i
     base = Escalation.select(Escalation, Workspace).join(Workspace).where(Escalation.project == project.id)
     if viewer is not None and viewer["role"] != "coordinator":
         base = base.where(Escalation.workspace == viewer["ws"])
-    pending = [escalation_json(e, e.workspace) for e in
+    pending = [escalation_view(e, e.workspace) for e in
                base.where(Escalation.status == "pending").order_by(Escalation.id).limit(limit)]
-    done = [escalation_json(e, e.workspace, full=False) for e in
+    done = [escalation_view(e, e.workspace, full=False) for e in
             base.where(Escalation.status != "pending").order_by(Escalation.id.desc()).limit(limit)]
     return {"pending": pending, "done": done}
 

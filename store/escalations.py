@@ -9,11 +9,13 @@ and expires it when its time is up.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from peewee import JOIN, ModelSelect
 
 from store import Store, db, outbox, reservations, webhooks
+from store.beadviews import ABSENT
 from store.errors import AlreadyAnswered, EscalationNotFound, Unavailable
 from store.messages import notify
 from store.models import Bead, Claim, Delivery, Escalation, Message, Project, Repo, Workspace
@@ -41,11 +43,36 @@ MAX_GIT_LINES = 200
 WEBHOOK_SITUATION = 600
 
 
+@dataclass
+class EscalationView:
+    """An escalation as the API shows it (web/schemas/escalations.py); `context` is ABSENT in lists."""
+
+    id: int
+    from_: str  # the asking agent's alias (`from` is a keyword)
+    role: str
+    human: str
+    subject: str
+    situation: str
+    options: list[str]
+    severity: str
+    status: str
+    response: str
+    note: str
+    responder: str
+    created_at: str | None  # the times are never None but util.iso's type says they may be
+    remind_at: str | None
+    expires_at: str | None
+    reannounced_at: str | None
+    answered_at: str | None
+    expired_at: str | None
+    context: Any = ABSENT
+
+
 # -- raising ------------------------------------------------------------------------------------
 
 def create(st: Store, project: Project, ws: Workspace, subject: str, situation: str, options: list[str],
            severity: str = "normal", ttl: int = DEFAULT_TTL,
-           local: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[int]]:
+           local: dict[str, Any] | None = None) -> tuple[EscalationView, list[int]]:
     """Raise an escalation; returns it and the ids of the webhook posts to send after commit.
 
     `local` is what only the agent's machine knows: `branch`, `git_status` (porcelain lines).
@@ -60,7 +87,7 @@ def create(st: Store, project: Project, ws: Workspace, subject: str, situation: 
                                 expires_ts=ts + ttl)
         outbox.record(uow, project.id, "escalation.created", _event(esc, ws), workspace_id=ws.id)
         hook = webhooks.enqueue(project.id, "escalation.created", announcement(project, esc, ws), esc.id)
-    return escalation_json(esc, ws), [hook] if hook else []
+    return escalation_view(esc, ws), [hook] if hook else []
 
 
 def gather_context(st: Store, project: Project, ws: Workspace, local: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +147,7 @@ def _reservations_of(st: Store, ws: Workspace) -> list[dict[str, Any]]:
     Reservations live in Redis only: an escalation must go out even when they are unavailable.
     """
     try:
-        return reservations.held(st, ws, mine=True)
+        return [asdict(r) for r in reservations.held(st, ws, mine=True)]
     except Unavailable:
         return []
 
@@ -164,7 +191,7 @@ def _visible(project: Project, ws: Workspace | None) -> ModelSelect[Escalation]:
 
 
 def list_escalations(project: Project, ws: Workspace | None, status: str | None = None, mine: bool = False,
-                     limit: int = 50) -> list[dict[str, Any]]:
+                     limit: int = 50) -> list[EscalationView]:
     """Newest first, without the (large) context."""
     query = _visible(project, ws)
     if status:
@@ -172,10 +199,10 @@ def list_escalations(project: Project, ws: Workspace | None, status: str | None 
     if mine and ws is not None:
         query = query.where(Escalation.workspace == ws.id)
     rows = query.order_by(Escalation.id.desc()).limit(limit)
-    return [escalation_json(e, e.workspace, full=False) for e in rows]
+    return [escalation_view(e, e.workspace, full=False) for e in rows]
 
 
-def get_escalation(project: Project, ws: Workspace | None, escalation_id: int) -> dict[str, Any]:
+def get_escalation(project: Project, ws: Workspace | None, escalation_id: int) -> EscalationView:
     """One escalation with its context.
 
     Raises:
@@ -184,26 +211,22 @@ def get_escalation(project: Project, ws: Workspace | None, escalation_id: int) -
     esc = _visible(project, ws).where(Escalation.id == escalation_id).first()
     if esc is None:
         raise EscalationNotFound(f"no escalation {escalation_id} in this project")
-    return escalation_json(esc, esc.workspace)
+    return escalation_view(esc, esc.workspace)
 
 
-def escalation_json(esc: Escalation, ws: Workspace, full: bool = True) -> dict[str, Any]:
-    out = {"id": esc.id, "from": ws.alias, "role": ws.role, "human": ws.human, "subject": esc.subject,
-           "situation": esc.situation if full else _cut(esc.situation, 200),
-           "options": json.loads(esc.options),
-           "severity": esc.severity, "status": esc.status, "response": esc.response, "note": esc.note,
-           "responder": esc.responder, "created_at": iso(esc.created_ts), "remind_at": iso(esc.remind_ts),
-           "expires_at": iso(esc.expires_ts), "reannounced_at": iso(esc.reminded_ts),
-           "answered_at": iso(esc.answered_ts), "expired_at": iso(esc.expired_ts)}
-    if full:
-        out["context"] = json.loads(esc.context)
-    return out
+def escalation_view(esc: Escalation, ws: Workspace, full: bool = True) -> EscalationView:
+    """The escalation asked by `ws`; with `full`, its whole situation and its context."""
+    return EscalationView(
+        esc.id, ws.alias, ws.role, ws.human, esc.subject, esc.situation if full else _cut(esc.situation, 200),
+        json.loads(esc.options), esc.severity, esc.status, esc.response, esc.note, esc.responder,
+        iso(esc.created_ts), iso(esc.remind_ts), iso(esc.expires_ts), iso(esc.reminded_ts),
+        iso(esc.answered_ts), iso(esc.expired_ts), json.loads(esc.context) if full else ABSENT)
 
 
 # -- answering ----------------------------------------------------------------------------------
 
 def respond(project: Project, escalation_id: int, response: str, note: str = "",
-            by: str = "") -> dict[str, Any]:
+            by: str = "") -> EscalationView:
     """A human's answer; it lands in the agent's mailbox. An expired escalation may still be answered.
 
     Raises:
@@ -231,7 +254,7 @@ def respond(project: Project, escalation_id: int, response: str, note: str = "",
         notify(uow, project.id, esc.workspace_id, text,
                {"event": "escalation.answered", "escalation": esc.id, "subject": esc.subject,
                 "response": response, "note": note, "by": by, "late": late})
-    return escalation_json(esc, esc.workspace)
+    return escalation_view(esc, esc.workspace)
 
 
 # -- the sweep ----------------------------------------------------------------------------------
@@ -265,8 +288,8 @@ def _expire(uow: UnitOfWork, esc: Escalation, ts: float) -> int:
     if not Escalation.update(status="expired", expired_ts=ts).where(
             Escalation.id == esc.id, Escalation.status == "pending").execute():
         return 0
-    outbox.record(uow, esc.project_id, "escalation.expired", {**_event(esc, esc.workspace), "status": "expired"},
-                  workspace_id=esc.workspace_id)
+    outbox.record(uow, esc.project_id, "escalation.expired",
+                  {**_event(esc, esc.workspace), "status": "expired"}, workspace_id=esc.workspace_id)
     notify(uow, esc.project_id, esc.workspace_id,
            f"escalation #{esc.id} expired unanswered: take the safest reversible option, say so on the "
            f"bead, or escalate again",

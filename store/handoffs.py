@@ -129,8 +129,8 @@ def _member(w: WorkspaceView) -> dict[str, Any]:
 
 def _playbook(project: Project, role: str) -> dict[str, Any]:
     view = policies.role_view(project, role)
-    text = view.get("playbook") or ""
-    return {"role": view.get("playbook_role"), "version": view.get("version"), "summary": summary(text),
+    text = view.playbook or ""
+    return {"role": view.playbook_role, "version": view.version, "summary": summary(text),
             "full": len(text) > PLAYBOOK_SUMMARY}
 
 

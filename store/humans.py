@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from peewee import Expression, fn
 
@@ -170,22 +169,88 @@ def reinvite(project: Project, name: str) -> tuple[Human, str]:
     return row, invite
 
 
-def remove(project: Project, name: str) -> dict[str, Any]:
+def remove(project: Project, name: str) -> HumanRemovedView:
     """Remove a person: their token, invite and sessions stop working at once.  Raises: HumanNotFound."""
     row = find(project, name)
     Human.update(removed_ts=now(), token_hash=None, invite_hash=None).where(Human.id == row.id).execute()
-    return {"name": row.name, "removed": True}
+    return HumanRemovedView(row.name, True)
 
 
-def people(project: Project) -> list[dict[str, Any]]:
+def people(project: Project) -> list[HumanView]:
     rows = Human.select().where(_live(project.id)).order_by(fn.LOWER(Human.name))
-    return [human_json(r) for r in rows]
+    return [human_view(r) for r in rows]
 
 
-def human_json(row: Human) -> dict[str, Any]:
-    return {"name": row.name, "email": row.email, "role": row.role, "joined": row.token_hash is not None,
-            "invite_pending": row.invite_hash is not None, "created_at": iso(row.created_ts),
-            "created_by": row.created_by}
+# -- what the API shows (web/schemas/humans.py dumps these) ---------------------------------------------
+
+@dataclass
+class HumanView:
+    name: str
+    email: str
+    role: str  # viewer | lead | admin
+    joined: bool
+    invite_pending: bool
+    created_at: str | None  # never None: util.iso of a time
+    created_by: str
+
+
+@dataclass
+class HumanInviteView(HumanView):
+    """A person with their one-time invite (shown this once)."""
+
+    project: str
+    invite: str
+    invite_path: str
+    invite_expires_at: str | None
+
+
+@dataclass
+class HumanRemovedView:
+    name: str
+    removed: bool
+
+
+@dataclass
+class HumanMeView:
+    """The calling person, and every project of their login."""
+
+    name: str
+    role: str
+    credential: str  # project_key | personal_token
+    project: str
+    #: `{"project": slug, "role": role}` for each
+    projects: list[dict[str, str]]
+
+
+@dataclass
+class RedeemedView:
+    """A redeemed invite: the person's personal token, shown this once."""
+
+    name: str
+    role: str
+    project: str
+    token: str
+
+
+def human_view(row: Human) -> HumanView:
+    return HumanView(row.name, row.email, row.role, row.token_hash is not None, row.invite_hash is not None,
+                     iso(row.created_ts), row.created_by)
+
+
+def invite_view(row: Human, project: Project, invite: str) -> HumanInviteView:
+    """`add`'s or `reinvite`'s answer: the person and their invite."""
+    person = human_view(row)
+    return HumanInviteView(**vars(person), project=project.slug, invite=invite,
+                           invite_path=f"/invite/{invite}", invite_expires_at=iso(row.invite_expires_ts))
+
+
+def me(person: Person, project: Project) -> HumanMeView:
+    return HumanMeView(person.name, person.role, person.credential, project.slug,
+                       [{"project": p.slug, "role": m.role} for p, m in memberships(person)])
+
+
+def redeemed(row: Human, token: str) -> RedeemedView:
+    return RedeemedView(row.name, row.role, row.project.slug, token)
 
 
 # -- invites and tokens --------------------------------------------------------------------------------

@@ -168,24 +168,66 @@ def _head_row(project: Project) -> Policy | None:
             .where(Policy.project == project.id).first())
 
 
-def version_json(row: Policy, active: bool) -> dict[str, Any]:
+# -- what the API shows (web/schemas/policies.py dumps these) -----------------------------------
+
+@dataclass
+class PolicyVersionView:
+    """A version: its content's hash (`etag`), where it came from, its roles, whether it is active."""
+
+    version: int
+    etag: str
+    source: str
+    created_at: str | None  # never None: util.iso of a time
+    roles: list[str]
+    active: bool
+
+
+@dataclass
+class PolicyRoleView(PolicyVersionView):
+    """What one role reads: the invariants and its playbook (`playbook_role`'s, when it has none)."""
+
+    role: str | None
+    playbook_role: str | None
+    invariants: str
+    playbook: str | None
+
+
+@dataclass
+class PolicyBundleView(PolicyVersionView):
+    invariants: str
+    playbooks: dict[str, str]
+    markdown: str
+
+
+@dataclass
+class PolicySetView(PolicyVersionView):
+    #: False when the bundle was the active one already (nothing added)
+    created: bool
+
+
+def _version(row: Policy, active: bool) -> dict[str, Any]:
+    """A PolicyVersionView's fields, for it and the views that extend it."""
     return {"version": row.version, "etag": row.hash, "source": row.source, "created_at": iso(row.created_ts),
             "roles": list(json.loads(row.roles)), "active": active}
 
 
-def role_view(project: Project, role: str | None) -> dict[str, Any]:
+def version_view(row: Policy, active: bool) -> PolicyVersionView:
+    return PolicyVersionView(**_version(row, active))
+
+
+def role_view(project: Project, role: str | None) -> PolicyRoleView:
     """Invariants plus the playbook of `role` (a role without one gets the developer's); no role, none."""
     row = _active(project)
     bundle = _bundle_of(row)
     role = role.lower() if role else None
     fallback = FALLBACK_ROLE if role and FALLBACK_ROLE in bundle.roles else None
     shown = role if role in bundle.roles else fallback
-    return {**version_json(row, True), "etag": f"{row.hash[:32]}-{role or '_'}", "role": role,
-            "playbook_role": shown, "invariants": bundle.invariants,
-            "playbook": bundle.roles.get(shown, "") if shown else None}
+    return PolicyRoleView(**{**_version(row, True), "etag": f"{row.hash[:32]}-{role or '_'}"}, role=role,
+                          playbook_role=shown, invariants=bundle.invariants,
+                          playbook=bundle.roles.get(shown, "") if shown else None)
 
 
-def bundle_view(project: Project, version: int | None = None) -> dict[str, Any]:
+def bundle_view(project: Project, version: int | None = None) -> PolicyBundleView:
     """A whole bundle (the active one by default), as JSON and as markdown.
 
     Raises:
@@ -197,18 +239,18 @@ def bundle_view(project: Project, version: int | None = None) -> dict[str, Any]:
     if row is None:
         raise PolicyVersionNotFound(f"no policy version {version} in this project")
     bundle = _bundle_of(row)
-    return {**version_json(row, row.version == active.version), "invariants": bundle.invariants,
-            "playbooks": bundle.roles, "markdown": to_markdown(bundle)}
+    return PolicyBundleView(**_version(row, row.version == active.version), invariants=bundle.invariants,
+                            playbooks=bundle.roles, markdown=to_markdown(bundle))
 
 
-def history(project: Project) -> list[dict[str, Any]]:
+def history(project: Project) -> list[PolicyVersionView]:
     """Every version, newest first."""
     active = _active(project).version
     rows = Policy.select().where(Policy.project == project.id).order_by(Policy.version.desc())
-    return [version_json(row, row.version == active) for row in rows]
+    return [version_view(row, row.version == active) for row in rows]
 
 
-def set_bundle(project: Project, bundle: Bundle, source: str = "set") -> dict[str, Any]:
+def set_bundle(project: Project, bundle: Bundle, source: str = "set") -> PolicySetView:
     """Add `bundle` as a new version and activate it; the same content as the active one is a no-op.
 
     Raises:
@@ -217,7 +259,7 @@ def set_bundle(project: Project, bundle: Bundle, source: str = "set") -> dict[st
     current = _active(project)
     digest = bundle.digest()
     if digest == current.hash:
-        return {**version_json(current, True), "created": False}
+        return PolicySetView(**_version(current, True), created=False)
     try:
         with db.transaction() as uow:
             latest = Policy.select(peewee.fn.MAX(Policy.version)).where(Policy.project == project.id).scalar()
@@ -227,10 +269,10 @@ def set_bundle(project: Project, bundle: Bundle, source: str = "set") -> dict[st
             _point_head(uow, project, row, current.version)
     except peewee.IntegrityError:
         raise Conflict("the policy changed at the same moment; run the command again") from None
-    return {**version_json(row, True), "created": True}
+    return PolicySetView(**_version(row, True), created=True)
 
 
-def activate(project: Project, version: int) -> dict[str, Any]:
+def activate(project: Project, version: int) -> PolicyVersionView:
     """Make an existing version the active one.
 
     Raises:
@@ -243,10 +285,10 @@ def activate(project: Project, version: int) -> dict[str, Any]:
             raise PolicyVersionNotFound(f"no policy version {version} in this project")
         if row.version != current.version:
             _point_head(uow, project, row, current.version)
-    return version_json(row, True)
+    return version_view(row, True)
 
 
-def reset(project: Project) -> dict[str, Any]:
+def reset(project: Project) -> PolicySetView:
     """Back to the shipped defaults (a new version unless they are active already)."""
     return set_bundle(project, default_bundle(), source="reset")
 

@@ -25,12 +25,21 @@ reservations escape such names, so they stay literal).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, TypeVar
 
 from store import Store, db, outbox
 from store.errors import InvalidInput
+from store.lockviews import (
+    ConflictView,
+    HoldersView,
+    HolderView,
+    ReservationView,
+    ReservedView,
+    UnreservedView,
+)
 from store.models import Repo, Workspace
 from store.util import iso, now
 
@@ -248,11 +257,11 @@ def _uncovered(lo: str, hi: str, holes: Iterable[tuple[str, str]]) -> bool:
 # -- reservations ------------------------------------------------------------------------------
 
 def reserve(st: Store, ws: Workspace, patterns: Sequence[str], ttl: int = DEFAULT_TTL,
-            bead: str | None = None, reason: str = "") -> dict[str, Any]:
+            bead: str | None = None, reason: str = "") -> ReservedView:
     """Reserve (or renew) paths or globs for `ttl` seconds; advisory: always granted.
 
-    Returns `{"granted": [Reservation], "conflicts": [Conflict]}`, the conflicts naming the other
-    workspaces whose live reservations overlap.
+    Returns what was granted and the conflicts, naming the other workspaces whose live reservations
+    overlap.
 
     Raises:
         InvalidInput: a pattern is malformed, or the TTL is out of range.
@@ -265,12 +274,11 @@ def reserve(st: Store, ws: Workspace, patterns: Sequence[str], ttl: int = DEFAUL
     done = st.redis.reserve(ws.project_id, ws.repo_id, ws.id, entries, clock)
     _tell(st, ws, "reservation.created",
           {"patterns": wanted, "ttl": ttl, "bead": bead, "reason": reason[:MAX_REASON]})
-    return {"granted": [view(e, clock, ws.id) for e in done.granted],
-            "conflicts": conflicts(wanted, done.others, clock)}
+    return ReservedView([view(e, clock, ws.id) for e in done.granted], conflicts(wanted, done.others, clock))
 
 
 def auto_reserve(st: Store, ws: Workspace, paths: Sequence[str],
-                 complete: bool = True) -> list[dict[str, Any]]:
+                 complete: bool = True) -> list[ConflictView]:
     """Make the caller's automatic reservations match the files it has modified; the conflicts.
 
     Reserves (or renews) each path with reason `auto`, keeps explicit reservations of the same path
@@ -297,10 +305,10 @@ def auto_reserve(st: Store, ws: Workspace, paths: Sequence[str],
     if done.released:
         _tell(st, ws, "reservation.released", {"patterns": done.released, "auto": True})
     found = conflicts(list(shown), done.others, clock)
-    return [{**c, "path": shown[c["path"]]} for c in found]
+    return [replace(c, path=shown[c.path]) for c in found]
 
 
-def release(st: Store, ws: Workspace, patterns: Sequence[str] | None) -> dict[str, Any]:
+def release(st: Store, ws: Workspace, patterns: Sequence[str] | None) -> UnreservedView:
     """Release the caller's reservations of `patterns` (as given to `reserve`), or all when None.
 
     Raises:
@@ -313,11 +321,11 @@ def release(st: Store, ws: Workspace, patterns: Sequence[str] | None) -> dict[st
     released = {e["pattern"] for e in gone}
     if released:
         _tell(st, ws, "reservation.released", {"patterns": sorted(released)})
-    return {"released": [view(e, clock, ws.id) for e in _sorted(gone)],
-            "not_held": [p for p in wanted or [] if p not in released]}
+    return UnreservedView([view(e, clock, ws.id) for e in _sorted(gone)],
+                          [p for p in wanted or [] if p not in released])
 
 
-def held(st: Store, ws: Workspace, mine: bool = False) -> list[dict[str, Any]]:
+def held(st: Store, ws: Workspace, mine: bool = False) -> list[ReservationView]:
     """Live reservations in the caller's repo (only the caller's with `mine`), by pattern.
 
     Raises:
@@ -328,7 +336,7 @@ def held(st: Store, ws: Workspace, mine: bool = False) -> list[dict[str, Any]]:
     return [view(e, clock, ws.id) for e in _sorted(entries) if not mine or e["ws"] == ws.id]
 
 
-def check(st: Store, ws: Workspace, patterns: Sequence[str]) -> dict[str, Any]:
+def check(st: Store, ws: Workspace, patterns: Sequence[str]) -> HoldersView:
     """Who holds what overlaps `patterns` in the caller's repo (the caller too, as `mine`); read-only.
 
     Raises:
@@ -337,10 +345,8 @@ def check(st: Store, ws: Workspace, patterns: Sequence[str]) -> dict[str, Any]:
     """
     clock, wanted = now(), _normalised(patterns)
     entries = st.redis.reservations(ws.project_id, ws.repo_id, clock)
-    holders = conflicts(wanted, entries, clock, keep_ws=True)
-    for holder in holders:
-        holder["mine"] = holder.pop("ws") == ws.id
-    return {"holders": holders}
+    return HoldersView([HolderView(*_fields(path, entry, clock), mine=entry["ws"] == ws.id)
+                        for path, entry in _overlapping(wanted, entries, clock)])
 
 
 def expire(st: Store) -> list[dict[str, Any]]:
@@ -358,7 +364,8 @@ def expire(st: Store) -> list[dict[str, Any]]:
         for entry in st.redis.expire_reservations(project_id, repo_id, clock, DEFAULT_EXPIRE_BATCH):
             event = {"repo": canonical, **{k: entry.get(k) for k in EVENT_FIELDS}}
             with db.transaction() as uow:  # the event and its outbox row commit together
-                outbox.record(uow, project_id, "reservation.expired", event, workspace_id=entry.get("ws"), audit=False)
+                outbox.record(uow, project_id, "reservation.expired", event, workspace_id=entry.get("ws"),
+                              audit=False)
             expired.append(event)
     return expired
 
@@ -372,27 +379,31 @@ def _tell(st: Store, ws: Workspace, kind: str, data: dict[str, Any]) -> None:
 
 # -- views -------------------------------------------------------------------------------------
 
-def view(entry: dict[str, Any], clock: float, me: int) -> dict[str, Any]:
+def view(entry: dict[str, Any], clock: float, me: int) -> ReservationView:
     """A Reservation of the API."""
-    return {"pattern": entry["pattern"], "alias": entry["alias"], "reason": entry.get("reason") or "",
-            "bead": entry.get("bead"), "auto": bool(entry.get("auto")), "expires_at": iso(entry["expires"]),
-            "seconds_left": _left(entry, clock), "mine": entry["ws"] == me}
+    return ReservationView(entry["pattern"], entry["alias"], entry.get("reason") or "", entry.get("bead"),
+                           bool(entry.get("auto")), iso(entry["expires"]), _left(entry, clock),
+                           entry["ws"] == me)
 
 
-def conflicts(mine: Sequence[str], others: Iterable[dict[str, Any]], clock: float,
-              keep_ws: bool = False) -> list[dict[str, Any]]:
+def conflicts(mine: Sequence[str], others: Iterable[dict[str, Any]], clock: float) -> list[ConflictView]:
     """A Conflict for each pair of one of `mine` and a live entry of `others` that overlap."""
-    found = []
-    for entry in _sorted(others):
-        if entry["expires"] <= clock:
-            continue
-        for pattern in mine:
-            if overlaps(pattern, entry["pattern"]):
-                conflict = {"path": pattern, "pattern": entry["pattern"], "alias": entry["alias"],
-                            "reason": entry.get("reason") or "", "bead": entry.get("bead"),
-                            "auto": bool(entry.get("auto")), "seconds_left": _left(entry, clock)}
-                found.append({**conflict, "ws": entry["ws"]} if keep_ws else conflict)
-    return sorted(found, key=lambda c: (c["path"], c["alias"], c["pattern"]))
+    return [ConflictView(*_fields(path, entry, clock)) for path, entry in _overlapping(mine, others, clock)]
+
+
+def _overlapping(mine: Sequence[str], others: Iterable[dict[str, Any]],
+                 clock: float) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(one of `mine`, a live entry of `others`) for each pair that overlap, by path, alias, pattern."""
+    found = [(pattern, entry) for entry in _sorted(others) if entry["expires"] > clock
+             for pattern in mine if overlaps(pattern, entry["pattern"])]
+    return iter(sorted(found, key=lambda pair: (pair[0], pair[1]["alias"], pair[1]["pattern"])))
+
+
+def _fields(path: str, entry: dict[str, Any],
+            clock: float) -> tuple[str, str, str, str, str | None, bool, int]:
+    """A Conflict's fields, in order."""
+    return (path, entry["pattern"], entry["alias"], entry.get("reason") or "", entry.get("bead"),
+            bool(entry.get("auto")), _left(entry, clock))
 
 
 def _entry(ws: Workspace, pattern: str, reason: str, bead: str | None, auto: bool,

@@ -10,6 +10,7 @@ CSRF token, and its creation time (absolute lifetime); the Redis TTL is the idle
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from store import Store, humans
@@ -36,8 +37,19 @@ def _split(value: str) -> tuple[int, str] | None:
     return int(head), hash_secret(value)
 
 
+@dataclass
+class DashboardLinkView:
+    """A one-time dashboard login link as the API shows it (web/schemas/humans.py)."""
+
+    token: str
+    path: str
+    access: str  # human | viewer
+    project: str
+    expires_at: str | None  # never None: util.iso of a time
+
+
 def mint_link(st: Store, project: Project, ws: Workspace | None,
-              person: Person | None = None) -> dict[str, Any]:
+              person: Person | None = None) -> DashboardLinkView:
     """A one-time login link token for `project`: `human` access when minted by a person (`ws` None:
     the project key, or a personal token whose session is that person's), else `viewer` access scoped
     to what workspace `ws` may read (`viewer_of`)."""
@@ -48,8 +60,7 @@ def mint_link(st: Store, project: Project, ws: Workspace | None,
     record = {"project": project.id, "access": access, "by": by, "human": human_id,
               "viewer": None if ws is None else viewer_of(ws), "key": key_mark(project)}
     st.redis.put_secret(st.redis.keys.login_key(project.id, hash_secret(token)), record, DEFAULT_LINK_TTL)
-    return {"token": token, "path": f"/login/{token}", "access": access, "project": project.slug,
-            "expires_at": iso(now() + DEFAULT_LINK_TTL)}
+    return DashboardLinkView(token, f"/login/{token}", access, project.slug, iso(now() + DEFAULT_LINK_TTL))
 
 
 def check_link(st: Store, token: str) -> dict[str, Any]:

@@ -29,6 +29,14 @@ from store.messages import notify, notify_subscribers
 from store.models import Bead, Claim, Event, Project, Repo, SyncRun, Workspace
 from store.sync_apply import apply_plan, event_row, tombstone
 from store.sync_plan import Plan, deletion_guard, is_mass, make_plan, parse_base, parse_jsonl
+from store.syncviews import (
+    SyncChangesView,
+    SyncConflictView,
+    SyncRecordsView,
+    SyncResultView,
+    SyncRunView,
+    SyncUndoneView,
+)
 from store.unit import UnitOfWork
 
 #: Beads that `file_records` answers at most.
@@ -39,7 +47,7 @@ MAX_RECORDS = 200
 
 def sync_beads(st: Store, project: Project, ws: Workspace, text: str, *, base_text: str | None = None,
                mode: str = "full", dry_run: bool = False, allow_delete: bool = False,
-               pull: bool = True) -> dict[str, Any]:
+               pull: bool = True) -> SyncResultView:
     """Merge the caller's beads file into its repo, in one transaction; the records the file takes.
 
     Raises:
@@ -94,24 +102,23 @@ def _holders(repo_id: int) -> dict[int, Workspace]:
 
 
 def _answer(plan: Plan, repo: Repo, run: SyncRun | None, final: dict[str, dict[str, Any] | None], *,
-            dry_run: bool = False, guard: dict[str, Any] | None = None) -> dict[str, Any]:
+            dry_run: bool = False, guard: dict[str, Any] | None = None) -> SyncResultView:
     pulled = [ref for ref in plan.file_writes if final.get(ref) is not None]
-    out: dict[str, Any] = {
-        "sync": run.id if run else None, "dry_run": dry_run, "repo": repo.canonical, "total": len(plan.ours),
-        "created": len(plan.creates), "updated": len(plan.updates), "tombstoned": len(plan.tombstones),
-        "unchanged": plan.unchanged, "pulled": len(pulled), "conflicts": plan.conflicts,
-        "changes": {"created": plan.creates, "updated": plan.updates, "tombstoned": plan.tombstones,
-                    "pulled": pulled},
-        "needs_allow_delete": guard is not None, "mass": is_mass(plan),
-    }
+    answer = SyncResultView(
+        sync=run.id if run else None, dry_run=dry_run, repo=repo.canonical, total=len(plan.ours),
+        created=len(plan.creates), updated=len(plan.updates), tombstoned=len(plan.tombstones),
+        unchanged=plan.unchanged, pulled=len(pulled),
+        conflicts=[SyncConflictView.of(c) for c in plan.conflicts],
+        changes=SyncChangesView(plan.creates, plan.updates, plan.tombstones, pulled),
+        needs_allow_delete=guard is not None, mass=is_mass(plan))
     if not dry_run:
-        out["records"] = [final[ref] for ref in pulled]
-    return out
+        answer.records = [final[ref] for ref in pulled]
+    return answer
 
 
 # -- reading records and undoing --------------------------------------------------------------
 
-def file_records(project: Project, ws: Workspace, refs: list[str]) -> dict[str, Any]:
+def file_records(project: Project, ws: Workspace, refs: list[str]) -> SyncRecordsView:
     """The beads-file records of these beads, those of the caller's repo only (write-through)."""
     found: dict[int, Bead] = {}
     for ref in refs[:MAX_RECORDS]:
@@ -122,14 +129,14 @@ def file_records(project: Project, ws: Workspace, refs: list[str]) -> dict[str, 
         if bead.repo_id == ws.repo_id:
             found[bead.id] = bead
     repo = Repo.get_by_id(ws.repo_id)
-    return {"repo": repo.canonical, "records": list(records.export(found.values()).values())}
+    return SyncRecordsView(repo.canonical, list(records.export(found.values()).values()))
 
 
-def history(project: Project, ws: Workspace, limit: int) -> list[dict[str, Any]]:
+def history(project: Project, ws: Workspace, limit: int) -> list[SyncRunView]:
     return sync_history.history(project, ws.repo_id, limit)
 
 
-def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> dict[str, Any]:
+def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> SyncUndoneView:
     """Put every bead a sync changed back as it was before, as a new change (itself undoable).
 
     A bead changed again since that sync is left as it is and reported; so is one whose status
@@ -156,22 +163,23 @@ def undo_sync(st: Store, project: Project, ws: Workspace, run_id: int) -> dict[s
         SyncRun.update(undone_by=undo.id).where(SyncRun.id == run.id).execute()
         after = list(Bead.select().where(Bead.id.in_([pk for pk, _ in done]))) if done else []
         fresh = {b.id: rec for b, rec in zip(after, records.export(after).values(), strict=True)}
-        before = {pk: snap for pk, snap in done}
+        before = dict(done)
         sync_history.record(undo, [(pk, "restored", before[pk], records.digest(fresh[pk])) for pk in fresh])
         counts = {"restored": len(done), "conflicts": len(conflicts)}
         sync_history.finish(undo, counts)
-        outbox.record(uow, project.id, "beads.sync_undone", {"alias": ws.alias, "sync": undo.id, "undo_of": run.id,
-                                                        "repo": repo.canonical, **counts}, workspace_id=ws.id)
-    return {"sync": undo.id, "undo_of": run.id, **counts, "conflicts": conflicts,
-            "records": list(fresh.values())}
+        outbox.record(uow, project.id, "beads.sync_undone",
+                      {"alias": ws.alias, "sync": undo.id, "undo_of": run.id, "repo": repo.canonical,
+                       **counts}, workspace_id=ws.id)
+    return SyncUndoneView(undo.id, run.id, len(done), conflicts, list(fresh.values()))
 
 
 def _undo_each(uow: UnitOfWork,
                project: Project, ws: Workspace, run: SyncRun, changes: list, beads: dict[int, Bead],
                holders: dict[int, Workspace], current: dict[int, dict[str, Any]]
-               ) -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
+               ) -> tuple[list[tuple[int, str]], list[SyncConflictView]]:
     """Restore each change that nothing touched since; (bead id, its snapshot now) of those done."""
-    done, conflicts = [], []
+    done: list[tuple[int, str]] = []
+    conflicts: list[SyncConflictView] = []
     snaps = sync_history.snapshots(beads[c.bead_id] for c in changes if c.bead_id in beads)
     for change in changes:
         bead = beads.get(change.bead_id)
@@ -179,12 +187,12 @@ def _undo_each(uow: UnitOfWork,
             continue
         holder = holders.get(bead.id)
         if records.digest(current[bead.id]) != change.after:
-            conflicts.append({"id": bead.ref, "reason": f"changed since sync #{run.id}: left as it is"})
+            conflicts.append(SyncConflictView(bead.ref, f"changed since sync #{run.id}: left as it is"))
             continue
         target = "tombstone" if change.action == "created" else json.loads(change.before)["row"]["status"]
         if holder is not None and holder.id != ws.id and target != bead.status:
-            conflicts.append({"id": bead.ref,
-                              "reason": f"held by {holder.alias}: its status stays {bead.status}"})
+            conflicts.append(SyncConflictView(bead.ref,
+                                              f"held by {holder.alias}: its status stays {bead.status}"))
             continue
         old_status = bead.status
         if change.action == "created":
@@ -211,13 +219,15 @@ def _restore(uow: UnitOfWork,
     Claim.insert(project=project.id, bead=bead.id, workspace=owner.id, claimed_ts=claim["claimed_ts"],
                  reason=claim.get("reason") or "", stale=False).on_conflict_ignore().execute()
     if owner.id != ws.id:
-        notify(uow, project.id, owner.id, f"your claim on {bead.ref} is back: {ws.alias} undid the sync that had "
-               "removed it", {"bead": bead.ref, "event": "claim.restored", "by": ws.alias})
+        notify(uow, project.id, owner.id,
+               f"your claim on {bead.ref} is back: {ws.alias} undid the sync that had removed it",
+               {"bead": bead.ref, "event": "claim.restored", "by": ws.alias})
 
 
 def _event_undo(uow: UnitOfWork, project: Project, ws: Workspace, run: SyncRun, bead: Bead,
                 old_status: str) -> None:
     Event.insert(**event_row(project, ws, "bead.sync_undone", bead.ref, {"sync": run.id})).execute()
     if bead.status != old_status:
-        notify_subscribers(uow, bead, ws, f"{bead.ref} is now {bead.status} ({ws.alias} undid sync #{run.id}): "
+        notify_subscribers(uow, bead, ws,
+                           f"{bead.ref} is now {bead.status} ({ws.alias} undid sync #{run.id}): "
                            f"{bead.title[:80]}", bead.status)

@@ -169,8 +169,8 @@ def tombstone(bead: Bead, ws: Workspace, reason: str, holder: Workspace | None) 
 
 # -- telling people --------------------------------------------------------------------------
 
-def _tell(uow: UnitOfWork, project: Project, ws: Workspace, run: SyncRun, plan: Plan, fresh: dict[str, dict[str, Any]],
-          now_beads: dict[str, Bead]) -> None:
+def _tell(uow: UnitOfWork, project: Project, ws: Workspace, run: SyncRun, plan: Plan,
+          fresh: dict[str, dict[str, Any]], now_beads: dict[str, Bead]) -> None:
     """History on each bead (audit events), notices to holders and subscribers."""
     events = []
     for ref in plan.creates + plan.updates + plan.tombstones:

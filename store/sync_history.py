@@ -15,6 +15,7 @@ from typing import Any
 from store import db
 from store.errors import SyncNotFound
 from store.models import Bead, Claim, Dependency, Project, Repo, SyncChange, SyncRun, Workspace
+from store.syncviews import SyncRunView
 from store.util import iso, now
 
 #: Columns of a bead that a snapshot keeps (comments only ever grow: they are not rolled back).
@@ -87,16 +88,16 @@ def changes_of(run: SyncRun) -> list[SyncChange]:
     return list(SyncChange.select().where(SyncChange.run == run.id).order_by(SyncChange.id))
 
 
-def history(project: Project, repo_id: int, limit: int = DEFAULT_HISTORY) -> list[dict[str, Any]]:
+def history(project: Project, repo_id: int, limit: int = DEFAULT_HISTORY) -> list[SyncRunView]:
     """The repo's recent syncs and undos, newest first."""
     runs = (SyncRun.select().where(SyncRun.project == project.id, SyncRun.repo == repo_id)
             .order_by(SyncRun.id.desc()).limit(min(limit, MAX_HISTORY)))
-    return [run_json(run) for run in runs]
+    return [run_view(run) for run in runs]
 
 
-def run_json(run: SyncRun) -> dict[str, Any]:
-    return {"sync": run.id, "kind": run.kind, "alias": run.alias, "at": iso(run.created_ts),
-            "counts": json.loads(run.counts), "undo_of": run.undo_of, "undone_by": run.undone_by}
+def run_view(run: SyncRun) -> SyncRunView:
+    return SyncRunView(run.id, run.kind, run.alias, iso(run.created_ts), json.loads(run.counts), run.undo_of,
+                       run.undone_by)
 
 
 def purge(cutoff: float) -> int:

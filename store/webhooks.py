@@ -13,6 +13,7 @@ import http.client
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from store import db, egress, outbox
@@ -44,12 +45,29 @@ class WebhookFailed(Exception):
 
 # -- configuration ----------------------------------------------------------------------------
 
-def webhook_json(project: Project) -> dict[str, Any]:
+@dataclass
+class WebhookView:
+    """The project's webhook as the API shows it (web/schemas/escalations.py): None when unset."""
+
+    url: str | None
+    updated_at: str | None
+
+
+@dataclass
+class WebhookTestView:
+    """The outcome of one test post."""
+
+    url: str
+    delivered: bool
+    error: str | None
+
+
+def webhook_view(project: Project) -> WebhookView:
     row = Webhook.get_or_none(Webhook.project == project.id)
-    return {"url": row.url if row else None, "updated_at": iso(row.updated_ts) if row else None}
+    return WebhookView(row.url if row else None, iso(row.updated_ts) if row else None)
 
 
-def set_url(project: Project, url: str | None, allow_private: bool = False) -> dict[str, Any]:
+def set_url(project: Project, url: str | None, allow_private: bool = False) -> WebhookView:
     """Set (or with None remove) the project's webhook URL.
 
     A host that resolves only to refused addresses is refused now; one that does not resolve yet is
@@ -68,7 +86,7 @@ def set_url(project: Project, url: str | None, allow_private: bool = False) -> d
                 conflict_target=[Webhook.project],
                 update={Webhook.url: url, Webhook.updated_ts: now()}).execute()
         outbox.record(uow, project.id, "webhook.changed", {"configured": bool(url)})
-    return webhook_json(project)
+    return webhook_view(project)
 
 
 def check_target(url: str, allow_private: bool) -> None:
@@ -97,7 +115,7 @@ def enqueue(project_id: int, kind: str, text: str, escalation_id: int | None = N
                                   payload=json.dumps({"text": text}), next_ts=ts, created_ts=ts).execute()
 
 
-def try_test(project: Project, allow_private: bool = False, post: Poster | None = None) -> dict[str, Any]:
+def try_test(project: Project, allow_private: bool = False, post: Poster | None = None) -> WebhookTestView:
     """Post a test message to the project's webhook once, now, and say what happened (nothing is
     queued or retried: the human asking wants the real outcome).
 
@@ -111,8 +129,8 @@ def try_test(project: Project, allow_private: bool = False, post: Poster | None 
     try:
         (post or poster(allow_private))(hook.url, json.dumps({"text": text}).encode(), DEFAULT_TIMEOUT)
     except WebhookFailed as exc:
-        return {"url": hook.url, "delivered": False, "error": str(exc)}
-    return {"url": hook.url, "delivered": True, "error": None}
+        return WebhookTestView(hook.url, False, str(exc))
+    return WebhookTestView(hook.url, True, None)
 
 
 def backoff(attempts: int) -> float:

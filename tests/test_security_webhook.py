@@ -132,9 +132,9 @@ def test_a_redirect_is_never_followed_not_even_to_ftp(shop, client, receiver, li
     receiver.answers.append((302, {"Location": f"ftp://127.0.0.1:{listener.port}/pub"}))
     project = Project.get_by_id(shop.id)
     answer = webhooks.try_test(project, lan.webhook_allow_private)
-    assert answer["delivered"] is False and answer["error"].startswith("HTTP 302: redirects are not followed")
+    assert answer.delivered is False and answer.error.startswith("HTTP 302: redirects are not followed")
     receiver.answers.append((307, {"Location": f"http://127.0.0.1:{receiver.port}/elsewhere"}))
-    assert webhooks.try_test(project, lan.webhook_allow_private)["error"].startswith("HTTP 307")
+    assert webhooks.try_test(project, lan.webhook_allow_private).error.startswith("HTTP 307")
     assert [p["path"] for p in receiver.posts] == ["/hook", "/hook"] and listener.connections() == 0
 
 

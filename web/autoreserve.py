@@ -13,6 +13,7 @@ from flask import g, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from store import Store, reservations
+from web.schemas.locks import conflicts
 
 #: Request header with the caller's modified paths (a JSON array of strings), and its "cut" flag.
 CHANGED_HEADER = "X-Wire-Changed"
@@ -48,4 +49,5 @@ def auto_reserve_from_header(st: Store) -> list[dict[str, Any]]:
         logging.getLogger("beadwire.web").info("ignoring a malformed %s header", CHANGED_HEADER)
         return []
     complete = request.headers.get(TRUNCATED_HEADER, "") != "1"
-    return reservations.auto_reserve(st, g.ws, paths, complete)
+    found: list[dict[str, Any]] = conflicts.dump(reservations.auto_reserve(st, g.ws, paths, complete))
+    return found

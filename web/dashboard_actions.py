@@ -398,9 +398,9 @@ def save_policy() -> ResponseReturnValue:
     def action() -> Done:
         parsed = policies.parse_markdown(_form(PolicyForm)["markdown"])
         done = policies.set_bundle(g.project, parsed, source="dashboard")
-        if not done["created"]:
-            return url_for("dashboard.policy"), f"No change: version {done['version']} already says that."
-        saved = f"Version {done['version']} saved and active; the team has been told."
+        if not done.created:
+            return url_for("dashboard.policy"), f"No change: version {done.version} already says that."
+        saved = f"Version {done.version} saved and active; the team has been told."
         return url_for("dashboard.policy"), saved
     return _act("admin", action, lambda: _policy_page(draft=text))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import asdict
 from typing import Any
 
 from flask import g, jsonify, make_response, redirect, request, url_for
@@ -20,6 +21,7 @@ from store.util import iso
 from web.common import acting_human, actor, load_args, store
 from web.dashboard_base import PageArgs, bp, render, require
 from web.idempotency import idempotent
+from web.schemas.audit import audit_rows
 from web.steer import parse_since
 
 
@@ -58,7 +60,7 @@ def add_person() -> ResponseReturnValue:
     except (InvalidInput, humans.HumanTaken) as exc:
         return _people_page(message=exc.message), exc.status_code
     url = request.host_url.rstrip("/") + url_for("dashboard.invite", token=invite)
-    made = {**humans.human_json(row), "url": url, "invite_expires_at": iso(row.invite_expires_ts)}
+    made = {**asdict(humans.human_view(row)), "url": url, "invite_expires_at": iso(row.invite_expires_ts)}
     return _people_page(invite=made), 201
 
 
@@ -103,7 +105,7 @@ def _audit_rows() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise ValidationError({"since": exc.messages}) from None
     rows = audit.query(g.project.id, since, a["who"] or None, a["bead"] or None, a["action"] or None,
                        a["limit"])
-    return a, rows
+    return a, audit_rows.dump(rows)
 
 
 @bp.get("/audit")

@@ -18,11 +18,11 @@ from werkzeug.wrappers import Response
 from store import humans, sessions
 from store.errors import Unauthorized
 from store.humans import Person
-from web import responses as r
 from web.apidoc import doc
 from web.common import acting_human, limit_ip, store
 from web.dashboard_base import COOKIE, LOGIN_CSRF_COOKIE, api_bp, bp, plain_page, render
 from web.idempotency import idempotent
+from web.schemas import humans as human_schemas
 
 
 def _set_session(response: Response, cookie: str) -> Response:
@@ -169,9 +169,10 @@ def logout() -> ResponseReturnValue:
 # -- the link API (`wire dashboard`) -------------------------------------------------------------------
 
 @api_bp.post("/dashboard/link")
-@doc("A one-time dashboard login link", "either", r.DashboardLink, ok=201)
+@doc("A one-time dashboard login link", "either", human_schemas.DashboardLink, ok=201)
 @idempotent
 def mint_link() -> ResponseReturnValue:
     """A one-time login link: `human` access with the project key, `viewer` (read only) with a
     workspace token."""
-    return jsonify(sessions.mint_link(store(), g.project, g.ws, acting_human())), 201
+    link = sessions.mint_link(store(), g.project, g.ws, acting_human())
+    return jsonify(human_schemas.dashboard_link.dump(link)), 201

@@ -8,6 +8,8 @@ and renders its template. The forms that change things are in web/dashboard_acti
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
@@ -23,6 +25,7 @@ from web.common import acting_human, load_args, store
 from web.dashboard_base import THREAD, PageArgs, actor_name, bp, can, render, viewer
 from web.graph_svg import layout
 from web.idempotency import idempotent
+from web.schemas import escalations as escalation_schemas
 from web.schemas.beads import bead as bead_schema
 
 
@@ -136,7 +139,7 @@ def mail() -> ResponseReturnValue:
 
 @bp.get("/escalations")
 def escalations() -> ResponseReturnValue:
-    return render("escalations.html", "escalations", e=dashboard.escalations(g.project, viewer()))
+    return render("escalations.html", "escalations", e=_escalations(viewer()))
 
 
 @bp.post("/escalations/<int:escalation_id>/answer")
@@ -146,11 +149,17 @@ def answer(escalation_id: int) -> ResponseReturnValue:
     person = require_role(acting_human(), "lead")
     text = (request.form.get("response") or request.form.get("text") or "").strip()
     if not text or len(text) > MAX_RESPONSE:
-        return render("escalations.html", "escalations", e=dashboard.escalations(g.project),
+        return render("escalations.html", "escalations", e=_escalations(None),
                       message="Write an answer (or pick an option) first."), 422
     note = (request.form.get("note") or "").strip()[:4000]
     respond(g.project, escalation_id, text, note, person.name)
     return redirect(url_for("dashboard.escalations"), 303)
+
+
+def _escalations(seen_by: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """The escalations page's lists, as the API shows an escalation (the template reads `from`)."""
+    shown = dashboard.escalations(g.project, seen_by)
+    return {part: escalation_schemas.escalations.dump(rows) for part, rows in shown.items()}
 
 
 @bp.get("/activity")

@@ -13,10 +13,10 @@ from marshmallow import Schema, fields, validate
 
 from actors.escalations import deliver_webhook
 from store import escalations, webhooks
-from web import responses as r
 from web.apidoc import doc
 from web.common import acting_human, admin, authenticate, key_or_workspace, load, load_args, store
 from web.idempotency import idempotent
+from web.schemas import escalations as s
 
 bp = Blueprint("escalations", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -68,66 +68,70 @@ escalate_schema, list_args, respond_schema, webhook_schema = (EscalateSchema(), 
 
 
 @bp.post("/escalations")
-@doc("Ask a human", "workspace", r.Escalation, ok=201, body=escalate_schema)
+@doc("Ask a human", "workspace", s.Escalation, ok=201, body=escalate_schema)
 @idempotent
 def escalate():
     a = load(escalate_schema)
     answer, posts = escalations.create(store(), g.project, g.ws, a["subject"], a["situation"], a["options"],
                                        a["severity"], a["ttl"], a["context"])
     _send_posts(posts)
-    return jsonify(answer), 201
+    return jsonify(s.escalation.dump(answer)), 201
 
 
 @read_bp.get("/escalations")
-@doc("Escalations the caller may see", "either", r.Escalation, many=True, query=list_args)
+@doc("Escalations the caller may see", "either", s.Escalation, many=True, query=list_args)
 def list_escalations():
     a = load_args(list_args)
-    return jsonify(escalations.list_escalations(g.project, g.ws, a["status"], a["mine"], a["limit"]))
+    return jsonify(s.escalations.dump(escalations.list_escalations(g.project, g.ws, a["status"], a["mine"],
+                                                                   a["limit"])))
 
 
 @read_bp.get("/escalations/<int:escalation_id>")
-@doc("One escalation with its context", "either", r.Escalation)
+@doc("One escalation with its context", "either", s.Escalation)
 def show(escalation_id: int):
-    return jsonify(escalations.get_escalation(g.project, g.ws, escalation_id))
+    return jsonify(s.escalation.dump(escalations.get_escalation(g.project, g.ws, escalation_id)))
 
 
 @admin_bp.post("/escalations/<int:escalation_id>/respond")
-@doc("Answer an escalation", "key", r.Escalation, body=respond_schema, errors=(409,))
+@doc("Answer an escalation", "key", s.Escalation, body=respond_schema, errors=(409,))
 @idempotent
 def respond(escalation_id: int):
     a = load(respond_schema)
     person = acting_human()
+    assert person is not None  # `admin` lets only a person (the project key or a personal token) in
     # a personal credential answers in its person's name; the shared project key may say who it is
     by = a["by"] if person.human_id is None else person.name
-    return jsonify(escalations.respond(g.project, escalation_id, a["response"], a["note"], by))
+    answer = escalations.respond(g.project, escalation_id, a["response"], a["note"], by)
+    return jsonify(s.escalation.dump(answer))
 
 
 @admin_bp.get("/project/webhook")
-@doc("The project's webhook", "key", r.Webhook)
+@doc("The project's webhook", "key", s.Webhook)
 def get_webhook():
-    return jsonify(webhooks.webhook_json(g.project))
+    return jsonify(s.webhook.dump(webhooks.webhook_view(g.project)))
 
 
 @admin_bp.put("/project/webhook")
-@doc("Set or remove the webhook", "key", r.Webhook, body=webhook_schema)
+@doc("Set or remove the webhook", "key", s.Webhook, body=webhook_schema)
 @idempotent
 def put_webhook():
-    return jsonify(webhooks.set_url(g.project, load(webhook_schema)["url"], store().settings.webhook_allow_private))
+    allow_private = store().settings.webhook_allow_private
+    return jsonify(s.webhook.dump(webhooks.set_url(g.project, load(webhook_schema)["url"], allow_private)))
 
 
 @admin_bp.delete("/project/webhook")
-@doc("Remove the webhook", "key", r.Webhook)
+@doc("Remove the webhook", "key", s.Webhook)
 @idempotent
 def delete_webhook():
-    return jsonify(webhooks.set_url(g.project, None))
+    return jsonify(s.webhook.dump(webhooks.set_url(g.project, None)))
 
 
 @admin_bp.post("/project/webhook/test")
-@doc("Post a test message once, now, and tell the outcome", "key", r.WebhookTest, errors=(409,))
+@doc("Post a test message once, now, and tell the outcome", "key", s.WebhookTest, errors=(409,))
 @idempotent
 def test_webhook():
     """One synchronous try (at most the webhook timeout), so the human sees the real outcome."""
-    return jsonify(webhooks.try_test(g.project, store().settings.webhook_allow_private))
+    return jsonify(s.webhook_test.dump(webhooks.try_test(g.project, store().settings.webhook_allow_private)))
 
 
 def _send_posts(ids: list[int]) -> None:

@@ -9,11 +9,11 @@ from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
 from store import humans
-from store.util import iso
-from web import responses as r
+from store.humans import Person
 from web.apidoc import doc
 from web.common import acting_human, admin, bearer, limit_ip, load
 from web.idempotency import idempotent
+from web.schemas import humans as s
 
 bp = Blueprint("humans", __name__, url_prefix="/v1")
 bp.before_request(admin)
@@ -33,53 +33,45 @@ class RedeemSchema(Schema):
 add_schema, redeem_schema = AddSchema(), RedeemSchema()
 
 
-def _invite_json(row, invite: str) -> dict:
-    return {**humans.human_json(row), "project": g.project.slug, "invite": invite,
-            "invite_path": f"/invite/{invite}", "invite_expires_at": iso(row.invite_expires_ts)}
-
-
 @bp.get("/humans")
-@doc("The persons of the project", "key", r.Human, many=True)
+@doc("The persons of the project", "key", s.Human, many=True)
 def list_humans():
-    return jsonify(humans.people(g.project))
+    return jsonify(s.humans.dump(humans.people(g.project)))
 
 
 @bp.post("/humans")
-@doc("Add a person (an admin): their one-time invite", "key", r.HumanInvite, ok=201, body=add_schema,
+@doc("Add a person (an admin): their one-time invite", "key", s.HumanInvite, ok=201, body=add_schema,
      errors=(409,))
 @idempotent
 def add_human():
     a = load(add_schema)
-    row, invite = humans.add(g.project, a["name"], a["email"], a["role"], acting_human())
-    return jsonify(_invite_json(row, invite)), 201
+    row, invite = humans.add(g.project, a["name"], a["email"], a["role"], _caller())
+    return jsonify(s.human_invite.dump(humans.invite_view(row, g.project, invite))), 201
 
 
 @bp.post("/humans/<name>/invite")
-@doc("A new invite for a person (the old one stops working)", "key", r.HumanInvite, ok=201, errors=(404,))
+@doc("A new invite for a person (the old one stops working)", "key", s.HumanInvite, ok=201, errors=(404,))
 @idempotent
 def reinvite(name: str):
     row, invite = humans.reinvite(g.project, name)
-    return jsonify(_invite_json(row, invite)), 201
+    return jsonify(s.human_invite.dump(humans.invite_view(row, g.project, invite))), 201
 
 
 @bp.delete("/humans/<name>")
-@doc("Remove a person: their token and sessions end at once", "key", r.HumanRemoved)
+@doc("Remove a person: their token and sessions end at once", "key", s.HumanRemoved)
 @idempotent
 def remove_human(name: str):
-    return jsonify(humans.remove(g.project, name))
+    return jsonify(s.human_removed.dump(humans.remove(g.project, name)))
 
 
 @bp.get("/humans/me")
-@doc("The calling person and every project of their login", "key", r.HumanMe)
+@doc("The calling person and every project of their login", "key", s.HumanMe)
 def whoami():
-    person = acting_human()
-    return jsonify({"name": person.name, "role": person.role, "credential": person.credential,
-                    "project": g.project.slug,
-                    "projects": [{"project": p.slug, "role": m.role} for p, m in humans.memberships(person)]})
+    return jsonify(s.human_me.dump(humans.me(_caller(), g.project)))
 
 
 @invite_bp.post("/invites/redeem")
-@doc("Redeem an invite: the person's token, shown once", "none", r.Redeemed, ok=201, body=redeem_schema,
+@doc("Redeem an invite: the person's token, shown once", "none", s.Redeemed, ok=201, body=redeem_schema,
      errors=(401,))
 @idempotent
 def redeem():
@@ -88,11 +80,16 @@ def redeem():
     a = load(redeem_schema)
     joined = _person_of_bearer()
     row, token = humans.redeem_invite(a["invite"].rsplit("/", 1)[-1], joined)
-    project = row.project
-    return jsonify({"name": row.name, "role": row.role, "project": project.slug, "token": token}), 201
+    return jsonify(s.redeemed.dump(humans.redeemed(row, token))), 201
 
 
-def _person_of_bearer():
+def _caller() -> Person:
+    person = acting_human()
+    assert person is not None  # `admin` lets only a person (the project key or a personal token) in
+    return person
+
+
+def _person_of_bearer() -> Person | None:
     """The person of a personal token sent along, whose login the new project joins (else None)."""
     token = bearer()
     if not token.startswith(humans.HUMAN_TOKEN_PREFIX):

@@ -11,11 +11,11 @@ from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import reservations
-from web import responses as r
 from web.apidoc import doc
 from web.autoreserve import Pattern, Some
 from web.common import authenticate, load, load_args, store
 from web.idempotency import idempotent
+from web.schemas import locks as s
 
 bp = Blueprint("locks", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
@@ -51,39 +51,40 @@ reserve_schema, release_schema, list_args, check_schema = (ReserveSchema(), Rele
 
 
 @bp.post("/locks")
-@doc("Reserve paths", "workspace", r.Reserved, body=reserve_schema)
+@doc("Reserve paths", "workspace", s.Reserved, body=reserve_schema)
 @idempotent
 def reserve():
     a = load(reserve_schema)
-    return jsonify(reservations.reserve(store(), g.ws, a["paths"], a["ttl"], a["bead"], a["reason"]))
+    done = reservations.reserve(store(), g.ws, a["paths"], a["ttl"], a["bead"], a["reason"])
+    return jsonify(s.reserved.dump(done))
 
 
 @bp.delete("/locks")
-@doc("Release the caller's reservations", "workspace", r.Unreserved, body=release_schema)
+@doc("Release the caller's reservations", "workspace", s.Unreserved, body=release_schema)
 @idempotent
 def release():
     a = load(release_schema)
-    return jsonify(reservations.release(store(), g.ws, None if a["all"] else a["paths"]))
+    return jsonify(s.unreserved.dump(reservations.release(store(), g.ws, None if a["all"] else a["paths"])))
 
 
 @bp.get("/locks")
-@doc("Live reservations in the caller's repo", "workspace", r.Reservation, many=True, query=list_args)
+@doc("Live reservations in the caller's repo", "workspace", s.Reservation, many=True, query=list_args)
 def held():
-    return jsonify(reservations.held(store(), g.ws, load_args(list_args)["mine"]))
+    return jsonify(s.reservations.dump(reservations.held(store(), g.ws, load_args(list_args)["mine"])))
 
 
 @bp.get("/locks/check")
-@doc("Who holds what overlaps paths", "workspace", r.Holders, parameters=({"in": "query", "name": "path",
+@doc("Who holds what overlaps paths", "workspace", s.Holders, parameters=({"in": "query", "name": "path",
      "required": True, "style": "form", "explode": True, "schema": {"type": "array", "minItems": 1,
      "maxItems": 200, "items": {"type": "string", "minLength": 1, "maxLength": 1024}}},))
 def check():
     a = check_schema.load({"paths": request.args.getlist("path")})
-    return jsonify(reservations.check(store(), g.ws, a["paths"]))
+    return jsonify(s.holders.dump(reservations.check(store(), g.ws, a["paths"])))
 
 
 @bp.post("/locks/check")
-@doc("Who holds what overlaps paths (long lists)", "workspace", r.Holders, body=check_schema)
+@doc("Who holds what overlaps paths (long lists)", "workspace", s.Holders, body=check_schema)
 @idempotent
 def check_many():
     """The same as GET, for path lists too long for a URL (a big commit's staged files)."""
-    return jsonify(reservations.check(store(), g.ws, load(check_schema)["paths"]))
+    return jsonify(s.holders.dump(reservations.check(store(), g.ws, load(check_schema)["paths"])))

@@ -24,7 +24,7 @@ from web.schemas import Error, Open
 bp = Blueprint("openapi", __name__, url_prefix="/v1")
 
 #: Where the schemas of answers live (named components of the document); request schemas are inlined.
-ANSWER_MODULES = ("web.schemas", "web.responses")
+ANSWER_MODULES = ("web.schemas",)
 #: Endpoints that are not part of the JSON API (pages, websockets, Prometheus text): name -> why.
 NOT_API: dict[str, str] = {
     "static": "Flask's static files",

@@ -5,13 +5,15 @@ humans (the project key) change them.
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from store import policies
-from web import responses as r
+from store.policies import PolicyVersionView
 from web.apidoc import doc
 from web.common import MAX_ID, admin, key_or_workspace, load, load_args
 from web.idempotency import idempotent
+from web.schemas import policies as s
 
 read_bp = Blueprint("policy_read", __name__, url_prefix="/v1")
 read_bp.before_request(key_or_workspace)
@@ -30,7 +32,8 @@ class VersionArgs(Schema):
 
 
 class BundleSchema(Schema):
-    """A new version: `{"markdown"}` (sections `# Invariants`, `# Role: <name>`) or `{"invariants", "playbooks"}`."""
+    """A new version: `{"markdown"}` (sections `# Invariants`, `# Role: <name>`) or
+    `{"invariants", "playbooks"}`."""
 
     markdown = fields.Str(load_default=None, validate=validate.Length(min=1, max=(policies.MAX_ROLES + 1)
                                                                        * policies.MAX_SECTION))
@@ -50,56 +53,57 @@ class ActivateSchema(Schema):
     version = fields.Int(required=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
-role_args, version_args, bundle_schema, activate_schema = RoleArgs(), VersionArgs(), BundleSchema(), ActivateSchema()
+role_args, version_args = RoleArgs(), VersionArgs()
+bundle_schema, activate_schema = BundleSchema(), ActivateSchema()
 
 
-def _conditional(view: dict):
+def _conditional(schema: Schema, view: PolicyVersionView) -> ResponseReturnValue:
     """The answer with `ETag`; 304 without a body when `If-None-Match` names it."""
-    response = jsonify(view)
-    response.set_etag(view["etag"])
+    response = jsonify(schema.dump(view))
+    response.set_etag(view.etag)
     return response.make_conditional(request)
 
 
 @read_bp.get("/policy")
-@doc("The policy for a role", "either", r.PolicyView, query=role_args, etag=True)
+@doc("The policy for a role", "either", s.PolicyView, query=role_args, etag=True)
 def show():
     role = load_args(role_args)["role"] or (g.ws.role if g.ws is not None else None)
-    return _conditional(policies.role_view(g.project, role))
+    return _conditional(s.policy_view, policies.role_view(g.project, role))
 
 
 @read_bp.get("/policy/bundle")
-@doc("A whole policy version", "either", r.PolicyBundle, query=version_args, errors=(404,), etag=True)
+@doc("A whole policy version", "either", s.PolicyBundle, query=version_args, errors=(404,), etag=True)
 def bundle():
-    return _conditional(policies.bundle_view(g.project, load_args(version_args)["version"]))
+    return _conditional(s.policy_bundle, policies.bundle_view(g.project, load_args(version_args)["version"]))
 
 
 @read_bp.get("/policy/history")
-@doc("Every policy version", "either", r.PolicyVersion, many=True)
+@doc("Every policy version", "either", s.PolicyVersion, many=True)
 def history():
-    return jsonify(policies.history(g.project))
+    return jsonify(s.policy_versions.dump(policies.history(g.project)))
 
 
 @admin_bp.put("/policy")
-@doc("Add and activate a policy version", "key", r.PolicySet, ok=201, body=bundle_schema, errors=(409,),
-     more={200: r.PolicySet})
+@doc("Add and activate a policy version", "key", s.PolicySet, ok=201, body=bundle_schema, errors=(409,),
+     more={200: s.PolicySet})
 @idempotent
 def set_bundle():
     a = load(bundle_schema)
     parsed = policies.parse_markdown(a["markdown"]) if a["markdown"] is not None else policies.from_json(a)
     answer = policies.set_bundle(g.project, parsed)
-    return jsonify(answer), 201 if answer["created"] else 200
+    return jsonify(s.policy_set.dump(answer)), 201 if answer.created else 200
 
 
 @admin_bp.post("/policy/activate")
-@doc("Activate a policy version", "key", r.PolicyVersion, body=activate_schema, errors=(404,))
+@doc("Activate a policy version", "key", s.PolicyVersion, body=activate_schema, errors=(404,))
 @idempotent
 def activate():
-    return jsonify(policies.activate(g.project, load(activate_schema)["version"]))
+    return jsonify(s.policy_version.dump(policies.activate(g.project, load(activate_schema)["version"])))
 
 
 @admin_bp.post("/policy/reset")
-@doc("Back to the shipped policy", "key", r.PolicySet, ok=201, errors=(409,), more={200: r.PolicySet})
+@doc("Back to the shipped policy", "key", s.PolicySet, ok=201, errors=(409,), more={200: s.PolicySet})
 @idempotent
 def reset():
     answer = policies.reset(g.project)
-    return jsonify(answer), 201 if answer["created"] else 200
+    return jsonify(s.policy_set.dump(answer)), 201 if answer.created else 200

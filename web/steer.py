@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 from flask import Blueprint, g, jsonify
 from marshmallow import Schema, ValidationError, fields, validate
 
 from store import audit, steer
 from store.errors import Forbidden
-from web import responses as r
 from web.apidoc import doc
 from web.common import actor, key_or_workspace, load, load_args, store
 from web.idempotency import idempotent
+from web.schemas import audit as audit_schemas
 from web.schemas import beads as s
 from web.schemas import steer as steer_schemas
 
 bp = Blueprint("steer", __name__, url_prefix="/v1")
 bp.before_request(key_or_workspace)
 
-Reason = lambda **kw: fields.Str(validate=validate.Length(max=steer.MAX_REASON), **kw)
+def Reason(**kw: Any) -> fields.Str:  # a field factory, named like the field classes it stands beside
+    return fields.Str(validate=validate.Length(max=steer.MAX_REASON), **kw)
 
 
 class AssignSchema(Schema):
@@ -39,7 +41,7 @@ class PauseSchema(Schema):
 class Since(fields.Field):
     """An ISO 8601 time (`2026-12-04T12:00:00Z`, a date) or epoch seconds -> epoch seconds."""
 
-    def _deserialize(self, value, attr, data, **kwargs):  # noqa: ANN001, ANN202 - marshmallow's signature
+    def _deserialize(self, value, attr, data, **kwargs):
         return parse_since(str(value))
 
 
@@ -50,7 +52,7 @@ def parse_since(text: str) -> float:
     except ValueError:
         try:
             when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            seconds = (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+            seconds = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
         except (ValueError, OverflowError):
             raise bad from None
     if not math.isfinite(seconds):
@@ -102,11 +104,11 @@ def resume(alias: str):
 
 
 @bp.get("/audit")
-@doc("The audit log, newest first (a coordinator or a human)", "either", r.AuditRow, many=True,
+@doc("The audit log, newest first (a coordinator or a human)", "either", audit_schemas.AuditRow, many=True,
      query=audit_args)
 def audit_log():
     a = load_args(audit_args)
     if not steer.may_steer(actor(), g.ws):
         raise Forbidden("the audit log is for humans and coordinators")
-    return jsonify(audit.query(g.project.id, a.get("since"), a.get("who"), a.get("bead"), a.get("action"),
-                               a["limit"]))
+    rows = audit.query(g.project.id, a.get("since"), a.get("who"), a.get("bead"), a.get("action"), a["limit"])
+    return jsonify(audit_schemas.audit_rows.dump(rows))
