@@ -148,8 +148,7 @@ class Heartbeat(Script):
 
     FILE = "heartbeat.lua"
     INCLUDES = ("gcra.inc.lua", "admit.inc.lua", "presence.inc.lua", "rebuild.inc.lua", "banner.inc.lua")
-    KEYS = ("revoked", "token_bucket", "project_bucket", "presence", "online", "touch", "events", "epoch",
-            "rebuilding", "mailbox", "waiting", "waitinfo")
+    KEYS = HeartbeatKeys._fields  # one name per key, in heartbeat.lua's order
     ARGS = ("workspace", "now", "token_interval", "token_tolerance", "project_interval", "project_tolerance",
             "presence", "touch_ttl", "offline_before", "online_event", "maxlen", "wake", "retry", "group",
             "consumer", "count", "seen")
