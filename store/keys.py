@@ -5,21 +5,22 @@ project lands in one Redis Cluster slot. `ns` is `Settings.namespace` (default `
 
 Each key: its type, who writes it (its owner), and how long it lives.
 
-- `<ns>:{p:<id>}:presence` hash, presence.lua: no TTL; fields pruned by the sweep.
-- `<ns>:{p:<id>}:online` zset, presence.lua: no TTL; score = last beat (s).
-- `<ns>:{p:<id>}:touch:<ws>` string, presence.lua: 60 s (throttles SQL last_seen).
+- `<ns>:{p:<id>}:presence` hash, heartbeat.lua (presence.inc.lua): no TTL; fields pruned by the sweep.
+- `<ns>:{p:<id>}:online` zset, heartbeat.lua (presence.inc.lua): no TTL; score = last beat (s).
+- `<ns>:{p:<id>}:touch:<ws>` string, heartbeat.lua (presence.inc.lua): 60 s (throttles SQL last_seen).
 - `<ns>:{p:<id>}:events` stream, publish.lua: MAXLEN ~ 10000.
 - `<ns>:{p:<id>}:mbox:<ws>` stream, publish.lua: no TTL; entries leave on ack.
 - `<ns>:{p:<id>}:mbox:<ws>:ids` hash, publish/ack.lua: no TTL; delivery id -> entry id.
 - `<ns>:{p:<id>}:seen:<outbox id>` string, publish.lua: 7 days (delivery dedupe).
-- `<ns>:{p:<id>}:waiting:<ws>` zset, wait.lua: no TTL; score = deadline, pruned by banner.lua.
+- `<ns>:{p:<id>}:waiting:<ws>` zset, wait.lua: no TTL; score = deadline, pruned by heartbeat.lua.
 - `<ns>:{p:<id>}:waitinfo:<ws>` hash, wait.lua: no TTL; waiter -> {alias, since}.
 - `<ns>:{p:<id>}:epoch` string, the rebuild (messages.py): no TTL; absent = rebuild mailboxes from SQL.
-- `<ns>:{p:<id>}:rebuilding` string, rebuild.lua: 30 s (a rebuild was requested).
-- `<ns>:{p:<id>}:revoked` set, revoke.lua: no TTL; revoked workspace ids (admit.lua and presence.lua
-  refuse them).
-- `<ns>:{p:<id>}:rl:ws:<ws>` string, admit.lua: until the bucket is full again + 1 s; GCRA arrival time (s).
-- `<ns>:{p:<id>}:rl:project` string, admit/ratelimit.lua: the same, for the whole project.
+- `<ns>:{p:<id>}:rebuilding` string, heartbeat.lua (rebuild.inc.lua): 30 s (a rebuild was requested).
+- `<ns>:{p:<id>}:revoked` set, revoke.lua: no TTL; revoked workspace ids (heartbeat.lua refuses
+  them, admit.inc.lua).
+- `<ns>:{p:<id>}:rl:ws:<ws>` string, heartbeat.lua: until the bucket is full again + 1 s; GCRA arrival
+  time (s).
+- `<ns>:{p:<id>}:rl:project` string, heartbeat/ratelimit.lua: the same, for the whole project.
 - `<ns>:{p:<id>}:rl:key` string, ratelimit.lua: the same, for calls with the project key.
 - `<ns>:rl:ip:<address>` string, ratelimit.lua: the same, per client address (unauthenticated routes).
 - `<ns>:sweep:<name>` string, RedisStore.try_lock: the sweep's period (one runner per period).
@@ -41,7 +42,7 @@ Each key: its type, who writes it (its owner), and how long it lives.
   spell the coordinators were told of; dropped once the holder is active.
 
 Pub/Sub channel (not a key): `<ns>:{p:<id>}:wake` carries, as its message, the name of a stream of the
-project that just got an entry (publish.lua, presence.lua, reclaim.lua, `RedisStore.add_event`), so
+project that just got an entry (publish.lua, heartbeat.lua, reclaim.lua, `RedisStore.add_event`), so
 waiters blocked on that stream wake up (store/wakeups.py).
 
 The mailbox consumer group is `inbox` (`MAILBOX_GROUP`). Dramatiq's own keys live under

@@ -1,6 +1,6 @@
 """Rate limits: the buckets of a request (per workspace token, per project, per project key, per
-client address), shaped from `Settings`. Workspace calls take theirs in the heartbeat's first round
-trip (admit.lua, store/workspaces.py); the others call `take_key` / `take_ip` (ratelimit.lua).
+client address), shaped from `Settings`. Workspace calls take theirs in the heartbeat's round trip
+(heartbeat.lua, store/workspaces.py); the others call `take_key` / `take_ip` (ratelimit.lua).
 """
 
 from __future__ import annotations

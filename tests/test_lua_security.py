@@ -1,4 +1,4 @@
-"""ratelimit.lua, revoke.lua and the revocation and rate checks of the heartbeat (admit.lua, presence.lua),
+"""ratelimit.lua, revoke.lua and the revocation and rate checks of the heartbeat (heartbeat.lua),
 on fakeredis and a real Redis (and, through tests/test_lua_cluster.py, on a Redis Cluster).
 """
 
@@ -51,18 +51,17 @@ def test_the_heartbeat_refuses_revoked_workspaces_and_empty_buckets_before_writi
         rs.heartbeat(1, 8, 200.0, {})
 
 
-def test_a_revocation_between_admission_and_presence_leaves_the_workspace_offline(redis, monkeypatch):
-    # admit.lua and the pipelined presence.lua are two round trips: revoke.lua may land between them
+def test_a_revoked_workspace_is_neither_shown_online_nor_announced_and_the_beat_is_one_round_trip(
+        redis, monkeypatch):
+    # heartbeat.lua admits and writes in one script: no revocation can land between the two
     rs = RedisStore(redis, Keys("bw"))
     rs.heartbeat(1, 7, 100.0, {})
-    admitted_then_pipelined = rs.run_all
-
-    def revoked_in_between(calls):
-        rs.revoke(1, 7)  # a human revokes the token right after this call was admitted
-        return admitted_then_pipelined(calls)
-
-    monkeypatch.setattr(rs, "run_all", revoked_in_between)
+    rs.revoke(1, 7)  # a human revokes the token while an auth cache still says yes
+    sent = []
+    execute = redis.execute_command
+    monkeypatch.setattr(redis, "execute_command", lambda *a, **kw: sent.append(a[0]) or execute(*a, **kw))
     with pytest.raises(Unauthorized):
         rs.heartbeat(1, 7, 200.0, {"branch": "main"}, online_event={"alias": "ana"}, offline_after=150.0)
+    assert sent == ["EVALSHA"]
     assert redis.zscore("bw:{p:1}:online", "7") is None and redis.hget("bw:{p:1}:presence", "7") is None
     assert redis.xlen("bw:{p:1}:events") == 0  # nor was it announced as back online

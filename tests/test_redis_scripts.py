@@ -96,7 +96,7 @@ def test_the_typed_wrapper_builds_the_call_its_script_expects(redis):
 def test_the_heartbeat_runs_again_after_redis_forgot_its_scripts(redis):
     rs = RedisStore(redis, Keys("t"))
     rs.publish(1, 1, "mail", '{"body": "hi"}', 7, delivery_id=11)
-    redis.script_flush()  # a restarted Redis: every script of the pipelined beat must be loaded again
+    redis.script_flush()  # a restarted Redis: heartbeat.lua must be loaded again
     beat = rs.heartbeat(1, 7, 100.0, {"branch": "main"})
     assert beat.touch is True and beat.rebuild is True and [f["id"] for _, f in beat.new] == ["11"]
     assert rs.presence(1, 0.0) == {7: (100.0, {"branch": "main"})}

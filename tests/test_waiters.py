@@ -53,7 +53,7 @@ def test_every_script_that_adds_to_a_stream_a_waiter_reads_announces_it_on_the_w
     k = rs.keys
     rs.publish(1, 1, "mail", "{}", recipient_id=7, delivery_id=70)  # publish.lua: events, then the mailbox
     assert _announced(pubsub) == [k.events_key(1), k.mailbox_key(1, 7)]
-    rs.heartbeat(1, 8, 1000.0, {}, online_event={"alias": "bob"}, offline_after=900.0)  # presence.lua
+    rs.heartbeat(1, 8, 1000.0, {}, online_event={"alias": "bob"}, offline_after=900.0)  # heartbeat.lua
     assert _announced(pubsub) == [k.events_key(1)]
     # still online: no event
     rs.heartbeat(1, 8, 1001.0, {}, online_event={"alias": "bob"}, offline_after=900.0)

@@ -9,5 +9,5 @@
 --
 -- Returns 0 when the request is allowed (every bucket took it), else the milliseconds until it
 -- would be (no bucket is charged for a refused request). The GCRA is gcra.inc.lua's, shared with
--- admit.lua, which runs it for workspace tokens after its revocation check.
-return gcra_take(1, tonumber(ARGV[1]), 2)
+-- admit.inc.lua, which runs it for workspace tokens after its revocation check (heartbeat.lua).
+return gcra_take(1, #KEYS, tonumber(ARGV[1]), 2)

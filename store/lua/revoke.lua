@@ -1,6 +1,6 @@
 -- revoke.lua: a workspace's token stops working at once in every web process, and it goes offline.
 --
--- KEYS[1]  revoked set      <ns>:{p:<id>}:revoked           member <ws>; admit and presence.lua refuse it
+-- KEYS[1]  revoked set      <ns>:{p:<id>}:revoked           member <ws>; heartbeat.lua refuses it
 -- KEYS[2]  presence hash    <ns>:{p:<id>}:presence          field <ws> removed
 -- KEYS[3]  online zset      <ns>:{p:<id>}:online            member <ws> removed
 -- ARGV[1]  workspace id

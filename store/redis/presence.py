@@ -11,7 +11,7 @@ from store.keys import MAILBOX_GROUP
 from store.redis.base import DEFAULT_STREAM_MAXLEN, RedisBase, compact
 from store.redis.client import unavailable
 from store.redis.ratelimit import NO_RATE, Rate, limited
-from store.redis.scripts import Call
+from store.redis.scripts import HeartbeatKeys
 
 #: Seconds between SQL writes of a workspace's last_seen.
 DEFAULT_TOUCH_TTL = 60
@@ -43,18 +43,15 @@ class Presence(RedisBase):
                   online_event: dict[str, Any] | None = None, offline_after: float = 0.0,
                   seen: str | None = None) -> Beat:
         """Check the workspace's token is not revoked and its rate buckets allow the call, then mark
-        it alive and read its banner (new mailbox entries, waiters): two round trips.
+        it alive and read its banner (new mailbox entries, waiters): one round trip (heartbeat.lua), atomic.
 
         With `online_event`, a workspace whose last beat is older than `offline_after` (or absent)
         also puts `presence.online` with that payload on the project event stream (the dashboards).
         With `seen` (the newest entry id the client confirms it showed), the new entries are those
         after it, until a later call confirms them; without, each entry is returned once.
 
-        The first round trip (admit.lua) decides and charges; only an admitted call writes, in the
-        second (presence.lua, rebuild.lua, banner.lua pipelined). Between them nothing needs holding
-        together: a process that dies after the first has charged one request of a call that failed
-        (as any call failing later does); a revocation landing between them is seen by presence.lua,
-        which then writes nothing; the rebuild request and the banner are each complete on their own.
+        The script decides and charges first (revocation, then the token's and the project's buckets);
+        a refused call writes nothing, and no revocation can land between admission and the writes.
 
         Raises:
             Unauthorized: the workspace was revoked (whatever an auth cache says).
@@ -62,40 +59,24 @@ class Presence(RedisBase):
             Unavailable: Redis cannot be reached.
         """
         k = self.keys
-        verdict = self.scripts.admit(k.revoked_key(project_id), k.token_bucket_key(project_id, workspace_id),
-                                     k.project_bucket_key(project_id), workspace_id=workspace_id, now=now,
-                                     token_rate=token_rate.args(), project_rate=project_rate.args()).run()
+        keys = HeartbeatKeys(
+            k.revoked_key(project_id), k.token_bucket_key(project_id, workspace_id),
+            k.project_bucket_key(project_id), k.presence_key(project_id), k.online_key(project_id),
+            k.touch_key(project_id, workspace_id), k.events_key(project_id), k.epoch_key(project_id),
+            k.rebuilding_key(project_id), k.mailbox_key(project_id, workspace_id),
+            k.waiting_key(project_id, workspace_id), k.waitinfo_key(project_id, workspace_id))
+        verdict, touch, rebuild, (new, pending, waiting) = self.scripts.heartbeat(
+            keys, workspace_id=workspace_id, now=now, token_rate=token_rate.args(),
+            project_rate=project_rate.args(), fields=json.dumps(presence), touch_ttl=DEFAULT_TOUCH_TTL,
+            offline_before=offline_after, online_event=compact(online_event) if online_event else "",
+            maxlen=DEFAULT_STREAM_MAXLEN, wake=k.wake_channel(project_id), retry=DEFAULT_REBUILD_RETRY,
+            group=MAILBOX_GROUP, consumer=f"ws{workspace_id}", count=DEFAULT_BANNER_ITEMS, seen=seen or "",
+        ).run()
         if verdict < 0:
             raise Unauthorized(_REVOKED)
         if verdict > 0:
             raise limited(verdict, "token or project")
-        calls = self._beat_calls(project_id, workspace_id, now, presence, online_event, offline_after, seen)
-        touch, rebuild, banner = self.run_all(calls)
-        for reply in (touch, rebuild, banner):
-            if isinstance(reply, Exception):
-                raise reply
-        if touch < 0:
-            raise Unauthorized(_REVOKED)
-        new, pending, waiting = banner
-        return Beat(bool(touch), rebuild, new, pending, waiting)
-
-    def _beat_calls(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any],
-                    online_event: dict[str, Any] | None, offline_after: float,
-                    seen: str | None) -> list[Call[Any]]:
-        """presence.lua, rebuild.lua and banner.lua of an admitted heartbeat."""
-        k, s = self.keys, self.scripts
-        alive = s.presence(k.revoked_key(project_id), k.presence_key(project_id), k.online_key(project_id),
-                           k.touch_key(project_id, workspace_id), k.events_key(project_id),
-                           workspace_id=workspace_id, now=now, fields=json.dumps(presence),
-                           touch_ttl=DEFAULT_TOUCH_TTL, offline_before=offline_after,
-                           online_event=compact(online_event) if online_event else "",
-                           maxlen=DEFAULT_STREAM_MAXLEN, wake=k.wake_channel(project_id))
-        rebuild = s.rebuild(k.epoch_key(project_id), k.rebuilding_key(project_id),
-                            retry=DEFAULT_REBUILD_RETRY)
-        banner = s.banner(k.mailbox_key(project_id, workspace_id), k.waiting_key(project_id, workspace_id),
-                          k.waitinfo_key(project_id, workspace_id), group=MAILBOX_GROUP,
-                          consumer=f"ws{workspace_id}", count=DEFAULT_BANNER_ITEMS, seen=seen or "", now=now)
-        return [alive, rebuild, banner]
+        return Beat(touch, rebuild, new, pending, waiting)
 
     def presence(self, project_id: int, since: float) -> dict[int, tuple[float, dict[str, Any]]]:
         """Workspaces seen since `since`: id -> (last beat, presence fields).

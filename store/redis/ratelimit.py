@@ -34,7 +34,7 @@ def limited(ms: int, what: str) -> RateLimited:
 
 
 class RateLimits(RedisBase):
-    """Taking requests from buckets (the heartbeat takes a workspace's own in admit.lua)."""
+    """Taking requests from buckets (the heartbeat takes a workspace's own in heartbeat.lua)."""
 
     def take(self, buckets: list[tuple[str, Rate]], now: float, what: str) -> None:
         """Take one request from every bucket (all or none): ratelimit.lua.

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import redis
 
@@ -104,44 +104,10 @@ def _check_count(file: str, what: str, names: tuple[str, ...], got: int, repeat:
 # -- presence and the heartbeat (store/redis/presence.py) --
 
 
-class Admit(Script):
-    """admit.lua: -1 when the workspace is revoked, else 0 (admitted, charged) or ms until it would be."""
-
-    FILE, INCLUDES = "admit.lua", ("gcra.inc.lua",)
-    KEYS = ("revoked", "token_bucket", "project_bucket")
-    ARGS = ("workspace", "now", "token_interval", "token_tolerance", "project_interval", "project_tolerance")
-
-    def __call__(self, revoked: str, token_bucket: str, project_bucket: str, *, workspace_id: int, now: float,
-                 token_rate: list[str], project_rate: list[str]) -> Call[int]:
-        return self.prepare([revoked, token_bucket, project_bucket],
-                            [workspace_id, repr(now), *token_rate, *project_rate], int)
-
-
-class Presence(Script):
-    """presence.lua: -1 when revoked meanwhile (nothing written), else 1 when SQL last_seen is due, else 0."""
-
-    FILE = "presence.lua"
-    KEYS = ("revoked", "presence", "online", "touch", "events")
-    ARGS = ("workspace", "now", "presence", "touch_ttl", "offline_before", "online_event", "maxlen", "wake")
-
-    def __call__(self, revoked: str, presence: str, online: str, touch: str, events: str, *,
-                 workspace_id: int, now: float, fields: str, touch_ttl: int, offline_before: float,
-                 online_event: str, maxlen: int, wake: str) -> Call[int]:
-        return self.prepare([revoked, presence, online, touch, events],
-                            [workspace_id, repr(now), fields, touch_ttl, repr(offline_before), online_event,
-                             maxlen, wake], int)
-
-
-class Rebuild(Script):
-    """rebuild.lua: True when this caller should ask for the project's mailboxes to be rebuilt."""
-
-    FILE, KEYS, ARGS = "rebuild.lua", ("epoch", "rebuilding"), ("retry",)
-
-    def __call__(self, epoch: str, rebuilding: str, *, retry: int) -> Call[bool]:
-        return self.prepare([epoch, rebuilding], [retry], bool)
-
-
 BannerReply = tuple[list[tuple[str, dict[str, str]]], int, list[dict[str, Any]]]
+#: (verdict, touch, rebuild, banner): verdict -1 (revoked) or ms until admitted (nothing written, the rest
+#: empty), else 0 with SQL last_seen due, a mailbox rebuild to request, and the banner.
+HeartbeatReply = tuple[int, bool, bool, BannerReply]
 
 
 def _fields(flat: list[str]) -> dict[str, str]:
@@ -153,16 +119,47 @@ def _banner(reply: list[Any]) -> BannerReply:
     return [(sid, _fields(flat)) for sid, flat in new], int(pending), [json.loads(w) for w in waiting if w]
 
 
-class Banner(Script):
-    """banner.lua: (new mailbox entries, unread count, JSON of each waiter on this workspace)."""
+def _heartbeat(reply: list[Any]) -> HeartbeatReply:
+    if int(reply[0]) != 0:
+        return int(reply[0]), False, False, ([], 0, [])
+    _, touch, rebuild, banner = reply
+    return 0, bool(touch), bool(rebuild), _banner(banner)
 
-    FILE = "banner.lua"
-    KEYS = ("mailbox", "waiting", "waitinfo")
-    ARGS = ("group", "consumer", "count", "seen", "now")
 
-    def __call__(self, mailbox: str, waiting: str, waitinfo: str, *, group: str, consumer: str, count: int,
-                 seen: str, now: float) -> Call[BannerReply]:
-        return self.prepare([mailbox, waiting, waitinfo], [group, consumer, count, seen, repr(now)], _banner)
+class HeartbeatKeys(NamedTuple):
+    """The keys of one heartbeat (heartbeat.lua's KEYS, in order), all in one project's hash slot."""
+
+    revoked: str
+    token_bucket: str
+    project_bucket: str
+    presence: str
+    online: str
+    touch: str
+    events: str
+    epoch: str
+    rebuilding: str
+    mailbox: str
+    waiting: str
+    waitinfo: str
+
+
+class Heartbeat(Script):
+    """heartbeat.lua: admit (revoked? rate buckets), then mark alive, rebuild due?, banner: atomic."""
+
+    FILE = "heartbeat.lua"
+    INCLUDES = ("gcra.inc.lua", "admit.inc.lua", "presence.inc.lua", "rebuild.inc.lua", "banner.inc.lua")
+    KEYS = HeartbeatKeys._fields  # one name per key, in heartbeat.lua's order
+    ARGS = ("workspace", "now", "token_interval", "token_tolerance", "project_interval", "project_tolerance",
+            "presence", "touch_ttl", "offline_before", "online_event", "maxlen", "wake", "retry", "group",
+            "consumer", "count", "seen")
+
+    def __call__(self, keys: HeartbeatKeys, *, workspace_id: int, now: float, token_rate: list[str],
+                 project_rate: list[str], fields: str, touch_ttl: int, offline_before: float,
+                 online_event: str, maxlen: int, wake: str, retry: int, group: str, consumer: str,
+                 count: int, seen: str) -> Call[HeartbeatReply]:
+        args = [workspace_id, repr(now), *token_rate, *project_rate, fields, touch_ttl, repr(offline_before),
+                online_event, maxlen, wake, retry, group, consumer, count, seen]
+        return self.prepare(list(keys), args, _heartbeat)
 
 
 class Revoke(Script):
@@ -306,7 +303,7 @@ class Enter(Script):
 
 
 #: Every wrapper, one per script file (tests/test_redis_scripts.py checks none is missing).
-WRAPPERS: tuple[type[Script], ...] = (Admit, Presence, Rebuild, Banner, Revoke, RateLimit, Publish, Ack, Wait,
+WRAPPERS: tuple[type[Script], ...] = (Heartbeat, Revoke, RateLimit, Publish, Ack, Wait,
                                       Reclaim, Reserve, AutoReserve, Unreserve, Expire, Enter)
 
 
@@ -314,10 +311,7 @@ class Scripts:
     """The scripts registered on one client, loaded once (redis-py loads each on its first EVALSHA miss)."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self.admit = Admit(client)
-        self.presence = Presence(client)
-        self.rebuild = Rebuild(client)
-        self.banner = Banner(client)
+        self.heartbeat = Heartbeat(client)
         self.revoke = Revoke(client)
         self.ratelimit = RateLimit(client)
         self.publish = Publish(client)
