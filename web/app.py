@@ -36,6 +36,7 @@ from web.common import IdConverter, add_banner, audit_request, identify, reset_a
 from web.json_provider import FastJSONProvider
 from web.keys import bp as keys_bp
 from web.openapi import bp as openapi_bp
+from web.routing import Rule
 
 #: Seconds a thread may hold the GIL while others wait for it (Python's default is 0.005). A request
 #: holding the SQLite write lock needs the GIL back after each statement; with 32 threads per worker
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     logs.configure(settings, "web", replace_kind=True)
     app = Flask("web")
+    app.url_rule_class = Rule  # URL builders compiled once per process (web/routing.py)
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.json = FastJSONProvider(app)
