@@ -151,10 +151,11 @@ def settings(tmp_path: Path) -> Settings:
                               "DATABASE_URL": f"sqlite:///{tmp_path / 'beadwire.db'}"})
 
 
-#: The empty database `migrate()` made for the first SQLite app of this process, kept in memory: each
-#: later app on a new SQLite file starts from a copy of it instead of creating ~30 tables and their
-#: indexes again (most of the cost of an app). `migrate()` still runs on the copy and finds it current.
-_schema_template: sqlite3.Connection | None = None
+#: The empty database `migrate()` made for the first SQLite app of this process, as the bytes of its
+#: file: each later app on a new SQLite file starts from a copy of it instead of creating ~30 tables
+#: and their indexes again (most of the cost of an app). `migrate()` still runs on the copy, and finds
+#: it current.
+_schema_template: bytes | None = None
 
 
 def _new_sqlite_file(database_url: str) -> str | None:
@@ -165,6 +166,14 @@ def _new_sqlite_file(database_url: str) -> str | None:
     return None if path in ("", ":memory:") or os.path.exists(path) else path
 
 
+def _serialized(path: str) -> bytes:
+    """The SQLite database at `path` as the bytes of a file (what its write-ahead log holds included)."""
+    with contextlib.closing(sqlite3.connect(path)) as source, \
+            contextlib.closing(sqlite3.connect(":memory:")) as copy:
+        source.backup(copy)
+        return copy.serialize()
+
+
 def _make_app(settings: Settings, redis_client: Any):
     from store.schema import migrate
     from web import create_app
@@ -173,16 +182,12 @@ def _make_app(settings: Settings, redis_client: Any):
     path = _new_sqlite_file(settings.database_url)
     if path is not None and _schema_template is not None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with contextlib.closing(sqlite3.connect(path)) as copy:
-            _schema_template.backup(copy)
+        Path(path).write_bytes(_schema_template)
     # binds the actors to a stub broker (settings.broker) and its Store
     app = create_app(settings, redis_client)
     migrate()
     if path is not None and _schema_template is None:
-        template = sqlite3.connect(":memory:", check_same_thread=False)
-        with contextlib.closing(sqlite3.connect(path)) as made:
-            made.backup(template)
-        _schema_template = template
+        _schema_template = _serialized(path)
     return app
 
 
