@@ -174,7 +174,8 @@ class RedisProc:
         aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persist else ["--appendonly", "no"]
         # fmt: off
         args = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.dir), "--save", "", *aof, "--daemonize", "no", "--protected-mode", "yes", *self.extra]
+                "--dir", str(self.dir), "--save", "", *aof, "--daemonize", "no", "--protected-mode", "yes",
+                *self.extra]
         # fmt: on
         self._proc = _spawn(args, self.log, signal.SIGTERM)
         _running.append(self)
@@ -224,7 +225,8 @@ class RedisClusterProc:
 
 def _cluster_ok(port: int, nodes: int) -> bool:
     """True when the node on `port` sees the whole cluster: every slot served, every node known."""
-    args = [os.path.join(os.path.dirname(redis_server_binary()), "redis-cli"), "-p", str(port), "cluster", "info"]
+    redis_cli = os.path.join(os.path.dirname(redis_server_binary()), "redis-cli")
+    args = [redis_cli, "-p", str(port), "cluster", "info"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)
     info = dict(line.split(":", 1) for line in done.stdout.split() if ":" in line)
     return info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(nodes)
@@ -266,7 +268,8 @@ def start_redis_cluster(tmpdir: str | os.PathLike[str], nodes: int = 3) -> Redis
         deadline = time.monotonic() + DEFAULT_START_TIMEOUT
         while not all(_cluster_ok(n.port, nodes) for n in started):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"cluster not ok after {DEFAULT_START_TIMEOUT:.0f}s:\n{_tail(started[0].log)}")
+                raise RuntimeError(f"cluster not ok after {DEFAULT_START_TIMEOUT:.0f}s:\n"
+                                   f"{_tail(started[0].log)}")
             time.sleep(0.1)
     except BaseException:
         for node in started:

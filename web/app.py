@@ -35,6 +35,7 @@ from web.common import IdConverter, add_banner, audit_request, identify, reset_a
 from web.json_provider import FastJSONProvider
 from web.keys import bp as keys_bp
 from web.openapi import bp as openapi_bp
+from web.routing import Rule
 
 log = logging.getLogger("beadwire.web")
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, redis_client: object | None = N
     settings = settings or Settings.from_env()
     logs.configure(settings, "web", replace_kind=True)
     app = Flask("web")
+    app.url_rule_class = Rule  # URL builders compiled once per process (web/routing.py)
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.json = FastJSONProvider(app)
