@@ -79,12 +79,16 @@ FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database
                 phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 
 
+# slow: fuzzing every operation is ~40% of the fast loop's time; the full suite (and CI) runs it
+@pytest.mark.slow
 @schema.parametrize()
 @FUZZ
 def test_no_server_error_and_every_answer_keeps_to_the_document(case, tenant):
     call(case, tenant, human=False)
 
 
+# slow: fuzzing every operation is ~40% of the fast loop's time; the full suite (and CI) runs it
+@pytest.mark.slow
 @schema.parametrize()
 @FUZZ
 def test_with_the_project_key_on_every_operation_no_server_error_either(case, tenant):
