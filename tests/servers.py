@@ -668,7 +668,8 @@ def start_web(tmpdir: str | os.PathLike[str], port: int, env: dict[str, str] | N
 
     # fmt: off
     args = [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "-w", "1",
-            "--worker-connections", str(connections), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", *_gunicorn_extra_args(),
+            "--worker-connections", str(connections), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5",
+            *_gunicorn_extra_args(),
             "web:create_app()"]
     # fmt: on
     url = f"http://127.0.0.1:{port}"

@@ -19,14 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 #: What ruff lints; mypy checks the production packages (`files` in pyproject's [tool.mypy]).
 LINTED = ("store", "web", "actors", "cli", "tests", "bench")
 
-#: TEMPORARY (issue 16, item 9): files that are not yet clean because other branches were rewriting
-#: them when the checks arrived. Both tests skip their findings; the lead empties this list after the
-#: merge, and nothing is ever added to it. See each file's findings with
-#: `python3 -m ruff check FILE` and `python3 -m mypy` (the whole project: mypy needs every module).
-PENDING: tuple[str, ...] = (
-    "tests/conftest.py", "tests/servers.py",
-)
-
 #: `path:line: error: ...` (mypy; a file-wide error has no line) / `path:line:col: CODE message` (ruff)
 _LOCATION = re.compile(r"^([^\s:]+\.(?:pyi?|toml)):")
 
@@ -51,8 +43,8 @@ def _mypy() -> dict[str, list[str]]:
     return _checked(_run("mypy"))
 
 
-def _ruff(*extra: str) -> dict[str, list[str]]:
-    return _checked(_run("ruff", "check", "--no-cache", "--output-format", "concise", *extra, *LINTED))
+def _ruff() -> dict[str, list[str]]:
+    return _checked(_run("ruff", "check", "--no-cache", "--output-format", "concise", *LINTED))
 
 
 def _checked(proc: subprocess.CompletedProcess[str]) -> dict[str, list[str]]:
@@ -67,20 +59,12 @@ def _report(found: dict[str, list[str]]) -> str:
     return "\n".join(line for path in sorted(found) for line in found[path])
 
 
-def test_ruff_finds_nothing_outside_the_pending_files() -> None:
-    found = _ruff(*(f"--extend-exclude={path}" for path in PENDING))
+def test_ruff_finds_nothing() -> None:
+    found = _ruff()
     assert not found, "ruff (rules in pyproject.toml; `ruff check --fix` mends some):\n" + _report(found)
 
 
 @pytest.mark.slow
-def test_mypy_finds_nothing_outside_the_pending_files() -> None:
-    found = {path: lines for path, lines in _mypy().items() if path not in PENDING}
+def test_mypy_finds_nothing() -> None:
+    found = _mypy()
     assert not found, "mypy (settings in pyproject.toml):\n" + _report(found)
-
-
-@pytest.mark.slow
-def test_every_pending_file_still_has_findings() -> None:
-    """A file made clean leaves PENDING at once, so that it stays clean."""
-    dirty = set(_ruff()) | set(_mypy())
-    clean = sorted(set(PENDING) - dirty)
-    assert not clean, f"clean now: remove from PENDING in tests/test_lint.py: {clean}"
