@@ -89,7 +89,7 @@ def serve_command(host: str, port: int, data_dir: str | None, workers: int, conn
     if not env.get("BEADWIRE_ADMIN_TOKEN"):
         env["BEADWIRE_ADMIN_TOKEN"] = _secret_file(os.path.join(data_dir, ADMIN_TOKEN_FILE), "bw_admin_")
     # glibc gives each thread its own malloc arena (up to 8 per core); with 32 threads per web worker
-    # their fragmentation kept growing RSS in the soak test (bench/README.md, "Soak"). Two
+    # their fragmentation kept growing RSS in the soak test (bench/RESULTS.md, "Soak"). Two
     # arenas is the usual setting for threaded servers; the environment can still say otherwise.
     env.setdefault("MALLOC_ARENA_MAX", "2")
     if not env.get("DATABASE_URL"):

@@ -13,7 +13,7 @@ personal dashboard session is that person. `require_role` is the one permission 
 Invites and tokens are stored as SHA-256 hashes only. An invite works once, for DEFAULT_INVITE_TTL
 seconds; redeeming it gives the person a new personal token (shown that once). Removing a person
 clears their token hash and marks the row removed in one statement: every later request with the
-token or a session of theirs (sessions re-read the row, store/dashboard.py) is refused at once.
+token or a session of theirs (sessions re-read the row, store/sessions.py) is refused at once.
 Rotating the project key ends the project key's sessions, not the persons' tokens or sessions: a
 person's credential never was the key.
 

@@ -29,9 +29,9 @@ Each key: its type, who writes it (its owner), and how long it lives.
   entry JSON; the key expires with its last entry + grace.
 - `<ns>:{p:<id>}:resexp:<repo>` zset, the same scripts: member = field of `res`, score = expiry (s); same
   TTL as `res`.
-- `<ns>:{p:<id>}:login:<sha256>` string, store/dashboard.py: 600 s; one-time dashboard login link -> JSON
+- `<ns>:{p:<id>}:login:<sha256>` string, store/sessions.py: 600 s; one-time dashboard login link -> JSON
   (access, by); GETDEL.
-- `<ns>:{p:<id>}:session:<sha256>` string, store/dashboard.py: idle timeout, renewed on use; dashboard
+- `<ns>:{p:<id>}:session:<sha256>` string, store/sessions.py: idle timeout, renewed on use; dashboard
   session -> JSON (access, csrf, created; a person's: `human` row id, re-checked each request, and `as`,
   the membership shown).
 - `<ns>:{p:<id>}:waiters` zset, enter.lua (store/waiters.py): no TTL; member = lease id, score = lease

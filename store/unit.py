@@ -6,7 +6,7 @@ row names (`uow.actor`), and a request's `Idempotency-Key` row (`uow.first_write
 thing in the request's first write transaction). When the transaction commits, its rows move to the
 `Scope` that owns it; a rollback drops them, so a row that never committed is never published.
 
-A `Scope` is one request (web/__init__.py opens it in `before_request`) or one actor message
+A `Scope` is one request (web/app.py opens it in `before_request`) or one actor message
 (actors/middleware.py). Its owner publishes what committed in it when its work is done (web after
 the request, actors after their work: `outbox.publish_pending`). The scope is the one request-scoped
 value the store keeps in a ContextVar: the ~55 transactions open in store functions that never see

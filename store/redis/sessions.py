@@ -1,4 +1,4 @@
-"""Dashboard login links and sessions (store/dashboard.py): short-lived JSON records under one key each."""
+"""Dashboard login links and sessions (store/sessions.py): short-lived JSON records under one key each."""
 
 from __future__ import annotations
 
