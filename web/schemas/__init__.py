@@ -105,7 +105,29 @@ def compile_dump(schema: Open) -> Dumper:
             out = hook(out, obj, many=False) if pass_original else hook(out, many=False)
         return out
 
-    return dump
+    return _unrolled(steps, dump) if not hooks else dump
+
+
+def _unrolled(steps: list[tuple[str, str, Dumper | None]], general: Dumper) -> Dumper:
+    """`dump` with its loop over the fields written out as straight-line code (compiled once per
+    schema): `GET /v1/status` dumps one object per workspace, 1,000 of them in a big team, and the
+    loop's per-field overhead was a fifth of that answer's CPU. Dicts still take the general path."""
+    names: dict[str, Any] = {"ABSENT": ABSENT, "general": general}
+    body = ["def dump(obj):", "    if isinstance(obj, dict):", "        return general(obj)", "    out = {}"]
+    for i, (key, attr, convert) in enumerate(steps):
+        if not key:
+            body.append("    out.update(obj.extra)")
+            continue
+        body += [f"    v = getattr(obj, {attr!r}, ABSENT)", "    if v is not ABSENT:"]
+        if convert is None:
+            body.append(f"        out[{key!r}] = v")
+        else:
+            names[f"c{i}"] = convert
+            body.append(f"        out[{key!r}] = None if v is None else c{i}(v)")
+    body.append("    return out")
+    exec("\n".join(body), names)  # the source is built from our own schemas' field names, never input
+    made: Dumper = names["dump"]
+    return made
 
 
 class Given(fields.Nested):
