@@ -170,8 +170,8 @@ def _print_deps(answer: dict[str, Any]) -> None:
 
 # -- history ---------------------------------------------------------------------------------
 
-#: Data keys a history line leaves out: the bead is the one asked about, and who did it has its column.
-HISTORY_SAID = ("bead", "alias", "from")
+#: Data keys a history line leaves out: the bead is the one asked about; who and when have columns.
+HISTORY_SAID = ("bead", "alias", "from", "ts")
 #: Characters of an event's data a history line shows.
 HISTORY_DATA = 80
 

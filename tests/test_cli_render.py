@@ -26,7 +26,8 @@ def test_history_lines_are_clean_and_one_per_change(capsys):
     evil = "\x1b]0;pwned\x07\x1b[2J"
     beads._print_history([
         {"id": 2, "at": "2026-12-04T15:02:11.5Z", "who": f"eve{evil}", "kind": "bead.closed",
-         "data": {"bead": "bd-1", "alias": "eve", "reason": f"done\n{evil}x", "unblocked": ["bd-2", "bd-3"]}},
+         "data": {"bead": "bd-1", "alias": "eve", "reason": f"done\n{evil}x", "unblocked": ["bd-2", "bd-3"],
+                  "ts": 1796405844.5}},
         {"id": 1, "at": "2026-12-04T15:00:00Z", "who": "ana", "kind": "claim.created",
          "data": {"bead": "bd-1", "alias": "ana", "title": "x" * 200}}])
     out = capsys.readouterr().out
