@@ -18,7 +18,14 @@ same client as the mail rows, in the same run:
 So the `ceiling` rows say how far any Flask + gunicorn + SQLite + Redis server can go on this
 machine now, and how much of that a mail's unavoidable work leaves.
 
+With `CEILING_PG` set (a `postgresql://` URL, as `--database postgres` runs), `POST /mail` is the bare
+endpoint on PostgreSQL instead: one transaction (BEGIN, one `INSERT ... RETURNING id`, COMMIT: three
+round trips, as a Peewee transaction of the store's with one statement) through psycopg2, the driver
+the store uses there, on a connection of its own per thread; then the same XADD. `/mail-min` stays on
+SQLite (it is not measured on a PostgreSQL run).
+
     CEILING_DB=/tmp/c.db REDIS_URL=redis://127.0.0.1:6379/0 gunicorn -k gthread "bench.ceiling_app:app"
+    CEILING_PG=postgresql://postgres@127.0.0.1:5432/ceiling REDIS_URL=... gunicorn -k gthread ...
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psycopg2
 import redis
 from flask import Flask, jsonify, request
 
@@ -47,6 +55,9 @@ _redis = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:637
 _path = os.environ.get("CEILING_DB", "ceiling.db")
 _mutex = threading.Lock()
 _lock_fd = os.open(_path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+#: The bare endpoint's PostgreSQL database, when set (else SQLite).
+_pg_url = os.environ.get("CEILING_PG", "")
+_PG_SCHEMA = "CREATE TABLE IF NOT EXISTS mail (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)"
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS mail (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
@@ -90,6 +101,26 @@ def _conn() -> sqlite3.Connection:
     return conn
 
 
+def _pg_conn() -> psycopg2.extensions.connection:
+    """This thread's PostgreSQL connection (not autocommit: psycopg2 sends BEGIN before the INSERT)."""
+    conn = getattr(_local, "pg", None)
+    if conn is None:
+        conn = _local.pg = psycopg2.connect(_pg_url)
+    return conn
+
+
+def _pg_schema() -> None:
+    """The table, made once: gunicorn's workers import this at once, and concurrent CREATE TABLE IF NOT
+    EXISTS can fail on PostgreSQL's catalog, so they take turns on an advisory lock."""
+    with contextlib.closing(psycopg2.connect(_pg_url)) as conn, conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(19)")
+        cur.execute(_PG_SCHEMA)
+
+
+if _pg_url:
+    _pg_schema()
+
+
 @contextlib.contextmanager
 def _write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     with _mutex:
@@ -109,6 +140,13 @@ def _write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 @app.post("/mail")
 def mail():
     body = request.get_json()
+    if _pg_url:
+        pg = _pg_conn()
+        with pg, pg.cursor() as cur:  # commits on leaving, rolls back on an error
+            cur.execute("INSERT INTO mail (body) VALUES (%s) RETURNING id", (json.dumps(body),))
+            mail_id = cur.fetchone()[0]
+        _redis.xadd("ceiling:mail", {"id": str(mail_id)})
+        return jsonify(id=mail_id), 201
     conn = _conn()
     with _write(conn):
         mail_id = conn.execute("INSERT INTO mail (body) VALUES (?)", (json.dumps(body),)).lastrowid

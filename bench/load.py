@@ -15,7 +15,7 @@ import pwd
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +60,18 @@ RACERS = 20
 NOISY_PCT = 25
 #: The bearer token bench/ceiling_app.py's minimal mail accepts.
 CEILING_TOKEN = "ceiling-token"
-#: The two routes of bench/ceiling_app.py measured with the mail loops: (result key prefix, row name).
+#: The two routes of bench/ceiling_app.py measured with the mail loops: (result key prefix, row name);
+#: on a PostgreSQL run only the bare one, on PostgreSQL (`CEILING_PG_ROW`).
 CEILING_ROWS = (
     ("", "ceiling: bare Flask `POST /mail`, 1 SQLite txn + 1 XADD, no auth (bench/ceiling_app.py)"),
     (
         "min_",
         "ceiling: minimal mail `POST /mail-min`, token + presence Lua + 3 inserts + publish Lua, no ORM",
     ),
+)
+CEILING_PG_ROW = (
+    "",
+    "ceiling: bare Flask `POST /mail`, 1 PostgreSQL txn (psycopg2) + 1 XADD, no auth (bench/ceiling_app.py)",
 )
 #: Workspaces of the claim and mail loops (one per load thread); workspaces online for `GET /v1/status`.
 WORKERS = 8
@@ -236,12 +241,19 @@ def summary(lat_ms: list[float], wall_s: float, statuses: collections.Counter, o
 
 
 def run_load(
-    port: int, n: int, conc: int, max_s: float, op: Callable[[Conn, int, int], int], ok: int = 200
+    port: int | Sequence[int],
+    n: int,
+    conc: int,
+    max_s: float,
+    op: Callable[[Conn, int, int], int],
+    ok: int = 200,
 ) -> dict:
     """Run op(conn, thread_no, i) for i in [0, n) on `conc` threads, each with its own connection.
 
     Stops at n ops or `max_s` seconds. op returns the HTTP status. Ops/s counts `ok` answers only.
+    Given several ports (web processes of one deployment), thread k connects to port k mod their number.
     """
+    ports = [port] if isinstance(port, int) else list(port)
     counter = itertools.count()
     deadline = time.monotonic() + max_s
     lats: list[list[float]] = [[] for _ in range(conc)]
@@ -250,7 +262,7 @@ def run_load(
     ready = threading.Barrier(conc + 1)
 
     def worker(tid: int) -> None:
-        conn = Conn(port)
+        conn = Conn(ports[tid % len(ports)])
         try:
             conn.call("GET", "/v1/health")  # open + warm the connection before the clock starts
         finally:

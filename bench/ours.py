@@ -19,13 +19,12 @@ from bench.load import CEILING_TOKEN, HOST, RACERS, WORKERS, Conn, pct, run_load
 from bench.memory import print_profile, profile_run, stack_rss
 from bench.paths import ROOT
 from cli.serve import _gunicorn_extra_args
-from tests.servers import Stack, free_port, healthy, start_child, start_postgres, start_redis, start_stack
+from tests.servers import PgProc, Stack, free_port, healthy, start_child, start_redis, start_stack
 
 
-def bench_ours(args: argparse.Namespace, sz: dict, tmp: Path) -> dict:
-    """Every workload against a fresh `wire serve` stack (on SQLite, or a throwaway PostgreSQL)."""
+def bench_ours(args: argparse.Namespace, sz: dict, tmp: Path, pg: PgProc | None = None) -> dict:
+    """Every workload against a fresh `wire serve` stack (on SQLite, or database `beadwire` of `pg`)."""
     res: dict[str, Any] = {"database": args.database}
-    pg = start_postgres(tmp) if args.database == "postgres" else None
     t0 = time.perf_counter()
     stack = start_stack(tmp, database_url=pg.url if pg else None, workers=2)
     res["stack_start_s"] = round(time.perf_counter() - t0, 2)
@@ -36,8 +35,6 @@ def bench_ours(args: argparse.Namespace, sz: dict, tmp: Path) -> dict:
     finally:
         t = time.perf_counter()
         stack.stop()
-        if pg is not None:
-            pg.stop()
         res["stack_stop_s"] = round(time.perf_counter() - t, 2)
     return res
 
@@ -221,10 +218,11 @@ def python_pass(runs: int) -> dict:
     return {"n": len(lat), "median_ms": round(statistics.median(lat), 1), "p99_ms": round(pct(lat, 99), 1)}
 
 
-def bench_ceiling(sz: dict, tmp: Path) -> dict:
+def bench_ceiling(sz: dict, tmp: Path, pg: PgProc | None = None) -> dict:
     """The same mail loops against bench/ceiling_app.py under `wire serve`'s gunicorn settings: its
     bare route (one SQLite transaction + one XADD, nothing else), what this machine allows any such
-    server right now, and its minimal mail (token lookup, presence Lua, three inserts, publish Lua)."""
+    server right now, and its minimal mail (token lookup, presence Lua, three inserts, publish Lua).
+    Given `pg`, only the bare route, on PostgreSQL (its own database `ceiling` in that cluster)."""
     redis_proc = start_redis(tmp)
     port = free_port()
     env = {
@@ -233,16 +231,19 @@ def bench_ceiling(sz: dict, tmp: Path) -> dict:
         "CEILING_TOKEN": CEILING_TOKEN,
         "PYTHONPATH": str(ROOT),
     }
+    if pg is not None:
+        env["CEILING_PG"] = pg.create_database("ceiling")
     # fmt: off
     args = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "32",
             "-b", f"{HOST}:{port}", "--graceful-timeout", "5", *_gunicorn_extra_args(),
             "bench.ceiling_app:app"]
     # fmt: on
     url = f"http://{HOST}:{port}"
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"database": "sqlite" if pg is None else "postgres"}
+    routes = (("/mail", ""),) if pg is not None else (("/mail", ""), ("/mail-min", "min_"))
     web = start_child("ceiling", args, tmp, env, lambda _: healthy(url), url)
     try:
-        for route, prefix in (("/mail", ""), ("/mail-min", "min_")):
+        for route, prefix in routes:
 
             def send(c: Conn, tid: int, i: int, route: str = route) -> int:
                 to = f"w{(i + 1) % WORKERS:02d}"
@@ -252,7 +253,7 @@ def bench_ceiling(sz: dict, tmp: Path) -> dict:
             for conc in (1, 8):
                 r = run_load(port, sz[f"mail_c{conc}"], conc, sz["max_s"], send, ok=201)
                 out[f"{prefix}mail_c{conc}"] = r
-                print(f"[ceiling] POST {route} c={conc}: {r}", flush=True)
+                print(f"[ceiling] POST {route} ({out['database']}) c={conc}: {r}", flush=True)
     finally:
         web.stop()
         redis_proc.stop()

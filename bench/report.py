@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from bench.load import CEILING_ROWS, NOISY_PCT
+from bench.load import CEILING_PG_ROW, CEILING_ROWS, NOISY_PCT
 from bench.ours import CLI_COMMANDS
 
 
@@ -34,7 +34,8 @@ def _throughput_rows(ours: dict, h: dict, extra: dict) -> list[tuple[str, Any, d
         ("mail send `POST /v1/mail`, 1 recipient", 1, ours["mail_c1"], h.get("a_mail", {}).get("c1")),
         ("mail send `POST /v1/mail`, 1 recipient", 8, ours["mail_c8"], h.get("a_mail", {}).get("c8")),
     ]
-    for prefix, what in CEILING_ROWS:
+    pg_ceiling = (ours.get("ceiling") or {}).get("database") == "postgres"
+    for prefix, what in (CEILING_PG_ROW,) if pg_ceiling else CEILING_ROWS:
         for conc in (1, 8):
             if (ours.get("ceiling") or {}).get(f"{prefix}mail_c{conc}"):
                 rows.append(
@@ -179,6 +180,7 @@ def report(ours: dict, peer: dict | None) -> str:
             f"* ⚠ other processes on this machine used more than {NOISY_PCT}% of a core during a "
             "measurement (last column): that ratio is unreliable; re-run on a quiet machine."
         )
+    lines += _layouts_table(ours.get("layouts") or {})
     lines += _race_and_messaging_notes(ours, h, label)
     lines += _size_and_memory_notes(ours, peer, h, extra, label)
     for key, what in (
@@ -187,6 +189,33 @@ def report(ours: dict, peer: dict | None) -> str:
     ):
         lines += _profile_section(ours.get(key) or {}, what)
     return "\n".join(lines)
+
+
+def _layouts_table(layouts: dict) -> list[str]:
+    """On PostgreSQL: the same c=8 claims and mail through 1 web + 1 worker and 2 web + 2 worker processes."""
+    if not layouts:
+        return []
+    lines = [
+        "",
+        "Process layouts on PostgreSQL (bench/layouts.py; each web process is gunicorn with `wire serve`'s "
+        "settings, each worker one Dramatiq process; one database and Redis per layout; load threads spread "
+        "over the web processes):",
+        "",
+        "| layout | claims c=8 ops/s | median / p99 ms | mail send c=8 ops/s | median / p99 ms "
+        "| other procs' CPU % (claims / mail) |",
+        "|---|---|---|---|---|---|",
+    ]
+    base = layouts.get("1w1k") or {}
+    for r in layouts.values():
+        cells = []
+        for key in ("claim_c8", "mail_c8"):
+            run = r.get(key) or {}
+            ops, base_ops = run.get("ops_s"), (base.get(key) or {}).get("ops_s")
+            vs = f" ({ops / base_ops:.2f}× 1 + 1)" if ops and base_ops and r is not base else ""
+            cells += [f"{fmt(ops)}{vs}", f"{fmt(run.get('median_ms'))} / {fmt(run.get('p99_ms'))}"]
+        cpu = [fmt((r.get(key) or {}).get("other_cpu_pct")) for key in ("claim_c8", "mail_c8")]
+        lines.append(f"| {r['webs']} web + {r['workers']} worker | {' | '.join(cells)} | {' / '.join(cpu)} |")
+    return lines
 
 
 def _race_and_messaging_notes(ours: dict, h: dict, label: str) -> list[str]:
@@ -329,4 +358,13 @@ def problems(ours: dict) -> list[str]:
         out.append(f"cli: {ours['cli']['error']}")
     if ours.get("server_log_tracebacks"):
         out.append(f"server log: {ours['server_log_tracebacks']} tracebacks")
+    for name, r in (ours.get("layouts") or {}).items():
+        for key in ("claim_c8", "mail_c8"):
+            bad = {k: v for k, v in (r.get(key) or {}).get("statuses", {}).items() if not k.startswith("2")}
+            if bad or (r.get(key) or {}).get("client_errors"):
+                out.append(f"layout {name} {key}: non-2xx {bad}, client errors {r[key].get('client_errors')}")
+        if r.get("mail_delivery") and not r["mail_delivery"]["all_delivered"]:
+            out.append(f"layout {name}: not every mail reached its mailbox: {r['mail_delivery']}")
+        if r.get("server_log_tracebacks"):
+            out.append(f"layout {name}: {r['server_log_tracebacks']} tracebacks in its logs")
     return out

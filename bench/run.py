@@ -27,16 +27,22 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.layouts import bench_layouts
 from bench.load import SIZES, CpuSampler, fill_other_cpu
 from bench.ours import bench_ceiling, bench_ours
 from bench.paths import OUT_DIR, PEER_RECORDED, RESULTS, ROOT
 from bench.peer import bench_peer
 from bench.report import problems, report
 from bench.targets import Goal, targets
+from tests.servers import start_postgres
 
 #: What `--results` keeps of the RESULTS.md it replaces: from this line on, the other tools' figures
 #: (bench/soak.py --write-results rewrites its own table there).
 KEPT_FROM = "<!-- other tools:"
+#: Where the section of a `--database postgres` run starts (it ends at `KEPT_FROM`): each database's run
+#: rewrites its own section of RESULTS.md and keeps the other's.
+PG_FROM = "<!-- postgres run:"
+PG_MARK = f"{PG_FROM} `python3 -m bench --database postgres --results` rewrites this section -->"
 
 
 def machine() -> dict:
@@ -59,7 +65,10 @@ def machine() -> dict:
 
 
 def results_md(meta: dict, text: str, goals: list[Goal], peer: dict | None) -> str:
+    """This run's section of RESULTS.md: the whole head of the file on SQLite, a section of its own on
+    PostgreSQL (one heading level down)."""
     m = meta["machine"]
+    pg = meta["args"]["database"] == "postgres"
     peer_state = (
         "not run"
         if peer is None
@@ -67,8 +76,9 @@ def results_md(meta: dict, text: str, goals: list[Goal], peer: dict | None) -> s
         if peer.get("source") == "measured"
         else f"RECORDED figures ({peer.get('why')})"
     )
+    h = "##" if pg else "#"
     head = [
-        "# beadwire benchmark results",
+        f"{h} PostgreSQL run (`--database postgres`)" if pg else "# beadwire benchmark results",
         "",
         f"* Date: {meta['started']}",
         (
@@ -82,14 +92,28 @@ def results_md(meta: dict, text: str, goals: list[Goal], peer: dict | None) -> s
         ),
         f"* Peer: BeadHub 0.3.1, {peer_state}",
         "",
-        "## Targets (issue 19)",
+        f"{h}# Targets (issue 19{', PostgreSQL' if pg else ''})",
         "",
         "| target | measured | met |",
         "|---|---|---|",
     ]
     for goal, measured, met in goals:
         head.append(f"| {goal} | {measured} | {'–' if met is None else 'yes' if met else '**no**'} |")
-    return "\n".join(head) + "\n\n## Table\n\n" + text
+    return "\n".join(head) + f"\n\n{h}# Table\n\n" + text
+
+
+def splice_results(old: str, section: str, database: str) -> str:
+    """RESULTS.md with this run's section in place of its database's last one: the other database's
+    section and the other tools' figures (from `KEPT_FROM` on) are kept as they were."""
+    cut = old.find(KEPT_FROM)
+    head, tools = (old[:cut], old[cut:]) if cut >= 0 else (old, "")
+    cut = head.find(PG_FROM)
+    sqlite_part, pg_part = (head[:cut], head[cut:]) if cut >= 0 else (head, "")
+    if database == "postgres":
+        pg_part = f"{PG_MARK}\n\n{section}"
+    else:
+        sqlite_part = section
+    return "\n\n".join(part.strip("\n") for part in (sqlite_part, pg_part, tools) if part.strip()) + "\n"
 
 
 def git_state() -> str:
@@ -125,13 +149,22 @@ def parse_args() -> argparse.Namespace:
 
 
 def run_all(args: argparse.Namespace, sz: dict) -> tuple[dict, dict | None]:
-    """Our stack, the bare endpoint, then the peer, with the CPU of other processes sampled throughout."""
+    """Our stack, the bare endpoint (and on PostgreSQL the process layouts), then the peer, with the CPU
+    of other processes sampled throughout. On PostgreSQL one throwaway cluster serves all of ours, each
+    part in a database of its own; it is stopped before the peer runs."""
     sampler = CpuSampler().start()
     try:
         with tempfile.TemporaryDirectory(prefix="wire-bench-") as td:
             tmp = Path(td)
-            ours = bench_ours(args, sz, tmp)
-            ours["ceiling"] = bench_ceiling(sz, tmp)
+            pg = start_postgres(tmp) if args.database == "postgres" else None
+            try:
+                ours = bench_ours(args, sz, tmp, pg)
+                ours["ceiling"] = bench_ceiling(sz, tmp, pg)
+                if pg is not None:
+                    ours["layouts"] = bench_layouts(sz, tmp, pg)
+            finally:
+                if pg is not None:
+                    pg.stop()
             peer = bench_peer(args, sz, tmp, sampler) if args.peer else None
     finally:
         sampler.stop()
@@ -170,10 +203,9 @@ def render(meta: dict, args: argparse.Namespace, ours: dict, peer: dict | None, 
 
 
 def write_results(meta: dict, text: str, goals: list[Goal], peer: dict | None) -> None:
-    """bench/RESULTS.md: this run, and the other tools' figures of the file it replaces."""
+    """bench/RESULTS.md: this run's section; the other database's section and the other tools' kept."""
     old = RESULTS.read_text() if RESULTS.exists() else ""
-    kept = "\n" + old[old.index(KEPT_FROM) :] if KEPT_FROM in old else ""
-    RESULTS.write_text(results_md(meta, text, goals, peer).rstrip("\n") + "\n" + kept)
+    RESULTS.write_text(splice_results(old, results_md(meta, text, goals, peer), meta["args"]["database"]))
     print(f"[bench] wrote {RESULTS}")
 
 

@@ -3,6 +3,10 @@
 The throughput targets are shares of the limit of our own stack measured in the same run: the bare
 endpoint of bench/ceiling_app.py (Flask under gunicorn, one SQLite transaction, one XADD). The peer's
 own figures move by a factor of two from run to run on a shared machine; it stays in the table.
+
+A `--database postgres` run has targets of its own: mail and claims against the peer (which runs
+PostgreSQL too), our share of the bare endpoint on PostgreSQL and the 2 web + 2 worker layout (both
+report only), and the race.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ Goal = tuple[str, str, bool | None]
 def targets(ours: dict, peer: dict | None) -> list[Goal]:
     """(target, what was measured, met?) per target; None when it could not be judged."""
     h = (peer or {}).get("harness") or {}
-    out = [share_target(ours, *row) for row in SHARES]
-    out += [chat_target(ours), memory_target(ours, h), cli_target(ours)]
-    if ours.get("database") == "postgres":
-        out += postgres_targets(ours, h)
+    if ours.get("database") == "postgres":  # the PostgreSQL run has targets of its own (issue 19)
+        out = postgres_targets(ours, h) + [pg_share(ours, *row) for row in SHARES] + layout_rows(ours)
+    else:
+        out = [share_target(ours, *row) for row in SHARES]
+        out += [chat_target(ours), memory_target(ours, h), cli_target(ours)]
     race = ours["race"]
     out.append(
         (
@@ -118,15 +123,19 @@ def cli_target(ours: dict) -> Goal:
     return name, measured + _noisy(cli), medians[worst] <= bound
 
 
+#: On PostgreSQL, (what, our result key, the peer harness's section and key) held to `PG_PEER_FACTOR`.
+PG_PEER_ROWS = (
+    ("mail send c=1", "mail_c1", "a_mail", "c1"),
+    ("mail send c=8", "mail_c8", "a_mail", "c8"),
+    ("claims on distinct beads c=8", "claim_c8", "b_claim", "c8"),
+)
+
+
 def postgres_targets(ours: dict, h: dict) -> list[Goal]:
     """On PostgreSQL: mail and claims at least 3× the peer's throughput in the same run."""
     out = []
-    for what, key, peer_part in (
-        ("mail send c=1", "mail_c1", h.get("a_mail", {}).get("c1")),
-        ("mail send c=8", "mail_c8", h.get("a_mail", {}).get("c8")),
-        ("claims on distinct beads c=1", "claim_c1", h.get("b_claim", {}).get("c1")),
-        ("claims on distinct beads c=8", "claim_c8", h.get("b_claim", {}).get("c8")),
-    ):
+    for what, key, section, conc in PG_PEER_ROWS:
+        peer_part = h.get(section, {}).get(conc)
         ops, p_ops = ours[key].get("ops_s"), (peer_part or {}).get("throughput_rps")
         ratio = ops / p_ops if ops and p_ops else None
         measured = (
@@ -141,4 +150,31 @@ def postgres_targets(ours: dict, h: dict) -> list[Goal]:
                 None if ratio is None else ratio >= PG_PEER_FACTOR,
             )
         )
+    return out
+
+
+def pg_share(ours: dict, what: str, key: str, bare_key: str, _share: float) -> Goal:
+    """Report only: our throughput as a share of the bare endpoint on PostgreSQL, same concurrency."""
+    ceiling = ours.get("ceiling") or {}
+    ops = ours[key].get("ops_s")
+    bare_run = (ceiling.get(bare_key) or {}) if ceiling.get("database") == "postgres" else {}
+    bare = bare_run.get("ops_s")
+    name = f"PostgreSQL, {what}: share of the bare endpoint on PostgreSQL (report only)"
+    if not ops or not bare:
+        return name, f"{fmt(ops)} ops/s, bare endpoint on PostgreSQL {fmt(bare)} ops/s", None
+    measured = f"{fmt(ops)} ops/s = {ops / bare:.0%} of the bare endpoint's {fmt(bare)} ops/s"
+    return name, measured + _noisy(ours[key], bare_run), None
+
+
+def layout_rows(ours: dict) -> list[Goal]:
+    """Report only: 2 web + 2 worker processes against 1 + 1, same workloads, same run."""
+    layouts = ours.get("layouts") or {}
+    one, two = layouts.get("1w1k") or {}, layouts.get("2w2k") or {}
+    out = []
+    for what, key in (("claims on distinct beads c=8", "claim_c8"), ("mail send c=8", "mail_c8")):
+        a, b = (one.get(key) or {}).get("ops_s"), (two.get(key) or {}).get("ops_s")
+        measured = f"{fmt(b)} ops/s vs {fmt(a)} ops/s with 1 web + 1 worker"
+        if a and b:
+            measured += f": {b / a:.2f}×" + _noisy(one.get(key), two.get(key))
+        out.append((f"PostgreSQL, 2 web + 2 worker processes, {what} (report only)", measured, None))
     return out

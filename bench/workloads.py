@@ -8,6 +8,7 @@ import json
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bench.load import ONLINE, RACERS, WORKERS, Conn, pct, run_load
@@ -75,8 +76,11 @@ def sync_beads(port: int, token: str, ids: list[str], title: str) -> dict:
     return res
 
 
-def claims(port: int, workers: list[str], ids_by_conc: dict[int, list[str]], max_s: float) -> dict:
-    """Claims on distinct beads: one op = one `POST /v1/beads/<id>/claim`, thread k as workspace k."""
+def claims(
+    port: int | Sequence[int], workers: list[str], ids_by_conc: dict[int, list[str]], max_s: float
+) -> dict:
+    """Claims on distinct beads: one op = one `POST /v1/beads/<id>/claim`, thread k as workspace k
+    (thread k through web process k mod their number, given several ports)."""
     out: dict[str, Any] = {}
     for conc, ids in ids_by_conc.items():
         r = run_load(
@@ -150,8 +154,9 @@ def race(port: int, racers: list[str], race_ids: list[str], reader: str) -> dict
     return out
 
 
-def mail(port: int, workers: list[str], sz: dict) -> dict:
-    """Mail send at c=1 and c=8 (201 counts), then how long until every mail sits in its mailbox."""
+def mail(port: int | Sequence[int], workers: list[str], sz: dict, concs: tuple[int, ...] = (1, 8)) -> dict:
+    """Mail send at each of `concs` (201 counts), then how long until every mail sits in its mailbox
+    (thread k through web process k mod their number, given several ports)."""
     out: dict[str, Any] = {}
     received: collections.Counter = collections.Counter()
     lock = threading.Lock()
@@ -165,11 +170,12 @@ def mail(port: int, workers: list[str], sz: dict) -> dict:
                 received[to] += 1
         return status
 
-    for conc in (1, 8):
+    for conc in concs:
         r = run_load(port, sz[f"mail_c{conc}"], conc, sz["max_s"], send, ok=201)
         out[f"mail_c{conc}"] = r
         print(f"[ours] mail send c={conc}: {r}", flush=True)
-    out["mail_delivery"] = mail_drained(port, workers, received, sz["max_s"] * 3)
+    first = port if isinstance(port, int) else port[0]
+    out["mail_delivery"] = mail_drained(first, workers, received, sz["max_s"] * 3)
     print(f"[ours] mail delivery: {out['mail_delivery']}", flush=True)
     return out
 

@@ -658,16 +658,16 @@ def run_release(env: dict[str, str] | None = None) -> None:
 
 
 def start_web(tmpdir: str | os.PathLike[str], port: int, env: dict[str, str] | None = None,
-              connections: int = 1000) -> ServerProc:
-    """gunicorn (one worker of `wire serve`'s kind, web.worker.Worker) serving `web:create_app()` on
-    127.0.0.1:`port`; wait for /v1/health.
+              connections: int = 1000, workers: int = 1) -> ServerProc:
+    """gunicorn (`workers` workers of `wire serve`'s kind, web.worker.Worker) serving `web:create_app()`
+    on 127.0.0.1:`port`; wait for /v1/health.
 
     `env` carries `REDIS_URL`, `DATABASE_URL`, `BEADWIRE_DATA_DIR`; run `run_release(env)` first.
     """
     from cli.serve import _gunicorn_extra_args
 
     # fmt: off
-    args = [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "-w", "1",
+    args = [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "-w", str(workers),
             "--worker-connections", str(connections), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5",
             *_gunicorn_extra_args(),
             "web:create_app()"]
