@@ -3,6 +3,8 @@
 Runs the Flask app in this process (test client, no sockets) on SQLite (or `--database postgres`)
 and a real redis-server, so figures do not depend on what else the machine is doing: CPU time is
 `time.process_time()` over N requests (this process only; Redis and PostgreSQL are not counted).
+SQL/req counts statements (BEGIN included); DB trips adds COMMIT and ROLLBACK, each a round trip on
+PostgreSQL (`--statements` lists them).
 
     python3 -m bench.profile_paths                 # table of every path
     python3 -m bench.profile_paths --profile claim # + cProfile of one path (top 35 by tottime)
@@ -33,10 +35,12 @@ os.environ.setdefault("BEADWIRE_BROKER", "stub")
 
 
 class Counter:
-    """Counts SQL statements (peewee) and Redis commands (redis-py) issued by this process."""
+    """Counts SQL statements (peewee) and Redis commands (redis-py) issued by this process, and the
+    COMMITs and ROLLBACKs apart: on PostgreSQL each of them is one more round trip (DB trips = both)."""
 
     def __init__(self) -> None:
         self.sql = 0
+        self.ends = 0
         self.redis = 0
         self.statements: list[str] = []
         self.keep = False
@@ -59,8 +63,19 @@ class Counter:
                 self.statements.append("BEGIN")
             return begin(*a, **kw)
 
+        def ending(original_end: Any, word: str) -> Any:
+            def counted_end(*a: Any, **kw: Any) -> Any:
+                self.ends += 1
+                if self.keep:
+                    self.statements.append(word)
+                return original_end(*a, **kw)
+
+            return counted_end
+
         database._execute_cursor = counted
         database.begin = counted_begin
+        database.commit = ending(database.commit, "COMMIT")
+        database.rollback = ending(database.rollback, "ROLLBACK")
         cmd = redis.Redis.execute_command
         pipe = redis.client.Pipeline.execute
 
@@ -76,9 +91,9 @@ class Counter:
         redis.Redis.execute_command = counted_cmd  # type: ignore[method-assign, assignment]
         redis.client.Pipeline.execute = counted_pipe  # type: ignore[method-assign, assignment]
 
-    def reset(self) -> tuple[int, int]:
-        out = (self.sql, self.redis)
-        self.sql = self.redis = 0
+    def reset(self) -> tuple[int, int, int]:
+        out = (self.sql, self.redis, self.ends)
+        self.sql = self.redis = self.ends = 0
         self.statements = []
         return out
 
@@ -153,7 +168,7 @@ def measure(env: Env, name: str, n: int, op: Callable[[int], Any], profile: str 
         cpus.append((time.process_time() - cpu0) * rounds)
         walls.append((time.perf_counter() - wall0) * rounds)
     cpu, wall = min(cpus), min(walls)
-    sql, red = env.counter.reset()
+    sql, red, ends = env.counter.reset()
     env.counter.keep = True
     op(n)  # one more, to list its statements
     env.counter.keep = False
@@ -163,7 +178,7 @@ def measure(env: Env, name: str, n: int, op: Callable[[int], Any], profile: str 
         pstats.Stats(prof).sort_stats("tottime").print_stats(35)
         pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
     return {"path": name, "n": n, "cpu_ms": 1000 * cpu / n, "wall_ms": 1000 * wall / n, "sql": sql / n,
-            "redis": red / n, "statements": statements}
+            "redis": red / n, "trips": (sql + ends) / n, "statements": statements}
 
 
 def claim_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
@@ -303,11 +318,12 @@ def main() -> None:
             rows.append(paths[name]())
     finally:
         env.stop()
-    print(f"\n{'path':<18}{'n':>6}{'CPU ms/req':>12}{'wall ms/req':>13}{'SQL/req':>9}{'redis/req':>11}")
+    print(f"\n{'path':<18}{'n':>6}{'CPU ms/req':>12}{'wall ms/req':>13}{'SQL/req':>9}{'DB trips':>10}"
+          f"{'redis/req':>11}")
     for r in rows:
         extra = f"  ({r['bytes']} B)" if "bytes" in r else ""
         print(f"{r['path']:<18}{r['n']:>6}{r['cpu_ms']:>12.2f}{r['wall_ms']:>13.2f}{r['sql']:>9.1f}"
-              f"{r['redis']:>11.1f}{extra}")
+              f"{r.get('trips', float('nan')):>10.1f}{r['redis']:>11.1f}{extra}")
     if a.statements:
         for r in rows:
             print(f"\n-- {r['path']}:")

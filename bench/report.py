@@ -215,7 +215,7 @@ def _layouts_table(layouts: dict) -> list[str]:
             cells += [f"{fmt(ops)}{vs}", f"{fmt(run.get('median_ms'))} / {fmt(run.get('p99_ms'))}"]
         cpu = [fmt((r.get(key) or {}).get("other_cpu_pct")) for key in ("claim_c8", "mail_c8")]
         lines.append(f"| {r['webs']} web + {r['workers']} worker | {' | '.join(cells)} | {' / '.join(cpu)} |")
-    return lines
+    return [*lines, ""]
 
 
 def _race_and_messaging_notes(ours: dict, h: dict, label: str) -> list[str]:
