@@ -3,8 +3,10 @@
 Runs the Flask app in this process (test client, no sockets) on SQLite (or `--database postgres`)
 and a real redis-server, so figures do not depend on what else the machine is doing: CPU time is
 `time.process_time()` over N requests (this process only; Redis and PostgreSQL are not counted).
-SQL/req counts statements (BEGIN included); DB trips adds COMMIT and ROLLBACK, each a round trip on
-PostgreSQL (`--statements` lists them).
+SQL/req counts statements (BEGIN included); DB trips adds COMMIT, ROLLBACK and the PostgreSQL pool's
+check of a connection on checkout, each a round trip on PostgreSQL (`--statements` lists them). On
+PostgreSQL, PG CPU is what its processes (the postmaster and its backends) used per request, the least
+of the three rounds as for our CPU.
 
     python3 -m bench.profile_paths                 # table of every path
     python3 -m bench.profile_paths --profile claim # + cProfile of one path (top 35 by tottime)
@@ -76,6 +78,10 @@ class Counter:
         database.begin = counted_begin
         database.commit = ending(database.commit, "COMMIT")
         database.rollback = ending(database.rollback, "ROLLBACK")
+        adapter = getattr(database, "_adapter", None)
+        if adapter is not None and hasattr(adapter, "is_connection_closed"):
+            # Peewee's PostgreSQL pool checks each connection it hands out with a `SELECT 1` of its own
+            adapter.is_connection_closed = ending(adapter.is_connection_closed, "SELECT 1 (the pool's check)")
         cmd = redis.Redis.execute_command
         pipe = redis.client.Pipeline.execute
 
@@ -127,6 +133,24 @@ class Env:
         self.counter = Counter()
         self.counter.install(db.database.obj)
 
+    def server_cpu(self) -> float:
+        """CPU seconds PostgreSQL's processes (postmaster and children) have used so far; 0 on SQLite."""
+        if self.pg is None or self.pg.pid is None:
+            return 0.0
+        ticks, parents = 0, {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            parents[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        for pid, (ppid, used) in parents.items():
+            if self.pg.pid in (pid, ppid):
+                ticks += used
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.redis_proc.stop()
         if self.pg:
@@ -156,9 +180,9 @@ def measure(env: Env, name: str, n: int, op: Callable[[int], Any], profile: str 
     env.counter.reset()
     prof = cProfile.Profile(time.process_time) if profile == name else None  # CPU, not waits
     # the least CPU of three rounds: other processes on the machine inflate CPU time (shared caches, SMT)
-    rounds, cpus, walls = 3, [], []
+    rounds, cpus, walls, server = 3, [], [], []
     for r in range(rounds):
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        cpu0, wall0, server0 = time.process_time(), time.perf_counter(), env.server_cpu()
         if prof:
             prof.enable()
         for i in range(r * n // rounds, (r + 1) * n // rounds):
@@ -166,6 +190,7 @@ def measure(env: Env, name: str, n: int, op: Callable[[int], Any], profile: str 
         if prof:
             prof.disable()
         cpus.append((time.process_time() - cpu0) * rounds)
+        server.append((env.server_cpu() - server0) * rounds)
         walls.append((time.perf_counter() - wall0) * rounds)
     cpu, wall = min(cpus), min(walls)
     sql, red, ends = env.counter.reset()
@@ -178,7 +203,8 @@ def measure(env: Env, name: str, n: int, op: Callable[[int], Any], profile: str 
         pstats.Stats(prof).sort_stats("tottime").print_stats(35)
         pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
     return {"path": name, "n": n, "cpu_ms": 1000 * cpu / n, "wall_ms": 1000 * wall / n, "sql": sql / n,
-            "redis": red / n, "trips": (sql + ends) / n, "statements": statements}
+            "redis": red / n, "trips": (sql + ends) / n, "statements": statements,
+            "server_ms": 1000 * min(server) / n if env.pg else float("nan")}
 
 
 def claim_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
@@ -319,11 +345,12 @@ def main() -> None:
     finally:
         env.stop()
     print(f"\n{'path':<18}{'n':>6}{'CPU ms/req':>12}{'wall ms/req':>13}{'SQL/req':>9}{'DB trips':>10}"
-          f"{'redis/req':>11}")
+          f"{'redis/req':>11}{'PG CPU ms/req':>15}")
     for r in rows:
         extra = f"  ({r['bytes']} B)" if "bytes" in r else ""
         print(f"{r['path']:<18}{r['n']:>6}{r['cpu_ms']:>12.2f}{r['wall_ms']:>13.2f}{r['sql']:>9.1f}"
-              f"{r.get('trips', float('nan')):>10.1f}{r['redis']:>11.1f}{extra}")
+              f"{r.get('trips', float('nan')):>10.1f}{r['redis']:>11.1f}"
+              f"{r.get('server_ms', float('nan')):>15.2f}{extra}")
     if a.statements:
         for r in rows:
             print(f"\n-- {r['path']}:")
