@@ -170,7 +170,7 @@ def layout_rows(ours: dict) -> list[Goal]:
     """Report only: 2 web + 2 worker processes against 1 + 1, same workloads, same run."""
     layouts = ours.get("layouts") or {}
     one, two = layouts.get("1w1k") or {}, layouts.get("2w2k") or {}
-    out = []
+    out: list[Goal] = []
     for what, key in (("claims on distinct beads c=8", "claim_c8"), ("mail send c=8", "mail_c8")):
         a, b = (one.get(key) or {}).get("ops_s"), (two.get(key) or {}).get("ops_s")
         measured = f"{fmt(b)} ops/s vs {fmt(a)} ops/s with 1 web + 1 worker"

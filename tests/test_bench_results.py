@@ -129,7 +129,7 @@ def two_servers() -> Iterator[tuple[list[int], Counter[int]]]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            hits[self.server.server_address[1]] += 1
+            hits[self.connection.getsockname()[1]] += 1
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
