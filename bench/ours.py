@@ -19,12 +19,24 @@ from bench.load import CEILING_TOKEN, HOST, RACERS, WORKERS, Conn, pct, run_load
 from bench.memory import print_profile, profile_run, stack_rss
 from bench.paths import ROOT
 from cli.serve import _gunicorn_extra_args
-from tests.servers import PgProc, Stack, free_port, healthy, start_child, start_redis, start_stack
+from tests.servers import (
+    PgProc,
+    Stack,
+    free_port,
+    healthy,
+    start_child,
+    start_postgres,
+    start_redis,
+    start_stack,
+)
 
 
 def bench_ours(args: argparse.Namespace, sz: dict, tmp: Path, pg: PgProc | None = None) -> dict:
-    """Every workload against a fresh `wire serve` stack (on SQLite, or database `beadwire` of `pg`)."""
+    """Every workload against a fresh `wire serve` stack (on SQLite, or database `beadwire` of `pg`: a
+    cluster of its own, stopped at the end, when `--database postgres` comes without one)."""
     res: dict[str, Any] = {"database": args.database}
+    own_pg = start_postgres(tmp) if args.database == "postgres" and pg is None else None
+    pg = pg or own_pg
     t0 = time.perf_counter()
     stack = start_stack(tmp, database_url=pg.url if pg else None, workers=2)
     res["stack_start_s"] = round(time.perf_counter() - t0, 2)
@@ -35,6 +47,8 @@ def bench_ours(args: argparse.Namespace, sz: dict, tmp: Path, pg: PgProc | None 
     finally:
         t = time.perf_counter()
         stack.stop()
+        if own_pg is not None:
+            own_pg.stop()
         res["stack_stop_s"] = round(time.perf_counter() - t, 2)
     return res
 
