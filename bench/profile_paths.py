@@ -269,6 +269,9 @@ def chat_path(env: Env, n: int, profile: str | None) -> dict[str, Any]:
             prof.disable()
         answer = box["r"]
         assert rr.status_code == 201 and answer.status_code == 200 and answer.json["messages"], answer.json
+        # closing the answer runs what the server does once it is sent (web/chat.py): the waiter slot is
+        # given back and the reply acknowledged; unclosed, every round kept its slot until the cap (16)
+        answer.close()
         if i >= 5:
             lat.append(1000 * (box["t"] - t0))
             reply_cpu.append(1000 * (c1 - c0))
