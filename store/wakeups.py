@@ -13,8 +13,9 @@ A mailbox announcement also carries the entry it announces (publish.lua: `<strea
 \n<kind>\n<data>`), so a waiter reading a stream from a cursor (`Waker.await_entries`) takes what woke
 it from its ticket instead of reading the stream again: one Redis round trip less between a reply and
 its waiter. It reads the stream whenever it cannot be sure the ticket holds every entry: an
-announcement came bare (another script, reclaim.lua), or its channel was not subscribed for the
-whole wait (a subscription not confirmed in time, a lost connection).
+announcement came bare (another script, reclaim.lua, or a payload too big to copy to every process),
+or its channel was not subscribed for the whole wait (a subscription not confirmed in time, a lost
+connection).
 
 When the Pub/Sub connection fails, every waiter is woken (it reads again, and gets the 503 a dead
 Redis means) and the channels are subscribed again on a new connection.

@@ -72,6 +72,14 @@ def test_a_bare_announcement_makes_the_waiter_read_the_stream(rs, real_redis):
     assert waiter.reads == ["0-0", "0-0"]
 
 
+def test_a_payload_too_big_to_carry_is_announced_bare_and_read(rs):
+    waiter = Waiter(rs)
+    big = '{"body": "%s"}' % ("x" * 9000)  # over publish.lua's CARRY_MAX
+    rs.publish(1, 1, "chat", big, recipient_id=7, delivery_id=76)
+    assert [fields["data"] for _, fields in waiter.result()] == [big]
+    assert waiter.reads == ["0-0", "0-0"]
+
+
 def test_a_lost_connection_makes_the_waiter_read_the_stream(rs, real_redis):
     waiter = Waiter(rs)
     real_redis.xadd(STREAM, {"id": "72", "kind": "mail", "data": "{}"})  # its announcement was lost
