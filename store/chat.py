@@ -1,9 +1,10 @@
 """Chat: synchronous conversations between two workspaces.
 
-A chat message is a `Message` like mail, published by the request itself right after commit
-(the outbox's fast path), so a blocked waiter wakes within milliseconds. Waiting is push, not polling:
-the waiter blocks on its own mailbox stream (plain XREAD from a cursor) holding no database
-connection, and resumes after a restart from the last message id it saw.
+A chat message is a `Message` like mail, published by the request itself as soon as it commits
+(the outbox's fast path; its durability is waited for after), so a blocked waiter wakes within
+milliseconds. Waiting is push, not polling: the waiter waits on its own mailbox stream from a cursor
+(store/wakeups.py: woken with the entry itself) holding no database connection, and resumes after a
+restart from the last message id it saw.
 """
 
 from __future__ import annotations
