@@ -1,9 +1,10 @@
 """Chat: synchronous conversations between two workspaces.
 
-A chat message is a `Message` like mail, published by the request itself right after commit
-(the outbox's fast path), so a blocked waiter wakes within milliseconds. Waiting is push, not polling:
-the waiter blocks on its own mailbox stream (plain XREAD from a cursor) holding no database
-connection, and resumes after a restart from the last message id it saw.
+A chat message is a `Message` like mail, published by the request itself as soon as it commits
+(the outbox's fast path; its durability is waited for after), so a blocked waiter wakes within
+milliseconds. Waiting is push, not polling: the waiter waits on its own mailbox stream from a cursor
+(store/wakeups.py: woken with the entry itself) holding no database connection, and resumes after a
+restart from the last message id it saw.
 """
 
 from __future__ import annotations
@@ -60,21 +61,30 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
     if not 0 <= wait <= MAX_WAIT:
         raise InvalidInput(f"wait must be between 0 and {MAX_WAIT} seconds")
     other = partner(project, ws, to)
-    with db.transaction() as uow:
+    cursor: list[str | None] = []
+
+    def publish() -> None:
+        # one round trip wakes the waiter: our cursor, then the message. The cursor is read before the
+        # message lands, so no reply to it can come before the cursor; anything the other side committed
+        # meanwhile is newer than `message` and `wait` finds it in SQL first. Sent as soon as the
+        # transaction commits, while the disk makes it durable: a waiter reading SQL would see the
+        # message from then on anyway, and our own answer still waits for the disk.
+        cursor.append(outbox.publish_pending(st, cursor_of=(project.id, ws.id)))
+
+    with db.transaction(on_commit=publish) as uow:
         message = create_message(project.id, "chat", ws.id, conversation(ws, other), body=body,
                                  data=sender_data(ws))
         deliver_to(uow, project.id, message, [other], ws.alias)
-    # one round trip wakes the waiter: our cursor, then the message. The cursor is read before the
-    # message lands, so no reply to it can come before the cursor; anything the other side committed
-    # meanwhile is newer than `message` and `wait` finds it in SQL first.
-    cursor = outbox.publish_pending(st, cursor_of=(project.id, ws.id))
+        read = _mark_read(ws, other)  # answering means having read what the other side said
     # the bookkeeping below is not on the waiter's clock
-    _read_from(st, ws, other)  # answering means having read what the other side said
+    st.redis.ack(project.id, ws.id, read)
     st.redis.set_waiting(project.id, ws.id, other.id, 0, {})  # ...and ends its wait on us
     if wait:
         ts = now()
         st.redis.set_waiting(project.id, other.id, ws.id, ts + wait, {"alias": ws.alias, "since": ts})
-    return ChatPosted(message_view(message, ws.alias, [other.alias]), cursor)
+    if not cursor:  # inside an enclosing transaction: nothing committed yet, the cursor is read now
+        cursor.append(outbox.publish_pending(st, cursor_of=(project.id, ws.id)))
+    return ChatPosted(message_view(message, ws.alias, [other.alias]), cursor[0])
 
 
 def done(st: Store, project: Project, ws: Workspace, alias: str) -> ChatDone:
@@ -122,6 +132,15 @@ def _unread_from(ws: Workspace, other: Workspace, after: int) -> list[tuple[int,
 
 def _read_from(st: Store, ws: Workspace, other: Workspace) -> None:
     ack_deliveries(st, ws, queries.unread_from(ws.id, other.id, "chat"))  # what `ws` has not read yet
+
+
+def _mark_read(ws: Workspace, other: Workspace) -> list[int]:
+    """Inside the caller's transaction: record that `ws` read what `other` said to it (the deliveries
+    `ack_deliveries` would mark); returns them, for the caller to drop from the mailbox once committed."""
+    unread = queries.unread_from(ws.id, other.id, "chat")
+    if unread:
+        queries.ack(unread, now())
+    return unread
 
 
 def pending(st: Store, project: Project, ws: Workspace) -> ChatPending:

@@ -7,7 +7,7 @@ SQLite's writer lock and group commit live in store/sqlite_writer.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
 import peewee
@@ -117,12 +117,16 @@ def close() -> None:
 
 
 @contextmanager
-def transaction() -> Iterator[UnitOfWork]:
+def transaction(on_commit: Callable[[], None] | None = None) -> Iterator[UnitOfWork]:
     """One write transaction, yielding its unit of work (store/unit.py); on SQLite it takes the write
     lock up front (BEGIN IMMEDIATE).
 
     The outermost transaction of a request carrying an `Idempotency-Key` inserts the key's row first
     thing inside it (`UnitOfWork.start`), so that row commits or rolls back with the fact.
+
+    `on_commit` runs once the outermost transaction committed, before it is waited on to be durable
+    (SQLite's group commit): what every other connection can read already may be announced then
+    (chat wakes its waiter), while this caller's own answer still waits for the disk.
     """
     writer = sqlite_writer.current() if is_sqlite() else None
     outermost = database.transaction_depth() == 0
@@ -140,8 +144,12 @@ def transaction() -> Iterator[UnitOfWork]:
         scope.end(work, False)
         raise
     scope.end(work, True)
-    if outermost and writer is not None:
-        writer.make_durable()
+    try:
+        if outermost and on_commit is not None:
+            on_commit()
+    finally:  # whatever `on_commit` did, the caller returns only once its commit is durable
+        if outermost and writer is not None:
+            writer.make_durable()
 
 
 def ping() -> str:

@@ -9,6 +9,14 @@ the ticket and reads again when it is set, so an entry added between its read an
 wakes it. 5,000 idle waiters thus cost 5,000 events in memory and one Redis connection, not 5,000
 connections each blocked in XREAD.
 
+A mailbox announcement also carries the entry it announces (publish.lua: `<stream>\n<entry id>\n<id>
+\n<kind>\n<data>`), so a waiter reading a stream from a cursor (`Waker.await_entries`) takes what woke
+it from its ticket instead of reading the stream again: one Redis round trip less between a reply and
+its waiter. It reads the stream whenever it cannot be sure the ticket holds every entry: an
+announcement came bare (another script, reclaim.lua, or a payload too big to copy to every process),
+or its channel was not subscribed for the whole wait (a subscription not confirmed in time, a lost
+connection).
+
 When the Pub/Sub connection fails, every waiter is woken (it reads again, and gets the 503 a dead
 Redis means) and the channels are subscribed again on a new connection.
 """
@@ -19,7 +27,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -36,15 +44,23 @@ DEFAULT_CONFIRM_TIMEOUT = 2.0
 DEFAULT_RETRY_PAUSE = 1.0
 #: Seconds one listener read may block (bounds how late it notices lingering channels to drop).
 _POLL = 1.0
+#: Most entries `await_entries` returns at once (as many as one read of the stream gives).
+LIMIT = 100
+
+
+#: Stream entries: (entry id, fields), as XREAD gives them.
+Entries = list[tuple[str, dict[str, str]]]
 
 
 class Ticket:
     """One waiter's interest in one stream: `wait` returns once the stream may have something new."""
 
-    def __init__(self, stream: str, event: threading.Event | None = None) -> None:
+    def __init__(self, stream: str, event: threading.Event | None = None, carry: bool = False) -> None:
         self.stream = stream
         #: shared by the tickets of a waiter that waits on several streams at once
         self.event = event or threading.Event()
+        #: with `carry`: the entries announced with their fields, in stream order (`Waker.await_entries`)
+        self.carried: Entries | None = [] if carry else None
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds for a wake-up; True when woken (the flag is cleared)."""
@@ -58,7 +74,8 @@ class _Channel:
 
     def __init__(self) -> None:
         self.tickets: dict[str, set[Ticket]] = {}
-        self.confirmed = threading.Event()
+        self.confirmed = threading.Event()  # also set when a failure means nobody should wait for it
+        self.subscribed = False  # Redis confirmed it on the live connection: announcements arrive
         self.idle_since: float | None = None
 
     def count(self) -> int:
@@ -77,10 +94,12 @@ class Waker:
         self.failing = False  # the connection failed and has not delivered anything since (log once)
 
     @contextlib.contextmanager
-    def ticket(self, channel: str, stream: str, event: threading.Event | None = None) -> Iterator[Ticket]:
+    def ticket(self, channel: str, stream: str, event: threading.Event | None = None,
+               carry: bool = False) -> Iterator[Ticket]:
         """A ticket for `stream` (announced on `channel`), subscribed before it is handed out; with
-        `event`, it sets that event (one waiter on several streams shares one)."""
-        ticket = Ticket(stream, event)
+        `event`, it sets that event (one waiter on several streams shares one); with `carry`, it
+        collects the entries announcements carry (`await_entries`)."""
+        ticket = Ticket(stream, event, carry)
         with self.lock:
             found = self.channels.get(channel)
             fresh = found is None
@@ -91,10 +110,29 @@ class Waker:
         if fresh:
             self._subscribe(channel)
         entry.confirmed.wait(DEFAULT_CONFIRM_TIMEOUT)  # else a message published meanwhile is lost
+        with self.lock:
+            if not entry.subscribed:  # announcements may be missed: what it carries is not the whole story
+                ticket.carried = None
         try:
             yield ticket
         finally:
             self._drop(channel, ticket)
+
+    def await_entries(self, channel: str, stream: str, cursor: str, timeout: float,
+                      read: Callable[[str], Entries]) -> Entries:
+        """Entries of `stream` after `cursor` (`read(cursor)` reads up to `LIMIT` of them without
+        blocking), waiting up to `timeout` seconds for some: after a wake-up, those its announcements
+        carried when they carried every one (see the module docstring), else what `read` finds."""
+        deadline = time.monotonic() + timeout
+        with self.ticket(channel, stream, carry=True) as ticket:
+            found = read(cursor)  # after the ticket: an entry added from here on is announced to it
+            while not found and (left := deadline - time.monotonic()) > 0:
+                if not ticket.wait(left):
+                    break
+                with self.lock:
+                    carried, ticket.carried = ticket.carried, [] if ticket.carried is not None else None
+                found = read(cursor) if carried is None else [e for e in carried if _after(e[0], cursor)]
+        return found[:LIMIT]
 
     def _drop(self, channel: str, ticket: Ticket) -> None:
         with self.lock:
@@ -154,9 +192,17 @@ class Waker:
             if entry is None:
                 return
             if kind == "subscribe":
+                entry.subscribed = True
                 entry.confirmed.set()
             elif kind == "message":
-                for ticket in entry.tickets.get(_text(message.get("data")), ()):
+                stream, _, carried = _text(message.get("data")).partition("\n")
+                found = _entry(carried) if carried else None
+                for ticket in entry.tickets.get(stream, ()):
+                    if ticket.carried is not None:
+                        if found is None:
+                            ticket.carried = None  # a bare announcement: the waiter must read
+                        else:
+                            ticket.carried.append(found)
                     ticket.event.set()
 
     def _forget_lingering(self) -> None:
@@ -183,6 +229,7 @@ class Waker:
             channels = list(self.channels)
             for entry in self.channels.values():
                 entry.confirmed.clear()
+                entry.subscribed = False
         if channels:
             self._subscribe(*channels)
 
@@ -190,8 +237,10 @@ class Waker:
         with self.lock:
             for entry in self.channels.values():
                 entry.confirmed.set()  # nobody waits for a confirmation that may never come
+                entry.subscribed = False  # ...and announcements may have been lost
                 for tickets in entry.tickets.values():
                     for ticket in tickets:
+                        ticket.carried = None
                         ticket.event.set()
 
     def _stop_listening(self) -> None:
@@ -203,3 +252,26 @@ class Waker:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def _entry(carried: str) -> tuple[str, dict[str, str]] | None:
+    """The entry a mailbox announcement carries (publish.lua), as XREAD gives it; None if malformed."""
+    parts = carried.split("\n", 3)
+    if len(parts) != 4:
+        return None
+    sid, delivery, kind, data = parts
+    return sid, {"id": delivery, "kind": kind, "data": data}
+
+
+def _after(sid: str, cursor: str) -> bool:
+    """Whether stream entry id `sid` comes after `cursor` (ids are `<ms>-<seq>`; a cursor that is no id,
+    XREAD's `$`, means "from now on": every entry announced since qualifies)."""
+    try:
+        return _id(sid) > _id(cursor)
+    except ValueError:
+        return True
+
+
+def _id(sid: str) -> tuple[int, int]:
+    ms, _, seq = sid.partition("-")
+    return int(ms), int(seq or 0)

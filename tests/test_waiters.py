@@ -37,12 +37,14 @@ def test_the_waiter_keys_and_the_wake_channel_are_pinned():
     assert keys.wake_channel(3) == "bw:{p:3}:wake"
 
 
-def _announced(pubsub) -> list[str]:
-    """The stream names announced on a subscribed wake channel so far."""
+def _announced(pubsub, raw: list[str] | None = None) -> list[str]:
+    """The stream names announced on a subscribed wake channel so far (the messages as sent in `raw`)."""
     names = []
     while (message := pubsub.get_message(timeout=0.5)) is not None:
         if message["type"] == "message":
-            names.append(message["data"])
+            names.append(message["data"].partition("\n")[0])
+            if raw is not None:
+                raw.append(message["data"])
     return names
 
 
@@ -52,7 +54,12 @@ def test_every_script_that_adds_to_a_stream_a_waiter_reads_announces_it_on_the_w
     pubsub.subscribe(rs.keys.wake_channel(1))
     k = rs.keys
     rs.publish(1, 1, "mail", "{}", recipient_id=7, delivery_id=70)  # publish.lua: events, then the mailbox
-    assert _announced(pubsub) == [k.events_key(1), k.mailbox_key(1, 7)]
+    sent: list[str] = []
+    assert _announced(pubsub, sent) == [k.events_key(1), k.mailbox_key(1, 7)]
+    # the mailbox's announcement carries its entry, as a read of the stream gives it (store/wakeups.py)
+    ((entry, fields),) = rs.mailbox_after(1, 7, "0-0")
+    assert sent == [k.events_key(1), f"{k.mailbox_key(1, 7)}\n{entry}\n70\nmail\n{{}}"]
+    assert fields == {"id": "70", "kind": "mail", "data": "{}"}
     rs.heartbeat(1, 8, 1000.0, {}, online_event={"alias": "bob"}, offline_after=900.0)  # heartbeat.lua
     assert _announced(pubsub) == [k.events_key(1)]
     # still online: no event

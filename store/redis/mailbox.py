@@ -13,6 +13,7 @@ from store.keys import MAILBOX_GROUP
 from store.redis.base import DEFAULT_STREAM_MAXLEN, Entries, RedisBase, queue, settle
 from store.redis.client import unavailable
 from store.redis.scripts import Call
+from store.wakeups import LIMIT
 
 #: How long a delivery id is remembered for deduplication.
 DEFAULT_DEDUPE_TTL = 7 * 24 * 3600
@@ -119,13 +120,16 @@ class Mailbox(RedisBase):
     def wait_mailbox(self, project_id: int, workspace_id: int, cursor: str, timeout_ms: int) -> Entries:
         """Block until entries newer than `cursor` arrive in a mailbox, or `timeout_ms` passes.
 
-        A plain XREAD, outside the consumer group: waiting must not consume the banner's items.
+        A plain XREAD, outside the consumer group: waiting must not consume the banner's items. Once
+        blocked, what wakes it usually carries the entries themselves (store/wakeups.py).
 
         Raises:
             Unavailable: Redis cannot be reached.
         """
         stream = self.keys.mailbox_key(project_id, workspace_id)
-        return self._await(project_id, stream, timeout_ms, lambda: self._xread(stream, cursor, 100))
+        return self.waker.await_entries(self.keys.wake_channel(project_id), stream, cursor,
+                                        max(timeout_ms, 1) / 1000,
+                                        lambda after: self._xread(stream, after, LIMIT))
 
     def read_group_blocking(self, project_id: int, workspace_id: int, timeout_ms: int) -> Entries:
         """Block until new mailbox entries arrive and read them through the group (for `watch`).
