@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
-from store import db, unit
+from store import db, queries, unit
 from store.models import Audit
 from store.unit import UnitOfWork
 from store.util import iso, now
@@ -55,6 +55,14 @@ class Actor:
 
 
 SYSTEM = Actor("system", "system")
+
+
+class Entry(NamedTuple):
+    """An audit row's action and detail, decided by a caller that is not the transaction writing it
+    (the web layer names a request by its route: web/common.py `request_entry`)."""
+
+    action: str
+    detail: dict[str, Any]
 
 
 def agent(alias: str) -> Actor:
@@ -97,9 +105,8 @@ def record(uow: UnitOfWork, project_id: int, action: str, bead_ref: str = "",
     if action in _NOT_CHANGES:
         return
     who = acting(uow)
-    Audit.insert(project=project_id, ts=now(), who=who.name[:200], who_kind=who.kind,
-                 credential=who.credential, action=action[:64], bead_ref=bead_ref[:520],
-                 detail=json.dumps(detail or {}, default=str), address=who.address, host=who.host).execute()
+    queries.insert_audit(project_id, now(), who.name[:200], who.kind, who.credential, action[:64],
+                         bead_ref[:520], json.dumps(detail or {}, default=str), who.address, who.host)
     uow.scope.audited += 1
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from peewee import JOIN, ModelSelect
 
-from store import Store, db, outbox, queries
+from store import Store, audit, db, outbox, queries
 from store.acting import is_human
+from store.audit import Entry
 from store.beadviews import ABSENT
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
 from store.mailviews import Acked, MessageView, Sent, Subscribed
@@ -102,8 +103,9 @@ def deliver_to(uow: UnitOfWork, project_id: int, message: Message, recipients: I
 
 
 def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: str = "",
-              thread: str | None = None, priority: str = "normal") -> Sent:
-    """Mail one or many workspaces; durable once this returns.
+              thread: str | None = None, priority: str = "normal", logged_as: Entry | None = None) -> Sent:
+    """Mail one or many workspaces; durable once this returns. `logged_as`: the audit row of the
+    sending request, written in the mail's own transaction (without it the caller logs the send).
 
     Raises:
         WorkspaceNotFound: unknown recipient (with suggestions).
@@ -117,6 +119,8 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
         message = create_message(project.id, "mail", sender.id, thread_for(subject, body, thread), subject,
                                  body, priority, sender_data(sender))
         deliver_to(uow, project.id, message, recipients, sender.alias)
+        if logged_as is not None:
+            audit.record(uow, project.id, logged_as.action, detail=logged_as.detail)
     aliases = [w.alias for w in recipients]
     return Sent(message_view(message, sender.alias, aliases), aliases)
 

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from store import beads as bead_store
 from store import messages
 from web.apidoc import doc
-from web.common import MAX_ID, load, load_args, store, workspace_or_human
+from web.common import MAX_ID, load, load_args, request_entry, store, workspace_or_human
 from web.idempotency import idempotent
 from web.schemas import mail as s
 
@@ -56,7 +56,8 @@ send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), Li
 def send():
     a = load(send_schema)
     # a person sends through their own workspace (web/common.py ACTS_AS_PERSON): marked as a human's
-    sent = messages.send_mail(g.project, g.ws, a["to"], a["body"], a["subject"], a["thread"], a["priority"])
+    sent = messages.send_mail(g.project, g.ws, a["to"], a["body"], a["subject"], a["thread"], a["priority"],
+                              logged_as=request_entry())
     return jsonify(s.sent.dump(sent)), 201
 
 
