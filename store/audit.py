@@ -16,7 +16,7 @@ session; personal accounts name the person). Everything that names who did somet
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from store import db, queries, unit
@@ -51,7 +51,8 @@ class Actor:
         return self.kind == "human"
 
     def at(self, address: str, host: str = "") -> Actor:
-        return replace(self, address=address[:64], host=host[:255])
+        # the constructor, not dataclasses.replace (~4 us, twice a request)
+        return Actor(self.name, self.kind, self.credential, address[:64], host[:255])
 
 
 SYSTEM = Actor("system", "system")
