@@ -97,6 +97,16 @@ class Counter:
         # counting wrappers patched onto the library's classes for the profile (they call the originals)
         redis.Redis.execute_command = counted_cmd  # type: ignore[method-assign, assignment]
         redis.client.Pipeline.execute = counted_pipe  # type: ignore[method-assign, assignment]
+        # scripts go straight to a pooled connection, past execute_command (store/redis/scripts.py)
+        from store.redis.scripts import Script
+
+        evalsha = Script._evalsha
+
+        def counted_evalsha(script: Script, *args: Any) -> Any:
+            self.redis += 1
+            return evalsha(script, *args)
+
+        Script._evalsha = counted_evalsha  # type: ignore[method-assign]
 
     def reset(self) -> tuple[int, int, int]:
         out = (self.sql, self.redis, self.ends)

@@ -15,8 +15,9 @@ from typing import Any
 
 from peewee import JOIN, ModelSelect
 
-from store import Store, db, outbox, queries
+from store import Store, audit, db, outbox, queries
 from store.acting import is_human
+from store.audit import Entry
 from store.beadviews import ABSENT
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
 from store.mailviews import Acked, MessageView, Sent, Subscribed
@@ -89,21 +90,26 @@ def create_message(project_id: int, kind: str, sender_id: int | None, thread: st
 
 
 def deliver_to(uow: UnitOfWork, project_id: int, message: Message, recipients: Iterable[Workspace],
-               sender_alias: str | None) -> None:
-    """Delivery rows and their outbox rows; the first also goes to the project event stream."""
+               sender_alias: str | None, view: MessageView | None = None) -> None:
+    """Delivery rows and their outbox rows; the first also goes to the project event stream.
+    `view`: the message as the caller made it already, addressed to every recipient."""
     recipients = list(recipients)
     for i, ws in enumerate(recipients):
         delivery_id = queries.insert_delivery(message.id, ws.id, project_id)
         # the copy that also goes to the event stream names every recipient (dashboards show and scope by it)
-        to = [w.alias for w in recipients] if i == 0 else [ws.alias]
-        payload = {"delivery": delivery_id, **message_view(message, sender_alias, to).as_dict()}
+        if i == 0:
+            view = view or message_view(message, sender_alias, [w.alias for w in recipients])
+        else:
+            view = message_view(message, sender_alias, [ws.alias])
+        payload = {"delivery": delivery_id, **view.as_dict()}
         outbox.record(uow, project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
                       to_events=i == 0, audit=False)
 
 
 def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: str = "",
-              thread: str | None = None, priority: str = "normal") -> Sent:
-    """Mail one or many workspaces; durable once this returns.
+              thread: str | None = None, priority: str = "normal", logged_as: Entry | None = None) -> Sent:
+    """Mail one or many workspaces; durable once this returns. `logged_as`: the audit row of the
+    sending request, written in the mail's own transaction (without it the caller logs the send).
 
     Raises:
         WorkspaceNotFound: unknown recipient (with suggestions).
@@ -116,9 +122,11 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
     with db.transaction() as uow:
         message = create_message(project.id, "mail", sender.id, thread_for(subject, body, thread), subject,
                                  body, priority, sender_data(sender))
-        deliver_to(uow, project.id, message, recipients, sender.alias)
-    aliases = [w.alias for w in recipients]
-    return Sent(message_view(message, sender.alias, aliases), aliases)
+        view = message_view(message, sender.alias, [w.alias for w in recipients])
+        deliver_to(uow, project.id, message, recipients, sender.alias, view)
+        if logged_as is not None:
+            audit.record(uow, project.id, logged_as.action, detail=logged_as.detail)
+    return Sent(view, list(view.to))
 
 
 def sender_name(message: Message) -> str | None:

@@ -353,3 +353,17 @@ def team(project_id: int) -> list[Member]:
 def team_claims(project_id: int) -> list[TeamClaim]:
     """Every claim of the project, oldest first."""
     return [TeamClaim._make(row) for row in _TEAM_CLAIMS.all((project_id,))]
+
+
+# == the mail path and the per-request overhead (issue 19) =======================================
+# Kept in one block of their own, apart from the claim statements above.
+
+_INSERT_AUDIT = Statement('INSERT INTO "audit" ("project_id", "ts", "who", "who_kind", "credential", '
+                          '"action", "bead_ref", "detail", "address", "host") '
+                          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+
+
+def insert_audit(project_id: int, ts: float, who: str, who_kind: str, credential: str, action: str,
+                 bead_ref: str, detail: str, address: str, host: str) -> None:
+    """One audit row (store/audit.py `record`: every change, so one per claim, mail, edit, ...)."""
+    _INSERT_AUDIT.cursor((project_id, ts, who, who_kind, credential, action, bead_ref, detail, address, host))

@@ -164,3 +164,23 @@ def test_a_formula_in_agent_sent_text_is_defused_in_the_csv(crew):
     [row] = list(csv.DictReader(io.StringIO(text)))
     assert row["host"] == "'=HYPERLINK(\"http://evil\")"  # a spreadsheet shows it as text, runs nothing
     assert log(cora, "?action=claim.created")[0]["host"] == "=HYPERLINK(\"http://evil\")"  # stored as sent
+
+
+def test_a_mail_is_logged_once_by_its_route_in_its_own_transaction(crew, monkeypatch):
+    cora, bob, _ = crew
+    commits = []
+    original = db.transaction
+
+    def counted():
+        commits.append(1)
+        return original()
+
+    monkeypatch.setattr(db, "transaction", counted)
+    assert bob.post("/mail", {"to": "cora", "body": "ready for review"}).status_code == 201
+    assert len(commits) == 1  # the message, its delivery, its outbox row and its audit row: one commit
+    monkeypatch.undo()
+    rows = log(cora, "?who=bob")
+    assert [r["action"] for r in rows] == ["POST /v1/mail"]
+    assert rows[0]["detail"] == {"path": "/v1/mail"} and rows[0]["credential"] == "workspace token"
+    assert bob.post("/mail", {"to": "nobody", "body": "lost"}).status_code == 404
+    assert len(log(cora, "?who=bob")) == 1

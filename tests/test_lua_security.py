@@ -9,6 +9,7 @@ import pytest
 from store.errors import RateLimited, Unauthorized
 from store.keys import Keys
 from store.redis import Rate, RedisStore
+from store.redis.scripts import Script
 
 pytestmark = pytest.mark.atomic  # also on a real Redis server: ratelimit.lua, revoke.lua, heartbeat.lua
 
@@ -60,6 +61,10 @@ def test_a_revoked_workspace_is_neither_shown_online_nor_announced_and_the_beat_
     sent = []
     execute = redis.execute_command
     monkeypatch.setattr(redis, "execute_command", lambda *a, **kw: sent.append(a[0]) or execute(*a, **kw))
+    # on a real server scripts go straight to a pooled connection (store/redis/scripts.py): count those too
+    direct = Script._evalsha
+    monkeypatch.setattr(Script, "_evalsha",
+                        lambda script, packed: sent.append("EVALSHA") or direct(script, packed))
     with pytest.raises(Unauthorized):
         rs.heartbeat(1, 7, 200.0, {"branch": "main"}, online_event={"alias": "ana"}, offline_after=150.0)
     assert sent == ["EVALSHA"]

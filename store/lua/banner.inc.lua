@@ -18,21 +18,33 @@
 --   pending  entries not acknowledged, read or not (acked entries leave the stream): the unread count
 --   waiting  JSON of each workspace blocked waiting for this one's reply
 local function read_banner(k, a)
-  local new, pending = {}, 0
-  if redis.call('EXISTS', k.mailbox) == 1 then
-    redis.pcall('XGROUP', 'CREATE', k.mailbox, a.group, '0')  -- BUSYGROUP once it exists: ignored
-    local read = redis.call('XREADGROUP', 'GROUP', a.group, a.consumer, 'COUNT', a.count,
-                            'STREAMS', k.mailbox, '>')
+  local new = {}
+  -- XLEN is 0 for a missing stream: an empty mailbox costs this one call
+  local pending = redis.call('XLEN', k.mailbox)
+  if pending > 0 then
+    local read = redis.pcall('XREADGROUP', 'GROUP', a.group, a.consumer, 'COUNT', a.count,
+                             'STREAMS', k.mailbox, '>')
+    if type(read) == 'table' and read.err then  -- NOGROUP: the first read of this mailbox makes its group
+      redis.call('XGROUP', 'CREATE', k.mailbox, a.group, '0')
+      read = redis.call('XREADGROUP', 'GROUP', a.group, a.consumer, 'COUNT', a.count,
+                        'STREAMS', k.mailbox, '>')
+    end
     if a.seen ~= '' then
       new = redis.call('XRANGE', k.mailbox, '(' .. a.seen, '+', 'COUNT', a.count)
     elseif read and read[1] then
       -- Redis answers {{stream, entries}}; fakeredis (tests) answers {stream, entries}
       if type(read[1]) == 'table' then new = read[1][2] else new = read[2] end
     end
-    pending = redis.call('XLEN', k.mailbox)
   end
-  redis.call('ZREMRANGEBYSCORE', k.waiting, '-inf', a.now)
-  local waiters = redis.call('ZRANGE', k.waiting, 0, -1)
+  -- who waits on this workspace: one read when nobody does; expired waits are dropped when seen
+  local now, waiters, expired = tonumber(a.now), {}, false
+  local scored = redis.call('ZRANGE', k.waiting, 0, -1, 'WITHSCORES')
+  for i = 1, #scored, 2 do
+    if tonumber(scored[i + 1]) > now then waiters[#waiters + 1] = scored[i] else expired = true end
+  end
+  if expired then
+    redis.call('ZREMRANGEBYSCORE', k.waiting, '-inf', a.now)
+  end
   local waiting = {}
   if #waiters > 0 then
     waiting = redis.call('HMGET', k.waitinfo, unpack(waiters))

@@ -8,12 +8,19 @@
 -- Returns 0 when every bucket took the request (written), else the milliseconds until it would be
 -- (then no bucket is charged).
 local function gcra_take(first, last, now, arg0)
-  local tats, wait = {}, 0
+  local tats, wait, limited = {}, 0, {}
+  for i = first, last do
+    if tonumber(ARGV[arg0 + 2 * (i - first)]) > 0 then limited[#limited + 1] = KEYS[i] end
+  end
+  -- every bucket's value in one call (one per bucket cost ~5 us each on every request)
+  local stored = #limited > 0 and redis.call('MGET', unpack(limited)) or {}
+  local n = 0
   for i = first, last do
     local j = arg0 + 2 * (i - first)
     local interval, tolerance = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
     if interval > 0 then
-      local tat = tonumber(redis.call('GET', KEYS[i])) or now
+      n = n + 1
+      local tat = tonumber(stored[n]) or now
       if tat < now then tat = now end
       local new_tat = tat + interval
       wait = math.max(wait, new_tat - now - tolerance)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
+import hiredis
 import redis
 
 from store.redis.client import unavailable
@@ -58,6 +59,10 @@ class Script:
 
     def __init__(self, client: redis.Redis) -> None:
         self.lua = client.register_script(self.source())
+        # a plain client (not a cluster, nor a test double): EVALSHA is sent straight on a pooled
+        # connection, which costs ~15 us less a call than redis-py's command path (its observability
+        # hooks); the pool, the retries of a dropped connection and the errors stay redis-py's
+        self.pool = client.connection_pool if type(client) is redis.Redis else None
 
     @classmethod
     def source(cls) -> str:
@@ -85,7 +90,37 @@ class Script:
         """
         self.check(keys, args)
         with unavailable():
+            packed = self._packed(keys, args) if self.pool is not None else None
+            if packed is not None:
+                try:
+                    return self._evalsha(packed)
+                except redis.exceptions.NoScriptError:
+                    pass  # Redis restarted or was flushed: redis-py loads the script and runs it again
             return self.lua(keys=keys, args=args)
+
+    def _packed(self, keys: list[str], args: list[Any]) -> list[bytes] | None:
+        """The EVALSHA command as sent, None for arguments hiredis cannot write (redis-py then refuses
+        them its own way)."""
+        try:
+            return [hiredis.pack_command(("EVALSHA", self.sha, len(keys), *keys, *args))]
+        except TypeError:
+            return None
+
+    def _evalsha(self, packed: list[bytes]) -> Any:
+        """One EVALSHA on a pooled connection (redis-py's own retry when the connection had dropped)."""
+        pool = self.pool
+        assert pool is not None  # `run` sends here only with a pool
+        conn = pool.get_connection()
+        try:
+            return conn.retry.call_with_retry(lambda: _send_and_read(conn, packed),
+                                              lambda _: conn.disconnect())
+        finally:
+            pool.release(conn)
+
+
+def _send_and_read(conn: Any, packed: list[bytes]) -> Any:
+    conn.send_packed_command(packed)
+    return conn.read_response()
 
 
 def _check_count(file: str, what: str, names: tuple[str, ...], got: int, repeat: int) -> None:
