@@ -130,3 +130,30 @@ def test_the_worker_entry_point_takes_the_procfile_settings():
     assert (args.threads, args.shutdown_ms, args.clock) == (8, 25000, True)
     assert not parse_args([]).clock
 
+
+
+def test_the_clock_sends_every_sweep_on_its_first_tick_and_tags_its_warnings(monkeypatch, caplog):
+    import threading
+
+    from actors import clock
+
+    stop = threading.Event()
+    sent: list[str] = []
+
+    class Sweep:
+        def __init__(self, name: str, fails: bool = False) -> None:
+            self.actor_name, self.fails = name, fails
+
+        def send(self) -> None:
+            sent.append(self.actor_name)
+            if self.fails:
+                stop.set()  # one tick is enough
+                raise ConnectionError("redis is away")
+
+    schedule = ((Sweep("often"), 5), (Sweep("rarely"), 3600), (Sweep("x", True), 60))
+    monkeypatch.setattr(clock, "SCHEDULE", schedule)
+    with caplog.at_level("WARNING", logger="beadwire.clock"):
+        clock.run(stop)
+    assert sent == ["often", "rarely", "x"]
+    [record] = caplog.records
+    assert record.getMessage() == "could not enqueue x" and record.process_kind == "clock"
