@@ -1,4 +1,5 @@
-"""The clock process: enqueues the periodic sweeps (`python -m actors.clock`)."""
+"""The clock: enqueues the periodic sweeps. A process of its own in the Procfile (`python -m actors.clock`),
+a thread of the worker process under `wire serve` (`python -m actors.run --clock`)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def run(stop: threading.Event) -> None:
                 try:
                     actor.send()
                 except Exception:
-                    log.warning("could not enqueue %s", actor.actor_name, exc_info=True)
+                    # tagged as the clock's also where it runs inside the worker process
+                    log.warning("could not enqueue %s", actor.actor_name, exc_info=True,
+                                extra={"process_kind": "clock"})
         tick += 1
         stop.wait(1.0)
 

@@ -1,4 +1,4 @@
-"""The stack's processes from /proc (tree, RSS per kind) and py-spy profiles of the web processes."""
+"""The stack's processes from /proc (tree, RSS and PSS per kind) and py-spy profiles of the web processes."""
 
 from __future__ import annotations
 
@@ -46,29 +46,64 @@ def vm_kib(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
+def smaps_kib(pid: int) -> dict[str, int]:
+    """`/proc/PID/smaps_rollup` in KiB (Rss, Pss, Pss_Anon, Private_Dirty, ...); {} when unreadable."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            name, _, rest = line.partition(":")
+            out[name] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        return {}
+    return out
+
+
+#: The kinds of process `wire serve` starts, in display order (bench/soak.py uses them too).
+KINDS = ("web", "worker", "clock", "redis")
+
+
+def process_kind(cmd: str) -> str | None:
+    """web (gunicorn master + workers), worker (`python -m actors.run`, or Dramatiq's CLI and its
+    forked worker), clock (`python -m actors.clock`, Procfile only), redis; None for anything else."""
+    if "gunicorn" in cmd:
+        return "web"
+    if "dramatiq" in cmd or "actors.run" in cmd:
+        return "worker"
+    if "actors.clock" in cmd:
+        return "clock"
+    return "redis" if "redis-server" in cmd else None
+
+
 def stack_rss(root_pid: int) -> dict:
-    """RSS (MiB) of the stack's processes: web = gunicorn master + workers, worker = Dramatiq processes."""
+    """Memory (MiB) of the stack's processes by kind (`KINDS`), both ways (bench/README.md, "Memory"):
+    RSS summed (what `ps` shows; counts a page shared by forked processes once per process) and PSS
+    summed (each shared page split between the processes mapping it: what the stack really costs).
+
+    Top level: PSS per kind (`web`, `worker`, ...), `total` (PSS of everything `wire serve` starts,
+    issue 19's memory target) and `server` (web + worker); `rss` holds the same keys as RSS, `procs` the
+    number of processes per kind.
+    """
     groups: dict[str, list[int]] = collections.defaultdict(list)
     for pid, cmd in process_tree(root_pid).items():
-        kind = (
-            "web"
-            if "gunicorn" in cmd
-            else "worker"
-            if "dramatiq" in cmd
-            else "clock"
-            if "actors.clock" in cmd
-            else "redis"
-            if "redis-server" in cmd
-            else None
-        )
+        kind = process_kind(cmd)
         if kind:
             groups[kind].append(pid)
-    mib = {k: round(sum(vm_kib(p) for p in pids) / 1024, 1) for k, pids in groups.items()}
-    mib["procs"] = {k: len(v) for k, v in groups.items()}
-    mib["server"] = round(mib.get("web", 0) + mib.get("worker", 0), 1)
-    # issue 19's memory target: everything `wire serve` starts, Redis included
-    mib["total"] = round(sum(mib.get(k, 0) for k in ("web", "worker", "clock", "redis")), 1)
-    return mib
+    figures = {k: [smaps_kib(p) for p in pids] for k, pids in groups.items()}
+
+    def summed(field: str) -> dict[str, Any]:
+        out: dict[str, Any] = {k: mib(sum(f.get(field, 0) for f in fs)) for k, fs in figures.items()}
+        out["server"] = round(out.get("web", 0) + out.get("worker", 0), 1)
+        out["total"] = round(sum(out.get(k, 0) for k in KINDS), 1)
+        return out
+
+    out = summed("Pss")
+    out["rss"] = summed("Rss")
+    out["procs"] = {k: len(v) for k, v in groups.items()}
+    return out
+
+
+def mib(kib: float) -> float:
+    return round(kib / 1024, 1)
 
 
 def gunicorn_master(root_pid: int) -> int | None:

@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 from bench.load import CEILING_PG_ROW, CEILING_ROWS, NOISY_PCT
+from bench.memory import KINDS
 from bench.ours import CLI_COMMANDS
 
 
@@ -135,7 +136,7 @@ def _table(ours: dict, h: dict, extra: dict, label: str) -> Table:
     if rss:  # memory: ratio = the peer's RSS over ours
         p_rss = pm["end"].get("VmRSS") if pm else None
         t.row(
-            "server memory (RSS at the end; ours: gunicorn master + workers + Dramatiq, peer: uvicorn)",
+            "server memory (at the end; ours: PSS of gunicorn master + workers + worker, peer: uvicorn RSS)",
             "–",
             "–",
             f"{fmt(rss['server'])} MiB",
@@ -279,23 +280,32 @@ def _size_and_memory_notes(ours: dict, peer: dict | None, h: dict, extra: dict, 
     if (peer or {}).get("extra_error"):
         last = peer["extra_error"].strip().splitlines()[-1:] or ["?"]
         lines.append(f"* peer, status with many online: `bench/peer_extra.py` failed: {last[0][:300]}")
-    rs, re_ = ours["rss_start_mib"], ours["rss_end_mib"]
-    lines.append(
-        f"* server RSS, beadwire (gunicorn master + {rs['procs'].get('web', 1) - 1} workers + Dramatiq "
-        f"{rs['procs'].get('worker', 0)} procs): {rs['server']} MiB at start → {re_['server']} MiB at end "
-        f"(web {rs.get('web')} → {re_.get('web')}, worker {rs.get('worker')} → {re_.get('worker')}; "
-        f"not counted: clock {re_.get('clock')}, redis {re_.get('redis')}; everything `wire serve` starts: "
-        f"{re_.get('total')} MiB)"
-    )
+    lines.append(_our_memory_note(ours["rss_start_mib"], ours["rss_end_mib"]))
     pm = h.get("e_memory_mib")
     if pm:
         lines.append(
             f"* server RSS, {label} (one uvicorn process): {pm['start'].get('VmRSS')} MiB at start → "
             f"{pm['end'].get('VmRSS')} MiB at end "
-            f"(not counted: PostgreSQL PSS {pm['end'].get('postgres_pss_mib')}, "
+            f"(and, in its total: PostgreSQL PSS {pm['end'].get('postgres_pss_mib')}, "
             f"Redis PSS {pm['end'].get('redis_pss_mib')})"
         )
     return lines
+
+
+def _our_memory_note(rs: dict, re_: dict) -> str:
+    """PSS per kind at start and at the end, and the same as summed RSS (bench/memory.py `stack_rss`)."""
+    procs = rs.get("procs") or {}
+    kinds = [k for k in KINDS if k in re_]
+    pss = ", ".join(f"{k} {rs.get(k)} → {re_.get(k)}" for k in kinds)
+    rss_s, rss_e = rs.get("rss") or {}, re_.get("rss") or {}
+    rss = ", ".join(f"{k} {rss_s.get(k)} → {rss_e.get(k)}" for k in kinds)
+    counts = ", ".join(f"{k} {procs.get(k)}" for k in kinds)
+    return (
+        f"* memory, beadwire, everything `wire serve` starts (processes: {counts}): "
+        f"PSS {rs.get('total')} MiB at start → {re_.get('total')} MiB at end ({pss}); "
+        f"summed RSS {rss_s.get('total')} → {rss_e.get('total')} MiB ({rss}); RSS counts a page the "
+        "gunicorn workers share with their master once per process"
+    )
 
 
 def _profile_section(prof: dict, what: str) -> list[str]:

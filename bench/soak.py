@@ -41,7 +41,7 @@ from collections import Counter, defaultdict
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
-from bench.memory import vm_kib
+from bench.memory import process_kind, vm_kib
 from bench.paths import OUT_DIR
 from bench.soak_agents import CHAT_WAIT_S, Agent, Books, Coordinator
 from bench.soak_client import Client, Stats, cmdline, descendants
@@ -142,8 +142,7 @@ class Soak:
         groups: dict[str, list[int]] = defaultdict(list)
         for pid in descendants(self.stack.pid):
             cmd = " ".join(cmdline(pid))
-            name = ("web" if "gunicorn" in cmd else "worker" if "dramatiq" in cmd else
-                    "clock" if "actors.clock" in cmd else "redis" if "redis-server" in cmd else "other")
+            name = process_kind(cmd) or "other"
             groups[name].append(pid)
         return groups
 

@@ -1,7 +1,8 @@
 """`wire serve`: the whole beadwire stack on one machine, with embedded defaults.
 
 Starts a bundled redis-server (unless `REDIS_URL` is set) and uses a SQLite file (unless `DATABASE_URL` is
-set) in the data directory, runs the release step, then supervises web, worker and clock like the Procfile.
+set) in the data directory, runs the release step, then supervises web and worker like the Procfile (the
+clock runs inside the worker process: actors/run.py).
 The data directory is private to its user (0700, files 0600, also for what the children create), and the
 bundled Redis wants a password kept there, with CONFIG disabled: another local user can neither read
 the database nor write a session into Redis. Only `wire serve` imports this module; the server's own
@@ -151,9 +152,9 @@ def _run(
         "web (gunicorn)": [py, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "-w", str(workers),
                            "--worker-connections", str(connections), "-b", bind, "--graceful-timeout", "5",
                            *_gunicorn_extra_args(), "web:create_app()"],
-        "worker (dramatiq)": [py, "-m", "dramatiq", "actors:from_env", "--processes", "1", "--threads", "4",
-                              "--worker-shutdown-timeout", str(DEFAULT_WORKER_SHUTDOWN_MS)],
-        "clock": [py, "-m", "actors.clock"],
+        # one process: Dramatiq's worker threads and the clock's (actors/run.py; the Procfile runs them apart)
+        "worker (dramatiq + clock)": [py, "-m", "actors.run", "--threads", "4", "--clock",
+                                      "--shutdown-ms", str(DEFAULT_WORKER_SHUTDOWN_MS)],
     }
     # fmt: on
     for name, args in commands.items():

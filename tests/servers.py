@@ -485,7 +485,7 @@ def start_postgres(tmpdir: str | os.PathLike[str]) -> PgProc:
 
 
 class Stack:
-    """A real `wire serve` (web + worker + clock + Redis unless given) for end-to-end tests."""
+    """A real `wire serve` (web + worker with the clock inside + Redis unless given) for end-to-end tests."""
 
     def __init__(self, proc: subprocess.Popen[bytes], url: str, data_dir: Path, log: Path) -> None:
         self.url = url
@@ -513,7 +513,7 @@ class Stack:
     def stop(self) -> None:
         """SIGTERM `wire serve`, which stops its children in order, and wait for it."""
         if self._proc is not None:
-            # `wire serve` may take up to ~16 s (web/worker/clock, then Redis) before it kills anything.
+            # `wire serve` may take up to ~16 s (web/worker, then Redis) before it kills anything.
             _stop(self._proc, signal.SIGTERM, timeout=30.0)
             self._proc = None
         if self in _running:
