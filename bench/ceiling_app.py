@@ -1,7 +1,7 @@
 """The machine's ceiling for a durable write over HTTP: the least a mail endpoint could do.
 
-Two routes, served by bench/ours.py with the same gunicorn settings as `wire serve` and driven with the
-same client as the mail rows, in the same run:
+Two routes, served by bench/ours.py under gunicorn's gthread worker (2 workers × 32 threads: the bare
+endpoint the targets divide by) and driven with the same client as the mail rows, in the same run:
 
 * `POST /mail` (bare): parses the JSON body, commits one row in its own SQLite WAL transaction with
   `synchronous=FULL` (one fsync per commit; writers queued on a thread lock plus `flock` as in
@@ -30,7 +30,9 @@ waits for a group fsync of the WAL, run in gevent's thread pool (`store.green.of
 other requests of the worker run meanwhile. Connections come from a per-process pool, as Peewee's
 pool hands the store one per request (a greenlet-local one would be opened again for every client
 connection). The variant is chosen by what the store checks too: whether gevent patched `threading`
-(`store.green.active()`). The same run thus says what the worker class costs the bare endpoint.
+(`store.green.active()`). On PostgreSQL the worker has made psycopg2 cooperative (psycogreen), as
+for the store. Beside the gthread rows of the same run this says what serving the bare endpoint our
+way (worker class and commit mode together) costs or gains it.
 
 With `CEILING_PG` set (a `postgresql://` URL, as `--database postgres` runs), `POST /mail` is the bare
 endpoint on PostgreSQL instead: one transaction (BEGIN, one `INSERT ... RETURNING id`, COMMIT: three
