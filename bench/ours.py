@@ -18,7 +18,7 @@ from bench import workloads
 from bench.load import CEILING_TOKEN, HOST, RACERS, WORKERS, Conn, pct, run_load
 from bench.memory import print_profile, profile_run, stack_rss
 from bench.paths import ROOT
-from cli.serve import _gunicorn_extra_args
+from cli.serve import DEFAULT_CONNECTIONS, _gunicorn_extra_args
 from tests.servers import (
     PgProc,
     Stack,
@@ -232,30 +232,53 @@ def python_pass(runs: int) -> dict:
     return {"n": len(lat), "median_ms": round(statistics.median(lat), 1), "p99_ms": round(pct(lat, 99), 1)}
 
 
+#: How bench_ceiling serves bench/ceiling_app.py, each in turn: (result key prefix, gunicorn's arguments
+#: before the bind). "" is the bare endpoint the targets divide by (gthread, 2 workers × 32 threads);
+#: "gevent_" serves it as `wire serve` serves beadwire (cli/serve.py: our config module and gevent
+#: worker class, 2 workers, 10,000 connections), the app then committing as the store does under gevent.
+CEILING_VARIANTS = (
+    ("", ["-k", "gthread", "-w", "2", "--threads", "32"]),
+    (
+        "gevent_",
+        ["-c", "python:web.gunicorn_conf", "-w", "2", "--worker-connections", str(DEFAULT_CONNECTIONS)],
+    ),
+)
+
+
 def bench_ceiling(sz: dict, tmp: Path, pg: PgProc | None = None) -> dict:
-    """The same mail loops against bench/ceiling_app.py under `wire serve`'s gunicorn settings: its
-    bare route (one SQLite transaction + one XADD, nothing else), what this machine allows any such
-    server right now, and its minimal mail (token lookup, presence Lua, three inserts, publish Lua).
-    Given `pg`, only the bare route, on PostgreSQL (its own database `ceiling` in that cluster)."""
+    """The same mail loops against bench/ceiling_app.py, served each way of `CEILING_VARIANTS` in turn
+    (a database file of its own each): its bare route (one SQLite transaction + one XADD, nothing else),
+    what this machine allows any such server right now, and its minimal mail (token lookup, presence
+    Lua, three inserts, publish Lua). Given `pg`, only the bare route, on PostgreSQL (its own database
+    `ceiling` in that cluster)."""
     redis_proc = start_redis(tmp)
-    port = free_port()
-    env = {
-        "REDIS_URL": redis_proc.url,
-        "CEILING_DB": str(tmp / "ceiling.db"),
-        "CEILING_TOKEN": CEILING_TOKEN,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = {"REDIS_URL": redis_proc.url, "CEILING_TOKEN": CEILING_TOKEN, "PYTHONPATH": str(ROOT)}
     if pg is not None:
         env["CEILING_PG"] = pg.create_database("ceiling")
-    # fmt: off
-    args = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "32",
-            "-b", f"{HOST}:{port}", "--graceful-timeout", "5", *_gunicorn_extra_args(),
-            "bench.ceiling_app:app"]
-    # fmt: on
-    url = f"http://{HOST}:{port}"
     out: dict[str, Any] = {"database": "sqlite" if pg is None else "postgres"}
     routes = (("/mail", ""),) if pg is not None else (("/mail", ""), ("/mail-min", "min_"))
-    web = start_child("ceiling", args, tmp, env, lambda _: healthy(url), url)
+    try:
+        for variant, gunicorn_args in CEILING_VARIANTS:
+            variant_env = {**env, "CEILING_DB": str(tmp / f"ceiling{variant.rstrip('_')}.db")}
+            out.update(_ceiling_variant(sz, tmp, variant, gunicorn_args, variant_env, routes))
+    finally:
+        redis_proc.stop()
+    return out
+
+
+def _ceiling_variant(
+    sz: dict, tmp: Path, variant: str, gunicorn_args: list[str], env: dict, routes: tuple
+) -> dict[str, Any]:
+    """The mail loops at c=1 and c=8 on each route of bench/ceiling_app.py served one way."""
+    port = free_port()
+    # fmt: off
+    args = [sys.executable, "-m", "gunicorn", *gunicorn_args, "-b", f"{HOST}:{port}",
+            "--graceful-timeout", "5", *_gunicorn_extra_args(), "bench.ceiling_app:app"]
+    # fmt: on
+    url = f"http://{HOST}:{port}"
+    out: dict[str, Any] = {}
+    label = f"{'postgres' if 'CEILING_PG' in env else 'sqlite'}, {variant.rstrip('_') or 'gthread'}"
+    web = start_child(f"ceiling{variant.rstrip('_')}", args, tmp, env, lambda _: healthy(url), url)
     try:
         for route, prefix in routes:
 
@@ -266,9 +289,8 @@ def bench_ceiling(sz: dict, tmp: Path, pg: PgProc | None = None) -> dict:
 
             for conc in (1, 8):
                 r = run_load(port, sz[f"mail_c{conc}"], conc, sz["max_s"], send, ok=201)
-                out[f"{prefix}mail_c{conc}"] = r
-                print(f"[ceiling] POST {route} ({out['database']}) c={conc}: {r}", flush=True)
+                out[f"{variant}{prefix}mail_c{conc}"] = r
+                print(f"[ceiling] POST {route} ({label}) c={conc}: {r}", flush=True)
     finally:
         web.stop()
-        redis_proc.stop()
     return out

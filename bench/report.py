@@ -9,6 +9,10 @@ from bench.load import CEILING_PG_ROW, CEILING_ROWS, NOISY_PCT
 from bench.memory import KINDS
 from bench.ours import CLI_COMMANDS
 
+#: The ceiling rows again for the bare endpoint served as `wire serve` serves beadwire (bench/ours.py's
+#: `CEILING_VARIANTS`): (result key prefix, row name suffix).
+CEILING_GEVENT = ("gevent_", " (gevent worker, as `wire serve`)")
+
 
 def fmt(v: Any) -> str:
     if v is None:
@@ -35,15 +39,16 @@ def _throughput_rows(ours: dict, h: dict, extra: dict) -> list[tuple[str, Any, d
         ("mail send `POST /v1/mail`, 1 recipient", 1, ours["mail_c1"], h.get("a_mail", {}).get("c1")),
         ("mail send `POST /v1/mail`, 1 recipient", 8, ours["mail_c8"], h.get("a_mail", {}).get("c8")),
     ]
-    pg_ceiling = (ours.get("ceiling") or {}).get("database") == "postgres"
-    for prefix, what in (CEILING_PG_ROW,) if pg_ceiling else CEILING_ROWS:
+    ceiling = ours.get("ceiling") or {}
+    routes = (CEILING_PG_ROW,) if ceiling.get("database") == "postgres" else CEILING_ROWS
+    for (variant, suffix), (prefix, what) in itertools.product((("", ""), CEILING_GEVENT), routes):
         for conc in (1, 8):
-            if (ours.get("ceiling") or {}).get(f"{prefix}mail_c{conc}"):
+            if ceiling.get(f"{variant}{prefix}mail_c{conc}"):
                 rows.append(
                     (
-                        what,
+                        what + suffix,
                         conc,
-                        ours["ceiling"][f"{prefix}mail_c{conc}"],
+                        ceiling[f"{variant}{prefix}mail_c{conc}"],
                         h.get("a_mail", {}).get(f"c{conc}"),
                     )
                 )

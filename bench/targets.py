@@ -16,7 +16,7 @@ from typing import Any
 from bench.load import NOISY_PCT
 from bench.memory import KINDS
 from bench.ours import CLI_COMMANDS
-from bench.report import fmt
+from bench.report import CEILING_GEVENT, fmt
 
 #: (what, our result key, the bare endpoint's key, least share of it).
 SHARES = (
@@ -69,7 +69,19 @@ def share_target(ours: dict, what: str, key: str, bare_key: str, share: float) -
     if not ops or not bare:
         return name, f"{fmt(ops)} ops/s, bare endpoint {fmt(bare)} ops/s", None
     measured = f"{fmt(ops)} ops/s = {ops / bare:.0%} of the bare endpoint's {fmt(bare)} ops/s"
+    measured += gevent_share(ops, ours.get("ceiling") or {}, bare_key)
     return name, measured + _noisy(ours[key], bare_run), ops / bare >= share
+
+
+def gevent_share(ops: float, ceiling: dict, bare_key: str) -> str:
+    """Report only, beside a share of the bare endpoint: the share of the same endpoint served as `wire
+    serve` serves us (gevent worker: bench/ours.py's `CEILING_VARIANTS`), when it was measured."""
+    served = (ceiling.get(CEILING_GEVENT[0] + bare_key) or {}).get("ops_s")
+    if not served:
+        return ""
+    return (
+        f" ({ops / served:.0%} of the same endpoint under `wire serve`'s gevent worker: {fmt(served)} ops/s)"
+    )
 
 
 def chat_target(ours: dict) -> Goal:
@@ -169,6 +181,7 @@ def pg_share(ours: dict, what: str, key: str, bare_key: str, _share: float) -> G
     if not ops or not bare:
         return name, f"{fmt(ops)} ops/s, bare endpoint on PostgreSQL {fmt(bare)} ops/s", None
     measured = f"{fmt(ops)} ops/s = {ops / bare:.0%} of the bare endpoint's {fmt(bare)} ops/s"
+    measured += gevent_share(ops, ceiling, bare_key)
     return name, measured + _noisy(ours[key], bare_run), None
 
 
