@@ -7,8 +7,10 @@ SQLite's writer lock and group commit live in store/sqlite_writer.py.
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from typing import Any
 
 import peewee
 from playhouse.db_url import parse
@@ -32,12 +34,36 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
+class _Pool(PooledPostgresqlDatabase):
+    """Peewee's PostgreSQL pool, checking a connection it hands out without a round trip.
+
+    Peewee sends `SELECT 1` on every checkout to find connections the server dropped (one more round
+    trip per request). A server that closes a connection, on a restart or `pg_terminate_backend`,
+    sends its FATAL message and closes the socket: the idle connection's socket turns readable. So
+    only a connection with something to read (or not idle, or already closed) gets Peewee's check.
+    """
+
+    def _is_closed(self, conn: Any) -> bool:
+        if conn.closed or self._adapter.txn_status(conn) != self._adapter.txn_idle or _has_input(conn):
+            return bool(super()._is_closed(conn))
+        return False
+
+
+def _has_input(conn: Any) -> bool:
+    """Whether an idle connection's socket has bytes (or EOF) waiting: the server spoke unasked."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):  # ValueError: a descriptor past select's limit; let the round trip tell
+        return True
+    return bool(readable)
+
+
 def _postgres(settings: Settings) -> peewee.Database:
     sqlite_writer.install(None)  # PostgreSQL queues writers itself, row by row
     params = parse(settings.database_url)
     name = params.pop("database")
     # timeout: under gevent more requests than connections may run at once; they queue for one
-    return PooledPostgresqlDatabase(name, max_connections=32, stale_timeout=300, timeout=30, **params)
+    return _Pool(name, max_connections=32, stale_timeout=300, timeout=30, **params)
 
 
 def make_database(settings: Settings) -> peewee.Database:
@@ -69,7 +95,8 @@ def storage_error(exc: BaseException) -> BeadwireError | None:
 
     A lost connection or a server that is down or starting becomes `Unavailable` (503), a full disk
     `StorageFull` (507). The pool needs no help afterwards: it discards a connection the driver has
-    marked closed when it is next checked out, so requests succeed again once the server is back.
+    marked closed, or whose server closed it (`_Pool`), when it is next checked out, so requests
+    succeed again once the server is back.
     """
     failures = [e for e in _chain(exc) if isinstance(e, (peewee.OperationalError, peewee.InterfaceError))]
     if not failures or failures[0] is not exc:
