@@ -69,7 +69,7 @@ def test_a_pooled_connection_is_handed_out_without_a_round_trip(pool):
 
 def test_a_connection_the_server_terminated_is_replaced_on_checkout(pool, pg_server):
     first = _backend_pid()
-    pg_server.sql(f"SELECT pg_terminate_backend({first})")
+    pg_server.sql(f"SELECT pg_terminate_backend({first}, 10000)")  # returns once the backend is gone
     second = _backend_pid()  # no error: the dead connection was found and a new one opened
     assert second != first
 
@@ -86,3 +86,75 @@ def test_after_a_postgres_restart_requests_succeed_again_on_new_connections(sett
             assert _backend_pid() != first  # the first request after the restart succeeds
     finally:
         pg.stop()
+
+
+# -------------------------------------------------------------------------------- the deferred BEGIN
+
+
+@pytest.fixture
+def table(pool: peewee.Database) -> Iterator[peewee.Database]:
+    """The pool, a table `t` with a unique column, and statements recorded from here on."""
+    pool.execute_sql("CREATE TABLE t (id serial PRIMARY KEY, v text UNIQUE)")
+    pool.close()
+    pool.close_idle()
+    pool.connect_params["cursor_factory"] = _Recorded
+    _Recorded.sent.clear()
+    yield pool
+
+
+def _values(pool: peewee.Database) -> list[str]:
+    return [v for (v,) in pool.execute_sql("SELECT v FROM t ORDER BY id").fetchall()]
+
+
+def test_a_transaction_sends_its_begin_with_its_first_statement(table):
+    with table.atomic():
+        table.execute_sql("INSERT INTO t (v) VALUES (%s)", ("a",))
+        table.execute_sql("INSERT INTO t (v) VALUES (%s)", ("b",))
+    insert = "INSERT INTO t (v) VALUES (%s)"
+    assert _Recorded.sent == [f"BEGIN; {insert}", insert, "COMMIT"]
+    assert _values(table) == ["a", "b"]
+
+
+def test_a_transaction_that_sent_nothing_sends_no_begin_and_no_commit(table):
+    with table.atomic():
+        pass
+    with pytest.raises(KeyError), table.atomic():
+        raise KeyError("before any statement")
+    assert _Recorded.sent == []
+
+
+def test_a_failed_statement_rolls_back_the_whole_transaction_and_the_connection_serves_on(table):
+    table.execute_sql("INSERT INTO t (v) VALUES ('taken')")
+    with pytest.raises(peewee.IntegrityError), table.atomic():
+        table.execute_sql("INSERT INTO t (v) VALUES ('first')")
+        table.execute_sql("INSERT INTO t (v) VALUES ('taken')")
+    with pytest.raises(peewee.IntegrityError), table.atomic():  # the first statement itself fails
+        table.execute_sql("INSERT INTO t (v) VALUES ('taken')")
+    assert _Recorded.sent.count("ROLLBACK") == 2
+    assert _values(table) == ["taken"]
+
+
+def test_a_failed_savepoint_keeps_the_outer_transaction(table):
+    with table.atomic():
+        with pytest.raises(peewee.IntegrityError), table.atomic():  # the savepoint is the first statement
+            table.execute_sql("INSERT INTO t (v) VALUES ('x')")
+            table.execute_sql("INSERT INTO t (v) VALUES ('x')")
+        table.execute_sql("INSERT INTO t (v) VALUES ('y')")
+    assert _Recorded.sent[0].startswith("BEGIN; SAVEPOINT")
+    assert _values(table) == ["y"]  # the savepoint's rows went with it, the outer one's stayed
+
+
+def test_statements_after_a_transaction_run_in_autocommit_again(table):
+    with table.atomic():
+        table.execute_sql("INSERT INTO t (v) VALUES ('in')")
+    table.execute_sql("INSERT INTO t (v) VALUES ('out')")
+    assert table.connection().get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    assert _Recorded.sent == ["BEGIN; INSERT INTO t (v) VALUES ('in')", "COMMIT",
+                              "INSERT INTO t (v) VALUES ('out')"]
+
+
+def test_a_transaction_opened_before_connecting_connects_first(table):
+    table.close()
+    with table.atomic():
+        table.execute_sql("INSERT INTO t (v) VALUES ('late')")
+    assert _values(table) == ["late"]
