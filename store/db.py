@@ -8,7 +8,8 @@ SQLite's writer lock and group commit live in store/sqlite_writer.py.
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -79,6 +80,25 @@ class _Pool(PooledPostgresqlDatabase):
         deferred = bool(getattr(self._state, "deferred_begin", False))
         self._state.deferred_begin = False
         return deferred
+
+
+#: per driver connection, the statements prepared on it (they live as long as it does)
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def execute_prepared(name: str, text: str, params: Sequence[Any]) -> Any:
+    """Run the statement `text` (placeholders `$1`...) as the server-side prepared statement `name`.
+
+    PostgreSQL plans a statement on every plain execution; a prepared one is planned once per
+    connection (a generic plan after five runs). PREPARE goes alone the first time on a connection:
+    it is not transactional, so it holds even when that transaction then fails or rolls back.
+    """
+    prepared = _prepared.setdefault(database.connection(), set())
+    if name not in prepared:
+        database.execute_sql(f"PREPARE {name} AS {text}")
+        prepared.add(name)
+    marks = ", ".join(["%s"] * len(params))
+    return database.execute_sql(f"EXECUTE {name}({marks})" if params else f"EXECUTE {name}", params)
 
 
 def _has_input(conn: Any) -> bool:

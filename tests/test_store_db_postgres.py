@@ -13,7 +13,7 @@ import peewee
 import psycopg2.extensions
 import pytest
 
-from store import db
+from store import db, queries
 from store.config import Settings
 
 pytestmark = pytest.mark.pg
@@ -158,3 +158,35 @@ def test_a_transaction_opened_before_connecting_connects_first(table):
     with table.atomic():
         table.execute_sql("INSERT INTO t (v) VALUES ('late')")
     assert _values(table) == ["late"]
+
+
+# ------------------------------------------------------------------------ the prepared named statements
+
+
+def test_a_named_statement_is_prepared_once_per_connection_and_again_on_a_new_one(table, pg_server):
+    find = queries.Statement('SELECT "id" FROM "t" WHERE "v" = ?')
+    table.execute_sql("INSERT INTO t (v) VALUES ('a')")
+    _Recorded.sent.clear()
+    assert find.one(("a",)) == (1,)
+    assert find.one(("b",)) is None
+    assert _Recorded.sent == [f'PREPARE {find.name} AS SELECT "id" FROM "t" WHERE "v" = $1',
+                              f"EXECUTE {find.name}(%s)", f"EXECUTE {find.name}(%s)"]
+    backend = table.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    table.close()
+    pg_server.sql(f"SELECT pg_terminate_backend({backend}, 10000)")
+    _Recorded.sent.clear()
+    assert find.one(("a",)) == (1,)  # a new connection (the dead one failed the pool's check): prepared there
+    assert _Recorded.sent[-2:] == [f'PREPARE {find.name} AS SELECT "id" FROM "t" WHERE "v" = $1',
+                                   f"EXECUTE {find.name}(%s)"]
+
+
+def test_a_statement_first_prepared_in_a_failed_transaction_runs_afterwards(table):
+    add = queries.Insert('INSERT INTO "t" ("v") VALUES (?)')
+    table.execute_sql("INSERT INTO t (v) VALUES ('taken')")
+    with pytest.raises(peewee.IntegrityError), table.atomic():
+        add.insert(("taken",))  # prepared, then its run fails and the transaction rolls back
+    with table.atomic():
+        assert add.insert(("free",)) == 3  # still prepared on the connection (PREPARE is not transactional)
+    assert [s for s in _Recorded.sent if "PREPARE" in s] == [
+        f'BEGIN; PREPARE {add.name} AS INSERT INTO "t" ("v") VALUES ($1) RETURNING "id"']
+    assert _values(table) == ["taken", "free"]
