@@ -3,7 +3,7 @@
 Peewee spends ~0.2 ms building the SQL of one query object, more than SQLite takes to run it, and
 a claim ran a dozen. So the few statements every claim, mail, chat and token lookup runs are
 written out here once, in the subset of SQL both SQLite and PostgreSQL accept, with `?` placeholders
-put in the driver's style (`database.param`). This is the only path for these operations: the
+(numbered `$n` in a prepared statement on PostgreSQL). This is the only path for these operations: the
 store modules call the functions below, never a statement of their own.
 
 Rows come back as model instances (as Peewee's cursor wrapper makes them: no defaults, no dirty

@@ -15,6 +15,7 @@ import pytest
 
 from store import db, queries
 from store.config import Settings
+from store.schema import migrate
 
 pytestmark = pytest.mark.pg
 
@@ -190,3 +191,13 @@ def test_a_statement_first_prepared_in_a_failed_transaction_runs_afterwards(tabl
     assert [s for s in _Recorded.sent if "PREPARE" in s] == [
         f'BEGIN; PREPARE {add.name} AS INSERT INTO "t" ("v") VALUES ($1) RETURNING "id"']
     assert _values(table) == ["taken", "free"]
+
+
+def test_every_named_statement_prepares_on_the_schema(settings, pg_server):
+    """PostgreSQL infers each `$n`'s type at PREPARE: one it cannot type (`? IS NULL`) fails here."""
+    with _bound(settings, pg_server.create_database(f"prep{os.getpid()}_{next(_names)}")) as database:
+        migrate()
+        statements = [s for s in vars(queries).values() if isinstance(s, queries.Statement)]
+        assert statements
+        for statement in statements:
+            database.execute_sql(f"PREPARE {statement.name} AS {statement.numbered}")
