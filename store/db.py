@@ -7,8 +7,11 @@ SQLite's writer lock and group commit live in store/sqlite_writer.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import select
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from typing import Any
 
 import peewee
 from playhouse.db_url import parse
@@ -32,12 +35,87 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
+class _Pool(PooledPostgresqlDatabase):
+    """Peewee's PostgreSQL pool, with two round trips per request fewer.
+
+    Checkout: Peewee sends `SELECT 1` on every one to find connections the server dropped. A server
+    that closes a connection, on a restart or `pg_terminate_backend`, sends its FATAL message and
+    closes the socket: the idle connection's socket turns readable. So only a connection with
+    something to read (or not idle, or already closed) gets Peewee's check.
+
+    BEGIN: Peewee sends it alone. Here it waits and goes out in one string with the transaction's
+    first statement (`BEGIN; INSERT ...`, the server answers with the last result); a transaction
+    that sent nothing sends no COMMIT or ROLLBACK either.
+    """
+
+    def _is_closed(self, conn: Any) -> bool:
+        if conn.closed or self._adapter.txn_status(conn) != self._adapter.txn_idle or _has_input(conn):
+            return bool(super()._is_closed(conn))
+        return False
+
+    def begin(self, isolation_level: Any = None) -> None:
+        if isolation_level is not None or self._isolation_level:
+            super().begin(isolation_level)
+            return
+        self.connection()  # connects now if need be, as Peewee's BEGIN would: not mid-transaction
+        self._state.deferred_begin = True
+
+    def _execute_cursor(self, sql: str, params: Any, **cursor_options: Any) -> Any:
+        # the depth check: a flag left by a transaction that never ended cannot open a new one
+        if getattr(self._state, "deferred_begin", False) and self.transaction_depth():
+            self._state.deferred_begin = False
+            sql = "BEGIN; " + sql  # no `%` in the prefix: psycopg2's parameters are unaffected
+        return super()._execute_cursor(sql, params, **cursor_options)
+
+    def commit(self) -> None:
+        if not self._unsent():
+            super().commit()
+
+    def rollback(self) -> None:
+        if not self._unsent():
+            super().rollback()
+
+    def _unsent(self) -> bool:
+        """Whether the transaction ending now never sent its BEGIN (then there is nothing to end)."""
+        deferred = bool(getattr(self._state, "deferred_begin", False))
+        self._state.deferred_begin = False
+        return deferred
+
+
+#: per driver connection, the statements prepared on it (they live as long as it does)
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def execute_prepared(name: str, text: str, params: Sequence[Any]) -> Any:
+    """Run the statement `text` (placeholders `$1`...) as the server-side prepared statement `name`.
+
+    PostgreSQL plans a statement on every plain execution; a prepared one is planned once per
+    connection (a generic plan after five runs). PREPARE goes alone the first time on a connection:
+    it is not transactional, so it holds even when that transaction then fails or rolls back.
+    """
+    prepared = _prepared.setdefault(database.connection(), set())
+    if name not in prepared:
+        database.execute_sql(f"PREPARE {name} AS {text}")
+        prepared.add(name)
+    marks = ", ".join(["%s"] * len(params))
+    return database.execute_sql(f"EXECUTE {name}({marks})" if params else f"EXECUTE {name}", params)
+
+
+def _has_input(conn: Any) -> bool:
+    """Whether an idle connection's socket has bytes (or EOF) waiting: the server spoke unasked."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):  # ValueError: a descriptor past select's limit; let the round trip tell
+        return True
+    return bool(readable)
+
+
 def _postgres(settings: Settings) -> peewee.Database:
     sqlite_writer.install(None)  # PostgreSQL queues writers itself, row by row
     params = parse(settings.database_url)
     name = params.pop("database")
     # timeout: under gevent more requests than connections may run at once; they queue for one
-    return PooledPostgresqlDatabase(name, max_connections=32, stale_timeout=300, timeout=30, **params)
+    return _Pool(name, max_connections=32, stale_timeout=300, timeout=30, **params)
 
 
 def make_database(settings: Settings) -> peewee.Database:
@@ -69,7 +147,8 @@ def storage_error(exc: BaseException) -> BeadwireError | None:
 
     A lost connection or a server that is down or starting becomes `Unavailable` (503), a full disk
     `StorageFull` (507). The pool needs no help afterwards: it discards a connection the driver has
-    marked closed when it is next checked out, so requests succeed again once the server is back.
+    marked closed, or whose server closed it (`_Pool`), when it is next checked out, so requests
+    succeed again once the server is back.
     """
     failures = [e for e in _chain(exc) if isinstance(e, (peewee.OperationalError, peewee.InterfaceError))]
     if not failures or failures[0] is not exc:

@@ -3,7 +3,7 @@
 Peewee spends ~0.2 ms building the SQL of one query object, more than SQLite takes to run it, and
 a claim ran a dozen. So the few statements every claim, mail, chat and token lookup runs are
 written out here once, in the subset of SQL both SQLite and PostgreSQL accept, with `?` placeholders
-put in the driver's style (`database.param`). This is the only path for these operations: the
+(numbered `$n` in a prepared statement on PostgreSQL). This is the only path for these operations: the
 store modules call the functions below, never a statement of their own.
 
 Rows come back as model instances (as Peewee's cursor wrapper makes them: no defaults, no dirty
@@ -18,27 +18,34 @@ from typing import Any, NamedTuple, TypeVar
 
 import peewee
 
-from store.db import database, is_sqlite
+from store.db import database, execute_prepared, is_sqlite
 from store.models import Bead, Project, Workspace
 
 M = TypeVar("M", bound=peewee.Model)
 
 
 class Statement:
-    """One hand-written statement (placeholders written `?`, no literal `?` or `%` in it)."""
+    """One hand-written statement (placeholders written `?`, no literal `?` or `%` in it).
 
-    __slots__ = ("styled", "text")
+    On PostgreSQL it runs prepared (store/db.py `execute_prepared`), so the server plans it once per
+    connection instead of on every run.
+    """
+
+    __slots__ = ("name", "numbered", "text")
+
+    _made = 0
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.styled = {"?": text}  # per placeholder style: "?" (SQLite), "%s" (psycopg2)
+        Statement._made += 1
+        self.name = f"bw_{Statement._made}"  # prepared statements are per connection: unique per process
+        parts = text.split("?")
+        self.numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
 
     def cursor(self, params: Sequence[Any] = ()) -> Any:
-        param = database.param
-        styled = self.styled.get(param)
-        if styled is None:
-            styled = self.styled[param] = self.text.replace("?", param)
-        return database.execute_sql(styled, params)
+        if is_sqlite():
+            return database.execute_sql(self.text, params)
+        return execute_prepared(self.name, self.numbered, params)
 
     def one(self, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         return self.cursor(params).fetchone()
@@ -52,7 +59,7 @@ class Insert(Statement):
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
-        self.styled["%s"] = text.replace("?", "%s") + ' RETURNING "id"'
+        self.numbered += ' RETURNING "id"'
 
     def insert(self, params: Sequence[Any]) -> int:
         cursor = self.cursor(params)

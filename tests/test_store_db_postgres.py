@@ -1,0 +1,203 @@
+"""The PostgreSQL pool (store/db.py) on a throwaway cluster: a connection handed out costs no round trip,
+and one the server dropped (terminated backend, restarted server) is found and replaced on checkout, so
+the request that gets it succeeds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import peewee
+import psycopg2.extensions
+import pytest
+
+from store import db, queries
+from store.config import Settings
+from store.schema import migrate
+
+pytestmark = pytest.mark.pg
+
+
+_names = iter(range(1, 1_000_000))
+
+
+@contextmanager
+def _bound(settings: Settings, url: str) -> Iterator[peewee.Database]:
+    """store.db's proxy bound to a fresh pool on `url` for the block."""
+    database = db.make_database(settings.with_(database_url=url))
+    previous = db.database.obj
+    db.database.initialize(database)
+    try:
+        yield database
+    finally:
+        database.close_all()
+        db.database.initialize(previous)
+
+
+@pytest.fixture
+def pool(settings: Settings, pg_server: Any) -> Iterator[peewee.Database]:
+    with _bound(settings, pg_server.create_database(f"pool{os.getpid()}_{next(_names)}")) as database:
+        yield database
+
+
+class _Recorded(psycopg2.extensions.cursor):
+    """A cursor that records every statement sent through it, the pool's own checks included."""
+
+    sent: ClassVar[list[str]] = []
+
+    def execute(self, query: Any, vars: Any = None) -> None:
+        self.sent.append(query)
+        super().execute(query, vars)
+
+
+def _backend_pid() -> int:
+    db.connect()
+    try:
+        return db.database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_a_pooled_connection_is_handed_out_without_a_round_trip(pool):
+    pool.connect_params["cursor_factory"] = _Recorded
+    first = _backend_pid()
+    _Recorded.sent.clear()
+    assert _backend_pid() == first  # the same connection, from the pool
+    assert _Recorded.sent == ["SELECT pg_backend_pid()"]
+
+
+def test_a_connection_the_server_terminated_is_replaced_on_checkout(pool, pg_server):
+    first = _backend_pid()
+    pg_server.sql(f"SELECT pg_terminate_backend({first}, 10000)")  # returns once the backend is gone
+    second = _backend_pid()  # no error: the dead connection was found and a new one opened
+    assert second != first
+
+
+def test_after_a_postgres_restart_requests_succeed_again_on_new_connections(settings, tmp_path):
+    from tests.servers import start_postgres
+
+    pg = start_postgres(tmp_path)  # our own cluster: the session's is shared with other tests
+    try:
+        with _bound(settings, pg.create_database("restart")):
+            first = _backend_pid()
+            pg.halt()
+            pg.start()
+            assert _backend_pid() != first  # the first request after the restart succeeds
+    finally:
+        pg.stop()
+
+
+# -------------------------------------------------------------------------------- the deferred BEGIN
+
+
+@pytest.fixture
+def table(pool: peewee.Database) -> Iterator[peewee.Database]:
+    """The pool, a table `t` with a unique column, and statements recorded from here on."""
+    pool.execute_sql("CREATE TABLE t (id serial PRIMARY KEY, v text UNIQUE)")
+    pool.close()
+    pool.close_idle()
+    pool.connect_params["cursor_factory"] = _Recorded
+    _Recorded.sent.clear()
+    yield pool
+
+
+def _values(pool: peewee.Database) -> list[str]:
+    return [v for (v,) in pool.execute_sql("SELECT v FROM t ORDER BY id").fetchall()]
+
+
+def test_a_transaction_sends_its_begin_with_its_first_statement(table):
+    with table.atomic():
+        table.execute_sql("INSERT INTO t (v) VALUES (%s)", ("a",))
+        table.execute_sql("INSERT INTO t (v) VALUES (%s)", ("b",))
+    insert = "INSERT INTO t (v) VALUES (%s)"
+    assert _Recorded.sent == [f"BEGIN; {insert}", insert, "COMMIT"]
+    assert _values(table) == ["a", "b"]
+
+
+def test_a_transaction_that_sent_nothing_sends_no_begin_and_no_commit(table):
+    with table.atomic():
+        pass
+    with pytest.raises(KeyError), table.atomic():
+        raise KeyError("before any statement")
+    assert _Recorded.sent == []
+
+
+def test_a_failed_statement_rolls_back_the_whole_transaction_and_the_connection_serves_on(table):
+    table.execute_sql("INSERT INTO t (v) VALUES ('taken')")
+    with pytest.raises(peewee.IntegrityError), table.atomic():
+        table.execute_sql("INSERT INTO t (v) VALUES ('first')")
+        table.execute_sql("INSERT INTO t (v) VALUES ('taken')")
+    with pytest.raises(peewee.IntegrityError), table.atomic():  # the first statement itself fails
+        table.execute_sql("INSERT INTO t (v) VALUES ('taken')")
+    assert _Recorded.sent.count("ROLLBACK") == 2
+    assert _values(table) == ["taken"]
+
+
+def test_a_failed_savepoint_keeps_the_outer_transaction(table):
+    with table.atomic():
+        with pytest.raises(peewee.IntegrityError), table.atomic():  # the savepoint is the first statement
+            table.execute_sql("INSERT INTO t (v) VALUES ('x')")
+            table.execute_sql("INSERT INTO t (v) VALUES ('x')")
+        table.execute_sql("INSERT INTO t (v) VALUES ('y')")
+    assert _Recorded.sent[0].startswith("BEGIN; SAVEPOINT")
+    assert _values(table) == ["y"]  # the savepoint's rows went with it, the outer one's stayed
+
+
+def test_statements_after_a_transaction_run_in_autocommit_again(table):
+    with table.atomic():
+        table.execute_sql("INSERT INTO t (v) VALUES ('in')")
+    table.execute_sql("INSERT INTO t (v) VALUES ('out')")
+    assert table.connection().get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    assert _Recorded.sent == ["BEGIN; INSERT INTO t (v) VALUES ('in')", "COMMIT",
+                              "INSERT INTO t (v) VALUES ('out')"]
+
+
+def test_a_transaction_opened_before_connecting_connects_first(table):
+    table.close()
+    with table.atomic():
+        table.execute_sql("INSERT INTO t (v) VALUES ('late')")
+    assert _values(table) == ["late"]
+
+
+# ------------------------------------------------------------------------ the prepared named statements
+
+
+def test_a_named_statement_is_prepared_once_per_connection_and_again_on_a_new_one(table, pg_server):
+    find = queries.Statement('SELECT "id" FROM "t" WHERE "v" = ?')
+    table.execute_sql("INSERT INTO t (v) VALUES ('a')")
+    _Recorded.sent.clear()
+    assert find.one(("a",)) == (1,)
+    assert find.one(("b",)) is None
+    assert _Recorded.sent == [f'PREPARE {find.name} AS SELECT "id" FROM "t" WHERE "v" = $1',
+                              f"EXECUTE {find.name}(%s)", f"EXECUTE {find.name}(%s)"]
+    backend = table.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    table.close()
+    pg_server.sql(f"SELECT pg_terminate_backend({backend}, 10000)")
+    _Recorded.sent.clear()
+    assert find.one(("a",)) == (1,)  # a new connection (the dead one failed the pool's check): prepared there
+    assert _Recorded.sent[-2:] == [f'PREPARE {find.name} AS SELECT "id" FROM "t" WHERE "v" = $1',
+                                   f"EXECUTE {find.name}(%s)"]
+
+
+def test_a_statement_first_prepared_in_a_failed_transaction_runs_afterwards(table):
+    add = queries.Insert('INSERT INTO "t" ("v") VALUES (?)')
+    table.execute_sql("INSERT INTO t (v) VALUES ('taken')")
+    with pytest.raises(peewee.IntegrityError), table.atomic():
+        add.insert(("taken",))  # prepared, then its run fails and the transaction rolls back
+    with table.atomic():
+        assert add.insert(("free",)) == 3  # still prepared on the connection (PREPARE is not transactional)
+    assert [s for s in _Recorded.sent if "PREPARE" in s] == [
+        f'BEGIN; PREPARE {add.name} AS INSERT INTO "t" ("v") VALUES ($1) RETURNING "id"']
+    assert _values(table) == ["taken", "free"]
+
+
+def test_every_named_statement_prepares_on_the_schema(settings, pg_server):
+    """PostgreSQL infers each `$n`'s type at PREPARE: one it cannot type (`? IS NULL`) fails here."""
+    with _bound(settings, pg_server.create_database(f"prep{os.getpid()}_{next(_names)}")) as database:
+        migrate()
+        statements = [s for s in vars(queries).values() if isinstance(s, queries.Statement)]
+        assert statements
+        for statement in statements:
+            database.execute_sql(f"PREPARE {statement.name} AS {statement.numbered}")
