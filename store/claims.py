@@ -203,11 +203,10 @@ def _write(uow: UnitOfWork, project: Project, ws: Workspace, plan: _Plan, jump_i
     bead = read.bead
     ts = now()
     data = _status_data(bead, "in_progress", ts)
-    if not queries.claim_status(read, ws.id, "in_progress", ts, data, ws.alias):  # first: see `_claim`
-        return False
-    if plan.previous is not None:
+    if plan.previous is not None:  # decided under the lock (see `_claim`): the read holds
         _take_over(uow, project, ws, bead, read.holder, jump_in)
-    queries.insert_claim(project.id, bead.id, ws.id, ts, jump_in or "")
+    if not queries.take_claim(read, ws.id, ws.alias, ts, data, jump_in or ""):  # first write: see `_claim`
+        return False
     if _bound_to_other(bead, ws):  # a jump-in over an assignment: the claimer takes it on
         _take_assignment(uow, project, bead, ws, jump_in or "")
     if bead.status != "in_progress" and read.subscribers:

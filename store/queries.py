@@ -196,7 +196,7 @@ def _claim_read(row: Sequence[Any] | None) -> ClaimRead | None:
 #: A claim's status change, made only if nothing the claim decided on changed since it was read: the
 #: bead's columns (what the answer shows included), the claimer's pause, the bead's subscribers. A
 #: claim read before taking the write lock finds out here, under it, whether its read still holds.
-_CLAIM_STATUS = Statement(
+_CLAIM_STATUS_TEXT = (
     'UPDATE "bead" SET "status" = ?, "updated_ts" = ?, "data" = ?, "assignee" = ? '
     'WHERE "id" = ? AND "status" = ? AND "updated_ts" = ? AND "data" = ? AND "assignee" = ? '
     'AND "assigned_by" = ? AND "assign_reason" = ? AND "title" = ? AND "description" = ? '
@@ -205,25 +205,38 @@ _CLAIM_STATUS = Statement(
     'AND NOT EXISTS (SELECT 1 FROM "workspace" AS "w" WHERE "w"."id" = ? AND "w"."paused_by" <> ?) '
     'AND (SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = ? '
     'AND "s"."workspace_id" <> ?) = ?')
+_CLAIM_STATUS = Statement(_CLAIM_STATUS_TEXT)
 _INSERT_CLAIM = Statement('INSERT INTO "claim" ("project_id", "bead_id", "workspace_id", "claimed_ts", '
                           '"reason", "stale") VALUES (?, ?, ?, ?, ?, ?)')
+#: Both in one round trip on PostgreSQL (a data-modifying WITH, which SQLite lacks): the claim row is
+#: inserted only when the guarded update changed the bead.
+_CLAIM_STATUS_AND_ROW = Statement(
+    f'WITH "u" AS ({_CLAIM_STATUS_TEXT} RETURNING "id") INSERT INTO "claim" ("project_id", "bead_id", '
+    '"workspace_id", "claimed_ts", "reason", "stale") SELECT ?, "u"."id", ?, ?, ?, ? FROM "u"')
 _DELETE_CLAIM = Statement('DELETE FROM "claim" WHERE "id" = ?')
 _CLEAR_BINDING = Statement('UPDATE "bead" SET "assigned_by" = ?, "assign_reason" = ? WHERE "id" = ?')
 
 
-def claim_status(read: ClaimRead, claimer_id: int, status: str, ts: float, data: str, assignee: str) -> bool:
-    """Set the bead of `read` to `status` (and `updated_ts`, `data`, `assignee`) if `read` still holds;
-    False when it changed (nothing written)."""
+def take_claim(read: ClaimRead, claimer_id: int, alias: str, ts: float, data: str, reason: str) -> bool:
+    """The claim's two writes, if `read` still holds: the bead becomes in_progress (with `updated_ts`,
+    `data`, `alias` as assignee) and the claim row is inserted. False when the bead changed since
+    `read` (nothing written).
+
+    Raises:
+        peewee.IntegrityError: the bead has a claim row already (the unique index on `claim.bead`).
+    """
     b = read.bead
-    changed = (status, ts, data, assignee)
+    changed = ("in_progress", ts, data, alias)
     before = (b.id, b.status, b.updated_ts, b.data, b.assignee, b.assigned_by, b.assign_reason, b.title,
               b.description, b.priority, b.issue_type, b.labels, b.defer_ts, b.defer_ts)
     others = (claimer_id, "", b.id, claimer_id, read.subscribers)
-    return bool(_CLAIM_STATUS.cursor((*changed, *before, *others)).rowcount)
-
-
-def insert_claim(project_id: int, bead_id: int, workspace_id: int, ts: float, reason: str) -> None:
-    _INSERT_CLAIM.cursor((project_id, bead_id, workspace_id, ts, reason, False))
+    row = (b.project_id, claimer_id, ts, reason, False)
+    if not is_sqlite():
+        return bool(_CLAIM_STATUS_AND_ROW.cursor((*changed, *before, *others, *row)).rowcount)
+    if not _CLAIM_STATUS.cursor((*changed, *before, *others)).rowcount:
+        return False
+    _INSERT_CLAIM.cursor((b.project_id, b.id, claimer_id, ts, reason, False))
+    return True
 
 
 def delete_claim(claim_id: int) -> None:
