@@ -4,7 +4,6 @@ makes the database itself pick exactly one winner when agents race, on SQLite an
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,7 @@ import peewee
 
 from store import Store, db, outbox, queries, steer
 from store.acting import is_human
-from store.beads import update_fields
+from store.beads import change_status, status_data, tell_subscribers, update_fields
 from store.beadviews import (
     BeadView,
     Claimed,
@@ -26,16 +25,14 @@ from store.beadviews import (
 )
 from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld, WorkspaceNotFound
 from store.gitstate import claim_git, commits_of, record_commits
-from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
+from store.graph import DONE_STATUSES, PARENT_TYPE, load_around, load_graph
 from store.lookup import beads_by_pk, get_bead, split_ref
-from store.messages import notify, notify_subscribers
+from store.messages import notify
 from store.models import Bead, Claim, Dependency, Project, Workspace
-from store.readiness import announce, announce_if_ready
+from store.readiness import NOT_CLAIMABLE_HINT, announce, announce_if_ready, claim_refusal
 from store.unit import UnitOfWork
 from store.util import alias_key, iso, now, unstorable_text
 
-#: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
-_CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")
 
 def stale_limit(st: Store, project: Project) -> int:
     return project.stale_claim_seconds or st.settings.stale_claim_seconds
@@ -78,29 +75,6 @@ def _changed_hands(ref: str) -> ClaimConflict:
     return ClaimConflict(f"{ref} changed hands while claiming; try again")
 
 
-def _lone_graph(bead: Bead) -> Graph:
-    node = Node(bead.id, bead.repo_id, bead.ref, bead.status, bead.issue_type, bead.priority, bead.created_ts,
-                bead.defer_ts, bead.title)
-    return Graph(nodes={bead.id: node})
-
-
-def _refusal(bead: Bead, lone: bool = False) -> str | None:
-    """Why the rule forbids anyone to claim this bead, or None (`lone`: no dependencies, no children:
-    the rule needs no graph)."""
-    if bead.status in DONE_STATUSES:
-        return f"{bead.ref} is {bead.status}"
-    if bead.status not in ("open", "in_progress"):
-        return f"{bead.ref} is {bead.status}, not open"
-    graph = _lone_graph(bead) if lone else load_around(bead.project_id, [bead.id], with_children=True)
-    reasons = [r for r in graph.not_ready_reasons(bead.id, now()) if r.startswith(_CLAIM_BLOCKING)]
-    return f"{bead.ref} cannot be claimed: " + "; ".join(reasons) if reasons else None
-
-
-#: The next step after a claim the rule refuses (blocked, deferred, epic, closed).
-NOT_CLAIMABLE_HINT = ("pick other work with 'wire ready' "
-                      "('wire ready --explain ID' says what a bead waits for)")
-
-
 def _holder_conflict(bead: Bead, holder: Workspace | queries.Holder) -> ClaimConflict:
     who = f"{holder.alias} ({holder.human})" if holder.human else holder.alias
     return ClaimConflict(
@@ -120,7 +94,7 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
     read = _read(project, ws, ref)
     lone = not read.own_deps and not read.children
     # the rule's graph walk is read-only: done before taking the write lock
-    if refusal := _refusal(read.bead, lone):
+    if refusal := claim_refusal(read.bead, lone):
         # nobody holds it: no holder to name, nothing to jump in on
         raise ClaimConflict(refusal, hint=NOT_CLAIMABLE_HINT)
     try:
@@ -154,7 +128,7 @@ def _claim(st: Store, project: Project, ws: Workspace, read: queries.ClaimRead, 
     """Decide on `read`, taken before the write lock, so that the lock is held for the writes only.
 
     Refusals are decided there and then (a read-only answer). A free bead is written at once: its first
-    write (`queries.claim_status`) checks that nothing decided on has changed since the read. When it
+    write (`queries.take_claim`) checks that nothing decided on has changed since the read. When it
     has, or when the bead is held (by the caller: the answer is read under the lock, as it commits;
     by someone else: a takeover), it is read again under the lock and decided again.
     """
@@ -193,16 +167,14 @@ def _decide(st: Store, project: Project, ws: Workspace, read: queries.ClaimRead,
 
 
 def _holder_view(holder: queries.Holder, stale: bool | None = None) -> ClaimView:
-    stale = holder.stale if stale is None else stale
-    return ClaimView(holder.alias, holder.human, iso(holder.claimed_ts), stale, holder.reason)
+    return ClaimView(holder.alias, holder.human, iso(holder.claimed_ts),
+                     holder.stale if stale is None else stale, holder.reason)
 
 
 def _write(uow: UnitOfWork, project: Project, ws: Workspace, plan: _Plan, jump_in: str | None) -> bool:
     """Write the claim `plan` decided on; False (nothing written) when its read no longer holds."""
-    read = plan.read
-    bead = read.bead
-    ts = now()
-    data = _status_data(bead, "in_progress", ts)
+    read, bead, ts = plan.read, plan.read.bead, now()
+    data = status_data(bead, "in_progress", ts)
     if plan.previous is not None:  # decided under the lock (see `_claim`): the read holds
         _take_over(uow, project, ws, bead, read.holder, jump_in)
     if not queries.take_claim(read, ws.id, ws.alias, ts, data, jump_in or ""):  # first write: see `_claim`
@@ -210,7 +182,7 @@ def _write(uow: UnitOfWork, project: Project, ws: Workspace, plan: _Plan, jump_i
     if _bound_to_other(bead, ws):  # a jump-in over an assignment: the claimer takes it on
         _take_assignment(uow, project, bead, ws, jump_in or "")
     if bead.status != "in_progress" and read.subscribers:
-        _tell_subscribers(uow, bead, "in_progress", ws)
+        tell_subscribers(uow, bead, "in_progress", ws)
     bead.status, bead.updated_ts, bead.data, bead.assignee = "in_progress", ts, data, ws.alias
     outbox.record(uow, project.id, "claim.created",
                   {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
@@ -277,37 +249,6 @@ def _take_assignment(uow: UnitOfWork, project: Project, bead: Bead, ws: Workspac
            {"bead": bead.ref, "event": "assignment.jumped", "by": ws.alias, "reason": reason})
 
 
-def _set_status(uow: UnitOfWork, bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
-                extra: dict[str, Any] | None = None, drop: tuple[str, ...] = ()) -> None:
-    """Change a bead's status (and record string), telling its subscribers when it changed."""
-    if status != bead.status:
-        _tell_subscribers(uow, bead, status, actor)
-    ts = now()
-    data = _status_data(bead, status, ts, extra, drop)
-    bead.status, bead.updated_ts, bead.data = status, ts, data
-    if assignee is not None:
-        bead.assignee = assignee
-    queries.save_status(bead)  # only the columns a status change touches
-
-
-def _tell_subscribers(uow: UnitOfWork, bead: Bead, status: str, actor: Workspace) -> None:
-    notify_subscribers(uow, bead, actor, f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}",
-                       status)
-
-
-def _status_data(bead: Bead, status: str, ts: float, extra: dict[str, Any] | None = None,
-                 drop: tuple[str, ...] = ()) -> str:
-    """The bead's `data` after a change to `status` at `ts`: its record's updated_at (and started_at)."""
-    data = json.loads(bead.data)
-    data["updated_at"] = iso(ts)
-    if status == "in_progress" and bead.status != "in_progress":
-        data["started_at"] = iso(ts)
-    data.update(extra or {})
-    for key in drop:
-        data.pop(key, None)
-    return json.dumps(data)
-
-
 def release_bead(project: Project, ws: Workspace, ref: str, held: bool = True) -> Released:
     """Drop the caller's claim; the bead goes back to open. `held` False: an unclaimed bead is no
     error (`update --status open` of a bead nobody holds).
@@ -327,7 +268,7 @@ def release_bead(project: Project, ws: Workspace, ref: str, held: bool = True) -
         if current is not None:
             current.delete_instance()
             if bead.status == "in_progress":  # a binding assignment outlives the claim (store/steer.py)
-                _set_status(uow, bead, "open", ws, None if bead.assigned_by else "")
+                change_status(uow, bead, "open", ws, None if bead.assigned_by else "")
             outbox.record(uow, project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
                           workspace_id=ws.id, bead_ref=bead.ref)
             announce_if_ready(uow, project.id, ws, [bead.id], "released")  # back on the market
@@ -353,7 +294,7 @@ def release_for(project: Project, actor: Workspace, ref: str, reason: str) -> Re
         holder = current.workspace
         current.delete_instance()
         if bead.status == "in_progress":
-            _set_status(uow, bead, "open", actor, "")
+            change_status(uow, bead, "open", actor, "")
         who = f"{actor.alias} (human)" if is_human(actor) else actor.alias
         message = f"{who} released your claim on {bead.ref}: {reason}"
         outbox.record(uow, project.id, "claim.released",
@@ -385,7 +326,7 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
         before = set(graph.ready(now()))
         if current is not None:
             current.delete_instance()
-        _set_status(uow, bead, "closed", ws, None, {"closed_at": iso(now()), "close_reason": reason})
+        change_status(uow, bead, "closed", ws, None, {"closed_at": iso(now()), "close_reason": reason})
         graph.nodes[bead.id].status = "closed"
         graph.claimed.discard(bead.id)
         unblocked = [pk for pk in graph.ready(now()) if pk not in before and pk != bead.id]
@@ -401,7 +342,7 @@ def reopen_bead(project: Project, ws: Workspace, ref: str) -> BeadView:
         bead = get_bead(project.id, ws.repo_id, ref)
         if bead.status not in DONE_STATUSES:
             raise Conflict(f"{bead.ref} is {bead.status}, not closed")
-        _set_status(uow, bead, "open", ws, None,
+        change_status(uow, bead, "open", ws, None,
                     drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
         outbox.record(uow, project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
@@ -429,7 +370,7 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
             raise Conflict(f"{bead.ref} is held by {holder.workspace.alias}")
         if holder is not None:
             holder.delete_instance()
-        _set_status(uow, bead, status, ws, "" if holder is not None and not bead.assigned_by else None)
+        change_status(uow, bead, status, ws, "" if holder is not None and not bead.assigned_by else None)
         outbox.record(uow, project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
                       workspace_id=ws.id, bead_ref=bead.ref)
         if status == "open":  # from blocked, deferred, ...: work again
