@@ -119,3 +119,20 @@ def test_nothing_changed_after_the_read_claims_at_once(make_pg_agent, after_read
     assert r.status_code == 200, r.json
     assert r.json["already_held"] is False and r.json["bead"]["status"] == "in_progress"
     assert holders(bead) == [ana.info["workspace"]["id"]]
+
+
+def test_a_plain_claim_body_is_read_as_the_schema_reads_it(make_pg_agent, pg_client):
+    """No body, `{}` and `{"jump_in": null}` claim plainly (the first two skip the schema: web/beads.py
+    `_jump_in`); `{}` sent as text/plain is no JSON body, refused as on every body route."""
+    ana = make_pg_agent(alias="ana")
+    auth = {"Authorization": f"Bearer {ana.token}"}
+    plain = ((None, None), ("{}", "application/json"), ('{"jump_in": null}', "application/json"))
+    for data, content_type in plain:
+        bead = ana.create("Fix login")
+        r = pg_client.post(f"/v1/beads/{bead}/claim", data=data, content_type=content_type, headers=auth)
+        assert r.status_code == 200, r.json
+        assert r.json["claimed"] is True and r.json["bead"]["claim"]["reason"] == ""
+    bead = ana.create("Fix logout")
+    r = pg_client.post(f"/v1/beads/{bead}/claim", data="{}", content_type="text/plain", headers=auth)
+    assert r.status_code == 400 and r.json["error"]["code"] == "bad_request", r.json
+    assert holders(bead) == []
