@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee
 
-from store import audit, db, lookup, outbox, readiness, steer
+from store import audit, db, lookup, outbox, queries, readiness, steer
 from store.beadviews import (
     BeadView,
     Brief,
@@ -28,8 +28,10 @@ from store.beadviews import (
 from store.errors import Conflict, CycleError, InvalidInput
 from store.graph import PARENT_TYPE, load_graph
 from store.lookup import get_bead
+from store.messages import notify_subscribers
 from store.models import Bead, Comment, Dependency, Repo, Workspace
 from store.readiness import announce_if_ready, with_role
+from store.unit import UnitOfWork
 from store.util import iso, now, parse_ts, unstorable_text
 
 # Kept in reach of `store.beads` (web/beads.py asks it for both): `ready` lives with role routing in
@@ -409,3 +411,35 @@ def _touch(bead: Bead, save: bool = True) -> None:
     if save:
         Bead.update(updated_ts=ts, data=bead.data).where(Bead.id == bead.id).execute()
 
+
+# -- status changes (store/claims.py: claims, releases, closes) --------------------------------
+
+def change_status(uow: UnitOfWork, bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
+                  extra: dict[str, Any] | None = None, drop: tuple[str, ...] = ()) -> None:
+    """Change a bead's status (and record string), telling its subscribers when it changed."""
+    if status != bead.status:
+        tell_subscribers(uow, bead, status, actor)
+    ts = now()
+    data = status_data(bead, status, ts, extra, drop)
+    bead.status, bead.updated_ts, bead.data = status, ts, data
+    if assignee is not None:
+        bead.assignee = assignee
+    queries.save_status(bead)  # only the columns a status change touches
+
+
+def tell_subscribers(uow: UnitOfWork, bead: Bead, status: str, actor: Workspace) -> None:
+    notify_subscribers(uow, bead, actor, f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}",
+                       status)
+
+
+def status_data(bead: Bead, status: str, ts: float, extra: dict[str, Any] | None = None,
+                drop: tuple[str, ...] = ()) -> str:
+    """The bead's `data` after a change to `status` at `ts`: its record's updated_at (and started_at)."""
+    data = json.loads(bead.data)
+    data["updated_at"] = iso(ts)
+    if status == "in_progress" and bead.status != "in_progress":
+        data["started_at"] = iso(ts)
+    data.update(extra or {})
+    for key in drop:
+        data.pop(key, None)
+    return json.dumps(data)

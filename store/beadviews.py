@@ -103,10 +103,14 @@ def claim_view(claim: Claim, ws: Workspace, bead: Bead | None = None, epic: dict
 
 
 def bead_view(bead: Bead, deps: Iterable[Dependency] = (), comments: Iterable[Comment] | None = None,
-              claim: ClaimView | None = None, repo: Repo | None = None) -> BeadView:
+              claim: ClaimView | None = None, repo: Repo | None = None,
+              canonical: str | None = None) -> BeadView:
+    """`canonical`: the bead's repo's, when the caller read it (else `repo`'s, else read)."""
+    if canonical is None:
+        canonical = (repo or bead.repo).canonical
     view = BeadView(bead.id, bead.ref, bead.title, bead.description, bead.status, bead.priority,
                     bead.issue_type, bead.assignee, json.loads(bead.labels), json.loads(bead.data),
-                    [_dep_view(bead, d) for d in deps], (repo or bead.repo).canonical, claim)
+                    [_dep_view(bead, d) for d in deps], canonical, claim)
     if comments is not None:
         view.comments = [comment_view(c) for c in comments]
     if bead.assigned_by and bead.assignee:  # binding (store/steer.py): who gave it to whom, and why

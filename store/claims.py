@@ -4,14 +4,14 @@ makes the database itself pick exactly one winner when agents race, on SQLite an
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Any
 
 import peewee
 
 from store import Store, db, outbox, queries, steer
 from store.acting import is_human
-from store.beads import update_fields
+from store.beads import change_status, status_data, tell_subscribers, update_fields
 from store.beadviews import (
     BeadView,
     Claimed,
@@ -25,22 +25,24 @@ from store.beadviews import (
 )
 from store.errors import ClaimConflict, Conflict, InvalidInput, NotHeld, WorkspaceNotFound
 from store.gitstate import claim_git, commits_of, record_commits
-from store.graph import DONE_STATUSES, PARENT_TYPE, Graph, Node, load_around, load_graph
+from store.graph import DONE_STATUSES, PARENT_TYPE, load_around, load_graph
 from store.lookup import beads_by_pk, get_bead, split_ref
-from store.messages import notify, notify_subscribers
-from store.models import Bead, Claim, Dependency, Project, Repo, Workspace
-from store.readiness import announce, announce_if_ready
+from store.messages import notify
+from store.models import Bead, Claim, Dependency, Project, Workspace
+from store.readiness import NOT_CLAIMABLE_HINT, announce, announce_if_ready, claim_refusal
 from store.unit import UnitOfWork
 from store.util import alias_key, iso, now, unstorable_text
 
-#: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
-_CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")
 
 def stale_limit(st: Store, project: Project) -> int:
     return project.stale_claim_seconds or st.settings.stale_claim_seconds
 
 
-def offline_for(st: Store, ws: Workspace | queries.Member, beats: dict[int, float] | None = None) -> float:
+#: A holder as `is_stale` reads it: a workspace row, a team member, or the holder a claim read.
+HolderRow = Workspace | queries.Member | queries.Holder
+
+
+def offline_for(st: Store, ws: HolderRow, beats: dict[int, float] | None = None) -> float:
     """Seconds since the workspace was last seen (Redis beat or SQL last_seen, the later)."""
     beat = (beats or {}).get(ws.id)
     if beats is None:
@@ -48,54 +50,32 @@ def offline_for(st: Store, ws: Workspace | queries.Member, beats: dict[int, floa
     return now() - max(beat or 0.0, ws.last_seen_ts)
 
 
-def is_stale(st: Store, project: Project, holder: Workspace | queries.Member,
-             beats: dict[int, float] | None = None) -> bool:
+def is_stale(st: Store, project: Project, holder: HolderRow, beats: dict[int, float] | None = None) -> bool:
     """Whether the holder's claims count as stale now.
 
     Computed, not read from `claim.stale`: a holder who comes back is no longer stale."""
     return holder.revoked or offline_for(st, holder, beats) > stale_limit(st, project)
 
 
-def _lookup(project: Project, ws: Workspace, ref: str) -> tuple[Bead, bool]:
-    """`get_bead` and `_is_lone` at once: one statement for a bare id in the caller's repo."""
+def _read(project: Project, ws: Workspace, ref: str) -> queries.ClaimRead:
+    """What the claim decides on: one statement for a bare id in the caller's repo (the usual case)."""
     repo, bare = split_ref(ref.strip())
     if not repo and not unstorable_text(bare):
-        found = queries.bead_with_edges(ws.repo_id, bare, PARENT_TYPE)
+        found = queries.claim_read_by_ref(ws.id, ws.repo_id, bare, PARENT_TYPE)
         if found is not None and found.bead.project_id == project.id:
-            return found.bead, not found.edges.own and not found.edges.children
+            return found
     bead = get_bead(project.id, ws.repo_id, ref)
-    return bead, _is_lone(bead)
+    found = queries.claim_read(ws.id, bead.id, PARENT_TYPE)
+    if found is None:  # deleted since
+        raise _changed_hands(bead.ref)
+    return found
 
 
-def _is_lone(bead: Bead) -> bool:
-    """True when the bead has no dependencies of its own and no children: the rule needs no graph."""
-    own, children = queries.edges(bead, PARENT_TYPE)
-    return not own and not children
+def _changed_hands(ref: str) -> ClaimConflict:
+    return ClaimConflict(f"{ref} changed hands while claiming; try again")
 
 
-def _lone_graph(bead: Bead) -> Graph:
-    node = Node(bead.id, bead.repo_id, bead.ref, bead.status, bead.issue_type, bead.priority, bead.created_ts,
-                bead.defer_ts, bead.title)
-    return Graph(nodes={bead.id: node})
-
-
-def _refusal(bead: Bead, lone: bool = False) -> str | None:
-    """Why the rule forbids anyone to claim this bead, or None (`lone`: see `_is_lone`)."""
-    if bead.status in DONE_STATUSES:
-        return f"{bead.ref} is {bead.status}"
-    if bead.status not in ("open", "in_progress"):
-        return f"{bead.ref} is {bead.status}, not open"
-    graph = _lone_graph(bead) if lone else load_around(bead.project_id, [bead.id], with_children=True)
-    reasons = [r for r in graph.not_ready_reasons(bead.id, now()) if r.startswith(_CLAIM_BLOCKING)]
-    return f"{bead.ref} cannot be claimed: " + "; ".join(reasons) if reasons else None
-
-
-#: The next step after a claim the rule refuses (blocked, deferred, epic, closed).
-NOT_CLAIMABLE_HINT = ("pick other work with 'wire ready' "
-                      "('wire ready --explain ID' says what a bead waits for)")
-
-
-def _holder_conflict(bead: Bead, holder: Workspace) -> ClaimConflict:
+def _holder_conflict(bead: Bead, holder: Workspace | queries.Holder) -> ClaimConflict:
     who = f"{holder.alias} ({holder.human})" if holder.human else holder.alias
     return ClaimConflict(
         f"{bead.ref} is being worked on by {who}",
@@ -111,69 +91,120 @@ def claim_bead(st: Store, project: Project, ws: Workspace, ref: str, jump_in: st
         BeadNotFound: unknown reference.
         ClaimConflict: held by someone else (no jump-in, not stale), or closed/blocked/deferred/epic.
     """
-    bead, lone = _lookup(project, ws, ref)
-    # the rule's graph walk is read-only: done before taking the write lock, which is then held
-    # only for the decision itself (status and holder are re-read inside)
-    if refusal := _refusal(bead, lone):
+    read = _read(project, ws, ref)
+    lone = not read.own_deps and not read.children
+    # the rule's graph walk is read-only: done before taking the write lock
+    if refusal := claim_refusal(read.bead, lone):
         # nobody holds it: no holder to name, nothing to jump in on
         raise ClaimConflict(refusal, hint=NOT_CLAIMABLE_HINT)
     try:
-        with db.transaction() as uow:
-            bead, already, previous, (claim, repo) = _claim_in_tx(uow, st, project, ws, bead.id, jump_in)
-        # the bead as `bead_views` reads it: its dependencies (none when lone), claim and repo
-        deps = () if lone else Dependency.select().where(Dependency.bead == bead.id).order_by(Dependency.id)
-        return Claimed(True, already, previous, bead_view(bead, deps, None, claim, repo))
+        plan = _claim(st, project, ws, read, jump_in)
     except peewee.IntegrityError:
         # another transaction inserted the claim between our read and our insert (PostgreSQL)
         bead = get_bead(project.id, ws.repo_id, ref)
         current = Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first()
         if current is None:
-            raise ClaimConflict(f"{bead.ref} changed hands while claiming; try again") from None
+            raise _changed_hands(bead.ref) from None
         raise _holder_conflict(bead, current.workspace) from None
+    # the bead as `bead_views` reads it: its dependencies (none when lone), claim and repo
+    bead = plan.read.bead
+    deps = () if lone else Dependency.select().where(Dependency.bead == bead.id).order_by(Dependency.id)
+    return Claimed(True, plan.already, plan.previous,
+                   bead_view(bead, deps, None, plan.claim, canonical=plan.read.canonical))
 
 
-def _claim_in_tx(uow: UnitOfWork, st: Store, project: Project, ws: Workspace, pk: int, jump_in: str | None
-                 ) -> tuple[Bead, bool, ClaimView | None, tuple[ClaimView, Repo]]:
-    """Returns the bead, whether `ws` held it already, the claim it replaced, and the bead's claim
-    and repo as the transaction leaves them."""
-    read = queries.claim_read(ws.id, pk)
-    if read is None:
-        raise ClaimConflict(f"bead {pk} changed hands while claiming; try again")
-    bead, canonical, holder_id, subscribers = read
-    if bead.status not in ("open", "in_progress"):  # closed (or parked) since the check above
+@dataclass
+class _Plan:
+    """A claim decided on one read: held by the caller already, or to be written (taking over
+    `previous`, a stale or jumped-in-on claim, if any); `claim` is the claim the answer shows."""
+
+    read: queries.ClaimRead
+    already: bool
+    previous: ClaimView | None
+    claim: ClaimView | None = None
+
+
+def _claim(st: Store, project: Project, ws: Workspace, read: queries.ClaimRead, jump_in: str | None) -> _Plan:
+    """Decide on `read`, taken before the write lock, so that the lock is held for the writes only.
+
+    Refusals are decided there and then (a read-only answer). A free bead is written at once: its first
+    write (`queries.take_claim`) checks that nothing decided on has changed since the read. When it
+    has, or when the bead is held (by the caller: the answer is read under the lock, as it commits;
+    by someone else: a takeover), it is read again under the lock and decided again.
+    """
+    plan = _decide(st, project, ws, read, jump_in)
+    with db.transaction() as uow:
+        if plan.already or plan.previous is not None or not _write(uow, project, ws, plan, jump_in):
+            locked = queries.claim_read(ws.id, read.bead.id, PARENT_TYPE, locked=True)
+            if locked is None:
+                raise _changed_hands(read.bead.ref)
+            plan = _decide(st, project, ws, locked, jump_in)
+            if not plan.already and not _write(uow, project, ws, plan, jump_in):
+                raise _changed_hands(read.bead.ref)
+    return plan
+
+
+def _decide(st: Store, project: Project, ws: Workspace, read: queries.ClaimRead, jump_in: str | None
+            ) -> _Plan:
+    """Whether `ws` holds the bead already, or may claim it (taking over whose claim).
+
+    Raises:
+        ClaimConflict: closed meanwhile, held by someone else (not stale, no jump-in), the claimer
+            is paused, or the bead is assigned to someone else (no jump-in).
+    """
+    bead, holder = read.bead, read.holder
+    if bead.status not in ("open", "in_progress"):  # closed (or parked) since the rule was checked
         raise ClaimConflict(f"{bead.ref} is {bead.status}")
-    repo = Repo(id=bead.repo_id, canonical=canonical)
-    current = None if holder_id is None else (
-        Claim.select(Claim, Workspace).join(Workspace).where(Claim.bead == bead.id).first())
-    if current is not None and current.workspace_id == ws.id:
-        return bead, True, None, (claim_view(current, current.workspace), repo)
-    previous = None
-    _check_steering(bead, ws, jump_in)
-    if current is not None:
-        stale = is_stale(st, project, current.workspace)
-        if not jump_in and not stale:
-            raise _holder_conflict(bead, current.workspace)
-        previous = claim_view(current, current.workspace, stale=stale)
-        current.delete_instance()
-        kind = "claim.jumped" if jump_in else "claim.taken_stale"
-        message = (f"{ws.alias} jumped in on {bead.ref}: {jump_in}" if jump_in
-                   else f"{ws.alias} took {bead.ref}: your claim was stale")
-        outbox.record(uow, project.id, kind,
-                      {"bead": bead.ref, "alias": ws.alias, "previous": current.workspace.alias,
-                       "reason": jump_in or "stale", "message": message},
-                      workspace_id=ws.id, bead_ref=bead.ref)
-        notify(uow, project.id, current.workspace_id, message,
-               {"bead": bead.ref, "event": kind, "by": ws.alias, "reason": jump_in or "stale"})
-    ts = now()
-    queries.insert_claim(project.id, bead.id, ws.id, ts, jump_in or "")
+    if holder is not None and holder.id == ws.id:
+        return _Plan(read, True, None, _holder_view(holder))
+    _check_steering(read, ws, jump_in)
+    if holder is None:
+        return _Plan(read, False, None)
+    stale = is_stale(st, project, holder)
+    if not jump_in and not stale:
+        raise _holder_conflict(bead, holder)
+    return _Plan(read, False, _holder_view(holder, stale))
+
+
+def _holder_view(holder: queries.Holder, stale: bool | None = None) -> ClaimView:
+    return ClaimView(holder.alias, holder.human, iso(holder.claimed_ts),
+                     holder.stale if stale is None else stale, holder.reason)
+
+
+def _write(uow: UnitOfWork, project: Project, ws: Workspace, plan: _Plan, jump_in: str | None) -> bool:
+    """Write the claim `plan` decided on; False (nothing written) when its read no longer holds."""
+    read, bead, ts = plan.read, plan.read.bead, now()
+    data = status_data(bead, "in_progress", ts)
+    if plan.previous is not None:  # decided under the lock (see `_claim`): the read holds
+        _take_over(uow, project, ws, bead, read.holder, jump_in)
+    if not queries.take_claim(read, ws.id, ws.alias, ts, data, jump_in or ""):  # first write: see `_claim`
+        return False
     if _bound_to_other(bead, ws):  # a jump-in over an assignment: the claimer takes it on
         _take_assignment(uow, project, bead, ws, jump_in or "")
-    _set_status(uow, bead, "in_progress", ws, ws.alias, subscribers=bool(subscribers))
+    if bead.status != "in_progress" and read.subscribers:
+        tell_subscribers(uow, bead, "in_progress", ws)
+    bead.status, bead.updated_ts, bead.data, bead.assignee = "in_progress", ts, data, ws.alias
     outbox.record(uow, project.id, "claim.created",
                   {"bead": bead.ref, "alias": ws.alias, "title": bead.title},
                   workspace_id=ws.id, bead_ref=bead.ref)
-    claim = ClaimView(ws.alias, ws.human, iso(ts), False, jump_in or "")
-    return bead, False, previous, (claim, repo)
+    plan.claim = ClaimView(ws.alias, ws.human, iso(ts), False, jump_in or "")
+    return True
+
+
+def _take_over(uow: UnitOfWork, project: Project, ws: Workspace, bead: Bead, holder: queries.Holder | None,
+               jump_in: str | None) -> None:
+    """Drop the claim `ws` takes over (stale, or jumped in on) and tell its holder why."""
+    assert holder is not None  # a plan with a previous claim read its holder
+    queries.delete_claim(holder.claim_id)
+    kind = "claim.jumped" if jump_in else "claim.taken_stale"
+    message = (f"{ws.alias} jumped in on {bead.ref}: {jump_in}" if jump_in
+               else f"{ws.alias} took {bead.ref}: your claim was stale")
+    outbox.record(uow, project.id, kind,
+                  {"bead": bead.ref, "alias": ws.alias, "previous": holder.alias,
+                   "reason": jump_in or "stale", "message": message},
+                  workspace_id=ws.id, bead_ref=bead.ref)
+    notify(uow, project.id, holder.id, message,
+           {"bead": bead.ref, "event": kind, "by": ws.alias, "reason": jump_in or "stale"})
 
 
 def _bound_to_other(bead: Bead, ws: Workspace) -> bool:
@@ -181,10 +212,11 @@ def _bound_to_other(bead: Bead, ws: Workspace) -> bool:
     return bool(bead.assigned_by and bead.assignee) and alias_key(bead.assignee) != alias_key(ws.alias)
 
 
-def _check_steering(bead: Bead, ws: Workspace, jump_in: str | None) -> None:
+def _check_steering(read: queries.ClaimRead, ws: Workspace, jump_in: str | None) -> None:
     """Refuse a new claim by a paused agent (whatever the bead), and one on a bead assigned to someone
-    else unless the claimer jumps in. Read inside the claim's transaction: auth caches may lag."""
-    paused = steer.pause_of(ws.id)
+    else unless the claimer jumps in. The pause comes from the claim's read, not the auth cache (it
+    may lag); the write checks it still holds."""
+    bead, paused = read.bead, read.paused
     if paused is not None:
         raise ClaimConflict(f"you are {steer.paused_line(*paused)}; claim nothing new until resumed",
                             paused={"by": paused[0], "reason": paused[1]},
@@ -217,28 +249,6 @@ def _take_assignment(uow: UnitOfWork, project: Project, bead: Bead, ws: Workspac
            {"bead": bead.ref, "event": "assignment.jumped", "by": ws.alias, "reason": reason})
 
 
-def _set_status(uow: UnitOfWork, bead: Bead, status: str, actor: Workspace, assignee: str | None = None,
-                extra: dict[str, Any] | None = None, drop: tuple[str, ...] = (),
-                subscribers: bool = True) -> None:
-    """Change a bead's status (and record string), telling its subscribers when it changed
-    (`subscribers` False: the caller knows there are none)."""
-    if status != bead.status and subscribers:
-        notify_subscribers(uow, bead, actor,
-                           f"{bead.ref} is now {status} (by {actor.alias}): {bead.title[:80]}", status)
-    ts = now()
-    data = json.loads(bead.data)
-    data["updated_at"] = iso(ts)
-    if status == "in_progress" and bead.status != "in_progress":
-        data["started_at"] = iso(ts)
-    data.update(extra or {})
-    for key in drop:
-        data.pop(key, None)
-    bead.status, bead.updated_ts, bead.data = status, ts, json.dumps(data)
-    if assignee is not None:
-        bead.assignee = assignee
-    queries.save_status(bead)  # only the columns a status change touches
-
-
 def release_bead(project: Project, ws: Workspace, ref: str, held: bool = True) -> Released:
     """Drop the caller's claim; the bead goes back to open. `held` False: an unclaimed bead is no
     error (`update --status open` of a bead nobody holds).
@@ -258,7 +268,7 @@ def release_bead(project: Project, ws: Workspace, ref: str, held: bool = True) -
         if current is not None:
             current.delete_instance()
             if bead.status == "in_progress":  # a binding assignment outlives the claim (store/steer.py)
-                _set_status(uow, bead, "open", ws, None if bead.assigned_by else "")
+                change_status(uow, bead, "open", ws, None if bead.assigned_by else "")
             outbox.record(uow, project.id, "claim.released", {"bead": bead.ref, "alias": ws.alias},
                           workspace_id=ws.id, bead_ref=bead.ref)
             announce_if_ready(uow, project.id, ws, [bead.id], "released")  # back on the market
@@ -284,7 +294,7 @@ def release_for(project: Project, actor: Workspace, ref: str, reason: str) -> Re
         holder = current.workspace
         current.delete_instance()
         if bead.status == "in_progress":
-            _set_status(uow, bead, "open", actor, "")
+            change_status(uow, bead, "open", actor, "")
         who = f"{actor.alias} (human)" if is_human(actor) else actor.alias
         message = f"{who} released your claim on {bead.ref}: {reason}"
         outbox.record(uow, project.id, "claim.released",
@@ -316,7 +326,7 @@ def close_bead(st: Store, project: Project, ws: Workspace, ref: str, reason: str
         before = set(graph.ready(now()))
         if current is not None:
             current.delete_instance()
-        _set_status(uow, bead, "closed", ws, None, {"closed_at": iso(now()), "close_reason": reason})
+        change_status(uow, bead, "closed", ws, None, {"closed_at": iso(now()), "close_reason": reason})
         graph.nodes[bead.id].status = "closed"
         graph.claimed.discard(bead.id)
         unblocked = [pk for pk in graph.ready(now()) if pk not in before and pk != bead.id]
@@ -332,7 +342,7 @@ def reopen_bead(project: Project, ws: Workspace, ref: str) -> BeadView:
         bead = get_bead(project.id, ws.repo_id, ref)
         if bead.status not in DONE_STATUSES:
             raise Conflict(f"{bead.ref} is {bead.status}, not closed")
-        _set_status(uow, bead, "open", ws, None,
+        change_status(uow, bead, "open", ws, None,
                     drop=("closed_at", "close_reason", "deleted_at", "deleted_by"))
         outbox.record(uow, project.id, "bead.reopened", {"bead": bead.ref, "alias": ws.alias},
                       workspace_id=ws.id, bead_ref=bead.ref)
@@ -360,7 +370,7 @@ def set_status(st: Store, project: Project, ws: Workspace, ref: str, status: str
             raise Conflict(f"{bead.ref} is held by {holder.workspace.alias}")
         if holder is not None:
             holder.delete_instance()
-        _set_status(uow, bead, status, ws, "" if holder is not None and not bead.assigned_by else None)
+        change_status(uow, bead, status, ws, "" if holder is not None and not bead.assigned_by else None)
         outbox.record(uow, project.id, "bead.status", {"bead": bead.ref, "alias": ws.alias, "status": status},
                       workspace_id=ws.id, bead_ref=bead.ref)
         if status == "open":  # from blocked, deferred, ...: work again

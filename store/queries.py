@@ -124,88 +124,146 @@ def bead_in_repo(repo_id: int, ref: str) -> Bead | None:
     return _model(Bead, row) if row else None
 
 
-class Edges(NamedTuple):
-    """Whether a bead has dependencies of its own, and whether any bead names it as parent."""
+# -- claims (store/claims.py) ------------------------------------------------------------------
 
-    own: bool
-    children: bool
+class Holder(NamedTuple):
+    """A claim on a bead and what a claim decides on about its holder: who, since when, gone stale?
+    Named as a workspace's columns (`id`, `revoked`, ...): store/claims.py `is_stale` reads it as one."""
 
-
-class Lookup(NamedTuple):
-    bead: Bead
-    edges: Edges
-
-
-_HAS_EDGES = Statement('SELECT EXISTS (SELECT 1 FROM "dependency" WHERE "bead_id" = ?), '
-                       'EXISTS (SELECT 1 FROM "dependency" WHERE "project_id" = ? AND "type" = ? '
-                       'AND "target_ref" = ?)')
-_LOOKUP = Statement(f'SELECT {_columns(Bead, "b")}, '
-                    'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."bead_id" = "b"."id"), '
-                    'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."project_id" = "b"."project_id" '
-                    'AND "d"."type" = ? AND "d"."target_ref" = "b"."ref") '
-                    'FROM "bead" AS "b" WHERE "b"."repo_id" = ? AND "b"."ref" = ?')
-
-
-def edges(bead: Bead, parent_type: str) -> Edges:
-    own, children = _HAS_EDGES.one((bead.id, bead.project_id, parent_type, bead.ref)) or (0, 0)
-    return Edges(bool(own), bool(children))
-
-
-def bead_with_edges(repo_id: int, ref: str, parent_type: str) -> Lookup | None:
-    """`bead_in_repo` and `edges` in one statement."""
-    row = _LOOKUP.one((parent_type, repo_id, ref))
-    if row is None:
-        return None
-    return Lookup(_model(Bead, row), Edges(bool(row[-2]), bool(row[-1])))
+    id: int  # the holder's workspace
+    project_id: int
+    alias: str
+    human: str
+    revoked: bool
+    last_seen_ts: float
+    claim_id: int
+    claimed_ts: float
+    stale: bool
+    reason: str
 
 
 class ClaimRead(NamedTuple):
-    """What a claim decides on, read inside its transaction."""
+    """Everything a claim decides on, in one statement: the bead, its repo, whether it has
+    dependencies or children (else the ready rule needs no graph), its holder, how many others
+    subscribe to it, and whether the claimer is paused."""
 
     bead: Bead
     canonical: str  # the bead's repo
-    holder_id: int | None  # the workspace that holds the bead now
+    own_deps: bool  # the bead has dependencies of its own
+    children: bool  # some bead names it as parent
+    holder: Holder | None
     subscribers: int  # subscriptions to the bead of others than the claimer
+    paused: tuple[str, str] | None  # the claimer's (by, reason) when paused
 
 
-_CLAIM_READ_TEXT = (f'SELECT {_columns(Bead, "b")}, "r"."canonical", "c"."workspace_id", '
-                    '(SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = "b"."id" '
-                    'AND "s"."workspace_id" <> ?) '
-                    'FROM "bead" AS "b" JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" '
-                    'LEFT JOIN "claim" AS "c" ON "c"."bead_id" = "b"."id" WHERE "b"."id" = ?')
-_CLAIM_READ = Statement(_CLAIM_READ_TEXT)
-#: On PostgreSQL the read locks the bead row: a sync changing the bead meanwhile (store/sync.py locks
-#: its repo's rows) is waited for, and its status seen, instead of being overwritten from a stale read.
-_CLAIM_READ_LOCKED = Statement(_CLAIM_READ_TEXT + ' FOR UPDATE OF "b"')
+_CLAIM_READ_TEXT = (
+    f'SELECT {_columns(Bead, "b")}, "r"."canonical", '
+    'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."bead_id" = "b"."id"), '
+    'EXISTS (SELECT 1 FROM "dependency" AS "d" WHERE "d"."project_id" = "b"."project_id" '
+    'AND "d"."type" = ? AND "d"."target_ref" = "b"."ref"), '
+    '"h"."id", "h"."project_id", "h"."alias", "h"."human", "h"."revoked", "h"."last_seen_ts", '
+    '"c"."id", "c"."claimed_ts", "c"."stale", "c"."reason", '
+    '(SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = "b"."id" '
+    'AND "s"."workspace_id" <> ?), '
+    '"me"."paused_by", "me"."paused_reason" '
+    'FROM "bead" AS "b" JOIN "repo" AS "r" ON "r"."id" = "b"."repo_id" '
+    'LEFT JOIN "claim" AS "c" ON "c"."bead_id" = "b"."id" '
+    'LEFT JOIN "workspace" AS "h" ON "h"."id" = "c"."workspace_id" '
+    'LEFT JOIN "workspace" AS "me" ON "me"."id" = ? ')
+_CLAIM_BY_REF = Statement(_CLAIM_READ_TEXT + 'WHERE "b"."repo_id" = ? AND "b"."ref" = ?')
+_CLAIM_BY_ID = Statement(_CLAIM_READ_TEXT + 'WHERE "b"."id" = ?')
+#: Under the write lock (store/claims.py decides again there when the bead changed since its first
+#: read). On PostgreSQL it locks the bead row: a sync changing the bead meanwhile (store/sync.py locks
+#: its repo's rows) is waited for, and its status seen.
+_CLAIM_BY_ID_LOCKED = Statement(_CLAIM_READ_TEXT + 'WHERE "b"."id" = ? FOR UPDATE OF "b"')
 
 
-def claim_read(claimer_id: int, bead_id: int) -> ClaimRead | None:
-    row = (_CLAIM_READ if is_sqlite() else _CLAIM_READ_LOCKED).one((claimer_id, bead_id))
+def claim_read_by_ref(claimer_id: int, repo_id: int, ref: str, parent_type: str) -> ClaimRead | None:
+    """The claim read of the bead `ref` of a repo (the usual claim: a bare id in the claimer's repo)."""
+    return _claim_read(_CLAIM_BY_REF.one((parent_type, claimer_id, claimer_id, repo_id, ref)))
+
+
+def claim_read(claimer_id: int, bead_id: int, parent_type: str, locked: bool = False) -> ClaimRead | None:
+    """The claim read of a bead by id; `locked`: inside the claim's transaction (see above)."""
+    statement = _CLAIM_BY_ID_LOCKED if locked and not is_sqlite() else _CLAIM_BY_ID
+    return _claim_read(statement.one((parent_type, claimer_id, claimer_id, bead_id)))
+
+
+def _claim_read(row: Sequence[Any] | None) -> ClaimRead | None:
     if row is None:
         return None
-    canonical, holder_id, subscribers = row[_width(Bead):]
-    return ClaimRead(_model(Bead, row), canonical, holder_id, subscribers)
+    (canonical, own, children, holder_id, project_id, alias, human, revoked, seen, claim_id, since, stale,
+     reason, subscribers, paused_by, paused_reason) = row[_width(Bead):]
+    holder = None if claim_id is None else Holder(holder_id, project_id, alias, human, bool(revoked), seen,
+                                                  claim_id, since, bool(stale), reason)
+    return ClaimRead(_model(Bead, row), canonical, bool(own), bool(children), holder, subscribers,
+                     (paused_by, paused_reason) if paused_by else None)
 
 
+#: A claim's status change, made only if nothing the claim decided on changed since it was read: the
+#: bead's columns (what the answer shows included), the claimer's pause, the bead's subscribers. A
+#: claim read before taking the write lock finds out here, under it, whether its read still holds.
+_CLAIM_STATUS_TEXT = (
+    'UPDATE "bead" SET "status" = ?, "updated_ts" = ?, "data" = ?, "assignee" = ? '
+    'WHERE "id" = ? AND "status" = ? AND "updated_ts" = ? AND "data" = ? AND "assignee" = ? '
+    'AND "assigned_by" = ? AND "assign_reason" = ? AND "title" = ? AND "description" = ? '
+    'AND "priority" = ? AND "issue_type" = ? AND "labels" = ? '
+    'AND ("defer_ts" = ? OR ("defer_ts" IS NULL AND ? IS NULL)) '
+    'AND NOT EXISTS (SELECT 1 FROM "workspace" AS "w" WHERE "w"."id" = ? AND "w"."paused_by" <> ?) '
+    'AND (SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = ? '
+    'AND "s"."workspace_id" <> ?) = ?')
+_CLAIM_STATUS = Statement(_CLAIM_STATUS_TEXT)
 _INSERT_CLAIM = Statement('INSERT INTO "claim" ("project_id", "bead_id", "workspace_id", "claimed_ts", '
                           '"reason", "stale") VALUES (?, ?, ?, ?, ?, ?)')
-_SAVE_STATUS = Statement('UPDATE "bead" SET "status" = ?, "updated_ts" = ?, "data" = ?, "assignee" = ? '
-                         'WHERE "id" = ?')
+#: Both in one round trip on PostgreSQL (a data-modifying WITH, which SQLite lacks): the claim row is
+#: inserted only when the guarded update changed the bead.
+_CLAIM_STATUS_AND_ROW = Statement(
+    f'WITH "u" AS ({_CLAIM_STATUS_TEXT} RETURNING "id") INSERT INTO "claim" ("project_id", "bead_id", '
+    '"workspace_id", "claimed_ts", "reason", "stale") SELECT ?, "u"."id", ?, ?, ?, ? FROM "u"')
+_DELETE_CLAIM = Statement('DELETE FROM "claim" WHERE "id" = ?')
 _CLEAR_BINDING = Statement('UPDATE "bead" SET "assigned_by" = ?, "assign_reason" = ? WHERE "id" = ?')
 
 
-def insert_claim(project_id: int, bead_id: int, workspace_id: int, ts: float, reason: str) -> None:
-    _INSERT_CLAIM.cursor((project_id, bead_id, workspace_id, ts, reason, False))
+def take_claim(read: ClaimRead, claimer_id: int, alias: str, ts: float, data: str, reason: str) -> bool:
+    """The claim's two writes, if `read` still holds: the bead becomes in_progress (with `updated_ts`,
+    `data`, `alias` as assignee) and the claim row is inserted. False when the bead changed since
+    `read` (nothing written).
+
+    Raises:
+        peewee.IntegrityError: the bead has a claim row already (the unique index on `claim.bead`).
+    """
+    b = read.bead
+    changed = ("in_progress", ts, data, alias)
+    before = (b.id, b.status, b.updated_ts, b.data, b.assignee, b.assigned_by, b.assign_reason, b.title,
+              b.description, b.priority, b.issue_type, b.labels, b.defer_ts, b.defer_ts)
+    others = (claimer_id, "", b.id, claimer_id, read.subscribers)
+    row = (b.project_id, claimer_id, ts, reason, False)
+    if not is_sqlite():
+        return bool(_CLAIM_STATUS_AND_ROW.cursor((*changed, *before, *others, *row)).rowcount)
+    if not _CLAIM_STATUS.cursor((*changed, *before, *others)).rowcount:
+        return False
+    _INSERT_CLAIM.cursor((b.project_id, b.id, claimer_id, ts, reason, False))
+    return True
 
 
-def save_status(bead: Bead) -> None:
-    """Only the columns a status change touches (a full save rewrote every column of the row)."""
-    _SAVE_STATUS.cursor((bead.status, bead.updated_ts, bead.data, bead.assignee, bead.id))
+def delete_claim(claim_id: int) -> None:
+    _DELETE_CLAIM.cursor((claim_id,))
 
 
 def clear_binding(bead_id: int) -> None:
     """The bead's assignment is no longer binding (store/steer.py)."""
     _CLEAR_BINDING.cursor(("", "", bead_id))
+
+
+# -- bead status --------------------------------------------------------------------------------
+
+_SAVE_STATUS = Statement('UPDATE "bead" SET "status" = ?, "updated_ts" = ?, "data" = ?, "assignee" = ? '
+                         'WHERE "id" = ?')
+
+
+def save_status(bead: Bead) -> None:
+    """Only the columns a status change touches (a full save rewrote every column of the row)."""
+    _SAVE_STATUS.cursor((bead.status, bead.updated_ts, bead.data, bead.assignee, bead.id))
 
 
 def any_has_type(bead_ids: Sequence[int], dep_type: str) -> bool:

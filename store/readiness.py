@@ -22,7 +22,7 @@ from typing import Any
 
 from store import Store, db, outbox, project_settings, queries, steer
 from store.beadviews import BeadView, ReadyWait, bead_full, bead_views
-from store.graph import load_around, load_graph
+from store.graph import DONE_STATUSES, Graph, Node, load_around, load_graph
 from store.lookup import beads_by_pk, get_bead
 from store.messages import banner_item, notify
 from store.models import Bead, Project, Repo, Subscription, Workspace
@@ -357,3 +357,32 @@ def watch_ready(st: Store, project: Project, ws: Workspace, cursor: str | None, 
     entries, now_ready = found or ([], [])
     return {"items": [banner_item(fields, entry) for entry, fields in entries], "waiting": [],
             "ready": now_ready, "cursor": after}
+
+
+# -- the rule, asked by a claim (store/claims.py) -------------------------------------------------
+
+#: Reasons from the ready rule that also forbid a claim (status and "claimed" are handled here).
+_CLAIM_BLOCKING = ("blocked by", "parent ", "deferred", "epic with")
+
+
+def _lone_graph(bead: Bead) -> Graph:
+    node = Node(bead.id, bead.repo_id, bead.ref, bead.status, bead.issue_type, bead.priority, bead.created_ts,
+                bead.defer_ts, bead.title)
+    return Graph(nodes={bead.id: node})
+
+
+def claim_refusal(bead: Bead, lone: bool = False) -> str | None:
+    """Why the rule forbids anyone to claim this bead, or None (`lone`: no dependencies, no children:
+    the rule needs no graph)."""
+    if bead.status in DONE_STATUSES:
+        return f"{bead.ref} is {bead.status}"
+    if bead.status not in ("open", "in_progress"):
+        return f"{bead.ref} is {bead.status}, not open"
+    graph = _lone_graph(bead) if lone else load_around(bead.project_id, [bead.id], with_children=True)
+    reasons = [r for r in graph.not_ready_reasons(bead.id, now()) if r.startswith(_CLAIM_BLOCKING)]
+    return f"{bead.ref} cannot be claimed: " + "; ".join(reasons) if reasons else None
+
+
+#: The next step after a claim the rule refuses (blocked, deferred, epic, closed).
+NOT_CLAIMABLE_HINT = ("pick other work with 'wire ready' "
+                      "('wire ready --explain ID' says what a bead waits for)")

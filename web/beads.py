@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -215,8 +215,16 @@ def deps(ref: str) -> Response:
 @doc("Claim a bead", "workspace", s.ClaimAnswer, body=claim_schema, errors=(409,))
 @idempotent
 def claim(ref: str) -> Response:
-    jump_in = load(claim_schema)["jump_in"]
-    return jsonify(s.claimed.dump(claim_store.claim_bead(store(), g.project, g.ws, ref, jump_in)))
+    return jsonify(s.claimed.dump(claim_store.claim_bead(store(), g.project, g.ws, ref, _jump_in())))
+
+
+def _jump_in() -> str | None:
+    """The claim body's `jump_in`. A plain claim sends no body or `{}`, which the schema loads as no
+    jump-in: that answer is known without running it (~0.15 ms of a ~2 ms claim)."""
+    if not request.content_length or (request.is_json and request.get_data(cache=True) == b"{}"):
+        return None
+    jump_in: str | None = load(claim_schema)["jump_in"]
+    return jump_in
 
 
 @bp.delete("/beads/<path:ref>/claim")
