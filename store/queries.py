@@ -203,12 +203,13 @@ def _claim_read(row: Sequence[Any] | None) -> ClaimRead | None:
 #: A claim's status change, made only if nothing the claim decided on changed since it was read: the
 #: bead's columns (what the answer shows included), the claimer's pause, the bead's subscribers. A
 #: claim read before taking the write lock finds out here, under it, whether its read still holds.
+#: (The CAST lets PostgreSQL prepare it: a bare `? IS NULL` has no type to infer.)
 _CLAIM_STATUS_TEXT = (
     'UPDATE "bead" SET "status" = ?, "updated_ts" = ?, "data" = ?, "assignee" = ? '
     'WHERE "id" = ? AND "status" = ? AND "updated_ts" = ? AND "data" = ? AND "assignee" = ? '
     'AND "assigned_by" = ? AND "assign_reason" = ? AND "title" = ? AND "description" = ? '
     'AND "priority" = ? AND "issue_type" = ? AND "labels" = ? '
-    'AND ("defer_ts" = ? OR ("defer_ts" IS NULL AND ? IS NULL)) '
+    'AND ("defer_ts" = ? OR ("defer_ts" IS NULL AND CAST(? AS DOUBLE PRECISION) IS NULL)) '
     'AND NOT EXISTS (SELECT 1 FROM "workspace" AS "w" WHERE "w"."id" = ? AND "w"."paused_by" <> ?) '
     'AND (SELECT COUNT(*) FROM "subscription" AS "s" WHERE "s"."bead_id" = ? '
     'AND "s"."workspace_id" <> ?) = ?')
