@@ -31,28 +31,29 @@ SERVER_SIDE = {"store", "web", "actors", "mcp", "pydantic", "peewee", "redis", "
 HTTP_CLIENT = {"http", "email", "ssl"}
 #: The pure, stdlib-only part of `store` the CLI shares with the server (the beads file's lines).
 PURE_STORE = {"store", "store.merge", "store.util"}
-#: Runs `wire ARGS` in-process and writes the exit code and every imported module to $PROBE_OUT.
+#: Runs `wire ARGS` in-process; an atexit handler writes every imported module to $PROBE_OUT (`main()`
+#: ends the process itself, after running the atexit handlers).
 PROBE = """
-import json, os, sys
+import atexit, json, os, sys
+
+def dump():
+    with open(os.environ["PROBE_OUT"], "w") as out:
+        json.dump(sorted(sys.modules), out)
+
+atexit.register(dump)
 from cli import main
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code or 0
-with open(os.environ["PROBE_OUT"], "w") as out:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+main()
 """
 
 
 def probe(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[set[str], subprocess.CompletedProcess]:
     """The modules a `wire ARGS` process imported (it must succeed)."""
     out = cwd.parent / "probe.json"
+    out.unlink(missing_ok=True)
     done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env={**env, "PROBE_OUT": str(out)},
                           capture_output=True, text=True, timeout=60)
-    result = json.loads(out.read_text())
-    assert result["code"] == 0, done.stderr
-    return set(result["modules"]), done
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(out.read_text())), done
 
 
 def top(modules: set[str]) -> set[str]:
