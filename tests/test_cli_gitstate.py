@@ -1,0 +1,144 @@
+"""The claim holder's git state at the cost of one `git status` per command (issue 19: CLI start-up).
+
+`X-Wire-Git` needs HEAD and the default branch: they are read from the ref files, and must say what
+git says (loose, packed, symbolic, linked worktrees); where files cannot say (reftable, GIT_DIR),
+git is asked. Ahead/behind and the commits naming the claims are kept in `.wire/claims.json` for the
+commits they were worked out for, so a command that finds nothing moved runs no `git rev-list` or
+`git log`. These tests count git runs, never time them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from cli import gitstate, local
+from cli.client import Client
+
+#: The real `subprocess.run`: this file's own git runs are not counted (`runs`).
+RUN = subprocess.run
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x"}
+
+
+def git(root: Path, *args: str) -> str:
+    done = RUN(["git", *args], cwd=root, check=True, capture_output=True, text=True,
+                          env={**os.environ, **GIT_ENV})
+    return done.stdout.strip()
+
+
+def repo(path: Path, branch: str = "main") -> Path:
+    path.mkdir()
+    git(path, "init", "-q", "-b", branch)
+    return path
+
+
+def commit(root: Path, message: str) -> str:
+    git(root, "commit", "-q", "--allow-empty", "-m", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+def from_git(root: Path) -> dict[str, str]:
+    """HEAD and the default-branch candidates as `git show-ref` resolves them (the reference)."""
+    out = RUN(["git", "show-ref", "--head", *gitstate.BASES], cwd=root, capture_output=True,
+                         text=True).stdout
+    return {name: oid for oid, name in (line.split(" ", 1) for line in out.splitlines())}
+
+
+def test_the_ref_files_say_what_git_says(tmp_path: Path) -> None:
+    origin = repo(tmp_path / "origin", "trunk")
+    assert gitstate._refs_from_files(origin) == {} == from_git(origin)  # no commit yet
+    commit(origin, "one")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))  # origin/HEAD: a symbolic ref, to a packed one
+    git(clone, "checkout", "-q", "-b", "main")
+    commit(clone, "two")
+    assert set(from_git(clone)) == {"HEAD", "refs/remotes/origin/HEAD", "refs/heads/main"}
+    assert gitstate._refs_from_files(clone) == from_git(clone)
+    git(clone, "pack-refs", "--all")  # every ref packed, none loose
+    assert gitstate._refs_from_files(clone) == from_git(clone)
+    git(clone, "checkout", "-q", "--detach", "HEAD~1")
+    assert gitstate._refs_from_files(clone) == from_git(clone)
+    git(clone, "checkout", "-q", "main")
+    linked = tmp_path / "linked"
+    git(clone, "worktree", "add", "-q", "-b", "feature", str(linked))
+    commit(linked, "three")
+    assert gitstate._refs_from_files(linked) == from_git(linked)
+    assert gitstate.refs(linked) == (from_git(linked)["HEAD"], "refs/remotes/origin/HEAD",
+                                     from_git(linked)["refs/remotes/origin/HEAD"])
+
+
+def test_where_the_files_cannot_say_git_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo(tmp_path / "w")
+    head = commit(root, "one")
+    (root / ".git" / "reftable").mkdir()  # refs kept in reftable files
+    assert gitstate._refs_from_files(root) is None
+    assert gitstate.refs(root) == (head, "refs/heads/main", head)
+    (root / ".git" / "reftable").rmdir()
+    (root / ".git" / "refs" / "heads" / "main").write_text("not an object id\n")
+    assert gitstate._refs_from_files(root) is None
+    (root / ".git" / "refs" / "heads" / "main").write_text(head + "\n")
+    monkeypatch.setenv("GIT_DIR", str(root / ".git"))
+    assert gitstate._refs_from_files(root) is None
+
+
+def runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The git subcommands gitstate and local run from now on."""
+    seen: list[str] = []
+
+    def counting(args, *rest, **kwargs):
+        if args[0] == "git":
+            seen.append(next(a for a in args[1:] if not a.startswith("-") and "=" not in a))
+        return RUN(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    return seen
+
+
+def test_nothing_moved_no_git_but_the_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo(tmp_path / "w")
+    commit(root, "start")
+    git(root, "checkout", "-q", "-b", "wire/bob")
+    (root / ".wire").mkdir()
+    gitstate.record_claim(root, "bd-1", time.time() - 60)
+    first = json.loads(gitstate.header(root, command=True) or "")
+    seen = runs(monkeypatch)
+    again = json.loads(gitstate.header(root, command=True) or "")
+    assert seen == ["status"] and again == first
+    sha = commit(root, "bd-1: the fix")  # HEAD moved: ahead and the commits are worked out again
+    moved = json.loads(gitstate.header(root, command=True) or "")
+    assert seen == ["status", "rev-list", "log", "status"]
+    assert moved["ahead"] == 1 and len(moved["commits"]) == 1 and sha.startswith(moved["commits"][0]["sha"])
+    gitstate.record_claim(root, "bd-2")  # another claim: the commits again, not ahead/behind
+    seen.clear()
+    gitstate.header(root, command=True)
+    assert seen == ["log", "status"]
+
+
+def test_a_command_runs_git_status_once_for_auto_reserve_and_the_git_state(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo(tmp_path / "w")
+    commit(root, "start")
+    (root / "work.py").write_text("x")
+    git(root, "add", "work.py")
+    local.write_workspace(root, {"url": "http://wire.test", "token": "bw_ws_x", "project": "p"})
+    gitstate.record_claim(root, "bd-1")
+    sent: list[dict[str, str]] = []
+
+    def transport(method, url, body, headers, timeout):
+        sent.append(headers)
+        return 200, b"{}", {}
+
+    seen = runs(monkeypatch)
+    client = Client(transport=transport, start=root, write_through=False)
+    client.get("/v1/whoami")
+    client.held("bd-2", {}, True)  # a claim: the next call works the git state out again
+    client.get("/v1/whoami")
+    assert seen.count("status") == 1
+    assert json.loads(sent[0]["X-Wire-Changed"]) == ["work.py"]
+    assert "X-Wire-Git" in sent[0] and "X-Wire-Git" in sent[1]
