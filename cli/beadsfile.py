@@ -190,15 +190,17 @@ def store_records(root: Path, records: list[dict[str, Any]]) -> None:
     save_base(root, apply_records(base, records, add=False), text, meta.get("head_blob"), meta.get("written"))
 
 
-def write_through(client: Client, refs: list[str], *, locked: bool = False) -> None:
+def write_through(client: Client, refs: list[str], *, locked: bool = False, records: Any = None) -> None:
     """After a bead change: put the bead's record, as the server now has it, into the worktree's beads
     file and base (a bead of another repo is left alone). Never fails the command, whose change is
-    made: a failure is a warning, and the next `wire sync` catches the file up."""
+    made: a failure is a warning, and the next `wire sync` catches the file up. `records`: those the
+    change's answer brought (a claim's, `X-Wire-Records`); without them they are asked for."""
     refs = [ref for ref in refs if ref]
     if not refs or client.workspace is None:
         return
     try:
-        records = client.file_records(refs).get("records") or []
+        if not isinstance(records, list):
+            records = client.file_records(refs).get("records") or []
         found = [r for r in records if isinstance(r, dict) and r.get("id")]
         if not found:
             return

@@ -134,6 +134,8 @@ class Client(BeadRequests, TeamRequests, ProjectRequests, WorktreeState):
         self._git_state: tuple[float, bool, str | None] | None = None
         #: (monotonic time, with untracked files, output) of the last `git status` (`_status`).
         self._git_status: tuple[float, bool, bytes | None] | None = None
+        #: (bead, since) a claim being made: its call's git state holds it already (`claiming`).
+        self._claiming: tuple[str, float] | None = None
         #: A person's own token (`wire --as NAME`, WIRE_HUMAN_TOKEN): when set, every call is that
         #: person's, with their role's permissions, instead of the workspace's (cli/humans.py).
         self.person_token: str | None = None
@@ -412,12 +414,13 @@ class Client(BeadRequests, TeamRequests, ProjectRequests, WorktreeState):
             return getattr(self, name)(**values)
         return self.call(name, **values)
 
-    def through(self, answer: Any, ref: str | None) -> Any:
-        """Write the changed bead into the worktree's beads file (cli/beadsfile.py); the answer."""
+    def through(self, answer: Any, ref: str | None, records: Any = None) -> Any:
+        """Write the changed bead into the worktree's beads file (cli/beadsfile.py); the answer.
+        `records`: the bead's records as the answer brought them (`X-Wire-Records`), else asked for."""
         if self.write_through and ref and self.workspace is not None:
             from cli import beadsfile  # noqa: PLC0415 - start-up time: after a bead change
 
-            beadsfile.write_through(self, [ref])
+            beadsfile.write_through(self, [ref], records=records)
         return answer
 
 

@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -194,23 +195,30 @@ def names(message: str, ref: str) -> bool:
 
 def commits(root: Path, held: dict[str, float], head: str = "HEAD") -> list[dict[str, Any]]:
     """The commits on `head` since each claim whose messages name its bead, newest first (at most 20)."""
+    return _commits(root, held, head)[0]
+
+
+def _commits(root: Path, held: dict[str, float], head: str) -> tuple[list[dict[str, Any]], int]:
+    """`commits`, and the newest commit time among those looked at (0 for none)."""
     if not held:
-        return []
+        return [], 0
     since = int(min(held.values()))
     out = _git(root, "log", f"--since=@{since}", "-n", "500", "--format=%h%x1f%ct%x1f%s%x1f%B%x1e", head)
     found: list[dict[str, Any]] = []
+    newest = 0
     for record in (out or "").split("\x1e"):
         parts = record.strip("\n").split("\x1f")
         if len(parts) != 4:
             continue
         sha, ct, subject, body = parts
+        newest = max(newest, int(ct))
         for ref, claimed in held.items():
             if int(ct) >= int(claimed) and names(body, ref):
                 found.append({"sha": sha, "bead": ref, "subject": subject[:MAX_SUBJECT], "ts": int(ct)})
                 break
         if len(found) >= MAX_COMMITS:
             break
-    return found
+    return found, newest
 
 
 def fingerprint(root: Path, status: Status | None = None) -> str | None:
@@ -229,9 +237,9 @@ def fingerprint(root: Path, status: Status | None = None) -> str | None:
             newest = max(newest, (root / entry[3:]).stat().st_mtime)
         except OSError:
             continue
-    import hashlib  # noqa: PLC0415 - start-up time: loading OpenSSL costs ms
-
-    return hashlib.sha256(f"{entries}\x00{newest}".encode("utf-8", "replace")).hexdigest()[:16]
+    # two checksums, not a hash from hashlib: loading OpenSSL costs a command more than all of this
+    data = f"{entries}\x00{newest}".encode("utf-8", "replace")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 # -- the header -------------------------------------------------------------------------------
@@ -252,9 +260,11 @@ def state(root: Path, held: dict[str, float], data: dict[str, Any] | None = None
             counts = data["counts"] = {"of": [head, base_oid], "ahead": ahead, "behind": behind}
         out["ahead"], out["behind"] = counts["ahead"], counts["behind"]
     of = [head, [[ref, ts] for ref, ts in held.items()]]  # in order: a commit goes to the first bead it names
-    found = _kept(data, "commits", of)
+    found = _kept(data, "commits", of) or _kept_for_later_claims(data, of)
     if found is None:
-        found = data["commits"] = {"of": of, "list": commits(root, held, head)}
+        listed, newest = _commits(root, held, head)
+        found = {"list": listed, "newest": newest}
+    data["commits"] = {**found, "of": of}
     out["commits"] = found["list"]
     return out
 
@@ -263,6 +273,24 @@ def _kept(data: dict[str, Any], key: str, of: list[Any]) -> dict[str, Any] | Non
     """`data[key]` when it was worked out for `of` (a commit never changes: neither do they)."""
     kept = data.get(key)
     return kept if isinstance(kept, dict) and kept.get("of") == of else None
+
+
+def _kept_for_later_claims(data: dict[str, Any], of: list[Any]) -> dict[str, Any] | None:
+    """The kept commits when `of` only adds claims (a claim being made) to those they were worked out
+    for, each made after every commit the log showed and no earlier than the first: the log is the
+    same, and no commit in it is late enough to name a new one. Else None."""
+    kept = data.get("commits")
+    if not isinstance(kept, dict) or not isinstance(kept.get("newest"), int):
+        return None
+    before = kept.get("of")
+    if not (isinstance(before, list) and len(before) == 2 and before[0] == of[0] and before[1]):
+        return None
+    pairs = before[1]
+    added = of[1][len(pairs):]
+    if of[1][:len(pairs)] != pairs or not added:
+        return None
+    since = min(ts for _, ts in pairs)
+    return kept if all(int(ts) > kept["newest"] and ts >= since for _, ts in added) else None
 
 
 def idle_seconds(root: Path, command: bool, ts: float | None = None) -> int:
@@ -291,11 +319,15 @@ def _idle(root: Path, data: dict[str, Any], command: bool, ts: float | None = No
     return max(0, int(ts - last)), dirty
 
 
-def header(root: Path, command: bool, status: Status | None = None) -> str | None:
+def header(root: Path, command: bool, status: Status | None = None,
+           claiming: tuple[str, float] | None = None) -> str | None:
     """The `X-Wire-Git` value for this worktree, or None when it holds no claims. `status` gives the
-    worktree's `git status` with untracked files (the command's own, cli/local.py `git_status`)."""
+    worktree's `git status` with untracked files (the command's own, cli/local.py `git_status`);
+    `claiming` (bead, since): a claim being made, counted as held already (the claim's call says so)."""
     data = read(root)
     held = _claims_in(data)
+    if claiming is not None:
+        held.setdefault(*claiming)  # as `record_claim` will keep it
     if not held:
         return None
     kept = (data.get("counts"), data.get("commits"))

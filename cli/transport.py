@@ -49,6 +49,8 @@ HEALTH_KEYS = frozenset({"status", "redis", "database"})
 ADMIN_TOKEN_HEADER = "X-Wire-Admin-Token"
 #: Request header carrying a write's request id: the server applies it at most once (docs/API.md).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Request header of a claim asking for the bead's beads-file record in the answer (write-through).
+RECORDS_HEADER = "X-Wire-Records"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 

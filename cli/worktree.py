@@ -8,6 +8,8 @@ every few seconds, and each git process is a sizeable share of one.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cli.transport import changed_headers
@@ -31,6 +33,7 @@ class WorktreeState:
         _changed_sent: bool
         _git_state: tuple[float, bool, str | None] | None
         _git_status: tuple[float, bool, bytes | None] | None
+        _claiming: tuple[str, float] | None
 
         @property
         def workspace(self) -> Workspace | None: ...
@@ -72,19 +75,31 @@ class WorktreeState:
         fresh = path.endswith("/close")
         cached = self._git_state
         if cached is None or fresh or cached[1] != passive or time.monotonic() - cached[0] > GIT_STATE_EVERY:
-            state = gitstate.header(workspace.root, not passive, lambda: self._status(workspace, True))
+            state = gitstate.header(workspace.root, not passive, lambda: self._status(workspace, True),
+                                    self._claiming)
             cached = self._git_state = (time.monotonic(), passive, state)
         return {gitstate.GIT_HEADER: cached[2]} if cached[2] else {}
 
-    def held(self, ref: str, answer: Any, held: bool) -> Any:
-        """Keep `.wire/claims.json` in step with a claim change that the server accepted."""
+    @contextmanager
+    def claiming(self, ref: str, ts: float) -> Iterator[None]:
+        """The calls made inside carry the git state of this worktree holding `ref` since `ts` as well:
+        the claim's own call, so the server has the holder's state without a call after it."""
+        self._claiming, self._git_state = (ref, ts), None
+        try:
+            yield
+        finally:
+            self._claiming, self._git_state = None, None
+
+    def held(self, ref: str, answer: Any, held: bool, ts: float | None = None) -> Any:
+        """Keep `.wire/claims.json` in step with a claim change that the server accepted (`ts`: when
+        the claim was made, default now)."""
         if self.workspace is not None:
             from cli import gitstate  # noqa: PLC0415 - start-up time: git and hashing
 
             bead = answer.get("bead", answer) if isinstance(answer, dict) else None
             ref = bead.get("id") or ref if isinstance(bead, dict) else ref
             if held:
-                gitstate.record_claim(self.workspace.root, ref)
+                gitstate.record_claim(self.workspace.root, ref, ts)
             else:
                 gitstate.drop_claim(self.workspace.root, ref)
             self._git_state = None

@@ -114,10 +114,13 @@ def test_nothing_moved_no_git_but_the_status(tmp_path: Path, monkeypatch: pytest
     moved = json.loads(gitstate.header(root, command=True) or "")
     assert seen == ["status", "rev-list", "log", "status"]
     assert moved["ahead"] == 1 and len(moved["commits"]) == 1 and sha.startswith(moved["commits"][0]["sha"])
-    gitstate.record_claim(root, "bd-2")  # another claim: the commits again, not ahead/behind
     seen.clear()
+    gitstate.record_claim(root, "bd-2", time.time() + 5)  # made after every commit: none can name it
+    assert json.loads(gitstate.header(root, command=True) or "") == {**moved, "idle": 0}
+    assert seen == ["status"]
+    gitstate.record_claim(root, "bd-3", time.time() - 3600)  # older than the others: the log goes further
     gitstate.header(root, command=True)
-    assert seen == ["log", "status"]
+    assert seen == ["status", "log", "status"]
 
 
 def test_a_command_runs_git_status_once_for_auto_reserve_and_the_git_state(
@@ -142,3 +145,59 @@ def test_a_command_runs_git_status_once_for_auto_reserve_and_the_git_state(
     assert seen.count("status") == 1
     assert json.loads(sent[0]["X-Wire-Changed"]) == ["work.py"]
     assert "X-Wire-Git" in sent[0] and "X-Wire-Git" in sent[1]
+
+
+def test_a_claim_is_one_call_carrying_the_git_state_and_bringing_the_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo(tmp_path / "w")
+    commit(root, "start")
+    local.write_workspace(root, {"url": "http://wire.test", "token": "bw_ws_x", "project": "p"})
+    record = {"id": "bd-7", "title": "Seven", "status": "in_progress"}
+    sent: list[tuple[str, dict[str, str]]] = []
+
+    def transport(method, url, body, headers, timeout):
+        sent.append((url, headers))
+        answer = {"claimed": True, "bead": {"id": "bd-7"}}
+        return 200, json.dumps({**answer, "records": [record]} if headers.get("X-Wire-Records") else answer
+                               ).encode(), {}
+
+    seen = runs(monkeypatch)
+    answer = Client(transport=transport, start=root, auto_reserve=False).claim("bd-7")
+    assert answer == {"claimed": True, "bead": {"id": "bd-7"}}  # what `wire claim` prints: no records
+    assert [url for url, _ in sent] == ["http://wire.test/v1/beads/bd-7/claim"]
+    git_state = json.loads(sent[0][1]["X-Wire-Git"])  # this worktree holding bd-7, before any call after
+    assert git_state["branch"] == "main" and git_state["idle"] == 0
+    assert (root / ".beads" / "issues.jsonl").read_text() == json.dumps(record, separators=(",", ":")) + "\n"
+    assert "bd-7" in gitstate.claims(root)
+    seen.clear()
+    gitstate.header(root, command=True)  # the next command finds the commits kept for its claims
+    assert seen == ["status"]
+
+
+def test_the_server_answers_a_claim_with_the_record_only_when_asked(make_agent, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli import cli
+    from tests.test_security_keys import FlaskTransport
+
+    bob = make_agent(alias="bob")
+    plain, asked = bob.create("Plain"), bob.create("Asked")
+    answer = bob.post(f"/beads/{plain}/claim")
+    assert answer.status_code == 200 and "records" not in answer.json  # the API as it was
+    root = repo(tmp_path / "w")
+    commit(root, "start")
+    local.write_workspace(root, {"url": "http://wire.test", "token": bob.token, "project": "shop"})
+    calls: list[str] = []
+    flask = FlaskTransport(bob.client)
+
+    def transport(method, url, body, headers, timeout):
+        calls.append(f"{method} {url.split('/v1', 1)[1]}")
+        return flask(method, url, body, headers, timeout)
+
+    obj = Client(transport=transport, start=root, auto_reserve=False)
+    out = CliRunner().invoke(cli, ["--json", "claim", asked], obj=obj)
+    assert out.exit_code == 0, out.output
+    assert calls == [f"POST /beads/{asked}/claim"] and "records" not in json.loads(out.output)
+    filed = json.loads((root / ".beads" / "issues.jsonl").read_text())
+    assert filed == bob.get(f"/sync/records?id={asked}").json["records"][0]
+    assert filed["status"] == "in_progress"
