@@ -5,7 +5,8 @@ Routes: `POST /v1/init`, `GET /v1/whoami`, `GET /v1/status` (docs/API.md).
 
 from __future__ import annotations
 
-import socket
+# what `socket` re-exports, without its enums of every constant built on import (start-up time)
+from _socket import gethostname
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | No
     # a re-init without --role sends none: the server keeps the current one (a human may have changed
     # it since this file was written, and resending the old one would try to undo that)
     return {"project": slug, "repo_origin": repo.origin, "alias": alias or (own.alias if own else None),
-            "role": role, "human": human, "hostname": socket.gethostname(), "path": str(repo.root),
+            "role": role, "human": human, "hostname": gethostname(), "path": str(repo.root),
             "branch": repo.branch}
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
+
+# what `socket` re-exports, without its enums of every constant built on import (start-up time)
+from _socket import gethostname
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -186,7 +188,7 @@ def git_dirs(root: Path) -> tuple[Path, Path] | None:
 
 def presence_headers(root: Path | None) -> dict[str, str]:
     """The `X-Wire-Branch` / `X-Wire-Host` headers that refresh this workspace's presence."""
-    headers = {"X-Wire-Host": _header_value(socket.gethostname())}
+    headers = {"X-Wire-Host": _header_value(gethostname())}
     branch = read_branch(root)
     if branch:
         headers["X-Wire-Branch"] = _header_value(branch)

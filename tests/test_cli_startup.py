@@ -98,26 +98,46 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
-def test_the_agent_commands_import_no_server_side_package(stack, tmp_path: Path) -> None:
-    """whoami, status, ready, claim and mail send, as an agent runs them, against a real server."""
+def git_shim(tmp_path: Path) -> tuple[str, Path]:
+    """A PATH entry whose `git` notes each run in a file, then runs the real git."""
+    shim, log = tmp_path / "shim", tmp_path / "git-runs"
+    shim.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True, check=True)
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real.stdout.strip()} "$@"\n')
+    (shim / "git").chmod(0o755)
+    return f"{shim}{os.pathsep}{os.environ['PATH']}", log
+
+
+def test_the_agent_commands_load_only_what_they_need_and_run_git_once(stack, tmp_path: Path) -> None:
+    """whoami, status, ready, claim and mail send, as an agent runs them, against a real server: no
+    server-side package, no `socket` (its enums) nor `hashlib` (OpenSSL), nothing of `store`; and one
+    `git status` each, holding claims or not (HEAD and the default branch come from the ref files, what
+    else the git state needs is kept for the commits it was worked out for: the first claim works it out)."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    for args in (["init", "-q"], ["remote", "add", "origin", "https://github.com/t/startup.git"],
-                 ["config", "user.name", "T"]):
+    for args in (["init", "-q", "-b", "main"], ["remote", "add", "origin", "https://github.com/t/startup.git"],
+                 ["config", "user.name", "T"], ["config", "user.email", "t@x"],
+                 ["commit", "-q", "--allow-empty", "-m", "start"]):
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
     env = cli_env(tmp_path, stack.url)
     probe(["--json", "init", "--project", "startup", "--alias", "ann"], repo, env)
-    _, done = probe(["--json", "create", "a bead"], repo, env)
-    bead = json.loads(done.stdout)["id"]
-    for args in (["whoami"], ["status"], ["ready"]):  # holding no claim: no git hashing either
-        modules, done = probe(["--json", *args], repo, env)
-        assert top(modules) & (SERVER_SIDE | HTTP_CLIENT | {"hashlib"}) == set(), args
-    _, done = probe(["--json", "ready"], repo, env)
-    assert bead in done.stdout
-    for args in (["claim", bead], ["mail", "send", "ann", "a note to self"], ["whoami"]):
-        modules, done = probe(["--json", *args], repo, env)
-        assert top(modules) & (SERVER_SIDE | HTTP_CLIENT) == set(), args
-    assert bead in json.dumps(json.loads(done.stdout)["claims"])  # the claim took, as whoami shows
+    beads = [json.loads(probe(["--json", "create", f"bead {n}"], repo, env)[1].stdout)["id"] for n in (1, 2)]
+    env["PATH"], runs = git_shim(tmp_path)
+    once = ["status"]
+    commands = [(["whoami"], once), (["status"], once), (["ready"], once),  # holding no claim
+                (["claim", beads[0]], ["rev-list", "log", "status"]), (["claim", beads[1]], once),
+                (["mail", "send", "ann", "a note to self"], once), (["whoami"], once), (["status"], once),
+                (["ready"], once)]  # holding two
+    for args, git_runs in commands:
+        runs.write_text("")
+        modules, _ = probe(["--json", *args], repo, env)
+        loaded = {m.split(".")[0] for m in modules}
+        assert loaded & (SERVER_SIDE | HTTP_CLIENT | {"hashlib", "socket", "store"}) == set(), args
+        ran = [next(a for a in run.split() if not a.startswith("-") and "=" not in a)
+               for run in runs.read_text().splitlines()]
+        assert ran == git_runs, args
+    claims = json.loads(probe(["--json", "whoami"], repo, env)[1].stdout)["claims"]
+    assert set(beads) <= {c["bead"] for c in claims}
 
 
 # -- the socket transport against canned answers (what gunicorn never sends, a proxy might) --
