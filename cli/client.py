@@ -328,9 +328,11 @@ class Client(BeadRequests, TeamRequests, ProjectRequests, WorktreeState):
         self._journal_checked = True
         if self.workspace is None:
             return
-        from cli import offline  # noqa: PLC0415 - imports this module (a cycle at the top)
+        from cli import local  # noqa: PLC0415 - start-up time: workspace files, when needed
 
-        if offline.journal_path(self.workspace.root).exists():
+        if local.journal_path(self.workspace.root).exists():
+            from cli import offline  # noqa: PLC0415 - imports this module (a cycle at the top)
+
             self._unreachable = offline.replay(self)
 
     @property

@@ -40,8 +40,8 @@ MAX_COMMITS, MAX_HEADER, MAX_SUBJECT = 20, 4096, 72
 BASES = ("refs/remotes/origin/HEAD", "refs/heads/main", "refs/heads/master")
 #: The most changed files whose mtimes are looked at (a huge change is activity enough).
 MAX_STAT = 200
-#: A commit id as git writes it in ref files (SHA-1 or SHA-256).
-OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+#: A commit id as git writes it in ref files (SHA-1 or SHA-256); compiled by `re` on first use.
+OBJECT_ID = r"[0-9a-f]{40}|[0-9a-f]{64}"
 #: Most symbolic refs followed from one name (git's own limit is 5).
 MAX_SYMREF_DEPTH = 5
 #: Runs `git status` for the fingerprint: the caller's (shared with auto-reserve), or a fresh one.
@@ -140,7 +140,7 @@ def _resolve(first: Path, common: Path, name: str, packed: list[str]) -> str | N
         except (OSError, UnicodeDecodeError):
             return None
         if not text.startswith("ref:"):
-            return text if not text or OBJECT_ID.fullmatch(text) else None
+            return text if not text or re.fullmatch(OBJECT_ID, text) else None
         name, folder = text[4:].strip(), common
         if not name.startswith("refs/"):
             return None

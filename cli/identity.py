@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from cli import local, output
-from cli.beads import git_text
 from cli.client import Client, WireError, pass_client
 
 #: Role of a new workspace when `--role` is not given.
@@ -216,7 +215,8 @@ def _work_lines(team: list[dict[str, Any]]) -> list[str]:
                          f"(no command, no file change)")
         for claim in ws.get("claims") or []:
             if claim.get("git"):
-                lines.append(f"{claim.get('bead', '?')} {ws.get('alias', '?')} {git_text(claim['git'])}")
+                where = output.git_text(claim["git"])
+                lines.append(f"{claim.get('bead', '?')} {ws.get('alias', '?')} {where}")
     return lines
 
 

@@ -25,6 +25,8 @@ from cli.errors import WireError
 WIRE_DIR = ".wire"
 #: The identity file inside `WIRE_DIR`.
 WORKSPACE_FILE = "workspace.json"
+#: Inside `WIRE_DIR`: the offline journal (cli/offline.py); every command looks for it.
+JOURNAL_FILE = "journal.jsonl"
 #: Inside `WIRE_DIR`: the newest mailbox entry this worktree's banner has shown (`X-Wire-Seen`).
 SEEN_FILE = "seen"
 #: Inside `WIRE_DIR`: the project event stream id the last `wire watch --ready` got to.
@@ -88,6 +90,11 @@ class GitRepo:
 
 
 # -- finding things by walking up ------------------------------------------------------------
+
+def journal_path(root: Path) -> Path:
+    """The offline journal of the worktree at `root` (cli/offline.py keeps it)."""
+    return root / WIRE_DIR / JOURNAL_FILE
+
 
 def find_workspace(start: Path | None = None) -> Workspace | None:
     """Find the workspace of the worktree containing `start` (default: cwd), or None.
@@ -376,7 +383,8 @@ def write_ready_cursor(root: Path, cursor: str) -> None:
 
 def _read_marker(root: Path, name: str) -> str | None:
     try:
-        return (root / WIRE_DIR / name).read_text(encoding="ascii").strip() or None
+        # bytes decoded: a text file in ASCII would load that codec's module (start-up time)
+        return (root / WIRE_DIR / name).read_bytes().decode("ascii").strip() or None
     except (OSError, ValueError):
         return None
 
