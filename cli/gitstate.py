@@ -254,13 +254,13 @@ def state(root: Path, held: dict[str, float], data: dict[str, Any] | None = None
         return out  # no commit yet
     if base:
         out["base"] = _short(base)
-        counts = _kept(data, "counts", [head, base_oid])
+        counts = _kept(data, "counts", [head, base_oid], "ahead", "behind")
         if counts is None:
             ahead, behind = ahead_behind(root, base_oid, head)
             counts = data["counts"] = {"of": [head, base_oid], "ahead": ahead, "behind": behind}
         out["ahead"], out["behind"] = counts["ahead"], counts["behind"]
     of = [head, [[ref, ts] for ref, ts in held.items()]]  # in order: a commit goes to the first bead it names
-    found = _kept(data, "commits", of) or _kept_for_later_claims(data, of)
+    found = _kept(data, "commits", of, "list") or _kept_for_later_claims(data, of)
     if found is None:
         listed, newest = _commits(root, held, head)
         found = {"list": listed, "newest": newest}
@@ -269,10 +269,13 @@ def state(root: Path, held: dict[str, float], data: dict[str, Any] | None = None
     return out
 
 
-def _kept(data: dict[str, Any], key: str, of: list[Any]) -> dict[str, Any] | None:
-    """`data[key]` when it was worked out for `of` (a commit never changes: neither do they)."""
+def _kept(data: dict[str, Any], key: str, of: list[Any], *fields: str) -> dict[str, Any] | None:
+    """`data[key]` when it was worked out for `of` (a commit never changes: neither do they) and has
+    its `fields` (a damaged file only costs working them out again)."""
     kept = data.get(key)
-    return kept if isinstance(kept, dict) and kept.get("of") == of else None
+    if isinstance(kept, dict) and kept.get("of") == of and all(f in kept for f in fields):
+        return kept
+    return None
 
 
 def _kept_for_later_claims(data: dict[str, Any], of: list[Any]) -> dict[str, Any] | None:
@@ -280,10 +283,11 @@ def _kept_for_later_claims(data: dict[str, Any], of: list[Any]) -> dict[str, Any
     for, each made after every commit the log showed and no earlier than the first: the log is the
     same, and no commit in it is late enough to name a new one. Else None."""
     kept = data.get("commits")
-    if not isinstance(kept, dict) or not isinstance(kept.get("newest"), int):
+    if not isinstance(kept, dict) or not isinstance(kept.get("newest"), int) or "list" not in kept:
         return None
     before = kept.get("of")
-    if not (isinstance(before, list) and len(before) == 2 and before[0] == of[0] and before[1]):
+    if not (isinstance(before, list) and len(before) == 2 and before[0] == of[0]
+            and isinstance(before[1], list) and before[1]):
         return None
     pairs = before[1]
     added = of[1][len(pairs):]

@@ -201,3 +201,16 @@ def test_the_server_answers_a_claim_with_the_record_only_when_asked(make_agent, 
     filed = json.loads((root / ".beads" / "issues.jsonl").read_text())
     assert filed == bob.get(f"/sync/records?id={asked}").json["records"][0]
     assert filed["status"] == "in_progress"
+
+
+def test_damaged_kept_figures_are_worked_out_again(tmp_path: Path) -> None:
+    root = repo(tmp_path / "w")
+    commit(root, "start")
+    (root / ".wire").mkdir()
+    gitstate.record_claim(root, "bd-1", time.time() - 60)
+    good = json.loads(gitstate.header(root, command=True) or "")
+    data = gitstate.read(root)
+    data["counts"] = {"of": data["counts"]["of"]}  # no figures
+    data["commits"] = {"of": [data["commits"]["of"][0], 5], "newest": 1}
+    gitstate.write(root, data)
+    assert json.loads(gitstate.header(root, command=True) or "") == good
