@@ -19,15 +19,14 @@ either, which the server turns into "idle with claim" (a long poll such as `wire
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cli import gitrun
 from cli.local import NOT_WORK, WIRE_DIR, git_dirs, git_status, read_branch, write_private_json
 
 #: Inside `.wire/`: {"claims": {bead: claimed at}, "command": ts, "work": {"fp": hash, "changed": ts},
@@ -162,16 +161,8 @@ def _packed(common: Path, name: str, packed: list[str]) -> str:
 # -- git --------------------------------------------------------------------------------------
 
 def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-c", "core.quotePath=false", *args], cwd=root, capture_output=True,
-                              text=True, errors="replace", check=False, env=_no_locks())
-    except OSError:
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def _no_locks() -> dict[str, str]:
-    return {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    out = gitrun.run_git(root, "-c", "core.quotePath=false", *args)
+    return None if out is None else out.decode("utf-8", "replace")
 
 
 def default_branch(root: Path) -> str | None:

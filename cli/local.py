@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 
 # what `socket` re-exports, without its enums of every constant built on import (start-up time)
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from cli import gitrun
 from cli.errors import WireError
 
 #: Directory, at the worktree root, that holds this worktree's identity.
@@ -218,6 +218,8 @@ def git(*args: str, cwd: Path) -> str:
     Raises:
         WireError: git is missing or the command failed (its message is kept).
     """
+    import subprocess  # noqa: PLC0415 - start-up time: a command's own git runs go through `run_git`
+
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     except OSError as exc:
@@ -279,17 +281,12 @@ def git_status(root: Path, untracked: bool) -> bytes | None:
     command's one `git status`: auto-reserve and, while it holds claims, its git state share it), or
     None when git cannot tell.
 
-    Optional locks are off, so it never writes the index or contends with a git command running at
-    the same time (a commit running its hooks, an editor refreshing).
+    Optional locks are off (`run_git`), so it never writes the index or contends with a git command
+    running at the same time (a commit running its hooks, an editor refreshing).
     """
-    args = ["git", "status", "--porcelain", "-z", f"--untracked-files={'normal' if untracked else 'no'}",
-            "--ignore-submodules=dirty"]
-    try:
-        done = subprocess.run(args, cwd=root, capture_output=True, check=False, timeout=30,
-                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
+    listed = "normal" if untracked else "no"
+    return gitrun.run_git(root, "status", "--porcelain", "-z", f"--untracked-files={listed}",
+                   "--ignore-submodules=dirty")
 
 
 def parse_status(raw: bytes) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import gitstate, local
+from cli import gitrun, gitstate, local
 from cli.client import Client
 
 #: The real `subprocess.run`: this file's own git runs are not counted (`runs`).
@@ -90,13 +90,13 @@ def test_where_the_files_cannot_say_git_is_asked(tmp_path: Path, monkeypatch: py
 def runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The git subcommands gitstate and local run from now on."""
     seen: list[str] = []
+    real = gitrun.run_git
 
-    def counting(args, *rest, **kwargs):
-        if args[0] == "git":
-            seen.append(next(a for a in args[1:] if not a.startswith("-") and "=" not in a))
-        return RUN(args, *rest, **kwargs)
+    def counting(root: Path, *args: str, **kwargs) -> bytes | None:
+        seen.append(next(a for a in args if not a.startswith("-") and "=" not in a))
+        return real(root, *args, **kwargs)
 
-    monkeypatch.setattr(subprocess, "run", counting)
+    monkeypatch.setattr(gitrun, "run_git", counting)
     return seen
 
 
@@ -214,3 +214,21 @@ def test_damaged_kept_figures_are_worked_out_again(tmp_path: Path) -> None:
     data["commits"] = {"of": [data["commits"]["of"][0], 5], "newest": 1}
     gitstate.write(root, data)
     assert json.loads(gitstate.header(root, command=True) or "") == good
+
+
+def test_a_git_run_gives_its_output_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo(tmp_path / "w")
+    assert gitrun.run_git(root, "rev-parse", "--show-toplevel") == f"{root}\n".encode()
+    assert gitrun.run_git(root, "rev-parse", "--verify", "-q", "HEAD") is None  # git failed: no commit
+    assert gitrun.run_git(tmp_path / "nowhere", "status") is None
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    pid_file = tmp_path / "pid"
+    (shim / "git").write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")  # a git that hangs
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    assert gitrun.run_git(root, "status", timeout=0.3) is None
+    with pytest.raises(ProcessLookupError):  # killed at the timeout, and reaped
+        os.kill(int(pid_file.read_text()), 0)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no git at all
+    assert gitrun.run_git(root, "status") is None
