@@ -280,7 +280,7 @@ def main() -> None:
 
 def _end(exc: SystemExit) -> NoReturn:
     """Exit with `exc`'s code without the interpreter's teardown, which frees every module and object
-    one by one: a fifth of a one-shot command's CPU (bench/cli_startup.py). What that teardown does
+    one by one: 15-20% of a one-shot command's CPU (bench/cli_startup.py). What that teardown does
     that matters is done here: the atexit handlers run and stdout/stderr are flushed. Left to the
     normal exit: a code that is not a number (click prints it), a thread still running (the teardown
     waits for it), or output that cannot be flushed (the teardown reports it, as Python does).

@@ -184,3 +184,17 @@ def test_a_cut_or_garbled_answer_is_unreachable_and_worth_retrying(answer: bytes
     with pytest.raises(ServerUnreachable) as caught:
         http_transport("GET", canned(answer), None, {}, 5)
     assert caught.value.retryable
+
+
+def test_the_process_ends_at_once_with_its_exit_code_unless_a_thread_still_runs(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    usage = subprocess.run([sys.executable, "-c", "from cli import main; main()", "--no-such-option"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "No such option" in usage.stderr
+    waits = ("import sys, threading, time\n"
+             "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done', flush=True))).start()\n"
+             "from cli import main\n"
+             "sys.argv[1:] = ['--help']\n"
+             "main()\n")
+    done = subprocess.run([sys.executable, "-c", waits], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Commands:" in done.stdout and done.stdout.endswith("thread done\n")
