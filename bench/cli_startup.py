@@ -10,7 +10,10 @@ own throwaway venv made with `--system-site-packages`, so the dependencies are t
 beadwire's code differs. One `wire serve` (this checkout's, tests/servers.py) answers every command. The
 commands are run round-robin (every command of every source once per round), so a load spike on this
 shared machine hits all of them alike; `python3 -c pass` is the same venv's interpreter, measured in the
-same rounds. Prints a markdown table: median ms and median ÷ `python3 -c pass` (pooled over the venvs).
+same rounds. Prints a markdown table: median wall ms and median ÷ `python3 -c pass` (pooled over the
+venvs), median CPU ms (user + system of the process and its children, from `wait4`: less moved by the
+machine's load than wall time), and from one more run of each row the modules it imported
+(`PYTHONPROFILEIMPORTTIME`) and the git processes it started (a `git` on PATH that counts them).
 Not part of the test suite.
 """
 
@@ -80,6 +83,11 @@ def git_repo(path: Path) -> None:
         subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
 
 
+#: {source: {row: [wall ms...]}}, the same for CPU ms, and {source: {row: (imports, git runs)}}.
+Times = dict[str, dict[str, list[float]]]
+Census = dict[str, dict[str, tuple[int | None, int | None]]]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", action="append", metavar="NAME=DIR", help="a tree to install (repeatable)")
@@ -92,16 +100,43 @@ def main() -> None:
         venvs = {name: make_venv(name, Path(src).resolve(), tmp) for name, src in sources}
         stack = start_stack(tmp)
         try:
-            lat = run(venvs, stack.url, opts.runs, tmp)
+            lat, cpu, census = run(venvs, stack.url, opts.runs, tmp)
         finally:
             stack.stop()
-    report(lat, opts.runs)
+    report(lat, cpu, census, opts.runs)
     if opts.json_out:
-        Path(opts.json_out).write_text(json.dumps(lat, indent=1))
+        figures = {"wall_ms": lat, "cpu_ms": cpu, "census": census}
+        Path(opts.json_out).write_text(json.dumps(figures, indent=1))
 
 
-def run(venvs: dict[str, Path], url: str, runs: int, tmp: Path) -> dict[str, dict[str, list[float]]]:
-    """Milliseconds per source and row, `runs` each, round-robin; a failing command stops the bench."""
+def git_counter(tmp: Path) -> tuple[str, Path]:
+    """A PATH whose first `git` notes each run in a file, then runs the real one."""
+    shim, log = tmp / "git-shim", tmp / "git-runs"
+    shim.mkdir()
+    real = shutil.which("git") or "git"
+    (shim / "git").write_text(f'#!/bin/sh\necho run >> "{log}"\nexec "{real}" "$@"\n')
+    (shim / "git").chmod(0o755)
+    return f"{shim}{os.pathsep}{os.environ.get('PATH', '')}", log
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall ms, CPU ms of the process and its children, the run) of one command."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # not `wait`: it gives no rusage
+        wall = (time.perf_counter() - t) * 1000
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        texts = [f.read().decode("utf-8", "replace") for f in (out, err)]
+    cpu = (usage.ru_utime + usage.ru_stime) * 1000
+    return wall, cpu, subprocess.CompletedProcess(cmd, proc.returncode, *texts)
+
+
+def run(venvs: dict[str, Path], url: str, runs: int, tmp: Path) -> tuple[Times, Times, Census]:
+    """Wall and CPU milliseconds per source and row, `runs` each, round-robin, then one counted run of
+    each; a failing command stops the bench."""
     env = {**os.environ, "WIRE_URL": url, "WIRE_CONFIG_DIR": str(tmp / "wire-config"), "NO_COLOR": "1"}
     for k in ("WIRE_JSON", "PYTHONPATH", "WIRE_AS", "WIRE_HUMAN_TOKEN"):
         env.pop(k, None)
@@ -114,42 +149,55 @@ def run(venvs: dict[str, Path], url: str, runs: int, tmp: Path) -> dict[str, dic
         call = [wire, "--json", "init", "--project", f"bench{name}", "--alias", "cli-agent"]
         subprocess.run(call, cwd=repos[name], env=env, check=True, capture_output=True)
         beads[name] = []
-        for n in range(runs + 6):  # some for `ready` to list, one per claim (+ warm-up)
+        for n in range(runs + 7):  # some for `ready` to list, one per claim (+ warm-up, + the counted run)
             done = subprocess.run([wire, "--json", "create", f"cli bead {n}"], cwd=repos[name], env=env,
                                   check=True, capture_output=True, text=True)  # fmt: skip
             beads[name].append(json.loads(done.stdout)["id"])
-    lat: dict[str, dict[str, list[float]]] = {name: {row: [] for row in COMMANDS} for name in venvs}
-    for round_ in range(runs + 1):  # round 0 warms the page cache, not counted
+    lat: Times = {name: {row: [] for row in COMMANDS} for name in venvs}
+    cpu: Times = {name: {row: [] for row in COMMANDS} for name in venvs}
+    census: Census = {name: {} for name in venvs}
+    counting, git_runs = git_counter(tmp)
+    for round_ in range(runs + 2):  # round 0 warms the page cache, the last one counts (not timed)
+        last = round_ == runs + 1
         for row, (program, argv) in COMMANDS.items():
             for name, venv in venvs.items():
                 args = [beads[name].pop() if a == "{bead}" else a for a in argv]
                 cmd = ["git" if program == "git" else str(venv / "bin" / program), *args]
-                t = time.perf_counter()
-                done = subprocess.run(cmd, cwd=repos[name], env=env, capture_output=True, text=True,
-                                      timeout=60)
-                ms = (time.perf_counter() - t) * 1000
+                git_runs.write_text("")
+                run_env = {**env, "PYTHONPROFILEIMPORTTIME": "1", "PATH": counting} if last else env
+                wall, used, done = timed(cmd, repos[name], run_env)
                 if done.returncode != 0:
                     raise SystemExit(f"{name}: {' '.join(cmd)} exited {done.returncode}: "
                                      f"{done.stderr[-400:]}")
-                if round_:
-                    lat[name][row].append(ms)
-    return lat
+                if last:
+                    imports = done.stderr.count("import time:") - 1  # less the header line
+                    started = len(git_runs.read_text().splitlines())
+                    census[name][row] = (None, None) if program == "git" else (imports, started)
+                elif round_:
+                    lat[name][row].append(wall)
+                    cpu[name][row].append(used)
+    return lat, cpu, census
 
 
-def report(lat: dict[str, dict[str, list[float]]], runs: int) -> None:
+def report(lat: Times, cpu: Times, census: Census, runs: int) -> None:
     """The table; the ratio's base is `python3 -c pass` over every source's venv (one interpreter; pooled,
     because a median of one venv's few runs moves by several ms on a loaded machine)."""
     names = list(lat)
     base = statistics.median(ms for n in names for ms in lat[n]["python3 -c pass"])
-    print(f"median of {runs} runs each, round-robin; ratio = median ÷ `python3 -c pass` ({base:.1f} ms, "
-          f"median over {len(names)} venv(s) in the same rounds)\n")
-    print("| command | " + " | ".join(f"{n}: median ms | {n}: ratio" for n in names) + " |")
-    print("|---|" + "---|---|" * len(names))
+    cpu_base = statistics.median(ms for n in names for ms in cpu[n]["python3 -c pass"])
+    print(f"median of {runs} runs each, round-robin; ratio = median ÷ `python3 -c pass` ({base:.1f} ms wall, "
+          f"{cpu_base:.1f} ms CPU, medians over {len(names)} venv(s) in the same rounds); CPU = user + "
+          "system of the process and its children; imports and git runs from one more run\n")
+    columns = ("median ms", "ratio", "CPU ms", "CPU ratio", "imports", "git runs")
+    print("| command | " + " | ".join(f"{n}: {c}" for n in names for c in columns) + " |")
+    print("|---|" + "---|" * len(columns) * len(names))
     for row in COMMANDS:
         cells = []
         for n in names:
-            med = statistics.median(lat[n][row])
-            cells += [f"{med:.1f}", f"{med / base:.2f}"]
+            med, used = statistics.median(lat[n][row]), statistics.median(cpu[n][row])
+            imports, git = census[n][row]
+            cells += [f"{med:.1f}", f"{med / base:.2f}", f"{used:.1f}", f"{used / cpu_base:.2f}",
+                      *("–" if count is None else str(count) for count in (imports, git))]
         print(f"| `{row}` | " + " | ".join(cells) + " |")
     for n in names:
         worst = max(TARGET_ROWS, key=lambda r: statistics.median(lat[n][r]))

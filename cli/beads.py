@@ -354,7 +354,7 @@ def _bead_facts(bead: dict[str, Any]) -> list[str]:
     """Claim, labels, dependencies and close reason, one line each."""
     lines = [_claim_line(bead["claim"])] if bead.get("claim") else []
     if bead.get("claim") and bead.get("git"):
-        lines.append("work: " + git_text(bead["git"]))
+        lines.append("work: " + output.git_text(bead["git"]))
     if not bead.get("claim") and bead.get("assignee"):
         lines.append(f"assignee: {bead['assignee']}")
     if bead.get("labels"):
@@ -365,15 +365,6 @@ def _bead_facts(bead: dict[str, Any]) -> list[str]:
     if bead.get("close_reason"):
         lines.append(f"closed: {bead['close_reason']}")
     return lines
-
-
-def git_text(git: dict[str, Any]) -> str:
-    """`on wire/bob, 3 ahead, not merged` (also `1 behind main`): where a claim's work sits."""
-    parts = [f"on {git.get('branch') or '-'}", f"{git.get('ahead', 0)} ahead"]
-    if git.get("behind"):
-        parts.append(f"{git['behind']} behind {git.get('base') or 'the default branch'}")
-    parts.append("merged" if git.get("merged") else "not merged")
-    return ", ".join(parts)
 
 
 def _claim_line(claim: dict[str, Any]) -> str:

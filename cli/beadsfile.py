@@ -15,14 +15,12 @@ new beads are appended: `git diff` shows the beads that changed, nothing else.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli import local, offline, output
 from cli.client import WireError
-from store.merge import dump_record  # the one serializer of beads lines (pure, stdlib-only)
 
 if TYPE_CHECKING:
     from cli.client import Client
@@ -52,6 +50,13 @@ def read_text(path: Path) -> str:
 
 
 # -- lines ---------------------------------------------------------------------------------------
+
+def dump_record(record: dict[str, Any]) -> str:
+    """One line of a beads file, as store/merge.py `dump_record` writes it (tests/test_cli_beadsfile.py
+    holds the two equal). Not imported from there: the store package loads hashlib and dataclasses,
+    which would cost the write-through of every claim more than all the rest of it."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
 
 def _line_id(line: str) -> str | None:
     try:
@@ -100,7 +105,15 @@ def _write(path: Path, text: str) -> None:
 def _blob(text: str) -> str:
     """The git blob id of a file with this content."""
     data = text.encode("utf-8")
+    import hashlib  # noqa: PLC0415 - start-up time: OpenSSL, only where a sync left a base
+
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _sha256(text: str) -> str:
+    import hashlib  # noqa: PLC0415 - start-up time: OpenSSL, only where a sync left a base
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -145,7 +158,7 @@ def load_base(root: Path) -> tuple[str | None, str]:
         return None, ""
     except (OSError, UnicodeDecodeError) as exc:
         return None, f"the base in {offline.WIRE_DIR}/ is unreadable ({exc})"
-    if meta is None or meta.get("sha256") != hashlib.sha256(text.encode("utf-8")).hexdigest():
+    if meta is None or meta.get("sha256") != _sha256(text):
         return None, f"the base in {offline.WIRE_DIR}/ is damaged"
     written = set(meta.get("written") or [])
     work, head = _blob(read_text(beads_path(root))), head_blob(root)
@@ -167,7 +180,7 @@ def save_base(root: Path, text: str, file_text: str, head: str | None,
     folder = root / offline.WIRE_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     offline.write_atomic(folder / BASE_FILE, text)
-    meta = {"v": 1, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "head_blob": head,
+    meta = {"v": 1, "sha256": _sha256(text), "head_blob": head,
             "written": [*(written or [])[-(MAX_WRITTEN - 1):], _blob(file_text)]}
     offline.write_atomic(folder / BASE_META, json.dumps(meta) + "\n")
 
@@ -190,15 +203,17 @@ def store_records(root: Path, records: list[dict[str, Any]]) -> None:
     save_base(root, apply_records(base, records, add=False), text, meta.get("head_blob"), meta.get("written"))
 
 
-def write_through(client: Client, refs: list[str], *, locked: bool = False) -> None:
+def write_through(client: Client, refs: list[str], *, locked: bool = False, records: Any = None) -> None:
     """After a bead change: put the bead's record, as the server now has it, into the worktree's beads
     file and base (a bead of another repo is left alone). Never fails the command, whose change is
-    made: a failure is a warning, and the next `wire sync` catches the file up."""
+    made: a failure is a warning, and the next `wire sync` catches the file up. `records`: those the
+    change's answer brought (a claim's, `X-Wire-Records`); without them they are asked for."""
     refs = [ref for ref in refs if ref]
     if not refs or client.workspace is None:
         return
     try:
-        records = client.file_records(refs).get("records") or []
+        if not isinstance(records, list):
+            records = client.file_records(refs).get("records") or []
         found = [r for r in records if isinstance(r, dict) and r.get("id")]
         if not found:
             return

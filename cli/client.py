@@ -71,6 +71,7 @@ from cli.transport import (
     query_string,
     retry_answer,
 )
+from cli.worktree import WorktreeState
 
 #: Names commands, tests and other branches import from here (they moved to cli/errors.py and
 #: cli/transport.py).
@@ -85,10 +86,6 @@ if TYPE_CHECKING:
     from cli.local import Workspace
     from cli.requests_base import Offline
 
-#: Calls that wait rather than act: they keep presence but are no command (idle with claim).
-PASSIVE_PATHS = ("/v1/watch", "/v1/wait-ready")
-#: Seconds a computed git state is reused by a long-lived client (`wire mcp`, `wire watch`).
-GIT_STATE_EVERY = 30
 #: The confirmation of a worktree that has shown nothing yet.
 NOTHING_SEEN = "0-0"
 #: Pauses between the attempts of a call (every call may be repeated: reads are safe, writes carry
@@ -101,7 +98,7 @@ HELPERS = frozenset(name for area in (BeadRequests, TeamRequests, ProjectRequest
                     if not name.startswith("_"))
 
 
-class Client(BeadRequests, TeamRequests, ProjectRequests):
+class Client(BeadRequests, TeamRequests, ProjectRequests, WorktreeState):
     """Calls the API as this worktree's workspace (token and server from `.wire/workspace.json`).
 
     Everything is resolved lazily so commands that need no workspace (`init`, `serve`, `--help`)
@@ -135,6 +132,10 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         self._seen: str | None = None
         #: (monotonic time, passive, `X-Wire-Git` value) of the last git state computed.
         self._git_state: tuple[float, bool, str | None] | None = None
+        #: (monotonic time, with untracked files, output) of the last `git status` (`_status`).
+        self._git_status: tuple[float, bool, bytes | None] | None = None
+        #: (bead, since) a claim being made: its call's git state holds it already (`claiming`).
+        self._claiming: tuple[str, float] | None = None
         #: A person's own token (`wire --as NAME`, WIRE_HUMAN_TOKEN): when set, every call is that
         #: person's, with their role's permissions, instead of the workspace's (cli/humans.py).
         self.person_token: str | None = None
@@ -241,8 +242,8 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         as_workspace = auth and not token
         if as_workspace and not self._journal_checked:
             self._replay_journal()
-        sent = {**self.headers(bearer), **self._changed_headers(as_workspace),
-                **self._git_headers(as_workspace, path), **(headers or {})}
+        git = self._git_headers(as_workspace, path)  # first: its `git status` serves auto-reserve too
+        sent = {**self.headers(bearer), **self._changed_headers(as_workspace), **git, **(headers or {})}
         if as_workspace:
             sent[SEEN_HEADER] = self.seen
         if method in WRITE_METHODS and IDEMPOTENCY_HEADER not in sent:
@@ -327,52 +328,12 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
         self._journal_checked = True
         if self.workspace is None:
             return
-        from cli import offline  # noqa: PLC0415 - imports this module (a cycle at the top)
-
-        if offline.journal_path(self.workspace.root).exists():
-            self._unreachable = offline.replay(self)
-
-    def _changed_headers(self, as_workspace: bool) -> dict[str, str]:
-        """`X-Wire-Changed` on the command's first call as this worktree's workspace: the files `git
-        status` shows modified or added (one git process), which the server reserves for us."""
-        if not (as_workspace and self.auto_reserve) or self._changed_sent:
-            return {}
-        self._changed_sent = True
-        if self.workspace is None:
-            return {}  # an injected token, no worktree of ours: nothing to reserve
         from cli import local  # noqa: PLC0415 - start-up time: workspace files, when needed
 
-        paths = local.changed_paths(self.workspace.root)
-        return {} if paths is None else changed_headers(paths)
+        if local.journal_path(self.workspace.root).exists():
+            from cli import offline  # noqa: PLC0415 - imports this module (a cycle at the top)
 
-    def _git_headers(self, as_workspace: bool, path: str) -> dict[str, str]:
-        """`X-Wire-Git` while this worktree holds claims (cli/gitstate.py): computed at most once per
-        `GIT_STATE_EVERY` seconds, and afresh before a close (it records the commits)."""
-        if not as_workspace or self.workspace is None:
-            return {}
-        from cli import gitstate  # noqa: PLC0415 - start-up time: git and hashing
-
-        passive = path in PASSIVE_PATHS
-        fresh = path.endswith("/close")
-        cached = self._git_state
-        if cached is None or fresh or cached[1] != passive or time.monotonic() - cached[0] > GIT_STATE_EVERY:
-            state = gitstate.header(self.workspace.root, not passive)
-            cached = self._git_state = (time.monotonic(), passive, state)
-        return {gitstate.GIT_HEADER: cached[2]} if cached[2] else {}
-
-    def held(self, ref: str, answer: Any, held: bool) -> Any:
-        """Keep `.wire/claims.json` in step with a claim change that the server accepted."""
-        if self.workspace is not None:
-            from cli import gitstate  # noqa: PLC0415 - start-up time: git and hashing
-
-            bead = answer.get("bead", answer) if isinstance(answer, dict) else None
-            ref = bead.get("id") or ref if isinstance(bead, dict) else ref
-            if held:
-                gitstate.record_claim(self.workspace.root, ref)
-            else:
-                gitstate.drop_claim(self.workspace.root, ref)
-            self._git_state = None
-        return answer
+            self._unreachable = offline.replay(self)
 
     @property
     def seen(self) -> str:
@@ -455,12 +416,13 @@ class Client(BeadRequests, TeamRequests, ProjectRequests):
             return getattr(self, name)(**values)
         return self.call(name, **values)
 
-    def through(self, answer: Any, ref: str | None) -> Any:
-        """Write the changed bead into the worktree's beads file (cli/beadsfile.py); the answer."""
+    def through(self, answer: Any, ref: str | None, records: Any = None) -> Any:
+        """Write the changed bead into the worktree's beads file (cli/beadsfile.py); the answer.
+        `records`: the bead's records as the answer brought them (`X-Wire-Records`), else asked for."""
         if self.write_through and ref and self.workspace is not None:
             from cli import beadsfile  # noqa: PLC0415 - start-up time: after a bead change
 
-            beadsfile.write_through(self, [ref])
+            beadsfile.write_through(self, [ref], records=records)
         return answer
 
 

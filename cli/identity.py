@@ -5,14 +5,14 @@ Routes: `POST /v1/init`, `GET /v1/whoami`, `GET /v1/status` (docs/API.md).
 
 from __future__ import annotations
 
-import socket
+# what `socket` re-exports, without its enums of every constant built on import (start-up time)
+from _socket import gethostname
 from pathlib import Path
 from typing import Any
 
 import click
 
 from cli import local, output
-from cli.beads import git_text
 from cli.client import Client, WireError, pass_client
 
 #: Role of a new workspace when `--role` is not given.
@@ -118,7 +118,7 @@ def _init_body(slug: str, repo: local.GitRepo, alias: str | None, role: str | No
     # a re-init without --role sends none: the server keeps the current one (a human may have changed
     # it since this file was written, and resending the old one would try to undo that)
     return {"project": slug, "repo_origin": repo.origin, "alias": alias or (own.alias if own else None),
-            "role": role, "human": human, "hostname": socket.gethostname(), "path": str(repo.root),
+            "role": role, "human": human, "hostname": gethostname(), "path": str(repo.root),
             "branch": repo.branch}
 
 
@@ -215,7 +215,8 @@ def _work_lines(team: list[dict[str, Any]]) -> list[str]:
                          f"(no command, no file change)")
         for claim in ws.get("claims") or []:
             if claim.get("git"):
-                lines.append(f"{claim.get('bead', '?')} {ws.get('alias', '?')} {git_text(claim['git'])}")
+                where = output.git_text(claim["git"])
+                lines.append(f"{claim.get('bead', '?')} {ws.get('alias', '?')} {where}")
     return lines
 
 

@@ -2,26 +2,31 @@
 
 Everything here runs on the agent's machine and never talks to the server. Reading the workspace
 and the branch is done from files (no subprocess) because every command needs them; `git` itself
-is run by `wire init`, and once per command by `changed_paths` (auto-reserve).
+is run by `wire init`, and once per command by `git_status` (auto-reserve, and the git state of a
+claim holder: cli/gitstate.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import time
+
+# what `socket` re-exports, without its enums of every constant built on import (start-up time)
+from _socket import gethostname
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from cli import gitrun
 from cli.errors import WireError
 
 #: Directory, at the worktree root, that holds this worktree's identity.
 WIRE_DIR = ".wire"
 #: The identity file inside `WIRE_DIR`.
 WORKSPACE_FILE = "workspace.json"
+#: Inside `WIRE_DIR`: the offline journal (cli/offline.py); every command looks for it.
+JOURNAL_FILE = "journal.jsonl"
 #: Inside `WIRE_DIR`: the newest mailbox entry this worktree's banner has shown (`X-Wire-Seen`).
 SEEN_FILE = "seen"
 #: Inside `WIRE_DIR`: the project event stream id the last `wire watch --ready` got to.
@@ -85,6 +90,11 @@ class GitRepo:
 
 
 # -- finding things by walking up ------------------------------------------------------------
+
+def journal_path(root: Path) -> Path:
+    """The offline journal of the worktree at `root` (cli/offline.py keeps it)."""
+    return root / WIRE_DIR / JOURNAL_FILE
+
 
 def find_workspace(start: Path | None = None) -> Workspace | None:
     """Find the workspace of the worktree containing `start` (default: cwd), or None.
@@ -166,9 +176,26 @@ def _git_dir(root: Path) -> Path | None:
     return root / text[7:].strip()  # an absolute gitdir replaces root in the join
 
 
+def git_dirs(root: Path) -> tuple[Path, Path] | None:
+    """The worktree's own git directory (its HEAD) and the one its worktrees share (refs, objects), read
+    from files; None when `root` has no readable `.git`, or the environment points git elsewhere."""
+    if any(name in os.environ for name in ("GIT_DIR", "GIT_COMMON_DIR")):
+        return None
+    own = _git_dir(root)
+    if own is None:
+        return None
+    try:
+        common = (own / "commondir").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return own, own
+    except OSError:
+        return None
+    return own, own / common  # relative to the worktree's git dir, or absolute
+
+
 def presence_headers(root: Path | None) -> dict[str, str]:
     """The `X-Wire-Branch` / `X-Wire-Host` headers that refresh this workspace's presence."""
-    headers = {"X-Wire-Host": _header_value(socket.gethostname())}
+    headers = {"X-Wire-Host": _header_value(gethostname())}
     branch = read_branch(root)
     if branch:
         headers["X-Wire-Branch"] = _header_value(branch)
@@ -183,7 +210,7 @@ def _header_value(value: str) -> str:
     return quote(value, safe=" /@:._-+")
 
 
-# -- git (`wire init`; `changed_paths` on every command) -------------------------------------
+# -- git (`wire init`; `git_status` on every command) -----------------------------------------
 
 def git(*args: str, cwd: Path) -> str:
     """Run `git ARGS` in `cwd` and return its stdout, stripped.
@@ -191,6 +218,8 @@ def git(*args: str, cwd: Path) -> str:
     Raises:
         WireError: git is missing or the command failed (its message is kept).
     """
+    import subprocess  # noqa: PLC0415 - start-up time: a command's own git runs go through `run_git`
+
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     except OSError as exc:
@@ -235,19 +264,29 @@ def changed_paths(root: Path) -> list[str] | None:
 
     The beads file is left out (`NOT_WORK`): `wire` writes it after every bead change, so a worktree
     whose only change is that file counts as clean, and it is never reserved automatically.
-
-    One `git status`. Optional locks are off, so it never writes the index or contends with a git
-    command running at the same time (a commit running its hooks, an editor refreshing).
     """
-    args = ["git", "status", "--porcelain", "-z", "--untracked-files=no", "--ignore-submodules=dirty"]
-    try:
-        done = subprocess.run(args, cwd=root, capture_output=True, check=False, timeout=30,
-                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
-    except (OSError, subprocess.SubprocessError):
+    return changed_in(git_status(root, untracked=False))
+
+
+def changed_in(raw: bytes | None) -> list[str] | None:
+    """`changed_paths` from the output of `git_status` (with or without untracked files: they are
+    not changes), or None when git could not tell."""
+    if raw is None:
         return None
-    if done.returncode != 0:
-        return None
-    return [path for path in parse_status(done.stdout) if not path.startswith(NOT_WORK)]
+    return [path for path in parse_status(raw) if not path.startswith(NOT_WORK)]
+
+
+def git_status(root: Path, untracked: bool) -> bytes | None:
+    """`git status --porcelain -z` of the worktree at `root`, listing untracked files or not (a
+    command's one `git status`: auto-reserve and, while it holds claims, its git state share it), or
+    None when git cannot tell.
+
+    Optional locks are off (`run_git`), so it never writes the index or contends with a git command
+    running at the same time (a commit running its hooks, an editor refreshing).
+    """
+    listed = "normal" if untracked else "no"
+    return gitrun.run_git(root, "status", "--porcelain", "-z", f"--untracked-files={listed}",
+                   "--ignore-submodules=dirty")
 
 
 def parse_status(raw: bytes) -> list[str]:
@@ -341,7 +380,8 @@ def write_ready_cursor(root: Path, cursor: str) -> None:
 
 def _read_marker(root: Path, name: str) -> str | None:
     try:
-        return (root / WIRE_DIR / name).read_text(encoding="ascii").strip() or None
+        # bytes decoded: a text file in ASCII would load that codec's module (start-up time)
+        return (root / WIRE_DIR / name).read_bytes().decode("ascii").strip() or None
     except (OSError, ValueError):
         return None
 

@@ -34,12 +34,11 @@ import click
 
 from cli import output
 from cli.client import IDEMPOTENCY_HEADER, Journaled, ServerUnreachable, WireError, bead_path
+from cli.local import JOURNAL_FILE, WIRE_DIR, journal_path
 
 if TYPE_CHECKING:
     from cli.client import Client
 
-WIRE_DIR = ".wire"
-JOURNAL_FILE = "journal.jsonl"
 LOCK_FILE = "journal.lock"
 #: Entries the server refused, with its answer, kept for inspection.
 REJECTED_FILE = "journal.rejected.jsonl"
@@ -49,10 +48,6 @@ PRIORITY_WORDS = {"critical": 0, "high": 1, "medium": 2, "normal": 2, "low": 3, 
 LOCAL_FIELDS = frozenset({"title", "priority", "description", "assignee", "add_labels", "remove_labels"})
 #: Error codes that mean "not yet": the replay stops and keeps the entry for the next command.
 NOT_YET = frozenset({"request_in_progress", "rate_limited"})
-
-
-def journal_path(root: Path) -> Path:
-    return root / WIRE_DIR / JOURNAL_FILE
 
 
 # -- files -------------------------------------------------------------------------------------

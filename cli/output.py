@@ -63,6 +63,15 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def git_text(git: dict[str, Any]) -> str:
+    """`on wire/bob, 3 ahead, not merged` (also `1 behind main`): where a claim's work sits."""
+    parts = [f"on {git.get('branch') or '-'}", f"{git.get('ahead', 0)} ahead"]
+    if git.get("behind"):
+        parts.append(f"{git['behind']} behind {git.get('base') or 'the default branch'}")
+    parts.append("merged" if git.get("merged") else "not merged")
+    return ", ".join(parts)
+
+
 def warn(message: str) -> None:
     """Print a warning on stderr."""
     click.echo(f"warning: {message}", err=True)
@@ -104,12 +113,13 @@ def _messages(value: Any) -> str:
 
 #: Terminal escape sequences: CSI (`ESC [ ... final`, also the one-byte C1 CSI), OSC (`ESC ] ...`
 #: up to BEL or `ESC \\`, or the end) and the other two-byte `ESC X` sequences. Removed whole, so
-#: their parameters don't show up as litter.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]?|\x9b[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-                      r"|\x1b[ -~]?")
+#: their parameters don't show up as litter. Patterns, compiled on first use by `re` (JSON mode, what
+#: agents run, prints no text: start-up time).
+_ESCAPES = (r"\x1b\[[0-?]*[ -/]*[@-~]?|\x9b[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+            r"|\x1b[ -~]?")
 #: Whatever is left that a terminal could act on: C0 controls, DEL, C1 controls, and the Unicode
 #: bidi overrides/isolates that can reorder what a reader sees. `\n` is handled by `clean`.
-_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = "[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 
 def clean(text: Any, *, newlines: bool = False) -> str:
@@ -121,7 +131,7 @@ def clean(text: Any, *, newlines: bool = False) -> str:
     """
     text = "" if text is None else str(text)
     text = text.replace("\r\n", "\n").replace("\t", " ")
-    text = _CONTROLS.sub("", _ESCAPES.sub("", text))
+    text = re.sub(_CONTROLS, "", re.sub(_ESCAPES, "", text))
     return text if newlines else text.replace("\n", " ")
 
 

@@ -6,12 +6,13 @@ A bead change also keeps local state: `.wire/claims.json` (`held`) and the workt
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from cli import operations
 from cli.requests_base import Requests
-from cli.transport import SYNC_TIMEOUT
+from cli.transport import RECORDS_HEADER, SYNC_TIMEOUT
 
 if TYPE_CHECKING:
     from cli.client import Client
@@ -64,8 +65,19 @@ class BeadRequests(Requests):
         return self.call("deps", ref=ref)
 
     def claim(self, ref: str, jump_in: str | None = None) -> Any:
-        """`POST /v1/beads/<ref>/claim`.  Raises: ClaimRejected: someone else holds it, or not claimable."""
-        return self.through(self.held(ref, self.call("claim", ref=ref, jump_in=jump_in), True), ref)
+        """`POST /v1/beads/<ref>/claim`, in one call: it carries the git state of this worktree holding
+        the bead, and its answer the bead's beads-file record (`X-Wire-Records`, left out of what is
+        returned), so neither needs a second call (a server that sends no record is asked for it).
+
+        Raises:
+            ClaimRejected: someone else holds it, or it is not claimable.
+        """
+        ts = time.time()
+        with cast("Client", self).claiming(ref, ts):
+            answer = self.call("claim", ref=ref, jump_in=jump_in,
+                               headers={RECORDS_HEADER: "1"} if self.write_through else None)
+        records = answer.pop("records", None) if isinstance(answer, dict) else None
+        return self.through(self.held(ref, answer, True, ts), ref, records)
 
     def release(self, ref: str, reason: str | None = None) -> Any:
         """`DELETE /v1/beads/<ref>/claim` (journaled offline); a person gives the holder a `reason`."""

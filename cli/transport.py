@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from cli.errors import ServerUnreachable, WireError
@@ -49,6 +49,8 @@ HEALTH_KEYS = frozenset({"status", "redis", "database"})
 ADMIN_TOKEN_HEADER = "X-Wire-Admin-Token"
 #: Request header carrying a write's request id: the server applies it at most once (docs/API.md).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Request header of a claim asking for the bead's beads-file record in the answer (write-through).
+RECORDS_HEADER = "X-Wire-Records"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 
@@ -58,25 +60,23 @@ def http_transport(method: str, url: str, body: bytes | None, headers: dict[str,
     """Send one HTTP/1.1 request on a fresh socket and return (status, raw body, response headers).
 
     A plain socket rather than `http.client`: that module pulls in `email` and `ssl`, a fifth of a
-    one-shot command's start-up (bench/cli_startup.py). `ssl` is imported only for an https URL.
+    one-shot command's start-up (bench/cli_startup.py). `ssl` is imported only for an https URL, and
+    `socket` with it: for plain HTTP the C module `_socket` does (see `_connect`).
 
     Raises:
         ServerUnreachable: connection refused, DNS failure, timeout, dropped connection or a
             malformed answer.
     """
-    import socket  # noqa: PLC0415 - start-up time: `--help` loads us
-
     parts = urlsplit(url)
     https = parts.scheme == "https"
     host, port = parts.hostname or "", parts.port or (443 if https else 80)
     try:
-        sock = socket.create_connection((_ascii_host(host), port), timeout=timeout)
+        sock = _connect(_ascii_host(host), port, timeout)
         try:
-            sock = _tls(sock, host) if https else sock
+            sock = _tls(sock, host, timeout) if https else sock
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             sock.sendall(_request_bytes(method, target, _host_header(host, parts.port), body, headers))
-            with sock.makefile("rb") as answer:
-                return _read_answer(answer, method)
+            return _read_answer(_Answer(sock), method)
         finally:
             sock.close()
     except OSError as exc:
@@ -107,12 +107,74 @@ def _host_header(host: str, port: int | None) -> str:
     return name if port is None else f"{name}:{port}"
 
 
-def _tls(sock: Any, host: str) -> Any:
+def _connect(host: Any, port: int, timeout: float) -> Any:
+    """A connected socket: each address of `host` tried in turn, the last failure raised (what
+    `socket.create_connection` does). The C module `_socket`, not `socket`: that one builds its enums
+    of every address family and flag on import, a few ms of each command.
+
+    Raises:
+        OSError: no address could be connected to (or none found).
+    """
+    import _socket  # noqa: PLC0415 - start-up time: `--help` loads us
+
+    failure: OSError = OSError("getaddrinfo returns an empty list")
+    for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            failure = exc
+            continue
+        return sock
+    raise failure
+
+
+class _Answer:
+    """The bytes of an answer, read from the socket as they are needed (what `socket.makefile("rb")`
+    gives, without the `socket` module)."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.data = bytearray()
+
+    def _more(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.data += chunk
+        return bool(chunk)
+
+    def _take(self, size: int) -> bytes:
+        taken = bytes(self.data[:size])
+        del self.data[:size]
+        return taken
+
+    def readline(self, limit: int) -> bytes:
+        """Up to and with the next newline, or `limit` bytes, or what is left."""
+        while (end := self.data.find(b"\n", 0, limit)) < 0 and len(self.data) < limit and self._more():
+            pass
+        return self._take(end + 1 if end >= 0 else limit)
+
+    def read(self, size: int = -1) -> bytes:
+        """`size` bytes (fewer when the answer ends first); all the rest with -1."""
+        while (size < 0 or len(self.data) < size) and self._more():
+            pass
+        return self._take(len(self.data) if size < 0 else size)
+
+
+def _tls(sock: Any, host: str, timeout: float) -> Any:
+    import socket  # noqa: PLC0415 - only for an https URL (start-up time), as `ssl` needs
     import ssl  # noqa: PLC0415 - only for an https URL (start-up time)
 
     context = ssl.create_default_context()
     context.set_alpn_protocols(["http/1.1"])
-    return context.wrap_socket(sock, server_hostname=host)
+    wrapped = socket.socket(fileno=sock.detach())  # `ssl` wraps a `socket.socket`
+    try:
+        wrapped.settimeout(timeout)
+        return context.wrap_socket(wrapped, server_hostname=host)
+    except BaseException:
+        wrapped.close()  # a failed handshake leaves it ours to close
+        raise
 
 
 def _request_bytes(method: str, target: str, host: str, body: bytes | None, headers: dict[str, str]) -> bytes:
@@ -130,7 +192,7 @@ def _request_bytes(method: str, target: str, host: str, body: bytes | None, head
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
-def _read_answer(answer: IO[bytes], method: str) -> tuple[int, bytes, dict[str, str]]:
+def _read_answer(answer: _Answer, method: str) -> tuple[int, bytes, dict[str, str]]:
     """Status, body and headers of the answer on `answer` (skipping any 1xx interim answers).
 
     Raises:
@@ -151,7 +213,7 @@ def _read_answer(answer: IO[bytes], method: str) -> tuple[int, bytes, dict[str, 
     return status, _exactly(answer, _number(length, 10)), headers
 
 
-def _line(answer: IO[bytes]) -> bytes:
+def _line(answer: _Answer) -> bytes:
     line = answer.readline(MAX_LINE + 1)
     if not line:
         raise BadAnswer("the server closed the connection without an answer")
@@ -168,7 +230,7 @@ def _status(line: bytes) -> int:
     return int(code)
 
 
-def _headers(answer: IO[bytes]) -> dict[str, str]:
+def _headers(answer: _Answer) -> dict[str, str]:
     """The header lines up to the blank one; a repeated header keeps its last value."""
     headers: dict[str, str] = {}
     last = None
@@ -196,14 +258,14 @@ def _number(text: str, base: int) -> int:
     return value
 
 
-def _exactly(answer: IO[bytes], size: int) -> bytes:
+def _exactly(answer: _Answer, size: int) -> bytes:
     data = answer.read(size)
     if len(data) < size:
         raise BadAnswer(f"the answer ended after {len(data)} of {size} bytes")
     return data
 
 
-def _chunked(answer: IO[bytes]) -> bytes:
+def _chunked(answer: _Answer) -> bytes:
     body = bytearray()
     while size := _number(_line(answer).split(b";", 1)[0].decode("latin-1"), 16):
         body += _exactly(answer, size)

@@ -93,6 +93,14 @@ def test_a_call_replayed_from_the_journal_is_written_through_once(tree, capsys):
     assert json.loads(file_lines(tree)[1])["status"] == "in_progress"
 
 
+def test_the_cli_writes_a_beads_line_as_the_server_and_the_merge_driver_do():
+    from store.merge import dump_record
+
+    record = {"id": "bd-1", "title": "Caf\u00e9 \u2013 \"quoted\"", "labels": ["a", "b"], "n": 1.5, "x": None,
+              "deps": [{"id": "bd-2", "type": "blocks"}], "emoji": "\U0001f600"}
+    assert beadsfile.dump_record(record) == dump_record(record)
+
+
 def test_records_replace_the_last_copy_of_a_line_and_drop_earlier_ones():
     text = '{"id":"a","v":1}\n{"id":"b"}\nnot json\n{"id":"a","v":2}\n'
     out = beadsfile.apply_records(text, [{"id": "a", "v": 3}, {"id": "c"}])

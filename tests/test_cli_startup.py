@@ -31,28 +31,29 @@ SERVER_SIDE = {"store", "web", "actors", "mcp", "pydantic", "peewee", "redis", "
 HTTP_CLIENT = {"http", "email", "ssl"}
 #: The pure, stdlib-only part of `store` the CLI shares with the server (the beads file's lines).
 PURE_STORE = {"store", "store.merge", "store.util"}
-#: Runs `wire ARGS` in-process and writes the exit code and every imported module to $PROBE_OUT.
+#: Runs `wire ARGS` in-process; an atexit handler writes every imported module to $PROBE_OUT (`main()`
+#: ends the process itself, after running the atexit handlers).
 PROBE = """
-import json, os, sys
+import atexit, os, sys
+
+def dump():
+    with open(os.environ["PROBE_OUT"], "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))  # no json: whether the command loaded it is asked
+
+atexit.register(dump)
 from cli import main
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code or 0
-with open(os.environ["PROBE_OUT"], "w") as out:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+main()
 """
 
 
 def probe(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[set[str], subprocess.CompletedProcess]:
     """The modules a `wire ARGS` process imported (it must succeed)."""
-    out = cwd.parent / "probe.json"
+    out = cwd.parent / "probe.txt"
+    out.unlink(missing_ok=True)
     done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env={**env, "PROBE_OUT": str(out)},
                           capture_output=True, text=True, timeout=60)
-    result = json.loads(out.read_text())
-    assert result["code"] == 0, done.stderr
-    return set(result["modules"]), done
+    assert done.returncode == 0, done.stderr
+    return set(out.read_text().split("\n")), done
 
 
 def top(modules: set[str]) -> set[str]:
@@ -85,7 +86,8 @@ def test_help_imports_no_command_module(tmp_path: Path) -> None:
     assert "claim " in done.stdout and "mail " in done.stdout and "human " in done.stdout
     assert ({m for m in modules if m.split(".")[0] == "cli"}
             == {"cli", "cli.errors", "cli.transport", "cli.output"})
-    assert top(modules) & (SERVER_SIDE | HTTP_CLIENT | {"hashlib", "subprocess"}) == set()
+    calls = {"hashlib", "subprocess", "json", "socket", "_socket"}  # what a call needs: none for --help
+    assert top(modules) & (SERVER_SIDE | HTTP_CLIENT | calls) == set()
 
 
 @pytest.fixture(scope="module")
@@ -97,26 +99,52 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
-def test_the_agent_commands_import_no_server_side_package(stack, tmp_path: Path) -> None:
-    """whoami, status, ready, claim and mail send, as an agent runs them, against a real server."""
+def git_shim(tmp_path: Path) -> tuple[str, Path]:
+    """A PATH entry whose `git` notes each run in a file, then runs the real git."""
+    shim, log = tmp_path / "shim", tmp_path / "git-runs"
+    shim.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True, check=True)
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real.stdout.strip()} "$@"\n')
+    (shim / "git").chmod(0o755)
+    return f"{shim}{os.pathsep}{os.environ['PATH']}", log
+
+
+def subcommand(args: list[str]) -> str:
+    """`status` of `-C DIR -c x=y status ...`."""
+    while args[0] in ("-C", "-c"):
+        args = args[2:]
+    return args[0]
+
+
+def test_the_agent_commands_load_only_what_they_need_and_run_git_once(stack, tmp_path: Path) -> None:
+    """whoami, status, ready, claim and mail send, as an agent runs them, against a real server: no
+    server-side package, no `socket` (its enums) nor `hashlib` (OpenSSL), nothing of `store`; and one
+    `git status` each, holding claims or not (HEAD and the default branch come from the ref files, what
+    else the git state needs is kept for the commits it was worked out for: the first claim works it out)."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    for args in (["init", "-q"], ["remote", "add", "origin", "https://github.com/t/startup.git"],
-                 ["config", "user.name", "T"]):
+    for args in (["init", "-q", "-b", "main"], ["remote", "add", "origin", "https://github.com/t/startup.git"],
+                 ["config", "user.name", "T"], ["config", "user.email", "t@x"],
+                 ["commit", "-q", "--allow-empty", "-m", "start"]):
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
     env = cli_env(tmp_path, stack.url)
     probe(["--json", "init", "--project", "startup", "--alias", "ann"], repo, env)
-    _, done = probe(["--json", "create", "a bead"], repo, env)
-    bead = json.loads(done.stdout)["id"]
-    for args in (["whoami"], ["status"], ["ready"]):  # holding no claim: no git hashing either
-        modules, done = probe(["--json", *args], repo, env)
-        assert top(modules) & (SERVER_SIDE | HTTP_CLIENT | {"hashlib"}) == set(), args
-    _, done = probe(["--json", "ready"], repo, env)
-    assert bead in done.stdout
-    for args in (["claim", bead], ["mail", "send", "ann", "a note to self"], ["whoami"]):
-        modules, done = probe(["--json", *args], repo, env)
-        assert top(modules) & (SERVER_SIDE | HTTP_CLIENT) == set(), args
-    assert bead in json.dumps(json.loads(done.stdout)["claims"])  # the claim took, as whoami shows
+    beads = [json.loads(probe(["--json", "create", f"bead {n}"], repo, env)[1].stdout)["id"] for n in (1, 2)]
+    env["PATH"], runs = git_shim(tmp_path)
+    once = ["status"]
+    commands = [(["whoami"], once), (["status"], once), (["ready"], once),  # holding no claim
+                (["claim", beads[0]], ["rev-list", "log", "status"]), (["claim", beads[1]], once),
+                (["mail", "send", "ann", "a note to self"], once), (["whoami"], once), (["status"], once),
+                (["ready"], once)]  # holding two
+    for args, git_runs in commands:
+        runs.write_text("")
+        modules, _ = probe(["--json", *args], repo, env)
+        loaded = {m.split(".")[0] for m in modules} & (SERVER_SIDE | HTTP_CLIENT)
+        assert loaded | ({"hashlib", "socket", "store", "subprocess"} & set(modules)) == set(), args
+        ran = [subcommand(run.split()) for run in runs.read_text().splitlines()]
+        assert ran == git_runs, args
+    claims = json.loads(probe(["--json", "whoami"], repo, env)[1].stdout)["claims"]
+    assert set(beads) <= {c["bead"] for c in claims}
 
 
 # -- the socket transport against canned answers (what gunicorn never sends, a proxy might) --
@@ -156,3 +184,17 @@ def test_a_cut_or_garbled_answer_is_unreachable_and_worth_retrying(answer: bytes
     with pytest.raises(ServerUnreachable) as caught:
         http_transport("GET", canned(answer), None, {}, 5)
     assert caught.value.retryable
+
+
+def test_the_process_ends_at_once_with_its_exit_code_unless_a_thread_still_runs(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    usage = subprocess.run([sys.executable, "-c", "from cli import main; main()", "--no-such-option"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "No such option" in usage.stderr
+    waits = ("import sys, threading, time\n"
+             "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done', flush=True))).start()\n"
+             "from cli import main\n"
+             "sys.argv[1:] = ['--help']\n"
+             "main()\n")
+    done = subprocess.run([sys.executable, "-c", waits], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Commands:" in done.stdout and done.stdout.endswith("thread done\n")

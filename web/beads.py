@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from store import beads as bead_store
 from store import claims as claim_store
 from store import readiness
+from store import sync as sync_store
 from store.acting import is_human, person_workspace
 from store.beads import MAX_TEXT, MAX_TITLE, STATUSES
 from store.beadviews import Closed, bead_full, bead_history
@@ -211,11 +212,21 @@ def deps(ref: str) -> Response:
     return jsonify(s.deps.dump(bead_store.deps_of(g.project.id, g.ws.repo_id, ref)))
 
 
+#: Request header of a claim: answer the bead's beads-file record too (`records`, as `GET /v1/sync/records`
+#: would), so the CLI writes it through without a second call.
+RECORDS_HEADER = "X-Wire-Records"
+
+
 @bp.post("/beads/<path:ref>/claim")
-@doc("Claim a bead", "workspace", s.ClaimAnswer, body=claim_schema, errors=(409,))
+@doc("Claim a bead", "workspace", s.ClaimAnswer, body=claim_schema, errors=(409,),
+     parameters=({"name": RECORDS_HEADER, "in": "header", "schema": {"type": "string", "enum": ["1"]},
+                  "description": "Answer the bead's beads-file record too, as `records`"},))
 @idempotent
 def claim(ref: str) -> Response:
-    return jsonify(s.claimed.dump(claim_store.claim_bead(store(), g.project, g.ws, ref, _jump_in())))
+    answer = s.claimed.dump(claim_store.claim_bead(store(), g.project, g.ws, ref, _jump_in()))
+    if request.headers.get(RECORDS_HEADER):
+        answer["records"] = sync_store.file_records(g.project, g.ws, [ref]).records
+    return jsonify(answer)
 
 
 def _jump_in() -> str | None:
