@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import workloads
+from bench.cli_startup import make_venv
 from bench.load import CEILING_TOKEN, HOST, RACERS, WORKERS, Conn, pct, run_load
 from bench.memory import print_profile, profile_run, stack_rss
 from bench.paths import ROOT
@@ -159,9 +160,11 @@ CLI_COMMANDS = {
 
 
 def cli_times(url: str, runs: int, tmp: Path) -> dict:
-    """Wall time of each `wire --json <command>` of CLI_COMMANDS in a fresh git repo (median of `runs`)."""
-    wire = Path(sys.executable).parent / "wire"
-    cmd = [str(wire)] if wire.exists() else [sys.executable, "-c", "from cli import main; main()"]
+    """Wall time of each `wire --json <command>` of CLI_COMMANDS in a fresh git repo (median of `runs`),
+    from a regular (non-editable) install of this checkout, as issue 19's target says: a wheel in a
+    throwaway venv (bench/cli_startup.py `make_venv`); `python3 -c pass` is that venv's interpreter."""
+    venv = make_venv("cli", ROOT, tmp)
+    cmd = [str(venv / "bin" / "wire")]
     repo = tmp / "cli-repo"
     repo.mkdir()
     env = {**os.environ, "WIRE_URL": url, "WIRE_CONFIG_DIR": str(tmp / "wire-config"), "NO_COLOR": "1"}
@@ -199,7 +202,8 @@ def cli_times(url: str, runs: int, tmp: Path) -> dict:
                 "error": f"wire create failed ({done.returncode}): {done.stderr[-400:] or done.stdout[-400:]}"
             }
     fresh = iter(beads[5:])
-    out: dict[str, Any] = {"command": " ".join(cmd), "python_pass": python_pass(runs)}
+    out: dict[str, Any] = {"command": " ".join(cmd), "installed": "wheel in a venv",
+                           "python_pass": python_pass(runs, venv / "bin" / "python")}
     for name, argv in CLI_COMMANDS.items():
 
         def args(argv: list[str] = argv) -> list[str]:
@@ -221,12 +225,12 @@ def cli_times(url: str, runs: int, tmp: Path) -> dict:
     return out
 
 
-def python_pass(runs: int) -> dict:
-    """Wall time of `python3 -c pass` (this interpreter): issue 19 bounds a `wire` command by 2.2 times it."""
+def python_pass(runs: int, python: Path) -> dict:
+    """Wall time of `python -c pass`: issue 19 bounds a `wire` command by 2.2 times it."""
     lat = []
     for k in range(runs + 1):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=60)
+        subprocess.run([str(python), "-c", "pass"], check=True, timeout=60)
         if k:  # the first run warms the page cache, not counted
             lat.append((time.perf_counter() - t) * 1000)
     return {"n": len(lat), "median_ms": round(statistics.median(lat), 1), "p99_ms": round(pct(lat, 99), 1)}
