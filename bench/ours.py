@@ -202,38 +202,37 @@ def cli_times(url: str, runs: int, tmp: Path) -> dict:
                 "error": f"wire create failed ({done.returncode}): {done.stderr[-400:] or done.stdout[-400:]}"
             }
     fresh = iter(beads[5:])
-    out: dict[str, Any] = {"command": " ".join(cmd), "installed": "wheel in a venv",
-                           "python_pass": python_pass(runs, venv / "bin" / "python")}
-    for name, argv in CLI_COMMANDS.items():
+    python = str(venv / "bin" / "python")
 
-        def args(argv: list[str] = argv) -> list[str]:
-            return [next(fresh) if a == "{bead}" else a for a in argv]
+    def timed(argv: list[str]) -> tuple[float, int]:
+        if argv[0] == python:  # the yardstick: the venv's bare interpreter
+            t = time.perf_counter()
+            code = subprocess.run(argv, check=False, timeout=60).returncode
+            return (time.perf_counter() - t) * 1000, code
+        ms, done = wire_run(*(next(fresh) if a == "{bead}" else a for a in argv))
+        return ms, done.returncode
 
-        wire_run(*args())  # warm-up (page cache), not counted
-        lat, codes = [], collections.Counter()
-        for _ in range(runs):
-            ms, done = wire_run(*args())
-            lat.append(ms)
-            codes[done.returncode] += 1
+    rows = {"python_pass": [python, "-c", "pass"], **CLI_COMMANDS}
+    lat: dict[str, list[float]] = {name: [] for name in rows}
+    codes: dict[str, collections.Counter] = {name: collections.Counter() for name in rows}
+    # round-robin, a warm-up round (page cache) first: a moment of load on this shared machine hits
+    # every command and the yardstick alike, not one command's whole series
+    for k in range(runs + 1):
+        for name, argv in rows.items():
+            ms, code = timed(argv)
+            if k:
+                lat[name].append(ms)
+                codes[name][code] += 1
+    out: dict[str, Any] = {"command": " ".join(cmd), "installed": "wheel in a venv"}
+    for name, series in lat.items():
         out[name] = {
-            "n": len(lat),
-            "exit_codes": dict(codes),
-            "median_ms": round(statistics.median(lat), 1),
-            "p99_ms": round(pct(lat, 99), 1),
-            "ops_s": round(1000 * len(lat) / sum(lat), 1),
+            "n": len(series),
+            "exit_codes": dict(codes[name]),
+            "median_ms": round(statistics.median(series), 1),
+            "p99_ms": round(pct(series, 99), 1),
+            "ops_s": round(1000 * len(series) / sum(series), 1),
         }
     return out
-
-
-def python_pass(runs: int, python: Path) -> dict:
-    """Wall time of `python -c pass`: issue 19 bounds a `wire` command by 2.2 times it."""
-    lat = []
-    for k in range(runs + 1):
-        t = time.perf_counter()
-        subprocess.run([str(python), "-c", "pass"], check=True, timeout=60)
-        if k:  # the first run warms the page cache, not counted
-            lat.append((time.perf_counter() - t) * 1000)
-    return {"n": len(lat), "median_ms": round(statistics.median(lat), 1), "p99_ms": round(pct(lat, 99), 1)}
 
 
 #: How bench_ceiling serves bench/ceiling_app.py, each in turn: (result key prefix, gunicorn's arguments
