@@ -103,11 +103,14 @@ def execute_prepared(name: str, text: str, params: Sequence[Any]) -> Any:
 
 def _has_input(conn: Any) -> bool:
     """Whether an idle connection's socket has bytes (or EOF) waiting: the server spoke unasked."""
+    # poll, not select: select refuses a descriptor past 1023 (a busy process has that many open), and
+    # each refusal would cost the round trip this check saves
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    except (OSError, ValueError):  # ValueError: a descriptor past select's limit; let the round trip tell
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except OSError:  # let the round trip tell
         return True
-    return bool(readable)
 
 
 def _postgres(settings: Settings) -> peewee.Database:

@@ -5,6 +5,7 @@ the request that gets it succeeds."""
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -66,6 +67,30 @@ def test_a_pooled_connection_is_handed_out_without_a_round_trip(pool):
     _Recorded.sent.clear()
     assert _backend_pid() == first  # the same connection, from the pool
     assert _Recorded.sent == ["SELECT pg_backend_pid()"]
+
+
+def test_a_connection_past_descriptor_1023_is_handed_out_without_a_round_trip(pool):
+    """A long-running process holds many files: select() refuses a descriptor past 1023, poll() does
+    not, so such a connection is still checked without asking the server."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1200, hard), hard))
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        pool.connect_params["cursor_factory"] = _Recorded
+        first = _backend_pid()
+        db.connect()
+        try:
+            assert pool.connection().fileno() > 1023
+        finally:
+            db.close()
+        _Recorded.sent.clear()
+        assert _backend_pid() == first
+        assert _Recorded.sent == ["SELECT pg_backend_pid()"]
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_a_connection_the_server_terminated_is_replaced_on_checkout(pool, pg_server):
