@@ -6,7 +6,9 @@ A CPU count (utime + stime of the gunicorn workers from /proc/PID/stat, before a
 not wall time: valid on a loaded machine. `--spy SECONDS` adds a py-spy profile (top frames by share of
 samples, `--idle` off so only on-CPU time counts) of one extra mail run at c=8.
 
-    PYTHONPATH=. python3 -m bench.server_cpu [--n 2000] [--spy 15] [--only mail,claim,ceiling]
+    PYTHONPATH=. python3 -m bench.server_cpu [--n 2000] [--spy 15] [--only mail,claim,ceiling,syscalls]
+
+`syscalls` (not in the default) counts the workers' system calls per mail with `strace -c`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import collections
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -123,6 +126,29 @@ def spy(pids: list[int], seconds: float, load: Callable[[], object], top: int = 
     return lines
 
 
+def syscalls(pids: list[int], load: Callable[[], dict], top: int = 14) -> str:
+    """System calls per `ok` answer of `load()` in the workers (`strace -c -f`): a count, like the CPU."""
+    exe = shutil.which("strace")
+    if not exe:
+        return "strace not installed"
+    outs = [Path(tempfile.mkstemp(prefix="strace-", suffix=".txt")[1]) for _ in pids]
+    procs = [subprocess.Popen([exe, "-c", "-f", "-o", str(out), "-p", str(pid)], stderr=subprocess.DEVNULL)
+             for pid, out in zip(pids, outs)]
+    time.sleep(2.0)  # attached
+    done = load()["n_ok"] or 1
+    for proc in procs:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    calls: collections.Counter = collections.Counter()
+    for out in outs:
+        for line in out.read_text(errors="replace").splitlines():
+            f = line.split()
+            if len(f) >= 5 and f[3].isdigit() and f[-1] != "total":
+                calls[f[-1]] += int(f[3])
+    per = " ".join(f"{name}={count / done:.2f}" for name, count in calls.most_common(top))
+    return f"{sum(calls.values()) / done:.1f} syscalls/req over {done}: {per}"
+
+
 def ours(tmp: Path, n: int, only: set[str], spy_s: float) -> None:
     stack = start_stack(tmp, workers=2)
     try:
@@ -144,6 +170,13 @@ def ours(tmp: Path, n: int, only: set[str], spy_s: float) -> None:
                     return int(c.call("POST", f"/v1/beads/{part[i]}/claim", {}, tokens[tid % WORKERS])[0])
 
                 print(f"[ours] claim c={conc}: {measure(pids, port, n, conc, claim, 200)}", flush=True)
+        if "syscalls" in only:
+            for conc in (1, 8):
+
+                def mails(conc: int = conc) -> dict:
+                    return run_load(port, n, conc, 600.0, mail_op("/v1/mail", tokens), ok=201)
+
+                print(f"[ours] mail c={conc} (strace): {syscalls(pids, mails)}", flush=True)
         if spy_s:
             load = lambda: run_load(port, 10**6, 8, spy_s - 2, mail_op("/v1/mail", tokens), ok=201)  # noqa: E731
             print("\n".join(["[ours] py-spy, mail c=8:", *spy(pids, spy_s, load)]), flush=True)
@@ -180,7 +213,7 @@ def main() -> None:
     a = ap.parse_args()
     only = set(a.only.split(","))
     with tempfile.TemporaryDirectory() as tmp:
-        if only & {"mail", "claim"} or a.spy:
+        if only & {"mail", "claim", "syscalls"} or a.spy:
             ours(Path(tmp), a.n, only, a.spy)
         if "ceiling" in only:
             ceiling(Path(tmp), a.n)
