@@ -5,13 +5,19 @@ call would block on a socket, a lock or a sleep. A call that blocks in C without
 (psycopg2 waiting for PostgreSQL, `os.fsync`, a contended `flock`) would stall every request of the
 process. So: psycopg2 gets psycogreen's wait callback, and the few blocking system calls of the SQLite
 write path run in gevent's pool of real threads (`offload`). Outside gevent everything runs inline.
+
+One patched call is cheaper unpatched: redis-py checks, each time it hands out a pooled connection,
+that no stale reply waits on it (`select.poll` with timeout 0). gevent's poll answers that by
+arming a watcher and a timer and running a turn of the event loop, twice a Redis command; a zero
+timeout never blocks, so the check uses the real `poll` (`_ready_now`).
 """
 
 from __future__ import annotations
 
+import select
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -28,6 +34,29 @@ def cooperate() -> None:
     from psycogreen.gevent import patch_psycopg  # noqa: PLC0415
 
     patch_psycopg()
+    _check_redis_replies_inline()
+
+
+def _check_redis_replies_inline() -> None:
+    """redis-py's zero-timeout "has a reply arrived?" check through the real `poll` (see the module doc);
+    a check with a timeout (a pub/sub wait) still waits through gevent's."""
+    # imported here with gevent: only a gevent process patches them
+    from gevent import monkey  # noqa: PLC0415
+    from redis._parsers import hiredis  # noqa: PLC0415
+
+    cooperative = getattr(hiredis, "_socket_can_read", None)
+    if cooperative is None:  # a redis-py that checks otherwise: nothing to replace
+        return
+    real_poll = monkey.get_original("select", "poll")
+
+    def can_read(sock: Any, timeout: float | None) -> bool:
+        if timeout != 0 or (hasattr(sock, "pending") and sock.pending()):
+            return bool(cooperative(sock, timeout))
+        poller = real_poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+
+    hiredis._socket_can_read = can_read
 
 
 def offload(call: Callable[..., T], *args: object) -> T:

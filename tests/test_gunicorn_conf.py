@@ -6,8 +6,10 @@ import importlib
 import sys
 
 import pytest
+from gunicorn.config import Config
 
 from web import gunicorn_conf
+from web.worker import SettledConfig
 
 
 @pytest.fixture
@@ -42,3 +44,23 @@ def test_the_settings_are_the_procfiles_read_from_the_environment(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(gunicorn_conf)
+
+
+def test_a_worker_reads_each_gunicorn_setting_through_gunicorn_once():
+    class Source:
+        reads = 0
+
+        @property
+        def keepalive(self) -> int:
+            Source.reads += 1
+            return 2
+
+    settled = SettledConfig(Source())
+    assert settled.keepalive == settled.keepalive == 2
+    assert Source.reads == 1
+    real = Config()
+    real.set("worker_connections", 123)
+    as_read = SettledConfig(real)
+    assert (as_read.worker_connections, as_read.keepalive, as_read.is_ssl) == (
+        123, real.keepalive, real.is_ssl)
+    assert as_read.forwarded_allow_networks() == real.forwarded_allow_networks()

@@ -26,6 +26,12 @@ class Worker(GeventWorker):
 
     header_timeout = body_timeout = 0
     wsgi: Any  # the app, set by gunicorn's load_wsgi
+    cfg: Any  # gunicorn's settings; a `SettledConfig` once the worker runs
+
+    def init_process(self) -> None:
+        # in the worker, after the fork: from here on its settings are read many times, never changed
+        self.cfg = SettledConfig(self.cfg)
+        super().init_process()
 
     def patch(self) -> None:
         super().patch()  # gevent's monkey.patch_all(), before the app and its drivers are imported
@@ -55,6 +61,20 @@ class Worker(GeventWorker):
             return super().handle_request(listener_name, req, sock, addr)
         finally:
             sock.settimeout(None)
+
+
+class SettledConfig:
+    """gunicorn's settings as one worker reads them: each looked up through gunicorn once, then kept as
+    a plain attribute. gunicorn's `Config` resolves a setting through two calls on every read, ~25 reads
+    a request; a worker's settings never change after its fork (a reload starts new workers)."""
+
+    def __init__(self, cfg: Any) -> None:
+        self._cfg = cfg
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._cfg, name)
+        setattr(self, name, value)  # the next read finds it without calling __getattr__
+        return value
 
 
 def _is_upgrade(headers: list[tuple[str, str]]) -> bool:
