@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -123,10 +124,14 @@ def test_the_agent_commands_load_only_what_they_need_and_run_git_once(stack, tmp
     else the git state needs is kept for the commits it was worked out for: the first claim works it out)."""
     repo = tmp_path / "repo"
     repo.mkdir()
+    # the commit is older than any claim: a claim made within the commit's second would (rightly) have
+    # its commits worked out again, one `git log` more, and the counts below would depend on the clock
+    stamp = f"@{int(time.time()) - 3600} +0000"
+    an_hour_ago = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
     for args in (["init", "-q", "-b", "main"], ["remote", "add", "origin", "https://github.com/t/startup.git"],
                  ["config", "user.name", "T"], ["config", "user.email", "t@x"],
                  ["commit", "-q", "--allow-empty", "-m", "start"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=an_hour_ago)
     env = cli_env(tmp_path, stack.url)
     probe(["--json", "init", "--project", "startup", "--alias", "ann"], repo, env)
     beads = [json.loads(probe(["--json", "create", f"bead {n}"], repo, env)[1].stdout)["id"] for n in (1, 2)]
