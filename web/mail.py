@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, g, jsonify
 from marshmallow import Schema, fields, validate
 
@@ -48,29 +46,6 @@ class OpenSchema(Schema):
     from_ = fields.Str(data_key="from", load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 
-#: The body fields of a send, and the longest each may be (characters, as `SendSchema` counts them).
-_SEND_FIELDS = frozenset({"to", "body", "subject", "thread", "priority"})
-
-
-def _text(value: Any, most: int, least: int = 0) -> bool:
-    return type(value) is str and least <= len(value) <= most
-
-
-def accept_send(data: dict[str, Any]) -> dict[str, Any] | None:
-    """`send_schema.load(data)` for a plainly valid body, by hand: what every mail sends. None for
-    anything else (unknown or null fields, wrong types, lengths out of range, an unknown priority):
-    marshmallow then loads it or refuses it with its own messages (web/common.py `load`)."""
-    if not data.keys() <= _SEND_FIELDS:
-        return None
-    to, body = data.get("to"), data.get("body")
-    subject, thread, priority = data.get("subject", ""), data.get("thread"), data.get("priority", "normal")
-    if (_text(to, 2000, 1) and _text(body, messages.MAX_BODY, 1) and _text(subject, 300)
-            and (thread is None or _text(thread, 200)) and priority in messages.PRIORITIES
-            and type(priority) is str):
-        return {"to": to, "body": body, "subject": subject, "thread": thread, "priority": priority}
-    return None
-
-
 send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), ListArgs(), LimitArgs(),
                                                                 SearchArgs(), OpenSchema())
 
@@ -79,7 +54,7 @@ send_schema, list_args, limit_args, search_args, open_schema = (SendSchema(), Li
 @doc("Send mail", "either", s.Sent, ok=201, body=send_schema, errors=(404,))
 @idempotent
 def send():
-    a = load(send_schema, accept_send)
+    a = load(send_schema)
     # a person sends through their own workspace (web/common.py ACTS_AS_PERSON): marked as a human's
     sent = messages.send_mail(g.project, g.ws, a["to"], a["body"], a["subject"], a["thread"], a["priority"],
                               logged_as=request_entry())
