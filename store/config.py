@@ -119,6 +119,10 @@ class Settings:
     #: Publish committed outbox rows from the request itself (fast path); False leaves every
     #: delivery to the Dramatiq worker (keeps Redis writes off the web tier).
     publish_inline: bool = True
+    #: PostgreSQL: run the hot paths' named statements as server-side prepared statements (planned once
+    #: per connection). Off for a pooler that hands a transaction any server connection (pgbouncer in
+    #: transaction mode before 1.21), where a statement prepared on one is unknown on the next.
+    pg_prepare: bool = True
     retention_days: int = DEFAULT_RETENTION_DAYS
     sync_history_days: int = DEFAULT_SYNC_HISTORY_DAYS
     #: Days audit rows are kept (store/audit.py); a year unless configured.
@@ -190,6 +194,7 @@ class Settings:
             sqlite_synchronous=sync,
             log_level=env.get("BEADWIRE_LOG_LEVEL", "WARNING").upper(),
             publish_inline=_bool(env, "BEADWIRE_PUBLISH_INLINE", True),
+            pg_prepare=_bool(env, "BEADWIRE_PG_PREPARE", True),
             retention_days=_int(env, "BEADWIRE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
             sync_history_days=_int(env, "BEADWIRE_SYNC_HISTORY_DAYS", DEFAULT_SYNC_HISTORY_DAYS, 1),
             audit_days=_int(env, "BEADWIRE_AUDIT_DAYS", DEFAULT_AUDIT_DAYS, 1),

@@ -48,6 +48,9 @@ class _Pool(PooledPostgresqlDatabase):
     that sent nothing sends no COMMIT or ROLLBACK either.
     """
 
+    #: Whether store/queries.py runs its named statements prepared (`Settings.pg_prepare`).
+    prepare = True
+
     def _is_closed(self, conn: Any) -> bool:
         if conn.closed or self._adapter.txn_status(conn) != self._adapter.txn_idle or _has_input(conn):
             return bool(super()._is_closed(conn))
@@ -118,7 +121,9 @@ def _postgres(settings: Settings) -> peewee.Database:
     params = parse(settings.database_url)
     name = params.pop("database")
     # timeout: under gevent more requests than connections may run at once; they queue for one
-    return _Pool(name, max_connections=32, stale_timeout=300, timeout=30, **params)
+    pool = _Pool(name, max_connections=32, stale_timeout=300, timeout=30, **params)
+    pool.prepare = settings.pg_prepare
+    return pool
 
 
 def make_database(settings: Settings) -> peewee.Database:

@@ -28,10 +28,11 @@ class Statement:
     """One hand-written statement (placeholders written `?`, no literal `?` or `%` in it).
 
     On PostgreSQL it runs prepared (store/db.py `execute_prepared`), so the server plans it once per
-    connection instead of on every run.
+    connection instead of on every run; with `BEADWIRE_PG_PREPARE=0` (a pooler in transaction mode)
+    it runs as a plain statement.
     """
 
-    __slots__ = ("name", "numbered", "text")
+    __slots__ = ("name", "numbered", "plain", "text")
 
     _made = 0
 
@@ -41,10 +42,13 @@ class Statement:
         self.name = f"bw_{Statement._made}"  # prepared statements are per connection: unique per process
         parts = text.split("?")
         self.numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+        self.plain = text.replace("?", "%s")  # psycopg2's placeholders
 
     def cursor(self, params: Sequence[Any] = ()) -> Any:
         if is_sqlite():
             return database.execute_sql(self.text, params)
+        if not database.obj.prepare:
+            return database.execute_sql(self.plain, params)
         return execute_prepared(self.name, self.numbered, params)
 
     def one(self, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -60,6 +64,7 @@ class Insert(Statement):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.numbered += ' RETURNING "id"'
+        self.plain += ' RETURNING "id"'
 
     def insert(self, params: Sequence[Any]) -> int:
         cursor = self.cursor(params)

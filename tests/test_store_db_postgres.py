@@ -226,3 +226,19 @@ def test_every_named_statement_prepares_on_the_schema(settings, pg_server):
         assert statements
         for statement in statements:
             database.execute_sql(f"PREPARE {statement.name} AS {statement.numbered}")
+
+
+def test_with_prepare_off_named_statements_run_plain(settings, pg_server):
+    """BEADWIRE_PG_PREPARE=0 (a pooler in transaction mode): no statement is left prepared on a server
+    connection, which the pooler may hand to another client next."""
+    off = Settings.from_env({"BEADWIRE_PG_PREPARE": "0", "BEADWIRE_DATA_DIR": settings.data_dir})
+    assert off.pg_prepare is False
+    with _bound(off, pg_server.create_database(f"plain{os.getpid()}_{next(_names)}")) as database:
+        database.execute_sql("CREATE TABLE t (id serial PRIMARY KEY, v text UNIQUE)")
+        add = queries.Insert('INSERT INTO "t" ("v") VALUES (?)')
+        find = queries.Statement('SELECT "id" FROM "t" WHERE "v" = ?')
+        with database.atomic():
+            assert add.insert(("a",)) == 1
+        assert find.one(("a",)) == (1,)
+        assert find.one(("b",)) is None
+        assert database.execute_sql("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
