@@ -18,6 +18,9 @@ CLAIM_HINT = "pick other work with 'wire ready', mail the holder, or take it wit
 #: so there is no one to mail and nothing to jump in on.
 NOT_CLAIMABLE_HINT = ("pick other work with 'wire ready' ('wire ready --explain ID' says what a bead "
                       "waits for)")
+#: A claim refused because the caller is paused (`wire agent pause`): other work would be refused too.
+PAUSED_HINT = ("finish or hand off what you already hold (it stays yours) and claim nothing new until a "
+               "human or coordinator resumes you; `wire prime` shows the pause until then")
 #: A project key (`--key` / WIRE_PROJECT_KEY) the server does not know: running `wire init` again
 #: would not help, the key is what is wrong.
 WRONG_KEY_HINT = ("check the project key you gave (--key or WIRE_PROJECT_KEY): it may be mistyped, or a "
@@ -80,7 +83,9 @@ class ClaimRejected(Conflict):
 
     def __init__(self, message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        if not self.details.get("holder"):
+        if self.details.get("paused"):
+            self.hint = kwargs.get("hint") or PAUSED_HINT
+        elif not self.details.get("holder"):
             self.hint = kwargs.get("hint") or NOT_CLAIMABLE_HINT
 
 

@@ -134,3 +134,21 @@ def test_pausing_an_unknown_agent_from_the_dashboard_is_a_404(crew):
     browser, csrf = _dashboard(cora, key)
     assert browser.post("/team/nobody/pause", data={"csrf_token": csrf}).status_code == 404
     assert browser.post("/team/bob/pause", data={"csrf_token": csrf, "reason": "x" * 2001}).status_code == 422
+
+
+def test_the_cli_tells_a_paused_agent_to_wait_not_to_pick_other_work(crew):
+    """Every claim is refused while paused: the hint must not send the agent to `wire ready`."""
+    from cli.errors import PAUSED_HINT, ClaimRejected, error_from_response
+
+    cora, bob, ana, _ = crew
+    bead = ana.create("Fix login")
+    cora.post("/workspaces/bob/pause", {"reason": "review first"})
+    refused = bob.post(f"/beads/{bead}/claim")
+    error = error_from_response(refused.status_code, refused.json)
+    assert isinstance(error, ClaimRejected) and error.exit_code == 3
+    assert error.hint == PAUSED_HINT and "wire ready" not in error.hint
+    cora.delete("/workspaces/bob/pause")
+    ana.post(f"/beads/{bead}/claim")
+    taken = bob.post(f"/beads/{bead}/claim")
+    held = error_from_response(taken.status_code, taken.json)
+    assert "wire ready" in held.hint  # held by someone: other work is the way on
