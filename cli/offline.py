@@ -331,8 +331,8 @@ def _apply(client: Client, root: Path, line: str) -> None:
         _say(f"not applied: {what}: damaged journal entry (kept in {WIRE_DIR}/{REJECTED_FILE})")
         return
     try:
-        client.exchange(str(entry["method"]), str(entry["path"]), body=entry.get("body"),
-                        headers={IDEMPOTENCY_HEADER: str(entry["key"])})
+        _, answer, _ = client.exchange(str(entry["method"]), str(entry["path"]), body=entry.get("body"),
+                                       headers={IDEMPOTENCY_HEADER: str(entry["key"])})
     except ServerUnreachable:
         raise
     except WireError as exc:
@@ -346,10 +346,38 @@ def _apply(client: Client, root: Path, line: str) -> None:
         return
     _say(f"replayed: {what} ok")
     ref = _bead_of(str(entry["path"]))
+    if ref:
+        _track_claim(root, entry, ref, answer)
     if ref and client.write_through:
         from cli import beadsfile  # noqa: PLC0415 - it imports this module (a cycle at the top)
 
         beadsfile.write_through(client, [ref], locked=True)  # the replay holds the worktree lock
+
+
+#: The journaled bead actions that start (True) or end (False) this worktree's claim.
+_CLAIM_ACTIONS = {"claim": True, "release": False, "close": False}
+
+
+def _track_claim(root: Path, entry: dict[str, Any], ref: str, answer: Any) -> None:
+    """Keep `.wire/claims.json` in step with a replayed claim, release, close or status change, as
+    `held` (cli/worktree.py) does for a call answered at once: else `whoami` and `status` go on
+    counting commits for a bead closed offline, and never for one claimed offline."""
+    action = str(entry["path"]).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    body = entry.get("body")
+    if action in _CLAIM_ACTIONS:
+        held = _CLAIM_ACTIONS[action]
+    elif entry.get("method") == "PATCH" and isinstance(body, dict) and "status" in body:
+        held = body["status"] == "in_progress"
+    else:
+        return
+    from cli import gitstate  # noqa: PLC0415 - start-up time: git and hashing
+
+    bead = answer.get("bead", answer) if isinstance(answer, dict) else None
+    ref = bead.get("id") or ref if isinstance(bead, dict) else ref
+    if held:
+        gitstate.record_claim(root, ref)  # the claim is the server's from now, the replay
+    else:
+        gitstate.drop_claim(root, ref)
 
 
 def _bead_of(path: str) -> str | None:

@@ -235,3 +235,20 @@ def test_the_sync_replayed_uploads_only_the_beads_edited_offline(tree, capsys):
     assert (method, path, body["mode"]) == ("POST", "/v1/sync", "incremental")
     assert [json.loads(line)["id"] for line in body["jsonl"].splitlines()] == refs
     assert "replayed: sync .beads/issues.jsonl ok (2 created" in capsys.readouterr().err
+
+
+def test_a_replayed_claim_and_close_keep_the_worktrees_claims_in_step(tree):
+    """`.wire/claims.json` (which beads this worktree's commits count for) follows the replay, as it
+    follows a claim or close answered at once."""
+    from cli import gitstate
+
+    gitstate.record_claim(tree, "bd-3")  # claimed while the server was up
+    down = Script(*[refused()] * 6)
+    for call in (lambda c: c.claim("bd-1"), lambda c: c.close("bd-3")):
+        with pytest.raises(Journaled):
+            call(make(tree, down))
+    assert set(gitstate.claims(tree)) == {"bd-3"}  # nothing the server has not answered yet
+
+    up = Script((200, {"bead": {"id": "bd-1"}}), (200, {"bead": {"id": "bd-3"}}), (200, {"alias": "ana"}))
+    make(tree, up).whoami()
+    assert set(gitstate.claims(tree)) == {"bd-1"}
