@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import peewee
 
+from store import sqlite_writer
 from store.db import database, execute_prepared, is_sqlite
 from store.models import Bead, Project, Workspace
 
@@ -31,20 +32,22 @@ class Statement:
     connection instead of on every run.
     """
 
-    __slots__ = ("name", "numbered", "text")
+    __slots__ = ("name", "numbered", "text", "writes")
 
     _made = 0
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.writes = sqlite_writer.is_write(text)  # worked out once, not on every run
         Statement._made += 1
         self.name = f"bw_{Statement._made}"  # prepared statements are per connection: unique per process
         parts = text.split("?")
         self.numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
 
     def cursor(self, params: Sequence[Any] = ()) -> Any:
-        if is_sqlite():
-            return database.execute_sql(self.text, params)
+        db = database.obj
+        if isinstance(db, peewee.SqliteDatabase):  # `is_sqlite()`, with the database object at hand
+            return sqlite_writer.execute(db, self.text, params, self.writes)
         return execute_prepared(self.name, self.numbered, params)
 
     def one(self, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
