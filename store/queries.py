@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import peewee
 
+from store import sqlite_writer
 from store.db import database, execute_prepared, is_sqlite
 from store.models import Bead, Project, Workspace
 
@@ -32,12 +33,13 @@ class Statement:
     it runs as a plain statement.
     """
 
-    __slots__ = ("name", "numbered", "plain", "text")
+    __slots__ = ("name", "numbered", "plain", "text", "writes")
 
     _made = 0
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.writes = sqlite_writer.is_write(text)  # worked out once, not on every run
         Statement._made += 1
         self.name = f"bw_{Statement._made}"  # prepared statements are per connection: unique per process
         parts = text.split("?")
@@ -45,10 +47,11 @@ class Statement:
         self.plain = text.replace("?", "%s")  # psycopg2's placeholders
 
     def cursor(self, params: Sequence[Any] = ()) -> Any:
-        if is_sqlite():
-            return database.execute_sql(self.text, params)
-        if not database.obj.prepare:
-            return database.execute_sql(self.plain, params)
+        db = database.obj
+        if isinstance(db, peewee.SqliteDatabase):  # `is_sqlite()`, with the database object at hand
+            return sqlite_writer.execute(db, self.text, params, self.writes)
+        if not db.prepare:
+            return db.execute_sql(self.plain, params)
         return execute_prepared(self.name, self.numbered, params)
 
     def one(self, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:

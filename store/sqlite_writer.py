@@ -176,20 +176,35 @@ def _make_durable(syncer: GroupSync) -> None:
         raise Unavailable(f"database unavailable: could not sync the write to disk ({exc})") from exc
 
 
-class _SqliteDatabase(PooledSqliteDatabase):
-    """Makes a write outside `transaction()` durable too in group-commit mode (autocommit
-    statements commit with NORMAL, i.e. without fsync, like every transaction there)."""
+def execute(db: peewee.SqliteDatabase, sql: str, params: Any, writes: bool) -> Any:
+    """Run one statement on `db`; `writes`: whether it changes anything (`is_write`).
 
-    def execute_sql(self, sql: str, params: Any = None) -> Any:
-        cursor = super().execute_sql(sql, params)
-        writer = _current
-        if (writer is not None and writer.group is not None and not self.in_transaction()
-                and sql.lstrip()[:6].upper() in _WRITES):
-            _make_durable(writer.group)
-        return cursor
+    In group-commit mode a write outside `transaction()` is made durable here too: an autocommit
+    statement commits with NORMAL, i.e. without fsync, like every transaction there. store/queries.py
+    calls this straight, with `writes` worked out once per named statement: each of the claim's and
+    mail's statements then passes one function of ours instead of four (~7,000 instructions fewer each).
+    """
+    cursor = db._execute_cursor(sql, params)  # Peewee's own: its error classes, its query hooks
+    writer = _current
+    if writes and writer is not None and writer.group is not None and not db.in_transaction():
+        _make_durable(writer.group)
+    return cursor
 
 
 _WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC", "CREATE", "ALTER ", "DROP T", "DROP I"})
+
+
+def is_write(sql: str) -> bool:
+    """Whether the statement `sql` changes the database (and so needs the group fsync)."""
+    return sql.lstrip()[:6].upper() in _WRITES
+
+
+class _SqliteDatabase(PooledSqliteDatabase):
+    """Every statement Peewee runs passes `execute`, so that a write outside `transaction()` is
+    durable too in group-commit mode."""
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        return execute(self, sql, params, is_write(sql))
 
 
 def open_database(settings: Settings, path: str) -> peewee.Database:

@@ -43,7 +43,7 @@ class Call(Generic[T]):
         Raises:
             Unavailable: Redis cannot be reached (or the script failed).
         """
-        return self.parse(self.script.run(self.keys, self.args))
+        return self.parse(self.script.run_checked(self.keys, self.args))
 
 
 class Script:
@@ -89,6 +89,10 @@ class Script:
             Unavailable: Redis cannot be reached (or the script failed).
         """
         self.check(keys, args)
+        return self.run_checked(keys, args)
+
+    def run_checked(self, keys: list[str], args: list[Any]) -> Any:
+        """`run` for keys and arguments `prepare` checked already (a `Call`)."""
         with unavailable():
             packed = self._packed(keys, args) if self.pool is not None else None
             if packed is not None:
