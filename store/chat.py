@@ -82,12 +82,11 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
         read = _mark_read(ws, other)  # answering means having read what the other side said
         if logged_as is not None:  # one commit and one fsync per post, not a second for the catch-all row
             audit.record(uow, project.id, logged_as.action, detail=logged_as.detail)
-    # the bookkeeping below is not on the waiter's clock
-    st.redis.ack(project.id, ws.id, read)
-    st.redis.set_waiting(project.id, ws.id, other.id, 0, {})  # ...and ends its wait on us
-    if wait:
-        ts = now()
-        st.redis.set_waiting(project.id, other.id, ws.id, ts + wait, {"alias": ws.alias, "since": ts})
+    # the bookkeeping below is not on the waiter's clock: what we read leaves our mailbox, the other
+    # side's wait on us ends, and with `wait` ours on it starts, in one round trip
+    ts = now()
+    st.redis.end_turn(project.id, ws.id, other.id, read, ts + wait if wait else 0,
+                      {"alias": ws.alias, "since": ts})
     if not cursor:  # inside an enclosing transaction: nothing committed yet, the cursor is read now
         cursor.append(outbox.publish_pending(st, cursor_of=(project.id, ws.id)))
     return ChatPosted(message_view(message, ws.alias, [other.alias]), cursor[0])
