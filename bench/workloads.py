@@ -204,10 +204,11 @@ def mail_drained(port: int, workers: list[str], received: collections.Counter, m
     }
 
 
-def chat_rounds(port: int, ana: str, bob: str, n: int, max_s: float) -> dict:
+def chat_rounds(port: int, ana: str, bob: str, n: int, max_s: float, samples: bool = False) -> dict:
     """`n` sequential chat round trips: chat-a asks (`POST /v1/chat` with wait) and blocks in
     `GET /v1/chat/wait` on its own connection; 50 ms later (as the peer harness's sleep before replying)
-    chat-b answers with `POST /v1/chat`. Latency = from the reply POST starting to the waiter's answer."""
+    chat-b answers with `POST /v1/chat`. Latency = from the reply POST starting to the waiter's answer.
+    With `samples`, the figures include every latency and ask time (ms), to pool interleaved runs."""
     ask, reply, wait = Conn(port, ana), Conn(port, bob), Conn(port, ana)
     for c in (ask, reply, wait):
         c.call("GET", "/v1/health")  # open + warm
@@ -260,6 +261,7 @@ def chat_rounds(port: int, ana: str, bob: str, n: int, max_s: float) -> dict:
         "ask_median_ms": round(statistics.median(ask_ms), 2) if ask_ms else None,
         "errors": errors[:5],
         "window": [start, time.monotonic()],
+        **({"samples_ms": lat, "ask_samples_ms": ask_ms} if samples else {}),
     }
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 
-from store import Store, db, outbox, queries
+from store import Store, audit, db, outbox, queries
+from store.audit import Entry
 from store.errors import InvalidInput
 from store.mailviews import ChatDone, ChatMessages, ChatPending, ChatPosted, Conversation, MessageView, Waiter
 from store.messages import (
@@ -52,8 +53,11 @@ def partner(project: Project, ws: Workspace, alias: str) -> Workspace:
     return other
 
 
-def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: int = 0) -> ChatPosted:
+def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: int = 0,
+         logged_as: Entry | None = None) -> ChatPosted:
     """Send a chat message; with `wait` > 0 the recipient sees that `ws` is waiting for its reply.
+    `logged_as`: the audit row of the posting request, written in the message's own transaction
+    (without it the caller logs the post).
 
     Returns the message and the caller's mailbox cursor to wait from.
     """
@@ -76,12 +80,13 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
                                  data=sender_data(ws))
         deliver_to(uow, project.id, message, [other], ws.alias)
         read = _mark_read(ws, other)  # answering means having read what the other side said
-    # the bookkeeping below is not on the waiter's clock
-    st.redis.ack(project.id, ws.id, read)
-    st.redis.set_waiting(project.id, ws.id, other.id, 0, {})  # ...and ends its wait on us
-    if wait:
-        ts = now()
-        st.redis.set_waiting(project.id, other.id, ws.id, ts + wait, {"alias": ws.alias, "since": ts})
+        if logged_as is not None:  # one commit and one fsync per post, not a second for the catch-all row
+            audit.record(uow, project.id, logged_as.action, detail=logged_as.detail)
+    # the bookkeeping below is not on the waiter's clock: what we read leaves our mailbox, the other
+    # side's wait on us ends, and with `wait` ours on it starts, in one round trip
+    ts = now()
+    st.redis.end_turn(project.id, ws.id, other.id, read, ts + wait if wait else 0,
+                      {"alias": ws.alias, "since": ts})
     if not cursor:  # inside an enclosing transaction: nothing committed yet, the cursor is read now
         cursor.append(outbox.publish_pending(st, cursor_of=(project.id, ws.id)))
     return ChatPosted(message_view(message, ws.alias, [other.alias]), cursor[0])

@@ -184,3 +184,25 @@ def test_a_mail_is_logged_once_by_its_route_in_its_own_transaction(crew, monkeyp
     assert rows[0]["detail"] == {"path": "/v1/mail"} and rows[0]["credential"] == "workspace token"
     assert bob.post("/mail", {"to": "nobody", "body": "lost"}).status_code == 404
     assert len(log(cora, "?who=bob")) == 1
+
+
+def test_a_chat_post_is_logged_once_by_its_route_in_its_own_transaction(crew, monkeypatch):
+    cora, bob, _ = crew
+    commits = []
+    original = db.transaction
+
+    def counted(*args, **kwargs):
+        commits.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(db, "transaction", counted)
+    assert bob.post("/chat", {"to": "cora", "body": "which port?", "wait": 60}).status_code == 201
+    assert cora.post("/chat", {"to": "bob", "body": "8765"}).status_code == 201
+    assert len(commits) == 2  # per post: the message, its delivery, its outbox row and its audit row
+    monkeypatch.undo()
+    for who, alias in ((bob, "bob"), (cora, "cora")):
+        rows = log(cora, f"?who={alias}&action=POST")
+        assert [r["action"] for r in rows] == ["POST /v1/chat"], who
+        assert rows[0]["detail"] == {"path": "/v1/chat"} and rows[0]["credential"] == "workspace token"
+    assert bob.post("/chat", {"to": "nobody", "body": "lost"}).status_code == 404
+    assert len(log(cora, "?who=bob&action=POST")) == 1

@@ -113,6 +113,18 @@ def test_a_waiter_shows_in_the_banner_until_cleared_or_past_its_deadline(redis):
     assert rs.waiting_on(1, 7, 301.0) == []
 
 
+def test_the_end_of_a_chat_turn_acks_what_was_read_and_moves_the_wait(redis):
+    rs = RedisStore(redis, Keys("t"))
+    rs.publish(1, 1, "chat", "{}", 7, delivery_id=11)  # 8 asked 7, and waits on 7
+    rs.set_waiting(1, 7, 8, 200.0, {"alias": "bob", "since": 90.0})
+    rs.end_turn(1, 7, 8, [11], 160.0, {"alias": "ana", "since": 100.0})  # 7 answers, and waits on 8
+    assert redis.xlen(rs.keys.mailbox_key(1, 7)) == 0
+    assert rs.waiting_on(1, 7, 100.0) == []
+    assert rs.waiting_on(1, 8, 100.0) == [{"alias": "ana", "since": 100.0}]
+    rs.end_turn(1, 8, 7, [], 0, {})  # 8 answers without waiting: nothing to ack, 7's wait ends
+    assert rs.waiting_on(1, 8, 100.0) == [] and rs.waiting_on(1, 7, 100.0) == []
+
+
 def test_every_key_of_a_project_shares_one_cluster_slot():
     keys = Keys("bw")
     built = [keys.presence_key(4), keys.online_key(4), keys.touch_key(4, 1), keys.events_key(4),

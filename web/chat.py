@@ -14,6 +14,7 @@ from web.common import (
     hold_waiter,
     load,
     load_args,
+    request_entry,
     seen_entry,
     start_waiting,
     store,
@@ -69,7 +70,7 @@ post_schema, wait_args, with_schema, history_args, watch_args = (PostSchema(), W
 @idempotent
 def post():
     a = load(post_schema)
-    result = chat.post(store(), g.project, g.ws, a["to"], a["body"], a["wait"])
+    result = chat.post(store(), g.project, g.ws, a["to"], a["body"], a["wait"], logged_as=request_entry())
     if g.get("banner"):  # answering ends the wait this banner was computed before
         answered = result.message.to[0]
         g.banner["waiting"] = [waiter for waiter in g.banner["waiting"] if waiter["alias"] != answered]

@@ -102,6 +102,32 @@ class Mailbox(RedisBase):
                           waiter_id=waiter_id, deadline=repr(deadline) if deadline else "0",
                           info=json.dumps(info)).run()
 
+    def end_turn(self, project_id: int, workspace_id: int, other_id: int, read_ids: list[int],
+                 deadline: float, info: dict[str, Any]) -> None:
+        """What a chat post does once committed, in one round trip: acknowledge the entries of
+        `read_ids` in the poster's mailbox (`ack`), end `other_id`'s wait on the poster, and with a
+        `deadline` (0: none) show the poster as waiting on `other_id` (`set_waiting`).
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        k = self.keys
+        calls: list[Call[Any]] = []
+        if read_ids:
+            calls.append(self.scripts.ack(k.mailbox_key(project_id, workspace_id),
+                                          k.mailbox_index_key(project_id, workspace_id), group=MAILBOX_GROUP,
+                                          delivery_ids=read_ids))
+        calls.append(self.scripts.wait(k.waiting_key(project_id, workspace_id),
+                                       k.waitinfo_key(project_id, workspace_id), waiter_id=other_id,
+                                       deadline="0", info="{}"))
+        if deadline:
+            calls.append(self.scripts.wait(k.waiting_key(project_id, other_id),
+                                           k.waitinfo_key(project_id, other_id), waiter_id=workspace_id,
+                                           deadline=repr(deadline), info=json.dumps(info)))
+        for done in self.run_all(calls):
+            if isinstance(done, Unavailable):
+                raise done
+
     def waiting_on(self, project_id: int, workspace_id: int, now: float) -> list[dict[str, Any]]:
         """Who is blocked waiting for this workspace's reply."""
         with unavailable():
