@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
@@ -28,9 +27,9 @@ def _loads(values: list[str]) -> list[dict[str, Any]]:
     return [json.loads(v) for v in values]
 
 
-@dataclass(frozen=True)
-class Call(Generic[T]):
-    """One prepared invocation of a script: its keys, its arguments and how to read its reply."""
+class Call(NamedTuple, Generic[T]):
+    """One prepared invocation of a script: its keys, its arguments and how to read its reply (a tuple:
+    one is made for every script run, and a frozen dataclass costs ~1.5 us more to build)."""
 
     script: Script
     keys: list[str]
@@ -43,7 +42,7 @@ class Call(Generic[T]):
         Raises:
             Unavailable: Redis cannot be reached (or the script failed).
         """
-        return self.parse(self.script.run(self.keys, self.args))
+        return self.parse(self.script.run_checked(self.keys, self.args))
 
 
 class Script:
@@ -89,6 +88,14 @@ class Script:
             Unavailable: Redis cannot be reached (or the script failed).
         """
         self.check(keys, args)
+        return self.run_checked(keys, args)
+
+    def run_checked(self, keys: list[str], args: list[Any]) -> Any:
+        """`run` for keys and arguments already checked (`prepare`).
+
+        Raises:
+            Unavailable: Redis cannot be reached (or the script failed).
+        """
         with unavailable():
             packed = self._packed(keys, args) if self.pool is not None else None
             if packed is not None:
