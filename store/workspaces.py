@@ -15,6 +15,7 @@ from store import Store, db, joinkeys, outbox, queries
 from store.acting import HUMAN_ROLE
 from store.beadviews import ABSENT, ClaimView
 from store.claims import epics_of, is_stale
+from store.config import Settings
 from store.errors import (
     AliasTaken,
     Forbidden,
@@ -28,7 +29,6 @@ from store.gitstate import claim_git, idle_minutes_setting, idle_since, idle_vie
 from store.limits import rates
 from store.models import Claim, Project, Repo, Workspace
 from store.queries import Member
-from store.config import Settings
 from store.redis import NO_RATE, Beat, Rate
 from store.repos import normalise_origin, repo_name
 from store.teamviews import InitView, ProjectRef, ProjectView, StatusView, WorkspaceView

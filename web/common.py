@@ -116,7 +116,7 @@ def _authenticate(token: str) -> None:
     """`authenticate` for the bearer `token` (already read from the request)."""
     if not token:
         raise Unauthorized("missing bearer token: run `wire init` in your worktree")
-    st, here, environ = store(), g._get_current_object(), request.environ  # type: ignore[attr-defined]
+    st, here, environ = store(), g._get_current_object(), request.environ
     try:  # `_failures_cost_the_address`, inline: a generator context manager costs ~1.5 us a request
         ws, project = auth(st, token)
     except Unauthorized:
@@ -335,7 +335,7 @@ def actor() -> audit.Actor:
     """The acting party of this request, from its credential: the one function that names who does
     something (notices, "assigned by", "paused by", audit rows). A person (`acting_human`): their name
     and credential; agents: their alias and workspace token."""
-    here = g._get_current_object()  # type: ignore[attr-defined]
+    here = g._get_current_object()
     ws, dash, person = here.get("ws"), here.get("dash"), here.get("person")  # person: `acting_human()`
     if person is not None:  # a person (store/humans.py): the project key's is named "project key"
         who = audit.human(person.name, audit.PERSON_CREDENTIALS.get(person.credential, person.credential))

@@ -44,7 +44,8 @@ def _start() -> None:
     given = environ.get("HTTP_X_REQUEST_ID", "")
     # 64 random bits as before, from the process's generator (reseeded after each fork) rather than a
     # getrandom system call per request: an id to find a request by in the logs, not a secret
-    environ["beadwire.request_id"] = given if given and _REQUEST_ID.match(given) else f"{getrandbits(64):016x}"
+    ours = given if given and _REQUEST_ID.match(given) else None
+    environ["beadwire.request_id"] = ours or f"{getrandbits(64):016x}"
 
 
 def _finish(response: Response) -> Response:

@@ -81,7 +81,7 @@ class HeldHead:
     receive path too; this is one of four sends in a mail. Bytes go out in the order written; the
     head alone goes once the request is handled (`flush`: an answer without a body)."""
 
-    __slots__ = ("_sock", "_head", "_first")
+    __slots__ = ("_first", "_head", "_sock")
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import redis
 from redis.cluster import RedisCluster
 
@@ -25,7 +27,8 @@ class _Translate:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
         if isinstance(exc, redis.RedisError):
             raise Unavailable(f"redis unreachable: {exc}") from exc
         return False  # anything else (or nothing) goes on as it was
