@@ -94,13 +94,20 @@ class HeldHead:
             return
         if self._head:
             data, self._head = self._head + data, b""
-        self._sock.sendall(data)
+        self._write(data)
 
     def flush(self) -> None:
         """Send what is held (called once the request is handled, and before any other kind of send)."""
         if self._head:
             head, self._head = self._head, b""
-            self._sock.sendall(head)
+            self._write(head)
+
+    def _write(self, data: bytes) -> None:
+        # one `send` first: an answer fits the socket's buffer, and gevent's `sendall` asks the kernel
+        # for the buffer's size (a `getsockopt` call) every time; what did not fit goes by `sendall`
+        sent = self._sock.send(data) if data else 0
+        if sent < len(data):
+            self._sock.sendall(memoryview(data)[sent:])
 
     def send(self, data: bytes, *args: Any) -> int:
         self.flush()
