@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import re
@@ -14,6 +15,7 @@ from store import Store, db, joinkeys, outbox, queries
 from store.acting import HUMAN_ROLE
 from store.beadviews import ABSENT, ClaimView
 from store.claims import epics_of, is_stale
+from store.config import Settings
 from store.errors import (
     AliasTaken,
     Forbidden,
@@ -27,7 +29,7 @@ from store.gitstate import claim_git, idle_minutes_setting, idle_since, idle_vie
 from store.limits import rates
 from store.models import Claim, Project, Repo, Workspace
 from store.queries import Member
-from store.redis import NO_RATE, Beat
+from store.redis import NO_RATE, Beat, Rate
 from store.repos import normalise_origin, repo_name
 from store.teamviews import InitView, ProjectRef, ProjectView, StatusView, WorkspaceView
 from store.util import (
@@ -307,11 +309,11 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
                                 "alias": ws.alias}
     if git is not None:
         presence["git"] = presence_git(git, ts)
-    shape = rates(st.settings) if charge else {"token": NO_RATE, "project": NO_RATE}
+    token_rate, project_rate = _beat_rates(st.settings) if charge else (NO_RATE, NO_RATE)
     # back after the presence TTL (or first seen): `presence.online` on the event stream, in the same script
     online = {"workspace": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human,
               "branch": presence["branch"], "host": presence["host"]}
-    beat = st.redis.heartbeat(ws.project_id, ws.id, ts, presence, shape["token"], shape["project"],
+    beat = st.redis.heartbeat(ws.project_id, ws.id, ts, presence, token_rate, project_rate,
                               online_event=online, offline_after=ts - st.settings.presence_ttl, seen=seen)
     if beat.touch:
         try:
@@ -326,6 +328,13 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
             logging.getLogger("beadwire.presence").warning("last_seen of workspace %s not saved: %s", ws.id,
                                                            exc)
     return beat
+
+
+@functools.lru_cache(maxsize=8)
+def _beat_rates(settings: Settings) -> tuple[Rate, Rate]:
+    """The token's and the project's bucket shapes of `settings` (built once, not on every beat)."""
+    shape = rates(settings)
+    return shape["token"], shape["project"]
 
 
 # -- views ----------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from store.messages import banner
 from store.util import PROJECT_KEY_PREFIX, json_depth_over, now, unstorable_text
 from store.workspaces import authenticate as auth
 from store.workspaces import authenticate_key, forget_token, heartbeat
-from web.autoreserve import auto_reserve_from_header
-from web.gitstate import git_from_header
+from web.autoreserve import CHANGED_HEADER, auto_reserve_from_header
+from web.gitstate import git_from_environ
 
 log = logging.getLogger("beadwire.web")
 
@@ -36,6 +36,9 @@ MAX_QUERY = 8192
 #: Request header: the newest mailbox entry (`entry` of a banner item) the client has shown. Its
 #: presence makes the banner show every entry after it, until a later call confirms them.
 SEEN_HEADER = "X-Wire-Seen"
+SEEN_ENVIRON = "HTTP_X_WIRE_SEEN"
+#: `X-Wire-Changed` (web/autoreserve.py) as the WSGI environ names it.
+CHANGED_ENVIRON = "HTTP_" + CHANGED_HEADER.upper().replace("-", "_")
 _ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
@@ -90,38 +93,61 @@ def _refuse_unstorable(data: dict[str, Any]) -> None:
         raise ValidationError({field: [f"{path} contains a NUL character or an unpaired surrogate"]})
 
 
+# The per-request hooks below read headers from the WSGI environ (`HTTP_X_WIRE_BRANCH` is what
+# `request.headers.get("X-Wire-Branch")` looks up) and bind `g` and the request once: each lookup
+# through Flask's context-local proxies costs about a microsecond, and these run on every call.
+
+
 def bearer() -> str:
-    header = request.headers.get("Authorization", "")
+    return _bearer_of(request.environ)
+
+
+def _bearer_of(environ: dict[str, Any]) -> str:
+    header = environ.get("HTTP_AUTHORIZATION", "")
     return header[7:].strip() if header[:7].lower() == "bearer " else ""
 
 
 def authenticate() -> None:
     """before_request of the authenticated blueprints: resolve the token, refresh presence."""
-    token = bearer()
+    _authenticate(_bearer_of(request.environ))
+
+
+def _authenticate(token: str) -> None:
+    """`authenticate` for the bearer `token` (already read from the request)."""
     if not token:
         raise Unauthorized("missing bearer token: run `wire init` in your worktree")
-    with _failures_cost_the_address():
-        g.ws, g.project = auth(store(), token)
+    st, here, environ = store(), g._get_current_object(), request.environ
+    try:  # `_failures_cost_the_address`, inline: a generator context manager costs ~1.5 us a request
+        ws, project = auth(st, token)
+    except Unauthorized:
+        limit_ip()
+        raise
+    here.ws, here.project = ws, project
     act_as_caller()
     try:
-        beat = heartbeat(store(), g.ws, request.headers.get("X-Wire-Branch", ""),
-                         request.headers.get("X-Wire-Host", ""), seen_entry(), git=git_from_header())
+        beat = heartbeat(st, ws, environ.get("HTTP_X_WIRE_BRANCH", ""), environ.get("HTTP_X_WIRE_HOST", ""),
+                         _seen_in(environ), git=git_from_environ(environ))
     except Unauthorized:
-        forget_token(store(), token)  # revoked: this process's cache must not answer for it again
+        forget_token(st, token)  # revoked: this process's cache must not answer for it again
         raise
-    g.banner = banner(beat, now())
-    if g.ws.paused_by:  # every answer reminds a paused agent (store/steer.py; auth caches lag up to seconds)
-        g.banner = {**(g.banner or {"waiting": [], "new": [], "unread": beat.pending}),
-                    "paused": {"by": g.ws.paused_by, "reason": g.ws.paused_reason}}
-    _add_conflicts(beat.pending)
+    shown = here.banner = banner(beat, now())
+    if ws.paused_by:  # every answer reminds a paused agent (store/steer.py; auth caches lag up to seconds)
+        here.banner = {**(shown or {"waiting": [], "new": [], "unread": beat.pending}),
+                       "paused": {"by": ws.paused_by, "reason": ws.paused_reason}}
+    if CHANGED_ENVIRON in environ:  # most calls send no changed files: no auto-reserve to consider
+        _add_conflicts(beat.pending)
     if beat.rebuild:
-        rebuild_mailboxes.send(g.project.id)
+        rebuild_mailboxes.send(project.id)
 
 
 def seen_entry() -> str | None:
     """The caller's `X-Wire-Seen` entry id; None when it does not send one (each entry shows once, as
     read); a malformed one counts as "nothing shown yet" (an entry shown twice beats one never shown)."""
-    raw = request.headers.get(SEEN_HEADER)
+    return _seen_in(request.environ)
+
+
+def _seen_in(environ: dict[str, Any]) -> str | None:
+    raw = environ.get(SEEN_ENVIRON)
     if raw is None:
         return None
     raw = raw.strip()
@@ -233,18 +259,20 @@ def limit_ip() -> None:
 def key_or_workspace() -> None:
     """before_request of routes open to both: a person (g.ws is None; a change needs a lead) or a
     workspace token."""
-    if is_person_bearer(bearer()):
+    token = bearer()
+    if is_person_bearer(token):
         person()
         _need("viewer" if request.method in ("GET", "HEAD") else "lead")
     else:
-        authenticate()
+        _authenticate(token)
 
 
 def workspace_or_human() -> None:
     """before_request of the agents' blueprints: a workspace token, or a person on the routes listed in
     HUMAN_ROLES (g.ws is None there); any other route refuses a person with 403, not a misleading 401."""
-    if not is_person_bearer(bearer()):
-        authenticate()
+    token = bearer()
+    if not is_person_bearer(token):
+        _authenticate(token)
         return
     person()
     if (request.endpoint or "") not in HUMAN_ROLES:
@@ -284,10 +312,15 @@ def start_waiting() -> None:
     hold_waiter(f"w{g.ws.id}")
 
 
+#: `json.dumps(..., separators=(",", ":"))` with its encoder built once (the same text).
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def add_banner(response: Response) -> Response:
     """after_request: the caller's banner rides on every authenticated answer (ASCII JSON header)."""
-    if g.get("banner"):
-        response.headers["X-Wire-Banner"] = json.dumps(g.banner, separators=(",", ":"))
+    shown = g.get("banner")
+    if shown:
+        response.headers["X-Wire-Banner"] = _compact_json(shown)
     return response
 
 
@@ -302,7 +335,8 @@ def actor() -> audit.Actor:
     """The acting party of this request, from its credential: the one function that names who does
     something (notices, "assigned by", "paused by", audit rows). A person (`acting_human`): their name
     and credential; agents: their alias and workspace token."""
-    ws, dash, person = g.get("ws"), g.get("dash"), acting_human()
+    here = g._get_current_object()
+    ws, dash, person = here.get("ws"), here.get("dash"), here.get("person")  # person: `acting_human()`
     if person is not None:  # a person (store/humans.py): the project key's is named "project key"
         who = audit.human(person.name, audit.PERSON_CREDENTIALS.get(person.credential, person.credential))
     elif dash is not None:
@@ -310,11 +344,16 @@ def actor() -> audit.Actor:
             (dash.get("viewer") or {}).get("alias") or "viewer", "agent", audit.SESSION)
     elif ws is not None:
         who = audit.agent(ws.alias)
-    elif g.get("project") is not None:
+    elif here.get("project") is not None:
         who = audit.human(KEY_HOLDER, audit.KEY)
     else:
         who = audit.SYSTEM
-    return who.at(request.remote_addr or "", request.headers.get("X-Wire-Host", ""))
+    return _from_caller(who, request.environ)
+
+
+def _from_caller(who: audit.Actor, environ: dict[str, Any]) -> audit.Actor:
+    """`who`, at the caller's address (`request.remote_addr`) and host (header `X-Wire-Host`)."""
+    return who.at(environ.get("REMOTE_ADDR") or "", environ.get("HTTP_X_WIRE_HOST", ""))
 
 
 def act_as_caller() -> None:
@@ -324,7 +363,7 @@ def act_as_caller() -> None:
 
 def reset_actor() -> None:
     """before_request of the app: no request inherits the previous one's actor on this thread."""
-    audit.act_as(audit.SYSTEM.at(request.remote_addr or "", request.headers.get("X-Wire-Host", "")))
+    audit.act_as(_from_caller(audit.SYSTEM, request.environ))
 
 
 #: Methods that change state.
@@ -335,9 +374,11 @@ def audit_request(response: Response) -> Response:
     """after_request: the audit log's catch-all. Changes that commit an outbox row were logged with
     it (store/outbox.py `record`); a mutating request that succeeded without one (settings, keys,
     policies, sessions, ...) gets a row naming its method and route, so nothing goes unrecorded."""
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if req.method not in MUTATING or response.status_code >= 400:
+        return response
     project = g.get("project")
-    if (request.method not in MUTATING or response.status_code >= 400 or project is None
-            or audit.written() or request.endpoint is None):
+    if project is None or audit.written() or req.endpoint is None:
         return response
     entry = request_entry()
     try:

@@ -111,13 +111,15 @@ def same_site(origin: str) -> bool:
 @bp.after_app_request
 def _headers(response: Response) -> Response:
     """Strict headers on every page, static file and websocket handshake of the dashboard."""
-    if request.blueprint == "dashboard" or request.endpoint == "static":
+    req = request._get_current_object()  # type: ignore[attr-defined]  # once: it runs on every answer
+    dashboard = req.blueprint == "dashboard"
+    if dashboard or req.endpoint == "static":
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         # "no-referrer" would make form POSTs say `Origin: null`
         response.headers["Referrer-Policy"] = "same-origin"
-    if request.blueprint == "dashboard":
+    if dashboard:
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -56,9 +56,18 @@ class GitStateSchema(Schema):
 git_state_schema = GitStateSchema()
 
 
+#: The header as the WSGI environ names it (what `request.headers.get(GIT_HEADER)` looks up).
+GIT_ENVIRON = "HTTP_X_WIRE_GIT"
+
+
 def git_from_header() -> dict[str, Any] | None:
     """The caller's validated git state, or None when it sent none or one we ignore (see above)."""
-    raw = request.headers.get(GIT_HEADER)
+    return git_from_environ(request.environ)
+
+
+def git_from_environ(environ: dict[str, Any]) -> dict[str, Any] | None:
+    """`git_from_header` of a request's WSGI environ (read once by the caller, web/common.py)."""
+    raw = environ.get(GIT_ENVIRON)
     if raw is None:
         return None
     return parse_git(raw)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from typing import Literal
 
 import redis
 from redis.cluster import RedisCluster
@@ -20,8 +19,25 @@ DEFAULT_POOL_WAIT = 10.0
 _TIMEOUTS = {"socket_timeout": 60.0, "socket_connect_timeout": 5.0}
 
 
-@contextlib.contextmanager
-def unavailable() -> Iterator[None]:
+class _Translate:
+    """The context manager `unavailable()` returns: a class, not a `contextlib.contextmanager`
+    generator, because every Redis call enters one (the heartbeat of every request), and a generator's
+    set-up and teardown cost ~1.5 us against ~0.3 us here. It keeps no state, so one serves all."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
+        if isinstance(exc, redis.RedisError):
+            raise Unavailable(f"redis unreachable: {exc}") from exc
+        return False  # anything else (or nothing) goes on as it was
+
+
+_TRANSLATE = _Translate()
+
+
+def unavailable() -> _Translate:
     """Turn any Redis error raised inside into `Unavailable` (503), keeping the cause (`raise ... from`).
 
     Every Redis call of the store runs inside one of these, so web, CLI and actors see one error
@@ -30,10 +46,7 @@ def unavailable() -> Iterator[None]:
     Raises:
         Unavailable: a `redis.RedisError` was raised inside.
     """
-    try:
-        yield
-    except redis.RedisError as exc:
-        raise Unavailable(f"redis unreachable: {exc}") from exc
+    return _TRANSLATE
 
 
 def make_client(url: str, cluster: bool = False, decode: bool = True) -> redis.Redis:

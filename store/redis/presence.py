@@ -19,6 +19,8 @@ DEFAULT_TOUCH_TTL = 60
 DEFAULT_REBUILD_RETRY = 30
 #: Most new mailbox entries one banner carries (the rest come on the next call).
 DEFAULT_BANNER_ITEMS = 20
+#: Workspaces whose heartbeat keys one process keeps built (`Presence._beat_keys`).
+DEFAULT_BEAT_KEYS_CACHED = 10_000
 
 _REVOKED = ("this workspace's token was revoked by a human with the project key: "
             "ask them, then run `wire init` again")
@@ -58,25 +60,37 @@ class Presence(RedisBase):
             RateLimited: the token's or the project's bucket is empty (nothing was written).
             Unavailable: Redis cannot be reached.
         """
-        k = self.keys
-        keys = HeartbeatKeys(
-            k.revoked_key(project_id), k.token_bucket_key(project_id, workspace_id),
-            k.project_bucket_key(project_id), k.presence_key(project_id), k.online_key(project_id),
-            k.touch_key(project_id, workspace_id), k.events_key(project_id), k.epoch_key(project_id),
-            k.rebuilding_key(project_id), k.mailbox_key(project_id, workspace_id),
-            k.waiting_key(project_id, workspace_id), k.waitinfo_key(project_id, workspace_id))
+        keys, wake, consumer = self._beat_keys(project_id, workspace_id)
         verdict, touch, rebuild, (new, pending, waiting) = self.scripts.heartbeat(
             keys, workspace_id=workspace_id, now=now, token_rate=token_rate.args(),
             project_rate=project_rate.args(), fields=json.dumps(presence), touch_ttl=DEFAULT_TOUCH_TTL,
             offline_before=offline_after, online_event=compact(online_event) if online_event else "",
-            maxlen=DEFAULT_STREAM_MAXLEN, wake=k.wake_channel(project_id), retry=DEFAULT_REBUILD_RETRY,
-            group=MAILBOX_GROUP, consumer=f"ws{workspace_id}", count=DEFAULT_BANNER_ITEMS, seen=seen or "",
+            maxlen=DEFAULT_STREAM_MAXLEN, wake=wake, retry=DEFAULT_REBUILD_RETRY,
+            group=MAILBOX_GROUP, consumer=consumer, count=DEFAULT_BANNER_ITEMS, seen=seen or "",
         ).run()
         if verdict < 0:
             raise Unauthorized(_REVOKED)
         if verdict > 0:
             raise limited(verdict, "token or project")
         return Beat(touch, rebuild, new, pending, waiting)
+
+    def _beat_keys(self, project_id: int, workspace_id: int) -> tuple[HeartbeatKeys, str, str]:
+        """The keys, wake channel and consumer name of a workspace's heartbeat, built once per process
+        and workspace (fourteen f-strings a request otherwise); the cache is dropped whole when full."""
+        cache: dict[tuple[int, int], tuple[HeartbeatKeys, str, str]] = self.__dict__.setdefault("_beats", {})
+        found = cache.get((project_id, workspace_id))
+        if found is None:
+            if len(cache) >= DEFAULT_BEAT_KEYS_CACHED:
+                cache.clear()
+            k = self.keys
+            keys = HeartbeatKeys(
+                k.revoked_key(project_id), k.token_bucket_key(project_id, workspace_id),
+                k.project_bucket_key(project_id), k.presence_key(project_id), k.online_key(project_id),
+                k.touch_key(project_id, workspace_id), k.events_key(project_id), k.epoch_key(project_id),
+                k.rebuilding_key(project_id), k.mailbox_key(project_id, workspace_id),
+                k.waiting_key(project_id, workspace_id), k.waitinfo_key(project_id, workspace_id))
+            found = cache[project_id, workspace_id] = (keys, k.wake_channel(project_id), f"ws{workspace_id}")
+        return found
 
     def presence(self, project_id: int, since: float) -> dict[int, tuple[float, dict[str, Any]]]:
         """Workspaces seen since `since`: id -> (last beat, presence fields).
