@@ -12,7 +12,7 @@ import peewee as pw
 from store.db import BaseModel
 
 #: Bumped whenever the schema changes; `migrate()` records it.
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 
 class Row(BaseModel):
@@ -140,7 +140,8 @@ class Comment(Row):
 
 
 class Claim(Row):
-    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    #: no index of its own (schema 13): `claim_project_id_workspace_id` starts with it.
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE", index=False)
     project_id: int
     #: unique: the database itself guarantees a single holder per bead.
     bead = pw.ForeignKeyField(Bead, on_delete="CASCADE", unique=True)
@@ -158,7 +159,8 @@ class Claim(Row):
 class Event(Row):
     """Audit history: claims, releases, jump-ins, closes, syncs."""
 
-    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    #: no index of its own (schema 13): `event_project_id_bead_ref` starts with it.
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE", index=False)
     project_id: int
     kind = pw.CharField(max_length=32)
     workspace_id = pw.IntegerField(null=True)
@@ -191,10 +193,14 @@ class Outbox(Row):
 class Message(Row):
     """Mail, chat and notices: the durable record behind every mailbox entry."""
 
+    #: keeps its own index although `message_project_id_thread` starts with it: on SQLite that one is
+    #: (project_id, rowid), so a project's newest messages (dashboard mail, search, an escalation's
+    #: context: ORDER BY id DESC LIMIT n) are read off it without sorting all of the project's messages.
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
     project_id: int
     kind = pw.CharField(max_length=16)  # mail | chat | notice
-    sender = pw.ForeignKeyField(Workspace, null=True, on_delete="SET NULL")
+    #: no index of its own (schema 13): `message_sender_id_kind` starts with it.
+    sender = pw.ForeignKeyField(Workspace, null=True, on_delete="SET NULL", index=False)
     sender_id: int | None
     #: mail thread (`bd-12` by convention) or, for chat, the conversation `c:<low id>:<high id>`.
     thread = pw.CharField(max_length=200, default="")
@@ -213,9 +219,11 @@ class Message(Row):
 class Delivery(Row):
     """One message to one recipient; acked when the recipient has read it."""
 
-    message = pw.ForeignKeyField(Message, on_delete="CASCADE", backref="deliveries")
+    #: neither key has an index of its own (schema 13): `delivery_message_id_recipient_id` and
+    #: `delivery_recipient_id_acked_ts` start with them.
+    message = pw.ForeignKeyField(Message, on_delete="CASCADE", backref="deliveries", index=False)
     message_id: int
-    recipient = pw.ForeignKeyField(Workspace, on_delete="CASCADE")
+    recipient = pw.ForeignKeyField(Workspace, on_delete="CASCADE", index=False)
     recipient_id: int
     project = pw.ForeignKeyField(Project, on_delete="CASCADE")
     project_id: int
@@ -467,7 +475,8 @@ class Audit(Row):
     """One state change: who (name, kind, credential), what, when, from where. Append-only: no API
     edits or deletes a row; only the retention sweep drops rows past `audit_days` (store/audit.py)."""
 
-    project = pw.ForeignKeyField(Project, on_delete="CASCADE")
+    #: no index of its own (schema 13): `audit_project_id_ts` starts with it.
+    project = pw.ForeignKeyField(Project, on_delete="CASCADE", index=False)
     project_id: int
     ts = pw.DoubleField()
     who = pw.CharField(max_length=200)

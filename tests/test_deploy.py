@@ -266,6 +266,29 @@ def test_upgrading_a_version_3_database_keeps_its_data(settings, database_url, r
     assert get("/mail?unread=1", BOB_TOKEN).json[0]["id"] == 1
 
 
+def test_an_upgraded_database_has_the_indexes_of_a_new_one(database_url, tmp_path, request):
+    from store import db
+    from store.config import Settings
+    from store.schema import REDUNDANT_INDEXES, migrate
+
+    def indexes(url: str) -> set[tuple[str, str, tuple[str, ...], bool]]:
+        db.init_db(Settings.from_env({"DATABASE_URL": url, "BEADWIRE_DATA_DIR": str(tmp_path)}))
+        with db.database.connection_context():
+            migrate()
+            found = {(i.name, i.table, tuple(i.columns), i.unique)
+                     for table in db.database.get_tables() for i in db.database.get_indexes(table)}
+        db.database.close()
+        return found
+
+    _build_version_3(database_url)
+    fresh_url = (f"sqlite:///{tmp_path / 'fresh.db'}" if database_url.startswith("sqlite") else
+                 request.getfixturevalue("pg_server").create_database(f"fresh_{uuid.uuid4().hex}"))
+    upgraded, fresh = indexes(database_url), indexes(fresh_url)
+    assert upgraded == fresh
+    assert ("claim_project_id_workspace_id", "claim", ("project_id", "workspace_id"), False) in fresh
+    assert not {name for name, *_ in fresh} & set(REDUNDANT_INDEXES)  # schema 13 dropped them
+
+
 # ------------------------------------------------------------------------------------ configuration
 
 
