@@ -11,6 +11,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from peewee import JOIN, ModelSelect
@@ -89,20 +90,33 @@ def create_message(project_id: int, kind: str, sender_id: int | None, thread: st
                    body=body, priority=priority, data=data, created_ts=ts)
 
 
+def insert_view(project_id: int, kind: str, sender_id: int | None, sender_alias: str | None, to: list[str],
+                thread: str, subject: str, body: str, priority: str, data: dict[str, Any]) -> MessageView:
+    """Insert a Message row (inside the caller's transaction) and answer it as the API shows it:
+    what `message_view(create_message(...))` gives, without a model instance or reading `data` back."""
+    ts = now()
+    pk = queries.insert_message(project_id, kind, sender_id, thread, subject, body, priority,
+                                json.dumps(data) if data else "{}", ts)
+    return MessageView(pk, kind, sender_alias, to, subject, body, thread, priority, iso(ts), data)
+
+
 def deliver_to(uow: UnitOfWork, project_id: int, message: Message, recipients: Iterable[Workspace],
                sender_alias: str | None, view: MessageView | None = None) -> None:
     """Delivery rows and their outbox rows; the first also goes to the project event stream.
     `view`: the message as the caller made it already, addressed to every recipient."""
     recipients = list(recipients)
+    deliver_view(uow, project_id, view or message_view(message, sender_alias, [w.alias for w in recipients]),
+                 recipients)
+
+
+def deliver_view(uow: UnitOfWork, project_id: int, view: MessageView, recipients: list[Workspace]) -> None:
+    """`deliver_to` of a message the caller holds as its view, addressed to every recipient."""
     for i, ws in enumerate(recipients):
-        delivery_id = queries.insert_delivery(message.id, ws.id, project_id)
+        delivery_id = queries.insert_delivery(view.id, ws.id, project_id)
         # the copy that also goes to the event stream names every recipient (dashboards show and scope by it)
-        if i == 0:
-            view = view or message_view(message, sender_alias, [w.alias for w in recipients])
-        else:
-            view = message_view(message, sender_alias, [ws.alias])
-        payload = {"delivery": delivery_id, **view.as_dict()}
-        outbox.record(uow, project_id, message.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
+        copy = view if i == 0 else replace(view, to=[ws.alias])
+        payload = {"delivery": delivery_id, **copy.as_dict()}
+        outbox.record(uow, project_id, view.kind, payload, recipient_id=ws.id, delivery_id=delivery_id,
                       to_events=i == 0, audit=False)
 
 
@@ -120,10 +134,9 @@ def send_mail(project: Project, sender: Workspace, to: str, body: str, subject: 
         raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
     recipients = resolve_recipients(project, sender, to)
     with db.transaction() as uow:
-        message = create_message(project.id, "mail", sender.id, thread_for(subject, body, thread), subject,
-                                 body, priority, sender_data(sender))
-        view = message_view(message, sender.alias, [w.alias for w in recipients])
-        deliver_to(uow, project.id, message, recipients, sender.alias, view)
+        view = insert_view(project.id, "mail", sender.id, sender.alias, [w.alias for w in recipients],
+                           thread_for(subject, body, thread), subject, body, priority, sender_details(sender))
+        deliver_view(uow, project.id, view, recipients)
         if logged_as is not None:
             audit.record(uow, project.id, logged_as.action, detail=logged_as.detail)
     return Sent(view, list(view.to))
@@ -135,9 +148,14 @@ def sender_name(message: Message) -> str | None:
     return sender.alias if sender is not None else None
 
 
-def sender_data(sender: Workspace) -> str:
+def sender_details(sender: Workspace) -> dict[str, Any]:
     """A message's `data`: a person's messages say so (banners read `mail from maria (human)`)."""
-    return json.dumps({"human": True}) if is_human(sender) else "{}"
+    return {"human": True} if is_human(sender) else {}
+
+
+def sender_data(sender: Workspace) -> str:
+    """`sender_details` as the row stores it."""
+    return json.dumps(sender_details(sender))
 
 
 def notify(uow: UnitOfWork, project_id: int, recipient_id: int, text: str, data: dict[str, Any]) -> None:

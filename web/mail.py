@@ -10,6 +10,7 @@ from store import messages
 from web.apidoc import doc
 from web.common import MAX_ID, load, load_args, request_entry, store, workspace_or_human
 from web.idempotency import idempotent
+from web.loading import Checked
 from web.schemas import mail as s
 
 bp = Blueprint("mail", __name__, url_prefix="/v1")
@@ -18,7 +19,7 @@ bp.before_request(workspace_or_human)
 Alias = fields.Str(validate=validate.Length(min=1, max=64))
 
 
-class SendSchema(Schema):
+class SendSchema(Checked):
     to = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
     # the 64 KiB limit is counted in bytes by the store; this bounds characters first
     body = fields.Str(required=True, validate=validate.Length(min=1, max=messages.MAX_BODY))
