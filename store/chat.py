@@ -25,6 +25,7 @@ from store.messages import (
     sender_data,
 )
 from store.models import Delivery, Message, Project, Workspace
+from store.queries import Addressee
 from store.util import now
 
 #: Longest single wait slice the server holds a request for (the CLI loops over slices).
@@ -33,12 +34,12 @@ MAX_SLICE = 30
 MAX_WAIT = 3600
 
 
-def conversation(a: Workspace, b: Workspace) -> str:
+def conversation(a: Workspace, b: Addressee) -> str:
     low, high = sorted((a.id, b.id))
     return f"c:{low}:{high}"
 
 
-def partner(project: Project, ws: Workspace, alias: str) -> Workspace:
+def partner(project: Project, ws: Workspace, alias: str) -> Addressee:
     """The one workspace `alias` names (chat is between two).
 
     Raises:
@@ -115,7 +116,7 @@ def wait(st: Store, project: Project, ws: Workspace, alias: str, after: int, cur
     return ChatMessages([m for _, m in found], cursor), [d for d, _ in found]
 
 
-def _block(st: Store, project: Project, ws: Workspace, other: Workspace, after: int, cursor: str,
+def _block(st: Store, project: Project, ws: Workspace, other: Addressee, after: int, cursor: str,
            deadline: float) -> tuple[list[tuple[int, MessageView]], str]:
     found: list[tuple[int, MessageView]] = []
     while not found and (left := deadline - now()) > 0:
@@ -128,18 +129,18 @@ def _block(st: Store, project: Project, ws: Workspace, other: Workspace, after: 
     return found, cursor
 
 
-def _unread_from(ws: Workspace, other: Workspace, after: int) -> list[tuple[int, MessageView]]:
+def _unread_from(ws: Workspace, other: Addressee, after: int) -> list[tuple[int, MessageView]]:
     rows = (Delivery.select(Delivery, Message).join(Message)
             .where(Delivery.recipient == ws.id, Message.sender == other.id, Message.kind == "chat",
                    Message.id > after).order_by(Message.id))
     return [(d.id, message_view(d.message, other.alias, [ws.alias])) for d in rows]
 
 
-def _read_from(st: Store, ws: Workspace, other: Workspace) -> None:
+def _read_from(st: Store, ws: Workspace, other: Addressee) -> None:
     ack_deliveries(st, ws, queries.unread_from(ws.id, other.id, "chat"))  # what `ws` has not read yet
 
 
-def _mark_read(ws: Workspace, other: Workspace) -> list[int]:
+def _mark_read(ws: Workspace, other: Addressee) -> list[int]:
     """Inside the caller's transaction: record that `ws` read what `other` said to it (the deliveries
     `ack_deliveries` would mark); returns them, for the caller to drop from the mailbox once committed."""
     unread = queries.unread_from(ws.id, other.id, "chat")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +23,7 @@ from store.beadviews import ABSENT
 from store.errors import InvalidInput, NotFound, WorkspaceNotFound
 from store.mailviews import Acked, MessageView, Sent, Subscribed
 from store.models import Bead, Delivery, Message, Outbox, Project, Subscription, Workspace
+from store.queries import Addressee
 from store.redis import Beat
 from store.unit import UnitOfWork
 from store.util import iso, now
@@ -37,20 +38,22 @@ _BEAD_TAG = re.compile(r"^\s*\[([A-Za-z0-9_.:-]+-[A-Za-z0-9_.-]+)\]")
 
 # -- recipients -------------------------------------------------------------------------------
 
-def resolve_recipients(project: Project, sender: Workspace | None, to: str) -> list[Workspace]:
+def resolve_recipients(project: Project, sender: Workspace | None, to: str) -> list[Addressee]:
     """`alias`, `a,b`, `@role` or `@all` (never the sender itself for groups; None: a person sends).
 
     Raises:
         WorkspaceNotFound: an alias is unknown (with close matches), or a group is empty.
     """
-    found: dict[int, Workspace] = {}
+    found: dict[int, Addressee] = {}
     for part in (p.strip() for p in to.split(",")):
         if not part:
             continue
         if part.startswith("@"):
-            query = Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False,
-                                             Workspace.id != (sender.id if sender else 0))
-            group = list(query if part == "@all" else query.where(Workspace.role == part[1:]))
+            query = Workspace.select(Workspace.id, Workspace.alias).where(
+                Workspace.project == project.id, Workspace.revoked == False,
+                Workspace.id != (sender.id if sender else 0))
+            rows = query if part == "@all" else query.where(Workspace.role == part[1:])
+            group = [Addressee(*row) for row in rows.tuples()]
         else:
             group = queries.live_by_alias(project.id, part)
             if not group:
@@ -100,8 +103,9 @@ def insert_view(project_id: int, kind: str, sender_id: int | None, sender_alias:
     return MessageView(pk, kind, sender_alias, to, subject, body, thread, priority, iso(ts), data)
 
 
-def deliver_to(uow: UnitOfWork, project_id: int, message: Message, recipients: Iterable[Workspace],
-               sender_alias: str | None, view: MessageView | None = None) -> None:
+def deliver_to(uow: UnitOfWork, project_id: int, message: Message,
+               recipients: Iterable[Addressee | Workspace], sender_alias: str | None,
+               view: MessageView | None = None) -> None:
     """Delivery rows and their outbox rows; the first also goes to the project event stream.
     `view`: the message as the caller made it already, addressed to every recipient."""
     recipients = list(recipients)
@@ -109,7 +113,8 @@ def deliver_to(uow: UnitOfWork, project_id: int, message: Message, recipients: I
                  recipients)
 
 
-def deliver_view(uow: UnitOfWork, project_id: int, view: MessageView, recipients: list[Workspace]) -> None:
+def deliver_view(uow: UnitOfWork, project_id: int, view: MessageView,
+                 recipients: Sequence[Addressee | Workspace]) -> None:
     """`deliver_to` of a message the caller holds as its view, addressed to every recipient."""
     for i, ws in enumerate(recipients):
         delivery_id = queries.insert_delivery(view.id, ws.id, project_id)

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, missing
+from marshmallow import RAISE, Schema, ValidationError, missing, types
+
+Plan = list[tuple[str, str, Any]]
 
 
 class Checked(Schema):
     """A flat body schema (no hooks, no dotted attributes) loaded by `load` below."""
 
-    def load(self, data: Any, *, many: bool | None = None, partial: Any = None,  # type: ignore[override]
-             unknown: str | None = None) -> Any:
-        plan = self.__dict__.get("_plan")
+    def load(self, data: Any, *, many: bool | None = None, partial: Any = None,
+             unknown: types.UnknownOption | None = None) -> Any:
+        plan: Plan | None = self.__dict__.get("_plan")
         if plan is None:
             plan = self.__dict__["_plan"] = self._compile()
-        if plan is False or many is not None or partial is not None or unknown is not None \
+        if not plan or many is not None or partial is not None or unknown is not None \
                 or type(data) is not dict:
             return super().load(data, many=many, partial=partial, unknown=unknown)
         out = {}
@@ -39,13 +41,13 @@ class Checked(Schema):
             return super().load(data)  # unknown keys: marshmallow's RAISE, INCLUDE or EXCLUDE
         return out
 
-    def _compile(self) -> list[tuple[str, str, Any]] | bool:
-        """(data key, result key, field) per load field; False where `load` must be marshmallow's."""
+    def _compile(self) -> Plan:
+        """(data key, result key, field) per load field; empty where `load` must be marshmallow's."""
         hooks = any(self._hooks.values())
         plan = [(field.data_key if field.data_key is not None else name, field.attribute or name, field)
                 for name, field in self.load_fields.items()]
         if hooks or self.many or self.partial is not None or self.unknown != RAISE \
                 or any("." in attribute for _, attribute, _ in plan):
-            return False
+            return []
         self._known = frozenset(key for key, _, _ in plan)
         return plan
