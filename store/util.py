@@ -86,20 +86,29 @@ def unstorable_text(value: Any, path: str = "") -> str | None:
     (which JSON's `\\ud800` escapes can produce); both would otherwise surface as a 500.
     """
     if isinstance(value, str):
-        bad = "\x00" in value or (not value.isascii() and _SURROGATE.search(value) is not None)
-        return (path or "value") if bad else None
+        return (path or "value") if _unstorable(value) else None
     if isinstance(value, dict):
         items: Any = value.items()
     elif isinstance(value, list):
         items = enumerate(value)
     else:
         return None
+    # a body is mostly strings one level down: those are checked here, without a call and a path each
     for key, item in items:
-        found = unstorable_text(key, path) if isinstance(key, str) else None
-        found = found or unstorable_text(item, f"{path}.{key}" if path else str(key))
-        if found:
-            return found
+        if isinstance(key, str) and _unstorable(key):
+            return path or "value"
+        if isinstance(item, str):
+            if _unstorable(item):
+                return (f"{path}.{key}" if path else str(key)) or "value"
+        elif isinstance(item, (dict, list)):
+            found = unstorable_text(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
     return None
+
+
+def _unstorable(text: str) -> bool:
+    return "\x00" in text or (not text.isascii() and _SURROGATE.search(text) is not None)
 
 
 def json_depth_over(value: Any, limit: int) -> bool:
