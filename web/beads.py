@@ -252,7 +252,8 @@ def _plain_claim(environ: dict[str, Any]) -> bool:
     length = environ.get("CONTENT_LENGTH")
     if length is None or length == "" or length == "0":
         return True
-    return length == "2" and environ.get("CONTENT_TYPE") == "application/json" and _two_bytes(environ) == b"{}"
+    json_pair = length == "2" and environ.get("CONTENT_TYPE") == "application/json"
+    return json_pair and _two_bytes(environ) == b"{}"
 
 
 def _two_bytes(environ: dict[str, Any]) -> bytes:
