@@ -28,6 +28,9 @@ from store.util import iso, now
 MAX_LIMIT = 10_000
 #: Outbox kinds that are deliveries or announcements, not changes someone made.
 _NOT_CHANGES = frozenset({"bead.ready"})
+#: `json.dumps(detail, default=str)` builds an encoder on every call (any argument but the object does);
+#: this one is built once, with the same settings, so the same text
+_DETAIL = json.JSONEncoder(default=str)
 
 TOKEN, KEY, SESSION = "workspace token", "project key", "dashboard session"
 PERSONAL = "personal token"
@@ -107,7 +110,7 @@ def record(uow: UnitOfWork, project_id: int, action: str, bead_ref: str = "",
         return
     who = acting(uow)
     queries.insert_audit(project_id, now(), who.name[:200], who.kind, who.credential, action[:64],
-                         bead_ref[:520], json.dumps(detail or {}, default=str), who.address, who.host)
+                         bead_ref[:520], _DETAIL.encode(detail or {}), who.address, who.host)
     uow.scope.audited += 1
 
 

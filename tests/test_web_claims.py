@@ -103,6 +103,29 @@ def test_claiming_again_as_the_holder_is_idempotent(team):
     assert len(claim_rows(bead)) == 1
 
 
+@pytest.mark.parametrize("key", [None, "claim-body-1"])
+def test_a_claim_body_means_the_same_whoever_reads_it_first(team, key):
+    """A plain claim's body (none, or `{}`) is told from the WSGI environ and input alone; with an
+    Idempotency-Key werkzeug reads the body first (its fingerprint). Either way any other body runs
+    the schema: a 2-byte array is refused, a jump-in counts."""
+    ana, bob = team
+    bead = ana.create("Fix login")
+
+    def claim(agent, n, **body):
+        headers = {**agent._h(), **({"Idempotency-Key": f"{key}-{n}"} if key else {})}
+        return agent.client.post(f"/v1/beads/{bead}/claim", headers=headers, **body)
+
+    none = claim(ana, 1)
+    assert none.status_code == 200 and none.json["already_held"] is False
+    empty = claim(ana, 2, data=b"{}", content_type="application/json")
+    assert empty.status_code == 200 and empty.json["already_held"] is True
+    refused = claim(bob, 3, data=b"[]", content_type="application/json")
+    assert refused.status_code == 400, refused.json
+    taken = claim(bob, 4, json={"jump_in": "prod is down"})
+    assert taken.status_code == 200 and taken.json["previous"]["alias"] == "ana"
+    assert taken.json["bead"]["claim"]["reason"] == "prod is down"
+
+
 def test_a_bead_held_by_someone_else_is_refused_with_the_holders_name(team):
     ana, bob = team
     bead = ana.create("Fix login")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -215,6 +216,8 @@ def deps(ref: str) -> Response:
 #: Request header of a claim: answer the bead's beads-file record too (`records`, as `GET /v1/sync/records`
 #: would), so the CLI writes it through without a second call.
 RECORDS_HEADER = "X-Wire-Records"
+#: ... as the WSGI environ names it (`request.headers.get` finds a missing header through a KeyError)
+RECORDS_ENVIRON = "HTTP_X_WIRE_RECORDS"
 
 
 @bp.post("/beads/<path:ref>/claim")
@@ -224,7 +227,7 @@ RECORDS_HEADER = "X-Wire-Records"
 @idempotent
 def claim(ref: str) -> Response:
     answer = s.claimed.dump(claim_store.claim_bead(store(), g.project, g.ws, ref, _jump_in()))
-    if request.headers.get(RECORDS_HEADER):
+    if request.environ.get(RECORDS_ENVIRON):
         answer["records"] = sync_store.file_records(g.project, g.ws, [ref]).records
     return jsonify(answer)
 
@@ -232,10 +235,35 @@ def claim(ref: str) -> Response:
 def _jump_in() -> str | None:
     """The claim body's `jump_in`. A plain claim sends no body or `{}`, which the schema loads as no
     jump-in: that answer is known without running it (~0.15 ms of a ~2 ms claim)."""
-    if not request.content_length or (request.is_json and request.get_data(cache=True) == b"{}"):
+    if _plain_claim(request.environ) or not request.content_length or (
+            request.is_json and request.get_data(cache=True) == b"{}"):
         return None
     jump_in: str | None = load(claim_schema)["jump_in"]
     return jump_in
+
+
+def _plain_claim(environ: dict[str, Any]) -> bool:
+    """Whether the WSGI environ alone shows a plain claim: no body (a Content-Length that is absent,
+    empty or 0, and no Transfer-Encoding), or the two bytes `{}` sent as `application/json`. These
+    are the keys werkzeug's `content_length` and `is_json` read, without their parsing; any other
+    request goes through them as before (~120K instructions of a ~2.8M claim, see `_two_bytes`)."""
+    if "HTTP_TRANSFER_ENCODING" in environ:
+        return False
+    length = environ.get("CONTENT_LENGTH")
+    if length is None or length == "" or length == "0":
+        return True
+    json_pair = length == "2" and environ.get("CONTENT_TYPE") == "application/json"
+    return json_pair and _two_bytes(environ) == b"{}"
+
+
+def _two_bytes(environ: dict[str, Any]) -> bytes:
+    """The 2-byte body, read from the WSGI input and put back for whoever reads it next. werkzeug's
+    `get_data` reads through a 64 KiB buffer it allocates per read (~50K instructions for 2 bytes).
+    When werkzeug has read the body already (the idempotency fingerprint), this gets b"" and the
+    caller asks werkzeug, which answers from its cache."""
+    data: bytes = environ["wsgi.input"].read(2)
+    environ["wsgi.input"] = io.BytesIO(data)
+    return data
 
 
 @bp.delete("/beads/<path:ref>/claim")

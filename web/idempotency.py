@@ -17,6 +17,9 @@ from store import requests
 from store.errors import RequestInProgress
 
 HEADER = "Idempotency-Key"
+#: The header as the WSGI environ names it (what `request.headers.get(HEADER)` looks up; a missing
+#: header there costs a KeyError raised and caught, on every write without a key)
+HEADER_ENVIRON = "HTTP_IDEMPOTENCY_KEY"
 #: Set on an answer that is a stored one (the request was not applied again).
 REPLAYED_HEADER = "Idempotent-Replayed"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -35,7 +38,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def keyed_view(**kwargs: Any) -> Any:
-        key = request.headers.get(HEADER)
+        key = request.environ.get(HEADER_ENVIRON)
         # unauthenticated routes (`/v1/init`) have no caller to scope a key to: they ignore it
         if key is None or request.method not in WRITE_METHODS or g.get("project") is None:
             return view(**kwargs)
