@@ -18,11 +18,11 @@ from store.mailviews import ChatDone, ChatMessages, ChatPending, ChatPosted, Con
 from store.messages import (
     _check_body,
     ack_deliveries,
-    create_message,
-    deliver_to,
+    deliver_view,
+    insert_view,
     message_view,
     resolve_recipients,
-    sender_data,
+    sender_details,
 )
 from store.models import Delivery, Message, Project, Workspace
 from store.queries import Addressee
@@ -77,9 +77,9 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
         cursor.append(outbox.publish_pending(st, cursor_of=(project.id, ws.id)))
 
     with db.transaction(on_commit=publish) as uow:
-        message = create_message(project.id, "chat", ws.id, conversation(ws, other), body=body,
-                                 data=sender_data(ws))
-        deliver_to(uow, project.id, message, [other], ws.alias)
+        view = insert_view(project.id, "chat", ws.id, ws.alias, [other.alias], conversation(ws, other), "",
+                           body, "normal", sender_details(ws))
+        deliver_view(uow, project.id, view, [other])
         read = _mark_read(ws, other)  # answering means having read what the other side said
         if logged_as is not None:  # one commit and one fsync per post, not a second for the catch-all row
             audit.record(uow, project.id, logged_as.action, detail=logged_as.detail)
@@ -90,7 +90,7 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
                       {"alias": ws.alias, "since": ts})
     if not cursor:  # inside an enclosing transaction: nothing committed yet, the cursor is read now
         cursor.append(outbox.publish_pending(st, cursor_of=(project.id, ws.id)))
-    return ChatPosted(message_view(message, ws.alias, [other.alias]), cursor[0])
+    return ChatPosted(view, cursor[0])
 
 
 def done(st: Store, project: Project, ws: Workspace, alias: str) -> ChatDone:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -84,38 +84,20 @@ def thread_for(subject: str, body: str, thread: str | None) -> str:
 
 # -- writing ----------------------------------------------------------------------------------
 
-def create_message(project_id: int, kind: str, sender_id: int | None, thread: str = "", subject: str = "",
-                   body: str = "", priority: str = "normal", data: str = "{}") -> Message:
-    """Insert a Message row (inside the caller's transaction); the instance, as `Message.create` gives."""
-    ts = now()
-    pk = queries.insert_message(project_id, kind, sender_id, thread, subject, body, priority, data, ts)
-    return Message(id=pk, project=project_id, kind=kind, sender=sender_id, thread=thread, subject=subject,
-                   body=body, priority=priority, data=data, created_ts=ts)
-
-
 def insert_view(project_id: int, kind: str, sender_id: int | None, sender_alias: str | None, to: list[str],
                 thread: str, subject: str, body: str, priority: str, data: dict[str, Any]) -> MessageView:
-    """Insert a Message row (inside the caller's transaction) and answer it as the API shows it:
-    what `message_view(create_message(...))` gives, without a model instance or reading `data` back."""
+    """Insert a Message row (inside the caller's transaction) and answer it as the API shows it
+    (`message_view` of the row), without a model instance or reading `data` back."""
     ts = now()
     pk = queries.insert_message(project_id, kind, sender_id, thread, subject, body, priority,
                                 json.dumps(data) if data else "{}", ts)
     return MessageView(pk, kind, sender_alias, to, subject, body, thread, priority, iso(ts), data)
 
 
-def deliver_to(uow: UnitOfWork, project_id: int, message: Message,
-               recipients: Iterable[Addressee | Workspace], sender_alias: str | None,
-               view: MessageView | None = None) -> None:
-    """Delivery rows and their outbox rows; the first also goes to the project event stream.
-    `view`: the message as the caller made it already, addressed to every recipient."""
-    recipients = list(recipients)
-    deliver_view(uow, project_id, view or message_view(message, sender_alias, [w.alias for w in recipients]),
-                 recipients)
-
-
 def deliver_view(uow: UnitOfWork, project_id: int, view: MessageView,
                  recipients: Sequence[Addressee | Workspace]) -> None:
-    """`deliver_to` of a message the caller holds as its view, addressed to every recipient."""
+    """Delivery rows and their outbox rows for the message `view` (addressed to every recipient); the
+    first also goes to the project event stream, each other recipient's copy names that recipient."""
     for i, ws in enumerate(recipients):
         delivery_id = queries.insert_delivery(view.id, ws.id, project_id)
         # the copy that also goes to the event stream names every recipient (dashboards show and scope by it)
@@ -158,17 +140,12 @@ def sender_details(sender: Workspace) -> dict[str, Any]:
     return {"human": True} if is_human(sender) else {}
 
 
-def sender_data(sender: Workspace) -> str:
-    """`sender_details` as the row stores it."""
-    return json.dumps(sender_details(sender))
-
-
 def notify(uow: UnitOfWork, project_id: int, recipient_id: int, text: str, data: dict[str, Any]) -> None:
     """A notice from the server (claim taken over, subscribed bead changed, ...); inside a transaction."""
-    message = create_message(project_id, "notice", None, data.get("bead", ""), body=text,
-                             data=json.dumps(data))
     recipient = Workspace.get_by_id(recipient_id)
-    deliver_to(uow, project_id, message, [recipient], None)
+    view = insert_view(project_id, "notice", None, None, [recipient.alias], data.get("bead", ""), "", text,
+                       "normal", data)
+    deliver_view(uow, project_id, view, [recipient])
 
 
 def notify_subscribers(uow: UnitOfWork, bead: Bead, actor: Workspace, text: str, status: str) -> None:

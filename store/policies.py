@@ -22,8 +22,8 @@ import peewee
 
 from store import db, outbox
 from store.errors import Conflict, InvalidPolicy, PolicyVersionNotFound
-from store.messages import deliver_to
-from store.models import Message, Policy, PolicyHead, Project, Workspace
+from store.messages import deliver_view, insert_view
+from store.models import Policy, PolicyHead, Project, Workspace
 from store.unit import UnitOfWork
 from store.util import iso, now
 
@@ -299,7 +299,7 @@ def _point_head(uow: UnitOfWork, project: Project, row: Policy, previous: int) -
     outbox.record(uow, project.id, "policy.activated", {"version": row.version, "previous": previous,
                                                    "etag": row.hash, "source": row.source})
     text = f"policy v{row.version} is now active (was v{previous}): read yours with `wire policy`"
-    message = Message.create(project=project.id, kind="notice", body=text, created_ts=now(),
-                             data=json.dumps({"event": "policy.activated", "version": row.version}))
-    team = Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False)
-    deliver_to(uow, project.id, message, team, None)
+    team = list(Workspace.select().where(Workspace.project == project.id, Workspace.revoked == False))
+    view = insert_view(project.id, "notice", None, None, [w.alias for w in team], "", "", text, "normal",
+                       {"event": "policy.activated", "version": row.version})
+    deliver_view(uow, project.id, view, team)

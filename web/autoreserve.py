@@ -18,6 +18,9 @@ from web.schemas.locks import conflicts
 #: Request header with the caller's modified paths (a JSON array of strings), and its "cut" flag.
 CHANGED_HEADER = "X-Wire-Changed"
 TRUNCATED_HEADER = "X-Wire-Changed-Truncated"
+#: `X-Wire-Changed` as the WSGI environ names it: read there, since most calls send none and a missing
+#: header through `request.headers` costs a KeyError raised and caught, on every request
+CHANGED_ENVIRON = "HTTP_X_WIRE_CHANGED"
 
 #: A path or glob: no NUL (it separates the workspace from the pattern in Redis).
 Pattern = fields.Str(validate=[validate.Length(min=1, max=reservations.MAX_PATTERN),
@@ -40,7 +43,7 @@ def auto_reserve_from_header(st: Store) -> list[dict[str, Any]]:
 
     A malformed header is ignored (logged): it must never fail the request it rides on.
     """
-    raw = request.headers.get(CHANGED_HEADER)
+    raw = request.environ.get(CHANGED_ENVIRON)
     if raw is None or g.get("ws") is None:
         return []
     try:

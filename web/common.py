@@ -23,7 +23,7 @@ from store.messages import banner
 from store.util import PROJECT_KEY_PREFIX, json_depth_over, now, unstorable_text
 from store.workspaces import authenticate as auth
 from store.workspaces import authenticate_key, forget_token, heartbeat
-from web.autoreserve import CHANGED_HEADER, auto_reserve_from_header
+from web.autoreserve import auto_reserve_from_header
 from web.gitstate import git_from_environ
 
 log = logging.getLogger("beadwire.web")
@@ -37,8 +37,6 @@ MAX_QUERY = 8192
 #: presence makes the banner show every entry after it, until a later call confirms them.
 SEEN_HEADER = "X-Wire-Seen"
 SEEN_ENVIRON = "HTTP_X_WIRE_SEEN"
-#: `X-Wire-Changed` (web/autoreserve.py) as the WSGI environ names it.
-CHANGED_ENVIRON = "HTTP_" + CHANGED_HEADER.upper().replace("-", "_")
 _ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
@@ -134,8 +132,7 @@ def _authenticate(token: str) -> None:
     if ws.paused_by:  # every answer reminds a paused agent (store/steer.py; auth caches lag up to seconds)
         here.banner = {**(shown or {"waiting": [], "new": [], "unread": beat.pending}),
                        "paused": {"by": ws.paused_by, "reason": ws.paused_reason}}
-    if CHANGED_ENVIRON in environ:  # most calls send no changed files: no auto-reserve to consider
-        _add_conflicts(beat.pending)
+    _add_conflicts(beat.pending)
     if beat.rebuild:
         rebuild_mailboxes.send(project.id)
 
