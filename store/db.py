@@ -46,6 +46,9 @@ class _Pool(PooledPostgresqlDatabase):
     BEGIN: Peewee sends it alone. Here it waits and goes out in one string with the transaction's
     first statement (`BEGIN; INSERT ...`, the server answers with the last result); a transaction
     that sent nothing sends no COMMIT or ROLLBACK either.
+
+    Rows whose statement answers nothing anyone reads (an audit row, an event row: `defer`) wait in
+    the same way and go out with the transaction's next statement or its COMMIT.
     """
 
     #: Whether store/queries.py runs its named statements prepared (`Settings.pg_prepare`).
@@ -62,19 +65,56 @@ class _Pool(PooledPostgresqlDatabase):
             return
         self.connection()  # connects now if need be, as Peewee's BEGIN would: not mid-transaction
         self._state.deferred_begin = True
+        self._state.queued = []
+
+    def defer(self, sql: str, params: Sequence[Any]) -> None:
+        """Run `sql` (an INSERT whose answer nobody reads) with this transaction's next round trip:
+        in one string with its next statement, or with its COMMIT. Statements keep their order, so
+        a later read in the transaction sees the row; an error in it fails that round trip, so the
+        transaction fails before it commits (the error is raised where the next statement is run).
+        Outside a transaction it runs now.
+        """
+        if not self.transaction_depth():
+            self.execute_sql(sql, params)
+            return
+        queued = getattr(self._state, "queued", None)
+        if queued is None:  # a transaction begun by Peewee's own BEGIN (an isolation level)
+            queued = self._state.queued = []
+        queued.append((sql, params))
 
     def _execute_cursor(self, sql: str, params: Any, **cursor_options: Any) -> Any:
+        head, queued, queued_params = "", *self._take_queued()
         # the depth check: a flag left by a transaction that never ended cannot open a new one
         if getattr(self._state, "deferred_begin", False) and self.transaction_depth():
             self._state.deferred_begin = False
-            sql = "BEGIN; " + sql  # no `%` in the prefix: psycopg2's parameters are unaffected
-        return super()._execute_cursor(sql, params, **cursor_options)
+            head = "BEGIN; "  # no `%` in the prefix: psycopg2's parameters are unaffected
+        if queued and not params:
+            # psycopg2 fills `%s` in the whole string: only a statement with parameters of its own
+            # takes the queued ones in front (one without may hold a literal `%`); else they go first
+            super()._execute_cursor(head + queued.removesuffix("; "), queued_params)
+            head = queued = ""
+        if queued:
+            sql, params = queued + sql, [*queued_params, *params]
+        return super()._execute_cursor(head + sql, params, **cursor_options)
+
+    def _take_queued(self) -> tuple[str, list[Any]]:
+        """The statements `defer` queued, as one string (each ending in "; ") and their parameters."""
+        queued = getattr(self._state, "queued", None)
+        if not queued:
+            return "", []
+        self._state.queued = []
+        return "".join(f"{sql}; " for sql, _ in queued), [p for _, params in queued for p in params]
 
     def commit(self) -> None:
-        if not self._unsent():
+        queued, params = self._take_queued()
+        unsent = self._unsent()
+        if queued:  # the rows still queued go in the COMMIT's own round trip (its BEGIN too, if unsent)
+            super()._execute_cursor(("BEGIN; " if unsent else "") + queued + "COMMIT", params)
+        elif not unsent:
             super().commit()
 
     def rollback(self) -> None:
+        self._take_queued()  # never sent: nothing of them to undo
         if not self._unsent():
             super().rollback()
 
@@ -96,12 +136,17 @@ def execute_prepared(name: str, text: str, params: Sequence[Any]) -> Any:
     connection (a generic plan after five runs). PREPARE goes alone the first time on a connection:
     it is not transactional, so it holds even when that transaction then fails or rolls back.
     """
+    return database.execute_sql(prepared_call(name, text, len(params)), params)
+
+
+def prepared_call(name: str, text: str, n_params: int) -> str:
+    """The EXECUTE of the prepared statement `name` (`execute_prepared`), prepared on this connection
+    first if need be."""
     prepared = _prepared.setdefault(database.connection(), set())
     if name not in prepared:
         database.execute_sql(f"PREPARE {name} AS {text}")
         prepared.add(name)
-    marks = ", ".join(["%s"] * len(params))
-    return database.execute_sql(f"EXECUTE {name}({marks})" if params else f"EXECUTE {name}", params)
+    return f"EXECUTE {name}({', '.join(['%s'] * n_params)})" if n_params else f"EXECUTE {name}"
 
 
 def _has_input(conn: Any) -> bool:

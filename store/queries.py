@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, TypeVar
 import peewee
 
 from store import sqlite_writer
-from store.db import database, execute_prepared, is_sqlite
+from store.db import database, execute_prepared, is_sqlite, prepared_call
 from store.models import Bead, Project, Workspace
 
 M = TypeVar("M", bound=peewee.Model)
@@ -53,6 +53,18 @@ class Statement:
         if not db.prepare:
             return db.execute_sql(self.plain, params)
         return execute_prepared(self.name, self.numbered, params)
+
+    def defer(self, params: Sequence[Any]) -> None:
+        """Run a statement whose answer nobody reads (an INSERT of a log row). On PostgreSQL it goes
+        out with the transaction's next statement or its COMMIT (store/db.py `_Pool.defer`): one round
+        trip fewer; on SQLite, in this process, at once."""
+        db = database.obj
+        if isinstance(db, peewee.SqliteDatabase):
+            self.cursor(params)
+        elif db.prepare:
+            db.defer(prepared_call(self.name, self.numbered, len(params)), params)
+        else:
+            db.defer(self.plain, params)
 
     def one(self, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         return self.cursor(params).fetchone()
@@ -353,7 +365,7 @@ _INSERT_OUTBOX = Insert('INSERT INTO "outbox" ("project_id", "kind", "recipient_
 
 def insert_event(project_id: int, kind: str, workspace_id: int | None, bead_ref: str, body: str,
                  ts: float) -> None:
-    _INSERT_EVENT.cursor((project_id, kind, workspace_id, bead_ref, body, ts))
+    _INSERT_EVENT.defer((project_id, kind, workspace_id, bead_ref, body, ts))
 
 
 def insert_outbox(project_id: int, kind: str, recipient_id: int | None, delivery_id: int | None,
@@ -447,4 +459,4 @@ _INSERT_AUDIT = Statement('INSERT INTO "audit" ("project_id", "ts", "who", "who_
 def insert_audit(project_id: int, ts: float, who: str, who_kind: str, credential: str, action: str,
                  bead_ref: str, detail: str, address: str, host: str) -> None:
     """One audit row (store/audit.py `record`: every change, so one per claim, mail, edit, ...)."""
-    _INSERT_AUDIT.cursor((project_id, ts, who, who_kind, credential, action, bead_ref, detail, address, host))
+    _INSERT_AUDIT.defer((project_id, ts, who, who_kind, credential, action, bead_ref, detail, address, host))

@@ -242,3 +242,83 @@ def test_with_prepare_off_named_statements_run_plain(settings, pg_server):
         assert find.one(("a",)) == (1,)
         assert find.one(("b",)) is None
         assert database.execute_sql("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+
+
+# --------------------------------------------------------- rows whose answer nobody reads (`Statement.defer`)
+
+
+@pytest.fixture
+def logged(table: peewee.Database) -> tuple[queries.Statement, queries.Insert]:
+    """A log-row statement (deferred) and an insert answering its id, both prepared on the connection."""
+    log = queries.Statement('INSERT INTO "t" ("v") VALUES (?)')
+    add = queries.Insert('INSERT INTO "t" ("v") VALUES (?)')
+    log.cursor(("prepare log",))
+    add.insert(("prepare add",))
+    table.execute_sql("DELETE FROM t")
+    _Recorded.sent.clear()
+    return log, add
+
+
+def test_a_deferred_row_goes_out_with_the_next_statement_in_order(table, logged):
+    log, add = logged
+    with table.atomic():
+        log.defer(("logged",))
+        log.defer(("logged too",))
+        add.insert(("added",))
+    assert _Recorded.sent == [
+        f"BEGIN; EXECUTE {log.name}(%s); EXECUTE {log.name}(%s); EXECUTE {add.name}(%s)", "COMMIT"]
+    assert _values(table) == ["logged", "logged too", "added"]
+
+
+def test_a_deferred_row_left_at_the_end_goes_out_with_the_commit(table, logged):
+    log, add = logged
+    with table.atomic():
+        add.insert(("added",))
+        log.defer(("logged",))
+    with table.atomic():  # nothing but a log row: BEGIN, the row and COMMIT in one round trip
+        log.defer(("alone",))
+    assert _Recorded.sent == [f"BEGIN; EXECUTE {add.name}(%s)", f"EXECUTE {log.name}(%s); COMMIT",
+                              f"BEGIN; EXECUTE {log.name}(%s); COMMIT"]
+    assert _values(table) == ["added", "logged", "alone"]
+
+
+def test_a_deferred_row_that_fails_fails_its_transaction_before_it_commits(table, logged):
+    log, add = logged
+    table.execute_sql("INSERT INTO t (v) VALUES ('taken')")
+    with pytest.raises(peewee.IntegrityError), table.atomic():
+        add.insert(("mine",))
+        log.defer(("taken",))  # the unique violation comes back from the COMMIT's round trip
+    with pytest.raises(peewee.IntegrityError), table.atomic():
+        log.defer(("taken",))
+        add.insert(("after",))  # ... or from the next statement's
+    assert _values(table) == ["taken"]  # neither transaction left a row
+    assert table.connection().get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    with table.atomic():
+        add.insert(("serves on",))
+    assert _values(table) == ["taken", "serves on"]
+
+
+def test_a_rolled_back_transaction_never_sends_its_deferred_rows(table, logged):
+    log, add = logged
+    with pytest.raises(KeyError), table.atomic():
+        add.insert(("undone",))
+        log.defer(("never sent",))
+        raise KeyError("the view failed")
+    assert not any(f"EXECUTE {log.name}" in s for s in _Recorded.sent)
+    assert _values(table) == []
+
+
+def test_a_statement_without_parameters_after_a_deferred_row_sees_it(table, logged):
+    log, _ = logged
+    with table.atomic():
+        log.defer(("counted",))
+        # psycopg2 fills `%s` in the whole string: the deferred row goes alone, before it
+        assert table.execute_sql("SELECT count(*) FROM t").fetchone() == (1,)
+    assert _Recorded.sent == [f"BEGIN; EXECUTE {log.name}(%s)", "SELECT count(*) FROM t", "COMMIT"]
+
+
+def test_outside_a_transaction_a_deferred_row_runs_at_once(table, logged):
+    log, _ = logged
+    log.defer(("now",))
+    assert _Recorded.sent == [f"EXECUTE {log.name}(%s)"]
+    assert _values(table) == ["now"]
