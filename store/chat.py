@@ -65,7 +65,6 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
     _check_body(body)
     if not 0 <= wait <= MAX_WAIT:
         raise InvalidInput(f"wait must be between 0 and {MAX_WAIT} seconds")
-    other = partner(project, ws, to)
     cursor: list[str | None] = []
 
     def publish() -> None:
@@ -77,6 +76,7 @@ def post(st: Store, project: Project, ws: Workspace, to: str, body: str, wait: i
         cursor.append(outbox.publish_pending(st, cursor_of=(project.id, ws.id)))
 
     with db.transaction(on_commit=publish) as uow:
+        other = partner(project, ws, to)  # in the transaction, as mail's recipients (store/messages.py)
         view = insert_view(project.id, "chat", ws.id, ws.alias, [other.alias], conversation(ws, other), "",
                            body, "normal", sender_details(ws))
         deliver_view(uow, project.id, view, [other])
