@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 
@@ -13,16 +14,25 @@ from web.worker import SettledConfig
 
 
 @pytest.fixture
-def switch_interval():
+def worker_init():
+    """`post_worker_init` run in this process, its effects undone afterwards."""
     before = sys.getswitchinterval()
+    gc.unfreeze()
     yield
     sys.setswitchinterval(before)
+    gc.unfreeze()  # the test process's objects are collected as usual again
 
 
-def test_each_worker_gives_the_gil_back_after_a_millisecond(switch_interval):
+def test_each_worker_gives_the_gil_back_after_a_millisecond(worker_init):
     sys.setswitchinterval(0.005)
     gunicorn_conf.post_worker_init(object())
     assert sys.getswitchinterval() == pytest.approx(gunicorn_conf.GIL_SWITCH_INTERVAL) == pytest.approx(0.001)
+
+
+def test_what_a_worker_built_before_serving_is_left_out_of_full_collections(worker_init):
+    assert gc.get_freeze_count() == 0
+    gunicorn_conf.post_worker_init(object())
+    assert gc.get_freeze_count() > 10_000  # the modules and objects loaded so far, as a worker's app
 
 
 def test_the_settings_are_the_procfiles_read_from_the_environment(monkeypatch):

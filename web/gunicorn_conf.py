@@ -9,6 +9,7 @@ gunicorn's master imports this module before it forks: it imports nothing of the
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -33,3 +34,7 @@ def post_worker_init(worker: Any) -> None:
     """In each worker process, once it has loaded the app and before it serves: the process that runs
     the requests is the one whose GIL is contended."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    # What the worker built to serve (modules, the app, its routes and schemas: ~100,000 objects) lives
+    # as long as it does: frozen, the cyclic collector no longer walks it on each full collection
+    # (~35 ms each, every few thousand requests, paid by whichever request triggered it).
+    gc.freeze()
