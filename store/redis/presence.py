@@ -40,15 +40,17 @@ class Beat:
 class Presence(RedisBase):
     """Heartbeats and presence of the workspaces of a project."""
 
-    def heartbeat(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any],
+    def heartbeat(self, project_id: int, workspace_id: int, now: float, presence: dict[str, Any] | str,
                   token_rate: Rate = NO_RATE, project_rate: Rate = NO_RATE,
-                  online_event: dict[str, Any] | None = None, offline_after: float = 0.0,
+                  online_event: dict[str, Any] | str | None = None, offline_after: float = 0.0,
                   seen: str | None = None) -> Beat:
         """Check the workspace's token is not revoked and its rate buckets allow the call, then mark
         it alive and read its banner (new mailbox entries, waiters): one round trip (heartbeat.lua), atomic.
 
         With `online_event`, a workspace whose last beat is older than `offline_after` (or absent)
         also puts `presence.online` with that payload on the project event stream (the dashboards).
+        `presence` and `online_event` may come as their JSON text already (store/workspaces.py encodes
+        them once per workspace and inputs), else they are encoded here.
         With `seen` (the newest entry id the client confirms it showed), the new entries are those
         after it, until a later call confirms them; without, each entry is returned once.
 
@@ -61,10 +63,13 @@ class Presence(RedisBase):
             Unavailable: Redis cannot be reached.
         """
         keys, wake, consumer = self._beat_keys(project_id, workspace_id)
+        fields = presence if isinstance(presence, str) else json.dumps(presence)
+        if not isinstance(online_event, str):
+            online_event = compact(online_event) if online_event else ""
         verdict, touch, rebuild, (new, pending, waiting) = self.scripts.heartbeat(
             keys, workspace_id=workspace_id, now=now, token_rate=token_rate.args(),
-            project_rate=project_rate.args(), fields=json.dumps(presence), touch_ttl=DEFAULT_TOUCH_TTL,
-            offline_before=offline_after, online_event=compact(online_event) if online_event else "",
+            project_rate=project_rate.args(), fields=fields, touch_ttl=DEFAULT_TOUCH_TTL,
+            offline_before=offline_after, online_event=online_event,
             maxlen=DEFAULT_STREAM_MAXLEN, wake=wake, retry=DEFAULT_REBUILD_RETRY,
             group=MAILBOX_GROUP, consumer=consumer, count=DEFAULT_BANNER_ITEMS, seen=seen or "",
         ).run()
