@@ -345,11 +345,21 @@ def _beat_texts(workspace_id: int, alias: str, role: str, human: str, branch: st
     return presence, online
 
 
-@functools.lru_cache(maxsize=8)
 def _beat_rates(settings: Settings) -> tuple[Rate, Rate]:
-    """The token's and the project's bucket shapes of `settings` (built once, not on every beat)."""
+    """The token's and the project's bucket shapes of `settings` (built once, not on every beat).
+    Kept for the last settings object seen, found by identity: hashing a frozen `Settings` (its 35
+    fields, as an lru_cache key) cost more than building the shapes."""
+    last = _last_beat_rates
+    if last and last[0][0] is settings:
+        return last[0][1]
     shape = rates(settings)
-    return shape["token"], shape["project"]
+    found = shape["token"], shape["project"]
+    _last_beat_rates[:] = [(settings, found)]  # one assignment: a reader sees the old pair or the new
+    return found
+
+
+#: (settings, its beat rates) of the last settings object `_beat_rates` was asked about.
+_last_beat_rates: list[tuple[Settings, tuple[Rate, Rate]]] = []
 
 
 # -- views ----------------------------------------------------------------------------------
