@@ -349,17 +349,18 @@ def _beat_rates(settings: Settings) -> tuple[Rate, Rate]:
     """The token's and the project's bucket shapes of `settings` (built once, not on every beat).
     Kept for the last settings object seen, found by identity: hashing a frozen `Settings` (its 35
     fields, as an lru_cache key) cost more than building the shapes."""
+    global _last_beat_rates  # a one-entry memo: one assignment, so a thread sees a whole pair
     last = _last_beat_rates
-    if last and last[0][0] is settings:
-        return last[0][1]
+    if last is not None and last[0] is settings:
+        return last[1]
     shape = rates(settings)
     found = shape["token"], shape["project"]
-    _last_beat_rates[:] = [(settings, found)]  # one assignment: a reader sees the old pair or the new
+    _last_beat_rates = (settings, found)
     return found
 
 
 #: (settings, its beat rates) of the last settings object `_beat_rates` was asked about.
-_last_beat_rates: list[tuple[Settings, tuple[Rate, Rate]]] = []
+_last_beat_rates: tuple[Settings, tuple[Rate, Rate]] | None = None
 
 
 # -- views ----------------------------------------------------------------------------------
