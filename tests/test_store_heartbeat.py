@@ -1,5 +1,6 @@
-"""The web heartbeat's texts: what a beat stores and announces is the same whether its JSON was
-encoded on this call or taken from the per-process memo (store/workspaces.py `_beat_texts`)."""
+"""The web heartbeat's per-process memos: what a beat stores, announces and sends is the same whether
+it was built on this call or kept from an earlier one (store/workspaces.py `_beat_texts`,
+`_beat_rates`; store/redis/scripts.py `Heartbeat._packed`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import hiredis
 import pytest
 import redis
 
+from store.redis import Rate
 from store.redis.base import compact
 from store.redis.scripts import Heartbeat
-from store.workspaces import _beat_texts
+from store.workspaces import _beat_rates, _beat_texts
 
 
 @pytest.fixture
@@ -83,3 +85,11 @@ def test_a_heartbeat_command_is_packed_as_hiredis_packs_it_whole():
     other = [k.replace("p:1", "p:2") for k in keys]  # another workspace: its own head
     assert beat._packed(other, args) == [hiredis.pack_command(("EVALSHA", beat.sha, 12, *other, *args))]
     assert beat._packed(keys, [*args[:-1], None]) is None  # what hiredis cannot write: redis-py's path
+
+
+def test_beat_rates_follow_the_settings_object_asked_about(settings):
+    strict = settings.with_(rate_token=1, rate_token_burst=3, rate_project=2, rate_project_burst=5)
+    assert _beat_rates(settings) == (Rate(settings.rate_token, settings.rate_token_burst),
+                                     Rate(settings.rate_project, settings.rate_project_burst))
+    assert _beat_rates(strict) == (Rate(1, 3), Rate(2, 5))  # another object: its own shapes
+    assert _beat_rates(settings)[0] == Rate(settings.rate_token, settings.rate_token_burst)
