@@ -299,11 +299,11 @@ def banner_item(fields: dict[str, str], entry: str | None = None) -> dict[str, A
 
 def banner(beat: Beat, now_ts: float) -> dict[str, Any] | None:
     """What the caller must know now, or None: who waits on it, new items (once), unread count."""
-    waiting = [{"alias": w["alias"], "seconds": int(now_ts - w["since"])} for w in beat.waiting]
-    new = [banner_item(fields, entry) for entry, fields in beat.new]
-    if not (waiting or new or beat.pending):
+    if not (beat.waiting or beat.new or beat.pending):  # most calls of a quiet workspace: nothing built
         return None
-    return {"waiting": waiting, "new": new, "unread": beat.pending}
+    waiting = [{"alias": w["alias"], "seconds": int(now_ts - w["since"])} for w in beat.waiting]
+    return {"waiting": waiting, "new": [banner_item(fields, entry) for entry, fields in beat.new],
+            "unread": beat.pending}
 
 
 def rebuild_mailboxes(st: Store, project_id: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import random
 import re
@@ -30,6 +31,7 @@ from store.limits import rates
 from store.models import Claim, Project, Repo, Workspace
 from store.queries import Member
 from store.redis import NO_RATE, Beat, Rate
+from store.redis.base import compact
 from store.repos import normalise_origin, repo_name
 from store.teamviews import InitView, ProjectRef, ProjectView, StatusView, WorkspaceView
 from store.util import (
@@ -50,6 +52,8 @@ NAMES = ("ada", "bolt", "cedar", "dune", "ember", "fern", "gale", "hazel", "iris
          "zephyr", "aster", "birch", "coral", "delta", "elm", "flint", "grove", "heron", "ivy", "jade",
          "koa", "lumen", "maple", "nimbus", "onyx", "pebble", "quartz", "rowan", "slate", "thorn")
 DEFAULT_ROLE = "developer"
+#: Distinct (workspace, alias, role, human, branch, host) whose beat texts one process keeps (`_beat_texts`).
+DEFAULT_BEAT_TEXTS_CACHED = 4096
 #: The role that reads every escalation (with the other agents' recent mail attached): only a human
 #: (the project key) moves a workspace into it or out of it.
 COORDINATOR = "coordinator"
@@ -305,15 +309,13 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
         RateLimited: the token's or the project's request rate is used up.
     """
     ts = now()
-    presence: dict[str, Any] = {"branch": branch[:200], "host": (host or ws.hostname)[:255],
-                                "alias": ws.alias}
-    if git is not None:
-        presence["git"] = presence_git(git, ts)
+    branch, host = branch[:200], (host or ws.hostname)[:255]
+    fields, online = _beat_texts(ws.id, ws.alias, ws.role, ws.human, branch, host)
+    if git is not None:  # changes on every call (`active` is on the server's clock): encoded each time
+        fields = json.dumps({"branch": branch, "host": host, "alias": ws.alias, "git": presence_git(git, ts)})
     token_rate, project_rate = _beat_rates(st.settings) if charge else (NO_RATE, NO_RATE)
     # back after the presence TTL (or first seen): `presence.online` on the event stream, in the same script
-    online = {"workspace": ws.id, "alias": ws.alias, "role": ws.role, "human": ws.human,
-              "branch": presence["branch"], "host": presence["host"]}
-    beat = st.redis.heartbeat(ws.project_id, ws.id, ts, presence, token_rate, project_rate,
+    beat = st.redis.heartbeat(ws.project_id, ws.id, ts, fields, token_rate, project_rate,
                               online_event=online, offline_after=ts - st.settings.presence_ttl, seen=seen)
     if beat.touch:
         try:
@@ -330,11 +332,35 @@ def heartbeat(st: Store, ws: Workspace, branch: str, host: str, seen: str | None
     return beat
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=DEFAULT_BEAT_TEXTS_CACHED)
+def _beat_texts(workspace_id: int, alias: str, role: str, human: str, branch: str,
+                host: str) -> tuple[str, str]:
+    """A beat's presence JSON (without git state) and its `presence.online` payload: the same few
+    inputs on almost every call of a workspace, so each pair is encoded once per process (two
+    encodings, ~3 us, a request otherwise). A pure function of its arguments: a change of alias, role,
+    branch or host is a new entry."""
+    presence = json.dumps({"branch": branch, "host": host, "alias": alias})
+    online = compact({"workspace": workspace_id, "alias": alias, "role": role, "human": human,
+                      "branch": branch, "host": host})
+    return presence, online
+
+
 def _beat_rates(settings: Settings) -> tuple[Rate, Rate]:
-    """The token's and the project's bucket shapes of `settings` (built once, not on every beat)."""
+    """The token's and the project's bucket shapes of `settings` (built once, not on every beat).
+    Kept for the last settings object seen, found by identity: hashing a frozen `Settings` (its 35
+    fields, as an lru_cache key) cost more than building the shapes."""
+    global _last_beat_rates  # a one-entry memo: one assignment, so a thread sees a whole pair
+    last = _last_beat_rates
+    if last is not None and last[0] is settings:
+        return last[1]
     shape = rates(settings)
-    return shape["token"], shape["project"]
+    found = shape["token"], shape["project"]
+    _last_beat_rates = (settings, found)
+    return found
+
+
+#: (settings, its beat rates) of the last settings object `_beat_rates` was asked about.
+_last_beat_rates: tuple[Settings, tuple[Rate, Rate]] | None = None
 
 
 # -- views ----------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def _authenticate(token: str) -> None:
     if ws.paused_by:  # every answer reminds a paused agent (store/steer.py; auth caches lag up to seconds)
         here.banner = {**(shown or {"waiting": [], "new": [], "unread": beat.pending}),
                        "paused": {"by": ws.paused_by, "reason": ws.paused_reason}}
-    _add_conflicts(beat.pending)
+    _add_conflicts(st, beat.pending)
     if beat.rebuild:
         rebuild_mailboxes.send(project.id)
 
@@ -151,9 +151,9 @@ def _seen_in(environ: dict[str, Any]) -> str | None:
     return raw if _ENTRY_ID.fullmatch(raw) else "0-0"
 
 
-def _add_conflicts(unread: int) -> None:
+def _add_conflicts(st: Store, unread: int) -> None:
     """Auto-reserve the caller's modified files (header `X-Wire-Changed`); overlaps join the banner."""
-    conflicts = auto_reserve_from_header(store())
+    conflicts = auto_reserve_from_header(st)
     if conflicts:
         g.banner = {**(g.banner or {"waiting": [], "new": [], "unread": unread}), "conflicts": conflicts}
 
@@ -309,8 +309,9 @@ def start_waiting() -> None:
     hold_waiter(f"w{g.ws.id}")
 
 
-#: `json.dumps(..., separators=(",", ":"))` with its encoder built once (the same text).
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+#: `json.dumps(..., separators=(",", ":"))` with its encoder built once (the same text). A banner is
+#: built afresh from parsed JSON, so it holds no cycle to check for (a dict of ids per container less).
+_compact_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def add_banner(response: Response) -> Response:
