@@ -4,7 +4,8 @@ Runs the Flask app in this process (test client, no sockets) on SQLite (or `--da
 and a real redis-server, so figures do not depend on what else the machine is doing: CPU time is
 `time.process_time()` over N requests (this process only; Redis and PostgreSQL are not counted).
 SQL/req counts statements (BEGIN included); DB trips adds COMMIT, ROLLBACK and the PostgreSQL pool's
-check of a connection on checkout, each a round trip on PostgreSQL (`--statements` lists them). On
+check of a connection on checkout, each a round trip on PostgreSQL (`--statements` lists them), and
+leaves out the rows PostgreSQL sends with the next statement or the COMMIT (store/db.py `defer`). On
 PostgreSQL, PG CPU is what its processes (the postmaster and its backends) used per request, the least
 of the three rounds as for our CPU.
 
@@ -44,6 +45,7 @@ class Counter:
     def __init__(self) -> None:
         self.sql = 0
         self.ends = 0
+        self.deferred = 0  # statements, but no round trip of their own (store/db.py `_Pool.defer`)
         self.redis = 0
         self.statements: list[str] = []
         self.keep = False
@@ -76,6 +78,16 @@ class Counter:
             return counted_end
 
         database._execute_cursor = counted
+        defer = getattr(database, "defer", None)
+        if defer is not None:  # PostgreSQL: a deferred statement rides on the next one's round trip
+
+            def counted_defer(sql: str, params: Any) -> Any:
+                self.deferred += 1
+                if self.keep:
+                    self.statements.append(f"{sql}  (deferred: sent with the next statement or COMMIT)")
+                return defer(sql, params)
+
+            database.defer = counted_defer
         database.begin = counted_begin
         database.commit = ending(database.commit, "COMMIT")
         database.rollback = ending(database.rollback, "ROLLBACK")
@@ -109,8 +121,8 @@ class Counter:
         Script._evalsha = counted_evalsha  # type: ignore[method-assign]
 
     def reset(self) -> tuple[int, int, int]:
-        out = (self.sql, self.redis, self.ends)
-        self.sql = self.redis = self.ends = 0
+        out = (self.sql + self.deferred, self.redis, self.ends - self.deferred)
+        self.sql = self.redis = self.ends = self.deferred = 0
         self.statements = []
         return out
 
