@@ -1,18 +1,15 @@
 """The web heartbeat's per-process memos: what a beat stores, announces and sends is the same whether
 it was built on this call or kept from an earlier one (store/workspaces.py `_beat_texts`,
-`_beat_rates`; store/redis/scripts.py `Heartbeat._packed`)."""
+`_beat_rates`)."""
 
 from __future__ import annotations
 
 import json
 
-import hiredis
 import pytest
-import redis
 
 from store.redis import Rate
 from store.redis.base import compact
-from store.redis.scripts import Heartbeat
 from store.workspaces import _beat_rates, _beat_texts
 
 
@@ -72,19 +69,6 @@ def test_beat_texts_are_those_encoded_from_the_dicts():
     assert online == compact({"workspace": 7, "alias": "ana", "role": "developer", "human": "Ána",
                               "branch": "main", "host": "host-1"})
     assert _beat_texts(7, "ana", "reviewer", "Ána", "main", "host-1")[1] != online  # a new role: new text
-
-
-def test_a_heartbeat_command_is_packed_as_hiredis_packs_it_whole():
-    beat = Heartbeat(redis.Redis())  # no connection: packing only
-    keys = [f"bw:{{p:1}}:key{i}" for i in range(12)]
-    for seen in ("", "1796428531929-0", "1796428531930-0"):  # a first command, then the kept head
-        args = [7, repr(1796428531.929123), "0.002", "2.0", "0", "0", '{"branch": "lé"}', 60,
-                repr(1796428501.929123), "", 10000, "bw:{p:1}:wake", 30, "mbox", "ws7", 20, seen]
-        whole = hiredis.pack_command(("EVALSHA", beat.sha, 12, *keys, *args))
-        assert beat._packed(keys, args) == [whole]
-    other = [k.replace("p:1", "p:2") for k in keys]  # another workspace: its own head
-    assert beat._packed(other, args) == [hiredis.pack_command(("EVALSHA", beat.sha, 12, *other, *args))]
-    assert beat._packed(keys, [*args[:-1], None]) is None  # what hiredis cannot write: redis-py's path
 
 
 def test_beat_rates_follow_the_settings_object_asked_about(settings):

@@ -219,15 +219,6 @@ def _heartbeat(reply: list[Any]) -> HeartbeatReply:
     return 0, bool(touch), bool(rebuild), _banner(banner)
 
 
-#: Workspaces whose packed heartbeat command head one process keeps (`Heartbeat._packed`).
-DEFAULT_HEADS_CACHED = 10_000
-
-
-def _values(packed: bytes) -> bytes:
-    """A packed command without its leading count (`*<n>\\r\\n`): its values only."""
-    return packed[packed.index(b"\r\n") + 2:]
-
-
 class HeartbeatKeys(NamedTuple):
     """The keys of one heartbeat (heartbeat.lua's KEYS, in order), all in one project's hash slot."""
 
@@ -255,10 +246,6 @@ class Heartbeat(Script):
             "presence", "touch_ttl", "offline_before", "online_event", "maxlen", "wake", "retry", "group",
             "consumer", "count", "seen")
 
-    def __init__(self, client: redis.Redis, spare: Spare | None = None) -> None:
-        super().__init__(client, spare)
-        self._heads: dict[tuple[str, ...], bytes] = {}
-
     def __call__(self, keys: HeartbeatKeys, *, workspace_id: int, now: float, token_rate: list[str],
                  project_rate: list[str], fields: str, touch_ttl: int, offline_before: float,
                  online_event: str, maxlen: int, wake: str, retry: int, group: str, consumer: str,
@@ -266,23 +253,6 @@ class Heartbeat(Script):
         args = [workspace_id, repr(now), *token_rate, *project_rate, fields, touch_ttl, repr(offline_before),
                 online_event, maxlen, wake, retry, group, consumer, count, seen]
         return self.prepare(list(keys), args, _heartbeat)
-
-    def _packed(self, keys: list[str], args: list[Any]) -> list[bytes] | None:
-        """`Script._packed`, the same bytes, with EVALSHA, the sha and the twelve keys (15 of the 32
-        values, the same on every beat of a workspace) packed once per workspace: hiredis formats each
-        value's length with sprintf, ~1 us of a beat's ~20 us of Python for those 15."""
-        try:
-            tail = hiredis.pack_command(tuple(args))
-        except TypeError:
-            return None
-        named = tuple(keys)
-        head = self._heads.get(named)
-        if head is None:
-            if len(self._heads) >= DEFAULT_HEADS_CACHED:
-                self._heads.clear()
-            command: tuple[Any, ...] = ("EVALSHA", self.sha, len(keys), *keys)
-            head = self._heads[named] = _values(hiredis.pack_command(command))
-        return [b"*%d\r\n%b%b" % (3 + len(keys) + len(args), head, _values(tail))]
 
 
 class Revoke(Script):
