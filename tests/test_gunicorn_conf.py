@@ -6,10 +6,11 @@ import importlib
 import sys
 
 import pytest
+from gunicorn import util
 from gunicorn.config import Config
 
-from web import gunicorn_conf
-from web.worker import SettledConfig
+from web import gunicorn_conf, worker
+from web.worker import DateHeader, SettledConfig
 
 
 @pytest.fixture
@@ -64,3 +65,17 @@ def test_a_worker_reads_each_gunicorn_setting_through_gunicorn_once():
     assert (as_read.worker_connections, as_read.keepalive, as_read.is_ssl) == (
         123, real.keepalive, real.is_ssl)
     assert as_read.forwarded_allow_networks() == real.forwarded_allow_networks()
+
+
+def test_a_worker_dates_each_answer_with_the_second_it_is_sent_in(monkeypatch):
+    clock = [1_700_000_000.25]
+    monkeypatch.setattr(worker.time, "time", lambda: clock[0])
+    date = DateHeader()
+    assert date() == "Tue, 14 Nov 2023 22:13:20 GMT" == util.http_date(1_700_000_000)
+    clock[0] = 1_700_000_000.999
+    assert date() == "Tue, 14 Nov 2023 22:13:20 GMT"
+    clock[0] = 1_700_000_001.0  # the next second: a new Date, not the cached one
+    assert date() == "Tue, 14 Nov 2023 22:13:21 GMT"
+    clock[0] = 1_700_000_000.5  # a clock set back is followed too
+    assert date() == "Tue, 14 Nov 2023 22:13:20 GMT"
+    assert date(86_400) == util.http_date(86_400) == "Fri, 02 Jan 1970 00:00:00 GMT"  # an explicit time

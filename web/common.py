@@ -360,7 +360,8 @@ def act_as_caller() -> None:
 
 def reset_actor() -> None:
     """before_request of the app: no request inherits the previous one's actor on this thread."""
-    audit.act_as(_from_caller(audit.SYSTEM, request.environ))
+    environ = request._get_current_object().environ  # type: ignore[attr-defined]
+    audit.act_as(_from_caller(audit.SYSTEM, environ))
 
 
 #: Methods that change state.
@@ -374,7 +375,7 @@ def audit_request(response: Response) -> Response:
     req = request._get_current_object()  # type: ignore[attr-defined]
     if req.method not in MUTATING or response.status_code >= 400:
         return response
-    project = g.get("project")
+    project = g._get_current_object().get("project")
     if project is None or audit.written() or req.endpoint is None:
         return response
     entry = request_entry()

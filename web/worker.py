@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import time
+from email.utils import formatdate
 from typing import Any
 
 import gevent
+from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 from werkzeug.exceptions import RequestTimeout
 
@@ -32,6 +34,9 @@ class Worker(GeventWorker):
     def init_process(self) -> None:
         # in the worker, after the fork: from here on its settings are read many times, never changed
         self.cfg = SettledConfig(self.cfg)
+        # gunicorn's answers read their Date through `util.http_date` (gunicorn/http/wsgi.py
+        # `Response.default_headers`, as of gunicorn 27.0.1): this worker's answers take it from a cache
+        util.http_date = DateHeader()
         super().init_process()
 
     def patch(self) -> None:
@@ -119,6 +124,28 @@ class HeldHead:
 
     def __getattr__(self, name: str) -> Any:  # everything else is the socket's own (fileno, family, ...)
         return getattr(self._sock, name)
+
+
+class DateHeader:
+    """gunicorn's `util.http_date` (27.0.1), with the value for "now" formatted once a second.
+
+    gunicorn formats the Date of every answer with `email.utils.formatdate` (~2 us); the header names
+    whole seconds, so each answer of a second gets the same text (the second is read per call: the
+    Date of an answer is never older than the second it is sent in)."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last = (-1, "")  # (second, its Date): one tuple, replaced whole, so never half updated
+
+    def __call__(self, timestamp: float | None = None) -> str:
+        if timestamp is not None:
+            return formatdate(timestamp, localtime=False, usegmt=True)
+        second = int(time.time())
+        last = self._last
+        if last[0] != second:
+            last = self._last = (second, formatdate(second, localtime=False, usegmt=True))
+        return last[1]
 
 
 class SettledConfig:
