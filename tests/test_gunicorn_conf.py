@@ -8,9 +8,10 @@ import sys
 import pytest
 from gunicorn import util
 from gunicorn.config import Config
+from gunicorn.http import message
 
 from web import gunicorn_conf, worker
-from web.worker import DateHeader, SettledConfig
+from web.worker import DateHeader, PeerTrust, SettledConfig
 
 
 @pytest.fixture
@@ -79,3 +80,24 @@ def test_a_worker_dates_each_answer_with_the_second_it_is_sent_in(monkeypatch):
     clock[0] = 1_700_000_000.5  # a clock set back is followed too
     assert date() == "Tue, 14 Nov 2023 22:13:20 GMT"
     assert date(86_400) == util.http_date(86_400) == "Fri, 02 Jan 1970 00:00:00 GMT"  # an explicit time
+
+
+def test_a_worker_asks_once_per_peer_address_whether_it_may_set_forwarding_headers(monkeypatch):
+    asked = []
+
+    def check(ip, allow_list, networks):
+        asked.append(ip)
+        return message._ip_in_allow_list(ip, allow_list, networks)  # gunicorn's own, as the worker wraps it
+
+    config = Config()
+    allowed, networks = config.forwarded_allow_ips, config.forwarded_allow_networks()
+    trust = PeerTrust(check)
+    assert [trust("127.0.0.1", allowed, networks) for _ in range(3)] == [True] * 3
+    assert [trust("10.1.2.3", allowed, networks) for _ in range(2)] == [False] * 2
+    assert asked == ["127.0.0.1", "10.1.2.3"]
+    assert trust("10.1.2.3", ["*"], []) is True  # other lists: asked anew, never the kept answer
+    assert asked[-1] == "10.1.2.3" and len(asked) == 3
+    monkeypatch.setattr(PeerTrust, "LIMIT", 2)
+    for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        trust(ip, allowed, networks)
+    assert len(trust._known) <= 2

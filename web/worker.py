@@ -20,6 +20,7 @@ from typing import Any
 
 import gevent
 from gunicorn import util
+from gunicorn.http import message
 from gunicorn.workers.ggevent import GeventWorker
 from werkzeug.exceptions import RequestTimeout
 
@@ -32,12 +33,19 @@ class Worker(GeventWorker):
     cfg: Any  # gunicorn's settings; a `SettledConfig` once the worker runs
 
     def init_process(self) -> None:
-        # in the worker, after the fork: from here on its settings are read many times, never changed
+        self.settle()
+        super().init_process()
+
+    def settle(self) -> None:
+        """In the worker, after the fork: what it reads on every request, read once from now on."""
+        # its settings are read many times, never changed
         self.cfg = SettledConfig(self.cfg)
         # gunicorn's answers read their Date through `util.http_date` (gunicorn/http/wsgi.py
         # `Response.default_headers`, as of gunicorn 27.0.1): this worker's answers take it from a cache
         util.http_date = DateHeader()
-        super().init_process()
+        # and whether a request's peer may set forwarding headers through `message._ip_in_allow_list`
+        # (`HeaderPolicy._peer_is_trusted_proxy`, gunicorn 27.0.1): asked once per peer address
+        message._ip_in_allow_list = PeerTrust(message._ip_in_allow_list)
 
     def patch(self) -> None:
         super().patch()  # gevent's monkey.patch_all(), before the app and its drivers are imported
@@ -146,6 +154,32 @@ class DateHeader:
         if last[0] != second:
             last = self._last = (second, formatdate(second, localtime=False, usegmt=True))
         return last[1]
+
+
+class PeerTrust:
+    """gunicorn's `http.message._ip_in_allow_list` (27.0.1), its answer kept per peer address.
+
+    For every request gunicorn asks whether the peer may set forwarding headers (`forwarded_allow_ips`):
+    it parses the peer's address and tests it against each allowed network (~2.4 us), though the answer
+    depends only on the address and the allow list, which a worker never changes. An answer is kept
+    with the very list objects it was given and used only for those (a changed list is asked anew)."""
+
+    #: Peer addresses remembered at most; past that the record starts over (a public server sees many).
+    LIMIT = 4096
+
+    def __init__(self, check: Any) -> None:
+        self._check = check
+        self._known: dict[str, tuple[Any, Any, bool]] = {}
+
+    def __call__(self, ip: str, allow_list: Any, networks: Any) -> bool:
+        known = self._known.get(ip)
+        if known is not None and known[0] is allow_list and known[1] is networks:
+            return known[2]
+        answer = bool(self._check(ip, allow_list, networks))
+        if len(self._known) >= self.LIMIT:
+            self._known.clear()
+        self._known[ip] = (allow_list, networks, answer)
+        return answer
 
 
 class SettledConfig:
