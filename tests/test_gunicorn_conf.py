@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import importlib
+import io
+import logging
 import sys
 
 import pytest
 from gunicorn import util
 from gunicorn.config import Config
-from gunicorn.http import message
+from gunicorn.http import message, wsgi
 
 from web import gunicorn_conf, worker
-from web.worker import DateHeader, PeerTrust, SettledConfig
+from web.worker import DateHeader, ErrorStream, PeerTrust, SettledConfig
 
 
 @pytest.fixture
@@ -101,3 +103,24 @@ def test_a_worker_asks_once_per_peer_address_whether_it_may_set_forwarding_heade
     for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
         trust(ip, allowed, networks)
     assert len(trust._known) <= 2
+
+
+@pytest.mark.parametrize("errorlog", ["-", "/var/log/gunicorn.log"])
+def test_a_requests_error_stream_writes_where_gunicorns_would(errorlog, monkeypatch):
+    first, second = io.StringIO(), io.StringIO()
+    error_log = logging.getLogger("gunicorn.error")
+    monkeypatch.setattr(error_log, "handlers", [logging.StreamHandler(first), logging.StreamHandler(second)])
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    config = Config()
+    config.set("errorlog", errorlog)
+    theirs, ours = wsgi.WSGIErrorsWrapper(config), ErrorStream(config)
+    assert ours.streams == theirs.streams
+    ours.write("traceback\n")
+    written = (sys.stderr.getvalue(), first.getvalue(), second.getvalue())
+    to_stderr = errorlog == "-"  # gunicorn's "-": stderr in place of the first handler's stream
+    tb = "traceback\n"
+    assert written == ((tb, "", tb) if to_stderr else ("", tb, tb))
+    reopened = io.StringIO()  # a log reopened after the request began (SIGUSR1): written to as it is now
+    error_log.handlers[1].stream = reopened
+    ours.write("more\n")
+    assert reopened.getvalue() == "more\n"

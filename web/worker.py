@@ -14,13 +14,15 @@ Used as gunicorn's `worker_class` (web/gunicorn_conf.py: the Procfile, `wire ser
 from __future__ import annotations
 
 import contextlib
+import logging
+import sys
 import time
 from email.utils import formatdate
 from typing import Any
 
 import gevent
 from gunicorn import util
-from gunicorn.http import message
+from gunicorn.http import message, wsgi
 from gunicorn.workers.ggevent import GeventWorker
 from werkzeug.exceptions import RequestTimeout
 
@@ -46,6 +48,9 @@ class Worker(GeventWorker):
         # and whether a request's peer may set forwarding headers through `message._ip_in_allow_list`
         # (`HeaderPolicy._peer_is_trusted_proxy`, gunicorn 27.0.1): asked once per peer address
         message._ip_in_allow_list = PeerTrust(message._ip_in_allow_list)
+        # and each request's `wsgi.errors` looks for the error log's streams only when written to
+        # (`wsgi.base_environ` builds one per request, gunicorn 27.0.1)
+        wsgi.WSGIErrorsWrapper = ErrorStream
 
     def patch(self) -> None:
         super().patch()  # gevent's monkey.patch_all(), before the app and its drivers are imported
@@ -180,6 +185,28 @@ class PeerTrust:
             self._known.clear()
         self._known[ip] = (allow_list, networks, answer)
         return answer
+
+
+class ErrorStream(wsgi.WSGIErrorsWrapper):
+    """A request's `wsgi.errors`: gunicorn's (27.0.1), finding the error log's streams when written to.
+
+    gunicorn builds one for every request and finds the streams right away, though hardly a request
+    writes to it: a logger lookup under the logging module's lock and a walk over the handlers, ~2 us.
+    A write goes to the same streams (those of the handlers of the moment: after a log reopen, the
+    reopened files)."""
+
+    def __init__(self, cfg: Any) -> None:  # gunicorn's does not call RawIOBase's __init__ either
+        self._errorlog = cfg.errorlog
+
+    @property
+    def streams(self) -> list[Any]:  # gunicorn's __init__, run when written to
+        handlers = logging.getLogger("gunicorn.error").handlers
+        streams: list[Any] = []
+        if self._errorlog == "-":
+            streams.append(sys.stderr)
+            handlers = handlers[1:]
+        streams.extend(h.stream for h in handlers if hasattr(h, "stream"))
+        return streams
 
 
 class SettledConfig:
