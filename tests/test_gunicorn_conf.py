@@ -6,6 +6,7 @@ import importlib
 import io
 import logging
 import sys
+import types
 
 import pytest
 from gunicorn import util
@@ -124,3 +125,13 @@ def test_a_requests_error_stream_writes_where_gunicorns_would(errorlog, monkeypa
     error_log.handlers[1].stream = reopened
     ours.write("more\n")
     assert reopened.getvalue() == "more\n"
+
+
+def test_a_worker_settles_gunicorns_per_request_lookups_once_forked(monkeypatch):
+    # what `settle` replaces must exist in the gunicorn we run (an upgrade that renames one fails here)
+    for module, name in ((util, "http_date"), (message, "_ip_in_allow_list"), (wsgi, "WSGIErrorsWrapper")):
+        monkeypatch.setattr(module, name, getattr(module, name))  # put back after the test
+    forked = types.SimpleNamespace(cfg=Config())
+    worker.Worker.settle(forked)  # type: ignore[arg-type]
+    assert isinstance(forked.cfg, SettledConfig) and isinstance(util.http_date, DateHeader)
+    assert isinstance(message._ip_in_allow_list, PeerTrust) and wsgi.WSGIErrorsWrapper is ErrorStream
