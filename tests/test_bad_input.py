@@ -197,6 +197,14 @@ def test_a_body_over_the_size_limit_is_too_large(small_client):
     assert ana.get(f"/beads/{bead}").json["comments"] == []
 
 
+def test_each_app_keeps_its_own_body_limit(small_client, client):
+    """The limit is set on each app's request class: a second app's does not become the first's."""
+    body = {"project": "roomy", "repo_origin": "x/y", "human": "h" * 5000}  # over 4 KiB, under the default
+    assert_error(client.post("/v1/init", json=body), 422, "invalid")  # read, then refused: a name that long
+    assert_error(small_client.post("/v1/init", json=body), 413, "too_large")  # not even read
+    assert_error(client.post("/v1/init", json=body), 422, "invalid")
+
+
 # -- unknown things -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method, path", [

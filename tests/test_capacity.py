@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,20 @@ def test_a_server_not_bound_to_loopback_wants_the_admin_token_to_create_a_projec
     finally:
         web.stop()
         redis.stop()
+
+
+@pytest.mark.slow
+def test_every_answer_is_dated_with_the_second_it_was_sent_in(stack):
+    host, port = stack.url.split("://", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        for _ in range(3):  # one kept-alive connection: the Date is not the connection's first
+            before = int(time.time())
+            conn.request("GET", "/v1/health")
+            response = conn.getresponse()
+            response.read()
+            after = int(time.time())
+            date = response.getheader("Date") or ""
+            assert date.endswith(" GMT") and before <= parsedate_to_datetime(date).timestamp() <= after, date
+    finally:
+        conn.close()

@@ -56,14 +56,16 @@ class BadRequest(BeadwireError):
 
 
 def store() -> Store:
-    return current_app.extensions["beadwire"]
+    # the app once, not `current_app.extensions`: a proxy finds an attribute only after a failed lookup
+    return current_app._get_current_object().extensions["beadwire"]  # type: ignore[attr-defined]
 
 
 def load(schema: Schema) -> dict[str, Any]:
     """The JSON body validated by `schema` (marshmallow raises ValidationError -> 422)."""
     limit = store().settings.max_depth
+    req = request._get_current_object()  # type: ignore[attr-defined]
     try:
-        data = request.get_json(silent=True) if request.content_length else {}
+        data = req.get_json(silent=True) if req.content_length else {}
     except RecursionError:  # the parser's own limit (~1000 levels) is hit before ours is checked
         raise BadRequest(f"the body nests arrays and objects deeper than {limit} levels") from None
     if not isinstance(data, dict):
@@ -97,7 +99,7 @@ def _refuse_unstorable(data: dict[str, Any]) -> None:
 
 
 def bearer() -> str:
-    return _bearer_of(request.environ)
+    return _bearer_of(request._get_current_object().environ)  # type: ignore[attr-defined]
 
 
 def _bearer_of(environ: dict[str, Any]) -> str:
@@ -361,7 +363,8 @@ def act_as_caller() -> None:
 
 def reset_actor() -> None:
     """before_request of the app: no request inherits the previous one's actor on this thread."""
-    audit.act_as(_from_caller(audit.SYSTEM, request.environ))
+    environ = request._get_current_object().environ  # type: ignore[attr-defined]
+    audit.act_as(_from_caller(audit.SYSTEM, environ))
 
 
 #: Methods that change state.
@@ -375,7 +378,7 @@ def audit_request(response: Response) -> Response:
     req = request._get_current_object()  # type: ignore[attr-defined]
     if req.method not in MUTATING or response.status_code >= 400:
         return response
-    project = g.get("project")
+    project = g._get_current_object().get("project")
     if project is None or audit.written() or req.endpoint is None:
         return response
     entry = request_entry()
@@ -391,5 +394,6 @@ def request_entry() -> audit.Entry:
     """The audit row naming this request by its method and route (the catch-all's, `audit_request`).
     A route whose one transaction records no audit row of its own passes it to the store, which writes
     it inside that transaction (one commit, not two): `POST /v1/mail`."""
-    rule = request.url_rule.rule if request.url_rule else request.path
-    return audit.Entry(f"{request.method} {rule}"[:64], {"path": request.path[:500]})
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    rule = req.url_rule.rule if req.url_rule else req.path
+    return audit.Entry(f"{req.method} {rule}"[:64], {"path": req.path[:500]})

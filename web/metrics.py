@@ -39,7 +39,8 @@ def scrape() -> Response:
 
 def _start() -> None:
     # the WSGI environ, not `g`/`request.headers`: each context-local lookup costs about a microsecond
-    environ = request.environ
+    # (`request.environ` too: the proxy finds `environ` only after a failed lookup of its own)
+    environ = request._get_current_object().environ  # type: ignore[attr-defined]
     environ["beadwire.started"] = time.perf_counter()
     given = environ.get("HTTP_X_REQUEST_ID", "")
     # 64 random bits as before, from the process's generator (reseeded after each fork) rather than a

@@ -14,10 +14,15 @@ Used as gunicorn's `worker_class` (web/gunicorn_conf.py: the Procfile, `wire ser
 from __future__ import annotations
 
 import contextlib
+import logging
+import sys
 import time
+from email.utils import formatdate
 from typing import Any
 
 import gevent
+from gunicorn import util
+from gunicorn.http import message, wsgi
 from gunicorn.workers.ggevent import GeventWorker
 from werkzeug.exceptions import RequestTimeout
 
@@ -30,9 +35,22 @@ class Worker(GeventWorker):
     cfg: Any  # gunicorn's settings; a `SettledConfig` once the worker runs
 
     def init_process(self) -> None:
-        # in the worker, after the fork: from here on its settings are read many times, never changed
-        self.cfg = SettledConfig(self.cfg)
+        self.settle()
         super().init_process()
+
+    def settle(self) -> None:
+        """In the worker, after the fork: what it reads on every request, read once from now on."""
+        # its settings are read many times, never changed
+        self.cfg = SettledConfig(self.cfg)
+        # gunicorn's answers read their Date through `util.http_date` (gunicorn/http/wsgi.py
+        # `Response.default_headers`, as of gunicorn 27.0.1): this worker's answers take it from a cache
+        util.http_date = DateHeader()
+        # and whether a request's peer may set forwarding headers through `message._ip_in_allow_list`
+        # (`HeaderPolicy._peer_is_trusted_proxy`, gunicorn 27.0.1): asked once per peer address
+        message._ip_in_allow_list = PeerTrust(message._ip_in_allow_list)
+        # and each request's `wsgi.errors` looks for the error log's streams only when written to
+        # (`wsgi.base_environ` builds one per request, gunicorn 27.0.1)
+        wsgi.WSGIErrorsWrapper = ErrorStream
 
     def patch(self) -> None:
         super().patch()  # gevent's monkey.patch_all(), before the app and its drivers are imported
@@ -119,6 +137,76 @@ class HeldHead:
 
     def __getattr__(self, name: str) -> Any:  # everything else is the socket's own (fileno, family, ...)
         return getattr(self._sock, name)
+
+
+class DateHeader:
+    """gunicorn's `util.http_date` (27.0.1), with the value for "now" formatted once a second.
+
+    gunicorn formats the Date of every answer with `email.utils.formatdate` (~2 us); the header names
+    whole seconds, so each answer of a second gets the same text (the second is read per call: the
+    Date of an answer is never older than the second it is sent in)."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last = (-1, "")  # (second, its Date): one tuple, replaced whole, so never half updated
+
+    def __call__(self, timestamp: float | None = None) -> str:
+        if timestamp is not None:
+            return formatdate(timestamp, localtime=False, usegmt=True)
+        second = int(time.time())
+        last = self._last
+        if last[0] != second:
+            last = self._last = (second, formatdate(second, localtime=False, usegmt=True))
+        return last[1]
+
+
+class PeerTrust:
+    """gunicorn's `http.message._ip_in_allow_list` (27.0.1), its answer kept per peer address.
+
+    For every request gunicorn asks whether the peer may set forwarding headers (`forwarded_allow_ips`):
+    it parses the peer's address and tests it against each allowed network (~2.4 us), though the answer
+    depends only on the address and the allow list, which a worker never changes. An answer is kept
+    with the very list objects it was given and used only for those (a changed list is asked anew)."""
+
+    #: Peer addresses remembered at most; past that the record starts over (a public server sees many).
+    LIMIT = 4096
+
+    def __init__(self, check: Any) -> None:
+        self._check = check
+        self._known: dict[str, tuple[Any, Any, bool]] = {}
+
+    def __call__(self, ip: str, allow_list: Any, networks: Any) -> bool:
+        known = self._known.get(ip)
+        if known is not None and known[0] is allow_list and known[1] is networks:
+            return known[2]
+        answer = bool(self._check(ip, allow_list, networks))
+        if len(self._known) >= self.LIMIT:
+            self._known.clear()
+        self._known[ip] = (allow_list, networks, answer)
+        return answer
+
+
+class ErrorStream(wsgi.WSGIErrorsWrapper):
+    """A request's `wsgi.errors`: gunicorn's (27.0.1), finding the error log's streams when written to.
+
+    gunicorn builds one for every request and finds the streams right away, though hardly a request
+    writes to it: a logger lookup under the logging module's lock and a walk over the handlers, ~2 us.
+    A write goes to the same streams (those of the handlers of the moment: after a log reopen, the
+    reopened files)."""
+
+    def __init__(self, cfg: Any) -> None:  # gunicorn's does not call RawIOBase's __init__ either
+        self._errorlog = cfg.errorlog
+
+    @property
+    def streams(self) -> list[Any]:  # gunicorn's __init__, run when written to
+        handlers = logging.getLogger("gunicorn.error").handlers
+        streams: list[Any] = []
+        if self._errorlog == "-":
+            streams.append(sys.stderr)
+            handlers = handlers[1:]
+        streams.extend(h.stream for h in handlers if hasattr(h, "stream"))
+        return streams
 
 
 class SettledConfig:
