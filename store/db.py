@@ -237,15 +237,18 @@ def connect() -> None:
         Unavailable: the database cannot be reached.
     """
     try:
-        database.connect(reuse_if_open=True)
+        # the database itself, not through the proxy: each proxied call is a failed attribute lookup
+        # and a `__getattr__` first, and these two run on every request
+        database.obj.connect(reuse_if_open=True)
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         raise _failed(exc) from exc
 
 
 def close() -> None:
     """Return this thread's connection to the pool."""
-    if not database.is_closed():
-        database.close()
+    db = database.obj
+    if not db.is_closed():
+        db.close()
 
 
 @contextmanager
@@ -260,12 +263,13 @@ def transaction(on_commit: Callable[[], None] | None = None) -> Iterator[UnitOfW
     (SQLite's group commit): what every other connection can read already may be announced then
     (chat wakes its waiter), while this caller's own answer still waits for the disk.
     """
-    writer = sqlite_writer.current() if is_sqlite() else None
-    outermost = database.transaction_depth() == 0
+    db = database.obj  # not through the proxy (see `connect`)
+    writer = sqlite_writer.current() if isinstance(db, peewee.SqliteDatabase) else None
+    outermost = db.transaction_depth() == 0
     scope = unit.scope()
     work = scope.begin(outermost)
     try:
-        with writer.hold() if writer is not None else nullcontext(), database.atomic():
+        with writer.hold() if writer is not None else nullcontext(), db.atomic():
             work.start()
             yield work
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
