@@ -129,19 +129,14 @@ class _Pool(PooledPostgresqlDatabase):
 _prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def execute_prepared(name: str, text: str, params: Sequence[Any]) -> Any:
-    """Run the statement `text` (placeholders `$1`...) as the server-side prepared statement `name`.
+def prepared_call(name: str, text: str, n_params: int) -> str:
+    """The EXECUTE of the statement `text` (placeholders `$1`...) as the server-side prepared statement
+    `name`, prepared on this connection first if need be.
 
     PostgreSQL plans a statement on every plain execution; a prepared one is planned once per
     connection (a generic plan after five runs). PREPARE goes alone the first time on a connection:
     it is not transactional, so it holds even when that transaction then fails or rolls back.
     """
-    return database.execute_sql(prepared_call(name, text, len(params)), params)
-
-
-def prepared_call(name: str, text: str, n_params: int) -> str:
-    """The EXECUTE of the prepared statement `name` (`execute_prepared`), prepared on this connection
-    first if need be."""
     prepared = _prepared.setdefault(database.connection(), set())
     if name not in prepared:
         database.execute_sql(f"PREPARE {name} AS {text}")

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, TypeVar
 import peewee
 
 from store import sqlite_writer
-from store.db import database, execute_prepared, is_sqlite, prepared_call
+from store.db import database, is_sqlite, prepared_call
 from store.models import Bead, Project, Workspace
 
 M = TypeVar("M", bound=peewee.Model)
@@ -28,7 +28,7 @@ M = TypeVar("M", bound=peewee.Model)
 class Statement:
     """One hand-written statement (placeholders written `?`, no literal `?` or `%` in it).
 
-    On PostgreSQL it runs prepared (store/db.py `execute_prepared`), so the server plans it once per
+    On PostgreSQL it runs prepared (store/db.py `prepared_call`), so the server plans it once per
     connection instead of on every run; with `BEADWIRE_PG_PREPARE=0` (a pooler in transaction mode)
     it runs as a plain statement.
     """
@@ -50,9 +50,7 @@ class Statement:
         db = database.obj
         if isinstance(db, peewee.SqliteDatabase):  # `is_sqlite()`, with the database object at hand
             return sqlite_writer.execute(db, self.text, params, self.writes)
-        if not db.prepare:
-            return db.execute_sql(self.plain, params)
-        return execute_prepared(self.name, self.numbered, params)
+        return db.execute_sql(self._sent(db, params), params)
 
     def defer(self, params: Sequence[Any]) -> None:
         """Run a statement whose answer nobody reads (an INSERT of a log row). On PostgreSQL it goes
@@ -61,10 +59,12 @@ class Statement:
         db = database.obj
         if isinstance(db, peewee.SqliteDatabase):
             self.cursor(params)
-        elif db.prepare:
-            db.defer(prepared_call(self.name, self.numbered, len(params)), params)
         else:
-            db.defer(self.plain, params)
+            db.defer(self._sent(db, params), params)
+
+    def _sent(self, db: Any, params: Sequence[Any]) -> str:
+        """What PostgreSQL is sent: the prepared statement's EXECUTE, or the plain text."""
+        return prepared_call(self.name, self.numbered, len(params)) if db.prepare else self.plain
 
     def one(self, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         return self.cursor(params).fetchone()

@@ -21,8 +21,6 @@ DEFAULT_REBUILD_RETRY = 30
 DEFAULT_BANNER_ITEMS = 20
 #: Workspaces whose heartbeat keys one process keeps built (`Presence._beat_keys`).
 DEFAULT_BEAT_KEYS_CACHED = 10_000
-#: Rate bucket shapes whose Lua arguments one process keeps (`Presence._rate_args`).
-DEFAULT_RATE_SHAPES_CACHED = 64
 
 _REVOKED = ("this workspace's token was revoked by a human with the project key: "
             "ask them, then run `wire init` again")
@@ -69,8 +67,8 @@ class Presence(RedisBase):
         if not isinstance(online_event, str):
             online_event = compact(online_event) if online_event else ""
         verdict, touch, rebuild, (new, pending, waiting) = self.scripts.heartbeat(
-            keys, workspace_id=workspace_id, now=now, token_rate=self._rate_args(token_rate),
-            project_rate=self._rate_args(project_rate), fields=fields, touch_ttl=DEFAULT_TOUCH_TTL,
+            keys, workspace_id=workspace_id, now=now, token_rate=token_rate.args(),
+            project_rate=project_rate.args(), fields=fields, touch_ttl=DEFAULT_TOUCH_TTL,
             offline_before=offline_after, online_event=online_event,
             maxlen=DEFAULT_STREAM_MAXLEN, wake=wake, retry=DEFAULT_REBUILD_RETRY,
             group=MAILBOX_GROUP, consumer=consumer, count=DEFAULT_BANNER_ITEMS, seen=seen or "",
@@ -97,17 +95,6 @@ class Presence(RedisBase):
                 k.rebuilding_key(project_id), k.mailbox_key(project_id, workspace_id),
                 k.waiting_key(project_id, workspace_id), k.waitinfo_key(project_id, workspace_id))
             found = cache[project_id, workspace_id] = (keys, k.wake_channel(project_id), f"ws{workspace_id}")
-        return found
-
-    def _rate_args(self, rate: Rate) -> list[str]:
-        """`rate.args()`, kept per bucket shape (a division and two float reprs a beat otherwise);
-        the few shapes of a process's settings, the cache dropped whole if ever it grows."""
-        cache: dict[Rate, list[str]] = self.__dict__.setdefault("_rate_argv", {})
-        found = cache.get(rate)
-        if found is None:
-            if len(cache) >= DEFAULT_RATE_SHAPES_CACHED:
-                cache.clear()
-            found = cache[rate] = rate.args()
         return found
 
     def presence(self, project_id: int, since: float) -> dict[int, tuple[float, dict[str, Any]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from store.errors import RateLimited
 from store.redis.base import RedisBase
@@ -16,7 +17,12 @@ class Rate:
     burst: int = 1
 
     def args(self) -> list[str]:
-        """ARGV of the Lua bucket: emission interval and tolerance, in seconds."""
+        """ARGV of the Lua bucket: emission interval and tolerance, in seconds (not to be changed)."""
+        return self._argv
+
+    @cached_property
+    def _argv(self) -> list[str]:
+        # worked out once per shape: every heartbeat passes two (a division and two float reprs each)
         if self.per_second <= 0:
             return ["0", "0"]
         interval = 1.0 / self.per_second
