@@ -14,7 +14,6 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from click.utils import make_default_short_help
 
 from cli import output
 from cli.errors import UsageFailure, WireError
@@ -178,7 +177,8 @@ class LazyGroup(click.Group):
 
     def _short_help(self, ctx: click.Context, name: str, limit: int) -> str | None:
         if name in HELP and name not in self.commands:
-            return make_default_short_help(HELP[name], limit)  # what click derives from the full help
+            # what click derives from the full help, through a command that holds only the text
+            return click.Command(name, help=HELP[name]).get_short_help_str(limit)
         try:
             command = self.get_command(ctx, name)
         except WireError:

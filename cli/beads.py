@@ -33,11 +33,6 @@ def _title(value: str | None, param: str) -> str | None:
     return value
 
 
-def _text(value: str | None) -> str | None:
-    """The value, or stdin when it is `-` (long descriptions and comments)."""
-    return click.get_text_stream("stdin").read() if value == "-" else value
-
-
 # -- create ----------------------------------------------------------------------------------
 
 @click.command()
@@ -60,7 +55,8 @@ def create(client: Client, title: str, issue_type: str | None, priority: str | N
     tags = [x for x in labels if not (role and x.startswith(ROLE_PREFIX))]
     tags += [ROLE_PREFIX + role] if role else []
     bead = client.create_bead({"title": _title(title, "TITLE"), "issue_type": issue_type,
-                               "priority": priority, "description": _text(description), "labels": tags,
+                               "priority": priority, "description": output.text_or_stdin(description),
+                               "labels": tags,
                                "parent": parent, "blocked_by": list(blocked_by)})
     output.emit(bead, _print_created)
 
@@ -105,7 +101,7 @@ def update(client: Client, ref: str, status: str | None, title: str | None, prio
            assignee: str | None, role: str | None, jump_in: str | None) -> None:
     """Change a bead's fields (status in_progress is the same as `wire claim`)."""
     body = {"status": status, "title": _title(title, "--title"), "priority": priority,
-            "description": _text(description),
+            "description": output.text_or_stdin(description),
             "add_labels": list(add_labels), "remove_labels": list(remove_labels), "assignee": assignee,
             "role": role, "jump_in": jump_in}
     if all(v is None or v == [] for v in body.values()):
@@ -130,7 +126,7 @@ def _print_updated(answer: dict[str, Any]) -> None:
 @pass_client
 def comment(client: Client, ref: str, text: str) -> None:
     """Add a comment to a bead ('-' reads the text from stdin)."""
-    output.emit(client.comment(ref, _text(text) or ""), lambda c: _print_commented(c, ref))
+    output.emit(client.comment(ref, output.text_or_stdin(text) or ""), lambda c: _print_commented(c, ref))
 
 
 # -- dependencies ----------------------------------------------------------------------------

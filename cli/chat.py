@@ -74,7 +74,7 @@ def converse(client: Client, to: str, message: str, wait: int) -> None:
     Raises:
         WaitTimedOut: no reply within `wait` seconds.
     """
-    text = click.get_text_stream("stdin").read() if message == "-" else message
+    text = output.text_or_stdin(message)
     output.emit(*talk(client, to, text, wait))
 
 

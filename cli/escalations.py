@@ -88,7 +88,7 @@ def escalate(client: Client, subject: str, situation: str, options: tuple[str, .
     Your claims, reservations, branch, `git status` and recent mail are attached. The answer
     arrives in your banner; `wire escalations show ID` shows it in full.
     """
-    text = click.get_text_stream("stdin").read() if situation == "-" else situation
+    text = output.text_or_stdin(situation)
     if not text.strip():
         raise click.UsageError("the situation is empty: say what you tried and what you need decided")
     body: dict[str, Any] = {"subject": subject, "situation": text, "options": list(options),
@@ -204,7 +204,7 @@ def _print_webhook(answer: dict[str, Any]) -> None:
 def respond(client: Client, ident: int, response: str, note: str | None, by: str | None,
             key: str | None) -> None:
     """Answer escalation ID (humans: needs the project key). RESPONSE '-' reads stdin."""
-    text = click.get_text_stream("stdin").read() if response == "-" else response
+    text = output.text_or_stdin(response)
     if not text.strip():
         raise click.UsageError("the response is empty")
     try:

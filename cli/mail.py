@@ -45,7 +45,7 @@ def message_id(value: str) -> int:
 def send(client: Client, to: str, body: str, subject: str | None, thread: str | None,
          priority: str | None) -> None:
     """Mail TO (an alias, a,b, @role or @all); BODY '-' reads stdin. Unknown alias: exit 4."""
-    text = click.get_text_stream("stdin").read() if body == "-" else body
+    text = output.text_or_stdin(body)
     if not text.strip():
         raise click.UsageError("the message body is empty")
     answer = client.send_mail({"to": to, "body": text, "subject": subject, "thread": thread,

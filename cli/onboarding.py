@@ -166,7 +166,7 @@ def handoff(client: Client, text: str | None, to: str | None) -> None:
             raise click.UsageError("--to needs TEXT")
         output.emit(latest_handoff(client), lambda a: click.echo("\n".join(_handoff_block(a.get("handoff")))))
         return
-    body = click.get_text_stream("stdin").read() if text == "-" else text
+    body = output.text_or_stdin(text)
     if not body.strip():
         raise click.UsageError("the handoff is empty")
     output.emit(leave_handoff(client, body, to), _print_left)

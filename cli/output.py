@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import click
 
@@ -46,6 +46,20 @@ def json_option(f: F) -> F:
 def json_param() -> click.Option:
     """`json_option` for a command built without decorators (cli/generated.py)."""
     return click.Option(["--json", "json_"], **JSON_FLAG)
+
+
+@overload
+def text_or_stdin(value: str) -> str: ...
+@overload
+def text_or_stdin(value: None) -> None: ...
+def text_or_stdin(value: str | None) -> str | None:
+    """`value`, or what stdin holds when it is `-` (long bodies, descriptions, answers). Read through
+    `click.open_file`, which decodes stdin as click's streams do (UTF-8 where the locale is plain
+    ASCII); `click.get_text_stream` is deprecated from click 8.5."""
+    if value != "-":
+        return value
+    with click.open_file("-", "r") as stdin:
+        return str(stdin.read())
 
 
 def emit(data: Any, render: Callable[[Any], None]) -> None:
