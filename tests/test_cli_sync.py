@@ -115,7 +115,9 @@ def test_create_then_sync_keeps_the_bead_and_a_close_changes_exactly_its_line(te
     answer = alice.json("sync")
     assert (answer["tombstoned"], answer["created"], answer["conflicts"]) == (0, 0, [])
     assert on_server(alice)[made]["status"] == "open"
-    git(alice.cwd, "commit", "-qam", "sync")
+    # the team's git identity (make_team's env): a machine without a global one commits all the same
+    subprocess.run(["git", "commit", "-qam", "sync"], cwd=alice.cwd, env=alice.env, check=True,
+                   capture_output=True)
     alice("close", "bd-3", "--reason", "done")
     diff = git(alice.cwd, "diff", "--unified=0", "--", str(BEADS)).splitlines()
     changed = [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
