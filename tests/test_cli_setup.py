@@ -28,7 +28,8 @@ def worktree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def setup(*args: str) -> dict:
+def wire_setup(*args: str) -> dict:
+    """`wire setup ARGS --json`, answered (not named `setup`: pytest 8.0 runs a module's `setup()` first)."""
     result = CliRunner().invoke(cli, ["setup", *args, "--json"], obj=Client("http://127.0.0.1:1", token="t"))
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
@@ -41,16 +42,16 @@ def snapshot(root: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("tool", sorted(FILES))
 def test_setup_writes_the_files_once_and_a_second_run_changes_nothing(worktree, tool):
-    first = setup(tool)
+    first = wire_setup(tool)
     assert [(f["path"], f["action"]) for f in first["files"]] == [(p, "create") for p in FILES[tool]]
     before = snapshot(worktree)
-    second = setup(tool)
+    second = wire_setup(tool)
     assert {f["action"] for f in second["files"]} == {"unchanged"}
     assert snapshot(worktree) == before
 
 
 def test_claude_gets_the_prime_and_banner_hooks_and_the_mcp_server(worktree):
-    setup("claude")
+    wire_setup("claude")
     settings = json.loads((worktree / ".claude/settings.json").read_text())
     assert settings["hooks"]["SessionStart"][0]["hooks"][0]["command"].startswith("wire prime")
     assert "wire whoami --json" in settings["hooks"]["PostToolUse"][0]["hooks"][0]["command"]
@@ -58,7 +59,7 @@ def test_claude_gets_the_prime_and_banner_hooks_and_the_mcp_server(worktree):
     assert json.loads((worktree / ".mcp.json").read_text())["mcpServers"]["wire"] == {"command": "wire",
                                                                                    "args": ["mcp"]}
     assert "wire prime" in (worktree / "CLAUDE.md").read_text()
-    setup("claude", "--watch")
+    wire_setup("claude", "--watch")
     stop = json.loads((worktree / ".claude/settings.json").read_text())["hooks"]["Stop"]
     assert "wire watch --ready" in stop[0]["hooks"][0]["command"]  # new ready work wakes an idle agent too
 
@@ -71,7 +72,7 @@ def test_existing_config_is_merged_not_replaced(worktree):
         {"model": "opus", "hooks": {"PostToolUse": [mine], "SessionStart": [old_prime]}}))
     (worktree / ".mcp.json").write_text(json.dumps({"mcpServers": {"db": {"command": "dbtool"}}}))
     (worktree / "CLAUDE.md").write_text("# Project\n\nUse tabs.\n")
-    setup("claude")
+    wire_setup("claude")
     settings = json.loads((worktree / ".claude/settings.json").read_text())
     assert settings["model"] == "opus"
     assert settings["hooks"]["PostToolUse"][0] == mine and len(settings["hooks"]["PostToolUse"]) == 2
@@ -84,7 +85,7 @@ def test_existing_config_is_merged_not_replaced(worktree):
 
 def test_the_markdown_section_is_replaced_in_place(worktree):
     (worktree / "AGENTS.md").write_text(f"# Top\n\n{BEGIN}\nold instructions\n{END}\n\n## After\nkeep me\n")
-    setup("codex")
+    wire_setup("codex")
     text = (worktree / "AGENTS.md").read_text()
     assert "old instructions" not in text and "wire prime" in text
     assert text.startswith("# Top\n\n") and text.endswith("## After\nkeep me\n") and text.count(BEGIN) == 1
@@ -94,16 +95,16 @@ def test_codex_config_keeps_other_tables(worktree):
     (worktree / ".codex").mkdir()
     (worktree / ".codex/config.toml").write_text('model = "o3"\n\n[mcp_servers.wire]\ncommand = "old"\n\n'
                                                 '[mcp_servers.other]\ncommand = "x"\n')
-    setup("codex")
+    wire_setup("codex")
     config = tomllib.loads((worktree / ".codex/config.toml").read_text())
     assert config["model"] == "o3" and config["mcp_servers"]["other"] == {"command": "x"}
     assert config["mcp_servers"]["wire"] == {"command": "wire", "args": ["mcp"]}
-    assert {f["action"] for f in setup("codex")["files"]} == {"unchanged"}
+    assert {f["action"] for f in wire_setup("codex")["files"]} == {"unchanged"}
 
 
 def test_dry_run_shows_the_content_and_writes_nothing(worktree):
     (worktree / "CLAUDE.md").write_text("# mine\n")
-    shown = setup("claude", "--dry-run")
+    shown = wire_setup("claude", "--dry-run")
     assert shown["dry_run"] and {f["path"]: f["action"] for f in shown["files"]} == {
         ".claude/settings.json": "create", ".mcp.json": "create", ".claude/settings.local.json": "create",
         "CLAUDE.md": "update"}
@@ -133,14 +134,14 @@ def test_claude_approves_the_server_in_the_personal_settings_kept_out_of_git(wor
     (worktree / ".claude").mkdir()
     (worktree / ".claude/settings.local.json").write_text(json.dumps(
         {"permissions": {"allow": ["Bash(ls)"]}, "enabledMcpjsonServers": ["db"]}))
-    result = setup("claude")
+    result = wire_setup("claude")
     local = json.loads((worktree / ".claude/settings.local.json").read_text())
     assert local == {"permissions": {"allow": ["Bash(ls)"]}, "enabledMcpjsonServers": ["db", "wire"]}
     assert any("enabledMcpjsonServers" in n and "pending approval" in n for n in result["notes"])
     assert ".claude/settings.local.json" in (worktree / ".git/info/exclude").read_text().splitlines()
     assert git(worktree, "status", "--porcelain", "--untracked-files=all",
                ".claude/settings.local.json") == ""
-    setup("claude")
+    wire_setup("claude")
     assert (worktree / ".git/info/exclude").read_text().count(".claude/settings.local.json") == 1
 
 
@@ -149,7 +150,7 @@ def test_in_a_linked_worktree_the_exclusion_goes_to_the_shared_git_dir(worktree,
     linked = worktree.parent / f"{worktree.name}-linked"
     git(worktree, "worktree", "add", "-q", str(linked))
     monkeypatch.chdir(linked)
-    setup("claude")
+    wire_setup("claude")
     assert (linked / ".claude/settings.local.json").is_file()
     assert ".claude/settings.local.json" in (worktree / ".git/info/exclude").read_text().splitlines()
     assert git(linked, "status", "--porcelain", "--untracked-files=all",
@@ -157,7 +158,7 @@ def test_in_a_linked_worktree_the_exclusion_goes_to_the_shared_git_dir(worktree,
 
 
 def test_the_watch_hook_waits_for_ready_work(worktree):
-    setup("claude", "--watch")
+    wire_setup("claude", "--watch")
     stop = json.loads((worktree / ".claude/settings.json").read_text())["hooks"]["Stop"]
     assert len(stop) == 1 and stop[0]["hooks"][0]["command"].startswith("wire watch --ready --timeout 540")
 
@@ -178,13 +179,13 @@ def test_codex_trust_appends_a_table_and_keeps_the_users_config(worktree):
     home.mkdir()
     mine = 'model = "o3"  # my model\n\n[projects."/elsewhere"]\ntrust_level = "untrusted"\n'
     (home / "config.toml").write_text(mine)
-    first = setup("codex", "--trust")
+    first = wire_setup("codex", "--trust")
     text = (home / "config.toml").read_text()
     assert first["trusted"] and text.startswith(mine)
     projects = tomllib.loads(text)["projects"]
     assert (projects[str(worktree.resolve())] == {"trust_level": "trusted"}
             and projects["/elsewhere"]["trust_level"])
-    again = setup("codex", "--trust")
+    again = wire_setup("codex", "--trust")
     assert again["trusted"] and (home / "config.toml").read_text() == text
     assert any("Codex trusts this project" in n for n in again["notes"])
 
@@ -196,7 +197,7 @@ def test_codex_already_trusted_by_the_user_is_not_told_otherwise(worktree):
     home.mkdir()
     (home / "config.toml").write_text(
         f'[projects.{json.dumps(str(worktree.resolve()))}]\ntrust_level = "trusted"\n')
-    result = setup("codex")
+    result = wire_setup("codex")
     assert result["trusted"] and not any("NOT TRUSTED" in n for n in result["notes"])
 
 
@@ -215,15 +216,15 @@ def test_without_wire_on_path_the_tools_get_its_absolute_path(worktree, monkeypa
     fake.chmod(0o755)
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     monkeypatch.setattr(sys, "argv", [str(fake), "setup"])
-    result = setup("claude")
+    result = wire_setup("claude")
     servers = json.loads((worktree / ".mcp.json").read_text())["mcpServers"]
     assert servers["wire"]["command"] == str(fake.resolve())
     prime = json.loads((worktree / ".claude/settings.json").read_text())["hooks"]["SessionStart"]
     assert prime[0]["hooks"][0]["command"] == f"'{fake.resolve()}' prime 2>&1; exit 0"  # quoted: a space
     assert any("not on PATH" in n for n in result["notes"])
-    setup("claude")  # a second run recognises the hooks by path and replaces them
+    wire_setup("claude")  # a second run recognises the hooks by path and replaces them
     assert len(json.loads((worktree / ".claude/settings.json").read_text())["hooks"]["SessionStart"]) == 1
-    setup("codex")
+    wire_setup("codex")
     config = tomllib.loads((worktree / ".codex/config.toml").read_text())
     assert config["mcp_servers"]["wire"]["command"] == str(fake.resolve())
 
@@ -243,7 +244,7 @@ def test_a_hook_that_merely_mentions_wire_is_not_taken_for_ours(worktree):
     (worktree / ".claude").mkdir()
     theirs = {"hooks": [{"type": "command", "command": "echo wire done"}]}
     (worktree / ".claude/settings.json").write_text(json.dumps({"hooks": {"SessionStart": [theirs]}}))
-    setup("claude")
+    wire_setup("claude")
     groups = json.loads((worktree / ".claude/settings.json").read_text())["hooks"]["SessionStart"]
     assert groups[0] == theirs and groups[1]["hooks"][0]["command"].startswith("wire prime")
 
@@ -257,11 +258,11 @@ def test_in_a_linked_worktree_trust_goes_to_the_main_checkout_which_covers_every
     linked = worktree.parent / f"{worktree.name}-wt"
     git(worktree, "worktree", "add", "-q", str(linked))
     monkeypatch.chdir(linked)
-    assert setup("codex", "--trust")["trusted"]
+    assert wire_setup("codex", "--trust")["trusted"]
     projects = tomllib.loads((Path(os.environ["CODEX_HOME"]) / "config.toml").read_text())["projects"]
     assert list(projects) == [str(worktree.resolve())]
     monkeypatch.chdir(worktree)
-    assert setup("codex")["trusted"]
+    assert wire_setup("codex")["trusted"]
 
 
 def test_a_broken_codex_user_config_stops_setup_before_it_writes_anything(worktree):
