@@ -8,7 +8,8 @@
 # throwaway HOME, and runs the fast loop there. A bound that admits a version the code cannot run on
 # fails here.
 #
-#     scripts/check_floors.sh                  # the fast loop: -m "not slow" -n 2
+#     scripts/check_floors.sh                  # the fast loop: -m "not slow" -n 2 (~5 min with the install)
+#     scripts/check_floors.sh -n 2             # the whole suite (~10 min)
 #     scripts/check_floors.sh tests/test_x.py  # other pytest arguments
 #
 # Needs python3 (with venv) and the package index; uv is installed into the throwaway environment.
