@@ -56,8 +56,7 @@ def create(client: Client, title: str, issue_type: str | None, priority: str | N
     tags += [ROLE_PREFIX + role] if role else []
     bead = client.create_bead({"title": _title(title, "TITLE"), "issue_type": issue_type,
                                "priority": priority, "description": output.text_or_stdin(description),
-                               "labels": tags,
-                               "parent": parent, "blocked_by": list(blocked_by)})
+                               "labels": tags, "parent": parent, "blocked_by": list(blocked_by)})
     output.emit(bead, _print_created)
 
 
